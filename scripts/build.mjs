@@ -1,0 +1,20 @@
+// Bundles the CLI (and the benchmark runner) into dist/ with esbuild; WGSL is embedded as text.
+import { build } from 'esbuild';
+import { existsSync } from 'node:fs';
+
+const entries = { cli: 'src/cli/main.ts' };
+if (existsSync('bench/main.ts')) entries.bench = 'bench/main.ts';
+await build({
+  entryPoints: entries,
+  outdir: 'dist',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: true,
+  loader: { '.wgsl': 'text' },
+  // Dawn's addon is a native module; ESM bundles need a require() shim for CJS dependencies.
+  external: ['webgpu'],
+  banner: { js: "import { createRequire as __xanesCreateRequire } from 'node:module'; const require = __xanesCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
