@@ -1,0 +1,104 @@
+/**
+ * CPU twin of shaders/edge.wgsl, in float64. Per pixel with normalize status OK:
+ *  - the normalised spectrum n(x) = (mu(x) - pre(x)) / step, computed on the fly from the
+ *    normalize coefficients (never stored: it would double the bytes read);
+ *  - e0_deriv: the maximum, within the edge window, of the derivative (central differences
+ *    on the real, non-uniform grid) smoothed by a moving average, refined by a parabola;
+ *  - e0_half: the crossing of n = 0.5 (linear interpolation) nearest to e0_deriv, so a noise
+ *    crossing in the pre-edge or a dip after the edge is not taken for the edge;
+ *  - the white line: the maximum of n within whitelineWidth eV after e0_half, refined by a
+ *    parabola (energy and height).
+ * Energies are relative to e0 (plan.x); outputs are absolute eV. A pixel with no 0.5 crossing
+ * gets status NO_EDGE (written into `norm`) and NaN everywhere.
+ *
+ * Optional `margins` (for tests): per pixel, the relative gap between the best and the
+ * second-best candidate of each discrete choice, so GPU/CPU differences can be excused
+ * only where the CPU's own choice nearly ties.
+ */
+import type { EdgePlan } from '../pipeline/edge-plan.js';
+import { parabolaVertex } from '../pipeline/edge-plan.js';
+import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow } from '../kernels/layout.js';
+
+export interface EdgeMargins {
+  deriv: Float64Array;
+  crossing: Float64Array;
+  whiteline: Float64Array;
+}
+
+export function edgeCpu(plan: EdgePlan, cube: Float32Array, P: number, norm: Float64Array, margins?: EdgeMargins): Float64Array {
+  const out = new Float64Array(EDGE_ROWS * P).fill(NaN);
+  const { x, pre, nE, smoothHalf } = plan;
+  const w = 2 * smoothHalf + 1;
+  for (let p = 0; p < P; p++) {
+    if (norm[NormRow.STATUS * P + p] !== EdgeStatus.OK) continue;
+    const a = norm[NormRow.PRE_A * P + p];
+    const b = norm[NormRow.PRE_B * P + p];
+    const step = norm[NormRow.STEP * P + p];
+    const n = (i: number) => (cube[i * P + p] - (a + b * (x[i] - pre.centre) / pre.scale)) / step;
+    // Central-difference derivative at i (NaN at the ends or next to a NaN point).
+    const d = (i: number) => (i >= 1 && i <= nE - 2 ? (n(i + 1) - n(i - 1)) / (x[i + 1] - x[i - 1]) : NaN);
+    const ds = (i: number) => {
+      let acc = 0;
+      for (let j = -smoothHalf; j <= smoothHalf; j++) acc += d(i + j);
+      return acc / w;
+    };
+
+    // e0_deriv
+    let best = -1, bestV = -Infinity, secondV = -Infinity;
+    for (let i = plan.edge.i0; i < plan.edge.i1; i++) {
+      const v = ds(i);
+      if (!Number.isFinite(v)) continue;
+      if (v > bestV) { secondV = bestV; bestV = v; best = i; } else if (v > secondV) secondV = v;
+    }
+    let xDeriv = NaN;
+    if (best >= 0) {
+      xDeriv = x[best];
+      if (best > plan.edge.i0 && best < plan.edge.i1 - 1) {
+        const r = parabolaVertex(x[best - 1] - x[best], x[best + 1] - x[best], ds(best - 1), bestV, ds(best + 1));
+        if (Number.isFinite(r.t)) xDeriv = x[best] + r.t;
+      }
+      out[EdgeRow.E0_DERIV * P + p] = plan.e0 + xDeriv;
+      if (margins) margins.deriv[p] = (bestV - secondV) / Math.abs(bestV);
+    }
+
+    // e0_half: the 0.5 crossing nearest to e0_deriv (to e0 itself if there is no derivative).
+    const anchor = Number.isFinite(xDeriv) ? xDeriv : 0;
+    let xHalf = NaN, bestDist = Infinity, secondDist = Infinity;
+    let nPrev = n(0);
+    for (let i = 0; i < nE - 1; i++) {
+      const nNext = n(i + 1);
+      if (nPrev < 0.5 && nNext >= 0.5) {
+        const xc = x[i] + ((0.5 - nPrev) * (x[i + 1] - x[i])) / (nNext - nPrev);
+        const dist = Math.abs(xc - anchor);
+        if (dist < bestDist) { secondDist = bestDist; bestDist = dist; xHalf = xc; } else if (dist < secondDist) secondDist = dist;
+      }
+      nPrev = nNext;
+    }
+    if (!Number.isFinite(xHalf)) {
+      norm[NormRow.STATUS * P + p] = EdgeStatus.NO_EDGE;
+      out[EdgeRow.E0_DERIV * P + p] = NaN;
+      continue;
+    }
+    out[EdgeRow.E0_HALF * P + p] = plan.e0 + xHalf;
+    if (margins) margins.crossing[p] = (secondDist - bestDist) / Math.max(secondDist, 1e-9);
+
+    // White line: maximum of n in [xHalf, xHalf + width].
+    let k = -1, kV = -Infinity, kSecond = -Infinity;
+    for (let i = 0; i < nE; i++) {
+      if (x[i] < xHalf || x[i] > xHalf + plan.whitelineWidth) continue;
+      const v = n(i);
+      if (!Number.isFinite(v)) continue;
+      if (v > kV) { kSecond = kV; kV = v; k = i; } else if (v > kSecond) kSecond = v;
+    }
+    if (k < 0) continue;
+    let xw = x[k], hw = kV;
+    if (k > 0 && k < nE - 1) {
+      const r = parabolaVertex(x[k - 1] - x[k], x[k + 1] - x[k], n(k - 1), kV, n(k + 1));
+      if (Number.isFinite(r.t) && Number.isFinite(r.y)) { xw = x[k] + r.t; hw = r.y; }
+    }
+    out[EdgeRow.WL_ENERGY * P + p] = plan.e0 + xw;
+    out[EdgeRow.WL_HEIGHT * P + p] = hw;
+    if (margins) margins.whiteline[p] = (kV - kSecond) / Math.abs(kV);
+  }
+  return out;
+}

@@ -1,0 +1,64 @@
+/**
+ * normalize + edge over one tile, on either backend. Both return float32 rows in the same
+ * struct-of-arrays layout ([row][pixel], src/kernels/layout.ts), so everything downstream
+ * is backend-blind.
+ */
+import type { GpuContext } from '../gpu/device.js';
+import { guard } from '../gpu/device.js';
+import { BufferSet, readFloat32 } from '../gpu/buffers.js';
+import { encodeDispatch } from '../gpu/kernel.js';
+import { normalizeKernel, normalizeParams } from '../kernels/normalize.js';
+import { edgeKernel, edgeParams } from '../kernels/edge.js';
+import { EDGE_ROWS, NORM_ROWS } from '../kernels/layout.js';
+import { normalizeCpu } from '../cpu/normalize.js';
+import { edgeCpu } from '../cpu/edge.js';
+import type { EdgePlan } from './edge-plan.js';
+
+export interface EdgeTileResult {
+  norm: Float32Array;
+  edge: Float32Array;
+}
+
+export class GpuOutOfMemoryError extends Error {
+  constructor(what: string) {
+    super(`the GPU ran out of memory for ${what}`);
+    this.name = 'GpuOutOfMemoryError';
+  }
+}
+
+export function edgeTileCpu(plan: EdgePlan, cube: Float32Array, P: number): EdgeTileResult {
+  const norm = normalizeCpu(plan, cube, P);
+  const edge = edgeCpu(plan, cube, P, norm);
+  return { norm: Float32Array.from(norm), edge: Float32Array.from(edge) };
+}
+
+export async function edgeTileGpu(ctx: GpuContext, plan: EdgePlan, cube: Float32Array, P: number): Promise<EdgeTileResult> {
+  const set = new BufferSet(ctx, 'edgeTile');
+  try {
+    const device = ctx.device;
+    device.pushErrorScope('out-of-memory');
+    const xBuf = set.upload('x', Float32Array.from(plan.x));
+    const cubeBuf = set.upload('cube', cube.subarray(0, plan.nE * P));
+    const normBuf = set.storage('norm', NORM_ROWS * P * 4);
+    const outBuf = set.storage('out', EDGE_ROWS * P * 4);
+    const normRead = set.readback('norm', NORM_ROWS * P * 4);
+    const outRead = set.readback('out', EDGE_ROWS * P * 4);
+    const oom = await guard(ctx, device.popErrorScope());
+    if (oom) throw new GpuOutOfMemoryError(`a tile of ${P} pixels`);
+
+    const encoder = device.createCommandEncoder({ label: 'edgeTile.encoder' });
+    await encodeDispatch(ctx, encoder, normalizeKernel, P, normalizeParams(plan), [xBuf, cubeBuf, normBuf], set.buffers);
+    await encodeDispatch(ctx, encoder, edgeKernel, P, edgeParams(plan), [xBuf, cubeBuf, normBuf, outBuf], set.buffers);
+    encoder.copyBufferToBuffer(normBuf, 0, normRead, 0, NORM_ROWS * P * 4);
+    encoder.copyBufferToBuffer(outBuf, 0, outRead, 0, EDGE_ROWS * P * 4);
+    device.pushErrorScope('validation');
+    device.queue.submit([encoder.finish()]);
+    const invalid = await guard(ctx, device.popErrorScope());
+    if (invalid) throw new Error(`GPU validation error in normalize/edge: ${invalid.message}`);
+    const norm = await readFloat32(ctx, normRead, NORM_ROWS * P);
+    const edge = await readFloat32(ctx, outRead, EDGE_ROWS * P);
+    return { norm, edge };
+  } finally {
+    await set.release();
+  }
+}

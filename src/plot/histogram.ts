@@ -1,0 +1,128 @@
+// Histograms and percentiles of maps (edge-energy distributions, colour ranges centred on
+// the histogram peak), a CSV form for users' own plotting, and a PNG bar plot.
+import { drawFrame, makeAxes, SERIES_COLORS } from './lineplot.js';
+import type { Rgb } from './raster.js';
+
+export interface Histogram {
+  /** nBins + 1 bin edges; bin i is [edges[i], edges[i+1]), the last bin includes its right edge. */
+  edges: Float64Array;
+  counts: Uint32Array;
+}
+
+const MAX_BINS = 10_000_000;
+
+/**
+ * Counts of the finite values in bins of `binWidth`. Without `min`/`max` the bins are aligned
+ * to whole multiples of binWidth and cover every finite value, so counts sum to the number
+ * of finite values; values outside a given [min, max] are left out (as numpy's `range`).
+ * NaN and +-Infinity are ignored. No finite values and no range: empty histogram.
+ */
+export function histogram(values: Float32Array, binWidth: number, opts: { min?: number; max?: number } = {}): Histogram {
+  if (!(binWidth > 0) || !Number.isFinite(binWidth)) throw new RangeError(`histogram: binWidth must be > 0, got ${binWidth}`);
+  let lo = Infinity, hi = -Infinity;
+  if (opts.min === undefined || opts.max === undefined) {
+    for (const v of values) {
+      if (!Number.isFinite(v)) continue;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  const min = opts.min ?? Math.floor(lo / binWidth) * binWidth;
+  const max = opts.max ?? Math.ceil(hi / binWidth) * binWidth;
+  if (!Number.isFinite(min) || !Number.isFinite(max)) return { edges: new Float64Array(0), counts: new Uint32Array(0) };
+  if (max < min) throw new RangeError(`histogram: max ${max} < min ${min}`);
+  // (max - min) / binWidth can land a hair above a whole number; do not add a bin for that.
+  const q = (max - min) / binWidth;
+  const nBins = Math.max(1, Math.abs(q - Math.round(q)) < 1e-9 * Math.max(1, q) ? Math.round(q) : Math.ceil(q));
+  if (nBins > MAX_BINS) throw new RangeError(`histogram: ${nBins} bins; use a wider binWidth`);
+  const edges = Float64Array.from({ length: nBins + 1 }, (_, i) => min + i * binWidth);
+  const counts = new Uint32Array(nBins);
+  const top = edges[nBins];
+  for (const v of values) {
+    if (!(v >= min && v <= top)) continue; // also drops NaN
+    let i = Math.floor((v - min) / binWidth);
+    if (i >= nBins) i = nBins - 1; // v on the last edge, or rounding at the top
+    else if (v < edges[i]) i--; // division rounded up across an edge
+    else if (i + 1 < nBins && v >= edges[i + 1]) i++;
+    counts[i]++;
+  }
+  return { edges, counts };
+}
+
+/** `bin_start,bin_end,count` lines; edges printed with 12 significant digits (no 0.1+0.2 noise). */
+export function histogramCsv(h: Histogram): string {
+  const f = (v: number) => String(Number(v.toPrecision(12)));
+  const lines = ['bin_start,bin_end,count'];
+  for (let i = 0; i < h.counts.length; i++) lines.push(`${f(h.edges[i])},${f(h.edges[i + 1])},${h.counts[i]}`);
+  return lines.join('\n') + '\n';
+}
+
+/** Centre of the fullest bin (the first, on a tie); NaN for an empty histogram. */
+export function histogramPeak(h: Histogram): number {
+  let best = -1, most = 0;
+  for (let i = 0; i < h.counts.length; i++) {
+    if (h.counts[i] > most) [best, most] = [i, h.counts[i]];
+  }
+  return best < 0 ? NaN : (h.edges[best] + h.edges[best + 1]) / 2;
+}
+
+function sortedNonNaN(values: Float32Array): Float64Array {
+  let n = 0;
+  for (const v of values) if (!Number.isNaN(v)) n++;
+  const s = new Float64Array(n);
+  let j = 0;
+  for (const v of values) if (!Number.isNaN(v)) s[j++] = v;
+  return s.sort();
+}
+
+function fromSorted(s: Float64Array, p: number): number {
+  if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile: p must be in [0, 100], got ${p}`);
+  if (s.length === 0) return NaN;
+  const h = ((s.length - 1) * p) / 100;
+  const i = Math.floor(h);
+  return i + 1 < s.length ? s[i] + (h - i) * (s[i + 1] - s[i]) : s[i];
+}
+
+/** p-th percentile (0..100) of the non-NaN values, interpolating linearly between order statistics (numpy's default). */
+export function percentile(values: Float32Array, p: number): number {
+  return fromSorted(sortedNonNaN(values), p);
+}
+
+/** Several percentiles with one sort. */
+export function percentiles(values: Float32Array, ps: readonly number[]): number[] {
+  const s = sortedNonNaN(values);
+  return ps.map((p) => fromSorted(s, p));
+}
+
+/** PNG bar plot of a histogram. */
+export function renderHistogram(
+  h: Histogram,
+  o: { title: string; xlabel: string; ylabel?: string; width?: number; height?: number; color?: Rgb },
+): Uint8Array {
+  const n = h.counts.length;
+  let maxCount = 1;
+  for (const c of h.counts) if (c > maxCount) maxCount = c; // no spread: may be millions of bins
+  const ax = makeAxes({
+    title: o.title,
+    xlabel: o.xlabel,
+    ylabel: o.ylabel ?? 'count',
+    width: o.width ?? 800,
+    height: o.height ?? 500,
+    xlim: n ? [h.edges[0], h.edges[n]] : [0, 1],
+    ylim: [0, maxCount * 1.05],
+  });
+  const { cv, plot } = ax;
+  cv.clip = plot;
+  const fill = o.color ?? SERIES_COLORS[0];
+  for (let i = 0; i < n; i++) {
+    if (h.counts[i] === 0) continue;
+    const x0 = Math.round(ax.px(h.edges[i])), x1 = Math.round(ax.px(h.edges[i + 1]));
+    const y = Math.round(ax.py(h.counts[i]));
+    const base = plot.y + plot.h;
+    // Bars one pixel apart where there is room, so neighbouring bins stay distinguishable.
+    const w = Math.max(1, x1 - x0 - (x1 - x0 > 3 ? 1 : 0));
+    cv.fillRect(x0, y, w, base - y, fill);
+  }
+  drawFrame(ax);
+  return cv.png();
+}

@@ -1,0 +1,113 @@
+/**
+ * The stack abstraction the engine reads from: whole rows across every energy, so tiles
+ * of rows can be streamed from files larger than memory.
+ */
+import fs from 'node:fs';
+import { InputError } from '../io/errors.js';
+import { NpyFile, formatShape } from '../io/npy.js';
+import { TiffStack } from '../io/tiff.js';
+
+export interface StackSource {
+  readonly path: string;
+  readonly nE: number;
+  readonly height: number;
+  readonly width: number;
+  readonly dtype: string; // as stored in the file
+  /** rows [y0, y0+rows) at every energy, energy-major: out[e*rows*width + r*width + x], float32 */
+  readRows(y0: number, rows: number, out: Float32Array): Promise<void>;
+  close(): void;
+}
+
+/** Checks a row request; violations are programming errors, hence RangeError. */
+export function checkRowRequest(src: StackSource, y0: number, rows: number, out: Float32Array): void {
+  if (!(Number.isInteger(y0) && Number.isInteger(rows) && y0 >= 0 && rows >= 0 && y0 + rows <= src.height)) {
+    throw new RangeError(`${src.path}: rows [${y0}, ${y0 + rows}) outside [0, ${src.height})`);
+  }
+  if (out.length < src.nE * rows * src.width) {
+    throw new RangeError(`${src.path}: output holds ${out.length} values, need ${src.nE * rows * src.width}`);
+  }
+}
+
+/** A cube already in memory, [E][H][W] float32. */
+export class MemoryStack implements StackSource {
+  readonly dtype = 'float32';
+
+  constructor(
+    private cube: Float32Array,
+    readonly nE: number,
+    readonly height: number,
+    readonly width: number,
+    readonly path = '<memory>',
+  ) {
+    if (cube.length !== nE * height * width) {
+      throw new RangeError(`MemoryStack: ${cube.length} values is not ${nE}x${height}x${width}`);
+    }
+  }
+
+  async readRows(y0: number, rows: number, out: Float32Array): Promise<void> {
+    checkRowRequest(this, y0, rows, out);
+    const plane = this.height * this.width;
+    const n = rows * this.width;
+    for (let e = 0; e < this.nE; e++) {
+      const from = e * plane + y0 * this.width;
+      out.set(this.cube.subarray(from, from + n), e * n);
+    }
+  }
+
+  close(): void {}
+}
+
+/** A 3-D .npy [E,H,W]; each energy's rows are one contiguous positioned read. */
+export class NpyStack implements StackSource {
+  readonly nE: number;
+  readonly height: number;
+  readonly width: number;
+
+  constructor(private file: NpyFile) {
+    [this.nE, this.height, this.width] = file.shape;
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  get dtype(): string {
+    return this.file.dtype;
+  }
+
+  async readRows(y0: number, rows: number, out: Float32Array): Promise<void> {
+    checkRowRequest(this, y0, rows, out);
+    const plane = this.height * this.width;
+    const n = rows * this.width;
+    for (let e = 0; e < this.nE; e++) this.file.readElements(e * plane + y0 * this.width, n, out, e * n);
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+/** Opens a stack by extension: .npy (3-D [E,H,W]) or .tif/.tiff (one page per energy). */
+export async function openStack(path: string): Promise<StackSource> {
+  if (!fs.existsSync(path)) throw new InputError(path, 'no such file');
+  const ext = /\.[^./\\]*$/.exec(path)?.[0].toLowerCase() ?? '';
+  let src: StackSource;
+  if (ext === '.npy') {
+    const f = NpyFile.open(path);
+    if (f.shape.length !== 3) {
+      f.close();
+      throw new InputError(path, `expected a 3-D array [E,H,W], got shape ${formatShape(f.shape)}`);
+    }
+    src = new NpyStack(f);
+  } else if (ext === '.tif' || ext === '.tiff') {
+    src = await TiffStack.open(path);
+  } else {
+    throw new InputError(path, `unknown stack format '${ext || '(no extension)'}' (supported: .npy, .tif, .tiff)`);
+  }
+  if (src.nE === 0 || src.height === 0 || src.width === 0) {
+    const shape = `${src.nE}x${src.height}x${src.width}`;
+    src.close();
+    throw new InputError(path, `empty stack (${shape} energies x height x width)`);
+  }
+  return src;
+}
