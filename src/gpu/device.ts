@@ -7,6 +7,9 @@
  * bindings, 256 MiB buffers) are far below what a real GPU offers.
  */
 import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface GpuContext {
   device: GPUDevice;
@@ -136,30 +139,26 @@ async function openGpu(): Promise<GpuContext | null> {
   process.env.EGL_PLATFORM ??= 'surfaceless';
   const mod = loadDawn();
   if (!mod) return null;
-  const silence = muteDawnWarnings();
-  try {
-    const hw = await tryBackend(mod, 'default').catch(() => null);
-    if (hw && !hw.isSoftware) return hw;
-    hw?.destroy();
-    return await tryBackend(mod, 'opengles').catch(() => null);
-  } finally {
-    silence.restore();
-  }
+  const hw = hasVulkanLoader() ? await tryBackend(mod, 'default').catch(() => null) : null;
+  if (hw && !hw.isSoftware) return hw;
+  hw?.destroy();
+  return await tryBackend(mod, 'opengles').catch(() => null);
 }
 
 /**
- * Dawn prints backend-probing warnings (e.g. "Couldn't load Vulkan") to stderr through
- * process.stderr on a machine without that backend. They are expected here and confuse users.
+ * Whether a Vulkan loader can be found. Dawn prints a multi-line warning straight to
+ * stderr (from C++, so Node cannot filter it) when it probes Vulkan without one; on a
+ * machine without Vulkan we skip the probe instead of confusing users with it.
  */
-function muteDawnWarnings(): { restore(): void } {
-  const orig = process.stderr.write.bind(process.stderr);
-  const filtered = ((chunk: unknown, ...rest: unknown[]) => {
-    const s = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString() : '';
-    if (/Couldn't load Vulkan|BackendVk\.cpp|artificially reduced/.test(s)) return true;
-    return (orig as (c: unknown, ...r: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof process.stderr.write;
-  process.stderr.write = filtered;
-  return { restore: () => (process.stderr.write = orig) };
+function hasVulkanLoader(): boolean {
+  const dirs = (process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean);
+  dirs.push('/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/usr/local/lib');
+  if (dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')))) return true;
+  try {
+    return execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes('libvulkan.so.1');
+  } catch {
+    return process.platform !== 'linux';
+  }
 }
 
 /** Throws DeviceLostError if the device has gone. */

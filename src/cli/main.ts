@@ -1,0 +1,53 @@
+/**
+ * The `xanes` command. Each subcommand parses its options into a library call; errors in
+ * the user's input print one line and exit 2, a lost GPU exits 3, anything else is a bug
+ * and exits 1 (with the stack trace when XANES_DEBUG is set).
+ */
+import { Command, CommanderError } from 'commander';
+import { InputError } from '../io/errors.js';
+import { DeviceLostError } from '../gpu/device.js';
+import { VERSION } from '../version.js';
+import { registerEdge } from './edge.js';
+import { registerInfo } from './info.js';
+import { registerDemo } from './demo.js';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('xanes')
+    .description('Per-pixel chemistry from X-ray spectro-microscopy stacks, on any GPU (WebGPU) or the CPU')
+    .version(VERSION)
+    .showHelpAfterError()
+    .exitOverride();
+  registerEdge(program);
+  registerInfo(program);
+  registerDemo(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof InputError) {
+      process.stderr.write(`xanes: error: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof DeviceLostError) {
+      process.stderr.write(`xanes: error: ${e.message}\n`);
+      return 3;
+    }
+    const err = e as Error;
+    process.stderr.write(`xanes: internal error: ${err?.message ?? String(e)}\n`);
+    if (process.env.XANES_DEBUG) process.stderr.write(`${err?.stack}\n`);
+    return 1;
+  }
+}
+
+// Run when bundled as dist/cli.js (bin/xanes.js imports it) but not when imported by tests.
+if (process.env.XANES_CLI_NO_AUTORUN === undefined && !process.env.VITEST) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,74 @@
+/**
+ * Outputs are written whole or not at all: everything goes into a temporary sibling folder
+ * that is renamed to --out only when the run has finished. A failed or interrupted run
+ * leaves no --out (and a stale temporary folder is recognisable by its name).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { InputError } from './errors.js';
+import { writeNpy, type NpyArray } from './npy.js';
+import { writeTiffFloat32 } from './tiff.js';
+
+export class OutputDir {
+  readonly tmp: string;
+  private done = false;
+
+  private constructor(readonly finalPath: string) {
+    this.tmp = `${finalPath}.partial-${process.pid}`;
+  }
+
+  /**
+   * Refuses to replace a folder that is not an earlier xanes output (one with
+   * summary.json), so a typo in --out cannot delete someone's data.
+   */
+  static create(out: string): OutputDir {
+    const finalPath = path.resolve(out);
+    if (fs.existsSync(finalPath)) {
+      const st = fs.statSync(finalPath);
+      const entries = st.isDirectory() ? fs.readdirSync(finalPath) : null;
+      if (!entries || (entries.length > 0 && !entries.includes('summary.json'))) {
+        throw new InputError(out, 'exists and is not an earlier xanes output folder; choose another --out');
+      }
+    }
+    const parent = path.dirname(finalPath);
+    if (!fs.existsSync(parent)) throw new InputError(out, `the parent folder ${parent} does not exist`);
+    const d = new OutputDir(finalPath);
+    fs.rmSync(d.tmp, { recursive: true, force: true });
+    fs.mkdirSync(d.tmp);
+    return d;
+  }
+
+  file(name: string): string {
+    return path.join(this.tmp, name);
+  }
+
+  writeText(name: string, text: string): void {
+    fs.writeFileSync(this.file(name), text);
+  }
+
+  writeBytes(name: string, bytes: Uint8Array): void {
+    fs.writeFileSync(this.file(name), bytes);
+  }
+
+  /** A float32 map as <name>.npy and <name>.tif (Fiji/ImageJ opens the TIFF). */
+  writeMap(name: string, data: Float32Array, height: number, width: number): void {
+    writeNpy(this.file(`${name}.npy`), data, [height, width]);
+    writeTiffFloat32(this.file(`${name}.tif`), data, width, height);
+  }
+
+  writeNpy(name: string, data: NpyArray, shape: number[]): void {
+    writeNpy(this.file(`${name}.npy`), data, shape);
+  }
+
+  /** Moves the finished outputs into place (replacing an earlier run's folder). */
+  commit(): void {
+    if (fs.existsSync(this.finalPath)) fs.rmSync(this.finalPath, { recursive: true, force: true });
+    fs.renameSync(this.tmp, this.finalPath);
+    this.done = true;
+  }
+
+  /** Removes the temporary folder of a run that did not finish. */
+  abandon(): void {
+    if (!this.done) fs.rmSync(this.tmp, { recursive: true, force: true });
+  }
+}

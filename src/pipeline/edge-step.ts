@@ -1,0 +1,62 @@
+/**
+ * normalize + edge as a PixelStep: the maps of `xanes edge`. Both kernels run back to back
+ * on one upload of the tile.
+ */
+import type { PixelStep, TileResult, Backend } from './step.js';
+import type { EdgePlan } from './edge-plan.js';
+import { edgeTileCpu, edgeTileGpu } from './edge-tile.js';
+import { EdgeRow, EdgeStatus, EDGE_ROWS, EDGE_STATUS_NAMES, NormRow, NORM_ROWS } from '../kernels/layout.js';
+
+/** Output maps in the order they are written; units in EDGE_MAP_UNITS. */
+export const EDGE_MAP_NAMES = ['e0_half', 'e0_deriv', 'edge_step', 'noise', 'mask', 'whiteline_energy', 'whiteline_height'] as const;
+export const EDGE_MAP_UNITS: Record<string, string> = {
+  e0_half: 'eV',
+  e0_deriv: 'eV',
+  edge_step: 'absorbance',
+  noise: 'absorbance',
+  mask: '1 = used, 0 = masked',
+  whiteline_energy: 'eV',
+  whiteline_height: 'normalised absorbance',
+};
+
+/**
+ * Per-pixel bytes of one tile beyond its input: GPU norm + edge rows and their readback
+ * copies, the same rows on the host (float64 on the CPU backend), the tile's 7 maps and
+ * status byte.
+ */
+export const EDGE_BYTES_PER_PIXEL = 2 * 4 * (NORM_ROWS + EDGE_ROWS) + 8 * (NORM_ROWS + EDGE_ROWS) + 4 * EDGE_MAP_NAMES.length + 1;
+
+export function edgeStep(plan: EdgePlan): PixelStep {
+  return {
+    name: 'edge',
+    mapNames: [...EDGE_MAP_NAMES],
+    statusNames: EDGE_STATUS_NAMES,
+    bytesPerPixel: () => EDGE_BYTES_PER_PIXEL,
+    gpuBindingBytesPerPixel: (nE) => 4 * nE,
+    async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
+      const r = backend.gpu ? await edgeTileGpu(backend.gpu, plan, cube, P) : edgeTileCpu(plan, cube, P);
+      return edgeMaps(r.norm, r.edge, P);
+    },
+  };
+}
+
+/** Turns the kernels' row layout into named maps; NaN where a pixel is masked. */
+export function edgeMaps(norm: Float32Array, edge: Float32Array, P: number): TileResult {
+  const maps: Record<string, Float32Array> = {};
+  for (const n of EDGE_MAP_NAMES) maps[n] = new Float32Array(P);
+  const status = new Uint8Array(P);
+  for (let p = 0; p < P; p++) {
+    const s = norm[NormRow.STATUS * P + p];
+    status[p] = s;
+    const ok = s === EdgeStatus.OK;
+    maps.mask[p] = ok ? 1 : 0;
+    // Step and noise stay defined for LOW_STEP pixels: they are the reason for the mask.
+    maps.edge_step[p] = s === EdgeStatus.NO_DATA ? NaN : norm[NormRow.STEP * P + p];
+    maps.noise[p] = s === EdgeStatus.NO_DATA ? NaN : norm[NormRow.NOISE * P + p];
+    maps.e0_half[p] = ok ? edge[EdgeRow.E0_HALF * P + p] : NaN;
+    maps.e0_deriv[p] = ok ? edge[EdgeRow.E0_DERIV * P + p] : NaN;
+    maps.whiteline_energy[p] = ok ? edge[EdgeRow.WL_ENERGY * P + p] : NaN;
+    maps.whiteline_height[p] = ok ? edge[EdgeRow.WL_HEIGHT * P + p] : NaN;
+  }
+  return { maps, status };
+}

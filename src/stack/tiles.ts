@@ -1,0 +1,59 @@
+/**
+ * Tile sizing. A tile is whole rows at every energy. Its size comes from the memory budget
+ * (which bounds the whole process, not only the GPU): add up the bytes one pixel needs,
+ * term by term, subtract what the run holds regardless of tiling (the process baseline,
+ * the full-size output maps), and divide. The device's per-binding and per-buffer limits
+ * bound it too.
+ */
+import { InputError } from '../io/errors.js';
+
+export const DEFAULT_MEMORY_MIB = 2048;
+const MiB = 1024 * 1024;
+
+export interface TileBudget {
+  /** --memory, bytes. */
+  budgetBytes: number;
+  /** Bytes held whatever the tile size: process baseline and the whole-image outputs. */
+  fixedBytes: number;
+  /** Bytes per pixel of one tile: input spectrum copies, step scratch and outputs. */
+  bytesPerPixel: number;
+  /** Largest single GPU binding per pixel (0 on the CPU backend). */
+  bindingBytesPerPixel: number;
+  /** Device limits (Infinity on the CPU backend). */
+  maxBindingBytes: number;
+  maxBufferBytes: number;
+}
+
+export interface TilePlan {
+  rowsPerTile: number;
+  tiles: number;
+  /** What the plan expects the run to need at most, bytes. */
+  peakBytes: number;
+}
+
+export function planTiles(height: number, width: number, b: TileBudget): TilePlan {
+  const rowBytes = width * b.bytesPerPixel;
+  const room = b.budgetBytes - b.fixedBytes;
+  let rows = Math.floor(room / rowBytes);
+  if (rows < 1) {
+    const need = Math.ceil((b.fixedBytes + rowBytes) / MiB);
+    throw new InputError('--memory', `a budget of ${Math.floor(b.budgetBytes / MiB)} MiB is too small for this stack: it needs at least ${need} MiB (one row of ${width} pixels plus ${Math.ceil(b.fixedBytes / MiB)} MiB of baseline and output maps)`);
+  }
+  if (b.bindingBytesPerPixel > 0) {
+    const limit = Math.min(b.maxBindingBytes, b.maxBufferBytes);
+    const byDevice = Math.floor(limit / (width * b.bindingBytesPerPixel));
+    if (byDevice < 1) {
+      throw new InputError('stack', `one row (${width} pixels) exceeds the GPU's largest buffer (${Math.floor(limit / MiB)} MiB); use --backend cpu`);
+    }
+    rows = Math.min(rows, byDevice);
+  }
+  rows = Math.min(rows, height);
+  return { rowsPerTile: rows, tiles: Math.ceil(height / rows), peakBytes: b.fixedBytes + rows * rowBytes };
+}
+
+export function parseMemoryMiB(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_MEMORY_MIB * MiB;
+  const v = Number(value);
+  if (!Number.isFinite(v) || v <= 0) throw new InputError('--memory', `expected a positive number of MiB, got '${value}'`);
+  return v * MiB;
+}

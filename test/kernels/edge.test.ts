@@ -1,0 +1,150 @@
+/**
+ * edge: GPU vs CPU twin vs known truth, on the synthetic Ni K-edge stack (measured NiO and
+ * LiNiO2 spectra on a real TXM grid) and on random spectra.
+ */
+import { describe, expect, test } from 'vitest';
+import { makeNiTxmStack } from '../../src/synth/ni-txm.js';
+import { makeRng } from '../../src/synth/random.js';
+import { makeEdgePlan, DEFAULT_EDGE_OPTIONS, type EdgePlan } from '../../src/pipeline/edge-plan.js';
+import { normalizeCpu } from '../../src/cpu/normalize.js';
+import { edgeCpu, type EdgeMargins } from '../../src/cpu/edge.js';
+import { edgeStep } from '../../src/pipeline/edge-step.js';
+import { EdgeStatus } from '../../src/kernels/layout.js';
+import { MemoryStack } from '../../src/stack/source.js';
+import { AbsorbanceStack } from '../../src/stack/absorbance.js';
+import { cpuBackend } from '../../src/pipeline/backend.js';
+import { gpuBackend } from '../helpers/backends.js';
+import { e0HalfTruthMap } from '../helpers/edge-truth.js';
+
+const E0 = 8343;
+const SEED = 424242;
+/** Noiseless recovery bound required by the issue. */
+const NOISELESS_E0_TOL_EV = 0.05;
+/**
+ * GPU vs CPU energies: the output is e0 + x in float32, whose ulp at 8.3 keV is ~1 meV,
+ * plus float32 arithmetic on relative energies: 3 meV.
+ */
+const ENERGY_TOL_EV = 3e-3;
+/** White-line height (normalised units): float32 arithmetic on order-one values. */
+const HEIGHT_TOL = 1e-4;
+/**
+ * A discrete choice (argmax, nearest crossing) may differ between float32 and float64
+ * only where the CPU's best and second-best candidates are within this relative margin.
+ */
+const TIE_REL = 1e-3;
+
+function cpuMaps(plan: EdgePlan, cube: Float32Array, P: number) {
+  const norm = normalizeCpu(plan, cube, P);
+  const margins: EdgeMargins = { deriv: new Float64Array(P).fill(Infinity), crossing: new Float64Array(P).fill(Infinity), whiteline: new Float64Array(P).fill(Infinity) };
+  edgeCpu(plan, cube, P, norm, margins);
+  return margins;
+}
+
+/** Compares two TileResults map by map; returns pixels that differ beyond tolerance without a near tie. */
+function compare(a: Record<string, Float32Array>, b: Record<string, Float32Array>, margins: EdgeMargins, P: number): string[] {
+  const bad: string[] = [];
+  const check = (name: string, tol: number, tie: Float64Array | null) => {
+    for (let p = 0; p < P; p++) {
+      const x = a[name][p], y = b[name][p];
+      if (Number.isNaN(x) && Number.isNaN(y)) continue;
+      if (Math.abs(x - y) <= tol) continue;
+      if (tie && tie[p] < TIE_REL) continue;
+      bad.push(`${name}[${p}]: gpu ${x} cpu ${y}`);
+    }
+  };
+  check('e0_deriv', ENERGY_TOL_EV, margins.deriv);
+  // e0_half hangs on e0_deriv (nearest crossing) and on its own choice.
+  const either = margins.crossing.map((c, p) => Math.min(c, margins.deriv[p]));
+  check('e0_half', ENERGY_TOL_EV, either);
+  const wl = margins.whiteline.map((c, p) => Math.min(c, either[p]));
+  check('whiteline_energy', ENERGY_TOL_EV, wl);
+  check('whiteline_height', HEIGHT_TOL, wl);
+  check('mask', 0, null);
+  return bad;
+}
+
+describe('edge', () => {
+  test('noiseless synthetic stack: e0_half within 0.05 eV of the truth on both backends', async () => {
+    const W = 48, H = 48;
+    const s = makeNiTxmStack({ width: W, height: H, seed: SEED, noise: false });
+    const plan = makeEdgePlan(s.energies, E0, DEFAULT_EDGE_OPTIONS);
+    const truth = e0HalfTruthMap(s.truth.soc, s.energies, E0, DEFAULT_EDGE_OPTIONS);
+    const P = W * H;
+    for (const backend of [await gpuBackend(), cpuBackend()]) {
+      const r = await edgeStep(plan).runTile(backend, s.absorbance, P);
+      let n = 0, worst = 0;
+      for (let p = 0; p < P; p++) {
+        if (!(s.truth.thickness[p] > 0)) continue;
+        expect(r.status[p], `${backend.name} pixel ${p}`).toBe(EdgeStatus.OK);
+        worst = Math.max(worst, Math.abs(r.maps.e0_half[p] - truth[p]));
+        n++;
+      }
+      expect(n).toBeGreaterThan(500);
+      expect(worst, backend.name).toBeLessThan(NOISELESS_E0_TOL_EV);
+    }
+  });
+
+  test('noisy counts with flat and dark: truth recovered as well as the noise allows; GPU equals CPU', async () => {
+    const W = 96, H = 96;
+    const s = makeNiTxmStack({ width: W, height: H, seed: SEED, noise: true });
+    const nE = s.energies.length;
+    const src = new AbsorbanceStack(new MemoryStack(s.sample, nE, H, W), new MemoryStack(s.flat, nE, H, W), new MemoryStack(s.dark, nE, H, W));
+    const P = W * H;
+    const cube = new Float32Array(nE * P);
+    await src.readRows(0, H, cube);
+    const plan = makeEdgePlan(s.energies, E0, DEFAULT_EDGE_OPTIONS);
+    const step = edgeStep(plan);
+    const gpu = await step.runTile(await gpuBackend(), cube, P);
+    const cpu = await step.runTile(cpuBackend(), cube, P);
+    const bad = compare(gpu.maps, cpu.maps, cpuMaps(plan, cube, P), P);
+    expect(bad.slice(0, 5), `seed ${SEED}`).toEqual([]);
+
+    // Recovery on particle pixels thick enough to carry an edge (jump >= 0.3).
+    const truth = e0HalfTruthMap(s.truth.soc, s.energies, E0, DEFAULT_EDGE_OPTIONS);
+    const err: number[] = [];
+    for (let p = 0; p < P; p++) {
+      if (!(s.truth.thickness[p] * 0.115 >= 0.3) || cpu.status[p] !== EdgeStatus.OK) continue;
+      err.push(Math.abs(cpu.maps.e0_half[p] - truth[p]));
+    }
+    err.sort((a, b) => a - b);
+    const median = err[err.length >> 1], p95 = err[Math.floor(err.length * 0.95)];
+    console.log(`e0_half |error| on ${err.length} particle pixels (jump >= 0.3): median ${median.toFixed(3)} eV, 95th percentile ${p95.toFixed(3)} eV`);
+    expect(err.length).toBeGreaterThan(1500);
+    // Propagated noise: ~4,000-20,000 counts give absorbance noise 0.008-0.016, i.e. 0.01-0.05
+    // in normalised units on jumps of 0.3-1.4; the edge rises ~0.15-0.3 per eV at half height,
+    // so single-pixel e0_half errors of 0.05-0.3 eV are expected. Bounds leave ~40 % room.
+    expect(median).toBeLessThan(0.2);
+    expect(p95).toBeLessThan(0.7);
+  });
+
+  test('random spectra, NaN points and hostile pixels: GPU equals CPU', async () => {
+    const rng = makeRng(SEED + 1);
+    const E = makeNiTxmStack({ width: 4, height: 4, seed: 1, noise: false }).energies;
+    const nE = E.length;
+    const P = 1000 + 21; // not a multiple of the workgroup size
+    const cube = new Float32Array(nE * P);
+    for (let p = 0; p < P; p++) {
+      const e0 = E0 + (rng.uniform() - 0.5) * 10, width = 0.5 + 3 * rng.uniform(), jump = 0.05 + rng.uniform();
+      const wl = rng.uniform() * 0.5, noise = 0.02 * rng.uniform();
+      for (let i = 0; i < nE; i++) {
+        const t = (E[i] - e0) / width;
+        const v = jump * (0.5 + Math.atan(t) / Math.PI) + wl * jump * Math.exp(-(((E[i] - e0 - 8) / 4) ** 2)) + noise * rng.normal();
+        cube[i * P + p] = rng.uniform() < 0.02 ? NaN : v;
+      }
+    }
+    for (let i = 0; i < nE; i++) { cube[i * P + 0] = NaN; cube[i * P + 1] = 1.5; cube[i * P + 2] = 1e30; }
+    const plan = makeEdgePlan(E, E0, DEFAULT_EDGE_OPTIONS);
+    const step = edgeStep(plan);
+    const gpu = await step.runTile(await gpuBackend(), cube, P);
+    const cpu = await step.runTile(cpuBackend(), cube, P);
+    const bad = compare(gpu.maps, cpu.maps, cpuMaps(plan, cube, P), P);
+    expect(bad.slice(0, 5), `seed ${SEED + 1}`).toEqual([]);
+    // Exact status everywhere except pixel 2: 1e30 overflows float32 sums of squares, so the
+    // GPU cannot fit it (NO_DATA) where float64 can (LOW_STEP); both mask it.
+    for (let p = 0; p < P; p++) if (p !== 2) expect(gpu.status[p], `pixel ${p}`).toBe(cpu.status[p]);
+    expect(cpu.status[0]).toBe(EdgeStatus.NO_DATA);
+    expect(cpu.status[1]).toBe(EdgeStatus.LOW_STEP);
+    expect(gpu.status[2]).not.toBe(EdgeStatus.OK);
+    expect(cpu.status.filter((v) => v === EdgeStatus.OK).length).toBeGreaterThan(P * 0.8);
+  });
+});
