@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Backend } from '../src/pipeline/step.js';
 
-export interface BenchRecord {
+export interface BenchBase {
   kernel: string;
   mode: string;
   backend: string;
@@ -18,11 +18,10 @@ export interface BenchRecord {
   repeats: number;
   median_s: number;
   min_s: number;
-  spectra_per_s: number;
-  gb_per_s: number;
   notes?: string;
-  [k: string]: unknown;
 }
+
+export type BenchRecord = BenchBase & { machine: string; spectra_per_s: number; gb_per_s: number } & Record<string, unknown>;
 
 export function machine(): string {
   const c = os.cpus();
@@ -41,7 +40,7 @@ export async function timeRepeats(fn: () => Promise<void>, repeats: number, warm
   return { median: t[t.length >> 1], min: t[0] };
 }
 
-export function record(base: Omit<BenchRecord, 'spectra_per_s' | 'gb_per_s' | 'machine'>, bytesRead: number): BenchRecord {
+export function record(base: BenchBase, bytesRead: number): BenchRecord {
   return { ...base, machine: machine(), spectra_per_s: base.spectra / base.median_s, gb_per_s: bytesRead / base.median_s / 1e9 };
 }
 

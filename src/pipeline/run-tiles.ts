@@ -19,7 +19,8 @@ export interface RunResult {
   /** Tiles actually run (more than planned if out-of-memory forced smaller ones). */
   tilesRun: number;
   oomRetries: number;
-  seconds: { read: number; compute: number; total: number };
+  /** read: reading tiles (overlapped with the GPU after the first); compute_wait: waiting for results. */
+  seconds: { read: number; compute_wait: number; total: number };
 }
 
 export interface RunOptions {
@@ -51,8 +52,8 @@ export function tileBudget(
     budgetBytes,
     // The whole-image maps (float32 each, plus the status byte) live for the whole run.
     fixedBytes: baseline + H * W * (4 * step.mapNames.length + 1),
-    // Host tile + (on the GPU) the device copy and Dawn's staging copy of it.
-    bytesPerPixel: 4 * nE * (gpu ? 3 : 1) + sourceBytesPerPixel + step.bytesPerPixel(nE),
+    // Two host tiles (double buffering) + (on the GPU) the device copy and Dawn's staging copy.
+    bytesPerPixel: 4 * nE * (gpu ? 4 : 2) + sourceBytesPerPixel + step.bytesPerPixel(nE),
     bindingBytesPerPixel: gpu ? step.gpuBindingBytesPerPixel(nE) : 0,
     maxBindingBytes: gpu ? gpu.limits.maxStorageBufferBindingSize : Infinity,
     maxBufferBytes: gpu ? gpu.limits.maxBufferSize : Infinity,
@@ -67,32 +68,51 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
   for (const name of step.mapNames) maps[name] = new Float32Array(N);
   const status = new Uint8Array(N);
   let rows = tilePlan.rowsPerTile;
-  const tile = new Float32Array(nE * rows * W);
+  // Two host tiles: while the GPU computes one, the next is read into the other.
+  const buffers = [new Float32Array(nE * rows * W), new Float32Array(nE * rows * W)];
   const t0 = performance.now();
-  let tRead = 0, tCompute = 0, tilesRun = 0, oomRetries = 0;
-
-  for (let y0 = 0; y0 < H; ) {
-    const r = Math.min(rows, H - y0);
-    const P = r * W;
-    let t = performance.now();
-    await source.readRows(y0, r, tile);
+  let tRead = 0, tWait = 0, tilesRun = 0, oomRetries = 0;
+  const read = async (y0: number, r: number, buf: Float32Array) => {
+    const t = performance.now();
+    await source.readRows(y0, r, buf);
     tRead += performance.now() - t;
-    t = performance.now();
+  };
+
+  let y0 = 0;
+  let r = Math.min(rows, H);
+  let which = 0;
+  await read(0, r, buffers[0]);
+  while (y0 < H) {
+    const P = r * W;
+    const pending = step.runTile(backend, buffers[which], P);
+    pending.catch(() => undefined); // observed below; avoids an unhandled rejection while reading
+    // Let the step reach its submit, then read ahead while the GPU works.
+    await new Promise((res) => setImmediate(res));
+    const nextY = y0 + r;
+    const nextR = Math.min(rows, H - nextY);
+    const readAhead = nextR > 0 ? read(nextY, nextR, buffers[1 - which]) : Promise.resolve();
     let result;
+    const t = performance.now();
     try {
-      result = await step.runTile(backend, tile, P);
+      result = await pending;
     } catch (e) {
+      await readAhead;
       if (e instanceof GpuOutOfMemoryError && rows > 1) {
         rows = Math.max(1, Math.floor(rows / 2));
         oomRetries++;
+        r = Math.min(rows, H - y0);
+        await read(y0, r, buffers[which]);
         continue;
       }
       throw e;
     }
-    tCompute += performance.now() - t;
+    await readAhead;
+    tWait += performance.now() - t;
     for (const name of step.mapNames) maps[name].set(result.maps[name], y0 * W);
     status.set(result.status, y0 * W);
-    y0 += r;
+    y0 = nextY;
+    r = nextR;
+    which = 1 - which;
     tilesRun++;
     opts.onTile?.(y0, H);
   }
@@ -112,6 +132,6 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     tilePlan,
     tilesRun,
     oomRetries,
-    seconds: { read: tRead / 1000, compute: tCompute / 1000, total: (performance.now() - t0) / 1000 },
+    seconds: { read: tRead / 1000, compute_wait: tWait / 1000, total: (performance.now() - t0) / 1000 },
   };
 }
