@@ -12,7 +12,6 @@ export interface BenchBase {
   mode: string;
   backend: string;
   adapter: string;
-  machine: string;
   spectra: number;
   energies: number;
   repeats: number;
