@@ -5,10 +5,10 @@ import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
 import { DEFAULT_EDGE_OPTIONS, type EdgeOptions } from '../pipeline/edge-plan.js';
 import { InputError } from '../io/errors.js';
-import { addStackOptions, num, pair, progress } from './options.js';
+import { addStackOptions, num, pair, progress, threads } from './options.js';
 
 interface EdgeCliOptions {
-  energies?: string; energyUnit?: string; flat?: string; dark?: string; memory?: string; backend?: string;
+  energies?: string; energyUnit?: string; flat?: string; dark?: string; memory?: string; backend?: string; threads?: string;
   out: string; e0?: string; pre?: string; post?: string; nnorm?: string; maskSigma?: string;
   edgeWindow?: string; derivSmooth?: string; whitelineWidth?: string; range?: string;
 }
@@ -35,7 +35,7 @@ export function registerEdge(program: Command): void {
       const edge = parseEdgeOptions(o);
       const report = await runEdge({
         stack, energies: o.energies, energyUnit: o.energyUnit, flat: o.flat, dark: o.dark,
-        out: o.out, edge, range: pair('--range', o.range), backend: parseBackend(o.backend),
+        out: o.out, edge, range: pair('--range', o.range), backend: parseBackend(o.backend), threads: threads(o.threads),
         budgetBytes: parseMemoryMiB(o.memory), onTile: progress('edge', 1),
       });
       printEdgeReport(report.outDir, report.summary);

@@ -30,7 +30,8 @@ export function addStackOptions(cmd: Command): Command {
     .option('--flat <stack>', 'flat-field stack (same shape): absorbance = -ln((I-D)/(F-D))')
     .option('--dark <stack>', 'dark stack (same shape), with --flat')
     .option('--memory <MiB>', `memory budget for the whole process, MiB (default ${DEFAULT_MEMORY_MIB})`)
-    .option('--backend <name>', 'auto | webgpu | cpu', 'auto');
+    .option('--backend <name>', 'auto | webgpu | cpu', 'auto')
+    .option('--threads <n>', 'CPU backend worker threads (default: every core)');
 }
 
 /**
@@ -54,4 +55,10 @@ export function progress(label: string, width: number): ((done: number, total: n
     bar.update(done, { rate: s > 0 ? Math.round((done * width) / s).toLocaleString('en-US') : '-' });
     if (done >= total) bar.stop();
   };
+}
+
+export function threads(v: string | undefined): number | undefined {
+  const n = num('--threads', v);
+  if (n !== undefined && !(Number.isInteger(n) && n >= 1)) throw new InputError('--threads', `expected a whole number >= 1, got '${v}'`);
+  return n;
 }

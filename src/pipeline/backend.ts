@@ -17,9 +17,11 @@ export function parseBackend(v: string | undefined): BackendChoice {
   throw new InputError('--backend', `expected auto, webgpu or cpu, got '${s}'`);
 }
 
-export function cpuBackend(): Backend {
+/** The CPU backend on `threads` worker threads (default: every core). */
+export function cpuBackend(threads = os.availableParallelism()): Backend {
   const cpus = os.cpus();
-  return { name: 'cpu', adapter: `${cpus[0]?.model?.trim() ?? 'CPU'} (float64, 1 thread of ${cpus.length})` };
+  const t = Math.max(1, Math.floor(threads));
+  return { name: 'cpu', adapter: `${cpus[0]?.model?.trim() ?? 'CPU'} (float64, ${t} thread${t > 1 ? 's' : ''} of ${cpus.length})`, threads: t };
 }
 
 export interface BackendSelection {
@@ -32,8 +34,9 @@ export async function selectBackend(
   choice: BackendChoice,
   notice: (line: string) => void,
   calibrate?: { step: PixelStep; source: StackSource },
+  threads?: number,
 ): Promise<BackendSelection> {
-  if (choice === 'cpu') return { backend: cpuBackend() };
+  if (choice === 'cpu') return { backend: cpuBackend(threads) };
   const gpu = await getGpu();
   if (choice === 'webgpu') {
     if (!gpu) throw new InputError('--backend', 'webgpu: no WebGPU adapter was found (no GPU driver and no software OpenGL ES; see the README)');
@@ -41,18 +44,22 @@ export async function selectBackend(
   }
   if (!gpu) {
     notice('xanes: no WebGPU adapter found; running on the CPU backend');
-    return { backend: cpuBackend(), auto: { reason: 'no WebGPU adapter' } };
+    return { backend: cpuBackend(threads), auto: { reason: 'no WebGPU adapter' } };
   }
   const webgpu: Backend = { name: 'webgpu', adapter: gpu.adapterName, gpu };
   if (!gpu.isSoftware) return { backend: webgpu, auto: { reason: 'hardware GPU adapter' } };
   if (!calibrate) return { backend: webgpu, auto: { reason: 'software GPU adapter (not measured)' } };
-  const cpu = cpuBackend();
+  const cpu = cpuBackend(threads);
   const rate = await measure(calibrate.step, calibrate.source, [webgpu, cpu]);
   const pick = rate.webgpu >= rate.cpu ? webgpu : cpu;
   return { backend: pick, auto: { reason: `software GPU adapter: measured on a sample tile, ${pick.name} was faster`, pixelsPerSecond: rate } };
 }
 
-/** Pixels per second of the step on each backend, on the first rows of the stack. */
+/**
+ * Pixels per second of the step on each backend, on the first rows of the stack. The CPU
+ * rate is one thread's, scaled by the worker threads the run would use (tiles are
+ * independent, so the pool scales with cores).
+ */
 async function measure(step: PixelStep, source: StackSource, backends: Backend[]): Promise<Record<string, number>> {
   const rows = Math.max(1, Math.min(source.height, Math.ceil(8192 / source.width)));
   const P = rows * source.width;
@@ -63,7 +70,7 @@ async function measure(step: PixelStep, source: StackSource, backends: Backend[]
     await step.runTile(b, tile, P); // warm-up: pipeline compilation is not throughput
     const t = performance.now();
     await step.runTile(b, tile, P);
-    out[b.name] = P / ((performance.now() - t) / 1000);
+    out[b.name] = (P / ((performance.now() - t) / 1000)) * (b.gpu ? 1 : (b.threads ?? 1));
   }
   return out;
 }

@@ -20,6 +20,8 @@ export interface EdgeRunOptions extends StackInputs {
   edge: Partial<EdgeOptions>;
   range?: [number, number];
   backend: BackendChoice;
+  /** CPU backend worker threads (default: every core). */
+  threads?: number;
   budgetBytes: number;
   notice?: (line: string) => void;
   onTile?: (done: number, total: number) => void;
@@ -58,7 +60,7 @@ export async function runEdge(o: EdgeRunOptions): Promise<EdgeRunReport> {
     }
     const plan = makeEdgePlan(energies, e0, options, o.energies);
     const step = edgeStep(plan);
-    const sel = await selectBackend(o.backend, notice, { step, source });
+    const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
     if (inputs.absorbance) inputs.absorbance.maskedPoints = 0; // sampling above read some rows
     const result = await runTiles(source, step, sel.backend, {
       budgetBytes: o.budgetBytes,

@@ -33,6 +33,7 @@ export function edgeStep(plan: EdgePlan): PixelStep {
     statusNames: EDGE_STATUS_NAMES,
     bytesPerPixel: () => EDGE_BYTES_PER_PIXEL,
     gpuBindingBytesPerPixel: (nE) => 4 * nE,
+    worker: { kind: 'edge', args: plan },
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
       const r = backend.gpu ? await edgeTileGpu(backend.gpu, plan, cube, P) : edgeTileCpu(plan, cube, P);
       return edgeMaps(r.norm, r.edge, P);

@@ -5,9 +5,10 @@
  * message (DeviceLostError from src/gpu/device.ts).
  */
 import type { StackSource } from '../stack/source.js';
-import type { Backend, PixelStep } from './step.js';
+import type { Backend, PixelStep, TileResult } from './step.js';
 import { planTiles, type TileBudget, type TilePlan } from '../stack/tiles.js';
 import { GpuOutOfMemoryError } from './edge-tile.js';
+import { CpuPool, workerScript } from './cpu-pool.js';
 
 export interface RunResult {
   width: number;
@@ -40,24 +41,32 @@ export function baselineBytes(): number {
 /** The memory terms of a run of `step` over a stack, for planTiles. */
 export function tileBudget(
   dims: { nE: number; height: number; width: number },
-  step: Pick<PixelStep, 'mapNames' | 'bytesPerPixel' | 'gpuBindingBytesPerPixel'>,
-  backend: Pick<Backend, 'gpu'>,
+  step: Pick<PixelStep, 'mapNames' | 'bytesPerPixel' | 'gpuBindingBytesPerPixel' | 'worker'>,
+  backend: Pick<Backend, 'gpu' | 'threads'>,
   budgetBytes: number,
   sourceBytesPerPixel = 0,
   baseline = baselineBytes(),
 ): TileBudget {
   const { nE, height: H, width: W } = dims;
   const gpu = backend.gpu;
+  // Tiles in flight at once: one per CPU worker (plus the one being read), else two.
+  const threads = pooled(step, backend) ? backend.threads! : 1;
   return {
     budgetBytes,
     // The whole-image maps (float32 each, plus the status byte) live for the whole run.
     fixedBytes: baseline + H * W * (4 * step.mapNames.length + 1),
-    // Two host tiles (double buffering) + (on the GPU) the device copy and Dawn's staging copy.
-    bytesPerPixel: 4 * nE * (gpu ? 4 : 2) + sourceBytesPerPixel + step.bytesPerPixel(nE),
+    // Host tiles (two for double buffering, or one per worker plus one) + (on the GPU) the
+    // device copy and Dawn's staging copy; each tile in flight has the step's own bytes.
+    bytesPerPixel: 4 * nE * (gpu ? 4 : threads + 1) + sourceBytesPerPixel + step.bytesPerPixel(nE) * threads,
     bindingBytesPerPixel: gpu ? step.gpuBindingBytesPerPixel(nE) : 0,
     maxBindingBytes: gpu ? gpu.limits.maxStorageBufferBindingSize : Infinity,
     maxBufferBytes: gpu ? gpu.limits.maxBufferSize : Infinity,
   };
+}
+
+/** Whether tiles go to CPU worker threads. */
+function pooled(step: Pick<PixelStep, 'worker'>, backend: Pick<Backend, 'gpu' | 'threads'>): boolean {
+  return !backend.gpu && (backend.threads ?? 1) > 1 && step.worker !== undefined && workerScript() !== null;
 }
 
 export async function runTiles(source: StackSource, step: PixelStep, backend: Backend, opts: RunOptions): Promise<RunResult> {
@@ -68,6 +77,23 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
   for (const name of step.mapNames) maps[name] = new Float32Array(N);
   const status = new Uint8Array(N);
   let rows = tilePlan.rowsPerTile;
+  const place = (y0: number, result: TileResult) => {
+    for (const name of step.mapNames) maps[name].set(result.maps[name], y0 * W);
+    status.set(result.status, y0 * W);
+  };
+  const finish = (tilesRun: number, oomRetries: number, tRead: number, tWait: number, t0: number): RunResult => {
+    const statusCounts: Record<string, number> = {};
+    step.statusNames.forEach((n) => (statusCounts[n] = 0));
+    for (let i = 0; i < N; i++) {
+      const name = step.statusNames[status[i]] ?? `code_${status[i]}`;
+      statusCounts[name] = (statusCounts[name] ?? 0) + 1;
+    }
+    return {
+      width: W, height: H, maps, status, statusCounts, tilePlan, tilesRun, oomRetries,
+      seconds: { read: tRead / 1000, compute_wait: tWait / 1000, total: (performance.now() - t0) / 1000 },
+    };
+  };
+  if (pooled(step, backend)) return runPooled(source, step, backend.threads!, rows, place, finish, opts);
   // Two host tiles: while the GPU computes one, the next is read into the other.
   const buffers = [new Float32Array(nE * rows * W), new Float32Array(nE * rows * W)];
   const t0 = performance.now();
@@ -108,8 +134,7 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     }
     await readAhead;
     tWait += performance.now() - t;
-    for (const name of step.mapNames) maps[name].set(result.maps[name], y0 * W);
-    status.set(result.status, y0 * W);
+    place(y0, result);
     y0 = nextY;
     r = nextR;
     which = 1 - which;
@@ -117,21 +142,60 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     opts.onTile?.(y0, H);
   }
 
-  const statusCounts: Record<string, number> = {};
-  step.statusNames.forEach((n) => (statusCounts[n] = 0));
-  for (let i = 0; i < N; i++) {
-    const name = step.statusNames[status[i]] ?? `code_${status[i]}`;
-    statusCounts[name] = (statusCounts[name] ?? 0) + 1;
+  return finish(tilesRun, oomRetries, tRead, tWait, t0);
+}
+
+/**
+ * The CPU backend on worker threads: the main thread reads tiles and hands each to an idle
+ * worker (transferring its buffer); results are placed by row as they come back.
+ */
+async function runPooled(
+  source: StackSource,
+  step: PixelStep,
+  threads: number,
+  rows: number,
+  place: (y0: number, r: TileResult) => void,
+  finish: (tiles: number, oom: number, tRead: number, tWait: number, t0: number) => RunResult,
+  opts: RunOptions,
+): Promise<RunResult> {
+  const { nE, height: H, width: W } = source;
+  const t0 = performance.now();
+  const pool = new CpuPool(step, threads);
+  const free: Float32Array[] = Array.from({ length: threads + 1 }, () => new Float32Array(nE * rows * W));
+  const freed: (() => void)[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let tRead = 0, tiles = 0, doneRows = 0;
+  let failure: unknown = null;
+  try {
+    for (let y0 = 0; y0 < H && failure === null; y0 += rows) {
+      const r = Math.min(rows, H - y0);
+      while (free.length === 0) await new Promise<void>((res) => freed.push(res));
+      const buf = free.pop()!;
+      const t = performance.now();
+      await source.readRows(y0, r, buf);
+      tRead += performance.now() - t;
+      const { done } = await pool.submit(buf, r * W);
+      const p: Promise<void> = done.then(
+        ({ result, cube }) => {
+          place(y0, result);
+          free.push(cube);
+          tiles++;
+          doneRows += r;
+          opts.onTile?.(doneRows, H);
+        },
+        (e: unknown) => {
+          failure = e;
+        },
+      ).finally(() => {
+        inFlight.delete(p);
+        freed.shift()?.();
+      });
+      inFlight.add(p);
+    }
+    await Promise.all(inFlight);
+    if (failure !== null) throw failure;
+  } finally {
+    await pool.close();
   }
-  return {
-    width: W,
-    height: H,
-    maps,
-    status,
-    statusCounts,
-    tilePlan,
-    tilesRun,
-    oomRetries,
-    seconds: { read: tRead / 1000, compute_wait: tWait / 1000, total: (performance.now() - t0) / 1000 },
-  };
+  return finish(tiles, 0, tRead, 0, t0);
 }

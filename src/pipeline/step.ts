@@ -14,6 +14,8 @@ export interface Backend {
   adapter: string;
   /** Present when name === 'webgpu'. */
   gpu?: GpuContext;
+  /** CPU worker threads (name === 'cpu'); absent or 1 = the main thread only. */
+  threads?: number;
 }
 
 export interface TileResult {
@@ -41,6 +43,11 @@ export interface PixelStep {
    * (usually the input cube: 4 * nE).
    */
   gpuBindingBytesPerPixel(nE: number): number;
+  /**
+   * How a CPU worker thread rebuilds this step (src/pipeline/cpu-steps.ts): a registered
+   * kind and structured-cloneable args. Steps without it run on the main thread only.
+   */
+  worker?: { kind: string; args: unknown };
   /** Runs one tile of P pixels. cube.length >= nE * P; only the first nE * P values are used. */
   runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult>;
 }

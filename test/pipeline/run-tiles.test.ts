@@ -40,6 +40,17 @@ describe('runTiles', () => {
     }
   });
 
+  test('CPU worker threads give the same bytes as the main thread', async () => {
+    const src = new MemoryStack(absorb, nE, H, W);
+    const b = tileBudget(src, step, cpuBackend(3), 0, 0, 0);
+    const budget = b.fixedBytes + 2 * W * b.bytesPerPixel + 100; // 2 rows a tile: many tiles in flight
+    const one = await runTiles(src, step, cpuBackend(1), { budgetBytes: 1e12, baselineBytes: 0 });
+    const pooled = await runTiles(src, step, cpuBackend(3), { budgetBytes: budget, baselineBytes: 0 });
+    expect(pooled.tilesRun).toBe(Math.ceil(H / 2));
+    for (const name of step.mapNames) expect(Buffer.from(pooled.maps[name].buffer).equals(Buffer.from(one.maps[name].buffer)), name).toBe(true);
+    expect(Buffer.from(pooled.status).equals(Buffer.from(one.status))).toBe(true);
+  });
+
   test('a budget below one row is an error that names --memory and the need', async () => {
     const src = new MemoryStack(absorb, nE, H, W);
     await expect(runTiles(src, step, cpuBackend(), { budgetBytes: 1024 })).rejects.toThrow(InputError);
