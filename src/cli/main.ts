@@ -10,6 +10,7 @@ import { VERSION } from '../version.js';
 import { registerEdge } from './edge.js';
 import { registerInfo } from './info.js';
 import { registerDemo } from './demo.js';
+import { registerCluster } from './cluster.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerEdge(program);
   registerInfo(program);
+  registerCluster(program);
   registerDemo(program);
   return program;
 }

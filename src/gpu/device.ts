@@ -93,6 +93,7 @@ async function tryBackend(mod: DawnModule, backend: 'default' | 'opengles'): Pro
       maxBufferSize: al.maxBufferSize,
       maxComputeWorkgroupsPerDimension: al.maxComputeWorkgroupsPerDimension,
       maxStorageBuffersPerShaderStage: al.maxStorageBuffersPerShaderStage,
+      maxUniformBufferBindingSize: al.maxUniformBufferBindingSize,
       maxComputeInvocationsPerWorkgroup: al.maxComputeInvocationsPerWorkgroup,
       maxComputeWorkgroupSizeX: al.maxComputeWorkgroupSizeX,
       maxComputeWorkgroupStorageSize: al.maxComputeWorkgroupStorageSize,

@@ -354,12 +354,13 @@ function buildIfd(ifdOffset: number, entries: Entry[], nextIfd: number): Buffer 
 
 /**
  * Writes nPages images of width x height (pages concatenated, energy-major) as a multi-page
- * TIFF, one IFD per page: Float32Array -> float32 (SampleFormat 3), Uint16Array -> uint16.
+ * TIFF, one IFD per page: Float32Array -> float32 (SampleFormat 3), Uint16Array -> uint16,
+ * Int16Array -> int16 (SampleFormat 2: signed, e.g. cluster labels with -1 excluded).
  * `description` goes into page 0's ImageDescription tag.
  */
 export function writeTiffStack(
   path: string,
-  pages: Float32Array | Uint16Array,
+  pages: Float32Array | Uint16Array | Int16Array,
   width: number,
   height: number,
   nPages: number,
@@ -398,7 +399,7 @@ export function writeTiffStack(
       { tag: TAG.YResolution, type: RATIONAL, values: [1, 1] },
       { tag: TAG.PlanarConfiguration, type: SHORT, values: [1] },
       { tag: TAG.ResolutionUnit, type: SHORT, values: [1] }, // none
-      { tag: TAG.SampleFormat, type: SHORT, values: [float ? 3 : 1] },
+      { tag: TAG.SampleFormat, type: SHORT, values: [float ? 3 : pages instanceof Int16Array ? 2 : 1] },
     ];
     if (k === 0 && description.length > 0) list.push({ tag: TAG.ImageDescription, type: ASCII, values: description });
     return list;

@@ -30,10 +30,16 @@ export interface BackendSelection {
   auto?: { reason: string; pixelsPerSecond?: Record<string, number> };
 }
 
+/**
+ * A measurement for auto: items per second of the real job on a sample, on one backend.
+ * Either a PixelStep on the first rows of the stack, or any function (k-means, PCA).
+ */
+export type Calibration = { step: PixelStep; source: StackSource } | ((b: Backend) => Promise<number>);
+
 export async function selectBackend(
   choice: BackendChoice,
   notice: (line: string) => void,
-  calibrate?: { step: PixelStep; source: StackSource },
+  calibrate?: Calibration,
   threads?: number,
 ): Promise<BackendSelection> {
   if (choice === 'cpu') return { backend: cpuBackend(threads) };
@@ -50,7 +56,12 @@ export async function selectBackend(
   if (!gpu.isSoftware) return { backend: webgpu, auto: { reason: 'hardware GPU adapter' } };
   if (!calibrate) return { backend: webgpu, auto: { reason: 'software GPU adapter (not measured)' } };
   const cpu = cpuBackend(threads);
-  const rate = await measure(calibrate.step, calibrate.source, [webgpu, cpu]);
+  const rate: Record<string, number> = {};
+  if (typeof calibrate === 'function') {
+    for (const b of [webgpu, cpu]) rate[b.name] = await calibrate(b);
+  } else {
+    Object.assign(rate, await measure(calibrate.step, calibrate.source, [webgpu, cpu]));
+  }
   const pick = rate.webgpu >= rate.cpu ? webgpu : cpu;
   return { backend: pick, auto: { reason: `software GPU adapter: measured on a sample tile, ${pick.name} was faster`, pixelsPerSecond: rate } };
 }

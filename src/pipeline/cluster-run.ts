@@ -1,0 +1,151 @@
+/**
+ * `xanes pca` and `xanes cluster` as library calls: inputs, backend choice (auto measures
+ * the real job on a sample), the fits from src/pipeline/cluster.ts, and outputs written
+ * whole or not at all with summary.json.
+ */
+import fs from 'node:fs';
+import { withOutputDir } from '../io/run-output.js';
+import { InputError } from '../io/errors.js';
+import { openInputs, type StackInputs } from './inputs.js';
+import { selectBackend, type BackendChoice } from './backend.js';
+import type { Backend } from './step.js';
+import {
+  pcaRun, readFeatureMaps, featurePathsFromDir, featuresFromStack, featuresFromMaps, kmeansFit, elbow,
+  clusterSpectra, writeKmeansOutputs, benchKmeansIteration, benchPcaCovariance, type FeatureImage, type KmeansOptions, type ElbowResult,
+} from './cluster.js';
+import { VERSION } from '../version.js';
+
+const MiB = 2 ** 20;
+
+export interface PcaCommandOptions extends StackInputs {
+  out: string;
+  components: number;
+  backend: BackendChoice;
+  threads?: number;
+  budgetBytes: number;
+  notice?: (line: string) => void;
+}
+
+/** Items/s of one PCA covariance pass on a small synthetic sample (auto's measurement). */
+const pcaRate = (d: number) => async (b: Backend) => {
+  const r = await benchPcaCovariance(b, { pixels: 20_000, d, repeats: 1, tilePixels: 20_000 });
+  return 20_000 / Math.min(...r.covarianceSeconds);
+};
+const kmeansRate = (d: number, k: number) => async (b: Backend) => {
+  const r = await benchKmeansIteration(b, { pixels: 50_000, d, k, repeats: 1, tilePixels: 50_000 });
+  return 50_000 / Math.min(...r.iterationSeconds);
+};
+
+export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string, unknown>> {
+  const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const inputs = await openInputs(o);
+  try {
+    inputs.warnings.forEach(notice);
+    const { source, energies } = inputs;
+    const sel = await selectBackend(o.backend, notice, pcaRate(source.nE), o.threads);
+    return await withOutputDir(o.out, async (dir) => {
+      const t0 = performance.now();
+      const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp });
+      const summary = {
+        tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
+        inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width } },
+        parameters: { components: o.components },
+        backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
+        explained_variance: r.model.explained.slice(0, Math.max(o.components, 10)),
+        significant_components: r.significant,
+        pixels: { total: r.width * r.height, included: r.model.nIncluded, excluded: r.width * r.height - r.model.nIncluded },
+        tiles: r.tiles,
+        memory: { budget_MiB: o.budgetBytes / MiB, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },
+        timings_s: { total: (performance.now() - t0) / 1000 },
+        files: r.files,
+      };
+      dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+      return summary;
+    });
+  } finally {
+    inputs.close();
+  }
+}
+
+export interface ClusterCommandOptions {
+  out: string;
+  /** Feature map files, or names of maps in `from`. */
+  features?: string[];
+  from?: string;
+  /** A stack: cluster whole spectra, or PCA scores with `pca`. */
+  stack?: StackInputs;
+  pca?: number;
+  k?: number;
+  kRange?: number[];
+  kmeans: Omit<KmeansOptions, 'k'>;
+  /** A map file, or a map name in `from`, that weights the cluster fractions. */
+  weight?: string;
+  backend: BackendChoice;
+  threads?: number;
+  budgetBytes: number;
+  notice?: (line: string) => void;
+}
+
+export async function runClusterCommand(o: ClusterCommandOptions): Promise<Record<string, unknown>> {
+  const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
+  if ((o.k === undefined) === (o.kRange === undefined)) throw new InputError('--k', 'give exactly one of --k N and --k-range a:b');
+  if (!o.stack && !o.features) throw new InputError('--features', 'give feature maps (--features, or --from DIR --features names) or a stack with --energies');
+  if (o.stack && o.features) throw new InputError('--features', 'give either feature maps or a stack, not both');
+  const inputs = o.stack ? await openInputs(o.stack) : null;
+  try {
+    inputs?.warnings.forEach(notice);
+    const d0 = inputs ? (o.pca ?? inputs.source.nE) : (o.features?.length ?? 1);
+    const kProbe = o.k ?? Math.max(...(o.kRange ?? [2]));
+    const sel = await selectBackend(o.backend, notice, kmeansRate(d0, kProbe), o.threads);
+    return await withOutputDir(o.out, async (dir) => {
+      const t0 = performance.now();
+      let img: FeatureImage;
+      let pcaSummary: Record<string, unknown> | null = null;
+      if (inputs && o.pca !== undefined) {
+        fs.mkdirSync(dir.file('pca'));
+        const r = await pcaRun(sel.backend, inputs.source, inputs.energies, o.pca, { memoryBytes: o.budgetBytes, outDir: dir.file('pca') });
+        img = { features: featuresFromMaps(r.scores, r.scores.map((_, i) => `score_${i + 1}`)), width: r.width, height: r.height };
+        pcaSummary = { components: o.pca, explained_variance: r.model.explained.slice(0, o.pca), significant_components: r.significant };
+      } else if (inputs) {
+        img = await featuresFromStack(inputs.source, inputs.energies, o.budgetBytes / 2);
+      } else {
+        const files = o.from ? featurePathsFromDir(o.from, o.features!) : o.features!;
+        img = await readFeatureMaps(files, o.from ? o.features : undefined);
+      }
+      let weight: Float32Array | undefined;
+      if (o.weight) {
+        const wf = o.from && !fs.existsSync(o.weight) ? featurePathsFromDir(o.from, [o.weight]) : [o.weight];
+        const w = await readFeatureMaps(wf);
+        if (w.width !== img.width || w.height !== img.height) throw new InputError(o.weight, `weight map is ${w.width} x ${w.height}, the features are ${img.width} x ${img.height}`);
+        weight = w.features.data;
+      }
+      let el: ElbowResult | undefined;
+      let k = o.k;
+      if (o.kRange) {
+        el = await elbow(sel.backend, img.features, o.kRange, o.kmeans);
+        k = el.k;
+      }
+      const result = await kmeansFit(sel.backend, img.features, { ...o.kmeans, k: k! });
+      const spectra = inputs ? await clusterSpectra(inputs.source, result.labels, result.k, { memoryBytes: o.budgetBytes / 4 }) : undefined;
+      const w = writeKmeansOutputs(dir.tmp, result, {
+        width: img.width, height: img.height, weight, weightName: o.weight, elbow: el, spectra, energies: inputs?.energies,
+      });
+      result.warnings.forEach((m) => notice(`xanes: ${m}`));
+      const summary = {
+        tool: 'xanes-engine', version: VERSION, command: 'cluster', finished: true,
+        inputs: { features: o.features ?? null, from: o.from ?? null, stack: o.stack?.stack ?? null, pca: o.pca ?? null, weight: o.weight ?? null, width: img.width, height: img.height },
+        parameters: { k: o.k ?? null, k_range: o.kRange ?? null, ...o.kmeans },
+        ...(pcaSummary ? { pca: pcaSummary } : {}),
+        ...w.summary,
+        backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
+        memory: { budget_MiB: o.budgetBytes / MiB, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },
+        timings_s: { total: (performance.now() - t0) / 1000 },
+        files: w.files,
+      };
+      dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+      return summary;
+    });
+  } finally {
+    inputs?.close();
+  }
+}

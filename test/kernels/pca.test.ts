@@ -1,0 +1,322 @@
+/**
+ * pca: GPU (pca_mask + pca_cov + pca_project) vs the float64 CPU twin vs known truth, on a
+ * stack mixed from three measured Ni K-edge spectra (NiO and LiNiO2 bundled references,
+ * Ni foil from the XAS Data Library fixture) with noise, and on degenerate inputs.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { loadNiReferences, niTxmEnergies } from '../../src/synth/ni-txm.js';
+import { interpLinear } from '../../src/synth/references.js';
+import { makeRng } from '../../src/synth/random.js';
+import { MemoryStack } from '../../src/stack/source.js';
+import { cpuBackend } from '../../src/pipeline/backend.js';
+import { readNpy } from '../../src/io/npy.js';
+import {
+  PcaAccumulator, jacobiEigenSymmetric, pcaGramCpu, pcaModelFromGram, pcaProjectCpu, significantComponents, PCA_MAX_ABS,
+} from '../../src/cpu/pca.js';
+import { covPlan, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
+import { pcaProjectStep, pcaRun } from '../../src/pipeline/cluster.js';
+import { gpuBackend } from '../helpers/backends.js';
+import { fixturePath, readXdiMu, roughlyNormalised } from '../helpers/cluster.js';
+
+const SEED = 515151;
+/** Noise of the synthetic stack (normalised absorbance units): typical of a good TXM pixel. */
+const NOISE = 0.01;
+/**
+ * GPU Gram matrix vs float64, relative to its largest diagonal entry: float32 products of
+ * centred O(1) values, summed in blocks of <= 64 terms per stage before float64; a few
+ * 1e-7 seen, 1e-5 leaves margin yet catches a wrong or missing term (1/n ~ 5e-4).
+ */
+const GRAM_REL = 1e-5;
+/** Leading eigenvalues GPU vs CPU, relative (follows from GRAM_REL on well-separated eigenvalues). */
+const EIG_REL = 1e-4;
+/** |<v_gpu, v_cpu>| for the leading components: they are separated by orders of magnitude. */
+const VEC_DOT_TOL = 1e-6;
+/**
+ * Scores and reconstruction error, GPU (float32) vs CPU (float64), absolute in normalised
+ * units: sums of 101 products of O(1) values in float32 (~1e-6 each); 1e-4 leaves margin.
+ */
+const SCORE_TOL = 1e-4;
+/** Reconstruction RMS vs its expectation NOISE * sqrt((d - 3) / d): mean over ~2000 pixels (chi-square spread ~1.5 %). */
+const RECON_REL = 0.05;
+
+function refs(energies: Float64Array): Float64Array[] {
+  const { nio, linio2 } = loadNiReferences();
+  const on = (s: { energy: Float64Array; mu: Float64Array }) => energies.map((e) => interpLinear(s.energy, s.mu, e));
+  const foil = readXdiMu(fixturePath('ni-k/Ni_metal_rt_01.xdi'));
+  return [on(nio), on(linio2), roughlyNormalised(foil, energies)];
+}
+
+/** Spectra = sum of 3 references with independent random weights + Gaussian noise; some NaN and huge pixels. */
+function mixedStack(W: number, H: number, seed: number, noise = NOISE) {
+  const energies = niTxmEnergies();
+  const nE = energies.length;
+  const R = refs(energies);
+  const rng = makeRng(seed);
+  const P = W * H;
+  const cube = new Float32Array(nE * P);
+  const weights = new Float64Array(3 * P);
+  const bad = new Set<number>();
+  for (let p = 0; p < P; p++) {
+    for (let i = 0; i < 3; i++) weights[i * P + p] = 0.2 + 0.8 * rng.uniform();
+    for (let e = 0; e < nE; e++) {
+      let v = 0;
+      for (let i = 0; i < 3; i++) v += weights[i * P + p] * R[i][e];
+      cube[e * P + p] = v + noise * rng.normal();
+    }
+  }
+  // Excluded pixels: NaN at one energy, +Inf, and a value too large to square in float32.
+  const setBad = (p: number, e: number, v: number) => {
+    cube[e * P + p] = v;
+    bad.add(p);
+  };
+  setBad(3, 50, NaN);
+  setBad(P - 1, 0, NaN);
+  setBad(Math.floor(P / 2), 10, Infinity);
+  setBad(Math.floor(P / 3), 70, 3e20);
+  return { energies, nE, cube, P, bad, weights };
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xanes-pca-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe('jacobiEigenSymmetric', () => {
+  test('known spectrum of the second-difference matrix; orthonormal vectors; A v = lambda v', () => {
+    const n = 12;
+    const A = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      A[i * n + i] = 2;
+      if (i > 0) A[i * n + i - 1] = A[(i - 1) * n + i] = -1;
+    }
+    const { values, vectors } = jacobiEigenSymmetric(A, n);
+    const truth = Array.from({ length: n }, (_, k) => 2 - 2 * Math.cos(((k + 1) * Math.PI) / (n + 1))).sort((a, b) => b - a);
+    truth.forEach((t, k) => expect(Math.abs(values[k] - t)).toBeLessThan(1e-13));
+    for (let a = 0; a < n; a++) {
+      for (let b = 0; b < n; b++) {
+        let dot = 0;
+        for (let i = 0; i < n; i++) dot += vectors[a * n + i] * vectors[b * n + i];
+        expect(Math.abs(dot - (a === b ? 1 : 0))).toBeLessThan(1e-13);
+      }
+      for (let i = 0; i < n; i++) {
+        let av = 0;
+        for (let j = 0; j < n; j++) av += A[i * n + j] * vectors[a * n + j];
+        expect(Math.abs(av - values[a] * vectors[a * n + i])).toBeLessThan(1e-13);
+      }
+    }
+  });
+});
+
+describe('pca', () => {
+  const W = 48, H = 40;
+  const s = mixedStack(W, H, SEED);
+
+  test('three measured references + noise: GPU Gram = CPU Gram = direct float64; 3 significant components; ratios sum to 1', async () => {
+    const { nE, cube, P, bad } = s;
+    // Provisional centre deliberately off the mean (first good pixel), as from a sample.
+    const centre = Float64Array.from({ length: nE }, (_, e) => cube[e * P + 0]);
+    const gpuCtx = (await gpuBackend()).gpu!;
+    const Gg = await pcaGramGpu(gpuCtx, cube, P, nE, centre);
+    const Gc = pcaGramCpu(cube, P, nE, centre);
+    // One chunk per block pair: the blocked float32 sums run through 30 batches (> MID_BATCHES).
+    const Glong = await pcaGramGpu(gpuCtx, cube, P, nE, centre, { targetPartials: 1 });
+    expect(covPlan(nE, P, 1).nChunks).toBe(1);
+    const m = nE + 1;
+    let maxDiag = 0;
+    for (let i = 0; i < m; i++) maxDiag = Math.max(maxDiag, Gc[i * m + i]);
+    let worst = 0;
+    for (let i = 0; i < m * m; i++) worst = Math.max(worst, Math.abs(Gg[i] - Gc[i]), Math.abs(Glong[i] - Gc[i]));
+    expect(worst / maxDiag, `seed ${SEED}`).toBeLessThan(GRAM_REL);
+    expect(Gg[m * m - 1]).toBe(P - bad.size);
+    expect(Gc[m * m - 1]).toBe(P - bad.size);
+
+    // Known truth: mean and covariance straight from the included pixels, two-pass float64.
+    const good = Array.from({ length: P }, (_, p) => p).filter((p) => !bad.has(p));
+    const mean = new Float64Array(nE);
+    for (let e = 0; e < nE; e++) for (const p of good) mean[e] += cube[e * P + p] / good.length;
+    const cpu = pcaModelFromGram(Gc, nE, centre, P);
+    const gpu = pcaModelFromGram(Gg, nE, centre, P);
+    for (let e = 0; e < nE; e++) expect(Math.abs(cpu.mean[e] - mean[e])).toBeLessThan(1e-12);
+    for (const [a, b] of [[0, 0], [10, 60], [50, 50], [100, 3]]) {
+      let c = 0;
+      for (const p of good) c += (cube[a * P + p] - mean[a]) * (cube[b * P + p] - mean[b]);
+      expect(Math.abs(cpu.covariance[a * nE + b] - c / good.length)).toBeLessThan(1e-12);
+    }
+    expect(cpu.nIncluded).toBe(good.length);
+    expect(cpu.nExcluded).toBe(bad.size);
+
+    for (const model of [cpu, gpu]) {
+      const ev = model.eigenvalues;
+      // Three mixed references: three eigenvalues far above the noise floor (NOISE^2 = 1e-4),
+      // then a flat floor at the noise variance.
+      expect(ev[2] / ev[3]).toBeGreaterThan(20);
+      expect(ev[3] / ev[20]).toBeLessThan(2);
+      expect(ev[3]).toBeGreaterThan(0.5 * NOISE ** 2);
+      expect(ev[3]).toBeLessThan(2 * NOISE ** 2);
+      expect(significantComponents(ev)).toBe(3);
+      const total = model.explained.reduce((a, r) => a + r.ratio, 0);
+      expect(Math.abs(total - 1)).toBeLessThan(1e-12);
+      expect(model.explained[nE - 1].cumulative).toBeCloseTo(1, 12);
+      expect(model.explained[2].cumulative).toBeGreaterThan(0.99);
+    }
+    // Without noise only float32 rounding is left below the three components (~1e-14 of
+    // the variance): still exactly 3 significant.
+    const clean = mixedStack(24, 20, SEED + 1, 0);
+    const zc = new Float64Array(nE);
+    expect(significantComponents(pcaModelFromGram(pcaGramCpu(clean.cube, clean.P, nE, zc), nE, zc, clean.P).eigenvalues)).toBe(3);
+    for (let k = 0; k < 3; k++) {
+      expect(Math.abs(gpu.eigenvalues[k] - cpu.eigenvalues[k]) / cpu.eigenvalues[k]).toBeLessThan(EIG_REL);
+      let dot = 0;
+      for (let e = 0; e < nE; e++) dot += gpu.components[k * nE + e] * cpu.components[k * nE + e];
+      expect(1 - Math.abs(dot)).toBeLessThan(VEC_DOT_TOL);
+    }
+  });
+
+  test('projection: GPU = CPU; reconstruction error at the noise level; excluded pixels NaN with status 1', async () => {
+    const { nE, cube, P, bad } = s;
+    const centre = new Float64Array(nE);
+    const model = pcaModelFromGram(pcaGramCpu(cube, P, nE, centre), nE, centre, P);
+    const n = 3;
+    const g = await pcaProjectGpu((await gpuBackend()).gpu!, cube, P, model, n);
+    const c = pcaProjectCpu(cube, P, model, n);
+    let worst = 0;
+    for (let i = 0; i < (n + 1) * P; i++) {
+      if (Number.isNaN(c[i])) {
+        expect(Number.isNaN(g[i]), `row ${Math.floor(i / P)} pixel ${i % P}`).toBe(true);
+        continue;
+      }
+      worst = Math.max(worst, Math.abs(g[i] - c[i]));
+    }
+    expect(worst).toBeLessThan(SCORE_TOL);
+    let sum = 0, cnt = 0;
+    for (let p = 0; p < P; p++) {
+      if (bad.has(p)) {
+        expect(Number.isNaN(c[n * P + p])).toBe(true);
+        continue;
+      }
+      sum += c[n * P + p] ** 2;
+      cnt++;
+    }
+    const rms = Math.sqrt(sum / cnt);
+    const expected = NOISE * Math.sqrt((nE - n) / nE);
+    expect(Math.abs(rms - expected) / expected).toBeLessThan(RECON_REL);
+    // Exact identity (population covariance): the mean squared residual over the included
+    // pixels, times d, is the sum of the eigenvalues left out; with 2 components the third
+    // reference's variance is left out and the error rises well above the noise.
+    for (const nc of [2, 3]) {
+      const cc = pcaProjectCpu(cube, P, model, nc);
+      let s2 = 0;
+      for (let p = 0; p < P; p++) if (!bad.has(p)) s2 += cc[nc * P + p] ** 2;
+      let left = 0;
+      for (let k = nc; k < nE; k++) left += model.eigenvalues[k];
+      expect(Math.abs((s2 / cnt) * nE - left) / left).toBeLessThan(1e-9);
+      if (nc === 2) expect(Math.sqrt(s2 / cnt)).toBeGreaterThan(2 * expected);
+    }
+
+    // The PixelStep on both backends: same maps, status 1 exactly on the excluded pixels.
+    const step = pcaProjectStep(model, n);
+    expect(step.mapNames).toEqual(['score_1', 'score_2', 'score_3', 'recon_error']);
+    for (const backend of [await gpuBackend(), cpuBackend()]) {
+      const r = await step.runTile(backend, cube, P);
+      for (let p = 0; p < P; p++) expect(r.status[p], `${backend.name} pixel ${p}`).toBe(bad.has(p) ? 1 : 0);
+      for (let p = 0; p < P; p += 97) expect(Math.abs(r.maps.score_1[p] - c[p]) || 0).toBeLessThan(SCORE_TOL);
+    }
+  });
+
+  test('pcaRun: tiny memory budget (many tiles) = one tile, on both backends; outputs written', async () => {
+    const { nE, cube, energies, bad } = s;
+    const src = new MemoryStack(cube, nE, H, W);
+    const results = [];
+    for (const backend of [await gpuBackend(), cpuBackend()]) {
+      const whole = await pcaRun(backend, src, energies, 3, { memoryBytes: 1 << 30, baselineBytes: 0 });
+      const dir = path.join(tmp, backend.name);
+      const tiled = await pcaRun(backend, src, energies, 3, { memoryBytes: 200_000, baselineBytes: 0, outDir: dir, centreRows: 3 });
+      expect(whole.tiles.covariance).toBe(1);
+      expect(tiled.tiles.covariance).toBeGreaterThan(4);
+      expect(tiled.tiles.projection).toBeGreaterThan(4);
+      // Tiling and a different provisional centre change only rounding.
+      for (let k = 0; k < 3; k++) {
+        expect(Math.abs(tiled.model.eigenvalues[k] - whole.model.eigenvalues[k]) / whole.model.eigenvalues[k]).toBeLessThan(EIG_REL);
+      }
+      for (let p = 0; p < W * H; p++) {
+        if (bad.has(p)) {
+          expect(tiled.status[p]).toBe(1);
+          expect(Number.isNaN(tiled.scores[0][p])).toBe(true);
+          continue;
+        }
+        expect(Math.abs(tiled.scores[0][p] - whole.scores[0][p])).toBeLessThan(10 * SCORE_TOL);
+        expect(Math.abs(tiled.reconError[p] - whole.reconError[p])).toBeLessThan(SCORE_TOL);
+      }
+      expect(tiled.model.nExcluded).toBe(bad.size);
+      expect(tiled.significant).toBe(3);
+      for (const f of ['score_1.npy', 'score_3.tif', 'recon_error.npy', 'recon_error.png', 'scree.csv', 'scree.png', 'components.csv']) {
+        expect(tiled.files, f).toContain(f);
+        expect(fs.existsSync(path.join(dir, f)), f).toBe(true);
+      }
+      const npy = readNpy(path.join(dir, 'score_2.npy'));
+      expect(npy.shape).toEqual([H, W]);
+      expect(npy.dtype).toBe('float32');
+      const scree = fs.readFileSync(path.join(dir, 'scree.csv'), 'utf8').trim().split('\n');
+      expect(scree[0]).toBe('component,eigenvalue,ratio,cumulative');
+      expect(scree.length).toBe(nE + 1);
+      expect(Number(scree[nE].split(',')[3])).toBeCloseTo(1, 9);
+      const png = fs.readFileSync(path.join(dir, 'scree.png'));
+      expect([...png.subarray(1, 4)].map((b) => String.fromCharCode(b)).join('')).toBe('PNG');
+      const comps = fs.readFileSync(path.join(dir, 'components.csv'), 'utf8').trim().split('\n');
+      expect(comps[0]).toBe('energy_eV,mean,pc1,pc2,pc3');
+      expect(comps.length).toBe(nE + 1);
+      results.push(tiled);
+    }
+    // GPU run vs CPU run, end to end.
+    const [g, c] = results;
+    for (let k = 0; k < 3; k++) expect(Math.abs(g.model.eigenvalues[k] - c.model.eigenvalues[k]) / c.model.eigenvalues[k]).toBeLessThan(EIG_REL);
+  });
+
+  test('degenerate inputs: one pixel, identical pixels, all excluded; covPlan for odd sizes', async () => {
+    const gpu = (await gpuBackend()).gpu!;
+    const energies = Float64Array.from({ length: 9 }, (_, i) => 8300 + i);
+    const nE = energies.length;
+    // One pixel: mean = the spectrum, zero covariance, ratios still sum to 1. With the
+    // centre at 0, cov = S/n - (s/n)^2 cancels: exact in float64, float32 rounding of the
+    // squares (2^-24 relative, |x - c|^2 <= 0.64) on the GPU.
+    const one = Float32Array.from({ length: nE }, (_, e) => 0.1 * e);
+    const zero = new Float64Array(nE);
+    for (const [G, tol] of [[await pcaGramGpu(gpu, one, 1, nE, zero), 1e-7], [pcaGramCpu(one, 1, nE, zero), 1e-15]] as const) {
+      const m = pcaModelFromGram(G, nE, zero, 1);
+      expect(m.nIncluded).toBe(1);
+      for (let e = 0; e < nE; e++) expect(m.mean[e]).toBeCloseTo(0.1 * e, 6);
+      expect(Math.max(...m.eigenvalues)).toBeLessThan(tol);
+      expect(m.explained.reduce((a, r) => a + r.ratio, 0)).toBeCloseTo(1, 12);
+    }
+    // Centred on the pixel itself (as pcaRun's sample gives), the GPU is exact too.
+    const m1 = pcaModelFromGram(await pcaGramGpu(gpu, one, 1, nE, Float64Array.from(one)), nE, Float64Array.from(one), 1);
+    expect(Math.max(...m1.eigenvalues)).toBe(0);
+    expect(m1.explained[0].ratio).toBe(1);
+    // Identical pixels (a flat region): zero variance, recon error 0.
+    const P = 300;
+    const same = new Float32Array(nE * P);
+    for (let e = 0; e < nE; e++) same.fill(1 + e, e * P, (e + 1) * P);
+    const acc = new PcaAccumulator(nE, new Float64Array(nE).fill(1));
+    acc.add(await pcaGramGpu(gpu, same, P, nE, acc.centre), P);
+    const flat = acc.finish();
+    expect(flat.nIncluded).toBe(P);
+    expect(Math.max(...flat.eigenvalues)).toBeLessThan(1e-10);
+    const proj = await pcaProjectGpu(gpu, same, P, flat, 2);
+    for (let p = 0; p < P; p++) expect(Math.abs(proj[2 * P + p])).toBeLessThan(1e-5);
+    // Nothing usable: a clear input error.
+    const src = new MemoryStack(new Float32Array(nE * 4).fill(NaN), nE, 2, 2, 'nan.npy');
+    await expect(pcaRun(cpuBackend(), src, energies, 2)).rejects.toThrow(/nan\.npy: no pixel has a finite value at every energy/);
+    await expect(pcaRun(cpuBackend(), new MemoryStack(same.subarray(0, nE * 4), nE, 2, 2), energies, 40)).rejects.toThrow(/--components/);
+    await expect(pcaRun(cpuBackend(), new MemoryStack(same.subarray(0, nE * 4), nE, 2, 2), energies.subarray(1), 2)).rejects.toThrow(/--energies/);
+    expect(PCA_MAX_ABS).toBe(1e18);
+    // Block plans: augmented rows covered, chunks cover every pixel.
+    for (const [d, n] of [[1, 1], [3, 5000], [7, 257], [8, 100], [15, 64], [101, 123457]]) {
+      const plan = covPlan(d, n);
+      expect(plan.nb * plan.tb).toBeGreaterThanOrEqual(d + 1);
+      expect(plan.chunk % plan.batch).toBe(0);
+      expect(plan.nChunks * plan.chunk).toBeGreaterThanOrEqual(n);
+      expect((plan.nChunks - 1) * plan.chunk).toBeLessThan(n);
+    }
+  });
+});
