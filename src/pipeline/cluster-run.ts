@@ -28,12 +28,12 @@ export interface PcaCommandOptions extends StackInputs {
 
 /** Items/s of one PCA covariance pass on a small synthetic sample (auto's measurement). */
 const pcaRate = (d: number) => async (b: Backend) => {
-  const r = await benchPcaCovariance(b, { pixels: 20_000, d, repeats: 1, tilePixels: 20_000 });
-  return 20_000 / Math.min(...r.covarianceSeconds);
+  const r = await benchPcaCovariance(b, { pixels: 4096, d, repeats: 1, tilePixels: 4096 });
+  return 4096 / Math.min(...r.covarianceSeconds);
 };
 const kmeansRate = (d: number, k: number) => async (b: Backend) => {
-  const r = await benchKmeansIteration(b, { pixels: 50_000, d, k, repeats: 1, tilePixels: 50_000 });
-  return 50_000 / Math.min(...r.iterationSeconds);
+  const r = await benchKmeansIteration(b, { pixels: 16_384, d, k, repeats: 1, tilePixels: 16_384 });
+  return 16_384 / Math.min(...r.iterationSeconds);
 };
 
 export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string, unknown>> {

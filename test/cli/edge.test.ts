@@ -3,11 +3,11 @@
  * good inputs on both backends, and every bad input the issue lists (one clear error
  * line naming the file and the problem, exit code 2, nothing left in --out).
  */
-import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
 import { makeNiTxmStack } from '../../src/synth/ni-txm.js';
 import { writeNpy, readNpy } from '../../src/io/npy.js';
 
@@ -16,18 +16,7 @@ let stackPath: string;
 let energiesPath: string;
 const W = 24, H = 20;
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((c) => ((out += String(c)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((c) => ((err += String(c)), true));
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void (out += a.join(' ') + '\n'));
-  try {
-    const code = await main(args);
-    return { code, out, err };
-  } finally {
-    o.mockRestore(); e.mockRestore(); log.mockRestore();
-  }
-}
+const run = runCli;
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xanes-cli-'));
