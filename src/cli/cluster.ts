@@ -55,6 +55,8 @@ export function registerCluster(program: Command): void {
     .option('--max-iter <n>', `Lloyd iterations per restart at most (default ${KMEANS_DEFAULTS.maxIter})`)
     .option('--no-standardize', 'cluster in the features\' own units (default: z-scores)')
     .option('--weight <map>', 'weight the cluster fractions by this map (a file, or a name in --from), e.g. edge_step')
+    .option('--min-weight <x>', 'leave out pixels whose weight is below x (e.g. a too-small edge jump)')
+    .option('--mask <map>', 'leave out pixels where this map (a file, or a name in --from) is 0 or NaN, e.g. mask')
     .action(async (stack: string | undefined, o: Record<string, any>) => {
       const features = o.features ? String(o.features).split(',').map((s: string) => s.trim()).filter(Boolean) : undefined;
       if (o.from && !features) throw new InputError('--from', 'name the maps to cluster with --features, e.g. --features e0_half,edge_step');
@@ -69,7 +71,7 @@ export function registerCluster(program: Command): void {
           seed: intOption('--seed', o.seed, 0), restarts: intOption('--restarts', o.restarts, 1),
           maxIter: intOption('--max-iter', o.maxIter, 1), standardize: o.standardize,
         }),
-        weight: o.weight, backend: parseBackend(o.backend), threads: threads(o.threads), budgetBytes: parseMemoryMiB(o.memory),
+        weight: o.weight, minWeight: num('--min-weight', o.minWeight), mask: o.mask, backend: parseBackend(o.backend), threads: threads(o.threads), budgetBytes: parseMemoryMiB(o.memory),
       }) as any;
       console.log(`clusters: ${o.out}`);
       console.log(`  k = ${s.k}${s.elbow ? ` (elbow over ${s.elbow.table.map((r: any) => r.k).join(',')})` : ''}; ${s.pixels_included} pixels clustered, ${s.pixels_excluded} excluded; WCSS ${Number(s.wcss).toPrecision(5)} (${s.wcss_units})`);

@@ -15,11 +15,17 @@ import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
 import { printEdgeReport } from './edge.js';
 import { runClusterCommand } from '../pipeline/cluster-run.js';
+import { runFit } from '../pipeline/fit-run.js';
+import { makeVkPtychoStack } from '../synth/vk-ptycho.js';
 import { num, progress } from './options.js';
 
 export const DEMO_SIZE = 256;
 export const DEMO_SEED = 20261122;
 export const DEMO_MASK_SIGMA = 5;
+/** Edge jump (absorbance) below which the demo's clustering leaves a pixel out. */
+export const DEMO_MIN_JUMP = 0.2;
+/** Peaks and the edge jump are absorptions: non-negative (--bounds in the fit step). */
+export const DEMO_FIT_BOUNDS = '{"b1": [0, null], "c11": [0, null], "c21": [0, null]}';
 
 export function registerDemo(program: Command): void {
   program
@@ -45,17 +51,45 @@ export function registerDemo(program: Command): void {
         out: edgeDir, edge: { maskSigma: DEMO_MASK_SIGMA }, backend, budgetBytes, onTile: progress('edge', size),
       });
       printEdgeReport(report.outDir, report.summary);
-      // 2. Chemical domains: k-means on edge energy and white-line height, k by the elbow,
-      // fractions weighted by the edge step (the amount of Ni).
+      // 2. Spectroscopic ptychography at the V K-edge: per-pixel fit of the erf-2lorentz
+      // preset (edge energy b2, pre-edge peak area PE and PE/b1, with standard errors).
+      const v = writeVkDemoData(o.dir, Math.min(size, VK_DEMO_SIZE));
+      console.log(`example data: ${v.stack} (V K-edge ptychography-like stack, 40 energies; truth_vk_*.npy)`);
+      const fitDir = path.join(o.dir, 'fit');
+      const fit = await runFit({
+        stack: v.stack, energies: v.energies, out: fitDir, model: 'erf-2lorentz', fit: { bounds: DEMO_FIT_BOUNDS }, backend, budgetBytes, onTile: progress('fit', 1),
+      }) as any;
+      console.log(`fit maps: ${path.resolve(fitDir)}`);
+      console.log(`  ${fit.counts.pixels} spectra: ${Object.entries(fit.counts.status).map(([k, n]) => `${k} ${n}`).join(', ')}; ${Math.round(fit.timings_s.fits_per_s).toLocaleString('en-US')} fits/s on ${fit.backend.name}`);
+      // 3. Chemical domains: k-means on edge energy and normalised pre-edge peak area, k at
+      // the elbow of the WCSS, fractions weighted by the edge jump b1 (Uematsu et al.);
+      // pixels whose fit did not converge or whose edge jump is below DEMO_MIN_JUMP (empty
+      // or very thin) are left out.
       const clusterDir = path.join(o.dir, 'cluster');
       const cl = await runClusterCommand({
-        out: clusterDir, from: edgeDir, features: ['e0_half', 'whiteline_height'], kRange: [2, 3, 4, 5, 6, 7, 8],
-        kmeans: { seed: DEMO_SEED }, weight: 'edge_step', backend, budgetBytes,
+        out: clusterDir, from: fitDir, features: ['b2', 'PE_over_b1'], kRange: [2, 3, 4, 5, 6],
+        kmeans: { seed: DEMO_SEED }, weight: 'b1', minWeight: DEMO_MIN_JUMP, mask: 'mask', backend, budgetBytes,
       }) as any;
       console.log(`clusters: ${path.resolve(clusterDir)}`);
-      console.log(`  k = ${cl.k} by the elbow; fractions weighted by edge_step: ${cl.weighted_fractions.map((f: number) => (100 * f).toFixed(1) + ' %').join(', ')}`);
-      console.log(`open ${path.join(report.outDir, 'e0_half_peak.png')} (state-of-charge map) and ${path.join(path.resolve(clusterDir), 'labels.png')}; the README explains every output`);
+      console.log(`  k = ${cl.k} at the elbow; fractions weighted by b1: ${cl.weighted_fractions.map((f: number) => (100 * f).toFixed(1) + ' %').join(', ')}`);
+      console.log(`open ${path.join(report.outDir, 'e0_half_peak.png')} (state-of-charge map), ${path.join(path.resolve(fitDir), 'b2.png')} and ${path.join(path.resolve(clusterDir), 'labels.png')}; the README explains every output`);
     });
+}
+
+export const VK_DEMO_SIZE = 96;
+
+/** The V K-edge ptychography-like stack as .npy [40, H, W] plus energies and truth maps. */
+export function writeVkDemoData(dir: string, size: number): { stack: string; energies: string } {
+  const dataDir = path.join(dir, 'data');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const v = makeVkPtychoStack(size, DEMO_SEED);
+  const f = (n: string) => path.join(dataDir, n);
+  writeNpy(f('vk_ptycho.npy'), v.cube, [v.energies.length, size, size]);
+  fs.writeFileSync(f('vk_energies.txt'), `# energy (eV), one per image of vk_ptycho.npy\n${Array.from(v.energies, (e) => e.toFixed(2)).join('\n')}\n`);
+  writeNpy(f('truth_vk_domain.npy'), v.truth.domain, [size, size]);
+  writeNpy(f('truth_vk_b2.npy'), v.truth.b2, [size, size]);
+  writeNpy(f('truth_vk_PE_over_b1.npy'), v.truth.peOverB1, [size, size]);
+  return { stack: f('vk_ptycho.npy'), energies: f('vk_energies.txt') };
 }
 
 export function writeDemoData(dir: string, size: number): { dataDir: string; sample: string; flat: string; dark: string; energies: string } {

@@ -11,6 +11,7 @@ import { registerEdge } from './edge.js';
 import { registerInfo } from './info.js';
 import { registerDemo } from './demo.js';
 import { registerCluster } from './cluster.js';
+import { registerFit } from './fit.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerEdge(program);
   registerInfo(program);
+  registerFit(program);
   registerCluster(program);
   registerDemo(program);
   return program;

@@ -80,6 +80,10 @@ export interface ClusterCommandOptions {
   kmeans: Omit<KmeansOptions, 'k'>;
   /** A map file, or a map name in `from`, that weights the cluster fractions. */
   weight?: string;
+  /** Pixels whose weight is below this are excluded (e.g. a too-small edge jump). */
+  minWeight?: number;
+  /** A map file, or a map name in `from`: pixels where it is 0 or NaN are excluded. */
+  mask?: string;
   backend: BackendChoice;
   threads?: number;
   budgetBytes: number;
@@ -112,12 +116,23 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
         const files = o.from ? featurePathsFromDir(o.from, o.features!) : o.features!;
         img = await readFeatureMaps(files, o.from ? o.features : undefined);
       }
-      let weight: Float32Array | undefined;
-      if (o.weight) {
-        const wf = o.from && !fs.existsSync(o.weight) ? featurePathsFromDir(o.from, [o.weight]) : [o.weight];
-        const w = await readFeatureMaps(wf);
-        if (w.width !== img.width || w.height !== img.height) throw new InputError(o.weight, `weight map is ${w.width} x ${w.height}, the features are ${img.width} x ${img.height}`);
-        weight = w.features.data;
+      const readMap = async (name: string, what: string) => {
+        const files = o.from && !fs.existsSync(name) ? featurePathsFromDir(o.from, [name]) : [name];
+        const m = await readFeatureMaps(files);
+        if (m.width !== img.width || m.height !== img.height) throw new InputError(name, `${what} map is ${m.width} x ${m.height}, the features are ${img.width} x ${img.height}`);
+        return m.features.data;
+      };
+      const weight = o.weight ? await readMap(o.weight, 'weight') : undefined;
+      if (o.minWeight !== undefined && !weight) throw new InputError('--min-weight', 'needs --weight');
+      const mask = o.mask ? await readMap(o.mask, 'mask') : undefined;
+      // Excluded pixels get NaN features, which k-means leaves out and labels -1.
+      let excludedByMask = 0;
+      const { d, n, data } = img.features;
+      for (let p = 0; p < n; p++) {
+        const out = (mask && !(mask[p] !== 0 && Number.isFinite(mask[p]))) || (o.minWeight !== undefined && !(weight![p] >= o.minWeight));
+        if (!out) continue;
+        excludedByMask++;
+        for (let f = 0; f < d; f++) data[f * n + p] = NaN;
       }
       let el: ElbowResult | undefined;
       let k = o.k;
@@ -133,7 +148,8 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       result.warnings.forEach((m) => notice(`xanes: ${m}`));
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'cluster', finished: true,
-        inputs: { features: o.features ?? null, from: o.from ?? null, stack: o.stack?.stack ?? null, pca: o.pca ?? null, weight: o.weight ?? null, width: img.width, height: img.height },
+        inputs: { features: o.features ?? null, from: o.from ?? null, stack: o.stack?.stack ?? null, pca: o.pca ?? null, weight: o.weight ?? null, min_weight: o.minWeight ?? null, mask: o.mask ?? null, width: img.width, height: img.height },
+        pixels_excluded_by_mask_or_weight: excludedByMask,
         parameters: { k: o.k ?? null, k_range: o.kRange ?? null, ...o.kmeans },
         ...(pcaSummary ? { pca: pcaSummary } : {}),
         ...w.summary,
