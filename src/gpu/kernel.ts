@@ -65,7 +65,8 @@ const caches = new WeakMap<GPUDevice, Map<string, Promise<CachedKernel>>>();
 export function getPipeline(ctx: GpuContext, def: KernelDef, wg = def.workgroupSize ?? DEFAULT_WORKGROUP_SIZE): Promise<CachedKernel> {
   let cache = caches.get(ctx.device);
   if (!cache) caches.set(ctx.device, (cache = new Map()));
-  const key = `${def.name}|wg=${wg}|${hashString(def.wgsl)}`;
+  // The key covers everything that changes the compiled shader: its text and its constants.
+  const key = `${def.name}|wg=${wg}|${hashString(def.wgsl)}|${hashString(JSON.stringify(def.constants ?? {}))}|${hashString(JSON.stringify(def.params))}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const device = ctx.device;

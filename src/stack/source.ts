@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { InputError } from '../io/errors.js';
 import { NpyFile, formatShape } from '../io/npy.js';
 import { TiffStack } from '../io/tiff.js';
+import { StxmStack } from '../io/stxm.js';
 
 export interface StackSource {
   readonly path: string;
@@ -13,6 +14,8 @@ export interface StackSource {
   readonly height: number;
   readonly width: number;
   readonly dtype: string; // as stored in the file
+  /** Energies (eV) when the format carries them (STXM .hdr); otherwise they come from --energies. */
+  readonly energies?: Float64Array;
   /** rows [y0, y0+rows) at every energy, energy-major: out[e*rows*width + r*width + x], float32 */
   readRows(y0: number, rows: number, out: Float32Array): Promise<void>;
   close(): void;
@@ -87,7 +90,10 @@ export class NpyStack implements StackSource {
   }
 }
 
-/** Opens a stack by extension: .npy (3-D [E,H,W]) or .tif/.tiff (one page per energy). */
+/**
+ * Opens a stack by extension: .npy (3-D [E,H,W]), .tif/.tiff (one page per energy), or an
+ * STXM scan definition .hdr with one .xim image per energy (its energies in `energies`).
+ */
 export async function openStack(path: string): Promise<StackSource> {
   if (!fs.existsSync(path)) throw new InputError(path, 'no such file');
   const ext = /\.[^./\\]*$/.exec(path)?.[0].toLowerCase() ?? '';
@@ -101,8 +107,10 @@ export async function openStack(path: string): Promise<StackSource> {
     src = new NpyStack(f);
   } else if (ext === '.tif' || ext === '.tiff') {
     src = await TiffStack.open(path);
+  } else if (ext === '.hdr') {
+    src = StxmStack.open(path);
   } else {
-    throw new InputError(path, `unknown stack format '${ext || '(no extension)'}' (supported: .npy, .tif, .tiff)`);
+    throw new InputError(path, `unknown stack format '${ext || '(no extension)'}' (supported: .npy, .tif, .tiff) or an STXM scan definition (.hdr)`);
   }
   if (src.nE === 0 || src.height === 0 || src.width === 0) {
     const shape = `${src.nE}x${src.height}x${src.width}`;

@@ -1,0 +1,371 @@
+/**
+ * Linear-combination fitting as a PixelStep (the maps of `xanes lcf`), the RGB composite of
+ * up to three fractions, and a timing function for the benchmark.
+ *
+ * Maps, per pixel (float32, NaN where undefined):
+ *   weight_<NAME>    the coefficient of reference NAME (units of the stack per unit of the
+ *                    reference: with OD stacks and normalised references, a thickness-like amount)
+ *   fraction_<NAME>  weight / total (equal to the weight in the sum-to-one modes)
+ *   total            sum of the weights
+ *   bg_const         background constant (stack units), with --background const|linear
+ *   bg_slope         background slope per eV about the window centre (info.bgRefEnergy), linear only
+ *   residual_rms     sqrt(sum r^2 / nW) over the fit window
+ *   rfactor          sum r^2 / sum y^2 over the fit window
+ * Status (LCF_STATUS_NAMES): ok | no_data (a non-finite value in the window: every map NaN)
+ *   | no_total (the weights do not sum to a positive total: fractions NaN, the rest kept).
+ */
+import type { Backend, PixelStep, TileResult } from './step.js';
+import {
+  LCF_STATUS_NAMES, LcfStatus, backgroundTerms, lcfCpu, lcfRows, makeLcfPlan,
+  type LcfBackground, type LcfMode, type LcfOptions, type LcfPlan, type LcfReference,
+} from '../cpu/lcf.js';
+import { lcfTileGpu, timeLcfDispatches } from '../kernels/lcf.js';
+import { Canvas, type Rgb } from '../plot/raster.js';
+import { textWidth } from '../plot/font.js';
+import { makeRng } from '../synth/random.js';
+
+export { LCF_STATUS_NAMES, LcfStatus, makeLcfPlan };
+export type { LcfBackground, LcfMode, LcfOptions, LcfPlan, LcfReference };
+
+/** What summary.json should record about the fit (plain JSON). */
+export interface LcfInfo {
+  mode: LcfMode;
+  background: LcfBackground;
+  references: string[];
+  window: { requested: [number, number] | null; firstEnergy: number; lastEnergy: number; energies: number };
+  /** bg(E) = bg_const + bg_slope (E - bgRefEnergy). */
+  bgRefEnergy: number | null;
+  /** Reciprocal condition number of the column-normalised design matrix (1 = orthogonal). */
+  rcond: number;
+  warnings: string[];
+  mapUnits: Record<string, string>;
+  statusNames: string[];
+}
+
+export interface LcfStep extends PixelStep {
+  plan: LcfPlan;
+  info: LcfInfo;
+}
+
+/** Map names in the order written: weights, fractions, total, background, residuals. */
+export function lcfMapNames(names: readonly string[], background: LcfBackground): string[] {
+  return [
+    ...names.map((n) => `weight_${n}`),
+    ...names.map((n) => `fraction_${n}`),
+    'total',
+    ...backgroundTerms(background).map((t) => `bg_${t}`),
+    'residual_rms',
+    'rfactor',
+  ];
+}
+
+/**
+ * The lcf step for references already on the stack's energy grid (src/io/references.ts
+ * interpolates files and averages regions). Throws InputError for dependent references, a
+ * window with too few energies, non-finite reference values in the window.
+ */
+export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, options: LcfOptions): LcfStep {
+  const plan = makeLcfPlan(refs, energies, options);
+  const { K, M } = plan;
+  const rows = lcfRows(M);
+  const mapNames = lcfMapNames(plan.names, plan.background);
+  const bgTerms = backgroundTerms(plan.background);
+  const mapUnits: Record<string, string> = {};
+  for (const n of plan.names) {
+    mapUnits[`weight_${n}`] = `stack units per unit of reference ${n}`;
+    mapUnits[`fraction_${n}`] = 'weight / total';
+  }
+  mapUnits.total = 'sum of weights';
+  if (bgTerms.includes('const')) mapUnits.bg_const = 'stack units';
+  if (bgTerms.includes('slope')) mapUnits.bg_slope = `stack units per eV, about ${plan.bgRefEnergy.toFixed(3)} eV`;
+  mapUnits.residual_rms = 'stack units';
+  mapUnits.rfactor = 'sum r^2 / sum y^2';
+  const info: LcfInfo = {
+    mode: plan.mode,
+    background: plan.background,
+    references: [...plan.names],
+    window: {
+      requested: options.window ? [options.window[0], options.window[1]] : null,
+      firstEnergy: energies[plan.i0],
+      lastEnergy: energies[plan.i1 - 1],
+      energies: plan.nW,
+    },
+    bgRefEnergy: plan.background === 'linear' ? plan.bgRefEnergy : null,
+    rcond: plan.rcond,
+    warnings: [...plan.warnings],
+    mapUnits,
+    statusNames: [...LCF_STATUS_NAMES],
+  };
+  // Per pixel beyond the input tile, the larger of the two backends' needs, plus the maps:
+  //  webgpu: output rows in a storage buffer, its readback copy, the float32 host copy;
+  //  cpu: z (M), rho2, sumsq (float64), a NaN flag byte, the float64 output rows;
+  //  both: the tile's maps (float32) and status byte.
+  const gpuBytes = 3 * 4 * rows.ROWS;
+  const cpuBytes = 8 * (M + 2) + 1 + 8 * rows.ROWS;
+  const mapBytes = 4 * mapNames.length + 1;
+  const checkNE = (nE: number) => {
+    if (nE !== plan.nE) throw new RangeError(`lcf step built for ${plan.nE} energies, asked about ${nE}`);
+  };
+  return {
+    name: 'lcf',
+    plan,
+    info,
+    mapNames,
+    statusNames: LCF_STATUS_NAMES,
+    bytesPerPixel(nE: number): number {
+      checkNE(nE);
+      return Math.max(gpuBytes, cpuBytes) + mapBytes;
+    },
+    gpuBindingBytesPerPixel(nE: number): number {
+      checkNE(nE);
+      // Only the window's energies are uploaded; the output rows are the other large binding.
+      return 4 * Math.max(plan.nW, rows.ROWS);
+    },
+    async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
+      if (cube.length < plan.nE * P) throw new RangeError(`lcf: tile holds ${cube.length} values, need ${plan.nE * P}`);
+      const win = cube.subarray(plan.i0 * P, plan.i1 * P);
+      const out = backend.gpu ? await lcfTileGpu(backend.gpu, plan, win, P) : lcfCpu(plan, win, P);
+      return lcfMaps(plan, out, P);
+    },
+  };
+
+  function lcfMaps(plan: LcfPlan, out: Float32Array | Float64Array, P: number): TileResult {
+    const maps: Record<string, Float32Array> = {};
+    for (const n of mapNames) maps[n] = new Float32Array(P);
+    const status = new Uint8Array(P);
+    const weights = plan.names.map((n) => maps[`weight_${n}`]);
+    const fractions = plan.names.map((n) => maps[`fraction_${n}`]);
+    const slopeScale = 1 / plan.bgHalfWidth;
+    for (let p = 0; p < P; p++) {
+      let s = out[rows.STATUS * P + p];
+      let total = 0;
+      for (let j = 0; j < K; j++) {
+        const w = out[(rows.THETA0 + j) * P + p];
+        weights[j][p] = w;
+        total += w;
+      }
+      maps.total[p] = total;
+      if (bgTerms.length >= 1) maps.bg_const[p] = out[(rows.THETA0 + K) * P + p];
+      if (bgTerms.length === 2) maps.bg_slope[p] = out[(rows.THETA0 + K + 1) * P + p] * slopeScale;
+      maps.residual_rms[p] = out[rows.RMS * P + p];
+      maps.rfactor[p] = out[rows.RFACTOR * P + p];
+      if (s === LcfStatus.OK && !(total > 0) && !plan.sum1) s = LcfStatus.NO_TOTAL;
+      for (let j = 0; j < K; j++) {
+        fractions[j][p] = s !== LcfStatus.OK ? NaN : plan.sum1 ? weights[j][p] : weights[j][p] / total;
+      }
+      status[p] = s;
+    }
+    return { maps, status };
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// RGB composite
+
+export interface RgbCompositeOptions {
+  /** Names of the references, in channel order (red, green, blue). */
+  names: readonly string[];
+  /** Fraction mapped to 0 and to full channel intensity (clamped); default [0, 1]. */
+  range?: readonly [number, number];
+  /**
+   * Optional brightness map (e.g. `total`): each pixel's colour is multiplied by
+   * clamp(intensity / (its 99th percentile over positive finite values), 0, 1), so that
+   * thin or empty areas, whose fractions are mostly noise, stay dark.
+   */
+  intensity?: Float32Array;
+  intensityLabel?: string;
+  title?: string;
+}
+
+export interface RgbLegend {
+  channels: { channel: 'red' | 'green' | 'blue'; reference: string; map: string; range: [number, number] }[];
+  scaling: string;
+  intensity: { map: string; fullScaleAt: number; rule: string } | null;
+  masked: string;
+  magnification: number;
+}
+
+const CHANNELS = ['red', 'green', 'blue'] as const;
+const MASKED: Rgb = [96, 96, 96];
+const TEXT = 2;
+const MARGIN = 16;
+
+/**
+ * PNG of up to three fraction maps as the red, green and blue channels (in that order):
+ * channel = 255 * clamp((fraction - lo) / (hi - lo), 0, 1), times the optional intensity
+ * factor. Pixels without data are grey: NaN intensity when an intensity map is given
+ * (status no_data for `total`), else all fractions NaN. The image is
+ * magnified by an integer factor to about 400 px high, with a legend on the right.
+ * Returns the PNG and the legend object for summary.json.
+ */
+export function renderRgbComposite(fractions: readonly Float32Array[], width: number, height: number, opts: RgbCompositeOptions): { png: Uint8Array; legend: RgbLegend } {
+  if (fractions.length < 1 || fractions.length > 3) throw new RangeError(`renderRgbComposite: 1 to 3 fraction maps, got ${fractions.length}`);
+  if (opts.names.length !== fractions.length) throw new RangeError('renderRgbComposite: one name per fraction map');
+  for (const f of fractions) if (f.length !== width * height) throw new RangeError(`renderRgbComposite: map of ${f.length} values, expected ${width * height}`);
+  const [lo, hi] = opts.range ?? [0, 1];
+  if (!(hi > lo)) throw new RangeError(`renderRgbComposite: range needs lo < hi, got ${lo}, ${hi}`);
+  let iScale = NaN;
+  if (opts.intensity) {
+    if (opts.intensity.length !== width * height) throw new RangeError('renderRgbComposite: intensity map has the wrong size');
+    const pos = opts.intensity.filter((v) => v > 0 && Number.isFinite(v)).sort();
+    iScale = pos.length ? pos[Math.min(pos.length - 1, Math.floor(0.99 * (pos.length - 1)))] : NaN;
+  }
+  const rgb = new Uint8Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) {
+    let anyFinite = false;
+    const c = [0, 0, 0];
+    for (let k = 0; k < fractions.length; k++) {
+      const v = fractions[k][i];
+      if (Number.isNaN(v)) continue;
+      anyFinite = true;
+      c[k] = Math.min(1, Math.max(0, (v - lo) / (hi - lo)));
+    }
+    // No data: the intensity is NaN (with one), or every fraction is (without). A pixel with
+    // an intensity but no fractions (weights summing to zero: nothing there) is dark.
+    const masked = opts.intensity ? Number.isNaN(opts.intensity[i]) : !anyFinite;
+    if (masked) {
+      rgb.set(MASKED, i * 3);
+      continue;
+    }
+    let b = 1;
+    if (opts.intensity) {
+      const v = opts.intensity[i];
+      b = iScale > 0 && v > 0 ? Math.min(1, v / iScale) : 0;
+    }
+    for (let k = 0; k < 3; k++) rgb[i * 3 + k] = Math.round(255 * c[k] * b);
+  }
+
+  const scale = Math.max(1, Math.min(Math.ceil(400 / height), Math.floor(1600 / width)));
+  const titleH = opts.title ? 7 * TEXT + 14 : 0;
+  const swatch = 24;
+  const rowH = swatch + 10;
+  const labels = opts.names.map((n, k) => `${CHANNELS[k]}: ${n}`);
+  const notes = [`fraction ${lo} = dark, ${hi} = full`];
+  if (opts.intensity) notes.push(`brightness: ${opts.intensityLabel ?? 'intensity'}`);
+  notes.push('grey: no data');
+  const legendW = Math.max(...labels.map((l) => swatch + 10 + textWidth(l, TEXT)), ...notes.map((l) => textWidth(l, TEXT)));
+  const W = MARGIN + width * scale + 20 + legendW + MARGIN;
+  const H = Math.max(MARGIN + titleH + height * scale + MARGIN, MARGIN + titleH + labels.length * rowH + notes.length * 22 + MARGIN);
+  const cv = new Canvas(Math.max(W, opts.title ? textWidth(opts.title, TEXT) + 2 * MARGIN : 0), H);
+  const mx = MARGIN, my = MARGIN + titleH;
+  cv.blitScaled(rgb, width, height, mx, my, scale);
+  const lx = mx + width * scale + 20;
+  labels.forEach((l, k) => {
+    const col: Rgb = [k === 0 ? 255 : 0, k === 1 ? 255 : 0, k === 2 ? 255 : 0];
+    cv.fillRect(lx, my + k * rowH, swatch, swatch, col);
+    cv.text(l, lx + swatch + 10, my + k * rowH + (swatch - 7 * TEXT) / 2, { scale: TEXT });
+  });
+  notes.forEach((l, k) => cv.text(l, lx, my + labels.length * rowH + 8 + k * 22, { scale: TEXT }));
+  if (opts.title) cv.text(opts.title, cv.width / 2, MARGIN, { scale: TEXT, align: 'center' });
+
+  const legend: RgbLegend = {
+    channels: opts.names.map((n, k) => ({ channel: CHANNELS[k], reference: n, map: `fraction_${n}`, range: [lo, hi] as [number, number] })),
+    scaling: `channel = 255 * clamp((fraction - ${lo}) / (${hi} - ${lo}), 0, 1)${opts.intensity ? ' * brightness' : ''}`,
+    intensity: opts.intensity
+      ? { map: opts.intensityLabel ?? 'intensity', fullScaleAt: iScale, rule: 'brightness = clamp(value / fullScaleAt, 0, 1); fullScaleAt = 99th percentile of the positive values' }
+      : null,
+    masked: `rgb(${MASKED.join(',')}): no data (${opts.intensity ? `${opts.intensityLabel ?? 'intensity'} is NaN` : 'every fraction is NaN'})`,
+    magnification: scale,
+  };
+  return { png: cv.png(), legend };
+}
+
+// ---------------------------------------------------------------------------------------
+// Benchmark
+
+export interface LcfTimingOptions {
+  pixels: number;
+  nE: number;
+  nRefs: number;
+  mode: LcfMode;
+  background: LcfBackground;
+  seed?: number;
+  /** Largest tile (pixels) to hold at once; default: what the binding limit allows, at most 2^20 on the CPU. */
+  maxTilePixels?: number;
+}
+
+export interface LcfTiming {
+  backend: string;
+  adapter: string;
+  pixels: number;
+  nE: number;
+  nRefs: number;
+  mode: LcfMode;
+  background: LcfBackground;
+  tilePixels: number;
+  tiles: number;
+  seconds: number;
+  pixelsPerSecond: number;
+  /** Bytes of spectra read by the kernel (4 nE per pixel) per second. */
+  bytesPerSecond: number;
+}
+
+/** Smooth synthetic references: an edge plus a few peaks each, distinct per reference. */
+function syntheticReferences(nE: number, nRefs: number, seed: number): { energies: Float64Array; refs: LcfReference[] } {
+  const rng = makeRng(seed);
+  const energies = Float64Array.from({ length: nE }, (_, i) => 700 + (30 * i) / (nE - 1));
+  const refs: LcfReference[] = [];
+  for (let k = 0; k < nRefs; k++) {
+    const e0 = 705 + 10 * rng.uniform();
+    const peaks = [0, 1, 2].map(() => ({ c: 703 + 20 * rng.uniform(), w: 0.5 + 2 * rng.uniform(), a: rng.uniform() }));
+    const mu = energies.map((e) => 0.5 * (1 + Math.tanh((e - e0) / 1.5)) + peaks.reduce((s, p) => s + p.a * Math.exp(-(((e - p.c) / p.w) ** 2)), 0));
+    refs.push({ name: `ref${k + 1}`, mu });
+  }
+  return { energies, refs };
+}
+
+/**
+ * Times the lcf kernel (no file reading, no upload or readback on the GPU: the kernel's
+ * own throughput) over `pixels` synthetic spectra on `backend`: the pixels are processed as
+ * repeated tiles of one resident tile. Benchmarks call this; tests never time.
+ */
+export async function timeLcf(backend: Backend, o: LcfTimingOptions): Promise<LcfTiming> {
+  const { energies, refs } = syntheticReferences(o.nE, o.nRefs, o.seed ?? 1);
+  const plan = makeLcfPlan(refs, energies, { mode: o.mode, background: o.background });
+  const bindingLimit = backend.gpu ? Math.floor(backend.gpu.limits.maxStorageBufferBindingSize / (4 * o.nE)) : 1 << 20;
+  const tile = Math.max(1, Math.min(o.pixels, o.maxTilePixels ?? Infinity, bindingLimit));
+  const rng = makeRng((o.seed ?? 1) + 1);
+  const cube = new Float32Array(o.nE * tile);
+  // Mixtures near the simplex (fractions u_k / sum u, u_k uniform, plus 0.05 normal
+  // jitter), scaled by a thickness in [0.5, 1.5] (1 in the sum-to-one modes), a constant
+  // background and 1 % noise: some weights are near zero, so the constraints bind for a
+  // share of the pixels and the active-set search does real work.
+  const sum1 = o.mode.endsWith('sum1');
+  for (let p = 0; p < tile; p++) {
+    const u = refs.map(() => rng.uniform());
+    const su = u.reduce((a, b) => a + b, 0);
+    const t = sum1 ? 1 : 0.5 + rng.uniform();
+    const w = u.map((x) => t * (x / su + 0.05 * rng.normal()));
+    const bg = 0.1 * rng.uniform();
+    for (let e = 0; e < o.nE; e++) {
+      let v = bg + 0.01 * rng.normal();
+      for (let k = 0; k < refs.length; k++) v += w[k] * refs[k].mu[e];
+      cube[e * tile + p] = v;
+    }
+  }
+  const tiles = Math.ceil(o.pixels / tile);
+  let seconds: number;
+  if (backend.gpu) {
+    seconds = await timeLcfDispatches(backend.gpu, plan, cube, tile, tiles);
+  } else {
+    lcfCpu(plan, cube.subarray(0, o.nE * Math.min(tile, 1024)), Math.min(tile, 1024)); // warm-up (JIT)
+    const t = performance.now();
+    for (let i = 0; i < tiles; i++) lcfCpu(plan, cube, tile);
+    seconds = (performance.now() - t) / 1000;
+  }
+  const pixels = tiles * tile;
+  return {
+    backend: backend.name,
+    adapter: backend.adapter,
+    pixels,
+    nE: o.nE,
+    nRefs: o.nRefs,
+    mode: o.mode,
+    background: o.background,
+    tilePixels: tile,
+    tiles,
+    seconds,
+    pixelsPerSecond: pixels / seconds,
+    bytesPerSecond: (pixels * 4 * o.nE) / seconds,
+  };
+}
