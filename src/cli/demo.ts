@@ -16,6 +16,8 @@ import { parseMemoryMiB } from '../stack/tiles.js';
 import { printEdgeReport } from './edge.js';
 import { runClusterCommand } from '../pipeline/cluster-run.js';
 import { runFit } from '../pipeline/fit-run.js';
+import { runLcf } from '../pipeline/lcf-run.js';
+import { exampleDataPath } from '../synth/paths.js';
 import { makeVkPtychoStack } from '../synth/vk-ptycho.js';
 import { num, progress } from './options.js';
 
@@ -51,7 +53,18 @@ export function registerDemo(program: Command): void {
         out: edgeDir, edge: { maskSigma: DEMO_MASK_SIGMA }, backend, budgetBytes, onTile: progress('edge', size),
       });
       printEdgeReport(report.outDir, report.summary);
-      // 2. Spectroscopic ptychography at the V K-edge: per-pixel fit of the erf-2lorentz
+      // 2. Composition: every pixel as a mixture of the measured NiO (Ni2+) and LiNiO2 (Ni3+)
+      // references, non-negative and summing to one, with a linear background for the
+      // non-Ni matrix: fraction_LiNiO2 is the state of charge.
+      const lcfDir = path.join(o.dir, 'lcf');
+      const lcf = await runLcf({
+        stack: files.sample, energies: files.energies, flat: files.flat, dark: files.dark, out: lcfDir,
+        refs: [`NiO=${exampleDataPath('ni-k/ref_NiO.txt')}`, `LiNiO2=${exampleDataPath('ni-k/ref_LiNiO2.txt')}`],
+        mode: 'nnls-sum1', background: 'linear', backend, budgetBytes, onTile: progress('lcf', size),
+      }) as any;
+      console.log(`lcf maps: ${path.resolve(lcfDir)}`);
+      console.log(`  fraction_LiNiO2 (state of charge) and fraction_NiO per pixel, rgb.png; ${Math.round(lcf.timings_s.pixels_per_s).toLocaleString('en-US')} spectra/s on ${lcf.backend.name}`);
+      // 3. Spectroscopic ptychography at the V K-edge: per-pixel fit of the erf-2lorentz
       // preset (edge energy b2, pre-edge peak area PE and PE/b1, with standard errors).
       const v = writeVkDemoData(o.dir, Math.min(size, VK_DEMO_SIZE));
       console.log(`example data: ${v.stack} (V K-edge ptychography-like stack, 40 energies; truth_vk_*.npy)`);
@@ -61,7 +74,7 @@ export function registerDemo(program: Command): void {
       }) as any;
       console.log(`fit maps: ${path.resolve(fitDir)}`);
       console.log(`  ${fit.counts.pixels} spectra: ${Object.entries(fit.counts.status).map(([k, n]) => `${k} ${n}`).join(', ')}; ${Math.round(fit.timings_s.fits_per_s).toLocaleString('en-US')} fits/s on ${fit.backend.name}`);
-      // 3. Chemical domains: k-means on edge energy and normalised pre-edge peak area, k at
+      // 4. Chemical domains: k-means on edge energy and normalised pre-edge peak area, k at
       // the elbow of the WCSS, fractions weighted by the edge jump b1 (Uematsu et al.);
       // pixels whose fit did not converge or whose edge jump is below DEMO_MIN_JUMP (empty
       // or very thin) are left out.
@@ -72,7 +85,7 @@ export function registerDemo(program: Command): void {
       }) as any;
       console.log(`clusters: ${path.resolve(clusterDir)}`);
       console.log(`  k = ${cl.k} at the elbow; fractions weighted by b1: ${cl.weighted_fractions.map((f: number) => (100 * f).toFixed(1) + ' %').join(', ')}`);
-      console.log(`open ${path.join(report.outDir, 'e0_half_peak.png')} (state-of-charge map), ${path.join(path.resolve(fitDir), 'b2.png')} and ${path.join(path.resolve(clusterDir), 'labels.png')}; the README explains every output`);
+      console.log(`open ${path.join(report.outDir, 'e0_half_peak.png')} (edge energy), ${path.join(path.resolve(lcfDir), 'rgb.png')} (composition), ${path.join(path.resolve(fitDir), 'b2.png')} and ${path.join(path.resolve(clusterDir), 'labels.png')}; the README explains every output`);
     });
 }
 

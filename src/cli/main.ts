@@ -12,6 +12,7 @@ import { registerInfo } from './info.js';
 import { registerDemo } from './demo.js';
 import { registerCluster } from './cluster.js';
 import { registerFit } from './fit.js';
+import { registerLcf } from './lcf.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerEdge(program);
   registerInfo(program);
   registerFit(program);
+  registerLcf(program);
   registerCluster(program);
   registerDemo(program);
   return program;

@@ -61,7 +61,7 @@ export async function runEdge(o: EdgeRunOptions): Promise<EdgeRunReport> {
     const plan = makeEdgePlan(energies, e0, options, o.energies);
     const step = edgeStep(plan);
     const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
-    if (inputs.absorbance) inputs.absorbance.maskedPoints = 0; // sampling above read some rows
+    inputs.resetMaskedPoints(); // sampling above read some rows
     const result = await runTiles(source, step, sel.backend, {
       budgetBytes: o.budgetBytes,
       sourceBytesPerPixel: inputs.extraBytesPerPixel,
@@ -115,7 +115,7 @@ export async function runEdge(o: EdgeRunOptions): Promise<EdgeRunReport> {
         used: used,
         masked: H * W - used,
         status: result.statusCounts,
-        masked_transmission_points: inputs.absorbance?.maskedPoints ?? 0,
+        masked_transmission_points: inputs.maskedPoints(),
       },
       maps: Object.fromEntries(step.mapNames.map((n) => [n, { files: [`${n}.npy`, `${n}.tif`], unit: EDGE_MAP_UNITS[n] }])),
       status_codes: Object.fromEntries(step.statusNames.map((n, i) => [i, n])),

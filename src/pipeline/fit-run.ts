@@ -42,7 +42,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
     const e0 = o.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
     const step = fitStep(model, energies, options, { e0 });
     const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
-    if (inputs.absorbance) inputs.absorbance.maskedPoints = 0;
+    inputs.resetMaskedPoints();
     return await withOutputDir(o.out, async (dir) => {
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile });
       const { width: W, height: H } = r;
@@ -63,7 +63,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
         model: { spec: o.model, parameters: model.paramNames, units: Object.fromEntries(model.paramNames.map((n, i) => [n, ROLE_UNITS[model.paramRoles[i]] ?? ''])), derived: model.derived.map((d) => d.name) },
         parameters: { e0_eV: e0, init: options.init, fixed: options.fixed, bounds: options.bounds, max_iter: options.maxIter },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
-        counts: { pixels: H * W, status: r.statusCounts, masked_transmission_points: inputs.absorbance?.maskedPoints ?? 0 },
+        counts: { pixels: H * W, status: r.statusCounts, masked_transmission_points: inputs.maskedPoints() },
         median_iterations: iters.length ? iters[iters.length >> 1] : null,
         timings_s: { ...r.seconds, fits_per_s: (H * W) / r.seconds.total },
         memory: { budget_MiB: o.budgetBytes / 2 ** 20, rows_per_tile: r.tilePlan.rowsPerTile, tiles: r.tilesRun, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },

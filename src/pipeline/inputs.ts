@@ -6,13 +6,19 @@ import { openStack, type StackSource } from '../stack/source.js';
 import { AbsorbanceStack } from '../stack/absorbance.js';
 import { readEnergies, checkEnergyCount } from '../io/energies.js';
 import { InputError } from '../io/errors.js';
+import { OpticalDensityStack, opticalDensity, parseI0Options } from '../stack/od.js';
 
 export interface StackInputs {
   stack: string;
+  /** Required unless the stack carries its energies (STXM .hdr). */
   energies?: string;
   energyUnit?: string;
   flat?: string;
   dark?: string;
+  /** Optical density -ln(I/I0): I0 from a 2-column spectrum file... */
+  i0?: string;
+  /** ...or from a region of the stack (rect:x0,y0,x1,y1 or auto). */
+  i0Region?: string;
 }
 
 export interface OpenedStack {
@@ -20,6 +26,12 @@ export interface OpenedStack {
   energies: Float64Array;
   /** Set when flat/dark were given: counts of points masked for non-positive transmission. */
   absorbance: AbsorbanceStack | null;
+  /** Set when I0 was given (optical density). */
+  od: OpticalDensityStack | null;
+  /** Pixel-energy points masked so far for non-positive transmission (flat/dark or I0). */
+  maskedPoints(): number;
+  /** Forgets the points counted while sampling (before the run proper). */
+  resetMaskedPoints(): void;
   /** Host bytes per pixel the source needs beyond the tile itself. */
   extraBytesPerPixel: number;
   warnings: string[];
@@ -33,15 +45,23 @@ export function parseEnergyUnit(v: string | undefined): 'eV' | 'keV' {
 }
 
 export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
-  if (!inp.energies) throw new InputError('--energies', 'required: a text/CSV or .npy file with one energy per stack image');
   if (inp.dark && !inp.flat) throw new InputError('--dark', 'needs --flat as well (absorbance is -ln((I-D)/(F-D)))');
+  const i0Spec = parseI0Options(inp.i0, inp.i0Region);
+  if (i0Spec && inp.flat) throw new InputError('--i0', 'give either --flat (full-field absorbance) or --i0/--i0-region (optical density), not both');
   const unit = parseEnergyUnit(inp.energyUnit);
-  const energies = readEnergies(inp.energies, { unit });
   const opened: StackSource[] = [];
   try {
     const sample = await openStack(inp.stack);
     opened.push(sample);
-    checkEnergyCount(energies, sample.nE, inp.energies, inp.stack);
+    let energies: Float64Array;
+    if (inp.energies) {
+      energies = readEnergies(inp.energies, { unit });
+      checkEnergyCount(energies, sample.nE, inp.energies, inp.stack);
+    } else if (sample.energies) {
+      energies = sample.energies;
+    } else {
+      throw new InputError('--energies', 'required: a text/CSV or .npy file with one energy per stack image');
+    }
     let source: StackSource = sample;
     let absorbance: AbsorbanceStack | null = null;
     if (inp.flat) {
@@ -52,14 +72,25 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
       absorbance = new AbsorbanceStack(sample, flat, dark);
       source = absorbance;
     }
+    let od: OpticalDensityStack | null = null;
+    if (i0Spec) {
+      od = await opticalDensity(source, energies, i0Spec);
+      source = od;
+    }
     const warnings: string[] = [];
-    if (unit === 'eV' && energies[energies.length - 1] < 100) {
+    if (inp.energies && unit === 'eV' && energies[energies.length - 1] < 100) {
       warnings.push(`${inp.energies}: every energy is below 100 eV; if the file is in keV, pass --energy-unit keV`);
     }
     return {
       source,
       energies,
       absorbance,
+      od,
+      maskedPoints: () => (absorbance?.maskedPoints ?? 0) + (od?.maskedPoints ?? 0),
+      resetMaskedPoints: () => {
+        if (absorbance) absorbance.maskedPoints = 0;
+        if (od) od.maskedPoints = 0;
+      },
       extraBytesPerPixel: absorbance ? absorbance.extraBytesPerPixel() : 0,
       warnings,
       close: () => source.close(),
