@@ -13,6 +13,7 @@ import { registerDemo } from './demo.js';
 import { registerCluster } from './cluster.js';
 import { registerFit } from './fit.js';
 import { registerLcf } from './lcf.js';
+import { registerRun } from './run.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerFit(program);
   registerLcf(program);
   registerCluster(program);
+  registerRun(program);
   registerDemo(program);
   return program;
 }

@@ -6,6 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { rebuildStep } from './cpu-steps.js';
 import './combine.js'; // registers the 'combined' kind
 import './fit-step.js'; // registers the 'fit' kind
+import './lcf-step.js'; // registers the 'lcf' kind
 import type { PixelStep } from './step.js';
 
 interface TileMsg { id: number; cube: Float32Array; P: number }

@@ -14,6 +14,7 @@
  * Status (LCF_STATUS_NAMES): ok | no_data (a non-finite value in the window: every map NaN)
  *   | no_total (the weights do not sum to a positive total: fractions NaN, the rest kept).
  */
+import { registerCpuStep } from './cpu-steps.js';
 import type { Backend, PixelStep, TileResult } from './step.js';
 import {
   LCF_STATUS_NAMES, LcfStatus, backgroundTerms, lcfCpu, lcfRows, makeLcfPlan,
@@ -108,6 +109,8 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
   };
   return {
     name: 'lcf',
+    // CPU worker threads rebuild the step from the references and options (plain data).
+    worker: { kind: 'lcf', args: { refs: refs.map((r) => ({ name: r.name, mu: r.mu })), energies, options } },
     plan,
     info,
     mapNames,
@@ -369,3 +372,5 @@ export async function timeLcf(backend: Backend, o: LcfTimingOptions): Promise<Lc
     bytesPerSecond: (pixels * 4 * o.nE) / seconds,
   };
 }
+
+registerCpuStep('lcf', (a: { refs: LcfReference[]; energies: Float64Array; options: LcfOptions }) => lcfStep(a.refs, a.energies, a.options));

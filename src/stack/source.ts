@@ -95,6 +95,13 @@ export class NpyStack implements StackSource {
  * STXM scan definition .hdr with one .xim image per energy (its energies in `energies`).
  */
 export async function openStack(path: string): Promise<StackSource> {
+  // synthetic:HxW[:seed] is a stack generated on the fly (src/synth/stream.ts): Ni K-edge
+  // spectra on the real TXM grid, no disk, any size; for benchmarks and trying things out.
+  const syn = /^synthetic:(\d+)x(\d+)(?::(\d+))?$/.exec(path);
+  if (syn) {
+    const { SyntheticStream } = await import('../synth/stream.js');
+    return new SyntheticStream(Number(syn[1]), Number(syn[2]), syn[3] ? Number(syn[3]) : 1, 4096, path);
+  }
   if (!fs.existsSync(path)) throw new InputError(path, 'no such file');
   const ext = /\.[^./\\]*$/.exec(path)?.[0].toLowerCase() ?? '';
   let src: StackSource;

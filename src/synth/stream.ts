@@ -12,6 +12,7 @@ import { makeRng } from './random.js';
 export class SyntheticStream implements StackSource {
   readonly dtype = 'float32 (generated)';
   readonly nE: number;
+  /** The stack's energies (eV), so `--energies` is not needed. */
   readonly energies: Float64Array;
   private pool: Float32Array;
   private readonly poolSize: number;

@@ -1,0 +1,287 @@
+/**
+ * `xanes run`: several steps over one pass of tiles per field of view, many fields as one
+ * job, and the products that span fields (one e0 histogram over all fields; k-means centres
+ * fitted across all fields, labels per field). Everything is written into one output
+ * folder, whole or not at all.
+ *
+ * Layout of --out:
+ *   <field>/<step>/...   per-field maps of edge, fit, lcf (as the single commands write them)
+ *   <field>/cluster/...  per-field labels, distances, cluster fractions
+ *   combined/            e0 histogram over all fields (edge), cluster centres and elbow
+ *   summary.json         fields, steps, parameters, backend, timings, peak RSS, "finished"
+ */
+import path from 'node:path';
+import fs from 'node:fs';
+import { globSync } from 'tinyglobby';
+import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
+import { runTiles } from './run-tiles.js';
+import { selectBackend, type BackendChoice } from './backend.js';
+import { combineSteps, splitRun } from './combine.js';
+import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
+import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
+import { fitStep } from './fit-step.js';
+import { lcfStep } from './lcf-step.js';
+import { parseMode, parseBackground } from './lcf-run.js';
+import { kmeansFit, elbow, featuresFromMaps, writeKmeansOutputs, type KmeansOptions, type ElbowResult } from './cluster.js';
+import type { Backend, PixelStep } from './step.js';
+import { parseModelSpec } from '../models/model.js';
+import { parseFitOptions, type RawFitOptions } from '../models/options.js';
+import { loadReferences, parseRefSpec } from '../io/references.js';
+import { windowRange } from '../cpu/lcf.js';
+import { withOutputDir } from '../io/run-output.js';
+import { InputError } from '../io/errors.js';
+import { histogram, histogramCsv, histogramPeak, renderHistogram } from '../plot/histogram.js';
+import { renderMap } from '../plot/colormap.js';
+import { percentiles } from '../plot/histogram.js';
+import { VERSION } from '../version.js';
+
+export const RUN_STEPS = ['edge', 'fit', 'lcf', 'cluster'] as const;
+export type RunStepName = (typeof RUN_STEPS)[number];
+
+export interface RunRecipe {
+  /** Stacks (paths or glob patterns), one per field of view; synthetic:HxW for a generated one. */
+  stacks: string[];
+  /** Shared by every field (a field may also be given as an object with its own). */
+  energies?: string;
+  energyUnit?: string;
+  flat?: string;
+  dark?: string;
+  i0?: string;
+  i0Region?: string;
+  steps: RunStepName[];
+  edge?: Partial<EdgeOptions>;
+  fit?: { model: string } & RawFitOptions;
+  lcf?: { refs: string[]; mode?: string; background?: string; window?: [number, number] };
+  cluster?: {
+    /** `<step>:<map>` names, e.g. edge:e0_half, lcf:fraction_NiO. */
+    features: string[];
+    k?: number;
+    kRange?: number[];
+    weight?: string;
+    minWeight?: number;
+    kmeans?: Omit<KmeansOptions, 'k'>;
+  };
+  out: string;
+  backend: BackendChoice;
+  threads?: number;
+  budgetBytes: number;
+}
+
+export interface RunHooks {
+  notice?: (line: string) => void;
+  onField?: (index: number, total: number, name: string) => void;
+  onTile?: (done: number, total: number) => void;
+}
+
+/** Stack arguments to fields with distinct, file-system-safe names. */
+export function expandFields(stacks: string[]): { name: string; stack: string }[] {
+  const paths: string[] = [];
+  for (const s of stacks) {
+    if (s.startsWith('synthetic:') || !/[*?[\]{}]/.test(s)) paths.push(s);
+    else {
+      const hits = globSync(s, { absolute: false, onlyFiles: true }).sort();
+      if (hits.length === 0) throw new InputError(s, 'the pattern matches no file');
+      paths.push(...hits);
+    }
+  }
+  if (paths.length === 0) throw new InputError('stacks', 'no stack given');
+  const used = new Map<string, number>();
+  return paths.map((p) => {
+    let base = path.basename(p).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_.+-]/g, '_') || 'field';
+    const n = (used.get(base) ?? 0) + 1;
+    used.set(base, n);
+    if (n > 1) base = `${base}_${n}`;
+    return { name: base, stack: p };
+  });
+}
+
+/** Reads a recipe file (JSON); paths in it are relative to the file. */
+export function readRecipe(file: string): Partial<RunRecipe> {
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new InputError(file, `cannot read the recipe: ${(e as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new InputError(file, 'a recipe is a JSON object (see the README)');
+  const r = json as Record<string, unknown>;
+  const dir = path.dirname(file);
+  const rel = (p: unknown) => (typeof p === 'string' && !p.startsWith('synthetic:') && !path.isAbsolute(p) ? path.join(dir, p) : p);
+  for (const k of ['energies', 'flat', 'dark', 'i0', 'out']) if (r[k] !== undefined) r[k] = rel(r[k]);
+  if (Array.isArray(r.stacks)) r.stacks = r.stacks.map(rel);
+  const lcf = r.lcf as { refs?: string[] } | undefined;
+  if (lcf?.refs) lcf.refs = lcf.refs.map((s) => s.replace(/^([^=]+)=(?!rect:|circle:|mask:)(.*)$/, (_, n, f) => `${n}=${rel(f)}`));
+  return r as Partial<RunRecipe>;
+}
+
+export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promise<Record<string, unknown>> {
+  const notice = hooks.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const steps = recipe.steps;
+  for (const s of steps) if (!(RUN_STEPS as readonly string[]).includes(s)) throw new InputError('--steps', `unknown step '${s}' (steps: ${RUN_STEPS.join(', ')})`);
+  if (steps.length === 0) throw new InputError('--steps', 'no step given');
+  if (steps.includes('fit') && !recipe.fit?.model) throw new InputError('--model', 'the fit step needs --model');
+  if (steps.includes('lcf') && !(recipe.lcf?.refs?.length)) throw new InputError('--ref', 'the lcf step needs at least one --ref');
+  if (steps.includes('cluster')) {
+    const c = recipe.cluster;
+    if (!c?.features?.length) throw new InputError('--features', 'the cluster step needs --features step:map,... (e.g. edge:e0_half,lcf:fraction_NiO)');
+    if ((c.k === undefined) === (c.kRange === undefined)) throw new InputError('--k', 'give exactly one of --k N and --k-range a:b');
+    for (const f of [...c.features, ...(c.weight ? [c.weight] : [])]) {
+      const [st, m] = f.split(':');
+      if (!m || !steps.includes(st as RunStepName) || st === 'cluster') throw new InputError('--features', `'${f}': name a map of a step in this run as step:map (steps: ${steps.filter((x) => x !== 'cluster').join(', ')})`);
+    }
+  }
+  const fields = expandFields(recipe.stacks);
+  const model = recipe.fit ? parseModelSpec(recipe.fit.model) : null;
+  const fitOptions = model ? parseFitOptions(recipe.fit!, model) : null;
+  const lcfMode = recipe.lcf ? parseMode(recipe.lcf.mode) : null;
+  const lcfBg = recipe.lcf ? parseBackground(recipe.lcf.background) : null;
+  const refSpecs = recipe.lcf ? recipe.lcf.refs.map(parseRefSpec) : [];
+  if (fields.length > 1 && refSpecs.some((r) => r.kind === 'region')) {
+    throw new InputError('--ref', 'region references (rect:, circle:, mask:) are ambiguous across several fields; give reference files');
+  }
+  const t0 = performance.now();
+  const open = (f: { stack: string }): Promise<OpenedStack> =>
+    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, i0: recipe.i0, i0Region: recipe.i0Region } satisfies StackInputs);
+
+  return withOutputDir(recipe.out, async (dir) => {
+    const fieldSummaries: Record<string, unknown>[] = [];
+    const e0Maps: Float32Array[] = [];
+    const clusterMaps: { name: string; width: number; height: number; features: Float32Array[]; weight?: Float32Array }[] = [];
+    let backendInfo: Record<string, unknown> = {};
+    // Chosen once, on the first field, for the whole run.
+    let backend: Backend | null = null;
+    let energiesRef: Float64Array | null = null;
+    let e0: number | undefined = recipe.edge?.e0;
+    for (let fi = 0; fi < fields.length; fi++) {
+      const field = fields[fi];
+      hooks.onField?.(fi, fields.length, field.name);
+      const inputs = await open(field);
+      try {
+        inputs.warnings.forEach(notice);
+        const { source, energies } = inputs;
+        if (energiesRef && (energiesRef.length !== energies.length || energiesRef.some((e, i) => Math.abs(e - energies[i]) > 1e-6))) {
+          throw new InputError(field.stack, 'its energies differ from the first field\'s: one run needs one energy grid');
+        }
+        energiesRef = energies;
+        // The nominal edge of the first field anchors every field's windows, so maps compare.
+        if (e0 === undefined) e0 = derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
+        const pixelSteps: PixelStep[] = [];
+        let lcfInfo: unknown = null;
+        if (steps.includes('edge')) pixelSteps.push(edgeStep(makeEdgePlan(energies, e0, { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 }, recipe.energies ?? field.stack)));
+        if (steps.includes('fit')) pixelSteps.push(fitStep(model!, energies, fitOptions!, { e0 }));
+        if (steps.includes('lcf')) {
+          const win = recipe.lcf!.window;
+          const refs = await loadReferences(refSpecs, source, energies, windowRange(energies, win));
+          const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: lcfMode!, background: lcfBg!, window: win });
+          ls.info.warnings.forEach((w) => notice(`xanes: ${w}`));
+          lcfInfo = { ...ls.info, references: refs.map((r) => ({ name: r.name, source: r.source })) };
+          pixelSteps.push(ls);
+        }
+        const combined = combineSteps(pixelSteps);
+        if (!backend) {
+          const sel = await selectBackend(recipe.backend, notice, { step: combined, source }, recipe.threads);
+          backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) };
+          backend = sel.backend;
+        }
+        inputs.resetMaskedPoints();
+        const run = await runTiles(source, combined, backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile });
+        const per = splitRun(run, pixelSteps);
+        const { width: W, height: H } = run;
+        const stepSummaries: Record<string, unknown> = {};
+        for (const s of pixelSteps) {
+          const sub = path.join(field.name, s.name);
+          fs.mkdirSync(dir.file(sub), { recursive: true });
+          for (const m of s.mapNames) dir.writeMap(path.join(sub, m), per[s.name].maps[m], H, W);
+          dir.writeNpy(path.join(sub, 'status'), per[s.name].status, [H, W]);
+          stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
+        }
+        if (per.edge) {
+          const e0map = per.edge.maps.e0_half;
+          e0Maps.push(e0map);
+          const [lo, hi] = percentiles(e0map, [2, 98]);
+          if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(field.name, 'edge', 'e0_half.png'), renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half`, unit: 'eV' }));
+        }
+        if (steps.includes('cluster')) {
+          const pick = (f: string) => {
+            const [st, m] = f.split(':');
+            const map = per[st]?.maps[m];
+            if (!map) throw new InputError('--features', `the ${st} step has no map '${m}' (it has: ${Object.keys(per[st]?.maps ?? {}).join(', ')})`);
+            return map;
+          };
+          const c = recipe.cluster!;
+          clusterMaps.push({ name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined });
+        }
+        fieldSummaries.push({
+          field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype,
+          steps: stepSummaries, tiles: run.tilesRun, rows_per_tile: run.tilePlan.rowsPerTile, seconds: run.seconds,
+          masked_transmission_points: inputs.maskedPoints(), ...(lcfInfo ? { lcf: lcfInfo } : {}),
+        });
+      } finally {
+        inputs.close();
+      }
+    }
+
+    // Products over all fields.
+    const combinedSummary: Record<string, unknown> = {};
+    fs.mkdirSync(dir.file('combined'), { recursive: true });
+    if (e0Maps.length > 0) {
+      const all = new Float32Array(e0Maps.reduce((n, m) => n + m.length, 0));
+      let off = 0;
+      for (const m of e0Maps) { all.set(m, off); off += m.length; }
+      if (all.some((v) => Number.isFinite(v))) {
+        const h = histogram(all, 0.1);
+        dir.writeText(path.join('combined', 'e0_hist.csv'), histogramCsv(h));
+        dir.writeBytes(path.join('combined', 'e0_hist.png'), renderHistogram(h, { title: `e0_half over ${fields.length} field(s)`, xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
+        combinedSummary.e0_histogram_peak_eV = histogramPeak(h);
+      }
+    }
+    if (steps.includes('cluster')) {
+      const c = recipe.cluster!;
+      const n = clusterMaps.reduce((acc, f) => acc + f.width * f.height, 0);
+      const cat = (get: (f: (typeof clusterMaps)[number]) => Float32Array | undefined) => {
+        const out = new Float32Array(n);
+        let off = 0;
+        for (const f of clusterMaps) { out.set(get(f)!, off); off += f.width * f.height; }
+        return out;
+      };
+      const feats = c.features.map((_, j) => cat((f) => f.features[j]));
+      const weight = c.weight ? cat((f) => f.weight) : undefined;
+      if (c.minWeight !== undefined && weight) for (let p = 0; p < n; p++) if (!(weight[p] >= c.minWeight)) for (const m of feats) m[p] = NaN;
+      const features = featuresFromMaps(feats, c.features);
+      let el: ElbowResult | undefined;
+      let k = c.k;
+      if (c.kRange) {
+        el = await elbow(backend!, features, c.kRange, c.kmeans ?? {});
+        k = el.k;
+      }
+      const result = await kmeansFit(backend!, features, { ...(c.kmeans ?? {}), k: k! });
+      // Per field: labels, distances, fractions (the centres are the same everywhere).
+      let off = 0;
+      for (const f of clusterMaps) {
+        const P = f.width * f.height;
+        const part = { ...result, labels: result.labels.slice(off, off + P), distance: result.distance.slice(off, off + P) };
+        writeKmeansOutputs(dir.file(path.join(f.name, 'cluster')), part, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
+        off += P;
+      }
+      const w = writeKmeansOutputs(dir.file(path.join('combined', 'cluster')), { ...result, labels: result.labels, distance: result.distance }, { width: n, height: 1, weight, weightName: c.weight, elbow: el, tiff: false });
+      // A 1-pixel-high image of all fields is no picture: keep the tables, drop the image files.
+      for (const f of ['labels.png', 'labels.npy', 'distance.npy']) fs.rmSync(dir.file(path.join('combined', 'cluster', f)), { force: true });
+      combinedSummary.cluster = { ...w.summary, features: c.features, weight: c.weight ?? null, min_weight: c.minWeight ?? null };
+    }
+
+    const total = fieldSummaries.reduce((acc, f) => acc + ((f.shape as { height: number; width: number }).height * (f.shape as { width: number }).width), 0);
+    const seconds = (performance.now() - t0) / 1000;
+    const summary = {
+      tool: 'xanes-engine', version: VERSION, command: 'run', finished: true,
+      steps, fields: fieldSummaries, combined: combinedSummary,
+      parameters: { e0_eV: e0, edge: recipe.edge ?? {}, fit: recipe.fit ?? null, lcf: recipe.lcf ?? null, cluster: recipe.cluster ?? null, energies: recipe.energies ?? null, flat: recipe.flat ?? null, dark: recipe.dark ?? null, i0: recipe.i0 ?? null, i0_region: recipe.i0Region ?? null },
+      backend: backendInfo,
+      spectra: total,
+      timings_s: { total: seconds, spectra_per_s: total / seconds },
+      memory: { budget_MiB: recipe.budgetBytes / 2 ** 20, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },
+      map_units: { edge: EDGE_MAP_UNITS },
+    };
+    dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+    return summary;
+  });
+}
