@@ -7,4 +7,5 @@ if (!existsSync(bundle)) {
   console.error('xanes: the bundle dist/cli.js is missing; run `npm run build` in the project folder');
   process.exit(2);
 }
-await import(bundle);
+const { main } = await import(bundle);
+process.exit(await main(process.argv.slice(2)));

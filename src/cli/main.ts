@@ -54,8 +54,3 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
-
-// Run when bundled as dist/cli.js (bin/xanes.js imports it) but not when imported by tests.
-if (process.env.XANES_CLI_NO_AUTORUN === undefined && !process.env.VITEST) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
-}

@@ -69,10 +69,21 @@ function pooled(step: Pick<PixelStep, 'worker'>, backend: Pick<Backend, 'gpu' | 
   return !backend.gpu && (backend.threads ?? 1) > 1 && step.worker !== undefined && workerScript() !== null;
 }
 
+/**
+ * Largest CPU tile, pixels. A CPU tile gains nothing from being larger (no launch cost to
+ * amortise), and a smaller one keeps the progress bar moving and lets SIGINT, handled
+ * between tiles, take effect within about a second.
+ */
+export const CPU_TILE_PIXELS = 1 << 18;
+
 export async function runTiles(source: StackSource, step: PixelStep, backend: Backend, opts: RunOptions): Promise<RunResult> {
   const { nE, height: H, width: W } = source;
   const N = H * W;
   const tilePlan = planTiles(H, W, tileBudget(source, step, backend, opts.budgetBytes, opts.sourceBytesPerPixel, opts.baselineBytes));
+  if (!backend.gpu && tilePlan.rowsPerTile * W > CPU_TILE_PIXELS) {
+    tilePlan.rowsPerTile = Math.max(1, Math.floor(CPU_TILE_PIXELS / W));
+    tilePlan.tiles = Math.ceil(H / tilePlan.rowsPerTile);
+  }
   const maps: Record<string, Float32Array> = {};
   for (const name of step.mapNames) maps[name] = new Float32Array(N);
   const status = new Uint8Array(N);
