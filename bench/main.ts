@@ -1,39 +1,77 @@
 /**
- * `npm run bench`: every benchmark on every available backend; JSON per benchmark and
- * backend in bench/results (or --out DIR). Options: --sizes 1e6,4e6  --backends webgpu,cpu
- * --repeats 5  --tile 262144  --memory 4096 (MiB).
+ * `npm run bench`: every kernel on every available backend; one JSON per benchmark and
+ * backend in bench/results (or --out DIR), then bench/README.md is regenerated from all
+ * JSON there (bench/report.ts). Never asserts.
+ *
+ *   --kernels device,edge,fit,lcf,kmeans,pca   which (default all)
+ *   --backends webgpu,cpu                      which (default both; webgpu if an adapter exists)
+ *   --full                                     the issue's sizes (1e5 .. 2e7 spectra); slow on a CPU
+ *   --sizes 1e5,1e6                            override the spectra counts of every kernel
+ *   --threads N                                CPU worker threads for the streamed edge run
  */
 import path from 'node:path';
 import { getGpu } from '../src/gpu/device.js';
 import { cpuBackend } from '../src/pipeline/backend.js';
 import type { Backend } from '../src/pipeline/step.js';
+import { gpuReadBandwidth, gpuFp32Rate, cpuReadBandwidth, cpuFp64Rate } from '../src/kernels/bench_device.js';
 import { benchEdge } from './edge.bench.js';
-import { writeResults } from './common.js';
+import { benchFit, benchLcf, benchKmeans, benchPca } from './kernels.bench.js';
+import { machine, writeResults, type BenchRecord } from './common.js';
+import { writeReport } from './report.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : def;
 }
+const flag = (name: string) => process.argv.includes(`--${name}`);
+const list = (s: string) => s.split(',').map((x) => Number(x.trim()));
 
 async function main(): Promise<void> {
   const outDir = arg('out', path.join('bench', 'results'));
-  const sizes = arg('sizes', '1e6,4e6').split(',').map(Number);
+  const kernels = arg('kernels', 'device,edge,fit,lcf,kmeans,pca').split(',');
   const wanted = arg('backends', 'webgpu,cpu').split(',');
-  const repeats = Number(arg('repeats', '5'));
-  const tilePixels = Number(arg('tile', String(256 * 1024)));
-  const budgetBytes = Number(arg('memory', '4096')) * 2 ** 20;
+  const full = flag('full');
+  const override = process.argv.includes('--sizes') ? list(arg('sizes', '')) : null;
+  const sizes = (def: number[], big: number[]) => override ?? (full ? big : def);
   const backends: Backend[] = [];
   if (wanted.includes('webgpu')) {
     const gpu = await getGpu();
     if (gpu) backends.push({ name: 'webgpu', adapter: gpu.adapterName, gpu });
-    else console.log('no WebGPU adapter: skipping the webgpu backend');
+    else console.log('no WebGPU adapter: the webgpu backend is not measured');
   }
-  if (wanted.includes('cpu')) backends.push(cpuBackend());
+  if (wanted.includes('cpu')) backends.push(cpuBackend(Number(arg('threads', '0')) || undefined));
+  const log = (s: string) => console.log(s);
   for (const b of backends) {
-    console.log(`normalize+edge on ${b.name}: ${b.adapter}`);
-    const recs = await benchEdge(b, { sizes, tilePixels, repeats, budgetBytes, log: console.log });
-    console.log(`  -> ${writeResults(outDir, 'edge', b, recs)}`);
+    const gpu = !!b.gpu;
+    // Kernel-level CPU timings run on one thread (the hooks call the CPU twin directly);
+    // the streamed edge run uses every worker thread.
+    const one = gpu ? b : cpuBackend(1);
+    console.log(`${b.name}: ${b.adapter}`);
+    if (kernels.includes('device')) {
+      const rec: BenchRecord[] = [];
+      const bw = gpu ? await gpuReadBandwidth(b.gpu!, Math.min(512 * 2 ** 20, b.gpu!.limits.maxStorageBufferBindingSize)) : cpuReadBandwidth(512 * 2 ** 20);
+      const fl = gpu ? await gpuFp32Rate(b.gpu!) : cpuFp64Rate();
+      rec.push({ kernel: 'device', mode: gpu ? 'read bandwidth (bench_stream), FP32 FMA rate (bench_fma)' : 'read bandwidth (1 thread sum), FP64 multiply-add rate (1 thread)', backend: b.name, adapter: b.adapter, machine: machine(), spectra: 0, energies: 0, repeats: 5, median_s: 0, min_s: 0, spectra_per_s: 0, gb_per_s: bw, gflop_per_s: fl });
+      log(`  device: ${bw.toFixed(2)} GB/s read, ${fl.toFixed(1)} GFLOP/s`);
+      writeResults(outDir, 'device', b, rec);
+    }
+    if (kernels.includes('edge')) {
+      const recs = await benchEdge(b, { sizes: sizes([1e6], [1e5, 1e6, 4e6, 2e7]), tilePixels: 256 * 1024, repeats: 3, budgetBytes: 4096 * 2 ** 20, log });
+      writeResults(outDir, 'edge', b, recs);
+    }
+    if (kernels.includes('fit')) writeResults(outDir, 'fit', b, await benchFit(one, sizes(gpu ? [1e5, 1e6] : [2e4], gpu ? [1e6, 4e6] : [1e5]), [40, 101], log));
+    if (kernels.includes('lcf')) writeResults(outDir, 'lcf', b, await benchLcf(one, sizes([1e6], [4e6]), [2, 3, 6], ['ls', 'nnls', 'sum1', 'nnls-sum1'], log));
+    if (kernels.includes('kmeans')) {
+      const r = [...(await benchKmeans(one, sizes([1e6], [4e6, 2e7]), [3], [6, 20], log)), ...(await benchKmeans(one, sizes([1e5], [4e6]), [101], [6, 20], log))];
+      writeResults(outDir, 'kmeans', b, r);
+    }
+    if (kernels.includes('pca')) {
+      const r = [...(await benchPca(one, sizes([1e6], [4e6, 2e7]), [3], log)), ...(await benchPca(one, sizes([1e5], [4e6]), [101], log))];
+      writeResults(outDir, 'pca', b, r);
+    }
   }
+  const readme = writeReport(outDir, path.join('bench', 'README.md'));
+  console.log(`-> ${outDir}/*.json, ${readme}`);
 }
 
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

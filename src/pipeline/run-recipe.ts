@@ -22,7 +22,7 @@ import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
 import { lcfStep } from './lcf-step.js';
 import { parseMode, parseBackground } from './lcf-run.js';
-import { kmeansFit, elbow, featuresFromMaps, writeKmeansOutputs, type KmeansOptions, type ElbowResult } from './cluster.js';
+import { kmeansFit, elbow, featuresFromMaps, writeKmeansOutputs, clusterStats, centresCsv, clusterStatsCsv, elbowCsv, renderElbowPng, type KmeansOptions, type ElbowResult } from './cluster.js';
 import type { Backend, PixelStep } from './step.js';
 import { parseModelSpec } from '../models/model.js';
 import { parseFitOptions, type RawFitOptions } from '../models/options.js';
@@ -263,9 +263,23 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         writeKmeansOutputs(dir.file(path.join(f.name, 'cluster')), part, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
         off += P;
       }
-      const w = writeKmeansOutputs(dir.file(path.join('combined', 'cluster')), { ...result, labels: result.labels, distance: result.distance }, { width: n, height: 1, weight, weightName: c.weight, elbow: el, tiff: false });
-      // A 1-pixel-high image of all fields is no picture: keep the tables, drop the image files.
-      for (const f of ['labels.png', 'labels.npy', 'distance.npy']) fs.rmSync(dir.file(path.join('combined', 'cluster', f)), { force: true });
+      // Across fields: the tables only (an image of all fields together would be meaningless).
+      const cdir = path.join('combined', 'cluster');
+      fs.mkdirSync(dir.file(cdir), { recursive: true });
+      const stats = clusterStats(result.labels, result.k, weight);
+      dir.writeText(path.join(cdir, 'centres.csv'), centresCsv(result));
+      dir.writeText(path.join(cdir, 'clusters.csv'), clusterStatsCsv(stats));
+      if (el) {
+        dir.writeText(path.join(cdir, 'elbow.csv'), elbowCsv(el.table));
+        dir.writeBytes(path.join(cdir, 'elbow.png'), renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
+      }
+      const w = { summary: {
+        k: result.k, wcss: result.wcss, wcss_units: result.model.st.standardized ? 'standardised (z-score) units' : 'feature units',
+        pixels_included: result.nIncluded, pixels_excluded: result.nExcluded, counts: stats.counts, fractions: stats.fractions,
+        ...(stats.weightedFractions ? { weighted_fractions: stats.weightedFractions } : {}),
+        iterations: result.iterations, converged: result.converged, warnings: result.warnings,
+        ...(el ? { elbow: { table: el.table, k: el.k, rule: el.rule } } : {}),
+      } };
       combinedSummary.cluster = { ...w.summary, features: c.features, weight: c.weight ?? null, min_weight: c.minWeight ?? null };
     }
 
