@@ -56,6 +56,13 @@ export class OutputDir {
     writeTiffFloat32(this.file(`${name}.tif`), data, width, height);
   }
 
+  /** A step's maps (float32 .npy + .tif each) and its uint8 status.npy, optionally in a subfolder. */
+  writeStepMaps(mapNames: readonly string[], maps: Record<string, Float32Array>, status: Uint8Array, height: number, width: number, sub = ''): void {
+    if (sub) fs.mkdirSync(this.file(sub), { recursive: true });
+    for (const name of mapNames) this.writeMap(path.join(sub, name), maps[name], height, width);
+    this.writeNpy(path.join(sub, 'status'), status, [height, width]);
+  }
+
   writeNpy(name: string, data: NpyArray, shape: number[]): void {
     writeNpy(this.file(`${name}.npy`), data, shape);
   }

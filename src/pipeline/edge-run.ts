@@ -5,10 +5,11 @@
  */
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
 import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
-import { openInputs, meanSpectrum, type StackInputs } from './inputs.js';
+import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
 import { runTiles, type RunResult } from './run-tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
-import { OutputDir } from '../io/outdir.js';
+import type { OutputDir } from '../io/outdir.js';
+import { withOutputDir } from '../io/run-output.js';
 import { InputError } from '../io/errors.js';
 import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
 import { renderMap } from '../plot/colormap.js';
@@ -42,93 +43,83 @@ export async function runEdge(o: EdgeRunOptions): Promise<EdgeRunReport> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const started = new Date();
   const inputs = await openInputs(o);
-  const out = OutputDir.create(o.out);
-  const onSignal = () => {
-    out.abandon();
-    process.exit(130);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   try {
-    inputs.warnings.forEach(notice);
-    const options: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...o.edge };
-    const { source, energies } = inputs;
-    const e0FromMean = options.e0 === undefined;
-    const e0 = options.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
-    if (!(e0 >= energies[0] && e0 <= energies[energies.length - 1])) {
-      throw new InputError('--e0', `${e0} eV is outside the scan ${energies[0]}..${energies[energies.length - 1]} eV`);
-    }
-    const plan = makeEdgePlan(energies, e0, options, o.energies);
-    const step = edgeStep(plan);
-    const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
-    inputs.resetMaskedPoints(); // sampling above read some rows
-    const result = await runTiles(source, step, sel.backend, {
-      budgetBytes: o.budgetBytes,
-      sourceBytesPerPixel: inputs.extraBytesPerPixel,
-      onTile: o.onTile,
-    });
-
-    const { width: W, height: H, maps } = result;
-    for (const name of step.mapNames) out.writeMap(name, maps[name], H, W);
-    out.writeNpy('status', result.status, [H, W]);
-    const e0map = maps.e0_half;
-    const used = result.statusCounts[EDGE_STATUS_NAMES[EdgeStatus.OK]] ?? 0;
-    let hist = null, peak = NaN, range: [number, number] = [NaN, NaN];
-    if (used > 0) {
-      hist = histogram(e0map, E0_HIST_BIN_EV);
-      out.writeText('e0_hist.csv', histogramCsv(hist));
-      out.writeBytes('e0_hist.png', renderHistogram(hist, { title: 'e0_half histogram', xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
-      peak = histogramPeak(hist);
-      const [p2, p98] = percentiles(e0map, [2, 98]);
-      range = o.range ?? [p2, p98];
-      if (!(range[1] > range[0])) range = [range[0] - 0.5, range[0] + 0.5];
-      out.writeBytes('e0_half_range.png', renderMap({ data: e0map, width: W, height: H, vmin: range[0], vmax: range[1], title: `e0_half ${o.range ? 'fixed range' : '2-98 percentile'}`, unit: 'eV' }));
-      out.writeBytes('e0_half_peak.png', renderMap({ data: e0map, width: W, height: H, vmin: peak - E0_PEAK_HALF_RANGE_EV, vmax: peak + E0_PEAK_HALF_RANGE_EV, title: `e0_half peak +/- ${E0_PEAK_HALF_RANGE_EV} eV`, unit: 'eV' }));
-    } else {
-      notice('xanes: every pixel is masked; no histogram or colour maps written');
-    }
-
-    const summary = {
-      tool: 'xanes-engine',
-      version: VERSION,
-      command: 'edge',
-      finished: true,
-      started: started.toISOString(),
-      inputs: {
-        stack: o.stack, energies: o.energies, energy_unit: o.energyUnit ?? 'eV', flat: o.flat ?? null, dark: o.dark ?? null,
-        shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype,
-        energy_range_eV: [energies[0], energies[energies.length - 1]],
-      },
-      parameters: {
-        e0_eV: e0, e0_source: e0FromMean ? 'mean spectrum (max of smoothed derivative)' : '--e0',
-        pre_eV: [options.pre1, options.pre2], post_eV: [options.norm1, Number.isFinite(options.norm2) ? options.norm2 : 'end'],
-        nnorm: options.nnorm, mask_sigma: options.maskSigma, edge_window_eV: [options.edge1, options.edge2],
-        deriv_smooth_points: options.derivSmooth, whiteline_width_eV: options.whitelineWidth,
-        energies_used: { pre: plan.pre.i1 - plan.pre.i0, post: plan.post.i1 - plan.post.i0, edge: plan.edge.i1 - plan.edge.i0 },
-        colour_range_eV: range, histogram_bin_eV: E0_HIST_BIN_EV, histogram_peak_eV: peak,
-      },
-      backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
-      memory: { budget_MiB: o.budgetBytes / 2 ** 20, rows_per_tile: result.tilePlan.rowsPerTile, tiles: result.tilesRun, oom_retries: result.oomRetries, planned_peak_MiB: Math.round(result.tilePlan.peakBytes / 2 ** 20), peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },
-      timings_s: { ...result.seconds, spectra_per_s: (H * W) / result.seconds.total },
-      counts: {
-        pixels: H * W,
-        used: used,
-        masked: H * W - used,
-        status: result.statusCounts,
-        masked_transmission_points: inputs.maskedPoints(),
-      },
-      maps: Object.fromEntries(step.mapNames.map((n) => [n, { files: [`${n}.npy`, `${n}.tif`], unit: EDGE_MAP_UNITS[n] }])),
-      status_codes: Object.fromEntries(step.statusNames.map((n, i) => [i, n])),
-    };
-    out.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
-    out.commit();
-    return { outDir: out.finalPath, summary, result };
-  } catch (e) {
-    out.abandon();
-    throw e;
+    return await withOutputDir(o.out, (out) => edgeInto(out, inputs, o, notice, started));
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     inputs.close();
   }
+}
+
+async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, notice: (l: string) => void, started: Date): Promise<EdgeRunReport> {
+  inputs.warnings.forEach(notice);
+  const options: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...o.edge };
+  const { source, energies } = inputs;
+  const e0FromMean = options.e0 === undefined;
+  const e0 = options.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
+  if (!(e0 >= energies[0] && e0 <= energies[energies.length - 1])) {
+    throw new InputError('--e0', `${e0} eV is outside the scan ${energies[0]}..${energies[energies.length - 1]} eV`);
+  }
+  const plan = makeEdgePlan(energies, e0, options, o.energies);
+  const step = edgeStep(plan);
+  const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
+  inputs.resetMaskedPoints(); // sampling above read some rows
+  const result = await runTiles(source, step, sel.backend, {
+    budgetBytes: o.budgetBytes,
+    sourceBytesPerPixel: inputs.extraBytesPerPixel,
+    onTile: o.onTile,
+  });
+
+  const { width: W, height: H, maps } = result;
+  out.writeStepMaps(step.mapNames, maps, result.status, H, W);
+  const e0map = maps.e0_half;
+  const used = result.statusCounts[EDGE_STATUS_NAMES[EdgeStatus.OK]] ?? 0;
+  let hist = null, peak = NaN, range: [number, number] = [NaN, NaN];
+  if (used > 0) {
+    hist = histogram(e0map, E0_HIST_BIN_EV);
+    out.writeText('e0_hist.csv', histogramCsv(hist));
+    out.writeBytes('e0_hist.png', renderHistogram(hist, { title: 'e0_half histogram', xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
+    peak = histogramPeak(hist);
+    const [p2, p98] = percentiles(e0map, [2, 98]);
+    range = o.range ?? [p2, p98];
+    if (!(range[1] > range[0])) range = [range[0] - 0.5, range[0] + 0.5];
+    out.writeBytes('e0_half_range.png', renderMap({ data: e0map, width: W, height: H, vmin: range[0], vmax: range[1], title: `e0_half ${o.range ? 'fixed range' : '2-98 percentile'}`, unit: 'eV' }));
+    out.writeBytes('e0_half_peak.png', renderMap({ data: e0map, width: W, height: H, vmin: peak - E0_PEAK_HALF_RANGE_EV, vmax: peak + E0_PEAK_HALF_RANGE_EV, title: `e0_half peak +/- ${E0_PEAK_HALF_RANGE_EV} eV`, unit: 'eV' }));
+  } else {
+    notice('xanes: every pixel is masked; no histogram or colour maps written');
+  }
+
+  const summary = {
+    tool: 'xanes-engine',
+    version: VERSION,
+    command: 'edge',
+    finished: true,
+    started: started.toISOString(),
+    inputs: {
+      stack: o.stack, energies: o.energies, energy_unit: o.energyUnit ?? 'eV', flat: o.flat ?? null, dark: o.dark ?? null,
+      shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype,
+      energy_range_eV: [energies[0], energies[energies.length - 1]],
+    },
+    parameters: {
+      e0_eV: e0, e0_source: e0FromMean ? 'mean spectrum (max of smoothed derivative)' : '--e0',
+      pre_eV: [options.pre1, options.pre2], post_eV: [options.norm1, Number.isFinite(options.norm2) ? options.norm2 : 'end'],
+      nnorm: options.nnorm, mask_sigma: options.maskSigma, edge_window_eV: [options.edge1, options.edge2],
+      deriv_smooth_points: options.derivSmooth, whiteline_width_eV: options.whitelineWidth,
+      energies_used: { pre: plan.pre.i1 - plan.pre.i0, post: plan.post.i1 - plan.post.i0, edge: plan.edge.i1 - plan.edge.i0 },
+      colour_range_eV: range, histogram_bin_eV: E0_HIST_BIN_EV, histogram_peak_eV: peak,
+    },
+    backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
+    memory: { budget_MiB: o.budgetBytes / 2 ** 20, rows_per_tile: result.tilePlan.rowsPerTile, tiles: result.tilesRun, oom_retries: result.oomRetries, planned_peak_MiB: Math.round(result.tilePlan.peakBytes / 2 ** 20), peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },
+    timings_s: { ...result.seconds, spectra_per_s: (H * W) / result.seconds.total },
+    counts: {
+      pixels: H * W,
+      used: used,
+      masked: H * W - used,
+      status: result.statusCounts,
+      masked_transmission_points: inputs.maskedPoints(),
+    },
+    maps: Object.fromEntries(step.mapNames.map((n) => [n, { files: [`${n}.npy`, `${n}.tif`], unit: EDGE_MAP_UNITS[n] }])),
+    status_codes: Object.fromEntries(step.statusNames.map((n, i) => [i, n])),
+  };
+  out.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+  return { outDir: out.finalPath, summary, result };
 }

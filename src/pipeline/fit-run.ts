@@ -46,8 +46,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
     return await withOutputDir(o.out, async (dir) => {
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile });
       const { width: W, height: H } = r;
-      for (const name of step.mapNames) dir.writeMap(name, r.maps[name], H, W);
-      dir.writeNpy('status', r.status, [H, W]);
+      dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W);
       // 1 where the fit converged, 0 elsewhere: a ready-made --mask for `xanes cluster`.
       dir.writeMap('mask', Float32Array.from(r.status, (s) => (s === 0 ? 1 : 0)), H, W);
       // A quick look at the edge energy (or the first energy-like parameter).

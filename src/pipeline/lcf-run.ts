@@ -60,8 +60,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
     return await withOutputDir(o.out, async (dir) => {
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile });
       const { width: W, height: H } = r;
-      for (const name of step.mapNames) dir.writeMap(name, r.maps[name], H, W);
-      dir.writeNpy('status', r.status, [H, W]);
+      dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W);
       const names = step.info.references.slice(0, 3);
       const rgb = renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps.total, intensityLabel: 'total', title: `lcf ${mode}` });
       dir.writeBytes('rgb.png', rgb.png);

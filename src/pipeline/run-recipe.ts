@@ -189,10 +189,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         const { width: W, height: H } = run;
         const stepSummaries: Record<string, unknown> = {};
         for (const s of pixelSteps) {
-          const sub = path.join(field.name, s.name);
-          fs.mkdirSync(dir.file(sub), { recursive: true });
-          for (const m of s.mapNames) dir.writeMap(path.join(sub, m), per[s.name].maps[m], H, W);
-          dir.writeNpy(path.join(sub, 'status'), per[s.name].status, [H, W]);
+          dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name));
           stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
         }
         if (per.edge) {
