@@ -8,6 +8,7 @@
  *   --full                                     the issue's sizes (1e5 .. 2e7 spectra); slow on a CPU
  *   --sizes 1e5,1e6                            override the spectra counts of every kernel
  *   --threads N                                CPU worker threads for the streamed edge run
+ *   --report-only                              only regenerate bench/README.md from the JSON
  */
 import path from 'node:path';
 import { getGpu } from '../src/gpu/device.js';
@@ -28,6 +29,10 @@ const list = (s: string) => s.split(',').map((x) => Number(x.trim()));
 
 async function main(): Promise<void> {
   const outDir = arg('out', path.join('bench', 'results'));
+  if (flag('report-only')) {
+    console.log(`-> ${writeReport(outDir, path.join('bench', 'README.md'))}`);
+    return;
+  }
   const kernels = arg('kernels', 'device,edge,fit,lcf,kmeans,pca').split(',');
   const wanted = arg('backends', 'webgpu,cpu').split(',');
   const full = flag('full');
