@@ -67,6 +67,12 @@ export function writeReport(resultsDir: string, readme: string): string {
     }
     lines.push('', 'k-means: spectra/s = pixels per Lloyd iteration / seconds per iteration.', '');
   }
+  lines.push('## On a GPU machine without Node', '',
+    'After `npm ci`: `bash ../shared/gpu/pack.sh` (a Node binary, Dawn\'s addon and the Vulkan/EGL',
+    'loaders into `.device/`), `npm run build` (the benchmark is bundled as `dist/bench.js`), copy',
+    '`.device/` and `dist/` with the project and run `source .device/setup.sh && node dist/bench.js',
+    '--full --out OUT`; then put the JSON in `bench/results/` and run `node dist/bench.js',
+    '--report-only`. The adapter name in every record says which device measured it.', '');
   fs.writeFileSync(readme, lines.join('\n') + '\n');
   return readme;
 }
