@@ -13,6 +13,7 @@ import {
   loadReferences, parseRefSpec, readAthenaGroups, readReferenceFile, readSpectrumFile, readXdi, referenceOnGrid,
 } from '../../src/io/references.js';
 import { MemoryStack } from '../../src/stack/source.js';
+import { exampleDataPath } from '../../src/synth/paths.js';
 import { expectInputError, tempDir } from './helpers.js';
 
 const dir = tempDir('refs');
@@ -22,13 +23,6 @@ const file = (name: string, text: string | Uint8Array) => {
   return p;
 };
 
-/** The reference data next to the repository (../shared/data); missing data fails the test. */
-function sharedData(rel: string): string {
-  const root = fileURLToPath(new URL('../../', import.meta.url));
-  const p = path.join(root, '..', 'shared', 'data', rel);
-  if (!fs.existsSync(p)) throw new Error(`reference data missing: ${p} (the tests expect ../shared/data beside the repository)`);
-  return p;
-}
 
 /** An Athena project as Demeter writes it: one block per group, then the journal. */
 function athenaProject(groups: { key: string; label: string; x: number[]; y: number[]; chi?: boolean }[]): string {
@@ -64,7 +58,7 @@ describe('reference files', () => {
     expect([...down.energy]).toEqual([700, 701, 702]);
     expect([...down.values]).toEqual([1, 2, 3]);
     // The bundled pyxas reference (keV) reads as eV.
-    const r = readReferenceFile('NiO', sharedData('spectra/ni-k/ref_NiO.txt'));
+    const r = readReferenceFile('NiO', exampleDataPath('ni-k/ref_NiO.txt'));
     expect(r.format).toBe('2-column');
     expect(r.energy[0]).toBeGreaterThan(8100);
     expect(r.energy[r.energy.length - 1]).toBeLessThan(9100);
@@ -83,7 +77,7 @@ describe('reference files', () => {
   });
 
   test('XDI: ln(i0/itrans) from the raw columns of a real file, a mu column, keV units', () => {
-    const p = sharedData('spectra/ni-k/Ni2O3_rt_01.xdi');
+    const p = fileURLToPath(new URL('../fixtures/ni-k/Ni2O3_rt_01.xdi', import.meta.url));
     const { spectrum, detail } = readXdi(p);
     expect(detail).toBe('ln(i0/itrans)');
     // Independently: data lines are 'energy i0 itrans irefer'.
