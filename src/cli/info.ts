@@ -23,15 +23,15 @@ export function registerInfo(program: Command): void {
         const { nE, height: H, width: W } = src;
         console.log(`${stackPath}`);
         console.log(`  shape [E,H,W] = [${nE}, ${H}, ${W}] (${(H * W).toLocaleString('en-US')} spectra), stored as ${src.dtype}`);
-        if (o.energies) {
-          const e = readEnergies(o.energies, { unit: parseEnergyUnit(o.energyUnit) });
-          checkEnergyCount(e, nE, o.energies, stackPath);
+        const e = o.energies ? readEnergies(o.energies, { unit: parseEnergyUnit(o.energyUnit) }) : src.energies;
+        if (e) {
+          if (o.energies) checkEnergyCount(e, nE, o.energies, stackPath);
           let minStep = Infinity, maxStep = 0;
           for (let i = 1; i < e.length; i++) {
             minStep = Math.min(minStep, e[i] - e[i - 1]);
             maxStep = Math.max(maxStep, e[i] - e[i - 1]);
           }
-          console.log(`  energies ${e[0].toFixed(2)} .. ${e[e.length - 1].toFixed(2)} eV, steps ${minStep.toFixed(3)} .. ${maxStep.toFixed(3)} eV`);
+          console.log(`  energies ${e[0].toFixed(2)} .. ${e[e.length - 1].toFixed(2)} eV, steps ${minStep.toFixed(3)} .. ${maxStep.toFixed(3)} eV${o.energies ? '' : ' (from the stack)'}`);
         }
         // Value range: one streamed pass, a few rows at a time.
         const rows = Math.max(1, Math.floor((64 * MiB) / (4 * nE * W)));
