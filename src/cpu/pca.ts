@@ -32,6 +32,19 @@ export function gramSize(d: number): number {
 }
 
 /**
+ * Pixel p's spectrum minus `centre` into out[0..d); false (out partly written) when any
+ * value is unusable, which excludes the pixel from both the covariance and the projection.
+ */
+function centredSpectrum(cube: Float32Array, P: number, p: number, d: number, centre: Float64Array, out: Float64Array): boolean {
+  for (let e = 0; e < d; e++) {
+    const v = cube[e * P + p];
+    if (!usableValue(v)) return false;
+    out[e] = v - centre[e];
+  }
+  return true;
+}
+
+/**
  * Twin of pca_mask + pca_cov over one tile: the augmented Gram matrix
  * G = sum over included pixels of a a^T, a = [x - centre, 1], as a full symmetric
  * (d+1) x (d+1) row-major Float64Array. G[d][d] is the number of included pixels.
@@ -41,16 +54,7 @@ export function pcaGramCpu(cube: Float32Array, P: number, d: number, centre: Flo
   const G = new Float64Array(m * m);
   const a = new Float64Array(m);
   for (let p = 0; p < P; p++) {
-    let ok = true;
-    for (let e = 0; e < d; e++) {
-      const v = cube[e * P + p];
-      if (!usableValue(v)) {
-        ok = false;
-        break;
-      }
-      a[e] = v - centre[e];
-    }
-    if (!ok) continue;
+    if (!centredSpectrum(cube, P, p, d, centre, a)) continue;
     a[d] = 1;
     for (let i = 0; i < m; i++) {
       const ai = a[i];
@@ -270,16 +274,7 @@ export function pcaProjectCpu(cube: Float32Array, P: number, model: PcaModel, n:
   const y = new Float64Array(d);
   const sc = new Float64Array(n);
   for (let p = 0; p < P; p++) {
-    let ok = true;
-    for (let e = 0; e < d; e++) {
-      const v = cube[e * P + p];
-      if (!usableValue(v)) {
-        ok = false;
-        break;
-      }
-      y[e] = v - mean[e];
-    }
-    if (!ok) {
+    if (!centredSpectrum(cube, P, p, d, mean, y)) {
       for (let k = 0; k <= n; k++) out[k * P + p] = NaN;
       continue;
     }

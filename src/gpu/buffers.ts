@@ -66,16 +66,10 @@ export async function readFloat32(ctx: GpuContext, b: GPUBuffer, count: number):
   return out;
 }
 
-/**
- * Runs `fn` inside an out-of-memory error scope; resolves to true if the GPU reported
- * out-of-memory for any allocation in it (the caller then retries with smaller tiles).
- */
-export async function withOomScope(ctx: GpuContext, fn: () => void): Promise<boolean> {
-  ctx.device.pushErrorScope('out-of-memory');
-  ctx.device.pushErrorScope('validation');
-  fn();
-  const validation = await guard(ctx, ctx.device.popErrorScope());
-  const oom = await guard(ctx, ctx.device.popErrorScope());
-  if (validation) throw new Error(`GPU validation error: ${validation.message}`);
-  return oom !== null;
+/** The GPU reported out-of-memory for a tile's buffers; the runner halves the tile and retries. */
+export class GpuOutOfMemoryError extends Error {
+  constructor(what: string) {
+    super(`the GPU ran out of memory for ${what}`);
+    this.name = 'GpuOutOfMemoryError';
+  }
 }

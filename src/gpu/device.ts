@@ -179,4 +179,3 @@ export async function guard<T>(ctx: GpuContext, p: Promise<T>): Promise<T> {
   return Promise.race([p, lost]);
 }
 
-export const _test = { loadDawn, isSoftwareAdapter };

@@ -11,7 +11,7 @@ import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
 import { BufferSet, readFloat32 } from '../gpu/buffers.js';
 import { encodeDispatch, type KernelDef } from '../gpu/kernel.js';
-import { GpuOutOfMemoryError } from '../pipeline/edge-tile.js';
+import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import {
   KMEANS_MAX_K, KM_ROWS, KM_ROW_DIST2, KM_ROW_LABEL, entriesPerCluster, locatePixel, standardizedPixel,
   type FeatureView, type KmeansEngine, type KmeansStepResult, type Standardization,

@@ -10,7 +10,7 @@ import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
 import { BufferSet, readFloat32 } from '../gpu/buffers.js';
 import { encodeDispatch, type KernelDef } from '../gpu/kernel.js';
-import { GpuOutOfMemoryError } from '../pipeline/edge-tile.js';
+import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import { LcfStatus, lcfRows, subsetLayout, type LcfPlan } from '../cpu/lcf.js';
 import wgsl from '../../shaders/lcf.wgsl';
 

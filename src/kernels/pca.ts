@@ -9,7 +9,7 @@ import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
 import { BufferSet, readFloat32 } from '../gpu/buffers.js';
 import { encodeDispatch, type KernelDef } from '../gpu/kernel.js';
-import { GpuOutOfMemoryError } from '../pipeline/edge-tile.js';
+import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import { PCA_MAX_ABS, type PcaModel } from '../cpu/pca.js';
 import maskWgsl from '../../shaders/pca_mask.wgsl';
 import covWgsl from '../../shaders/pca_cov.wgsl';

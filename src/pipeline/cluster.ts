@@ -53,7 +53,7 @@ import { renderMap } from '../plot/colormap.js';
 import { percentiles } from '../plot/histogram.js';
 import type { Backend, BackendName, PixelStep, TileResult } from './step.js';
 import { runTiles, tileBudget } from './run-tiles.js';
-import { GpuOutOfMemoryError } from './edge-tile.js';
+import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import {
   CpuKmeansEngine, KMEANS_MAX_K, KM_ROWS, KM_ROW_DIST2, KM_ROW_LABEL, entriesPerCluster, farthestDistinct, featureStats,
   featuresFromMaps, kmeansAssignCpu, kmeansPlusPlus, sampleIncluded, splitFeatures, standardization,

@@ -5,7 +5,7 @@
  */
 import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
-import { BufferSet, readFloat32 } from '../gpu/buffers.js';
+import { BufferSet, GpuOutOfMemoryError, readFloat32 } from '../gpu/buffers.js';
 import { encodeDispatch } from '../gpu/kernel.js';
 import { normalizeKernel, normalizeParams } from '../kernels/normalize.js';
 import { edgeKernel, edgeParams } from '../kernels/edge.js';
@@ -17,13 +17,6 @@ import type { EdgePlan } from './edge-plan.js';
 export interface EdgeTileResult {
   norm: Float32Array;
   edge: Float32Array;
-}
-
-export class GpuOutOfMemoryError extends Error {
-  constructor(what: string) {
-    super(`the GPU ran out of memory for ${what}`);
-    this.name = 'GpuOutOfMemoryError';
-  }
 }
 
 export function edgeTileCpu(plan: EdgePlan, cube: Float32Array, P: number): EdgeTileResult {

@@ -35,7 +35,7 @@ import type { FitEdgeOptions, FitPlan } from '../models/plan.js';
 import { fromInternal, makeFitPlan, stderrFromInternal } from '../models/plan.js';
 import { FitStatus, FIT_STATUS_NAMES, fitRows } from '../models/layout.js';
 import { syntheticPresetSpectra, vkGrid } from '../models/synthetic.js';
-import { GpuOutOfMemoryError } from './edge-tile.js';
+import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import type { Backend, PixelStep, TileResult } from './step.js';
 import { registerCpuStep } from './cpu-steps.js';
 

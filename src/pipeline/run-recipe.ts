@@ -30,9 +30,8 @@ import { loadReferences, parseRefSpec } from '../io/references.js';
 import { windowRange } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
 import { InputError } from '../io/errors.js';
-import { histogram, histogramCsv, histogramPeak, renderHistogram } from '../plot/histogram.js';
+import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
 import { renderMap } from '../plot/colormap.js';
-import { percentiles } from '../plot/histogram.js';
 import { VERSION } from '../version.js';
 
 export const RUN_STEPS = ['edge', 'fit', 'lcf', 'cluster'] as const;

@@ -7,7 +7,7 @@
 import type { StackSource } from '../stack/source.js';
 import type { Backend, PixelStep, TileResult } from './step.js';
 import { planTiles, type TileBudget, type TilePlan } from '../stack/tiles.js';
-import { GpuOutOfMemoryError } from './edge-tile.js';
+import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import { CpuPool, workerScript } from './cpu-pool.js';
 
 export interface RunResult {
