@@ -2,28 +2,28 @@
 import type { Command } from 'commander';
 import { openStack } from '../stack/source.js';
 import { readEnergies, checkEnergyCount } from '../io/energies.js';
-import { parseEnergyUnit } from '../pipeline/inputs.js';
-import { parseMemoryMiB, planTiles } from '../stack/tiles.js';
+import { planTiles } from '../stack/tiles.js';
+import { addOptions, fromCli } from '../options/parse.js';
+import { memoryBytes } from '../options/convert.js';
 import { tileBudget } from '../pipeline/run-tiles.js';
 import { EDGE_MAP_NAMES, EDGE_BYTES_PER_PIXEL } from '../pipeline/edge-step.js';
 
 const MiB = 2 ** 20;
 
 export function registerInfo(program: Command): void {
-  program
+  const cmd = program
     .command('info')
     .description('shape, dtype, energies, value range of a stack, and the memory a run needs')
-    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr')
-    .option('--energies <file>', 'energies file, to show the energy range and steps')
-    .option('--energy-unit <unit>', 'eV or keV', 'eV')
-    .option('--memory <MiB>', 'memory budget to plan tiles for')
-    .action(async (stackPath: string, o: { energies?: string; energyUnit?: string; memory?: string }) => {
+    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr');
+  addOptions(cmd, 'info')
+    .action(async (stackPath: string, _o: unknown, c: Command) => {
+      const o = fromCli('info', c).common;
       const src = await openStack(stackPath);
       try {
         const { nE, height: H, width: W } = src;
         console.log(`${stackPath}`);
         console.log(`  shape [E,H,W] = [${nE}, ${H}, ${W}] (${(H * W).toLocaleString('en-US')} spectra), stored as ${src.dtype}`);
-        const e = o.energies ? readEnergies(o.energies, { unit: parseEnergyUnit(o.energyUnit) }) : src.energies;
+        const e = o.energies ? readEnergies(o.energies, { unit: o.energyUnit ?? 'eV' }) : src.energies;
         if (e) {
           if (o.energies) checkEnergyCount(e, nE, o.energies, stackPath);
           let minStep = Infinity, maxStep = 0;
@@ -47,7 +47,7 @@ export function registerInfo(program: Command): void {
           }
         }
         console.log(`  values ${lo} .. ${hi}${nonFinite ? `, ${nonFinite} non-finite` : ''}`);
-        const budget = parseMemoryMiB(o.memory);
+        const budget = memoryBytes(o.memory);
         const step = { mapNames: [...EDGE_MAP_NAMES], bytesPerPixel: () => EDGE_BYTES_PER_PIXEL, gpuBindingBytesPerPixel: (n: number) => 4 * n };
         const b = tileBudget(src, step, {}, budget);
         const plan = planTiles(H, W, b);

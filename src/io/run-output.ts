@@ -1,27 +1,26 @@
 /**
- * The life of a command's output folder: created as a temporary sibling, removed if the
- * run fails or is interrupted (SIGINT/SIGTERM), moved into place when it has finished.
- * The callback writes everything, summary.json last (with "finished": true).
+ * The life of a command's output folder (src/io/outdir.ts): created as a marked temporary
+ * sibling, removed if the run fails or is interrupted (SIGINT, SIGTERM, SIGHUP), moved into
+ * place when it has finished. The callback writes everything, summary.json last (with
+ * "finished": true). A file-system failure while writing (disk full, read-only) becomes one
+ * error line naming the path.
  */
-import { OutputDir } from './outdir.js';
+import { OutputDir, outputFsError } from './outdir.js';
+import { InputError } from './errors.js';
+import { onInterrupt } from './interrupt.js';
 
-export async function withOutputDir<T>(out: string, body: (dir: OutputDir) => Promise<T>): Promise<T> {
-  const dir = OutputDir.create(out);
-  const onSignal = () => {
-    dir.abandon();
-    process.exit(130);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+export async function withOutputDir<T>(out: string, inputs: readonly string[], body: (dir: OutputDir) => Promise<T>): Promise<T> {
+  const dir = OutputDir.create(out, inputs);
+  const release = onInterrupt(() => dir.abandon());
   try {
     const r = await body(dir);
     dir.commit();
     return r;
   } catch (e) {
     dir.abandon();
-    throw e;
+    if (e instanceof InputError) throw e;
+    throw outputFsError(e, out, dir) ?? e;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    release();
   }
 }
