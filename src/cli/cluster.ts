@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { runPcaCommand, runClusterCommand } from '../pipeline/cluster-run.js';
 import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
-import { parseKRange, KMEANS_DEFAULTS } from '../pipeline/cluster.js';
+import { parseKRange } from '../pipeline/elbow.js';
+import { KMEANS_DEFAULTS } from '../pipeline/kmeans.js';
 import { InputError } from '../io/errors.js';
 import { addStackOptions, num, threads, stackInputOptions } from './options.js';
 
