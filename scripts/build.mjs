@@ -14,7 +14,7 @@ await build({
   sourcemap: true,
   loader: { '.wgsl': 'text' },
   // Dawn's addon is a native module; ESM bundles need a require() shim for CJS dependencies.
-  external: ['webgpu'],
+  external: ['webgpu', 'h5wasm'],
   banner: { js: "import { createRequire as __xanesCreateRequire } from 'node:module'; const require = __xanesCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });

@@ -22,7 +22,13 @@ import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
 import { lcfStep } from './lcf-step.js';
 import { parseMode, parseBackground } from './lcf-run.js';
-import { kmeansFit, elbow, featuresFromMaps, writeKmeansOutputs, clusterStats, centresCsv, clusterStatsCsv, elbowCsv, renderElbowPng, type KmeansOptions, type ElbowResult } from './cluster.js';
+import { kmeansFit, type KmeansOptions } from './kmeans.js';
+import { elbow, type ElbowResult } from './elbow.js';
+import { featuresFromMaps } from '../cpu/kmeans.js';
+import { writeKmeansOutputs } from './cluster-outputs.js';
+import { clusterStats } from './cluster-stats.js';
+import { centresCsv, clusterStatsCsv, elbowCsv } from '../io/cluster-csv.js';
+import { renderElbowPng } from '../plot/cluster.js';
 import type { Backend, PixelStep } from './step.js';
 import { parseModelSpec } from '../models/model.js';
 import { parseFitOptions, type RawFitOptions } from '../models/options.js';
@@ -208,7 +214,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           clusterMaps.push({ name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined });
         }
         fieldSummaries.push({
-          field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype,
+          field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
           steps: stepSummaries, tiles: run.tilesRun, rows_per_tile: run.tilePlan.rowsPerTile, seconds: run.seconds,
           masked_transmission_points: inputs.maskedPoints(), ...(lcfInfo ? { lcf: lcfInfo } : {}),
         });
