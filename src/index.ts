@@ -26,7 +26,12 @@ export { loadReferences, parseRefSpec, readReferenceFile } from './io/references
 export { StxmStack } from './io/stxm.js';
 export { opticalDensity } from './stack/od.js';
 export { runPcaCommand, runClusterCommand } from './pipeline/cluster-run.js';
-export { kmeansFit, elbow, pcaRun, featuresFromMaps, readFeatureMaps, clusterStats } from './pipeline/cluster.js';
+export { kmeansFit } from './pipeline/kmeans.js';
+export { elbow } from './pipeline/elbow.js';
+export { pcaRun } from './pipeline/pca.js';
+export { featuresFromMaps } from './cpu/kmeans.js';
+export { readFeatureMaps } from './pipeline/features.js';
+export { clusterStats } from './pipeline/cluster-stats.js';
 export { runRecipe, type RunRecipe } from './pipeline/run-recipe.js';
 export { combineSteps, splitRun } from './pipeline/combine.js';
 export { makeVkPtychoStack } from './synth/vk-ptycho.js';

@@ -14,7 +14,7 @@ export function registerCluster(program: Command): void {
   const pca = program
     .command('pca')
     .description('principal components of the spectra: scree, score maps, reconstruction error')
-    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr');
+    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, STXM .hdr, or HDF5 (file.h5, file.h5#/dataset)');
   addOptions(pca, 'pca').action(async (stack: string, _o: unknown, c: Command) => {
     const o = fromCli('pca', c);
     const out = o.common.out!;

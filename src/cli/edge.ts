@@ -9,7 +9,7 @@ export function registerEdge(program: Command): void {
   const cmd = program
     .command('edge')
     .description('per-pixel normalisation and edge-energy maps (e0_half, e0_deriv, edge step, white line)')
-    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr');
+    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, STXM .hdr, or HDF5 (file.h5, file.h5#/dataset)');
   addOptions(cmd, 'edge').action(async (stack: string, _o: unknown, c: Command) => {
     const o = fromCli('edge', c);
     const report = await runEdge({

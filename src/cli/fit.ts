@@ -9,7 +9,7 @@ export function registerFit(program: Command): void {
   const cmd = program
     .command('fit')
     .description('per-pixel Levenberg-Marquardt fit of a model (preset, sum of components, or JSON) with standard errors')
-    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr');
+    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, STXM .hdr, or HDF5 (file.h5, file.h5#/dataset)');
   addOptions(cmd, 'fit').action(async (stack: string, _o: unknown, c: Command) => {
     const o = fromCli('fit', c);
     const out = o.common.out!;

@@ -10,7 +10,7 @@ export function registerLcf(program: Command): void {
   const lcf = program
     .command('lcf')
     .description('stack fit: every pixel as a linear combination of reference spectra (files or regions), with constraints')
-    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr (energies from the .hdr)');
+    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, STXM .hdr, or HDF5 (file.h5, file.h5#/dataset) (energies from the .hdr)');
   addOptions(lcf, 'lcf').action(async (stack: string, _o: unknown, c: Command) => {
     const o = fromCli('lcf', c);
     const out = o.common.out!;
@@ -26,7 +26,7 @@ export function registerLcf(program: Command): void {
   const spectra = program
     .command('spectra')
     .description('mean and standard-deviation spectra of regions, and differences against a second stack')
-    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr');
+    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, STXM .hdr, or HDF5 (file.h5, file.h5#/dataset)');
   addOptions(spectra, 'spectra').action(async (stack: string, _o: unknown, c: Command) => {
     const o = fromCli('spectra', c);
     const out = o.common.out!;

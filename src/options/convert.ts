@@ -39,5 +39,5 @@ export const memoryBytes = (mib: number | undefined): number => parseMemoryMiB(m
 
 /** The stack inputs of the common options. */
 export function stackInputsOf(stack: string, c: Values['common']): StackInputs {
-  return { stack, energies: c.energies, energyUnit: c.energyUnit, flat: c.flat, dark: c.dark, i0: c.i0, i0Region: c.i0Region };
+  return { stack, energies: c.energies, energyUnit: c.energyUnit, flat: c.flat, dark: c.dark, noFlat: c.noFlat, pixelSize: c.pixelSize, i0: c.i0, i0Region: c.i0Region };
 }

@@ -31,7 +31,7 @@ export function check(ref: OptionRef, value: unknown, where: string): unknown {
 /** The command line's text as the value the schema checks (see TextKind). */
 export function fromText(ref: OptionRef, raw: unknown): unknown {
   const t = ref.def.text;
-  if (t === 'switch' || t === 'repeat' || typeof raw !== 'string') return raw;
+  if (t === 'switch' || t === 'flag' || t === 'repeat' || typeof raw !== 'string') return raw;
   const toNum = (s: string): number | string => {
     const n = Number(s);
     if (s.trim() === '' || !Number.isFinite(n)) throw new InputError(ref.flag, `expected a number, got '${s}'`);
@@ -67,6 +67,8 @@ export function addOptions(cmd: Command, command: string, opts: { skip?: Set<str
     if (ref.def.positional || opts.skip?.has(id)) continue;
     if (ref.def.text === 'switch') {
       cmd.option(`--no-${kebab(ref.name)}`, ref.def.help);
+    } else if (ref.def.text === 'flag') {
+      cmd.option(ref.flag, ref.def.help);
     } else if (ref.def.text === 'repeat') {
       cmd.option(`${ref.flag} ${ref.def.arg}`, ref.def.help, (x: string, prev: string[] = []) => [...prev, x]);
     } else if (required.includes(id)) {
@@ -87,8 +89,17 @@ export function fromCli(command: string, cmd: Command, opts: { skip?: Set<string
   const given = cmd.opts();
   for (const ref of commandOptions(command)) {
     if (ref.def.positional || opts.skip?.has(`${ref.section}.${ref.name}`)) continue;
-    if (cmd.getOptionValueSource(ref.name) !== 'cli') continue;
-    const raw = given[ref.name];
+    // A flag --no-x (name noX) is commander's negation of --x: it sets x to false.
+    const negated = ref.def.text === 'flag' && /^no[A-Z]/.test(ref.name);
+    const attr = negated ? ref.name[2].toLowerCase() + ref.name.slice(3) : ref.name;
+    if (cmd.getOptionValueSource(attr) !== 'cli') continue;
+    let raw = given[attr];
+    if (negated) {
+      if (raw !== false) continue;
+      raw = true;
+    } else if (raw === false && ref.def.text !== 'switch') {
+      continue; // --x given as --no-x: the negated flag's value, not this option's
+    }
     if (raw === undefined) continue;
     (out[ref.section] as Record<string, unknown>)[ref.name] = check(ref, fromText(ref, raw), ref.flag);
   }

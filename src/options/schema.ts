@@ -127,7 +127,8 @@ export type TextKind =
   | 'list' // "a,b,c" -> ["a", "b", "c"]
   | 'json' // JSON text -> its value
   | 'repeat' // given several times -> a list
-  | 'switch'; // --no-<name> -> false
+  | 'switch' // --no-<name> -> false (the option is on unless given)
+  | 'flag'; // --<name> -> true (no value); a name noX gives the flag --no-x
 
 export interface OptionDef<S extends v.GenericSchema = v.GenericSchema> {
   /** CLI placeholder, e.g. '<eV>'; absent for a switch. */
@@ -151,8 +152,10 @@ export const SECTIONS = {
       schema: v.pipe(stringList('steps', pick(RUN_STEPS)), v.check((s) => new Set(s).size === s.length, msg('each step once'))) }),
     energies: opt({ arg: '<file>', help: 'energies, one per image: text/CSV (first column) or .npy', text: 'string', path: true, schema: file('an energies file name') }),
     energyUnit: opt({ arg: '<unit>', help: 'unit of the energies file: eV or keV (default eV)', text: 'string', schema: pick(['eV', 'keV'] as const) }),
-    flat: opt({ arg: '<stack>', help: 'flat-field stack (same shape): absorbance = -ln((I-D)/(F-D))', text: 'string', path: true, schema: file('a flat-field stack file name') }),
-    dark: opt({ arg: '<stack>', help: 'dark stack (same shape), with --flat', text: 'string', path: true, schema: file('a dark stack file name') }),
+    flat: opt({ arg: '<stack>', help: 'flat-field stack (same shape, or fewer frames: averaged): absorbance = -ln((I-D)/(F-D))', text: 'string', path: true, schema: file('a flat-field stack file name') }),
+    dark: opt({ arg: '<stack>', help: 'dark stack (same shape, or fewer frames: averaged), with --flat', text: 'string', path: true, schema: file('a dark stack file name') }),
+    noFlat: opt({ help: 'ignore the flat and dark fields stored in the stack file (HDF5, Xradia)', text: 'flag', schema: v.boolean(msg('true or false')) }),
+    pixelSize: opt({ arg: '<um>', help: 'pixel size in µm (default: from the file when it records one)', text: 'number', schema: positive() }),
     i0: opt({ arg: '<file>', help: 'I0 spectrum (2 columns: energy, counts) for optical density -ln(I/I0)', text: 'string', path: true, schema: file('an I0 spectrum file name') }),
     i0Region: opt({ arg: '<rect|auto>', help: 'I0 from an empty region of the stack: rect:x0,y0,x1,y1, or auto (the brightest, most uniform area)', text: 'string', schema: text('rect:x0,y0,x1,y1 or auto') }),
     out: opt({ arg: '<dir>', help: 'output folder: created whole or not at all; an existing one is replaced only if xanes made it', text: 'string', path: true, schema: file('an output folder name') }),
@@ -221,7 +224,7 @@ export type Values = { [S in Section]: SectionValues<S> };
 export const RECIPE_SECTIONS = ['edge', 'fit', 'lcf', 'cluster'] as const satisfies readonly Section[];
 
 /** Options of the stack-reading commands. */
-const STACK = ['common.energies', 'common.energyUnit', 'common.flat', 'common.dark', 'common.memory', 'common.backend', 'common.threads'];
+const STACK = ['common.energies', 'common.energyUnit', 'common.flat', 'common.dark', 'common.noFlat', 'common.pixelSize', 'common.memory', 'common.backend', 'common.threads'];
 const I0 = ['common.i0', 'common.i0Region'];
 
 /**

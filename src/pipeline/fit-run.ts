@@ -61,7 +61,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
       const iters = Array.from(r.maps.iterations).filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'fit', finished: true,
-        inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: H, width: W } },
+        inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance },
         model: { spec: o.model, parameters: model.paramNames, units: Object.fromEntries(model.paramNames.map((n, i) => [n, ROLE_UNITS[model.paramRoles[i]] ?? ''])), derived: model.derived.map((d) => d.name) },
         // The options as used, in the names the command line and recipes take.
         options: { e0: o.e0 ?? null, fit: { model: o.model, init: options.init, fix: options.fixed, bounds: Object.fromEntries(Object.entries(options.bounds).map(([k, [a, b]]) => [k, [Number.isFinite(a) ? a : null, Number.isFinite(b) ? b : null]])), maxIter: options.maxIter } },

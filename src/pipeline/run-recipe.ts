@@ -23,7 +23,13 @@ import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
 import { lcfStep } from './lcf-step.js';
 import { parseMode, parseBackground } from './lcf-run.js';
-import { kmeansFit, elbow, featuresFromMaps, writeKmeansOutputs, clusterStats, centresCsv, clusterStatsCsv, elbowCsv, renderElbowPng, type KmeansOptions, type ElbowResult } from './cluster.js';
+import { kmeansFit, type KmeansOptions } from './kmeans.js';
+import { elbow, type ElbowResult } from './elbow.js';
+import { featuresFromMaps } from '../cpu/kmeans.js';
+import { writeKmeansOutputs } from './cluster-outputs.js';
+import { clusterStats } from './cluster-stats.js';
+import { centresCsv, clusterStatsCsv, elbowCsv } from '../io/cluster-csv.js';
+import { renderElbowPng } from '../plot/cluster.js';
 import type { Backend, PixelStep } from './step.js';
 import { parseModelSpec } from '../models/model.js';
 import { parseFitOptions, type RawFitOptions } from '../models/options.js';
@@ -49,6 +55,10 @@ export interface RunRecipe {
   energyUnit?: string;
   flat?: string;
   dark?: string;
+  /** Skip the flat and dark fields a stack file carries. */
+  noFlat?: boolean;
+  /** µm per pixel, overriding the files'. */
+  pixelSize?: number;
   i0?: string;
   i0Region?: string;
   steps: RunStepName[];
@@ -125,7 +135,7 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
   const kmeans = Object.fromEntries(Object.entries({ seed: k.seed, restarts: k.restarts, maxIter: k.maxIter, standardize: k.standardize }).filter(([, x]) => x !== undefined));
   return {
     stacks: c.stacks,
-    energies: c.energies, energyUnit: c.energyUnit ?? 'eV', flat: c.flat, dark: c.dark, i0: c.i0, i0Region: c.i0Region,
+    energies: c.energies, energyUnit: c.energyUnit ?? 'eV', flat: c.flat, dark: c.dark, noFlat: c.noFlat, pixelSize: c.pixelSize, i0: c.i0, i0Region: c.i0Region,
     steps: (c.steps ?? []) as RunStepName[],
     edge: edgeOptionsOf(values.edge, c.e0),
     fit: f.model !== undefined ? { model: f.model, init: f.init, fix: f.fix, bounds: f.bounds, maxIter: f.maxIter } : undefined,
@@ -168,7 +178,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   }
   const t0 = performance.now();
   const open = (f: { stack: string }): Promise<OpenedStack> =>
-    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, i0: recipe.i0, i0Region: recipe.i0Region } satisfies StackInputs);
+    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region } satisfies StackInputs);
 
   return withOutputDir(recipe.out, inputs, async (dir) => {
     const fieldSummaries: Record<string, unknown>[] = [];
@@ -236,7 +246,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           clusterMaps.push({ name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined });
         }
         fieldSummaries.push({
-          field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype,
+          field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
           steps: stepSummaries, tiles: run.tilesRun, rows_per_tile: run.tilePlan.rowsPerTile, seconds: run.seconds,
           masked_transmission_points: inputs.maskedPoints(), ...(lcfInfo ? { lcf: lcfInfo } : {}),
         });
