@@ -2,7 +2,7 @@
 import { build } from 'esbuild';
 import { existsSync } from 'node:fs';
 
-const entries = { cli: 'src/cli/main.ts', index: 'src/index.ts', 'cpu-worker': 'src/pipeline/cpu-worker.ts' };
+const entries = { cli: 'src/cli/main.ts', index: 'src/index.ts', 'cpu-worker': 'src/pipeline/cpu-worker.ts', 'kernel-worker': 'src/cpu/kernel-worker.ts' };
 if (existsSync('bench/main.ts')) entries.bench = 'bench/main.ts';
 await build({
   entryPoints: entries,
