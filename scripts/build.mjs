@@ -13,8 +13,8 @@ await build({
   target: 'node20',
   sourcemap: true,
   loader: { '.wgsl': 'text' },
-  // Dawn's addon is a native module; ESM bundles need a require() shim for CJS dependencies.
-  external: ['webgpu'],
+  // Dawn's and resvg's addons are native modules; ESM bundles need a require() shim for CJS dependencies.
+  external: ['webgpu', '@resvg/resvg-js'],
   banner: { js: "import { createRequire as __xanesCreateRequire } from 'node:module'; const require = __xanesCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
