@@ -52,7 +52,7 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
       const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp });
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
-        inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width } },
+        inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width }, read: inputs.provenance },
         parameters: { components: o.components },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
         explained_variance: r.model.explained.slice(0, Math.max(o.components, 10)),

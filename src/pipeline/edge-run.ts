@@ -96,7 +96,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
     started: started.toISOString(),
     inputs: {
       stack: o.stack, energies: o.energies, energy_unit: o.energyUnit ?? 'eV', flat: o.flat ?? null, dark: o.dark ?? null,
-      shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype,
+      shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
       energy_range_eV: [energies[0], energies[energies.length - 1]],
     },
     parameters: {

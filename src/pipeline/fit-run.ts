@@ -58,7 +58,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
       const iters = Array.from(r.maps.iterations).filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'fit', finished: true,
-        inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: H, width: W } },
+        inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance },
         model: { spec: o.model, parameters: model.paramNames, units: Object.fromEntries(model.paramNames.map((n, i) => [n, ROLE_UNITS[model.paramRoles[i]] ?? ''])), derived: model.derived.map((d) => d.name) },
         parameters: { e0_eV: e0, init: options.init, fixed: options.fixed, bounds: options.bounds, max_iter: options.maxIter },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },

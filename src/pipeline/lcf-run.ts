@@ -69,7 +69,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
         tool: 'xanes-engine', version: VERSION, command: 'lcf', finished: true,
         inputs: {
           stack: o.stack, energies: o.energies ?? '(from the stack)', i0: o.i0 ?? null, i0_region: o.i0Region ?? null, flat: o.flat ?? null, dark: o.dark ?? null,
-          shape: { energies: source.nE, height: H, width: W }, energy_range_eV: [energies[0], energies[energies.length - 1]],
+          shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance, energy_range_eV: [energies[0], energies[energies.length - 1]],
           i0_source: inputs.od ? inputs.od.i0.source : null,
         },
         references: refs.map((x) => ({ name: x.name, format: x.format, source: x.source, detail: x.detail })),

@@ -214,7 +214,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           clusterMaps.push({ name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined });
         }
         fieldSummaries.push({
-          field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype,
+          field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
           steps: stepSummaries, tiles: run.tilesRun, rows_per_tile: run.tilePlan.rowsPerTile, seconds: run.seconds,
           masked_transmission_points: inputs.maskedPoints(), ...(lcfInfo ? { lcf: lcfInfo } : {}),
         });
