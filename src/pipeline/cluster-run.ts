@@ -153,7 +153,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       }
       const result = await kmeansFit(sel.backend, img.features, { ...o.kmeans, k: k! });
       const spectra = inputs ? await clusterSpectra(inputs.source, result.labels, result.k, { memoryBytes: o.budgetBytes / 4 }) : undefined;
-      const w = writeKmeansOutputs(dir.tmp, result, {
+      const w = await writeKmeansOutputs(dir.tmp, result, {
         width: img.width, height: img.height, weight, weightName: o.weight, elbow: el, spectra, energies: inputs?.energies,
       });
       result.warnings.forEach((m) => notice(`xanes: ${m}`));
