@@ -10,8 +10,16 @@ import { InputError } from './errors.js';
 import { onInterrupt } from './interrupt.js';
 
 export async function withOutputDir<T>(out: string, inputs: readonly string[], body: (dir: OutputDir) => Promise<T>): Promise<T> {
-  const dir = OutputDir.create(out, inputs);
-  const release = onInterrupt(() => dir.abandon());
+  // The handler is in place before the temporary folder exists, so that no signal can
+  // arrive between the two and leave the folder behind.
+  let dir: OutputDir | null = null;
+  const release = onInterrupt(() => dir?.abandon());
+  try {
+    dir = OutputDir.create(out, inputs);
+  } catch (e) {
+    release();
+    throw e;
+  }
   try {
     const r = await body(dir);
     dir.commit();
