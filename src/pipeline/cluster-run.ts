@@ -95,7 +95,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
   if ((o.k === undefined) === (o.kRange === undefined)) throw new InputError('--k', 'give exactly one of --k N and --k-range a:b');
   if (!o.stack && !o.features) throw new InputError('--features', 'give feature maps (--features, or --from DIR --features names) or a stack with --energies');
   if (o.stack && o.features) throw new InputError('--features', 'give either feature maps or a stack, not both');
-  const inputs = o.stack ? await openInputs(o.stack) : null;
+  const inputs = o.stack ? await openInputs({ ...o.stack, budgetBytes: o.budgetBytes }) : null;
   try {
     inputs?.warnings.forEach(notice);
     const d0 = inputs ? (o.pca ?? inputs.source.nE) : (o.features?.length ?? 1);

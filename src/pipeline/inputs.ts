@@ -6,6 +6,8 @@ import { openStack, type StackSource } from '../stack/source.js';
 import { AbsorbanceStack } from '../stack/absorbance.js';
 import { readEnergies, checkEnergyCount } from '../io/energies.js';
 import { InputError } from '../io/errors.js';
+import { checkBudgetFloor } from '../stack/tiles.js';
+import { baselineBytes } from './run-tiles.js';
 import { OpticalDensityStack, opticalDensity, parseI0Options } from '../stack/od.js';
 
 export interface StackInputs {
@@ -19,6 +21,8 @@ export interface StackInputs {
   i0?: string;
   /** ...or from a region of the stack (rect:x0,y0,x1,y1 or auto). */
   i0Region?: string;
+  /** --memory, bytes: a stack that cannot fit it at all is refused when opened. */
+  budgetBytes?: number;
 }
 
 export interface OpenedStack {
@@ -53,6 +57,7 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
   try {
     const sample = await openStack(inp.stack);
     opened.push(sample);
+    if (inp.budgetBytes !== undefined) checkBudgetFloor(sample, inp.budgetBytes, baselineBytes());
     let energies: Float64Array;
     if (inp.energies) {
       energies = readEnergies(inp.energies, { unit });

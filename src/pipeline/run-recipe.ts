@@ -140,7 +140,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   }
   const t0 = performance.now();
   const open = (f: { stack: string }): Promise<OpenedStack> =>
-    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, i0: recipe.i0, i0Region: recipe.i0Region } satisfies StackInputs);
+    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes } satisfies StackInputs);
 
   return withOutputDir(recipe.out, async (dir) => {
     const fieldSummaries: Record<string, unknown>[] = [];
