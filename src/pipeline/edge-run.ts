@@ -13,7 +13,7 @@ import type { OutputDir } from '../io/outdir.js';
 import { withOutputDir } from '../io/run-output.js';
 import { InputError } from '../io/errors.js';
 import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
-import { renderMap } from '../plot/colormap.js';
+import { renderMap } from '../plot/maps.js';
 import { EdgeStatus, EDGE_STATUS_NAMES } from '../kernels/layout.js';
 import { VERSION } from '../version.js';
 
@@ -81,13 +81,13 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   if (used > 0) {
     hist = histogram(e0map, E0_HIST_BIN_EV);
     out.writeText('e0_hist.csv', histogramCsv(hist));
-    out.writeBytes('e0_hist.png', renderHistogram(hist, { title: 'e0_half histogram', xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
+    out.writeBytes('e0_hist.png', await renderHistogram(hist, { title: 'e0_half histogram', xlabel: 'e0_half (eV)', ylabel: 'pixels', rules: [{ x: histogramPeak(hist), label: `peak ${histogramPeak(hist).toFixed(2)} eV` }] }));
     peak = histogramPeak(hist);
     const [p2, p98] = percentiles(e0map, [2, 98]);
     range = o.range ?? [p2, p98];
     if (!(range[1] > range[0])) range = [range[0] - 0.5, range[0] + 0.5];
-    out.writeBytes('e0_half_range.png', renderMap({ data: e0map, width: W, height: H, vmin: range[0], vmax: range[1], title: `e0_half ${o.range ? 'fixed range' : '2-98 percentile'}`, unit: 'eV' }));
-    out.writeBytes('e0_half_peak.png', renderMap({ data: e0map, width: W, height: H, vmin: peak - E0_PEAK_HALF_RANGE_EV, vmax: peak + E0_PEAK_HALF_RANGE_EV, title: `e0_half peak +/- ${E0_PEAK_HALF_RANGE_EV} eV`, unit: 'eV' }));
+    out.writeBytes('e0_half_range.png', await renderMap({ data: e0map, width: W, height: H, vmin: range[0], vmax: range[1], title: `e0_half ${o.range ? 'fixed range' : '2-98 percentile'}`, unit: 'eV', label: 'e0_half' }));
+    out.writeBytes('e0_half_peak.png', await renderMap({ data: e0map, width: W, height: H, vmin: peak - E0_PEAK_HALF_RANGE_EV, vmax: peak + E0_PEAK_HALF_RANGE_EV, title: `e0_half peak +/- ${E0_PEAK_HALF_RANGE_EV} eV`, unit: 'eV', label: 'e0_half' }));
   } else {
     notice('xanes: every pixel is masked; no histogram or colour maps written');
   }
@@ -100,7 +100,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
     started: started.toISOString(),
     inputs: {
       stack: o.stack, energies: o.energies, energy_unit: o.energyUnit ?? 'eV', flat: o.flat ?? null, dark: o.dark ?? null,
-      shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype,
+      shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
       energy_range_eV: [energies[0], energies[energies.length - 1]],
     },
     parameters: {
