@@ -106,7 +106,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
   const mapFiles = o.from ? [] : [...(o.features ?? []), o.weight, o.mask];
   const files = inputFiles([o.stack?.stack, o.stack?.energies, o.stack?.flat, o.stack?.dark, o.stack?.i0, o.from, ...mapFiles.filter((x): x is string => !!x && fs.existsSync(x))]);
   checkOutPath(o.out, files);
-  const inputs = o.stack ? await openInputs(o.stack) : null;
+  const inputs = o.stack ? await openInputs({ ...o.stack, budgetBytes: o.budgetBytes }) : null;
   try {
     inputs?.warnings.forEach(notice);
     const d0 = inputs ? (o.pca ?? inputs.source.nE) : (o.features?.length ?? 1);

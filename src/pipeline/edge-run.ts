@@ -4,9 +4,10 @@
  * the maps, the e0 histogram, two colour maps and summary.json, all or nothing.
  */
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
-import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
+import { edgeStep, EDGE_MAP_UNITS, EDGE_STEP_SHAPE } from './edge-step.js';
 import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
-import { runTiles, type RunResult } from './run-tiles.js';
+import { runTiles, tileBudget, type RunResult } from './run-tiles.js';
+import { planTiles } from '../stack/tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import type { OutputDir } from '../io/outdir.js';
 import { withOutputDir } from '../io/run-output.js';
@@ -58,6 +59,9 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   inputs.warnings.forEach(notice);
   const options: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...o.edge };
   const { source, energies } = inputs;
+  // The run's memory plan at its smallest (one CPU thread) before any pixel is read: a stack
+  // too large for the budget is refused before sampling decodes any of it.
+  planTiles(source.height, source.width, tileBudget(source, EDGE_STEP_SHAPE, {}, o.budgetBytes, inputs.extraBytesPerPixel));
   const e0FromMean = options.e0 === undefined;
   const e0 = options.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
   if (!(e0 >= energies[0] && e0 <= energies[energies.length - 1])) {

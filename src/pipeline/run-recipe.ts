@@ -178,7 +178,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   }
   const t0 = performance.now();
   const open = (f: { stack: string }): Promise<OpenedStack> =>
-    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region } satisfies StackInputs);
+    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes } satisfies StackInputs);
 
   return withOutputDir(recipe.out, inputs, async (dir) => {
     const fieldSummaries: Record<string, unknown>[] = [];
