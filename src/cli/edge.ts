@@ -5,10 +5,10 @@ import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
 import { DEFAULT_EDGE_OPTIONS, type EdgeOptions, type NNorm } from '../pipeline/edge-plan.js';
 import { InputError } from '../io/errors.js';
-import { addStackOptions, num, pair, progress, threads } from './options.js';
+import { addStackOptions, num, pair, progress, threads, stackInputOptions } from './options.js';
 
 interface EdgeCliOptions {
-  energies?: string; energyUnit?: string; flat?: string; dark?: string; memory?: string; backend?: string; threads?: string;
+  energies?: string; energyUnit?: string; flat?: string | boolean; dark?: string; pixelSize?: string; memory?: string; backend?: string; threads?: string;
   out: string; e0?: string; pre?: string; post?: string; nnorm?: string; maskSigma?: string;
   edgeWindow?: string; derivSmooth?: string; whitelineWidth?: string; range?: string;
 }
@@ -19,7 +19,7 @@ export function registerEdge(program: Command): void {
     program
       .command('edge')
       .description('per-pixel normalisation and edge-energy maps (e0_half, e0_deriv, edge step, white line)')
-      .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr'),
+      .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, STXM .hdr, or HDF5 (file.h5, file.h5#/dataset)'),
   )
     .requiredOption('--out <dir>', 'output folder (written whole or not at all)')
     .option('--e0 <eV>', 'nominal edge energy that anchors the windows (default: from the mean spectrum)')
@@ -34,7 +34,7 @@ export function registerEdge(program: Command): void {
     .action(async (stack: string, o: EdgeCliOptions) => {
       const edge = parseEdgeOptions(o);
       const report = await runEdge({
-        stack, energies: o.energies, energyUnit: o.energyUnit, flat: o.flat, dark: o.dark,
+        stack, ...stackInputOptions(o),
         out: o.out, edge, range: pair('--range', o.range), backend: parseBackend(o.backend), threads: threads(o.threads),
         budgetBytes: parseMemoryMiB(o.memory), onTile: progress('edge', 1),
       });

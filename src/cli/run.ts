@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { runRecipe, readRecipe, RUN_STEPS, type RunRecipe, type RunStepName } from '../pipeline/run-recipe.js';
 import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
-import { parseKRange } from '../pipeline/cluster.js';
+import { parseKRange } from '../pipeline/elbow.js';
 import { InputError } from '../io/errors.js';
 import { addStackOptions, num, pair, progress, threads } from './options.js';
 import { parseEdgeOptions } from './edge.js';

@@ -1,6 +1,6 @@
 /**
  * `xanes pca` and `xanes cluster` as library calls: inputs, backend choice (auto measures
- * the real job on a sample), the fits from src/pipeline/cluster.ts, and outputs written
+ * the real job on a sample), the fits from src/pipeline/kmeans.ts, elbow.ts and pca.ts, and outputs written
  * whole or not at all with summary.json.
  */
 import fs from 'node:fs';
@@ -9,10 +9,14 @@ import { InputError } from '../io/errors.js';
 import { openInputs, type StackInputs } from './inputs.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import type { Backend } from './step.js';
-import {
-  pcaRun, readFeatureMaps, featurePathsFromDir, featuresFromStack, featuresFromMaps, kmeansFit, elbow,
-  clusterSpectra, writeKmeansOutputs, benchKmeansIteration, benchPcaCovariance, type FeatureImage, type KmeansOptions, type ElbowResult,
-} from './cluster.js';
+import { pcaRun } from './pca.js';
+import { readFeatureMaps, featurePathsFromDir, featuresFromStack, type FeatureImage } from './features.js';
+import { featuresFromMaps } from '../cpu/kmeans.js';
+import { kmeansFit, type KmeansOptions } from './kmeans.js';
+import { elbow, type ElbowResult } from './elbow.js';
+import { clusterSpectra } from './cluster-stats.js';
+import { writeKmeansOutputs } from './cluster-outputs.js';
+import { benchKmeansIteration, benchPcaCovariance } from './cluster-bench.js';
 import { VERSION } from '../version.js';
 
 const MiB = 2 ** 20;
@@ -48,7 +52,7 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
       const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp });
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
-        inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width } },
+        inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width }, read: inputs.provenance },
         parameters: { components: o.components },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
         explained_variance: r.model.explained.slice(0, Math.max(o.components, 10)),
@@ -95,7 +99,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
   if ((o.k === undefined) === (o.kRange === undefined)) throw new InputError('--k', 'give exactly one of --k N and --k-range a:b');
   if (!o.stack && !o.features) throw new InputError('--features', 'give feature maps (--features, or --from DIR --features names) or a stack with --energies');
   if (o.stack && o.features) throw new InputError('--features', 'give either feature maps or a stack, not both');
-  const inputs = o.stack ? await openInputs(o.stack) : null;
+  const inputs = o.stack ? await openInputs({ ...o.stack, budgetBytes: o.budgetBytes }) : null;
   try {
     inputs?.warnings.forEach(notice);
     const d0 = inputs ? (o.pca ?? inputs.source.nE) : (o.features?.length ?? 1);
@@ -142,7 +146,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       }
       const result = await kmeansFit(sel.backend, img.features, { ...o.kmeans, k: k! });
       const spectra = inputs ? await clusterSpectra(inputs.source, result.labels, result.k, { memoryBytes: o.budgetBytes / 4 }) : undefined;
-      const w = writeKmeansOutputs(dir.tmp, result, {
+      const w = await writeKmeansOutputs(dir.tmp, result, {
         width: img.width, height: img.height, weight, weightName: o.weight, elbow: el, spectra, energies: inputs?.energies,
       });
       result.warnings.forEach((m) => notice(`xanes: ${m}`));

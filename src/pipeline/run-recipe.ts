@@ -22,7 +22,13 @@ import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
 import { lcfStep } from './lcf-step.js';
 import { parseMode, parseBackground } from './lcf-run.js';
-import { kmeansFit, elbow, featuresFromMaps, writeKmeansOutputs, clusterStats, centresCsv, clusterStatsCsv, elbowCsv, renderElbowPng, type KmeansOptions, type ElbowResult } from './cluster.js';
+import { kmeansFit, type KmeansOptions } from './kmeans.js';
+import { elbow, type ElbowResult } from './elbow.js';
+import { featuresFromMaps } from '../cpu/kmeans.js';
+import { writeKmeansOutputs } from './cluster-outputs.js';
+import { clusterStats } from './cluster-stats.js';
+import { centresCsv, clusterStatsCsv, elbowCsv } from '../io/cluster-csv.js';
+import { renderElbowPng } from '../plot/cluster.js';
 import type { Backend, PixelStep } from './step.js';
 import { parseModelSpec } from '../models/model.js';
 import { parseFitOptions, type RawFitOptions } from '../models/options.js';
@@ -31,7 +37,7 @@ import { windowRange } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
 import { InputError } from '../io/errors.js';
 import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
-import { renderMap } from '../plot/colormap.js';
+import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
 
 export const RUN_STEPS = ['edge', 'fit', 'lcf', 'cluster'] as const;
@@ -140,7 +146,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   }
   const t0 = performance.now();
   const open = (f: { stack: string }): Promise<OpenedStack> =>
-    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, i0: recipe.i0, i0Region: recipe.i0Region } satisfies StackInputs);
+    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes } satisfies StackInputs);
 
   return withOutputDir(recipe.out, async (dir) => {
     const fieldSummaries: Record<string, unknown>[] = [];
@@ -195,7 +201,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           const e0map = per.edge.maps.e0_half;
           e0Maps.push(e0map);
           const [lo, hi] = percentiles(e0map, [2, 98]);
-          if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(field.name, 'edge', 'e0_half.png'), renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half`, unit: 'eV' }));
+          if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(field.name, 'edge', 'e0_half.png'), await renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half`, unit: 'eV', label: 'e0_half' }));
         }
         if (steps.includes('cluster')) {
           const pick = (f: string) => {
@@ -208,7 +214,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           clusterMaps.push({ name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined });
         }
         fieldSummaries.push({
-          field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype,
+          field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
           steps: stepSummaries, tiles: run.tilesRun, rows_per_tile: run.tilePlan.rowsPerTile, seconds: run.seconds,
           masked_transmission_points: inputs.maskedPoints(), ...(lcfInfo ? { lcf: lcfInfo } : {}),
         });
@@ -227,7 +233,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       if (all.some((v) => Number.isFinite(v))) {
         const h = histogram(all, 0.1);
         dir.writeText(path.join('combined', 'e0_hist.csv'), histogramCsv(h));
-        dir.writeBytes(path.join('combined', 'e0_hist.png'), renderHistogram(h, { title: `e0_half over ${fields.length} field(s)`, xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
+        dir.writeBytes(path.join('combined', 'e0_hist.png'), await renderHistogram(h, { title: `e0_half over ${fields.length} field(s)`, xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
         combinedSummary.e0_histogram_peak_eV = histogramPeak(h);
       }
     }
@@ -256,7 +262,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       for (const f of clusterMaps) {
         const P = f.width * f.height;
         const part = { ...result, labels: result.labels.slice(off, off + P), distance: result.distance.slice(off, off + P) };
-        writeKmeansOutputs(dir.file(path.join(f.name, 'cluster')), part, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
+        await writeKmeansOutputs(dir.file(path.join(f.name, 'cluster')), part, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
         off += P;
       }
       // Across fields: the tables only (an image of all fields together would be meaningless).
@@ -267,7 +273,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       dir.writeText(path.join(cdir, 'clusters.csv'), clusterStatsCsv(stats));
       if (el) {
         dir.writeText(path.join(cdir, 'elbow.csv'), elbowCsv(el.table));
-        dir.writeBytes(path.join(cdir, 'elbow.png'), renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
+        dir.writeBytes(path.join(cdir, 'elbow.png'), await renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
       }
       const w = { summary: {
         k: result.k, wcss: result.wcss, wcss_units: result.model.st.standardized ? 'standardised (z-score) units' : 'feature units',
