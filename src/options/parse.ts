@@ -40,6 +40,7 @@ export function fromText(ref: OptionRef, raw: unknown): unknown {
   switch (t) {
     case 'string': return raw;
     case 'number': return toNum(raw);
+    case 'numberOrWord': return raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
     case 'pair': {
       const parts = raw.split(',');
       if (parts.length !== 2) throw new InputError(ref.flag, `expected two numbers 'a,b', got '${raw}'`);

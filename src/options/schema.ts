@@ -123,6 +123,7 @@ const modelSpec = v.pipe(
 export type TextKind =
   | 'string' // as given
   | 'number' // "5" -> 5
+  | 'numberOrWord' // "5" -> 5, "auto" -> "auto"
   | 'pair' // "a,b" -> [a, b]; "end" stays a word
   | 'list' // "a,b,c" -> ["a", "b", "c"]
   | 'json' // JSON text -> its value
@@ -167,7 +168,7 @@ export const SECTIONS = {
   edge: {
     pre: opt({ arg: '<a,b>', help: `pre-edge line window relative to e0, eV (default ${d.pre1},${d.pre2})`, text: 'pair', schema: pair('the pre-edge window, eV') }),
     post: opt({ arg: '<a,b>', help: `post-edge window relative to e0, eV; b may be 'end' (default ${d.norm1},end)`, text: 'pair', schema: pair('the post-edge window, eV', true) }),
-    nnorm: opt({ arg: '<n>', help: `post-edge polynomial degree, 1 or 2 (default ${d.nnorm})`, text: 'number', schema: pick([1, 2] as const) }),
+    nnorm: opt({ arg: '<n>', help: `post-edge polynomial degree 0, 1, 2, or auto: larch's rule by the post-edge span (default ${d.nnorm})`, text: 'numberOrWord', schema: pick([0, 1, 2, 'auto'] as const) }),
     maskSigma: opt({ arg: '<k>', help: `mask pixels whose edge step < k x pre-edge noise (default ${d.maskSigma})`, text: 'number', schema: num({ min: 0 }) }),
     edgeWindow: opt({ arg: '<a,b>', help: `where the derivative maximum is searched, relative to e0, eV (default ${d.edge1},${d.edge2})`, text: 'pair', schema: pair('the edge window, eV') }),
     derivSmooth: opt({ arg: '<n>', help: `points in the derivative's moving average, odd, 1-7 (default ${d.derivSmooth})`, text: 'number', schema: pick([1, 3, 5, 7] as const) }),

@@ -111,6 +111,11 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
     options: { e0: options.e0 ?? null, edge: { ...edgeSectionOf(options), ...(o.range ? { range: o.range } : {}) } },
     parameters: {
       e0_eV: e0, e0_source: e0FromMean ? 'mean spectrum (max of smoothed derivative)' : '--e0',
+      nnorm_used: plan.post.degree,
+      normalization: 'xraylarch 0.9.58 pre_edge conventions: windows from the grid energy nearest e0; a window takes the point at or below its start up to, not including, the point nearest its end; edge step at each pixel\'s own e0 (grid energy nearest e0_deriv)',
+      energies_fitted_eV: {
+        pre: [energies[plan.pre.i0], energies[plan.pre.i1 - 1]], post: [energies[plan.post.i0], energies[plan.post.i1 - 1]],
+      },
       energies_used: { pre: plan.pre.i1 - plan.pre.i0, post: plan.post.i1 - plan.post.i0, edge: plan.edge.i1 - plan.edge.i0 },
       colour_range_eV: range, histogram_bin_eV: E0_HIST_BIN_EV, histogram_peak_eV: peak,
     },
