@@ -100,7 +100,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
   if ((o.k === undefined) === (o.kRange === undefined)) throw new InputError('--k', 'give exactly one of --k N and --k-range a:b');
   if (!o.stack && !o.features) throw new InputError('--features', 'give feature maps (--features, or --from DIR --features names) or a stack with --energies');
   if (o.stack && o.features) throw new InputError('--features', 'give either feature maps or a stack, not both');
-  const inputs = o.stack ? await openInputs(o.stack) : null;
+  const inputs = o.stack ? await openInputs({ ...o.stack, budgetBytes: o.budgetBytes }) : null;
   try {
     inputs?.warnings.forEach(notice);
     const d0 = inputs ? (o.pca ?? inputs.source.nE) : (o.features?.length ?? 1);
@@ -148,7 +148,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       }
       const result = await kmeansFit(sel.backend, img.features, { ...o.kmeans, k: k! });
       const spectra = inputs ? await clusterSpectra(inputs.source, result.labels, result.k, { memoryBytes: o.budgetBytes / 4 }) : undefined;
-      const w = writeKmeansOutputs(dir.tmp, result, {
+      const w = await writeKmeansOutputs(dir.tmp, result, {
         width: img.width, height: img.height, weight, weightName: o.weight, elbow: el, spectra, energies: inputs?.energies,
       });
       result.warnings.forEach((m) => notice(`xanes: ${m}`));

@@ -11,7 +11,7 @@ import { fitStep, FIT_STATUS_NAMES } from './fit-step.js';
 import { parseModelSpec } from '../models/model.js';
 import { parseFitOptions, type RawFitOptions } from '../models/options.js';
 import { withOutputDir } from '../io/run-output.js';
-import { renderMap } from '../plot/colormap.js';
+import { renderMap } from '../plot/maps.js';
 import { percentiles } from '../plot/histogram.js';
 import { VERSION } from '../version.js';
 
@@ -54,7 +54,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
       const look = model.paramNames.find((n, i) => model.paramRoles[i] === 'energy');
       if (look) {
         const [lo, hi] = percentiles(r.maps[look], [2, 98]);
-        if (Number.isFinite(lo) && hi > lo) dir.writeBytes(`${look}.png`, renderMap({ data: r.maps[look], width: W, height: H, vmin: lo, vmax: hi, title: `${look} (2-98 percentile)`, unit: 'eV' }));
+        if (Number.isFinite(lo) && hi > lo) dir.writeBytes(`${look}.png`, await renderMap({ data: r.maps[look], width: W, height: H, vmin: lo, vmax: hi, title: `${look} (2-98 percentile)`, unit: 'eV', label: look }));
       }
       const iters = Array.from(r.maps.iterations).filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
       const summary = {

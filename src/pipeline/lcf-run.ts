@@ -8,7 +8,8 @@ import path from 'node:path';
 import { openInputs, type StackInputs } from './inputs.js';
 import { runTiles } from './run-tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
-import { lcfStep, renderRgbComposite, type LcfMode, type LcfBackground } from './lcf-step.js';
+import { lcfStep, type LcfMode, type LcfBackground } from './lcf-step.js';
+import { renderRgbComposite } from '../plot/maps.js';
 import { writeRegionSpectra, type RoiSpec } from './spectra.js';
 import { loadReferences, parseRefSpec } from '../io/references.js';
 import { windowRange, LCF_MODES, LCF_BACKGROUNDS } from '../cpu/lcf.js';
@@ -63,7 +64,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
       dir.recordInput('', { stack: o.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const names = step.info.references.slice(0, 3);
-      const rgb = renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps.total, intensityLabel: 'total', title: `lcf ${mode}` });
+      const rgb = await renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps.total, intensityLabel: 'total', title: `lcf ${mode}` });
       dir.writeBytes('rgb.png', rgb.png);
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'lcf', finished: true,

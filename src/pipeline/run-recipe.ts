@@ -37,7 +37,7 @@ import { windowRange } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
 import { InputError } from '../io/errors.js';
 import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
-import { renderMap } from '../plot/colormap.js';
+import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
 
 export const RUN_STEPS = ['edge', 'fit', 'lcf', 'cluster'] as const;
@@ -150,7 +150,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   }
   const t0 = performance.now();
   const open = (f: { stack: string }): Promise<OpenedStack> =>
-    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region } satisfies StackInputs);
+    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes } satisfies StackInputs);
 
   return withOutputDir(recipe.out, async (dir) => {
     const fieldSummaries: Record<string, unknown>[] = [];
@@ -206,7 +206,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           const e0map = per.edge.maps.e0_half;
           e0Maps.push(e0map);
           const [lo, hi] = percentiles(e0map, [2, 98]);
-          if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(field.name, 'edge', 'e0_half.png'), renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half`, unit: 'eV' }));
+          if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(field.name, 'edge', 'e0_half.png'), await renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half`, unit: 'eV', label: 'e0_half' }));
         }
         if (steps.includes('cluster')) {
           const pick = (f: string) => {
@@ -238,7 +238,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       if (all.some((v) => Number.isFinite(v))) {
         const h = histogram(all, 0.1);
         dir.writeText(path.join('combined', 'e0_hist.csv'), histogramCsv(h));
-        dir.writeBytes(path.join('combined', 'e0_hist.png'), renderHistogram(h, { title: `e0_half over ${fields.length} field(s)`, xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
+        dir.writeBytes(path.join('combined', 'e0_hist.png'), await renderHistogram(h, { title: `e0_half over ${fields.length} field(s)`, xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
         combinedSummary.e0_histogram_peak_eV = histogramPeak(h);
       }
     }
@@ -267,7 +267,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       for (const f of clusterMaps) {
         const P = f.width * f.height;
         const part = { ...result, labels: result.labels.slice(off, off + P), distance: result.distance.slice(off, off + P) };
-        writeKmeansOutputs(dir.file(path.join(f.name, 'cluster')), part, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
+        await writeKmeansOutputs(dir.file(path.join(f.name, 'cluster')), part, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
         off += P;
       }
       // Across fields: the tables only (an image of all fields together would be meaningless).
@@ -278,7 +278,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       dir.writeText(path.join(cdir, 'clusters.csv'), clusterStatsCsv(stats));
       if (el) {
         dir.writeText(path.join(cdir, 'elbow.csv'), elbowCsv(el.table));
-        dir.writeBytes(path.join(cdir, 'elbow.png'), renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
+        dir.writeBytes(path.join(cdir, 'elbow.png'), await renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
       }
       const w = { summary: {
         k: result.k, wcss: result.wcss, wcss_units: result.model.st.standardized ? 'standardised (z-score) units' : 'feature units',
