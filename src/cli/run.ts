@@ -25,7 +25,7 @@ export function registerRun(program: Command): void {
     .option('--e0 <eV>', 'edge: nominal edge energy (default: from the first field\'s mean spectrum)')
     .option('--pre <a,b>', 'edge: pre-edge window relative to e0, eV')
     .option('--post <a,b>', 'edge: post-edge window relative to e0, eV')
-    .option('--nnorm <n>', 'edge: post-edge polynomial degree, 1 or 2')
+    .option('--nnorm <n>', 'edge: post-edge polynomial degree 0, 1, 2 or auto (larch rule by span)')
     .option('--mask-sigma <k>', 'edge: mask where step < k x noise')
     .option('--edge-window <a,b>', 'edge: derivative search window, eV')
     // fit

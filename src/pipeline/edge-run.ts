@@ -107,7 +107,12 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
     parameters: {
       e0_eV: e0, e0_source: e0FromMean ? 'mean spectrum (max of smoothed derivative)' : '--e0',
       pre_eV: [options.pre1, options.pre2], post_eV: [options.norm1, Number.isFinite(options.norm2) ? options.norm2 : 'end'],
-      nnorm: options.nnorm, mask_sigma: options.maskSigma, edge_window_eV: [options.edge1, options.edge2],
+      nnorm: options.nnorm, nnorm_used: plan.post.degree,
+      normalization: 'xraylarch 0.9.58 pre_edge conventions: windows from the grid energy nearest e0; a window takes the point at or below its start up to, not including, the point nearest its end; edge step at each pixel\'s own e0 (grid energy nearest e0_deriv)',
+      energies_fitted_eV: {
+        pre: [energies[plan.pre.i0], energies[plan.pre.i1 - 1]], post: [energies[plan.post.i0], energies[plan.post.i1 - 1]],
+      },
+      mask_sigma: options.maskSigma, edge_window_eV: [options.edge1, options.edge2],
       deriv_smooth_points: options.derivSmooth, whiteline_width_eV: options.whitelineWidth,
       energies_used: { pre: plan.pre.i1 - plan.pre.i0, post: plan.post.i1 - plan.post.i0, edge: plan.edge.i1 - plan.edge.i0 },
       colour_range_eV: range, histogram_bin_eV: E0_HIST_BIN_EV, histogram_peak_eV: peak,
