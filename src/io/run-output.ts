@@ -3,11 +3,13 @@
  * sibling, removed if the run fails or is interrupted (SIGINT, SIGTERM, SIGHUP), moved into
  * place when it has finished. The callback writes everything, summary.json last (with
  * "finished": true). A file-system failure while writing (disk full, read-only) becomes one
- * error line naming the path.
+ * error line naming the path. After summary.json, results.h5 (src/io/results-h5.ts) is
+ * written from the finished files.
  */
 import { OutputDir, outputFsError } from './outdir.js';
 import { InputError } from './errors.js';
 import { onInterrupt } from './interrupt.js';
+import { writeResultsH5 } from './results-h5.js';
 
 export async function withOutputDir<T>(out: string, inputs: readonly string[], body: (dir: OutputDir) => Promise<T>): Promise<T> {
   // The handler is in place before the temporary folder exists, so that no signal can
@@ -22,6 +24,7 @@ export async function withOutputDir<T>(out: string, inputs: readonly string[], b
   }
   try {
     const r = await body(dir);
+    await writeResultsH5(dir.tmp, dir.results);
     dir.commit();
     return r;
   } catch (e) {

@@ -226,9 +226,10 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         const { width: W, height: H } = run;
         const stepSummaries: Record<string, unknown> = {};
         for (const s of pixelSteps) {
-          dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name));
+          dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name), s.statusNames);
           stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
         }
+        dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
         if (per.edge) {
           const e0map = per.edge.maps.e0_half;
           e0Maps.push(e0map);
