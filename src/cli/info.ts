@@ -2,12 +2,14 @@
 import type { Command } from 'commander';
 import { openStack } from '../stack/source.js';
 import { Hdf5Stack } from '../io/hdf5.js';
-import { readEnergies, checkEnergyCount } from '../io/energies.js';
-import { planTiles } from '../stack/tiles.js';
+import { readEnergies, checkEnergyCount, checkEnergyScale } from '../io/energies.js';
+import { checkBudgetFloor, planTiles } from '../stack/tiles.js';
 import { addOptions, fromCli } from '../options/parse.js';
 import { memoryBytes } from '../options/convert.js';
-import { tileBudget } from '../pipeline/run-tiles.js';
+import { baselineBytes, tileBudget } from '../pipeline/run-tiles.js';
 import { EDGE_STEP_SHAPE } from '../pipeline/edge-step.js';
+import { EDGE_KEPT_MAPS } from '../pipeline/edge-run.js';
+import { outputPhaseBytes } from '../pipeline/memory.js';
 
 const MiB = 2 ** 20;
 
@@ -29,7 +31,8 @@ export function registerInfo(program: Command): void {
         // The memory plan first: a stack too large for the budget (a decompression bomb
         // declaring 20000x20000 pages, say) is refused before any pixel is decoded.
         const budget = memoryBytes(o.memory);
-        const b = tileBudget(src, EDGE_STEP_SHAPE, {}, budget);
+        checkBudgetFloor(src, budget, baselineBytes());
+        const b = tileBudget(src, EDGE_STEP_SHAPE, {}, budget, 0, undefined, { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(H, W) });
         const plan = planTiles(H, W, b);
         console.log(`${stackPath}`);
         if (src.volume) {
@@ -48,6 +51,7 @@ export function registerInfo(program: Command): void {
         if (src.pixelSizeUm) console.log(`  pixel size ${fmtUm(src.pixelSizeUm.x)}${src.pixelSizeUm.y !== src.pixelSizeUm.x ? ` x ${fmtUm(src.pixelSizeUm.y)}` : ''} µm`);
         else console.log('  pixel size not recorded (give --pixel-size for axes in µm)');
         const e = o.energies ? readEnergies(o.energies, { unit: o.energyUnit ?? 'eV' }) : src.energies;
+        if (o.energies && e) checkEnergyScale(e, o.energies, o.energyUnit !== undefined);
         if (e) {
           if (o.energies) checkEnergyCount(e, nE, o.energies, stackPath);
           let minStep = Infinity, maxStep = 0;
@@ -71,7 +75,7 @@ export function registerInfo(program: Command): void {
           }
         }
         console.log(`  values ${lo} .. ${hi}${nonFinite ? `, ${nonFinite} non-finite` : ''}`);
-        console.log(`  stack size ${((4 * nE * H * W) / MiB).toFixed(1)} MiB as float32; \`xanes edge\` on the CPU backend needs at least ${Math.ceil((b.fixedBytes + W * b.bytesPerPixel) / MiB)} MiB, and with --memory ${budget / MiB} runs ${plan.tiles} tile(s) of ${plan.rowsPerTile} rows (peak ~${Math.ceil(plan.peakBytes / MiB)} MiB)`);
+        console.log(`  stack size ${((4 * nE * H * W) / MiB).toFixed(1)} MiB as float32; \`xanes edge\` on the CPU backend needs at least ${Math.ceil(Math.max(b.fixedBytes + W * b.bytesPerPixel, b.fixedBytes + (b.afterBytes ?? 0)) / MiB)} MiB, and with --memory ${budget / MiB} runs ${plan.tiles} tile(s) of ${plan.rowsPerTile} rows (peak ~${Math.ceil(plan.peakBytes / MiB)} MiB)`);
         if (src instanceof Hdf5Stack && src.chunks) {
           const k = src.chunkRereads(plan.rowsPerTile);
           if (k > 1) console.log(`  note: HDF5 chunks [${src.chunks.join(',')}] span more rows than a tile, so each chunk is read and decompressed about ${k} times; a larger --memory (or chunks of fewer rows) reads it once`);

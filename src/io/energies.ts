@@ -78,3 +78,15 @@ export function checkEnergyCount(energies: ArrayLike<number>, depth: number, ene
     throw new InputError(energiesPath, `energy count ${energies.length} != stack depth ${depth} (${stackPath})`);
   }
 }
+
+/**
+ * Energies that look like keV (every one below 100 eV; no X-ray edge this engine maps lies
+ * that low, soft-X-ray edges start near 280 eV) are an error unless the unit was given:
+ * a run on them would label keV maps as eV.
+ */
+export function checkEnergyScale(energies: ArrayLike<number>, energiesPath: string, unitGiven: boolean): void {
+  const last = energies[energies.length - 1];
+  if (!unitGiven && last < 100) {
+    throw new InputError(energiesPath, `every energy is below 100 eV (the last is ${last}): keV? Pass --energy-unit keV (or --energy-unit eV if they really are eV)`);
+  }
+}

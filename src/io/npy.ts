@@ -310,6 +310,23 @@ export class NpyFile {
     }
   }
 
+  /** Elements [offset, offset+count) (flat, C order) in the file's own type. */
+  readRange(offset: number, count: number): NpyArray {
+    if (!(offset >= 0 && count >= 0 && offset + count <= this.nElements)) {
+      throw new RangeError(`${this.path}: elements [${offset}, ${offset + count}) outside [0, ${this.nElements})`);
+    }
+    const data = new CTOR[this.dtype](count);
+    const bytes = new Uint8Array(data.buffer);
+    readFully(this.fd, this.path, bytes, bytes.length, this.dataOffset + offset * this.itemSize);
+    toHostOrder(bytes, this.itemSize);
+    return data;
+  }
+
+  /** An empty array of the file's type (e.g. to name the type to a writer). */
+  emptyOfType(): NpyArray {
+    return new CTOR[this.dtype](0);
+  }
+
   /** The whole array in its own type (for small files). */
   readAll(): NpyArray {
     const Ctor = CTOR[this.dtype];
@@ -345,12 +362,8 @@ function dtypeOf(data: NpyArray): NpyDtype {
   throw new TypeError('writeNpy: unsupported array type');
 }
 
-/** Writes a version 1.0 .npy file (C order, little-endian). */
-export function writeNpy(path: string, data: NpyArray, shape: number[]): void {
-  if (!shape.every((n) => Number.isSafeInteger(n) && n >= 0) || product(shape) !== data.length) {
-    throw new RangeError(`writeNpy ${path}: shape ${formatShape(shape)} does not match ${data.length} elements`);
-  }
-  const dtype = dtypeOf(data);
+/** The version 1.0 header of a C-ordered little-endian array (magic to newline, 64-byte aligned). */
+export function npyHeader(dtype: NpyDtype, shape: number[], path = ''): Buffer {
   let dict = `{'descr': '${CODE[dtype]}', 'fortran_order': False, 'shape': ${formatShape(shape)}, }`;
   // Pad with spaces so magic+version+len+dict+'\n' is a multiple of 64 (numpy's alignment).
   const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
@@ -362,6 +375,15 @@ export function writeNpy(path: string, data: NpyArray, shape: number[]): void {
   header[7] = 0;
   header.writeUInt16LE(dict.length, 8);
   header.write(dict, 10, 'latin1');
+  return header;
+}
+
+/** Writes a version 1.0 .npy file (C order, little-endian). */
+export function writeNpy(path: string, data: NpyArray, shape: number[]): void {
+  if (!shape.every((n) => Number.isSafeInteger(n) && n >= 0) || product(shape) !== data.length) {
+    throw new RangeError(`writeNpy ${path}: shape ${formatShape(shape)} does not match ${data.length} elements`);
+  }
+  const header = npyHeader(dtypeOf(data), shape, path);
 
   const bytes = littleEndianBytes(data);
   let fd: number;

@@ -24,7 +24,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { h5wasm } from './hdf5.js';
-import { readNpy, type NpyArray } from './npy.js';
+import { collectGarbage } from '../pipeline/memory.js';
+import { NpyFile, readNpy, type NpyArray } from './npy.js';
 import { mapMeta, columnUnit } from './map-units.js';
 import { VERSION } from '../version.js';
 
@@ -152,6 +153,7 @@ function parameter(parent: Group, name: string, v: unknown): void {
 
 /** Writes <folder>/results.h5 from the finished outputs in `folder`. */
 export async function writeResultsH5(folder: string, ctx: ResultsContext): Promise<void> {
+  collectGarbage(); // what the run left (pictures, tiles) goes before HDF5 is loaded
   const h5 = await h5wasm();
   const summaryPath = path.join(folder, 'summary.json');
   const summary: Record<string, any> = fs.existsSync(summaryPath) ? JSON.parse(fs.readFileSync(summaryPath, 'utf8')) : {};
@@ -209,15 +211,20 @@ export async function writeResultsH5(folder: string, ctx: ResultsContext): Promi
 
 /** One NXdata of the maps in a folder; false when it holds no 2-D/3-D maps. */
 function writeMaps(entry: Group, gname: string, folder: string, rel: string, npys: string[], units: Record<string, string>, inp: ResultsInput | undefined, statusNames: readonly string[] | undefined): boolean {
-  const arrays: { name: string; data: NpyArray; shape: number[] }[] = [];
+  // Shapes from the headers first; the data is then read one map at a time while it is
+  // written, so the memory this needs is one map, not the folder's maps together.
+  const arrays: { name: string; file: string; shape: number[] }[] = [];
   let shape: number[] | null = null;
   for (const f of npys) {
     const name = f.replace(/\.npy$/, '');
-    const a = readNpy(path.join(folder, rel, f));
-    if (a.shape.length < 2 || a.shape.length > 3) continue;
-    if (shape === null) shape = a.shape;
-    if (a.shape.join() !== shape.join()) continue;
-    arrays.push({ name, data: a.data, shape: a.shape });
+    const file = path.join(folder, rel, f);
+    const h = NpyFile.open(file);
+    const aShape = h.shape;
+    h.close();
+    if (aShape.length < 2 || aShape.length > 3) continue;
+    if (shape === null) shape = aShape;
+    if (aShape.join() !== shape!.join()) continue;
+    arrays.push({ name, file, shape: aShape });
   }
   if (!shape || arrays.length === 0) return false;
   const g = group(entry, gname, 'NXdata');
@@ -238,7 +245,7 @@ function writeMaps(entry: Group, gname: string, folder: string, rel: string, npy
     attr(d, 'long_name', px ? `${a} (µm)` : `${a} (pixel index)`);
   });
   for (const a of arrays) {
-    const d = g.create_dataset({ name: h5Name(a.name), data: a.data, shape: a.shape });
+    const d = writeDataset(g, h5Name(a.name), a.file, a.shape);
     const meta = mapMeta(a.name, units);
     attr(d, 'units', meta.unit);
     attr(d, 'long_name', `${meta.longName} (${meta.unit})`);
@@ -248,6 +255,35 @@ function writeMaps(entry: Group, gname: string, folder: string, rel: string, npy
     }
   }
   return true;
+}
+
+/** Rows of a 2-D map written at a time: ~1 MiB, so a map never needs its own size in memory twice. */
+const SLICE_BYTES = 2 ** 20;
+
+/**
+ * One map as a dataset. A 2-D map is written in slices of rows read from its .npy (a chunked
+ * dataset, chunks of those rows), so writing it costs a slice of memory, not the map (plus
+ * the map's copy inside HDF5's WebAssembly heap, which never shrinks); other arrays whole.
+ */
+function writeDataset(g: Group, name: string, file: string, shape: number[]): import('h5wasm/node').Dataset {
+  const f = NpyFile.open(file);
+  try {
+    if (shape.length !== 2 || shape[0] * shape[1] * f.itemSize <= SLICE_BYTES) {
+      return g.create_dataset({ name, data: f.readAll(), shape });
+    }
+    const [H, W] = shape;
+    const rows = Math.max(1, Math.floor(SLICE_BYTES / (W * f.itemSize)));
+    const d = g.create_dataset({ name, data: f.emptyOfType(), shape: [0, W], maxshape: [H, W], chunks: [Math.min(rows, H), W] });
+    d.resize([H, W]);
+    for (let y = 0; y < H; y += rows) {
+      const n = Math.min(rows, H - y);
+      d.write_slice([[y, y + n], [0, W]], f.readRange(y * W, n * W));
+    }
+    collectGarbage();
+    return d;
+  } finally {
+    f.close();
+  }
 }
 
 function writeTable(entry: Group, gname: string, file: string, used: Set<string>): void {

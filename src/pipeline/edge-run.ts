@@ -8,6 +8,8 @@ import { edgeStep, EDGE_MAP_UNITS, EDGE_STEP_SHAPE } from './edge-step.js';
 import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
 import { runTiles, tileBudget, type RunResult } from './run-tiles.js';
 import { planTiles } from '../stack/tiles.js';
+import { StepMapStream } from '../io/map-stream.js';
+import { collectGarbage, memorySummary, outputPhaseBytes } from './memory.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import type { OutputDir } from '../io/outdir.js';
 import { withOutputDir } from '../io/run-output.js';
@@ -41,6 +43,8 @@ export interface EdgeRunReport {
 export const E0_HIST_BIN_EV = 0.1;
 /** Half-width of the colour map centred on the histogram peak (eV). */
 export const E0_PEAK_HALF_RANGE_EV = 1.5;
+/** The maps `xanes edge` keeps in memory after its tiles (the others are streamed to disk). */
+export const EDGE_KEPT_MAPS = ['e0_half'];
 
 export async function runEdge(o: EdgeRunOptions): Promise<EdgeRunReport> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -61,7 +65,8 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   const { source, energies } = inputs;
   // The run's memory plan at its smallest (one CPU thread) before any pixel is read: a stack
   // too large for the budget is refused before sampling decodes any of it.
-  planTiles(source.height, source.width, tileBudget(source, EDGE_STEP_SHAPE, {}, o.budgetBytes, inputs.extraBytesPerPixel));
+  const held = { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(source.height, source.width) };
+  planTiles(source.height, source.width, tileBudget(source, EDGE_STEP_SHAPE, {}, o.budgetBytes, inputs.extraBytesPerPixel, undefined, held));
   const e0FromMean = options.e0 === undefined;
   const e0 = options.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
   if (!(e0 >= energies[0] && e0 <= energies[energies.length - 1])) {
@@ -71,14 +76,24 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   const step = edgeStep(plan);
   const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
   inputs.resetMaskedPoints(); // sampling above read some rows
-  const result = await runTiles(source, step, sel.backend, {
-    budgetBytes: o.budgetBytes,
-    sourceBytesPerPixel: inputs.extraBytesPerPixel,
-    onTile: o.onTile,
-  });
+  // Every map goes to disk tile by tile; only e0_half stays in memory (histogram, pictures).
+  const stream = new StepMapStream(out, step.mapNames, source.height, source.width);
+  let result: RunResult;
+  try {
+    result = await runTiles(source, step, sel.backend, {
+      budgetBytes: o.budgetBytes,
+      sourceBytesPerPixel: inputs.extraBytesPerPixel,
+      onTile: o.onTile,
+      mapSink: stream,
+      ...held,
+    });
+  } finally {
+    stream.close();
+  }
+  collectGarbage(); // the tiles' buffers, before the maps are written and drawn
 
   const { width: W, height: H, maps } = result;
-  out.writeStepMaps(step.mapNames, maps, result.status, H, W, '', step.statusNames);
+  stream.finish(result.status, step.statusNames);
   out.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
   const e0map = maps.e0_half;
   const used = result.statusCounts[EDGE_STATUS_NAMES[EdgeStatus.OK]] ?? 0;
@@ -121,7 +136,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
       colour_range_eV: range, histogram_bin_eV: E0_HIST_BIN_EV, histogram_peak_eV: peak,
     },
     backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
-    memory: { budget_MiB: o.budgetBytes / 2 ** 20, rows_per_tile: result.tilePlan.rowsPerTile, tiles: result.tilesRun, oom_retries: result.oomRetries, planned_peak_MiB: Math.round(result.tilePlan.peakBytes / 2 ** 20), peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },
+    memory: memorySummary(o.budgetBytes, { rows_per_tile: result.tilePlan.rowsPerTile, tiles: result.tilesRun, oom_retries: result.oomRetries, planned_peak_MiB: Math.round(result.tilePlan.peakBytes / 2 ** 20) }),
     timings_s: { ...result.seconds, spectra_per_s: (H * W) / result.seconds.total },
     counts: {
       pixels: H * W,

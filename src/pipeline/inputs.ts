@@ -5,7 +5,8 @@
 import { openStack, type StackSource, type StackLayout } from '../stack/source.js';
 import { fieldFor } from '../stack/frames.js';
 import { AbsorbanceStack } from '../stack/absorbance.js';
-import { readEnergies, checkEnergyCount } from '../io/energies.js';
+import { readEnergies, checkEnergyCount, checkEnergyScale } from '../io/energies.js';
+import { checkInputsPhysics } from './sanity.js';
 import { InputError } from '../io/errors.js';
 import { checkBudgetFloor } from '../stack/tiles.js';
 import { baselineBytes } from './run-tiles.js';
@@ -84,6 +85,7 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
     let energiesFrom: string;
     if (inp.energies) {
       energies = readEnergies(inp.energies, { unit });
+      checkEnergyScale(energies, inp.energies, inp.energyUnit !== undefined);
       checkEnergyCount(energies, sample.nE, inp.energies, inp.stack);
       energiesFrom = inp.energies;
       if (sample.energies) warnings.push(`--energies ${inp.energies} overrides the energies stored in ${inp.stack}`);
@@ -115,16 +117,18 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
     if (flat) {
       flatFrames = flat.nE;
       darkFrames = dark?.nE;
-      absorbance = new AbsorbanceStack(sample, fieldFor(flat, sample, 'flat'), dark ? fieldFor(dark, sample, 'dark') : null);
+      const flatField = fieldFor(flat, sample, 'flat');
+      const darkField = dark ? fieldFor(dark, sample, 'dark') : null;
+      await checkInputsPhysics(sample, flatField, darkField, { stack: inp.stack, flat: flatFrom ?? undefined, dark: darkFrom ?? undefined });
+      absorbance = new AbsorbanceStack(sample, flatField, darkField);
       source = absorbance;
+    } else {
+      await checkInputsPhysics(sample, null, null, { stack: inp.stack });
     }
     let od: OpticalDensityStack | null = null;
     if (i0Spec) {
       od = await opticalDensity(source, energies, i0Spec);
       source = od;
-    }
-    if (inp.energies && unit === 'eV' && energies[energies.length - 1] < 100) {
-      warnings.push(`${inp.energies}: every energy is below 100 eV; if the file is in keV, pass --energy-unit keV`);
     }
     if (inp.pixelSize !== undefined && !(inp.pixelSize > 0 && Number.isFinite(inp.pixelSize))) {
       throw new InputError('--pixel-size', `expected a positive number of µm, got ${inp.pixelSize}`);

@@ -9,6 +9,7 @@ import type { Backend, PixelStep, TileResult } from './step.js';
 import { planTiles, type TileBudget, type TilePlan } from '../stack/tiles.js';
 import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import { CpuPool, workerScript } from './cpu-pool.js';
+import { collectGarbage, WORKER_THREAD_BYTES } from './memory.js';
 
 export interface RunResult {
   width: number;
@@ -24,8 +25,21 @@ export interface RunResult {
   seconds: { read: number; compute_wait: number; total: number };
 }
 
+/** Receives each tile's rows of the maps as they are computed (e.g. to write them to disk). */
+export interface MapSink {
+  rows(y0: number, rows: number, maps: Record<string, Float32Array>): void;
+}
+
 export interface RunOptions {
   budgetBytes: number;
+  /**
+   * Maps held in memory for the whole image (default: all); the others reach only `mapSink`,
+   * so a run holds the maps it needs afterwards, not every map it writes.
+   */
+  keepMaps?: readonly string[];
+  mapSink?: MapSink;
+  /** Bytes the run needs after the tiles beside the kept maps (see TileBudget.afterBytes). */
+  afterBytes?: number;
   /** Bytes per pixel the source adds while reading (e.g. flat and dark buffers). */
   sourceBytesPerPixel?: number;
   onTile?: (done: number, total: number) => void;
@@ -33,8 +47,9 @@ export interface RunOptions {
   baselineBytes?: number;
 }
 
-/** Memory the process holds before any tile: measured, since Dawn and Node vary. */
+/** Memory the process holds before any tile: measured (after a full collection), since Dawn and Node vary. */
 export function baselineBytes(): number {
+  collectGarbage();
   return process.memoryUsage().rss;
 }
 
@@ -46,24 +61,37 @@ export function tileBudget(
   budgetBytes: number,
   sourceBytesPerPixel = 0,
   baseline = baselineBytes(),
+  held: { keepMaps?: readonly string[]; afterBytes?: number } = {},
 ): TileBudget {
   const { nE, height: H, width: W } = dims;
   const gpu = backend.gpu;
   // Tiles in flight at once: one per CPU worker (plus the one being read), else two.
   const threads = pooled(step, backend) ? backend.threads! : 1;
+  const workerBytes = threads > 1 ? threads * WORKER_THREAD_BYTES : 0;
+  const kept = held.keepMaps ? step.mapNames.filter((n) => held.keepMaps!.includes(n)).length : step.mapNames.length;
   return {
     budgetBytes,
-    // The whole-image maps (float32 each, plus the status byte) live for the whole run.
-    fixedBytes: baseline + H * W * (4 * step.mapNames.length + 1),
+    // The whole-image maps kept (float32 each, plus the status byte) live for the whole run.
+    fixedBytes: baseline + H * W * (4 * kept + 1) + workerBytes,
+    workerBytes,
+    afterBytes: held.afterBytes ?? 0,
     // Host tiles (two for double buffering, or one per worker plus one) + (on the GPU) the
     // device copy and Dawn's staging copy; each tile in flight has the step's own bytes.
-    bytesPerPixel: 4 * nE * (gpu ? 4 : threads + 1) + sourceBytesPerPixel + step.bytesPerPixel(nE) * threads,
+    bytesPerPixel: 4 * nE * (gpu ? GPU_TILE_COPIES : threads + 1) + sourceBytesPerPixel + step.bytesPerPixel(nE) * threads,
     bindingBytesPerPixel: gpu ? step.gpuBindingBytesPerPixel(nE) : 0,
     maxBindingBytes: gpu ? gpu.limits.maxStorageBufferBindingSize : Infinity,
     maxBufferBytes: gpu ? gpu.limits.maxBufferSize : Infinity,
     stack: 'path' in dims && typeof dims.path === 'string' ? { path: dims.path, nE, height: H, width: W } : undefined,
   };
 }
+
+/**
+ * Copies of a tile's spectra the process holds on the webgpu backend: two host tiles (double
+ * buffering), the upload's mapped staging buffer, and the device buffer, which on a software
+ * adapter (llvmpipe) is host memory too, held by Dawn and by the GL driver (measured: the
+ * resident size grows by about six tiles' worth per tile in flight).
+ */
+const GPU_TILE_COPIES = 6;
 
 /** Whether tiles go to CPU worker threads. */
 function pooled(step: Pick<PixelStep, 'worker'>, backend: Pick<Backend, 'gpu' | 'threads'>): boolean {
@@ -80,18 +108,23 @@ export const CPU_TILE_PIXELS = 1 << 18;
 export async function runTiles(source: StackSource, step: PixelStep, backend: Backend, opts: RunOptions): Promise<RunResult> {
   const { nE, height: H, width: W } = source;
   const N = H * W;
-  const tilePlan = planTiles(H, W, tileBudget(source, step, backend, opts.budgetBytes, opts.sourceBytesPerPixel, opts.baselineBytes));
+  const tilePlan = planTiles(H, W, tileBudget(source, step, backend, opts.budgetBytes, opts.sourceBytesPerPixel, opts.baselineBytes, opts));
   if (!backend.gpu && tilePlan.rowsPerTile * W > CPU_TILE_PIXELS) {
     tilePlan.rowsPerTile = Math.max(1, Math.floor(CPU_TILE_PIXELS / W));
     tilePlan.tiles = Math.ceil(H / tilePlan.rowsPerTile);
   }
   const maps: Record<string, Float32Array> = {};
-  for (const name of step.mapNames) maps[name] = new Float32Array(N);
+  const kept = opts.keepMaps ? step.mapNames.filter((n) => opts.keepMaps!.includes(n)) : step.mapNames;
+  for (const name of kept) maps[name] = new Float32Array(N);
   const status = new Uint8Array(N);
   let rows = tilePlan.rowsPerTile;
   const place = (y0: number, result: TileResult) => {
-    for (const name of step.mapNames) maps[name].set(result.maps[name], y0 * W);
+    for (const name of kept) maps[name].set(result.maps[name], y0 * W);
     status.set(result.status, y0 * W);
+    opts.mapSink?.rows(y0, result.status.length / W, result.maps);
+    // Finished tiles' results are garbage; V8 collects them when it likes, which may be after
+    // the process has passed its budget. Over the plan, collect now.
+    if (process.memoryUsage.rss() > tilePlan.peakBytes) collectGarbage();
   };
   const finish = (tilesRun: number, oomRetries: number, tRead: number, tWait: number, t0: number): RunResult => {
     const statusCounts: Record<string, number> = {};

@@ -4,9 +4,9 @@
  */
 import { colorize, colorizeLabels, labelColor, type ColormapName } from './colormap.js';
 import { imageSpec, type Swatch } from './specs.js';
-import { pngDataUrl, renderSpec, type Rendered } from './render.js';
+import { PLACEHOLDER_IMAGE_URL, renderSpecWithImage, type Rendered } from './render.js';
 import { percentiles } from './histogram.js';
-import { mapScale } from './map-scale.js';
+import { mapScale, PICTURE_MAX_SIDE } from './map-scale.js';
 import { rgbComposite, rgbSwatches, type RgbCompositeOptions, type RgbLegend } from './rgb.js';
 export { mapScale };
 
@@ -26,6 +26,51 @@ export interface MapOptions {
 }
 
 
+/**
+ * Pictures show at most PICTURE_MAX_SIDE map pixels a side: a larger map is drawn by blocks
+ * of b x b pixels (b the smallest integer that fits), so a picture's memory and size do not
+ * grow with the image; the full maps are in the .npy/.tif files. The axes still count map pixels.
+ */
+function blockSize(width: number, height: number): number {
+  return Math.ceil(Math.max(width, height) / PICTURE_MAX_SIDE);
+}
+
+/** Value maps: the mean of each block's finite values (NaN when it has none). */
+function blockMeans(data: Float32Array, width: number, height: number): { data: Float32Array; width: number; height: number } {
+  const b = blockSize(width, height);
+  if (b <= 1) return { data, width, height };
+  const w = Math.ceil(width / b);
+  const h = Math.ceil(height / b);
+  const sum = new Float64Array(w * h);
+  const count = new Uint32Array(w * h);
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor(y / b) * w;
+    for (let x = 0; x < width; x++) {
+      const v = data[y * width + x];
+      if (Number.isFinite(v)) {
+        sum[row + Math.floor(x / b)] += v;
+        count[row + Math.floor(x / b)]++;
+      }
+    }
+  }
+  const out = new Float32Array(w * h);
+  for (let i = 0; i < out.length; i++) out[i] = count[i] > 0 ? sum[i] / count[i] : NaN;
+  return { data: out, width: w, height: h };
+}
+
+/** Label and composite pictures: each block shows its first pixel (colours are not averaged). */
+function blockCorners(rgba: Uint8ClampedArray, width: number, height: number): { rgba: Uint8ClampedArray; width: number; height: number } {
+  const b = blockSize(width, height);
+  if (b <= 1) return { rgba, width, height };
+  const w = Math.ceil(width / b);
+  const h = Math.ceil(height / b);
+  const src = new Uint32Array(rgba.buffer, rgba.byteOffset, width * height);
+  const out = new Uint8ClampedArray(w * h * 4);
+  const dst = new Uint32Array(out.buffer);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) dst[y * w + x] = src[y * b * width + x * b];
+  return { rgba: out, width: w, height: h };
+}
+
 function checkMap(n: number, width: number, height: number, what: string): void {
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0) || n !== width * height) {
     throw new RangeError(`${what}: ${n} values is not ${width} x ${height}`);
@@ -36,11 +81,12 @@ function checkMap(n: number, width: number, height: number, what: string): void 
 export async function renderMapImage(o: MapOptions): Promise<Rendered> {
   checkMap(o.data.length, o.width, o.height, 'renderMap');
   if (!Number.isFinite(o.vmin) || !Number.isFinite(o.vmax) || o.vmax < o.vmin) throw new RangeError(`renderMap: bad value range [${o.vmin}, ${o.vmax}]`);
-  const s = mapScale(o.width, o.height);
   const cmap = o.cmap ?? 'viridis';
-  const url = pngDataUrl(colorize(o.data, o.vmin, o.vmax, cmap), o.width, o.height, s);
   const label = `${o.label ?? o.title ?? 'value'}${o.unit ? ` (${o.unit})` : ''}`;
-  return renderSpec(imageSpec({ url, width: o.width, height: o.height, displayWidth: o.width * s, displayHeight: o.height * s, title: o.title }, { bar: { vmin: o.vmin, vmax: o.vmax, cmap, label } }));
+  const r = blockMeans(o.data, o.width, o.height);
+  const s = mapScale(r.width, r.height);
+  const spec = imageSpec({ url: PLACEHOLDER_IMAGE_URL, width: o.width, height: o.height, displayWidth: r.width * s, displayHeight: r.height * s, title: o.title }, { bar: { vmin: o.vmin, vmax: o.vmax, cmap, label } });
+  return renderSpecWithImage(spec, colorize(r.data, o.vmin, o.vmax, cmap), r.width, r.height, s);
 }
 
 export async function renderMap(o: MapOptions): Promise<Uint8Array> {
@@ -58,9 +104,10 @@ export async function renderMapAuto(map: Float32Array, width: number, height: nu
 /** RGBA pixels with a legend of swatches (cluster labels, RGB composites). */
 export async function renderSwatchMap(rgba: Uint8ClampedArray, width: number, height: number, swatches: Swatch[], opts: { title?: string; notes?: string[] } = {}): Promise<Rendered> {
   checkMap(rgba.length / 4, width, height, 'renderSwatchMap');
-  const s = mapScale(width, height);
-  const url = pngDataUrl(rgba, width, height, s);
-  return renderSpec(imageSpec({ url, width, height, displayWidth: width * s, displayHeight: height * s, title: opts.title }, { swatches, notes: opts.notes }));
+  const r = blockCorners(rgba, width, height);
+  const s = mapScale(r.width, r.height);
+  const spec = imageSpec({ url: PLACEHOLDER_IMAGE_URL, width, height, displayWidth: r.width * s, displayHeight: r.height * s, title: opts.title }, { swatches, notes: opts.notes });
+  return renderSpecWithImage(spec, r.rgba, r.width, r.height, s);
 }
 
 /**

@@ -5,16 +5,26 @@
  * the full-size output maps), and divide. The device's per-binding and per-buffer limits
  * bound it too.
  */
+import os from 'node:os';
 import { InputError } from '../io/errors.js';
 
 export const DEFAULT_MEMORY_MIB = 2048;
+/** Pixels of one image at most: a map is one Float32Array (and .npy/.tif rows are 32-bit offsets beyond). */
+export const MAX_MAP_PIXELS = 2 ** 31 - 1;
 const MiB = 1024 * 1024;
 
 export interface TileBudget {
   /** --memory, bytes. */
   budgetBytes: number;
-  /** Bytes held whatever the tile size: process baseline and the whole-image outputs. */
+  /** Bytes held whatever the tile size: process baseline, the whole-image outputs kept in memory, worker threads. */
   fixedBytes: number;
+  /**
+   * Bytes the run needs after its tiles, alongside what it keeps (writing map files one at
+   * a time, pictures, results.h5), less the worker threads, which are gone by then.
+   */
+  afterBytes?: number;
+  /** The part of fixedBytes that is worker threads (released before the after-tiles phase). */
+  workerBytes?: number;
   /** Bytes per pixel of one tile: input spectrum copies, step scratch and outputs. */
   bytesPerPixel: number;
   /** Largest single GPU binding per pixel (0 on the CPU backend). */
@@ -37,8 +47,9 @@ export function planTiles(height: number, width: number, b: TileBudget): TilePla
   const rowBytes = width * b.bytesPerPixel;
   const room = b.budgetBytes - b.fixedBytes;
   let rows = Math.floor(room / rowBytes);
-  if (rows < 1) {
-    const need = Math.ceil((b.fixedBytes + rowBytes) / MiB);
+  const afterPeak = b.fixedBytes - (b.workerBytes ?? 0) + (b.afterBytes ?? 0);
+  if (rows < 1 || afterPeak > b.budgetBytes) {
+    const need = Math.ceil(Math.max(b.fixedBytes + rowBytes, afterPeak) / MiB);
     const what = b.stack ? `${b.stack.path} (${b.stack.nE} energies x ${b.stack.height} x ${b.stack.width} pixels)` : 'this stack';
     throw new InputError('--memory', `a budget of ${Math.floor(b.budgetBytes / MiB)} MiB is too small for ${what}: it needs at least ${need} MiB (one row of ${width} pixels plus ${Math.ceil(b.fixedBytes / MiB)} MiB of baseline and output maps)`);
   }
@@ -51,13 +62,19 @@ export function planTiles(height: number, width: number, b: TileBudget): TilePla
     rows = Math.min(rows, byDevice);
   }
   rows = Math.min(rows, height);
-  return { rowsPerTile: rows, tiles: Math.ceil(height / rows), peakBytes: b.fixedBytes + rows * rowBytes };
+  return { rowsPerTile: rows, tiles: Math.ceil(height / rows), peakBytes: Math.max(b.fixedBytes + rows * rowBytes, afterPeak) };
 }
 
 export function parseMemoryMiB(value: string | undefined): number {
   if (value === undefined) return DEFAULT_MEMORY_MIB * MiB;
   const v = Number(value);
   if (!Number.isFinite(v) || v <= 0) throw new InputError('--memory', `expected a positive number of MiB, got '${value}'`);
+  // A budget beyond the machine's memory would only move the failure to the operating
+  // system (swapping, or the process killed): refuse it while it is a clear message.
+  const total = os.totalmem();
+  if (v * MiB > total) {
+    throw new InputError('--memory', `${value} MiB is more than this machine's memory (${Math.floor(total / MiB)} MiB)`);
+  }
   return v * MiB;
 }
 
@@ -69,6 +86,9 @@ export function parseMemoryMiB(value: string | undefined): number {
  */
 export function checkBudgetFloor(stack: { path: string; nE: number; height: number; width: number }, budgetBytes: number, baselineBytes: number): void {
   const { nE, height: H, width: W } = stack;
+  if (H * W > MAX_MAP_PIXELS) {
+    throw new InputError(stack.path, `${H} x ${W} = ${(H * W).toExponential(2)} pixels per image: more than one map can hold (${MAX_MAP_PIXELS.toExponential(2)} pixels, 2^31 - 1); cut the stack into fields`);
+  }
   const need = baselineBytes + H * W * (4 + 1) + 2 * 4 * nE * W;
   if (need > budgetBytes) {
     throw new InputError('--memory', `a budget of ${Math.floor(budgetBytes / MiB)} MiB is too small for ${stack.path} (${nE} energies x ${H} x ${W} pixels): it needs at least ${Math.ceil(need / MiB)} MiB (the process itself, ${Math.ceil(baselineBytes / MiB)} MiB, and one map of ${(H * W).toLocaleString('en-US')} pixels)`);

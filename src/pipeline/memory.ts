@@ -1,0 +1,69 @@
+/**
+ * The process's own memory, for an honest --memory budget: the resident size when the
+ * command started (Node, the bundle, nothing of the run yet), the resident size now, and a
+ * full garbage collection between the phases of a run (tiles, then maps written one by one,
+ * then pictures), so that the buffers of a finished phase are returned before the next
+ * phase allocates instead of whenever V8 next decides to collect.
+ */
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+const MiB = 2 ** 20;
+
+/** RSS when this module was first loaded (the CLI loads it before anything else runs). */
+let startRss = process.memoryUsage().rss;
+
+/** Records the baseline again (the CLI calls this first thing). */
+export function markProcessBaseline(): number {
+  startRss = process.memoryUsage().rss;
+  return startRss;
+}
+
+/** The resident size of the process when the command started, bytes. */
+export function processBaselineBytes(): number {
+  return startRss;
+}
+
+/**
+ * A CPU worker thread (a V8 isolate with the worker bundle loaded), bytes: measured at
+ * ~10 MiB idle on Node 20 (x86-64); 24 MiB leaves room for its heap and allocator between
+ * tiles (the tile's own temporaries are counted by the step's bytesPerPixel, and each
+ * worker collects them after its tile).
+ */
+export const WORKER_THREAD_BYTES = 24 * MiB;
+
+let gcFn: (() => void) | null | undefined;
+
+/** A full garbage collection, when V8 allows it (it always does on Node >= 20). */
+export function collectGarbage(): void {
+  if (gcFn === undefined) {
+    try {
+      v8.setFlagsFromString('--expose-gc');
+      gcFn = vm.runInNewContext('gc') as () => void;
+    } catch {
+      gcFn = null;
+    }
+  }
+  gcFn?.();
+}
+
+/** The memory block of summary.json: budget, the process at start, and the peak so far (MiB). */
+export function memorySummary(budgetBytes: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    budget_MiB: budgetBytes / MiB,
+    process_baseline_MiB: Math.round(startRss / MiB),
+    ...extra,
+    peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
+}
+
+/**
+ * What a run needs after its tiles beside the maps it keeps: one map read back while its
+ * .tif is written (4 bytes a pixel, and as much again for the allocator's slack), a picture
+ * of at most 1000 x 1000 map pixels (src/plot/map-scale.ts; Vega and resvg, measured at
+ * 40-60 MiB), and results.h5 (h5wasm's code and its WebAssembly heap, measured at ~70 MiB,
+ * maps written a slice of rows at a time): 80 MiB + 8 bytes a pixel.
+ */
+export function outputPhaseBytes(height: number, width: number): number {
+  return 80 * MiB + 8 * height * width;
+}
