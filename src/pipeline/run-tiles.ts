@@ -31,6 +31,12 @@ export interface RunOptions {
   onTile?: (done: number, total: number) => void;
   /** The process's memory before the run (default: measured RSS). Tests fix it to plan exactly. */
   baselineBytes?: number;
+  /**
+   * Seconds a tile that blocks the process aims at (default TILE_TARGET_S): tiles start at
+   * one row and grow to it. Infinity: the memory plan's tiles from the first (benchmarks,
+   * tests of the plan itself).
+   */
+  tileTargetSeconds?: number;
 }
 
 /** Memory the process holds before any tile: measured, since Dawn and Node vary. */
@@ -132,7 +138,8 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
   // second even where one big dispatch would block for minutes (llvmpipe runs a dispatch
   // synchronously). Maps do not depend on the tile size.
   const maxRows = rows;
-  rows = Math.max(1, Math.min(maxRows, Math.floor(FIRST_TILE_PIXELS / W)));
+  const target = opts.tileTargetSeconds ?? TILE_TARGET_S;
+  if (Number.isFinite(target)) rows = Math.max(1, Math.min(maxRows, Math.floor(FIRST_TILE_PIXELS / W)));
   let y0 = 0;
   let r = Math.min(rows, H);
   let which = 0;
@@ -164,9 +171,9 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     }
     await readAhead;
     tWait += performance.now() - t;
-    {
+    if (Number.isFinite(target)) {
       const perPixel = (performance.now() - tTile) / 1000 / P;
-      const fit = Math.floor(TILE_TARGET_S / Math.max(perPixel, 1e-12) / W);
+      const fit = Math.floor(target / Math.max(perPixel, 1e-12) / W);
       rows = Math.max(1, Math.min(maxRows, 4 * rows, fit));
     }
     place(y0, result);

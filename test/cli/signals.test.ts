@@ -59,7 +59,7 @@ describe('signals', () => {
   });
 
   test('Ctrl-C on a one-thread CPU fit ends the process within 2 s', async () => {
-    const r = await interrupt(['fit', 'synthetic:512x512', '--model', 'erf-2lorentz', '--backend', 'cpu', '--threads', '1'], path.join(dir, 'fit-cpu'), 'SIGINT', 1500);
+    const r = await interrupt(['fit', 'synthetic:2048x128', '--model', 'erf-2lorentz', '--backend', 'cpu', '--threads', '1'], path.join(dir, 'fit-cpu'), 'SIGINT', 1500);
     expect(r.code, r.stderr).toBe(130);
     expect(r.msAfterSignal).toBeLessThan(CTRL_C_BOUND_MS);
     expect(leftovers('fit-cpu')).toEqual([]);
