@@ -17,6 +17,7 @@
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { parabolaVertex } from '../pipeline/edge-plan.js';
+import { preEdgeLine } from './normalize.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow } from '../kernels/layout.js';
 
 export interface EdgeMargins {
@@ -27,14 +28,14 @@ export interface EdgeMargins {
 
 export function edgeCpu(plan: EdgePlan, cube: Float32Array, P: number, norm: Float64Array, margins?: EdgeMargins): Float64Array {
   const out = new Float64Array(EDGE_ROWS * P).fill(NaN);
-  const { x, pre, nE, smoothHalf } = plan;
+  const { x, nE, smoothHalf } = plan;
   const w = 2 * smoothHalf + 1;
   for (let p = 0; p < P; p++) {
     if (norm[NormRow.STATUS * P + p] !== EdgeStatus.OK) continue;
     const a = norm[NormRow.PRE_A * P + p];
     const b = norm[NormRow.PRE_B * P + p];
     const step = norm[NormRow.STEP * P + p];
-    const n = (i: number) => (cube[i * P + p] - (a + b * (x[i] - pre.centre) / pre.scale)) / step;
+    const n = (i: number) => (cube[i * P + p] - preEdgeLine(plan, a, b, x[i])) / step;
     // Central-difference derivative at i (NaN at the ends or next to a NaN point).
     const d = (i: number) => (i >= 1 && i <= nE - 2 ? (n(i + 1) - n(i - 1)) / (x[i + 1] - x[i - 1]) : NaN);
     const ds = (i: number) => {

@@ -8,6 +8,17 @@
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { EdgeStatus, NormRow, NORM_ROWS, SINGULAR_REL } from '../kernels/layout.js';
 
+/** The pre-edge line at x = E - e0 from a pixel's PRE_A, PRE_B (the formula the kernels use). */
+export function preEdgeLine(plan: Pick<EdgePlan, 'pre'>, a: number, b: number, x: number): number {
+  return a + b * (x - plan.pre.centre) / plan.pre.scale;
+}
+
+/** The post-edge polynomial at x = E - e0 from a pixel's POST_C0..C2 (c2 = 0 for a line). */
+export function postEdgeCurve(plan: Pick<EdgePlan, 'post'>, c0: number, c1: number, c2: number, x: number): number {
+  const v = (x - plan.post.centre) / plan.post.scale;
+  return c0 + c1 * v + c2 * v * v;
+}
+
 export function normalizeCpu(plan: EdgePlan, cube: Float32Array, P: number): Float64Array {
   const out = new Float64Array(NORM_ROWS * P);
   const { x, pre, post, maskSigma } = plan;
@@ -51,13 +62,12 @@ export function normalizeCpu(plan: EdgePlan, cube: Float32Array, P: number): Flo
     for (let i = pre.i0; i < pre.i1; i++) {
       const y = cube[i * P + p];
       if (!Number.isFinite(y)) continue;
-      const res = y - (a + b * (x[i] - pre.centre) / pre.scale);
+      const res = y - preEdgeLine(plan, a, b, x[i]);
       rss += res * res;
     }
     const noise = Math.sqrt(rss / (s0 - 2));
-    const preAtE0 = a + b * (0 - pre.centre) / pre.scale;
-    const v0 = (0 - post.centre) / post.scale;
-    const postAtE0 = coef[0] + coef[1] * v0 + coef[2] * v0 * v0;
+    const preAtE0 = preEdgeLine(plan, a, b, 0);
+    const postAtE0 = postEdgeCurve(plan, coef[0], coef[1], coef[2], 0);
     const step = postAtE0 - preAtE0;
     out[row(NormRow.PRE_A)] = a;
     out[row(NormRow.PRE_B)] = b;

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { withOutputDir } from '../io/run-output.js';
+import { finishReport } from '../report/run-report.js';
 import { InputError } from '../io/errors.js';
 import { openInputs, type StackInputs } from './inputs.js';
 import { selectBackend, type BackendChoice } from './backend.js';
@@ -64,6 +65,7 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
         files: r.files,
       };
       dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+      finishReport(dir);
       return summary;
     });
   } finally {
@@ -163,6 +165,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
         files: w.files,
       };
       dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+      finishReport(dir);
       return summary;
     });
   } finally {

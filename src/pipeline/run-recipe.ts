@@ -36,7 +36,8 @@ import { loadReferences, parseRefSpec } from '../io/references.js';
 import { windowRange } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
 import { InputError } from '../io/errors.js';
-import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
+import { histogram, histogramCsv, histogramPeak, percentiles } from '../plot/histogram.js';
+import { renderHistogram } from '../plot/histogram-png.js';
 import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
 
