@@ -287,7 +287,15 @@ function summaryTables(): HTMLElement {
 }
 
 async function main(): Promise<void> {
-  window.__xanes = { ready: false, errors: [] as string[], pixelToClient, inspect };
+  // For tests and scripts: the data each inspector plot drew (Vega datasets s0, s1, ...).
+  const drawn = () => inspectViews.map((v) => {
+    const out: Record<string, unknown[]> = {};
+    for (let i = 0; i < 64; i++) {
+      try { out[`s${i}`] = v.data(`s${i}`); } catch { break; }
+    }
+    return out;
+  });
+  window.__xanes = { ready: false, pixelToClient, inspect, drawn };
   document.title = meta.title;
   const body = document.body;
   body.append(
