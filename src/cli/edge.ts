@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { runEdge } from '../pipeline/edge-run.js';
 import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
-import { DEFAULT_EDGE_OPTIONS, type EdgeOptions } from '../pipeline/edge-plan.js';
+import { DEFAULT_EDGE_OPTIONS, type EdgeOptions, type NNorm } from '../pipeline/edge-plan.js';
 import { InputError } from '../io/errors.js';
 import { addStackOptions, num, pair, progress, threads, stackInputOptions } from './options.js';
 
@@ -25,7 +25,7 @@ export function registerEdge(program: Command): void {
     .option('--e0 <eV>', 'nominal edge energy that anchors the windows (default: from the mean spectrum)')
     .option('--pre <a,b>', `pre-edge line window relative to e0, eV (default ${d.pre1},${d.pre2})`)
     .option('--post <a,b>', `post-edge window relative to e0, eV; b may be 'end' (default ${d.norm1},end)`)
-    .option('--nnorm <n>', `post-edge polynomial degree, 1 or 2 (default ${d.nnorm})`)
+    .option('--nnorm <n>', `post-edge polynomial degree 0, 1, 2, or auto: larch's rule by the post-edge span (default ${d.nnorm})`)
     .option('--mask-sigma <k>', `mask pixels whose edge step < k x pre-edge noise (default ${d.maskSigma})`)
     .option('--edge-window <a,b>', `where the derivative maximum is searched, relative to e0, eV (default ${d.edge1},${d.edge2})`)
     .option('--deriv-smooth <n>', `points in the derivative's moving average, odd, 1-7 (default ${d.derivSmooth})`)
@@ -52,11 +52,7 @@ export function parseEdgeOptions(o: EdgeCliOptions): Partial<EdgeOptions> {
   if (pre) [e.pre1, e.pre2] = pre;
   const post = pair('--post', o.post, true);
   if (post) [e.norm1, e.norm2] = post;
-  const nnorm = num('--nnorm', o.nnorm);
-  if (nnorm !== undefined) {
-    if (nnorm !== 1 && nnorm !== 2) throw new InputError('--nnorm', `expected 1 or 2, got ${o.nnorm}`);
-    e.nnorm = nnorm;
-  }
+  if (o.nnorm !== undefined) e.nnorm = parseNnorm(o.nnorm);
   const k = num('--mask-sigma', o.maskSigma);
   if (k !== undefined && k < 0) throw new InputError('--mask-sigma', `expected a number >= 0, got ${o.maskSigma}`);
   set('maskSigma', k);
@@ -67,6 +63,13 @@ export function parseEdgeOptions(o: EdgeCliOptions): Partial<EdgeOptions> {
   if (wl !== undefined && !(wl > 0)) throw new InputError('--whiteline-width', `expected a positive number of eV, got ${o.whitelineWidth}`);
   set('whitelineWidth', wl);
   return e;
+}
+
+/** --nnorm: 0, 1, 2 or auto. */
+export function parseNnorm(v: string): NNorm {
+  if (v === 'auto') return 'auto';
+  if (v === '0' || v === '1' || v === '2') return Number(v) as 0 | 1 | 2;
+  throw new InputError('--nnorm', `expected 0, 1, 2 or auto, got ${v}`);
 }
 
 export function printEdgeReport(outDir: string, s: Record<string, any>): void {

@@ -6,7 +6,7 @@ import { readEnergies, checkEnergyCount } from '../io/energies.js';
 import { parseEnergyUnit } from '../pipeline/inputs.js';
 import { parseMemoryMiB, planTiles } from '../stack/tiles.js';
 import { tileBudget } from '../pipeline/run-tiles.js';
-import { EDGE_MAP_NAMES, EDGE_BYTES_PER_PIXEL } from '../pipeline/edge-step.js';
+import { EDGE_STEP_SHAPE } from '../pipeline/edge-step.js';
 
 const MiB = 2 ** 20;
 
@@ -26,6 +26,11 @@ export function registerInfo(program: Command): void {
       const src = await openStack(stackPath);
       try {
         const { nE, height: H, width: W } = src;
+        // The memory plan first: a stack too large for the budget (a decompression bomb
+        // declaring 20000x20000 pages, say) is refused before any pixel is decoded.
+        const budget = parseMemoryMiB(o.memory);
+        const b = tileBudget(src, EDGE_STEP_SHAPE, {}, budget);
+        const plan = planTiles(H, W, b);
         console.log(`${stackPath}`);
         if (src.volume) {
           const [Z, Y, X] = src.volume;
@@ -66,10 +71,6 @@ export function registerInfo(program: Command): void {
           }
         }
         console.log(`  values ${lo} .. ${hi}${nonFinite ? `, ${nonFinite} non-finite` : ''}`);
-        const budget = parseMemoryMiB(o.memory);
-        const step = { mapNames: [...EDGE_MAP_NAMES], bytesPerPixel: () => EDGE_BYTES_PER_PIXEL, gpuBindingBytesPerPixel: (n: number) => 4 * n };
-        const b = tileBudget(src, step, {}, budget);
-        const plan = planTiles(H, W, b);
         console.log(`  stack size ${((4 * nE * H * W) / MiB).toFixed(1)} MiB as float32; \`xanes edge\` on the CPU backend needs at least ${Math.ceil((b.fixedBytes + W * b.bytesPerPixel) / MiB)} MiB, and with --memory ${budget / MiB} runs ${plan.tiles} tile(s) of ${plan.rowsPerTile} rows (peak ~${Math.ceil(plan.peakBytes / MiB)} MiB)`);
         if (src instanceof Hdf5Stack && src.chunks) {
           const k = src.chunkRereads(plan.rowsPerTile);

@@ -51,6 +51,7 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
     return await withOutputDir(o.out, async (dir) => {
       const t0 = performance.now();
       const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp });
+      dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width }, read: inputs.provenance },
@@ -101,7 +102,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
   if ((o.k === undefined) === (o.kRange === undefined)) throw new InputError('--k', 'give exactly one of --k N and --k-range a:b');
   if (!o.stack && !o.features) throw new InputError('--features', 'give feature maps (--features, or --from DIR --features names) or a stack with --energies');
   if (o.stack && o.features) throw new InputError('--features', 'give either feature maps or a stack, not both');
-  const inputs = o.stack ? await openInputs(o.stack) : null;
+  const inputs = o.stack ? await openInputs({ ...o.stack, budgetBytes: o.budgetBytes }) : null;
   try {
     inputs?.warnings.forEach(notice);
     const d0 = inputs ? (o.pca ?? inputs.source.nE) : (o.features?.length ?? 1);
@@ -109,6 +110,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
     const sel = await selectBackend(o.backend, notice, kmeansRate(d0, kProbe), o.threads);
     return await withOutputDir(o.out, async (dir) => {
       const t0 = performance.now();
+      if (inputs && o.stack) dir.recordInput('', { stack: o.stack.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       let img: FeatureImage;
       let pcaSummary: Record<string, unknown> | null = null;
       if (inputs && o.pca !== undefined) {

@@ -52,6 +52,10 @@ export interface RunRecipe {
   energyUnit?: string;
   flat?: string;
   dark?: string;
+  /** Skip flat/dark fields stored in the stack files. */
+  noFlat?: boolean;
+  /** µm per pixel, overriding what the files record. */
+  pixelSize?: number;
   i0?: string;
   i0Region?: string;
   steps: RunStepName[];
@@ -147,7 +151,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   }
   const t0 = performance.now();
   const open = (f: { stack: string }): Promise<OpenedStack> =>
-    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, i0: recipe.i0, i0Region: recipe.i0Region } satisfies StackInputs);
+    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes } satisfies StackInputs);
 
   return withOutputDir(recipe.out, async (dir) => {
     const fieldSummaries: Record<string, unknown>[] = [];
@@ -195,9 +199,10 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         const { width: W, height: H } = run;
         const stepSummaries: Record<string, unknown> = {};
         for (const s of pixelSteps) {
-          dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name));
+          dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name), s.statusNames);
           stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
         }
+        dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
         if (per.edge) {
           const e0map = per.edge.maps.e0_half;
           e0Maps.push(e0map);
@@ -291,7 +296,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     const summary = {
       tool: 'xanes-engine', version: VERSION, command: 'run', finished: true,
       steps, fields: fieldSummaries, combined: combinedSummary,
-      parameters: { e0_eV: e0, edge: recipe.edge ?? {}, fit: recipe.fit ?? null, lcf: recipe.lcf ?? null, cluster: recipe.cluster ?? null, energies: recipe.energies ?? null, flat: recipe.flat ?? null, dark: recipe.dark ?? null, i0: recipe.i0 ?? null, i0_region: recipe.i0Region ?? null },
+      parameters: { e0_eV: e0, edge: recipe.edge ?? {}, fit: recipe.fit ?? null, lcf: recipe.lcf ?? null, cluster: recipe.cluster ?? null, energies: recipe.energies ?? null, flat: recipe.flat ?? null, dark: recipe.dark ?? null, no_flat: recipe.noFlat ?? false, pixel_size_um: recipe.pixelSize ?? null, i0: recipe.i0 ?? null, i0_region: recipe.i0Region ?? null },
       backend: backendInfo,
       spectra: total,
       timings_s: { total: seconds, spectra_per_s: total / seconds },

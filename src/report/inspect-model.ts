@@ -14,7 +14,7 @@
 import type { LinePlot, LineSeries } from '../plot/specs.js';
 import { labelColor, type Rgb } from '../plot/colormap.js';
 import { makeEdgePlan, type EdgeOptions } from '../pipeline/edge-plan.js';
-import { normalizeCpu, preEdgeLine, postEdgeCurve } from '../cpu/normalize.js';
+import { normalizeCpu, pixelWindows, preEdgeLine, postMinusPre } from '../cpu/normalize.js';
 import { edgeCpu } from '../cpu/edge.js';
 import { EdgeRow, EdgeStatus, EDGE_STATUS_NAMES, NormRow } from '../kernels/layout.js';
 import { evaluateComponents, evaluateModel, fitReferenceEnergy, parseModelSpec } from '../models/model.js';
@@ -52,7 +52,7 @@ function edgeOptions(p: Record<string, any>): EdgeOptions {
   return {
     pre1: p.pre_eV[0], pre2: p.pre_eV[1],
     norm1: p.post_eV[0], norm2: p.post_eV[1] === 'end' || p.post_eV[1] === null ? Infinity : p.post_eV[1],
-    nnorm: p.nnorm, maskSigma: p.mask_sigma,
+    nnorm: p.nnorm, maskSigma: p.mask_sigma, fixedWindows: p.fixed_windows ?? false,
     edge1: p.edge_window_eV[0], edge2: p.edge_window_eV[1],
     derivSmooth: p.deriv_smooth_points, whitelineWidth: p.whiteline_width_eV,
   };
@@ -98,7 +98,8 @@ export function inspectPixel(meta: ReportMeta, x: number, y: number, value: (nam
     const step = norm[NormRow.STEP];
     const e0 = plan.e0;
     const pre = E.map((e) => preEdgeLine(plan, a, b, e - e0));
-    const post = E.map((e) => postEdgeCurve(plan, c[0], c[1], c[2], e - e0));
+    // As in larch, the post-edge polynomial is fitted to mu - pre: post = pre + D.
+    const post = E.map((e, i) => pre[i] + postMinusPre(plan, c[0], c[1], c[2], e - e0));
     cols.push(['pre_edge_line', pre], ['post_edge_curve', post]);
     const twin = (name: string, v: number, unit: string) => rows.push({ name, value: v, unit, source: 'twin' });
     twin('e0_half', ed[EdgeRow.E0_HALF], 'eV');
@@ -106,8 +107,11 @@ export function inspectPixel(meta: ReportMeta, x: number, y: number, value: (nam
     twin('edge_step', step, quantity);
     twin('noise', norm[NormRow.NOISE], quantity);
     notes.push(`twin status: ${EDGE_STATUS_NAMES[st] ?? st}`);
-    const preWin = [E[plan.pre.i0], E[plan.pre.i1 - 1]];
-    const postWin = [E[plan.post.i0], E[plan.post.i1 - 1]];
+    // The windows this pixel was normalised over: measured from its own e0 (E0_OWN).
+    const own = norm[NormRow.E0_OWN];
+    const win = Number.isFinite(own) ? pixelWindows(plan, own) : { pre: [plan.pre.i0, plan.pre.i1], post: [plan.post.i0, plan.post.i1] };
+    const preWin = [E[win.pre[0]], E[win.pre[1] - 1]];
+    const postWin = [E[win.post[0]], E[win.post[1] - 1]];
     const rules: NonNullable<LinePlot['rules']> = [];
     const e0h = value('e0_half'), e0d = value('e0_deriv'), wl = value('whiteline_energy');
     if (Number.isFinite(e0h)) rules.push({ x: e0h, label: `e0_half ${e0h.toFixed(2)} eV`, color: MODEL });
