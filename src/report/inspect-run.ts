@@ -123,7 +123,7 @@ export async function runInspect(o: InspectOptions): Promise<{ out: string; view
   if (!fs.existsSync(path.join(o.dir, 'summary.json'))) throw new InputError(o.dir, 'no summary.json: not an output folder of a finished xanes command');
   const view = inspectFolder(o.dir, o.pixel, o.roi);
   const png = await stackedPng(view);
-  await withOutputDir(o.out, async (dir) => {
+  await withOutputDir(o.out, [o.dir], async (dir) => {
     dir.writeBytes('pixel.png', png);
     dir.writeText('curves.csv', curvesCsv(view));
     dir.writeText('values.csv', valuesCsv(view));
