@@ -13,7 +13,8 @@
  */
 import type { LinePlot, LineSeries } from '../plot/specs.js';
 import { labelColor, type Rgb } from '../plot/colormap.js';
-import { makeEdgePlan, type EdgeOptions } from '../pipeline/edge-plan.js';
+import { DEFAULT_EDGE_OPTIONS, makeEdgePlan, type EdgeOptions } from '../pipeline/edge-plan.js';
+import { edgeOptionsOf } from '../options/convert.js';
 import { normalizeCpu, pixelWindows, preEdgeLine, postMinusPre } from '../cpu/normalize.js';
 import { edgeCpu } from '../cpu/edge.js';
 import { EdgeRow, EdgeStatus, EDGE_STATUS_NAMES, NormRow } from '../kernels/layout.js';
@@ -48,14 +49,9 @@ const LINE2: Rgb = [0, 158, 115];
 /** Points of the fine energy grid the fitted model is drawn on. */
 export const MODEL_POINTS = 400;
 
-function edgeOptions(p: Record<string, any>): EdgeOptions {
-  return {
-    pre1: p.pre_eV[0], pre2: p.pre_eV[1],
-    norm1: p.post_eV[0], norm2: p.post_eV[1] === 'end' || p.post_eV[1] === null ? Infinity : p.post_eV[1],
-    nnorm: p.nnorm, maskSigma: p.mask_sigma, fixedWindows: p.fixed_windows ?? false,
-    edge1: p.edge_window_eV[0], edge2: p.edge_window_eV[1],
-    derivSmooth: p.deriv_smooth_points, whitelineWidth: p.whiteline_width_eV,
-  };
+/** The edge options of the run: summary.json "options.edge" (the schema's names). */
+function edgeOptions(s: Record<string, any>): EdgeOptions {
+  return { ...DEFAULT_EDGE_OPTIONS, ...edgeOptionsOf(s.options?.edge ?? {}), ...(s.options?.fixedWindows ? { fixedWindows: true } : {}) };
 }
 
 function statusName(meta: ReportMeta, code: number): string | null {
@@ -88,7 +84,7 @@ export function inspectPixel(meta: ReportMeta, x: number, y: number, value: (nam
 
   if (meta.command === 'edge' && y0) {
     const p = s.parameters;
-    const plan = makeEdgePlan(Float64Array.from(E), p.e0_eV, edgeOptions(p));
+    const plan = makeEdgePlan(Float64Array.from(E), p.e0_eV, edgeOptions(s));
     const cube = Float32Array.from(y0);
     const norm = normalizeCpu(plan, cube, 1);
     const ed = edgeCpu(plan, cube, 1, norm);

@@ -86,7 +86,7 @@ describe('report.html in Chromium', () => {
     const s = JSON.parse(fs.readFileSync(path.join(edgeDir(), 'summary.json'), 'utf8'));
     const p = s.parameters;
     const energies = Float64Array.from(readSpectraIndex(edgeDir())!.energies);
-    const plan = makeEdgePlan(energies, p.e0_eV, { ...DEFAULT_EDGE_OPTIONS, nnorm: p.nnorm, maskSigma: DEMO_MASK_SIGMA });
+    const plan = makeEdgePlan(energies, p.e0_eV, { ...DEFAULT_EDGE_OPTIONS, maskSigma: DEMO_MASK_SIGMA });
     const norm = normalizeCpu(plan, Float32Array.from(spectrum), 1);
     pre.forEach((q, i) => expect(Math.abs(q.y - preEdgeLine(plan, norm[NormRow.PRE_A], norm[NormRow.PRE_B], energies[i] - plan.e0))).toBeLessThan(SAME));
     // And it runs under the pre-edge points: residuals at the noise level there.

@@ -95,7 +95,7 @@ describe('xanes inspect', () => {
     // The twins, run here on the spectrum read from the input files.
     const s = JSON.parse(fs.readFileSync(path.join(edgeDir, 'summary.json'), 'utf8'));
     const energies = Float64Array.from(readSpectraIndex(edgeDir)!.energies);
-    const plan = makeEdgePlan(energies, s.parameters.e0_eV, { ...DEFAULT_EDGE_OPTIONS, nnorm: s.parameters.nnorm, maskSigma: DEMO_MASK_SIGMA });
+    const plan = makeEdgePlan(energies, s.parameters.e0_eV, { ...DEFAULT_EDGE_OPTIONS, maskSigma: DEMO_MASK_SIGMA });
     const cube = await spectrumFromFiles(x, y);
     const norm = normalizeCpu(plan, cube, 1);
     const ed = edgeCpu(plan, cube, 1, norm);
