@@ -1,10 +1,11 @@
 /**
  * The worker thread of KernelPool (threads.ts): runs one block job at a time on shared
  * memory and returns the block results (transferred). Jobs: { kind: 'kmeans' } (see
- * kmeans-sweep.ts).
+ * kmeans-sweep.ts) and { kind: 'pca' } (see pca-gram.ts).
  */
 import { parentPort } from 'node:worker_threads';
 import { kmeansSweepBlocks, type SweepParams, type SweepView } from './kmeans-sweep.js';
+import { gramBlocks, type GramJob } from './pca-gram.js';
 
 interface KmeansJob extends SweepParams {
   kind: 'kmeans';
@@ -14,11 +15,12 @@ interface KmeansJob extends SweepParams {
   dist2: Float32Array | null;
 }
 
-parentPort!.on('message', (m: { id: number; job: KmeansJob }) => {
+parentPort!.on('message', (m: { id: number; job: KmeansJob | (GramJob & { kind: 'pca' }) }) => {
   try {
     const j = m.job;
     let r: Float64Array;
     if (j.kind === 'kmeans') r = kmeansSweepBlocks(j.views, j, j.blocks, j.labels, j.dist2);
+    else if (j.kind === 'pca') r = gramBlocks(j);
     else throw new Error(`kernel worker: unknown job ${(j as { kind: string }).kind}`);
     parentPort!.postMessage({ id: m.id, result: r }, [r.buffer as ArrayBuffer]);
   } catch (e) {
