@@ -59,7 +59,7 @@ export const pcaCovKernel: KernelDef = {
   ],
   params: [
     ['d', 'u32'], ['n_pixels', 'u32'], ['nt', 'u32'], ['n_tiles', 'u32'], ['tpg', 'u32'], ['n_tgroups', 'u32'],
-    ['slices', 'u32'], ['panel', 'u32'], ['chunk', 'u32'], ['n_groups', 'u32'],
+    ['slices', 'u32'], ['panel', 'u32'], ['chunk', 'u32'], ['n_groups', 'u32'], ['direct', 'u32'],
   ],
   constants: { COV_WG, COV_PANEL },
   workgroupSize: COV_WG,
@@ -109,32 +109,39 @@ export interface CovPlan {
   partials: number;
   /** Floats of the tile's reduced Gram tiles: nTiles * 16. */
   entries: number;
+  /** Direct mode (no staging; for CPU-emulated adapters, see pca_cov.wgsl). */
+  direct: boolean;
 }
+
+/** Slices (consecutive invocations on consecutive pixels) per tile in direct mode. */
+export const COV_DIRECT_SLICES = 64;
 
 /**
  * The cut of one tile. `targetPartials` bounds the partials (tests set 1 to force one chunk,
  * so the float32 sums run through every panel of the tile).
  */
-export function covPlan(d: number, P: number, targetPartials = COV_TARGET_PARTIALS): CovPlan {
+export function covPlan(d: number, P: number, targetPartials = COV_TARGET_PARTIALS, direct = false): CovPlan {
   const nt = Math.ceil((d + 1) / 4);
   const mp = 4 * nt;
   if (mp > COV_PANEL) throw new RangeError(`pca_cov: ${d} energies exceed ${COV_PANEL - 1}`);
   const nTiles = (nt * (nt + 1)) / 2;
-  const nTgroups = Math.ceil(nTiles / COV_WG);
+  const groupTiles = direct ? Math.max(1, COV_WG / COV_DIRECT_SLICES) : COV_WG;
+  const nTgroups = Math.ceil(nTiles / groupTiles);
   const tpg = Math.ceil(nTiles / nTgroups);
-  const slices = Math.max(1, Math.floor(COV_WG / tpg));
+  // Direct: a power of two, so tile lt = t / S and slice s = t % S tile the workgroup.
+  const slices = direct ? 2 ** Math.floor(Math.log2(COV_WG / tpg)) : Math.max(1, Math.floor(COV_WG / tpg));
   const panel = Math.floor(COV_PANEL / mp);
   const entries = nTiles * 16;
   const minChunk = Math.ceil((Math.max(1, P) * entries) / Math.max(1, targetPartials));
   const chunk = Math.max(panel * COV_PANELS_PER_CHUNK, Math.ceil(minChunk / panel) * panel);
   const nChunks = Math.max(1, Math.ceil(P / chunk));
-  return { d, P, nt, nTiles, tpg, nTgroups, slices, panel, chunk, nChunks, nGroups: nChunks * nTgroups, partials: nChunks * entries, entries };
+  return { d, P, nt, nTiles, tpg, nTgroups, slices, panel, chunk, nChunks, nGroups: nChunks * nTgroups, partials: nChunks * entries, entries, direct };
 }
 
 export function covParams(plan: CovPlan): Record<string, number> {
   return {
     d: plan.d, n_pixels: plan.P, nt: plan.nt, n_tiles: plan.nTiles, tpg: plan.tpg, n_tgroups: plan.nTgroups,
-    slices: plan.slices, panel: plan.panel, chunk: plan.chunk, n_groups: plan.nGroups,
+    slices: plan.slices, panel: plan.panel, chunk: plan.chunk, n_groups: plan.nGroups, direct: plan.direct ? 1 : 0,
   };
 }
 
@@ -186,10 +193,13 @@ export class GpuGramAccumulator {
   private added = 0;
   private scratch: BufferSet;
 
-  private constructor(readonly ctx: GpuContext, readonly d: number, readonly maxP: number, centre: Float64Array, private readonly targetPartials?: number) {
+  private constructor(
+    readonly ctx: GpuContext, readonly d: number, readonly maxP: number, centre: Float64Array,
+    private readonly targetPartials: number | undefined, readonly direct: boolean,
+  ) {
     this.set = new BufferSet(ctx, 'pcaGram');
     this.scratch = new BufferSet(ctx, 'pcaGramParams');
-    const plan = covPlan(d, maxP, targetPartials);
+    const plan = covPlan(d, maxP, targetPartials, this.direct);
     this.entries = plan.entries;
     for (let r = 0; r < 2; r++) this.cubes.push(this.set.storage(`cube${r}`, 4 * d * maxP));
     this.mask = this.set.storage('mask', 4 * maxP);
@@ -201,9 +211,12 @@ export class GpuGramAccumulator {
   }
 
   /** Allocates the buffers for tiles of up to maxP pixels; GpuOutOfMemoryError if they do not fit. */
-  static async create(ctx: GpuContext, d: number, maxP: number, centre: Float64Array, opts: { targetPartials?: number } = {}): Promise<GpuGramAccumulator> {
+  static async create(
+    ctx: GpuContext, d: number, maxP: number, centre: Float64Array, opts: { targetPartials?: number; direct?: boolean } = {},
+  ): Promise<GpuGramAccumulator> {
     ctx.device.pushErrorScope('out-of-memory');
-    const acc = new GpuGramAccumulator(ctx, d, Math.max(1, maxP), centre, opts.targetPartials);
+    // Direct mode on CPU-emulated adapters (see pca_cov.wgsl), staged on GPUs.
+    const acc = new GpuGramAccumulator(ctx, d, Math.max(1, maxP), centre, opts.targetPartials, opts.direct ?? ctx.isSoftware);
     const oom = await guard(ctx, ctx.device.popErrorScope());
     if (oom) {
       await acc.release();
@@ -222,7 +235,7 @@ export class GpuGramAccumulator {
     if (i >= 2) await guard(ctx, this.done[i - 2]);
     const slot = this.cubes[i % 2];
     writeFloat32(ctx, slot, 0, cube.subarray(0, d * P));
-    const plan = covPlan(d, P, this.targetPartials);
+    const plan = covPlan(d, P, this.targetPartials, this.direct);
     const encoder = device.createCommandEncoder({ label: 'pcaGram.tile' });
     await encodeDispatch(ctx, encoder, pcaMaskKernel, P, { d, max_abs: PCA_MAX_ABS }, [slot, this.mask], this.scratch.buffers);
     await encodeDispatch(ctx, encoder, pcaCovKernel, plan.nGroups * COV_WG, covParams(plan), [slot, this.mask, this.centreBuf, this.partials], this.scratch.buffers);
@@ -270,7 +283,7 @@ export class GpuGramAccumulator {
  * blocked per panel and chunk, tiles of the matrix added in float64 here). `cube` is f32[d][P].
  */
 export async function pcaGramGpu(
-  ctx: GpuContext, cube: Float32Array, P: number, d: number, centre: Float64Array, opts: { targetPartials?: number } = {},
+  ctx: GpuContext, cube: Float32Array, P: number, d: number, centre: Float64Array, opts: { targetPartials?: number; direct?: boolean } = {},
 ): Promise<Float64Array> {
   const acc = await GpuGramAccumulator.create(ctx, d, P, centre, opts);
   try {

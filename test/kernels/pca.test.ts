@@ -124,11 +124,14 @@ describe('pca', () => {
     // One chunk per tile group: the blocked float32 sums run through every panel of the tile.
     const Glong = await pcaGramGpu(gpuCtx, cube, P, nE, centre, { targetPartials: 1 });
     expect(covPlan(nE, P, 1).nChunks).toBe(1);
+    // Both modes of pca_cov run here, whichever the adapter would choose.
+    const Gstaged = await pcaGramGpu(gpuCtx, cube, P, nE, centre, { direct: false });
+    const Gdirect = await pcaGramGpu(gpuCtx, cube, P, nE, centre, { direct: true, targetPartials: 1 });
     const m = nE + 1;
     let maxDiag = 0;
     for (let i = 0; i < m; i++) maxDiag = Math.max(maxDiag, Gc[i * m + i]);
     let worst = 0;
-    for (let i = 0; i < m * m; i++) worst = Math.max(worst, Math.abs(Gg[i] - Gc[i]), Math.abs(Glong[i] - Gc[i]));
+    for (let i = 0; i < m * m; i++) worst = Math.max(worst, ...[Gg, Glong, Gstaged, Gdirect].map((G) => Math.abs(G[i] - Gc[i])));
     expect(worst / maxDiag, `seed ${SEED}`).toBeLessThan(GRAM_REL);
     expect(Gg[m * m - 1]).toBe(P - bad.size);
     expect(Gc[m * m - 1]).toBe(P - bad.size);
@@ -343,8 +346,8 @@ describe('pca', () => {
     await expect(pcaRun(cpuBackend(), new MemoryStack(same.subarray(0, nE * 4), nE, 2, 2), energies.subarray(1), 2)).rejects.toThrow(/--energies/);
     expect(PCA_MAX_ABS).toBe(1e18);
     // Block plans: augmented rows covered, chunks cover every pixel.
-    for (const [d, n] of [[1, 1], [3, 5000], [7, 257], [8, 100], [15, 64], [101, 123457]]) {
-      const plan = covPlan(d, n);
+    for (const [d, n, direct] of [[1, 1, 0], [3, 5000, 0], [7, 257, 1], [8, 100, 0], [15, 64, 1], [101, 123457, 0], [101, 123457, 1], [3, 5000, 1]]) {
+      const plan = covPlan(d, n, undefined, direct === 1);
       expect(4 * plan.nt).toBeGreaterThanOrEqual(d + 1);
       expect(plan.tpg * plan.nTgroups).toBeGreaterThanOrEqual(plan.nTiles);
       expect(plan.tpg * plan.slices).toBeLessThanOrEqual(COV_WG);
