@@ -21,7 +21,8 @@ export { fitStep, fitTileCpu, fitTileGpu, FIT_STATUS_NAMES } from './pipeline/fi
 export { parseModelSpec, PRESETS } from './models/model.js';
 export { parseFitOptions } from './models/options.js';
 export { runLcf, runSpectra, type LcfRunOptions, type SpectraRunOptions } from './pipeline/lcf-run.js';
-export { lcfStep, renderRgbComposite, LCF_STATUS_NAMES } from './pipeline/lcf-step.js';
+export { lcfStep, LCF_STATUS_NAMES } from './pipeline/lcf-step.js';
+export { renderRgbComposite } from './plot/maps.js';
 export { loadReferences, parseRefSpec, readReferenceFile } from './io/references.js';
 export { StxmStack } from './io/stxm.js';
 export { opticalDensity } from './stack/od.js';

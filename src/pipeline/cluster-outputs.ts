@@ -34,7 +34,7 @@ export interface KmeansOutputOptions {
  *   NaN excluded), centres.csv (original units), clusters.csv (counts, fractions, weighted
  *   fractions), elbow.csv/png (if an elbow ran), cluster_spectra.csv/png (if given).
  */
-export function writeKmeansOutputs(dir: string, r: KmeansResult, o: KmeansOutputOptions): { files: string[]; summary: Record<string, unknown> } {
+export async function writeKmeansOutputs(dir: string, r: KmeansResult, o: KmeansOutputOptions): Promise<{ files: string[]; summary: Record<string, unknown> }> {
   fs.mkdirSync(dir, { recursive: true });
   const files: string[] = [];
   const put = (name: string, data: string | Uint8Array) => {
@@ -52,17 +52,17 @@ export function writeKmeansOutputs(dir: string, r: KmeansResult, o: KmeansOutput
     writeMap(path.join(dir, 'distance.tif'), r.distance, W, H);
     files.push('labels.tif', 'distance.tif');
   }
-  put('labels.png', renderLabelsPng(r.labels, W, H, r.k, { title: `k-means, k = ${r.k}` }));
+  put('labels.png', await renderLabelsPng(r.labels, W, H, r.k, { title: `k-means, k = ${r.k}` }));
   put('centres.csv', centresCsv(r));
   const stats = clusterStats(r.labels, r.k, o.weight);
   put('clusters.csv', clusterStatsCsv(stats));
   if (o.elbow) {
     put('elbow.csv', elbowCsv(o.elbow.table));
-    put('elbow.png', renderElbowPng(o.elbow.table, o.elbow.k, { units: r.model.st.standardized ? 'standardised units' : undefined }));
+    put('elbow.png', await renderElbowPng(o.elbow.table, o.elbow.k, { units: r.model.st.standardized ? 'standardised units' : undefined }));
   }
   if (o.spectra && o.energies) {
     put('cluster_spectra.csv', clusterSpectraCsv(o.energies, o.spectra));
-    put('cluster_spectra.png', renderClusterSpectraPng(o.energies, o.spectra));
+    put('cluster_spectra.png', await renderClusterSpectraPng(o.energies, o.spectra));
   }
   const summary: Record<string, unknown> = {
     k: r.k,
@@ -105,7 +105,7 @@ export interface PcaOutputs {
  * Writes `xanes pca`'s files into `dir` (created if needed): score_k.npy/.tif/.png,
  * recon_error.npy/.tif/.png, scree.csv/png, components.csv. Returns the files written.
  */
-export function writePcaOutputs(dir: string, o: PcaOutputs): string[] {
+export async function writePcaOutputs(dir: string, o: PcaOutputs): Promise<string[]> {
   const { model, n, width: W, height: H, scores, reconError, significant, energies } = o;
   const files: string[] = [];
   fs.mkdirSync(dir, { recursive: true });
@@ -125,10 +125,10 @@ export function writePcaOutputs(dir: string, o: PcaOutputs): string[] {
       writeMap(path.join(dir, `${name}.tif`), m, W, H);
       files.push(`${name}.tif`);
     }
-    put(`${name}.png`, renderMapAuto(m, W, H, title));
+    put(`${name}.png`, await renderMapAuto(m, W, H, title));
   }
   put('scree.csv', screeCsv(model));
-  put('scree.png', renderScreePng(model, { significant }));
+  put('scree.png', await renderScreePng(model, { significant }));
   put('components.csv', componentsCsv(model, energies, n));
   return files;
 }

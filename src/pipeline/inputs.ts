@@ -7,6 +7,8 @@ import { fieldFor } from '../stack/frames.js';
 import { AbsorbanceStack } from '../stack/absorbance.js';
 import { readEnergies, checkEnergyCount } from '../io/energies.js';
 import { InputError } from '../io/errors.js';
+import { checkBudgetFloor } from '../stack/tiles.js';
+import { baselineBytes } from './run-tiles.js';
 import { OpticalDensityStack, opticalDensity, parseI0Options } from '../stack/od.js';
 
 export interface StackInputs {
@@ -24,6 +26,8 @@ export interface StackInputs {
   i0?: string;
   /** ...or from a region of the stack (rect:x0,y0,x1,y1 or auto). */
   i0Region?: string;
+  /** --memory, bytes: a stack that cannot fit it at all is refused when opened. */
+  budgetBytes?: number;
 }
 
 export interface OpenedStack {
@@ -74,6 +78,7 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
   try {
     const sample = await openStack(inp.stack);
     opened.push(sample);
+    if (inp.budgetBytes !== undefined) checkBudgetFloor(sample, inp.budgetBytes, baselineBytes());
     const warnings: string[] = [...(sample.layout?.notes ?? []).map((n) => `${inp.stack}: ${n}`)];
     let energies: Float64Array;
     let energiesFrom: string;

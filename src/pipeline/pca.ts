@@ -163,7 +163,7 @@ export async function pcaRun(backend: Backend, source: StackSource, energies: Fl
   const scores = Array.from({ length: n }, (_, k) => run.maps[`score_${k + 1}`]);
   const reconError = run.maps.recon_error;
   const significant = significantComponents(model.eigenvalues);
-  const files = opts.outDir ? writePcaOutputs(opts.outDir, { model, n, width: W, height: H, scores, reconError, significant, energies, tiff: opts.tiff }) : [];
+  const files = opts.outDir ? await writePcaOutputs(opts.outDir, { model, n, width: W, height: H, scores, reconError, significant, energies, tiff: opts.tiff }) : [];
   return {
     model, n, width: W, height: H, scores, reconError, status: run.status, significant,
     tiles: { covariance: covTiles, projection: run.tilesRun, rowsPerTile: rows },

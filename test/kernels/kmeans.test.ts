@@ -377,7 +377,7 @@ describe('kmeans', () => {
     const dir = path.join(tmp, 'out');
     const energies = Float64Array.from({ length: nE }, (_, i) => 8330 + i);
     const e = { table: [{ k: 2, wcss: 9 }, { k: 3, wcss: 4 }, { k: 4, wcss: 1 }, { k: 5, wcss: 0.9 }], k: 4, rule: 'Kneedle' };
-    const out = writeKmeansOutputs(dir, r, { width: W, height: H, weight: dom.jump, weightName: 'edge_step', spectra: sp, energies, elbow: e });
+    const out = await writeKmeansOutputs(dir, r, { width: W, height: H, weight: dom.jump, weightName: 'edge_step', spectra: sp, energies, elbow: e });
     for (const f of ['labels.npy', 'labels.tif', 'labels.png', 'distance.npy', 'distance.tif', 'centres.csv', 'clusters.csv', 'elbow.csv', 'elbow.png', 'cluster_spectra.csv', 'cluster_spectra.png']) {
       expect(out.files, f).toContain(f);
       expect(fs.statSync(path.join(dir, f)).size, f).toBeGreaterThan(0);
