@@ -30,3 +30,7 @@ export { kmeansFit, elbow, pcaRun, featuresFromMaps, readFeatureMaps, clusterSta
 export { runRecipe, type RunRecipe } from './pipeline/run-recipe.js';
 export { combineSteps, splitRun } from './pipeline/combine.js';
 export { makeVkPtychoStack } from './synth/vk-ptycho.js';
+export { runAlign, type AlignRunOptions } from './pipeline/align-run.js';
+export { computeAlignment, alignedView, ALIGN_DEFAULTS, type AlignOptions, type Alignment } from './align/align.js';
+export { ShiftedStack, commonArea } from './stack/shifted.js';
+export { readShiftsCsv, shiftsCsv } from './io/shifts-csv.js';

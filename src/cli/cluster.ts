@@ -5,6 +5,7 @@ import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
 import { parseKRange, KMEANS_DEFAULTS } from '../pipeline/cluster.js';
 import { InputError } from '../io/errors.js';
+import { addAlignStepOptions, alignStep } from './align.js';
 import { addStackOptions, num, threads } from './options.js';
 
 function intOption(name: string, v: string | undefined, min: number): number | undefined {
@@ -19,17 +20,17 @@ function definedOnly<T extends object>(o: T): T {
 }
 
 export function registerCluster(program: Command): void {
-  addStackOptions(
+  addAlignStepOptions(addStackOptions(
     program
       .command('pca')
       .description('principal components of the spectra: scree, score maps, reconstruction error')
       .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr'),
-  )
+  ))
     .requiredOption('--out <dir>', 'output folder')
     .option('--components <n>', 'score maps to write', '3')
     .action(async (stack: string, o: Record<string, string | undefined>) => {
       const s = await runPcaCommand({
-        stack, energies: o.energies, energyUnit: o.energyUnit, flat: o.flat, dark: o.dark, out: o.out!,
+        stack, energies: o.energies, energyUnit: o.energyUnit, flat: o.flat, dark: o.dark, out: o.out!, align: alignStep(o),
         components: intOption('--components', o.components, 1)!, backend: parseBackend(o.backend), threads: threads(o.threads),
         budgetBytes: parseMemoryMiB(o.memory),
       }) as any;
@@ -38,12 +39,12 @@ export function registerCluster(program: Command): void {
       console.log(`  backend ${s.backend.name}: ${s.backend.adapter}; ${s.timings_s.total.toFixed(2)} s`);
     });
 
-  addStackOptions(
+  addAlignStepOptions(addStackOptions(
     program
       .command('cluster')
       .description('k-means clusters of per-pixel features (maps, PCA scores or whole spectra), with the elbow')
       .argument('[stack]', 'cluster the spectra of this stack (with --energies; --pca n for PCA scores)'),
-  )
+  ))
     .requiredOption('--out <dir>', 'output folder')
     .option('--features <list>', 'feature maps a.npy,b.tif,... (or map names with --from)')
     .option('--from <dir>', 'an earlier output folder whose maps --features names (e.g. e0_half,edge_step)')
@@ -63,7 +64,7 @@ export function registerCluster(program: Command): void {
       if (!stack && o.pca !== undefined) throw new InputError('--pca', 'needs a stack');
       const s = await runClusterCommand({
         out: o.out, features, from: o.from,
-        stack: stack ? { stack, energies: o.energies, energyUnit: o.energyUnit, flat: o.flat, dark: o.dark } : undefined,
+        stack: stack ? { stack, energies: o.energies, energyUnit: o.energyUnit, flat: o.flat, dark: o.dark, align: alignStep(o) } : undefined,
         pca: intOption('--pca', o.pca, 1),
         k: intOption('--k', o.k, 1),
         kRange: o.kRange !== undefined ? parseKRange(o.kRange) : undefined,

@@ -5,6 +5,7 @@ import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
 import { DEFAULT_EDGE_OPTIONS, type EdgeOptions } from '../pipeline/edge-plan.js';
 import { InputError } from '../io/errors.js';
+import { addAlignStepOptions, alignStep } from './align.js';
 import { addStackOptions, num, pair, progress, threads } from './options.js';
 
 interface EdgeCliOptions {
@@ -15,12 +16,12 @@ interface EdgeCliOptions {
 
 export function registerEdge(program: Command): void {
   const d = DEFAULT_EDGE_OPTIONS;
-  addStackOptions(
+  addAlignStepOptions(addStackOptions(
     program
       .command('edge')
       .description('per-pixel normalisation and edge-energy maps (e0_half, e0_deriv, edge step, white line)')
       .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr'),
-  )
+  ))
     .requiredOption('--out <dir>', 'output folder (written whole or not at all)')
     .option('--e0 <eV>', 'nominal edge energy that anchors the windows (default: from the mean spectrum)')
     .option('--pre <a,b>', `pre-edge line window relative to e0, eV (default ${d.pre1},${d.pre2})`)
@@ -34,7 +35,7 @@ export function registerEdge(program: Command): void {
     .action(async (stack: string, o: EdgeCliOptions) => {
       const edge = parseEdgeOptions(o);
       const report = await runEdge({
-        stack, energies: o.energies, energyUnit: o.energyUnit, flat: o.flat, dark: o.dark,
+        stack, energies: o.energies, energyUnit: o.energyUnit, flat: o.flat, dark: o.dark, align: alignStep(o),
         out: o.out, edge, range: pair('--range', o.range), backend: parseBackend(o.backend), threads: threads(o.threads),
         budgetBytes: parseMemoryMiB(o.memory), onTile: progress('edge', 1),
       });

@@ -4,6 +4,7 @@ import { runLcf, runSpectra } from '../pipeline/lcf-run.js';
 import { parseRoiArg } from '../pipeline/spectra.js';
 import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
+import { addAlignStepOptions, alignStep } from './align.js';
 import { addStackOptions, pair, progress, threads } from './options.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -16,12 +17,12 @@ function addI0Options(cmd: Command): Command {
 }
 
 export function registerLcf(program: Command): void {
-  addI0Options(addStackOptions(
+  addAlignStepOptions(addI0Options(addStackOptions(
     program
       .command('lcf')
       .description('stack fit: every pixel as a linear combination of reference spectra (files or regions), with constraints')
       .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr (energies from the .hdr)'),
-  ))
+  )))
     .requiredOption('--out <dir>', 'output folder')
     .option('--ref <NAME=SOURCE>', 'a reference: NAME=FILE (2-column text/CSV, XDI, Athena .prj as FILE#group) or NAME=rect:x0,y0,x1,y1 | circle:x,y,r | mask:FILE (a region of the stack); repeat for each', collect, [])
     .option('--mode <mode>', 'ls | nnls (non-negative) | sum1 (weights sum to one) | nnls-sum1', 'ls')
@@ -30,7 +31,7 @@ export function registerLcf(program: Command): void {
     .action(async (stack: string, o: Record<string, any>) => {
       const s = await runLcf({
         stack, energies: o.energies, energyUnit: o.energyUnit, flat: o.flat, dark: o.dark, i0: o.i0, i0Region: o.i0Region,
-        out: o.out, refs: o.ref, mode: o.mode, background: o.background, window: pair('--window', o.window),
+        out: o.out, align: alignStep(o), refs: o.ref, mode: o.mode, background: o.background, window: pair('--window', o.window),
         backend: parseBackend(o.backend), threads: threads(o.threads), budgetBytes: parseMemoryMiB(o.memory), onTile: progress('lcf', 1),
       }) as any;
       console.log(`lcf maps: ${o.out}`);

@@ -14,6 +14,7 @@ import { registerCluster } from './cluster.js';
 import { registerFit } from './fit.js';
 import { registerLcf } from './lcf.js';
 import { registerRun } from './run.js';
+import { registerAlign } from './align.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerLcf(program);
   registerCluster(program);
   registerRun(program);
+  registerAlign(program);
   registerDemo(program);
   return program;
 }

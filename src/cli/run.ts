@@ -5,18 +5,19 @@ import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
 import { parseKRange } from '../pipeline/cluster.js';
 import { InputError } from '../io/errors.js';
+import { addAlignStepOptions, alignStep } from './align.js';
 import { addStackOptions, num, pair, progress, threads } from './options.js';
 import { parseEdgeOptions } from './edge.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function registerRun(program: Command): void {
-  addStackOptions(
+  addAlignStepOptions(addStackOptions(
     program
       .command('run')
       .description(`several steps (${RUN_STEPS.join(', ')}) over one pass of tiles, for one or many fields of view`)
       .argument('<stacks...>', 'stacks (paths or quoted glob patterns, one per field of view; synthetic:HxW for a generated one), or one RECIPE.json'),
-  )
+  ))
     .option('--out <dir>', 'output folder')
     .option('--steps <list>', `steps to run, comma-separated: ${RUN_STEPS.join(',')}`)
     .option('--i0 <file>', 'I0 spectrum for optical density')
@@ -59,6 +60,7 @@ export function registerRun(program: Command): void {
         dark: o.dark ?? fromFile.dark,
         i0: o.i0 ?? fromFile.i0,
         i0Region: o.i0Region ?? fromFile.i0Region,
+        align: alignStep(o),
         steps: (o.steps ? String(o.steps).split(',').map((s: string) => s.trim()) : fromFile.steps ?? []) as RunStepName[],
         edge: { ...(fromFile.edge ?? {}), ...edge },
         fit: given(o.model) ? { model: o.model, init: o.init, fix: o.fix, bounds: o.bounds, maxIter: num('--max-iter', o.maxIter) } : fromFile.fit,

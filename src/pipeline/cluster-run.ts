@@ -13,6 +13,7 @@ import {
   pcaRun, readFeatureMaps, featurePathsFromDir, featuresFromStack, featuresFromMaps, kmeansFit, elbow,
   clusterSpectra, writeKmeansOutputs, benchKmeansIteration, benchPcaCovariance, type FeatureImage, type KmeansOptions, type ElbowResult,
 } from './cluster.js';
+import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
 
 const MiB = 2 ** 20;
@@ -48,6 +49,7 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
       const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp });
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
+        alignment: writeAlignment(dir, inputs),
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width } },
         parameters: { components: o.components },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
@@ -148,6 +150,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       result.warnings.forEach((m) => notice(`xanes: ${m}`));
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'cluster', finished: true,
+        alignment: writeAlignment(dir, inputs),
         inputs: { features: o.features ?? null, from: o.from ?? null, stack: o.stack?.stack ?? null, pca: o.pca ?? null, weight: o.weight ?? null, min_weight: o.minWeight ?? null, mask: o.mask ?? null, width: img.width, height: img.height },
         pixels_excluded_by_mask_or_weight: excludedByMask,
         parameters: { k: o.k ?? null, k_range: o.kRange ?? null, ...o.kmeans },

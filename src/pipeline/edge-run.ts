@@ -14,6 +14,7 @@ import { InputError } from '../io/errors.js';
 import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
 import { renderMap } from '../plot/colormap.js';
 import { EdgeStatus, EDGE_STATUS_NAMES } from '../kernels/layout.js';
+import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
 
 export interface EdgeRunOptions extends StackInputs {
@@ -93,6 +94,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
     version: VERSION,
     command: 'edge',
     finished: true,
+    alignment: writeAlignment(out, inputs),
     started: started.toISOString(),
     inputs: {
       stack: o.stack, energies: o.energies, energy_unit: o.energyUnit ?? 'eV', flat: o.flat ?? null, dark: o.dark ?? null,

@@ -13,6 +13,7 @@ import { parseFitOptions, type RawFitOptions } from '../models/options.js';
 import { withOutputDir } from '../io/run-output.js';
 import { renderMap } from '../plot/colormap.js';
 import { percentiles } from '../plot/histogram.js';
+import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
 
 export interface FitRunOptions extends StackInputs {
@@ -58,6 +59,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
       const iters = Array.from(r.maps.iterations).filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'fit', finished: true,
+        alignment: writeAlignment(dir, inputs),
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: H, width: W } },
         model: { spec: o.model, parameters: model.paramNames, units: Object.fromEntries(model.paramNames.map((n, i) => [n, ROLE_UNITS[model.paramRoles[i]] ?? ''])), derived: model.derived.map((d) => d.name) },
         parameters: { e0_eV: e0, init: options.init, fixed: options.fixed, bounds: options.bounds, max_iter: options.maxIter },

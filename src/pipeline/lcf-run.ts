@@ -14,6 +14,7 @@ import { loadReferences, parseRefSpec } from '../io/references.js';
 import { windowRange, LCF_MODES, LCF_BACKGROUNDS } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
 import { InputError } from '../io/errors.js';
+import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
 
 export interface LcfRunOptions extends StackInputs {
@@ -66,6 +67,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
       dir.writeBytes('rgb.png', rgb.png);
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'lcf', finished: true,
+        alignment: writeAlignment(dir, inputs),
         inputs: {
           stack: o.stack, energies: o.energies ?? '(from the stack)', i0: o.i0 ?? null, i0_region: o.i0Region ?? null, flat: o.flat ?? null, dark: o.dark ?? null,
           shape: { energies: source.nE, height: H, width: W }, energy_range_eV: [energies[0], energies[energies.length - 1]],

@@ -38,6 +38,8 @@ export const RUN_STEPS = ['edge', 'fit', 'lcf', 'cluster'] as const;
 export type RunStepName = (typeof RUN_STEPS)[number];
 
 export interface RunRecipe {
+  /** --align / --shifts: align each field across energies first (src/align/align.ts). */
+  align?: import('../align/align.js').AlignStep;
   /** Stacks (paths or glob patterns), one per field of view; synthetic:HxW for a generated one. */
   stacks: string[];
   /** Shared by every field (a field may also be given as an object with its own). */
@@ -140,7 +142,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   }
   const t0 = performance.now();
   const open = (f: { stack: string }): Promise<OpenedStack> =>
-    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, i0: recipe.i0, i0Region: recipe.i0Region } satisfies StackInputs);
+    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, i0: recipe.i0, i0Region: recipe.i0Region, align: recipe.align } satisfies StackInputs);
 
   return withOutputDir(recipe.out, async (dir) => {
     const fieldSummaries: Record<string, unknown>[] = [];
@@ -211,6 +213,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype,
           steps: stepSummaries, tiles: run.tilesRun, rows_per_tile: run.tilePlan.rowsPerTile, seconds: run.seconds,
           masked_transmission_points: inputs.maskedPoints(), ...(lcfInfo ? { lcf: lcfInfo } : {}),
+          ...(inputs.alignment ? { alignment: inputs.alignment.record } : {}),
         });
       } finally {
         inputs.close();
