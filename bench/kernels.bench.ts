@@ -7,7 +7,7 @@
 import type { Backend } from '../src/pipeline/step.js';
 import { measureFitRate } from '../src/pipeline/fit-step.js';
 import { timeLcf, type LcfMode } from '../src/pipeline/lcf-step.js';
-import { benchKmeansIteration, benchPcaCovariance } from '../src/pipeline/cluster.js';
+import { benchKmeansIteration, benchPcaCovariance } from '../src/pipeline/cluster-bench.js';
 import { machine, type BenchBase, type BenchRecord } from './common.js';
 
 const rec = (r: BenchBase & { bytes: number; flops: number } & Record<string, unknown>): BenchRecord => {

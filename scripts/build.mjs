@@ -2,7 +2,7 @@
 import { build } from 'esbuild';
 import { existsSync } from 'node:fs';
 
-const entries = { cli: 'src/cli/main.ts', index: 'src/index.ts', 'cpu-worker': 'src/pipeline/cpu-worker.ts' };
+const entries = { cli: 'src/cli/main.ts', index: 'src/index.ts', 'cpu-worker': 'src/pipeline/cpu-worker.ts', 'kernel-worker': 'src/cpu/kernel-worker.ts' };
 if (existsSync('bench/main.ts')) entries.bench = 'bench/main.ts';
 await build({
   entryPoints: entries,
@@ -13,8 +13,8 @@ await build({
   target: 'node20',
   sourcemap: true,
   loader: { '.wgsl': 'text' },
-  // Dawn's addon is a native module; ESM bundles need a require() shim for CJS dependencies.
-  external: ['webgpu'],
+  // Dawn's and resvg's addons are native modules, h5wasm loads its own wasm; ESM bundles need a require() shim for CJS dependencies.
+  external: ['webgpu', '@resvg/resvg-js', 'h5wasm'],
   banner: { js: "import { createRequire as __xanesCreateRequire } from 'node:module'; const require = __xanesCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });

@@ -4,10 +4,10 @@
 //           2 cube: the tile, energy-major f32[nE][P], 3 norm: f32[NORM_ROWS][P] from the
 //           normalize kernel (read_write: NO_EDGE is recorded in its status row),
 //           4 out: f32[EDGE_ROWS][P], absolute eV (and normalised height).
+// The step is the normalize kernel's: post - pre at the pixel's own e0 (larch's pre_edge).
 // One invocation = one pixel. The normalised spectrum n = (mu - pre) / step is computed on
 // the fly from the pre-edge line, so it is never stored.
-//  e0_deriv: max of the derivative (central differences on the real grid) smoothed over
-//            2*smooth_half+1 points, in the edge window, refined by a parabola;
+//  e0_deriv: the normalize kernel's derivative maximum (its NORM_E0_DERIV row) in eV;
 //  e0_half:  the n = 0.5 crossing (linear interpolation) nearest to e0_deriv;
 //  white line: max of n in [e0_half, e0_half + wl_width], refined by a parabola.
 // Accuracy: energies relative to e0 keep sub-meV resolution in f32; the parabola is written
@@ -24,19 +24,6 @@ struct Pix { p: u32, a: f32, b: f32, step: f32 }
 fn nrm(px: Pix, i: u32) -> f32 {
   let P = params.n_invocations;
   return (cube[i * P + px.p] - (px.a + px.b * (x[i] - params.pre_centre) / params.pre_scale)) / px.step;
-}
-
-fn deriv(px: Pix, i: i32) -> f32 {
-  if (i < 1 || i > i32(params.n_energies) - 2) { return nan_f32(); }
-  let u = u32(i);
-  return (nrm(px, u + 1u) - nrm(px, u - 1u)) / (x[u + 1u] - x[u - 1u]);
-}
-
-fn deriv_smooth(px: Pix, i: u32) -> f32 {
-  let h = i32(params.smooth_half);
-  var acc = 0.0;
-  for (var j = -h; j <= h; j++) { acc += deriv(px, i32(i) + j); }
-  return acc / f32(2 * h + 1);
 }
 
 // Vertex of the parabola through (t0, y0), (0, y1), (t2, y2); .x = t (NaN if not a maximum),
@@ -65,24 +52,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let px = Pix(p, norm[NORM_PRE_A * P + p], norm[NORM_PRE_B * P + p], norm[NORM_STEP * P + p]);
   let nE = params.n_energies;
 
-  // e0_deriv
-  var best = -1;
-  var best_v = -3.4e38;
-  for (var i = params.edge_i0; i < params.edge_i1; i++) {
-    let v = deriv_smooth(px, i);
-    if (!is_finite_f32(v)) { continue; }
-    if (v > best_v) { best_v = v; best = i32(i); }
-  }
-  var x_deriv = nan_f32();
-  if (best >= 0) {
-    let k = u32(best);
-    x_deriv = x[k];
-    if (k > params.edge_i0 && k < params.edge_i1 - 1u) {
-      let r = parabola_vertex(x[k - 1u] - x[k], x[k + 1u] - x[k], deriv_smooth(px, k - 1u), best_v, deriv_smooth(px, k + 1u));
-      if (is_finite_f32(r.x)) { x_deriv = x[k] + r.x; }
-    }
-    put(EDGE_E0_DERIV, p, params.e0 + x_deriv);
-  }
+  // e0_deriv: found by the normalize kernel on mu (the same maximum as on n: a positive scale
+  // and a constant slope move neither the argmax nor the parabola's vertex).
+  let x_deriv = norm[NORM_E0_DERIV * P + p];
+  if (is_finite_f32(x_deriv)) { put(EDGE_E0_DERIV, p, params.e0 + x_deriv); }
 
   // e0_half: the 0.5 crossing nearest to e0_deriv (to e0 when there is no derivative maximum).
   let anchor = select(0.0, x_deriv, is_finite_f32(x_deriv));

@@ -231,10 +231,10 @@ export async function applyAlignStep(source: StackSource, energies: Float64Array
  * With --align, a command's output folder gets the shifts it removed (shifts.csv, shifts.png,
  * in `sub`) and its summary.json the alignment record; without, null.
  */
-export function writeAlignment(dir: { writeText(n: string, t: string): void; writeBytes(n: string, b: Uint8Array): void }, inputs: { alignment: Alignment | null; energies: Float64Array } | null, sub = ''): Record<string, unknown> | null {
+export async function writeAlignment(dir: { writeText(n: string, t: string): void; writeBytes(n: string, b: Uint8Array): void }, inputs: { alignment: Alignment | null; energies: Float64Array } | null, sub = ''): Promise<Record<string, unknown> | null> {
   const a = inputs?.alignment;
   if (!a) return null;
   dir.writeText(`${sub}shifts.csv`, shiftsCsv(inputs.energies, a.dy, a.dx));
-  dir.writeBytes(`${sub}shifts.png`, renderShifts(inputs.energies, a.dy, a.dx, `drift removed (${a.estimate?.strategy ?? 'from file'})`));
+  dir.writeBytes(`${sub}shifts.png`, await renderShifts(inputs.energies, a.dy, a.dx, `drift removed (${a.estimate?.strategy ?? 'from file'})`, (a.estimate?.jumps ?? []).map((j) => inputs.energies[j.index])));
   return a.record;
 }

@@ -3,10 +3,11 @@ import type { Command } from 'commander';
 import { runPcaCommand, runClusterCommand } from '../pipeline/cluster-run.js';
 import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
-import { parseKRange, KMEANS_DEFAULTS } from '../pipeline/cluster.js';
+import { parseKRange } from '../pipeline/elbow.js';
+import { KMEANS_DEFAULTS } from '../pipeline/kmeans.js';
 import { InputError } from '../io/errors.js';
 import { addAlignStepOptions, alignStep } from './align.js';
-import { addStackOptions, num, threads } from './options.js';
+import { addStackOptions, num, threads, stackInputOptions } from './options.js';
 
 function intOption(name: string, v: string | undefined, min: number): number | undefined {
   const n = num(name, v);
@@ -24,13 +25,13 @@ export function registerCluster(program: Command): void {
     program
       .command('pca')
       .description('principal components of the spectra: scree, score maps, reconstruction error')
-      .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr'),
+      .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, STXM .hdr, or HDF5 (file.h5, file.h5#/dataset)'),
   ))
     .requiredOption('--out <dir>', 'output folder')
     .option('--components <n>', 'score maps to write', '3')
     .action(async (stack: string, o: Record<string, string | undefined>) => {
       const s = await runPcaCommand({
-        stack, energies: o.energies, energyUnit: o.energyUnit, flat: o.flat, dark: o.dark, out: o.out!, align: alignStep(o),
+        stack, ...stackInputOptions(o), align: alignStep(o), out: o.out!,
         components: intOption('--components', o.components, 1)!, backend: parseBackend(o.backend), threads: threads(o.threads),
         budgetBytes: parseMemoryMiB(o.memory),
       }) as any;
@@ -64,7 +65,7 @@ export function registerCluster(program: Command): void {
       if (!stack && o.pca !== undefined) throw new InputError('--pca', 'needs a stack');
       const s = await runClusterCommand({
         out: o.out, features, from: o.from,
-        stack: stack ? { stack, energies: o.energies, energyUnit: o.energyUnit, flat: o.flat, dark: o.dark, align: alignStep(o) } : undefined,
+        stack: stack ? { stack, ...stackInputOptions(o), align: alignStep(o) } : undefined,
         pca: intOption('--pca', o.pca, 1),
         k: intOption('--k', o.k, 1),
         kRange: o.kRange !== undefined ? parseKRange(o.kRange) : undefined,

@@ -5,14 +5,14 @@ import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
 import { PRESETS } from '../models/model.js';
 import { addAlignStepOptions, alignStep } from './align.js';
-import { addStackOptions, num, progress, threads } from './options.js';
+import { addStackOptions, num, progress, threads, stackInputOptions } from './options.js';
 
 export function registerFit(program: Command): void {
   addAlignStepOptions(addStackOptions(
     program
       .command('fit')
       .description('per-pixel Levenberg-Marquardt fit of a model (preset, sum of components, or JSON) with standard errors')
-      .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr'),
+      .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, STXM .hdr, or HDF5 (file.h5, file.h5#/dataset)'),
   ))
     .requiredOption('--out <dir>', 'output folder')
     .requiredOption('--model <spec>', `a preset (${Object.keys(PRESETS).join(', ')}), a sum such as "const + erf + lorentz", or JSON`)
@@ -23,7 +23,7 @@ export function registerFit(program: Command): void {
     .option('--e0 <eV>', 'edge energy anchoring the start-value windows (default: from the mean spectrum)')
     .action(async (stack: string, o: Record<string, string | undefined>) => {
       const s = await runFit({
-        stack, energies: o.energies, energyUnit: o.energyUnit, flat: o.flat, dark: o.dark, out: o.out!, align: alignStep(o),
+        stack, ...stackInputOptions(o), align: alignStep(o), out: o.out!,
         model: o.model!, fit: { init: o.init, fix: o.fix, bounds: o.bounds, maxIter: num('--max-iter', o.maxIter) },
         e0: num('--e0', o.e0), backend: parseBackend(o.backend), threads: threads(o.threads), budgetBytes: parseMemoryMiB(o.memory),
         onTile: progress('fit', 1),

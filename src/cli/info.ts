@@ -1,19 +1,24 @@
 /** `xanes info`: what a stack holds and what a run over it needs. */
 import type { Command } from 'commander';
 import { openStack } from '../stack/source.js';
+import { Hdf5Stack } from '../io/hdf5.js';
 import { readEnergies, checkEnergyCount } from '../io/energies.js';
 import { parseEnergyUnit } from '../pipeline/inputs.js';
 import { parseMemoryMiB, planTiles } from '../stack/tiles.js';
 import { tileBudget } from '../pipeline/run-tiles.js';
-import { EDGE_MAP_NAMES, EDGE_BYTES_PER_PIXEL } from '../pipeline/edge-step.js';
+import { EDGE_STEP_SHAPE } from '../pipeline/edge-step.js';
 
 const MiB = 2 ** 20;
+
+function fmtUm(v: number): string {
+  return Number(v.toPrecision(4)).toString();
+}
 
 export function registerInfo(program: Command): void {
   program
     .command('info')
     .description('shape, dtype, energies, value range of a stack, and the memory a run needs')
-    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr')
+    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, STXM .hdr, HDF5 (file.h5 or file.h5#/dataset)')
     .option('--energies <file>', 'energies file, to show the energy range and steps')
     .option('--energy-unit <unit>', 'eV or keV', 'eV')
     .option('--memory <MiB>', 'memory budget to plan tiles for')
@@ -21,8 +26,27 @@ export function registerInfo(program: Command): void {
       const src = await openStack(stackPath);
       try {
         const { nE, height: H, width: W } = src;
+        // The memory plan first: a stack too large for the budget (a decompression bomb
+        // declaring 20000x20000 pages, say) is refused before any pixel is decoded.
+        const budget = parseMemoryMiB(o.memory);
+        const b = tileBudget(src, EDGE_STEP_SHAPE, {}, budget);
+        const plan = planTiles(H, W, b);
         console.log(`${stackPath}`);
-        console.log(`  shape [E,H,W] = [${nE}, ${H}, ${W}] (${(H * W).toLocaleString('en-US')} spectra), stored as ${src.dtype}`);
+        if (src.volume) {
+          const [Z, Y, X] = src.volume;
+          console.log(`  shape [E,Z,Y,X] = [${nE}, ${Z}, ${Y}, ${X}] (${(H * W).toLocaleString('en-US')} voxels, read as ${H} rows of ${W}), stored as ${src.dtype}`);
+        } else {
+          console.log(`  shape [E,H,W] = [${nE}, ${H}, ${W}] (${(H * W).toLocaleString('en-US')} spectra), stored as ${src.dtype}`);
+        }
+        if (src.layout) {
+          const l = src.layout;
+          console.log(`  layout: ${l.title} (${l.format} '${l.name}')`);
+          for (const [role, where] of Object.entries(l.datasets)) console.log(`    ${role.padEnd(10)} ${where}`);
+          if (src.flatField) console.log(`  flat field: ${src.flatField.nE} frame(s)${src.flatField.nE === nE ? ', one per energy' : ', averaged and used at every energy'}; dark: ${src.darkField ? `${src.darkField.nE} frame(s)${src.darkField.nE === nE ? ', one per energy' : ', averaged'}` : 'none'}; applied automatically (--no-flat to skip)`);
+          for (const n of l.notes) console.log(`  note: ${n}`);
+        }
+        if (src.pixelSizeUm) console.log(`  pixel size ${fmtUm(src.pixelSizeUm.x)}${src.pixelSizeUm.y !== src.pixelSizeUm.x ? ` x ${fmtUm(src.pixelSizeUm.y)}` : ''} µm`);
+        else console.log('  pixel size not recorded (give --pixel-size for axes in µm)');
         const e = o.energies ? readEnergies(o.energies, { unit: parseEnergyUnit(o.energyUnit) }) : src.energies;
         if (e) {
           if (o.energies) checkEnergyCount(e, nE, o.energies, stackPath);
@@ -47,11 +71,11 @@ export function registerInfo(program: Command): void {
           }
         }
         console.log(`  values ${lo} .. ${hi}${nonFinite ? `, ${nonFinite} non-finite` : ''}`);
-        const budget = parseMemoryMiB(o.memory);
-        const step = { mapNames: [...EDGE_MAP_NAMES], bytesPerPixel: () => EDGE_BYTES_PER_PIXEL, gpuBindingBytesPerPixel: (n: number) => 4 * n };
-        const b = tileBudget(src, step, {}, budget);
-        const plan = planTiles(H, W, b);
         console.log(`  stack size ${((4 * nE * H * W) / MiB).toFixed(1)} MiB as float32; \`xanes edge\` on the CPU backend needs at least ${Math.ceil((b.fixedBytes + W * b.bytesPerPixel) / MiB)} MiB, and with --memory ${budget / MiB} runs ${plan.tiles} tile(s) of ${plan.rowsPerTile} rows (peak ~${Math.ceil(plan.peakBytes / MiB)} MiB)`);
+        if (src instanceof Hdf5Stack && src.chunks) {
+          const k = src.chunkRereads(plan.rowsPerTile);
+          if (k > 1) console.log(`  note: HDF5 chunks [${src.chunks.join(',')}] span more rows than a tile, so each chunk is read and decompressed about ${k} times; a larger --memory (or chunks of fewer rows) reads it once`);
+        }
       } finally {
         src.close();
       }

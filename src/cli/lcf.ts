@@ -5,7 +5,7 @@ import { parseRoiArg } from '../pipeline/spectra.js';
 import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
 import { addAlignStepOptions, alignStep } from './align.js';
-import { addStackOptions, pair, progress, threads } from './options.js';
+import { addStackOptions, pair, progress, threads, stackInputOptions } from './options.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -21,7 +21,7 @@ export function registerLcf(program: Command): void {
     program
       .command('lcf')
       .description('stack fit: every pixel as a linear combination of reference spectra (files or regions), with constraints')
-      .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr (energies from the .hdr)'),
+      .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, STXM .hdr, or HDF5 (file.h5, file.h5#/dataset) (energies from the .hdr)'),
   )))
     .requiredOption('--out <dir>', 'output folder')
     .option('--ref <NAME=SOURCE>', 'a reference: NAME=FILE (2-column text/CSV, XDI, Athena .prj as FILE#group) or NAME=rect:x0,y0,x1,y1 | circle:x,y,r | mask:FILE (a region of the stack); repeat for each', collect, [])
@@ -30,8 +30,8 @@ export function registerLcf(program: Command): void {
     .option('--window <a,b>', 'fit only energies in a..b eV')
     .action(async (stack: string, o: Record<string, any>) => {
       const s = await runLcf({
-        stack, energies: o.energies, energyUnit: o.energyUnit, flat: o.flat, dark: o.dark, i0: o.i0, i0Region: o.i0Region,
-        out: o.out, align: alignStep(o), refs: o.ref, mode: o.mode, background: o.background, window: pair('--window', o.window),
+        stack, ...stackInputOptions(o), align: alignStep(o), i0: o.i0, i0Region: o.i0Region,
+        out: o.out, refs: o.ref, mode: o.mode, background: o.background, window: pair('--window', o.window),
         backend: parseBackend(o.backend), threads: threads(o.threads), budgetBytes: parseMemoryMiB(o.memory), onTile: progress('lcf', 1),
       }) as any;
       console.log(`lcf maps: ${o.out}`);
@@ -43,14 +43,15 @@ export function registerLcf(program: Command): void {
     program
       .command('spectra')
       .description('mean and standard-deviation spectra of regions, and differences against a second stack')
-      .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, or STXM .hdr'),
+      .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, STXM .hdr, or HDF5 (file.h5, file.h5#/dataset)'),
   ))
     .requiredOption('--out <dir>', 'output folder')
     .option('--roi <NAME=SPEC>', 'a region: NAME=rect:x0,y0,x1,y1 | circle:x,y,r | mask:FILE; repeat for each', collect, [])
     .option('--compare <stack>', 'a second stack (e.g. charged vs pristine), with the same options: difference spectra')
     .option('--compare-energies <file>', 'energies of the --compare stack (default: --energies, or its .hdr)')
     .action(async (stack: string, o: Record<string, any>) => {
-      const common = { energyUnit: o.energyUnit, flat: o.flat, dark: o.dark, i0: o.i0, i0Region: o.i0Region };
+      const { energies: _e, ...stackOpts } = stackInputOptions(o);
+      const common = { ...stackOpts, i0: o.i0, i0Region: o.i0Region };
       const s = await runSpectra({
         stack, energies: o.energies, ...common, out: o.out, rois: (o.roi as string[]).map(parseRoiArg),
         compare: o.compare ? { stack: o.compare, energies: o.compareEnergies ?? o.energies, ...common } : undefined,

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { InputError } from '../io/errors.js';
 import { DeviceLostError } from '../gpu/device.js';
 import { VERSION } from '../version.js';
+import { setCommandLine } from '../io/results-h5.js';
 import { registerEdge } from './edge.js';
 import { registerInfo } from './info.js';
 import { registerDemo } from './demo.js';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  setCommandLine(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -27,11 +27,29 @@ export function addStackOptions(cmd: Command): Command {
   return cmd
     .option('--energies <file>', 'energies, one per image: text/CSV (first column) or .npy')
     .option('--energy-unit <unit>', 'unit of the energies file: eV or keV', 'eV')
-    .option('--flat <stack>', 'flat-field stack (same shape): absorbance = -ln((I-D)/(F-D))')
-    .option('--dark <stack>', 'dark stack (same shape), with --flat')
+    .option('--flat <stack>', 'flat-field stack (same shape, or fewer frames: averaged): absorbance = -ln((I-D)/(F-D))')
+    .option('--dark <stack>', 'dark stack (same shape, or fewer frames: averaged), with --flat')
+    .option('--no-flat', 'ignore the flat and dark fields stored in the stack file (HDF5, Xradia)')
+    .option('--pixel-size <um>', 'pixel size in µm (default: from the file when it records one)')
     .option('--memory <MiB>', `memory budget for the whole process, MiB (default ${DEFAULT_MEMORY_MIB})`)
     .option('--backend <name>', 'auto | webgpu | cpu', 'auto')
     .option('--threads <n>', 'CPU backend worker threads (default: every core)');
+}
+
+/** The stack-reading options as the library takes them (StackInputs, less the stack). */
+export function stackInputOptions(o: { energies?: string; energyUnit?: string; flat?: string | boolean; dark?: string; pixelSize?: string }): {
+  energies?: string; energyUnit?: string; flat?: string; dark?: string; noFlat: boolean; pixelSize?: number;
+} {
+  const pixelSize = num('--pixel-size', o.pixelSize);
+  if (pixelSize !== undefined && !(pixelSize > 0)) throw new InputError('--pixel-size', `expected a positive number of µm, got '${o.pixelSize}'`);
+  return {
+    energies: o.energies,
+    energyUnit: o.energyUnit,
+    flat: typeof o.flat === 'string' ? o.flat : undefined,
+    dark: o.dark,
+    noFlat: o.flat === false,
+    pixelSize,
+  };
 }
 
 /**

@@ -3,10 +3,10 @@ import type { Command } from 'commander';
 import { runRecipe, readRecipe, RUN_STEPS, type RunRecipe, type RunStepName } from '../pipeline/run-recipe.js';
 import { parseBackend } from '../pipeline/backend.js';
 import { parseMemoryMiB } from '../stack/tiles.js';
-import { parseKRange } from '../pipeline/cluster.js';
+import { parseKRange } from '../pipeline/elbow.js';
 import { InputError } from '../io/errors.js';
 import { addAlignStepOptions, alignStep } from './align.js';
-import { addStackOptions, num, pair, progress, threads } from './options.js';
+import { addStackOptions, num, pair, progress, threads, stackInputOptions } from './options.js';
 import { parseEdgeOptions } from './edge.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -26,7 +26,7 @@ export function registerRun(program: Command): void {
     .option('--e0 <eV>', 'edge: nominal edge energy (default: from the first field\'s mean spectrum)')
     .option('--pre <a,b>', 'edge: pre-edge window relative to e0, eV')
     .option('--post <a,b>', 'edge: post-edge window relative to e0, eV')
-    .option('--nnorm <n>', 'edge: post-edge polynomial degree, 1 or 2')
+    .option('--nnorm <n>', 'edge: post-edge polynomial degree 0, 1, 2 or auto (larch rule by span)')
     .option('--mask-sigma <k>', 'edge: mask where step < k x noise')
     .option('--edge-window <a,b>', 'edge: derivative search window, eV')
     // fit
@@ -56,8 +56,10 @@ export function registerRun(program: Command): void {
         stacks: fromFile.stacks ?? stacks,
         energies: o.energies ?? fromFile.energies,
         energyUnit: o.energyUnit !== 'eV' ? o.energyUnit : (fromFile.energyUnit ?? 'eV'),
-        flat: o.flat ?? fromFile.flat,
+        flat: (typeof o.flat === 'string' ? o.flat : undefined) ?? fromFile.flat,
         dark: o.dark ?? fromFile.dark,
+        noFlat: o.flat === false || fromFile.noFlat === true,
+        pixelSize: stackInputOptions(o).pixelSize ?? fromFile.pixelSize,
         i0: o.i0 ?? fromFile.i0,
         i0Region: o.i0Region ?? fromFile.i0Region,
         align: alignStep(o),

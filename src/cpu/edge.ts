@@ -1,9 +1,10 @@
 /**
  * CPU twin of shaders/edge.wgsl, in float64. Per pixel with normalize status OK:
  *  - the normalised spectrum n(x) = (mu(x) - pre(x)) / step, computed on the fly from the
- *    normalize coefficients (never stored: it would double the bytes read);
- *  - e0_deriv: the maximum, within the edge window, of the derivative (central differences
- *    on the real, non-uniform grid) smoothed by a moving average, refined by a parabola;
+ *    normalize rows (never stored: it would double the bytes read); the step is the one at
+ *    the pixel's own e0 (larch's pre_edge convention, see src/cpu/normalize.ts);
+ *  - e0_deriv: the normalize kernel's derivative maximum (smoothed central differences on the
+ *    real grid, in the edge window, refined by a parabola), as an absolute energy;
  *  - e0_half: the crossing of n = 0.5 (linear interpolation) nearest to e0_deriv, so a noise
  *    crossing in the pre-edge or a dip after the edge is not taken for the edge;
  *  - the white line: the maximum of n within whitelineWidth eV after e0_half, refined by a
@@ -13,7 +14,7 @@
  *
  * Optional `margins` (for tests): per pixel, the relative gap between the best and the
  * second-best candidate of each discrete choice, so GPU/CPU differences can be excused
- * only where the CPU's own choice nearly ties.
+ * only where the CPU's own choice nearly ties (`deriv` is filled by normalizeCpu).
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { parabolaVertex } from '../pipeline/edge-plan.js';
@@ -27,39 +28,17 @@ export interface EdgeMargins {
 
 export function edgeCpu(plan: EdgePlan, cube: Float32Array, P: number, norm: Float64Array, margins?: EdgeMargins): Float64Array {
   const out = new Float64Array(EDGE_ROWS * P).fill(NaN);
-  const { x, pre, nE, smoothHalf } = plan;
-  const w = 2 * smoothHalf + 1;
+  const { x, pre, nE } = plan;
   for (let p = 0; p < P; p++) {
     if (norm[NormRow.STATUS * P + p] !== EdgeStatus.OK) continue;
     const a = norm[NormRow.PRE_A * P + p];
     const b = norm[NormRow.PRE_B * P + p];
     const step = norm[NormRow.STEP * P + p];
     const n = (i: number) => (cube[i * P + p] - (a + b * (x[i] - pre.centre) / pre.scale)) / step;
-    // Central-difference derivative at i (NaN at the ends or next to a NaN point).
-    const d = (i: number) => (i >= 1 && i <= nE - 2 ? (n(i + 1) - n(i - 1)) / (x[i + 1] - x[i - 1]) : NaN);
-    const ds = (i: number) => {
-      let acc = 0;
-      for (let j = -smoothHalf; j <= smoothHalf; j++) acc += d(i + j);
-      return acc / w;
-    };
-
-    // e0_deriv
-    let best = -1, bestV = -Infinity, secondV = -Infinity;
-    for (let i = plan.edge.i0; i < plan.edge.i1; i++) {
-      const v = ds(i);
-      if (!Number.isFinite(v)) continue;
-      if (v > bestV) { secondV = bestV; bestV = v; best = i; } else if (v > secondV) secondV = v;
-    }
-    let xDeriv = NaN;
-    if (best >= 0) {
-      xDeriv = x[best];
-      if (best > plan.edge.i0 && best < plan.edge.i1 - 1) {
-        const r = parabolaVertex(x[best - 1] - x[best], x[best + 1] - x[best], ds(best - 1), bestV, ds(best + 1));
-        if (Number.isFinite(r.t)) xDeriv = x[best] + r.t;
-      }
-      out[EdgeRow.E0_DERIV * P + p] = plan.e0 + xDeriv;
-      if (margins) margins.deriv[p] = (bestV - secondV) / Math.abs(bestV);
-    }
+    // e0_deriv: found by the normalize kernel on mu (the same maximum as on n: a positive
+    // scale and a constant slope move neither the argmax nor the parabola's vertex).
+    const xDeriv = norm[NormRow.E0_DERIV * P + p];
+    if (Number.isFinite(xDeriv)) out[EdgeRow.E0_DERIV * P + p] = plan.e0 + xDeriv;
 
     // e0_half: the 0.5 crossing nearest to e0_deriv (to e0 itself if there is no derivative).
     const anchor = Number.isFinite(xDeriv) ? xDeriv : 0;

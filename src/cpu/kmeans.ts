@@ -10,6 +10,8 @@
  * Clustering happens in standardised units z = (x - shift) / scale (see standardization()).
  */
 import type { Rng } from '../synth/random.js';
+import { KM_CPU_BLOCK, kmeansSweepBlocks, type SweepView } from './kmeans-sweep.js';
+import { KernelPool, defaultThreads, isShared, shareFloat32 } from './threads.js';
 
 /** Number of rows the assignment writes per pixel, and which is which (shared with WGSL). */
 export const KM_ROWS = 2;
@@ -148,13 +150,21 @@ export function standardization(stats: FeatureStats, standardize: boolean): Stan
   return { shift: stats.mean.map(Math.fround), scale, constant, standardized: standardize };
 }
 
+/**
+ * 1 / scale per feature. Every engine standardises as z = (x - shift) * (1 / scale) (a
+ * multiply, as the GPU does), so all of them see the same z for the same pixel.
+ */
+export function inverseScale(st: Standardization): Float64Array {
+  return st.scale.map((s) => 1 / s);
+}
+
 /** Standardised feature vector of view pixel i into z; false if a raw value is not finite. */
 export function standardizedPixel(view: FeatureView, i: number, d: number, st: Standardization, z: Float64Array): boolean {
   const at = view.offset + i;
   for (let f = 0; f < d; f++) {
     const x = view.data[f * view.stride + at];
     if (!Number.isFinite(x)) return false;
-    z[f] = (x - st.shift[f]) / st.scale[f];
+    z[f] = (x - st.shift[f]) * (1 / st.scale[f]);
   }
   return true;
 }
@@ -256,40 +266,84 @@ export function locatePixel(views: FeatureView[], p: number): { view: FeatureVie
   throw new RangeError(`pixel ${p} outside the feature set`);
 }
 
-/** The CPU engine: float64 throughout, one pass per view. */
+/** Options of the CPU engine. */
+export interface CpuKmeansOptions {
+  /** Worker threads (default: every core); 1 runs in this thread. The bytes of every result do not depend on it. */
+  threads?: number;
+  /**
+   * Largest feature set (bytes) copied once into shared memory when the features are not
+   * already shared (2 GiB); beyond it the engine runs in this thread.
+   */
+  maxShareBytes?: number;
+}
+
+/**
+ * The CPU engine: per step one fused sweep (assignment + sums, kmeans-sweep.ts) over the
+ * float32 features, cut into fixed global blocks that worker threads share out; block sums
+ * (float64) are added in block order, so results do not depend on the thread count.
+ */
 export class CpuKmeansEngine implements KmeansEngine {
   readonly n: number;
-  /** Per-view labels and distances, reused across steps (a step over 20M pixels would otherwise allocate 240 MB). */
-  private readonly lab: Int32Array;
-  private readonly dd: Float64Array;
+  readonly threads: number;
+  private readonly sweepViews: SweepView[];
+  private readonly pool: KernelPool | null;
+  private readonly invScale: Float64Array;
 
-  constructor(readonly d: number, readonly views: FeatureView[], readonly st: Standardization) {
+  constructor(readonly d: number, readonly views: FeatureView[], readonly st: Standardization, opts: CpuKmeansOptions = {}) {
     this.n = views.reduce((s, v) => s + v.count, 0);
-    const maxCount = views.reduce((m, v) => Math.max(m, v.count), 0);
-    this.lab = new Int32Array(maxCount);
-    this.dd = new Float64Array(maxCount);
+    this.invScale = inverseScale(st);
+    const blocks = Math.ceil(this.n / KM_CPU_BLOCK);
+    let threads = Math.max(1, Math.min(Math.floor(opts.threads ?? defaultThreads()), blocks));
+    const distinct = new Set(views.map((v) => v.data));
+    const unshared = [...distinct].filter((a) => !isShared(a)).reduce((s, a) => s + a.byteLength, 0);
+    if (unshared > (opts.maxShareBytes ?? 2 ** 31)) threads = 1;
+    this.pool = threads > 1 ? KernelPool.create(threads) : null;
+    this.threads = this.pool ? threads : 1;
+    if (this.pool) {
+      // One shared copy of each distinct data array (none if already shared).
+      const shared = new Map<Float32Array, Float32Array>();
+      for (const a of distinct) shared.set(a, shareFloat32(a));
+      this.sweepViews = views.map((v) => ({ data: shared.get(v.data)!, stride: v.stride, offset: v.offset, count: v.count }));
+    } else {
+      this.sweepViews = views.map((v) => ({ data: v.data, stride: v.stride, offset: v.offset, count: v.count }));
+    }
   }
 
   async step(k: number, centres: Float64Array, active: Uint8Array, wantPixels: boolean): Promise<KmeansStepResult> {
     const d = this.d;
-    const sums = new Float64Array(k * (d + 2));
+    const m = entriesPerCluster(d);
+    const nBlocks = Math.ceil(this.n / KM_CPU_BLOCK);
+    const shared = this.pool !== null;
     let labels: Int32Array | undefined;
     let dist2: Float32Array | undefined;
     if (wantPixels) {
-      labels = new Int32Array(this.n);
-      dist2 = new Float32Array(this.n);
+      labels = shared ? new Int32Array(new SharedArrayBuffer(4 * this.n)) : new Int32Array(this.n);
+      dist2 = shared ? new Float32Array(new SharedArrayBuffer(4 * this.n)) : new Float32Array(this.n);
     }
-    let o = 0;
-    for (const view of this.views) {
-      const lab = this.lab.subarray(0, view.count);
-      const dd = this.dd.subarray(0, view.count);
-      kmeansAssignCpu(view, d, this.st, k, centres, active, lab, dd, 0);
-      kmeansPartialCpu(view, d, this.st, k, centres, lab, dd, 0, sums);
-      if (labels && dist2) {
-        labels.set(lab, o);
-        dist2.set(dd, o);
+    const params = { d, k, shift: this.st.shift, invScale: this.invScale, centres, active };
+    const all = Array.from({ length: nBlocks }, (_, b) => b);
+    let blockSums: Float64Array;
+    if (this.pool) {
+      // Contiguous runs of blocks per thread (locality); results placed by block.
+      const T = this.threads;
+      const parts = Array.from({ length: T }, (_, t) => all.slice(Math.floor((t * nBlocks) / T), Math.floor(((t + 1) * nBlocks) / T)));
+      const res = await Promise.all(parts.map((blocks) =>
+        blocks.length === 0
+          ? Promise.resolve(new Float64Array(0))
+          : this.pool!.run<Float64Array>({ kind: 'kmeans', views: this.sweepViews, ...params, blocks, labels: labels ?? null, dist2: dist2 ?? null })));
+      blockSums = new Float64Array(nBlocks * k * m);
+      let at = 0;
+      for (const r of res) {
+        blockSums.set(r, at);
+        at += r.length;
       }
-      o += view.count;
+    } else {
+      blockSums = kmeansSweepBlocks(this.sweepViews, params, all, labels ?? null, dist2 ?? null);
+    }
+    const sums = new Float64Array(k * m);
+    for (let b = 0; b < nBlocks; b++) {
+      const o = b * k * m;
+      for (let q = 0; q < k * m; q++) sums[q] += blockSums[o + q];
     }
     return { sums, base: Float64Array.from(centres), labels, dist2 };
   }
@@ -299,7 +353,9 @@ export class CpuKmeansEngine implements KmeansEngine {
     return standardizedPixel(view, i, this.d, this.st, z);
   }
 
-  async release(): Promise<void> {}
+  async release(): Promise<void> {
+    await this.pool?.close();
+  }
 }
 
 /**

@@ -3,8 +3,8 @@
  * From a 1-D .npy or a text file (one value per line, or the first column of a
  * CSV/whitespace table; '#' comments and blank lines skipped).
  */
-import fs from 'node:fs';
 import { InputError } from './errors.js';
+import { readBounded } from './files.js';
 import { formatShape, readNpy } from './npy.js';
 
 export type EnergyUnit = 'eV' | 'keV';
@@ -41,15 +41,7 @@ function fromNpy(path: string): Float64Array {
 }
 
 function fromText(path: string): Float64Array {
-  let text: string;
-  try {
-    text = fs.readFileSync(path, 'utf8');
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new InputError(path, 'no such file');
-    if (err.code === 'EISDIR') throw new InputError(path, 'is a directory, not a file');
-    throw new InputError(path, `cannot read: ${err.message}`);
-  }
+  const text = readBounded(path, 'an energies file').toString('utf8');
   if (text.includes('\0')) throw new InputError(path, 'binary file: expected text (one energy per line) or .npy');
   const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
   const values: number[] = [];

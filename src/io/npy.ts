@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { InputError } from './errors.js';
+import { parsePyLiteral, PyDict, PyLiteralError, PyTuple, type PyValue } from './pyliteral.js';
 
 export type NpyDtype = 'float32' | 'float64' | 'uint16' | 'uint8' | 'int16' | 'int32' | 'uint32';
 export type NpyArray =
@@ -129,38 +130,53 @@ export function parseNpyHeader(buf: Buffer, path: string): NpyHeader {
   // Version 3 only differs by allowing utf-8 in the header (for structured field names).
   const text = buf.toString(major === 3 ? 'utf8' : 'latin1', start, dataOffset);
 
-  const descrMatch = /['"]descr['"]\s*:\s*(['"])([^'"]*)\1/.exec(text);
-  if (!descrMatch) {
-    // Structured dtypes have a list here; anything else is a damaged header.
-    const listDescr = /['"]descr['"]\s*:\s*\[/.test(text);
+  // The header is a Python dict literal, read as numpy reads it (ast.literal_eval): a key
+  // given twice keeps its last value, and the keys must be exactly these three.
+  const shown = JSON.stringify(text.trim().slice(0, 200));
+  let parsed: PyValue;
+  try {
+    parsed = parsePyLiteral(text);
+  } catch (e) {
+    if (e instanceof PyLiteralError) throw new InputError(path, `corrupt .npy header (${e.message}): ${shown}`);
+    throw e;
+  }
+  if (!(parsed instanceof PyDict)) throw new InputError(path, `corrupt .npy header (not a dict): ${shown}`);
+  const keys = [...parsed.entries.keys()].map(String).sort();
+  for (const k of ['descr', 'fortran_order', 'shape']) {
+    if (!parsed.entries.has(k)) throw new InputError(path, `corrupt .npy header (no '${k}'): ${shown}`);
+  }
+  if (keys.length !== 3) {
+    const extra = keys.filter((k) => !['descr', 'fortran_order', 'shape'].includes(k));
+    throw new InputError(path, `corrupt .npy header (unexpected key${extra.length > 1 ? 's' : ''} ${extra.map((k) => `'${k}'`).join(', ')}; numpy expects exactly 'descr', 'fortran_order', 'shape')`);
+  }
+  const descrValue = parsed.entries.get('descr');
+  if (typeof descrValue !== 'string') {
     throw new InputError(
       path,
-      listDescr
+      Array.isArray(descrValue)
         ? `unsupported dtype: structured array (supported: ${SUPPORTED})`
-        : `corrupt .npy header (no 'descr'): ${JSON.stringify(text.trim())}`,
+        : `corrupt .npy header ('descr' is not a string): ${shown}`,
     );
   }
-  const descr = descrMatch[2];
+  const descr = descrValue;
   const dtype = DESCR[descr];
   if (!dtype) {
     const hint = descr.startsWith('>') ? '; big-endian data: convert with arr.astype(arr.dtype.newbyteorder("<"))' : '';
     throw new InputError(path, `unsupported dtype '${descr}' (supported: ${SUPPORTED})${hint}`);
   }
 
-  const fortranMatch = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text);
-  if (!fortranMatch) throw new InputError(path, `corrupt .npy header (no 'fortran_order'): ${JSON.stringify(text.trim())}`);
-  if (fortranMatch[1] === 'True') {
+  const fortran = parsed.entries.get('fortran_order');
+  if (typeof fortran !== 'boolean') throw new InputError(path, `corrupt .npy header ('fortran_order' is not True or False): ${shown}`);
+  if (fortran) {
     throw new InputError(path, 'fortran_order=True is not supported: save a C-ordered array (np.ascontiguousarray)');
   }
 
-  const shapeMatch = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(text);
-  if (!shapeMatch) throw new InputError(path, `corrupt .npy header (no 'shape'): ${JSON.stringify(text.trim())}`);
-  const parts = shapeMatch[1].split(',').map((s) => s.trim()).filter((s) => s !== '');
-  const shape = parts.map((s) => {
-    // numpy may write Python longs as "3L" in very old files.
-    const m = /^(\d+)L?$/.exec(s);
-    if (!m) throw new InputError(path, `corrupt .npy header: bad shape entry '${s}'`);
-    return Number(m[1]);
+  const shapeValue = parsed.entries.get('shape');
+  if (!(shapeValue instanceof PyTuple)) throw new InputError(path, `corrupt .npy header ('shape' is not a tuple): ${shown}`);
+  const shape = shapeValue.items.map((v) => {
+    if (typeof v !== 'bigint' || v < 0n) throw new InputError(path, `corrupt .npy header: bad shape entry '${String(v)}' (expected a non-negative integer)`);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new InputError(path, `corrupt .npy header: shape entry ${v} is too large`);
+    return Number(v);
   });
   if (!Number.isSafeInteger(product(shape) * itemSize(dtype))) {
     throw new InputError(path, `corrupt .npy header: shape ${formatShape(shape)} is too large`);

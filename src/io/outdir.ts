@@ -7,10 +7,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from './errors.js';
 import { writeNpy, type NpyArray } from './npy.js';
+import type { ResultsContext, ResultsInput } from './results-h5.js';
 import { writeTiffFloat32 } from './tiff.js';
 
 export class OutputDir {
   readonly tmp: string;
+  /** What results.h5 needs beyond the files: inputs (energies, pixel size) and status names. */
+  readonly results: ResultsContext = { inputs: new Map(), statusNames: new Map() };
   private done = false;
 
   private constructor(readonly finalPath: string) {
@@ -57,10 +60,16 @@ export class OutputDir {
   }
 
   /** A step's maps (float32 .npy + .tif each) and its uint8 status.npy, optionally in a subfolder. */
-  writeStepMaps(mapNames: readonly string[], maps: Record<string, Float32Array>, status: Uint8Array, height: number, width: number, sub = ''): void {
+  writeStepMaps(mapNames: readonly string[], maps: Record<string, Float32Array>, status: Uint8Array, height: number, width: number, sub = '', statusNames?: readonly string[]): void {
+    if (statusNames) this.results.statusNames.set(sub.split(path.sep).join('/'), statusNames);
     if (sub) fs.mkdirSync(this.file(sub), { recursive: true });
     for (const name of mapNames) this.writeMap(path.join(sub, name), maps[name], height, width);
     this.writeNpy(path.join(sub, 'status'), status, [height, width]);
+  }
+
+  /** Records a stack this run read (field '' for single-stack commands), for results.h5. */
+  recordInput(field: string, inp: ResultsInput): void {
+    this.results.inputs.set(field, inp);
   }
 
   writeNpy(name: string, data: NpyArray, shape: number[]): void {

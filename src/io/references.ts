@@ -24,8 +24,8 @@
  * window, otherwise an InputError names it.
  */
 import fs from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { InputError } from './errors.js';
+import { gunzipBounded, readBounded } from './files.js';
 import { parseRegion, regionSpectra, type Region } from '../stack/regions.js';
 import type { StackSource } from '../stack/source.js';
 
@@ -62,15 +62,7 @@ const KEV_THRESHOLD = 100;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function readText(path: string): Buffer {
-  try {
-    const st = fs.statSync(path);
-    if (st.isDirectory()) throw new InputError(path, 'is a directory, not a file');
-    return fs.readFileSync(path);
-  } catch (e) {
-    if (e instanceof InputError) throw e;
-    const err = e as NodeJS.ErrnoException;
-    throw new InputError(path, err.code === 'ENOENT' ? 'no such file' : `cannot read: ${err.message}`);
-  }
+  return readBounded(path, 'a spectrum or reference file');
 }
 
 /** Energies to eV (keV detected or given) and strictly increasing; values follow the sort. */
@@ -197,13 +189,7 @@ function perlList(s: string): string[] {
 /** Every group of an Athena project file (gzip'd or not; Perl-data or Larch's JSON form). */
 export function readAthenaGroups(path: string): AthenaGroup[] {
   let buf = readText(path);
-  if (buf[0] === 0x1f && buf[1] === 0x8b) {
-    try {
-      buf = gunzipSync(buf);
-    } catch (e) {
-      throw new InputError(path, `damaged gzip data: ${(e as Error).message}`);
-    }
-  }
+  if (buf[0] === 0x1f && buf[1] === 0x8b) buf = gunzipBounded(path, buf, 'an Athena project');
   const text = buf.toString('utf8');
   if (text.slice(0, 600).includes('_____header')) return athenaJson(path, text);
   if (!/^#\s*Athena project file/.test(text)) throw new InputError(path, "not an Athena project file (no '# Athena project file' first line)");

@@ -17,6 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from './errors.js';
+import { readBounded } from './files.js';
 import { checkRowRequest, type StackSource } from '../stack/source.js';
 
 export interface StxmHeader {
@@ -73,13 +74,7 @@ function meanSpacing(v: Float64Array): number {
 
 /** Parses a .hdr scan definition (energies, axes, channels). */
 export function readStxmHeader(hdrPath: string): StxmHeader {
-  let text: string;
-  try {
-    text = fs.readFileSync(hdrPath, 'latin1');
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new InputError(hdrPath, err.code === 'ENOENT' ? 'no such file' : `cannot read: ${err.message}`);
-  }
+  const text = readBounded(hdrPath, 'an STXM scan definition').toString('latin1');
   if (!/ScanDefinition\s*=/.test(text)) throw new InputError(hdrPath, 'not an STXM scan definition (no ScanDefinition block)');
   const energies = pointsOf(text, 'StackAxis', hdrPath);
   if (!energies) throw new InputError(hdrPath, 'no energy axis (no StackAxis block with Points): not an image stack scan');
@@ -215,12 +210,9 @@ function parseValues(buf: Buffer, out: Float32Array, at: number, count: number, 
  * (H + 1 offsets, the last = end of the last line). Trailing blank lines are allowed.
  */
 function indexXim(file: string, W: number, H: number, hdrPath: string): Float64Array {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (e) {
-    throw new InputError(file, `cannot read: ${(e as Error).message}`);
-  }
+  // At most ~40 characters per number (sign, 17 digits, exponent, separators): a larger file
+  // is not this image, and is refused before it is read whole.
+  const buf = readBounded(file, `an image of ${W}x${H} numbers`, Math.max(2 ** 20, H * (W * 40 + 16)));
   const starts = new Float64Array(H + 1);
   let line = 0; // non-blank lines seen
   let pos = 0;

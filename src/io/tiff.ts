@@ -1,15 +1,24 @@
 /**
  * Multi-page TIFF stacks (page i = image at energy i).
  *
- * Reading uses the `geotiff` package: it reads only the strips/tiles a row window touches
- * and handles compression (LZW, Deflate, PackBits, ...). Its file source zero-fills reads
- * past the end of the file and its page count walks the IFD chain without a cycle check,
- * so open() walks the chain itself and checks that every strip lies inside the file:
- * a damaged file becomes an InputError, not zeros or a hang.
+ * Directories are parsed by src/io/tiff-ifd.ts; the pixels are decoded here, strip by strip
+ * and tile by tile, for the rows a tile of the run needs and no more
+ * (src/io/tiff-codecs.ts: none, LZW, Deflate, PackBits; predictors 2 and 3):
+ * - uncompressed strips, the common case for instrument and ImageJ stacks, are read with
+ *   positioned reads (any rows, no decoding);
+ * - a compressed strip is decoded incrementally, and each page keeps its decoder between
+ *   calls, so a run walking down the image decodes every strip once, however tall the strip
+ *   (one strip per page is common) and however short the tiles of rows;
+ * - a tile is decoded from its start for each call that needs its rows (tiles are small).
+ * Nothing is ever decompressed beyond the declared size of the strip or tile, and no buffer
+ * larger than the rows asked for is allocated, so a decompression bomb (a small file whose
+ * pages declare 20000x20000 pixels) costs what a file of that declared size would, and the
+ * memory plan refuses it by its declared size before anything is inflated.
  *
- * Uncompressed strips, the common case for instrument and ImageJ stacks, are read directly
- * with positioned reads: geotiff's generic per-pixel path runs at ~50 MB/s, far below disk
- * speed. Compressed or tiled pages go through geotiff.
+ * open() walks the IFD chain with a cycle check and checks that every strip lies inside the
+ * file: a damaged file becomes an InputError, not zeros or
+ * a hang. Sample formats: unsigned and signed 8/16/32-bit integers and 32/64-bit floats,
+ * one sample per pixel; bilevel, palette and colour images are refused with their name.
  *
  * Writing is a minimal baseline TIFF written by hand (little-endian 'II', uncompressed,
  * strips, one IFD per page): geotiff's writer writes a single image with GeoTIFF tags,
@@ -17,12 +26,45 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { fromFile, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
 import { InputError } from './errors.js';
 import { littleEndianBytes } from './npy.js';
+import { TiffFile, type Ifd } from './tiff-ifd.js';
+import { blockDecoder, COMPRESSION_NAMES, SUPPORTED_COMPRESSIONS, type BlockDecoder } from './tiff-codecs.js';
 import type { StackSource } from '../stack/source.js';
 
-type TiffDtype = 'uint8' | 'uint16' | 'float32';
+export type TiffDtype = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
+
+const DTYPES: Record<string, TiffDtype> = {
+  uint8: 'uint8',
+  int8: 'int8',
+  uint16: 'uint16',
+  int16: 'int16',
+  uint32: 'uint32',
+  int32: 'int32',
+  float32: 'float32',
+  float64: 'float64',
+};
+const VIEW = {
+  uint8: Uint8Array,
+  int8: Int8Array,
+  uint16: Uint16Array,
+  int16: Int16Array,
+  uint32: Uint32Array,
+  int32: Int32Array,
+  float32: Float32Array,
+  float64: Float64Array,
+} as const;
+/** Unsigned views of the same width, for undoing horizontal differencing (wraps like the writer). */
+const UNSIGNED = { 1: Uint8Array, 2: Uint16Array, 4: Uint32Array } as const;
+
+const PHOTOMETRIC: Record<number, string> = {
+  2: 'an RGB colour image',
+  3: 'a palette-colour image',
+  4: 'a transparency mask',
+  5: 'a CMYK colour image',
+  6: 'a YCbCr colour image',
+  8: 'a CIE L*a*b* colour image',
+};
 
 /** 'uint16', 'float32', ... from the SampleFormat and BitsPerSample tags. */
 function describeFormat(sampleFormat: number, bits: number): string {
@@ -34,95 +76,95 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Pages read concurrently in readRows: enough to overlap file reads, few enough to bound memory. */
-const PAGE_CONCURRENCY = 8;
-
 const HOST_LE = os.endianness() === 'LE';
 
-/** Where an uncompressed, stripped page keeps its rows. */
-interface RawPlan {
+/** Pages decoded at once by readRows: enough to keep the thread pool busy, each with one scratch of the rows. */
+const PAGE_CONCURRENCY = 4;
+
+/** How one page stores its pixels. */
+interface PagePlan {
+  compression: number;
+  /** 1 none, 2 horizontal differencing, 3 floating point. */
+  predictor: number;
   offsets: number[];
-  rowsPerStrip: number;
+  counts: number[];
+  tiled: boolean;
+  /** Strip: the image width and RowsPerStrip; tile: TileWidth and TileLength. */
+  blockW: number;
+  blockH: number;
+}
+
+/** A compressed strip being decoded: the next row it hands out. */
+interface StripCursor {
+  strip: number;
+  row: number;
+  decoder: BlockDecoder;
 }
 
 export class TiffStack implements StackSource {
+  /** Per page, the decoder of the compressed strip last read (kept for the next rows). */
+  private cursors: (StripCursor | null)[];
+  private readonly bytesPerSample: number;
+
   private constructor(
     readonly path: string,
-    private tiff: GeoTIFF,
-    private pages: GeoTIFFImage[],
-    /** per page: direct-read plan, or null to decode with geotiff */
-    private plans: (RawPlan | null)[],
+    private littleEndian: boolean,
+    private plans: PagePlan[],
     private fd: number,
     readonly width: number,
     readonly height: number,
     readonly dtype: TiffDtype,
-  ) {}
+  ) {
+    this.cursors = plans.map(() => null);
+    this.bytesPerSample = VIEW[dtype].BYTES_PER_ELEMENT;
+  }
 
   get nE(): number {
-    return this.pages.length;
+    return this.plans.length;
   }
 
   static async open(path: string): Promise<TiffStack> {
-    let size: number;
+    let fd: number;
     try {
-      const st = fs.statSync(path);
-      if (st.isDirectory()) throw new InputError(path, 'is a directory, not a file');
-      size = st.size;
+      fd = fs.openSync(path, 'r');
     } catch (e) {
-      if (e instanceof InputError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
-      throw new InputError(path, code === 'ENOENT' ? 'no such file' : `cannot open: ${message(e)}`);
+      throw new InputError(path, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a file' : `cannot open: ${message(e)}`);
     }
-    if (size < 8) throw new InputError(path, `not a TIFF file (only ${size} bytes)`);
-
-    let tiff: GeoTIFF;
     try {
-      tiff = await fromFile(path);
-    } catch (e) {
-      throw new InputError(path, `not a TIFF file: ${message(e)}`);
-    }
-    let fd = -1;
-    try {
-      const pages = await walkPages(path, tiff, size);
+      const st = fs.fstatSync(fd);
+      if (st.isDirectory()) throw new InputError(path, 'is a directory, not a file');
+      const tiff = TiffFile.open(path, fd, st.size);
+      const pages = tiff.directories();
       const first = pages[0];
       // ImageJ writes stacks over 4 GiB as one directory followed by all images back to back;
       // reading it as a single image would give a 1-energy stack.
-      const desc = first.fileDirectory.hasTag('ImageDescription') ? String(await first.fileDirectory.loadValue('ImageDescription')) : '';
-      const ijImages = /^ImageJ=[\s\S]*?\bimages=(\d+)/.exec(desc);
+      const ijImages = /^ImageJ=[\s\S]*?\bimages=(\d+)/.exec(first.text(TAG.ImageDescription));
       if (pages.length === 1 && ijImages && Number(ijImages[1]) > 1) {
         throw new InputError(path, `ImageJ stack of ${ijImages[1]} images stored after a single TIFF directory is not supported: save it as .npy or as a TIFF with one directory per image`);
       }
-      const width = first.getWidth();
-      const height = first.getHeight();
+      const width = first.number(TAG.ImageWidth, 0);
+      const height = first.number(TAG.ImageLength, 0);
       let dtype: TiffDtype | undefined;
-      const plans: (RawPlan | null)[] = [];
+      const plans: PagePlan[] = [];
       for (let k = 0; k < pages.length; k++) {
         const p = pages[k];
         const where = `TIFF page ${k}`;
-        if (p.getWidth() !== width || p.getHeight() !== height) {
-          throw new InputError(path, `${where} is ${p.getWidth()}x${p.getHeight()}, page 0 is ${width}x${height}: all pages must have the same size`);
+        const w = p.number(TAG.ImageWidth, 0);
+        const h = p.number(TAG.ImageLength, 0);
+        if (w !== width || h !== height) {
+          throw new InputError(path, `${where} is ${w}x${h}, page 0 is ${width}x${height}: all pages must have the same size`);
         }
-        if (p.getSamplesPerPixel() !== 1) {
-          throw new InputError(path, `${where} has ${p.getSamplesPerPixel()} samples per pixel (RGB?): expected 1 (greyscale)`);
-        }
-        if (p.fileDirectory.getValue('PhotometricInterpretation') === 3) {
-          throw new InputError(path, `${where} is a palette-colour image: expected greyscale intensities`);
-        }
-        const fmt = describeFormat(p.getSampleFormat(), p.getBitsPerSample());
-        if (fmt !== 'uint8' && fmt !== 'uint16' && fmt !== 'float32') {
-          throw new InputError(path, `${where}: unsupported sample format ${fmt} (supported: uint8, uint16, float32)`);
-        }
+        const fmt = sampleFormatOf(path, p, where);
         if (dtype !== undefined && fmt !== dtype) {
           throw new InputError(path, `${where} is ${fmt}, page 0 is ${dtype}: all pages must have the same sample format`);
         }
         dtype = fmt;
-        plans.push(await checkBlocks(path, p, k, size));
+        plans.push(planPage(path, p, k, st.size, VIEW[fmt].BYTES_PER_ELEMENT));
       }
-      fd = fs.openSync(path, 'r');
-      return new TiffStack(path, tiff, pages, plans, fd, width, height, dtype!);
+      return new TiffStack(path, tiff.littleEndian, plans, fd, width, height, dtype!);
     } catch (e) {
-      void closeQuietly(tiff);
-      if (fd >= 0) fs.closeSync(fd);
+      fs.closeSync(fd);
       if (e instanceof InputError) throw e;
       throw new InputError(path, `cannot read TIFF: ${message(e)}`);
     }
@@ -138,37 +180,63 @@ export class TiffStack implements StackSource {
       throw new RangeError(`${this.path}: output holds ${out.length} values, need ${this.nE * rows * W}`);
     }
     if (rows === 0) return;
-    const plans = this.plans;
-    if (plans.some((p) => p !== null)) {
-      const scratch = new Uint8Array(rows * W * (this.dtype === 'uint8' ? 1 : this.dtype === 'uint16' ? 2 : 4));
-      for (let k = 0; k < this.nE; k++) if (plans[k]) this.readRaw(k, plans[k]!, y0, rows, scratch, out.subarray(k * rows * W));
-    }
-    const readPage = async (k: number): Promise<void> => {
-      let data: ArrayLike<number>;
-      try {
-        data = (await this.pages[k].readRasters({
-          window: [0, y0, W, y0 + rows],
-          samples: [0],
-          interleave: true,
-        })) as unknown as ArrayLike<number>;
-      } catch (e) {
-        throw new InputError(this.path, `cannot read TIFF page ${k}: ${message(e)}`);
+    if (this.fd < 0) throw new Error(`${this.path}: TiffStack is closed`);
+    // A few pages at a time (Deflate inflates on the thread pool), each through its own
+    // scratch buffer holding the file's bytes of these rows.
+    const lanes = Math.min(PAGE_CONCURRENCY, this.nE);
+    const scratch = Array.from({ length: lanes }, () => new Uint8Array(rows * W * this.bytesPerSample));
+    let nextPage = 0;
+    const lane = async (buf: Uint8Array) => {
+      for (let k = nextPage++; k < this.nE; k = nextPage++) {
+        const plan = this.plans[k];
+        if (plan.tiled) await this.readTiles(k, plan, y0, rows, buf);
+        else if (plan.compression === 1) this.readRaw(k, plan, y0, rows, buf);
+        else await this.readStrips(k, plan, y0, rows, buf);
+        this.toFloat(buf, plan.predictor === 3, out.subarray(k * rows * W, (k + 1) * rows * W));
       }
-      if (data.length !== rows * W) {
-        throw new InputError(this.path, `cannot read TIFF page ${k}: got ${data.length} values for ${rows} rows of ${W}`);
-      }
-      out.set(data, k * rows * W); // converts uint8/uint16 to float32
     };
-    const viaGeotiff = plans.flatMap((p, k) => (p ? [] : [k]));
-    for (let i = 0; i < viaGeotiff.length; i += PAGE_CONCURRENCY) {
-      await Promise.all(viaGeotiff.slice(i, i + PAGE_CONCURRENCY).map(readPage));
+    await Promise.all(scratch.map(lane));
+  }
+
+  /** The file's bytes (file byte order, or big-endian after predictor 3) into float32 values. */
+  private toFloat(bytes: Uint8Array, bigEndianAlready: boolean, out: Float32Array): void {
+    const size = this.bytesPerSample;
+    const fileLE = bigEndianAlready ? false : this.littleEndian;
+    if (size > 1 && fileLE !== HOST_LE) swapBytes(bytes, size);
+    out.set(new VIEW[this.dtype](bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length / size));
+  }
+
+  /** Undoes the predictor on `nRows` rows of `rowSamples` samples each, in place. */
+  private unpredict(plan: PagePlan, bytes: Uint8Array, rowSamples: number, nRows: number, rowScratch: { buf?: Uint8Array }): void {
+    const size = this.bytesPerSample;
+    const rowBytes = rowSamples * size;
+    if (plan.predictor === 2) {
+      const wrongOrder = size > 1 && this.littleEndian !== HOST_LE;
+      if (wrongOrder) swapBytes(bytes, size);
+      const U = UNSIGNED[size as 1 | 2 | 4];
+      const v = new U(bytes.buffer as ArrayBuffer, bytes.byteOffset, (nRows * rowBytes) / size);
+      for (let r = 0; r < nRows; r++) {
+        const base = r * rowSamples;
+        for (let i = 1; i < rowSamples; i++) v[base + i] += v[base + i - 1];
+      }
+      if (wrongOrder) swapBytes(bytes, size); // back to file order, as toFloat expects
+    } else if (plan.predictor === 3) {
+      // Floating point (TIFF Technical Note 3): bytes differenced across the row, and the
+      // row stored as all most-significant bytes, then the next, ...; result big-endian.
+      const tmp = (rowScratch.buf ??= new Uint8Array(rowBytes));
+      for (let r = 0; r < nRows; r++) {
+        const row = bytes.subarray(r * rowBytes, (r + 1) * rowBytes);
+        for (let i = 1; i < rowBytes; i++) row[i] = (row[i] + row[i - 1]) & 0xff;
+        tmp.set(row);
+        for (let i = 0; i < rowSamples; i++) for (let b = 0; b < size; b++) row[i * size + b] = tmp[b * rowSamples + i];
+      }
     }
   }
 
-  /** Rows of one uncompressed page: one positioned read per strip touched, then one conversion. */
-  private readRaw(k: number, plan: RawPlan, y0: number, rows: number, scratch: Uint8Array, out: Float32Array): void {
+  /** Rows of one uncompressed, stripped page: one positioned read per strip touched. */
+  private readRaw(k: number, plan: PagePlan, y0: number, rows: number, scratch: Uint8Array): void {
     const rowBytes = scratch.length / rows;
-    const rps = plan.rowsPerStrip;
+    const rps = plan.blockH;
     for (let y = y0; y < y0 + rows; ) {
       const s = Math.floor(y / rps);
       const end = Math.min(y0 + rows, (s + 1) * rps);
@@ -187,24 +255,97 @@ export class TiffStack implements StackSource {
       }
       y = end;
     }
-    const size = this.dtype === 'uint8' ? 1 : this.dtype === 'uint16' ? 2 : 4;
-    if (size > 1 && this.tiff.littleEndian !== HOST_LE) {
-      swapBytes(scratch, size);
+    this.unpredict(plan, scratch, this.width, rows, {});
+  }
+
+  /** A decoder positioned at `row` of compressed strip `s` of page k (reusing the page's cursor when it can). */
+  private async cursorAt(k: number, plan: PagePlan, s: number, row: number, skip: Uint8Array): Promise<StripCursor> {
+    const rowBytes = this.width * this.bytesPerSample;
+    let c = this.cursors[k];
+    if (!c || c.strip !== s || c.row > row) {
+      c?.decoder.close();
+      const rowsInStrip = Math.min(plan.blockH, this.height - s * plan.blockH);
+      const decoder = blockDecoder(plan.compression, this.fd, plan.offsets[s], plan.counts[s], rowsInStrip * rowBytes, this.path, `cannot read TIFF page ${k}, strip ${s}`);
+      c = { strip: s, row: s * plan.blockH, decoder };
+      this.cursors[k] = c;
     }
-    const n = scratch.length / size;
-    if (this.dtype === 'uint8') out.set(scratch.subarray(0, n));
-    else if (this.dtype === 'uint16') out.set(new Uint16Array(scratch.buffer, 0, n));
-    else out.set(new Float32Array(scratch.buffer, 0, n));
+    for (; c.row < row; c.row++) await c.decoder.read(skip); // rows above the request (rare: seeking back)
+    return c;
+  }
+
+  /** Rows of one compressed, stripped page, continuing each strip's decoder where it stopped. */
+  private async readStrips(k: number, plan: PagePlan, y0: number, rows: number, scratch: Uint8Array): Promise<void> {
+    const rowBytes = this.width * this.bytesPerSample;
+    const skip = new Uint8Array(rowBytes);
+    for (let y = y0; y < y0 + rows; ) {
+      const s = Math.floor(y / plan.blockH);
+      const end = Math.min(y0 + rows, (s + 1) * plan.blockH);
+      const c = await this.cursorAt(k, plan, s, y, skip);
+      await c.decoder.read(scratch.subarray((y - y0) * rowBytes, (end - y0) * rowBytes));
+      c.row = end;
+      y = end;
+    }
+    this.unpredict(plan, scratch, this.width, rows, {});
+  }
+
+  /** Rows of one tiled page: each tile touched is decoded from its start to the last row needed. */
+  private async readTiles(k: number, plan: PagePlan, y0: number, rows: number, scratch: Uint8Array): Promise<void> {
+    const size = this.bytesPerSample;
+    const W = this.width;
+    const { blockW: tw, blockH: th } = plan;
+    const across = Math.ceil(W / tw);
+    const tileRow = new Uint8Array(tw * size);
+    const rowScratch: { buf?: Uint8Array } = {};
+    for (let ty = Math.floor(y0 / th); ty * th < y0 + rows; ty++) {
+      const first = Math.max(y0, ty * th);
+      const last = Math.min(y0 + rows, (ty + 1) * th);
+      for (let tx = 0; tx < across; tx++) {
+        const i = ty * across + tx;
+        const dec = blockDecoder(plan.compression, this.fd, plan.offsets[i], plan.counts[i], tw * th * size, this.path, `cannot read TIFF page ${k}, tile ${i}`);
+        const cols = Math.min(tw, W - tx * tw);
+        try {
+          for (let y = ty * th; y < last; y++) {
+            await dec.read(tileRow);
+            if (y < first) continue;
+            // Predictors run across the whole tile row (padding included), as the writer ran them.
+            this.unpredict(plan, tileRow, tw, 1, rowScratch);
+            scratch.set(tileRow.subarray(0, cols * size), ((y - y0) * W + tx * tw) * size);
+          }
+        } finally {
+          dec.close();
+        }
+      }
+    }
   }
 
   close(): void {
-    void closeQuietly(this.tiff);
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
+    for (const c of this.cursors) c?.decoder.close();
+    this.cursors = this.cursors.map(() => null);
   }
 }
 
-/** In-place byte swap of 2- or 4-byte elements (big-endian 'MM' files on little-endian hosts). */
+/** The page's sample type, or an InputError saying what the image is instead. */
+function sampleFormatOf(path: string, p: Ifd, where: string): TiffDtype {
+  const spp = p.number(TAG.SamplesPerPixel, 1);
+  const photometric = p.number(TAG.Photometric, 1);
+  // BitsPerSample defaults to 1 (bilevel) when absent, as the TIFF spec says.
+  const bits = p.number(TAG.BitsPerSample, 1);
+  if (PHOTOMETRIC[photometric]) {
+    throw new InputError(path, `${where} is ${PHOTOMETRIC[photometric]}${spp > 1 ? ` (${spp} samples per pixel)` : ''}: expected greyscale intensities, one value per pixel`);
+  }
+  if (spp !== 1) throw new InputError(path, `${where} has ${spp} samples per pixel (RGB?): expected 1 (greyscale)`);
+  if (bits === 1) throw new InputError(path, `${where} is a 1-bit (bilevel, black and white) image: expected greyscale intensities of 8, 16 or 32 bits`);
+  const fmt = describeFormat(p.number(TAG.SampleFormat, 1), bits);
+  const dtype = DTYPES[fmt];
+  if (!dtype) {
+    throw new InputError(path, `${where}: unsupported sample format ${fmt} (supported: ${Object.keys(DTYPES).join(', ')})`);
+  }
+  return dtype;
+}
+
+/** In-place byte swap of 2-, 4- or 8-byte elements. */
 function swapBytes(b: Uint8Array, size: number): void {
   for (let i = 0; i + size <= b.length; i += size) {
     for (let lo = i, hi = i + size - 1; lo < hi; lo++, hi--) {
@@ -215,56 +356,28 @@ function swapBytes(b: Uint8Array, size: number): void {
   }
 }
 
-async function closeQuietly(tiff: GeoTIFF): Promise<void> {
-  try {
-    await tiff.close();
-  } catch {
-    // Closing a read-only file cannot lose data; nothing useful to report.
-  }
-}
-
-/** All IFDs, following the chain with a cycle check and offsets that must lie in the file. */
-async function walkPages(path: string, tiff: GeoTIFF, size: number): Promise<GeoTIFFImage[]> {
-  const seen = new Set<number>();
-  let offset = tiff.firstIFDOffset;
-  const pages: GeoTIFFImage[] = [];
-  for (let k = 0; ; k++) {
-    if (offset < 8 || offset >= size) {
-      throw new InputError(path, `cannot read TIFF page ${k}: its directory offset ${offset} is outside the file (${size} bytes): truncated or corrupt`);
-    }
-    if (seen.has(offset)) throw new InputError(path, `corrupt TIFF: page ${k} points back to an earlier page (directory loop)`);
-    seen.add(offset);
-    let img: GeoTIFFImage;
-    try {
-      img = await tiff.getImage(k);
-    } catch (e) {
-      throw new InputError(path, `cannot read TIFF page ${k}: ${message(e)}`);
-    }
-    pages.push(img);
-    offset = img.fileDirectory.nextIFDByteOffset;
-    if (!offset) return pages;
-  }
-}
-
 /**
- * Checks that a page's strips/tiles lie inside the file (geotiff would silently return zeros
- * for data past the end) and returns a direct-read plan when the page is uncompressed strips.
+ * How a page stores its pixels, checked: strips/tiles inside the file (geotiff would silently
+ * return zeros for data past the end), a supported compression and predictor, and for
+ * uncompressed strips enough bytes for their rows.
  */
-async function checkBlocks(path: string, img: GeoTIFFImage, k: number, size: number): Promise<RawPlan | null> {
-  const fd = img.fileDirectory;
+function planPage(path: string, p: Ifd, k: number, size: number, bytesPerSample: number): PagePlan {
   const where = `cannot read TIFF page ${k}`;
-  const tiled = !fd.hasTag('StripOffsets');
+  const tiled = !p.has(TAG.StripOffsets) && p.has(TAG.TileOffsets);
   const offsetsTag = tiled ? 'TileOffsets' : 'StripOffsets';
   const countsTag = tiled ? 'TileByteCounts' : 'StripByteCounts';
-  if (!fd.hasTag(offsetsTag) || !fd.hasTag(countsTag)) throw new InputError(path, `${where}: missing ${offsetsTag}/${countsTag}`);
-  const offsets = Array.from((await fd.loadValue(offsetsTag)) as ArrayLike<number | bigint>, Number);
-  const counts = Array.from((await fd.loadValue(countsTag)) as ArrayLike<number | bigint>, Number);
-  const tw = img.getTileWidth();
-  const th = img.getTileHeight();
-  if (!(img.getWidth() > 0 && img.getHeight() > 0 && tw > 0 && th > 0)) {
-    throw new InputError(path, `${where}: bad size ${img.getWidth()}x${img.getHeight()} (blocks of ${tw}x${th})`);
+  const offsets = p.numbers(tiled ? TAG.TileOffsets : TAG.StripOffsets);
+  const counts = p.numbers(tiled ? TAG.TileByteCounts : TAG.StripByteCounts);
+  if (!offsets || !counts) throw new InputError(path, `${where}: missing ${offsetsTag}/${countsTag}`);
+  const W = p.number(TAG.ImageWidth, 0);
+  const H = p.number(TAG.ImageLength, 0);
+  const tw = tiled ? p.number(TAG.TileWidth, 0) : W;
+  const th = tiled ? p.number(TAG.TileLength, 0) : Math.min(H, p.number(TAG.RowsPerStrip, H));
+  if (!(W > 0 && H > 0 && tw > 0 && th > 0)) throw new InputError(path, `${where}: bad size ${W}x${H} (blocks of ${tw}x${th})`);
+  if (p.number(TAG.PlanarConfiguration, 1) !== 1 && p.number(TAG.SamplesPerPixel, 1) !== 1) {
+    throw new InputError(path, `${where}: planar configuration ${p.number(TAG.PlanarConfiguration, 1)} is not supported`);
   }
-  const blocks = Math.ceil(img.getWidth() / tw) * Math.ceil(img.getHeight() / th);
+  const blocks = Math.ceil(W / tw) * Math.ceil(H / th);
   if (offsets.length < blocks || counts.length < blocks) {
     throw new InputError(path, `${where}: ${offsets.length} ${offsetsTag} and ${counts.length} ${countsTag}, expected ${blocks}`);
   }
@@ -274,14 +387,23 @@ async function checkBlocks(path: string, img: GeoTIFFImage, k: number, size: num
       throw new InputError(path, `${where}: ${what} ${i} ends at byte ${offsets[i] + counts[i]}, past the end of the file (${size} bytes): truncated`);
     }
   }
-  const compression = fd.hasTag('Compression') ? Number(fd.getValue('Compression')) : 1;
-  if (tiled || compression !== 1) return null;
-  const rowBytes = img.getWidth() * (img.getBitsPerSample() / 8);
-  for (let i = 0; i < blocks; i++) {
-    const need = Math.min(th, img.getHeight() - i * th) * rowBytes;
-    if (counts[i] < need) throw new InputError(path, `${where}: strip ${i} holds ${counts[i]} bytes, expected ${need}: corrupt`);
+  const compression = p.number(TAG.Compression, 1);
+  if (!SUPPORTED_COMPRESSIONS.includes(compression)) {
+    const name = COMPRESSION_NAMES[compression] ?? `code ${compression}`;
+    throw new InputError(path, `${where}: unsupported compression ${name} (supported: none, LZW, Deflate, PackBits)`);
   }
-  return { offsets, rowsPerStrip: th };
+  const predictor = p.number(TAG.Predictor, 1);
+  if (predictor !== 1 && predictor !== 2 && predictor !== 3) throw new InputError(path, `${where}: unknown predictor ${predictor}`);
+  if (predictor === 2 && bytesPerSample === 8) throw new InputError(path, `${where}: predictor 2 (horizontal differencing) on 64-bit samples is not supported`);
+  if (predictor === 3 && p.number(TAG.SampleFormat, 1) !== 3) throw new InputError(path, `${where}: predictor 3 (floating point) on integer samples`);
+  if (!tiled && compression === 1) {
+    const rowBytes = W * bytesPerSample;
+    for (let i = 0; i < blocks; i++) {
+      const need = Math.min(th, H - i * th) * rowBytes;
+      if (counts[i] < need) throw new InputError(path, `${where}: strip ${i} holds ${counts[i]} bytes, expected ${need}: corrupt`);
+    }
+  }
+  return { compression, predictor, offsets, counts, tiled, blockW: tw, blockH: th };
 }
 
 // ---------------------------------------------------------------- writing
@@ -301,6 +423,11 @@ const TAG = {
   ImageDescription: 270,
   PlanarConfiguration: 284,
   ResolutionUnit: 296,
+  Predictor: 317,
+  TileWidth: 322,
+  TileLength: 323,
+  TileOffsets: 324,
+  TileByteCounts: 325,
   SampleFormat: 339,
 } as const;
 const ASCII = 2;

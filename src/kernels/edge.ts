@@ -16,7 +16,7 @@ export const edgeKernel: KernelDef = {
   ],
   params: [
     ['n_energies', 'u32'], ['e0', 'f32'], ['pre_centre', 'f32'], ['pre_scale', 'f32'],
-    ['edge_i0', 'u32'], ['edge_i1', 'u32'], ['smooth_half', 'u32'], ['wl_width', 'f32'],
+    ['wl_width', 'f32'],
   ],
   constants: layoutConstants(),
 };
@@ -24,6 +24,6 @@ export const edgeKernel: KernelDef = {
 export function edgeParams(plan: EdgePlan): Record<string, number> {
   return {
     n_energies: plan.nE, e0: plan.e0, pre_centre: plan.pre.centre, pre_scale: plan.pre.scale,
-    edge_i0: plan.edge.i0, edge_i1: plan.edge.i1, smooth_half: plan.smoothHalf, wl_width: plan.whitelineWidth,
+    wl_width: plan.whitelineWidth,
   };
 }

@@ -1,15 +1,18 @@
 /**
- * GPU wrappers of shaders/kmeans_assign.wgsl and kmeans_partial.wgsl (CPU twins:
- * src/cpu/kmeans.ts), and the GPU k-means engine: one Lloyd step over every tile of a
- * feature set = assignment + per-workgroup partial sums on the GPU, a readback of the
- * partials only, and their sum in float64 on the host.
+ * GPU wrappers of shaders/kmeans_assign.wgsl, kmeans_partial.wgsl and kmeans_reduce.wgsl
+ * (CPU twins: src/cpu/kmeans.ts), and the GPU k-means engine: one Lloyd step over every
+ * tile of a feature set = assignment + per-workgroup partial sums + their reduction in
+ * workgroup memory, all on the GPU, and ONE readback per step of k x (d + 2) floats per tile
+ * (plus labels when asked), added over tiles in float64 on the host.
  *
  * Features stay on the GPU between steps when they fit in `residentBytes` (all tiles in one
- * submit per step); otherwise each step streams the tiles through one slot buffer.
+ * submit per step); otherwise each step streams the tiles through a ring of two slot
+ * buffers: the upload of tile i + 1 is queued while tile i computes, and the host waits
+ * only to keep at most two tiles staged (never for a tile's results).
  */
 import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
-import { BufferSet, readFloat32 } from '../gpu/buffers.js';
+import { BufferSet, readFloat32, align4 } from '../gpu/buffers.js';
 import { encodeDispatch, type KernelDef } from '../gpu/kernel.js';
 import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import {
@@ -18,6 +21,7 @@ import {
 } from '../cpu/kmeans.js';
 import assignWgsl from '../../shaders/kmeans_assign.wgsl';
 import partialWgsl from '../../shaders/kmeans_partial.wgsl';
+import reduceWgsl from '../../shaders/kmeans_reduce.wgsl';
 
 /** Invocations per workgroup of kmeans_partial (pixels per staged batch of labels). */
 export const KM_WG = 256;
@@ -26,7 +30,7 @@ export const KM_WG = 256;
  * the staged labels (1 KiB) it fits WebGPU's default 16 KiB of workgroup storage.
  */
 export const KM_BINS = 3840;
-/** Target float32 partials per tile and step (bounds readback and host additions; 4 MiB). */
+/** Target float32 partials per tile and step (bounds the partials buffer, 4 MiB; kmeans_reduce adds them on the device). */
 export const KM_TARGET_PARTIALS = 1 << 20;
 /** Default bytes of features (+ assignment rows) kept on the GPU between steps. */
 export const DEFAULT_RESIDENT_BYTES = 1 << 30;
@@ -116,20 +120,21 @@ function partialParams(p: PartialPlan): Record<string, number> {
   };
 }
 
-/** Adds a tile's float32 partials into sums[k * (d + 2)] (float64). */
-export function reducePartials(plan: PartialPlan, partials: Float32Array, sums: Float64Array): void {
-  const { nFblocks, fWg, m, k } = plan;
-  for (let c = 0; c < plan.nChunks; c++) {
-    for (let fb = 0; fb < nFblocks; fb++) {
-      const base = (c * nFblocks + fb) * k * fWg;
-      const f0 = fb * fWg;
-      const n = Math.min(fWg, m - f0);
-      for (let j = 0; j < k; j++) {
-        const row = base + j * fWg;
-        for (let q = 0; q < n; q++) sums[j * m + f0 + q] += partials[row + q];
-      }
-    }
-  }
+export const kmeansReduceKernel: KernelDef = {
+  name: 'kmeans_reduce',
+  wgsl: reduceWgsl,
+  bindings: [
+    { name: 'params', kind: 'uniform' },
+    { name: 'partials', kind: 'read-only-storage' },
+    { name: 'sums', kind: 'storage' },
+  ],
+  params: [['k', 'u32'], ['m', 'u32'], ['f_wg', 'u32'], ['n_fblocks', 'u32'], ['n_chunks', 'u32'], ['n_entries', 'u32'], ['out_offset', 'u32']],
+  constants: kmConstants,
+  workgroupSize: KM_WG,
+};
+
+function reduceParams(p: PartialPlan, outOffset: number): Record<string, number> {
+  return { k: p.k, m: p.m, f_wg: p.fWg, n_fblocks: p.nFblocks, n_chunks: p.nChunks, n_entries: p.k * p.m, out_offset: outOffset };
 }
 
 /**
@@ -186,11 +191,8 @@ interface Tile {
   out: GPUBuffer | null;
 }
 
-interface PartialSlot {
-  plan: PartialPlan;
-  buf: GPUBuffer;
-  read: GPUBuffer;
-}
+/** Tiles whose uploads may be staged at once in streamed mode (the slot ring). */
+const RING = 2;
 
 /**
  * The GPU engine. Create with GpuKmeansEngine.create; call release() when done (destroys
@@ -201,9 +203,13 @@ export class GpuKmeansEngine implements KmeansEngine {
   private readonly set: BufferSet;
   private readonly tiles: Tile[];
   private readonly aux: GPUBuffer;
-  private readonly slots = new Map<number, PartialSlot>();
-  private featSlot: GPUBuffer | null = null;
-  private outSlot: GPUBuffer | null = null;
+  /** Partials (shared by the tiles: queue order serialises them), per-tile sums and their readback; sized for `sizedK`. */
+  private partials: GPUBuffer | null = null;
+  private tileSums: GPUBuffer | null = null;
+  private sumsRead: GPUBuffer | null = null;
+  private sizedK = 0;
+  private featSlots: GPUBuffer[] = [];
+  private outSlots: GPUBuffer[] = [];
 
   private constructor(
     readonly ctx: GpuContext,
@@ -247,8 +253,10 @@ export class GpuKmeansEngine implements KmeansEngine {
       }
     } else {
       const maxCount = Math.max(...views.map((v) => v.count));
-      eng.featSlot = eng.set.storage('featureSlot', 4 * d * maxCount);
-      eng.outSlot = eng.set.storage('assignSlot', 4 * KM_ROWS * maxCount);
+      for (let r = 0; r < Math.min(RING, views.length); r++) {
+        eng.featSlots.push(eng.set.storage(`featureSlot${r}`, 4 * d * maxCount));
+        eng.outSlots.push(eng.set.storage(`assignSlot${r}`, 4 * KM_ROWS * maxCount));
+      }
     }
     const oom = await guard(ctx, device.popErrorScope());
     if (oom) {
@@ -258,60 +266,48 @@ export class GpuKmeansEngine implements KmeansEngine {
     return eng;
   }
 
-  /** The partial-sum buffers of a tile for k clusters (replaced when k changes: elbow runs). */
-  private slot(tileIndex: number, k: number): PartialSlot {
-    let s = this.slots.get(tileIndex);
-    if (s && s.plan.k === k) return s;
-    // Safe to destroy: every step waits for its own work before returning.
-    if (s) {
-      s.buf.destroy();
-      s.read.destroy();
-    }
-    const plan = partialPlan(this.d, k, this.tiles[tileIndex].view.count, this.targetPartials);
+  /** Partials, per-tile sums and their readback for k clusters (re-made when k changes: elbow runs; every step waits for its own work, so this is safe). */
+  private sized(k: number): void {
+    if (this.sizedK === k) return;
+    for (const b of [this.partials, this.tileSums, this.sumsRead]) b?.destroy();
+    const partials = Math.max(...this.tiles.map((t) => partialPlan(this.d, k, t.view.count, this.targetPartials).partials));
+    const sums = this.tiles.length * k * entriesPerCluster(this.d);
     const device = this.ctx.device;
-    s = {
-      plan,
-      buf: device.createBuffer({ label: `kmeans.partials${tileIndex}`, size: plan.partials * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
-      read: device.createBuffer({ label: `kmeans.partials${tileIndex}.readback`, size: plan.partials * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
-    };
-    this.slots.set(tileIndex, s);
-    return s;
+    this.partials = device.createBuffer({ label: 'kmeans.partials', size: align4(4 * partials), usage: GPUBufferUsage.STORAGE });
+    this.tileSums = device.createBuffer({ label: 'kmeans.tileSums', size: align4(4 * sums), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    this.sumsRead = device.createBuffer({ label: 'kmeans.tileSums.readback', size: align4(4 * sums), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.sizedK = k;
   }
 
   async step(k: number, centres: Float64Array, active: Uint8Array, wantPixels: boolean): Promise<KmeansStepResult> {
     if (!(k >= 1 && k <= KMEANS_MAX_K)) throw new RangeError(`k = ${k}: the GPU k-means supports 1..${KMEANS_MAX_K}`);
     const { ctx, d } = this;
     const device = ctx.device;
+    const m = entriesPerCluster(d);
     const aux = kmeansAux(this.st, k, centres, active);
     device.queue.writeBuffer(this.aux, 0, aux);
     const base = auxCentres(aux, d, k);
-    const sums = new Float64Array(k * entriesPerCluster(d));
+    this.sized(k);
+    const nT = this.tiles.length;
     const labels = wantPixels ? new Int32Array(this.n) : undefined;
     const dist2 = wantPixels ? new Float32Array(this.n) : undefined;
     const scratch = new BufferSet(ctx, 'kmeansStep');
+    const rbs: (GPUBuffer | null)[] = [];
     try {
-      const encodeTile = async (encoder: GPUCommandEncoder, ti: number, feat: GPUBuffer, out: GPUBuffer): Promise<GPUBuffer | null> => {
-        const t = this.tiles[ti];
-        const P = t.view.count;
-        const s = this.slot(ti, k);
+      const encodeTile = async (encoder: GPUCommandEncoder, ti: number, feat: GPUBuffer, out: GPUBuffer): Promise<void> => {
+        const P = this.tiles[ti].view.count;
+        const plan = partialPlan(d, k, P, this.targetPartials);
         await encodeDispatch(ctx, encoder, kmeansAssignKernel, P, { d, k, kp: paddedK(k) }, [feat, this.aux, out], scratch.buffers);
-        await encodeDispatch(ctx, encoder, kmeansPartialKernel, s.plan.nGroups * KM_WG, partialParams(s.plan), [feat, this.aux, out, s.buf], scratch.buffers);
-        encoder.copyBufferToBuffer(s.buf, 0, s.read, 0, s.plan.partials * 4);
-        if (!wantPixels) return null;
+        await encodeDispatch(ctx, encoder, kmeansPartialKernel, plan.nGroups * KM_WG, partialParams(plan), [feat, this.aux, out, this.partials!], scratch.buffers);
+        await encodeDispatch(ctx, encoder, kmeansReduceKernel, k * m * KM_WG, reduceParams(plan, ti * k * m), [this.partials!, this.tileSums!], scratch.buffers);
+        if (ti === nT - 1) encoder.copyBufferToBuffer(this.tileSums!, 0, this.sumsRead!, 0, align4(4 * nT * k * m));
+        if (!wantPixels) {
+          rbs.push(null);
+          return;
+        }
         const rb = scratch.readback('assign', KM_ROWS * P * 4);
         encoder.copyBufferToBuffer(out, 0, rb, 0, KM_ROWS * P * 4);
-        return rb;
-      };
-      const collect = async (ti: number, rb: GPUBuffer | null): Promise<void> => {
-        const s = this.slot(ti, k);
-        reducePartials(s.plan, await readFloat32(ctx, s.read, s.plan.partials), sums);
-        if (rb && labels && dist2) {
-          const t = this.tiles[ti];
-          const P = t.view.count;
-          const rows = await readFloat32(ctx, rb, KM_ROWS * P);
-          for (let i = 0; i < P; i++) labels[t.start + i] = rows[KM_ROW_LABEL * P + i];
-          dist2.set(rows.subarray(KM_ROW_DIST2 * P, KM_ROW_DIST2 * P + P), t.start);
-        }
+        rbs.push(rb);
       };
       const submit = async (encoder: GPUCommandEncoder) => {
         device.pushErrorScope('validation');
@@ -321,24 +317,39 @@ export class GpuKmeansEngine implements KmeansEngine {
       };
       if (this.resident) {
         const encoder = device.createCommandEncoder({ label: 'kmeans.step' });
-        const rbs: (GPUBuffer | null)[] = [];
-        for (let ti = 0; ti < this.tiles.length; ti++) rbs.push(await encodeTile(encoder, ti, this.tiles[ti].feat!, this.tiles[ti].out!));
+        for (let ti = 0; ti < nT; ti++) await encodeTile(encoder, ti, this.tiles[ti].feat!, this.tiles[ti].out!);
         await submit(encoder);
-        for (let ti = 0; ti < this.tiles.length; ti++) await collect(ti, rbs[ti]);
       } else {
-        for (let ti = 0; ti < this.tiles.length; ti++) {
-          // Queue order puts this write after the previous tile's submitted work.
-          writeView(ctx, this.featSlot!, this.tiles[ti].view, d);
+        const done: Promise<unknown>[] = [];
+        for (let ti = 0; ti < nT; ti++) {
+          const r = ti % this.featSlots.length;
+          // Queue order already puts this upload after the work of tile ti - RING that used
+          // the slot; waiting for that work only bounds the staged uploads to RING tiles.
+          if (ti >= RING) await guard(ctx, done[ti - RING]);
+          writeView(ctx, this.featSlots[r], this.tiles[ti].view, d);
           const encoder = device.createCommandEncoder({ label: 'kmeans.stepTile' });
-          const rb = await encodeTile(encoder, ti, this.featSlot!, this.outSlot!);
+          await encodeTile(encoder, ti, this.featSlots[r], this.outSlots[r]);
           await submit(encoder);
-          await collect(ti, rb);
+          done.push(device.queue.onSubmittedWorkDone());
         }
       }
+      // One map for every tile's sums; float64 across tiles, in tile order.
+      const tileSums = await readFloat32(ctx, this.sumsRead!, nT * k * m);
+      const sums = new Float64Array(k * m);
+      for (let ti = 0; ti < nT; ti++) for (let q = 0; q < k * m; q++) sums[q] += tileSums[ti * k * m + q];
+      if (labels && dist2) {
+        for (let ti = 0; ti < nT; ti++) {
+          const t = this.tiles[ti];
+          const P = t.view.count;
+          const rows = await readFloat32(ctx, rbs[ti]!, KM_ROWS * P);
+          for (let i = 0; i < P; i++) labels[t.start + i] = rows[KM_ROW_LABEL * P + i];
+          dist2.set(rows.subarray(KM_ROW_DIST2 * P, KM_ROW_DIST2 * P + P), t.start);
+        }
+      }
+      return { sums, base, labels, dist2 };
     } finally {
       await scratch.release();
     }
-    return { sums, base, labels, dist2 };
   }
 
   pixel(p: number, z: Float64Array): boolean {
@@ -350,11 +361,9 @@ export class GpuKmeansEngine implements KmeansEngine {
     try {
       await this.set.release();
     } finally {
-      for (const s of this.slots.values()) {
-        s.buf.destroy();
-        s.read.destroy();
-      }
-      this.slots.clear();
+      for (const b of [this.partials, this.tileSums, this.sumsRead]) b?.destroy();
+      this.partials = this.tileSums = this.sumsRead = null;
+      this.sizedK = 0;
     }
   }
 }

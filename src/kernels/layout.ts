@@ -19,17 +19,22 @@ export const EDGE_STATUS_NAMES = ['ok', 'no_data', 'low_step', 'no_edge'] as con
 /** Rows of the normalize kernel's per-pixel output. */
 export const NormRow = {
   STATUS: 0,
-  /** pre-edge line: a + b u, u = (x - pre.centre) / pre.scale */
+  /** pre-edge line: a + b u, u = (x - pre.centre) / pre.scale (the plan's basis) */
   PRE_A: 1,
   PRE_B: 2,
-  /** post-edge polynomial: c0 + c1 v + c2 v^2, v = (x - post.centre) / post.scale */
+  /** post - pre (larch's post-edge polynomial of mu - pre): c0 + c1 v + c2 v^2, v = (x - post.centre) / post.scale */
   POST_C0: 3,
   POST_C1: 4,
   POST_C2: 5,
+  /** edge step: post - pre at the pixel's own e0 (E0_OWN) */
   STEP: 6,
   NOISE: 7,
+  /** x (eV from the plan's e0) of the pixel's derivative maximum; NaN if none */
+  E0_DERIV: 8,
+  /** x of the grid energy the windows and the step were taken from (nearest E0_DERIV) */
+  E0_OWN: 9,
 } as const;
-export const NORM_ROWS = 8;
+export const NORM_ROWS = 10;
 
 /** Rows of the edge kernel's per-pixel output. */
 export const EdgeRow = {
@@ -49,6 +54,7 @@ export function layoutConstants(): Record<string, number> {
   out.NORM_ROWS = NORM_ROWS;
   out.EDGE_ROWS = EDGE_ROWS;
   out.SINGULAR_REL = SINGULAR_REL;
+  out.STEP_MIN_REL = STEP_MIN_REL;
   return out;
 }
 
@@ -58,3 +64,11 @@ export function layoutConstants(): Record<string, number> {
  * it only catches windows whose finite points collapse to one energy.
  */
 export const SINGULAR_REL = 1e-6;
+
+/**
+ * An edge step must also exceed this fraction of the pre-edge level at e0 to count: float32
+ * rounding of order-one values is ~1e-7, so a flat spectrum can show a "step" of that size
+ * with a noise estimate that is smaller still; no measurable edge is below 1e-5 of the
+ * absorbance under it.
+ */
+export const STEP_MIN_REL = 1e-5;

@@ -11,7 +11,7 @@
  * their role (src/models/component.ts).
  */
 import type { EdgeOptions, EdgePlan } from '../pipeline/edge-plan.js';
-import { DEFAULT_EDGE_OPTIONS, makeEdgePlan } from '../pipeline/edge-plan.js';
+import { DEFAULT_EDGE_OPTIONS, indexNearest, makeEdgePlan } from '../pipeline/edge-plan.js';
 import { InputError } from '../io/errors.js';
 import type { ParamRole } from './component.js';
 import type { FitModel } from './model.js';
@@ -80,13 +80,23 @@ export function fitEdgePlan(energies: Float64Array, opts: FitEdgeOptions = {}): 
   const preHi = Math.max(first + 0.2 * range, energies[2]);
   const postLo = Math.min(last - 0.2 * range, energies[n - 3]);
   const margin = range; // window limits beyond the grid on the open side
+  // The windows follow larch's point rules (larchWindows): measured from the grid energy
+  // nearest e0, ending before the point nearest pre2, starting at the point at or below
+  // norm1. So pre2 names the first point after the pre-edge energies <= preHi, and norm1 a
+  // point between the first energy at or above postLo and the next.
+  const e0g = energies[indexNearest(energies, e0)];
+  let jPre = 0;
+  while (jPre + 1 < n && energies[jPre + 1] <= preHi) jPre++;
+  let kPost = n - 1;
+  while (kPost > 0 && energies[kPost - 1] >= postLo) kPost--;
   const o: EdgeOptions = {
     ...DEFAULT_EDGE_OPTIONS,
     pre1: first - e0 - margin,
-    pre2: preHi - e0,
-    norm1: postLo - e0,
+    pre2: energies[Math.min(jPre + 1, n - 1)] - e0g,
+    norm1: (kPost + 1 < n ? (energies[kPost] + energies[kPost + 1]) / 2 : energies[kPost]) - e0g,
     norm2: Infinity,
     nnorm: 1,
+    fixedWindows: true,
     edge1: first - e0 - margin,
     edge2: last - e0 + margin,
   };

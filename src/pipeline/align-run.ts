@@ -60,7 +60,7 @@ async function alignInto(out: OutputDir, inputs: OpenedStack, o: AlignRunOptions
   const { backend, reason } = await alignBackend(o.backend, o.threads);
   const a = await computeAlignment(source, energies, o, backend, o.budgetBytes, notice);
   out.writeText('shifts.csv', shiftsCsv(energies, a.dy, a.dx));
-  out.writeBytes('shifts.png', renderShifts(energies, a.dy, a.dx, `drift removed (${a.estimate?.strategy ?? 'from file'})`));
+  out.writeBytes('shifts.png', await renderShifts(energies, a.dy, a.dx, `drift removed (${a.estimate?.strategy ?? 'from file'})`, (a.estimate?.jumps ?? []).map((j) => energies[j.index])));
 
   const crop = cropRect(a, o, source.path) ?? { y0: 0, y1: H, x0: 0, x1: W };
   const h = crop.y1 - crop.y0, w = crop.x1 - crop.x0;
@@ -76,6 +76,9 @@ async function alignInto(out: OutputDir, inputs: OpenedStack, o: AlignRunOptions
     copy = await registrationCopy(source, 1);
   }
   const tApply = performance.now();
+  // The aligned stack stays out of results.h5 (it may be larger than memory; summary.json names it).
+  out.results.exclude = new Set(['aligned.npy']);
+  out.recordInput('', { stack: o.stack, energies });
   const writer = new NpyStackWriter(out.file('aligned.npy'), nE, h, w);
   let method: string;
   try {

@@ -1,6 +1,6 @@
 /**
  * `xanes pca` and `xanes cluster` as library calls: inputs, backend choice (auto measures
- * the real job on a sample), the fits from src/pipeline/cluster.ts, and outputs written
+ * the real job on a sample), the fits from src/pipeline/kmeans.ts, elbow.ts and pca.ts, and outputs written
  * whole or not at all with summary.json.
  */
 import fs from 'node:fs';
@@ -9,10 +9,14 @@ import { InputError } from '../io/errors.js';
 import { openInputs, type StackInputs } from './inputs.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import type { Backend } from './step.js';
-import {
-  pcaRun, readFeatureMaps, featurePathsFromDir, featuresFromStack, featuresFromMaps, kmeansFit, elbow,
-  clusterSpectra, writeKmeansOutputs, benchKmeansIteration, benchPcaCovariance, type FeatureImage, type KmeansOptions, type ElbowResult,
-} from './cluster.js';
+import { pcaRun } from './pca.js';
+import { readFeatureMaps, featurePathsFromDir, featuresFromStack, type FeatureImage } from './features.js';
+import { featuresFromMaps } from '../cpu/kmeans.js';
+import { kmeansFit, type KmeansOptions } from './kmeans.js';
+import { elbow, type ElbowResult } from './elbow.js';
+import { clusterSpectra } from './cluster-stats.js';
+import { writeKmeansOutputs } from './cluster-outputs.js';
+import { benchKmeansIteration, benchPcaCovariance } from './cluster-bench.js';
 import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
 
@@ -47,10 +51,11 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
     return await withOutputDir(o.out, async (dir) => {
       const t0 = performance.now();
       const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp });
+      dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
-        alignment: writeAlignment(dir, inputs),
-        inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width } },
+        alignment: await writeAlignment(dir, inputs),
+        inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width }, read: inputs.provenance },
         parameters: { components: o.components },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
         explained_variance: r.model.explained.slice(0, Math.max(o.components, 10)),
@@ -97,7 +102,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
   if ((o.k === undefined) === (o.kRange === undefined)) throw new InputError('--k', 'give exactly one of --k N and --k-range a:b');
   if (!o.stack && !o.features) throw new InputError('--features', 'give feature maps (--features, or --from DIR --features names) or a stack with --energies');
   if (o.stack && o.features) throw new InputError('--features', 'give either feature maps or a stack, not both');
-  const inputs = o.stack ? await openInputs(o.stack) : null;
+  const inputs = o.stack ? await openInputs({ ...o.stack, budgetBytes: o.budgetBytes }) : null;
   try {
     inputs?.warnings.forEach(notice);
     const d0 = inputs ? (o.pca ?? inputs.source.nE) : (o.features?.length ?? 1);
@@ -105,6 +110,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
     const sel = await selectBackend(o.backend, notice, kmeansRate(d0, kProbe), o.threads);
     return await withOutputDir(o.out, async (dir) => {
       const t0 = performance.now();
+      if (inputs && o.stack) dir.recordInput('', { stack: o.stack.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       let img: FeatureImage;
       let pcaSummary: Record<string, unknown> | null = null;
       if (inputs && o.pca !== undefined) {
@@ -144,13 +150,13 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       }
       const result = await kmeansFit(sel.backend, img.features, { ...o.kmeans, k: k! });
       const spectra = inputs ? await clusterSpectra(inputs.source, result.labels, result.k, { memoryBytes: o.budgetBytes / 4 }) : undefined;
-      const w = writeKmeansOutputs(dir.tmp, result, {
+      const w = await writeKmeansOutputs(dir.tmp, result, {
         width: img.width, height: img.height, weight, weightName: o.weight, elbow: el, spectra, energies: inputs?.energies,
       });
       result.warnings.forEach((m) => notice(`xanes: ${m}`));
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'cluster', finished: true,
-        alignment: writeAlignment(dir, inputs),
+        alignment: await writeAlignment(dir, inputs),
         inputs: { features: o.features ?? null, from: o.from ?? null, stack: o.stack?.stack ?? null, pca: o.pca ?? null, weight: o.weight ?? null, min_weight: o.minWeight ?? null, mask: o.mask ?? null, width: img.width, height: img.height },
         pixels_excluded_by_mask_or_weight: excludedByMask,
         parameters: { k: o.k ?? null, k_range: o.kRange ?? null, ...o.kmeans },

@@ -4,15 +4,16 @@
  * the maps, the e0 histogram, two colour maps and summary.json, all or nothing.
  */
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
-import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
+import { edgeStep, EDGE_MAP_UNITS, EDGE_STEP_SHAPE } from './edge-step.js';
 import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
-import { runTiles, type RunResult } from './run-tiles.js';
+import { runTiles, tileBudget, type RunResult } from './run-tiles.js';
+import { planTiles } from '../stack/tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import type { OutputDir } from '../io/outdir.js';
 import { withOutputDir } from '../io/run-output.js';
 import { InputError } from '../io/errors.js';
 import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
-import { renderMap } from '../plot/colormap.js';
+import { renderMap } from '../plot/maps.js';
 import { EdgeStatus, EDGE_STATUS_NAMES } from '../kernels/layout.js';
 import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
@@ -55,6 +56,9 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   inputs.warnings.forEach(notice);
   const options: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...o.edge };
   const { source, energies } = inputs;
+  // The run's memory plan at its smallest (one CPU thread) before any pixel is read: a stack
+  // too large for the budget is refused before sampling decodes any of it.
+  planTiles(source.height, source.width, tileBudget(source, EDGE_STEP_SHAPE, {}, o.budgetBytes, inputs.extraBytesPerPixel));
   const e0FromMean = options.e0 === undefined;
   const e0 = options.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
   if (!(e0 >= energies[0] && e0 <= energies[energies.length - 1])) {
@@ -71,20 +75,21 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   });
 
   const { width: W, height: H, maps } = result;
-  out.writeStepMaps(step.mapNames, maps, result.status, H, W);
+  out.writeStepMaps(step.mapNames, maps, result.status, H, W, '', step.statusNames);
+  out.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
   const e0map = maps.e0_half;
   const used = result.statusCounts[EDGE_STATUS_NAMES[EdgeStatus.OK]] ?? 0;
   let hist = null, peak = NaN, range: [number, number] = [NaN, NaN];
   if (used > 0) {
     hist = histogram(e0map, E0_HIST_BIN_EV);
     out.writeText('e0_hist.csv', histogramCsv(hist));
-    out.writeBytes('e0_hist.png', renderHistogram(hist, { title: 'e0_half histogram', xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
+    out.writeBytes('e0_hist.png', await renderHistogram(hist, { title: 'e0_half histogram', xlabel: 'e0_half (eV)', ylabel: 'pixels', rules: [{ x: histogramPeak(hist), label: `peak ${histogramPeak(hist).toFixed(2)} eV` }] }));
     peak = histogramPeak(hist);
     const [p2, p98] = percentiles(e0map, [2, 98]);
     range = o.range ?? [p2, p98];
     if (!(range[1] > range[0])) range = [range[0] - 0.5, range[0] + 0.5];
-    out.writeBytes('e0_half_range.png', renderMap({ data: e0map, width: W, height: H, vmin: range[0], vmax: range[1], title: `e0_half ${o.range ? 'fixed range' : '2-98 percentile'}`, unit: 'eV' }));
-    out.writeBytes('e0_half_peak.png', renderMap({ data: e0map, width: W, height: H, vmin: peak - E0_PEAK_HALF_RANGE_EV, vmax: peak + E0_PEAK_HALF_RANGE_EV, title: `e0_half peak +/- ${E0_PEAK_HALF_RANGE_EV} eV`, unit: 'eV' }));
+    out.writeBytes('e0_half_range.png', await renderMap({ data: e0map, width: W, height: H, vmin: range[0], vmax: range[1], title: `e0_half ${o.range ? 'fixed range' : '2-98 percentile'}`, unit: 'eV', label: 'e0_half' }));
+    out.writeBytes('e0_half_peak.png', await renderMap({ data: e0map, width: W, height: H, vmin: peak - E0_PEAK_HALF_RANGE_EV, vmax: peak + E0_PEAK_HALF_RANGE_EV, title: `e0_half peak +/- ${E0_PEAK_HALF_RANGE_EV} eV`, unit: 'eV', label: 'e0_half' }));
   } else {
     notice('xanes: every pixel is masked; no histogram or colour maps written');
   }
@@ -94,17 +99,22 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
     version: VERSION,
     command: 'edge',
     finished: true,
-    alignment: writeAlignment(out, inputs),
+    alignment: await writeAlignment(out, inputs),
     started: started.toISOString(),
     inputs: {
       stack: o.stack, energies: o.energies, energy_unit: o.energyUnit ?? 'eV', flat: o.flat ?? null, dark: o.dark ?? null,
-      shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype,
+      shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
       energy_range_eV: [energies[0], energies[energies.length - 1]],
     },
     parameters: {
       e0_eV: e0, e0_source: e0FromMean ? 'mean spectrum (max of smoothed derivative)' : '--e0',
       pre_eV: [options.pre1, options.pre2], post_eV: [options.norm1, Number.isFinite(options.norm2) ? options.norm2 : 'end'],
-      nnorm: options.nnorm, mask_sigma: options.maskSigma, edge_window_eV: [options.edge1, options.edge2],
+      nnorm: options.nnorm, nnorm_used: plan.post.degree,
+      normalization: 'xraylarch 0.9.58 pre_edge conventions: windows from the grid energy nearest e0; a window takes the point at or below its start up to, not including, the point nearest its end; edge step at each pixel\'s own e0 (grid energy nearest e0_deriv)',
+      energies_fitted_eV: {
+        pre: [energies[plan.pre.i0], energies[plan.pre.i1 - 1]], post: [energies[plan.post.i0], energies[plan.post.i1 - 1]],
+      },
+      mask_sigma: options.maskSigma, edge_window_eV: [options.edge1, options.edge2],
       deriv_smooth_points: options.derivSmooth, whiteline_width_eV: options.whitelineWidth,
       energies_used: { pre: plan.pre.i1 - plan.pre.i0, post: plan.post.i1 - plan.post.i0, edge: plan.edge.i1 - plan.edge.i0 },
       colour_range_eV: range, histogram_bin_eV: E0_HIST_BIN_EV, histogram_peak_eV: peak,

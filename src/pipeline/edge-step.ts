@@ -26,6 +26,13 @@ export const EDGE_MAP_UNITS: Record<string, string> = {
  */
 export const EDGE_BYTES_PER_PIXEL = 2 * 4 * (NORM_ROWS + EDGE_ROWS) + 8 * (NORM_ROWS + EDGE_ROWS) + 4 * EDGE_MAP_NAMES.length + 1;
 
+/** The memory terms of the edge step, known before its plan (for early budget checks and `xanes info`). */
+export const EDGE_STEP_SHAPE = {
+  mapNames: [...EDGE_MAP_NAMES] as string[],
+  bytesPerPixel: () => EDGE_BYTES_PER_PIXEL,
+  gpuBindingBytesPerPixel: (nE: number) => 4 * nE,
+};
+
 export function edgeStep(plan: EdgePlan): PixelStep {
   return {
     name: 'edge',

@@ -11,7 +11,7 @@ import { fitStep, FIT_STATUS_NAMES } from './fit-step.js';
 import { parseModelSpec } from '../models/model.js';
 import { parseFitOptions, type RawFitOptions } from '../models/options.js';
 import { withOutputDir } from '../io/run-output.js';
-import { renderMap } from '../plot/colormap.js';
+import { renderMap } from '../plot/maps.js';
 import { percentiles } from '../plot/histogram.js';
 import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
@@ -47,20 +47,21 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
     return await withOutputDir(o.out, async (dir) => {
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile });
       const { width: W, height: H } = r;
-      dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W);
+      dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
+      dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       // 1 where the fit converged, 0 elsewhere: a ready-made --mask for `xanes cluster`.
       dir.writeMap('mask', Float32Array.from(r.status, (s) => (s === 0 ? 1 : 0)), H, W);
       // A quick look at the edge energy (or the first energy-like parameter).
       const look = model.paramNames.find((n, i) => model.paramRoles[i] === 'energy');
       if (look) {
         const [lo, hi] = percentiles(r.maps[look], [2, 98]);
-        if (Number.isFinite(lo) && hi > lo) dir.writeBytes(`${look}.png`, renderMap({ data: r.maps[look], width: W, height: H, vmin: lo, vmax: hi, title: `${look} (2-98 percentile)`, unit: 'eV' }));
+        if (Number.isFinite(lo) && hi > lo) dir.writeBytes(`${look}.png`, await renderMap({ data: r.maps[look], width: W, height: H, vmin: lo, vmax: hi, title: `${look} (2-98 percentile)`, unit: 'eV', label: look }));
       }
       const iters = Array.from(r.maps.iterations).filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'fit', finished: true,
-        alignment: writeAlignment(dir, inputs),
-        inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: H, width: W } },
+        alignment: await writeAlignment(dir, inputs),
+        inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance },
         model: { spec: o.model, parameters: model.paramNames, units: Object.fromEntries(model.paramNames.map((n, i) => [n, ROLE_UNITS[model.paramRoles[i]] ?? ''])), derived: model.derived.map((d) => d.name) },
         parameters: { e0_eV: e0, init: options.init, fixed: options.fixed, bounds: options.bounds, max_iter: options.maxIter },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },

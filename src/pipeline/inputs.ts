@@ -2,10 +2,13 @@
  * Opening what a command is given: the stack (optionally with flat and dark stacks, turned
  * into absorbance), its energies, and checks that they belong together.
  */
-import { openStack, type StackSource } from '../stack/source.js';
+import { openStack, type StackSource, type StackLayout } from '../stack/source.js';
+import { fieldFor } from '../stack/frames.js';
 import { AbsorbanceStack } from '../stack/absorbance.js';
 import { readEnergies, checkEnergyCount } from '../io/energies.js';
 import { InputError } from '../io/errors.js';
+import { checkBudgetFloor } from '../stack/tiles.js';
+import { baselineBytes } from './run-tiles.js';
 import { OpticalDensityStack, opticalDensity, parseI0Options } from '../stack/od.js';
 import type { AlignStep, Alignment } from '../align/align.js';
 
@@ -16,12 +19,18 @@ export interface StackInputs {
   energyUnit?: string;
   flat?: string;
   dark?: string;
+  /** Skip the flat and dark fields a file carries (HDF5 layouts, Xradia references). */
+  noFlat?: boolean;
+  /** µm per pixel; overrides what the file records. */
+  pixelSize?: number;
   /** Optical density -ln(I/I0): I0 from a 2-column spectrum file... */
   i0?: string;
   /** ...or from a region of the stack (rect:x0,y0,x1,y1 or auto). */
   i0Region?: string;
   /** --align / --shifts: align the (absorbance) stack across energies before anything else. */
   align?: AlignStep;
+  /** --memory, bytes: a stack that cannot fit it at all is refused when opened. */
+  budgetBytes?: number;
 }
 
 export interface OpenedStack {
@@ -39,8 +48,24 @@ export interface OpenedStack {
   resetMaskedPoints(): void;
   /** Host bytes per pixel the source needs beyond the tile itself. */
   extraBytesPerPixel: number;
+  /** µm per pixel along x and y (from --pixel-size or the file), if known. */
+  pixelSizeUm?: { x: number; y: number };
+  /** Where the flat and dark fields, energies and pixel size came from, for summary.json. */
+  provenance: InputProvenance;
   warnings: string[];
   close(): void;
+}
+
+export interface InputProvenance {
+  format: string;
+  layout?: StackLayout;
+  energies_from: string;
+  flat_from: string | null;
+  dark_from: string | null;
+  flat_frames?: number;
+  dark_frames?: number;
+  pixel_size_um: { x: number; y: number } | null;
+  pixel_size_from: string | null;
 }
 
 export function parseEnergyUnit(v: string | undefined): 'eV' | 'keV' {
@@ -58,23 +83,44 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
   try {
     const sample = await openStack(inp.stack);
     opened.push(sample);
+    if (inp.budgetBytes !== undefined) checkBudgetFloor(sample, inp.budgetBytes, baselineBytes());
+    const warnings: string[] = [...(sample.layout?.notes ?? []).map((n) => `${inp.stack}: ${n}`)];
     let energies: Float64Array;
+    let energiesFrom: string;
     if (inp.energies) {
       energies = readEnergies(inp.energies, { unit });
       checkEnergyCount(energies, sample.nE, inp.energies, inp.stack);
+      energiesFrom = inp.energies;
+      if (sample.energies) warnings.push(`--energies ${inp.energies} overrides the energies stored in ${inp.stack}`);
     } else if (sample.energies) {
       energies = sample.energies;
+      energiesFrom = sample.layout?.datasets.energies ? `${inp.stack}: ${sample.layout.datasets.energies}` : inp.stack;
     } else {
       throw new InputError('--energies', 'required: a text/CSV or .npy file with one energy per stack image');
     }
     let source: StackSource = sample;
     let absorbance: AbsorbanceStack | null = null;
+    let flat: StackSource | null = null, dark: StackSource | null = null;
+    let flatFrom: string | null = null, darkFrom: string | null = null;
     if (inp.flat) {
-      const flat = await openStack(inp.flat);
+      flat = await openStack(inp.flat);
       opened.push(flat);
-      const dark = inp.dark ? await openStack(inp.dark) : null;
+      flatFrom = inp.flat;
+      dark = inp.dark ? await openStack(inp.dark) : null;
       if (dark) opened.push(dark);
-      absorbance = new AbsorbanceStack(sample, flat, dark);
+      darkFrom = inp.dark ?? null;
+      if (sample.flatField && !inp.noFlat) warnings.push(`--flat ${inp.flat} is used instead of the flat field stored in ${inp.stack}`);
+    } else if (sample.flatField && !inp.noFlat) {
+      flat = sample.flatField;
+      dark = sample.darkField ?? null;
+      flatFrom = `${inp.stack}: ${sample.layout?.datasets.flat ?? 'flat field'}`;
+      darkFrom = dark ? `${inp.stack}: ${sample.layout?.datasets.dark ?? 'dark field'}` : null;
+    }
+    let flatFrames: number | undefined, darkFrames: number | undefined;
+    if (flat) {
+      flatFrames = flat.nE;
+      darkFrames = dark?.nE;
+      absorbance = new AbsorbanceStack(sample, fieldFor(flat, sample, 'flat'), dark ? fieldFor(dark, sample, 'dark') : null);
       source = absorbance;
     }
     let od: OpticalDensityStack | null = null;
@@ -82,7 +128,6 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
       od = await opticalDensity(source, energies, i0Spec);
       source = od;
     }
-    const warnings: string[] = [];
     let alignment: Alignment | null = null;
     let alignBytes = 0;
     if (inp.align) {
@@ -95,6 +140,23 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
     if (inp.energies && unit === 'eV' && energies[energies.length - 1] < 100) {
       warnings.push(`${inp.energies}: every energy is below 100 eV; if the file is in keV, pass --energy-unit keV`);
     }
+    if (inp.pixelSize !== undefined && !(inp.pixelSize > 0 && Number.isFinite(inp.pixelSize))) {
+      throw new InputError('--pixel-size', `expected a positive number of µm, got ${inp.pixelSize}`);
+    }
+    const pixelSizeUm = inp.pixelSize !== undefined ? { x: inp.pixelSize, y: inp.pixelSize } : sample.pixelSizeUm;
+    const pixelFrom = inp.pixelSize !== undefined ? '--pixel-size' : sample.pixelSizeUm !== undefined ? `${inp.stack}${sample.layout?.datasets.pixel_size ? `: ${sample.layout.datasets.pixel_size}` : ''}` : null;
+    const frameBytes = (f: StackSource | null) => (f && f.nE !== sample.nE ? 4 * f.nE : 0);
+    const provenance: InputProvenance = {
+      format: sample.layout?.format ?? formatOf(inp.stack),
+      ...(sample.layout ? { layout: sample.layout } : {}),
+      energies_from: energiesFrom,
+      flat_from: flatFrom,
+      dark_from: darkFrom,
+      ...(flatFrames !== undefined ? { flat_frames: flatFrames } : {}),
+      ...(darkFrames !== undefined ? { dark_frames: darkFrames } : {}),
+      pixel_size_um: pixelSizeUm ?? null,
+      pixel_size_from: pixelFrom,
+    };
     return {
       source,
       energies,
@@ -106,14 +168,25 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
         if (absorbance) absorbance.maskedPoints = 0;
         if (od) od.maskedPoints = 0;
       },
-      extraBytesPerPixel: (absorbance ? absorbance.extraBytesPerPixel() : 0) + alignBytes,
+      extraBytesPerPixel: (absorbance ? absorbance.extraBytesPerPixel() + frameBytes(flat) + frameBytes(dark) : 0) + alignBytes,
+      pixelSizeUm,
+      provenance,
       warnings,
-      close: () => source.close(),
+      close: () => {
+        source.close();
+        for (const s of opened) s.close();
+      },
     };
   } catch (e) {
     for (const s of opened) s.close();
     throw e;
   }
+}
+
+function formatOf(path: string): string {
+  if (path.startsWith('synthetic:')) return 'synthetic';
+  const ext = /\.([^./\\]*)$/.exec(path)?.[1].toLowerCase() ?? '';
+  return ext === 'tif' || ext === 'tiff' ? 'tiff' : ext === 'hdr' ? 'stxm' : ext || 'unknown';
 }
 
 /**

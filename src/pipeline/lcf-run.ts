@@ -8,7 +8,8 @@ import path from 'node:path';
 import { openInputs, type StackInputs } from './inputs.js';
 import { runTiles } from './run-tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
-import { lcfStep, renderRgbComposite, type LcfMode, type LcfBackground } from './lcf-step.js';
+import { lcfStep, type LcfMode, type LcfBackground } from './lcf-step.js';
+import { renderRgbComposite } from '../plot/maps.js';
 import { writeRegionSpectra, type RoiSpec } from './spectra.js';
 import { loadReferences, parseRefSpec } from '../io/references.js';
 import { windowRange, LCF_MODES, LCF_BACKGROUNDS } from '../cpu/lcf.js';
@@ -61,16 +62,17 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
     return await withOutputDir(o.out, async (dir) => {
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile });
       const { width: W, height: H } = r;
-      dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W);
+      dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
+      dir.recordInput('', { stack: o.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const names = step.info.references.slice(0, 3);
-      const rgb = renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps.total, intensityLabel: 'total', title: `lcf ${mode}` });
+      const rgb = await renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps.total, intensityLabel: 'total', title: `lcf ${mode}` });
       dir.writeBytes('rgb.png', rgb.png);
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'lcf', finished: true,
-        alignment: writeAlignment(dir, inputs),
+        alignment: await writeAlignment(dir, inputs),
         inputs: {
           stack: o.stack, energies: o.energies ?? '(from the stack)', i0: o.i0 ?? null, i0_region: o.i0Region ?? null, flat: o.flat ?? null, dark: o.dark ?? null,
-          shape: { energies: source.nE, height: H, width: W }, energy_range_eV: [energies[0], energies[energies.length - 1]],
+          shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance, energy_range_eV: [energies[0], energies[energies.length - 1]],
           i0_source: inputs.od ? inputs.od.i0.source : null,
         },
         references: refs.map((x) => ({ name: x.name, format: x.format, source: x.source, detail: x.detail })),

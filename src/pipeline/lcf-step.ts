@@ -1,6 +1,6 @@
 /**
- * Linear-combination fitting as a PixelStep (the maps of `xanes lcf`), the RGB composite of
- * up to three fractions, and a timing function for the benchmark.
+ * Linear-combination fitting as a PixelStep (the maps of `xanes lcf`) and a timing function
+ * for the benchmark. The RGB composite of the fractions is drawn by src/plot/rgb.ts.
  *
  * Maps, per pixel (float32, NaN where undefined):
  *   weight_<NAME>    the coefficient of reference NAME (units of the stack per unit of the
@@ -21,8 +21,6 @@ import {
   type LcfBackground, type LcfMode, type LcfOptions, type LcfPlan, type LcfReference,
 } from '../cpu/lcf.js';
 import { lcfTileGpu, timeLcfDispatches } from '../kernels/lcf.js';
-import { Canvas, type Rgb } from '../plot/raster.js';
-import { textWidth } from '../plot/font.js';
 import { makeRng } from '../synth/random.js';
 
 export { LCF_STATUS_NAMES, LcfStatus, makeLcfPlan };
@@ -160,117 +158,6 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
     }
     return { maps, status };
   }
-}
-
-// ---------------------------------------------------------------------------------------
-// RGB composite
-
-export interface RgbCompositeOptions {
-  /** Names of the references, in channel order (red, green, blue). */
-  names: readonly string[];
-  /** Fraction mapped to 0 and to full channel intensity (clamped); default [0, 1]. */
-  range?: readonly [number, number];
-  /**
-   * Optional brightness map (e.g. `total`): each pixel's colour is multiplied by
-   * clamp(intensity / (its 99th percentile over positive finite values), 0, 1), so that
-   * thin or empty areas, whose fractions are mostly noise, stay dark.
-   */
-  intensity?: Float32Array;
-  intensityLabel?: string;
-  title?: string;
-}
-
-export interface RgbLegend {
-  channels: { channel: 'red' | 'green' | 'blue'; reference: string; map: string; range: [number, number] }[];
-  scaling: string;
-  intensity: { map: string; fullScaleAt: number; rule: string } | null;
-  masked: string;
-  magnification: number;
-}
-
-const CHANNELS = ['red', 'green', 'blue'] as const;
-const MASKED: Rgb = [96, 96, 96];
-const TEXT = 2;
-const MARGIN = 16;
-
-/**
- * PNG of up to three fraction maps as the red, green and blue channels (in that order):
- * channel = 255 * clamp((fraction - lo) / (hi - lo), 0, 1), times the optional intensity
- * factor. Pixels without data are grey: NaN intensity when an intensity map is given
- * (status no_data for `total`), else all fractions NaN. The image is
- * magnified by an integer factor to about 400 px high, with a legend on the right.
- * Returns the PNG and the legend object for summary.json.
- */
-export function renderRgbComposite(fractions: readonly Float32Array[], width: number, height: number, opts: RgbCompositeOptions): { png: Uint8Array; legend: RgbLegend } {
-  if (fractions.length < 1 || fractions.length > 3) throw new RangeError(`renderRgbComposite: 1 to 3 fraction maps, got ${fractions.length}`);
-  if (opts.names.length !== fractions.length) throw new RangeError('renderRgbComposite: one name per fraction map');
-  for (const f of fractions) if (f.length !== width * height) throw new RangeError(`renderRgbComposite: map of ${f.length} values, expected ${width * height}`);
-  const [lo, hi] = opts.range ?? [0, 1];
-  if (!(hi > lo)) throw new RangeError(`renderRgbComposite: range needs lo < hi, got ${lo}, ${hi}`);
-  let iScale = NaN;
-  if (opts.intensity) {
-    if (opts.intensity.length !== width * height) throw new RangeError('renderRgbComposite: intensity map has the wrong size');
-    const pos = opts.intensity.filter((v) => v > 0 && Number.isFinite(v)).sort();
-    iScale = pos.length ? pos[Math.min(pos.length - 1, Math.floor(0.99 * (pos.length - 1)))] : NaN;
-  }
-  const rgb = new Uint8Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) {
-    let anyFinite = false;
-    const c = [0, 0, 0];
-    for (let k = 0; k < fractions.length; k++) {
-      const v = fractions[k][i];
-      if (Number.isNaN(v)) continue;
-      anyFinite = true;
-      c[k] = Math.min(1, Math.max(0, (v - lo) / (hi - lo)));
-    }
-    // No data: the intensity is NaN (with one), or every fraction is (without). A pixel with
-    // an intensity but no fractions (weights summing to zero: nothing there) is dark.
-    const masked = opts.intensity ? Number.isNaN(opts.intensity[i]) : !anyFinite;
-    if (masked) {
-      rgb.set(MASKED, i * 3);
-      continue;
-    }
-    let b = 1;
-    if (opts.intensity) {
-      const v = opts.intensity[i];
-      b = iScale > 0 && v > 0 ? Math.min(1, v / iScale) : 0;
-    }
-    for (let k = 0; k < 3; k++) rgb[i * 3 + k] = Math.round(255 * c[k] * b);
-  }
-
-  const scale = Math.max(1, Math.min(Math.ceil(400 / height), Math.floor(1600 / width)));
-  const titleH = opts.title ? 7 * TEXT + 14 : 0;
-  const swatch = 24;
-  const rowH = swatch + 10;
-  const labels = opts.names.map((n, k) => `${CHANNELS[k]}: ${n}`);
-  const notes = [`fraction ${lo} = dark, ${hi} = full`];
-  if (opts.intensity) notes.push(`brightness: ${opts.intensityLabel ?? 'intensity'}`);
-  notes.push('grey: no data');
-  const legendW = Math.max(...labels.map((l) => swatch + 10 + textWidth(l, TEXT)), ...notes.map((l) => textWidth(l, TEXT)));
-  const W = MARGIN + width * scale + 20 + legendW + MARGIN;
-  const H = Math.max(MARGIN + titleH + height * scale + MARGIN, MARGIN + titleH + labels.length * rowH + notes.length * 22 + MARGIN);
-  const cv = new Canvas(Math.max(W, opts.title ? textWidth(opts.title, TEXT) + 2 * MARGIN : 0), H);
-  const mx = MARGIN, my = MARGIN + titleH;
-  cv.blitScaled(rgb, width, height, mx, my, scale);
-  const lx = mx + width * scale + 20;
-  labels.forEach((l, k) => {
-    const col: Rgb = [k === 0 ? 255 : 0, k === 1 ? 255 : 0, k === 2 ? 255 : 0];
-    cv.fillRect(lx, my + k * rowH, swatch, swatch, col);
-    cv.text(l, lx + swatch + 10, my + k * rowH + (swatch - 7 * TEXT) / 2, { scale: TEXT });
-  });
-  notes.forEach((l, k) => cv.text(l, lx, my + labels.length * rowH + 8 + k * 22, { scale: TEXT }));
-  if (opts.title) cv.text(opts.title, cv.width / 2, MARGIN, { scale: TEXT, align: 'center' });
-
-  const legend: RgbLegend = {
-    channels: opts.names.map((n, k) => ({ channel: CHANNELS[k], reference: n, map: `fraction_${n}`, range: [lo, hi] as [number, number] })),
-    scaling: `channel = 255 * clamp((fraction - ${lo}) / (${hi} - ${lo}), 0, 1)${opts.intensity ? ' * brightness' : ''}`,
-    intensity: opts.intensity
-      ? { map: opts.intensityLabel ?? 'intensity', fullScaleAt: iScale, rule: 'brightness = clamp(value / fullScaleAt, 0, 1); fullScaleAt = 99th percentile of the positive values' }
-      : null,
-    masked: `rgb(${MASKED.join(',')}): no data (${opts.intensity ? `${opts.intensityLabel ?? 'intensity'} is NaN` : 'every fraction is NaN'})`,
-    magnification: scale,
-  };
-  return { png: cv.png(), legend };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -22,7 +22,13 @@ import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
 import { lcfStep } from './lcf-step.js';
 import { parseMode, parseBackground } from './lcf-run.js';
-import { kmeansFit, elbow, featuresFromMaps, writeKmeansOutputs, clusterStats, centresCsv, clusterStatsCsv, elbowCsv, renderElbowPng, type KmeansOptions, type ElbowResult } from './cluster.js';
+import { kmeansFit, type KmeansOptions } from './kmeans.js';
+import { elbow, type ElbowResult } from './elbow.js';
+import { featuresFromMaps } from '../cpu/kmeans.js';
+import { writeKmeansOutputs } from './cluster-outputs.js';
+import { clusterStats } from './cluster-stats.js';
+import { centresCsv, clusterStatsCsv, elbowCsv } from '../io/cluster-csv.js';
+import { renderElbowPng } from '../plot/cluster.js';
 import type { Backend, PixelStep } from './step.js';
 import { parseModelSpec } from '../models/model.js';
 import { parseFitOptions, type RawFitOptions } from '../models/options.js';
@@ -31,7 +37,7 @@ import { windowRange } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
 import { InputError } from '../io/errors.js';
 import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
-import { renderMap } from '../plot/colormap.js';
+import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
 
 export const RUN_STEPS = ['edge', 'fit', 'lcf', 'cluster'] as const;
@@ -47,6 +53,10 @@ export interface RunRecipe {
   energyUnit?: string;
   flat?: string;
   dark?: string;
+  /** Skip flat/dark fields stored in the stack files. */
+  noFlat?: boolean;
+  /** µm per pixel, overriding what the files record. */
+  pixelSize?: number;
   i0?: string;
   i0Region?: string;
   steps: RunStepName[];
@@ -142,7 +152,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   }
   const t0 = performance.now();
   const open = (f: { stack: string }): Promise<OpenedStack> =>
-    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, i0: recipe.i0, i0Region: recipe.i0Region, align: recipe.align } satisfies StackInputs);
+    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes , align: recipe.align } satisfies StackInputs);
 
   return withOutputDir(recipe.out, async (dir) => {
     const fieldSummaries: Record<string, unknown>[] = [];
@@ -190,14 +200,15 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         const { width: W, height: H } = run;
         const stepSummaries: Record<string, unknown> = {};
         for (const s of pixelSteps) {
-          dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name));
+          dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name), s.statusNames);
           stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
         }
+        dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
         if (per.edge) {
           const e0map = per.edge.maps.e0_half;
           e0Maps.push(e0map);
           const [lo, hi] = percentiles(e0map, [2, 98]);
-          if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(field.name, 'edge', 'e0_half.png'), renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half`, unit: 'eV' }));
+          if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(field.name, 'edge', 'e0_half.png'), await renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half`, unit: 'eV', label: 'e0_half' }));
         }
         if (steps.includes('cluster')) {
           const pick = (f: string) => {
@@ -210,7 +221,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           clusterMaps.push({ name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined });
         }
         fieldSummaries.push({
-          field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype,
+          field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
           steps: stepSummaries, tiles: run.tilesRun, rows_per_tile: run.tilePlan.rowsPerTile, seconds: run.seconds,
           masked_transmission_points: inputs.maskedPoints(), ...(lcfInfo ? { lcf: lcfInfo } : {}),
           ...(inputs.alignment ? { alignment: inputs.alignment.record } : {}),
@@ -230,7 +241,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       if (all.some((v) => Number.isFinite(v))) {
         const h = histogram(all, 0.1);
         dir.writeText(path.join('combined', 'e0_hist.csv'), histogramCsv(h));
-        dir.writeBytes(path.join('combined', 'e0_hist.png'), renderHistogram(h, { title: `e0_half over ${fields.length} field(s)`, xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
+        dir.writeBytes(path.join('combined', 'e0_hist.png'), await renderHistogram(h, { title: `e0_half over ${fields.length} field(s)`, xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
         combinedSummary.e0_histogram_peak_eV = histogramPeak(h);
       }
     }
@@ -259,7 +270,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       for (const f of clusterMaps) {
         const P = f.width * f.height;
         const part = { ...result, labels: result.labels.slice(off, off + P), distance: result.distance.slice(off, off + P) };
-        writeKmeansOutputs(dir.file(path.join(f.name, 'cluster')), part, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
+        await writeKmeansOutputs(dir.file(path.join(f.name, 'cluster')), part, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
         off += P;
       }
       // Across fields: the tables only (an image of all fields together would be meaningless).
@@ -270,7 +281,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       dir.writeText(path.join(cdir, 'clusters.csv'), clusterStatsCsv(stats));
       if (el) {
         dir.writeText(path.join(cdir, 'elbow.csv'), elbowCsv(el.table));
-        dir.writeBytes(path.join(cdir, 'elbow.png'), renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
+        dir.writeBytes(path.join(cdir, 'elbow.png'), await renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
       }
       const w = { summary: {
         k: result.k, wcss: result.wcss, wcss_units: result.model.st.standardized ? 'standardised (z-score) units' : 'feature units',
@@ -287,7 +298,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     const summary = {
       tool: 'xanes-engine', version: VERSION, command: 'run', finished: true,
       steps, fields: fieldSummaries, combined: combinedSummary,
-      parameters: { e0_eV: e0, edge: recipe.edge ?? {}, fit: recipe.fit ?? null, lcf: recipe.lcf ?? null, cluster: recipe.cluster ?? null, energies: recipe.energies ?? null, flat: recipe.flat ?? null, dark: recipe.dark ?? null, i0: recipe.i0 ?? null, i0_region: recipe.i0Region ?? null },
+      parameters: { e0_eV: e0, edge: recipe.edge ?? {}, fit: recipe.fit ?? null, lcf: recipe.lcf ?? null, cluster: recipe.cluster ?? null, energies: recipe.energies ?? null, flat: recipe.flat ?? null, dark: recipe.dark ?? null, no_flat: recipe.noFlat ?? false, pixel_size_um: recipe.pixelSize ?? null, i0: recipe.i0 ?? null, i0_region: recipe.i0Region ?? null },
       backend: backendInfo,
       spectra: total,
       timings_s: { total: seconds, spectra_per_s: total / seconds },

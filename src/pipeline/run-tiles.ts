@@ -40,7 +40,7 @@ export function baselineBytes(): number {
 
 /** The memory terms of a run of `step` over a stack, for planTiles. */
 export function tileBudget(
-  dims: { nE: number; height: number; width: number },
+  dims: { nE: number; height: number; width: number; path?: string },
   step: Pick<PixelStep, 'mapNames' | 'bytesPerPixel' | 'gpuBindingBytesPerPixel' | 'worker'>,
   backend: Pick<Backend, 'gpu' | 'threads'>,
   budgetBytes: number,
@@ -61,6 +61,7 @@ export function tileBudget(
     bindingBytesPerPixel: gpu ? step.gpuBindingBytesPerPixel(nE) : 0,
     maxBindingBytes: gpu ? gpu.limits.maxStorageBufferBindingSize : Infinity,
     maxBufferBytes: gpu ? gpu.limits.maxBufferSize : Infinity,
+    stack: 'path' in dims && typeof dims.path === 'string' ? { path: dims.path, nE, height: H, width: W } : undefined,
   };
 }
 

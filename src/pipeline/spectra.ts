@@ -118,21 +118,20 @@ export async function writeRegionSpectra(o: SpectraOptions): Promise<SpectraSumm
   const rows = [header.join(',')];
   for (let e = 0; e < E.length; e++) rows.push([csvNumber(E[e]), ...a.flatMap((s) => [csvNumber(s.mean[e]), csvNumber(s.std[e]), String(s.count[e])])].join(','));
   write('spectra.csv', rows.join('\n') + '\n');
-  write('spectra.png', renderLinePlot({
+  write('spectra.png', await renderLinePlot({
     series: a.map((s) => ({ x: E, y: s.mean, label: `${s.name} (${s.region.pixels} px)` })),
     xlabel: 'energy (eV)', ylabel: quantity, title: `mean spectra${o.compare ? ` (${labels.a})` : ''}`,
   }));
-  a.forEach((s, k) => {
+  for (const [k, s] of a.entries()) {
     const c = SERIES_COLORS[k % SERIES_COLORS.length];
-    write(`roi_${s.name}.png`, renderLinePlot({
+    write(`roi_${s.name}.png`, await renderLinePlot({
       series: [
+        { x: E, y: s.mean.map((m, e) => m - s.std[e]), y2: s.mean.map((m, e) => m + s.std[e]), label: 'mean ± std', color: c, kind: 'band' },
         { x: E, y: s.mean, label: 'mean', color: c },
-        { x: E, y: s.mean.map((m, e) => m + s.std[e]), label: 'mean + std', color: [150, 150, 150] },
-        { x: E, y: s.mean.map((m, e) => m - s.std[e]), label: 'mean - std', color: [150, 150, 150] },
       ],
       xlabel: 'energy (eV)', ylabel: quantity, title: `${s.name}: ${s.region.spec} (${s.region.pixels} px)`,
     }));
-  });
+  }
   const summary: SpectraSummary = {
     rois: a.map((s) => ({ name: s.name, spec: s.region.spec, pixels: s.region.pixels, skippedValues: s.skipped })),
     files,
@@ -154,13 +153,13 @@ export async function writeRegionSpectra(o: SpectraOptions): Promise<SpectraSumm
     cRows.push([csvNumber(E[e]), ...a.flatMap((s, k) => [csvNumber(s.mean[e]), csvNumber(bm[k][e]), csvNumber(diff[k][e]), csvNumber(se[k][e])])].join(','));
   }
   write('compare.csv', cRows.join('\n') + '\n');
-  a.forEach((s, k) => {
-    write(`compare_${s.name}.png`, renderLinePlot({
+  for (const [k, s] of a.entries()) {
+    write(`compare_${s.name}.png`, await renderLinePlot({
       series: [{ x: E, y: s.mean, label: labels.a }, { x: E, y: bm[k], label: labels.b }],
       xlabel: 'energy (eV)', ylabel: quantity, title: `${s.name}: ${labels.a} and ${labels.b}`,
     }));
-  });
-  write('difference.png', renderLinePlot({
+  }
+  write('difference.png', await renderLinePlot({
     series: a.map((s, k) => ({ x: E, y: diff[k], label: s.name })),
     xlabel: 'energy (eV)', ylabel: `${quantity}, ${labels.b} - ${labels.a}`, title: `difference spectra (${labels.b} - ${labels.a})`,
   }));

@@ -1,140 +1,113 @@
-// Colour maps of per-pixel results (edge energy, state of charge, ...) as PNG: the map on a
-// fixed value range in viridis, masked (NaN) pixels black, a labelled colour bar and a title.
-import { textWidth } from './font.js';
-import { BLACK, Canvas, GREY, type Rect } from './raster.js';
-import { formatTicks, niceTicks } from './ticks.js';
+/**
+ * Colour maps for per-pixel maps, shared by the PNG writer (Node) and report.html (browser).
+ * The tables come from Vega's colour schemes (the plotting library this project uses):
+ *   viridis    perceptually uniform, the default (matplotlib's, van der Walt & Smith)
+ *   cividis    perceptually uniform and readable with colour-vision deficiency (Nuñez et al. 2018)
+ *   blueorange diverging (for signed maps: differences, PCA scores, residuals)
+ * Masked (NaN) pixels are black in every picture (DESIGN.md "masks travel").
+ */
+import { scheme } from 'vega';
 
-// viridis, the perceptually uniform map of matplotlib (van der Walt & Smith, CC0), from the
-// degree-6 least-squares polynomial fit in t in [0, 1] published by Matt Zucker (Shadertoy).
-// Checked when written against the 256-entry CC0 table: within 3.3/255 everywhere
-// (largest at the yellow end), 0.9/255 on average; its CIE L* rises monotonically (8-bit
-// rounding leaves steps of at most -0.03 L*, far below what an eye can see).
-const VIRIDIS_POLY: readonly (readonly [number, number, number])[] = [
-  [0.2777273272234177, 0.005407344544966578, 0.3340998053353061],
-  [0.1050930431085774, 1.404613529898575, 1.384590162594685],
-  [-0.3308618287255563, 0.214847559468213, 0.09509516302823659],
-  [-4.634230498983486, -5.799100973351585, -19.33244095627987],
-  [6.228269936347081, 14.17993336680509, 56.69055260068105],
-  [4.776384997670288, -13.74514537774601, -65.35303263337234],
-  [-5.435455855934631, 4.645852612178535, 26.3124352495832],
-];
+export const COLORMAPS = ['viridis', 'cividis', 'blueorange'] as const;
+export type ColormapName = (typeof COLORMAPS)[number];
+export type Rgb = readonly [number, number, number];
+/** Colour of masked (NaN) pixels. */
+export const MASKED_RGB: Rgb = [0, 0, 0];
+/** Entries of a colour table. */
+export const LUT_SIZE = 256;
 
-/** 256 x RGB (Uint8), entry 0 = lowest value (dark blue-purple), 255 = highest (yellow). */
-export const VIRIDIS: Uint8Array = (() => {
-  const table = new Uint8Array(256 * 3);
-  for (let i = 0; i < 256; i++) {
-    const t = i / 255;
-    for (let ch = 0; ch < 3; ch++) {
-      let v = 0;
-      for (let k = VIRIDIS_POLY.length - 1; k >= 0; k--) v = v * t + VIRIDIS_POLY[k][ch];
-      table[i * 3 + ch] = Math.round(255 * Math.min(1, Math.max(0, v)));
-    }
+export function isColormap(name: string): name is ColormapName {
+  return (COLORMAPS as readonly string[]).includes(name);
+}
+
+function parseCss(c: string): Rgb {
+  const m = /rgb\((\d+),\s*(\d+),\s*(\d+)\)/.exec(c);
+  if (m) return [+m[1], +m[2], +m[3]];
+  const h = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(c);
+  if (h) return [parseInt(h[1], 16), parseInt(h[2], 16), parseInt(h[3], 16)];
+  throw new Error(`colour '${c}' not understood`);
+}
+
+const luts = new Map<ColormapName, Uint8Array>();
+
+/** LUT_SIZE x RGB (Uint8): entry 0 = lowest value, LUT_SIZE-1 = highest. */
+export function colormapLut(name: ColormapName): Uint8Array {
+  let t = luts.get(name);
+  if (!t) {
+    const f = scheme(name) as (x: number) => string;
+    if (typeof f !== 'function') throw new Error(`Vega has no colour scheme '${name}'`);
+    t = new Uint8Array(LUT_SIZE * 3);
+    for (let i = 0; i < LUT_SIZE; i++) t.set(parseCss(f(i / (LUT_SIZE - 1))), i * 3);
+    luts.set(name, t);
   }
-  return table;
-})();
+  return t;
+}
 
-/** Table index of a value on [vmin, vmax] (clamped); -1 for NaN. */
+/** Table index of a value on [vmin, vmax] (clamped); -1 for NaN. A degenerate range gives the middle. */
 export function colorIndex(v: number, vmin: number, vmax: number): number {
   if (Number.isNaN(v)) return -1;
   const t = vmax > vmin ? (v - vmin) / (vmax - vmin) : 0.5;
-  return Math.min(255, Math.max(0, Math.floor(t * 256)));
+  return Math.min(LUT_SIZE - 1, Math.max(0, Math.floor(t * LUT_SIZE)));
 }
 
-export interface MapOptions {
-  /** float32 [height][width]; NaN = masked. */
-  data: Float32Array;
-  width: number;
-  height: number;
-  vmin: number;
-  vmax: number;
-  title?: string;
-  unit?: string;
-}
-
-export interface MapLayout {
-  /** Integer nearest-neighbour magnification of the map. */
-  scale: number;
-  map: Rect;
-  bar: Rect;
-  width: number;
-  height: number;
-}
-
-const TEXT = 2; // font magnification: 10 x 14 px glyphs
-const MARGIN = 16;
-const MIN_MAP_PX = 400; // small maps are magnified to about this height so labels fit
-const MAX_SCALED_WIDTH = 2000;
-const BAR_GAP = 20;
-const BAR_W = 24;
-// Tick marks cross the bar's edge and stand well clear of their labels: a short dash right
-// beside "0.25" reads as a minus sign.
-const TICK_IN = 6;
-const TICK_OUT = 4;
-const LABEL_GAP = 8;
-
-function tickValues(vmin: number, vmax: number): number[] {
-  return niceTicks(vmin, vmax, 5);
-}
-
-/** Where renderMap puts things (exported so tests and callers can find the colour bar). */
-export function mapLayout(o: Omit<MapOptions, 'data'>): MapLayout {
-  const scale = Math.max(1, Math.min(Math.ceil(MIN_MAP_PX / o.height), Math.floor(MAX_SCALED_WIDTH / o.width)));
-  const titleH = o.title ? 7 * TEXT + 14 : 0;
-  const map = { x: MARGIN, y: MARGIN + titleH, w: o.width * scale, h: o.height * scale };
-  const bar = { x: map.x + map.w + BAR_GAP, y: map.y, w: BAR_W, h: map.h };
-  const labels = formatTicks(tickValues(o.vmin, o.vmax));
-  const labelW = Math.max(0, ...labels.map((s) => textWidth(s, TEXT)));
-  let right = bar.x + bar.w + TICK_OUT + LABEL_GAP + labelW;
-  if (o.unit) right += 10 + 7 * TEXT;
-  const width = Math.max(right + MARGIN, o.title ? textWidth(o.title, TEXT) + 2 * MARGIN : 0);
-  const height = map.y + map.h + MARGIN;
-  return { scale, map, bar, width, height };
-}
-
-/** PNG bytes of the map with a colour bar (vmax at the top), tick labels, unit and title. */
-export function renderMap(o: MapOptions): Uint8Array {
-  const { data, width, height, vmin, vmax } = o;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new RangeError(`renderMap: bad size ${width} x ${height}`);
+/** RGBA pixels (row-major, opaque) of a map on [vmin, vmax] in the given colour map; NaN black. */
+export function colorize(data: ArrayLike<number>, vmin: number, vmax: number, cmap: ColormapName, out?: Uint8ClampedArray): Uint8ClampedArray {
+  const lut = colormapLut(cmap);
+  const rgba = out ?? new Uint8ClampedArray(data.length * 4);
+  for (let p = 0; p < data.length; p++) {
+    const k = colorIndex(data[p], vmin, vmax);
+    const o = p * 4;
+    if (k < 0) {
+      rgba[o] = MASKED_RGB[0];
+      rgba[o + 1] = MASKED_RGB[1];
+      rgba[o + 2] = MASKED_RGB[2];
+    } else {
+      rgba[o] = lut[k * 3];
+      rgba[o + 1] = lut[k * 3 + 1];
+      rgba[o + 2] = lut[k * 3 + 2];
+    }
+    rgba[o + 3] = 255;
   }
-  if (data.length !== width * height) throw new RangeError(`renderMap: data has ${data.length} values, expected ${width * height}`);
-  if (!Number.isFinite(vmin) || !Number.isFinite(vmax) || vmax < vmin) {
-    throw new RangeError(`renderMap: need finite vmin <= vmax, got ${vmin}, ${vmax}`);
-  }
-  const L = mapLayout(o);
-  const cv = new Canvas(L.width, L.height);
+  return rgba;
+}
 
-  // Colour the map at native size, then magnify.
-  const rgb = new Uint8Array(width * height * 3); // zeros: NaN stays black
-  for (let i = 0; i < data.length; i++) {
-    const k = colorIndex(data[i], vmin, vmax);
-    if (k < 0) continue;
-    rgb[i * 3] = VIRIDIS[k * 3];
-    rgb[i * 3 + 1] = VIRIDIS[k * 3 + 1];
-    rgb[i * 3 + 2] = VIRIDIS[k * 3 + 2];
-  }
-  cv.blitScaled(rgb, width, height, L.map.x, L.map.y, L.scale);
+/**
+ * Distinct colours for categories (cluster labels, series): Okabe & Ito's palette without
+ * black, then Paul Tol's "muted" scheme, then three more; beyond 20, hues at the golden angle.
+ * Never black, which marks excluded pixels.
+ */
+export const LABEL_COLORS: readonly Rgb[] = [
+  [0, 114, 178], [213, 94, 0], [0, 158, 115], [204, 121, 167], [230, 159, 0], [86, 180, 233], [240, 228, 66],
+  [204, 102, 119], [51, 34, 136], [221, 204, 119], [17, 119, 51], [136, 204, 238], [136, 34, 85], [68, 170, 153],
+  [153, 153, 51], [170, 68, 153], [221, 221, 221], [140, 86, 75], [247, 129, 191], [90, 90, 90],
+];
 
-  // Colour bar: each row shows the colour of the value at that height, top = vmax.
-  const { bar } = L;
-  for (let j = 0; j < bar.h; j++) {
-    const v = bar.h > 1 ? vmax - (j / (bar.h - 1)) * (vmax - vmin) : vmax;
-    const k = colorIndex(v, vmin, vmax);
-    cv.fillRect(bar.x, bar.y + j, bar.w, 1, [VIRIDIS[k * 3], VIRIDIS[k * 3 + 1], VIRIDIS[k * 3 + 2]]);
-  }
-  cv.strokeRect(bar.x - 1, bar.y - 1, bar.w + 2, bar.h + 2, GREY);
+export function labelColor(j: number): Rgb {
+  if (j < LABEL_COLORS.length) return LABEL_COLORS[j];
+  const h = ((j * 137.508) % 360) / 60;
+  const v = 0.85, s = 0.65;
+  const c = v * s, xx = c * (1 - Math.abs((h % 2) - 1)), m = v - c;
+  const [r, g, b] = h < 1 ? [c, xx, 0] : h < 2 ? [xx, c, 0] : h < 3 ? [0, c, xx] : h < 4 ? [0, xx, c] : h < 5 ? [xx, 0, c] : [c, 0, xx];
+  return [Math.round((r + m) * 255), Math.round((g + m) * 255), Math.round((b + m) * 255)];
+}
 
-  const ticks = tickValues(vmin, vmax);
-  const labels = formatTicks(ticks);
-  const labelX = bar.x + bar.w + TICK_OUT + LABEL_GAP;
-  let labelW = 0;
-  ticks.forEach((v, i) => {
-    const y = vmax > vmin ? Math.round(bar.y + ((vmax - v) / (vmax - vmin)) * (bar.h - 1)) : bar.y + Math.floor(bar.h / 2);
-    cv.fillRect(bar.x + bar.w - TICK_IN, y, TICK_IN + TICK_OUT, 1, BLACK);
-    cv.text(labels[i], labelX, y - Math.floor((7 * TEXT) / 2), { scale: TEXT });
-    labelW = Math.max(labelW, textWidth(labels[i], TEXT));
-  });
-  if (o.unit) cv.text(o.unit, labelX + labelW + 10, bar.y + bar.h / 2, { scale: TEXT, vertical: true, align: 'center' });
-  if (o.title) cv.text(o.title, L.width / 2, MARGIN, { scale: TEXT, align: 'center' });
-  return cv.png();
+/** Series colours for line plots: Okabe & Ito, ordered so the first contrast most on white. */
+export const SERIES_COLORS: readonly Rgb[] = [
+  [0, 114, 178], [213, 94, 0], [0, 158, 115], [204, 121, 167], [230, 159, 0], [86, 180, 233], [0, 0, 0], [240, 228, 66],
+];
+
+export function css(c: Rgb): string {
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+
+/** RGBA pixels of a label map (-1 or >= k: excluded, black). */
+export function colorizeLabels(labels: ArrayLike<number>, k: number, out?: Uint8ClampedArray): Uint8ClampedArray {
+  const rgba = out ?? new Uint8ClampedArray(labels.length * 4);
+  for (let p = 0; p < labels.length; p++) {
+    const l = labels[p];
+    const c = l >= 0 && l < k ? labelColor(l) : MASKED_RGB;
+    rgba.set(c, p * 4);
+    rgba[p * 4 + 3] = 255;
+  }
+  return rgba;
 }

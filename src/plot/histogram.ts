@@ -1,7 +1,8 @@
 // Histograms and percentiles of maps (edge-energy distributions, colour ranges centred on
 // the histogram peak), a CSV form for users' own plotting, and a PNG bar plot.
-import { drawFrame, makeAxes, SERIES_COLORS } from './lineplot.js';
-import type { Rgb } from './raster.js';
+import type { Rgb } from './colormap.js';
+import { histogramSpec } from './specs.js';
+import { renderSpec } from './render.js';
 
 export interface Histogram {
   /** nBins + 1 bin edges; bin i is [edges[i], edges[i+1]), the last bin includes its right edge. */
@@ -94,35 +95,10 @@ export function percentiles(values: Float32Array, ps: readonly number[]): number
   return ps.map((p) => fromSorted(s, p));
 }
 
-/** PNG bar plot of a histogram. */
-export function renderHistogram(
+/** PNG bar plot of a histogram (histogramSpec in src/plot/specs.ts), with optional marker lines. */
+export async function renderHistogram(
   h: Histogram,
-  o: { title: string; xlabel: string; ylabel?: string; width?: number; height?: number; color?: Rgb },
-): Uint8Array {
-  const n = h.counts.length;
-  let maxCount = 1;
-  for (const c of h.counts) if (c > maxCount) maxCount = c; // no spread: may be millions of bins
-  const ax = makeAxes({
-    title: o.title,
-    xlabel: o.xlabel,
-    ylabel: o.ylabel ?? 'count',
-    width: o.width ?? 800,
-    height: o.height ?? 500,
-    xlim: n ? [h.edges[0], h.edges[n]] : [0, 1],
-    ylim: [0, maxCount * 1.05],
-  });
-  const { cv, plot } = ax;
-  cv.clip = plot;
-  const fill = o.color ?? SERIES_COLORS[0];
-  for (let i = 0; i < n; i++) {
-    if (h.counts[i] === 0) continue;
-    const x0 = Math.round(ax.px(h.edges[i])), x1 = Math.round(ax.px(h.edges[i + 1]));
-    const y = Math.round(ax.py(h.counts[i]));
-    const base = plot.y + plot.h;
-    // Bars one pixel apart where there is room, so neighbouring bins stay distinguishable.
-    const w = Math.max(1, x1 - x0 - (x1 - x0 > 3 ? 1 : 0));
-    cv.fillRect(x0, y, w, base - y, fill);
-  }
-  drawFrame(ax);
-  return cv.png();
+  o: { title: string; xlabel: string; ylabel?: string; width?: number; height?: number; color?: Rgb; rules?: { x: number; label: string }[] },
+): Promise<Uint8Array> {
+  return (await renderSpec(histogramSpec({ edges: h.edges, counts: h.counts, ...o }))).png;
 }

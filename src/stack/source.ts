@@ -7,6 +7,12 @@ import { InputError } from '../io/errors.js';
 import { NpyFile, formatShape } from '../io/npy.js';
 import { TiffStack } from '../io/tiff.js';
 import { StxmStack } from '../io/stxm.js';
+import { looksLikeHdf5 } from '../io/hdf5.js';
+import { openHdf5Stack } from '../io/hdf5-layout.js';
+
+/** File name endings read as HDF5 (NeXus .nxs, CXI .cxi are HDF5 files). */
+export const HDF5_EXTENSIONS = ['.h5', '.hdf5', '.hdf', '.he5', '.nxs', '.nx5', '.cxi'];
+const KNOWN_EXTENSIONS = ['.npy', '.tif', '.tiff', '.hdr', '.txt', '.csv'];
 
 export interface StackSource {
   readonly path: string;
@@ -14,11 +20,33 @@ export interface StackSource {
   readonly height: number;
   readonly width: number;
   readonly dtype: string; // as stored in the file
-  /** Energies (eV) when the format carries them (STXM .hdr); otherwise they come from --energies. */
+  /** Energies (eV) when the format carries them (STXM .hdr, HDF5, Xradia); otherwise they come from --energies. */
   readonly energies?: Float64Array;
+  /** Pixel size (µm per pixel along x and y) when the format records it. */
+  readonly pixelSizeUm?: { x: number; y: number };
+  /** [Z, Y, X] when the stack is a volume [E,Z,Y,X]: rows are then Z·Y. */
+  readonly volume?: [number, number, number];
+  /** What a structured file was recognised as (HDF5 layouts, Xradia), for info and summary.json. */
+  readonly layout?: StackLayout;
+  /** Flat and dark fields stored in the same file; closed with the stack. */
+  readonly flatField?: StackSource;
+  readonly darkField?: StackSource;
   /** rows [y0, y0+rows) at every energy, energy-major: out[e*rows*width + r*width + x], float32 */
   readRows(y0: number, rows: number, out: Float32Array): Promise<void>;
   close(): void;
+}
+
+/** How a structured input file was read. */
+export interface StackLayout {
+  /** 'hdf5', 'xradia', ... */
+  format: string;
+  /** 'fxi', 'aps-dxchange', 'nexus', 'cxi', 'dataset', 'txrm', 'xrm' */
+  name: string;
+  /** In words, e.g. 'FXI (NSLS-II 18-ID)'. */
+  title: string;
+  /** role -> dataset path or stream: data, flat, dark, energies, pixel_size */
+  datasets: Record<string, string>;
+  notes: string[];
 }
 
 /** Checks a row request; violations are programming errors, hence RangeError. */
@@ -102,10 +130,20 @@ export async function openStack(path: string): Promise<StackSource> {
     const { SyntheticStream } = await import('../synth/stream.js');
     return new SyntheticStream(Number(syn[1]), Number(syn[2]), syn[3] ? Number(syn[3]) : 1, 4096, path);
   }
+  // file.h5#/path/to/dataset names one dataset of an HDF5 file.
+  const hash = path.lastIndexOf('#');
+  if (hash > 0 && !fs.existsSync(path) && fs.existsSync(path.slice(0, hash))) {
+    const file = path.slice(0, hash);
+    const ds = path.slice(hash + 1);
+    if (ds === '') throw new InputError(path, 'empty dataset path after #');
+    return checkNotEmpty(await openHdf5Stack(file, ds.startsWith('/') ? ds : `/${ds}`));
+  }
   if (!fs.existsSync(path)) throw new InputError(path, 'no such file');
   const ext = /\.[^./\\]*$/.exec(path)?.[0].toLowerCase() ?? '';
   let src: StackSource;
-  if (ext === '.npy') {
+  if (HDF5_EXTENSIONS.includes(ext) || (!KNOWN_EXTENSIONS.includes(ext) && looksLikeHdf5(path))) {
+    src = await openHdf5Stack(path);
+  } else if (ext === '.npy') {
     const f = NpyFile.open(path);
     if (f.shape.length !== 3) {
       f.close();
@@ -117,8 +155,13 @@ export async function openStack(path: string): Promise<StackSource> {
   } else if (ext === '.hdr') {
     src = StxmStack.open(path);
   } else {
-    throw new InputError(path, `unknown stack format '${ext || '(no extension)'}' (supported: .npy, .tif, .tiff) or an STXM scan definition (.hdr)`);
+    throw new InputError(path, `unknown stack format '${ext || '(no extension)'}' (supported: .npy, .tif, .tiff, HDF5 ${HDF5_EXTENSIONS.join(' ')}) or an STXM scan definition (.hdr)`);
   }
+  return checkNotEmpty(src);
+}
+
+function checkNotEmpty(src: StackSource): StackSource {
+  const path = src.path;
   if (src.nE === 0 || src.height === 0 || src.width === 0) {
     const shape = `${src.nE}x${src.height}x${src.width}`;
     src.close();

@@ -22,6 +22,8 @@ export interface TileBudget {
   /** Device limits (Infinity on the CPU backend). */
   maxBindingBytes: number;
   maxBufferBytes: number;
+  /** The stack, for messages: its path and shape. */
+  stack?: { path: string; nE: number; height: number; width: number };
 }
 
 export interface TilePlan {
@@ -37,7 +39,8 @@ export function planTiles(height: number, width: number, b: TileBudget): TilePla
   let rows = Math.floor(room / rowBytes);
   if (rows < 1) {
     const need = Math.ceil((b.fixedBytes + rowBytes) / MiB);
-    throw new InputError('--memory', `a budget of ${Math.floor(b.budgetBytes / MiB)} MiB is too small for this stack: it needs at least ${need} MiB (one row of ${width} pixels plus ${Math.ceil(b.fixedBytes / MiB)} MiB of baseline and output maps)`);
+    const what = b.stack ? `${b.stack.path} (${b.stack.nE} energies x ${b.stack.height} x ${b.stack.width} pixels)` : 'this stack';
+    throw new InputError('--memory', `a budget of ${Math.floor(b.budgetBytes / MiB)} MiB is too small for ${what}: it needs at least ${need} MiB (one row of ${width} pixels plus ${Math.ceil(b.fixedBytes / MiB)} MiB of baseline and output maps)`);
   }
   if (b.bindingBytesPerPixel > 0) {
     const limit = Math.min(b.maxBindingBytes, b.maxBufferBytes);
@@ -56,4 +59,18 @@ export function parseMemoryMiB(value: string | undefined): number {
   const v = Number(value);
   if (!Number.isFinite(v) || v <= 0) throw new InputError('--memory', `expected a positive number of MiB, got '${value}'`);
   return v * MiB;
+}
+
+/**
+ * The least any run over a stack needs: the process as it is, one float32 map and the status
+ * byte for every pixel, and two host rows of spectra. Checked when the inputs are opened, so
+ * a stack far too large for the budget (a decompression bomb declaring 20000x20000 pages)
+ * is refused before a pixel is decoded; each run's own plan (planTiles) then adds its terms.
+ */
+export function checkBudgetFloor(stack: { path: string; nE: number; height: number; width: number }, budgetBytes: number, baselineBytes: number): void {
+  const { nE, height: H, width: W } = stack;
+  const need = baselineBytes + H * W * (4 + 1) + 2 * 4 * nE * W;
+  if (need > budgetBytes) {
+    throw new InputError('--memory', `a budget of ${Math.floor(budgetBytes / MiB)} MiB is too small for ${stack.path} (${nE} energies x ${H} x ${W} pixels): it needs at least ${Math.ceil(need / MiB)} MiB (the process itself, ${Math.ceil(baselineBytes / MiB)} MiB, and one map of ${(H * W).toLocaleString('en-US')} pixels)`);
+  }
 }

@@ -229,3 +229,52 @@ describe('npy errors', () => {
     }
   });
 });
+
+describe('npy headers are Python literals, read as numpy reads them', () => {
+  const six = new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer);
+  const open = (name: string, dict: string) => {
+    const f = NpyFile.open(rawNpy(name, dict, six));
+    try {
+      return { dtype: f.dtype, shape: f.shape };
+    } finally {
+      f.close();
+    }
+  };
+
+  it('a key given twice: the last value wins (descr, shape)', () => {
+    // numpy: ast.literal_eval builds the dict, so the later 'descr' replaces the earlier one.
+    expect(open('dup-descr.npy', "{'descr': '<f8', 'fortran_order': False, 'shape': (6,), 'descr': '<f4'}")).toEqual({ dtype: 'float32', shape: [6] });
+    expect(open('dup-shape.npy', "{'descr': '<f4', 'shape': (3,), 'fortran_order': False, 'shape': (2, 3)}")).toEqual({ dtype: 'float32', shape: [2, 3] });
+  });
+
+  it('Python spellings: double quotes, keys in any order, Python 2 longs, no trailing comma, joined strings, escapes', () => {
+    expect(open('dq.npy', '{"shape": (2L, 3L), "fortran_order": False, "descr": "<f4"}')).toEqual({ dtype: 'float32', shape: [2, 3] });
+    expect(open('join.npy', "{'descr': '<' 'f4', 'fortran_order': False, 'shape': (6,)}")).toEqual({ dtype: 'float32', shape: [6] });
+    expect(open('esc.npy', "{'descr': '\\x3cf4', 'fortran_order': False, 'shape': ( 6 , )}")).toEqual({ dtype: 'float32', shape: [6] });
+  });
+
+  it('a string that merely contains a key name does not fool the parser', async () => {
+    // A regex for 'descr' would find the text inside the other key's string first.
+    const p = rawNpy('trick.npy', "{'shape': (6,), 'fortran_order': False, 'descr': '<f4', 'x': \"'descr': '<f8'\"}", six);
+    await expectInputError(() => NpyFile.open(p), p, "unexpected key 'x'");
+  });
+
+  it('wrong types and malformed literals are named', async () => {
+    for (const [name, dict, problem] of [
+      ['float-shape.npy', "{'descr': '<f4', 'fortran_order': False, 'shape': (6.0,)}", "bad shape entry '6' (expected a non-negative integer)"],
+      ['list-shape.npy', "{'descr': '<f4', 'fortran_order': False, 'shape': [6]}", "'shape' is not a tuple"],
+      ['str-fortran.npy', "{'descr': '<f4', 'fortran_order': 'False', 'shape': (6,)}", "'fortran_order' is not True or False"],
+      ['int-descr.npy', "{'descr': 4, 'fortran_order': False, 'shape': (6,)}", "'descr' is not a string"],
+      ['struct.npy', "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,)}", 'unsupported dtype: structured array'],
+      ['not-dict.npy', "('descr', '<f4')", 'not a dict'],
+      ['unclosed.npy', "{'descr': '<f4', 'fortran_order': False, 'shape': (6,)", "expected ',' or '}'"],
+      ['unterminated.npy', "{'descr': '<f4, 'fortran_order': False, 'shape': (6,)}", 'corrupt .npy header'],
+      ['deep.npy', `{'descr': '<f4', 'fortran_order': False, 'shape': ${'('.repeat(200)}6${')'.repeat(200)}}`, 'nesting too deep'],
+      ['huge-dim.npy', "{'descr': '<f4', 'fortran_order': False, 'shape': (123456789012345678901234567890,)}", 'is too large'],
+      ['call.npy', "{'descr': '<f4', 'fortran_order': False, 'shape': tuple([6])}", 'corrupt .npy header'],
+    ] as const) {
+      const p = rawNpy(name, dict, six);
+      await expectInputError(() => NpyFile.open(p), p, problem);
+    }
+  });
+});

@@ -188,3 +188,28 @@ describe('references on the stack', () => {
     await expectInputError(() => loadReferences([parseRefSpec(`far=${far}`)], stack, E), 'far', 'does not include the fit range');
   });
 });
+
+describe('size caps on whole-file inputs', () => {
+  test('a gzip bomb posing as an Athena project is one clear error, inflated no further than the cap', async () => {
+    // 80 gzip members of 1 MiB of zeros each: a 80 KiB file that inflates to 80 MiB.
+    const member = gzipSync(Buffer.alloc(2 ** 20));
+    const bomb = file('bomb.prj', Buffer.concat(Array.from({ length: 80 }, () => member)));
+    expect(fs.statSync(bomb).size).toBeLessThan(200 * 1024);
+    await expectInputError(() => readAthenaGroups(bomb), bomb, 'gzip data inflates to more than 64 MiB: too large for an Athena project (a damaged file or a decompression bomb)');
+    await expectInputError(() => readReferenceFile('A', bomb), bomb, 'inflates to more than 64 MiB');
+  });
+
+  test('a damaged gzip stream is named as such', async () => {
+    const gz = gzipSync(Buffer.from(athenaProject([{ key: 'k', label: 'A', x: [1, 2], y: [3, 4] }])));
+    const cut = file('cut.prj', gz.subarray(0, gz.length - 20));
+    await expectInputError(() => readAthenaGroups(cut), cut, 'damaged gzip data');
+  });
+
+  test('a spectrum file larger than the cap is refused before it is read', async () => {
+    const big = path.join(dir, 'big.txt');
+    const fd = fs.openSync(big, 'w');
+    fs.ftruncateSync(fd, 65 * 2 ** 20); // sparse: no disk used
+    fs.closeSync(fd);
+    await expectInputError(() => readSpectrumFile(big), big, '65 MiB is too large for a spectrum or reference file (at most 64 MiB)');
+  });
+});

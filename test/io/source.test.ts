@@ -119,7 +119,10 @@ describe('openStack errors', () => {
     await expectInputError(() => openStack(missingTif), missingTif, 'no such file');
     const h5 = file('stack.h5');
     fs.writeFileSync(h5, 'HDF');
-    await expectInputError(() => openStack(h5), h5, "unknown stack format '.h5' (supported: .npy, .tif, .tiff)");
+    await expectInputError(() => openStack(h5), h5, 'not an HDF5 file (no HDF5 signature)');
+    const xyz = file('stack.xyz');
+    fs.writeFileSync(xyz, 'xyz');
+    await expectInputError(() => openStack(xyz), xyz, "unknown stack format '.xyz' (supported: .npy, .tif, .tiff");
     const bare = file('stack');
     fs.writeFileSync(bare, 'x');
     await expectInputError(() => openStack(bare), bare, "unknown stack format '(no extension)'");

@@ -14,7 +14,9 @@ import { MemoryStack, openStack } from '../../src/stack/source.js';
 import { OpticalDensityStack, opticalDensity, parseI0Options, resolveI0 } from '../../src/stack/od.js';
 import { parseRegion, regionSpectra } from '../../src/stack/regions.js';
 import { loadReferences, parseRefSpec } from '../../src/io/references.js';
-import { lcfStep, renderRgbComposite } from '../../src/pipeline/lcf-step.js';
+import { lcfStep } from '../../src/pipeline/lcf-step.js';
+import { renderRgbComposite } from '../../src/plot/maps.js';
+import { rgbComposite } from '../../src/plot/rgb.js';
 import { cpuBackend } from '../../src/pipeline/backend.js';
 import { gpuBackend } from '../helpers/backends.js';
 import { expectInputError, tempDir } from './helpers.js';
@@ -249,13 +251,14 @@ describe('two-reference fit on the real stack', () => {
       for (let i = 0; i < N; i++) worst = Math.max(worst, Math.abs(g.maps[m][i] - c.maps[m][i]));
       expect(worst, m).toBeLessThan(1e-4);
     }
-    const { png, legend } = renderRgbComposite([c.maps.fraction_peak710, c.maps.fraction_peak708], W, H, { names: ['peak710', 'peak708'], intensity: c.maps.total, intensityLabel: 'total', title: 'Fe L3 STXM, nnls' });
+    const opts = { names: ['peak710', 'peak708'], intensity: c.maps.total, intensityLabel: 'total', title: 'Fe L3 STXM, nnls' };
+    const { png, legend } = await renderRgbComposite([c.maps.fraction_peak710, c.maps.fraction_peak708], W, H, opts);
     const img = decode(png);
     expect(img.height).toBeGreaterThanOrEqual(400);
     expect(legend.channels.map((ch) => [ch.channel, ch.reference])).toEqual([['red', 'peak710'], ['green', 'peak708']]);
-    // Pixel (22, 31) is inside the peak710 region: red dominates there in the image.
-    const sc = legend.magnification, x = 16 + 22 * sc + 1, y = 16 + 7 * 2 + 14 + 31 * sc + 1;
-    const px = (y * img.width + x) * img.channels;
-    expect(img.data[px]).toBeGreaterThan(2 * img.data[px + 1]);
+    // Pixel (22, 31) is inside the peak710 region: red dominates there in the composite.
+    const { rgba } = rgbComposite([c.maps.fraction_peak710, c.maps.fraction_peak708], W, H, opts);
+    const px = (31 * W + 22) * 4;
+    expect(rgba[px]).toBeGreaterThan(2 * rgba[px + 1]);
   });
 });

@@ -34,8 +34,8 @@ const HEIGHT_TOL = 1e-4;
 const TIE_REL = 1e-3;
 
 function cpuMaps(plan: EdgePlan, cube: Float32Array, P: number) {
-  const norm = normalizeCpu(plan, cube, P);
   const margins: EdgeMargins = { deriv: new Float64Array(P).fill(Infinity), crossing: new Float64Array(P).fill(Infinity), whiteline: new Float64Array(P).fill(Infinity) };
+  const norm = normalizeCpu(plan, cube, P, margins);
   edgeCpu(plan, cube, P, norm, margins);
   return margins;
 }
@@ -68,7 +68,7 @@ describe('edge', () => {
     const W = 48, H = 48;
     const s = makeNiTxmStack({ width: W, height: H, seed: SEED, noise: false });
     const plan = makeEdgePlan(s.energies, E0, DEFAULT_EDGE_OPTIONS);
-    const truth = e0HalfTruthMap(s.truth.soc, s.energies, E0, DEFAULT_EDGE_OPTIONS);
+    const truth = e0HalfTruthMap(s.truth.soc, s.energies, DEFAULT_EDGE_OPTIONS);
     const P = W * H;
     for (const backend of [await gpuBackend(), cpuBackend()]) {
       const r = await edgeStep(plan).runTile(backend, s.absorbance, P);
@@ -100,7 +100,7 @@ describe('edge', () => {
     expect(bad.slice(0, 5), `seed ${SEED}`).toEqual([]);
 
     // Recovery on particle pixels thick enough to carry an edge (jump >= 0.3).
-    const truth = e0HalfTruthMap(s.truth.soc, s.energies, E0, DEFAULT_EDGE_OPTIONS);
+    const truth = e0HalfTruthMap(s.truth.soc, s.energies, DEFAULT_EDGE_OPTIONS);
     const err: number[] = [];
     for (let p = 0; p < P; p++) {
       if (!(s.truth.thickness[p] * 0.115 >= 0.3) || cpu.status[p] !== EdgeStatus.OK) continue;

@@ -15,8 +15,9 @@ import { cpuBackend } from '../../src/pipeline/backend.js';
 import { runTiles } from '../../src/pipeline/run-tiles.js';
 import type { Backend } from '../../src/pipeline/step.js';
 import {
-  CpuKmeansEngine, featureStats, kmeansAssignCpu, splitFeatures, standardization, type Features,
+  CpuKmeansEngine, featureStats, kmeansAssignCpu, kmeansPartialCpu, splitFeatures, standardization, type Features,
 } from '../../src/cpu/kmeans.js';
+import { KM_CPU_BLOCK } from '../../src/cpu/kmeans-sweep.js';
 import { GpuKmeansEngine, KM_BINS, KM_WG, partialPlan } from '../../src/kernels/kmeans.js';
 import {
   clusterSpectra, clusterStats, elbow, featurePathsFromDir, featuresFromStack, kmeansAssignStep, kmeansFit, kmeansFromCentres, kneedle, parseKRange,
@@ -101,6 +102,52 @@ describe('kmeans engines', () => {
         } finally {
           await eng.release();
         }
+      }
+    }
+  });
+
+  test('CPU engine: the fused sweep equals the twins; bytes identical on 1 and 2 threads and for any split into views', async () => {
+    const rng = makeRng(SEED + 1);
+    // d = 3 runs the generated sweep, d = 40 with k = 6 the generic one; n spans several blocks.
+    for (const [n, d, k] of [[2 * KM_CPU_BLOCK + 777, 3, 6], [KM_CPU_BLOCK + 4321, 40, 6]]) {
+      const data = new Float32Array(d * n).map(() => 5 + 2 * rng.normal());
+      data[11] = NaN;
+      data[(d - 1) * n + 5] = -Infinity;
+      const f = feats(data, d);
+      const st = standardization(featureStats(f), true);
+      const centres = Float64Array.from({ length: k * d }, () => rng.normal());
+      const active = new Uint8Array(k).fill(1);
+      active[2] = 0;
+      // The twins: assignment, then partial sums, float64, one pass each.
+      const lab = new Int32Array(n), d2 = new Float64Array(n);
+      const whole = { data, stride: n, offset: 0, count: n };
+      kmeansAssignCpu(whole, d, st, k, centres, active, lab, d2, 0);
+      const twin = new Float64Array(k * (d + 2));
+      kmeansPartialCpu(whole, d, st, k, centres, lab, d2, 0, twin);
+      const runs = [];
+      for (const [views, threads] of [[splitFeatures(f, n), 1], [splitFeatures(f, n), 2], [splitFeatures(f, 10_000), 2], [splitFeatures(f, 3 * KM_CPU_BLOCK), 1]] as const) {
+        const eng = new CpuKmeansEngine(d, [...views], st, { threads });
+        try {
+          runs.push(await eng.step(k, centres, active, true));
+        } finally {
+          await eng.release();
+        }
+      }
+      const [ref] = runs;
+      expect(Buffer.from(ref.labels!.buffer).equals(Buffer.from(lab.buffer))).toBe(true);
+      expect(ref.labels![11]).toBe(-1);
+      expect(ref.labels![5]).toBe(-1);
+      // dist2 is float32 in the engine's output: its rounding only.
+      let worst = 0;
+      for (let p = 0; p < n; p++) if (lab[p] >= 0) worst = Math.max(worst, Math.abs(ref.dist2![p] - d2[p]) / (1 + d2[p]));
+      expect(worst).toBeLessThan(1e-7);
+      const scale = Math.max(...twin.map(Math.abs));
+      // Block sums of z minus count x centre vs per-pixel deviations: float64 rounding only.
+      for (let i = 0; i < twin.length; i++) expect(Math.abs(ref.sums[i] - twin[i]), `entry ${i}`).toBeLessThan(1e-9 * scale);
+      for (const r of runs.slice(1)) {
+        expect(Buffer.from(r.sums.buffer).equals(Buffer.from(ref.sums.buffer))).toBe(true);
+        expect(Buffer.from(r.labels!.buffer).equals(Buffer.from(ref.labels!.buffer))).toBe(true);
+        expect(Buffer.from(r.dist2!.buffer).equals(Buffer.from(ref.dist2!.buffer))).toBe(true);
       }
     }
   });
@@ -330,7 +377,7 @@ describe('kmeans', () => {
     const dir = path.join(tmp, 'out');
     const energies = Float64Array.from({ length: nE }, (_, i) => 8330 + i);
     const e = { table: [{ k: 2, wcss: 9 }, { k: 3, wcss: 4 }, { k: 4, wcss: 1 }, { k: 5, wcss: 0.9 }], k: 4, rule: 'Kneedle' };
-    const out = writeKmeansOutputs(dir, r, { width: W, height: H, weight: dom.jump, weightName: 'edge_step', spectra: sp, energies, elbow: e });
+    const out = await writeKmeansOutputs(dir, r, { width: W, height: H, weight: dom.jump, weightName: 'edge_step', spectra: sp, energies, elbow: e });
     for (const f of ['labels.npy', 'labels.tif', 'labels.png', 'distance.npy', 'distance.tif', 'centres.csv', 'clusters.csv', 'elbow.csv', 'elbow.png', 'cluster_spectra.csv', 'cluster_spectra.png']) {
       expect(out.files, f).toContain(f);
       expect(fs.statSync(path.join(dir, f)).size, f).toBeGreaterThan(0);

@@ -6,7 +6,11 @@
 import { describe, expect, test } from 'vitest';
 import { makeRng } from '../../src/synth/random.js';
 import { makeEdgePlan, DEFAULT_EDGE_OPTIONS } from '../../src/pipeline/edge-plan.js';
-import { normalizeCpu } from '../../src/cpu/normalize.js';
+import { normalizeCpu, normalizeOne } from '../../src/cpu/normalize.js';
+import { derivativeMaxEnergy } from '../../src/pipeline/edge-plan.js';
+import { niMixtureSpectrum, niTxmEnergies } from '../../src/synth/ni-txm.js';
+import { preEdge } from '../helpers/larch-preedge.js';
+import { fixturePath, readXdiMu } from '../helpers/cluster.js';
 import { edgeTileGpu } from '../../src/pipeline/edge-tile.js';
 import { EdgeStatus, NormRow } from '../../src/kernels/layout.js';
 import { gpuBackend } from '../helpers/backends.js';
@@ -32,8 +36,13 @@ const STEP_TOL_REL = 1e-4;
 const NOISE_TOL_REL = 2e-3;
 /** The CPU twin sees float32 inputs: ~6e-8 relative rounding per value. */
 const CPU_STEP_TOL_REL = 1e-6;
+/**
+ * One float64 spectrum against the float64 larch reference: both solve the same least
+ * squares (in different bases), so they agree to rounding of sums of ~100 terms.
+ */
+const ONE_SPECTRUM_TOL = 1e-9;
 
-interface Case { cube: Float32Array; P: number; truth: { step: Float64Array; sigma: Float64Array } }
+interface Case { cube: Float32Array; P: number; truth: { step: Float64Array; sigma: Float64Array; c1: Float64Array; c2: Float64Array; e0: Float64Array } }
 
 function makeCases(P: number, noiseFrac: number): Case {
   const E = txmGrid();
@@ -42,6 +51,7 @@ function makeCases(P: number, noiseFrac: number): Case {
   const cube = new Float32Array(nE * P);
   const step = new Float64Array(P);
   const sigma = new Float64Array(P);
+  const c1s = new Float64Array(P), c2s = new Float64Array(P), e0s = new Float64Array(P);
   for (let p = 0; p < P; p++) {
     const a = rng.uniform() * 2 - 0.5, b = (rng.uniform() - 0.5) * 1e-3;
     const jump = 0.05 + 2 * rng.uniform();
@@ -49,6 +59,7 @@ function makeCases(P: number, noiseFrac: number): Case {
     const e0p = E0 + (rng.uniform() - 0.5) * 4;
     step[p] = jump;
     sigma[p] = noiseFrac * jump;
+    c1s[p] = c1; c2s[p] = c2; e0s[p] = e0p - E0;
     for (let i = 0; i < nE; i++) {
       const x = E[i] - E0;
       // post - pre at e0 (x = 0) is exactly `jump`; between the windows an edge-like rise.
@@ -59,7 +70,7 @@ function makeCases(P: number, noiseFrac: number): Case {
       cube[i * P + p] = clean + sigma[p] * rng.normal();
     }
   }
-  return { cube, P, truth: { step, sigma } };
+  return { cube, P, truth: { step, sigma, c1: c1s, c2: c2s, e0: e0s } };
 }
 
 describe('normalize', () => {
@@ -71,11 +82,18 @@ describe('normalize', () => {
     const cpu = normalizeCpu(plan, cube, P);
     const gpu = await edgeTileGpu((await gpuBackend()).gpu!, plan, cube, P);
     for (let p = 0; p < P; p++) {
-      // Pre line a + b x; post a + jump + (b + c1) x + c2 x^2: step at e0 = jump.
-      expect(cpu[NormRow.STATUS * P + p]).toBe(EdgeStatus.OK);
-      const scale = 1 + Math.abs(cpu[NormRow.PRE_A * P + p]) + truth.step[p];
-      expect(Math.abs(cpu[NormRow.STEP * P + p] - truth.step[p])).toBeLessThan(CPU_STEP_TOL_REL * scale);
-      expect(Math.abs(gpu.norm[NormRow.STEP * P + p] - truth.step[p])).toBeLessThan(STEP_TOL_REL * scale);
+      // Pre line a + b x; post a + jump + (b + c1) x + c2 x^2: post - pre = jump + c1 x + c2 x^2,
+      // evaluated at the pixel's own e0 (the grid energy nearest its derivative maximum,
+      // which must be within a grid step of the true edge centre).
+      for (const [name, rows] of [['cpu', cpu], ['webgpu', gpu.norm]] as const) {
+        expect(rows[NormRow.STATUS * P + p], `${name} pixel ${p}`).toBe(EdgeStatus.OK);
+        const x0 = rows[NormRow.E0_OWN * P + p];
+        expect(Math.abs(x0 - truth.e0[p]), `${name} pixel ${p}`).toBeLessThanOrEqual(1);
+        const want = truth.step[p] + truth.c1[p] * x0 + truth.c2[p] * x0 * x0;
+        const scale = 1 + Math.abs(cpu[NormRow.PRE_A * P + p]) + truth.step[p];
+        const tol = (name === 'cpu' ? CPU_STEP_TOL_REL : STEP_TOL_REL) * scale;
+        expect(Math.abs(rows[NormRow.STEP * P + p] - want), `${name} pixel ${p}`).toBeLessThan(tol);
+      }
     }
   });
 
@@ -124,5 +142,35 @@ describe('normalize', () => {
     }
     const clean = normalizeCpu(plan, orig, P);
     for (const p of [9, 16]) expect(cpu[NormRow.STEP * P + p]).toBe(clean[NormRow.STEP * P + p]);
+  });
+});
+
+describe('normalize: one spectrum, larch norm and flat', () => {
+  test('measured V and Ni spectra: norm, flat, e0 and step equal the larch reference', () => {
+    const cases: [string, Float64Array, Float64Array][] = [];
+    for (const [name, f] of [['NiO', 0], ['LiNiO2', 1], ['mix', 0.4]] as const) {
+      const E = niTxmEnergies().map((e) => e + 0.3);
+      cases.push([name, E, niMixtureSpectrum(f, E).map((v, i) => 0.3 + 2e-5 * (E[i] - 8300) + 1.2 * v)]);
+    }
+    for (const file of ['V2O3.xdi', 'V2O5.xdi']) {
+      const s = readXdiMu(fixturePath(`v-k/${file}`));
+      cases.push([file, s.energy, s.mu]);
+    }
+    for (const [name, E, mu] of cases) {
+      for (const nnorm of ['auto', 0, 1, 2] as const) {
+        const o = { ...DEFAULT_EDGE_OPTIONS, nnorm };
+        const plan = makeEdgePlan(E, derivativeMaxEnergy(E, mu, 1), o);
+        const got = normalizeOne(plan, mu)!;
+        const want = preEdge(E, mu, { pre1: o.pre1, pre2: o.pre2, norm1: o.norm1, norm2: o.norm2, nnorm: nnorm === 'auto' ? undefined : nnorm, e0: got.e0 });
+        const where = `${name}, nnorm ${nnorm}`;
+        expect(got.degree, where).toBe(want.nnorm);
+        expect(got.e0, where).toBe(want.e0);
+        expect(Math.abs(got.step / want.step - 1), where).toBeLessThan(ONE_SPECTRUM_TOL);
+        for (let i = 0; i < E.length; i++) {
+          expect(Math.abs(got.norm[i] - want.norm[i]), `${where}, norm at ${E[i]}`).toBeLessThan(ONE_SPECTRUM_TOL);
+          expect(Math.abs(got.flat[i] - want.flat[i]), `${where}, flat at ${E[i]}`).toBeLessThan(ONE_SPECTRUM_TOL);
+        }
+      }
+    }
   });
 });

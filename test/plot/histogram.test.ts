@@ -39,10 +39,11 @@ describe('histogram', () => {
     expect(Math.abs(histogramPeak(histogram(v, 0.25)) - 8341)).toBeLessThanOrEqual(0.25);
   });
 
-  test('renderHistogram decodes', () => {
+  test('renderHistogram decodes; the plotting area has the requested size, axes around it', async () => {
     const h = histogram(Float32Array.from([1, 2, 2, 3, 3, 3]), 1);
-    const img = decode(renderHistogram(h, { title: 'Edge energy', xlabel: 'eV', width: 600, height: 400 }));
-    expect([img.width, img.height]).toEqual([600, 400]);
+    const img = decode(await renderHistogram(h, { title: 'Edge energy', xlabel: 'eV', width: 600, height: 400 }));
+    expect(img.width).toBeGreaterThan(600);
+    expect(img.height).toBeGreaterThan(400);
   });
 });
 

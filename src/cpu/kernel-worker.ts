@@ -1,0 +1,27 @@
+/**
+ * The worker thread of KernelPool (threads.ts): runs one block job at a time on shared
+ * memory and returns the block results (transferred). Jobs: { kind: 'kmeans' } (see
+ * kmeans-sweep.ts).
+ */
+import { parentPort } from 'node:worker_threads';
+import { kmeansSweepBlocks, type SweepParams, type SweepView } from './kmeans-sweep.js';
+
+interface KmeansJob extends SweepParams {
+  kind: 'kmeans';
+  views: SweepView[];
+  blocks: number[];
+  labels: Int32Array | null;
+  dist2: Float32Array | null;
+}
+
+parentPort!.on('message', (m: { id: number; job: KmeansJob }) => {
+  try {
+    const j = m.job;
+    let r: Float64Array;
+    if (j.kind === 'kmeans') r = kmeansSweepBlocks(j.views, j, j.blocks, j.labels, j.dist2);
+    else throw new Error(`kernel worker: unknown job ${(j as { kind: string }).kind}`);
+    parentPort!.postMessage({ id: m.id, result: r }, [r.buffer as ArrayBuffer]);
+  } catch (e) {
+    parentPort!.postMessage({ id: m.id, error: (e as Error).message });
+  }
+});

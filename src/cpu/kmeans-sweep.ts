@@ -1,0 +1,222 @@
+/**
+ * The CPU k-means engine's kernel: one fused sweep over float32 features that assigns each
+ * pixel to its nearest active centre AND accumulates the cluster sums, so the data are read
+ * once per Lloyd step (the twins kmeansAssignCpu + kmeansPartialCpu in kmeans.ts read them
+ * twice and are kept as the readable reference).
+ *
+ * Work is cut into blocks of KM_CPU_BLOCK pixels by GLOBAL pixel index (not by tile or
+ * thread), each block's sums start from zero, and the engine adds the blocks in order: the
+ * bytes of the result do not depend on the thread count nor on how the features are split
+ * into views.
+ *
+ * Arithmetic (stated because accuracy depends on it):
+ * - the float32 input is read directly; z = (x - shift) * inv_scale and the squared
+ *   distances are formed in float64 (JavaScript numbers), differences first (no
+ *   |z|^2 - 2 z.c + |c|^2 expansion, whose cancellation would blur near-ties);
+ * - per block, float64 sums of z, the count and the squared distances; at the block's end
+ *   the deviation sums are formed as sum(z) - count * c (the engine's convention: sums
+ *   relative to the centres used). z is O(1), a block holds at most 32768 pixels, so the
+ *   float64 error of sum(z) is ~1e-12 relative: far below float32 data resolution.
+ * - ties go to the lower centre index; a pixel with any non-finite feature is excluded
+ *   (label -1, distance NaN), as in kmeansAssignCpu.
+ *
+ * Small d x k (the common map-descriptor case: d <= 8) runs a function generated for the
+ * (d, active centres) at hand, with every centre coordinate in a local (registers, no array
+ * loads in the inner loop); large d runs a loop over mini-blocks of pixels that streams each
+ * feature row once per block.
+ */
+
+/** Pixels per block (global pixel index ranges; the unit of the deterministic reduction). */
+export const KM_CPU_BLOCK = 1 << 15;
+/** Largest d x (active centres) for which a specialised sweep is generated. */
+export const KM_GEN_MAX_TERMS = 160;
+
+/** A contiguous range of pixels of a feature-major array: feature f of pixel i at data[f * stride + offset + i]. */
+export interface SweepView {
+  data: Float32Array;
+  stride: number;
+  offset: number;
+  count: number;
+}
+
+/** What a block sweep needs besides the data. */
+export interface SweepParams {
+  d: number;
+  k: number;
+  shift: Float64Array;
+  invScale: Float64Array;
+  /** Centres k x d (standardised units). */
+  centres: Float64Array;
+  active: Uint8Array;
+}
+
+type SweepFn = (
+  data: Float32Array, stride: number, off: number, n: number, sh: Float64Array, iv: Float64Array, C: Float64Array,
+  sums: Float64Array, lab: Int32Array | null, dd: Float32Array | null, o: number,
+) => void;
+
+const generated = new Map<string, SweepFn>();
+
+/**
+ * The specialised sweep for d features and the given active centres: one pass over n
+ * pixels adding sum(z), count and squared distance per cluster into sums[k * (d + 2)];
+ * labels / distances written at lab[o + i] / dd[o + i] when given.
+ */
+function generatedSweep(d: number, k: number, act: number[], want: boolean): SweepFn {
+  const key = `${d}:${k}:${act.join(',')}:${want}`;
+  let fn = generated.get(key);
+  if (fn) return fn;
+  const m = d + 2;
+  const L: string[] = [];
+  const F = Array.from({ length: d }, (_, f) => f);
+  for (const f of F) L.push(`const sh${f} = sh[${f}], iv${f} = iv[${f}], o${f} = ${f} * stride + off;`);
+  for (const j of act) for (const f of F) L.push(`const c${j}_${f} = C[${j * d + f}];`);
+  L.push('for (let i = 0; i < n; i++) {');
+  for (const f of F) L.push(`  const x${f} = data[o${f} + i];`);
+  // x - x is 0 for a finite x and NaN otherwise.
+  L.push(`  if (${F.map((f) => `(x${f} - x${f})`).join(' + ')} !== 0) { ${want ? 'lab[o + i] = -1; dd[o + i] = NaN; ' : ''}continue; }`);
+  for (const f of F) L.push(`  const z${f} = (x${f} - sh${f}) * iv${f};`);
+  const dist = (j: number) => F.map((f) => `(z${f} - c${j}_${f}) * (z${f} - c${j}_${f})`).join(' + ');
+  L.push(`  let best = ${act[0]}, bv = ${dist(act[0])};`);
+  for (const j of act.slice(1)) L.push(`  { const s = ${dist(j)}; if (s < bv) { bv = s; best = ${j}; } }`);
+  if (want) L.push('  lab[o + i] = best; dd[o + i] = bv;');
+  L.push(`  const b = best * ${m};`);
+  for (const f of F) L.push(`  sums[b + ${f}] += z${f};`);
+  L.push(`  sums[b + ${d}] += 1;`);
+  L.push(`  sums[b + ${d + 1}] += bv;`);
+  L.push('}');
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  fn = new Function('data', 'stride', 'off', 'n', 'sh', 'iv', 'C', 'sums', 'lab', 'dd', 'o', L.join('\n')) as SweepFn;
+  if (generated.size > 256) generated.clear();
+  generated.set(key, fn);
+  return fn;
+}
+
+/** Mini-block of the generic sweep (pixels whose z stay in L1). */
+const MB = 64;
+
+/**
+ * The generic sweep (any d): same results as the generated one. Per mini-block the z are
+ * formed feature row by feature row (streaming reads), stored pixel-major, then each pixel
+ * meets the centres four at a time with four independent accumulators.
+ */
+function genericSweep(
+  v: SweepView, i0: number, n: number, p: SweepParams, act: number[], sums: Float64Array,
+  lab: Int32Array | null, dd: Float32Array | null, o: number,
+): void {
+  const { d, shift: sh, invScale: iv, centres: C } = p;
+  const m = d + 2;
+  const z = new Float64Array(d * MB);
+  const ok = new Uint8Array(MB);
+  const { data, stride } = v;
+  const na = act.length;
+  for (let a = 0; a < n; a += MB) {
+    const nb = Math.min(MB, n - a);
+    ok.fill(1);
+    for (let f = 0; f < d; f++) {
+      const row = f * stride + v.offset + i0 + a;
+      const s = sh[f], w = iv[f];
+      for (let i = 0; i < nb; i++) {
+        const x = data[row + i];
+        if (x - x !== 0) ok[i] = 0;
+        z[i * d + f] = (x - s) * w;
+      }
+    }
+    for (let i = 0; i < nb; i++) {
+      const at = o + a + i;
+      if (!ok[i]) {
+        if (lab !== null) {
+          lab[at] = -1;
+          dd![at] = NaN;
+        }
+        continue;
+      }
+      const zi = i * d;
+      let best = -1, bv = 0;
+      for (let q = 0; q < na; q += 4) {
+        const j0 = act[q], j1 = act[Math.min(q + 1, na - 1)], j2 = act[Math.min(q + 2, na - 1)], j3 = act[Math.min(q + 3, na - 1)];
+        const c0 = j0 * d, c1 = j1 * d, c2 = j2 * d, c3 = j3 * d;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (let f = 0; f < d; f++) {
+          const zf = z[zi + f];
+          const t0 = zf - C[c0 + f], t1 = zf - C[c1 + f], t2 = zf - C[c2 + f], t3 = zf - C[c3 + f];
+          s0 += t0 * t0;
+          s1 += t1 * t1;
+          s2 += t2 * t2;
+          s3 += t3 * t3;
+        }
+        // In index order; repeated tail centres (q + r >= na) never win a strict comparison.
+        if (best < 0 || s0 < bv) { best = j0; bv = s0; }
+        if (s1 < bv) { best = j1; bv = s1; }
+        if (s2 < bv) { best = j2; bv = s2; }
+        if (s3 < bv) { best = j3; bv = s3; }
+      }
+      if (lab !== null) {
+        lab[at] = best;
+        dd![at] = bv;
+      }
+      const b = best * m;
+      for (let f = 0; f < d; f++) sums[b + f] += z[zi + f];
+      sums[b + d] += 1;
+      sums[b + d + 1] += bv;
+    }
+  }
+}
+
+/** Indices of the active centres. */
+function activeList(p: SweepParams): number[] {
+  const act: number[] = [];
+  for (let j = 0; j < p.k; j++) if (p.active[j]) act.push(j);
+  return act;
+}
+
+/**
+ * Sums of the given blocks (global block b covers pixels [b * B, (b + 1) * B) of the
+ * concatenated views): Float64Array(blocks.length * k * (d + 2)), block by block, each the
+ * deviation sums relative to the centres, count, squared-distance sum per cluster. Labels and
+ * distances go to labels[p] / dist2[p] (global pixel p) when given.
+ */
+export function kmeansSweepBlocks(
+  views: SweepView[], p: SweepParams, blocks: number[], labels: Int32Array | null, dist2: Float32Array | null,
+): Float64Array {
+  const { d, k, centres: C } = p;
+  const m = d + 2;
+  const act = activeList(p);
+  const out = new Float64Array(blocks.length * k * m);
+  const starts: number[] = [];
+  let total = 0;
+  for (const v of views) {
+    starts.push(total);
+    total += v.count;
+  }
+  if (act.length === 0) {
+    // No active centre (as in kmeansAssignCpu): no pixel is assigned, every sum is zero.
+    for (const b of blocks) {
+      const g0 = b * KM_CPU_BLOCK, g1 = Math.min(total, g0 + KM_CPU_BLOCK);
+      labels?.fill(-1, g0, g1);
+      dist2?.fill(NaN, g0, g1);
+    }
+    return out;
+  }
+  const gen = d * act.length <= KM_GEN_MAX_TERMS ? generatedSweep(d, k, act, labels !== null && dist2 !== null) : null;
+  blocks.forEach((b, bi) => {
+    const sums = out.subarray(bi * k * m, (bi + 1) * k * m);
+    const g0 = b * KM_CPU_BLOCK;
+    const g1 = Math.min(total, g0 + KM_CPU_BLOCK);
+    for (let vi = 0; vi < views.length; vi++) {
+      const v = views[vi];
+      const a = Math.max(g0, starts[vi]);
+      const e = Math.min(g1, starts[vi] + v.count);
+      if (a >= e) continue;
+      const i0 = a - starts[vi];
+      if (gen) gen(v.data, v.stride, v.offset + i0, e - a, p.shift, p.invScale, C, sums, labels, dist2, a);
+      else genericSweep(v, i0, e - a, p, act, sums, labels, dist2, a);
+    }
+    // sum(z) -> sum(z - c) for the centres used.
+    for (let j = 0; j < k; j++) {
+      const n = sums[j * m + d];
+      if (n > 0) for (let f = 0; f < d; f++) sums[j * m + f] -= n * C[j * d + f];
+    }
+  });
+  return out;
+}

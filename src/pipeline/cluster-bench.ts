@@ -1,0 +1,182 @@
+/**
+ * Benchmark entry points for k-means and PCA (timing lives here, never in tests): one Lloyd
+ * iteration and the PCA covariance pass over synthetic data. `xanes cluster --backend auto`
+ * also uses them to measure the real job on a sample.
+ */
+import { makeRng } from '../synth/random.js';
+import type { Backend, BackendName } from './step.js';
+import { checkK } from './kmeans.js';
+import {
+  CpuKmeansEngine, entriesPerCluster, featureStats, standardization, type FeatureView, type KmeansEngine,
+} from '../cpu/kmeans.js';
+import { GpuKmeansEngine, maxKmeansTilePixels } from '../kernels/kmeans.js';
+import { PcaAccumulator, pcaGramCpu } from '../cpu/pca.js';
+import { pcaGramGpu } from '../kernels/pca.js';
+
+export interface KmeansBenchOptions {
+  pixels: number;
+  d: number;
+  k: number;
+  /** Timed iterations (default 3), after one untimed warm-up iteration on the GPU. */
+  repeats?: number;
+  seed?: number;
+  residentBytes?: number;
+  /** Pixels of the synthetic tile that is repeated to reach `pixels` (default: the largest the device allows, at most 2^22). */
+  tilePixels?: number;
+}
+
+export interface KmeansBenchResult {
+  pixels: number;
+  d: number;
+  k: number;
+  tiles: number;
+  tilePixels: number;
+  resident: boolean | null;
+  /** Engine creation (GPU: buffer allocation and feature upload), seconds. */
+  setupSeconds: number;
+  /** One Lloyd iteration each: assignment, partial sums, readback, float64 reduction, centre update. */
+  iterationSeconds: number[];
+  backend: BackendName;
+  adapter: string;
+}
+
+/** Synthetic features: k Gaussian blobs in d dimensions (unit spread, centres ~N(0, 4^2)), f32[d][P]. */
+function blobTile(P: number, d: number, k: number, seed: number): Float32Array {
+  const rng = makeRng(seed);
+  const centres = Float64Array.from({ length: k * d }, () => 4 * rng.normal());
+  const data = new Float32Array(d * P);
+  for (let p = 0; p < P; p++) {
+    const j = p % k;
+    for (let f = 0; f < d; f++) data[f * P + p] = centres[j * d + f] + rng.normal();
+  }
+  return data;
+}
+
+/**
+ * Times one k-means (Lloyd) iteration over `pixels` pixels of d features with k clusters.
+ * The data are one synthetic tile repeated (per-pixel work does not depend on the values),
+ * so 20M x 101 needs only one tile of host memory. Benchmarks call this; tests never time.
+ */
+export async function benchKmeansIteration(backend: Backend, o: KmeansBenchOptions): Promise<KmeansBenchResult> {
+  const { pixels, d, k } = o;
+  checkK(k, 'k');
+  const maxP = backend.gpu ? maxKmeansTilePixels(backend.gpu, d) : 1 << 22;
+  const tileP = Math.max(1, Math.min(pixels, o.tilePixels ?? Math.min(maxP, 1 << 22)));
+  const data = blobTile(tileP, d, k, o.seed ?? 1);
+  const views: FeatureView[] = [];
+  for (let p0 = 0; p0 < pixels; p0 += tileP) views.push({ data, stride: tileP, offset: 0, count: Math.min(tileP, pixels - p0) });
+  const st = standardization(featureStats({ d, n: tileP, data }), true);
+  const t0 = performance.now();
+  const engine: KmeansEngine = backend.gpu
+    ? await GpuKmeansEngine.create(backend.gpu, d, views, st, { residentBytes: o.residentBytes })
+    : new CpuKmeansEngine(d, views, st);
+  const setupSeconds = (performance.now() - t0) / 1000;
+  try {
+    const centres = new Float64Array(k * d);
+    const z = new Float64Array(d);
+    for (let j = 0; j < k; j++) {
+      engine.pixel(j, z);
+      centres.set(z, j * d);
+    }
+    const active = new Uint8Array(k).fill(1);
+    const m = entriesPerCluster(d);
+    const iterate = async () => {
+      const s = await engine.step(k, centres, active, false);
+      for (let j = 0; j < k; j++) {
+        const n = s.sums[j * m + d];
+        if (n > 0) for (let f = 0; f < d; f++) centres[j * d + f] = s.base[j * d + f] + s.sums[j * m + f] / n;
+      }
+    };
+    if (backend.gpu) await iterate(); // warm-up: pipeline compilation and first-touch allocations
+    const iterationSeconds: number[] = [];
+    for (let r = 0; r < (o.repeats ?? 3); r++) {
+      const t = performance.now();
+      await iterate();
+      iterationSeconds.push((performance.now() - t) / 1000);
+    }
+    return {
+      pixels, d, k, tiles: views.length, tilePixels: tileP,
+      resident: engine instanceof GpuKmeansEngine ? engine.resident : null,
+      setupSeconds, iterationSeconds, backend: backend.name, adapter: backend.adapter,
+    };
+  } finally {
+    await engine.release();
+  }
+}
+
+export interface PcaBenchOptions {
+  pixels: number;
+  d: number;
+  repeats?: number;
+  seed?: number;
+  tilePixels?: number;
+}
+
+export interface PcaBenchResult {
+  pixels: number;
+  d: number;
+  tiles: number;
+  tilePixels: number;
+  /** The covariance pass over all pixels (GPU: upload, mask, partial sums, readback, float64 sums), seconds. */
+  covarianceSeconds: number[];
+  /** Host eigendecomposition of the d x d covariance, seconds. */
+  eigenSeconds: number;
+  backend: BackendName;
+  adapter: string;
+}
+
+/**
+ * Times the PCA covariance pass over `pixels` spectra of d energies: a synthetic tile (three
+ * smooth components with random weights plus noise) repeated. Disk reads are not included.
+ */
+export async function benchPcaCovariance(backend: Backend, o: PcaBenchOptions): Promise<PcaBenchResult> {
+  const { pixels, d } = o;
+  const maxP = backend.gpu ? Math.floor(Math.min(backend.gpu.limits.maxStorageBufferBindingSize, backend.gpu.limits.maxBufferSize) / (4 * d)) : 1 << 20;
+  const tileP = Math.max(1, Math.min(pixels, o.tilePixels ?? Math.min(maxP, 1 << 20)));
+  const rng = makeRng(o.seed ?? 1);
+  const tile = new Float32Array(d * tileP);
+  for (let p = 0; p < tileP; p++) {
+    const a = rng.uniform(), b = rng.uniform(), c = rng.uniform();
+    for (let e = 0; e < d; e++) {
+      const t = e / Math.max(1, d - 1);
+      tile[e * tileP + p] = a / (1 + Math.exp(-(t - 0.4) * 30)) + b * Math.exp(-((t - 0.5) ** 2) / 0.01) + c * t + 0.01 * rng.normal();
+    }
+  }
+  const centre = new Float64Array(d);
+  for (let e = 0; e < d; e++) {
+    let s = 0;
+    for (let p = 0; p < Math.min(tileP, 1000); p++) s += tile[e * tileP + p];
+    centre[e] = s / Math.min(tileP, 1000);
+  }
+  const tiles: number[] = [];
+  for (let p0 = 0; p0 < pixels; p0 += tileP) tiles.push(Math.min(tileP, pixels - p0));
+  const pass = async () => {
+    const acc = new PcaAccumulator(d, centre);
+    for (const P of tiles) {
+      // A shorter last tile is the first P pixels of the tile: contiguous per energy only
+      // when P = tileP, so copy it out.
+      const cube = P === tileP ? tile : sliceEnergyMajor(tile, d, tileP, P);
+      const G = backend.gpu ? await pcaGramGpu(backend.gpu, cube, P, d, centre) : pcaGramCpu(cube, P, d, centre);
+      acc.add(G, P);
+    }
+    return acc;
+  };
+  if (backend.gpu) await pass(); // warm-up: pipeline compilation
+  const covarianceSeconds: number[] = [];
+  let last: PcaAccumulator | null = null;
+  for (let r = 0; r < (o.repeats ?? 3); r++) {
+    const t = performance.now();
+    last = await pass();
+    covarianceSeconds.push((performance.now() - t) / 1000);
+  }
+  const t = performance.now();
+  last?.finish();
+  const eigenSeconds = (performance.now() - t) / 1000;
+  return { pixels, d, tiles: tiles.length, tilePixels: tileP, covarianceSeconds, eigenSeconds, backend: backend.name, adapter: backend.adapter };
+}
+
+function sliceEnergyMajor(cube: Float32Array, d: number, P: number, count: number): Float32Array {
+  const out = new Float32Array(d * count);
+  for (let e = 0; e < d; e++) out.set(cube.subarray(e * P, e * P + count), e * count);
+  return out;
+}

@@ -1,0 +1,99 @@
+/**
+ * Map pictures as PNG: a value map with its colour bar, a label map with its legend, an RGB
+ * composite with its channel legend. Specs from src/plot/specs.ts, rendered by render.ts.
+ */
+import { colorize, colorizeLabels, labelColor, type ColormapName } from './colormap.js';
+import { imageSpec, type Swatch } from './specs.js';
+import { pngDataUrl, renderSpec, type Rendered } from './render.js';
+import { percentiles } from './histogram.js';
+import { mapScale } from './map-scale.js';
+import { rgbComposite, rgbSwatches, type RgbCompositeOptions, type RgbLegend } from './rgb.js';
+export { mapScale };
+
+export interface MapOptions {
+  /** float32 [height][width]; NaN = masked. */
+  data: Float32Array;
+  width: number;
+  height: number;
+  vmin: number;
+  vmax: number;
+  title?: string;
+  /** Unit of the values (colour-bar title). */
+  unit?: string;
+  /** Quantity shown on the colour bar (default: the title). */
+  label?: string;
+  cmap?: ColormapName;
+}
+
+
+function checkMap(n: number, width: number, height: number, what: string): void {
+  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0) || n !== width * height) {
+    throw new RangeError(`${what}: ${n} values is not ${width} x ${height}`);
+  }
+}
+
+/** A value map on [vmin, vmax] with its colour bar (title: quantity and unit). NaN pixels black. */
+export async function renderMapImage(o: MapOptions): Promise<Rendered> {
+  checkMap(o.data.length, o.width, o.height, 'renderMap');
+  if (!Number.isFinite(o.vmin) || !Number.isFinite(o.vmax) || o.vmax < o.vmin) throw new RangeError(`renderMap: bad value range [${o.vmin}, ${o.vmax}]`);
+  const s = mapScale(o.width, o.height);
+  const cmap = o.cmap ?? 'viridis';
+  const url = pngDataUrl(colorize(o.data, o.vmin, o.vmax, cmap), o.width, o.height, s);
+  const label = `${o.label ?? o.title ?? 'value'}${o.unit ? ` (${o.unit})` : ''}`;
+  return renderSpec(imageSpec({ url, width: o.width, height: o.height, displayWidth: o.width * s, displayHeight: o.height * s, title: o.title }, { bar: { vmin: o.vmin, vmax: o.vmax, cmap, label } }));
+}
+
+export async function renderMap(o: MapOptions): Promise<Uint8Array> {
+  return (await renderMapImage(o)).png;
+}
+
+/** A map as PNG on its 1st-99th percentile range (viridis, NaN black). */
+export async function renderMapAuto(map: Float32Array, width: number, height: number, title: string, unit?: string): Promise<Uint8Array> {
+  let [lo, hi] = percentiles(map, [1, 99]);
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) [lo, hi] = [0, 1];
+  if (!(hi > lo)) [lo, hi] = [lo - 0.5, lo + 0.5];
+  return renderMap({ data: map, width, height, vmin: lo, vmax: hi, title, unit });
+}
+
+/** RGBA pixels with a legend of swatches (cluster labels, RGB composites). */
+export async function renderSwatchMap(rgba: Uint8ClampedArray, width: number, height: number, swatches: Swatch[], opts: { title?: string; notes?: string[] } = {}): Promise<Rendered> {
+  checkMap(rgba.length / 4, width, height, 'renderSwatchMap');
+  const s = mapScale(width, height);
+  const url = pngDataUrl(rgba, width, height, s);
+  return renderSpec(imageSpec({ url, width, height, displayWidth: width * s, displayHeight: height * s, title: opts.title }, { swatches, notes: opts.notes }));
+}
+
+/**
+ * The label map in colour, excluded pixels black, with a legend: one swatch per cluster with
+ * its number and share of the included pixels (or the given legend texts).
+ */
+export async function renderLabelsPng(
+  labels: Int32Array | Int16Array, width: number, height: number, k: number,
+  opts: { title?: string; legend?: string[] } = {},
+): Promise<Uint8Array> {
+  checkMap(labels.length, width, height, 'renderLabelsPng');
+  const counts = new Array<number>(k).fill(0);
+  let excluded = 0;
+  for (const l of labels) {
+    if (l >= 0 && l < k) counts[l]++;
+    else excluded++;
+  }
+  const included = labels.length - excluded;
+  const swatches: Swatch[] = Array.from({ length: k }, (_, j) => ({
+    label: opts.legend?.[j] ?? `cluster ${j}: ${included > 0 ? ((100 * counts[j]) / included).toFixed(1) : '0.0'} %`,
+    color: labelColor(j),
+  }));
+  if (excluded > 0) swatches.push({ label: `excluded: ${excluded} px`, color: [0, 0, 0] });
+  return (await renderSwatchMap(colorizeLabels(labels, k), width, height, swatches, { title: opts.title })).png;
+}
+
+/**
+ * PNG of up to three fraction maps as the red, green and blue channels (rgbComposite), with a
+ * legend of the channels. Returns the PNG and the legend object for summary.json.
+ */
+export async function renderRgbComposite(fractions: readonly Float32Array[], width: number, height: number, opts: RgbCompositeOptions): Promise<{ png: Uint8Array; legend: RgbLegend }> {
+  const { rgba, legend } = rgbComposite(fractions, width, height, opts);
+  const { swatches, notes } = rgbSwatches(legend);
+  const r = await renderSwatchMap(rgba, width, height, swatches, { title: opts.title, notes });
+  return { png: r.png, legend };
+}
