@@ -17,6 +17,8 @@ import type { Rect } from './prepare.js';
 import { CpuRegistrar } from './registrar-cpu.js';
 import { GpuRegistrar } from './registrar-gpu.js';
 import { UPSAMPLED_REGION } from '../kernels/align_layout.js';
+import type { SectionValues, Values } from '../options/schema.js';
+import { memoryBytes } from '../options/convert.js';
 
 /** The alignment options, with the names the command line uses. */
 export interface AlignOptions {
@@ -67,6 +69,17 @@ export interface Alignment {
   seconds: number;
   /** What goes into summary.json. */
   record: Record<string, unknown>;
+}
+
+/** The schema's `align` section (src/options/schema.ts) as AlignOptions. */
+export function alignOptionsOf(a: SectionValues<'align'>): AlignOptions {
+  return { shifts: a.shifts, refEnergy: a.refEnergy, roi: a.roi, on: a.on, maxJump: a.maxJump, crop: a.crop, interp: a.interp, normalization: a.normalization, window: a.taper, highpass: a.highpass };
+}
+
+/** --align (or --shifts alone) on a stack command: the alignment step, or undefined. */
+export function alignStepOf(a: SectionValues<'align'>, c: Values['common']): AlignStep | undefined {
+  if (a.align !== true && a.shifts === undefined) return undefined;
+  return { ...alignOptionsOf(a), backend: c.backend, threads: c.threads, budgetBytes: memoryBytes(c.memory) };
 }
 
 export function parseAlignChoice<T extends string>(option: string, v: string | undefined, allowed: readonly T[]): T | undefined {

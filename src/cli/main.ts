@@ -23,7 +23,9 @@ export function buildProgram(): Command {
     .name('xanes')
     .description('Per-pixel chemistry from X-ray spectro-microscopy stacks, on any GPU (WebGPU) or the CPU')
     .version(VERSION)
-    .showHelpAfterError()
+    // One line per error: commander's message (with its "did you mean") and nothing else.
+    // Set before the subcommands are added, which inherit it.
+    .configureOutput({ outputError: (str, write) => write(`xanes: ${str.replace(/\s*\n\s*/g, ' ').trim()}\n`) })
     .exitOverride();
   registerEdge(program);
   registerInfo(program);

@@ -9,6 +9,7 @@ import { openInputs, type StackInputs, type OpenedStack } from './inputs.js';
 import type { BackendChoice } from './backend.js';
 import type { OutputDir } from '../io/outdir.js';
 import { withOutputDir } from '../io/run-output.js';
+import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { InputError } from '../io/errors.js';
 import { shiftsCsv } from '../io/shifts-csv.js';
 import { NpyStackWriter } from '../io/npy-writer.js';
@@ -42,9 +43,11 @@ export interface AlignRunReport {
 export async function runAlign(o: AlignRunOptions): Promise<AlignRunReport> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const started = new Date();
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.shifts]);
+  checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
-    return await withOutputDir(o.out, (out) => alignInto(out, inputs, o, notice, started));
+    return await withOutputDir(o.out, files, (out) => alignInto(out, inputs, o, notice, started));
   } finally {
     inputs.close();
   }

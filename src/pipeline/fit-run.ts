@@ -11,6 +11,7 @@ import { fitStep, FIT_STATUS_NAMES } from './fit-step.js';
 import { parseModelSpec } from '../models/model.js';
 import { parseFitOptions, type RawFitOptions } from '../models/options.js';
 import { withOutputDir } from '../io/run-output.js';
+import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { renderMap } from '../plot/maps.js';
 import { percentiles } from '../plot/histogram.js';
 import { writeAlignment } from '../align/align.js';
@@ -36,6 +37,8 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const model = parseModelSpec(o.model);
   const options = parseFitOptions(o.fit, model);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts]);
+  checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
     inputs.warnings.forEach(notice);
@@ -44,7 +47,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
     const step = fitStep(model, energies, options, { e0 });
     const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
     inputs.resetMaskedPoints();
-    return await withOutputDir(o.out, async (dir) => {
+    return await withOutputDir(o.out, files, async (dir) => {
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile });
       const { width: W, height: H } = r;
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
@@ -63,7 +66,9 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
         alignment: await writeAlignment(dir, inputs),
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance },
         model: { spec: o.model, parameters: model.paramNames, units: Object.fromEntries(model.paramNames.map((n, i) => [n, ROLE_UNITS[model.paramRoles[i]] ?? ''])), derived: model.derived.map((d) => d.name) },
-        parameters: { e0_eV: e0, init: options.init, fixed: options.fixed, bounds: options.bounds, max_iter: options.maxIter },
+        // The options as used, in the names the command line and recipes take.
+        options: { e0: o.e0 ?? null, fit: { model: o.model, init: options.init, fix: options.fixed, bounds: Object.fromEntries(Object.entries(options.bounds).map(([k, [a, b]]) => [k, [Number.isFinite(a) ? a : null, Number.isFinite(b) ? b : null]])), maxIter: options.maxIter } },
+        parameters: { e0_eV: e0 },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
         counts: { pixels: H * W, status: r.statusCounts, masked_transmission_points: inputs.maskedPoints() },
         median_iterations: iters.length ? iters[iters.length >> 1] : null,

@@ -100,11 +100,11 @@ describe('xanes align', () => {
   test('bad inputs: one error line, exit code 2, no output folder', async () => {
     const cases: [string[], RegExp][] = [
       [['align', path.join(dir, 'one.npy'), '--energies', path.join(dir, 'e1.txt')], /at least two images/],
-      [args('--on', 'edges'), /--on: expected intensity, gradient/],
+      [args("--on", "edges"), /--on: expected one of intensity, gradient, got "edges"/],
       [args('--ref-energy', '9000'), /--ref-energy: 9000 eV is outside/],
       [args('--roi', 'rect:0,0,40,40'), /--roi: 'rect:0,0,40,40' lies outside the image/],
       [args('--shifts', path.join(dir, 'e.txt')), /no 'index' column/],
-      [args('--max-jump', '-1'), /--max-jump: expected a positive number/],
+      [args("--max-jump", "-1"), /--max-jump: expected a number > 0/],
     ];
     for (const [a, re] of cases) {
       const out = path.join(dir, 'out-bad');
