@@ -16,6 +16,7 @@ import { registerFit } from './fit.js';
 import { registerLcf } from './lcf.js';
 import { registerRun } from './run.js';
 import { registerAlign } from './align.js';
+import { registerReport } from './report.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerCluster(program);
   registerRun(program);
   registerAlign(program);
+  registerReport(program);
   registerDemo(program);
   return program;
 }
