@@ -15,6 +15,8 @@ import { registerCluster } from './cluster.js';
 import { registerFit } from './fit.js';
 import { registerLcf } from './lcf.js';
 import { registerRun } from './run.js';
+import { registerAlign } from './align.js';
+import { registerReport } from './report.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerLcf(program);
   registerCluster(program);
   registerRun(program);
+  registerAlign(program);
+  registerReport(program);
   registerDemo(program);
   return program;
 }
