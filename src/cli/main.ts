@@ -15,6 +15,8 @@ import { registerCluster } from './cluster.js';
 import { registerFit } from './fit.js';
 import { registerLcf } from './lcf.js';
 import { registerRun } from './run.js';
+import { registerAlign } from './align.js';
+import { registerReport } from './report.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerLcf(program);
   registerCluster(program);
   registerRun(program);
+  registerAlign(program);
+  registerReport(program);
   registerDemo(program);
   return program;
 }
@@ -51,6 +55,12 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof DeviceLostError) {
       process.stderr.write(`xanes: error: ${e.message}\n`);
       return 3;
+    }
+    // An allocation the machine or JavaScript cannot make (a budget far above the RAM, an
+    // array past the engine's limit): a named error, not a stack trace.
+    if (e instanceof RangeError && /allocation failed|Invalid typed array length|Invalid array buffer length|Invalid array length/i.test(e.message)) {
+      process.stderr.write(`xanes: error: out of memory: ${e.message}; lower --memory or split the stack into smaller fields of view\n`);
+      return 2;
     }
     const err = e as Error;
     process.stderr.write(`xanes: internal error: ${err?.message ?? String(e)}\n`);

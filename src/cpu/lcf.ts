@@ -100,6 +100,9 @@ export interface LcfPlan {
   rot: Float64Array;
   /** R with the column scaling undone (theta in user units), M x M row-major, upper triangular. */
   ru: Float64Array;
+  /** The column-scaled design matrix [nW][M] and its R (M x M, upper triangular, positive diagonal): the CPU kernel's Gram route (lcf-fast.ts). */
+  xs: Float64Array;
+  rs: Float64Array;
   /**
    * Subsets in enumeration order: masks[s], bit j set = reference j free. Largest subsets
    * first (then larger masks first): the search stops at the first subset that satisfies
@@ -331,7 +334,7 @@ export function makeLcfPlan(refs: readonly LcfReference[], energies: Float64Arra
 
   return {
     mode, background, names, K, M, nE, i0, i1, nW, bgRefEnergy, bgHalfWidth,
-    rot, ru, nSubsets, masks, sub, subStride, nonneg, sum1, rcond, warnings,
+    rot, ru, xs: X, rs: R, nSubsets, masks, sub, subStride, nonneg, sum1, rcond, warnings,
   };
 }
 
@@ -571,4 +574,21 @@ export function lcfCpu(plan: LcfPlan, cube: Float32Array, P: number): Float64Arr
     out[rows.STATUS * P + p] = LcfStatus.OK;
   }
   return out;
+}
+
+/**
+ * The model the LCF fit minimises over its window, per energy: sum_k w_k mu_k(E) + bg(E),
+ * bg(E) = bg_const + bg_slope (E - bgRefEnergy) (the design matrix of makeLcfPlan, with its
+ * column scaling undone). The report draws these from the weight and background maps.
+ */
+export function lcfCurves(
+  refs: readonly LcfReference[], energies: ArrayLike<number>, weights: readonly number[],
+  background: { const?: number; slope?: number; refEnergy: number },
+): { contributions: Float64Array[]; background: Float64Array; total: Float64Array } {
+  const nE = energies.length;
+  const contributions = refs.map((r, k) => Float64Array.from({ length: nE }, (_, i) => weights[k] * r.mu[i]));
+  const bg = Float64Array.from({ length: nE }, (_, i) => (background.const ?? 0) + (background.slope ?? 0) * (energies[i] - background.refEnergy));
+  const total = Float64Array.from(bg);
+  for (const c of contributions) for (let i = 0; i < nE; i++) total[i] += c[i];
+  return { contributions, background: bg, total };
 }

@@ -79,6 +79,26 @@ export function derivativeMax(plan: EdgePlan, y: (i: number) => number, margin?:
   return { x: xd, i: best };
 }
 
+/** A pixel's pre- and post-edge windows [i0, i1) measured from its own e0 x0 (larch's rules). */
+export function pixelWindows(plan: EdgePlan, x0: number): { pre: [number, number]; post: [number, number] } {
+  const { x, nE, larch } = plan;
+  const pre = window(x, x0, Math.max(larch.pre1, x[0] - x0), larch.pre2);
+  let lo = larch.norm1, hi = Math.min(larch.norm2, x[nE - 1] - x0);
+  if (lo > hi) [lo, hi] = [hi, lo];
+  return { pre, post: window(x, x0, lo, hi) };
+}
+
+/** The pre-edge line at x = E - plan.e0 from a pixel's PRE_A, PRE_B (the plan's basis, see NormRow). */
+export function preEdgeLine(plan: Pick<EdgePlan, 'pre'>, a: number, b: number, x: number): number {
+  return a + (b * (x - plan.pre.centre)) / plan.pre.scale;
+}
+
+/** post - pre at x = E - plan.e0 from a pixel's POST_C0..C2 (the plan's basis, see NormRow). */
+export function postMinusPre(plan: Pick<EdgePlan, 'post'>, c0: number, c1: number, c2: number, x: number): number {
+  const v = (x - plan.post.centre) / plan.post.scale;
+  return c0 + c1 * v + c2 * v * v;
+}
+
 export function normalizeCpu(plan: EdgePlan, cube: Float32Array | Float64Array, P: number, margins?: { deriv: Float64Array }): Float64Array {
   const out = new Float64Array(NORM_ROWS * P);
   const { x, pre, post, maskSigma, nE, larch } = plan;
@@ -102,10 +122,7 @@ export function normalizeCpu(plan: EdgePlan, cube: Float32Array | Float64Array, 
     const x0 = x[ie0];
 
     // 2. Windows from the own e0.
-    const [a0, a1] = window(x, x0, Math.max(larch.pre1, x[0] - x0), larch.pre2);
-    let lo = larch.norm1, hi = Math.min(larch.norm2, x[nE - 1] - x0);
-    if (lo > hi) [lo, hi] = [hi, lo];
-    const [b0, b1] = window(x, x0, lo, hi);
+    const { pre: [a0, a1], post: [b0, b1] } = pixelWindows(plan, x0);
 
     // 3. Pre-edge line in the pixel's basis u' in [-1, 1].
     const pc = (x[a0] + x[a1 - 1]) / 2, ps = Math.max((x[a1 - 1] - x[a0]) / 2, 1e-6);
@@ -183,25 +200,25 @@ function noData(out: Float64Array, P: number, p: number): void {
   for (let k = 1; k < NORM_ROWS; k++) out[k * P + p] = NaN;
 }
 
-function rebase(c: [number, number, number], C: number, S: number, qc: number, qs: number): [number, number, number] {
+export function rebase(c: [number, number, number], C: number, S: number, qc: number, qs: number): [number, number, number] {
   const alpha = S / qs, beta = (C - qc) / qs;
   return [c[0] + c[1] * beta + c[2] * beta * beta, (c[1] + 2 * c[2] * beta) * alpha, c[2] * alpha * alpha];
 }
 
 /** 1x1 solve: the mean; null without points. */
-function solve1(m: Float64Array, r: Float64Array): [number, number, number] | null {
+export function solve1(m: Float64Array, r: Float64Array): [number, number, number] | null {
   return m[0] > 0 ? [r[0] / m[0], 0, 0] : null;
 }
 
 /** 2x2 symmetric solve (top-left block of the 3x3 row-major m); null when singular. */
-function solve2(m: Float64Array, r: Float64Array): [number, number, number] | null {
+export function solve2(m: Float64Array, r: Float64Array): [number, number, number] | null {
   const det = m[0] * m[4] - m[1] * m[3];
   if (!(Math.abs(det) > SINGULAR_REL * m[0] * m[0])) return null;
   return [(m[4] * r[0] - m[1] * r[1]) / det, (m[0] * r[1] - m[3] * r[0]) / det, 0];
 }
 
 /** 3x3 symmetric positive-definite solve by Cholesky; null when not positive definite. */
-function solve3(m: Float64Array, r: Float64Array): [number, number, number] | null {
+export function solve3(m: Float64Array, r: Float64Array): [number, number, number] | null {
   const l00 = Math.sqrt(m[0]);
   if (!(l00 > 0)) return null;
   const l10 = m[3] / l00;

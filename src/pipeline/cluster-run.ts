@@ -5,11 +5,11 @@
  */
 import fs from 'node:fs';
 import { withOutputDir } from '../io/run-output.js';
+import { finishReport } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { InputError } from '../io/errors.js';
 import { openInputs, type StackInputs } from './inputs.js';
 import { selectBackend, type BackendChoice } from './backend.js';
-import type { Backend } from './step.js';
 import { pcaRun } from './pca.js';
 import { readFeatureMaps, featurePathsFromDir, featuresFromStack, type FeatureImage } from './features.js';
 import { featuresFromMaps } from '../cpu/kmeans.js';
@@ -17,7 +17,7 @@ import { kmeansFit, type KmeansOptions } from './kmeans.js';
 import { elbow, type ElbowResult } from './elbow.js';
 import { clusterSpectra } from './cluster-stats.js';
 import { writeKmeansOutputs } from './cluster-outputs.js';
-import { benchKmeansIteration, benchPcaCovariance } from './cluster-bench.js';
+import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
 
 const MiB = 2 ** 20;
@@ -29,33 +29,26 @@ export interface PcaCommandOptions extends StackInputs {
   threads?: number;
   budgetBytes: number;
   notice?: (line: string) => void;
+  /** Progress of the two passes over the stack, spectra. */
+  onTile?: (done: number, total: number) => void;
 }
-
-/** Items/s of one PCA covariance pass on a small synthetic sample (auto's measurement). */
-const pcaRate = (d: number) => async (b: Backend) => {
-  const r = await benchPcaCovariance(b, { pixels: 4096, d, repeats: 1, tilePixels: 4096 });
-  return 4096 / Math.min(...r.covarianceSeconds);
-};
-const kmeansRate = (d: number, k: number) => async (b: Backend) => {
-  const r = await benchKmeansIteration(b, { pixels: 16_384, d, k, repeats: 1, tilePixels: 16_384 });
-  return 16_384 / Math.min(...r.iterationSeconds);
-};
 
 export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string, unknown>> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
     inputs.warnings.forEach(notice);
     const { source, energies } = inputs;
-    const sel = await selectBackend(o.backend, notice, pcaRate(source.nE), o.threads);
+    const sel = await selectBackend(o.backend, notice, 'pca', o.threads);
     return await withOutputDir(o.out, files, async (dir) => {
       const t0 = performance.now();
-      const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp });
+      const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp, onTile: o.onTile });
       dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
+        alignment: await writeAlignment(dir, inputs),
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width }, read: inputs.provenance },
         parameters: { components: o.components },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
@@ -68,6 +61,7 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
         files: r.files,
       };
       dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+      finishReport(dir);
       return summary;
     });
   } finally {
@@ -96,6 +90,8 @@ export interface ClusterCommandOptions {
   threads?: number;
   budgetBytes: number;
   notice?: (line: string) => void;
+  /** Progress of the elbow: values of k done and in all. */
+  onK?: (done: number, total: number) => void;
 }
 
 export async function runClusterCommand(o: ClusterCommandOptions): Promise<Record<string, unknown>> {
@@ -105,14 +101,12 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
   if (o.stack && o.features) throw new InputError('--features', 'give either feature maps or a stack, not both');
   // Inputs the output must not touch: the stack's files, --from (a folder), and map files.
   const mapFiles = o.from ? [] : [...(o.features ?? []), o.weight, o.mask];
-  const files = inputFiles([o.stack?.stack, o.stack?.energies, o.stack?.flat, o.stack?.dark, o.stack?.i0, o.from, ...mapFiles.filter((x): x is string => !!x && fs.existsSync(x))]);
+  const files = inputFiles([o.stack?.stack, o.stack?.energies, o.stack?.flat, o.stack?.dark, o.stack?.i0, o.stack?.align?.shifts, o.from, ...mapFiles.filter((x): x is string => !!x && fs.existsSync(x))]);
   checkOutPath(o.out, files);
   const inputs = o.stack ? await openInputs({ ...o.stack, budgetBytes: o.budgetBytes }) : null;
   try {
     inputs?.warnings.forEach(notice);
-    const d0 = inputs ? (o.pca ?? inputs.source.nE) : (o.features?.length ?? 1);
-    const kProbe = o.k ?? Math.max(...(o.kRange ?? [2]));
-    const sel = await selectBackend(o.backend, notice, kmeansRate(d0, kProbe), o.threads);
+    const sel = await selectBackend(o.backend, notice, o.stack && o.pca !== undefined ? 'pca' : 'kmeans', o.threads);
     return await withOutputDir(o.out, files, async (dir) => {
       const t0 = performance.now();
       if (inputs && o.stack) dir.recordInput('', { stack: o.stack.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
@@ -150,7 +144,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       let el: ElbowResult | undefined;
       let k = o.k;
       if (o.kRange) {
-        el = await elbow(sel.backend, img.features, o.kRange, o.kmeans);
+        el = await elbow(sel.backend, img.features, o.kRange, o.kmeans, o.onK);
         k = el.k;
       }
       const result = await kmeansFit(sel.backend, img.features, { ...o.kmeans, k: k! });
@@ -161,6 +155,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       result.warnings.forEach((m) => notice(`xanes: ${m}`));
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'cluster', finished: true,
+        alignment: await writeAlignment(dir, inputs),
         inputs: { features: o.features ?? null, from: o.from ?? null, stack: o.stack?.stack ?? null, pca: o.pca ?? null, weight: o.weight ?? null, min_weight: o.minWeight ?? null, mask: o.mask ?? null, width: img.width, height: img.height },
         pixels_excluded_by_mask_or_weight: excludedByMask,
         parameters: { k: o.k ?? null, k_range: o.kRange ?? null, ...o.kmeans },
@@ -172,6 +167,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
         files: w.files,
       };
       dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+      finishReport(dir);
       return summary;
     });
   } finally {

@@ -13,12 +13,15 @@ import { collectGarbage, memorySummary, outputPhaseBytes } from './memory.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import type { OutputDir } from '../io/outdir.js';
 import { withOutputDir } from '../io/run-output.js';
+import { finishReport, spectraRecorder } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { edgeSectionOf } from '../options/convert.js';
 import { InputError } from '../io/errors.js';
-import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
+import { histogram, histogramCsv, histogramPeak, percentiles } from '../plot/histogram.js';
+import { renderHistogram } from '../plot/histogram-png.js';
 import { renderMap } from '../plot/maps.js';
 import { EdgeStatus, EDGE_STATUS_NAMES } from '../kernels/layout.js';
+import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
 
 export interface EdgeRunOptions extends StackInputs {
@@ -39,17 +42,15 @@ export interface EdgeRunReport {
   result: RunResult;
 }
 
-/** Histogram bin width of e0_hist.csv (eV). */
-export const E0_HIST_BIN_EV = 0.1;
-/** Half-width of the colour map centred on the histogram peak (eV). */
-export const E0_PEAK_HALF_RANGE_EV = 1.5;
+import { E0_HIST_BIN_EV, E0_PEAK_HALF_RANGE_EV } from '../plot/ranges.js';
+export { E0_HIST_BIN_EV, E0_PEAK_HALF_RANGE_EV };
 /** The maps `xanes edge` keeps in memory after its tiles (the others are streamed to disk). */
 export const EDGE_KEPT_MAPS = ['e0_half'];
 
 export async function runEdge(o: EdgeRunOptions): Promise<EdgeRunReport> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const started = new Date();
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
@@ -74,9 +75,10 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   }
   const plan = makeEdgePlan(energies, e0, options, o.energies);
   const step = edgeStep(plan);
-  const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
+  const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
   inputs.resetMaskedPoints(); // sampling above read some rows
   // Every map goes to disk tile by tile; only e0_half stays in memory (histogram, pictures).
+  const recorder = spectraRecorder(inputs);
   const stream = new StepMapStream(out, step.mapNames, source.height, source.width);
   let result: RunResult;
   try {
@@ -84,6 +86,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
       budgetBytes: o.budgetBytes,
       sourceBytesPerPixel: inputs.extraBytesPerPixel,
       onTile: o.onTile,
+      onTileData: recorder.add,
       mapSink: stream,
       ...held,
     });
@@ -117,6 +120,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
     version: VERSION,
     command: 'edge',
     finished: true,
+    alignment: await writeAlignment(out, inputs),
     started: started.toISOString(),
     inputs: {
       stack: o.stack, energies: o.energies, energy_unit: o.energyUnit ?? 'eV', flat: o.flat ?? null, dark: o.dark ?? null,
@@ -149,5 +153,6 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
     status_codes: Object.fromEntries(step.statusNames.map((n, i) => [i, n])),
   };
   out.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+  finishReport(out, recorder);
   return { outDir: out.finalPath, summary, result };
 }

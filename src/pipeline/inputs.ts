@@ -8,9 +8,10 @@ import { AbsorbanceStack } from '../stack/absorbance.js';
 import { readEnergies, checkEnergyCount, checkEnergyScale } from '../io/energies.js';
 import { checkInputsPhysics } from './sanity.js';
 import { InputError } from '../io/errors.js';
-import { checkBudgetFloor } from '../stack/tiles.js';
+import { checkBudgetFloor, checkImageSize } from '../stack/tiles.js';
 import { baselineBytes } from './run-tiles.js';
 import { OpticalDensityStack, opticalDensity, parseI0Options } from '../stack/od.js';
+import type { AlignStep, Alignment } from '../align/align.js';
 
 export interface StackInputs {
   stack: string;
@@ -27,6 +28,8 @@ export interface StackInputs {
   i0?: string;
   /** ...or from a region of the stack (rect:x0,y0,x1,y1 or auto). */
   i0Region?: string;
+  /** --align / --shifts: align the (absorbance) stack across energies before anything else. */
+  align?: AlignStep;
   /** --memory, bytes: a stack that cannot fit it at all is refused when opened. */
   budgetBytes?: number;
 }
@@ -38,6 +41,8 @@ export interface OpenedStack {
   absorbance: AbsorbanceStack | null;
   /** Set when I0 was given (optical density). */
   od: OpticalDensityStack | null;
+  /** Set with --align: the shifts removed (the source is then the aligned view). */
+  alignment: Alignment | null;
   /** Pixel-energy points masked so far for non-positive transmission (flat/dark or I0). */
   maskedPoints(): number;
   /** Forgets the points counted while sampling (before the run proper). */
@@ -79,6 +84,7 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
   try {
     const sample = await openStack(inp.stack);
     opened.push(sample);
+    checkImageSize(sample);
     if (inp.budgetBytes !== undefined) checkBudgetFloor(sample, inp.budgetBytes, baselineBytes());
     const warnings: string[] = [...(sample.layout?.notes ?? []).map((n) => `${inp.stack}: ${n}`)];
     let energies: Float64Array;
@@ -130,6 +136,15 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
       od = await opticalDensity(source, energies, i0Spec);
       source = od;
     }
+    let alignment: Alignment | null = null;
+    let alignBytes = 0;
+    if (inp.align) {
+      const { applyAlignStep } = await import('../align/align.js');
+      const r = await applyAlignStep(source, energies, inp.align, (l) => warnings.push(l));
+      source = r.view;
+      alignment = r.alignment;
+      alignBytes = r.view.extraBytesPerPixel();
+    }
     if (inp.pixelSize !== undefined && !(inp.pixelSize > 0 && Number.isFinite(inp.pixelSize))) {
       throw new InputError('--pixel-size', `expected a positive number of µm, got ${inp.pixelSize}`);
     }
@@ -152,12 +167,13 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
       energies,
       absorbance,
       od,
+      alignment,
       maskedPoints: () => (absorbance?.maskedPoints ?? 0) + (od?.maskedPoints ?? 0),
       resetMaskedPoints: () => {
         if (absorbance) absorbance.maskedPoints = 0;
         if (od) od.maskedPoints = 0;
       },
-      extraBytesPerPixel: absorbance ? absorbance.extraBytesPerPixel() + frameBytes(flat) + frameBytes(dark) : 0,
+      extraBytesPerPixel: (absorbance ? absorbance.extraBytesPerPixel() + frameBytes(flat) + frameBytes(dark) : 0) + alignBytes,
       pixelSizeUm,
       provenance,
       warnings,

@@ -14,8 +14,10 @@ import { writeRegionSpectra, type RoiSpec } from './spectra.js';
 import { loadReferences, parseRefSpec } from '../io/references.js';
 import { windowRange, LCF_MODES, LCF_BACKGROUNDS } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
+import { finishReport, spectraRecorder } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { InputError } from '../io/errors.js';
+import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
 
 export interface LcfRunOptions extends StackInputs {
@@ -50,7 +52,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
   const specs = o.refs.map(parseRefSpec);
   const mode = parseMode(o.mode);
   const background = parseBackground(o.background);
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.refs]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.refs, o.align?.shifts]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
@@ -59,18 +61,23 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
     const refs = await loadReferences(specs, source, energies, windowRange(energies, o.window));
     const step = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode, background, window: o.window });
     step.info.warnings.forEach((w) => notice(`xanes: ${w}`));
-    const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
+    const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
     inputs.resetMaskedPoints();
     return await withOutputDir(o.out, files, async (dir) => {
-      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile });
+      const recorder = spectraRecorder(inputs);
+      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add });
       const { width: W, height: H } = r;
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
       dir.recordInput('', { stack: o.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const names = step.info.references.slice(0, 3);
       const rgb = await renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps.total, intensityLabel: 'total', title: `lcf ${mode}` });
       dir.writeBytes('rgb.png', rgb.png);
+      // The references as fitted (on the stack's energies, after the same normalisation):
+      // the report and `xanes inspect` draw each pixel's contributions from them.
+      dir.writeText('references.csv', referencesCsv(energies, refs));
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'lcf', finished: true,
+        alignment: await writeAlignment(dir, inputs),
         inputs: {
           stack: o.stack, energies: o.energies ?? '(from the stack)', i0: o.i0 ?? null, i0_region: o.i0Region ?? null, flat: o.flat ?? null, dark: o.dark ?? null,
           shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance, energy_range_eV: [energies[0], energies[energies.length - 1]],
@@ -86,6 +93,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
         maps: Object.fromEntries(step.mapNames.map((n) => [n, step.info.mapUnits[n] ?? ''])),
       };
       dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+      finishReport(dir, recorder);
       return summary;
     });
   } finally {
@@ -131,4 +139,11 @@ export async function runSpectra(o: SpectraRunOptions): Promise<Record<string, u
     a.close();
     b?.close();
   }
+}
+
+/** references.csv: energy_eV, then each reference's mu on the stack's energies. */
+export function referencesCsv(energies: Float64Array, refs: readonly { name: string; mu: Float64Array }[]): string {
+  const lines = [['energy_eV', ...refs.map((r) => r.name)].join(',')];
+  for (let i = 0; i < energies.length; i++) lines.push([energies[i], ...refs.map((r) => (Number.isFinite(r.mu[i]) ? r.mu[i] : 'nan'))].join(','));
+  return lines.join('\n') + '\n';
 }

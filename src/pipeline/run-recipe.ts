@@ -10,6 +10,7 @@
  *   combined/            e0 histogram over all fields (edge), cluster centres and elbow
  *   summary.json         fields, steps, parameters, backend, timings, peak RSS, "finished"
  */
+import { alignStepOf, type AlignStep } from '../align/align.js';
 import path from 'node:path';
 import fs from 'node:fs';
 import { edgeSectionOf } from '../options/convert.js';
@@ -37,7 +38,8 @@ import { loadReferences, parseRefSpec } from '../io/references.js';
 import { windowRange } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
 import { InputError } from '../io/errors.js';
-import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
+import { histogram, histogramCsv, histogramPeak, percentiles } from '../plot/histogram.js';
+import { renderHistogram } from '../plot/histogram-png.js';
 import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
 import { RUN_STEPS, RECIPE_SECTIONS, type RunStepName, type Values } from '../options/schema.js';
@@ -48,6 +50,8 @@ import { MARKER, inputFiles, checkOutPath } from '../io/outdir.js';
 export { RUN_STEPS, type RunStepName };
 
 export interface RunRecipe {
+  /** --align / --shifts: align each field across energies first (src/align/align.ts). */
+  align?: AlignStep;
   /** Stacks (paths or glob patterns), one per field of view; synthetic:HxW for a generated one. */
   stacks: string[];
   /** Shared by every field. */
@@ -145,6 +149,7 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
     backend: c.backend ?? 'auto',
     threads: c.threads,
     budgetBytes: memoryBytes(c.memory),
+    align: alignStepOf(values.align, c),
     options: recipeForm(values, RECIPE_SECTIONS),
   };
 }
@@ -166,7 +171,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     }
   }
   const fields = expandFields(recipe.stacks);
-  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.lcf?.refs ?? []]);
+  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.align?.shifts, recipe.lcf?.refs ?? []]);
   checkOutPath(recipe.out, inputs);
   const model = recipe.fit ? parseModelSpec(recipe.fit.model) : null;
   const fitOptions = model ? parseFitOptions(recipe.fit!, model) : null;
@@ -178,7 +183,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   }
   const t0 = performance.now();
   const open = (f: { stack: string }): Promise<OpenedStack> =>
-    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes } satisfies StackInputs);
+    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes , align: recipe.align } satisfies StackInputs);
 
   return withOutputDir(recipe.out, inputs, async (dir) => {
     const fieldSummaries: Record<string, unknown>[] = [];
@@ -216,7 +221,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         }
         const combined = combineSteps(pixelSteps);
         if (!backend) {
-          const sel = await selectBackend(recipe.backend, notice, { step: combined, source }, recipe.threads);
+          const sel = await selectBackend(recipe.backend, notice, 'pixels', recipe.threads);
           backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) };
           backend = sel.backend;
         }
@@ -250,6 +255,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
           steps: stepSummaries, tiles: run.tilesRun, rows_per_tile: run.tilePlan.rowsPerTile, seconds: run.seconds,
           masked_transmission_points: inputs.maskedPoints(), ...(lcfInfo ? { lcf: lcfInfo } : {}),
+          ...(inputs.alignment ? { alignment: inputs.alignment.record } : {}),
         });
       } finally {
         inputs.close();
