@@ -3,13 +3,13 @@ import type { Command } from 'commander';
 import { openStack } from '../stack/source.js';
 import { Hdf5Stack } from '../io/hdf5.js';
 import { readEnergies, checkEnergyCount, checkEnergyScale } from '../io/energies.js';
-import { checkBudgetFloor, planTiles } from '../stack/tiles.js';
+import { checkBudgetFloor, checkImageSize, planTiles } from '../stack/tiles.js';
 import { addOptions, fromCli } from '../options/parse.js';
 import { memoryBytes } from '../options/convert.js';
 import { baselineBytes, tileBudget } from '../pipeline/run-tiles.js';
 import { EDGE_STEP_SHAPE } from '../pipeline/edge-step.js';
 import { EDGE_KEPT_MAPS } from '../pipeline/edge-run.js';
-import { outputPhaseBytes } from '../pipeline/memory.js';
+import { checkBudgetFitsMachine, outputPhaseBytes } from '../pipeline/memory.js';
 
 const MiB = 2 ** 20;
 
@@ -31,6 +31,8 @@ export function registerInfo(program: Command): void {
         // The memory plan first: a stack too large for the budget (a decompression bomb
         // declaring 20000x20000 pages, say) is refused before any pixel is decoded.
         const budget = memoryBytes(o.memory);
+        checkBudgetFitsMachine(budget);
+        checkImageSize(src);
         checkBudgetFloor(src, budget, baselineBytes());
         const b = tileBudget(src, EDGE_STEP_SHAPE, {}, budget, 0, undefined, { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(H, W) });
         const plan = planTiles(H, W, b);

@@ -10,6 +10,7 @@ import { checkInputsPhysics } from './sanity.js';
 import { InputError } from '../io/errors.js';
 import { checkBudgetFloor, checkImageSize } from '../stack/tiles.js';
 import { baselineBytes } from './run-tiles.js';
+import { checkBudgetFitsMachine } from './memory.js';
 import { OpticalDensityStack, opticalDensity, parseI0Options } from '../stack/od.js';
 import type { AlignStep, Alignment } from '../align/align.js';
 
@@ -80,6 +81,7 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
   const i0Spec = parseI0Options(inp.i0, inp.i0Region);
   if (i0Spec && inp.flat) throw new InputError('--i0', 'give either --flat (full-field absorbance) or --i0/--i0-region (optical density), not both');
   const unit = parseEnergyUnit(inp.energyUnit);
+  if (inp.budgetBytes !== undefined) checkBudgetFitsMachine(inp.budgetBytes);
   const opened: StackSource[] = [];
   try {
     const sample = await openStack(inp.stack);

@@ -5,7 +5,9 @@
  * then pictures), so that the buffers of a finished phase are returned before the next
  * phase allocates instead of whenever V8 next decides to collect.
  */
+import os from 'node:os';
 import v8 from 'node:v8';
+import { InputError } from '../io/errors.js';
 import vm from 'node:vm';
 
 const MiB = 2 ** 20;
@@ -66,4 +68,15 @@ export function memorySummary(budgetBytes: number, extra: Record<string, unknown
  */
 export function outputPhaseBytes(height: number, width: number): number {
   return 80 * MiB + 8 * height * width;
+}
+
+/**
+ * A budget beyond the machine's memory would only move the failure to the operating system
+ * (swapping, or the process killed): refused while it is a clear message.
+ */
+export function checkBudgetFitsMachine(budgetBytes: number): void {
+  const total = os.totalmem();
+  if (budgetBytes > total) {
+    throw new InputError('--memory', `${+(budgetBytes / MiB).toPrecision(6)} MiB is more than this machine's memory (${Math.floor(total / MiB)} MiB)`);
+  }
 }

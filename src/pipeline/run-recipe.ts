@@ -196,8 +196,9 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     let e0: number | undefined = recipe.edge?.e0;
     for (let fi = 0; fi < fields.length; fi++) {
       const field = fields[fi];
-      hooks.onField?.(fi, fields.length, field.name);
+      // Opened (and checked) first, so a field that cannot be read is the run's one error line.
       const inputs = await open(field);
+      hooks.onField?.(fi, fields.length, field.name);
       try {
         inputs.warnings.forEach(notice);
         const { source, energies } = inputs;

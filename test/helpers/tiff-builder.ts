@@ -274,6 +274,7 @@ export function buildTiff(spec: TiffFileSpec): Buffer {
     for (const [t, values] of Object.entries(p.tags ?? {})) {
       const tag = Number(t);
       if (values.length === 0) delete tags[tag];
+      else if (tag === 270) tags[tag] = { type: 2, values }; // ImageDescription: ASCII bytes
       else tags[tag] = { type: values.every((v) => v < 65536) && ![273, 279, 324, 325].includes(tag) ? 3 : 4, values };
     }
     const sorted = Object.keys(tags).map(Number).sort((a, b) => a - b);
@@ -281,15 +282,15 @@ export function buildTiff(spec: TiffFileSpec): Buffer {
     const valueAt = new Map<number, number>();
     for (const tag of sorted) {
       const { type, values } = tags[tag];
-      const bytes = values.length * (type === 3 ? 2 : 4);
-      if (bytes > 4) valueAt.set(tag, append(Buffer.concat(values.map((v) => (type === 3 ? u16(v) : u32(v))))));
+      const bytes = values.length * (type === 2 ? 1 : type === 3 ? 2 : 4);
+      if (bytes > 4) valueAt.set(tag, append(type === 2 ? Uint8Array.from(values) : Buffer.concat(values.map((v) => (type === 3 ? u16(v) : u32(v))))));
     }
     const ifd: Uint8Array[] = [u16(sorted.length)];
     for (const tag of sorted) {
       const { type, values } = tags[tag];
       const field = Buffer.alloc(4);
       if (valueAt.has(tag)) u32(valueAt.get(tag)!).copy(field);
-      else Buffer.concat(values.map((v) => (type === 3 ? u16(v) : u32(v)))).copy(field);
+      else (type === 2 ? Buffer.from(values) : Buffer.concat(values.map((v) => (type === 3 ? u16(v) : u32(v))))).copy(field);
       ifd.push(u16(tag), u16(type), u32(values.length), field);
     }
     ifd.push(u32(0));
