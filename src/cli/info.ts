@@ -33,7 +33,7 @@ export function registerInfo(program: Command): void {
         const budget = memoryBytes(o.memory);
         checkBudgetFitsMachine(budget);
         checkImageSize(src);
-        checkBudgetFloor(src, budget, baselineBytes());
+        checkBudgetFloor(src, budget, baselineBytes(), outputPhaseBytes(H, W));
         const b = tileBudget(src, EDGE_STEP_SHAPE, {}, budget, 0, undefined, { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(H, W) });
         const plan = planTiles(H, W, b);
         console.log(`${stackPath}`);

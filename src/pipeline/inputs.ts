@@ -10,7 +10,7 @@ import { checkInputsPhysics } from './sanity.js';
 import { InputError } from '../io/errors.js';
 import { checkBudgetFloor, checkImageSize } from '../stack/tiles.js';
 import { baselineBytes } from './run-tiles.js';
-import { checkBudgetFitsMachine } from './memory.js';
+import { checkBudgetFitsMachine, outputPhaseBytes } from './memory.js';
 import { OpticalDensityStack, opticalDensity, parseI0Options } from '../stack/od.js';
 import type { AlignStep, Alignment } from '../align/align.js';
 
@@ -87,7 +87,7 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
     const sample = await openStack(inp.stack);
     opened.push(sample);
     checkImageSize(sample);
-    if (inp.budgetBytes !== undefined) checkBudgetFloor(sample, inp.budgetBytes, baselineBytes());
+    if (inp.budgetBytes !== undefined) checkBudgetFloor(sample, inp.budgetBytes, baselineBytes(), outputPhaseBytes(sample.height, sample.width));
     const warnings: string[] = [...(sample.layout?.notes ?? []).map((n) => `${inp.stack}: ${n}`)];
     let energies: Float64Array;
     let energiesFrom: string;

@@ -75,12 +75,12 @@ export function parseMemoryMiB(value: string | undefined): number {
  * a stack far too large for the budget (a decompression bomb declaring 20000x20000 pages)
  * is refused before a pixel is decoded; each run's own plan (planTiles) then adds its terms.
  */
-export function checkBudgetFloor(stack: { path: string; nE: number; height: number; width: number }, budgetBytes: number, baselineBytes: number): void {
+export function checkBudgetFloor(stack: { path: string; nE: number; height: number; width: number }, budgetBytes: number, baselineBytes: number, afterBytes = 0): void {
   const { nE, height: H, width: W } = stack;
   checkImageSize(stack);
-  const need = baselineBytes + H * W * (4 + 1) + 2 * 4 * nE * W;
+  const need = baselineBytes + H * W * (4 + 1) + Math.max(2 * 4 * nE * W, afterBytes);
   if (need > budgetBytes) {
-    throw new InputError('--memory', `a budget of ${Math.floor(budgetBytes / MiB)} MiB is too small for ${stack.path} (${nE} energies x ${H} x ${W} pixels): it needs at least ${Math.ceil(need / MiB)} MiB (the process itself, ${Math.ceil(baselineBytes / MiB)} MiB, and one map of ${(H * W).toLocaleString('en-US')} pixels)`);
+    throw new InputError('--memory', `a budget of ${Math.floor(budgetBytes / MiB)} MiB is too small for ${stack.path} (${nE} energies x ${H} x ${W} pixels): it needs at least ${Math.ceil(need / MiB)} MiB (the process itself, ${Math.ceil(baselineBytes / MiB)} MiB, one map of ${(H * W).toLocaleString('en-US')} pixels, and writing the outputs)`);
   }
 }
 
