@@ -31,8 +31,8 @@ export function registerInfo(program: Command): void {
         // The memory plan first: a stack too large for the budget (a decompression bomb
         // declaring 20000x20000 pages, say) is refused before any pixel is decoded.
         const budget = memoryBytes(o.memory);
-        checkBudgetFitsMachine(budget);
         checkImageSize(src);
+        checkBudgetFitsMachine(budget);
         checkBudgetFloor(src, budget, baselineBytes(), outputPhaseBytes(H, W));
         const b = tileBudget(src, EDGE_STEP_SHAPE, {}, budget, 0, undefined, { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(H, W) });
         const plan = planTiles(H, W, b);

@@ -63,7 +63,8 @@ export interface FieldProgress {
 export function fieldProgress(): FieldProgress {
   if (!process.stderr.isTTY) {
     return {
-      onField: (i, n, name) => process.stderr.write(`field ${i + 1}/${n}: ${name}\n`),
+      // Progress, not an error: on stdout, so stderr carries only the error line of a failed run.
+      onField: (i, n, name) => process.stdout.write(`field ${i + 1}/${n}: ${name}\n`),
       onTile: () => undefined,
       stop: () => undefined,
     };

@@ -9,6 +9,7 @@ import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './
 import { runTiles, tileBudget, type RunResult } from './run-tiles.js';
 import { planTiles } from '../stack/tiles.js';
 import { StepMapStream } from '../io/map-stream.js';
+import { SPECTRA_MAX_VALUES } from '../report/spectra-file.js';
 import { collectGarbage, memorySummary, outputPhaseBytes } from './memory.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import type { OutputDir } from '../io/outdir.js';
@@ -78,7 +79,8 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
   inputs.resetMaskedPoints(); // sampling above read some rows
   // Every map goes to disk tile by tile; only e0_half stays in memory (histogram, pictures).
-  const recorder = spectraRecorder(inputs);
+  // The report's spectra: at most 1/32 of the budget (they are held for the whole run).
+  const recorder = spectraRecorder(inputs, Math.min(SPECTRA_MAX_VALUES, Math.floor(o.budgetBytes / 32 / 4)));
   const stream = new StepMapStream(out, step.mapNames, source.height, source.width);
   let result: RunResult;
   try {

@@ -81,12 +81,12 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
   const i0Spec = parseI0Options(inp.i0, inp.i0Region);
   if (i0Spec && inp.flat) throw new InputError('--i0', 'give either --flat (full-field absorbance) or --i0/--i0-region (optical density), not both');
   const unit = parseEnergyUnit(inp.energyUnit);
-  if (inp.budgetBytes !== undefined) checkBudgetFitsMachine(inp.budgetBytes);
   const opened: StackSource[] = [];
   try {
     const sample = await openStack(inp.stack);
     opened.push(sample);
     checkImageSize(sample);
+    if (inp.budgetBytes !== undefined) checkBudgetFitsMachine(inp.budgetBytes);
     if (inp.budgetBytes !== undefined) checkBudgetFloor(sample, inp.budgetBytes, baselineBytes(), outputPhaseBytes(sample.height, sample.width));
     const warnings: string[] = [...(sample.layout?.notes ?? []).map((n) => `${inp.stack}: ${n}`)];
     let energies: Float64Array;

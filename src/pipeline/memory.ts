@@ -60,14 +60,16 @@ export function memorySummary(budgetBytes: number, extra: Record<string, unknown
 }
 
 /**
- * What a run needs after its tiles beside the maps it keeps: one map read back while its
- * .tif is written (4 bytes a pixel, and as much again for the allocator's slack), a picture
- * of at most 1000 x 1000 map pixels (src/plot/map-scale.ts; Vega and resvg, measured at
- * 40-60 MiB), and results.h5 (h5wasm's code and its WebAssembly heap, measured at ~70 MiB,
- * maps written a slice of rows at a time): 80 MiB + 8 bytes a pixel.
+ * What a run needs after its tiles beside the maps it keeps, measured: one map read back
+ * while its .tif is written (4 bytes a pixel, and as much again for the allocator's slack);
+ * a picture of at most 1000 x 1000 map pixels (src/plot/map-scale.ts; Vega and resvg,
+ * 40-60 MiB); results.h5 (h5wasm's code and WebAssembly heap, ~70 MiB, maps written a slice
+ * of rows at a time); and report.html, whose writer (src/report) holds every map of the
+ * folder at once and base64-encodes each (~38 bytes a pixel for the edge step's 8 maps):
+ * 80 MiB + 48 bytes a pixel.
  */
 export function outputPhaseBytes(height: number, width: number): number {
-  return 80 * MiB + 8 * height * width;
+  return 80 * MiB + 48 * height * width;
 }
 
 /**

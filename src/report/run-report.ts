@@ -14,8 +14,8 @@ export function stackQuantity(inputs: Pick<OpenedStack, 'od' | 'absorbance'>): s
   return inputs.od ? 'optical density' : inputs.absorbance ? 'absorbance' : 'stack units';
 }
 
-export function spectraRecorder(inputs: OpenedStack): SpectraRecorder {
-  return new SpectraRecorder(inputs.source.width, inputs.source.height, inputs.energies, stackQuantity(inputs));
+export function spectraRecorder(inputs: OpenedStack, maxValues?: number): SpectraRecorder {
+  return new SpectraRecorder(inputs.source.width, inputs.source.height, inputs.energies, stackQuantity(inputs), maxValues);
 }
 
 /** Writes the kept spectra (if any) and report.html; call after summary.json is written. */
