@@ -110,6 +110,8 @@ export async function computeAlignment(
   backend: Backend,
   budgetBytes: number,
   notice: (line: string) => void = () => {},
+  /** The process's memory before the copy (default: measured RSS). Tests fix it to plan exactly. */
+  baselineBytes = process.memoryUsage().rss,
 ): Promise<Alignment> {
   const t0 = performance.now();
   const { nE, height: H, width: W } = source;
@@ -133,8 +135,7 @@ export async function computeAlignment(
     if (r.x1 - r.x0 < 8 || r.y1 - r.y0 < 8) throw new InputError('--roi', `'${opts.roi}' is too small to register on (at least 8 x 8 pixels)`);
     roi = { x0: r.x0, y0: r.y0, x1: r.x1, y1: r.y1 };
   }
-  const baseline = process.memoryUsage().rss;
-  const room = budgetBytes - baseline - copyReadBytes(nE, W, 1, H);
+  const room = budgetBytes - baselineBytes - copyReadBytes(nE, W, 1, H);
   const factor = copyFactor(nE, H, W, room);
   if (factor > 1) notice(`xanes: the stack does not fit the memory budget whole; shifts are measured on a copy downsampled ${factor} x ${factor}`);
   const copy = await registrationCopy(source, factor);
