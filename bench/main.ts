@@ -3,12 +3,13 @@
  * backend in bench/results (or --out DIR), then bench/README.md is regenerated from all
  * JSON there (bench/report.ts). Never asserts.
  *
- *   --kernels device,host,edge,fit,lcf,kmeans,pca,align   which (default all)
+ *   --kernels device,host,read,edge,fit,lcf,kmeans,pca,align   which (default all; read = HDF5/.txrm/.npy readers)
  *   --backends webgpu,cpu                      which (default both; webgpu if an adapter exists)
  *   --full                                     the issue's sizes (1e5 .. 2e7 spectra); slow on a CPU
  *   --sizes 1e5,1e6                            override the spectra counts of every kernel
  *   --threads N                                CPU worker threads for the streamed edge run
  *   --report-only                              only regenerate bench/README.md from the JSON
+ *   --peers [--quick]                          peers (numpy, scikit-learn) and our CPU kernels, same run
  */
 import path from 'node:path';
 import { getGpu } from '../src/gpu/device.js';
@@ -18,6 +19,8 @@ import { gpuReadBandwidth, gpuFp32Rate, cpuReadBandwidth, cpuFp64Rate } from '..
 import { benchEdge } from './edge.bench.js';
 import { benchAlign } from './align.bench.js';
 import { benchHost } from './host.bench.js';
+import { benchPeers } from './peers.bench.js';
+import { benchRead } from './read.bench.js';
 import { benchFit, benchLcf, benchKmeans, benchPca } from './kernels.bench.js';
 import { machine, writeResults, type BenchRecord } from './common.js';
 import { writeReport } from './report.js';
@@ -35,7 +38,12 @@ async function main(): Promise<void> {
     console.log(`-> ${writeReport(outDir, path.join('bench', 'README.md'))}`);
     return;
   }
-  const kernels = arg('kernels', 'device,host,edge,fit,lcf,kmeans,pca,align').split(',');
+  if (flag('peers')) {
+    await benchPeers(outDir, flag('quick'), (s) => console.log(s));
+    console.log(`-> ${writeReport(outDir, path.join('bench', 'README.md'))}`);
+    return;
+  }
+  const kernels = arg('kernels', 'device,host,read,edge,fit,lcf,kmeans,pca,align').split(',');
   const wanted = arg('backends', 'webgpu,cpu').split(',');
   const full = flag('full');
   const override = process.argv.includes('--sizes') ? list(arg('sizes', '')) : null;
@@ -66,6 +74,10 @@ async function main(): Promise<void> {
       writeResults(outDir, 'host', b, await benchHost(b, { spectra: full ? 4e6 : 1 << 20, nE: 101, repeats: 3, budgetBytes: 4096 * 2 ** 20, log }));
     }
     if (kernels.includes('align')) writeResults(outDir, 'align', b, await benchAlign(b, [1024, 2048], log, !gpu));
+    // Readers do not depend on the backend: measured once, with the CPU backend.
+    if (kernels.includes('read') && !gpu) {
+      writeResults(outDir, 'read', b, await benchRead(b, { nE: 101, height: full ? 1024 : 512, width: full ? 1024 : 512, tileRows: 32, repeats: 3, log }));
+    }
     if (kernels.includes('edge')) {
       const recs = await benchEdge(b, { sizes: sizes([1e6], [1e5, 1e6, 4e6, 2e7]), tilePixels: 256 * 1024, repeats: 3, budgetBytes: 4096 * 2 ** 20, log });
       writeResults(outDir, 'edge', b, recs);
