@@ -95,8 +95,19 @@ export class NpyStack implements StackSource {
   readonly height: number;
   readonly width: number;
 
+  /** [Z, Y, X] for a 4-D .npy [E,Z,Y,X] (rows are Z·Y, contiguous in C order). */
+  readonly volume?: [number, number, number];
+
   constructor(private file: NpyFile) {
-    [this.nE, this.height, this.width] = file.shape;
+    const s = file.shape;
+    this.nE = s[0];
+    this.width = s[s.length - 1];
+    if (s.length === 4) {
+      this.volume = [s[1], s[2], s[3]];
+      this.height = s[1] * s[2];
+    } else {
+      this.height = s[1];
+    }
   }
 
   get path(): string {
@@ -150,9 +161,9 @@ export async function openStack(path: string): Promise<StackSource> {
     src = await openHdf5Stack(path);
   } else if (ext === '.npy') {
     const f = NpyFile.open(path);
-    if (f.shape.length !== 3) {
+    if (f.shape.length !== 3 && f.shape.length !== 4) {
       f.close();
-      throw new InputError(path, `expected a 3-D array [E,H,W], got shape ${formatShape(f.shape)}`);
+      throw new InputError(path, `expected a 3-D array [E,H,W] or a 4-D volume [E,Z,Y,X], got shape ${formatShape(f.shape)}`);
     }
     src = new NpyStack(f);
   } else if (ext === '.tif' || ext === '.tiff') {
