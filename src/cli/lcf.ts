@@ -5,7 +5,7 @@ import { parseRoiArg } from '../pipeline/spectra.js';
 import { alignStepOf } from '../align/align.js';
 import { addOptions, fromCli } from '../options/parse.js';
 import { memoryBytes, stackInputsOf } from '../options/convert.js';
-import { progress } from './options.js';
+import { progress } from './progress.js';
 
 export function registerLcf(program: Command): void {
   const lcf = program
@@ -17,7 +17,7 @@ export function registerLcf(program: Command): void {
     const out = o.common.out!;
     const s = await runLcf({
       ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out, refs: o.lcf.ref ?? [], mode: o.lcf.mode, background: o.lcf.background, window: o.lcf.window as [number, number] | undefined,
-      backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('lcf', 1),
+      backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('lcf'),
     }) as any;
     console.log(`lcf maps: ${out}`);
     console.log(`  ${s.counts.pixels} spectra (${Object.entries(s.counts.status).map(([k, v]) => `${k} ${v}`).join(', ')}); references ${s.parameters.references.join(', ')}; mode ${s.parameters.mode}, background ${s.parameters.background}`);
