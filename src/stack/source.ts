@@ -10,6 +10,7 @@ import { StxmStack } from '../io/stxm.js';
 import { looksLikeHdf5 } from '../io/hdf5.js';
 import { openHdf5Stack } from '../io/hdf5-layout.js';
 import { openXradia, isXradiaPath } from '../io/xradia.js';
+import { openCxi, isCxiSpec } from '../io/cxi.js';
 
 /** File name endings read as HDF5 (NeXus .nxs, CXI .cxi are HDF5 files). */
 export const HDF5_EXTENSIONS = ['.h5', '.hdf5', '.hdf', '.he5', '.nxs', '.nx5', '.cxi'];
@@ -142,6 +143,8 @@ export async function openStack(path: string): Promise<StackSource> {
     const { SyntheticStream } = await import('../synth/stream.js');
     return new SyntheticStream(Number(syn[1]), Number(syn[2]), syn[3] ? Number(syn[3]) : 1, 4096, path);
   }
+  // CXI ptychography: file.cxi[#absorption|#phase], or a series of them (glob, comma list).
+  if (isCxiSpec(path)) return checkNotEmpty(await openCxi(path));
   // file.h5#/path/to/dataset names one dataset of an HDF5 file.
   const hash = path.lastIndexOf('#');
   if (hash > 0 && !fs.existsSync(path) && fs.existsSync(path.slice(0, hash))) {
