@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { OutputDir } from './outdir.js';
 import { littleEndianBytes, npyHeader, readNpy } from './npy.js';
-import { writeTiffFloat32 } from './tiff.js';
 import type { MapSink } from '../pipeline/run-tiles.js';
 import { collectGarbage } from '../pipeline/memory.js';
 
@@ -52,17 +51,20 @@ export class StepMapStream implements MapSink {
     }
   }
 
-  /** Closes the .npy files, writes each map's .tif from its .npy (one at a time), and status.npy. */
+  /**
+   * Closes the .npy files, then writes each map again through OutputDir.writeMap from its
+   * .npy, one map at a time (its .tif with ImageJ metadata, the .npy in the recorded volume
+   * shape: the bytes writeStepMaps writes), and status.npy. Call after recordInput.
+   */
   finish(status: Uint8Array, statusNames?: readonly string[]): void {
     this.close();
-    if (statusNames) this.out.results.statusNames.set(this.sub.split(path.sep).join('/'), statusNames);
     for (const name of this.names) {
       const npy = this.out.file(path.join(this.sub, `${name}.npy`));
       const { data } = readNpy(npy);
-      writeTiffFloat32(this.out.file(path.join(this.sub, `${name}.tif`)), data as Float32Array, this.width, this.height);
+      this.out.writeMap(path.join(this.sub, name), data as Float32Array, this.height, this.width);
       collectGarbage();
     }
-    this.out.writeNpy(path.join(this.sub, 'status'), status, [this.height, this.width]);
+    this.out.writeStepMaps([], {}, status, this.height, this.width, this.sub, statusNames);
   }
 
   /** Closes the files (a failed run: the output folder is removed anyway). */
