@@ -172,12 +172,14 @@ async function showMap(): Promise<void> {
   if (m.kind === 'labels' || m.kind === 'status') {
     const k = m.kind === 'status' ? (m.codes?.length ?? 8) : Math.max(0, ...Array.from(data).filter(Number.isFinite)) + 1;
     plot.url = imageUrl(colorizeLabels(data, k));
-    const swatches: Swatch[] = Array.from({ length: k }, (_, j) => ({ label: m.kind === 'status' ? `${j}: ${m.codes?.[j] ?? ''}` : `cluster ${j}`, color: labelColor(j) }));
+    const fr = meta.summary.fractions as number[] | undefined;
+    const swatches: Swatch[] = Array.from({ length: k }, (_, j) => ({ label: m.kind === 'status' ? `${j}: ${m.codes?.[j] ?? ''}` : `cluster ${j}${fr?.[j] !== undefined ? `: ${(100 * fr[j]).toFixed(1)} %` : ''}`, color: labelColor(j) }));
     if (m.kind === 'labels') swatches.push({ label: 'excluded', color: [0, 0, 0] });
     spec = imageSpec(plot, { swatches });
   } else {
     plot.url = imageUrl(colorize(data, state.vmin, state.vmax, state.cmap));
-    spec = imageSpec(plot, { bar: { vmin: state.vmin, vmax: state.vmax, cmap: state.cmap, label: `${m.name}${m.unit ? ` (${m.unit})` : ''}` } });
+    // The title names the map; the colour bar carries its unit.
+    spec = imageSpec(plot, { bar: { vmin: state.vmin, vmax: state.vmax, cmap: state.cmap, label: m.unit || m.name } });
   }
   const host = document.getElementById('map')!;
   mapView?.finalize();
