@@ -147,6 +147,17 @@ export function checkOutPath(out: string, inputs: readonly string[] = []): void 
   }
 }
 
+/**
+ * A folder xanes writes files into directly (the demo's example data): created (mkdir -p)
+ * and marked if new; an existing one must be empty or carry the marker.
+ */
+export function claimFolder(dir: string): void {
+  checkOutPath(dir);
+  makeParents(realLocation(dir), dir);
+  const marker = path.join(dir, MARKER);
+  if (!fs.existsSync(marker)) fs.writeFileSync(marker, JSON.stringify({ tool: 'xanes-engine', version: VERSION, pid: process.pid, created: new Date().toISOString() }) + '\n');
+}
+
 /** Throws unless `dir` is a folder xanes wrote (it carries the marker): before writing into it. */
 export function requireXanesOutput(dir: string): void {
   if (!fs.existsSync(path.join(dir, 'summary.json'))) throw new InputError(dir, 'no summary.json: not an output folder of a finished xanes command');
