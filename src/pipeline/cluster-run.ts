@@ -45,7 +45,7 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
     return await withOutputDir(o.out, files, async (dir) => {
       const t0 = performance.now();
       const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp, onTile: o.onTile });
-      dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
+      dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
         alignment: await writeAlignment(dir, inputs),
@@ -109,7 +109,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
     const sel = await selectBackend(o.backend, notice, o.stack && o.pca !== undefined ? 'pca' : 'kmeans', o.threads);
     return await withOutputDir(o.out, files, async (dir) => {
       const t0 = performance.now();
-      if (inputs && o.stack) dir.recordInput('', { stack: o.stack.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
+      if (inputs && o.stack) dir.recordInput('', { stack: o.stack.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
       let img: FeatureImage;
       let pcaSummary: Record<string, unknown> | null = null;
       if (inputs && o.pca !== undefined) {

@@ -67,8 +67,8 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
       const recorder = spectraRecorder(inputs);
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add });
       const { width: W, height: H } = r;
+      dir.recordInput('', { stack: o.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
-      dir.recordInput('', { stack: o.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const names = step.info.references.slice(0, 3);
       const rgb = await renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps.total, intensityLabel: 'total', title: `lcf ${mode}` });
       dir.writeBytes('rgb.png', rgb.png);
