@@ -63,8 +63,7 @@ export interface FieldProgress {
 export function fieldProgress(): FieldProgress {
   if (!process.stderr.isTTY) {
     return {
-      // Progress, not an error: on stdout, so stderr carries only the error line of a failed run.
-      onField: (i, n, name) => process.stdout.write(`field ${i + 1}/${n}: ${name}\n`),
+      onField: (i, n, name) => { if (n > 1) process.stderr.write(`field ${i + 1}/${n}: ${name}\n`); },
       onTile: () => undefined,
       stop: () => undefined,
     };
