@@ -23,6 +23,8 @@ export interface MapOptions {
   /** Quantity shown on the colour bar (default: the title). */
   label?: string;
   cmap?: ColormapName;
+  /** µm per pixel: a scale bar is drawn when given. */
+  pixelSizeUm?: number;
 }
 
 
@@ -85,7 +87,7 @@ export async function renderMapImage(o: MapOptions): Promise<Rendered> {
   const label = `${o.label ?? o.title ?? 'value'}${o.unit ? ` (${o.unit})` : ''}`;
   const r = blockMeans(o.data, o.width, o.height);
   const s = mapScale(r.width, r.height);
-  const spec = imageSpec({ url: PLACEHOLDER_IMAGE_URL, width: o.width, height: o.height, displayWidth: r.width * s, displayHeight: r.height * s, title: o.title }, { bar: { vmin: o.vmin, vmax: o.vmax, cmap, label } });
+  const spec = imageSpec({ url: PLACEHOLDER_IMAGE_URL, width: o.width, height: o.height, displayWidth: r.width * s, displayHeight: r.height * s, title: o.title, pixelSizeUm: o.pixelSizeUm }, { bar: { vmin: o.vmin, vmax: o.vmax, cmap, label } });
   return renderSpecWithImage(spec, colorize(r.data, o.vmin, o.vmax, cmap), r.width, r.height, s);
 }
 
