@@ -5,10 +5,13 @@
  * standard-deviation spectra of regions, and their differences against a second stack.
  */
 import path from 'node:path';
-import { openInputs, type StackInputs } from './inputs.js';
+import { meanSpectrum, openInputs, type StackInputs } from './inputs.js';
 import { runTiles } from './run-tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
-import { lcfStep, type LcfMode, type LcfBackground } from './lcf-step.js';
+import { lcfStep, type LcfMode, type LcfBackground, type LcfNormalize } from './lcf-step.js';
+import { DEFAULT_EDGE_OPTIONS, derivativeMaxEnergy, makeEdgePlan, type EdgeOptions } from './edge-plan.js';
+import type { RefNorm } from './ref-norm.js';
+import { renderLinePlot, SERIES_COLORS } from '../plot/lineplot.js';
 import { renderRgbComposite } from '../plot/maps.js';
 import { writeRegionSpectra, type RoiSpec } from './spectra.js';
 import { loadReferences, parseRefSpec } from '../io/references.js';
@@ -24,6 +27,14 @@ export interface LcfRunOptions extends StackInputs {
   mode?: string;
   background?: string;
   window?: [number, number];
+  /** Fit each pixel's normalised spectrum (larch's pre_edge), see LcfNormalize. */
+  normalize?: boolean;
+  /** larch's flat instead of norm, for the pixels (--normalize) and the references. */
+  flatten?: boolean;
+  /** References: 'norm' (default; 'flat' with flatten) or 'none' (raw values). */
+  refNorm?: RefNorm;
+  /** Edge options for the normalisation (windows, nnorm, e0, mask-sigma). */
+  edge?: Partial<EdgeOptions>;
   backend: BackendChoice;
   threads?: number;
   budgetBytes: number;
@@ -53,8 +64,18 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
   try {
     inputs.warnings.forEach(notice);
     const { source, energies } = inputs;
-    const refs = await loadReferences(specs, source, energies, windowRange(energies, o.window));
-    const step = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode, background, window: o.window });
+    const refNorm: RefNorm = o.refNorm ?? (o.flatten ? 'flat' : 'auto');
+    const refs = await loadReferences(specs, source, energies, windowRange(energies, o.window), { kind: refNorm, edge: o.edge });
+    let normalize: LcfNormalize | undefined;
+    let edgeOptions: EdgeOptions | undefined;
+    if (o.normalize) {
+      edgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...o.edge };
+      const e0 = edgeOptions.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
+      inputs.resetMaskedPoints();
+      normalize = { plan: makeEdgePlan(energies, e0, edgeOptions, o.energies ?? o.stack), flatten: o.flatten === true };
+      if (refNorm === 'none') notice('xanes: --normalize with --ref-norm none fits normalised pixels with raw references');
+    }
+    const step = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode, background, window: o.window }, normalize);
     step.info.warnings.forEach((w) => notice(`xanes: ${w}`));
     const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
     inputs.resetMaskedPoints();
@@ -65,6 +86,14 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
       const names = step.info.references.slice(0, 3);
       const rgb = await renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps.total, intensityLabel: 'total', title: `lcf ${mode}` });
       dir.writeBytes('rgb.png', rgb.png);
+      const quantity = normalize ? 'normalised absorbance' : inputs.od ? 'optical density' : inputs.absorbance ? 'absorbance' : 'stack value';
+      const refTable = referencesTable(energies, refs);
+      dir.writeText('references.csv', refTable);
+      dir.writeBytes('references.png', await renderLinePlot({
+        series: refs.map((x, k) => ({ x: energies, y: x.mu, label: `${x.name} (${x.normalization.method === 'none' ? 'raw' : x.normalization.method})`, color: SERIES_COLORS[k % SERIES_COLORS.length] })),
+        xlabel: 'energy (eV)', ylabel: refs.every((x) => x.normalization.method === 'none') ? 'reference (raw)' : 'reference (normalised unless marked raw)',
+        title: `lcf references on the stack's energies (fitted as ${quantity})`,
+      }));
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'lcf', finished: true,
         inputs: {
@@ -72,8 +101,17 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
           shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance, energy_range_eV: [energies[0], energies[energies.length - 1]],
           i0_source: inputs.od ? inputs.od.i0.source : null,
         },
-        references: refs.map((x) => ({ name: x.name, format: x.format, source: x.source, detail: x.detail })),
-        parameters: step.info,
+        references: refs.map((x) => ({ name: x.name, format: x.format, source: x.source, detail: x.detail, normalization: x.normalization })),
+        parameters: {
+          ...step.info,
+          normalize: normalize ? {
+            method: normalize.flatten ? 'flat' : 'norm', convention: 'xraylarch 0.9.58 pre_edge, per pixel from its own e0',
+            e0_eV: normalize.plan.e0, pre_eV: [edgeOptions!.pre1, edgeOptions!.pre2],
+            post_eV: [edgeOptions!.norm1, Number.isFinite(edgeOptions!.norm2) ? edgeOptions!.norm2 : 'end'], nnorm: edgeOptions!.nnorm,
+            nnorm_used: normalize.plan.post.degree, mask_sigma: edgeOptions!.maskSigma,
+          } : null,
+          ref_norm: refNorm,
+        },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
         counts: { pixels: H * W, status: r.statusCounts, masked_transmission_points: inputs.maskedPoints() },
         rgb_legend: rgb.legend,
@@ -87,6 +125,13 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
   } finally {
     inputs.close();
   }
+}
+
+/** references.csv: energy, then each reference as fitted (after its normalisation). */
+function referencesTable(energies: Float64Array, refs: { name: string; mu: Float64Array }[]): string {
+  const lines = [['energy_eV', ...refs.map((r) => r.name)].join(',')];
+  for (let i = 0; i < energies.length; i++) lines.push([energies[i], ...refs.map((r) => (Number.isFinite(r.mu[i]) ? r.mu[i] : ''))].join(','));
+  return lines.join('\n') + '\n';
 }
 
 /** Labels for two stacks in file names and plots: their file names, made distinct. */

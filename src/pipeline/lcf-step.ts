@@ -22,6 +22,10 @@ import {
 } from '../cpu/lcf.js';
 import { lcfTileGpu, timeLcfDispatches } from '../kernels/lcf.js';
 import { makeRng } from '../synth/random.js';
+import type { EdgePlan } from './edge-plan.js';
+import { edgeTileGpu } from './edge-tile.js';
+import { normalizeCpu, normalizedSpectrum } from '../cpu/normalize.js';
+import { EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS } from '../kernels/layout.js';
 
 export { LCF_STATUS_NAMES, LcfStatus, makeLcfPlan };
 export type { LcfBackground, LcfMode, LcfOptions, LcfPlan, LcfReference };
@@ -63,7 +67,35 @@ export function lcfMapNames(names: readonly string[], background: LcfBackground)
  * interpolates files and averages regions). Throws InputError for dependent references, a
  * window with too few energies, non-finite reference values in the window.
  */
-export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, options: LcfOptions): LcfStep {
+/**
+ * `xanes lcf --normalize`: every pixel's spectrum is first normalised as larch's pre_edge
+ * would (src/cpu/normalize.ts, the same plan as `xanes edge`), so weights are fractions of
+ * normalised references and sum-to-one means what it means in Athena. Pixels whose
+ * normalisation fails or whose edge step is below maskSigma x noise are masked (NaN, status
+ * no_data). `flatten`: larch's flat instead of norm.
+ */
+export interface LcfNormalize {
+  plan: EdgePlan;
+  flatten: boolean;
+}
+
+/**
+ * The tile's spectra normalised per pixel (NaN for masked pixels). On the GPU the fits run
+ * in the normalize kernel and only the subtraction and division run here.
+ */
+async function normalizeTile(backend: Backend, n: LcfNormalize, cube: Float32Array, P: number): Promise<Float32Array> {
+  const norm = backend.gpu ? (await edgeTileGpu(backend.gpu, n.plan, cube, P)).norm : normalizeCpu(n.plan, cube, P);
+  const out = new Float32Array(n.plan.nE * P);
+  const spec = new Float64Array(n.plan.nE);
+  for (let p = 0; p < P; p++) {
+    const ok = norm[NormRow.STATUS * P + p] === EdgeStatus.OK;
+    if (ok) normalizedSpectrum(n.plan, cube, P, norm, p, n.flatten, spec);
+    for (let i = 0; i < n.plan.nE; i++) out[i * P + p] = ok ? spec[i] : NaN;
+  }
+  return out;
+}
+
+export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, options: LcfOptions, normalize?: LcfNormalize): LcfStep {
   const plan = makeLcfPlan(refs, energies, options);
   const { K, M } = plan;
   const rows = lcfRows(M);
@@ -108,22 +140,26 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
   return {
     name: 'lcf',
     // CPU worker threads rebuild the step from the references and options (plain data).
-    worker: { kind: 'lcf', args: { refs: refs.map((r) => ({ name: r.name, mu: r.mu })), energies, options } },
+    worker: { kind: 'lcf', args: { refs: refs.map((r) => ({ name: r.name, mu: r.mu })), energies, options, normalize } },
     plan,
     info,
     mapNames,
     statusNames: LCF_STATUS_NAMES,
     bytesPerPixel(nE: number): number {
       checkNE(nE);
-      return Math.max(gpuBytes, cpuBytes) + mapBytes;
+      // --normalize: the normalised tile (float32), the normalize rows (float64 on the CPU;
+      // on the GPU the norm and edge rows, their readback and host copies).
+      const normBytes = normalize ? 4 * plan.nE + Math.max(8 * NORM_ROWS, 3 * 4 * (NORM_ROWS + EDGE_ROWS)) : 0;
+      return Math.max(gpuBytes, cpuBytes) + mapBytes + normBytes;
     },
     gpuBindingBytesPerPixel(nE: number): number {
       checkNE(nE);
       // Only the window's energies are uploaded; the output rows are the other large binding.
-      return 4 * Math.max(plan.nW, rows.ROWS);
+      return 4 * Math.max(normalize ? plan.nE : plan.nW, rows.ROWS);
     },
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
       if (cube.length < plan.nE * P) throw new RangeError(`lcf: tile holds ${cube.length} values, need ${plan.nE * P}`);
+      if (normalize) cube = await normalizeTile(backend, normalize, cube, P);
       const win = cube.subarray(plan.i0 * P, plan.i1 * P);
       const out = backend.gpu ? await lcfTileGpu(backend.gpu, plan, win, P) : lcfCpu(plan, win, P);
       return lcfMaps(plan, out, P);
@@ -260,4 +296,4 @@ export async function timeLcf(backend: Backend, o: LcfTimingOptions): Promise<Lc
   };
 }
 
-registerCpuStep('lcf', (a: { refs: LcfReference[]; energies: Float64Array; options: LcfOptions }) => lcfStep(a.refs, a.energies, a.options));
+registerCpuStep('lcf', (a: { refs: LcfReference[]; energies: Float64Array; options: LcfOptions; normalize?: LcfNormalize }) => lcfStep(a.refs, a.energies, a.options, a.normalize));
