@@ -39,6 +39,9 @@ export function registerRun(program: Command): void {
     .option('--mode <mode>', 'lcf: ls | nnls | sum1 | nnls-sum1')
     .option('--background <b>', 'lcf: none | const | linear')
     .option('--window <a,b>', 'lcf: energy window, eV')
+    .option('--normalize', "lcf: fit each pixel's normalised spectrum (Athena/larch pre_edge)")
+    .option('--flatten', "lcf: larch's flattened spectra for pixels and references")
+    .option('--ref-norm <how>', 'lcf: references auto (default) | norm | flat | none')
     // cluster
     .option('--features <list>', 'cluster: step:map names, e.g. edge:e0_half,lcf:fraction_NiO')
     .option('--k <n>', 'cluster: number of clusters')
@@ -62,7 +65,7 @@ export function registerRun(program: Command): void {
         steps: (o.steps ? String(o.steps).split(',').map((s: string) => s.trim()) : fromFile.steps ?? []) as RunStepName[],
         edge: { ...(fromFile.edge ?? {}), ...edge },
         fit: given(o.model) ? { model: o.model, init: o.init, fix: o.fix, bounds: o.bounds, maxIter: num('--max-iter', o.maxIter) } : fromFile.fit,
-        lcf: given(o.ref) ? { refs: o.ref, mode: o.mode, background: o.background, window: pair('--window', o.window) } : fromFile.lcf,
+        lcf: given(o.ref) ? { refs: o.ref, mode: o.mode, background: o.background, window: pair('--window', o.window), normalize: o.normalize === true, flatten: o.flatten === true, refNorm: o.refNorm } : fromFile.lcf,
         cluster: given(o.features)
           ? {
               features: String(o.features).split(',').map((s: string) => s.trim()),

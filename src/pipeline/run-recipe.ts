@@ -21,6 +21,7 @@ import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptio
 import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
 import { lcfStep } from './lcf-step.js';
+import { REF_NORMS, type RefNorm } from './ref-norm.js';
 import { parseMode, parseBackground } from './lcf-run.js';
 import { kmeansFit, type KmeansOptions } from './kmeans.js';
 import { elbow, type ElbowResult } from './elbow.js';
@@ -56,7 +57,7 @@ export interface RunRecipe {
   steps: RunStepName[];
   edge?: Partial<EdgeOptions>;
   fit?: { model: string } & RawFitOptions;
-  lcf?: { refs: string[]; mode?: string; background?: string; window?: [number, number] };
+  lcf?: { refs: string[]; mode?: string; background?: string; window?: [number, number]; normalize?: boolean; flatten?: boolean; refNorm?: RefNorm };
   cluster?: {
     /** `<step>:<map>` names, e.g. edge:e0_half, lcf:fraction_NiO. */
     features: string[];
@@ -126,6 +127,9 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   if (steps.length === 0) throw new InputError('--steps', 'no step given');
   if (steps.includes('fit') && !recipe.fit?.model) throw new InputError('--model', 'the fit step needs --model');
   if (steps.includes('lcf') && !(recipe.lcf?.refs?.length)) throw new InputError('--ref', 'the lcf step needs at least one --ref');
+  if (recipe.lcf?.refNorm !== undefined && !(REF_NORMS as readonly string[]).includes(recipe.lcf.refNorm)) {
+    throw new InputError('--ref-norm', `expected ${REF_NORMS.join(', ')}, got '${recipe.lcf.refNorm}'`);
+  }
   if (steps.includes('cluster')) {
     const c = recipe.cluster;
     if (!c?.features?.length) throw new InputError('--features', 'the cluster step needs --features step:map,... (e.g. edge:e0_half,lcf:fraction_NiO)');
@@ -176,10 +180,13 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         if (steps.includes('fit')) pixelSteps.push(fitStep(model!, energies, fitOptions!, { e0 }));
         if (steps.includes('lcf')) {
           const win = recipe.lcf!.window;
-          const refs = await loadReferences(refSpecs, source, energies, windowRange(energies, win));
-          const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: lcfMode!, background: lcfBg!, window: win });
+          const lo = recipe.lcf!;
+          const refNorm: RefNorm = lo.refNorm ?? (lo.flatten ? 'flat' : 'auto');
+          const refs = await loadReferences(refSpecs, source, energies, windowRange(energies, win), { kind: refNorm, edge: recipe.edge });
+          const normalize = lo.normalize ? { plan: makeEdgePlan(energies, e0, { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 }, recipe.energies ?? field.stack), flatten: lo.flatten === true } : undefined;
+          const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: lcfMode!, background: lcfBg!, window: win }, normalize);
           ls.info.warnings.forEach((w) => notice(`xanes: ${w}`));
-          lcfInfo = { ...ls.info, references: refs.map((r) => ({ name: r.name, source: r.source })) };
+          lcfInfo = { ...ls.info, normalize: lo.normalize === true, ref_norm: refNorm, references: refs.map((r) => ({ name: r.name, source: r.source, normalization: r.normalization })) };
           pixelSteps.push(ls);
         }
         const combined = combineSteps(pixelSteps);
