@@ -3,7 +3,7 @@
  * backend in bench/results (or --out DIR), then bench/README.md is regenerated from all
  * JSON there (bench/report.ts). Never asserts.
  *
- *   --kernels device,edge,fit,lcf,kmeans,pca   which (default all)
+ *   --kernels device,host,edge,fit,lcf,kmeans,pca   which (default all)
  *   --backends webgpu,cpu                      which (default both; webgpu if an adapter exists)
  *   --full                                     the issue's sizes (1e5 .. 2e7 spectra); slow on a CPU
  *   --sizes 1e5,1e6                            override the spectra counts of every kernel
@@ -16,6 +16,7 @@ import { cpuBackend } from '../src/pipeline/backend.js';
 import type { Backend } from '../src/pipeline/step.js';
 import { gpuReadBandwidth, gpuFp32Rate, cpuReadBandwidth, cpuFp64Rate } from '../src/kernels/bench_device.js';
 import { benchEdge } from './edge.bench.js';
+import { benchHost } from './host.bench.js';
 import { benchFit, benchLcf, benchKmeans, benchPca } from './kernels.bench.js';
 import { machine, writeResults, type BenchRecord } from './common.js';
 import { writeReport } from './report.js';
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
     console.log(`-> ${writeReport(outDir, path.join('bench', 'README.md'))}`);
     return;
   }
-  const kernels = arg('kernels', 'device,edge,fit,lcf,kmeans,pca').split(',');
+  const kernels = arg('kernels', 'device,host,edge,fit,lcf,kmeans,pca').split(',');
   const wanted = arg('backends', 'webgpu,cpu').split(',');
   const full = flag('full');
   const override = process.argv.includes('--sizes') ? list(arg('sizes', '')) : null;
@@ -59,6 +60,9 @@ async function main(): Promise<void> {
       rec.push({ kernel: 'device', mode: gpu ? 'read bandwidth (bench_stream), FP32 FMA rate (bench_fma)' : 'read bandwidth (1 thread sum), FP64 multiply-add rate (1 thread)', backend: b.name, adapter: b.adapter, machine: machine(), spectra: 0, energies: 0, repeats: 5, median_s: 0, min_s: 0, spectra_per_s: 0, gb_per_s: bw, gflop_per_s: fl });
       log(`  device: ${bw.toFixed(2)} GB/s read, ${fl.toFixed(1)} GFLOP/s`);
       writeResults(outDir, 'device', b, rec);
+    }
+    if (kernels.includes('host')) {
+      writeResults(outDir, 'host', b, await benchHost(b, { spectra: full ? 4e6 : 1 << 20, nE: 101, repeats: 3, budgetBytes: 4096 * 2 ** 20, log }));
     }
     if (kernels.includes('edge')) {
       const recs = await benchEdge(b, { sizes: sizes([1e6], [1e5, 1e6, 4e6, 2e7]), tilePixels: 256 * 1024, repeats: 3, budgetBytes: 4096 * 2 ** 20, log });

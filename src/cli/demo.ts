@@ -11,15 +11,15 @@ import { makeNiTxmStack } from '../synth/ni-txm.js';
 import { writeTiffStack } from '../io/tiff.js';
 import { writeNpy } from '../io/npy.js';
 import { runEdge } from '../pipeline/edge-run.js';
-import { parseBackend } from '../pipeline/backend.js';
-import { parseMemoryMiB } from '../stack/tiles.js';
+import { addOptions, fromCli } from '../options/parse.js';
+import { memoryBytes } from '../options/convert.js';
 import { printEdgeReport } from './edge.js';
 import { runClusterCommand } from '../pipeline/cluster-run.js';
 import { runFit } from '../pipeline/fit-run.js';
 import { runLcf } from '../pipeline/lcf-run.js';
 import { exampleDataPath } from '../synth/paths.js';
 import { makeVkPtychoStack } from '../synth/vk-ptycho.js';
-import { num, progress } from './options.js';
+import { progress } from './options.js';
 
 export const DEMO_SIZE = 256;
 export const DEMO_SEED = 20261122;
@@ -30,19 +30,18 @@ export const DEMO_MIN_JUMP = 0.2;
 export const DEMO_FIT_BOUNDS = '{"b1": [0, null], "c11": [0, null], "c21": [0, null]}';
 
 export function registerDemo(program: Command): void {
-  program
+  const cmd = program
     .command('demo')
-    .description('make the bundled example (a synthetic Ni K-edge TXM stack) and run the main job on it')
-    .option('--dir <dir>', 'where the example data and results go', 'xanes-demo')
-    .option('--size <pixels>', `image width and height (default ${DEMO_SIZE})`)
-    .option('--backend <name>', 'auto | webgpu | cpu', 'auto')
-    .option('--memory <MiB>', 'memory budget, MiB')
-    .action(async (o: { dir: string; size?: string; backend?: string; memory?: string }) => {
-      const size = num('--size', o.size) ?? DEMO_SIZE;
+    .description('make the bundled example (a synthetic Ni K-edge TXM stack) and run the main job on it');
+  addOptions(cmd, 'demo')
+    .action(async (_o: unknown, c: Command) => {
+      const values = fromCli('demo', c);
+      const o = { dir: values.demo.dir ?? 'xanes-demo' };
+      const size = values.demo.size ?? DEMO_SIZE;
       const files = writeDemoData(o.dir, size);
       console.log(`example data: ${files.dataDir} (sample.tif, flat.tif, dark.tif: counts; energies.txt: eV; truth_*.npy)`);
-      const backend = parseBackend(o.backend);
-      const budgetBytes = parseMemoryMiB(o.memory);
+      const backend = values.common.backend ?? 'auto';
+      const budgetBytes = memoryBytes(values.common.memory);
       // 1. Edge energies. The quadratic post-edge line extrapolated back to e0 makes the
       // step of an empty pixel scatter by ~1.8 x the pre-edge noise on this grid, so the
       // demo masks at 5 sigma to drop the empty background (the default is 1, as in the

@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import { openStack } from '../stack/source.js';
 import { Hdf5Stack } from '../io/hdf5.js';
 import { readEnergies, checkEnergyCount } from '../io/energies.js';
-import { parseEnergyUnit } from '../pipeline/inputs.js';
-import { parseMemoryMiB, planTiles } from '../stack/tiles.js';
+import { planTiles } from '../stack/tiles.js';
+import { addOptions, fromCli } from '../options/parse.js';
+import { memoryBytes } from '../options/convert.js';
 import { tileBudget } from '../pipeline/run-tiles.js';
 import { EDGE_STEP_SHAPE } from '../pipeline/edge-step.js';
 
@@ -15,20 +16,19 @@ function fmtUm(v: number): string {
 }
 
 export function registerInfo(program: Command): void {
-  program
+  const cmd = program
     .command('info')
     .description('shape, dtype, energies, value range of a stack, and the memory a run needs')
-    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, STXM .hdr, HDF5 (file.h5 or file.h5#/dataset)')
-    .option('--energies <file>', 'energies file, to show the energy range and steps')
-    .option('--energy-unit <unit>', 'eV or keV', 'eV')
-    .option('--memory <MiB>', 'memory budget to plan tiles for')
-    .action(async (stackPath: string, o: { energies?: string; energyUnit?: string; memory?: string }) => {
+    .argument('<stack>', 'stack [E,H,W]: .npy, multi-page .tif, STXM .hdr, HDF5 (file.h5 or file.h5#/dataset)');
+  addOptions(cmd, 'info')
+    .action(async (stackPath: string, _o: unknown, c: Command) => {
+      const o = fromCli('info', c).common;
       const src = await openStack(stackPath);
       try {
         const { nE, height: H, width: W } = src;
         // The memory plan first: a stack too large for the budget (a decompression bomb
         // declaring 20000x20000 pages, say) is refused before any pixel is decoded.
-        const budget = parseMemoryMiB(o.memory);
+        const budget = memoryBytes(o.memory);
         const b = tileBudget(src, EDGE_STEP_SHAPE, {}, budget);
         const plan = planTiles(H, W, b);
         console.log(`${stackPath}`);
@@ -47,7 +47,7 @@ export function registerInfo(program: Command): void {
         }
         if (src.pixelSizeUm) console.log(`  pixel size ${fmtUm(src.pixelSizeUm.x)}${src.pixelSizeUm.y !== src.pixelSizeUm.x ? ` x ${fmtUm(src.pixelSizeUm.y)}` : ''} µm`);
         else console.log('  pixel size not recorded (give --pixel-size for axes in µm)');
-        const e = o.energies ? readEnergies(o.energies, { unit: parseEnergyUnit(o.energyUnit) }) : src.energies;
+        const e = o.energies ? readEnergies(o.energies, { unit: o.energyUnit ?? 'eV' }) : src.energies;
         if (e) {
           if (o.energies) checkEnergyCount(e, nE, o.energies, stackPath);
           let minStep = Infinity, maxStep = 0;

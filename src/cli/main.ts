@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { InputError } from '../io/errors.js';
 import { DeviceLostError } from '../gpu/device.js';
 import { VERSION } from '../version.js';
+import { setCommandLine } from '../io/results-h5.js';
 import { registerEdge } from './edge.js';
 import { registerInfo } from './info.js';
 import { registerDemo } from './demo.js';
@@ -21,7 +22,9 @@ export function buildProgram(): Command {
     .name('xanes')
     .description('Per-pixel chemistry from X-ray spectro-microscopy stacks, on any GPU (WebGPU) or the CPU')
     .version(VERSION)
-    .showHelpAfterError()
+    // One line per error: commander's message (with its "did you mean") and nothing else.
+    // Set before the subcommands are added, which inherit it.
+    .configureOutput({ outputError: (str, write) => write(`xanes: ${str.replace(/\s*\n\s*/g, ' ').trim()}\n`) })
     .exitOverride();
   registerEdge(program);
   registerInfo(program);
@@ -35,6 +38,7 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  setCommandLine(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

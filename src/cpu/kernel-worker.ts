@@ -1,10 +1,13 @@
 /**
  * The worker thread of KernelPool (threads.ts): runs one block job at a time on shared
  * memory and returns the block results (transferred). Jobs: { kind: 'kmeans' } (see
- * kmeans-sweep.ts).
+ * kmeans-sweep.ts), { kind: 'pca' } (see pca-gram.ts) and { kind: 'absorbance' | 'od' } (see
+ * src/stack/transmission.ts).
  */
 import { parentPort } from 'node:worker_threads';
 import { kmeansSweepBlocks, type SweepParams, type SweepView } from './kmeans-sweep.js';
+import { gramBlocks, type GramJob } from './pca-gram.js';
+import { runTransmissionJob, type TransmissionJob } from '../stack/transmission.js';
 
 interface KmeansJob extends SweepParams {
   kind: 'kmeans';
@@ -14,11 +17,13 @@ interface KmeansJob extends SweepParams {
   dist2: Float32Array | null;
 }
 
-parentPort!.on('message', (m: { id: number; job: KmeansJob }) => {
+parentPort!.on('message', (m: { id: number; job: KmeansJob | (GramJob & { kind: 'pca' }) | TransmissionJob }) => {
   try {
     const j = m.job;
     let r: Float64Array;
     if (j.kind === 'kmeans') r = kmeansSweepBlocks(j.views, j, j.blocks, j.labels, j.dist2);
+    else if (j.kind === 'pca') r = gramBlocks(j);
+    else if (j.kind === 'absorbance' || j.kind === 'od') r = Float64Array.of(runTransmissionJob(j));
     else throw new Error(`kernel worker: unknown job ${(j as { kind: string }).kind}`);
     parentPort!.postMessage({ id: m.id, result: r }, [r.buffer as ArrayBuffer]);
   } catch (e) {

@@ -11,7 +11,7 @@
  */
 import type { Rng } from '../synth/random.js';
 import { KM_CPU_BLOCK, kmeansSweepBlocks, type SweepView } from './kmeans-sweep.js';
-import { KernelPool, defaultThreads, isShared, shareFloat32 } from './threads.js';
+import { KernelPool, defaultThreads, isShared, shareFloat32, sharedFloat32 } from './threads.js';
 
 /** Number of rows the assignment writes per pixel, and which is which (shared with WGSL). */
 export const KM_ROWS = 2;
@@ -57,7 +57,8 @@ export function featuresFromMaps(maps: Float32Array[], names?: string[]): Featur
   maps.forEach((m, i) => {
     if (m.length !== n) throw new RangeError(`featuresFromMaps: map ${names?.[i] ?? i} has ${m.length} pixels, map 0 has ${n}`);
   });
-  const data = new Float32Array(maps.length * n);
+  // Shared memory: the CPU engine's worker threads read it without a copy.
+  const data = sharedFloat32(maps.length * n);
   maps.forEach((m, f) => data.set(m, f * n));
   return { d: maps.length, n, data, names };
 }

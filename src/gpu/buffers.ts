@@ -22,7 +22,7 @@ export class BufferSet {
   /** A storage buffer filled from `data` (queue.writeBuffer: staged by Dawn, not mapped here). */
   upload(name: string, data: ArrayBufferView): GPUBuffer {
     const b = this.storage(name, data.byteLength);
-    this.ctx.device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, align4Down(data.byteLength));
+    writeBytes(this.ctx, b, 0, new Uint8Array(data.buffer, data.byteOffset, align4Down(data.byteLength)));
     return b;
   }
 
@@ -48,6 +48,34 @@ export class BufferSet {
       this.buffers.length = 0;
     }
   }
+}
+
+/** Bytes per bounce copy of writeFloat32 for shared memory (4 MiB). */
+const BOUNCE_BYTES = 4 << 20;
+let bounce: Uint8Array | null = null;
+
+/**
+ * queue.writeBuffer of `data` at byte `offset`. Dawn's bindings refuse views of
+ * SharedArrayBuffer (the CPU threads' memory), so those go through a reused 4 MiB bounce
+ * buffer (writeBuffer copies at call time, so the bounce buffer is free again at once).
+ */
+function writeBytes(ctx: GpuContext, buf: GPUBuffer, offset: number, data: Uint8Array): void {
+  const queue = ctx.device.queue;
+  if (!(data.buffer instanceof SharedArrayBuffer)) {
+    queue.writeBuffer(buf, offset, data.buffer, data.byteOffset, data.byteLength);
+    return;
+  }
+  bounce ??= new Uint8Array(BOUNCE_BYTES);
+  for (let i = 0; i < data.length; i += bounce.length) {
+    const n = Math.min(bounce.length, data.length - i);
+    bounce.set(data.subarray(i, i + n));
+    queue.writeBuffer(buf, offset + i, bounce.buffer, 0, n);
+  }
+}
+
+/** writeBytes for float32 data (any length a multiple of 4 bytes). */
+export function writeFloat32(ctx: GpuContext, buf: GPUBuffer, offset: number, data: Float32Array): void {
+  writeBytes(ctx, buf, offset, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }
 
 export function align4(n: number): number {

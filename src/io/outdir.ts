@@ -1,40 +1,250 @@
 /**
- * Outputs are written whole or not at all: everything goes into a temporary sibling folder
- * that is renamed to --out only when the run has finished. A failed or interrupted run
- * leaves no --out (and a stale temporary folder is recognisable by its name).
+ * Output folders that cannot destroy anything the engine did not create.
+ *
+ * - A run writes into a new temporary sibling `<out>.partial-<pid>` and moves it into place
+ *   only when it has finished; a failed or interrupted run leaves no `<out>`.
+ * - The temporary folder carries a marker file (MARKER) from its first moment. An existing
+ *   `<out>` is replaced only when it carries that marker (an earlier xanes output) or is an
+ *   empty folder; anything else is one clear error. A `summary.json` alone is not a marker.
+ * - `--out` equal to, inside, or containing any input of the run (stack, flat, dark,
+ *   references, masks, --from, ...) is an error before anything is read or written.
+ * - Stale `<out>.partial-<pid>` / `<out>.old-<pid>` folders of processes that no longer
+ *   exist (killed runs) are removed on the next run into the same place, if they carry the
+ *   marker.
+ * - Missing parents are created (mkdir -p) and removed again if the run fails; a parent
+ *   that is a file, a read-only place or a full disk is one clear error naming the path.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from './errors.js';
 import { writeNpy, type NpyArray } from './npy.js';
+import type { ResultsContext, ResultsInput } from './results-h5.js';
 import { writeTiffFloat32 } from './tiff.js';
+import { VERSION } from '../version.js';
+
+/** The marker file every output folder carries; its presence means "xanes wrote this folder". */
+export const MARKER = '.xanes-output';
+
+/** An error about the output place (not the user's data): exit 2, one line naming the path. */
+export class OutputError extends InputError {
+  constructor(where: string, problem: string) {
+    super(where, problem);
+    this.name = 'OutputError';
+  }
+}
+
+const FS_PROBLEMS: Record<string, string> = {
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is exceeded',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EEXIST: 'a file of that name is in the way',
+  EIO: 'input/output error of the disk',
+  ENAMETOOLONG: 'the name is too long',
+  EMFILE: 'too many open files',
+};
+
+/**
+ * A file-system error while writing the output as one clear line naming the file (its
+ * final name, not the temporary folder's), or null if it is not about the output.
+ */
+export function outputFsError(e: unknown, out: string, dir?: OutputDir): OutputError | null {
+  const err = e as NodeJS.ErrnoException;
+  if (!err || typeof err.code !== 'string' || !(err.code in FS_PROBLEMS)) return null;
+  let where = out;
+  if (err.path) {
+    if (!dir) where = err.path;
+    else if (err.path === dir.tmp || err.path.startsWith(dir.tmp + path.sep)) where = path.join(out, path.relative(dir.tmp, err.path));
+    else return null; // a file that is not the output's (an input): not ours to rename
+  }
+  return new OutputError(where, `cannot write the output: ${FS_PROBLEMS[err.code]} (${err.code})`);
+}
+
+/** The real location of a path whose tail may not exist yet (symbolic links resolved). */
+export function realLocation(p: string): string {
+  let cur = path.resolve(p);
+  const tail: string[] = [];
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync(cur), ...tail.reverse());
+    } catch {
+      const parent = path.dirname(cur);
+      if (parent === cur) return path.join(cur, ...tail.reverse());
+      tail.push(path.basename(cur));
+      cur = parent;
+    }
+  }
+}
+
+const inside = (child: string, parent: string) => {
+  const rel = path.relative(parent, child);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+};
+
+/**
+ * The files an option names, for the --out check: plain paths, NAME=FILE[#group],
+ * NAME=mask:FILE and mask:FILE; regions (rect:, circle:), `auto` and synthetic stacks name none.
+ */
+export function inputFiles(values: (string | undefined | null | readonly string[])[]): string[] {
+  const out: string[] = [];
+  const one = (s: string) => {
+    let p = s.trim();
+    const eq = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(p);
+    if (eq) p = eq[2];
+    if (/^(rect|circle):/i.test(p) || p === 'auto' || p.startsWith('synthetic:') || p === '') return;
+    if (/^mask:/i.test(p)) p = p.slice(5);
+    if (!fs.existsSync(p)) {
+      const hash = p.lastIndexOf('#');
+      if (hash > 0) p = p.slice(0, hash);
+    }
+    out.push(p);
+  };
+  for (const v of values) {
+    if (v === undefined || v === null) continue;
+    if (typeof v === 'string') one(v);
+    else v.forEach(one);
+  }
+  return out;
+}
+
+/**
+ * Throws unless `out` is a place this run may write: not equal to, inside or containing an
+ * input; not an existing file; not a folder xanes did not make (unless empty).
+ */
+export function checkOutPath(out: string, inputs: readonly string[] = []): void {
+  const where = out;
+  const real = realLocation(out);
+  for (const inp of inputs) {
+    const ri = realLocation(inp);
+    if (ri === real) throw new InputError(where, `is the input ${inp}; choose another --out (a run never writes over its inputs)`);
+    if (inside(ri, real)) throw new InputError(where, `holds the input ${inp}; choose another --out (a run never replaces a folder holding its inputs)`);
+    if (inside(real, ri)) throw new InputError(where, `is inside the input ${inp}; choose an --out outside it`);
+  }
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.statSync(real);
+  } catch {
+    st = null;
+  }
+  if (st) {
+    if (!st.isDirectory()) throw new InputError(where, 'exists and is not a folder; choose another --out');
+    const entries = fs.readdirSync(real);
+    if (entries.length > 0 && !entries.includes(MARKER)) {
+      throw new InputError(where, `exists and was not written by xanes (it has no ${MARKER} marker); choose another --out, or move it away yourself`);
+    }
+  }
+  // A parent on the way that is a file.
+  for (let p = path.dirname(real); ; p = path.dirname(p)) {
+    try {
+      if (!fs.statSync(p).isDirectory()) throw new InputError(where, `cannot create the folder: ${p} is a file, not a folder`);
+      break;
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      if (path.dirname(p) === p) break;
+    }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const hasMarker = (dir: string) => fs.existsSync(path.join(dir, MARKER));
+
+/** Removes `<base>.partial-<pid>` / `<base>.old-<pid>` folders of dead processes that carry the marker. */
+export function cleanStale(finalPath: string): string[] {
+  const parent = path.dirname(finalPath);
+  const base = path.basename(finalPath);
+  const removed: string[] = [];
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(parent);
+  } catch {
+    return removed;
+  }
+  for (const name of entries) {
+    if (!name.startsWith(base + '.')) continue;
+    const m = /^\.(partial|old)-(\d+)$/.exec(name.slice(base.length));
+    if (!m) continue;
+    const p = path.join(parent, name);
+    if (pidAlive(Number(m[2])) || !hasMarker(p)) continue;
+    fs.rmSync(p, { recursive: true, force: true });
+    removed.push(p);
+  }
+  return removed;
+}
+
+/** mkdir -p that returns the folders it created (to remove them again on failure). */
+function makeParents(dir: string, where: string): string[] {
+  const created: string[] = [];
+  const missing: string[] = [];
+  for (let p = dir; !fs.existsSync(p); p = path.dirname(p)) {
+    missing.push(p);
+    if (path.dirname(p) === p) break;
+  }
+  for (const p of missing.reverse()) {
+    try {
+      fs.mkdirSync(p);
+      created.push(p);
+    } catch (e) {
+      removeCreated(created);
+      const err = e as NodeJS.ErrnoException;
+      throw new OutputError(where, `cannot create the folder ${p}: ${FS_PROBLEMS[err.code ?? ''] ?? err.message}${err.code ? ` (${err.code})` : ''}`);
+    }
+  }
+  return created;
+}
+
+function removeCreated(created: string[]): void {
+  for (const p of [...created].reverse()) {
+    try {
+      fs.rmdirSync(p);
+    } catch {
+      // not empty or gone: leave it
+    }
+  }
+}
 
 export class OutputDir {
   readonly tmp: string;
+  /** What results.h5 needs beyond the files: inputs (energies, pixel size) and status names. */
+  readonly results: ResultsContext = { inputs: new Map(), statusNames: new Map() };
   private done = false;
+  private createdParents: string[] = [];
 
-  private constructor(readonly finalPath: string) {
+  private constructor(readonly finalPath: string, private readonly where: string) {
     this.tmp = `${finalPath}.partial-${process.pid}`;
   }
 
-  /**
-   * Refuses to replace a folder that is not an earlier xanes output (one with
-   * summary.json), so a typo in --out cannot delete someone's data.
-   */
-  static create(out: string): OutputDir {
-    const finalPath = path.resolve(out);
-    if (fs.existsSync(finalPath)) {
-      const st = fs.statSync(finalPath);
-      const entries = st.isDirectory() ? fs.readdirSync(finalPath) : null;
-      if (!entries || (entries.length > 0 && !entries.includes('summary.json'))) {
-        throw new InputError(out, 'exists and is not an earlier xanes output folder; choose another --out');
+  /** Checks the place (see checkOutPath), cleans stale partial folders, creates the temporary folder. */
+  static create(out: string, inputs: readonly string[] = []): OutputDir {
+    checkOutPath(out, inputs);
+    const finalPath = realLocation(out);
+    const d = new OutputDir(finalPath, out);
+    d.createdParents = makeParents(path.dirname(finalPath), out);
+    try {
+      cleanStale(finalPath);
+      if (fs.existsSync(d.tmp)) {
+        // Our own pid: an earlier run of this process that did not finish.
+        if (!hasMarker(d.tmp)) throw new InputError(out, `${d.tmp} is in the way and was not written by xanes; move it away`);
+        fs.rmSync(d.tmp, { recursive: true, force: true });
       }
+      fs.mkdirSync(d.tmp);
+      fs.writeFileSync(path.join(d.tmp, MARKER), JSON.stringify({ tool: 'xanes-engine', version: VERSION, pid: process.pid, created: new Date().toISOString() }) + '\n');
+    } catch (e) {
+      fs.rmSync(d.tmp, { recursive: true, force: true });
+      removeCreated(d.createdParents);
+      if (e instanceof InputError) throw e;
+      throw outputFsError(e, out) ?? e;
     }
-    const parent = path.dirname(finalPath);
-    if (!fs.existsSync(parent)) throw new InputError(out, `the parent folder ${parent} does not exist`);
-    const d = new OutputDir(finalPath);
-    fs.rmSync(d.tmp, { recursive: true, force: true });
-    fs.mkdirSync(d.tmp);
     return d;
   }
 
@@ -57,25 +267,52 @@ export class OutputDir {
   }
 
   /** A step's maps (float32 .npy + .tif each) and its uint8 status.npy, optionally in a subfolder. */
-  writeStepMaps(mapNames: readonly string[], maps: Record<string, Float32Array>, status: Uint8Array, height: number, width: number, sub = ''): void {
+  writeStepMaps(mapNames: readonly string[], maps: Record<string, Float32Array>, status: Uint8Array, height: number, width: number, sub = '', statusNames?: readonly string[]): void {
+    if (statusNames) this.results.statusNames.set(sub.split(path.sep).join('/'), statusNames);
     if (sub) fs.mkdirSync(this.file(sub), { recursive: true });
     for (const name of mapNames) this.writeMap(path.join(sub, name), maps[name], height, width);
     this.writeNpy(path.join(sub, 'status'), status, [height, width]);
+  }
+
+  /** Records a stack this run read (field '' for single-stack commands), for results.h5. */
+  recordInput(field: string, inp: ResultsInput): void {
+    this.results.inputs.set(field, inp);
   }
 
   writeNpy(name: string, data: NpyArray, shape: number[]): void {
     writeNpy(this.file(`${name}.npy`), data, shape);
   }
 
-  /** Moves the finished outputs into place (replacing an earlier run's folder). */
+  /**
+   * Moves the finished outputs into place. An earlier xanes output there (marker) is moved
+   * aside first and removed only after the new folder is in place; an empty folder is
+   * replaced; anything else that appeared meanwhile is an error and stays untouched.
+   */
   commit(): void {
-    if (fs.existsSync(this.finalPath)) fs.rmSync(this.finalPath, { recursive: true, force: true });
+    const old = `${this.finalPath}.old-${process.pid}`;
+    let st: fs.Stats | null = null;
+    try {
+      st = fs.lstatSync(this.finalPath);
+    } catch {
+      st = null;
+    }
+    if (st) {
+      const entries = st.isDirectory() ? fs.readdirSync(this.finalPath) : null;
+      if (!entries || (entries.length > 0 && !entries.includes(MARKER))) {
+        throw new InputError(this.where, 'appeared during the run and was not written by xanes; the outputs were not moved into place');
+      }
+      if (entries.length === 0) fs.rmdirSync(this.finalPath);
+      else fs.renameSync(this.finalPath, old);
+    }
     fs.renameSync(this.tmp, this.finalPath);
     this.done = true;
+    if (fs.existsSync(old)) fs.rmSync(old, { recursive: true, force: true });
   }
 
-  /** Removes the temporary folder of a run that did not finish. */
+  /** Removes the temporary folder of a run that did not finish (and parents this run created). */
   abandon(): void {
-    if (!this.done) fs.rmSync(this.tmp, { recursive: true, force: true });
+    if (this.done) return;
+    fs.rmSync(this.tmp, { recursive: true, force: true });
+    removeCreated(this.createdParents);
   }
 }

@@ -1,27 +1,37 @@
 /**
- * The life of a command's output folder: created as a temporary sibling, removed if the
- * run fails or is interrupted (SIGINT/SIGTERM), moved into place when it has finished.
- * The callback writes everything, summary.json last (with "finished": true).
+ * The life of a command's output folder (src/io/outdir.ts): created as a marked temporary
+ * sibling, removed if the run fails or is interrupted (SIGINT, SIGTERM, SIGHUP), moved into
+ * place when it has finished. The callback writes everything, summary.json last (with
+ * "finished": true). A file-system failure while writing (disk full, read-only) becomes one
+ * error line naming the path. After summary.json, results.h5 (src/io/results-h5.ts) is
+ * written from the finished files.
  */
-import { OutputDir } from './outdir.js';
+import { OutputDir, outputFsError } from './outdir.js';
+import { InputError } from './errors.js';
+import { onInterrupt } from './interrupt.js';
+import { writeResultsH5 } from './results-h5.js';
 
-export async function withOutputDir<T>(out: string, body: (dir: OutputDir) => Promise<T>): Promise<T> {
-  const dir = OutputDir.create(out);
-  const onSignal = () => {
-    dir.abandon();
-    process.exit(130);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+export async function withOutputDir<T>(out: string, inputs: readonly string[], body: (dir: OutputDir) => Promise<T>): Promise<T> {
+  // The handler is in place before the temporary folder exists, so that no signal can
+  // arrive between the two and leave the folder behind.
+  let dir: OutputDir | null = null;
+  const release = onInterrupt(() => dir?.abandon());
+  try {
+    dir = OutputDir.create(out, inputs);
+  } catch (e) {
+    release();
+    throw e;
+  }
   try {
     const r = await body(dir);
+    await writeResultsH5(dir.tmp, dir.results);
     dir.commit();
     return r;
   } catch (e) {
     dir.abandon();
-    throw e;
+    if (e instanceof InputError) throw e;
+    throw outputFsError(e, out, dir) ?? e;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    release();
   }
 }

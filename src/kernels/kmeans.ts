@@ -12,7 +12,7 @@
  */
 import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
-import { BufferSet, readFloat32, align4 } from '../gpu/buffers.js';
+import { BufferSet, readFloat32, align4, writeFloat32 } from '../gpu/buffers.js';
 import { encodeDispatch, type KernelDef } from '../gpu/kernel.js';
 import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import {
@@ -175,12 +175,10 @@ export function maxKmeansTilePixels(ctx: GpuContext, d: number): number {
 export function writeView(ctx: GpuContext, buf: GPUBuffer, view: FeatureView, d: number): void {
   const { data, stride, offset, count } = view;
   if (stride === count && offset === 0) {
-    ctx.device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, d * count * 4);
+    writeFloat32(ctx, buf, 0, data.subarray(0, d * count));
     return;
   }
-  for (let f = 0; f < d; f++) {
-    ctx.device.queue.writeBuffer(buf, f * count * 4, data.buffer, data.byteOffset + (f * stride + offset) * 4, count * 4);
-  }
+  for (let f = 0; f < d; f++) writeFloat32(ctx, buf, f * count * 4, data.subarray(f * stride + offset, f * stride + offset + count));
 }
 
 interface Tile {

@@ -1,34 +1,40 @@
 /**
- * GPU wrappers of shaders/pca_mask.wgsl, pca_cov.wgsl and pca_project.wgsl (CPU twins:
- * src/cpu/pca.ts). One call handles one tile of spectra, energy-major f32[d][P]:
- *  - pcaGramGpu: upload, mask, per-workgroup Gram partial sums, readback, and the sum of
- *    the partials in float64 on the host -> the tile's augmented Gram matrix;
+ * GPU wrappers of shaders/pca_mask.wgsl, pca_cov.wgsl, pca_reduce.wgsl and pca_project.wgsl
+ * (CPU twins: src/cpu/pca.ts), energy-major tiles f32[d][P]:
+ *  - GpuGramAccumulator: the covariance pass over many tiles with persistent buffers (two
+ *    upload slots, so tile i + 1 is queued while tile i computes; the host waits only to
+ *    keep two tiles staged), mask + tiled A^T A + on-device reduction per tile, and ONE
+ *    readback of all the tiles' Gram matrices (every GRAM_FLUSH_TILES tiles at most), added
+ *    in float64 on the host;
+ *  - pcaGramGpu: the same for one tile;
  *  - pcaProjectGpu: scores on the first n components and the reconstruction error.
  */
 import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
-import { BufferSet, readFloat32 } from '../gpu/buffers.js';
+import { BufferSet, readFloat32, writeFloat32 } from '../gpu/buffers.js';
 import { encodeDispatch, type KernelDef } from '../gpu/kernel.js';
 import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import { PCA_MAX_ABS, type PcaModel } from '../cpu/pca.js';
 import maskWgsl from '../../shaders/pca_mask.wgsl';
 import covWgsl from '../../shaders/pca_cov.wgsl';
+import reduceWgsl from '../../shaders/pca_reduce.wgsl';
 import projectWgsl from '../../shaders/pca_project.wgsl';
 
-/** Invocations per workgroup of pca_cov (the shader's slice arithmetic assumes it). */
+/** Invocations per workgroup of pca_cov. */
 export const COV_WG = 256;
-/** Values of one block's rows staged per batch (tb rows x batch pixels). */
-export const COV_TILE = 1024;
-/** Batches summed into a middle accumulator before it joins the outer sum. */
-export const MID_BATCHES = 16;
+/** Floats of one staged panel (mp rows x panel pixels) in workgroup memory: 12 KiB. */
+export const COV_PANEL = 3072;
+/** Panels per chunk (bounds the float32 chunk sums; also sets the workgroup count). */
+export const COV_PANELS_PER_CHUNK = 64;
 /** Largest n for pca_project (size of its private score array). */
 export const PCA_MAX_COMPONENTS = 32;
 /**
- * Target number of float32 partials one tile's covariance pass reads back: bounds the
- * readback and the host's float64 additions per tile, while leaving enough workgroups to
- * fill a large GPU (2^20 partials = 4 MiB; at d = 101 that is ~146 chunks x 28 block pairs).
+ * Target number of float32 partials per tile (bounds the partials buffer: 2^22 = 16 MiB);
+ * the chunks grow past COV_PANELS_PER_CHUNK panels when a tile is larger.
  */
-export const COV_TARGET_PARTIALS = 1 << 20;
+export const COV_TARGET_PARTIALS = 1 << 22;
+/** Tiles whose Gram matrices are kept on the device before one readback. */
+export const GRAM_FLUSH_TILES = 256;
 
 export const pcaMaskKernel: KernelDef = {
   name: 'pca_mask',
@@ -52,12 +58,22 @@ export const pcaCovKernel: KernelDef = {
     { name: 'partials', kind: 'storage' },
   ],
   params: [
-    ['d', 'u32'], ['n_pixels', 'u32'], ['tb', 'u32'], ['nb', 'u32'], ['n_pairs', 'u32'],
-    ['batch', 'u32'], ['chunk', 'u32'], ['n_groups', 'u32'],
+    ['d', 'u32'], ['n_pixels', 'u32'], ['nt', 'u32'], ['n_tiles', 'u32'], ['tpg', 'u32'], ['n_tgroups', 'u32'],
+    ['slices', 'u32'], ['panel', 'u32'], ['chunk', 'u32'], ['n_groups', 'u32'], ['direct', 'u32'],
   ],
-  // Padded rows: tb rows of batch + 1 values, tb <= 16.
-  constants: { COV_WG, COV_TILE, COV_TILE_PADDED: COV_TILE + 16, MID_BATCHES },
+  constants: { COV_WG, COV_PANEL },
   workgroupSize: COV_WG,
+};
+
+export const pcaReduceKernel: KernelDef = {
+  name: 'pca_reduce',
+  wgsl: reduceWgsl,
+  bindings: [
+    { name: 'params', kind: 'uniform' },
+    { name: 'partials', kind: 'read-only-storage' },
+    { name: 'out', kind: 'storage' },
+  ],
+  params: [['n_entries', 'u32'], ['n_chunks', 'u32'], ['out_offset', 'u32']],
 };
 
 export const pcaProjectKernel: KernelDef = {
@@ -77,113 +93,205 @@ export const pcaProjectKernel: KernelDef = {
 export interface CovPlan {
   d: number;
   P: number;
-  /** Rows per block (4, 8 or 16) and number of blocks over the d + 1 augmented rows. */
-  tb: number;
-  nb: number;
-  nPairs: number;
-  /** Pixels staged per batch, pixels per workgroup (a multiple of batch), chunks. */
-  batch: number;
+  /** 4 x 4 tiles per side (mp = 4 nt padded rows >= d + 1) and tiles of the upper triangle. */
+  nt: number;
+  nTiles: number;
+  /** Tiles per workgroup (tile group), tile groups, slices of the panel per tile. */
+  tpg: number;
+  nTgroups: number;
+  slices: number;
+  /** Pixels per staged panel, pixels per workgroup (a multiple of panel), chunks. */
+  panel: number;
   chunk: number;
   nChunks: number;
   nGroups: number;
-  /** Float32 partials read back: nGroups * tb * tb. */
+  /** Float32 partials: nChunks * nTiles * 16 (summed on the device). */
   partials: number;
+  /** Floats of the tile's reduced Gram tiles: nTiles * 16. */
+  entries: number;
+  /** Direct mode (no staging; for CPU-emulated adapters, see pca_cov.wgsl). */
+  direct: boolean;
 }
 
+/** Slices (consecutive invocations on consecutive pixels) per tile in direct mode. */
+export const COV_DIRECT_SLICES = 64;
+
 /**
- * The cut of one tile. `targetPartials` bounds the partials read back (tests lower it to force
- * long chunks, so the blocked float32 sums run through many batches).
+ * The cut of one tile. `targetPartials` bounds the partials (tests set 1 to force one chunk,
+ * so the float32 sums run through every panel of the tile).
  */
-export function covPlan(d: number, P: number, targetPartials = COV_TARGET_PARTIALS): CovPlan {
-  const m = d + 1;
-  const tb = m <= 4 ? 4 : m <= 8 ? 8 : 16;
-  const nb = Math.ceil(m / tb);
-  const nPairs = (nb * (nb + 1)) / 2;
-  const batch = COV_TILE / tb;
-  const perChunk = nPairs * tb * tb;
-  const maxChunks = Math.max(1, Math.floor(targetPartials / perChunk));
-  const minChunk = Math.ceil(Math.max(1, P) / maxChunks);
-  const chunk = Math.max(batch, Math.ceil(minChunk / batch) * batch);
+export function covPlan(d: number, P: number, targetPartials = COV_TARGET_PARTIALS, direct = false): CovPlan {
+  const nt = Math.ceil((d + 1) / 4);
+  const mp = 4 * nt;
+  if (mp > COV_PANEL) throw new RangeError(`pca_cov: ${d} energies exceed ${COV_PANEL - 1}`);
+  const nTiles = (nt * (nt + 1)) / 2;
+  const groupTiles = direct ? Math.max(1, COV_WG / COV_DIRECT_SLICES) : COV_WG;
+  const nTgroups = Math.ceil(nTiles / groupTiles);
+  const tpg = Math.ceil(nTiles / nTgroups);
+  // Direct: a power of two, so tile lt = t / S and slice s = t % S tile the workgroup.
+  const slices = direct ? 2 ** Math.floor(Math.log2(COV_WG / tpg)) : Math.max(1, Math.floor(COV_WG / tpg));
+  const panel = Math.floor(COV_PANEL / mp);
+  const entries = nTiles * 16;
+  const minChunk = Math.ceil((Math.max(1, P) * entries) / Math.max(1, targetPartials));
+  const chunk = Math.max(panel * COV_PANELS_PER_CHUNK, Math.ceil(minChunk / panel) * panel);
   const nChunks = Math.max(1, Math.ceil(P / chunk));
-  const nGroups = nChunks * nPairs;
-  return { d, P, tb, nb, nPairs, batch, chunk, nChunks, nGroups, partials: nGroups * tb * tb };
-}
-
-/** Adds the float32 partials of a covariance pass into a (d+1)^2 float64 Gram matrix. */
-export function reduceCovPartials(plan: CovPlan, partials: Float32Array, G: Float64Array): void {
-  const m = plan.d + 1;
-  const { tb, nb, nPairs } = plan;
-  const tt = tb * tb;
-  const pairs: [number, number][] = [];
-  for (let bi = 0; bi < nb; bi++) for (let bj = bi; bj < nb; bj++) pairs.push([bi, bj]);
-  // Sum over chunks first (per pair and entry), then scatter once.
-  const acc = new Float64Array(nPairs * tt);
-  for (let c = 0; c < plan.nChunks; c++) {
-    const base = c * nPairs * tt;
-    for (let q = 0; q < nPairs * tt; q++) acc[q] += partials[base + q];
-  }
-  pairs.forEach(([bi, bj], q) => {
-    for (let i = 0; i < tb; i++) {
-      const r = bi * tb + i;
-      if (r >= m) break;
-      for (let j = 0; j < tb; j++) {
-        const col = bj * tb + j;
-        if (col >= m) break;
-        if (bi === bj && col < r) continue; // the lower half of a diagonal block is a mirror
-        const v = acc[q * tt + i * tb + j];
-        G[r * m + col] += v;
-        if (r !== col) G[col * m + r] += v;
-      }
-    }
-  });
-}
-
-/** Bytes the covariance pass needs on the GPU per pixel: cube copy and mask (plus partials per tile). */
-export function covGpuBytesPerPixel(d: number): number {
-  return 4 * d + 4;
-}
-
-/**
- * The augmented Gram matrix of one tile (see pcaGramCpu), computed on the GPU: float32
- * partial sums per workgroup, added in float64 here. `cube` is f32[d][P].
- */
-export async function pcaGramGpu(
-  ctx: GpuContext, cube: Float32Array, P: number, d: number, centre: Float64Array, opts: { targetPartials?: number } = {},
-): Promise<Float64Array> {
-  const plan = covPlan(d, P, opts.targetPartials);
-  const set = new BufferSet(ctx, 'pcaCov');
-  try {
-    const device = ctx.device;
-    device.pushErrorScope('out-of-memory');
-    const cubeBuf = set.upload('cube', cube.subarray(0, d * P));
-    const maskBuf = set.storage('mask', P * 4);
-    const centreBuf = set.upload('centre', Float32Array.from(centre));
-    const partBuf = set.storage('partials', plan.partials * 4);
-    const partRead = set.readback('partials', plan.partials * 4);
-    const oom = await guard(ctx, device.popErrorScope());
-    if (oom) throw new GpuOutOfMemoryError(`a PCA tile of ${P} pixels x ${d} values`);
-    const encoder = device.createCommandEncoder({ label: 'pcaCov.encoder' });
-    await encodeDispatch(ctx, encoder, pcaMaskKernel, P, { d, max_abs: PCA_MAX_ABS }, [cubeBuf, maskBuf], set.buffers);
-    await encodeDispatch(ctx, encoder, pcaCovKernel, plan.nGroups * COV_WG, covParams(plan), [cubeBuf, maskBuf, centreBuf, partBuf], set.buffers);
-    encoder.copyBufferToBuffer(partBuf, 0, partRead, 0, plan.partials * 4);
-    device.pushErrorScope('validation');
-    device.queue.submit([encoder.finish()]);
-    const invalid = await guard(ctx, device.popErrorScope());
-    if (invalid) throw new Error(`GPU validation error in pca_cov: ${invalid.message}`);
-    const partials = await readFloat32(ctx, partRead, plan.partials);
-    const G = new Float64Array((d + 1) * (d + 1));
-    reduceCovPartials(plan, partials, G);
-    return G;
-  } finally {
-    await set.release();
-  }
+  return { d, P, nt, nTiles, tpg, nTgroups, slices, panel, chunk, nChunks, nGroups: nChunks * nTgroups, partials: nChunks * entries, entries, direct };
 }
 
 export function covParams(plan: CovPlan): Record<string, number> {
   return {
-    d: plan.d, n_pixels: plan.P, tb: plan.tb, nb: plan.nb, n_pairs: plan.nPairs,
-    batch: plan.batch, chunk: plan.chunk, n_groups: plan.nGroups,
+    d: plan.d, n_pixels: plan.P, nt: plan.nt, n_tiles: plan.nTiles, tpg: plan.tpg, n_tgroups: plan.nTgroups,
+    slices: plan.slices, panel: plan.panel, chunk: plan.chunk, n_groups: plan.nGroups, direct: plan.direct ? 1 : 0,
   };
+}
+
+/** Adds one tile's reduced Gram tiles (float32, nTiles x 16) into a (d+1)^2 float64 Gram matrix. */
+export function addGramTiles(d: number, tiles: Float32Array, offset: number, G: Float64Array): void {
+  const m = d + 1;
+  const nt = Math.ceil(m / 4);
+  let q = 0;
+  for (let bi = 0; bi < nt; bi++) {
+    for (let bj = bi; bj < nt; bj++, q++) {
+      for (let i = 0; i < 4; i++) {
+        const r = 4 * bi + i;
+        if (r >= m) break;
+        for (let j = 0; j < 4; j++) {
+          const c = 4 * bj + j;
+          if (c >= m) break;
+          if (c < r) continue; // the lower half of a diagonal tile is a mirror
+          const v = tiles[offset + q * 16 + i * 4 + j];
+          G[r * m + c] += v;
+          if (r !== c) G[c * m + r] += v;
+        }
+      }
+    }
+  }
+}
+
+/** Bytes the covariance pass needs on the GPU per pixel: two cube slots and the mask (plus partials per tile). */
+export function covGpuBytesPerPixel(d: number): number {
+  return 8 * d + 4;
+}
+
+/**
+ * The covariance pass over many tiles on the GPU (see the module header). Tiles may have
+ * any size up to `maxP` pixels; add() returns once the tile is queued (its host array may be
+ * reused at once); finish() returns the float64 sum of every tile's Gram matrix.
+ */
+export class GpuGramAccumulator {
+  private readonly set: BufferSet;
+  private readonly cubes: GPUBuffer[] = [];
+  private readonly mask: GPUBuffer;
+  private readonly centreBuf: GPUBuffer;
+  private readonly partials: GPUBuffer;
+  private readonly results: GPUBuffer;
+  private readonly resultsRead: GPUBuffer;
+  private readonly gram: Float64Array;
+  private readonly entries: number;
+  private readonly done: Promise<unknown>[] = [];
+  private pending = 0;
+  private added = 0;
+  private scratch: BufferSet;
+
+  private constructor(
+    readonly ctx: GpuContext, readonly d: number, readonly maxP: number, centre: Float64Array,
+    private readonly targetPartials: number | undefined, readonly direct: boolean,
+  ) {
+    this.set = new BufferSet(ctx, 'pcaGram');
+    this.scratch = new BufferSet(ctx, 'pcaGramParams');
+    const plan = covPlan(d, maxP, targetPartials, this.direct);
+    this.entries = plan.entries;
+    for (let r = 0; r < 2; r++) this.cubes.push(this.set.storage(`cube${r}`, 4 * d * maxP));
+    this.mask = this.set.storage('mask', 4 * maxP);
+    this.centreBuf = this.set.upload('centre', Float32Array.from(centre));
+    this.partials = this.set.storage('partials', 4 * plan.partials);
+    this.results = this.set.storage('gramTiles', 4 * plan.entries * GRAM_FLUSH_TILES);
+    this.resultsRead = this.set.readback('gramTiles', 4 * plan.entries * GRAM_FLUSH_TILES);
+    this.gram = new Float64Array((d + 1) * (d + 1));
+  }
+
+  /** Allocates the buffers for tiles of up to maxP pixels; GpuOutOfMemoryError if they do not fit. */
+  static async create(
+    ctx: GpuContext, d: number, maxP: number, centre: Float64Array, opts: { targetPartials?: number; direct?: boolean } = {},
+  ): Promise<GpuGramAccumulator> {
+    ctx.device.pushErrorScope('out-of-memory');
+    // Direct mode on CPU-emulated adapters (see pca_cov.wgsl), staged on GPUs.
+    const acc = new GpuGramAccumulator(ctx, d, Math.max(1, maxP), centre, opts.targetPartials, opts.direct ?? ctx.isSoftware);
+    const oom = await guard(ctx, ctx.device.popErrorScope());
+    if (oom) {
+      await acc.release();
+      throw new GpuOutOfMemoryError(`a PCA tile of ${maxP} pixels x ${d} values`);
+    }
+    return acc;
+  }
+
+  async add(cube: Float32Array, P: number): Promise<void> {
+    if (P > this.maxP) throw new RangeError(`GpuGramAccumulator: a tile of ${P} pixels exceeds ${this.maxP}`);
+    const { ctx, d } = this;
+    const device = ctx.device;
+    const i = this.added;
+    // Queue order puts this upload after tile i - 2's work on the same slot; waiting for
+    // that work only bounds Dawn's staged uploads to two tiles.
+    if (i >= 2) await guard(ctx, this.done[i - 2]);
+    const slot = this.cubes[i % 2];
+    writeFloat32(ctx, slot, 0, cube.subarray(0, d * P));
+    const plan = covPlan(d, P, this.targetPartials, this.direct);
+    const encoder = device.createCommandEncoder({ label: 'pcaGram.tile' });
+    await encodeDispatch(ctx, encoder, pcaMaskKernel, P, { d, max_abs: PCA_MAX_ABS }, [slot, this.mask], this.scratch.buffers);
+    await encodeDispatch(ctx, encoder, pcaCovKernel, plan.nGroups * COV_WG, covParams(plan), [slot, this.mask, this.centreBuf, this.partials], this.scratch.buffers);
+    await encodeDispatch(ctx, encoder, pcaReduceKernel, plan.entries, { n_entries: plan.entries, n_chunks: plan.nChunks, out_offset: this.pending * this.entries }, [this.partials, this.results], this.scratch.buffers);
+    device.pushErrorScope('validation');
+    device.queue.submit([encoder.finish()]);
+    const invalid = await guard(ctx, device.popErrorScope());
+    if (invalid) throw new Error(`GPU validation error in pca_cov: ${invalid.message}`);
+    this.done.push(device.queue.onSubmittedWorkDone());
+    this.added++;
+    this.pending++;
+    if (this.pending === GRAM_FLUSH_TILES) await this.flush();
+  }
+
+  /** One readback of the pending tiles' Gram matrices, added in float64 in tile order. */
+  private async flush(): Promise<void> {
+    if (this.pending === 0) return;
+    const { ctx } = this;
+    const n = this.pending * this.entries;
+    const encoder = ctx.device.createCommandEncoder({ label: 'pcaGram.flush' });
+    encoder.copyBufferToBuffer(this.results, 0, this.resultsRead, 0, 4 * n);
+    ctx.device.queue.submit([encoder.finish()]);
+    const tiles = await readFloat32(ctx, this.resultsRead, n);
+    for (let t = 0; t < this.pending; t++) addGramTiles(this.d, tiles, t * this.entries, this.gram);
+    this.pending = 0;
+    // The uniform buffers of the flushed tiles are done with.
+    await this.scratch.release();
+    this.scratch = new BufferSet(ctx, 'pcaGramParams');
+  }
+
+  /** The float64 sum of every added tile's Gram matrix. */
+  async finish(): Promise<Float64Array> {
+    await this.flush();
+    return Float64Array.from(this.gram);
+  }
+
+  async release(): Promise<void> {
+    await this.scratch.release();
+    await this.set.release();
+  }
+}
+
+/**
+ * The augmented Gram matrix of one tile (see pcaGramCpu), computed on the GPU (float32 sums
+ * blocked per panel and chunk, tiles of the matrix added in float64 here). `cube` is f32[d][P].
+ */
+export async function pcaGramGpu(
+  ctx: GpuContext, cube: Float32Array, P: number, d: number, centre: Float64Array, opts: { targetPartials?: number; direct?: boolean } = {},
+): Promise<Float64Array> {
+  const acc = await GpuGramAccumulator.create(ctx, d, P, centre, opts);
+  try {
+    await acc.add(cube, P);
+    return await acc.finish();
+  } finally {
+    await acc.release();
+  }
 }
 
 /** mean, then the first n components, as float32 for pca_project. */

@@ -15,10 +15,11 @@ export interface FitOptions {
   maxIter: number;
 }
 
+/** As the command line gives them (JSON text, comma-separated names) or as a recipe does (objects, lists). */
 export interface RawFitOptions {
-  init?: string;
-  fix?: string;
-  bounds?: string;
+  init?: string | Record<string, unknown>;
+  fix?: string | string[];
+  bounds?: string | Record<string, unknown>;
   maxIter?: number;
 }
 
@@ -29,7 +30,11 @@ export interface RawFitOptions {
 export const DEFAULT_MAX_ITER = 100;
 const MAX_MAX_ITER = 10_000;
 
-function jsonObject(option: string, text: string): Record<string, unknown> {
+function jsonObject(option: string, text: string | Record<string, unknown>): Record<string, unknown> {
+  if (typeof text !== 'string') {
+    if (typeof text !== 'object' || text === null || Array.isArray(text)) throw new InputError(option, `expected a JSON object {"parameter": ...}, got ${JSON.stringify(text)}`);
+    return text;
+  }
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -50,7 +55,7 @@ function checkName(option: string, model: FitModel, name: string): void {
 
 export function parseFitOptions(raw: RawFitOptions, model: FitModel): FitOptions {
   const init: Record<string, number> = {};
-  if (raw.init !== undefined && raw.init.trim() !== '') {
+  if (raw.init !== undefined && (typeof raw.init !== 'string' || raw.init.trim() !== '')) {
     for (const [name, v] of Object.entries(jsonObject('--init', raw.init))) {
       checkName('--init', model, name);
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new InputError('--init', `parameter '${name}': expected a finite number, got ${JSON.stringify(v)}`);
@@ -59,8 +64,9 @@ export function parseFitOptions(raw: RawFitOptions, model: FitModel): FitOptions
   }
 
   const fixed: string[] = [];
-  if (raw.fix !== undefined && raw.fix.trim() !== '') {
-    for (const part of raw.fix.split(',')) {
+  const fixList = typeof raw.fix === 'string' ? (raw.fix.trim() === '' ? [] : raw.fix.split(',')) : (raw.fix ?? []);
+  if (fixList.length > 0) {
+    for (const part of fixList) {
       const name = part.trim();
       if (name === '') throw new InputError('--fix', `empty name in '${raw.fix}' (give a comma-separated list)`);
       checkName('--fix', model, name);
@@ -70,7 +76,7 @@ export function parseFitOptions(raw: RawFitOptions, model: FitModel): FitOptions
   }
 
   const bounds: Record<string, [number, number]> = {};
-  if (raw.bounds !== undefined && raw.bounds.trim() !== '') {
+  if (raw.bounds !== undefined && (typeof raw.bounds !== 'string' || raw.bounds.trim() !== '')) {
     for (const [name, v] of Object.entries(jsonObject('--bounds', raw.bounds))) {
       checkName('--bounds', model, name);
       if (!Array.isArray(v) || v.length !== 2) throw new InputError('--bounds', `parameter '${name}': expected [lower, upper] (null for an open side), got ${JSON.stringify(v)}`);

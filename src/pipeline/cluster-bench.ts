@@ -4,14 +4,16 @@
  * also uses them to measure the real job on a sample.
  */
 import { makeRng } from '../synth/random.js';
+import { sharedFloat32 } from '../cpu/threads.js';
 import type { Backend, BackendName } from './step.js';
 import { checkK } from './kmeans.js';
 import {
   CpuKmeansEngine, entriesPerCluster, featureStats, standardization, type FeatureView, type KmeansEngine,
 } from '../cpu/kmeans.js';
 import { GpuKmeansEngine, maxKmeansTilePixels } from '../kernels/kmeans.js';
-import { PcaAccumulator, pcaGramCpu } from '../cpu/pca.js';
-import { pcaGramGpu } from '../kernels/pca.js';
+import { PcaAccumulator } from '../cpu/pca.js';
+import { CpuGram, CpuGramAccumulator } from '../cpu/pca-gram.js';
+import { GpuGramAccumulator } from '../kernels/pca.js';
 
 export interface KmeansBenchOptions {
   pixels: number;
@@ -44,7 +46,7 @@ export interface KmeansBenchResult {
 function blobTile(P: number, d: number, k: number, seed: number): Float32Array {
   const rng = makeRng(seed);
   const centres = Float64Array.from({ length: k * d }, () => 4 * rng.normal());
-  const data = new Float32Array(d * P);
+  const data = sharedFloat32(d * P);
   for (let p = 0; p < P; p++) {
     const j = p % k;
     for (let f = 0; f < d; f++) data[f * P + p] = centres[j * d + f] + rng.normal();
@@ -69,7 +71,7 @@ export async function benchKmeansIteration(backend: Backend, o: KmeansBenchOptio
   const t0 = performance.now();
   const engine: KmeansEngine = backend.gpu
     ? await GpuKmeansEngine.create(backend.gpu, d, views, st, { residentBytes: o.residentBytes })
-    : new CpuKmeansEngine(d, views, st);
+    : new CpuKmeansEngine(d, views, st, { threads: backend.threads });
   const setupSeconds = (performance.now() - t0) / 1000;
   try {
     const centres = new Float64Array(k * d);
@@ -87,7 +89,7 @@ export async function benchKmeansIteration(backend: Backend, o: KmeansBenchOptio
         if (n > 0) for (let f = 0; f < d; f++) centres[j * d + f] = s.base[j * d + f] + s.sums[j * m + f] / n;
       }
     };
-    if (backend.gpu) await iterate(); // warm-up: pipeline compilation and first-touch allocations
+    await iterate(); // warm-up: pipeline compilation, first-touch allocations, JIT
     const iterationSeconds: number[] = [];
     for (let r = 0; r < (o.repeats ?? 3); r++) {
       const t = performance.now();
@@ -134,7 +136,7 @@ export async function benchPcaCovariance(backend: Backend, o: PcaBenchOptions): 
   const maxP = backend.gpu ? Math.floor(Math.min(backend.gpu.limits.maxStorageBufferBindingSize, backend.gpu.limits.maxBufferSize) / (4 * d)) : 1 << 20;
   const tileP = Math.max(1, Math.min(pixels, o.tilePixels ?? Math.min(maxP, 1 << 20)));
   const rng = makeRng(o.seed ?? 1);
-  const tile = new Float32Array(d * tileP);
+  const tile = sharedFloat32(d * tileP);
   for (let p = 0; p < tileP; p++) {
     const a = rng.uniform(), b = rng.uniform(), c = rng.uniform();
     for (let e = 0; e < d; e++) {
@@ -150,24 +152,34 @@ export async function benchPcaCovariance(backend: Backend, o: PcaBenchOptions): 
   }
   const tiles: number[] = [];
   for (let p0 = 0; p0 < pixels; p0 += tileP) tiles.push(Math.min(tileP, pixels - p0));
+  // The CPU worker threads start once (as a run's do), not in every timed pass.
+  const cpuThreads = backend.gpu ? null : new CpuGram(backend.threads);
   const pass = async () => {
     const acc = new PcaAccumulator(d, centre);
-    for (const P of tiles) {
-      // A shorter last tile is the first P pixels of the tile: contiguous per energy only
-      // when P = tileP, so copy it out.
-      const cube = P === tileP ? tile : sliceEnergyMajor(tile, d, tileP, P);
-      const G = backend.gpu ? await pcaGramGpu(backend.gpu, cube, P, d, centre) : pcaGramCpu(cube, P, d, centre);
-      acc.add(G, P);
+    const g = backend.gpu ? await GpuGramAccumulator.create(backend.gpu, d, tileP, centre) : new CpuGramAccumulator(d, centre, cpuThreads!);
+    try {
+      for (const P of tiles) {
+        // A shorter last tile is the first P pixels of the tile: contiguous per energy only
+        // when P = tileP, so copy it out.
+        await g.add(P === tileP ? tile : sliceEnergyMajor(tile, d, tileP, P), P);
+      }
+      acc.add(await g.finish(), pixels);
+    } finally {
+      await g.release();
     }
     return acc;
   };
-  if (backend.gpu) await pass(); // warm-up: pipeline compilation
   const covarianceSeconds: number[] = [];
   let last: PcaAccumulator | null = null;
-  for (let r = 0; r < (o.repeats ?? 3); r++) {
-    const t = performance.now();
-    last = await pass();
-    covarianceSeconds.push((performance.now() - t) / 1000);
+  try {
+    await pass(); // warm-up: pipeline compilation, worker start-up, JIT
+    for (let r = 0; r < (o.repeats ?? 3); r++) {
+      const t = performance.now();
+      last = await pass();
+      covarianceSeconds.push((performance.now() - t) / 1000);
+    }
+  } finally {
+    await cpuThreads?.close();
   }
   const t = performance.now();
   last?.finish();
@@ -176,7 +188,7 @@ export async function benchPcaCovariance(backend: Backend, o: PcaBenchOptions): 
 }
 
 function sliceEnergyMajor(cube: Float32Array, d: number, P: number, count: number): Float32Array {
-  const out = new Float32Array(d * count);
+  const out = sharedFloat32(d * count);
   for (let e = 0; e < d; e++) out.set(cube.subarray(e * P, e * P + count), e * count);
   return out;
 }

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { withOutputDir } from '../io/run-output.js';
+import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { InputError } from '../io/errors.js';
 import { openInputs, type StackInputs } from './inputs.js';
 import { selectBackend, type BackendChoice } from './backend.js';
@@ -42,14 +43,17 @@ const kmeansRate = (d: number, k: number) => async (b: Backend) => {
 
 export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string, unknown>> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0]);
+  checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
     inputs.warnings.forEach(notice);
     const { source, energies } = inputs;
     const sel = await selectBackend(o.backend, notice, pcaRate(source.nE), o.threads);
-    return await withOutputDir(o.out, async (dir) => {
+    return await withOutputDir(o.out, files, async (dir) => {
       const t0 = performance.now();
       const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp });
+      dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width }, read: inputs.provenance },
@@ -99,14 +103,19 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
   if ((o.k === undefined) === (o.kRange === undefined)) throw new InputError('--k', 'give exactly one of --k N and --k-range a:b');
   if (!o.stack && !o.features) throw new InputError('--features', 'give feature maps (--features, or --from DIR --features names) or a stack with --energies');
   if (o.stack && o.features) throw new InputError('--features', 'give either feature maps or a stack, not both');
+  // Inputs the output must not touch: the stack's files, --from (a folder), and map files.
+  const mapFiles = o.from ? [] : [...(o.features ?? []), o.weight, o.mask];
+  const files = inputFiles([o.stack?.stack, o.stack?.energies, o.stack?.flat, o.stack?.dark, o.stack?.i0, o.from, ...mapFiles.filter((x): x is string => !!x && fs.existsSync(x))]);
+  checkOutPath(o.out, files);
   const inputs = o.stack ? await openInputs({ ...o.stack, budgetBytes: o.budgetBytes }) : null;
   try {
     inputs?.warnings.forEach(notice);
     const d0 = inputs ? (o.pca ?? inputs.source.nE) : (o.features?.length ?? 1);
     const kProbe = o.k ?? Math.max(...(o.kRange ?? [2]));
     const sel = await selectBackend(o.backend, notice, kmeansRate(d0, kProbe), o.threads);
-    return await withOutputDir(o.out, async (dir) => {
+    return await withOutputDir(o.out, files, async (dir) => {
       const t0 = performance.now();
+      if (inputs && o.stack) dir.recordInput('', { stack: o.stack.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       let img: FeatureImage;
       let pcaSummary: Record<string, unknown> | null = null;
       if (inputs && o.pca !== undefined) {

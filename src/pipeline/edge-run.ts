@@ -11,6 +11,8 @@ import { planTiles } from '../stack/tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import type { OutputDir } from '../io/outdir.js';
 import { withOutputDir } from '../io/run-output.js';
+import { checkOutPath, inputFiles } from '../io/outdir.js';
+import { edgeSectionOf } from '../options/convert.js';
 import { InputError } from '../io/errors.js';
 import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
 import { renderMap } from '../plot/maps.js';
@@ -43,9 +45,11 @@ export const E0_PEAK_HALF_RANGE_EV = 1.5;
 export async function runEdge(o: EdgeRunOptions): Promise<EdgeRunReport> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const started = new Date();
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0]);
+  checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
-    return await withOutputDir(o.out, (out) => edgeInto(out, inputs, o, notice, started));
+    return await withOutputDir(o.out, files, (out) => edgeInto(out, inputs, o, notice, started));
   } finally {
     inputs.close();
   }
@@ -74,7 +78,8 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   });
 
   const { width: W, height: H, maps } = result;
-  out.writeStepMaps(step.mapNames, maps, result.status, H, W);
+  out.writeStepMaps(step.mapNames, maps, result.status, H, W, '', step.statusNames);
+  out.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
   const e0map = maps.e0_half;
   const used = result.statusCounts[EDGE_STATUS_NAMES[EdgeStatus.OK]] ?? 0;
   let hist = null, peak = NaN, range: [number, number] = [NaN, NaN];
@@ -103,16 +108,15 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
       shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
       energy_range_eV: [energies[0], energies[energies.length - 1]],
     },
+    // The options as used (defaults filled in), in the names the command line and recipes take.
+    options: { e0: options.e0 ?? null, edge: { ...edgeSectionOf(options), ...(o.range ? { range: o.range } : {}) } },
     parameters: {
       e0_eV: e0, e0_source: e0FromMean ? 'mean spectrum (max of smoothed derivative)' : '--e0',
-      pre_eV: [options.pre1, options.pre2], post_eV: [options.norm1, Number.isFinite(options.norm2) ? options.norm2 : 'end'],
-      nnorm: options.nnorm, nnorm_used: plan.post.degree,
+      nnorm_used: plan.post.degree,
       normalization: 'xraylarch 0.9.58 pre_edge conventions: windows from the grid energy nearest e0; a window takes the point at or below its start up to, not including, the point nearest its end; edge step at each pixel\'s own e0 (grid energy nearest e0_deriv)',
       energies_fitted_eV: {
         pre: [energies[plan.pre.i0], energies[plan.pre.i1 - 1]], post: [energies[plan.post.i0], energies[plan.post.i1 - 1]],
       },
-      mask_sigma: options.maskSigma, edge_window_eV: [options.edge1, options.edge2],
-      deriv_smooth_points: options.derivSmooth, whiteline_width_eV: options.whitelineWidth,
       energies_used: { pre: plan.pre.i1 - plan.pre.i0, post: plan.post.i1 - plan.post.i0, edge: plan.edge.i1 - plan.edge.i0 },
       colour_range_eV: range, histogram_bin_eV: E0_HIST_BIN_EV, histogram_peak_eV: peak,
     },

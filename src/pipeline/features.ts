@@ -9,6 +9,7 @@ import { NpyFile, formatShape } from '../io/npy.js';
 import { TiffStack } from '../io/tiff.js';
 import type { StackSource } from '../stack/source.js';
 import { featuresFromMaps, type Features } from '../cpu/kmeans.js';
+import { sharedFloat32 } from '../cpu/threads.js';
 
 /** Pixels of a feature set and its image shape. */
 export interface FeatureImage {
@@ -86,7 +87,8 @@ export async function featuresFromStack(source: StackSource, energies: Float64Ar
   if (bytes > maxBytes) {
     throw new InputError(source.path, `whole spectra need ${(bytes / 2 ** 30).toFixed(1)} GiB in memory (limit ${(maxBytes / 2 ** 30).toFixed(1)} GiB): cluster PCA scores instead (--pca n)`);
   }
-  const data = new Float32Array(nE * H * W);
+  // Shared memory: the CPU k-means threads read it without a copy.
+  const data = sharedFloat32(nE * H * W);
   await source.readRows(0, H, data);
   const names = Array.from(energies, (e) => `E${e.toFixed(2)}`);
   return { features: { d: nE, n: H * W, data, names }, width: W, height: H };

@@ -11,6 +11,7 @@ import { fitStep, FIT_STATUS_NAMES } from './fit-step.js';
 import { parseModelSpec } from '../models/model.js';
 import { parseFitOptions, type RawFitOptions } from '../models/options.js';
 import { withOutputDir } from '../io/run-output.js';
+import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { renderMap } from '../plot/maps.js';
 import { percentiles } from '../plot/histogram.js';
 import { VERSION } from '../version.js';
@@ -35,6 +36,8 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const model = parseModelSpec(o.model);
   const options = parseFitOptions(o.fit, model);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0]);
+  checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
     inputs.warnings.forEach(notice);
@@ -43,10 +46,11 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
     const step = fitStep(model, energies, options, { e0 });
     const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
     inputs.resetMaskedPoints();
-    return await withOutputDir(o.out, async (dir) => {
+    return await withOutputDir(o.out, files, async (dir) => {
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile });
       const { width: W, height: H } = r;
-      dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W);
+      dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
+      dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       // 1 where the fit converged, 0 elsewhere: a ready-made --mask for `xanes cluster`.
       dir.writeMap('mask', Float32Array.from(r.status, (s) => (s === 0 ? 1 : 0)), H, W);
       // A quick look at the edge energy (or the first energy-like parameter).
@@ -60,7 +64,9 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
         tool: 'xanes-engine', version: VERSION, command: 'fit', finished: true,
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance },
         model: { spec: o.model, parameters: model.paramNames, units: Object.fromEntries(model.paramNames.map((n, i) => [n, ROLE_UNITS[model.paramRoles[i]] ?? ''])), derived: model.derived.map((d) => d.name) },
-        parameters: { e0_eV: e0, init: options.init, fixed: options.fixed, bounds: options.bounds, max_iter: options.maxIter },
+        // The options as used, in the names the command line and recipes take.
+        options: { e0: o.e0 ?? null, fit: { model: o.model, init: options.init, fix: options.fixed, bounds: Object.fromEntries(Object.entries(options.bounds).map(([k, [a, b]]) => [k, [Number.isFinite(a) ? a : null, Number.isFinite(b) ? b : null]])), maxIter: options.maxIter } },
+        parameters: { e0_eV: e0 },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
         counts: { pixels: H * W, status: r.statusCounts, masked_transmission_points: inputs.maskedPoints() },
         median_iterations: iters.length ? iters[iters.length >> 1] : null,

@@ -175,7 +175,7 @@ async function makeEngine(backend: Backend, features: Features, st: Standardizat
       throw e;
     }
   }
-  return new CpuKmeansEngine(features.d, splitFeatures(features, features.n), st);
+  return new CpuKmeansEngine(features.d, splitFeatures(features, features.n), st, { threads: backend.threads });
 }
 
 interface LloydRun {

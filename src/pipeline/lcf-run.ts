@@ -17,6 +17,7 @@ import { writeRegionSpectra, type RoiSpec } from './spectra.js';
 import { loadReferences, parseRefSpec } from '../io/references.js';
 import { windowRange, LCF_MODES, LCF_BACKGROUNDS } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
+import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { InputError } from '../io/errors.js';
 import { VERSION } from '../version.js';
 
@@ -60,6 +61,8 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
   const specs = o.refs.map(parseRefSpec);
   const mode = parseMode(o.mode);
   const background = parseBackground(o.background);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.refs]);
+  checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
     inputs.warnings.forEach(notice);
@@ -79,10 +82,11 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
     step.info.warnings.forEach((w) => notice(`xanes: ${w}`));
     const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
     inputs.resetMaskedPoints();
-    return await withOutputDir(o.out, async (dir) => {
+    return await withOutputDir(o.out, files, async (dir) => {
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile });
       const { width: W, height: H } = r;
-      dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W);
+      dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
+      dir.recordInput('', { stack: o.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const names = step.info.references.slice(0, 3);
       const rgb = await renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps.total, intensityLabel: 'total', title: `lcf ${mode}` });
       dir.writeBytes('rgb.png', rgb.png);
@@ -151,11 +155,13 @@ export interface SpectraRunOptions extends StackInputs {
 
 export async function runSpectra(o: SpectraRunOptions): Promise<Record<string, unknown>> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.compare?.stack, o.compare?.energies, o.rois.map((r) => r.spec)]);
+  checkOutPath(o.out, files);
   const a = await openInputs(o);
   const b = o.compare ? await openInputs(o.compare).catch((e) => { a.close(); throw e; }) : null;
   try {
     [...a.warnings, ...(b?.warnings ?? [])].forEach(notice);
-    return await withOutputDir(o.out, async (dir) => {
+    return await withOutputDir(o.out, files, async (dir) => {
       const s = await writeRegionSpectra({
         stack: a.source, energies: a.energies, rois: o.rois, outDir: dir.tmp, budgetBytes: o.budgetBytes,
         compare: b ? { stack: b.source, energies: b.energies } : undefined,

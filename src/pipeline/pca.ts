@@ -8,8 +8,10 @@ import { planTiles, DEFAULT_MEMORY_MIB } from '../stack/tiles.js';
 import type { Backend, BackendName, PixelStep, TileResult } from './step.js';
 import { runTiles, tileBudget } from './run-tiles.js';
 import { GpuOutOfMemoryError } from '../gpu/buffers.js';
-import { PcaAccumulator, pcaGramCpu, pcaProjectCpu, significantComponents, usableValue, type PcaModel } from '../cpu/pca.js';
-import { PCA_MAX_COMPONENTS, pcaGramGpu, pcaProjectGpu } from '../kernels/pca.js';
+import { PcaAccumulator, pcaProjectCpu, significantComponents, usableValue, type PcaModel } from '../cpu/pca.js';
+import { CpuGramAccumulator } from '../cpu/pca-gram.js';
+import { sharedFloat32 } from '../cpu/threads.js';
+import { GpuGramAccumulator, PCA_MAX_COMPONENTS, pcaProjectGpu } from '../kernels/pca.js';
 import { writePcaOutputs } from './cluster-outputs.js';
 
 export const PCA_STATUS_NAMES = ['ok', 'excluded'] as const;
@@ -103,8 +105,8 @@ async function provisionalMean(source: StackSource, rows: number): Promise<Float
 /**
  * `xanes pca`: two streamed passes over the stack (tiles of rows within the memory budget
  * and the GPU's binding limits). Pass 1 accumulates the augmented Gram matrix of the
- * spectra centred on a provisional mean (GPU: float32 per-workgroup partials, float64 on the
- * host; CPU: float64) and diagonalises the covariance; pass 2 projects every pixel onto the
+ * spectra centred on a provisional mean (GPU: blocked float32 sums reduced on the device,
+ * tiles added in float64 on the host; CPU: float64 panels on worker threads) and diagonalises the covariance; pass 2 projects every pixel onto the
  * first n components and measures the reconstruction error (pcaProjectStep via runTiles).
  */
 export async function pcaRun(backend: Backend, source: StackSource, energies: Float64Array, n: number, opts: PcaRunOptions = {}): Promise<PcaRunResult> {
@@ -117,20 +119,16 @@ export async function pcaRun(backend: Backend, source: StackSource, energies: Fl
   const centre = await provisionalMean(source, opts.centreRows ?? 16);
   const acc = new PcaAccumulator(nE, centre);
 
-  // Pass 1: covariance. Per pixel: the host tile; on the GPU its copy, Dawn's staging copy
-  // and the mask (the partials are bounded per tile and small).
-  const covStep = { mapNames: [] as string[], bytesPerPixel: () => (backend.gpu ? 4 : 0), gpuBindingBytesPerPixel: (e: number) => 4 * e };
+  // Pass 1: covariance. Per pixel: the host tile (shared memory: the CPU threads read it in
+  // place); on the GPU two upload slots, Dawn's staging copy and the mask (the partials are
+  // bounded per tile and small). The device keeps every tile's Gram matrix until one readback.
+  const covStep = { mapNames: [] as string[], bytesPerPixel: () => (backend.gpu ? 4 * nE + 4 : 0), gpuBindingBytesPerPixel: (e: number) => 4 * e };
   const plan = planTiles(H, W, tileBudget(source, covStep, backend, budget, 0, opts.baselineBytes));
   let rows = plan.rowsPerTile;
-  const tile = new Float32Array(nE * rows * W);
-  let covTiles = 0;
-  for (let y0 = 0; y0 < H; ) {
-    const r = Math.min(rows, H - y0);
-    const P = r * W;
-    await source.readRows(y0, r, tile);
-    let G: Float64Array;
+  let pass: GpuGramAccumulator | CpuGramAccumulator | null = null;
+  while (!pass) {
     try {
-      G = backend.gpu ? await pcaGramGpu(backend.gpu, tile, P, nE, centre) : pcaGramCpu(tile, P, nE, centre);
+      pass = backend.gpu ? await GpuGramAccumulator.create(backend.gpu, nE, rows * W, centre) : new CpuGramAccumulator(nE, centre, backend.threads);
     } catch (e) {
       // As runTiles does: the GPU reporting out-of-memory halves the tile.
       if (e instanceof GpuOutOfMemoryError && rows > 1) {
@@ -139,9 +137,22 @@ export async function pcaRun(backend: Backend, source: StackSource, energies: Fl
       }
       throw e;
     }
-    acc.add(G, P);
-    covTiles++;
-    y0 += r;
+  }
+  const tile = sharedFloat32(nE * rows * W);
+  let covTiles = 0;
+  try {
+    for (let y0 = 0; y0 < H; y0 += rows) {
+      const r = Math.min(rows, H - y0);
+      const P = r * W;
+      // A short last tile is the first P pixels of each energy row of the buffer: contiguous.
+      const cube = tile.subarray(0, nE * P);
+      await source.readRows(y0, r, cube);
+      await pass.add(cube, P);
+      covTiles++;
+    }
+    acc.add(await pass.finish(), H * W);
+  } finally {
+    await pass.release();
   }
   if (acc.nIncluded === 0) throw new InputError(source.path, 'no pixel has a finite value at every energy: nothing to analyse');
   const model = acc.finish();

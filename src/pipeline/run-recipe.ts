@@ -12,6 +12,7 @@
  */
 import path from 'node:path';
 import fs from 'node:fs';
+import { edgeSectionOf } from '../options/convert.js';
 import { globSync } from 'tinyglobby';
 import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
 import { runTiles } from './run-tiles.js';
@@ -21,7 +22,7 @@ import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptio
 import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
 import { lcfStep } from './lcf-step.js';
-import { REF_NORMS, type RefNorm } from './ref-norm.js';
+import type { RefNorm } from './ref-norm.js';
 import { parseMode, parseBackground } from './lcf-run.js';
 import { kmeansFit, type KmeansOptions } from './kmeans.js';
 import { elbow, type ElbowResult } from './elbow.js';
@@ -40,18 +41,25 @@ import { InputError } from '../io/errors.js';
 import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
 import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
+import { RUN_STEPS, RECIPE_SECTIONS, type RunStepName, type Values } from '../options/schema.js';
+import { recipeForm } from '../options/parse.js';
+import { edgeOptionsOf, memoryBytes } from '../options/convert.js';
+import { MARKER, inputFiles, checkOutPath } from '../io/outdir.js';
 
-export const RUN_STEPS = ['edge', 'fit', 'lcf', 'cluster'] as const;
-export type RunStepName = (typeof RUN_STEPS)[number];
+export { RUN_STEPS, type RunStepName };
 
 export interface RunRecipe {
   /** Stacks (paths or glob patterns), one per field of view; synthetic:HxW for a generated one. */
   stacks: string[];
-  /** Shared by every field (a field may also be given as an object with its own). */
+  /** Shared by every field. */
   energies?: string;
   energyUnit?: string;
   flat?: string;
   dark?: string;
+  /** Skip the flat and dark fields a stack file carries. */
+  noFlat?: boolean;
+  /** µm per pixel, overriding the files'. */
+  pixelSize?: number;
   i0?: string;
   i0Region?: string;
   steps: RunStepName[];
@@ -71,6 +79,8 @@ export interface RunRecipe {
   backend: BackendChoice;
   threads?: number;
   budgetBytes: number;
+  /** The options in the schema's names (src/options/schema.ts), recorded in summary.json. */
+  options?: Record<string, unknown>;
 }
 
 export interface RunHooks {
@@ -79,14 +89,25 @@ export interface RunHooks {
   onTile?: (done: number, total: number) => void;
 }
 
+/** The most files one stack pattern may match (a pattern over a whole disk is a mistake). */
+export const MAX_GLOB_MATCHES = 10_000;
+/**
+ * Names the run's own outputs use at the top of --out; a field of that name gets
+ * `_field` appended (a stack called combined.npy is written to combined_field/).
+ */
+export const RESERVED_FIELD_NAMES = ['combined', 'summary.json', MARKER];
+
 /** Stack arguments to fields with distinct, file-system-safe names. */
 export function expandFields(stacks: string[]): { name: string; stack: string }[] {
   const paths: string[] = [];
   for (const s of stacks) {
     if (s.startsWith('synthetic:') || !/[*?[\]{}]/.test(s)) paths.push(s);
     else {
-      const hits = globSync(s, { absolute: false, onlyFiles: true }).sort();
+      // Bounded: no '**' (any depth), and at most MAX_GLOB_MATCHES files.
+      if (s.includes('**')) throw new InputError(s, "'**' (any depth) is not allowed in a stack pattern; name the folder levels, e.g. data/*/fov_*.tif");
+      const hits = globSync(s, { absolute: false, onlyFiles: true, followSymbolicLinks: false, deep: s.split('/').length + 1 }).sort();
       if (hits.length === 0) throw new InputError(s, 'the pattern matches no file');
+      if (hits.length > MAX_GLOB_MATCHES) throw new InputError(s, `the pattern matches ${hits.length} files, more than ${MAX_GLOB_MATCHES}; make it narrower`);
       paths.push(...hits);
     }
   }
@@ -94,6 +115,7 @@ export function expandFields(stacks: string[]): { name: string; stack: string }[
   const used = new Map<string, number>();
   return paths.map((p) => {
     let base = path.basename(p).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_.+-]/g, '_') || 'field';
+    if (RESERVED_FIELD_NAMES.includes(base) || base.startsWith('.')) base = `${base.replace(/^\./, '_')}_field`;
     const n = (used.get(base) ?? 0) + 1;
     used.set(base, n);
     if (n > 1) base = `${base}_${n}`;
@@ -101,23 +123,31 @@ export function expandFields(stacks: string[]): { name: string; stack: string }[
   });
 }
 
-/** Reads a recipe file (JSON); paths in it are relative to the file. */
-export function readRecipe(file: string): Partial<RunRecipe> {
-  let json: unknown;
-  try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new InputError(file, `cannot read the recipe: ${(e as Error).message}`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new InputError(file, 'a recipe is a JSON object (see the README)');
-  const r = json as Record<string, unknown>;
-  const dir = path.dirname(file);
-  const rel = (p: unknown) => (typeof p === 'string' && !p.startsWith('synthetic:') && !path.isAbsolute(p) ? path.join(dir, p) : p);
-  for (const k of ['energies', 'flat', 'dark', 'i0', 'out']) if (r[k] !== undefined) r[k] = rel(r[k]);
-  if (Array.isArray(r.stacks)) r.stacks = r.stacks.map(rel);
-  const lcf = r.lcf as { refs?: string[] } | undefined;
-  if (lcf?.refs) lcf.refs = lcf.refs.map((s) => s.replace(/^([^=]+)=(?!rect:|circle:|mask:)(.*)$/, (_, n, f) => `${n}=${rel(f)}`));
-  return r as Partial<RunRecipe>;
+/**
+ * A run from the schema's values (command line merged over a recipe): the library's
+ * option objects, and the recipe form for summary.json. `recipeFile` names the recipe in errors.
+ */
+export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe {
+  const c = values.common;
+  const where = (cli: string, key: string) => (recipeFile ? `${recipeFile}: "${key}"` : cli);
+  if (!c.out) throw new InputError(where('--out', 'out'), 'required (--out DIR, or "out" in the recipe)');
+  if (!c.stacks?.length) throw new InputError(where('stacks', 'stacks'), 'no stack given');
+  const f = values.fit, l = values.lcf, k = values.cluster;
+  const kmeans = Object.fromEntries(Object.entries({ seed: k.seed, restarts: k.restarts, maxIter: k.maxIter, standardize: k.standardize }).filter(([, x]) => x !== undefined));
+  return {
+    stacks: c.stacks,
+    energies: c.energies, energyUnit: c.energyUnit ?? 'eV', flat: c.flat, dark: c.dark, noFlat: c.noFlat, pixelSize: c.pixelSize, i0: c.i0, i0Region: c.i0Region,
+    steps: (c.steps ?? []) as RunStepName[],
+    edge: edgeOptionsOf(values.edge, c.e0),
+    fit: f.model !== undefined ? { model: f.model, init: f.init, fix: f.fix, bounds: f.bounds, maxIter: f.maxIter } : undefined,
+    lcf: l.ref !== undefined ? { refs: l.ref, mode: l.mode, background: l.background, window: l.window as [number, number] | undefined, normalize: l.normalize, flatten: l.flatten, refNorm: l.refNorm } : undefined,
+    cluster: k.features !== undefined ? { features: k.features, k: k.k, kRange: k.kRange, weight: k.weight, minWeight: k.minWeight, kmeans } : undefined,
+    out: c.out,
+    backend: c.backend ?? 'auto',
+    threads: c.threads,
+    budgetBytes: memoryBytes(c.memory),
+    options: recipeForm(values, RECIPE_SECTIONS),
+  };
 }
 
 export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promise<Record<string, unknown>> {
@@ -127,9 +157,6 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   if (steps.length === 0) throw new InputError('--steps', 'no step given');
   if (steps.includes('fit') && !recipe.fit?.model) throw new InputError('--model', 'the fit step needs --model');
   if (steps.includes('lcf') && !(recipe.lcf?.refs?.length)) throw new InputError('--ref', 'the lcf step needs at least one --ref');
-  if (recipe.lcf?.refNorm !== undefined && !(REF_NORMS as readonly string[]).includes(recipe.lcf.refNorm)) {
-    throw new InputError('--ref-norm', `expected ${REF_NORMS.join(', ')}, got '${recipe.lcf.refNorm}'`);
-  }
   if (steps.includes('cluster')) {
     const c = recipe.cluster;
     if (!c?.features?.length) throw new InputError('--features', 'the cluster step needs --features step:map,... (e.g. edge:e0_half,lcf:fraction_NiO)');
@@ -140,6 +167,8 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     }
   }
   const fields = expandFields(recipe.stacks);
+  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.lcf?.refs ?? []]);
+  checkOutPath(recipe.out, inputs);
   const model = recipe.fit ? parseModelSpec(recipe.fit.model) : null;
   const fitOptions = model ? parseFitOptions(recipe.fit!, model) : null;
   const lcfMode = recipe.lcf ? parseMode(recipe.lcf.mode) : null;
@@ -150,9 +179,9 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   }
   const t0 = performance.now();
   const open = (f: { stack: string }): Promise<OpenedStack> =>
-    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes } satisfies StackInputs);
+    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes } satisfies StackInputs);
 
-  return withOutputDir(recipe.out, async (dir) => {
+  return withOutputDir(recipe.out, inputs, async (dir) => {
     const fieldSummaries: Record<string, unknown>[] = [];
     const e0Maps: Float32Array[] = [];
     const clusterMaps: { name: string; width: number; height: number; features: Float32Array[]; weight?: Float32Array }[] = [];
@@ -201,9 +230,10 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         const { width: W, height: H } = run;
         const stepSummaries: Record<string, unknown> = {};
         for (const s of pixelSteps) {
-          dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name));
+          dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name), s.statusNames);
           stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
         }
+        dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
         if (per.edge) {
           const e0map = per.edge.maps.e0_half;
           e0Maps.push(e0map);
@@ -297,7 +327,9 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     const summary = {
       tool: 'xanes-engine', version: VERSION, command: 'run', finished: true,
       steps, fields: fieldSummaries, combined: combinedSummary,
-      parameters: { e0_eV: e0, edge: recipe.edge ?? {}, fit: recipe.fit ?? null, lcf: recipe.lcf ?? null, cluster: recipe.cluster ?? null, energies: recipe.energies ?? null, flat: recipe.flat ?? null, dark: recipe.dark ?? null, i0: recipe.i0 ?? null, i0_region: recipe.i0Region ?? null },
+      // What was asked for, in the names a recipe takes (a valid recipe), and what was used.
+      options: recipe.options ?? null,
+      parameters: { e0_eV: e0, edge: edgeSectionOf({ ...DEFAULT_EDGE_OPTIONS, ...recipe.edge }) },
       backend: backendInfo,
       spectra: total,
       timings_s: { total: seconds, spectra_per_s: total / seconds },

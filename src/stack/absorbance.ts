@@ -2,10 +2,12 @@
  * Transmitted counts to absorbance, tile by tile: A = -ln((I - D) / (F - D)) with flat F
  * and dark D stacks of the same shape (D = 0 without a dark). A non-positive ratio (or
  * non-finite counts) masks the pixel at that energy only (NaN), and is counted; the
- * kernels skip NaN points.
+ * kernels skip NaN points. The conversion runs on worker threads (transmission.ts); this
+ * thread only reads the three stacks.
  */
 import type { StackSource } from './source.js';
 import { InputError } from '../io/errors.js';
+import { TransmissionThreads, sharedAtLeast } from './transmission.js';
 
 export class AbsorbanceStack implements StackSource {
   readonly dtype: string;
@@ -14,10 +16,16 @@ export class AbsorbanceStack implements StackSource {
   readonly width: number;
   /** Pixel-energy points masked because the transmission was not positive. */
   maskedPoints = 0;
-  private flatBuf = new Float32Array(0);
-  private darkBuf = new Float32Array(0);
+  /** Two sets of shared buffers (sample, flat, dark): one converting, one being read ahead. */
+  private sets: { I: Float32Array; F: Float32Array; D: Float32Array }[] = [];
+  private which = 0;
+  /** The tile read ahead (rows y0..y0+rows into sets[1 - which]), if any. */
+  private ahead: { y0: number; rows: number } | null = null;
+  private readonly threads: TransmissionThreads;
 
-  constructor(private sample: StackSource, private flat: StackSource, private dark: StackSource | null) {
+  /** `threads`: worker threads for the conversion (default: every core). */
+  constructor(private sample: StackSource, private flat: StackSource, private dark: StackSource | null, threads?: number) {
+    this.threads = new TransmissionThreads(threads);
     for (const other of [flat, dark]) {
       if (!other) continue;
       if (other.nE !== sample.nE || other.height !== sample.height || other.width !== sample.width) {
@@ -34,34 +42,58 @@ export class AbsorbanceStack implements StackSource {
     return this.sample.path;
   }
 
+  private set(k: number, n: number): { I: Float32Array; F: Float32Array; D: Float32Array } {
+    const cur = this.sets[k];
+    if (cur && cur.I.length >= n) return cur;
+    const s = { I: sharedAtLeast(new Float32Array(0), n), F: sharedAtLeast(new Float32Array(0), n), D: this.dark ? sharedAtLeast(new Float32Array(0), n) : new Float32Array(0) };
+    this.sets[k] = s;
+    return s;
+  }
+
+  private async readRaw(k: number, y0: number, rows: number): Promise<void> {
+    const n = this.nE * rows * this.width;
+    const s = this.set(k, n);
+    await this.sample.readRows(y0, rows, s.I.subarray(0, n));
+    await this.flat.readRows(y0, rows, s.F.subarray(0, n));
+    if (this.dark) await this.dark.readRows(y0, rows, s.D.subarray(0, n));
+  }
+
+  /**
+   * Reads the three stacks' rows into shared buffers, hands the conversion to the worker
+   * threads and, while they work, reads the next tile of the same height ahead (tiles are
+   * read in order by every runner), so file reading overlaps the conversion.
+   */
   async readRows(y0: number, rows: number, out: Float32Array): Promise<void> {
     const n = this.nE * rows * this.width;
-    if (this.flatBuf.length < n) this.flatBuf = new Float32Array(n);
-    await this.sample.readRows(y0, rows, out);
-    await this.flat.readRows(y0, rows, this.flatBuf);
-    if (this.dark) {
-      if (this.darkBuf.length < n) this.darkBuf = new Float32Array(n);
-      await this.dark.readRows(y0, rows, this.darkBuf);
-    }
-    let masked = 0;
-    for (let i = 0; i < n; i++) {
-      const d = this.dark ? this.darkBuf[i] : 0;
-      const ratio = (out[i] - d) / (this.flatBuf[i] - d);
-      if (ratio > 0 && Number.isFinite(ratio)) out[i] = -Math.log(ratio);
-      else {
-        out[i] = NaN;
-        masked++;
+    if (this.ahead && this.ahead.y0 === y0 && this.ahead.rows === rows) this.which = 1 - this.which;
+    else await this.readRaw(this.which, y0, rows);
+    this.ahead = null;
+    const s = this.set(this.which, n);
+    const I = s.I.subarray(0, n), F = s.F.subarray(0, n), D = this.dark ? s.D.subarray(0, n) : null;
+    const converting = this.threads.run(n, (a, b) => ({ kind: 'absorbance', sample: I, flat: F, dark: D, out: I, a, b }));
+    const next = y0 + rows;
+    if (this.threads.threaded(n) && next < this.height) {
+      const r = Math.min(rows, this.height - next);
+      try {
+        await this.readRaw(1 - this.which, next, r);
+        this.ahead = { y0: next, rows: r };
+      } catch (e) {
+        await converting.catch(() => undefined);
+        throw e;
       }
     }
-    this.maskedPoints += masked;
+    this.maskedPoints += await converting;
+    out.set(I);
   }
 
   /** Host bytes per pixel this wrapper adds to a tile (flat and dark buffers). */
   extraBytesPerPixel(): number {
-    return 4 * this.nE * (this.dark ? 2 : 1);
+    // Two sets (converting, read ahead) of sample, flat and dark.
+    return 2 * 4 * this.nE * (this.dark ? 3 : 2);
   }
 
   close(): void {
+    void this.threads.close();
     this.sample.close();
     this.flat.close();
     this.dark?.close();

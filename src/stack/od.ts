@@ -20,6 +20,8 @@ import { InputError } from '../io/errors.js';
 import { readSpectrumFile } from '../io/references.js';
 import { parseRegion, regionSpectra, REGION_READ_BYTES, type Region } from './regions.js';
 import type { StackSource } from './source.js';
+import { TransmissionThreads, sharedAtLeast } from './transmission.js';
+import { isShared } from '../cpu/threads.js';
 
 export type I0Spec = { kind: 'file'; path: string } | { kind: 'region'; spec: string } | { kind: 'auto' };
 
@@ -165,7 +167,12 @@ export class OpticalDensityStack implements StackSource {
   /** Pixel-energy points set to NaN because I or I0 was not positive (or not finite). */
   maskedPoints = 0;
 
-  constructor(private src: StackSource, readonly i0: I0) {
+  private buf: Float32Array = new Float32Array(0);
+  private readonly threads: TransmissionThreads;
+
+  /** `threads`: worker threads for the conversion (default: every core). */
+  constructor(private src: StackSource, readonly i0: I0, threads?: number) {
+    this.threads = new TransmissionThreads(threads);
     if (i0.values.length !== src.nE) throw new RangeError(`OpticalDensityStack: ${i0.values.length} I0 values for ${src.nE} energies`);
     this.nE = src.nE;
     this.height = src.height;
@@ -178,27 +185,20 @@ export class OpticalDensityStack implements StackSource {
     return this.src.path;
   }
 
+  /** The conversion runs on worker threads (transmission.ts) over shared memory. */
   async readRows(y0: number, rows: number, out: Float32Array): Promise<void> {
-    await this.src.readRows(y0, rows, out);
     const n = rows * this.width;
-    let masked = 0;
-    for (let e = 0; e < this.nE; e++) {
-      const i0 = this.i0.values[e];
-      const ok0 = i0 > 0 && Number.isFinite(i0);
-      const base = e * n;
-      for (let i = 0; i < n; i++) {
-        const v = out[base + i];
-        if (ok0 && v > 0 && Number.isFinite(v)) out[base + i] = -Math.log(v / i0);
-        else {
-          out[base + i] = NaN;
-          masked++;
-        }
-      }
-    }
-    this.maskedPoints += masked;
+    const total = this.nE * n;
+    const direct = isShared(out);
+    if (!direct) this.buf = sharedAtLeast(this.buf, total);
+    const io = direct ? out.subarray(0, total) : this.buf.subarray(0, total);
+    await this.src.readRows(y0, rows, io);
+    this.maskedPoints += await this.threads.run(total, (a, b) => ({ kind: 'od', io, i0: this.i0.values, n, a, b }));
+    if (!direct) out.set(io);
   }
 
   close(): void {
+    void this.threads.close();
     this.src.close();
   }
 }

@@ -9,6 +9,7 @@ import { TiffStack } from '../io/tiff.js';
 import { StxmStack } from '../io/stxm.js';
 import { looksLikeHdf5 } from '../io/hdf5.js';
 import { openHdf5Stack } from '../io/hdf5-layout.js';
+import { openXradia, isXradiaPath } from '../io/xradia.js';
 
 /** File name endings read as HDF5 (NeXus .nxs, CXI .cxi are HDF5 files). */
 export const HDF5_EXTENSIONS = ['.h5', '.hdf5', '.hdf', '.he5', '.nxs', '.nx5', '.cxi'];
@@ -138,6 +139,10 @@ export async function openStack(path: string): Promise<StackSource> {
     if (ds === '') throw new InputError(path, 'empty dataset path after #');
     return checkNotEmpty(await openHdf5Stack(file, ds.startsWith('/') ? ds : `/${ds}`));
   }
+  // Xradia: a .txrm, or an .xrm series (one file, a glob, a comma list, or a folder of .xrm).
+  if (isXradiaPath(path) || (fs.existsSync(path) && fs.statSync(path).isDirectory() && fs.readdirSync(path).some((f) => /\.xrm$/i.test(f)))) {
+    return checkNotEmpty(openXradia(path));
+  }
   if (!fs.existsSync(path)) throw new InputError(path, 'no such file');
   const ext = /\.[^./\\]*$/.exec(path)?.[0].toLowerCase() ?? '';
   let src: StackSource;
@@ -155,7 +160,7 @@ export async function openStack(path: string): Promise<StackSource> {
   } else if (ext === '.hdr') {
     src = StxmStack.open(path);
   } else {
-    throw new InputError(path, `unknown stack format '${ext || '(no extension)'}' (supported: .npy, .tif, .tiff, HDF5 ${HDF5_EXTENSIONS.join(' ')}) or an STXM scan definition (.hdr)`);
+    throw new InputError(path, `unknown stack format '${ext || '(no extension)'}' (supported: .npy, .tif, .tiff, HDF5 ${HDF5_EXTENSIONS.join(' ')}, Xradia .txrm/.xrm) or an STXM scan definition (.hdr)`);
   }
   return checkNotEmpty(src);
 }

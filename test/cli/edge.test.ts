@@ -114,7 +114,7 @@ describe('xanes edge', () => {
       writeNpy(f, new Float32Array(101 * 4 * 4).fill(1000), [101, 4, 4]);
       return ['edge', stackPath, '--energies', energiesPath, '--flat', f];
     }, /flat-small\.npy: flat images are 4x4, the stack's 20x24/],
-    ['bad --memory', () => ['edge', stackPath, '--energies', energiesPath, '--memory', 'lots'], /--memory: expected a positive number/],
+    ['bad --memory', () => ['edge', stackPath, '--energies', energiesPath, '--memory', 'lots'], /--memory: expected a number, got 'lots'/],
     ['memory budget too small', () => ['edge', stackPath, '--energies', energiesPath, '--memory', '1'], /--memory: .*needs at least/],
   ];
   for (const [name, args, message] of bad) {
@@ -137,7 +137,7 @@ describe('xanes edge', () => {
     fs.writeFileSync(path.join(out, 'thesis.tex'), 'x');
     const r = await run(['edge', stackPath, '--energies', energiesPath, '--out', out, '--backend', 'cpu']);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/out-precious: exists and is not an earlier xanes output folder/);
+    expect(r.err).toMatch(/out-precious: exists and was not written by xanes/);
     expect(fs.readFileSync(path.join(out, 'thesis.tex'), 'utf8')).toBe('x');
   });
 });

@@ -75,7 +75,7 @@ describe('xanes lcf', () => {
       writeNpy(m, new Uint8Array(9).fill(1), [3, 3]);
       return ['--ref', `a=mask:${m}`, '--ref', 'b=rect:18,28,26,34'];
     }, /mask-small\.npy: .*3 x 3|mask-small\.npy: .*shape/],
-    ['an unknown mode', () => ['--ref', 'a=rect:18,28,26,34', '--mode', 'best'], /--mode: expected ls, nnls, sum1, nnls-sum1/],
+    ['an unknown mode', () => ['--ref', 'a=rect:18,28,26,34', '--mode', 'best'], /--mode: expected one of ls, nnls, sum1, nnls-sum1, got "best"/],
   ];
   for (const [name, args, msg] of bad) {
     test(`bad input: ${name}`, async () => {

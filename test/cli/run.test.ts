@@ -69,7 +69,7 @@ describe('xanes run', () => {
 
   test('a recipe file gives the same result as the command line', async () => {
     const recipe = path.join(dir, 'recipe.json');
-    fs.writeFileSync(recipe, JSON.stringify({ stacks: ['fov_a.npy'], energies: 'energies.txt', steps: ['edge'], edge: { e0: 8343, maskSigma: 2 }, backend: 'cpu', out: 'out-recipe' }));
+    fs.writeFileSync(recipe, JSON.stringify({ stacks: ['fov_a.npy'], energies: 'energies.txt', steps: ['edge'], e0: 8343, edge: { maskSigma: 2 }, backend: 'cpu', out: 'out-recipe' }));
     const r = await runCli(['run', recipe, '--threads', '1']);
     expect(r.code, r.err).toBe(0);
     const cli = await runCli(['run', fieldsOf(dir)[0], '--energies', energies, '--steps', 'edge', '--e0', '8343', '--mask-sigma', '2', '--backend', 'cpu', '--threads', '1', '--out', path.join(dir, 'out-cli')]);
@@ -78,7 +78,7 @@ describe('xanes run', () => {
   });
 
   const bad: [string, string[], RegExp][] = [
-    ['an unknown step', ['--steps', 'edge,magic'], /--steps: unknown step 'magic'/],
+    ['an unknown step', ['--steps', 'edge,magic'], /--steps: expected one of edge, fit, lcf, cluster, got "magic"/],
     ['a cluster feature of a step not run', ['--steps', 'edge,cluster', '--features', 'lcf:fraction_NiO', '--k', '2'], /--features: 'lcf:fraction_NiO': name a map of a step in this run/],
     ['a glob matching nothing', ['--steps', 'edge'], /nothing_\*\.npy: the pattern matches no file/],
   ];

@@ -16,7 +16,9 @@ import { readNpy } from '../../src/io/npy.js';
 import {
   PcaAccumulator, jacobiEigenSymmetric, pcaGramCpu, pcaModelFromGram, pcaProjectCpu, significantComponents, PCA_MAX_ABS,
 } from '../../src/cpu/pca.js';
-import { covPlan, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
+import { COV_PANEL, COV_WG, covPlan, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
+import { CpuGram, PCA_CPU_BLOCK } from '../../src/cpu/pca-gram.js';
+import { sharedFloat32 } from '../../src/cpu/threads.js';
 import { pcaProjectStep, pcaRun } from '../../src/pipeline/cluster.js';
 import { gpuBackend } from '../helpers/backends.js';
 import { fixturePath, readXdiMu, roughlyNormalised } from '../helpers/cluster.js';
@@ -119,14 +121,17 @@ describe('pca', () => {
     const gpuCtx = (await gpuBackend()).gpu!;
     const Gg = await pcaGramGpu(gpuCtx, cube, P, nE, centre);
     const Gc = pcaGramCpu(cube, P, nE, centre);
-    // One chunk per block pair: the blocked float32 sums run through 30 batches (> MID_BATCHES).
+    // One chunk per tile group: the blocked float32 sums run through every panel of the tile.
     const Glong = await pcaGramGpu(gpuCtx, cube, P, nE, centre, { targetPartials: 1 });
     expect(covPlan(nE, P, 1).nChunks).toBe(1);
+    // Both modes of pca_cov run here, whichever the adapter would choose.
+    const Gstaged = await pcaGramGpu(gpuCtx, cube, P, nE, centre, { direct: false });
+    const Gdirect = await pcaGramGpu(gpuCtx, cube, P, nE, centre, { direct: true, targetPartials: 1 });
     const m = nE + 1;
     let maxDiag = 0;
     for (let i = 0; i < m; i++) maxDiag = Math.max(maxDiag, Gc[i * m + i]);
     let worst = 0;
-    for (let i = 0; i < m * m; i++) worst = Math.max(worst, Math.abs(Gg[i] - Gc[i]), Math.abs(Glong[i] - Gc[i]));
+    for (let i = 0; i < m * m; i++) worst = Math.max(worst, ...[Gg, Glong, Gstaged, Gdirect].map((G) => Math.abs(G[i] - Gc[i])));
     expect(worst / maxDiag, `seed ${SEED}`).toBeLessThan(GRAM_REL);
     expect(Gg[m * m - 1]).toBe(P - bad.size);
     expect(Gc[m * m - 1]).toBe(P - bad.size);
@@ -273,6 +278,36 @@ describe('pca', () => {
     for (let k = 0; k < 3; k++) expect(Math.abs(g.model.eigenvalues[k] - c.model.eigenvalues[k]) / c.model.eigenvalues[k]).toBeLessThan(EIG_REL);
   });
 
+  test('CPU covariance kernel: panels = the rank-1 twin; bytes identical on 1 and 2 threads', async () => {
+    const rng = makeRng(SEED + 7);
+    for (const [d, P] of [[101, 2 * PCA_CPU_BLOCK + 333], [3, PCA_CPU_BLOCK + 5]]) {
+      const cube = sharedFloat32(d * P);
+      for (let i = 0; i < cube.length; i++) cube[i] = 2 + rng.normal();
+      cube[5] = NaN; // pixel 5 excluded
+      cube[(d - 1) * P + 9] = 2e18; // pixel 9 excluded (beyond PCA_MAX_ABS)
+      const centre = Float64Array.from({ length: d }, () => 2 + 0.1 * rng.normal());
+      const twin = pcaGramCpu(cube, P, d, centre);
+      const m = d + 1;
+      const runs: Float64Array[] = [];
+      for (const threads of [1, 2]) {
+        const g = new CpuGram(threads);
+        try {
+          runs.push(await g.gram(cube, P, d, centre));
+        } finally {
+          await g.close();
+        }
+      }
+      expect(runs[0][m * m - 1]).toBe(P - 2);
+      let maxDiag = 0;
+      for (let i = 0; i < m; i++) maxDiag = Math.max(maxDiag, twin[i * m + i]);
+      let worst = 0;
+      for (let i = 0; i < m * m; i++) worst = Math.max(worst, Math.abs(runs[0][i] - twin[i]));
+      // float64 sums in another order: rounding only.
+      expect(worst / maxDiag).toBeLessThan(1e-12);
+      expect(Buffer.from(runs[1].buffer).equals(Buffer.from(runs[0].buffer))).toBe(true);
+    }
+  });
+
   test('degenerate inputs: one pixel, identical pixels, all excluded; covPlan for odd sizes', async () => {
     const gpu = (await gpuBackend()).gpu!;
     const energies = Float64Array.from({ length: 9 }, (_, i) => 8300 + i);
@@ -311,10 +346,13 @@ describe('pca', () => {
     await expect(pcaRun(cpuBackend(), new MemoryStack(same.subarray(0, nE * 4), nE, 2, 2), energies.subarray(1), 2)).rejects.toThrow(/--energies/);
     expect(PCA_MAX_ABS).toBe(1e18);
     // Block plans: augmented rows covered, chunks cover every pixel.
-    for (const [d, n] of [[1, 1], [3, 5000], [7, 257], [8, 100], [15, 64], [101, 123457]]) {
-      const plan = covPlan(d, n);
-      expect(plan.nb * plan.tb).toBeGreaterThanOrEqual(d + 1);
-      expect(plan.chunk % plan.batch).toBe(0);
+    for (const [d, n, direct] of [[1, 1, 0], [3, 5000, 0], [7, 257, 1], [8, 100, 0], [15, 64, 1], [101, 123457, 0], [101, 123457, 1], [3, 5000, 1]]) {
+      const plan = covPlan(d, n, undefined, direct === 1);
+      expect(4 * plan.nt).toBeGreaterThanOrEqual(d + 1);
+      expect(plan.tpg * plan.nTgroups).toBeGreaterThanOrEqual(plan.nTiles);
+      expect(plan.tpg * plan.slices).toBeLessThanOrEqual(COV_WG);
+      expect(4 * plan.nt * plan.panel).toBeLessThanOrEqual(COV_PANEL);
+      expect(plan.chunk % plan.panel).toBe(0);
       expect(plan.nChunks * plan.chunk).toBeGreaterThanOrEqual(n);
       expect((plan.nChunks - 1) * plan.chunk).toBeLessThan(n);
     }
