@@ -100,7 +100,7 @@ async function engineError(backend: 'cpu' | 'webgpu', extra: { normalize: boolea
     stack: path.join(dir, 'stack.npy'), energies: path.join(dir, 'energies.txt'), out,
     refs: NAMES.map((n) => `${n}=${fixturePath(`v-k/${n}.xdi`)}`),
     mode: extra.mode, background: extra.background, normalize: extra.normalize,
-    backend, threads: 1, budgetBytes: 256 * 2 ** 20, notice: () => {},
+    backend, threads: 1, budgetBytes: 2048 * 2 ** 20, notice: () => {},
   });
   const errs: number[] = [];
   NAMES.forEach((n, k) => {
@@ -134,7 +134,7 @@ describe('lcf with normalised references (V oxide XDI mixtures)', () => {
     const s: any = await runLcf({
       stack: path.join(dir, 'stack.npy'), energies: path.join(dir, 'energies.txt'), out,
       refs: NAMES.map((n) => `${n}=${fixturePath(`v-k/${n}.xdi`)}`), mode: 'nnls-sum1', background: 'none', refNorm: 'none',
-      backend: 'cpu', threads: 1, budgetBytes: 256 * 2 ** 20, notice: () => {},
+      backend: 'cpu', threads: 1, budgetBytes: 2048 * 2 ** 20, notice: () => {},
     });
     expect(s.references.every((r: any) => r.normalization.method === 'none')).toBe(true);
     const csv = fs.readFileSync(path.join(out, 'references.csv'), 'utf8').trim().split('\n');
