@@ -18,3 +18,17 @@ await build({
   banner: { js: "import { createRequire as __xanesCreateRequire } from 'node:module'; const require = __xanesCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// The report page's script: the browser bundle (Vega, the colour maps, the plot specs and
+// the kernels' TypeScript twins for the inspector) that src/report/html.ts inlines.
+await build({
+  entryPoints: { 'report-page': 'src/report/page/main.ts' },
+  outdir: 'dist',
+  bundle: true,
+  platform: 'browser',
+  format: 'iife',
+  target: 'es2022',
+  minify: true,
+  legalComments: 'eof',
+  logLevel: 'warning',
+});

@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { makeNiTxmStack } from '../synth/ni-txm.js';
+import { makeNiTxmStack, NI_TXM_PHYSICS, type NiTxmStack } from '../synth/ni-txm.js';
+import { writeFxiFile } from '../synth/fxi.js';
 import { writeTiffStack } from '../io/tiff.js';
 import { writeNpy } from '../io/npy.js';
 import { runEdge } from '../pipeline/edge-run.js';
@@ -38,8 +39,10 @@ export function registerDemo(program: Command): void {
       const values = fromCli('demo', c);
       const o = { dir: values.demo.dir ?? 'xanes-demo' };
       const size = values.demo.size ?? DEMO_SIZE;
-      const files = writeDemoData(o.dir, size);
-      console.log(`example data: ${files.dataDir} (sample.tif, flat.tif, dark.tif: counts; energies.txt: eV; truth_*.npy)`);
+      const ni = demoNiStack(size);
+      const files = writeDemoData(o.dir, size, ni);
+      const fxi = await writeDemoFxi(o.dir, size, ni);
+      console.log(`example data: ${files.dataDir} (ni_txm_fxi.h5: FXI-layout HDF5 with counts, flat, dark, energies and pixel size; the same as sample.tif, flat.tif, dark.tif + energies.txt; truth_*.npy)`);
       const backend = values.common.backend ?? 'auto';
       const budgetBytes = memoryBytes(values.common.memory);
       // 1. Edge energies. The quadratic post-edge line extrapolated back to e0 makes the
@@ -47,8 +50,9 @@ export function registerDemo(program: Command): void {
       // demo masks at 5 sigma to drop the empty background (the default is 1, as in the
       // literature; see the README).
       const edgeDir = path.join(o.dir, 'edge');
+      // The FXI file carries its flat, dark, energies and pixel size: nothing else to give.
       const report = await runEdge({
-        stack: files.sample, energies: files.energies, flat: files.flat, dark: files.dark,
+        stack: fxi,
         out: edgeDir, edge: { maskSigma: DEMO_MASK_SIGMA }, backend, budgetBytes, onTile: progress('edge', size),
       });
       printEdgeReport(report.outDir, report.summary);
@@ -57,7 +61,7 @@ export function registerDemo(program: Command): void {
       // non-Ni matrix: fraction_LiNiO2 is the state of charge.
       const lcfDir = path.join(o.dir, 'lcf');
       const lcf = await runLcf({
-        stack: files.sample, energies: files.energies, flat: files.flat, dark: files.dark, out: lcfDir,
+        stack: fxi, out: lcfDir,
         refs: [`NiO=${exampleDataPath('ni-k/ref_NiO.txt')}`, `LiNiO2=${exampleDataPath('ni-k/ref_LiNiO2.txt')}`],
         mode: 'nnls-sum1', background: 'none', normalize: true, backend, budgetBytes, onTile: progress('lcf', size),
       }) as any;
@@ -90,6 +94,29 @@ export function registerDemo(program: Command): void {
 
 export const VK_DEMO_SIZE = 96;
 
+/** Detector counts are integers: stored as uint16, as TXM cameras write them. */
+const u16 = (a: Float32Array) => Uint16Array.from(a, (v) => Math.min(65535, Math.max(0, Math.round(v))));
+
+export function demoNiStack(size: number): NiTxmStack {
+  return makeNiTxmStack({ width: size, height: size, seed: DEMO_SEED, noise: true });
+}
+
+/**
+ * The same Ni K-edge stack as one HDF5 file in the FXI (NSLS-II 18-ID) layout, written with
+ * h5wasm: what a full-field TXM beamline hands a user. Same counts as sample/flat/dark.tif.
+ */
+export async function writeDemoFxi(dir: string, size: number, stack?: NiTxmStack): Promise<string> {
+  const s = stack ?? demoNiStack(size);
+  const file = path.join(dir, 'data', 'ni_txm_fxi.h5');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const nE = s.energies.length;
+  await writeFxiFile(file, {
+    width: size, height: size, energies: s.energies, sample: u16(s.sample), flat: u16(s.flat), dark: u16(s.dark),
+    flatFrames: nE, darkFrames: nE, pixelSizeUm: NI_TXM_PHYSICS.fieldOfViewUm / size,
+  });
+  return file;
+}
+
 /** The V K-edge ptychography-like stack as .npy [40, H, W] plus energies and truth maps. */
 export function writeVkDemoData(dir: string, size: number): { stack: string; energies: string } {
   const dataDir = path.join(dir, 'data');
@@ -104,13 +131,11 @@ export function writeVkDemoData(dir: string, size: number): { stack: string; ene
   return { stack: f('vk_ptycho.npy'), energies: f('vk_energies.txt') };
 }
 
-export function writeDemoData(dir: string, size: number): { dataDir: string; sample: string; flat: string; dark: string; energies: string } {
+export function writeDemoData(dir: string, size: number, stack?: NiTxmStack): { dataDir: string; sample: string; flat: string; dark: string; energies: string } {
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir, { recursive: true });
-  const s = makeNiTxmStack({ width: size, height: size, seed: DEMO_SEED, noise: true });
+  const s = stack ?? demoNiStack(size);
   const nE = s.energies.length;
-  // Detector counts are integers: store them as uint16, as TXM cameras write them.
-  const u16 = (a: Float32Array) => Uint16Array.from(a, (v) => Math.min(65535, Math.max(0, Math.round(v))));
   const f = (n: string) => path.join(dataDir, n);
   writeTiffStack(f('sample.tif'), u16(s.sample), size, size, nE);
   writeTiffStack(f('flat.tif'), u16(s.flat), size, size, nE);

@@ -15,6 +15,7 @@ import { registerCluster } from './cluster.js';
 import { registerFit } from './fit.js';
 import { registerLcf } from './lcf.js';
 import { registerRun } from './run.js';
+import { registerReport } from './report.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerLcf(program);
   registerCluster(program);
   registerRun(program);
+  registerReport(program);
   registerDemo(program);
   return program;
 }

@@ -19,6 +19,7 @@
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { parabolaVertex } from '../pipeline/edge-plan.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow } from '../kernels/layout.js';
+import { preEdgeLine } from './normalize.js';
 
 export interface EdgeMargins {
   deriv: Float64Array;
@@ -28,13 +29,13 @@ export interface EdgeMargins {
 
 export function edgeCpu(plan: EdgePlan, cube: Float32Array, P: number, norm: Float64Array, margins?: EdgeMargins): Float64Array {
   const out = new Float64Array(EDGE_ROWS * P).fill(NaN);
-  const { x, pre, nE } = plan;
+  const { x, nE } = plan;
   for (let p = 0; p < P; p++) {
     if (norm[NormRow.STATUS * P + p] !== EdgeStatus.OK) continue;
     const a = norm[NormRow.PRE_A * P + p];
     const b = norm[NormRow.PRE_B * P + p];
     const step = norm[NormRow.STEP * P + p];
-    const n = (i: number) => (cube[i * P + p] - (a + b * (x[i] - pre.centre) / pre.scale)) / step;
+    const n = (i: number) => (cube[i * P + p] - preEdgeLine(plan, a, b, x[i])) / step;
     // e0_deriv: found by the normalize kernel on mu (the same maximum as on n: a positive
     // scale and a constant slope move neither the argmax nor the parabola's vertex).
     const xDeriv = norm[NormRow.E0_DERIV * P + p];

@@ -572,3 +572,20 @@ export function lcfCpu(plan: LcfPlan, cube: Float32Array, P: number): Float64Arr
   }
   return out;
 }
+
+/**
+ * The model the LCF fit minimises over its window, per energy: sum_k w_k mu_k(E) + bg(E),
+ * bg(E) = bg_const + bg_slope (E - bgRefEnergy) (the design matrix of makeLcfPlan, with its
+ * column scaling undone). The report draws these from the weight and background maps.
+ */
+export function lcfCurves(
+  refs: readonly LcfReference[], energies: ArrayLike<number>, weights: readonly number[],
+  background: { const?: number; slope?: number; refEnergy: number },
+): { contributions: Float64Array[]; background: Float64Array; total: Float64Array } {
+  const nE = energies.length;
+  const contributions = refs.map((r, k) => Float64Array.from({ length: nE }, (_, i) => weights[k] * r.mu[i]));
+  const bg = Float64Array.from({ length: nE }, (_, i) => (background.const ?? 0) + (background.slope ?? 0) * (energies[i] - background.refEnergy));
+  const total = Float64Array.from(bg);
+  for (const c of contributions) for (let i = 0; i < nE; i++) total[i] += c[i];
+  return { contributions, background: bg, total };
+}

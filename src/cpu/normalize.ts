@@ -79,6 +79,26 @@ export function derivativeMax(plan: EdgePlan, y: (i: number) => number, margin?:
   return { x: xd, i: best };
 }
 
+/** A pixel's pre- and post-edge windows [i0, i1) measured from its own e0 x0 (larch's rules). */
+export function pixelWindows(plan: EdgePlan, x0: number): { pre: [number, number]; post: [number, number] } {
+  const { x, nE, larch } = plan;
+  const pre = window(x, x0, Math.max(larch.pre1, x[0] - x0), larch.pre2);
+  let lo = larch.norm1, hi = Math.min(larch.norm2, x[nE - 1] - x0);
+  if (lo > hi) [lo, hi] = [hi, lo];
+  return { pre, post: window(x, x0, lo, hi) };
+}
+
+/** The pre-edge line at x = E - plan.e0 from a pixel's PRE_A, PRE_B (the plan's basis, see NormRow). */
+export function preEdgeLine(plan: Pick<EdgePlan, 'pre'>, a: number, b: number, x: number): number {
+  return a + (b * (x - plan.pre.centre)) / plan.pre.scale;
+}
+
+/** post - pre at x = E - plan.e0 from a pixel's POST_C0..C2 (the plan's basis, see NormRow). */
+export function postMinusPre(plan: Pick<EdgePlan, 'post'>, c0: number, c1: number, c2: number, x: number): number {
+  const v = (x - plan.post.centre) / plan.post.scale;
+  return c0 + c1 * v + c2 * v * v;
+}
+
 export function normalizeCpu(plan: EdgePlan, cube: Float32Array | Float64Array, P: number, margins?: { deriv: Float64Array }): Float64Array {
   const out = new Float64Array(NORM_ROWS * P);
   const { x, pre, post, maskSigma, nE, larch } = plan;
@@ -102,10 +122,7 @@ export function normalizeCpu(plan: EdgePlan, cube: Float32Array | Float64Array, 
     const x0 = x[ie0];
 
     // 2. Windows from the own e0.
-    const [a0, a1] = window(x, x0, Math.max(larch.pre1, x[0] - x0), larch.pre2);
-    let lo = larch.norm1, hi = Math.min(larch.norm2, x[nE - 1] - x0);
-    if (lo > hi) [lo, hi] = [hi, lo];
-    const [b0, b1] = window(x, x0, lo, hi);
+    const { pre: [a0, a1], post: [b0, b1] } = pixelWindows(plan, x0);
 
     // 3. Pre-edge line in the pixel's basis u' in [-1, 1].
     const pc = (x[a0] + x[a1 - 1]) / 2, ps = Math.max((x[a1 - 1] - x[a0]) / 2, 1e-6);

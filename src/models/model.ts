@@ -217,3 +217,20 @@ export function evaluateModel(model: FitModel, E: number, params: ArrayLike<numb
   for (const c of model.components) f += c.def.evaluate(E - eRef, p, c.offset, d);
   return f;
 }
+
+/**
+ * Each component's value at energy E (same formula and units as evaluateModel, whose sum
+ * they are): what the report draws under the fitted curve.
+ */
+export function evaluateComponents(model: FitModel, E: number, params: ArrayLike<number>, eRef: number): number[] {
+  const np = model.paramNames.length;
+  const p = new Float64Array(np);
+  for (let k = 0; k < np; k++) p[k] = model.paramRoles[k] === 'energy' ? params[k] - eRef : params[k];
+  const d = new Float64Array(np);
+  return model.components.map((c) => c.def.evaluate(E - eRef, p, c.offset, d));
+}
+
+/** The reference energy of 'linear' components in a fit over these energies (as the fit plan sets it). */
+export function fitReferenceEnergy(energies: ArrayLike<number>): number {
+  return (energies[0] + energies[energies.length - 1]) / 2;
+}

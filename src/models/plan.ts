@@ -14,7 +14,7 @@ import type { EdgeOptions, EdgePlan } from '../pipeline/edge-plan.js';
 import { DEFAULT_EDGE_OPTIONS, indexNearest, makeEdgePlan } from '../pipeline/edge-plan.js';
 import { InputError } from '../io/errors.js';
 import type { ParamRole } from './component.js';
-import type { FitModel } from './model.js';
+import { fitReferenceEnergy, type FitModel } from './model.js';
 import type { FitOptions } from './options.js';
 import { FIT_TUNING, InitRoleCode } from './layout.js';
 
@@ -156,7 +156,7 @@ export function makeFitPlan(model: FitModel, energies: Float64Array, options: Fi
     if (!(energies[i] > energies[i - 1])) throw new InputError('energies', `must be strictly increasing (index ${i})`);
   }
   const edge = fitEdgePlan(energies, edgeOptions);
-  const eRef = (energies[0] + energies[nE - 1]) / 2;
+  const eRef = fitReferenceEnergy(energies);
   const eScale = (energies[nE - 1] - energies[0]) / 2;
   const t = Float64Array.from(energies, (e) => (e - eRef) / eScale);
   const dt = new Float64Array(nE);

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { withOutputDir } from '../io/run-output.js';
+import { finishReport } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { InputError } from '../io/errors.js';
 import { openInputs, type StackInputs } from './inputs.js';
@@ -68,6 +69,7 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
         files: r.files,
       };
       dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+      finishReport(dir);
       return summary;
     });
   } finally {
@@ -172,6 +174,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
         files: w.files,
       };
       dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+      finishReport(dir);
       return summary;
     });
   } finally {

@@ -11,10 +11,12 @@ import { planTiles } from '../stack/tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import type { OutputDir } from '../io/outdir.js';
 import { withOutputDir } from '../io/run-output.js';
+import { finishReport, spectraRecorder } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { edgeSectionOf } from '../options/convert.js';
 import { InputError } from '../io/errors.js';
-import { histogram, histogramCsv, histogramPeak, percentiles, renderHistogram } from '../plot/histogram.js';
+import { histogram, histogramCsv, histogramPeak, percentiles } from '../plot/histogram.js';
+import { renderHistogram } from '../plot/histogram-png.js';
 import { renderMap } from '../plot/maps.js';
 import { EdgeStatus, EDGE_STATUS_NAMES } from '../kernels/layout.js';
 import { VERSION } from '../version.js';
@@ -37,10 +39,8 @@ export interface EdgeRunReport {
   result: RunResult;
 }
 
-/** Histogram bin width of e0_hist.csv (eV). */
-export const E0_HIST_BIN_EV = 0.1;
-/** Half-width of the colour map centred on the histogram peak (eV). */
-export const E0_PEAK_HALF_RANGE_EV = 1.5;
+import { E0_HIST_BIN_EV, E0_PEAK_HALF_RANGE_EV } from '../plot/ranges.js';
+export { E0_HIST_BIN_EV, E0_PEAK_HALF_RANGE_EV };
 
 export async function runEdge(o: EdgeRunOptions): Promise<EdgeRunReport> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -71,10 +71,12 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   const step = edgeStep(plan);
   const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
   inputs.resetMaskedPoints(); // sampling above read some rows
+  const recorder = spectraRecorder(inputs);
   const result = await runTiles(source, step, sel.backend, {
     budgetBytes: o.budgetBytes,
     sourceBytesPerPixel: inputs.extraBytesPerPixel,
     onTile: o.onTile,
+    onTileData: recorder.add,
   });
 
   const { width: W, height: H, maps } = result;
@@ -134,5 +136,6 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
     status_codes: Object.fromEntries(step.statusNames.map((n, i) => [i, n])),
   };
   out.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+  finishReport(out, recorder);
   return { outDir: out.finalPath, summary, result };
 }

@@ -11,6 +11,7 @@ import { fitStep, FIT_STATUS_NAMES } from './fit-step.js';
 import { parseModelSpec } from '../models/model.js';
 import { parseFitOptions, type RawFitOptions } from '../models/options.js';
 import { withOutputDir } from '../io/run-output.js';
+import { finishReport, spectraRecorder } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { renderMap } from '../plot/maps.js';
 import { percentiles } from '../plot/histogram.js';
@@ -47,7 +48,8 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
     const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
     inputs.resetMaskedPoints();
     return await withOutputDir(o.out, files, async (dir) => {
-      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile });
+      const recorder = spectraRecorder(inputs);
+      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add });
       const { width: W, height: H } = r;
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
       dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
@@ -77,6 +79,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
         stderr: 'from (J^T J)^-1 scaled by the reduced chi-square, at the solution',
       };
       dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+      finishReport(dir, recorder);
       return summary;
     });
   } finally {

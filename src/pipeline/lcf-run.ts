@@ -17,6 +17,7 @@ import { writeRegionSpectra, type RoiSpec } from './spectra.js';
 import { loadReferences, parseRefSpec } from '../io/references.js';
 import { windowRange, LCF_MODES, LCF_BACKGROUNDS } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
+import { finishReport, spectraRecorder } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { InputError } from '../io/errors.js';
 import { VERSION } from '../version.js';
@@ -83,16 +84,18 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
     const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
     inputs.resetMaskedPoints();
     return await withOutputDir(o.out, files, async (dir) => {
-      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile });
+      const recorder = spectraRecorder(inputs);
+      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add });
       const { width: W, height: H } = r;
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
       dir.recordInput('', { stack: o.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const names = step.info.references.slice(0, 3);
       const rgb = await renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps.total, intensityLabel: 'total', title: `lcf ${mode}` });
       dir.writeBytes('rgb.png', rgb.png);
+      // The references as fitted (on the stack's energies, after the same normalisation):
+      // the report and `xanes inspect` draw each pixel's contributions from them.
+      dir.writeText('references.csv', referencesCsv(energies, refs));
       const quantity = normalize ? 'normalised absorbance' : inputs.od ? 'optical density' : inputs.absorbance ? 'absorbance' : 'stack value';
-      const refTable = referencesTable(energies, refs);
-      dir.writeText('references.csv', refTable);
       dir.writeBytes('references.png', await renderLinePlot({
         series: refs.map((x, k) => ({ x: energies, y: x.mu, label: `${x.name} (${x.normalization.method === 'none' ? 'raw' : x.normalization.method})`, color: SERIES_COLORS[k % SERIES_COLORS.length] })),
         xlabel: 'energy (eV)', ylabel: refs.every((x) => x.normalization.method === 'none') ? 'reference (raw)' : 'reference (normalised unless marked raw)',
@@ -124,18 +127,12 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
         maps: Object.fromEntries(step.mapNames.map((n) => [n, step.info.mapUnits[n] ?? ''])),
       };
       dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+      finishReport(dir, recorder);
       return summary;
     });
   } finally {
     inputs.close();
   }
-}
-
-/** references.csv: energy, then each reference as fitted (after its normalisation). */
-function referencesTable(energies: Float64Array, refs: { name: string; mu: Float64Array }[]): string {
-  const lines = [['energy_eV', ...refs.map((r) => r.name)].join(',')];
-  for (let i = 0; i < energies.length; i++) lines.push([energies[i], ...refs.map((r) => (Number.isFinite(r.mu[i]) ? r.mu[i] : ''))].join(','));
-  return lines.join('\n') + '\n';
 }
 
 /** Labels for two stacks in file names and plots: their file names, made distinct. */
@@ -176,4 +173,11 @@ export async function runSpectra(o: SpectraRunOptions): Promise<Record<string, u
     a.close();
     b?.close();
   }
+}
+
+/** references.csv: energy_eV, then each reference's mu on the stack's energies. */
+export function referencesCsv(energies: Float64Array, refs: readonly { name: string; mu: Float64Array }[]): string {
+  const lines = [['energy_eV', ...refs.map((r) => r.name)].join(',')];
+  for (let i = 0; i < energies.length; i++) lines.push([energies[i], ...refs.map((r) => (Number.isFinite(r.mu[i]) ? r.mu[i] : 'nan'))].join(','));
+  return lines.join('\n') + '\n';
 }

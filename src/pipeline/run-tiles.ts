@@ -29,6 +29,11 @@ export interface RunOptions {
   /** Bytes per pixel the source adds while reading (e.g. flat and dark buffers). */
   sourceBytesPerPixel?: number;
   onTile?: (done: number, total: number) => void;
+  /**
+   * Sees each tile as read (energy-major, rows y0..y0+rows-1), before the step runs: the
+   * report's spectra recorder keeps a copy of some pixels. Must not modify the tile.
+   */
+  onTileData?: (cube: Float32Array, y0: number, rows: number) => void;
   /** The process's memory before the run (default: measured RSS). Tests fix it to plan exactly. */
   baselineBytes?: number;
 }
@@ -114,6 +119,7 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     const t = performance.now();
     await source.readRows(y0, r, buf);
     tRead += performance.now() - t;
+    opts.onTileData?.(buf, y0, r);
   };
 
   let y0 = 0;
@@ -186,6 +192,7 @@ async function runPooled(
       const t = performance.now();
       await source.readRows(y0, r, buf);
       tRead += performance.now() - t;
+      opts.onTileData?.(buf, y0, r);
       const { done } = await pool.submit(buf, r * W);
       const p: Promise<void> = done.then(
         ({ result, cube }) => {

@@ -1,8 +1,6 @@
 // Histograms and percentiles of maps (edge-energy distributions, colour ranges centred on
-// the histogram peak), a CSV form for users' own plotting, and a PNG bar plot.
-import type { Rgb } from './colormap.js';
-import { histogramSpec } from './specs.js';
-import { renderSpec } from './render.js';
+// the histogram peak) and a CSV form for users' own plotting; the PNG is histogram-png.ts.
+// Browser-safe: report.html computes its histograms with these too.
 
 export interface Histogram {
   /** nBins + 1 bin edges; bin i is [edges[i], edges[i+1]), the last bin includes its right edge. */
@@ -93,12 +91,4 @@ export function percentile(values: Float32Array, p: number): number {
 export function percentiles(values: Float32Array, ps: readonly number[]): number[] {
   const s = sortedNonNaN(values);
   return ps.map((p) => fromSorted(s, p));
-}
-
-/** PNG bar plot of a histogram (histogramSpec in src/plot/specs.ts), with optional marker lines. */
-export async function renderHistogram(
-  h: Histogram,
-  o: { title: string; xlabel: string; ylabel?: string; width?: number; height?: number; color?: Rgb; rules?: { x: number; label: string }[] },
-): Promise<Uint8Array> {
-  return (await renderSpec(histogramSpec({ edges: h.edges, counts: h.counts, ...o }))).png;
 }

@@ -156,9 +156,14 @@ describe('xanes info and demo', () => {
     const demoDir = path.join(dir, 'out-demo');
     const r = await run(['demo', '--dir', demoDir, '--size', '40']);
     expect(r.code, r.err).toBe(0);
-    for (const f of ['data/sample.tif', 'data/flat.tif', 'data/dark.tif', 'data/energies.txt', 'data/truth_soc.npy', 'edge/e0_half.npy', 'edge/summary.json']) {
+    for (const f of ['data/sample.tif', 'data/flat.tif', 'data/dark.tif', 'data/energies.txt', 'data/ni_txm_fxi.h5', 'data/truth_soc.npy', 'edge/e0_half.npy', 'edge/summary.json', 'edge/results.h5']) {
       expect(fs.existsSync(path.join(demoDir, f)), f).toBe(true);
     }
+    // The demo's edge step reads the FXI-layout HDF5 file: flat, dark and energies from it.
+    const s = JSON.parse(fs.readFileSync(path.join(demoDir, 'edge', 'summary.json'), 'utf8'));
+    expect(s.inputs.read.layout.name).toBe('fxi');
+    expect(s.inputs.read.flat_from).toContain('/img_bkg');
+    expect(s.inputs.read.pixel_size_um.x).toBeCloseTo(30 / 40, 6);
     expect(r.out).toMatch(/edge maps: /);
   });
 });

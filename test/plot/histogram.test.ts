@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { decode } from 'fast-png';
-import { histogram, histogramCsv, histogramPeak, percentile, percentiles, renderHistogram } from '../../src/plot/histogram.js';
+import { histogram, histogramCsv, histogramPeak, percentile, percentiles } from '../../src/plot/histogram.js';
+import { renderHistogram } from '../../src/plot/histogram-png.js';
 import { makeRng } from '../../src/synth/random.js';
 
 describe('histogram', () => {

@@ -1,0 +1,162 @@
+/**
+ * Reads an output folder into what the report shows (ReportMeta) and the maps themselves:
+ * summary.json, every 2-D .npy map, the pixel spectra index, references.csv, elbow,
+ * scree and cluster-spectra tables. `xanes report` and `xanes inspect` both start here.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { readNpy } from '../io/npy.js';
+import { InputError } from '../io/errors.js';
+import { histogram, histogramPeak, percentiles } from '../plot/histogram.js';
+import { E0_HIST_BIN_EV, E0_PEAK_HALF_RANGE_EV } from '../plot/ranges.js';
+import { readSpectraIndex } from './spectra-file.js';
+import type { MapKind, ReportMap, ReportMeta } from './meta.js';
+
+export interface Collected {
+  meta: ReportMeta;
+  maps: Record<string, Float32Array>;
+}
+
+function readCsv(file: string): { head: string[]; rows: number[][] } | null {
+  if (!fs.existsSync(file)) return null;
+  const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+  const head = lines[0].split(',');
+  const rows = lines.slice(1).map((l) => l.split(',').map((v) => (v === 'nan' ? NaN : Number(v))));
+  return { head, rows };
+}
+
+function unitOf(summary: Record<string, any>, name: string): string {
+  const base = name.replace(/_stderr$/, '');
+  return summary.maps?.[name]?.unit ?? summary.parameters?.mapUnits?.[name] ?? summary.model?.units?.[base]
+    ?? (name === 'labels' ? 'cluster' : name === 'status' ? 'code' : name === 'iterations' ? 'iterations' : name === 'redchi' ? 'reduced chi-square' : '');
+}
+
+function statusCodes(summary: Record<string, any>): string[] | undefined {
+  if (summary.status_codes) return Object.entries(summary.status_codes as Record<string, string>).sort((a, b) => Number(a[0]) - Number(b[0])).map(([, v]) => v);
+  if (Array.isArray(summary.parameters?.statusNames)) return summary.parameters.statusNames;
+  if (summary.counts?.status) return Object.keys(summary.counts.status);
+  return undefined;
+}
+
+function kindOf(name: string): MapKind {
+  return name === 'labels' ? 'labels' : name === 'status' ? 'status' : name === 'mask' ? 'mask' : 'value';
+}
+
+/** 2-98 percentile range, widened when degenerate. */
+export function autoRange(data: Float32Array): [number, number] {
+  let [lo, hi] = percentiles(data, [2, 98]);
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) [lo, hi] = [0, 1];
+  if (!(hi > lo)) [lo, hi] = [lo - 0.5, lo + 0.5];
+  return [lo, hi];
+}
+
+function presetsFor(name: string, unit: string, data: Float32Array, summary: Record<string, any>): ReportMap['presets'] {
+  const out: ReportMap['presets'] = [];
+  const [lo, hi] = autoRange(data);
+  out.push({ name: '2-98 percentile', vmin: lo, vmax: hi });
+  if (unit === 'eV') {
+    const fixed = summary.parameters?.colour_range_eV;
+    if (name === 'e0_half' && Array.isArray(fixed) && fixed.every(Number.isFinite)) out.push({ name: "run's range", vmin: fixed[0], vmax: fixed[1] });
+    // The peak of the histogram over the 1-99 percentile range (fitted energies can have wild outliers).
+    const [p1, p99] = percentiles(data, [1, 99]);
+    if (Number.isFinite(p1) && Number.isFinite(p99) && (p99 - p1) / E0_HIST_BIN_EV < 1e6) {
+      const lo = Math.floor(p1 / E0_HIST_BIN_EV) * E0_HIST_BIN_EV;
+      const peak = histogramPeak(histogram(data, E0_HIST_BIN_EV, { min: lo, max: lo + Math.ceil((p99 - lo) / E0_HIST_BIN_EV + 1) * E0_HIST_BIN_EV }));
+      if (Number.isFinite(peak)) out.push({ name: `peak ± ${E0_PEAK_HALF_RANGE_EV} eV`, vmin: peak - E0_PEAK_HALF_RANGE_EV, vmax: peak + E0_PEAK_HALF_RANGE_EV });
+    }
+  }
+  return out;
+}
+
+function read2d(file: string, W: number, H: number): Float32Array | null {
+  const { data, shape } = readNpy(file);
+  const s = shape.length === 3 && shape[0] === 1 ? shape.slice(1) : shape;
+  if (s.length !== 2 || s[0] !== H || s[1] !== W) return null;
+  return data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+}
+
+export function collect(dir: string, name = path.basename(path.resolve(dir))): Collected {
+  const sfile = path.join(dir, 'summary.json');
+  if (!fs.existsSync(sfile)) throw new InputError(dir, 'no summary.json: not an output folder of a finished xanes command');
+  const summary = JSON.parse(fs.readFileSync(sfile, 'utf8')) as Record<string, any>;
+  const command = String(summary.command ?? 'unknown');
+  const shape = summary.inputs?.shape;
+  let W = Number(shape?.width ?? summary.inputs?.width), H = Number(shape?.height ?? summary.inputs?.height);
+  const npys = fs.readdirSync(dir).filter((f) => f.endsWith('.npy')).sort();
+  if (!(W > 0 && H > 0)) {
+    for (const f of npys) {
+      const { shape: s } = readNpy(path.join(dir, f));
+      if (s.length === 2) [H, W] = s;
+      if (W > 0) break;
+    }
+  }
+  if (!(W > 0 && H > 0)) throw new InputError(dir, 'no 2-D map to show');
+  const maps: Record<string, Float32Array> = {};
+  const list: ReportMap[] = [];
+  const add = (name: string, data: Float32Array, s: Record<string, any>) => {
+    const unit = unitOf(s, name);
+    const kind = kindOf(name);
+    maps[name] = data;
+    list.push({ name, unit, kind, file: `report_files/maps/${name}.js`, ...(kind === 'status' ? { codes: statusCodes(s) } : {}), presets: kind === 'value' ? presetsFor(name, unit, data, s) : [] });
+  };
+  for (const f of npys) {
+    const m = read2d(path.join(dir, f), W, H);
+    if (m) add(f.slice(0, -4), m, summary);
+  }
+  // Clustering on maps of an earlier run: show the features beside the labels.
+  const from = summary.inputs?.from;
+  if (command === 'cluster' && typeof from === 'string' && Array.isArray(summary.inputs?.features)) {
+    let fromSummary: Record<string, any> = {};
+    try { fromSummary = JSON.parse(fs.readFileSync(path.join(from, 'summary.json'), 'utf8')); } catch { /* units unknown */ }
+    for (const name of summary.inputs.features as string[]) {
+      const f = path.join(from, `${name}.npy`);
+      if (!maps[name] && fs.existsSync(f)) {
+        const m = read2d(f, W, H);
+        if (m) add(name, m, fromSummary);
+      }
+    }
+  }
+  // The interesting map first.
+  const first = ['e0_half', 'fraction_' + (summary.parameters?.references?.[1] ?? ''), 'labels', 'b2', 'score_1'];
+  list.sort((a, b) => {
+    const ia = first.indexOf(a.name), ib = first.indexOf(b.name);
+    return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
+  });
+
+  const index = readSpectraIndex(dir);
+  let energies: number[] | null = index?.energies ?? null;
+  let references: ReportMeta['references'] = null;
+  const refs = readCsv(path.join(dir, 'references.csv'));
+  if (refs) {
+    energies ??= refs.rows.map((r) => r[0]);
+    references = refs.head.slice(1).map((name, k) => ({ name, mu: refs.rows.map((r) => r[k + 1]) }));
+  }
+  const elbowTable = summary.elbow?.table as { k: number; wcss: number }[] | undefined;
+  const scree = readCsv(path.join(dir, 'scree.csv'));
+  const cs = readCsv(path.join(dir, 'cluster_spectra.csv'));
+  let clusterSpectra: ReportMeta['clusterSpectra'] = null;
+  if (cs) {
+    const k = (cs.head.length - 1) / 3;
+    clusterSpectra = {
+      energies: cs.rows.map((r) => r[0]), k,
+      mean: Array.from({ length: k }, (_, j) => cs.rows.map((r) => r[1 + 3 * j])),
+      std: Array.from({ length: k }, (_, j) => cs.rows.map((r) => r[2 + 3 * j])),
+      pixels: Array.isArray(summary.counts) ? summary.counts : [],
+    };
+  }
+  const rgbNames = (summary.rgb_legend?.channels as { map: string }[] | undefined)?.map((c) => c.map).filter((n) => maps[n]);
+  const { energies: _drop, ...spectra } = index ?? ({} as any);
+  const meta: ReportMeta = {
+    command,
+    title: `xanes ${command}: ${name}`,
+    width: W, height: H, maps: list, summary,
+    energies,
+    spectra: index ? spectra : null,
+    references,
+    elbow: elbowTable ? { table: elbowTable, k: Number(summary.elbow.k) } : null,
+    scree: scree ? scree.rows.map((r) => ({ component: r[0], ratio: r[2] })) : null,
+    clusterSpectra,
+    rgb: rgbNames?.length ? { names: rgbNames, intensity: maps[summary.rgb_legend?.intensity?.map] ? summary.rgb_legend.intensity.map : null } : null,
+  };
+  return { meta, maps };
+}

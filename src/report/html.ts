@@ -1,0 +1,69 @@
+/**
+ * report.html: one page that opens from the disk with no server and no network. The page's
+ * script (src/report/page/main.ts, bundled with Vega by scripts/build.mjs into
+ * dist/report-page.js) and its styles are inlined; the run's facts (ReportMeta) are inlined
+ * as JSON; the maps are written beside it as report_files/maps/<name>.js (base64 float32,
+ * loaded when shown), the pixel spectra are already in report_files/spectra/.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { collect } from './collect.js';
+import type { ReportMeta } from './meta.js';
+
+const STYLE = `
+body { font-family: Inter, Helvetica, Arial, sans-serif; margin: 16px 24px; color: #222; }
+h1 { font-size: 20px; } h2 { font-size: 17px; margin: 12px 0 6px; } h3 { font-size: 14px; }
+table { border-collapse: collapse; font-size: 13px; } td, th { padding: 2px 10px 2px 0; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.main { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
+.main { flex-wrap: nowrap; } .left { flex: 0 0 auto; } .right { flex: 1 1 auto; min-width: 560px; }
+.controls { font-size: 13px; margin-bottom: 6px; } .controls input, .controls select, .controls button { font-size: 13px; margin: 2px; }
+.note { color: #666; font-size: 12px; } #map { cursor: crosshair; display: inline-block; }
+#figures { display: flex; flex-wrap: wrap; gap: 16px; } pre { font-size: 11px; max-height: 400px; overflow: auto; }
+.error { color: #b00; }
+`;
+
+/** The page script: dist/report-page.js beside the running bundle, or in the project's dist/. */
+export function pageScript(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const p of [path.join(here, 'report-page.js'), path.join(here, '..', '..', 'dist', 'report-page.js')]) {
+    if (fs.existsSync(p)) return fs.readFileSync(p, 'utf8');
+  }
+  throw new Error('dist/report-page.js is missing; run `npm run build` in the project folder');
+}
+
+/** JSON or JS safe inside <script>: no "</script" or "<!--" can end the element early. */
+function inlineSafe(text: string): string {
+  return text.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
+}
+
+export function reportHtml(meta: ReportMeta, script: string): string {
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${meta.title.replace(/[<>&]/g, '')}</title>
+<style>${STYLE}</style>
+<script>window.XANES_META = ${inlineSafe(JSON.stringify(meta))};</script>
+</head><body>
+<script>${inlineSafe(script)}</script>
+</body></html>
+`;
+}
+
+function writeMapScript(file: string, name: string, data: Float32Array): void {
+  const b64 = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
+  fs.writeFileSync(file, `XANES_MAP(${JSON.stringify(name)},"${b64}");\n`);
+}
+
+/** Writes report.html and report_files/maps/ into an output folder; returns the page's path. */
+export function writeReport(dir: string, name = path.basename(path.resolve(dir))): string {
+  const { meta, maps } = collect(dir, name);
+  const mdir = path.join(dir, 'report_files', 'maps');
+  fs.rmSync(mdir, { recursive: true, force: true });
+  fs.mkdirSync(mdir, { recursive: true });
+  for (const m of meta.maps) writeMapScript(path.join(dir, m.file), m.name, maps[m.name]);
+  const file = path.join(dir, 'report.html');
+  fs.writeFileSync(file, reportHtml(meta, pageScript()));
+  return file;
+}

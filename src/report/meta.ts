@@ -1,0 +1,40 @@
+/**
+ * What report.html and `xanes inspect` know about an output folder (plain JSON): built in
+ * Node from the folder's files (collect.ts), inlined into the page, read by the inspector.
+ */
+import type { SpectraIndex } from './spectra-file.js';
+
+export type MapKind = 'value' | 'labels' | 'status' | 'mask';
+
+export interface ReportMap {
+  name: string;
+  unit: string;
+  kind: MapKind;
+  /** Script file holding the map (report_files/maps/<name>.js), relative to the folder. */
+  file: string;
+  /** For status maps: the name of each code. */
+  codes?: string[];
+  /** Colour ranges offered besides the automatic 2-98 percentile one. */
+  presets: { name: string; vmin: number; vmax: number }[];
+}
+
+export interface ReportMeta {
+  command: string;
+  title: string;
+  width: number;
+  height: number;
+  maps: ReportMap[];
+  /** summary.json as written by the run. */
+  summary: Record<string, any>;
+  /** The stack's energies (eV), when known. */
+  energies: number[] | null;
+  /** Pixel spectra (report_files/spectra/), when the run kept them. */
+  spectra: Omit<SpectraIndex, 'energies'> | null;
+  /** LCF references as fitted, on `energies`. */
+  references: { name: string; mu: number[] }[] | null;
+  elbow: { table: { k: number; wcss: number }[]; k: number } | null;
+  scree: { component: number; ratio: number }[] | null;
+  clusterSpectra: { energies: number[]; k: number; mean: number[][]; std: number[][]; pixels: number[] } | null;
+  /** Names of the maps that make the LCF RGB composite (fractions, intensity). */
+  rgb: { names: string[]; intensity: string | null } | null;
+}
