@@ -36,3 +36,7 @@ export { clusterStats } from './pipeline/cluster-stats.js';
 export { runRecipe, type RunRecipe } from './pipeline/run-recipe.js';
 export { combineSteps, splitRun } from './pipeline/combine.js';
 export { makeVkPtychoStack } from './synth/vk-ptycho.js';
+export { runAlign, type AlignRunOptions } from './pipeline/align-run.js';
+export { computeAlignment, alignedView, ALIGN_DEFAULTS, type AlignOptions, type Alignment } from './align/align.js';
+export { ShiftedStack, commonArea } from './stack/shifted.js';
+export { readShiftsCsv, shiftsCsv } from './io/shifts-csv.js';

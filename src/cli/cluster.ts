@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { runPcaCommand, runClusterCommand } from '../pipeline/cluster-run.js';
 import { InputError } from '../io/errors.js';
+import { alignStepOf } from '../align/align.js';
 import { addOptions, fromCli } from '../options/parse.js';
 import { memoryBytes, stackInputsOf } from '../options/convert.js';
 
@@ -19,7 +20,7 @@ export function registerCluster(program: Command): void {
     const o = fromCli('pca', c);
     const out = o.common.out!;
     const s = await runPcaCommand({
-      ...stackInputsOf(stack, o.common), out, components: o.pca.components ?? 3,
+      ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out, components: o.pca.components ?? 3,
       backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory),
     }) as any;
     console.log(`pca: ${out}`);
@@ -39,7 +40,7 @@ export function registerCluster(program: Command): void {
     if (!stack && k.pca !== undefined) throw new InputError('--pca', 'needs a stack');
     const s = await runClusterCommand({
       out, features: k.features, from: k.from,
-      stack: stack ? stackInputsOf(stack, o.common) : undefined,
+      stack: stack ? { ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common) } : undefined,
       pca: k.pca, k: k.k, kRange: k.kRange,
       kmeans: definedOnly({ seed: k.seed, restarts: k.restarts, maxIter: k.maxIter, standardize: k.standardize }),
       weight: k.weight, minWeight: k.minWeight, mask: k.mask, backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory),

@@ -1,6 +1,7 @@
 /** `xanes edge`: edge-energy maps (src/pipeline/edge-run.ts). Options: src/options/schema.ts. */
 import type { Command } from 'commander';
 import { runEdge } from '../pipeline/edge-run.js';
+import { alignStepOf } from '../align/align.js';
 import { addOptions, fromCli } from '../options/parse.js';
 import { edgeOptionsOf, memoryBytes, stackInputsOf } from '../options/convert.js';
 import { progress } from './options.js';
@@ -13,7 +14,7 @@ export function registerEdge(program: Command): void {
   addOptions(cmd, 'edge').action(async (stack: string, _o: unknown, c: Command) => {
     const o = fromCli('edge', c);
     const report = await runEdge({
-      ...stackInputsOf(stack, o.common), out: o.common.out!, edge: edgeOptionsOf(o.edge, o.common.e0), range: o.edge.range as [number, number] | undefined,
+      ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out: o.common.out!, edge: edgeOptionsOf(o.edge, o.common.e0), range: o.edge.range as [number, number] | undefined,
       backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('edge', 1),
     });
     printEdgeReport(report.outDir, report.summary);

@@ -1,6 +1,7 @@
 /** `xanes fit`: per-pixel nonlinear fits (src/pipeline/fit-run.ts). Options: src/options/schema.ts. */
 import type { Command } from 'commander';
 import { runFit } from '../pipeline/fit-run.js';
+import { alignStepOf } from '../align/align.js';
 import { addOptions, fromCli } from '../options/parse.js';
 import { memoryBytes, stackInputsOf } from '../options/convert.js';
 import { progress } from './options.js';
@@ -14,7 +15,7 @@ export function registerFit(program: Command): void {
     const o = fromCli('fit', c);
     const out = o.common.out!;
     const s = await runFit({
-      ...stackInputsOf(stack, o.common), out,
+      ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out,
       model: o.fit.model!, fit: { init: o.fit.init, fix: o.fit.fix, bounds: o.fit.bounds, maxIter: o.fit.maxIter },
       e0: o.common.e0, backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory),
       onTile: progress('fit', 1),

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { runLcf, runSpectra } from '../pipeline/lcf-run.js';
 import { parseRoiArg } from '../pipeline/spectra.js';
+import { alignStepOf } from '../align/align.js';
 import { addOptions, fromCli } from '../options/parse.js';
 import { edgeOptionsOf, memoryBytes, stackInputsOf } from '../options/convert.js';
 import { progress } from './options.js';
@@ -15,7 +16,7 @@ export function registerLcf(program: Command): void {
     const o = fromCli('lcf', c);
     const out = o.common.out!;
     const s = await runLcf({
-      ...stackInputsOf(stack, o.common), out, refs: o.lcf.ref ?? [], mode: o.lcf.mode, background: o.lcf.background, window: o.lcf.window as [number, number] | undefined,
+      ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out, refs: o.lcf.ref ?? [], mode: o.lcf.mode, background: o.lcf.background, window: o.lcf.window as [number, number] | undefined,
       normalize: o.lcf.normalize === true, flatten: o.lcf.flatten === true, refNorm: o.lcf.refNorm, edge: edgeOptionsOf(o.edge, o.common.e0),
       backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('lcf', 1),
     }) as any;

@@ -15,6 +15,7 @@ import { registerCluster } from './cluster.js';
 import { registerFit } from './fit.js';
 import { registerLcf } from './lcf.js';
 import { registerRun } from './run.js';
+import { registerAlign } from './align.js';
 import { registerReport } from './report.js';
 
 export function buildProgram(): Command {
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerLcf(program);
   registerCluster(program);
   registerRun(program);
+  registerAlign(program);
   registerReport(program);
   registerDemo(program);
   return program;

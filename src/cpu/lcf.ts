@@ -100,6 +100,9 @@ export interface LcfPlan {
   rot: Float64Array;
   /** R with the column scaling undone (theta in user units), M x M row-major, upper triangular. */
   ru: Float64Array;
+  /** The column-scaled design matrix [nW][M] and its R (M x M, upper triangular, positive diagonal): the CPU kernel's Gram route (lcf-fast.ts). */
+  xs: Float64Array;
+  rs: Float64Array;
   /**
    * Subsets in enumeration order: masks[s], bit j set = reference j free. Largest subsets
    * first (then larger masks first): the search stops at the first subset that satisfies
@@ -331,7 +334,7 @@ export function makeLcfPlan(refs: readonly LcfReference[], energies: Float64Arra
 
   return {
     mode, background, names, K, M, nE, i0, i1, nW, bgRefEnergy, bgHalfWidth,
-    rot, ru, nSubsets, masks, sub, subStride, nonneg, sum1, rcond, warnings,
+    rot, ru, xs: X, rs: R, nSubsets, masks, sub, subStride, nonneg, sum1, rcond, warnings,
   };
 }
 

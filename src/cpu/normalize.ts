@@ -200,25 +200,25 @@ function noData(out: Float64Array, P: number, p: number): void {
   for (let k = 1; k < NORM_ROWS; k++) out[k * P + p] = NaN;
 }
 
-function rebase(c: [number, number, number], C: number, S: number, qc: number, qs: number): [number, number, number] {
+export function rebase(c: [number, number, number], C: number, S: number, qc: number, qs: number): [number, number, number] {
   const alpha = S / qs, beta = (C - qc) / qs;
   return [c[0] + c[1] * beta + c[2] * beta * beta, (c[1] + 2 * c[2] * beta) * alpha, c[2] * alpha * alpha];
 }
 
 /** 1x1 solve: the mean; null without points. */
-function solve1(m: Float64Array, r: Float64Array): [number, number, number] | null {
+export function solve1(m: Float64Array, r: Float64Array): [number, number, number] | null {
   return m[0] > 0 ? [r[0] / m[0], 0, 0] : null;
 }
 
 /** 2x2 symmetric solve (top-left block of the 3x3 row-major m); null when singular. */
-function solve2(m: Float64Array, r: Float64Array): [number, number, number] | null {
+export function solve2(m: Float64Array, r: Float64Array): [number, number, number] | null {
   const det = m[0] * m[4] - m[1] * m[3];
   if (!(Math.abs(det) > SINGULAR_REL * m[0] * m[0])) return null;
   return [(m[4] * r[0] - m[1] * r[1]) / det, (m[0] * r[1] - m[3] * r[0]) / det, 0];
 }
 
 /** 3x3 symmetric positive-definite solve by Cholesky; null when not positive definite. */
-function solve3(m: Float64Array, r: Float64Array): [number, number, number] | null {
+export function solve3(m: Float64Array, r: Float64Array): [number, number, number] | null {
   const l00 = Math.sqrt(m[0]);
   if (!(l00 > 0)) return null;
   const l10 = m[3] / l00;

@@ -42,6 +42,11 @@ export interface ResultsContext {
   inputs: Map<string, ResultsInput>;
   /** Status code names by output subfolder ('' for the root). */
   statusNames: Map<string, readonly string[]>;
+  /**
+   * Files (relative paths) not copied into results.h5: whole stacks such as xanes align's
+   * aligned.npy, which may be larger than memory (summary.json names them).
+   */
+  exclude?: Set<string>;
 }
 
 let commandLine: string[] | null = null;
@@ -63,13 +68,14 @@ function shellQuote(s: string): string {
 const SIGNAL_ORDER = ['e0_half', 'labels', 'total', 'b2', 'score_1'];
 
 /** Folder -> its .npy and .csv files, recursively (relative paths). */
-function folders(root: string): Map<string, { npy: string[]; csv: string[] }> {
+function folders(root: string, exclude: Set<string> = new Set()): Map<string, { npy: string[]; csv: string[] }> {
   const out = new Map<string, { npy: string[]; csv: string[] }>();
   const walk = (rel: string) => {
     const abs = path.join(root, rel);
     const entries = fs.readdirSync(abs, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
     const here = { npy: [] as string[], csv: [] as string[] };
     for (const e of entries) {
+      if (exclude.has(path.join(rel, e.name).split(path.sep).join('/'))) continue;
       if (e.isDirectory()) walk(path.join(rel, e.name));
       else if (e.name.endsWith('.npy')) here.npy.push(e.name);
       else if (e.name.endsWith('.csv')) here.csv.push(e.name);
@@ -189,7 +195,7 @@ export async function writeResultsH5(folder: string, ctx: ResultsContext): Promi
 
     let first: string | null = null;
     const groupNames = new Set<string>();
-    for (const [rel, files] of folders(folder)) {
+    for (const [rel, files] of folders(folder, ctx.exclude)) {
       const parts = rel === '' ? [] : rel.split('/');
       const base = parts.length > 0 ? parts.join('_') : String(summary.command ?? 'results');
       let gname = h5Name(base);

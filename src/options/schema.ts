@@ -215,6 +215,21 @@ export const SECTIONS = {
     compare: opt({ arg: '<stack>', help: 'a second stack (e.g. charged vs pristine), with the same options: difference spectra', text: 'string', path: true, schema: file('a stack file name') }),
     compareEnergies: opt({ arg: '<file>', help: 'energies of the --compare stack (default: --energies, or its .hdr)', text: 'string', path: true, schema: file('an energies file name') }),
   },
+  /** Alignment across energies: `xanes align`, and `--align` on the stack commands (src/align/align.ts). */
+  align: {
+    align: opt({ help: 'align the stack across energies first (subpixel registration; see xanes align)', text: 'flag', schema: v.boolean(msg('true or false')) }),
+    shifts: opt({ arg: '<file>', help: 'apply the shifts of a shifts.csv (index,energy_eV,dy_px,dx_px) instead of measuring them', text: 'string', path: true, schema: file('a shifts.csv file name') }),
+    refEnergy: opt({ arg: '<eV>', help: 'register every image to the one nearest this energy (default: each to its neighbour, chained from the middle of the scan)', text: 'number', schema: num() }),
+    roi: opt({ arg: '<rect:x0,y0,x1,y1>', help: 'register on this region only (default: the whole image)', text: 'string', schema: v.pipe(v.string(msg('rect:x0,y0,x1,y1')), v.regex(/^rect:/i, msg('rect:x0,y0,x1,y1'))) }),
+    on: opt({ arg: '<what>', help: 'register on intensity, or on its gradient magnitude for low-contrast stacks (default intensity)', text: 'string', schema: pick(['intensity', 'gradient'] as const) }),
+    maxJump: opt({ arg: '<px>', help: 'report neighbour-to-neighbour shifts larger than this many pixels (default 5)', text: 'number', schema: positive() }),
+    crop: opt({ arg: '<how>', help: 'common: cut to the area valid at every energy; none: keep the frame, NaN where the field left it (default none)', text: 'string', schema: pick(['common', 'none'] as const) }),
+    interp: opt({ arg: '<how>', help: 'how shifts are applied: auto | fourier | bicubic | bilinear (default auto: Fourier for whole images when the stack fits --memory, else bicubic)', text: 'string', schema: pick(['auto', 'fourier', 'bicubic', 'bilinear'] as const) }),
+    normalization: opt({ arg: '<n>', help: 'none (cross-correlation) or phase (phase correlation) (default none)', text: 'string', schema: pick(['none', 'phase'] as const) }),
+    taper: opt({ arg: '<w>', help: 'none or hann: window applied to the images before the FFT (default none)', text: 'string', schema: pick(['none', 'hann'] as const) }),
+    highpass: opt({ arg: '<s>', help: 'Gaussian high-pass on the cross-power spectrum, cycles per pixel, 0 to 0.5 (default 0: off)', text: 'number', schema: num({ min: 0, max: 0.5 }) }),
+    tiff: opt({ help: 'also write aligned.tif (float32, one page per energy)', text: 'flag', schema: v.boolean(msg('true or false')) }),
+  },
   demo: {
     dir: opt({ arg: '<dir>', help: 'where the example data and results go (default xanes-demo)', text: 'string', schema: file('a folder name') }),
     size: opt({ arg: '<pixels>', help: 'image width and height (default 256)', text: 'number', schema: int(8, 4096) }),
@@ -226,35 +241,40 @@ export type SectionValues<S extends Section> = { -readonly [K in keyof (typeof S
 export type Values = { [S in Section]: SectionValues<S> };
 
 /** The sections a recipe may hold as objects (the steps of `xanes run`). */
-export const RECIPE_SECTIONS = ['edge', 'fit', 'lcf', 'cluster'] as const satisfies readonly Section[];
+export const RECIPE_SECTIONS = ['edge', 'fit', 'lcf', 'cluster', 'align'] as const satisfies readonly Section[];
 
 /** Options of the stack-reading commands. */
 const STACK = ['common.energies', 'common.energyUnit', 'common.flat', 'common.dark', 'common.noFlat', 'common.pixelSize', 'common.memory', 'common.backend', 'common.threads'];
 const I0 = ['common.i0', 'common.i0Region'];
+/** How to align (xanes align), and --align with it on the stack commands. */
+const ALIGN_HOW = ['align.shifts', 'align.refEnergy', 'align.roi', 'align.on', 'align.maxJump', 'align.crop', 'align.interp', 'align.normalization', 'align.taper', 'align.highpass'];
+const ALIGN = ['align.align', ...ALIGN_HOW];
 
 /**
  * The options each command takes ('section.name' or 'section.*'), in the order --help
  * lists them. Options a command does not list are unknown to it.
  */
 export const COMMANDS: Record<string, string[]> = {
-  edge: [...STACK, 'common.out', 'common.e0', 'edge.*'],
+  edge: [...STACK, 'common.out', 'common.e0', 'edge.*', ...ALIGN],
+  align: [...STACK, ...I0, 'common.out', ...ALIGN_HOW, 'align.tiff'],
   info: ['common.energies', 'common.energyUnit', 'common.memory'],
-  fit: [...STACK, 'common.out', 'common.e0', 'fit.*'],
-  lcf: [...STACK, ...I0, 'common.out', 'lcf.*', 'common.e0', 'edge.pre', 'edge.post', 'edge.nnorm', 'edge.maskSigma'],
+  fit: [...STACK, 'common.out', 'common.e0', 'fit.*', ...ALIGN],
+  lcf: [...STACK, ...I0, 'common.out', 'lcf.*', 'common.e0', 'edge.pre', 'edge.post', 'edge.nnorm', 'edge.maskSigma', ...ALIGN],
   spectra: [...STACK, ...I0, 'common.out', 'spectra.*'],
-  pca: [...STACK, 'common.out', 'pca.*'],
-  cluster: [...STACK, 'common.out', 'cluster.*'],
+  pca: [...STACK, 'common.out', 'pca.*', ...ALIGN],
+  cluster: [...STACK, 'common.out', 'cluster.*', ...ALIGN],
   demo: ['demo.*', 'common.backend', 'common.memory'],
   // `xanes run`: every option of the steps, flat on the command line, by section in a recipe.
   run: [
     'common.stacks', ...STACK, ...I0, 'common.out', 'common.steps', 'common.e0', 'edge.*', 'fit.*', 'lcf.*',
     'cluster.features', 'cluster.k', 'cluster.kRange', 'cluster.seed', 'cluster.restarts', 'cluster.maxIter', 'cluster.standardize', 'cluster.weight', 'cluster.minWeight',
+    ...ALIGN,
   ],
 };
 
 /** Options a command cannot run without (checked after unknown options, so a typo is named first). */
 export const REQUIRED: Record<string, string[]> = {
-  edge: ['common.out'], fit: ['common.out', 'fit.model'], lcf: ['common.out'], spectra: ['common.out'], pca: ['common.out'], cluster: ['common.out'],
+  edge: ['common.out'], align: ['common.out'], fit: ['common.out', 'fit.model'], lcf: ['common.out'], spectra: ['common.out'], pca: ['common.out'], cluster: ['common.out'],
 };
 
 /** Options of `xanes run` named in two step sections: the command line's --max-iter is the fit's. */

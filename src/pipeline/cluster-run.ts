@@ -19,6 +19,7 @@ import { elbow, type ElbowResult } from './elbow.js';
 import { clusterSpectra } from './cluster-stats.js';
 import { writeKmeansOutputs } from './cluster-outputs.js';
 import { benchKmeansIteration, benchPcaCovariance } from './cluster-bench.js';
+import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
 
 const MiB = 2 ** 20;
@@ -44,7 +45,7 @@ const kmeansRate = (d: number, k: number) => async (b: Backend) => {
 
 export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string, unknown>> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
@@ -57,6 +58,7 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
       dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
+        alignment: await writeAlignment(dir, inputs),
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width }, read: inputs.provenance },
         parameters: { components: o.components },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
@@ -107,7 +109,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
   if (o.stack && o.features) throw new InputError('--features', 'give either feature maps or a stack, not both');
   // Inputs the output must not touch: the stack's files, --from (a folder), and map files.
   const mapFiles = o.from ? [] : [...(o.features ?? []), o.weight, o.mask];
-  const files = inputFiles([o.stack?.stack, o.stack?.energies, o.stack?.flat, o.stack?.dark, o.stack?.i0, o.from, ...mapFiles.filter((x): x is string => !!x && fs.existsSync(x))]);
+  const files = inputFiles([o.stack?.stack, o.stack?.energies, o.stack?.flat, o.stack?.dark, o.stack?.i0, o.stack?.align?.shifts, o.from, ...mapFiles.filter((x): x is string => !!x && fs.existsSync(x))]);
   checkOutPath(o.out, files);
   const inputs = o.stack ? await openInputs({ ...o.stack, budgetBytes: o.budgetBytes }) : null;
   try {
@@ -163,6 +165,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       result.warnings.forEach((m) => notice(`xanes: ${m}`));
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'cluster', finished: true,
+        alignment: await writeAlignment(dir, inputs),
         inputs: { features: o.features ?? null, from: o.from ?? null, stack: o.stack?.stack ?? null, pca: o.pca ?? null, weight: o.weight ?? null, min_weight: o.minWeight ?? null, mask: o.mask ?? null, width: img.width, height: img.height },
         pixels_excluded_by_mask_or_weight: excludedByMask,
         parameters: { k: o.k ?? null, k_range: o.kRange ?? null, ...o.kmeans },

@@ -19,6 +19,7 @@ import { histogram, histogramCsv, histogramPeak, percentiles } from '../plot/his
 import { renderHistogram } from '../plot/histogram-png.js';
 import { renderMap } from '../plot/maps.js';
 import { EdgeStatus, EDGE_STATUS_NAMES } from '../kernels/layout.js';
+import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
 
 export interface EdgeRunOptions extends StackInputs {
@@ -45,7 +46,7 @@ export { E0_HIST_BIN_EV, E0_PEAK_HALF_RANGE_EV };
 export async function runEdge(o: EdgeRunOptions): Promise<EdgeRunReport> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const started = new Date();
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
@@ -104,6 +105,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
     version: VERSION,
     command: 'edge',
     finished: true,
+    alignment: await writeAlignment(out, inputs),
     started: started.toISOString(),
     inputs: {
       stack: o.stack, energies: o.energies, energy_unit: o.energyUnit ?? 'eV', flat: o.flat ?? null, dark: o.dark ?? null,

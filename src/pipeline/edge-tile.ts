@@ -10,8 +10,7 @@ import { encodeDispatch } from '../gpu/kernel.js';
 import { normalizeKernel, normalizeParams } from '../kernels/normalize.js';
 import { edgeKernel, edgeParams } from '../kernels/edge.js';
 import { EDGE_ROWS, NORM_ROWS } from '../kernels/layout.js';
-import { normalizeCpu } from '../cpu/normalize.js';
-import { edgeCpu } from '../cpu/edge.js';
+import { edgeTileFused } from '../cpu/edge-fused.js';
 import type { EdgePlan } from './edge-plan.js';
 
 export interface EdgeTileResult {
@@ -19,10 +18,9 @@ export interface EdgeTileResult {
   edge: Float32Array;
 }
 
+/** The CPU backend: the fused kernel (src/cpu/edge-fused.ts), bit-identical to the twins normalizeCpu + edgeCpu. */
 export function edgeTileCpu(plan: EdgePlan, cube: Float32Array, P: number): EdgeTileResult {
-  const norm = normalizeCpu(plan, cube, P);
-  const edge = edgeCpu(plan, cube, P, norm);
-  return { norm: Float32Array.from(norm), edge: Float32Array.from(edge) };
+  return edgeTileFused(plan, cube, P);
 }
 
 export async function edgeTileGpu(ctx: GpuContext, plan: EdgePlan, cube: Float32Array, P: number): Promise<EdgeTileResult> {

@@ -15,6 +15,7 @@ import { finishReport, spectraRecorder } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { renderMap } from '../plot/maps.js';
 import { percentiles } from '../plot/histogram.js';
+import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
 
 export interface FitRunOptions extends StackInputs {
@@ -37,7 +38,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const model = parseModelSpec(o.model);
   const options = parseFitOptions(o.fit, model);
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
@@ -64,6 +65,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
       const iters = Array.from(r.maps.iterations).filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'fit', finished: true,
+        alignment: await writeAlignment(dir, inputs),
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance },
         model: { spec: o.model, parameters: model.paramNames, units: Object.fromEntries(model.paramNames.map((n, i) => [n, ROLE_UNITS[model.paramRoles[i]] ?? ''])), derived: model.derived.map((d) => d.name) },
         // The options as used, in the names the command line and recipes take.

@@ -10,6 +10,7 @@ import { InputError } from '../io/errors.js';
 import { checkBudgetFloor } from '../stack/tiles.js';
 import { baselineBytes } from './run-tiles.js';
 import { OpticalDensityStack, opticalDensity, parseI0Options } from '../stack/od.js';
+import type { AlignStep, Alignment } from '../align/align.js';
 
 export interface StackInputs {
   stack: string;
@@ -26,6 +27,8 @@ export interface StackInputs {
   i0?: string;
   /** ...or from a region of the stack (rect:x0,y0,x1,y1 or auto). */
   i0Region?: string;
+  /** --align / --shifts: align the (absorbance) stack across energies before anything else. */
+  align?: AlignStep;
   /** --memory, bytes: a stack that cannot fit it at all is refused when opened. */
   budgetBytes?: number;
 }
@@ -37,6 +40,8 @@ export interface OpenedStack {
   absorbance: AbsorbanceStack | null;
   /** Set when I0 was given (optical density). */
   od: OpticalDensityStack | null;
+  /** Set with --align: the shifts removed (the source is then the aligned view). */
+  alignment: Alignment | null;
   /** Pixel-energy points masked so far for non-positive transmission (flat/dark or I0). */
   maskedPoints(): number;
   /** Forgets the points counted while sampling (before the run proper). */
@@ -123,6 +128,15 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
       od = await opticalDensity(source, energies, i0Spec);
       source = od;
     }
+    let alignment: Alignment | null = null;
+    let alignBytes = 0;
+    if (inp.align) {
+      const { applyAlignStep } = await import('../align/align.js');
+      const r = await applyAlignStep(source, energies, inp.align, (l) => warnings.push(l));
+      source = r.view;
+      alignment = r.alignment;
+      alignBytes = r.view.extraBytesPerPixel();
+    }
     if (inp.energies && unit === 'eV' && energies[energies.length - 1] < 100) {
       warnings.push(`${inp.energies}: every energy is below 100 eV; if the file is in keV, pass --energy-unit keV`);
     }
@@ -148,12 +162,13 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
       energies,
       absorbance,
       od,
+      alignment,
       maskedPoints: () => (absorbance?.maskedPoints ?? 0) + (od?.maskedPoints ?? 0),
       resetMaskedPoints: () => {
         if (absorbance) absorbance.maskedPoints = 0;
         if (od) od.maskedPoints = 0;
       },
-      extraBytesPerPixel: absorbance ? absorbance.extraBytesPerPixel() + frameBytes(flat) + frameBytes(dark) : 0,
+      extraBytesPerPixel: (absorbance ? absorbance.extraBytesPerPixel() + frameBytes(flat) + frameBytes(dark) : 0) + alignBytes,
       pixelSizeUm,
       provenance,
       warnings,

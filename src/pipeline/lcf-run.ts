@@ -20,6 +20,7 @@ import { withOutputDir } from '../io/run-output.js';
 import { finishReport, spectraRecorder } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { InputError } from '../io/errors.js';
+import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
 
 export interface LcfRunOptions extends StackInputs {
@@ -62,7 +63,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
   const specs = o.refs.map(parseRefSpec);
   const mode = parseMode(o.mode);
   const background = parseBackground(o.background);
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.refs]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.refs, o.align?.shifts]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
@@ -103,6 +104,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
       }));
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'lcf', finished: true,
+        alignment: await writeAlignment(dir, inputs),
         inputs: {
           stack: o.stack, energies: o.energies ?? '(from the stack)', i0: o.i0 ?? null, i0_region: o.i0Region ?? null, flat: o.flat ?? null, dark: o.dark ?? null,
           shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance, energy_range_eV: [energies[0], energies[energies.length - 1]],

@@ -17,9 +17,10 @@
 import { registerCpuStep } from './cpu-steps.js';
 import type { Backend, PixelStep, TileResult } from './step.js';
 import {
-  LCF_STATUS_NAMES, LcfStatus, backgroundTerms, lcfCpu, lcfRows, makeLcfPlan,
+  LCF_STATUS_NAMES, LcfStatus, backgroundTerms, lcfRows, makeLcfPlan,
   type LcfBackground, type LcfMode, type LcfOptions, type LcfPlan, type LcfReference,
 } from '../cpu/lcf.js';
+import { lcfFast } from '../cpu/lcf-fast.js';
 import { lcfTileGpu, timeLcfDispatches } from '../kernels/lcf.js';
 import { makeRng } from '../synth/random.js';
 import type { EdgePlan } from './edge-plan.js';
@@ -161,7 +162,7 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
       if (cube.length < plan.nE * P) throw new RangeError(`lcf: tile holds ${cube.length} values, need ${plan.nE * P}`);
       if (normalize) cube = await normalizeTile(backend, normalize, cube, P);
       const win = cube.subarray(plan.i0 * P, plan.i1 * P);
-      const out = backend.gpu ? await lcfTileGpu(backend.gpu, plan, win, P) : lcfCpu(plan, win, P);
+      const out = backend.gpu ? await lcfTileGpu(backend.gpu, plan, win, P) : lcfFast(plan, win, P);
       return lcfMaps(plan, out, P);
     },
   };
@@ -274,9 +275,9 @@ export async function timeLcf(backend: Backend, o: LcfTimingOptions): Promise<Lc
   if (backend.gpu) {
     seconds = await timeLcfDispatches(backend.gpu, plan, cube, tile, tiles);
   } else {
-    lcfCpu(plan, cube.subarray(0, o.nE * Math.min(tile, 1024)), Math.min(tile, 1024)); // warm-up (JIT)
+    lcfFast(plan, cube.subarray(0, o.nE * Math.min(tile, 1024)), Math.min(tile, 1024)); // warm-up (JIT)
     const t = performance.now();
-    for (let i = 0; i < tiles; i++) lcfCpu(plan, cube, tile);
+    for (let i = 0; i < tiles; i++) lcfFast(plan, cube, tile);
     seconds = (performance.now() - t) / 1000;
   }
   const pixels = tiles * tile;

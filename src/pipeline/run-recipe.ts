@@ -10,6 +10,7 @@
  *   combined/            e0 histogram over all fields (edge), cluster centres and elbow
  *   summary.json         fields, steps, parameters, backend, timings, peak RSS, "finished"
  */
+import { alignStepOf, type AlignStep } from '../align/align.js';
 import path from 'node:path';
 import fs from 'node:fs';
 import { edgeSectionOf } from '../options/convert.js';
@@ -50,6 +51,8 @@ import { MARKER, inputFiles, checkOutPath } from '../io/outdir.js';
 export { RUN_STEPS, type RunStepName };
 
 export interface RunRecipe {
+  /** --align / --shifts: align each field across energies first (src/align/align.ts). */
+  align?: AlignStep;
   /** Stacks (paths or glob patterns), one per field of view; synthetic:HxW for a generated one. */
   stacks: string[];
   /** Shared by every field. */
@@ -147,6 +150,7 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
     backend: c.backend ?? 'auto',
     threads: c.threads,
     budgetBytes: memoryBytes(c.memory),
+    align: alignStepOf(values.align, c),
     options: recipeForm(values, RECIPE_SECTIONS),
   };
 }
@@ -168,7 +172,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     }
   }
   const fields = expandFields(recipe.stacks);
-  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.lcf?.refs ?? []]);
+  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.align?.shifts, recipe.lcf?.refs ?? []]);
   checkOutPath(recipe.out, inputs);
   const model = recipe.fit ? parseModelSpec(recipe.fit.model) : null;
   const fitOptions = model ? parseFitOptions(recipe.fit!, model) : null;
@@ -180,7 +184,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   }
   const t0 = performance.now();
   const open = (f: { stack: string }): Promise<OpenedStack> =>
-    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes } satisfies StackInputs);
+    openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes , align: recipe.align } satisfies StackInputs);
 
   return withOutputDir(recipe.out, inputs, async (dir) => {
     const fieldSummaries: Record<string, unknown>[] = [];
@@ -255,6 +259,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
           steps: stepSummaries, tiles: run.tilesRun, rows_per_tile: run.tilePlan.rowsPerTile, seconds: run.seconds,
           masked_transmission_points: inputs.maskedPoints(), ...(lcfInfo ? { lcf: lcfInfo } : {}),
+          ...(inputs.alignment ? { alignment: inputs.alignment.record } : {}),
         });
       } finally {
         inputs.close();

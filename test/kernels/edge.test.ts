@@ -8,6 +8,7 @@ import { makeRng } from '../../src/synth/random.js';
 import { makeEdgePlan, DEFAULT_EDGE_OPTIONS, type EdgePlan } from '../../src/pipeline/edge-plan.js';
 import { normalizeCpu } from '../../src/cpu/normalize.js';
 import { edgeCpu, type EdgeMargins } from '../../src/cpu/edge.js';
+import { edgeTileFused } from '../../src/cpu/edge-fused.js';
 import { edgeStep } from '../../src/pipeline/edge-step.js';
 import { EdgeStatus } from '../../src/kernels/layout.js';
 import { MemoryStack } from '../../src/stack/source.js';
@@ -146,5 +147,38 @@ describe('edge', () => {
     expect(cpu.status[1]).toBe(EdgeStatus.LOW_STEP);
     expect(gpu.status[2]).not.toBe(EdgeStatus.OK);
     expect(cpu.status.filter((v) => v === EdgeStatus.OK).length).toBeGreaterThan(P * 0.8);
+  });
+});
+
+describe('edge CPU kernel', () => {
+  test('the fused CPU kernel = the twins (normalizeCpu + edgeCpu) bit for bit, for every post-edge degree, own and fixed windows', () => {
+    const rng = makeRng(SEED + 2);
+    const E = makeNiTxmStack({ width: 4, height: 4, seed: 1, noise: false }).energies;
+    const nE = E.length;
+    const P = 1500;
+    const cube = new Float32Array(nE * P);
+    for (let p = 0; p < P; p++) {
+      const e0 = E0 + (rng.uniform() - 0.5) * 16, width = 0.3 + 4 * rng.uniform(), jump = 0.02 + rng.uniform();
+      const wl = rng.uniform() * 0.6, noise = 0.03 * rng.uniform(), slope = 1e-4 * rng.normal();
+      for (let i = 0; i < nE; i++) {
+        const t = (E[i] - e0) / width;
+        const v = 0.3 + slope * (E[i] - E0) + jump * (0.5 + Math.atan(t) / Math.PI) + wl * jump * Math.exp(-(((E[i] - e0 - 8) / 4) ** 2)) + noise * rng.normal();
+        cube[i * P + p] = rng.uniform() < 0.03 ? NaN : v;
+      }
+    }
+    for (let i = 0; i < nE; i++) { cube[i * P + 0] = NaN; cube[i * P + 1] = 1.5; cube[i * P + 2] = 1e30; cube[i * P + 3] = i % 2; }
+    for (const nnorm of [0, 1, 2, 'auto'] as const) {
+      for (const fixedWindows of [false, true]) {
+        const plan = makeEdgePlan(E, E0, { ...DEFAULT_EDGE_OPTIONS, nnorm, fixedWindows });
+        const twinNorm = normalizeCpu(plan, cube, P);
+        const twinEdge = edgeCpu(plan, cube, P, twinNorm);
+        const fused = edgeTileFused(plan, cube, P);
+        const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+        expect(same(fused.norm, Float32Array.from(twinNorm)), `norm rows, nnorm ${nnorm}, fixed ${fixedWindows}`).toBe(true);
+        expect(same(fused.edge, Float32Array.from(twinEdge)), `edge rows, nnorm ${nnorm}, fixed ${fixedWindows}`).toBe(true);
+        const st = fused.norm.subarray(0, P);
+        expect(st.filter((v) => v === EdgeStatus.OK).length).toBeGreaterThan(P * 0.5);
+      }
+    }
   });
 });

@@ -7,6 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { makeRng, type Rng } from '../../src/synth/random.js';
 import { lcfStep, type LcfBackground, type LcfMode } from '../../src/pipeline/lcf-step.js';
 import { LCF_DEPENDENT_RCOND, LcfStatus, lcfCpu, lcfRows, type LcfPlan } from '../../src/cpu/lcf.js';
+import { lcfFast } from '../../src/cpu/lcf-fast.js';
 import { InputError } from '../../src/io/errors.js';
 import { cpuBackend } from '../../src/pipeline/backend.js';
 import { interpLinear } from '../../src/synth/references.js';
@@ -195,6 +196,38 @@ describe('lcf: exact constrained least squares', () => {
       }
     }
     console.log(`lcf CPU vs brute force: worst error ${worst.toFixed(3)} of the tolerance`);
+  });
+
+  test('the CPU kernel (Gram route, lcf-fast.ts) = the twin (Givens route): same subsets and statuses, float64 rounding apart', () => {
+    const rng = makeRng(SEED + 9);
+    for (const { K, bg, mode } of configs()) {
+      const pb = makeProblem(rng, { K, bg, P: 150, nE: 60, withWindow: K % 2 === 1, noise: 0.02 });
+      pb.cube[3] = NaN; // pixel 3 has no data
+      const step = lcfStep(pb.refs, pb.energies, { mode, background: bg, window: pb.window });
+      const plan = step.plan;
+      const win = pb.cube.subarray(plan.i0 * pb.P, plan.i1 * pb.P);
+      const twin = lcfCpu(plan, win, pb.P);
+      const fast = lcfFast(plan, win, pb.P);
+      const rows = lcfRows(plan.M);
+      const where = `seed ${SEED + 9} K=${K} bg=${bg} mode=${mode}`;
+      for (let p = 0; p < pb.P; p++) {
+        expect(fast[rows.STATUS * pb.P + p], where).toBe(twin[rows.STATUS * pb.P + p]);
+        // Coefficients relative to the pixel's scale; the residual to the signal's sum of
+        // squares (the Gram route subtracts ||z||^2 from ||y||^2 in float64).
+        const y = spectrum(pb, p);
+        const ynorm = Math.hypot(...Array.from(y));
+        for (let k = 0; k < rows.ROWS; k++) {
+          const a = twin[k * pb.P + p], b = fast[k * pb.P + p];
+          if (a === b) continue;
+          if (Number.isNaN(a)) {
+            expect(Number.isNaN(b), where).toBe(true);
+            continue;
+          }
+          const tol = k === rows.RMS ? 1e-6 * ynorm / Math.sqrt(plan.nW) : k === rows.RFACTOR ? 1e-12 : 1e-9 * (1 + Math.abs(a)) * (1 + ynorm);
+          expect(Math.abs(a - b), `${where} pixel ${p} row ${k}: ${a} vs ${b}`).toBeLessThanOrEqual(tol);
+        }
+      }
+    }
   });
 
   test('ill-conditioned references (rcond 1e-4.5 .. 1e-3): CPU equals the brute force, and the plan warns', async () => {

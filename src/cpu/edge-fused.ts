@@ -1,0 +1,259 @@
+/**
+ * The CPU backend's normalize + edge kernel: one fused sweep per pixel over the float32 tile
+ * (read directly, no float64 copy of the cube), writing the float32 rows of normalize and
+ * edge (src/kernels/layout.ts) without float64 intermediates. It follows the twins
+ * (normalizeCpu in normalize.ts, edgeCpu in edge.ts: Athena/larch pre_edge conventions, see
+ * there) operation for operation and in the same order, so its rows are bit-identical to
+ * Float32Array.from(twin rows) (test/kernels/edge.test.ts checks this); what changes is only
+ * the machine work:
+ *  - everything that depends on the grid alone is tabulated once per plan: for every grid
+ *    index a pixel's own e0 can take, the larch windows [a0, a1), [b0, b1), their bases
+ *    (pc, ps, qc, qs) and the basis values u, t of every window point; the central-difference
+ *    denominators; the plan-basis offsets (x - pre.centre);
+ *  - the smoothed derivative is formed from one array of central differences per pixel
+ *    (each difference computed once, not once per smoothing window);
+ *  - sums are scalars in registers (no per-point arrays, no closures).
+ * Arithmetic is float64 throughout, as in the twins.
+ */
+import type { EdgePlan } from '../pipeline/edge-plan.js';
+import { parabolaVertex } from '../pipeline/edge-plan.js';
+import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
+import { rebase, solve1, solve2, solve3 } from './normalize.js';
+
+/** larch index_of / index_nearest and the window rule, as in normalize.ts. */
+function indexOf(x: Float64Array, v: number): number {
+  if (!(v >= x[0])) return 0;
+  let i = 0;
+  while (i + 1 < x.length && x[i + 1] <= v) i++;
+  return i;
+}
+function indexNearest(x: Float64Array, v: number): number {
+  let k = 0;
+  for (let i = 1; i < x.length; i++) if (Math.abs(x[i] - v) < Math.abs(x[k] - v)) k = i;
+  return k;
+}
+function window(x: Float64Array, x0: number, lo: number, hi: number): [number, number] {
+  const i0 = indexOf(x, lo + x0);
+  let i1 = indexNearest(x, hi + x0);
+  if (i1 - i0 < 2) i1 = Math.min(x.length, i0 + 2);
+  return [i0, i1];
+}
+
+/** Per-plan tables (see the module header). */
+interface Tables {
+  /** Per own-e0 index k: a0, a1, b0, b1. */
+  win: Int32Array;
+  /** Per k: pc, ps, qc, qs. */
+  basis: Float64Array;
+  /** u[k * nE + i] = (x[i] - pc) / ps, t[k * nE + i] = (x[i] - qc) / qs. */
+  u: Float64Array;
+  t: Float64Array;
+  /** x[i + 1] - x[i - 1]. */
+  dx: Float64Array;
+  /** x[i] - pre.centre. */
+  xc: Float64Array;
+}
+
+const tableCache = new WeakMap<EdgePlan, Tables>();
+
+function tables(plan: EdgePlan): Tables {
+  let T = tableCache.get(plan);
+  if (T) return T;
+  const { x, nE, larch } = plan;
+  const win = new Int32Array(4 * nE);
+  const basis = new Float64Array(4 * nE);
+  const u = new Float64Array(nE * nE);
+  const t = new Float64Array(nE * nE);
+  for (let k = 0; k < nE; k++) {
+    const x0 = x[k];
+    const [a0, a1] = window(x, x0, Math.max(larch.pre1, x[0] - x0), larch.pre2);
+    let lo = larch.norm1, hi = Math.min(larch.norm2, x[nE - 1] - x0);
+    if (lo > hi) [lo, hi] = [hi, lo];
+    const [b0, b1] = window(x, x0, lo, hi);
+    const pc = (x[a0] + x[a1 - 1]) / 2, ps = Math.max((x[a1 - 1] - x[a0]) / 2, 1e-6);
+    const qc = (x[b0] + x[b1 - 1]) / 2, qs = Math.max((x[b1 - 1] - x[b0]) / 2, 1e-6);
+    win.set([a0, a1, b0, b1], 4 * k);
+    basis.set([pc, ps, qc, qs], 4 * k);
+    for (let i = 0; i < nE; i++) {
+      u[k * nE + i] = (x[i] - pc) / ps;
+      t[k * nE + i] = (x[i] - qc) / qs;
+    }
+  }
+  const dx = new Float64Array(nE);
+  for (let i = 1; i <= nE - 2; i++) dx[i] = x[i + 1] - x[i - 1];
+  const xc = x.map((v) => v - plan.pre.centre);
+  T = { win, basis, u, t, dx, xc };
+  tableCache.set(plan, T);
+  return T;
+}
+
+/** normalize + edge over one tile: float32 rows [NORM_ROWS][P] and [EDGE_ROWS][P]. */
+export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { norm: Float32Array; edge: Float32Array } {
+  const { x, nE, pre, post, maskSigma, larch, smoothHalf } = plan;
+  const deg = post.degree;
+  const T = tables(plan);
+  const norm = new Float32Array(NORM_ROWS * P);
+  const edge = new Float32Array(EDGE_ROWS * P).fill(NaN);
+  const w = 2 * smoothHalf + 1;
+  const ei0 = plan.edge.i0, ei1 = plan.edge.i1;
+  // Central differences for i in [lo, hi) (NaN outside 1..nE-2, as in the twin).
+  const dLo = ei0 - smoothHalf - 1, dHi = ei1 + smoothHalf + 1;
+  const dArr = new Float64Array(Math.max(0, dHi - dLo));
+  const dsArr = new Float64Array(nE);
+  const m = new Float64Array(9);
+  const r = new Float64Array(3);
+  const noData = (p: number) => {
+    norm[NormRow.STATUS * P + p] = EdgeStatus.NO_DATA;
+    for (let k = 1; k < NORM_ROWS; k++) norm[k * P + p] = NaN;
+  };
+  for (let p = 0; p < P; p++) {
+    // 1. Own e0: smoothed derivative maximum in the edge window.
+    for (let i = dLo; i < dHi; i++) {
+      dArr[i - dLo] = i >= 1 && i <= nE - 2 ? (cube[(i + 1) * P + p] - cube[(i - 1) * P + p]) / T.dx[i] : NaN;
+    }
+    let best = -1, bestV = -Infinity;
+    for (let i = ei0; i < ei1; i++) {
+      let acc = 0;
+      for (let j = -smoothHalf; j <= smoothHalf; j++) acc += dArr[i + j - dLo];
+      const v = acc / w;
+      dsArr[i] = v;
+      if (!Number.isFinite(v)) continue;
+      if (v > bestV) { bestV = v; best = i; }
+    }
+    let xd = NaN;
+    if (best >= 0) {
+      xd = x[best];
+      if (best > ei0 && best < ei1 - 1) {
+        const rv = parabolaVertex(x[best - 1] - x[best], x[best + 1] - x[best], dsArr[best - 1], bestV, dsArr[best + 1]);
+        if (Number.isFinite(rv.t)) xd = x[best] + rv.t;
+      }
+    }
+    let ie0 = larch.ie0;
+    if (Number.isFinite(xd) && !larch.fixed) {
+      const k = best;
+      ie0 = k;
+      if (k > 0 && Math.abs(x[k - 1] - xd) <= Math.abs(x[k] - xd)) ie0 = k - 1;
+      if (k + 1 < nE && Math.abs(x[k + 1] - xd) < Math.abs(x[ie0] - xd)) ie0 = k + 1;
+    }
+    const x0 = x[ie0];
+
+    // 2.-3. Windows from the own e0 (tabulated); the pre-edge line.
+    const a0 = T.win[4 * ie0], a1 = T.win[4 * ie0 + 1], b0 = T.win[4 * ie0 + 2], b1 = T.win[4 * ie0 + 3];
+    const pc = T.basis[4 * ie0], ps = T.basis[4 * ie0 + 1], qc = T.basis[4 * ie0 + 2], qs = T.basis[4 * ie0 + 3];
+    const uo = ie0 * nE;
+    let s0 = 0, s1 = 0, s2 = 0, sy = 0, suy = 0;
+    for (let i = a0; i < a1; i++) {
+      const v = cube[i * P + p];
+      if (!Number.isFinite(v)) continue;
+      const u = T.u[uo + i];
+      s0 += 1; s1 += u; s2 += u * u; sy += v; suy += u * v;
+    }
+    const det = s0 * s2 - s1 * s1;
+    if (s0 < 3 || !(det > SINGULAR_REL * s0 * s0)) {
+      noData(p);
+      continue;
+    }
+    const la = (s2 * sy - s1 * suy) / det;
+    const lb = (s0 * suy - s1 * sy) / det;
+    // Post-edge polynomial of mu - pre; products formed as the twin forms b[a] * b[c].
+    m.fill(0);
+    r.fill(0);
+    let nPost = 0;
+    for (let i = b0; i < b1; i++) {
+      const v = cube[i * P + p];
+      if (!Number.isFinite(v)) continue;
+      const d = v - (la + (lb * (x[i] - pc)) / ps);
+      const t = T.t[uo + i];
+      const tt = t * t;
+      r[0] += 1 * d;
+      m[0] += 1 * 1;
+      if (deg >= 1) {
+        m[1] += 1 * t;
+        r[1] += t * d;
+        m[3] += t * 1;
+        m[4] += t * t;
+      }
+      if (deg >= 2) {
+        m[2] += 1 * tt;
+        m[5] += t * tt;
+        r[2] += tt * d;
+        m[6] += tt * 1;
+        m[7] += tt * t;
+        m[8] += tt * tt;
+      }
+      nPost++;
+    }
+    const coef = deg === 2 ? solve3(m, r) : deg === 1 ? solve2(m, r) : solve1(m, r);
+    if (nPost < deg + 1 || coef === null) {
+      noData(p);
+      continue;
+    }
+    let rss = 0;
+    for (let i = a0; i < a1; i++) {
+      const v = cube[i * P + p];
+      if (!Number.isFinite(v)) continue;
+      const res = v - (la + (lb * (x[i] - pc)) / ps);
+      rss += res * res;
+    }
+    const noise = Math.sqrt(rss / (s0 - 2));
+    const t0 = (x0 - qc) / qs;
+    const step = coef[0] + coef[1] * t0 + coef[2] * t0 * t0;
+    const preA = la + (lb * (pre.centre - pc)) / ps;
+    const preB = (lb * pre.scale) / ps;
+    const [c0, c1, c2] = rebase(coef, post.centre, post.scale, qc, qs);
+    const ok = step > maskSigma * noise && step > STEP_MIN_REL * Math.abs(la + (lb * (x0 - pc)) / ps);
+    norm[NormRow.PRE_A * P + p] = preA;
+    norm[NormRow.PRE_B * P + p] = preB;
+    norm[NormRow.POST_C0 * P + p] = c0;
+    norm[NormRow.POST_C1 * P + p] = c1;
+    norm[NormRow.POST_C2 * P + p] = c2;
+    norm[NormRow.STEP * P + p] = step;
+    norm[NormRow.NOISE * P + p] = noise;
+    norm[NormRow.E0_DERIV * P + p] = xd;
+    norm[NormRow.E0_OWN * P + p] = x0;
+    if (!ok) {
+      norm[NormRow.STATUS * P + p] = EdgeStatus.LOW_STEP;
+      continue;
+    }
+    norm[NormRow.STATUS * P + p] = EdgeStatus.OK;
+
+    // Edge (edgeCpu) on n(i) = (mu - pre) / step with the float64 pre line and step.
+    const sc = pre.scale;
+    const ni = (i: number) => (cube[i * P + p] - (preA + (preB * T.xc[i]) / sc)) / step;
+    if (Number.isFinite(xd)) edge[EdgeRow.E0_DERIV * P + p] = plan.e0 + xd;
+    const anchor = Number.isFinite(xd) ? xd : 0;
+    let xHalf = NaN, bestDist = Infinity;
+    let nPrev = ni(0);
+    for (let i = 0; i < nE - 1; i++) {
+      const nNext = ni(i + 1);
+      if (nPrev < 0.5 && nNext >= 0.5) {
+        const xcross = x[i] + ((0.5 - nPrev) * (x[i + 1] - x[i])) / (nNext - nPrev);
+        const dist = Math.abs(xcross - anchor);
+        if (dist < bestDist) { bestDist = dist; xHalf = xcross; }
+      }
+      nPrev = nNext;
+    }
+    if (!Number.isFinite(xHalf)) {
+      norm[NormRow.STATUS * P + p] = EdgeStatus.NO_EDGE;
+      edge[EdgeRow.E0_DERIV * P + p] = NaN;
+      continue;
+    }
+    edge[EdgeRow.E0_HALF * P + p] = plan.e0 + xHalf;
+    let k = -1, kV = -Infinity;
+    for (let i = 0; i < nE; i++) {
+      if (x[i] < xHalf || x[i] > xHalf + plan.whitelineWidth) continue;
+      const v = ni(i);
+      if (!Number.isFinite(v)) continue;
+      if (v > kV) { kV = v; k = i; }
+    }
+    if (k < 0) continue;
+    let xw = x[k], hw = kV;
+    if (k > 0 && k < nE - 1) {
+      const rv = parabolaVertex(x[k - 1] - x[k], x[k + 1] - x[k], ni(k - 1), kV, ni(k + 1));
+      if (Number.isFinite(rv.t) && Number.isFinite(rv.y)) { xw = x[k] + rv.t; hw = rv.y; }
+    }
+    edge[EdgeRow.WL_ENERGY * P + p] = plan.e0 + xw;
+    edge[EdgeRow.WL_HEIGHT * P + p] = hw;
+  }
+  return { norm, edge };
+}
