@@ -3,7 +3,7 @@
  * backend in bench/results (or --out DIR), then bench/README.md is regenerated from all
  * JSON there (bench/report.ts). Never asserts.
  *
- *   --kernels device,host,edge,fit,lcf,kmeans,pca   which (default all)
+ *   --kernels device,host,read,edge,fit,lcf,kmeans,pca   which (default all; read = HDF5/.txrm/.npy readers)
  *   --backends webgpu,cpu                      which (default both; webgpu if an adapter exists)
  *   --full                                     the issue's sizes (1e5 .. 2e7 spectra); slow on a CPU
  *   --sizes 1e5,1e6                            override the spectra counts of every kernel
@@ -17,6 +17,7 @@ import type { Backend } from '../src/pipeline/step.js';
 import { gpuReadBandwidth, gpuFp32Rate, cpuReadBandwidth, cpuFp64Rate } from '../src/kernels/bench_device.js';
 import { benchEdge } from './edge.bench.js';
 import { benchHost } from './host.bench.js';
+import { benchRead } from './read.bench.js';
 import { benchFit, benchLcf, benchKmeans, benchPca } from './kernels.bench.js';
 import { machine, writeResults, type BenchRecord } from './common.js';
 import { writeReport } from './report.js';
@@ -34,7 +35,7 @@ async function main(): Promise<void> {
     console.log(`-> ${writeReport(outDir, path.join('bench', 'README.md'))}`);
     return;
   }
-  const kernels = arg('kernels', 'device,host,edge,fit,lcf,kmeans,pca').split(',');
+  const kernels = arg('kernels', 'device,host,read,edge,fit,lcf,kmeans,pca').split(',');
   const wanted = arg('backends', 'webgpu,cpu').split(',');
   const full = flag('full');
   const override = process.argv.includes('--sizes') ? list(arg('sizes', '')) : null;
@@ -63,6 +64,10 @@ async function main(): Promise<void> {
     }
     if (kernels.includes('host')) {
       writeResults(outDir, 'host', b, await benchHost(b, { spectra: full ? 4e6 : 1 << 20, nE: 101, repeats: 3, budgetBytes: 4096 * 2 ** 20, log }));
+    }
+    // Readers do not depend on the backend: measured once, with the CPU backend.
+    if (kernels.includes('read') && !gpu) {
+      writeResults(outDir, 'read', b, await benchRead(b, { nE: 101, height: full ? 1024 : 512, width: full ? 1024 : 512, tileRows: 32, repeats: 3, log }));
     }
     if (kernels.includes('edge')) {
       const recs = await benchEdge(b, { sizes: sizes([1e6], [1e5, 1e6, 4e6, 2e7]), tilePixels: 256 * 1024, repeats: 3, budgetBytes: 4096 * 2 ** 20, log });

@@ -7,7 +7,7 @@ import { runAlign } from '../pipeline/align-run.js';
 import { addOptions, fromCli } from '../options/parse.js';
 import { memoryBytes, stackInputsOf } from '../options/convert.js';
 import { alignOptionsOf } from '../align/align.js';
-import { progress } from './options.js';
+import { progress } from './progress.js';
 
 export function registerAlign(program: Command): void {
   const cmd = program
@@ -18,7 +18,7 @@ export function registerAlign(program: Command): void {
     const o = fromCli('align', c);
     const report = await runAlign({
       ...stackInputsOf(stack, o.common), out: o.common.out!, backend: o.common.backend ?? 'auto', threads: o.common.threads,
-      budgetBytes: memoryBytes(o.common.memory), tiff: o.align.tiff === true, ...alignOptionsOf(o.align), onImage: progress('align', 1),
+      budgetBytes: memoryBytes(o.common.memory), tiff: o.align.tiff === true, ...alignOptionsOf(o.align), onImage: progress('align', 'images or rows'),
     });
     const s = report.summary;
     const al = s.alignment;

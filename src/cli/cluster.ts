@@ -1,4 +1,5 @@
 /** `xanes pca` and `xanes cluster` (src/pipeline/cluster-run.ts). Options: src/options/schema.ts. */
+import { progress } from './progress.js';
 import type { Command } from 'commander';
 import { runPcaCommand, runClusterCommand } from '../pipeline/cluster-run.js';
 import { InputError } from '../io/errors.js';
@@ -21,7 +22,7 @@ export function registerCluster(program: Command): void {
     const out = o.common.out!;
     const s = await runPcaCommand({
       ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out, components: o.pca.components ?? 3,
-      backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory),
+      backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('pca'),
     }) as any;
     console.log(`pca: ${out}`);
     console.log(`  ${s.pixels.included} of ${s.pixels.total} spectra; explained variance of the first components: ${s.explained_variance.slice(0, 5).map((r: any) => (100 * r.ratio).toFixed(2) + ' %').join(', ')}`);
@@ -44,6 +45,7 @@ export function registerCluster(program: Command): void {
       pca: k.pca, k: k.k, kRange: k.kRange,
       kmeans: definedOnly({ seed: k.seed, restarts: k.restarts, maxIter: k.maxIter, standardize: k.standardize }),
       weight: k.weight, minWeight: k.minWeight, mask: k.mask, backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory),
+      onK: progress('cluster (elbow)', 'k'),
     }) as any;
     console.log(`clusters: ${out}`);
     console.log(`  k = ${s.k}${s.elbow ? ` (elbow over ${s.elbow.table.map((r: any) => r.k).join(',')})` : ''}; ${s.pixels_included} pixels clustered, ${s.pixels_excluded} excluded; WCSS ${Number(s.wcss).toPrecision(5)} (${s.wcss_units})`);

@@ -20,7 +20,7 @@ import { runFit } from '../pipeline/fit-run.js';
 import { runLcf } from '../pipeline/lcf-run.js';
 import { exampleDataPath } from '../synth/paths.js';
 import { makeVkPtychoStack } from '../synth/vk-ptycho.js';
-import { progress } from './options.js';
+import { progress } from './progress.js';
 
 export const DEMO_SIZE = 256;
 export const DEMO_SEED = 20261122;
@@ -53,7 +53,7 @@ export function registerDemo(program: Command): void {
       // The FXI file carries its flat, dark, energies and pixel size: nothing else to give.
       const report = await runEdge({
         stack: fxi,
-        out: edgeDir, edge: { maskSigma: DEMO_MASK_SIGMA }, backend, budgetBytes, onTile: progress('edge', size),
+        out: edgeDir, edge: { maskSigma: DEMO_MASK_SIGMA }, backend, budgetBytes, onTile: progress('edge'),
       });
       printEdgeReport(report.outDir, report.summary);
       // 2. Composition: every pixel as a mixture of the measured NiO (Ni2+) and LiNiO2 (Ni3+)
@@ -63,7 +63,7 @@ export function registerDemo(program: Command): void {
       const lcf = await runLcf({
         stack: fxi, out: lcfDir,
         refs: [`NiO=${exampleDataPath('ni-k/ref_NiO.txt')}`, `LiNiO2=${exampleDataPath('ni-k/ref_LiNiO2.txt')}`],
-        mode: 'nnls-sum1', background: 'none', normalize: true, backend, budgetBytes, onTile: progress('lcf', size),
+        mode: 'nnls-sum1', background: 'none', normalize: true, backend, budgetBytes, onTile: progress('lcf'),
       }) as any;
       console.log(`lcf maps: ${path.resolve(lcfDir)}`);
       console.log(`  fraction_LiNiO2 (state of charge) and fraction_NiO per pixel, rgb.png; ${Math.round(lcf.timings_s.pixels_per_s).toLocaleString('en-US')} spectra/s on ${lcf.backend.name}`);
@@ -73,7 +73,7 @@ export function registerDemo(program: Command): void {
       console.log(`example data: ${v.stack} (V K-edge ptychography-like stack, 40 energies; truth_vk_*.npy)`);
       const fitDir = path.join(o.dir, 'fit');
       const fit = await runFit({
-        stack: v.stack, energies: v.energies, out: fitDir, model: 'erf-2lorentz', fit: { bounds: DEMO_FIT_BOUNDS }, backend, budgetBytes, onTile: progress('fit', 1),
+        stack: v.stack, energies: v.energies, out: fitDir, model: 'erf-2lorentz', fit: { bounds: DEMO_FIT_BOUNDS }, backend, budgetBytes, onTile: progress('fit'),
       }) as any;
       console.log(`fit maps: ${path.resolve(fitDir)}`);
       console.log(`  ${fit.counts.pixels} spectra: ${Object.entries(fit.counts.status).map(([k, n]) => `${k} ${n}`).join(', ')}; ${Math.round(fit.timings_s.fits_per_s).toLocaleString('en-US')} fits/s on ${fit.backend.name}`);

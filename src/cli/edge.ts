@@ -4,7 +4,7 @@ import { runEdge } from '../pipeline/edge-run.js';
 import { alignStepOf } from '../align/align.js';
 import { addOptions, fromCli } from '../options/parse.js';
 import { edgeOptionsOf, memoryBytes, stackInputsOf } from '../options/convert.js';
-import { progress } from './options.js';
+import { progress } from './progress.js';
 
 export function registerEdge(program: Command): void {
   const cmd = program
@@ -15,7 +15,7 @@ export function registerEdge(program: Command): void {
     const o = fromCli('edge', c);
     const report = await runEdge({
       ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out: o.common.out!, edge: edgeOptionsOf(o.edge, o.common.e0), range: o.edge.range as [number, number] | undefined,
-      backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('edge', 1),
+      backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('edge'),
     });
     printEdgeReport(report.outDir, report.summary);
   });

@@ -4,7 +4,7 @@ import { runFit } from '../pipeline/fit-run.js';
 import { alignStepOf } from '../align/align.js';
 import { addOptions, fromCli } from '../options/parse.js';
 import { memoryBytes, stackInputsOf } from '../options/convert.js';
-import { progress } from './options.js';
+import { progress } from './progress.js';
 
 export function registerFit(program: Command): void {
   const cmd = program
@@ -18,7 +18,7 @@ export function registerFit(program: Command): void {
       ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out,
       model: o.fit.model!, fit: { init: o.fit.init, fix: o.fit.fix, bounds: o.fit.bounds, maxIter: o.fit.maxIter },
       e0: o.common.e0, backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory),
-      onTile: progress('fit', 1),
+      onTile: progress('fit'),
     }) as any;
     console.log(`fit maps: ${out}`);
     console.log(`  ${s.counts.pixels} spectra: ${Object.entries(s.counts.status).map(([k, v]) => `${k} ${v}`).join(', ')}; median ${s.median_iterations} iterations`);

@@ -5,7 +5,7 @@ import { parseRoiArg } from '../pipeline/spectra.js';
 import { alignStepOf } from '../align/align.js';
 import { addOptions, fromCli } from '../options/parse.js';
 import { edgeOptionsOf, memoryBytes, stackInputsOf } from '../options/convert.js';
-import { progress } from './options.js';
+import { progress } from './progress.js';
 
 export function registerLcf(program: Command): void {
   const lcf = program
@@ -18,7 +18,7 @@ export function registerLcf(program: Command): void {
     const s = await runLcf({
       ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out, refs: o.lcf.ref ?? [], mode: o.lcf.mode, background: o.lcf.background, window: o.lcf.window as [number, number] | undefined,
       normalize: o.lcf.normalize === true, flatten: o.lcf.flatten === true, refNorm: o.lcf.refNorm, edge: edgeOptionsOf(o.edge, o.common.e0),
-      backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('lcf', 1),
+      backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('lcf'),
     }) as any;
     console.log(`lcf maps: ${out}`);
     console.log(`  ${s.counts.pixels} spectra (${Object.entries(s.counts.status).map(([k, v]) => `${k} ${v}`).join(', ')}); references ${s.parameters.references.join(', ')}; mode ${s.parameters.mode}, background ${s.parameters.background}`);

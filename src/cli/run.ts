@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { runRecipe, recipeFromValues, RUN_STEPS } from '../pipeline/run-recipe.js';
 import { addOptions, fromCli, readRecipe, mergeValues, emptyValues, RUN_CLI_SKIP } from '../options/parse.js';
-import { progress } from './options.js';
+import { fieldProgress } from './progress.js';
 
 export function registerRun(program: Command): void {
   const cmd = program
@@ -19,10 +19,8 @@ export function registerRun(program: Command): void {
     if (!isRecipe) fromFile.common.stacks = stacks;
     const values = mergeValues(fromFile, fromCli('run', c, { skip: RUN_CLI_SKIP }));
     const recipe = recipeFromValues(values, isRecipe ? stacks[0] : undefined);
-    const s = await runRecipe(recipe, {
-      onField: (i, n, name) => { if (n > 1 && !process.stderr.isTTY) process.stderr.write(`field ${i + 1}/${n}: ${name}\n`); },
-      onTile: progress('run', 1),
-    }) as any;
+    const bars = fieldProgress();
+    const s = await runRecipe(recipe, { onField: bars.onField, onTile: bars.onTile }).finally(() => bars.stop()) as any;
     console.log(`run: ${recipe.out}`);
     console.log(`  ${s.fields.length} field(s), ${s.spectra.toLocaleString('en-US')} spectra, steps ${s.steps.join(', ')}; backend ${s.backend.name}: ${s.backend.adapter}`);
     console.log(`  ${s.timings_s.total.toFixed(1)} s (${Math.round(s.timings_s.spectra_per_s).toLocaleString('en-US')} spectra/s), peak RSS ${s.memory.peak_rss_MiB} MiB of a ${s.memory.budget_MiB} MiB budget`);

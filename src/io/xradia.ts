@@ -15,11 +15,15 @@
  * by energy; energies must be distinct.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { globSync } from 'tinyglobby';
 import { InputError } from './errors.js';
 import { openOle, type OleReader } from './ole.js';
 import { checkRowRequest, type StackSource, type StackLayout } from '../stack/source.js';
+
+/** Xradia files are little-endian; typed-array views are native-endian. */
+const HOST_LE = os.endianness() === 'LE';
 
 const DTYPES: Record<number, { name: 'uint16' | 'float32'; bytes: number }> = {
   5: { name: 'uint16', bytes: 2 },
@@ -126,11 +130,17 @@ export class XradiaStack implements StackSource {
     const bs = this.type.bytes;
     for (let e = 0; e < this.nE; e++) {
       const { ole, stream } = this.images[e];
-      const bytes = ole.read(stream, y0 * W * bs, n * bs);
-      const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+      let bytes = ole.read(stream, y0 * W * bs, n * bs);
       const o = e * n;
-      if (bs === 2) for (let i = 0; i < n; i++) out[o + i] = b.readUInt16LE(2 * i);
-      else for (let i = 0; i < n; i++) out[o + i] = b.readFloatLE(4 * i);
+      if (HOST_LE) {
+        // Typed-array views need aligned offsets: copy the (rare) unaligned slice once.
+        if (bytes.byteOffset % bs !== 0) bytes = bytes.slice();
+        out.set(bs === 2 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Float32Array(bytes.buffer, bytes.byteOffset, n), o);
+      } else {
+        const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+        if (bs === 2) for (let i = 0; i < n; i++) out[o + i] = b.readUInt16LE(2 * i);
+        else for (let i = 0; i < n; i++) out[o + i] = b.readFloatLE(4 * i);
+      }
     }
   }
 

@@ -31,6 +31,8 @@ export interface PcaCommandOptions extends StackInputs {
   threads?: number;
   budgetBytes: number;
   notice?: (line: string) => void;
+  /** Progress of the two passes over the stack, spectra. */
+  onTile?: (done: number, total: number) => void;
 }
 
 /** Items/s of one PCA covariance pass on a small synthetic sample (auto's measurement). */
@@ -54,7 +56,7 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
     const sel = await selectBackend(o.backend, notice, pcaRate(source.nE), o.threads);
     return await withOutputDir(o.out, files, async (dir) => {
       const t0 = performance.now();
-      const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp });
+      const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp, onTile: o.onTile });
       dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
@@ -100,6 +102,8 @@ export interface ClusterCommandOptions {
   threads?: number;
   budgetBytes: number;
   notice?: (line: string) => void;
+  /** Progress of the elbow: values of k done and in all. */
+  onK?: (done: number, total: number) => void;
 }
 
 export async function runClusterCommand(o: ClusterCommandOptions): Promise<Record<string, unknown>> {
@@ -154,7 +158,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       let el: ElbowResult | undefined;
       let k = o.k;
       if (o.kRange) {
-        el = await elbow(sel.backend, img.features, o.kRange, o.kmeans);
+        el = await elbow(sel.backend, img.features, o.kRange, o.kmeans, o.onK);
         k = el.k;
       }
       const result = await kmeansFit(sel.backend, img.features, { ...o.kmeans, k: k! });

@@ -73,7 +73,7 @@ export function kneedle(table: ElbowRow[]): number {
  * choice. Fitting the chosen k again with kmeansFit and the same options gives the same
  * clustering and WCSS (seeds depend on seed, k and restart only).
  */
-export async function elbow(backend: Backend, features: Features, ks: number[], opts: Omit<KmeansOptions, 'k'> = {}): Promise<ElbowResult> {
+export async function elbow(backend: Backend, features: Features, ks: number[], opts: Omit<KmeansOptions, 'k'> = {}, onK?: (done: number, total: number) => void): Promise<ElbowResult> {
   if (ks.length < 3) throw new InputError('--k-range', `needs at least 3 values of k to find an elbow, got ${ks.length}`);
   ks.forEach((k) => checkK(k, '--k-range'));
   const prep = await prepareKmeans(backend, features, opts);
@@ -82,6 +82,7 @@ export async function elbow(backend: Backend, features: Features, ks: number[], 
     for (const k of [...ks].sort((a, b) => a - b)) {
       const r = await fitPrepared(prep, k, false);
       table.push({ k, wcss: r.wcss });
+      onK?.(table.length, ks.length);
     }
     return { table, k: kneedle(table), rule: KNEEDLE_RULE };
   } finally {

@@ -62,6 +62,8 @@ export interface PcaRunOptions {
   centreRows?: number;
   /** Fixes the process baseline in tile planning (tests); default: measured RSS. */
   baselineBytes?: number;
+  /** Progress over both passes: spectra done (covariance, then projection) and 2 x pixels in all. */
+  onTile?: (done: number, total: number) => void;
 }
 
 export interface PcaRunResult {
@@ -149,6 +151,7 @@ export async function pcaRun(backend: Backend, source: StackSource, energies: Fl
       await source.readRows(y0, r, cube);
       await pass.add(cube, P);
       covTiles++;
+      opts.onTile?.((y0 + r) * W, 2 * H * W);
     }
     acc.add(await pass.finish(), H * W);
   } finally {
@@ -159,7 +162,7 @@ export async function pcaRun(backend: Backend, source: StackSource, energies: Fl
 
   // Pass 2: projection.
   const step = pcaProjectStep(model, n);
-  const run = await runTiles(source, step, backend, { budgetBytes: budget, baselineBytes: opts.baselineBytes });
+  const run = await runTiles(source, step, backend, { budgetBytes: budget, baselineBytes: opts.baselineBytes, onTile: opts.onTile ? (d) => opts.onTile!(H * W + d, 2 * H * W) : undefined });
   const scores = Array.from({ length: n }, (_, k) => run.maps[`score_${k + 1}`]);
   const reconError = run.maps.recon_error;
   const significant = significantComponents(model.eigenvalues);

@@ -28,6 +28,7 @@ export interface RunOptions {
   budgetBytes: number;
   /** Bytes per pixel the source adds while reading (e.g. flat and dark buffers). */
   sourceBytesPerPixel?: number;
+  /** After each tile: spectra (pixels) done so far and in all. */
   onTile?: (done: number, total: number) => void;
   /**
    * Sees each tile as read (energy-major, rows y0..y0+rows-1), before the step runs: the
@@ -157,7 +158,7 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     r = nextR;
     which = 1 - which;
     tilesRun++;
-    opts.onTile?.(y0, H);
+    opts.onTile?.(y0 * W, H * W);
   }
 
   return finish(tilesRun, oomRetries, tRead, tWait, t0);
@@ -200,7 +201,7 @@ async function runPooled(
           free.push(cube);
           tiles++;
           doneRows += r;
-          opts.onTile?.(doneRows, H);
+          opts.onTile?.(doneRows * W, H * W);
         },
         (e: unknown) => {
           failure = e;

@@ -89,6 +89,7 @@ export function imageSpec(o: ImagePlot, legend: { bar: ColorBar } | { swatches: 
     padding: 12,
     autosize: 'pad',
     title: o.title ? { text: o.title } : undefined,
+    signals: [{ name: 'pixelX', value: -1 }, { name: 'pixelY', value: -1 }],
     scales,
     axes: ax.axes,
     legends,
@@ -99,6 +100,18 @@ export function imageSpec(o: ImagePlot, legend: { bar: ColorBar } | { swatches: 
         encode: { enter: { url: { value: o.url }, x: { value: 0 }, y: { value: 0 }, width: { signal: 'width' }, height: { signal: 'height' }, aspect: { value: false }, smooth: { value: false } } },
       },
       { type: 'rect', encode: { enter: { x: { value: 0 }, y: { value: 0 }, width: { signal: 'width' }, height: { signal: 'height' }, stroke: { value: '#888' }, fill: { value: null } } } },
+      // The inspected pixel (report.html sets the signals; -1 = none).
+      {
+        type: 'rect',
+        encode: {
+          update: {
+            x: { signal: "scale('x', pixelX) - 2" }, x2: { signal: "scale('x', pixelX + 1) + 2" },
+            y: { signal: "scale('y', pixelY) - 2" }, y2: { signal: "scale('y', pixelY + 1) + 2" },
+            stroke: { value: '#ff2d55' }, strokeWidth: { value: 2 }, fill: { value: null },
+            opacity: { signal: 'pixelX >= 0 ? 1 : 0' },
+          },
+        },
+      },
     ],
     config: CONFIG,
   } as Spec;

@@ -143,7 +143,7 @@ export function inspectPixel(meta: ReportMeta, x: number, y: number, value: (nam
       const total = fine.map((e) => evaluateModel(model, e, params, eRef));
       const comps = fine.map((e) => evaluateComponents(model, e, params, eRef));
       const series: LineSeries[] = [...dataSeries(), { x: fine, y: total, label: `model (${model.spec})`, color: MODEL, width: 2.5 }];
-      model.components.forEach((c, k) => series.push({ x: fine, y: comps.map((v) => v[k]), label: `${c.def.kind} (${c.names.join(', ')})`, color: labelColor(k + 1), dash: [5, 3], width: 1.5 }));
+      model.components.forEach((c, k) => series.push({ x: fine, y: comps.map((v) => v[k]), label: `${c.def.kind} (${c.names.join(', ')})`, color: labelColor(k + 2), dash: [5, 3], width: 1.5 }));
       const atData = E.map((e) => evaluateModel(model, e, params, eRef));
       cols.push(['model', atData]);
       plots.push({ title: `Pixel ${x},${y}: fit${status ? ` (${status})` : ''}`, series, xlabel: 'Energy (eV)', ylabel: quantity, rules: model.paramNames.filter((_, k) => model.paramRoles[k] === 'energy').slice(0, 3).map((n) => ({ x: value(n), label: `${n} ${value(n).toFixed(2)} eV` })) });

@@ -11,6 +11,7 @@ const CUTOFF = 4096;
 const ENDOFCHAIN = 0xfffffffe;
 const FREESECT = 0xffffffff;
 const FATSECT = 0xfffffffd;
+const DIFSECT = 0xfffffffc;
 const NOSTREAM = 0xffffffff;
 
 interface Node {
@@ -85,14 +86,20 @@ export function writeOle(streams: { path: string; data: Uint8Array }[]): Uint8Ar
   const dirStart = s;
   chains.push([s, dirSectors]);
   s += dirSectors;
-  let nFat = 1;
-  while (nFat * (SECTOR / 4) < s + nFat) nFat++;
-  if (nFat > 109) throw new Error('ole-writer: files this large need DIFAT sectors (not written)');
+  // FAT sectors (109 listed in the header, the rest in chained DIFAT sectors of 127 each).
+  let nFat = 1, nDifat = 0;
+  for (;;) {
+    nDifat = Math.max(0, Math.ceil((nFat - 109) / (SECTOR / 4 - 1)));
+    if (nFat * (SECTOR / 4) >= s + nFat + nDifat) break;
+    nFat++;
+  }
   const fatStart = s;
-  const total = s + nFat;
+  const difatStart = s + nFat;
+  const total = s + nFat + nDifat;
   const fat = new Uint32Array(nFat * (SECTOR / 4)).fill(FREESECT);
   for (const [st, k] of chains) for (let i = 0; i < k; i++) fat[st + i] = i === k - 1 ? ENDOFCHAIN : st + i + 1;
   for (let i = 0; i < nFat; i++) fat[fatStart + i] = FATSECT;
+  for (let i = 0; i < nDifat; i++) fat[difatStart + i] = DIFSECT;
 
   const out = new Uint8Array(SECTOR * (1 + total));
   const dv = new DataView(out.buffer);
@@ -109,9 +116,18 @@ export function writeOle(streams: { path: string; data: Uint8Array }[]): Uint8Ar
   dv.setUint32(0x38, CUTOFF, true);
   dv.setUint32(0x3c, miniFatStart, true);
   dv.setUint32(0x40, miniFatSectors, true);
-  dv.setUint32(0x44, ENDOFCHAIN, true);
-  dv.setUint32(0x48, 0, true);
+  dv.setUint32(0x44, nDifat > 0 ? difatStart : ENDOFCHAIN, true);
+  dv.setUint32(0x48, nDifat, true);
   for (let i = 0; i < 109; i++) dv.setUint32(0x4c + 4 * i, i < nFat ? fatStart + i : FREESECT, true);
+  const perDifat = SECTOR / 4 - 1;
+  for (let k = 0; k < nDifat; k++) {
+    const o = sec(difatStart + k);
+    for (let i = 0; i < perDifat; i++) {
+      const f = 109 + k * perDifat + i;
+      dv.setUint32(o + 4 * i, f < nFat ? fatStart + f : FREESECT, true);
+    }
+    dv.setUint32(o + 4 * perDifat, k + 1 < nDifat ? difatStart + k + 1 : ENDOFCHAIN, true);
+  }
   // Data.
   for (const n of big) out.set(n.data!, sec(n.start!));
   for (const n of small) if (n.size! > 0) out.set(n.data!, sec(miniStart) + n.start! * MINI);

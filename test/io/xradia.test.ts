@@ -82,6 +82,26 @@ beforeAll(() => {
 });
 
 describe('the test OLE writer against python3-olefile', () => {
+  test('a file over 7 MB (FAT listed in DIFAT sectors): olefile and the sector reader read every stream', () => {
+    const big = Array.from({ length: 105 }, (_, k) => Uint16Array.from({ length: 256 * 160 }, (_, i) => (i * 7 + k * 13) % 65536));
+    const streams = xradiaStreams({ width: 256, height: 160, images: big, energies: big.map((_, k) => 8300 + k) });
+    const bytes = writeOle(streams);
+    expect(bytes.length).toBeGreaterThan(109 * 128 * 512); // more sectors than 109 FAT sectors map
+    fs.writeFileSync(f('big.txrm'), bytes);
+    const py = `
+import sys, json, hashlib, olefile
+ole = olefile.OleFileIO(sys.argv[1])
+print(json.dumps({'/'.join(p): hashlib.sha256(ole.openstream(p).read()).hexdigest() for p in ole.listdir(streams=True, storages=False)}))`;
+    const got = JSON.parse(execFileSync(PYTHON, ['-W', 'error', '-c', py, f('big.txrm')], { encoding: 'utf8' }));
+    expect(got).toEqual(Object.fromEntries(streams.map((s) => [s.path, crypto.createHash('sha256').update(s.data).digest('hex')])));
+    const o = openOle(f('big.txrm'), { whole: false });
+    try {
+      for (const s of streams) expect(Buffer.compare(Buffer.from(o.read(s.path, 0, s.data.length)), Buffer.from(s.data)), s.path).toBe(0);
+    } finally {
+      o.close();
+    }
+  });
+
   test('olefile lists every stream with the bytes written', () => {
     const py = `
 import sys, json, hashlib, olefile

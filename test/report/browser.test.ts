@@ -93,7 +93,8 @@ describe('report.html in Chromium', () => {
     const noise = mapAt(edgeDir(), 'noise', SIZE, 12, 12);
     const early = points.filter((q) => q.x < p.e0_eV - 40).map((q, i) => q.y - pre[i].y);
     expect(Math.abs(early.reduce((a, b) => a + b, 0) / early.length)).toBeLessThan(noise);
-    await page.screenshot({ path: path.join(dir, 'report-edge.png'), fullPage: true });
+    await page.screenshot({ path: path.join(dir, 'report-edge.png') });
+    await (await page.$('#inspector'))!.screenshot({ path: path.join(dir, 'inspector-edge.png') });
     expect(errors).toEqual([]);
     expect(requests).toEqual([]);
     await page.close();

@@ -151,6 +151,7 @@ async function showMap(): Promise<void> {
   const host = document.getElementById('map')!;
   mapView?.finalize();
   mapView = await draw(host, spec);
+  if (state.pixel) await mapView.signal('pixelX', state.pixel.x).signal('pixelY', state.pixel.y).runAsync();
   document.getElementById('map-note')!.textContent = Math.max(W, H) > MAP_IMAGE_MAX ? `${W} x ${H} pixels, shown by every ${Math.ceil(Math.max(W, H) / MAP_IMAGE_MAX)}th pixel; a click picks the pixel under the pointer.` : `${W} x ${H} pixels.`;
 }
 
@@ -219,6 +220,10 @@ async function inspect(x0: number, y0: number): Promise<PixelView> {
   const spectrum = await spectrumAt(x, y);
   const view = inspectPixel(meta, x, y, (n) => values.get(n) ?? NaN, spectrum);
   if (step > 1) view.notes.unshift(`spectra were kept for every ${step}th pixel of this ${W} x ${H} field: showing pixel ${x},${y}, the kept pixel nearest the click (${x0},${y0})`);
+  if (mapView) {
+    state.pixel = { x, y };
+    await mapView.signal('pixelX', x).signal('pixelY', y).runAsync();
+  }
   const host = document.getElementById('inspector')!;
   for (const v of inspectViews) v.finalize();
   inspectViews = [];
@@ -231,7 +236,7 @@ async function inspect(x0: number, y0: number): Promise<PixelView> {
   for (const p of view.plots) {
     const d = el('div', { class: 'plot' });
     host.append(d);
-    inspectViews.push(await draw(d, lineSpec({ ...p, width: 520, height: p.height ?? 300 })));
+    inspectViews.push(await draw(d, lineSpec({ ...p, width: 460, height: p.height ?? 280 })));
   }
   host.append(el('table', { id: 'pixel-table' }, el('tr', {}, el('th', {}, 'map'), el('th', {}, 'value'), el('th', {}, 'unit')), ...rows));
   window.__xanes.last = view;
@@ -279,7 +284,7 @@ function summaryTables(): HTMLElement {
   ];
   box.append(el('table', {}, ...facts.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, v)))));
   if (counts) {
-    box.append(el('h3', {}, 'Status counts'), el('table', { id: 'status-counts' }, ...Object.entries(counts).map(([k, v]) => el('tr', {}, el('td', {}, k), el('td', { class: 'num' }, String(v))))));
+    box.append(el('div', {}, el('h3', {}, 'Status counts'), el('table', { id: 'status-counts' }, ...Object.entries(counts).map(([k, v]) => el('tr', {}, el('td', {}, k), el('td', { class: 'num' }, String(v)))))));
   }
   const params = el('pre', {}, JSON.stringify({ parameters: s.parameters, model: s.model, references: s.references, inputs: s.inputs }, null, 1));
   box.append(el('details', {}, el('summary', {}, 'Parameters and inputs'), params));
