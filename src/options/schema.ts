@@ -170,7 +170,7 @@ export const SECTIONS = {
     pre: opt({ arg: '<a,b>', help: `pre-edge line window relative to e0, eV (default ${d.pre1},${d.pre2})`, text: 'pair', schema: pair('the pre-edge window, eV') }),
     post: opt({ arg: '<a,b>', help: `post-edge window relative to e0, eV; b may be 'end' (default ${d.norm1},end)`, text: 'pair', schema: pair('the post-edge window, eV', true) }),
     nnorm: opt({ arg: '<n>', help: `post-edge polynomial degree 0, 1, 2, or auto: larch's rule by the post-edge span (default ${d.nnorm})`, text: 'numberOrWord', schema: pick([0, 1, 2, 'auto'] as const) }),
-    maskSigma: opt({ arg: '<k>', help: `mask pixels whose edge step < k x pre-edge noise (default ${d.maskSigma})`, text: 'number', schema: num({ min: 0 }) }),
+    maskSigma: opt({ arg: '<k>', help: `mask pixels whose edge step < k x pre-edge noise (default ${d.maskSigma}; lcf: 3, also for its total weight against its standard error)`, text: 'number', schema: num({ min: 0 }) }),
     edgeWindow: opt({ arg: '<a,b>', help: `where the derivative maximum is searched, relative to e0, eV (default ${d.edge1},${d.edge2})`, text: 'pair', schema: pair('the edge window, eV') }),
     derivSmooth: opt({ arg: '<n>', help: `points in the derivative's moving average, odd, 1-7 (default ${d.derivSmooth})`, text: 'number', schema: pick([1, 3, 5, 7] as const) }),
     whitelineWidth: opt({ arg: '<eV>', help: `white line searched within this many eV after e0_half (default ${d.whitelineWidth})`, text: 'number', schema: positive() }),

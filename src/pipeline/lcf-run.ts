@@ -8,7 +8,7 @@ import path from 'node:path';
 import { meanSpectrum, openInputs, type StackInputs } from './inputs.js';
 import { runTiles } from './run-tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
-import { lcfStep, type LcfMode, type LcfBackground, type LcfNormalize } from './lcf-step.js';
+import { lcfStep, LCF_MASK_SIGMA, type LcfMode, type LcfBackground, type LcfNormalize } from './lcf-step.js';
 import { DEFAULT_EDGE_OPTIONS, derivativeMaxEnergy, makeEdgePlan, type EdgeOptions } from './edge-plan.js';
 import type { RefNorm } from './ref-norm.js';
 import { renderLinePlot, SERIES_COLORS } from '../plot/lineplot.js';
@@ -73,14 +73,15 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
     const refs = await loadReferences(specs, source, energies, windowRange(energies, o.window), { kind: refNorm, edge: o.edge });
     let normalize: LcfNormalize | undefined;
     let edgeOptions: EdgeOptions | undefined;
+    const maskSigma = o.edge?.maskSigma ?? LCF_MASK_SIGMA;
     if (o.normalize) {
-      edgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...o.edge };
+      edgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...o.edge, maskSigma };
       const e0 = edgeOptions.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
       inputs.resetMaskedPoints();
       normalize = { plan: makeEdgePlan(energies, e0, edgeOptions, o.energies ?? o.stack), flatten: o.flatten === true };
       if (refNorm === 'none') notice('xanes: --normalize with --ref-norm none fits normalised pixels with raw references');
     }
-    const step = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode, background, window: o.window }, normalize);
+    const step = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode, background, window: o.window }, normalize, maskSigma);
     step.info.warnings.forEach((w) => notice(`xanes: ${w}`));
     const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
     inputs.resetMaskedPoints();
@@ -91,7 +92,10 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
       dir.recordInput('', { stack: o.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const names = step.info.references.slice(0, 3);
-      const rgb = await renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps.total, intensityLabel: 'total', title: `lcf ${mode}` });
+      // Brightness: the amount of the element, the edge step with --normalize, else the
+      // total weight (in the sum-to-one modes without --normalize there is none: warned).
+      const brightness = normalize ? 'edge_step' : 'total';
+      const rgb = await renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps[brightness], intensityLabel: brightness, title: `lcf ${mode}` });
       dir.writeBytes('rgb.png', rgb.png);
       // The references as fitted (on the stack's energies, after the same normalisation):
       // the report and `xanes inspect` draw each pixel's contributions from them.
@@ -120,6 +124,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
             nnorm_used: normalize.plan.post.degree, mask_sigma: edgeOptions!.maskSigma,
           } : null,
           ref_norm: refNorm,
+          mask_sigma: maskSigma,
         },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
         counts: { pixels: H * W, status: r.statusCounts, masked_transmission_points: inputs.maskedPoints() },

@@ -81,26 +81,75 @@ export interface LcfNormalize {
 }
 
 /**
+ * Default mask-sigma of lcf: a pixel whose total weight is below 3 standard errors of it is
+ * taken as empty (a 3-sigma detection: 0.13 % of empty pixels pass by chance). Edge maps
+ * keep the literature's 1 (their mask is the edge step's).
+ */
+export const LCF_MASK_SIGMA = 3;
+
+/**
+ * sum_jk (X^T X)^-1_jk over the reference columns: the variance of the total weight per unit
+ * noise variance, for the unconstrained fit of the window (references then background).
+ * NaN when X^T X cannot be inverted.
+ */
+export function totalVarianceFactor(refs: readonly LcfReference[], energies: Float64Array, plan: LcfPlan): number {
+  const { K, M, i0, nW } = plan;
+  const G = new Float64Array(M * M);
+  const row = new Float64Array(M);
+  for (let i = 0; i < nW; i++) {
+    for (let j = 0; j < K; j++) row[j] = refs[j].mu[i0 + i];
+    if (M > K) row[K] = 1;
+    if (M > K + 1) row[K + 1] = (energies[i0 + i] - plan.bgRefEnergy) / plan.bgHalfWidth;
+    for (let a = 0; a < M; a++) for (let b = 0; b < M; b++) G[a * M + b] += row[a] * row[b];
+  }
+  // Solve G x = u with u = [1..1 (refs), 0 (background)]; the factor is u^T x.
+  const A = Float64Array.from(G);
+  const x = Float64Array.from({ length: M }, (_, j) => (j < K ? 1 : 0));
+  for (let c = 0; c < M; c++) {
+    let piv = c;
+    for (let r = c + 1; r < M; r++) if (Math.abs(A[r * M + c]) > Math.abs(A[piv * M + c])) piv = r;
+    if (!(Math.abs(A[piv * M + c]) > 0)) return NaN;
+    for (let k = 0; k < M; k++) [A[c * M + k], A[piv * M + k]] = [A[piv * M + k], A[c * M + k]];
+    [x[c], x[piv]] = [x[piv], x[c]];
+    for (let r = 0; r < M; r++) {
+      if (r === c) continue;
+      const f = A[r * M + c] / A[c * M + c];
+      for (let k = c; k < M; k++) A[r * M + k] -= f * A[c * M + k];
+      x[r] -= f * x[c];
+    }
+  }
+  let f = 0;
+  for (let j = 0; j < K; j++) f += x[j] / A[j * M + j];
+  return f;
+}
+
+/**
  * The tile's spectra normalised per pixel (NaN for masked pixels). On the GPU the fits run
  * in the normalize kernel and only the subtraction and division run here.
  */
-async function normalizeTile(backend: Backend, n: LcfNormalize, cube: Float32Array, P: number): Promise<Float32Array> {
+async function normalizeTile(backend: Backend, n: LcfNormalize, cube: Float32Array, P: number): Promise<{ cube: Float32Array; step: Float32Array }> {
   const norm = backend.gpu ? (await edgeTileGpu(backend.gpu, n.plan, cube, P)).norm : normalizeCpu(n.plan, cube, P);
   const out = new Float32Array(n.plan.nE * P);
+  const step = new Float32Array(P);
   const spec = new Float64Array(n.plan.nE);
   for (let p = 0; p < P; p++) {
     const ok = norm[NormRow.STATUS * P + p] === EdgeStatus.OK;
     if (ok) normalizedSpectrum(n.plan, cube, P, norm, p, n.flatten, spec);
     for (let i = 0; i < n.plan.nE; i++) out[i * P + p] = ok ? spec[i] : NaN;
+    step[p] = ok ? norm[NormRow.STEP * P + p] : NaN;
   }
-  return out;
+  return { cube: out, step };
 }
 
-export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, options: LcfOptions, normalize?: LcfNormalize): LcfStep {
+export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, options: LcfOptions, normalize?: LcfNormalize, maskSigma = LCF_MASK_SIGMA): LcfStep {
   const plan = makeLcfPlan(refs, energies, options);
+  // The total weight's standard error per unit residual sigma (see LcfStatus.LOW_TOTAL); in
+  // the sum-to-one modes the total is fixed and the mask is --normalize's edge step instead.
+  const totalFactor = plan.sum1 ? NaN : totalVarianceFactor(refs, energies, plan);
   const { K, M } = plan;
   const rows = lcfRows(M);
-  const mapNames = lcfMapNames(plan.names, plan.background);
+  // With --normalize the pixel's edge step (at its own e0) is a map too: the RGB's brightness.
+  const mapNames = [...lcfMapNames(plan.names, plan.background), ...(normalize ? ['edge_step'] : [])];
   const bgTerms = backgroundTerms(plan.background);
   const mapUnits: Record<string, string> = {};
   for (const n of plan.names) {
@@ -112,6 +161,9 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
   if (bgTerms.includes('slope')) mapUnits.bg_slope = `stack units per eV, about ${plan.bgRefEnergy.toFixed(3)} eV`;
   mapUnits.residual_rms = 'stack units';
   mapUnits.rfactor = 'sum r^2 / sum y^2';
+  if (normalize) mapUnits.edge_step = 'stack units (the normalisation\'s edge step)';
+  if (!plan.sum1 && !Number.isFinite(totalFactor)) plan.warnings.push('the total weight\'s standard error cannot be computed (singular design): no low_total mask');
+  if (plan.sum1 && !normalize) plan.warnings.push('sum-to-one weights on spectra that are not normalised cannot follow the amount of the element (empty pixels get a full mixture): use --normalize, or a mode without sum-to-one');
   const info: LcfInfo = {
     mode: plan.mode,
     background: plan.background,
@@ -141,7 +193,7 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
   return {
     name: 'lcf',
     // CPU worker threads rebuild the step from the references and options (plain data).
-    worker: { kind: 'lcf', args: { refs: refs.map((r) => ({ name: r.name, mu: r.mu })), energies, options, normalize } },
+    worker: { kind: 'lcf', args: { refs: refs.map((r) => ({ name: r.name, mu: r.mu })), energies, options, normalize, maskSigma } },
     plan,
     info,
     mapNames,
@@ -160,10 +212,13 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
     },
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
       if (cube.length < plan.nE * P) throw new RangeError(`lcf: tile holds ${cube.length} values, need ${plan.nE * P}`);
-      if (normalize) cube = await normalizeTile(backend, normalize, cube, P);
+      let step: Float32Array | null = null;
+      if (normalize) ({ cube, step } = await normalizeTile(backend, normalize, cube, P));
       const win = cube.subarray(plan.i0 * P, plan.i1 * P);
       const out = backend.gpu ? await lcfTileGpu(backend.gpu, plan, win, P) : lcfFast(plan, win, P);
-      return lcfMaps(plan, out, P);
+      const r = lcfMaps(plan, out, P);
+      if (step) r.maps.edge_step = step;
+      return r;
     },
   };
 
@@ -188,6 +243,12 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
       maps.residual_rms[p] = out[rows.RMS * P + p];
       maps.rfactor[p] = out[rows.RFACTOR * P + p];
       if (s === LcfStatus.OK && !(total > 0) && !plan.sum1) s = LcfStatus.NO_TOTAL;
+      if (s === LcfStatus.OK && Number.isFinite(totalFactor)) {
+        // sigma^2 = RSS / (nW - M); the total's standard error is sigma sqrt(totalFactor).
+        const rms = maps.residual_rms[p];
+        const se = Math.sqrt((rms * rms * plan.nW * totalFactor) / Math.max(plan.nW - M, 1));
+        if (!(total > maskSigma * se)) s = LcfStatus.LOW_TOTAL;
+      }
       for (let j = 0; j < K; j++) {
         fractions[j][p] = s !== LcfStatus.OK ? NaN : plan.sum1 ? weights[j][p] : weights[j][p] / total;
       }
@@ -297,4 +358,4 @@ export async function timeLcf(backend: Backend, o: LcfTimingOptions): Promise<Lc
   };
 }
 
-registerCpuStep('lcf', (a: { refs: LcfReference[]; energies: Float64Array; options: LcfOptions; normalize?: LcfNormalize }) => lcfStep(a.refs, a.energies, a.options, a.normalize));
+registerCpuStep('lcf', (a: { refs: LcfReference[]; energies: Float64Array; options: LcfOptions; normalize?: LcfNormalize; maskSigma: number }) => lcfStep(a.refs, a.energies, a.options, a.normalize, a.maskSigma));

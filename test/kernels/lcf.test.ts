@@ -394,7 +394,7 @@ describe('lcf: exact constrained least squares', () => {
     const pb = makeProblem(rng, { K: 2, bg: 'linear', P: 4, nE: 30, withWindow: true, noise: 0 });
     const step = lcfStep(pb.refs, pb.energies, { mode: 'sum1', background: 'linear', window: pb.window });
     expect(step.mapNames).toEqual(['weight_r0', 'weight_r1', 'fraction_r0', 'fraction_r1', 'total', 'bg_const', 'bg_slope', 'residual_rms', 'rfactor']);
-    expect(step.statusNames).toEqual(['ok', 'no_data', 'no_total']);
+    expect(step.statusNames).toEqual(['ok', 'no_data', 'no_total', 'low_total']);
     expect(step.info.window.energies).toBe(pb.idx.length);
     expect(step.info.bgRefEnergy).toBeCloseTo(pb.eRef, 9);
     // 2 references + 2 background terms: M = 4 rows of coefficients + 3.
