@@ -56,6 +56,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`xanes: error: ${e.message}\n`);
       return 3;
     }
+    // An allocation the machine or JavaScript cannot make (a budget far above the RAM, an
+    // array past the engine's limit): a named error, not a stack trace.
+    if (e instanceof RangeError && /allocation failed|Invalid typed array length|Invalid array buffer length|Invalid array length/i.test(e.message)) {
+      process.stderr.write(`xanes: error: out of memory: ${e.message}; lower --memory or split the stack into smaller fields of view\n`);
+      return 2;
+    }
     const err = e as Error;
     process.stderr.write(`xanes: internal error: ${err?.message ?? String(e)}\n`);
     if (process.env.XANES_DEBUG) process.stderr.write(`${err?.stack}\n`);

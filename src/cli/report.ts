@@ -2,7 +2,9 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { writeReport } from '../report/html.js';
-import { parsePixel, parseRoi, runInspect } from '../report/inspect-run.js';
+import { runInspect } from '../report/inspect-run.js';
+import { requireXanesOutput } from '../io/outdir.js';
+import { addOptions, fromCli } from '../options/parse.js';
 
 export function registerReport(program: Command): void {
   program
@@ -10,22 +12,22 @@ export function registerReport(program: Command): void {
     .description('(re)write report.html in an output folder: maps with colour bars, figures and the pixel inspector, offline')
     .argument('<out>', 'output folder of a finished xanes command')
     .action(async (out: string) => {
+      // It writes into that folder: only into one that xanes made.
+      requireXanesOutput(out);
       const file = writeReport(out);
       console.log(`report: ${path.resolve(file)} (open it in a browser; it needs no server and no network)`);
     });
-  program
+  const inspect = program
     .command('inspect')
     .description("one pixel's spectrum with the fitted curves (as the report's inspector shows it) as PNG and CSV")
-    .argument('<out>', 'output folder of a finished xanes command')
-    .option('--pixel <x,y>', 'the pixel (column x, row y, from 0)')
-    .option('--roi <x0,y0,x1,y1>', 'mean over a rectangle instead (x1, y1 excluded)')
-    .option('--out <dir>', 'new folder for pixel.png, curves.csv, values.csv (default inspect_x<x>_y<y>)')
-    .action(async (dir: string, o: { pixel?: string; roi?: string; out?: string }) => {
-      const pixel = o.pixel !== undefined ? parsePixel(o.pixel) : undefined;
-      const roi = o.roi !== undefined ? parseRoi(o.roi) : undefined;
-      const out = o.out ?? (pixel ? `inspect_x${pixel[0]}_y${pixel[1]}` : roi ? `inspect_roi_${roi.join('_')}` : 'inspect');
-      const r = await runInspect({ dir, pixel, roi, out });
-      console.log(`pixel ${r.view.x},${r.view.y}${r.view.status ? ` (${r.view.status})` : ''}: ${path.resolve(out)} (pixel.png, curves.csv, values.csv)`);
-      for (const n of r.view.notes) console.log(`  ${n}`);
-    });
+    .argument('<out>', 'output folder of a finished xanes command');
+  addOptions(inspect, 'inspect').action(async (dir: string, _o: unknown, c: Command) => {
+    const o = fromCli('inspect', c);
+    const pixel = o.inspect.pixel as [number, number] | undefined;
+    const roi = o.inspect.roi as [number, number, number, number] | undefined;
+    const out = o.common.out ?? (pixel ? `inspect_x${pixel[0]}_y${pixel[1]}` : roi ? `inspect_roi_${roi.join('_')}` : 'inspect');
+    const r = await runInspect({ dir, pixel, roi, out });
+    console.log(`pixel ${r.view.x},${r.view.y}${r.view.status ? ` (${r.view.status})` : ''}: ${path.resolve(out)} (pixel.png, curves.csv, values.csv)`);
+    for (const n of r.view.notes) console.log(`  ${n}`);
+  });
 }

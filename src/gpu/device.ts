@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { withNativeStderrSilenced } from './quiet-stderr.js';
 
 export interface GpuContext {
   device: GPUDevice;
@@ -130,7 +131,7 @@ let shared: Promise<GpuContext | null> | null = null;
  * exists. Tries a hardware adapter first, then the software OpenGL ES path.
  */
 export function getGpu(): Promise<GpuContext | null> {
-  if (!shared) shared = openGpu();
+  if (!shared) shared = withNativeStderrSilenced(openGpu);
   return shared;
 }
 

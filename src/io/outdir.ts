@@ -147,6 +147,12 @@ export function checkOutPath(out: string, inputs: readonly string[] = []): void 
   }
 }
 
+/** Throws unless `dir` is a folder xanes wrote (it carries the marker): before writing into it. */
+export function requireXanesOutput(dir: string): void {
+  if (!fs.existsSync(path.join(dir, 'summary.json'))) throw new InputError(dir, 'no summary.json: not an output folder of a finished xanes command');
+  if (!hasMarker(dir)) throw new InputError(dir, `was not written by xanes (it has no ${MARKER} marker); xanes writes only into folders it made`);
+}
+
 function pidAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {

@@ -16,7 +16,7 @@ import {
 /** The largest recipe file read (a recipe is a few hundred bytes; this only stops a wrong file). */
 export const MAX_RECIPE_BYTES = 1 << 20;
 
-export const emptyValues = (): Values => ({ common: {}, edge: {}, fit: {}, lcf: {}, cluster: {}, pca: {}, spectra: {}, align: {}, demo: {} });
+export const emptyValues = (): Values => ({ common: {}, edge: {}, fit: {}, lcf: {}, cluster: {}, pca: {}, spectra: {}, align: {}, inspect: {}, demo: {} });
 
 /** Checks one value with the option's schema; `where` names it in the error. */
 export function check(ref: OptionRef, value: unknown, where: string): unknown {

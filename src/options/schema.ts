@@ -118,6 +118,22 @@ const modelSpec = v.pipe(
   v.transform((x) => (typeof x === 'string' ? x : JSON.stringify(x))),
 );
 
+/** n whole numbers >= 0, as "a,b,..." (command line) or a list (JSON). */
+function integers(what: string, n: number) {
+  const names = n === 2 ? 'x,y' : 'x0,y0,x1,y1';
+  const m = msg(`${names} (whole numbers from 0) for the ${what}`);
+  return v.pipe(
+    v.union([v.string(m), v.array(v.number(m), m)], m),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const x = dataset.value;
+      const a = typeof x === 'string' ? x.split(',').map((t) => (/^\s*\d+\s*$/.test(t) ? Number(t) : NaN)) : x;
+      if (a.length === n && a.every((k) => Number.isInteger(k) && k >= 0)) return a;
+      addIssue({ message: `expected ${names} (whole numbers from 0) for the ${what}, got ${show(x)}` });
+      return NEVER;
+    }),
+  );
+}
+
 // ---- options ----
 
 /** How the command line's text becomes the value the schema checks. */
@@ -215,6 +231,11 @@ export const SECTIONS = {
     compare: opt({ arg: '<stack>', help: 'a second stack (e.g. charged vs pristine), with the same options: difference spectra', text: 'string', path: true, schema: file('a stack file name') }),
     compareEnergies: opt({ arg: '<file>', help: 'energies of the --compare stack (default: --energies, or its .hdr)', text: 'string', path: true, schema: file('an energies file name') }),
   },
+  inspect: {
+    pixel: opt({ arg: '<x,y>', help: 'the pixel (column x, row y, from 0)', text: 'string', schema: integers('pixel', 2) }),
+    roi: opt({ arg: '<x0,y0,x1,y1>', help: 'mean over a rectangle instead (x1, y1 excluded)', text: 'string',
+      schema: v.pipe(integers('roi', 4), v.check((r) => r[2] > r[0] && r[3] > r[1], msg('x0 < x1 and y0 < y1'))) }),
+  },
   /** Alignment across energies: `xanes align`, and `--align` on the stack commands (src/align/align.ts). */
   align: {
     align: opt({ help: 'align the stack across energies first (subpixel registration; see xanes align)', text: 'flag', schema: v.boolean(msg('true or false')) }),
@@ -264,6 +285,8 @@ export const COMMANDS: Record<string, string[]> = {
   pca: [...STACK, 'common.out', 'pca.*', ...ALIGN],
   cluster: [...STACK, 'common.out', 'cluster.*', ...ALIGN],
   demo: ['demo.*', 'common.backend', 'common.memory'],
+  inspect: ['inspect.*', 'common.out'],
+  report: [],
   // `xanes run`: every option of the steps, flat on the command line, by section in a recipe.
   run: [
     'common.stacks', ...STACK, ...I0, 'common.out', 'common.steps', 'common.e0', 'edge.*', 'fit.*', 'lcf.*',

@@ -10,7 +10,6 @@ import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { InputError } from '../io/errors.js';
 import { openInputs, type StackInputs } from './inputs.js';
 import { selectBackend, type BackendChoice } from './backend.js';
-import type { Backend } from './step.js';
 import { pcaRun } from './pca.js';
 import { readFeatureMaps, featurePathsFromDir, featuresFromStack, type FeatureImage } from './features.js';
 import { featuresFromMaps } from '../cpu/kmeans.js';
@@ -18,7 +17,6 @@ import { kmeansFit, type KmeansOptions } from './kmeans.js';
 import { elbow, type ElbowResult } from './elbow.js';
 import { clusterSpectra } from './cluster-stats.js';
 import { writeKmeansOutputs } from './cluster-outputs.js';
-import { benchKmeansIteration, benchPcaCovariance } from './cluster-bench.js';
 import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
 
@@ -35,16 +33,6 @@ export interface PcaCommandOptions extends StackInputs {
   onTile?: (done: number, total: number) => void;
 }
 
-/** Items/s of one PCA covariance pass on a small synthetic sample (auto's measurement). */
-const pcaRate = (d: number) => async (b: Backend) => {
-  const r = await benchPcaCovariance(b, { pixels: 4096, d, repeats: 1, tilePixels: 4096 });
-  return 4096 / Math.min(...r.covarianceSeconds);
-};
-const kmeansRate = (d: number, k: number) => async (b: Backend) => {
-  const r = await benchKmeansIteration(b, { pixels: 16_384, d, k, repeats: 1, tilePixels: 16_384 });
-  return 16_384 / Math.min(...r.iterationSeconds);
-};
-
 export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string, unknown>> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts]);
@@ -53,7 +41,7 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
   try {
     inputs.warnings.forEach(notice);
     const { source, energies } = inputs;
-    const sel = await selectBackend(o.backend, notice, pcaRate(source.nE), o.threads);
+    const sel = await selectBackend(o.backend, notice, 'pca', o.threads);
     return await withOutputDir(o.out, files, async (dir) => {
       const t0 = performance.now();
       const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp, onTile: o.onTile });
@@ -118,9 +106,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
   const inputs = o.stack ? await openInputs({ ...o.stack, budgetBytes: o.budgetBytes }) : null;
   try {
     inputs?.warnings.forEach(notice);
-    const d0 = inputs ? (o.pca ?? inputs.source.nE) : (o.features?.length ?? 1);
-    const kProbe = o.k ?? Math.max(...(o.kRange ?? [2]));
-    const sel = await selectBackend(o.backend, notice, kmeansRate(d0, kProbe), o.threads);
+    const sel = await selectBackend(o.backend, notice, o.stack && o.pca !== undefined ? 'pca' : 'kmeans', o.threads);
     return await withOutputDir(o.out, files, async (dir) => {
       const t0 = performance.now();
       if (inputs && o.stack) dir.recordInput('', { stack: o.stack.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });

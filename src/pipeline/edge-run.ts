@@ -70,7 +70,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   }
   const plan = makeEdgePlan(energies, e0, options, o.energies);
   const step = edgeStep(plan);
-  const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
+  const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
   inputs.resetMaskedPoints(); // sampling above read some rows
   const recorder = spectraRecorder(inputs);
   const result = await runTiles(source, step, sel.backend, {

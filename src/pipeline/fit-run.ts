@@ -46,7 +46,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
     const { source, energies } = inputs;
     const e0 = o.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
     const step = fitStep(model, energies, options, { e0 });
-    const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
+    const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
     inputs.resetMaskedPoints();
     return await withOutputDir(o.out, files, async (dir) => {
       const recorder = spectraRecorder(inputs);

@@ -7,7 +7,7 @@ import { fieldFor } from '../stack/frames.js';
 import { AbsorbanceStack } from '../stack/absorbance.js';
 import { readEnergies, checkEnergyCount } from '../io/energies.js';
 import { InputError } from '../io/errors.js';
-import { checkBudgetFloor } from '../stack/tiles.js';
+import { checkBudgetFloor, checkImageSize } from '../stack/tiles.js';
 import { baselineBytes } from './run-tiles.js';
 import { OpticalDensityStack, opticalDensity, parseI0Options } from '../stack/od.js';
 import type { AlignStep, Alignment } from '../align/align.js';
@@ -83,6 +83,7 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
   try {
     const sample = await openStack(inp.stack);
     opened.push(sample);
+    checkImageSize(sample);
     if (inp.budgetBytes !== undefined) checkBudgetFloor(sample, inp.budgetBytes, baselineBytes());
     const warnings: string[] = [...(sample.layout?.notes ?? []).map((n) => `${inp.stack}: ${n}`)];
     let energies: Float64Array;

@@ -83,7 +83,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
     }
     const step = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode, background, window: o.window }, normalize, maskSigma);
     step.info.warnings.forEach((w) => notice(`xanes: ${w}`));
-    const sel = await selectBackend(o.backend, notice, { step, source }, o.threads);
+    const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
     inputs.resetMaskedPoints();
     return await withOutputDir(o.out, files, async (dir) => {
       const recorder = spectraRecorder(inputs);

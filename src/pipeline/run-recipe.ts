@@ -225,7 +225,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         }
         const combined = combineSteps(pixelSteps);
         if (!backend) {
-          const sel = await selectBackend(recipe.backend, notice, { step: combined, source }, recipe.threads);
+          const sel = await selectBackend(recipe.backend, notice, 'pixels', recipe.threads);
           backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) };
           backend = sel.backend;
         }

@@ -37,6 +37,12 @@ export interface RunOptions {
   onTileData?: (cube: Float32Array, y0: number, rows: number) => void;
   /** The process's memory before the run (default: measured RSS). Tests fix it to plan exactly. */
   baselineBytes?: number;
+  /**
+   * Seconds a tile that blocks the process aims at (default TILE_TARGET_S): tiles start at
+   * one row and grow to it. Infinity: the memory plan's tiles from the first (benchmarks,
+   * tests of the plan itself).
+   */
+  tileTargetSeconds?: number;
 }
 
 /** Memory the process holds before any tile: measured, since Dawn and Node vary. */
@@ -83,6 +89,16 @@ function pooled(step: Pick<PixelStep, 'worker'>, backend: Pick<Backend, 'gpu' | 
  */
 export const CPU_TILE_PIXELS = 1 << 18;
 
+/**
+ * Seconds a tile that blocks the process (GPU, or CPU without workers) aims at, measured
+ * on the tiles before it. Short enough that Ctrl-C, handled between tiles, ends a run
+ * within about a second on a software GPU (where a dispatch blocks the process); long
+ * enough that per-tile costs stay small on any GPU.
+ */
+export const TILE_TARGET_S = 0.25;
+/** The first such tile, pixels (rounded down to whole rows, at least one row), before any timing. */
+export const FIRST_TILE_PIXELS = 256;
+
 export async function runTiles(source: StackSource, step: PixelStep, backend: Backend, opts: RunOptions): Promise<RunResult> {
   const { nE, height: H, width: W } = source;
   const N = H * W;
@@ -123,12 +139,21 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     opts.onTileData?.(buf, y0, r);
   };
 
+  // Here (a GPU, or the CPU on this thread) a tile blocks the process while it runs, and a
+  // signal is handled between tiles: the tile grows from a small first one to what takes
+  // about TILE_TARGET_S (never past the memory plan), so Ctrl-C ends a run within about a
+  // second even where one big dispatch would block for minutes (llvmpipe runs a dispatch
+  // synchronously). Maps do not depend on the tile size.
+  const maxRows = rows;
+  const target = opts.tileTargetSeconds ?? TILE_TARGET_S;
+  if (Number.isFinite(target)) rows = Math.max(1, Math.min(maxRows, Math.floor(FIRST_TILE_PIXELS / W)));
   let y0 = 0;
   let r = Math.min(rows, H);
   let which = 0;
   await read(0, r, buffers[0]);
   while (y0 < H) {
     const P = r * W;
+    const tTile = performance.now();
     const pending = step.runTile(backend, buffers[which], P);
     pending.catch(() => undefined); // observed below; avoids an unhandled rejection while reading
     // Let the step reach its submit, then read ahead while the GPU works.
@@ -153,6 +178,11 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     }
     await readAhead;
     tWait += performance.now() - t;
+    if (Number.isFinite(target)) {
+      const perPixel = (performance.now() - tTile) / 1000 / P;
+      const fit = Math.floor(target / Math.max(perPixel, 1e-12) / W);
+      rows = Math.max(1, Math.min(maxRows, 4 * rows, fit));
+    }
     place(y0, result);
     y0 = nextY;
     r = nextR;

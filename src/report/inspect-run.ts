@@ -28,20 +28,6 @@ function num(v: number): string {
   return Number.isFinite(v) ? String(v) : 'nan';
 }
 
-export function parsePixel(s: string): [number, number] {
-  const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(s);
-  if (!m) throw new InputError('--pixel', `expected x,y (integers), got '${s}'`);
-  return [Number(m[1]), Number(m[2])];
-}
-
-export function parseRoi(s: string): [number, number, number, number] {
-  const m = /^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*$/.exec(s);
-  if (!m) throw new InputError('--roi', `expected x0,y0,x1,y1 (integers, x1 and y1 excluded), got '${s}'`);
-  const r = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])] as [number, number, number, number];
-  if (!(r[2] > r[0] && r[3] > r[1])) throw new InputError('--roi', `needs x0 < x1 and y0 < y1, got '${s}'`);
-  return r;
-}
-
 /** The view of a pixel or of the mean over a rectangle (NaN-skipping means of maps and spectra). */
 export function inspectFolder(dir: string, pixel?: [number, number], roi?: [number, number, number, number]): PixelView {
   const { meta, maps } = collect(dir);

@@ -74,3 +74,18 @@ export function checkBudgetFloor(stack: { path: string; nE: number; height: numb
     throw new InputError('--memory', `a budget of ${Math.floor(budgetBytes / MiB)} MiB is too small for ${stack.path} (${nE} energies x ${H} x ${W} pixels): it needs at least ${Math.ceil(need / MiB)} MiB (the process itself, ${Math.ceil(baselineBytes / MiB)} MiB, and one map of ${(H * W).toLocaleString('en-US')} pixels)`);
   }
 }
+
+/**
+ * Most pixels one image may have: its maps are held whole (one float32 array per map), and
+ * a JavaScript typed array holds at most 2^32 - 1 elements; GPU kernels index pixels with
+ * 32-bit integers too. 2^31 keeps a margin on both.
+ */
+export const MAX_IMAGE_PIXELS = 2 ** 31;
+
+/** Refuses an image too large for whole-image maps, before anything is read. */
+export function checkImageSize(stack: { path: string; height: number; width: number }): void {
+  const n = stack.height * stack.width;
+  if (n > MAX_IMAGE_PIXELS) {
+    throw new InputError(stack.path, `${stack.width} x ${stack.height} = ${n.toExponential(2)} pixels is more than one image may have (${MAX_IMAGE_PIXELS.toExponential(2)}: its maps are held whole in memory); split it into fields of view`);
+  }
+}

@@ -130,6 +130,19 @@ describe('--out never replaces what xanes did not make', () => {
     expect(ok.code, ok.err).toBe(0);
   });
 
+  test('xanes report writes only into a folder xanes made; inspect checks --pixel by the schema', async () => {
+    const notes = path.join(dir, 'notes-report');
+    fs.mkdirSync(notes);
+    fs.writeFileSync(path.join(notes, 'summary.json'), '{"mine": true}');
+    const before = snapshot(notes);
+    expectRefused(await runCli(['report', notes]), notes, /was not written by xanes/);
+    expect(snapshot(notes)).toEqual(before);
+    const made = path.join(dir, 'made-report');
+    expect((await edge(stack, made)).code).toBe(0);
+    expectRefused(await runCli(['inspect', made, '--pixel', '3,x', '--out', path.join(dir, 'insp')]), '--pixel', /expected x,y \(whole numbers from 0\) for the pixel, got "3,x"$/);
+    expect(fs.existsSync(path.join(dir, 'insp'))).toBe(false);
+  });
+
   test('a recipe whose "out" is ../victim (not made by xanes) is refused; the victim is intact', async () => {
     const victim = path.join(dir, 'victim');
     fs.mkdirSync(victim);

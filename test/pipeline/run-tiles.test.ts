@@ -27,9 +27,9 @@ describe('runTiles', () => {
       const src = new MemoryStack(absorb, nE, H, W);
       // Baseline fixed at 0 so the plan is exact: room for 3 rows and a few bytes more.
       const b = tileBudget(src, step, backend, 0, 0, 0);
-      const whole = await runTiles(src, step, backend, { budgetBytes: 1e12, baselineBytes: 0 });
+      const whole = await runTiles(src, step, backend, { budgetBytes: 1e12, baselineBytes: 0, tileTargetSeconds: Infinity });
       expect(whole.tilesRun).toBe(1);
-      const tiled = await runTiles(src, step, backend, { budgetBytes: b.fixedBytes + 3 * W * b.bytesPerPixel + 100, baselineBytes: 0 });
+      const tiled = await runTiles(src, step, backend, { budgetBytes: b.fixedBytes + 3 * W * b.bytesPerPixel + 100, baselineBytes: 0, tileTargetSeconds: Infinity });
       expect(tiled.tilePlan.rowsPerTile).toBe(3);
       expect(tiled.tilesRun).toBe(Math.ceil(H / 3));
       for (const name of step.mapNames) {
@@ -37,6 +37,13 @@ describe('runTiles', () => {
       }
       expect(Buffer.from(tiled.status).equals(Buffer.from(whole.status))).toBe(true);
       expect(whole.statusCounts.ok).toBeGreaterThan(100);
+      // Tiles that start at one row and grow by their measured time (the default, so that
+      // Ctrl-C is handled between short tiles): the same bytes again.
+      // (A target of a nanosecond keeps every tile after the first at one row; on the CPU
+      // this is the one-thread path, where a tile blocks the process.)
+      const grown = await runTiles(src, step, backend.gpu ? backend : cpuBackend(1), { budgetBytes: 1e12, baselineBytes: 0, tileTargetSeconds: 1e-9 });
+      expect(grown.tilesRun).toBeGreaterThan(H / 2);
+      for (const name of step.mapNames) expect(Buffer.from(grown.maps[name].buffer).equals(Buffer.from(whole.maps[name].buffer)), `${backend.name} ${name} grown`).toBe(true);
     }
   });
 
