@@ -198,6 +198,10 @@ export const SECTIONS = {
     fix: opt({ arg: '<names>', help: 'parameters held at their start value, comma-separated', text: 'list', schema: stringList('parameter names') }),
     bounds: opt({ arg: '<json>', help: 'box bounds, e.g. \'{"b3": [0.2, 10], "c13": [0.1, null]}\'', text: 'json', schema: boundsRecord }),
     maxIter: opt({ arg: '<n>', help: 'iterations per pixel at most (default 100)', text: 'number', schema: int(1, MAX_FIT_ITER) }),
+    phase: opt({ arg: '<file>', help: 'phase image (.npy, radians: [H, W] at --phase-energy, or [E, H, W] on the stack\'s energies) for the composition maps N_V, Re_Ne, Re_Ne_over_N_V', text: 'string', path: true, schema: file('a phase image file name') }),
+    phaseEnergy: opt({ arg: '<eV>', help: 'energy of the phase image, a pre-edge energy (with --phase)', text: 'number', schema: positive() }),
+    deltaF2: opt({ arg: '<x>', help: "the edge jump of f'' of the absorbing element, electrons (default 3.53, V K-edge, Uematsu et al. 2023)", text: 'number', schema: positive() }),
+    fPrime: opt({ arg: '<json>', help: 'f\' at the phase energy per element, e.g. \'{"V": -7.14}\' (defaults Li 0.00278, V -7.14, O 0.0757)', text: 'json', schema: finiteRecord('--f-prime') }),
   },
   lcf: {
     ref: opt({ arg: '<NAME=SOURCE>', help: 'a reference: NAME=FILE (2-column text/CSV, XDI, Athena .prj as FILE#group) or NAME=rect:x0,y0,x1,y1 | circle:x,y,r | mask:FILE (a region of the stack); repeat for each', text: 'repeat', path: true,

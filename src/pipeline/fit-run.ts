@@ -14,6 +14,7 @@ import { withOutputDir } from '../io/run-output.js';
 import { finishReport, spectraRecorder } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { renderMap } from '../plot/maps.js';
+import { compositionOfFit, type CompositionRequest } from './composition.js';
 import { percentiles } from '../plot/histogram.js';
 import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
@@ -24,6 +25,8 @@ export interface FitRunOptions extends StackInputs {
   fit: RawFitOptions;
   /** Edge energy anchoring the start-value windows; default from the mean spectrum. */
   e0?: number;
+  /** --phase: the composition maps of spectroscopic ptychography (src/pipeline/composition.ts). */
+  composition?: CompositionRequest;
   backend: BackendChoice;
   threads?: number;
   budgetBytes: number;
@@ -38,7 +41,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const model = parseModelSpec(o.model);
   const options = parseFitOptions(o.fit, model);
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts, o.composition?.phase]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
@@ -53,6 +56,8 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add });
       const { width: W, height: H } = r;
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
+      const comp = o.composition ? compositionOfFit(r.maps, o.composition, energies, e0, H, W) : null;
+      if (comp) dir.writeStepMaps(Object.keys(comp.maps), comp.maps, r.status, H, W, '', step.statusNames);
       dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       // 1 where the fit converged, 0 elsewhere: a ready-made --mask for `xanes cluster`.
       dir.writeMap('mask', Float32Array.from(r.status, (s) => (s === 0 ? 1 : 0)), H, W);
@@ -71,6 +76,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
         // The options as used, in the names the command line and recipes take.
         options: { e0: o.e0 ?? null, fit: { model: o.model, init: options.init, fix: options.fixed, bounds: Object.fromEntries(Object.entries(options.bounds).map(([k, [a, b]]) => [k, [Number.isFinite(a) ? a : null, Number.isFinite(b) ? b : null]])), maxIter: options.maxIter } },
         parameters: { e0_eV: e0 },
+        ...(comp ? { composition: comp.record } : {}),
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
         counts: { pixels: H * W, status: r.statusCounts, masked_transmission_points: inputs.maskedPoints() },
         median_iterations: iters.length ? iters[iters.length >> 1] : null,

@@ -23,6 +23,7 @@ import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptio
 import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
 import { lcfStep } from './lcf-step.js';
+import { compositionOfFit, type CompositionRequest } from './composition.js';
 import type { RefNorm } from './ref-norm.js';
 import { parseMode, parseBackground } from './lcf-run.js';
 import { kmeansFit, type KmeansOptions } from './kmeans.js';
@@ -68,7 +69,7 @@ export interface RunRecipe {
   i0Region?: string;
   steps: RunStepName[];
   edge?: Partial<EdgeOptions>;
-  fit?: { model: string } & RawFitOptions;
+  fit?: { model: string; composition?: CompositionRequest } & RawFitOptions;
   lcf?: { refs: string[]; mode?: string; background?: string; window?: [number, number]; normalize?: boolean; flatten?: boolean; refNorm?: RefNorm };
   cluster?: {
     /** `<step>:<map>` names, e.g. edge:e0_half, lcf:fraction_NiO. */
@@ -131,6 +132,11 @@ export function expandFields(stacks: string[]): { name: string; stack: string }[
  * A run from the schema's values (command line merged over a recipe): the library's
  * option objects, and the recipe form for summary.json. `recipeFile` names the recipe in errors.
  */
+function requirePhaseEnergy(v: number | undefined, where: (cli: string, key: string) => string): number {
+  if (v === undefined) throw new InputError(where('--phase-energy', 'fit.phaseEnergy'), 'needed with a phase image: its energy (eV)');
+  return v;
+}
+
 export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe {
   const c = values.common;
   const where = (cli: string, key: string) => (recipeFile ? `${recipeFile}: "${key}"` : cli);
@@ -143,7 +149,10 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
     energies: c.energies, energyUnit: c.energyUnit ?? 'eV', flat: c.flat, dark: c.dark, noFlat: c.noFlat, pixelSize: c.pixelSize, i0: c.i0, i0Region: c.i0Region,
     steps: (c.steps ?? []) as RunStepName[],
     edge: edgeOptionsOf(values.edge, c.e0),
-    fit: f.model !== undefined ? { model: f.model, init: f.init, fix: f.fix, bounds: f.bounds, maxIter: f.maxIter } : undefined,
+    fit: f.model !== undefined ? {
+      model: f.model, init: f.init, fix: f.fix, bounds: f.bounds, maxIter: f.maxIter,
+      composition: f.phase !== undefined ? { phase: f.phase, phaseEnergy: requirePhaseEnergy(f.phaseEnergy, where), deltaF2: f.deltaF2, fPrime: f.fPrime } : undefined,
+    } : undefined,
     lcf: l.ref !== undefined ? { refs: l.ref, mode: l.mode, background: l.background, window: l.window as [number, number] | undefined, normalize: l.normalize, flatten: l.flatten, refNorm: l.refNorm } : undefined,
     cluster: k.features !== undefined ? { features: k.features, k: k.k, kRange: k.kRange, weight: k.weight, minWeight: k.minWeight, kmeans } : undefined,
     out: c.out,
@@ -172,7 +181,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     }
   }
   const fields = expandFields(recipe.stacks);
-  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.align?.shifts, recipe.lcf?.refs ?? []]);
+  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.align?.shifts, recipe.lcf?.refs ?? [], recipe.fit?.composition?.phase]);
   checkOutPath(recipe.out, inputs);
   const model = recipe.fit ? parseModelSpec(recipe.fit.model) : null;
   const fitOptions = model ? parseFitOptions(recipe.fit!, model) : null;
@@ -237,6 +246,14 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         for (const s of pixelSteps) {
           dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name), s.statusNames);
           stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
+        }
+        if (per.fit && recipe.fit?.composition) {
+          // Composition maps (seed 002): beside the fit's maps, usable as cluster features.
+          if (fields.length > 1) throw new InputError('--phase', 'one phase image serves one field: run the composition maps field by field');
+          const comp = compositionOfFit(per.fit.maps, recipe.fit.composition, energies, e0!, H, W);
+          Object.assign(per.fit.maps, comp.maps);
+          dir.writeStepMaps(Object.keys(comp.maps), comp.maps, per.fit.status, H, W, path.join(field.name, 'fit'));
+          stepSummaries.composition = comp.record;
         }
         dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
         if (per.edge) {
