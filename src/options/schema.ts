@@ -222,7 +222,7 @@ export const SECTIONS = {
     seed: opt({ arg: '<s>', help: 'seed of the k-means++ seeding (default 0)', text: 'number', schema: int(0) }),
     restarts: opt({ arg: '<r>', help: 'k-means++ restarts, the lowest WCSS kept (default 5)', text: 'number', schema: int(1) }),
     maxIter: opt({ arg: '<n>', help: 'Lloyd iterations per restart at most (default 100)', text: 'number', schema: int(1) }),
-    standardize: opt({ help: 'cluster in the features\' own units (default: z-scores)', text: 'switch', schema: v.boolean(msg('true or false')) }),
+    standardize: opt({ help: 'cluster in the features\' own units (default: z-scores of maps; PCA scores are always clustered in their own units)', text: 'switch', schema: v.boolean(msg('true or false')) }),
     weight: opt({ arg: '<map>', help: 'a map (file, name in --from, or step:map in xanes run) weighting the cluster fractions, e.g. edge_step', text: 'string', schema: text('a map name') }),
     minWeight: opt({ arg: '<x>', help: 'leave out pixels whose weight is below x', text: 'number', schema: num() }),
     mask: opt({ arg: '<map>', help: 'a map (file or name in --from): pixels where it is 0 or NaN are left out', text: 'string', schema: text('a map name') }),
