@@ -15,7 +15,7 @@ import { finishReport, spectraRecorder } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { edgeSectionOf } from '../options/convert.js';
 import { InputError } from '../io/errors.js';
-import { histogram, histogramCsv, histogramPeak, percentiles } from '../plot/histogram.js';
+import { histogram, histogramCsv, histogramPeak, percentiles, robustHistogramRange } from '../plot/histogram.js';
 import { renderHistogram } from '../plot/histogram-png.js';
 import { renderMap } from '../plot/maps.js';
 import { EdgeStatus, EDGE_STATUS_NAMES } from '../kernels/layout.js';
@@ -86,8 +86,13 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   const e0map = maps.e0_half;
   const used = result.statusCounts[EDGE_STATUS_NAMES[EdgeStatus.OK]] ?? 0;
   let hist = null, peak = NaN, range: [number, number] = [NaN, NaN];
+  let histRange: { min: number; max: number } | null = null, histOutside = 0;
   if (used > 0) {
-    hist = histogram(e0map, E0_HIST_BIN_EV);
+    // Over a robust range (1st-99th percentile widened by half its span): a few outliers
+    // no longer stretch it over hundreds of eV. Values outside are counted in summary.json.
+    histRange = robustHistogramRange(e0map, E0_HIST_BIN_EV);
+    hist = histogram(e0map, E0_HIST_BIN_EV, histRange);
+    histOutside = used - hist.counts.reduce((a, b) => a + b, 0);
     out.writeText('e0_hist.csv', histogramCsv(hist));
     out.writeBytes('e0_hist.png', await renderHistogram(hist, { title: 'e0_half histogram', xlabel: 'e0_half (eV)', ylabel: 'pixels', rules: [{ x: histogramPeak(hist), label: `peak ${histogramPeak(hist).toFixed(2)} eV` }] }));
     peak = histogramPeak(hist);
@@ -122,7 +127,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
         pre: [energies[plan.pre.i0], energies[plan.pre.i1 - 1]], post: [energies[plan.post.i0], energies[plan.post.i1 - 1]],
       },
       energies_used: { pre: plan.pre.i1 - plan.pre.i0, post: plan.post.i1 - plan.post.i0, edge: plan.edge.i1 - plan.edge.i0 },
-      colour_range_eV: range, histogram_bin_eV: E0_HIST_BIN_EV, histogram_peak_eV: peak,
+      colour_range_eV: range, histogram_bin_eV: E0_HIST_BIN_EV, histogram_range_eV: histRange ? [histRange.min, histRange.max] : null, histogram_outside_pixels: histOutside, histogram_peak_eV: peak,
     },
     backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
     memory: { budget_MiB: o.budgetBytes / 2 ** 20, rows_per_tile: result.tilePlan.rowsPerTile, tiles: result.tilesRun, oom_retries: result.oomRetries, planned_peak_MiB: Math.round(result.tilePlan.peakBytes / 2 ** 20), peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },

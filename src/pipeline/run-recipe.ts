@@ -40,7 +40,7 @@ import { loadReferences, parseRefSpec } from '../io/references.js';
 import { windowRange } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
 import { InputError } from '../io/errors.js';
-import { histogram, histogramCsv, histogramPeak, percentiles } from '../plot/histogram.js';
+import { histogram, histogramCsv, histogramPeak, percentiles, robustHistogramRange } from '../plot/histogram.js';
 import { renderHistogram } from '../plot/histogram-png.js';
 import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
@@ -291,7 +291,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       let off = 0;
       for (const m of e0Maps) { all.set(m, off); off += m.length; }
       if (all.some((v) => Number.isFinite(v))) {
-        const h = histogram(all, 0.1);
+        const h = histogram(all, 0.1, robustHistogramRange(all, 0.1)); // outliers cannot stretch it
         dir.writeText(path.join('combined', 'e0_hist.csv'), histogramCsv(h));
         dir.writeBytes(path.join('combined', 'e0_hist.png'), await renderHistogram(h, { title: `e0_half over ${fields.length} field(s)`, xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
         combinedSummary.e0_histogram_peak_eV = histogramPeak(h);
