@@ -24,7 +24,7 @@ export function registerFit(program: Command): void {
       ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out,
       model: o.fit.model!, fit: { init: o.fit.init, fix: o.fit.fix, bounds: o.fit.bounds, maxIter: o.fit.maxIter },
       composition: o.fit.phase !== undefined ? { phase: o.fit.phase, phaseEnergy: phaseEnergyOf(o.fit.phaseEnergy), deltaF2: o.fit.deltaF2, fPrime: o.fit.fPrime } : undefined,
-      e0: o.common.e0, backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory),
+      mask: o.common.mask, e0: o.common.e0, backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory),
       onTile: progress('fit'),
     }) as any;
     console.log(`fit maps: ${out}`);

@@ -17,7 +17,7 @@ export function registerLcf(program: Command): void {
     const out = o.common.out!;
     const s = await runLcf({
       ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out, refs: o.lcf.ref ?? [], mode: o.lcf.mode, background: o.lcf.background, window: o.lcf.window as [number, number] | undefined,
-      normalize: o.lcf.normalize === true, flatten: o.lcf.flatten === true, refNorm: o.lcf.refNorm, edge: edgeOptionsOf(o.edge, o.common.e0),
+      normalize: o.lcf.normalize === true, flatten: o.lcf.flatten === true, refNorm: o.lcf.refNorm, edge: edgeOptionsOf(o.edge, o.common.e0), mask: o.common.mask,
       backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('lcf'),
     }) as any;
     console.log(`lcf maps: ${out}`);

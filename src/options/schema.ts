@@ -181,6 +181,7 @@ export const SECTIONS = {
     backend: opt({ arg: '<name>', help: 'auto | webgpu | cpu (default auto)', text: 'string', schema: pick(['auto', 'webgpu', 'cpu'] as const) }),
     threads: opt({ arg: '<n>', help: 'CPU backend worker threads (default: every core)', text: 'number', schema: int(1, 1024) }),
     e0: opt({ arg: '<eV>', help: 'nominal edge energy that anchors the windows (default: from the mean spectrum)', text: 'number', schema: num() }),
+    mask: opt({ arg: '<file|dir>', help: "an earlier run's mask (.npy [H, W], 1 = used; or its output folder's mask.npy): masked pixels are NaN in every map and black in every picture", text: 'string', path: true, schema: file('a mask file or output folder') }),
   },
   edge: {
     pre: opt({ arg: '<a,b>', help: `pre-edge line window relative to e0, eV (default ${d.pre1},${d.pre2})`, text: 'pair', schema: pair('the pre-edge window, eV') }),
@@ -280,11 +281,11 @@ const ALIGN = ['align.align', ...ALIGN_HOW];
  * lists them. Options a command does not list are unknown to it.
  */
 export const COMMANDS: Record<string, string[]> = {
-  edge: [...STACK, 'common.out', 'common.e0', 'edge.*', ...ALIGN],
+  edge: [...STACK, 'common.out', 'common.e0', 'common.mask', 'edge.*', ...ALIGN],
   align: [...STACK, ...I0, 'common.out', ...ALIGN_HOW, 'align.tiff'],
   info: ['common.energies', 'common.energyUnit', 'common.memory'],
-  fit: [...STACK, 'common.out', 'common.e0', 'fit.*', ...ALIGN],
-  lcf: [...STACK, ...I0, 'common.out', 'lcf.*', 'common.e0', 'edge.pre', 'edge.post', 'edge.nnorm', 'edge.maskSigma', ...ALIGN],
+  fit: [...STACK, 'common.out', 'common.e0', 'common.mask', 'fit.*', ...ALIGN],
+  lcf: [...STACK, ...I0, 'common.out', 'common.mask', 'lcf.*', 'common.e0', 'edge.pre', 'edge.post', 'edge.nnorm', 'edge.maskSigma', ...ALIGN],
   spectra: [...STACK, ...I0, 'common.out', 'spectra.*'],
   pca: [...STACK, 'common.out', 'pca.*', ...ALIGN],
   cluster: [...STACK, 'common.out', 'cluster.*', ...ALIGN],

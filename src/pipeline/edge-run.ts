@@ -3,6 +3,7 @@
  * nominal e0, streams the stack through normalize + edge on the chosen backend, and writes
  * the maps, the e0 histogram, two colour maps and summary.json, all or nothing.
  */
+import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
 import { edgeStep, EDGE_MAP_UNITS, EDGE_STEP_SHAPE } from './edge-step.js';
 import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
@@ -26,6 +27,8 @@ export interface EdgeRunOptions extends StackInputs {
   out: string;
   edge: Partial<EdgeOptions>;
   range?: [number, number];
+  /** --mask: an earlier run's mask (src/pipeline/pixel-mask.ts). */
+  mask?: string;
   backend: BackendChoice;
   /** CPU backend worker threads (default: every core). */
   threads?: number;
@@ -46,7 +49,7 @@ export { E0_HIST_BIN_EV, E0_PEAK_HALF_RANGE_EV };
 export async function runEdge(o: EdgeRunOptions): Promise<EdgeRunReport> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const started = new Date();
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts, o.mask]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
@@ -70,6 +73,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   }
   const plan = makeEdgePlan(energies, e0, options, o.energies);
   const step = edgeStep(plan);
+  const pixelMask = o.mask ? loadPixelMask(o.mask, source.height, source.width) : null;
   const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
   inputs.resetMaskedPoints(); // sampling above read some rows
   const recorder = spectraRecorder(inputs);
@@ -81,6 +85,8 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   });
 
   const { width: W, height: H, maps } = result;
+  const maskedByMask = pixelMask ? applyPixelMask(maps, result.status, pixelMask, EdgeStatus.NO_DATA) : 0;
+  if (pixelMask) result.statusCounts = countStatus(result.status, step.statusNames);
   out.writeStepMaps(step.mapNames, maps, result.status, H, W, '', step.statusNames);
   out.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
   const e0map = maps.e0_half;
@@ -136,7 +142,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
       pixels: H * W,
       used: used,
       masked: H * W - used,
-      status: result.statusCounts,
+      status: result.statusCounts, masked_by_mask: maskedByMask,
       masked_transmission_points: inputs.maskedPoints(),
     },
     maps: Object.fromEntries(step.mapNames.map((n) => [n, { files: [`${n}.npy`, `${n}.tif`], unit: EDGE_MAP_UNITS[n] }])),

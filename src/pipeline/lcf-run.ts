@@ -8,6 +8,8 @@ import path from 'node:path';
 import { meanSpectrum, openInputs, type StackInputs } from './inputs.js';
 import { runTiles } from './run-tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
+import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
+import { LcfStatus } from '../cpu/lcf.js';
 import { lcfStep, LCF_MASK_SIGMA, type LcfMode, type LcfBackground, type LcfNormalize } from './lcf-step.js';
 import { DEFAULT_EDGE_OPTIONS, derivativeMaxEnergy, makeEdgePlan, type EdgeOptions } from './edge-plan.js';
 import type { RefNorm } from './ref-norm.js';
@@ -38,6 +40,8 @@ export interface LcfRunOptions extends StackInputs {
   refNorm?: RefNorm;
   /** Edge options for the normalisation (windows, nnorm, e0, mask-sigma). */
   edge?: Partial<EdgeOptions>;
+  /** --mask: an earlier run's mask (src/pipeline/pixel-mask.ts). */
+  mask?: string;
   backend: BackendChoice;
   threads?: number;
   budgetBytes: number;
@@ -63,7 +67,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
   const specs = o.refs.map(parseRefSpec);
   const mode = parseMode(o.mode);
   const background = parseBackground(o.background);
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.refs, o.align?.shifts]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.refs, o.align?.shifts, o.mask]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
@@ -82,6 +86,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
       if (refNorm === 'none') notice('xanes: --normalize with --ref-norm none fits normalised pixels with raw references');
     }
     const step = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode, background, window: o.window }, normalize, maskSigma);
+    const pixelMask = o.mask ? loadPixelMask(o.mask, source.height, source.width) : null;
     step.info.warnings.forEach((w) => notice(`xanes: ${w}`));
     const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
     inputs.resetMaskedPoints();
@@ -89,6 +94,8 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
       const recorder = spectraRecorder(inputs);
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add });
       const { width: W, height: H } = r;
+      const maskedByMask = pixelMask ? applyPixelMask(r.maps, r.status, pixelMask, LcfStatus.NO_DATA) : 0;
+      if (pixelMask) r.statusCounts = countStatus(r.status, step.statusNames);
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
       dir.recordInput('', { stack: o.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const names = step.info.references.slice(0, 3);
@@ -127,7 +134,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
           mask_sigma: maskSigma,
         },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
-        counts: { pixels: H * W, status: r.statusCounts, masked_transmission_points: inputs.maskedPoints() },
+        counts: { pixels: H * W, masked_by_mask: maskedByMask, status: r.statusCounts, masked_transmission_points: inputs.maskedPoints() },
         rgb_legend: rgb.legend,
         timings_s: { ...r.seconds, pixels_per_s: (H * W) / r.seconds.total },
         memory: { budget_MiB: o.budgetBytes / 2 ** 20, rows_per_tile: r.tilePlan.rowsPerTile, tiles: r.tilesRun, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },

@@ -106,3 +106,26 @@ describe('lcf masks and the RGB composite on a sample with empty regions', () =>
     checkBlack(r.rgba, '--normalize');
   });
 });
+
+describe('--mask travels: an earlier edge mask makes every map NaN and the picture black there', () => {
+  test('edge mask.npy into lcf and fit-like maps', async () => {
+    const mask = new Float32Array(P);
+    for (let p = 0; p < P; p++) mask[p] = isSample(p) && p % 7 !== 0 ? 1 : 0;
+    const mdir = path.join(dir, 'edge-like');
+    fs.mkdirSync(mdir);
+    writeNpy(path.join(mdir, 'mask.npy'), mask, [H, W]);
+    const out = path.join(dir, 'masked');
+    const s: any = await runLcf({
+      stack: path.join(dir, 'stack.npy'), energies: path.join(dir, 'energies.txt'), out, mask: mdir,
+      refs: [`NiO=${exampleDataPath('ni-k/ref_NiO.txt')}`, `LiNiO2=${exampleDataPath('ni-k/ref_LiNiO2.txt')}`],
+      mode: 'nnls', background: 'const', backend: 'cpu', threads: 1, budgetBytes: 2048 * 2 ** 20, notice: () => {},
+    });
+    expect(s.counts.masked_by_mask).toBe(mask.filter((v) => v === 0).length);
+    const status = readNpy(path.join(out, 'status.npy')).data as Uint8Array;
+    for (const name of ['weight_NiO', 'fraction_LiNiO2', 'total', 'residual_rms']) {
+      const m = readNpy(path.join(out, `${name}.npy`)).data as Float32Array;
+      for (let p = 0; p < P; p++) if (!mask[p]) expect(Number.isNaN(m[p]), `${name} at ${p}`).toBe(true);
+    }
+    for (let p = 0; p < P; p++) if (!mask[p]) expect(status[p]).toBe(LcfStatus.NO_DATA);
+  });
+});
