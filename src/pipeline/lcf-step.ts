@@ -17,7 +17,7 @@
 import { registerCpuStep } from './cpu-steps.js';
 import type { Backend, PixelStep, TileResult } from './step.js';
 import {
-  LCF_STATUS_NAMES, LcfStatus, backgroundTerms, lcfRows, makeLcfPlan,
+  LCF_STATUS_NAMES, LcfStatus, backgroundTerms, lcfCpu, lcfRows, makeLcfPlan,
   type LcfBackground, type LcfMode, type LcfOptions, type LcfPlan, type LcfReference,
 } from '../cpu/lcf.js';
 import { lcfFast } from '../cpu/lcf-fast.js';
@@ -146,6 +146,8 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
   // The total weight's standard error per unit residual sigma (see LcfStatus.LOW_TOTAL); in
   // the sum-to-one modes the total is fixed and the mask is --normalize's edge step instead.
   const totalFactor = plan.sum1 ? NaN : totalVarianceFactor(refs, energies, plan);
+  /** Plans of the finite points of pixels with missing points, by pattern (refitWithoutNaN). */
+  const subPlans = new Map<string, LcfPlan | null>();
   const { K, M } = plan;
   const rows = lcfRows(M);
   // With --normalize the pixel's edge step (at its own e0) is a map too: the RGB's brightness.
@@ -216,11 +218,52 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
       if (normalize) ({ cube, step } = await normalizeTile(backend, normalize, cube, P));
       const win = cube.subarray(plan.i0 * P, plan.i1 * P);
       const out = backend.gpu ? await lcfTileGpu(backend.gpu, plan, win, P) : lcfFast(plan, win, P);
+      refitWithoutNaN(win, out, P);
       const r = lcfMaps(plan, out, P);
       if (step) r.maps.edge_step = step;
       return r;
     },
   };
+
+  /**
+   * The NaN policy: a non-finite point is dropped for that pixel only. The kernels solve the
+   * whole window (a pixel with a NaN in it comes back no_data); such a pixel is solved here
+   * again, exactly, on its finite points (a plan per pattern of missing points, cached), on
+   * either backend, when at least M + 1 points remain. The background is re-expressed about
+   * the full window's reference energy, so every pixel's bg maps mean the same.
+   */
+  function refitWithoutNaN(win: Float32Array, out: Float32Array | Float64Array, P: number): void {
+    const { nW, i0 } = plan;
+    for (let p = 0; p < P; p++) {
+      if (out[rows.STATUS * P + p] !== LcfStatus.NO_DATA) continue;
+      const keep: number[] = [];
+      for (let i = 0; i < nW; i++) if (Number.isFinite(win[i * P + p])) keep.push(i);
+      if (keep.length < M + 1 || keep.length === nW) continue;
+      const key = keep.join(',');
+      let sub = subPlans.get(key);
+      if (sub === undefined) {
+        try {
+          const e = Float64Array.from(keep, (i) => energies[i0 + i]);
+          sub = makeLcfPlan(refs.map((r) => ({ name: r.name, mu: Float64Array.from(keep, (i) => r.mu[i0 + i]) })), e, { mode: plan.mode, background: plan.background });
+        } catch {
+          sub = null; // the references are dependent on these points: the pixel stays no_data
+        }
+        if (subPlans.size < 4096) subPlans.set(key, sub);
+      }
+      if (!sub) continue;
+      const y = Float32Array.from(keep, (i) => win[i * P + p]);
+      const o = lcfCpu(sub, y, 1);
+      for (let j = 0; j < K; j++) out[(rows.THETA0 + j) * P + p] = o[rows.THETA0 + j];
+      if (M > K) {
+        const slope = M > K + 1 ? o[rows.THETA0 + K + 1] / sub.bgHalfWidth : 0;
+        out[(rows.THETA0 + K) * P + p] = o[rows.THETA0 + K] + slope * (plan.bgRefEnergy - sub.bgRefEnergy);
+        if (M > K + 1) out[(rows.THETA0 + K + 1) * P + p] = slope * plan.bgHalfWidth;
+      }
+      out[rows.RMS * P + p] = o[rows.RMS];
+      out[rows.RFACTOR * P + p] = o[rows.RFACTOR];
+      out[rows.STATUS * P + p] = o[rows.STATUS];
+    }
+  }
 
   function lcfMaps(plan: LcfPlan, out: Float32Array | Float64Array, P: number): TileResult {
     const maps: Record<string, Float32Array> = {};
