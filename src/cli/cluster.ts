@@ -44,7 +44,7 @@ export function registerCluster(program: Command): void {
       stack: stack ? { ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common) } : undefined,
       pca: k.pca, k: k.k, kRange: k.kRange,
       kmeans: definedOnly({ seed: k.seed, restarts: k.restarts, maxIter: k.maxIter, standardize: k.standardize }),
-      weight: k.weight, minWeight: k.minWeight, mask: k.mask, backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory),
+      weight: k.weight, minWeight: k.minWeight, minClusterSize: k.minClusterSize, mask: k.mask, backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory),
       onK: progress('cluster (elbow)', 'k'),
     }) as any;
     console.log(`clusters: ${out}`);

@@ -226,6 +226,7 @@ export const SECTIONS = {
     standardize: opt({ help: 'cluster in the features\' own units (default: z-scores of maps; PCA scores are always clustered in their own units)', text: 'switch', schema: v.boolean(msg('true or false')) }),
     weight: opt({ arg: '<map>', help: 'a map (file, name in --from, or step:map in xanes run) weighting the cluster fractions, e.g. edge_step', text: 'string', schema: text('a map name') }),
     minWeight: opt({ arg: '<x>', help: 'leave out pixels whose weight is below x', text: 'number', schema: num() }),
+    minClusterSize: opt({ arg: '<n>', help: 'with --k-range: a k whose solution has a cluster of fewer pixels is not chosen at the elbow (>= 1: pixels; < 1: a fraction of the clustered pixels; default 0.002, at least 2 pixels)', text: 'number', schema: num({ gt: 0 }) }),
     mask: opt({ arg: '<map>', help: 'a map (file or name in --from): pixels where it is 0 or NaN are left out', text: 'string', schema: text('a map name') }),
   },
   pca: {
@@ -295,7 +296,7 @@ export const COMMANDS: Record<string, string[]> = {
   // `xanes run`: every option of the steps, flat on the command line, by section in a recipe.
   run: [
     'common.stacks', ...STACK, ...I0, 'common.out', 'common.steps', 'common.e0', 'edge.*', 'fit.*', 'lcf.*',
-    'cluster.features', 'cluster.k', 'cluster.kRange', 'cluster.seed', 'cluster.restarts', 'cluster.maxIter', 'cluster.standardize', 'cluster.weight', 'cluster.minWeight',
+    'cluster.features', 'cluster.k', 'cluster.kRange', 'cluster.seed', 'cluster.restarts', 'cluster.maxIter', 'cluster.standardize', 'cluster.weight', 'cluster.minWeight', 'cluster.minClusterSize',
     ...ALIGN,
   ],
 };

@@ -84,6 +84,8 @@ export interface ClusterCommandOptions {
   weight?: string;
   /** Pixels whose weight is below this are excluded (e.g. a too-small edge jump). */
   minWeight?: number;
+  /** --min-cluster-size (src/pipeline/elbow.ts). */
+  minClusterSize?: number;
   /** A map file, or a map name in `from`: pixels where it is 0 or NaN are excluded. */
   mask?: string;
   backend: BackendChoice;
@@ -148,7 +150,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       // scores agrees: adjusted Rand index 0.83 against 0.94 on four known domains).
       const kmeans = { ...o.kmeans, standardize: o.kmeans.standardize ?? !(inputs && o.pca !== undefined) };
       if (o.kRange) {
-        el = await elbow(sel.backend, img.features, o.kRange, kmeans, o.onK);
+        el = await elbow(sel.backend, img.features, o.kRange, { ...kmeans, minClusterSize: o.minClusterSize }, o.onK);
         k = el.k;
       }
       const result = await kmeansFit(sel.backend, img.features, { ...kmeans, k: k! });

@@ -78,6 +78,7 @@ export interface RunRecipe {
     kRange?: number[];
     weight?: string;
     minWeight?: number;
+    minClusterSize?: number;
     kmeans?: Omit<KmeansOptions, 'k'>;
   };
   out: string;
@@ -154,7 +155,7 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
       composition: f.phase !== undefined ? { phase: f.phase, phaseEnergy: requirePhaseEnergy(f.phaseEnergy, where), deltaF2: f.deltaF2, fPrime: f.fPrime } : undefined,
     } : undefined,
     lcf: l.ref !== undefined ? { refs: l.ref, mode: l.mode, background: l.background, window: l.window as [number, number] | undefined, normalize: l.normalize, flatten: l.flatten, refNorm: l.refNorm } : undefined,
-    cluster: k.features !== undefined ? { features: k.features, k: k.k, kRange: k.kRange, weight: k.weight, minWeight: k.minWeight, kmeans } : undefined,
+    cluster: k.features !== undefined ? { features: k.features, k: k.k, kRange: k.kRange, weight: k.weight, minWeight: k.minWeight, minClusterSize: k.minClusterSize, kmeans } : undefined,
     out: c.out,
     backend: c.backend ?? 'auto',
     threads: c.threads,
@@ -313,7 +314,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       let el: ElbowResult | undefined;
       let k = c.k;
       if (c.kRange) {
-        el = await elbow(backend!, features, c.kRange, c.kmeans ?? {});
+        el = await elbow(backend!, features, c.kRange, { ...(c.kmeans ?? {}), minClusterSize: c.minClusterSize });
         k = el.k;
       }
       const result = await kmeansFit(backend!, features, { ...(c.kmeans ?? {}), k: k! });
