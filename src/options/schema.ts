@@ -231,6 +231,7 @@ export const SECTIONS = {
   },
   pca: {
     components: opt({ arg: '<n>', help: 'score maps to write (default 3)', text: 'number', schema: int(1) }),
+    reconstruct: opt({ arg: '<n>', help: 'write reconstructed.npy: the stack rebuilt from its first n components (PCA denoising)', text: 'number', schema: int(1) }),
   },
   spectra: {
     roi: opt({ arg: '<NAME=SPEC>', help: 'a region: NAME=rect:x0,y0,x1,y1 | circle:x,y,r | mask:FILE; repeat for each', text: 'repeat', schema: stringList('regions NAME=SPEC') }),

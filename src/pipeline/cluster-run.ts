@@ -11,6 +11,8 @@ import { InputError } from '../io/errors.js';
 import { openInputs, type StackInputs } from './inputs.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { pcaRun } from './pca.js';
+import type { PcaModel } from '../cpu/pca.js';
+import { NpyStackWriter } from '../io/npy-writer.js';
 import { readFeatureMaps, featurePathsFromDir, featuresFromStack, type FeatureImage } from './features.js';
 import { featuresFromMaps } from '../cpu/kmeans.js';
 import { kmeansFit, type KmeansOptions } from './kmeans.js';
@@ -25,12 +27,35 @@ const MiB = 2 ** 20;
 export interface PcaCommandOptions extends StackInputs {
   out: string;
   components: number;
+  /** --reconstruct n: write reconstructed.npy, the stack rebuilt from n components. */
+  reconstruct?: number;
   backend: BackendChoice;
   threads?: number;
   budgetBytes: number;
   notice?: (line: string) => void;
   /** Progress of the two passes over the stack, spectra. */
   onTile?: (done: number, total: number) => void;
+}
+
+/**
+ * The stack rebuilt from the first n components: mean + sum_k score_k component_k, per
+ * energy image (float32 .npy [E, H, W]); NaN where a pixel had no scores (a non-finite value).
+ */
+export function writeReconstruction(file: string, model: PcaModel, scores: Float32Array[], nE: number, H: number, W: number): void {
+  const w = new NpyStackWriter(file, nE, H, W);
+  try {
+    const img = new Float32Array(H * W);
+    for (let e = 0; e < nE; e++) {
+      for (let p = 0; p < H * W; p++) {
+        let v = model.mean[e];
+        for (let k = 0; k < scores.length; k++) v += scores[k][p] * model.components[k * model.d + e];
+        img[p] = v;
+      }
+      w.writeImage(e, img);
+    }
+  } finally {
+    w.close();
+  }
 }
 
 export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string, unknown>> {
@@ -44,13 +69,16 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
     const sel = await selectBackend(o.backend, notice, 'pca', o.threads);
     return await withOutputDir(o.out, files, async (dir) => {
       const t0 = performance.now();
-      const r = await pcaRun(sel.backend, source, energies, o.components, { memoryBytes: o.budgetBytes, outDir: dir.tmp, onTile: o.onTile });
+      const nComp = Math.max(o.components, o.reconstruct ?? 0);
+      const r = await pcaRun(sel.backend, source, energies, nComp, { memoryBytes: o.budgetBytes, outDir: dir.tmp, onTile: o.onTile });
+      // --reconstruct n: the stack rebuilt from n components (PCA denoising), written image by image.
+      if (o.reconstruct !== undefined) writeReconstruction(dir.file('reconstructed.npy'), r.model, r.scores.slice(0, o.reconstruct), source.nE, r.height, r.width);
       dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
         alignment: await writeAlignment(dir, inputs),
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width }, read: inputs.provenance },
-        parameters: { components: o.components },
+        parameters: { components: o.components, reconstruct: o.reconstruct ?? null },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
         explained_variance: r.model.explained.slice(0, Math.max(o.components, 10)),
         significant_components: r.significant,
