@@ -7,6 +7,7 @@ import type { Backend } from '../src/pipeline/step.js';
 import { makeEdgePlan, DEFAULT_EDGE_OPTIONS } from '../src/pipeline/edge-plan.js';
 import { edgeStep } from '../src/pipeline/edge-step.js';
 import { runTiles } from '../src/pipeline/run-tiles.js';
+import { maxEdgeTilePixels } from '../src/pipeline/edge-tile.js';
 import { SyntheticStream } from '../src/synth/stream.js';
 import { record, timeRepeats, type BenchRecord } from './common.js';
 
@@ -27,7 +28,10 @@ export async function benchEdge(backend: Backend, o: EdgeBenchOptions): Promise<
   const nE = probe.nE;
 
   // (1) Kernel throughput on a resident tile (upload + dispatch + readback on the GPU).
-  const rows = Math.max(1, Math.floor(o.tilePixels / W));
+  // Within the device's binding limit (a 256k-pixel tile at 200 energies is 200 MB, over
+  // llvmpipe's 128 MiB: the step would now split it, but the benchmark measures one tile).
+  const maxP = backend.gpu ? maxEdgeTilePixels(backend.gpu, plan) : Infinity;
+  const rows = Math.max(1, Math.floor(Math.min(o.tilePixels, maxP) / W));
   const src = new SyntheticStream(rows, W);
   const P = rows * W;
   const tile = new Float32Array(nE * P);

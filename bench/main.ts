@@ -9,6 +9,7 @@
  *   --sizes 1e5,1e6                            override the spectra counts of every kernel
  *   --threads N                                CPU worker threads for the streamed edge run
  *   --report-only                              only regenerate bench/README.md from the JSON
+ *   --peers [--quick]                          peers (numpy, scikit-learn) and our CPU kernels, same run
  */
 import path from 'node:path';
 import { getGpu } from '../src/gpu/device.js';
@@ -17,6 +18,7 @@ import type { Backend } from '../src/pipeline/step.js';
 import { gpuReadBandwidth, gpuFp32Rate, cpuReadBandwidth, cpuFp64Rate } from '../src/kernels/bench_device.js';
 import { benchEdge } from './edge.bench.js';
 import { benchHost } from './host.bench.js';
+import { benchPeers } from './peers.bench.js';
 import { benchRead } from './read.bench.js';
 import { benchFit, benchLcf, benchKmeans, benchPca } from './kernels.bench.js';
 import { machine, writeResults, type BenchRecord } from './common.js';
@@ -32,6 +34,11 @@ const list = (s: string) => s.split(',').map((x) => Number(x.trim()));
 async function main(): Promise<void> {
   const outDir = arg('out', path.join('bench', 'results'));
   if (flag('report-only')) {
+    console.log(`-> ${writeReport(outDir, path.join('bench', 'README.md'))}`);
+    return;
+  }
+  if (flag('peers')) {
+    await benchPeers(outDir, flag('quick'), (s) => console.log(s));
     console.log(`-> ${writeReport(outDir, path.join('bench', 'README.md'))}`);
     return;
   }

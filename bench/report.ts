@@ -43,29 +43,24 @@ export function writeReport(resultsDir: string, readme: string): string {
     lines.push('');
   }
   const peers = docs.find((d) => d.benchmark === 'peers');
-  if (peers) {
-    const p = peers.results as Record<string, { spectra_per_s?: number; what?: string; seconds_per_iteration?: number; error?: string }>;
-    lines.push('## Peers on the same machine', '', `Measured by \`bench/peers/peers.py\` with Debian's packages (${peers.machine}). Ratio = our spectra/s / the peer's (same job, same machine).`, '');
-    lines.push('| peer | what | peer spectra/s | ours (backend, mode) | ours spectra/s | ratio |', '|---|---|---|---|---|---|');
-    const best = (kernel: string, match: (r: Rec) => boolean) => recs.filter((r) => r.kernel === kernel && match(r)).sort((a, b) => b.spectra_per_s - a.spectra_per_s);
-    const pairs: [string, Rec[]][] = [
-      ['larch_pre_edge', best('normalize+edge', (r) => r.mode === 'streamed')],
-      ['scipy_least_squares_fit', best('fit', (r) => r.energies === 40)],
-      ['scipy_nnls_lcf', best('lcf', (r) => r.mode.startsWith('2 refs, nnls,'))],
-      ['numpy_lstsq_lcf', best('lcf', (r) => r.mode.startsWith('2 refs, ls,'))],
-      ['sklearn_kmeans', best('kmeans_iteration', (r) => r.mode === 'd=3, k=6')],
-    ];
-    for (const [name, ours] of pairs) {
-      const q = p[name];
-      if (!q) continue;
-      const rate = name === 'sklearn_kmeans' && q.seconds_per_iteration ? 1e6 / q.seconds_per_iteration : (q.spectra_per_s ?? NaN);
-      const backends = [...new Set(ours.map((r) => r.backend))];
-      for (const b of backends) {
-        const o = ours.find((r) => r.backend === b)!;
-        lines.push(`| ${name} | ${q.what ?? q.error ?? ''} | ${fmt(rate)} | ${o.backend}, ${o.mode} | ${fmt(o.spectra_per_s)} | ${sig(o.spectra_per_s / rate)} |`);
-      }
+  const oursDoc = docs.find((d) => d.benchmark === 'peers-ours');
+  if (peers && oursDoc) {
+    type Peer = { job?: string; threads?: number; spectra_per_s?: number; what?: string; error?: string };
+    const p = peers.results as Record<string, Peer>;
+    const ours = oursDoc.results as (Rec & { job: string; threads: number })[];
+    const blas = (peers as unknown as { blas?: { internal_api?: string; version?: string; architecture?: string }[] }).blas ?? [];
+    lines.push('## Peers, measured in the same run', '');
+    lines.push(`\`npm run bench:peers\` (bench/peers.bench.ts, bench/peers/peers.py), ${oursDoc.date.slice(0, 16).replace('T', ' ')} UTC, ${oursDoc.machine}.`,
+      `Python ${(peers as unknown as { python?: string }).python ?? ''}, numpy ${(peers as unknown as { numpy?: string }).numpy ?? ''}; BLAS: ${blas.map((b) => `${b.internal_api} ${b.version ?? ''} kernel ${b.architecture ?? '?'}`).join(', ')} (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peers).`,
+      'Threads pinned with threadpoolctl (peers) and the engine\'s own thread count (ours). Ratio = our spectra/s / the peer\'s; k-means counts pixels per Lloyd iteration.', '');
+    lines.push('| job | threads | peer | peer spectra/s | ours spectra/s | ratio |', '|---|---|---|---|---|---|');
+    for (const q of Object.values(p)) {
+      if (!q.job || q.spectra_per_s === undefined) continue;
+      const o = ours.find((r) => r.job === q.job && r.threads === q.threads) ?? (q.threads === 1 ? undefined : undefined);
+      lines.push(`| ${q.job} | ${q.threads} | ${q.what ?? ''} | ${fmt(q.spectra_per_s)} | ${o ? fmt(o.spectra_per_s) : 'not measured'} | ${o ? sig(o.spectra_per_s / q.spectra_per_s) : '-'} |`);
     }
-    lines.push('', 'k-means: spectra/s = pixels per Lloyd iteration / seconds per iteration.', '');
+    for (const [k, q] of Object.entries(p)) if (q.error) lines.push(`| ${k} | | could not run: ${q.error} | | | |`);
+    lines.push('');
   }
   lines.push('## On a GPU machine without Node', '',
     'After `npm ci`: `bash ../shared/gpu/pack.sh` (a Node binary, Dawn\'s addon and the Vulkan/EGL',

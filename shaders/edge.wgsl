@@ -13,6 +13,10 @@
 // Accuracy: energies relative to e0 keep sub-meV resolution in f32; the parabola is written
 // about its middle point. CPU twin: src/cpu/edge.ts (same rules, same tie-breaking: the
 // first of equal candidates wins).
+// Cost on an H100 (3.35 TB/s, 67 TFLOP/s FP32), 2e7 spectra x 101 energies: per spectrum
+// 404 B of the cube + 40 B of normalize rows read, 16 B written; ~1 kFLOP (the normalised
+// value at each energy, the crossing search, the white-line parabola). 9.2 GB -> 2.7 ms vs
+// 2e10 FLOP -> 0.3 ms: memory-bound.
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> cube: array<f32>;

@@ -16,6 +16,10 @@
 // Accuracy: standardised values are O(1), so f32 distances carry a relative error of a
 // few ulp times d; tests excuse label differences only where the CPU's best and second-best
 // squared distances nearly tie. CPU twin: kmeansAssignCpu in src/cpu/kmeans.ts.
+// Cost on an H100 (3.35 TB/s, 67 TFLOP/s FP32), 2e7 pixels: per pixel 4d B read once from
+// DRAM (the ceil(k/8) sweeps after the first hit L2 for a tile that fits it), 8 B written;
+// 3 d k FLOP. d = 101, k = 20: 8.2 GB -> 2.5 ms vs 1.2e11 FLOP -> 1.8 ms: memory-bound;
+// d = 3, k = 6: 0.4 GB -> 0.1 ms, launch-bound.
 
 @group(0) @binding(1) var<storage, read> feat: array<f32>;
 @group(0) @binding(2) var<storage, read> aux: array<f32>;

@@ -11,7 +11,7 @@ import { derivativeMaxEnergy } from '../../src/pipeline/edge-plan.js';
 import { niMixtureSpectrum, niTxmEnergies } from '../../src/synth/ni-txm.js';
 import { preEdge } from '../helpers/larch-preedge.js';
 import { fixturePath, readXdiMu } from '../helpers/cluster.js';
-import { edgeTileGpu } from '../../src/pipeline/edge-tile.js';
+import { edgeTileGpu, maxEdgeTilePixels } from '../../src/pipeline/edge-tile.js';
 import { EdgeStatus, NormRow } from '../../src/kernels/layout.js';
 import { gpuBackend } from '../helpers/backends.js';
 
@@ -95,6 +95,17 @@ describe('normalize', () => {
         expect(Math.abs(rows[NormRow.STEP * P + p] - want), `${name} pixel ${p}`).toBeLessThan(tol);
       }
     }
+  });
+
+  test('a tile larger than the device allows runs in pieces with the same bytes (200 energies on llvmpipe exceeded 128 MiB)', async () => {
+    const { cube, P } = makeCases(1000 + 37, 0.01);
+    const ctx = (await gpuBackend()).gpu!;
+    const whole = await edgeTileGpu(ctx, plan, cube, P);
+    const pieces = await edgeTileGpu(ctx, plan, cube, P, 300);
+    expect(Buffer.from(pieces.norm.buffer, pieces.norm.byteOffset, pieces.norm.byteLength).equals(Buffer.from(whole.norm.buffer, whole.norm.byteOffset, whole.norm.byteLength))).toBe(true);
+    expect(Buffer.from(pieces.edge.buffer, pieces.edge.byteOffset, pieces.edge.byteLength).equals(Buffer.from(whole.edge.buffer, whole.edge.byteOffset, whole.edge.byteLength))).toBe(true);
+    // The default limit: 4 bytes x energies per pixel within the binding size.
+    expect(maxEdgeTilePixels(ctx, plan) * 4 * plan.nE).toBeLessThanOrEqual(ctx.limits.maxStorageBufferBindingSize);
   });
 
   test('noisy: GPU equals CPU; the noise estimate recovers the true sigma', async () => {

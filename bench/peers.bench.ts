@@ -1,0 +1,74 @@
+/**
+ * `npm run bench:peers`: the peers (bench/peers/peers.py: vectorised numpy, scikit-learn,
+ * per-spectrum tools) and our CPU backend on the same jobs, in one run, so the ratios in
+ * bench/README.md are measured side by side. The Python process runs with
+ * OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (set on some machines here for old OpenBLAS
+ * builds; they slow a current numpy), and records which BLAS kernel it ran. Our side: the
+ * kernels on one thread (per core) and, for k-means and PCA, also on every core; the same
+ * sizes as the peers. Writes peers-cpu.json (peers) and peers-ours.json (ours); never asserts.
+ */
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { cpuBackend } from '../src/pipeline/backend.js';
+import { edgeTileCpu } from '../src/pipeline/edge-tile.js';
+import { makeEdgePlan, DEFAULT_EDGE_OPTIONS } from '../src/pipeline/edge-plan.js';
+import { SyntheticStream } from '../src/synth/stream.js';
+import { timeLcf } from '../src/pipeline/lcf-step.js';
+import { benchKmeansIteration, benchPcaCovariance } from '../src/pipeline/cluster-bench.js';
+import fs from 'node:fs';
+import { machine, timeRepeats, type BenchBase, type BenchRecord } from './common.js';
+
+export async function benchPeers(outDir: string, quick: boolean, log: (s: string) => void): Promise<void> {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  log('peers: /usr/bin/python3 bench/peers/peers.py (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE unset)');
+  const py = spawnSync('/usr/bin/python3', [path.join('bench', 'peers', 'peers.py'), outDir, ...(quick ? ['--quick'] : [])], { env, stdio: 'inherit' });
+  if (py.status !== 0) log(`  peers.py exited with ${py.status}: peer rows will be missing`);
+
+  const cores = os.availableParallelism();
+  const one = cpuBackend(1);
+  const out: BenchRecord[] = [];
+  // Rates from the best of the repeats (min_s), as the peers report theirs: on a shared
+  // machine the fastest repeat is the one least disturbed by other work.
+  const push = (r: BenchBase & { threads: number; job: string; eigen_s?: number }) => {
+    const rec: BenchRecord = { ...r, machine: machine(), spectra_per_s: r.spectra / r.min_s, gb_per_s: (4 * r.energies * r.spectra) / r.min_s / 1e9 };
+    out.push(rec);
+    log(`  ours ${r.kernel} ${r.mode}, ${r.threads} thread(s): ${Math.round(rec.spectra_per_s)} spectra/s`);
+  };
+
+  // normalize + edge: one tile of the Ni mixture stack on one thread (the fused CPU kernel).
+  const W = 1024;
+  const H = quick ? 64 : 256;
+  const src = new SyntheticStream(H, W);
+  const cube = new Float32Array(src.nE * H * W);
+  await src.readRows(0, H, cube);
+  const plan = makeEdgePlan(src.energies, 8343, DEFAULT_EDGE_OPTIONS);
+  const t = await timeRepeats(async () => void edgeTileCpu(plan, cube, H * W), 5);
+  push({ job: 'normalize+edge', kernel: 'normalize+edge', mode: 'tile, own e0 per pixel (larch rules)', backend: 'cpu', adapter: one.adapter, spectra: H * W, energies: src.nE, repeats: 5, median_s: t.median, min_s: t.min, threads: 1 });
+
+  // lcf: 2 references + constant, ls and nnls, one thread.
+  for (const mode of ['ls', 'nnls'] as const) {
+    const r = await timeLcf(one, { pixels: quick ? 250_000 : 1_000_000, nE: 101, nRefs: 2, mode, background: 'const' });
+    push({ job: `lcf 2 refs ${mode}`, kernel: 'lcf', mode: `2 refs, ${mode}, const background`, backend: 'cpu', adapter: one.adapter, spectra: r.pixels, energies: 101, repeats: 1, median_s: r.seconds, min_s: r.seconds, threads: 1 });
+  }
+
+  // k-means (one Lloyd iteration) and PCA (covariance + eigendecomposition), 1 thread and all.
+  for (const threads of [...new Set([1, cores])]) {
+    const b = cpuBackend(threads);
+    for (const [n, d] of quick ? [[250_000, 3], [25_000, 101]] : [[1_000_000, 3], [100_000, 101]]) {
+      const r = await benchKmeansIteration(b, { pixels: n, d, k: 6, repeats: 7 });
+      const s = [...r.iterationSeconds].sort((x, y) => x - y);
+      push({ job: `kmeans d=${d} k=6`, kernel: 'kmeans_iteration', mode: `d=${d}, k=6`, backend: 'cpu', adapter: b.adapter, spectra: n, energies: d, repeats: s.length, median_s: s[s.length >> 1], min_s: s[0], threads });
+    }
+    const r = await benchPcaCovariance(b, { pixels: quick ? 25_000 : 100_000, d: 101, repeats: 5 });
+    const s = [...r.covarianceSeconds].sort((x, y) => x - y);
+    const med = s[s.length >> 1] + r.eigenSeconds;
+    push({ job: 'pca covariance+eigh d=101', kernel: 'pca_covariance+eigen', mode: 'd=101', backend: 'cpu', adapter: b.adapter, spectra: r.pixels, energies: 101, repeats: s.length, median_s: med, min_s: s[0] + r.eigenSeconds, threads, eigen_s: r.eigenSeconds });
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, 'peers-ours.json');
+  fs.writeFileSync(file, JSON.stringify({ benchmark: 'peers-ours', date: new Date().toISOString(), backend: 'cpu', adapter: one.adapter, machine: machine(), results: out }, null, 2) + '\n');
+  log(`-> ${file}`);
+}
