@@ -3,7 +3,7 @@
  * backend in bench/results (or --out DIR), then bench/README.md is regenerated from all
  * JSON there (bench/report.ts). Never asserts.
  *
- *   --kernels device,host,read,edge,fit,lcf,kmeans,pca   which (default all; read = HDF5/.txrm/.npy readers)
+ *   --kernels device,host,read,edge,fit,lcf,kmeans,pca,align   which (default all; read = HDF5/.txrm/.npy readers)
  *   --backends webgpu,cpu                      which (default both; webgpu if an adapter exists)
  *   --full                                     the issue's sizes (1e5 .. 2e7 spectra); slow on a CPU
  *   --sizes 1e5,1e6                            override the spectra counts of every kernel
@@ -17,6 +17,7 @@ import { cpuBackend } from '../src/pipeline/backend.js';
 import type { Backend } from '../src/pipeline/step.js';
 import { gpuReadBandwidth, gpuFp32Rate, cpuReadBandwidth, cpuFp64Rate } from '../src/kernels/bench_device.js';
 import { benchEdge } from './edge.bench.js';
+import { benchAlign } from './align.bench.js';
 import { benchHost } from './host.bench.js';
 import { benchPeers } from './peers.bench.js';
 import { benchRead } from './read.bench.js';
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
     console.log(`-> ${writeReport(outDir, path.join('bench', 'README.md'))}`);
     return;
   }
-  const kernels = arg('kernels', 'device,host,read,edge,fit,lcf,kmeans,pca').split(',');
+  const kernels = arg('kernels', 'device,host,read,edge,fit,lcf,kmeans,pca,align').split(',');
   const wanted = arg('backends', 'webgpu,cpu').split(',');
   const full = flag('full');
   const override = process.argv.includes('--sizes') ? list(arg('sizes', '')) : null;
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
     if (kernels.includes('host')) {
       writeResults(outDir, 'host', b, await benchHost(b, { spectra: full ? 4e6 : 1 << 20, nE: 101, repeats: 3, budgetBytes: 4096 * 2 ** 20, log }));
     }
+    if (kernels.includes('align')) writeResults(outDir, 'align', b, await benchAlign(b, [1024, 2048], log, !gpu));
     // Readers do not depend on the backend: measured once, with the CPU backend.
     if (kernels.includes('read') && !gpu) {
       writeResults(outDir, 'read', b, await benchRead(b, { nE: 101, height: full ? 1024 : 512, width: full ? 1024 : 512, tileRows: 32, repeats: 3, log }));

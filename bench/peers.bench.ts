@@ -1,6 +1,6 @@
 /**
  * `npm run bench:peers`: the peers (bench/peers/peers.py: vectorised numpy, scikit-learn,
- * per-spectrum tools) and our CPU backend on the same jobs, in one run, so the ratios in
+ * per-spectrum tools; bench/peers/align_peer.py: scikit-image registration) and our CPU backend on the same jobs, in one run, so the ratios in
  * bench/README.md are measured side by side. The Python process runs with
  * OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (set on some machines here for old OpenBLAS
  * builds; they slow a current numpy), and records which BLAS kernel it ran. Our side: the
@@ -26,6 +26,9 @@ export async function benchPeers(outDir: string, quick: boolean, log: (s: string
   log('peers: /usr/bin/python3 bench/peers/peers.py (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE unset)');
   const py = spawnSync('/usr/bin/python3', [path.join('bench', 'peers', 'peers.py'), outDir, ...(quick ? ['--quick'] : [])], { env, stdio: 'inherit' });
   if (py.status !== 0) log(`  peers.py exited with ${py.status}: peer rows will be missing`);
+  // Alignment: scikit-image's phase_cross_correlation (upsample 100) on one core; ours in bench/align.bench.ts.
+  const pa = spawnSync('/usr/bin/python3', [path.join('bench', 'peers', 'align_peer.py'), outDir], { env: { ...env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' }, stdio: 'inherit' });
+  if (pa.status !== 0) log(`  align_peer.py exited with ${pa.status}: the alignment peer row will be missing`);
 
   const cores = os.availableParallelism();
   const one = cpuBackend(1);

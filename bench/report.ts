@@ -30,7 +30,7 @@ export function writeReport(resultsDir: string, readme: string): string {
   for (const f of floors.values()) lines.push(`| ${f.backend} | ${f.adapter} | ${f.machine} | ${sig(f.gb_per_s)} | ${sig(f.gflop_per_s ?? NaN)} | ${f.mode} |`);
   lines.push('', 'The floor of a run is max(bytes / read bandwidth, flops / arithmetic rate) on the same', 'device; "of floor" is floor time / measured time (1 = at the hardware limit).', '');
   const byKernel = new Map<string, Rec[]>();
-  for (const r of recs) if (r.kernel !== 'device') byKernel.set(r.kernel, [...(byKernel.get(r.kernel) ?? []), r]);
+  for (const r of recs) if (r.kernel !== 'device' && r.kernel !== 'align') byKernel.set(r.kernel, [...(byKernel.get(r.kernel) ?? []), r]);
   for (const [kernel, rs] of byKernel) {
     lines.push(`## ${kernel}`, '');
     lines.push('| backend | adapter | mode | spectra | median s | spectra/s | GB/s | GFLOP/s | floor s | of floor |', '|---|---|---|---|---|---|---|---|---|---|');
@@ -40,6 +40,24 @@ export function writeReport(resultsDir: string, readme: string): string {
       const floor = f ? Math.max(bytes / (f.gb_per_s * 1e9), r.flops !== undefined && f.gflop_per_s ? r.flops / (f.gflop_per_s * 1e9) : 0) : NaN;
       lines.push(`| ${r.backend} | ${r.adapter} | ${r.mode} | ${fmt(r.spectra)} | ${sig(r.median_s)} | ${fmt(r.spectra_per_s)} | ${sig(r.gb_per_s)} | ${sig((r.gflop_per_s as number | undefined) ?? NaN)} | ${sig(floor)} | ${Number.isFinite(floor) ? (floor / r.median_s).toFixed(2) : '-'} |`);
     }
+    lines.push('');
+  }
+  const align = recs.filter((r) => r.kernel === 'align');
+  if (align.length > 0) {
+    lines.push('## align', '', 'Images registered per second (bench/align.bench.ts): per image one FFT, the cross-power spectrum, its inverse FFT and peak, and the 151 x 151 upsampled DFT at 1/100 px (what each image costs in a neighbour chain); the CPU backend on one thread. scikit-image = `phase_cross_correlation(upsample_factor=100)` on the same image pairs through /usr/bin/python3, one thread; errors against the known Fourier shifts.', '');
+    lines.push('| backend | adapter | mode | median s | images/s | max error px | scikit-image images/s | scikit-image max error px | ratio |', '|---|---|---|---|---|---|---|---|---|');
+    for (const a of align) {
+      const r = a as Rec;
+      const pi = r.peer_images_per_s as number | undefined;
+      lines.push(`| ${r.backend} | ${r.adapter} | ${r.mode} | ${sig(r.median_s)} | ${sig(r.images_per_s as number)} | ${sig(r.max_error_px as number)} | ${pi ? sig(pi) : '-'} | ${pi ? sig(r.peer_max_error_px as number) : '-'} | ${pi ? sig((r.images_per_s as number) / pi) : '-'} |`);
+    }
+    lines.push('');
+  }
+  const peersAlign = docs.find((d) => d.benchmark === 'peers-align');
+  if (peersAlign) {
+    lines.push('### scikit-image alignment peer (bench:peers)', '', `\`bench/peers/align_peer.py\` on a smooth random field (${peersAlign.machine}):`, '');
+    lines.push('| what | images/s | max error px |', '|---|---|---|');
+    for (const q of Object.values(peersAlign.results as Record<string, { what?: string; images_per_s?: number; max_error_px?: number }>)) lines.push(`| ${q.what ?? ''} | ${sig(q.images_per_s ?? NaN)} | ${sig(q.max_error_px ?? NaN)} |`);
     lines.push('');
   }
   const peers = docs.find((d) => d.benchmark === 'peers');

@@ -39,9 +39,11 @@ export interface AlignOptions {
   /** --normalization none|phase: plain cross-correlation or phase correlation. */
   normalization?: 'none' | 'phase';
   /** --taper none|hann: window applied to the images before the FFT. */
-  window?: 'none' | 'hann';
+  window?: 'none' | 'hann' | 'tukey';
   /** --highpass s: Gaussian high-pass on the cross-power spectrum, cycles per pixel (0 = off). */
   highpass?: number;
+  /** --refine n: refinement passes per pair on the shared area (src/align/estimate.ts). */
+  refine?: number;
 }
 
 export const ALIGN_DEFAULTS = {
@@ -52,6 +54,7 @@ export const ALIGN_DEFAULTS = {
   window: 'none',
   highpass: 0,
   maxJump: 5,
+  refine: 0,
 } as const;
 
 export interface Alignment {
@@ -73,7 +76,7 @@ export interface Alignment {
 
 /** The schema's `align` section (src/options/schema.ts) as AlignOptions. */
 export function alignOptionsOf(a: SectionValues<'align'>): AlignOptions {
-  return { shifts: a.shifts, refEnergy: a.refEnergy, roi: a.roi, on: a.on, maxJump: a.maxJump, crop: a.crop, interp: a.interp, normalization: a.normalization, window: a.taper, highpass: a.highpass };
+  return { shifts: a.shifts, refEnergy: a.refEnergy, roi: a.roi, on: a.on, maxJump: a.maxJump, crop: a.crop, interp: a.interp, normalization: a.normalization, window: a.taper, highpass: a.highpass, refine: a.refine };
 }
 
 /** --align (or --shifts alone) on a stack command: the alignment step, or undefined. */
@@ -110,6 +113,8 @@ export async function computeAlignment(
   backend: Backend,
   budgetBytes: number,
   notice: (line: string) => void = () => {},
+  /** The process's memory before the copy (default: measured RSS). Tests fix it to plan exactly. */
+  baselineBytes = process.memoryUsage().rss,
 ): Promise<Alignment> {
   const t0 = performance.now();
   const { nE, height: H, width: W } = source;
@@ -133,8 +138,7 @@ export async function computeAlignment(
     if (r.x1 - r.x0 < 8 || r.y1 - r.y0 < 8) throw new InputError('--roi', `'${opts.roi}' is too small to register on (at least 8 x 8 pixels)`);
     roi = { x0: r.x0, y0: r.y0, x1: r.x1, y1: r.y1 };
   }
-  const baseline = process.memoryUsage().rss;
-  const room = budgetBytes - baseline - copyReadBytes(nE, W, 1, H);
+  const room = budgetBytes - baselineBytes - copyReadBytes(nE, W, 1, H);
   const factor = copyFactor(nE, H, W, room);
   if (factor > 1) notice(`xanes: the stack does not fit the memory budget whole; shifts are measured on a copy downsampled ${factor} x ${factor}`);
   const copy = await registrationCopy(source, factor);
@@ -146,7 +150,7 @@ export async function computeAlignment(
     nE, copy.height, copy.width,
     (e) => copy.cube.subarray(e * plane, (e + 1) * plane),
     (ny, nx) => (backend.gpu ? new GpuRegistrar(backend.gpu, ny, nx, reg, UPSAMPLED_REGION) : new CpuRegistrar(ny, nx, reg)),
-    { prepare: { roi: roiCopy, on: opts.on, window: opts.window }, reference, maxJump: opts.maxJump / f },
+    { prepare: { roi: roiCopy, on: opts.on, window: opts.window }, reference, maxJump: opts.maxJump / f, refine: opts.refine },
     f,
   );
   // Rounded to the precision shifts.csv keeps, so a run and a later --shifts of its file agree exactly.
@@ -162,7 +166,7 @@ export async function computeAlignment(
       strategy: est.strategy,
       reference_index: est.referenceIndex,
       reference_energy_eV: energies[est.referenceIndex],
-      on: opts.on, roi: opts.roi ?? null, normalization: opts.normalization, window: opts.window, highpass: opts.highpass,
+      on: opts.on, roi: opts.roi ?? null, normalization: opts.normalization, window: opts.window, highpass: opts.highpass, refine_passes: opts.refine,
       upsample_factor: 100, downsample_factor: factor, max_jump_px: opts.maxJump,
       jumps: est.jumps.map((j) => ({ index: j.index, energy_eV: energies[j.index], dy_px: j.dy, dx_px: j.dx })),
       image_status: Object.fromEntries(['ok', 'no_data', 'no_contrast'].map((k) => [k, est.status.filter((s) => s === k).length])),

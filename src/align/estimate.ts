@@ -11,7 +11,9 @@
  * outlier: reported, kept.
  */
 import { prepareImage, type PrepareOptions, type PrepareStatus } from './prepare.js';
-import type { Registrar, Spectrum } from './registrar.js';
+import type { PairShift, Registrar, Spectrum } from './registrar.js';
+import { fourierApplyCpu } from './apply.js';
+import { commonArea } from '../stack/shifted.js';
 import { InputError } from '../io/errors.js';
 
 export type ImageStatus = PrepareStatus | 'interpolated_from_neighbours';
@@ -36,6 +38,14 @@ export interface EstimateOptions {
   /** Register every image to this one (--ref-energy); default: neighbour chain. */
   reference?: number;
   maxJump?: number;
+  /**
+   * Refinement passes per pair: the moving image with the current estimate removed (Fourier shift),
+   * both cut to the area they share, Hann-windowed and registered again; the residual is
+   * added. Removes the pull toward zero shift that the frame's edges exert when content
+   * enters and leaves the field (a windowed pair of identical content has no bias at zero
+   * residual, so the passes converge to the unbiased shift).
+   */
+  refine?: number;
   onImage?: (done: number, total: number) => void;
 }
 
@@ -77,13 +87,44 @@ export async function estimateShifts(
   const tick = () => o.onImage?.(++done, good.length);
   tick();
   const spec = (e: number) => reg.spectrum(prep(e).image);
+  const regs = new Map<string, Registrar>();
+  /** The refinement passes (EstimateOptions.refine) for moving image b against reference a. */
+  const refine = async (a: number, b: number, s: PairShift): Promise<PairShift> => {
+    let { dy, dx } = s;
+    const A = image(a), B = image(b);
+    const shifted = new Float32Array(height * width);
+    for (let it = 0; it < (o.refine ?? 0) && Number.isFinite(dy); it++) {
+      // A Fourier shift: exact for band-limited content (a bicubic one has a phase error that
+      // depends on the fractional shift, which would bias every step of a chain alike).
+      fourierApplyCpu(B, height, width, dy, dx, shifted);
+      const area = commonArea(height, width, [0, dy], [0, dx]);
+      const r0 = o.prepare.roi ?? { x0: 0, y0: 0, x1: width, y1: height };
+      // Inside the shared area, 2 px from its edge (bicubic clamps there), and inside the ROI.
+      const roi = area && { x0: Math.max(area.x0 + 2, r0.x0), y0: Math.max(area.y0 + 2, r0.y0), x1: Math.min(area.x1 - 2, r0.x1), y1: Math.min(area.y1 - 2, r0.y1) };
+      if (!roi || roi.x1 - roi.x0 < 8 || roi.y1 - roi.y0 < 8) break;
+      const po = { ...o.prepare, roi, window: 'hann' as const };
+      const pa = prepareImage(A, height, width, po), pb = prepareImage(shifted, height, width, po);
+      if (pa.status !== 'ok' || pb.status !== 'ok') break;
+      const key = `${pa.ny}x${pa.nx}`;
+      let r = regs.get(key);
+      if (!r) regs.set(key, (r = makeRegistrar(pa.ny, pa.nx)));
+      const fa = await r.spectrum(pa.image), fb = await r.spectrum(pb.image);
+      const res = await r.register(fa, fb);
+      fa.release();
+      fb.release();
+      if (!Number.isFinite(res.dy)) break;
+      dy += res.dy;
+      dx += res.dx;
+    }
+    return { dy, dx, peak: s.peak };
+  };
   try {
     if (strategy === 'reference') {
       const ref = await spec(refIndex);
       for (const e of good) {
         if (e === refIndex) continue;
         const m = await spec(e);
-        const s = await reg.register(ref, m);
+        const s = await refine(refIndex, e, await reg.register(ref, m));
         m.release();
         dy[e] = s.dy;
         dx[e] = s.dx;
@@ -100,7 +141,7 @@ export async function estimateShifts(
         for (let k = k0 + dir; k >= 0 && k < good.length; k += dir) {
           const e = good[k];
           const m = await spec(e);
-          const s = await reg.register(prev, m);
+          const s = await refine(prevE, e, await reg.register(prev, m));
           if (prev !== anchor) prev.release();
           prev = m;
           dy[e] = dy[prevE] + s.dy;
@@ -116,6 +157,7 @@ export async function estimateShifts(
     }
   } finally {
     reg.destroy();
+    for (const r of regs.values()) r.destroy();
   }
   if (strategy === 'reference' && o.maxJump !== undefined) {
     for (let k = 1; k < good.length; k++) {

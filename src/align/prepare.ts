@@ -17,7 +17,7 @@ export interface PrepareOptions {
   /** Region of the image to register on (half-open pixel bounds); default the whole image. */
   roi?: Rect;
   on: 'intensity' | 'gradient';
-  window: 'hann' | 'none';
+  window: 'hann' | 'tukey' | 'none';
 }
 
 export type PrepareStatus = 'ok' | 'no_data' | 'no_contrast';
@@ -31,6 +31,23 @@ export interface Prepared {
   /** Fraction of finite pixels in the region. */
   finite: number;
 }
+
+/**
+ * Window value at pixel i of n: Hann over the whole side, or Tukey (flat, with a cosine
+ * taper over the outer TUKEY_TAPER of each side), or 1.
+ */
+export function windowAt(kind: PrepareOptions['window'], i: number, n: number): number {
+  const u = (i + 0.5) / n;
+  if (kind === 'hann') return 0.5 - 0.5 * Math.cos(2 * Math.PI * u);
+  if (kind === 'tukey') {
+    const e = Math.min(u, 1 - u) / TUKEY_TAPER;
+    return e >= 1 ? 1 : 0.5 - 0.5 * Math.cos(Math.PI * e);
+  }
+  return 1;
+}
+
+/** Fraction of each side over which the Tukey window falls to zero. */
+export const TUKEY_TAPER = 0.125;
 
 /** Padded size for a region of h x w. */
 export function paddedSize(h: number, w: number): { ny: number; nx: number } {
@@ -81,8 +98,8 @@ export function prepareImage(img: ArrayLike<number>, height: number, width: numb
   // Contrast below float32 resolution of the values is no contrast.
   if (!(Math.sqrt(ss / b.length) > 1e-6 * Math.max(Math.abs(m), 1e-30))) return { status: 'no_contrast', image: out, ny, nx, finite };
   const hy = new Float64Array(h), hx = new Float64Array(w);
-  for (let y = 0; y < h; y++) hy[y] = o.window === 'hann' ? 0.5 - 0.5 * Math.cos((2 * Math.PI * (y + 0.5)) / h) : 1;
-  for (let x = 0; x < w; x++) hx[x] = o.window === 'hann' ? 0.5 - 0.5 * Math.cos((2 * Math.PI * (x + 0.5)) / w) : 1;
+  for (let y = 0; y < h; y++) hy[y] = windowAt(o.window, y, h);
+  for (let x = 0; x < w; x++) hx[x] = windowAt(o.window, x, w);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[y * nx + x] = (b[y * w + x] - m) * hy[y] * hx[x];
   return { status: 'ok', image: out, ny, nx, finite };
 }

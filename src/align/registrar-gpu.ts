@@ -8,6 +8,7 @@ import { crossPowerKernel } from '../kernels/cross_power.js';
 import { corrPeakKernel, peakChunks } from '../kernels/corr_peak.js';
 import { dftUpsampleKernel } from '../kernels/dft_upsample.js';
 import { reducePeak } from '../cpu/corr_peak.js';
+import { upsampleKernel } from '../cpu/dft_upsample.js';
 import { imageEnergy, normalisePeak, regionAround, refineUpsampled, type PairShift, type Registrar, type RegisterOptions, type Spectrum } from './registrar.js';
 
 class GpuSpectrum implements Spectrum {
@@ -103,9 +104,11 @@ export class GpuRegistrar implements Registrar {
       pushScopes(ctx);
       const rRead = work.readback('r', 8 * S * S);
       enc = ctx.device.createCommandEncoder({ label: 'register.upsample' });
-      const common = { ny, nx, size: S, factor: region.factor };
-      await encodeDispatch(ctx, enc, dftUpsampleKernel, ny * S, { ...common, stage: 0, t0: region.tx0, scale: 1 }, [this.x, this.t], work.buffers);
-      await encodeDispatch(ctx, enc, dftUpsampleKernel, S * S, { ...common, stage: 1, t0: region.ty0, scale: 1 / N }, [this.t, this.r], work.buffers);
+      const common = { ny, nx, size: S };
+      const kx = work.upload('kx', Float32Array.from(upsampleKernel(nx, region.tx0, S, region.factor)));
+      const ky = work.upload('ky', Float32Array.from(upsampleKernel(ny, region.ty0, S, region.factor)));
+      await encodeDispatch(ctx, enc, dftUpsampleKernel, ny * S, { ...common, stage: 0, scale: 1 }, [this.x, this.t, kx], work.buffers);
+      await encodeDispatch(ctx, enc, dftUpsampleKernel, S * S, { ...common, stage: 1, scale: 1 / N }, [this.t, this.r, ky], work.buffers);
       enc.copyBufferToBuffer(this.r, 0, rRead, 0, 8 * S * S);
       ctx.device.queue.submit([enc.finish()]);
       await popScopes(ctx, 'the upsampled correlation');

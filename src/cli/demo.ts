@@ -21,6 +21,7 @@ import { runLcf } from '../pipeline/lcf-run.js';
 import { exampleDataPath } from '../synth/paths.js';
 import { makeVkPtychoStack } from '../synth/vk-ptycho.js';
 import { progress } from './progress.js';
+import { claimFolder } from '../io/outdir.js';
 
 export const DEMO_SIZE = 256;
 export const DEMO_SEED = 20261122;
@@ -108,7 +109,7 @@ export function demoNiStack(size: number): NiTxmStack {
 export async function writeDemoFxi(dir: string, size: number, stack?: NiTxmStack): Promise<string> {
   const s = stack ?? demoNiStack(size);
   const file = path.join(dir, 'data', 'ni_txm_fxi.h5');
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  claimFolder(path.dirname(file));
   const nE = s.energies.length;
   await writeFxiFile(file, {
     width: size, height: size, energies: s.energies, sample: u16(s.sample), flat: u16(s.flat), dark: u16(s.dark),
@@ -120,7 +121,7 @@ export async function writeDemoFxi(dir: string, size: number, stack?: NiTxmStack
 /** The V K-edge ptychography-like stack as .npy [40, H, W] plus energies and truth maps. */
 export function writeVkDemoData(dir: string, size: number): { stack: string; energies: string } {
   const dataDir = path.join(dir, 'data');
-  fs.mkdirSync(dataDir, { recursive: true });
+  claimFolder(dataDir); // never over files xanes did not write
   const v = makeVkPtychoStack(size, DEMO_SEED);
   const f = (n: string) => path.join(dataDir, n);
   writeNpy(f('vk_ptycho.npy'), v.cube, [v.energies.length, size, size]);
@@ -133,7 +134,7 @@ export function writeVkDemoData(dir: string, size: number): { stack: string; ene
 
 export function writeDemoData(dir: string, size: number, stack?: NiTxmStack): { dataDir: string; sample: string; flat: string; dark: string; energies: string } {
   const dataDir = path.join(dir, 'data');
-  fs.mkdirSync(dataDir, { recursive: true });
+  claimFolder(dataDir); // never over files xanes did not write
   const s = stack ?? demoNiStack(size);
   const nE = s.energies.length;
   const f = (n: string) => path.join(dataDir, n);

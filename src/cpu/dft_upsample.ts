@@ -26,8 +26,11 @@ export interface UpsampleRegion {
   factor: number;
 }
 
-/** exp(+2 pi i k' t / (n U)) for k in [0, n), t = t0 + j, j in [0, size): [k][j] interleaved. */
-function kernel(n: number, t0: number, size: number, U: number): Float64Array {
+/**
+ * The kernel matrix exp(+2 pi i k' t / (n U)) for k in [0, n), t = t0 + j, j in [0, size):
+ * [k][j] interleaved. Both backends use it (the GPU gets it rounded to float32 once).
+ */
+export function upsampleKernel(n: number, t0: number, size: number, U: number): Float64Array {
   const K = new Float64Array(2 * n * size);
   const M = n * U;
   for (let k = 0; k < n; k++) {
@@ -45,7 +48,7 @@ function kernel(n: number, t0: number, size: number, U: number): Float64Array {
 /** Pass 0: [ny][size] complex. */
 export function dftUpsampleRowsCpu(X: ArrayLike<number>, r: UpsampleRegion): Float64Array {
   const { ny, nx, size: S } = r;
-  const K = kernel(nx, r.tx0, S, r.factor);
+  const K = upsampleKernel(nx, r.tx0, S, r.factor);
   const T = new Float64Array(2 * ny * S);
   for (let ky = 0; ky < ny; ky++) {
     const t = 2 * ky * S;
@@ -66,7 +69,7 @@ export function dftUpsampleRowsCpu(X: ArrayLike<number>, r: UpsampleRegion): Flo
 /** Pass 1: [size][size] complex, scaled by 1/(nx ny) like an inverse FFT. */
 export function dftUpsampleColsCpu(T: ArrayLike<number>, r: UpsampleRegion): Float64Array {
   const { ny, nx, size: S } = r;
-  const K = kernel(ny, r.ty0, S, r.factor);
+  const K = upsampleKernel(ny, r.ty0, S, r.factor);
   const R = new Float64Array(2 * S * S);
   const sc = 1 / (nx * ny);
   for (let a = 0; a < S; a++) {

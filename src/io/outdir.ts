@@ -19,7 +19,7 @@ import path from 'node:path';
 import { InputError } from './errors.js';
 import { writeNpy, type NpyArray } from './npy.js';
 import type { ResultsContext, ResultsInput } from './results-h5.js';
-import { writeTiffFloat32 } from './tiff.js';
+import { writeTiffStack } from './tiff.js';
 import { VERSION } from '../version.js';
 
 /** The marker file every output folder carries; its presence means "xanes wrote this folder". */
@@ -147,6 +147,17 @@ export function checkOutPath(out: string, inputs: readonly string[] = []): void 
   }
 }
 
+/**
+ * A folder xanes writes files into directly (the demo's example data): created (mkdir -p)
+ * and marked if new; an existing one must be empty or carry the marker.
+ */
+export function claimFolder(dir: string): void {
+  checkOutPath(dir);
+  makeParents(realLocation(dir), dir);
+  const marker = path.join(dir, MARKER);
+  if (!fs.existsSync(marker)) fs.writeFileSync(marker, JSON.stringify({ tool: 'xanes-engine', version: VERSION, pid: process.pid, created: new Date().toISOString() }) + '\n');
+}
+
 /** Throws unless `dir` is a folder xanes wrote (it carries the marker): before writing into it. */
 export function requireXanesOutput(dir: string): void {
   if (!fs.existsSync(path.join(dir, 'summary.json'))) throw new InputError(dir, 'no summary.json: not an output folder of a finished xanes command');
@@ -219,6 +230,30 @@ function removeCreated(created: string[]): void {
   }
 }
 
+/**
+ * ImageJ's own TIFF metadata, as Fiji reads it: an ImageDescription with images/slices,
+ * unit (micron when the pixel size is known), spacing (z step of a volume) and the display
+ * range min/max (finite values of the map), and the pixel size as X/YResolution in pixels
+ * per µm.
+ */
+export function imagejMetadata(data: Float32Array, slices: number, px?: { x: number; y: number }): { description: string; resolution?: { x: number; y: number } } {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const lines = ['ImageJ=1.54f'];
+  if (slices > 1) lines.push(`images=${slices}`, `slices=${slices}`);
+  if (px) {
+    lines.push('unit=micron');
+    if (slices > 1) lines.push(`spacing=${px.y}`);
+  }
+  if (slices > 1) lines.push('loop=false');
+  if (lo <= hi) lines.push(`min=${lo}`, `max=${hi}`);
+  return { description: lines.join('\n') + '\n', ...(px ? { resolution: { x: 1 / px.x, y: 1 / px.y } } : {}) };
+}
+
 export class OutputDir {
   readonly tmp: string;
   /** What results.h5 needs beyond the files: inputs (energies, pixel size) and status names. */
@@ -266,10 +301,26 @@ export class OutputDir {
     fs.writeFileSync(this.file(name), bytes);
   }
 
-  /** A float32 map as <name>.npy and <name>.tif (Fiji/ImageJ opens the TIFF). */
+  /** Pixel size of the stack being written (µm), for TIFF resolution and ImageJ metadata. */
+  private pixelSizeUm?: { x: number; y: number };
+  /** [Z, Y, X] when the stack is a volume: maps are then volumes. */
+  private volume?: [number, number, number];
+
+  /**
+   * A float32 map as <name>.npy and <name>.tif (Fiji/ImageJ opens the TIFF, with its pixel
+   * size in µm, value range and, for volumes, one slice per page). A volume [Z,Y,X] (rows
+   * of the run = Z·Y) is written as a 3-D .npy and a Z-page TIFF.
+   */
   writeMap(name: string, data: Float32Array, height: number, width: number): void {
-    writeNpy(this.file(`${name}.npy`), data, [height, width]);
-    writeTiffFloat32(this.file(`${name}.tif`), data, width, height);
+    const vol = this.volumeFor(height, width);
+    writeNpy(this.file(`${name}.npy`), data, vol ?? [height, width]);
+    const [Z, Y] = vol ? [vol[0], vol[1]] : [1, height];
+    writeTiffStack(this.file(`${name}.tif`), data, width, Y, Z, imagejMetadata(data, Z, this.pixelSizeUm));
+  }
+
+  private volumeFor(height: number, width: number): [number, number, number] | null {
+    const v = this.volume;
+    return v && v[0] * v[1] === height && v[2] === width ? v : null;
   }
 
   /** A step's maps (float32 .npy + .tif each) and its uint8 status.npy, optionally in a subfolder. */
@@ -281,12 +332,15 @@ export class OutputDir {
       if (name.includes('/')) fs.mkdirSync(this.file(path.join(sub, path.dirname(name))), { recursive: true });
       this.writeMap(path.join(sub, name), maps[name], height, width);
     }
-    this.writeNpy(path.join(sub, 'status'), status, [height, width]);
+    this.writeNpy(path.join(sub, 'status'), status, this.volumeFor(height, width) ?? [height, width]);
   }
 
   /** Records a stack this run read (field '' for single-stack commands), for results.h5. */
   recordInput(field: string, inp: ResultsInput): void {
     this.results.inputs.set(field, inp);
+    // Maps written from now on carry this stack's pixel size and volume shape.
+    this.pixelSizeUm = inp.pixelSizeUm;
+    this.volume = inp.volume;
   }
 
   writeNpy(name: string, data: NpyArray, shape: number[]): void {

@@ -34,6 +34,8 @@ export interface ResultsInput {
   stack: string;
   energies?: Float64Array;
   pixelSizeUm?: { x: number; y: number };
+  /** [Z, Y, X] when the stack is a volume. */
+  volume?: [number, number, number];
   read?: unknown;
 }
 

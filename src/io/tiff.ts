@@ -491,7 +491,7 @@ export function writeTiffStack(
   width: number,
   height: number,
   nPages: number,
-  opts: { description?: string } = {},
+  opts: { description?: string; resolution?: { x: number; y: number } } = {},
 ): void {
   if (!(width > 0 && height > 0 && nPages > 0) || pages.length !== width * height * nPages) {
     throw new RangeError(`writeTiffStack ${path}: ${pages.length} values is not ${nPages} pages of ${width}x${height}`);
@@ -522,8 +522,8 @@ export function writeTiffStack(
       { tag: TAG.SamplesPerPixel, type: SHORT, values: [1] },
       { tag: TAG.RowsPerStrip, type: LONG, values: [rowsPerStrip] },
       { tag: TAG.StripByteCounts, type: LONG, values: counts },
-      { tag: TAG.XResolution, type: RATIONAL, values: [1, 1] },
-      { tag: TAG.YResolution, type: RATIONAL, values: [1, 1] },
+      { tag: TAG.XResolution, type: RATIONAL, values: rational(opts.resolution?.x ?? 1) },
+      { tag: TAG.YResolution, type: RATIONAL, values: rational(opts.resolution?.y ?? 1) },
       { tag: TAG.PlanarConfiguration, type: SHORT, values: [1] },
       { tag: TAG.ResolutionUnit, type: SHORT, values: [1] }, // none
       { tag: TAG.SampleFormat, type: SHORT, values: [float ? 3 : pages instanceof Int16Array ? 2 : 1] },
@@ -572,6 +572,22 @@ export function writeTiffStack(
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * A positive number as a TIFF RATIONAL (two uint32): ImageJ's pixels per unit, with six
+ * significant digits whatever its magnitude.
+ */
+function rational(v: number): [number, number] {
+  if (!(v > 0 && Number.isFinite(v))) return [1, 1];
+  let den = 1;
+  while (v * den < 1e6 && den < 1e9) den *= 10;
+  let num = Math.round(v * den);
+  while (num > 0xffffffff) {
+    den = Math.max(1, Math.round(den / 10));
+    num = Math.round(v * den);
+  }
+  return [num, den];
 }
 
 /** A single-page float32 TIFF (BitsPerSample 32, SampleFormat 3), e.g. a map for Fiji. */

@@ -31,8 +31,8 @@ export const UPSAMPLE = 100;
 export const UPSAMPLED_REGION = 151;
 
 /**
- * The largest padded image side the GPU and CPU refinement accept: phases are reduced
- * modulo n * UPSAMPLE in 32-bit integers, and (n/2) * (n/2 + 1) * UPSAMPLE must stay below 2^31.
+ * The largest padded image side registered; larger stacks are registered on a block-averaged
+ * copy (src/align/copy.ts): one complex float64 image of 4096^2 is already 256 MiB on the CPU.
  */
 export const MAX_REGISTER_SIDE = 4096;
 

@@ -10,7 +10,8 @@ export const dftUpsampleKernel: KernelDef = {
     { name: 'params', kind: 'uniform' },
     { name: 'src', kind: 'read-only-storage' },
     { name: 'dst', kind: 'storage' },
+    { name: 'kern', kind: 'read-only-storage' },
   ],
-  params: [['stage', 'u32'], ['ny', 'u32'], ['nx', 'u32'], ['size', 'u32'], ['factor', 'u32'], ['t0', 'i32'], ['scale', 'f32']],
+  params: [['stage', 'u32'], ['ny', 'u32'], ['nx', 'u32'], ['size', 'u32'], ['scale', 'f32']],
   constants: alignConstants(),
 };

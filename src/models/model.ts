@@ -20,6 +20,7 @@
  * JSON: {"components": [ "const", {"type": "erf", "names": ["b1", "b2", "b3"]},
  *                        {"type": "lorentz", "prefix": "pre"} ]}   (or just the array).
  */
+import * as v from 'valibot';
 import { InputError } from '../io/errors.js';
 import type { ComponentDef, ParamRole } from './component.js';
 import { COMPONENTS, findComponent } from './components.js';
@@ -159,6 +160,26 @@ export const PRESETS: Record<string, { description: string; make: () => FitModel
   },
 };
 
+/**
+ * A JSON model, checked by a valibot schema (as every structured input is; see
+ * src/options/schema.ts): a list of components, or {"components": [...]}; a component is a
+ * name or {"type": name, "prefix"?: text, "names"?: [text, ...]}, no other keys.
+ */
+const componentSchema = v.union(
+  [
+    v.string(),
+    v.strictObject(
+      { type: v.string('"type" must be a component name'), prefix: v.optional(v.string('"prefix" must be a string')), names: v.optional(v.array(v.string('"names" must be an array of strings'), '"names" must be an array of strings')) },
+      (issue) => `unknown key '${String((issue.path?.[0] as { key?: unknown } | undefined)?.key ?? issue.input)}' (allowed: type, prefix, names)`,
+    ),
+  ],
+  'expected a name or an object with "type"',
+);
+const jsonModelSchema = v.union(
+  [v.array(componentSchema), v.strictObject({ components: v.array(componentSchema) })],
+  'JSON model must be an array of components or {"components": [...]}',
+);
+
 function parseJsonModel(spec: string): FitModel {
   let json: unknown;
   try {
@@ -166,24 +187,26 @@ function parseJsonModel(spec: string): FitModel {
   } catch (e) {
     throw new InputError('--model', `not valid JSON: ${(e as Error).message}`);
   }
+  // Component by component, so that an error names the component it is about.
   const list = Array.isArray(json) ? json : (json as { components?: unknown })?.components;
+  const whole = v.safeParse(jsonModelSchema, json);
   if (!Array.isArray(list)) throw new InputError('--model', 'JSON model must be an array of components or {"components": [...]}');
   const req = list.map((c, i): ComponentRequest => {
-    if (typeof c === 'string') return { def: component(c) };
-    if (typeof c !== 'object' || c === null) throw new InputError('--model', `component ${i + 1}: expected a name or an object with "type"`);
-    const o = c as Record<string, unknown>;
-    for (const key of Object.keys(o)) {
-      if (!['type', 'prefix', 'names'].includes(key)) throw new InputError('--model', `component ${i + 1}: unknown key '${key}' (allowed: type, prefix, names)`);
+    const r = v.safeParse(componentSchema, c);
+    if (!r.success) {
+      // The deepest issue says what is wrong (a union reports its branches' issues).
+      let issue: v.BaseIssue<unknown> = r.issues[0];
+      while (issue.issues?.length) issue = issue.issues[issue.issues.length - 1];
+      const message = typeof c === 'object' && c !== null && !Array.isArray(c) ? issue.message : 'expected a name or an object with "type"';
+      throw new InputError('--model', `component ${i + 1}: ${message}`);
     }
-    if (typeof o.type !== 'string') throw new InputError('--model', `component ${i + 1}: "type" must be a component name`);
+    const o = r.output;
+    if (typeof o === 'string') return { def: component(o) };
     const def = component(o.type);
     if (o.prefix !== undefined && o.names !== undefined) throw new InputError('--model', `component ${i + 1}: give "prefix" or "names", not both`);
-    if (o.prefix !== undefined && typeof o.prefix !== 'string') throw new InputError('--model', `component ${i + 1}: "prefix" must be a string`);
-    if (o.names !== undefined && !(Array.isArray(o.names) && o.names.every((n) => typeof n === 'string'))) {
-      throw new InputError('--model', `component ${i + 1}: "names" must be an array of strings`);
-    }
-    return { def, prefix: o.prefix as string | undefined, names: o.names as string[] | undefined };
+    return { def, prefix: o.prefix, names: o.names };
   });
+  if (!whole.success) throw new InputError('--model', 'JSON model must be an array of components or {"components": [...]}');
   return buildModel(spec, req);
 }
 

@@ -254,8 +254,9 @@ export const SECTIONS = {
     crop: opt({ arg: '<how>', help: 'common: cut to the area valid at every energy; none: keep the frame, NaN where the field left it (default none)', text: 'string', schema: pick(['common', 'none'] as const) }),
     interp: opt({ arg: '<how>', help: 'how shifts are applied: auto | fourier | bicubic | bilinear (default auto: Fourier for whole images when the stack fits --memory, else bicubic)', text: 'string', schema: pick(['auto', 'fourier', 'bicubic', 'bilinear'] as const) }),
     normalization: opt({ arg: '<n>', help: 'none (cross-correlation) or phase (phase correlation) (default none)', text: 'string', schema: pick(['none', 'phase'] as const) }),
-    taper: opt({ arg: '<w>', help: 'none or hann: window applied to the images before the FFT (default none)', text: 'string', schema: pick(['none', 'hann'] as const) }),
+    taper: opt({ arg: '<w>', help: 'none, hann, or tukey (flat, cosine edges over 1/8 of each side): window applied to the images before the FFT (default none)', text: 'string', schema: pick(['none', 'hann', 'tukey'] as const) }),
     highpass: opt({ arg: '<s>', help: 'Gaussian high-pass on the cross-power spectrum, cycles per pixel, 0 to 0.5 (default 0: off)', text: 'number', schema: num({ min: 0, max: 0.5 }) }),
+    refine: opt({ arg: '<n>', help: 'refinement passes per image on the area it shares with its reference (Fourier-shifted, Hann-windowed): for fields whose content enters and leaves the frame (default 0)', text: 'number', schema: int(0, 10) }),
     tiff: opt({ help: 'also write aligned.tif (float32, one page per energy)', text: 'flag', schema: v.boolean(msg('true or false')) }),
   },
   demo: {
@@ -275,7 +276,7 @@ export const RECIPE_SECTIONS = ['edge', 'fit', 'lcf', 'cluster', 'align'] as con
 const STACK = ['common.energies', 'common.energyUnit', 'common.flat', 'common.dark', 'common.noFlat', 'common.pixelSize', 'common.memory', 'common.backend', 'common.threads'];
 const I0 = ['common.i0', 'common.i0Region'];
 /** How to align (xanes align), and --align with it on the stack commands. */
-const ALIGN_HOW = ['align.shifts', 'align.refEnergy', 'align.roi', 'align.on', 'align.maxJump', 'align.crop', 'align.interp', 'align.normalization', 'align.taper', 'align.highpass'];
+const ALIGN_HOW = ['align.shifts', 'align.refEnergy', 'align.roi', 'align.on', 'align.maxJump', 'align.crop', 'align.interp', 'align.normalization', 'align.taper', 'align.highpass', 'align.refine'];
 const ALIGN = ['align.align', ...ALIGN_HOW];
 
 /**

@@ -13,6 +13,8 @@ import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { InputError } from '../io/errors.js';
 import { shiftsCsv } from '../io/shifts-csv.js';
 import { NpyStackWriter } from '../io/npy-writer.js';
+import { H5StackWriter } from '../io/h5-stack-writer.js';
+import { openStack } from '../stack/source.js';
 import { NpyFile } from '../io/npy.js';
 import { writeTiffStack } from '../io/tiff.js';
 import { renderShifts } from '../plot/shifts.js';
@@ -55,6 +57,11 @@ export async function runAlign(o: AlignRunOptions): Promise<AlignRunReport> {
 
 const MiB = 2 ** 20;
 
+/** An HDF5 input (file.h5, .hdf5, .hdf, .nxs, optionally #/dataset). */
+function isHdf5Path(p: string): boolean {
+  return /\.(h5|hdf5|hdf|nxs)(#.*)?$/i.test(p);
+}
+
 async function alignInto(out: OutputDir, inputs: OpenedStack, o: AlignRunOptions, notice: (l: string) => void, started: Date): Promise<AlignRunReport> {
   inputs.warnings.forEach(notice);
   const { source, energies } = inputs;
@@ -82,7 +89,12 @@ async function alignInto(out: OutputDir, inputs: OpenedStack, o: AlignRunOptions
   // The aligned stack stays out of results.h5 (it may be larger than memory; summary.json names it).
   out.results.exclude = new Set(['aligned.npy']);
   out.recordInput('', { stack: o.stack, energies });
-  const writer = new NpyStackWriter(out.file('aligned.npy'), nE, h, w);
+  // The same format family as the input: HDF5 in, HDF5 out (NeXus); anything else, .npy.
+  const h5 = isHdf5Path(o.stack);
+  const stackFile = h5 ? 'aligned.h5' : 'aligned.npy';
+  const writer = h5
+    ? await H5StackWriter.create(out.file(stackFile), energies, h, w, `xanes align of ${o.stack}`)
+    : new NpyStackWriter(out.file(stackFile), nE, h, w);
   let method: string;
   try {
     if (fourier) {
@@ -123,15 +135,20 @@ async function alignInto(out: OutputDir, inputs: OpenedStack, o: AlignRunOptions
     writer.close();
   }
   copy = undefined;
-  const files = ['aligned.npy', 'shifts.csv', 'shifts.png', 'summary.json'];
+  const files = [stackFile, 'shifts.csv', 'shifts.png', 'summary.json'];
   if (o.tiff) {
     const bytes = 4 * nE * h * w;
-    if (bytes + process.memoryUsage().rss > o.budgetBytes) throw new InputError('--tiff', `the aligned stack (${Math.ceil(bytes / MiB)} MiB) does not fit --memory ${Math.round(o.budgetBytes / MiB)} to be written as TIFF; use aligned.npy`);
-    const f = NpyFile.open(out.file('aligned.npy'));
+    if (bytes + process.memoryUsage().rss > o.budgetBytes) throw new InputError('--tiff', `the aligned stack (${Math.ceil(bytes / MiB)} MiB) does not fit --memory ${Math.round(o.budgetBytes / MiB)} to be written as TIFF; use ${stackFile}`);
+    const all = new Float32Array(nE * h * w);
+    const src = h5 ? await openStack(out.file(stackFile)) : null;
+    const f = h5 ? null : NpyFile.open(out.file(stackFile));
     try {
-      writeTiffStack(out.file('aligned.tif'), f.readAll() as Float32Array, w, h, nE, { description: 'xanes align: aligned stack, one page per energy' });
+      if (src) await src.readRows(0, h, all);
+      else all.set(f!.readAll() as Float32Array);
+      writeTiffStack(out.file('aligned.tif'), all, w, h, nE, { description: 'xanes align: aligned stack, one page per energy' });
     } finally {
-      f.close();
+      src?.close();
+      f?.close();
     }
     files.push('aligned.tif');
   }

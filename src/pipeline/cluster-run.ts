@@ -73,7 +73,7 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
       const r = await pcaRun(sel.backend, source, energies, nComp, { memoryBytes: o.budgetBytes, outDir: dir.tmp, onTile: o.onTile });
       // --reconstruct n: the stack rebuilt from n components (PCA denoising), written image by image.
       if (o.reconstruct !== undefined) writeReconstruction(dir.file('reconstructed.npy'), r.model, r.scores.slice(0, o.reconstruct), source.nE, r.height, r.width);
-      dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
+      dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
         alignment: await writeAlignment(dir, inputs),
@@ -139,7 +139,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
     const sel = await selectBackend(o.backend, notice, o.stack && o.pca !== undefined ? 'pca' : 'kmeans', o.threads);
     return await withOutputDir(o.out, files, async (dir) => {
       const t0 = performance.now();
-      if (inputs && o.stack) dir.recordInput('', { stack: o.stack.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
+      if (inputs && o.stack) dir.recordInput('', { stack: o.stack.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
       let img: FeatureImage;
       let pcaSummary: Record<string, unknown> | null = null;
       if (inputs && o.pca !== undefined) {

@@ -87,8 +87,8 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   const { width: W, height: H, maps } = result;
   const maskedByMask = pixelMask ? applyPixelMask(maps, result.status, pixelMask, EdgeStatus.NO_DATA) : 0;
   if (pixelMask) result.statusCounts = countStatus(result.status, step.statusNames);
+  out.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
   out.writeStepMaps(step.mapNames, maps, result.status, H, W, '', step.statusNames);
-  out.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
   const e0map = maps.e0_half;
   const used = result.statusCounts[EDGE_STATUS_NAMES[EdgeStatus.OK]] ?? 0;
   let hist = null, peak = NaN, range: [number, number] = [NaN, NaN];

@@ -60,12 +60,12 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
       const recorder = spectraRecorder(inputs);
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add });
       const { width: W, height: H } = r;
+      dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
       const maskedByMask = pixelMask ? applyPixelMask(r.maps, r.status, pixelMask, FitStatus.MASKED_INPUT) : 0;
       if (pixelMask) r.statusCounts = countStatus(r.status, step.statusNames);
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
       const comp = o.composition ? compositionOfFit(r.maps, o.composition, energies, e0, H, W) : null;
       if (comp) dir.writeStepMaps(Object.keys(comp.maps), comp.maps, r.status, H, W, '', step.statusNames);
-      dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       // 1 where the fit converged, 0 elsewhere: a ready-made --mask for `xanes cluster`.
       dir.writeMap('mask', Float32Array.from(r.status, (s) => (s === 0 ? 1 : 0)), H, W);
       // A quick look at the edge energy (or the first energy-like parameter).

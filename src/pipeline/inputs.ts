@@ -48,6 +48,8 @@ export interface OpenedStack {
   resetMaskedPoints(): void;
   /** Host bytes per pixel the source needs beyond the tile itself. */
   extraBytesPerPixel: number;
+  /** [Z, Y, X] when the stack is a volume [E,Z,Y,X] (rows are Z·Y). */
+  volume?: [number, number, number];
   /** µm per pixel along x and y (from --pixel-size or the file), if known. */
   pixelSizeUm?: { x: number; y: number };
   /** Where the flat and dark fields, energies and pixel size came from, for summary.json. */
@@ -171,6 +173,7 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
       },
       extraBytesPerPixel: (absorbance ? absorbance.extraBytesPerPixel() + frameBytes(flat) + frameBytes(dark) : 0) + alignBytes,
       pixelSizeUm,
+      volume: sample.volume,
       provenance,
       warnings,
       close: () => {

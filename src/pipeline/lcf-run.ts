@@ -96,8 +96,8 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
       const { width: W, height: H } = r;
       const maskedByMask = pixelMask ? applyPixelMask(r.maps, r.status, pixelMask, LcfStatus.NO_DATA) : 0;
       if (pixelMask) r.statusCounts = countStatus(r.status, step.statusNames);
+      dir.recordInput('', { stack: o.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
-      dir.recordInput('', { stack: o.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
       const names = step.info.references.slice(0, 3);
       // Brightness: the amount of the element, the edge step with --normalize, else the
       // total weight (in the sum-to-one modes without --normalize there is none: warned).

@@ -244,6 +244,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         const per = splitRun(run, pixelSteps);
         const { width: W, height: H } = run;
         const stepSummaries: Record<string, unknown> = {};
+        dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
         for (const s of pixelSteps) {
           dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name), s.statusNames);
           stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
@@ -256,7 +257,6 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           dir.writeStepMaps(Object.keys(comp.maps), comp.maps, per.fit.status, H, W, path.join(field.name, 'fit'));
           stepSummaries.composition = comp.record;
         }
-        dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, read: inputs.provenance });
         if (per.edge) {
           const e0map = per.edge.maps.e0_half;
           e0Maps.push(e0map);

@@ -10,6 +10,7 @@ import { StxmStack } from '../io/stxm.js';
 import { looksLikeHdf5 } from '../io/hdf5.js';
 import { openHdf5Stack } from '../io/hdf5-layout.js';
 import { openXradia, isXradiaPath } from '../io/xradia.js';
+import { openCxi, isCxiSpec } from '../io/cxi.js';
 
 /** File name endings read as HDF5 (NeXus .nxs, CXI .cxi are HDF5 files). */
 export const HDF5_EXTENSIONS = ['.h5', '.hdf5', '.hdf', '.he5', '.nxs', '.nx5', '.cxi'];
@@ -95,8 +96,19 @@ export class NpyStack implements StackSource {
   readonly height: number;
   readonly width: number;
 
+  /** [Z, Y, X] for a 4-D .npy [E,Z,Y,X] (rows are Z·Y, contiguous in C order). */
+  readonly volume?: [number, number, number];
+
   constructor(private file: NpyFile) {
-    [this.nE, this.height, this.width] = file.shape;
+    const s = file.shape;
+    this.nE = s[0];
+    this.width = s[s.length - 1];
+    if (s.length === 4) {
+      this.volume = [s[1], s[2], s[3]];
+      this.height = s[1] * s[2];
+    } else {
+      this.height = s[1];
+    }
   }
 
   get path(): string {
@@ -131,6 +143,8 @@ export async function openStack(path: string): Promise<StackSource> {
     const { SyntheticStream } = await import('../synth/stream.js');
     return new SyntheticStream(Number(syn[1]), Number(syn[2]), syn[3] ? Number(syn[3]) : 1, 4096, path);
   }
+  // CXI ptychography: file.cxi[#absorption|#phase], or a series of them (glob, comma list).
+  if (isCxiSpec(path)) return checkNotEmpty(await openCxi(path));
   // file.h5#/path/to/dataset names one dataset of an HDF5 file.
   const hash = path.lastIndexOf('#');
   if (hash > 0 && !fs.existsSync(path) && fs.existsSync(path.slice(0, hash))) {
@@ -150,9 +164,9 @@ export async function openStack(path: string): Promise<StackSource> {
     src = await openHdf5Stack(path);
   } else if (ext === '.npy') {
     const f = NpyFile.open(path);
-    if (f.shape.length !== 3) {
+    if (f.shape.length !== 3 && f.shape.length !== 4) {
       f.close();
-      throw new InputError(path, `expected a 3-D array [E,H,W], got shape ${formatShape(f.shape)}`);
+      throw new InputError(path, `expected a 3-D array [E,H,W] or a 4-D volume [E,Z,Y,X], got shape ${formatShape(f.shape)}`);
     }
     src = new NpyStack(f);
   } else if (ext === '.tif' || ext === '.tiff') {

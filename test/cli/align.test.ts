@@ -11,6 +11,8 @@ import { runCli } from '../helpers/cli.js';
 import { writeNpy, readNpy } from '../../src/io/npy.js';
 import { makeRng } from '../../src/synth/random.js';
 import { makeNiTxmStack } from '../../src/synth/ni-txm.js';
+import { h5wasm } from '../../src/io/hdf5.js';
+import { openStack } from '../../src/stack/source.js';
 
 let dir: string;
 const H = 32, W = 32, nE = 4;
@@ -95,6 +97,25 @@ describe('xanes align', () => {
     const again = path.join(dir, 'out3');
     expect((await runCli(args('--shifts', path.join(out, 'shifts.csv'), '--crop', 'common', '--interp', 'bicubic', '--out', again))).code).toBe(0);
     expect(Buffer.compare(fs.readFileSync(path.join(again, 'aligned.npy')), fs.readFileSync(path.join(out, 'aligned.npy')))).toBe(0);
+  });
+
+  test('an HDF5 stack gives an HDF5 (NeXus) aligned stack, equal to the .npy path\'s', async () => {
+    const h5 = await h5wasm();
+    const file = path.join(dir, 'stack.h5');
+    const f = new h5.File(file, 'w');
+    f.create_dataset({ name: 'stack', data: readNpy(path.join(dir, 'stack.npy')).data as Float32Array, shape: [nE, H, W], dtype: '<f4' });
+    f.close();
+    const outH = path.join(dir, 'out-h5'), outN = path.join(dir, 'out-npy');
+    expect((await runCli(['align', `${file}#/stack`, '--energies', path.join(dir, 'e.txt'), '--backend', 'cpu', '--out', outH])).code).toBe(0);
+    expect((await runCli(args('--out', outN))).code).toBe(0);
+    expect(fs.existsSync(path.join(outH, 'aligned.npy'))).toBe(false);
+    const a = await openStack(`${path.join(outH, 'aligned.h5')}#/entry/data/data`);
+    expect([a.nE, a.height, a.width]).toEqual([nE, H, W]);
+    const got = new Float32Array(nE * H * W);
+    await a.readRows(0, H, got);
+    a.close();
+    const want = readNpy(path.join(outN, 'aligned.npy')).data as Float32Array;
+    for (let i = 0; i < got.length; i++) expect(Object.is(got[i], want[i]) || got[i] === want[i]).toBe(true);
   });
 
   test('bad inputs: one error line, exit code 2, no output folder', async () => {

@@ -40,7 +40,9 @@ async function edge(args: string[], out: string) {
 describe('HDF5 layouts written by h5py give the same maps as .npy', () => {
   test('FXI: img_xanes (gzip, chunked), 2 flat and 3 dark frames averaged, X_eng in keV, pixel size text', async () => {
     const s = await edge([f('fxi.h5')], f('out-fxi-h5'));
-    await edge([f('fxi_stack.npy'), '--energies', f('fxi_energies.npy'), '--flat', f('fxi_flat.npy'), '--dark', f('fxi_dark.npy')], f('out-fxi-npy'));
+    // The same pixel size, so that the TIFFs' ImageJ metadata (µm calibration) match too.
+    const px = ['--pixel-size', String(s.inputs.read.pixel_size_um.x)];
+    await edge([f('fxi_stack.npy'), '--energies', f('fxi_energies.npy'), '--flat', f('fxi_flat.npy'), '--dark', f('fxi_dark.npy'), ...px], f('out-fxi-npy'));
     expectSameMaps(f('out-fxi-h5'), f('out-fxi-npy'));
     const read = s.inputs.read;
     expect(read.format).toBe('hdf5');
@@ -53,14 +55,14 @@ describe('HDF5 layouts written by h5py give the same maps as .npy', () => {
   });
 
   test('FXI with --no-flat reads raw counts (same as the .npy without flat/dark)', async () => {
-    await edge([f('fxi.h5'), '--no-flat'], f('out-fxi-noflat'));
-    await edge([f('fxi_stack.npy'), '--energies', f('fxi_energies.npy')], f('out-fxi-raw'));
+    const s = await edge([f('fxi.h5'), '--no-flat'], f('out-fxi-noflat'));
+    await edge([f('fxi_stack.npy'), '--energies', f('fxi_energies.npy'), '--pixel-size', String(s.inputs.read.pixel_size_um.x)], f('out-fxi-raw'));
     expectSameMaps(f('out-fxi-noflat'), f('out-fxi-raw'));
   });
 
   test('APS data exchange: float32, one white per energy, one dark broadcast, energy @units eV', async () => {
     const s = await edge([f('aps.h5')], f('out-aps-h5'));
-    await edge([f('aps_stack.npy'), '--energies', f('aps_energies.npy'), '--flat', f('aps_flat.npy'), '--dark', f('aps_dark.npy')], f('out-aps-npy'));
+    await edge([f('aps_stack.npy'), '--energies', f('aps_energies.npy'), '--flat', f('aps_flat.npy'), '--dark', f('aps_dark.npy'), '--pixel-size', String(s.inputs.read.pixel_size_um.x)], f('out-aps-npy'));
     expectSameMaps(f('out-aps-h5'), f('out-aps-npy'));
     expect(s.inputs.read.layout.name).toBe('aps-dxchange');
     expect(s.inputs.read.flat_frames).toBe(s.inputs.shape.energies); // one per energy
@@ -69,7 +71,7 @@ describe('HDF5 layouts written by h5py give the same maps as .npy', () => {
 
   test('NeXus NXstxm: NXdata @signal/@axes, float64 optical density, energy in J', async () => {
     const s = await edge([f('nxstxm.h5')], f('out-nx-h5'));
-    await edge([f('nxstxm_stack.npy'), '--energies', f('nxstxm_energies.npy')], f('out-nx-npy'));
+    await edge([f('nxstxm_stack.npy'), '--energies', f('nxstxm_energies.npy'), '--pixel-size', String(s.inputs.read.pixel_size_um.x)], f('out-nx-npy'));
     expectSameMaps(f('out-nx-h5'), f('out-nx-npy'));
     expect(s.inputs.read.layout.name).toBe('nexus');
     expect(s.inputs.read.layout.datasets.data).toBe('/entry1/counter0/data');

@@ -143,6 +143,15 @@ describe('--out never replaces what xanes did not make', () => {
     expect(fs.existsSync(path.join(dir, 'insp'))).toBe(false);
   });
 
+  test('xanes demo --dir never writes its example data over files it did not make', async () => {
+    const home = path.join(dir, 'home');
+    fs.mkdirSync(path.join(home, 'data'), { recursive: true });
+    fs.writeFileSync(path.join(home, 'data', 'sample.tif'), 'my own measurement');
+    const before = snapshot(home);
+    expectRefused(await runCli(['demo', '--dir', home, '--size', '16']), path.join(home, 'data'), /was not written by xanes/);
+    expect(snapshot(home)).toEqual(before);
+  });
+
   test('a recipe whose "out" is ../victim (not made by xanes) is refused; the victim is intact', async () => {
     const victim = path.join(dir, 'victim');
     fs.mkdirSync(victim);

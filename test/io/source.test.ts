@@ -97,13 +97,13 @@ describe('stack sources', () => {
 });
 
 describe('openStack errors', () => {
-  it('2-D and 4-D arrays are not stacks', async () => {
+  it('2-D and 5-D arrays are not stacks (4-D is a volume [E,Z,Y,X])', async () => {
     const p2 = file('image.npy');
     writeNpy(p2, new Float32Array(12), [3, 4]);
-    await expectInputError(() => openStack(p2), p2, 'expected a 3-D array [E,H,W], got shape (3, 4)');
-    const p4 = file('hyper.npy');
-    writeNpy(p4, new Float32Array(24), [2, 3, 2, 2]);
-    await expectInputError(() => openStack(p4), p4, 'expected a 3-D array [E,H,W], got shape (2, 3, 2, 2)');
+    await expectInputError(() => openStack(p2), p2, 'expected a 3-D array [E,H,W] or a 4-D volume [E,Z,Y,X], got shape (3, 4)');
+    const p5 = file('hyper.npy');
+    writeNpy(p5, new Float32Array(48), [2, 3, 2, 2, 2]);
+    await expectInputError(() => openStack(p5), p5, 'expected a 3-D array [E,H,W] or a 4-D volume [E,Z,Y,X], got shape (2, 3, 2, 2, 2)');
   });
 
   it('empty stack', async () => {

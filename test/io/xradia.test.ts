@@ -172,7 +172,7 @@ describe('Xradia files', () => {
 
   test('.txrm with its reference image gives the maps of the TIFF stack with the reference as --flat', async () => {
     const s = await edge([f('scan.txrm')], f('out-txrm'));
-    await edge([f('stack.tif'), '--energies', f('energies.txt'), '--flat', f('reference.tif')], f('out-tif'));
+    await edge([f('stack.tif'), '--energies', f('energies.txt'), '--flat', f('reference.tif'), '--pixel-size', '0.0325'], f('out-tif'));
     expectSameMaps(f('out-txrm'), f('out-tif'));
     expect(s.inputs.read.layout.name).toBe('txrm');
     expect(s.inputs.read.flat_from).toContain('ReferenceData/Image');
@@ -181,7 +181,7 @@ describe('Xradia files', () => {
   test('an .xrm series (glob, folder) sorted by energy gives the maps of the TIFF stack', async () => {
     await edge([path.join(f('series'), 'tile_*.xrm')], f('out-xrm-glob'));
     await edge([f('series')], f('out-xrm-dir'));
-    await edge([f('stack.tif'), '--energies', f('energies.txt')], f('out-tif-raw'));
+    await edge([f('stack.tif'), '--energies', f('energies.txt'), '--pixel-size', '0.0325'], f('out-tif-raw'));
     expectSameMaps(f('out-xrm-glob'), f('out-tif-raw'));
     expectSameMaps(f('out-xrm-dir'), f('out-tif-raw'));
   });

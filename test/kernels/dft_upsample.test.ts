@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { makeRng } from '../../src/synth/random.js';
-import { dftUpsampleCpu, type UpsampleRegion } from '../../src/cpu/dft_upsample.js';
+import { dftUpsampleCpu, upsampleKernel, type UpsampleRegion } from '../../src/cpu/dft_upsample.js';
 import { centred } from '../../src/cpu/cross_power.js';
 import { fft2Cpu } from '../../src/cpu/fft.js';
 import { dftUpsampleKernel } from '../../src/kernels/dft_upsample.js';
@@ -19,9 +19,10 @@ const GPU_TOL = 2e-5;
 async function gpuUpsample(X: Float64Array, r: UpsampleRegion): Promise<Float32Array> {
   const ctx = (await gpuBackend()).gpu!;
   const S = r.size;
-  const common = { ny: r.ny, nx: r.nx, size: S, factor: r.factor };
-  const [T] = await runKernel(ctx, dftUpsampleKernel, r.ny * S, { ...common, stage: 0, t0: r.tx0, scale: 1 }, [{ upload: Float32Array.from(X) }, { output: 8 * r.ny * S }]);
-  const [R] = await runKernel(ctx, dftUpsampleKernel, S * S, { ...common, stage: 1, t0: r.ty0, scale: 1 / (r.nx * r.ny) }, [{ upload: T }, { output: 8 * S * S }]);
+  const common = { ny: r.ny, nx: r.nx, size: S };
+  const kx = Float32Array.from(upsampleKernel(r.nx, r.tx0, S, r.factor)), ky = Float32Array.from(upsampleKernel(r.ny, r.ty0, S, r.factor));
+  const [T] = await runKernel(ctx, dftUpsampleKernel, r.ny * S, { ...common, stage: 0, scale: 1 }, [{ upload: Float32Array.from(X) }, { output: 8 * r.ny * S }, { upload: kx }]);
+  const [R] = await runKernel(ctx, dftUpsampleKernel, S * S, { ...common, stage: 1, scale: 1 / (r.nx * r.ny) }, [{ upload: T }, { output: 8 * S * S }, { upload: ky }]);
   return R;
 }
 

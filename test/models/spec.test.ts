@@ -70,6 +70,13 @@ describe('parseModelSpec', () => {
     await expectInputError(() => parseModelSpec('[{"type": "const", "names": ["redchi"]}]'), '--model', 'reserved');
     await expectInputError(() => parseModelSpec('[{"type": "const", "names": ["x_stderr"]}]'), '--model', 'reserved');
     await expectInputError(() => parseModelSpec('[{"type": "const", "names": ["1a"]}]'), '--model', 'must start with a letter');
+    // The JSON's shape is checked by its schema (valibot), component by component.
+    await expectInputError(() => parseModelSpec('[{"type": "erf", "x": 1}]'), '--model', "component 1: unknown key 'x' (allowed: type, prefix, names)");
+    await expectInputError(() => parseModelSpec('["const", {"type": 3}]'), '--model', 'component 2: "type" must be a component name');
+    await expectInputError(() => parseModelSpec('["const", 5]'), '--model', 'component 2: expected a name or an object with "type"');
+    await expectInputError(() => parseModelSpec('[{"type": "erf", "names": "a"}]'), '--model', 'component 1: "names" must be an array of strings');
+    await expectInputError(() => parseModelSpec('{"components": ["erf"], "extra": 1}'), '--model', 'JSON model must be an array of components');
+    await expectInputError(() => parseModelSpec('{"parts": ["erf"]}'), '--model', 'JSON model must be an array of components');
     await expectInputError(() => parseModelSpec('[{"type": "const", "colour": "red"}]'), '--model', "unknown key 'colour'");
     await expectInputError(() => parseModelSpec('pvoigt + pvoigt + pvoigt + const'), '--model', `13 parameters; at most ${MAX_FIT_PARAMS}`);
   });
