@@ -3,7 +3,8 @@
  * backend in bench/results (or --out DIR), then bench/README.md is regenerated from all
  * JSON there (bench/report.ts). Never asserts.
  *
- *   --kernels device,host,read,edge,fit,lcf,kmeans,pca,align   which (default all; read = HDF5/.txrm/.npy readers)
+ *   --kernels device,host,read,edge,fit,lcf,kmeans,pca,align,report   which (default all; read = HDF5/.txrm/.npy readers;
+ *                                              report = report.html of a 2048 x 2048 field in headless Chromium)
  *   --backends webgpu,cpu                      which (default both; webgpu if an adapter exists)
  *   --full                                     the issue's sizes (1e5 .. 2e7 spectra); slow on a CPU
  *   --sizes 1e5,1e6                            override the spectra counts of every kernel
@@ -21,6 +22,7 @@ import { benchAlign } from './align.bench.js';
 import { benchHost } from './host.bench.js';
 import { benchPeers } from './peers.bench.js';
 import { benchRead } from './read.bench.js';
+import { benchReport } from './report.bench.js';
 import { benchFit, benchLcf, benchKmeans, benchPca } from './kernels.bench.js';
 import { machine, writeResults, type BenchRecord } from './common.js';
 import { writeReport } from './report.js';
@@ -43,7 +45,7 @@ async function main(): Promise<void> {
     console.log(`-> ${writeReport(outDir, path.join('bench', 'README.md'))}`);
     return;
   }
-  const kernels = arg('kernels', 'device,host,read,edge,fit,lcf,kmeans,pca,align').split(',');
+  const kernels = arg('kernels', 'device,host,read,edge,fit,lcf,kmeans,pca,align,report').split(',');
   const wanted = arg('backends', 'webgpu,cpu').split(',');
   const full = flag('full');
   const override = process.argv.includes('--sizes') ? list(arg('sizes', '')) : null;
@@ -88,6 +90,8 @@ async function main(): Promise<void> {
       const r = [...(await benchKmeans(one, sizes([1e6], [4e6, 2e7]), [3], [6, 20], log)), ...(await benchKmeans(one, sizes([1e5], [4e6]), [101], [6, 20], log))];
       writeResults(outDir, 'kmeans', b, r);
     }
+    // The report page does not depend on the backend: measured once.
+    if (kernels.includes('report') && !gpu) writeResults(outDir, 'report', b, await benchReport(b, { size: 2048, repeats: 3, log }));
     if (kernels.includes('pca')) {
       const r = [...(await benchPca(one, sizes([1e6], [4e6, 2e7]), [3], log)), ...(await benchPca(one, sizes([1e5], [4e6]), [101], log))];
       writeResults(outDir, 'pca', b, r);

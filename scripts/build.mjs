@@ -14,7 +14,7 @@ await build({
   sourcemap: true,
   loader: { '.wgsl': 'text' },
   // Dawn's and resvg's addons are native modules, h5wasm loads its own wasm; ESM bundles need a require() shim for CJS dependencies.
-  external: ['webgpu', '@resvg/resvg-js', 'h5wasm'],
+  external: ['webgpu', '@resvg/resvg-js', 'h5wasm', 'playwright-core'],
   banner: { js: "import { createRequire as __xanesCreateRequire } from 'node:module'; const require = __xanesCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });

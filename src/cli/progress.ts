@@ -63,7 +63,7 @@ export interface FieldProgress {
 export function fieldProgress(): FieldProgress {
   if (!process.stderr.isTTY) {
     return {
-      onField: (i, n, name) => process.stderr.write(`field ${i + 1}/${n}: ${name}\n`),
+      onField: (i, n, name) => { if (n > 1) process.stderr.write(`field ${i + 1}/${n}: ${name}\n`); },
       onTile: () => undefined,
       stop: () => undefined,
     };

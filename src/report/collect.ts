@@ -10,7 +10,7 @@ import { InputError } from '../io/errors.js';
 import { histogram, histogramPeak, percentiles } from '../plot/histogram.js';
 import { E0_HIST_BIN_EV, E0_PEAK_HALF_RANGE_EV } from '../plot/ranges.js';
 import { readSpectraIndex } from './spectra-file.js';
-import type { MapKind, ReportMap, ReportMeta } from './meta.js';
+import { MAP_CHUNK_BYTES, type MapKind, type ReportMap, type ReportMeta } from './meta.js';
 
 export interface Collected {
   meta: ReportMeta;
@@ -75,7 +75,7 @@ function read2d(file: string, W: number, H: number): Float32Array | null {
   return data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
 }
 
-export function collect(dir: string, name = path.basename(path.resolve(dir))): Collected {
+export function collect(dir: string, name = path.basename(path.resolve(dir)), mapChunkBytes = MAP_CHUNK_BYTES): Collected {
   const sfile = path.join(dir, 'summary.json');
   if (!fs.existsSync(sfile)) throw new InputError(dir, 'no summary.json: not an output folder of a finished xanes command');
   const summary = JSON.parse(fs.readFileSync(sfile, 'utf8')) as Record<string, any>;
@@ -97,7 +97,8 @@ export function collect(dir: string, name = path.basename(path.resolve(dir))): C
     const unit = unitOf(s, name);
     const kind = kindOf(name);
     maps[name] = data;
-    list.push({ name, unit, kind, file: `report_files/maps/${name}.js`, ...(kind === 'status' ? { codes: statusCodes(s) } : {}), presets: kind === 'value' ? presetsFor(name, unit, data, s) : [] });
+    const chunkRows = Math.max(1, Math.floor(mapChunkBytes / (4 * W)));
+    list.push({ name, unit, kind, dir: `report_files/maps/${name}`, chunkRows, chunks: Math.ceil(H / chunkRows), ...(kind === 'status' ? { codes: statusCodes(s) } : {}), presets: kind === 'value' ? presetsFor(name, unit, data, s) : [] });
   };
   for (const f of npys) {
     const m = read2d(path.join(dir, f), W, H);

@@ -2,14 +2,14 @@
  * report.html: one page that opens from the disk with no server and no network. The page's
  * script (src/report/page/main.ts, bundled with Vega by scripts/build.mjs into
  * dist/report-page.js) and its styles are inlined; the run's facts (ReportMeta) are inlined
- * as JSON; the maps are written beside it as report_files/maps/<name>.js (base64 float32,
- * loaded when shown), the pixel spectra are already in report_files/spectra/.
+ * as JSON; the maps are written beside it as report_files/maps/<name>/c0000.js, ... (base64
+ * float32 in blocks of rows, loaded when shown or clicked), the pixel spectra are already in report_files/spectra/.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { collect } from './collect.js';
-import type { ReportMeta } from './meta.js';
+import { mapChunkName, type ReportMap, type ReportMeta } from './meta.js';
 
 const STYLE = `
 body { font-family: Inter, Helvetica, Arial, sans-serif; margin: 16px 24px; color: #222; }
@@ -52,18 +52,24 @@ export function reportHtml(meta: ReportMeta, script: string): string {
 `;
 }
 
-function writeMapScript(file: string, name: string, data: Float32Array): void {
-  const b64 = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
-  fs.writeFileSync(file, `XANES_MAP(${JSON.stringify(name)},"${b64}");\n`);
+/** A map as script files of `chunkRows` rows each: XANES_MAP(name, chunk, "<base64 float32>"). */
+function writeMapScripts(dir: string, m: ReportMap, data: Float32Array, width: number): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const n = m.chunkRows * width;
+  for (let c = 0; c < m.chunks; c++) {
+    const part = data.subarray(c * n, Math.min(data.length, (c + 1) * n));
+    const b64 = Buffer.from(part.buffer, part.byteOffset, part.byteLength).toString('base64');
+    fs.writeFileSync(path.join(dir, mapChunkName(c)), `XANES_MAP(${JSON.stringify(m.name)},${c},"${b64}");\n`);
+  }
 }
 
 /** Writes report.html and report_files/maps/ into an output folder; returns the page's path. */
-export function writeReport(dir: string, name = path.basename(path.resolve(dir))): string {
-  const { meta, maps } = collect(dir, name);
+export function writeReport(dir: string, name = path.basename(path.resolve(dir)), opts: { mapChunkBytes?: number } = {}): string {
+  const { meta, maps } = collect(dir, name, opts.mapChunkBytes);
   const mdir = path.join(dir, 'report_files', 'maps');
   fs.rmSync(mdir, { recursive: true, force: true });
   fs.mkdirSync(mdir, { recursive: true });
-  for (const m of meta.maps) writeMapScript(path.join(dir, m.file), m.name, maps[m.name]);
+  for (const m of meta.maps) writeMapScripts(path.join(dir, m.dir), m, maps[m.name], meta.width);
   const file = path.join(dir, 'report.html');
   fs.writeFileSync(file, reportHtml(meta, pageScript()));
   return file;

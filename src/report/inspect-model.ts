@@ -164,7 +164,7 @@ export function inspectPixel(meta: ReportMeta, x: number, y: number, value: (nam
     const series: LineSeries[] = [...dataSeries()];
     if (ok) {
       series.push({ x: E, y: inWin(cur.total), label: 'reconstruction', color: MODEL, width: 2.5 });
-      refs.forEach((r, k) => series.push({ x: E, y: inWin(cur.contributions[k]), label: `${r.name} × ${w[k].toFixed(3)}`, color: labelColor(k), dash: [5, 3], width: 1.5 }));
+      refs.forEach((r, k) => series.push({ x: E, y: inWin(cur.contributions[k]), label: `${r.name} × ${w[k].toFixed(3)}`, color: labelColor(k === 0 ? 0 : k + 1), dash: [5, 3], width: 1.5 }));
       if (s.parameters.background !== 'none') series.push({ x: E, y: inWin(cur.background), label: 'background', color: [150, 150, 150], dash: [2, 3], width: 1.5 });
       cols.push(['reconstruction', inWin(cur.total)], ...refs.map((r, k): [string, number[]] => [`contribution_${r.name}`, inWin(cur.contributions[k])]));
     }

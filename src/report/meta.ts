@@ -10,8 +10,13 @@ export interface ReportMap {
   name: string;
   unit: string;
   kind: MapKind;
-  /** Script file holding the map (report_files/maps/<name>.js), relative to the folder. */
-  file: string;
+  /**
+   * Folder of the map's script files (report_files/maps/<name>/c0000.js, ...), relative to
+   * the page: blocks of `chunkRows` rows, so that a click loads one block per map.
+   */
+  dir: string;
+  chunkRows: number;
+  chunks: number;
   /** For status maps: the name of each code. */
   codes?: string[];
   /** Colour ranges offered besides the automatic 2-98 percentile one. */
@@ -37,4 +42,11 @@ export interface ReportMeta {
   clusterSpectra: { energies: number[]; k: number; mean: number[][]; std: number[][]; pixels: number[] } | null;
   /** Names of the maps that make the LCF RGB composite (fractions, intensity). */
   rgb: { names: string[]; intensity: string | null } | null;
+}
+
+/** Bytes of float32 per map script file (before base64). */
+export const MAP_CHUNK_BYTES = 2 ** 20;
+
+export function mapChunkName(c: number): string {
+  return `c${String(c).padStart(4, '0')}.js`;
 }

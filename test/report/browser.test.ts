@@ -14,6 +14,7 @@ import { runCli } from '../helpers/cli.js';
 import { writeDemoData, writeVkDemoData, DEMO_MASK_SIGMA, DEMO_FIT_BOUNDS } from '../../src/cli/demo.js';
 import { readNpy } from '../../src/io/npy.js';
 import { readSpectraIndex, readSpectrum } from '../../src/report/spectra-file.js';
+import { writeReport } from '../../src/report/html.js';
 import { evaluateModel, fitReferenceEnergy, parseModelSpec } from '../../src/models/model.js';
 import { makeEdgePlan, DEFAULT_EDGE_OPTIONS } from '../../src/pipeline/edge-plan.js';
 import { normalizeCpu, preEdgeLine } from '../../src/cpu/normalize.js';
@@ -34,6 +35,8 @@ beforeAll(async () => {
   const d = writeDemoData(path.join(dir, 'demo'), SIZE);
   let r = await runCli(['edge', d.sample, '--energies', d.energies, '--flat', d.flat, '--dark', d.dark, '--mask-sigma', String(DEMO_MASK_SIGMA), '--backend', 'cpu', '--out', edgeDir()]);
   expect(r.code, r.err).toBe(0);
+  // Maps in blocks of 5 rows (a large field's layout), so the page assembles and picks blocks.
+  writeReport(edgeDir(), 'edge', { mapChunkBytes: 4 * SIZE * 5 });
   const v = writeVkDemoData(path.join(dir, 'demo'), VK);
   r = await runCli(['fit', v.stack, '--energies', v.energies, '--model', 'erf-2lorentz', '--bounds', DEMO_FIT_BOUNDS, '--backend', 'cpu', '--out', fitDir()]);
   expect(r.code, r.err).toBe(0);

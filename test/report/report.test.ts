@@ -19,6 +19,7 @@ import { normalizeCpu } from '../../src/cpu/normalize.js';
 import { edgeCpu } from '../../src/cpu/edge.js';
 import { EdgeRow, NormRow } from '../../src/kernels/layout.js';
 import { inspectFolder } from '../../src/report/inspect-run.js';
+import { writeReport } from '../../src/report/html.js';
 import { SpectraRecorder, readSpectraIndex, readSpectrum, spectraStep } from '../../src/report/spectra-file.js';
 
 const SIZE = 40;
@@ -57,12 +58,17 @@ describe('report.html', () => {
     const s = JSON.parse(fs.readFileSync(path.join(edgeDir, 'summary.json'), 'utf8'));
     const peak = e0.presets[2];
     expect((peak.vmin + peak.vmax) / 2).toBeCloseTo(s.parameters.histogram_peak_eV, 6);
-    // The map script: one base64 string of float32 values equal to the .npy map.
-    const js = fs.readFileSync(path.join(edgeDir, e0.file), 'utf8');
-    const m = /^XANES_MAP\("e0_half","([A-Za-z0-9+/=]+)"\);\n$/.exec(js);
-    expect(m, 'base64, not a JSON list').not.toBeNull();
-    const b = Buffer.from(m![1], 'base64');
-    const fromJs = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    // The map scripts: blocks of rows, each one base64 string of float32 values; together
+    // they are the .npy map.
+    const parts: number[] = [];
+    for (let c = 0; c < e0.chunks; c++) {
+      const js = fs.readFileSync(path.join(edgeDir, e0.dir, `c${String(c).padStart(4, '0')}.js`), 'utf8');
+      const m = new RegExp(`^XANES_MAP\\("e0_half",${c},"([A-Za-z0-9+/=]+)"\\);\n$`).exec(js);
+      expect(m, 'base64, not a JSON list').not.toBeNull();
+      const b = Buffer.from(m![1], 'base64');
+      parts.push(...new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+    }
+    const fromJs = parts;
     expect(Array.from(fromJs)).toEqual(Array.from(readNpy(path.join(edgeDir, 'e0_half.npy')).data as Float32Array));
   });
 
@@ -72,6 +78,19 @@ describe('report.html', () => {
     expect([index.width, index.height, index.nE]).toEqual([SIZE, SIZE, 101]);
     const want = await spectrumFromFiles(13, 21);
     expect(Array.from(readSpectrum(edgeDir, index, 13, 21))).toEqual(Array.from(want, (v) => v));
+  });
+
+  test('maps in blocks of rows: the blocks together are the map', () => {
+    writeReport(edgeDir, 'edge', { mapChunkBytes: 4 * SIZE * 7 });
+    const html = fs.readFileSync(path.join(edgeDir, 'report.html'), 'utf8');
+    const e0 = JSON.parse(/window\.XANES_META = (.*?);<\/script>/s.exec(html)![1]).maps.find((m: { name: string }) => m.name === 'e0_half');
+    expect([e0.chunkRows, e0.chunks]).toEqual([7, Math.ceil(SIZE / 7)]);
+    const parts: number[] = [];
+    for (let c = 0; c < e0.chunks; c++) {
+      const b = Buffer.from(/"([A-Za-z0-9+/=]+)"/.exec(fs.readFileSync(path.join(edgeDir, e0.dir, `c${String(c).padStart(4, '0')}.js`), 'utf8'))![1], 'base64');
+      parts.push(...new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+    }
+    expect(parts).toEqual(Array.from(readNpy(path.join(edgeDir, 'e0_half.npy')).data as Float32Array));
   });
 
   test('xanes report rebuilds the page', async () => {

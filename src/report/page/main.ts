@@ -18,7 +18,7 @@ import type { ReportMap, ReportMeta } from '../meta.js';
 declare global {
   interface Window {
     XANES_META: ReportMeta;
-    XANES_MAP: (name: string, b64: string) => void;
+    XANES_MAP: (name: string, chunk: number, b64: string) => void;
     XANES_SPECTRA: (chunk: number, b64: string) => void;
     XANES_SPECTRA_INDEX: (index: unknown) => void;
     __xanes: Record<string, unknown>;
@@ -33,6 +33,8 @@ const MAP_DISPLAY = 480;
 const MAP_IMAGE_MAX = 1024;
 
 function decode(b64: string): Float32Array {
+  const native = (Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array }).fromBase64;
+  if (native) return new Float32Array(native(b64).buffer);
   const bin = atob(b64);
   const bytes = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
@@ -42,8 +44,9 @@ function decode(b64: string): Float32Array {
 // ------------------------------------------------------------ loading scripts beside the page
 const waiting = new Map<string, (v: Float32Array) => void>();
 const mapCache = new Map<string, Promise<Float32Array>>();
+const mapChunkCache = new Map<string, Promise<Float32Array>>();
 const chunkCache = new Map<number, Promise<Float32Array>>();
-window.XANES_MAP = (name, b64) => waiting.get(`map:${name}`)?.(decode(b64));
+window.XANES_MAP = (name, c, b64) => waiting.get(`map:${name}:${c}`)?.(decode(b64));
 window.XANES_SPECTRA = (c, b64) => waiting.get(`spectra:${c}`)?.(decode(b64));
 window.XANES_SPECTRA_INDEX = () => undefined;
 
@@ -60,15 +63,43 @@ function loadScript(key: string, src: string): Promise<Float32Array> {
   });
 }
 
+function mapInfo(name: string): ReportMap {
+  const m = meta.maps.find((x) => x.name === name);
+  if (!m) throw new Error(`no map ${name}`);
+  return m;
+}
+
+/** One block of rows of a map. */
+function mapChunk(name: string, c: number): Promise<Float32Array> {
+  const key = `${name}:${c}`;
+  let p = mapChunkCache.get(key);
+  if (!p) {
+    p = loadScript(`map:${key}`, `${mapInfo(name).dir}/c${String(c).padStart(4, '0')}.js`);
+    mapChunkCache.set(key, p);
+  }
+  return p;
+}
+
+/** A whole map (all its blocks). */
 function mapData(name: string): Promise<Float32Array> {
   let p = mapCache.get(name);
   if (!p) {
-    const m = meta.maps.find((x) => x.name === name);
-    if (!m) return Promise.reject(new Error(`no map ${name}`));
-    p = loadScript(`map:${name}`, m.file);
+    const m = mapInfo(name);
+    p = Promise.all(Array.from({ length: m.chunks }, (_, c) => mapChunk(name, c))).then((parts) => {
+      const out = new Float32Array(W * H);
+      parts.forEach((part, c) => out.set(part, c * m.chunkRows * W));
+      return out;
+    });
     mapCache.set(name, p);
   }
   return p;
+}
+
+/** A map's value at one pixel: loads only the block holding that row. */
+async function mapValue(name: string, x: number, y: number): Promise<number> {
+  const m = mapInfo(name);
+  const c = Math.floor(y / m.chunkRows);
+  return (await mapChunk(name, c))[(y - c * m.chunkRows) * W + x];
 }
 
 function chunk(c: number): Promise<Float32Array> {
@@ -141,12 +172,14 @@ async function showMap(): Promise<void> {
   if (m.kind === 'labels' || m.kind === 'status') {
     const k = m.kind === 'status' ? (m.codes?.length ?? 8) : Math.max(0, ...Array.from(data).filter(Number.isFinite)) + 1;
     plot.url = imageUrl(colorizeLabels(data, k));
-    const swatches: Swatch[] = Array.from({ length: k }, (_, j) => ({ label: m.kind === 'status' ? `${j}: ${m.codes?.[j] ?? ''}` : `cluster ${j}`, color: labelColor(j) }));
+    const fr = meta.summary.fractions as number[] | undefined;
+    const swatches: Swatch[] = Array.from({ length: k }, (_, j) => ({ label: m.kind === 'status' ? `${j}: ${m.codes?.[j] ?? ''}` : `cluster ${j}${fr?.[j] !== undefined ? `: ${(100 * fr[j]).toFixed(1)} %` : ''}`, color: labelColor(j) }));
     if (m.kind === 'labels') swatches.push({ label: 'excluded', color: [0, 0, 0] });
     spec = imageSpec(plot, { swatches });
   } else {
     plot.url = imageUrl(colorize(data, state.vmin, state.vmax, state.cmap));
-    spec = imageSpec(plot, { bar: { vmin: state.vmin, vmax: state.vmax, cmap: state.cmap, label: `${m.name}${m.unit ? ` (${m.unit})` : ''}` } });
+    // The title names the map; the colour bar carries its unit.
+    spec = imageSpec(plot, { bar: { vmin: state.vmin, vmax: state.vmax, cmap: state.cmap, label: m.unit || m.name } });
   }
   const host = document.getElementById('map')!;
   mapView?.finalize();
@@ -216,7 +249,7 @@ async function inspect(x0: number, y0: number): Promise<PixelView> {
   const step = meta.spectra?.step ?? 1;
   const x = Math.floor(x0 / step) * step, y = Math.floor(y0 / step) * step;
   const values = new Map<string, number>();
-  await Promise.all(meta.maps.map(async (m) => values.set(m.name, (await mapData(m.name))[y * W + x])));
+  await Promise.all(meta.maps.map(async (m) => values.set(m.name, await mapValue(m.name, x, y))));
   const spectrum = await spectrumAt(x, y);
   const view = inspectPixel(meta, x, y, (n) => values.get(n) ?? NaN, spectrum);
   if (step > 1) view.notes.unshift(`spectra were kept for every ${step}th pixel of this ${W} x ${H} field: showing pixel ${x},${y}, the kept pixel nearest the click (${x0},${y0})`);
