@@ -105,8 +105,8 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
     const [p2, p98] = percentiles(e0map, [2, 98]);
     range = o.range ?? [p2, p98];
     if (!(range[1] > range[0])) range = [range[0] - 0.5, range[0] + 0.5];
-    out.writeBytes('e0_half_range.png', await renderMap({ data: e0map, width: W, height: H, vmin: range[0], vmax: range[1], title: `e0_half ${o.range ? 'fixed range' : '2-98 percentile'}`, unit: 'eV', label: 'e0_half' }));
-    out.writeBytes('e0_half_peak.png', await renderMap({ data: e0map, width: W, height: H, vmin: peak - E0_PEAK_HALF_RANGE_EV, vmax: peak + E0_PEAK_HALF_RANGE_EV, title: `e0_half peak +/- ${E0_PEAK_HALF_RANGE_EV} eV`, unit: 'eV', label: 'e0_half' }));
+    out.writeBytes('e0_half_range.png', await renderMap({ data: e0map, width: W, height: H, vmin: range[0], vmax: range[1], title: `e0_half ${o.range ? 'fixed range' : '2-98 percentile'}`, unit: 'eV', label: 'e0_half', pixelSizeUm: inputs.pixelSizeUm?.x }));
+    out.writeBytes('e0_half_peak.png', await renderMap({ data: e0map, width: W, height: H, vmin: peak - E0_PEAK_HALF_RANGE_EV, vmax: peak + E0_PEAK_HALF_RANGE_EV, title: `e0_half peak +/- ${E0_PEAK_HALF_RANGE_EV} eV`, unit: 'eV', label: 'e0_half', pixelSizeUm: inputs.pixelSizeUm?.x }));
   } else {
     notice('xanes: every pixel is masked; no histogram or colour maps written');
   }

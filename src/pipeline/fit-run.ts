@@ -72,7 +72,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
       const look = model.paramNames.find((n, i) => model.paramRoles[i] === 'energy');
       if (look) {
         const [lo, hi] = percentiles(r.maps[look], [2, 98]);
-        if (Number.isFinite(lo) && hi > lo) dir.writeBytes(`${look}.png`, await renderMap({ data: r.maps[look], width: W, height: H, vmin: lo, vmax: hi, title: `${look} (2-98 percentile)`, unit: 'eV', label: look }));
+        if (Number.isFinite(lo) && hi > lo) dir.writeBytes(`${look}.png`, await renderMap({ data: r.maps[look], width: W, height: H, vmin: lo, vmax: hi, title: `${look} (2-98 percentile)`, unit: 'eV', label: look, pixelSizeUm: inputs.pixelSizeUm?.x }));
       }
       const iters = Array.from(r.maps.iterations).filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
       const summary = {

@@ -261,7 +261,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           const e0map = per.edge.maps.e0_half;
           e0Maps.push(e0map);
           const [lo, hi] = percentiles(e0map, [2, 98]);
-          if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(field.name, 'edge', 'e0_half.png'), await renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half`, unit: 'eV', label: 'e0_half' }));
+          if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(field.name, 'edge', 'e0_half.png'), await renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half`, unit: 'eV', label: 'e0_half', pixelSizeUm: inputs.pixelSizeUm?.x }));
         }
         if (steps.includes('cluster')) {
           const pick = (f: string) => {

@@ -23,6 +23,8 @@ export interface MapOptions {
   /** Quantity shown on the colour bar (default: the title). */
   label?: string;
   cmap?: ColormapName;
+  /** µm per pixel: a scale bar is drawn when given. */
+  pixelSizeUm?: number;
 }
 
 
@@ -40,7 +42,7 @@ export async function renderMapImage(o: MapOptions): Promise<Rendered> {
   const cmap = o.cmap ?? 'viridis';
   const url = pngDataUrl(colorize(o.data, o.vmin, o.vmax, cmap), o.width, o.height, s);
   const label = `${o.label ?? o.title ?? 'value'}${o.unit ? ` (${o.unit})` : ''}`;
-  return renderSpec(imageSpec({ url, width: o.width, height: o.height, displayWidth: o.width * s, displayHeight: o.height * s, title: o.title }, { bar: { vmin: o.vmin, vmax: o.vmax, cmap, label } }));
+  return renderSpec(imageSpec({ url, width: o.width, height: o.height, displayWidth: o.width * s, displayHeight: o.height * s, title: o.title, pixelSizeUm: o.pixelSizeUm }, { bar: { vmin: o.vmin, vmax: o.vmax, cmap, label } }));
 }
 
 export async function renderMap(o: MapOptions): Promise<Uint8Array> {

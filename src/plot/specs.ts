@@ -35,6 +35,31 @@ export interface ImagePlot {
   displayWidth: number;
   displayHeight: number;
   title?: string;
+  /** µm per map pixel: draws a scale bar (bottom right) when given. */
+  pixelSizeUm?: number;
+}
+
+/**
+ * Length of a scale bar for a field `fieldUm` wide: the largest 1, 2 or 5 x 10^k µm not
+ * longer than a fifth of the field.
+ */
+export function scaleBarUm(fieldUm: number): number {
+  const target = fieldUm / 5;
+  const p = 10 ** Math.floor(Math.log10(target));
+  return [5, 2, 1].map((m) => m * p).find((v) => v <= target * (1 + 1e-12)) ?? p;
+}
+
+function scaleBarMarks(o: ImagePlot): unknown[] {
+  if (!(o.pixelSizeUm && o.pixelSizeUm > 0)) return [];
+  const um = scaleBarUm(o.width * o.pixelSizeUm);
+  const len = (um / o.pixelSizeUm) * (o.displayWidth / o.width);
+  const x2 = o.displayWidth - 10, y = o.displayHeight - 12;
+  const text = `${Number(um.toPrecision(3))} µm`;
+  return [
+    { type: 'rect', name: 'scalebar_back', encode: { enter: { x: { value: x2 - len - 6 }, x2: { value: x2 + 6 }, y: { value: y - 22 }, y2: { value: y + 10 }, fill: { value: '#000' }, opacity: { value: 0.55 } } } },
+    { type: 'rect', name: 'scalebar', encode: { enter: { x: { value: x2 - len }, x2: { value: x2 }, y: { value: y }, y2: { value: y + 5 }, fill: { value: '#fff' } } } },
+    { type: 'text', name: 'scalebar_label', encode: { enter: { x: { value: x2 - len / 2 }, y: { value: y - 4 }, text: { value: text }, align: { value: 'center' }, baseline: { value: 'bottom' }, fill: { value: '#fff' }, fontSize: { value: 12 }, fontWeight: { value: 600 } } } },
+  ];
 }
 
 export interface ColorBar {
@@ -100,6 +125,7 @@ export function imageSpec(o: ImagePlot, legend: { bar: ColorBar } | { swatches: 
         encode: { enter: { url: { value: o.url }, x: { value: 0 }, y: { value: 0 }, width: { signal: 'width' }, height: { signal: 'height' }, aspect: { value: false }, smooth: { value: false } } },
       },
       { type: 'rect', encode: { enter: { x: { value: 0 }, y: { value: 0 }, width: { signal: 'width' }, height: { signal: 'height' }, stroke: { value: '#888' }, fill: { value: null } } } },
+      ...scaleBarMarks(o),
       // The inspected pixel (report.html sets the signals; -1 = none).
       {
         type: 'rect',
