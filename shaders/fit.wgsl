@@ -63,7 +63,8 @@ var<private> AT: array<f32, NT>;     // J^T J at P_TRY; the Cholesky factor betw
 var<private> GT: array<f32, NF>;     // J^T r at P_TRY
 var<private> SV: array<f32, NF>;     // Jacobi scales 1 / sqrt(diag AM)
 var<private> ZV: array<f32, NF>;     // scaled step; the inverse's diagonal at the end
-var<private> KP: array<f32, NF>;     // 1, or 0 for a parameter held on its bound this step
+var<private> KP: array<f32, NF>;
+var<private> USE_INIT: bool;      // the --init start (comp_start applies --init to free parameters)     // 1, or 0 for a parameter held on its bound this step
 
 struct Hints { level: f32, slope: f32, height: f32, centre: f32, width: f32 }
 
@@ -72,6 +73,7 @@ fn dt_at(i: u32) -> f32 { return consts[params.n_energies + i]; }
 fn y_at(i: u32, pix: u32) -> f32 { return cube[i * params.n_invocations + pix]; }
 fn put(row: u32, pix: u32, v: f32) { work[(FIT_ROW_BASE + row) * params.n_invocations + pix] = v; }
 fn norm_row(row: u32, pix: u32) -> f32 { return work[row * params.n_invocations + pix]; }
+fn out_row(row: u32, pix: u32) -> f32 { return work[(FIT_ROW_BASE + row) * params.n_invocations + pix]; }
 
 // A bound in internal units for this pixel (open bounds stay as they are).
 fn bound(k: u32, upper: bool, ysc: f32) -> f32 {
@@ -305,10 +307,35 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     return;
   }
 
+  // One fit from the data-driven start; with a global --init on free parameters, a second
+  // one from the --init start, kept if better. Same order as the CPU twin.
+  USE_INIT = false;
+  lm_run(pix, ysc, n_fin, false);
+  if (TWO_STARTS) {
+    USE_INIT = true;
+    lm_run(pix, ysc, n_fin, true);
+  }
+}
+
+// A usable fit (converged, or on a bound) beats one that is not; else the lower chi2 wins.
+fn fit_better(sb: u32, cb: f32, sa: u32, ca: f32) -> bool {
+  let okb = sb == FIT_CONVERGED || sb == FIT_AT_BOUND;
+  let oka = sa == FIT_CONVERGED || sa == FIT_AT_BOUND;
+  if (okb != oka) { return okb; }
+  if (!is_finite_f32(cb)) { return false; }
+  return !is_finite_f32(ca) || cb < ca;
+}
+
+// Start values, LM and standard errors from one start; keep_first: write only if better
+// than the fit already written for this pixel.
+fn lm_run(pix: u32, ysc: f32, n_fin: u32, keep_first: bool) {
   P_TRY = start_values(pix, ysc);
   lm_clamp_start(ysc);
   for (var k = 0u; k < NP; k++) {
-    if (!is_finite_f32(P_TRY[k])) { finish_empty(pix, FIT_NON_FINITE); return; }
+    if (!is_finite_f32(P_TRY[k])) {
+      if (!keep_first) { finish_empty(pix, FIT_NON_FINITE); }
+      return;
+    }
   }
 
   let chi2_floor = f32(n_fin) * CHI2_FLOOR_REL * CHI2_FLOOR_REL;
@@ -323,7 +350,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     // One pass at the trial point (the start values on the first pass).
     let chi2t = accumulate(pix, ysc);
     if (first) {
-      if (!is_finite_f32(chi2t)) { finish_empty(pix, FIT_NON_FINITE); return; }
+      if (!is_finite_f32(chi2t)) {
+        if (!keep_first) { finish_empty(pix, FIT_NON_FINITE); }
+        return;
+      }
       P_CUR = P_TRY; AM = AT; GV = GT; chi2 = chi2t;
       first = false;
       if (chi2 <= chi2_floor) { status = FIT_CONVERGED; }
@@ -365,8 +395,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   lm_release();
   if (ok) { ok = lm_scale(0.0) && lm_factor(); }
   if (ok) { lm_inverse_diag(); } else { status = FIT_SINGULAR; }
-  lm_write(pix, ok, chi2, f32(n_fin - NF));
   if (status == FIT_CONVERGED && lm_at_bound(ysc)) { status = FIT_AT_BOUND; }
+  // The second start replaces the first only if it is better (twin: fitBetter in src/cpu/fit.ts).
+  if (keep_first && !fit_better(status, chi2, u32(out_row(FIT_STATUS, pix)), out_row(FIT_CHI2, pix))) { return; }
+  lm_write(pix, ok, chi2, f32(n_fin - NF));
   put(FIT_CHI2, pix, chi2);
   put(FIT_ITERATIONS, pix, f32(it));
   put(FIT_STATUS, pix, f32(status));

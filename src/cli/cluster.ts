@@ -21,7 +21,7 @@ export function registerCluster(program: Command): void {
     const o = fromCli('pca', c);
     const out = o.common.out!;
     const s = await runPcaCommand({
-      ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out, components: o.pca.components ?? 3,
+      ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out, components: o.pca.components ?? 3, reconstruct: o.pca.reconstruct,
       backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('pca'),
     }) as any;
     console.log(`pca: ${out}`);
@@ -44,7 +44,7 @@ export function registerCluster(program: Command): void {
       stack: stack ? { ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common) } : undefined,
       pca: k.pca, k: k.k, kRange: k.kRange,
       kmeans: definedOnly({ seed: k.seed, restarts: k.restarts, maxIter: k.maxIter, standardize: k.standardize }),
-      weight: k.weight, minWeight: k.minWeight, mask: k.mask, backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory),
+      weight: k.weight, minWeight: k.minWeight, minClusterSize: k.minClusterSize, mask: k.mask, backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory),
       onK: progress('cluster (elbow)', 'k'),
     }) as any;
     console.log(`clusters: ${out}`);

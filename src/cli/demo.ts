@@ -64,7 +64,7 @@ export function registerDemo(program: Command): void {
       const lcf = await runLcf({
         stack: fxi, out: lcfDir,
         refs: [`NiO=${exampleDataPath('ni-k/ref_NiO.txt')}`, `LiNiO2=${exampleDataPath('ni-k/ref_LiNiO2.txt')}`],
-        mode: 'nnls-sum1', background: 'linear', backend, budgetBytes, onTile: progress('lcf'),
+        mode: 'nnls-sum1', background: 'none', normalize: true, backend, budgetBytes, onTile: progress('lcf'),
       }) as any;
       console.log(`lcf maps: ${path.resolve(lcfDir)}`);
       console.log(`  fraction_LiNiO2 (state of charge) and fraction_NiO per pixel, rgb.png; ${Math.round(lcf.timings_s.pixels_per_s).toLocaleString('en-US')} spectra/s on ${lcf.backend.name}`);

@@ -14,7 +14,7 @@ export function registerEdge(program: Command): void {
   addOptions(cmd, 'edge').action(async (stack: string, _o: unknown, c: Command) => {
     const o = fromCli('edge', c);
     const report = await runEdge({
-      ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out: o.common.out!, edge: edgeOptionsOf(o.edge, o.common.e0), range: o.edge.range as [number, number] | undefined,
+      ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out: o.common.out!, edge: edgeOptionsOf(o.edge, o.common.e0), mask: o.common.mask, range: o.edge.range as [number, number] | undefined,
       backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('edge'),
     });
     printEdgeReport(report.outDir, report.summary);

@@ -4,7 +4,7 @@ import { runLcf, runSpectra } from '../pipeline/lcf-run.js';
 import { parseRoiArg } from '../pipeline/spectra.js';
 import { alignStepOf } from '../align/align.js';
 import { addOptions, fromCli } from '../options/parse.js';
-import { memoryBytes, stackInputsOf } from '../options/convert.js';
+import { edgeOptionsOf, memoryBytes, stackInputsOf } from '../options/convert.js';
 import { progress } from './progress.js';
 
 export function registerLcf(program: Command): void {
@@ -17,10 +17,12 @@ export function registerLcf(program: Command): void {
     const out = o.common.out!;
     const s = await runLcf({
       ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out, refs: o.lcf.ref ?? [], mode: o.lcf.mode, background: o.lcf.background, window: o.lcf.window as [number, number] | undefined,
+      normalize: o.lcf.normalize === true, flatten: o.lcf.flatten === true, refNorm: o.lcf.refNorm, edge: edgeOptionsOf(o.edge, o.common.e0), mask: o.common.mask,
       backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('lcf'),
     }) as any;
     console.log(`lcf maps: ${out}`);
     console.log(`  ${s.counts.pixels} spectra (${Object.entries(s.counts.status).map(([k, v]) => `${k} ${v}`).join(', ')}); references ${s.parameters.references.join(', ')}; mode ${s.parameters.mode}, background ${s.parameters.background}`);
+    console.log(`  references ${s.references.map((r: any) => `${r.name}: ${r.normalization.method === 'none' ? `raw${r.normalization.reason ? ` (${r.normalization.reason})` : ''}` : `${r.normalization.method}, e0 ${r.normalization.e0_eV.toFixed(2)} eV, step ${r.normalization.edge_step.toPrecision(4)}`}`).join('; ')}`);
     console.log(`  backend ${s.backend.name}: ${s.backend.adapter}; ${s.timings_s.total.toFixed(2)} s, ${Math.round(s.timings_s.pixels_per_s).toLocaleString('en-US')} spectra/s`);
   });
 

@@ -144,25 +144,47 @@ function fitPixel(plan: FitPlan, cube: Float32Array, P: number, pix: number, nor
   if (nFin < nf + 1 || norm[NormRow.STATUS * P + pix] === EdgeStatus.NO_DATA) return empty(FitStatus.MASKED_INPUT);
 
   const pt = sc.pt;
-  startValues(plan, y, ysc, norm[NormRow.PRE_A * P + pix], norm[NormRow.PRE_B * P + pix], norm[NormRow.STEP * P + pix], edge[EdgeRow.E0_HALF * P + pix], pt, sc.d);
   for (let k = 0; k < np; k++) {
     sc.lo[k] = scaledBound(plan.lower[k], plan.yScaled[k], ysc);
     sc.hi[k] = scaledBound(plan.upper[k], plan.yScaled[k], ysc);
   }
-  for (const k of free) pt[k] = Math.min(Math.max(pt[k], sc.lo[k]), sc.hi[k]);
-  for (let k = 0; k < np; k++) if (!Number.isFinite(pt[k])) return empty(FitStatus.NON_FINITE);
-
-  const r = lmPixel(plan, y, ysc, nFin, sc);
-  if (r.status === FitStatus.NON_FINITE) return empty(FitStatus.NON_FINITE);
-  const p = sc.p;
-  for (let k = 0; k < np; k++) {
-    put(L.param0 + k, p[k]);
-    put(L.stderr0 + k, 0);
+  // One fit from the data-driven start; with a global --init on free parameters, a second
+  // one from the --init start, kept if better (fitBetter). Same order as the kernel.
+  let kept: { status: number; chi2: number } | null = null;
+  for (let run = 0; run < (plan.initOnFree ? 2 : 1); run++) {
+    startValues(plan, y, ysc, norm[NormRow.PRE_A * P + pix], norm[NormRow.PRE_B * P + pix], norm[NormRow.STEP * P + pix], edge[EdgeRow.E0_HALF * P + pix], pt, sc.d, run === 1);
+    for (const k of free) pt[k] = Math.min(Math.max(pt[k], sc.lo[k]), sc.hi[k]);
+    let finite = true;
+    for (let k = 0; k < np; k++) if (!Number.isFinite(pt[k])) finite = false;
+    const r = finite ? lmPixel(plan, y, ysc, nFin, sc) : { status: FitStatus.NON_FINITE, chi2: NaN, iterations: 0, stderr: new Float64Array(nf) };
+    const cand = { status: r.status, chi2: r.chi2 };
+    if (kept && !fitBetter(cand, kept)) continue;
+    kept = cand;
+    if (r.status === FitStatus.NON_FINITE) {
+      empty(FitStatus.NON_FINITE);
+      continue;
+    }
+    const p = sc.p;
+    for (let k = 0; k < np; k++) {
+      put(L.param0 + k, p[k]);
+      put(L.stderr0 + k, 0);
+    }
+    for (let a = 0; a < nf; a++) put(L.stderr0 + free[a], r.stderr[a]);
+    put(L.chi2, r.chi2);
+    put(L.iterations, r.iterations);
+    put(L.status, r.status);
   }
-  for (let a = 0; a < nf; a++) put(L.stderr0 + free[a], r.stderr[a]);
-  put(L.chi2, r.chi2);
-  put(L.iterations, r.iterations);
-  put(L.status, r.status);
+}
+
+/**
+ * Whether fit b is better than fit a: a usable fit (converged, or converged on a bound)
+ * beats one that is not; between two of the same kind the lower chi-square wins.
+ */
+export function fitBetter(b: { status: number; chi2: number }, a: { status: number; chi2: number }): boolean {
+  const ok = (s: number) => s === FitStatus.CONVERGED || s === FitStatus.AT_BOUND;
+  if (ok(b.status) !== ok(a.status)) return ok(b.status);
+  if (!Number.isFinite(b.chi2)) return false;
+  return !Number.isFinite(a.chi2) || b.chi2 < a.chi2;
 }
 
 function scaledBound(b: number, yScaled: number, ysc: number): number {
@@ -242,7 +264,7 @@ function halfWidth(lo: number, hi: number, centre: number): number {
  * Start values into p (internal units); the rules are in the header of this file.
  * y: the pixel's values (NaN where not finite).
  */
-export function startValues(plan: FitPlan, y: Float64Array, ysc: number, preA: number, preB: number, step: number, e0Half: number, p: Float64Array, d: Float64Array): void {
+export function startValues(plan: FitPlan, y: Float64Array, ysc: number, preA: number, preB: number, step: number, e0Half: number, p: Float64Array, d: Float64Array, useInit = true): void {
   const { nE, t, edge: ep } = plan;
   const pre = (i: number) => preA + (preB * (ep.x[i] - ep.pre.centre)) / ep.pre.scale;
   const xRef = plan.eRef - ep.e0;
@@ -337,7 +359,8 @@ export function startValues(plan: FitPlan, y: Float64Array, ysc: number, preA: n
     c.def.params.forEach((q, j) => {
       const idx = c.offset + j;
       p[idx] = typeof q.start === 'number' ? q.start : h[q.start] * (q.startFactor ?? 1);
-      if (!Number.isNaN(plan.init[idx])) p[idx] = plan.yScaled[idx] ? plan.init[idx] / ysc : plan.init[idx];
+      // --init: always for a fixed parameter; for a free one only in the --init start.
+      if (!Number.isNaN(plan.init[idx]) && (useInit || !plan.isFree[idx])) p[idx] = plan.yScaled[idx] ? plan.init[idx] / ysc : plan.init[idx];
     });
     done.push(k);
   }

@@ -466,8 +466,13 @@ export const LcfStatus = {
   NO_DATA: 1,
   /** The weights do not sum to a positive total, so fractions are undefined (NaN). */
   NO_TOTAL: 2,
+  /**
+   * The total is not significantly above zero (total < mask-sigma x its standard error):
+   * nothing of the references is there, fractions are noise (NaN); weights and total kept.
+   */
+  LOW_TOTAL: 3,
 } as const;
-export const LCF_STATUS_NAMES = ['ok', 'no_data', 'no_total'] as const;
+export const LCF_STATUS_NAMES = ['ok', 'no_data', 'no_total', 'low_total'] as const;
 
 /**
  * Rows of the kernel output ([row][pixel]): the M coefficients (references, then

@@ -327,7 +327,11 @@ export class OutputDir {
   writeStepMaps(mapNames: readonly string[], maps: Record<string, Float32Array>, status: Uint8Array, height: number, width: number, sub = '', statusNames?: readonly string[]): void {
     if (statusNames) this.results.statusNames.set(sub.split(path.sep).join('/'), statusNames);
     if (sub) fs.mkdirSync(this.file(sub), { recursive: true });
-    for (const name of mapNames) this.writeMap(path.join(sub, name), maps[name], height, width);
+    for (const name of mapNames) {
+      // A name with a folder (the fit's raw/<param>) goes into that subfolder.
+      if (name.includes('/')) fs.mkdirSync(this.file(path.join(sub, path.dirname(name))), { recursive: true });
+      this.writeMap(path.join(sub, name), maps[name], height, width);
+    }
     this.writeNpy(path.join(sub, 'status'), status, this.volumeFor(height, width) ?? [height, width]);
   }
 

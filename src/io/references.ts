@@ -28,6 +28,7 @@ import { InputError } from './errors.js';
 import { gunzipBounded, readBounded } from './files.js';
 import { parseRegion, regionSpectra, type Region } from '../stack/regions.js';
 import type { StackSource } from '../stack/source.js';
+import { normalizeReference, type RefNormOptions, type RefNormRecord } from '../pipeline/ref-norm.js';
 
 export interface Spectrum {
   /** eV, strictly increasing. */
@@ -46,6 +47,8 @@ export interface ReferenceSpectrum {
   source: string;
   /** For XDI: which columns gave mu ('mutrans', 'ln(i0/itrans)'). */
   detail?: string;
+  /** For Athena groups: the group's stored normalisation parameters (energies already shifted). */
+  athena?: AthenaNormParams;
 }
 
 /** Reference and ROI names become file names (weight_<NAME>.npy): keep them plain. */
@@ -173,6 +176,45 @@ export interface AthenaGroup {
   energy: number[];
   mu: number[];
   isChi: boolean;
+  /** The group's own normalisation parameters, where the project stores them. */
+  params: AthenaNormParams;
+}
+
+/**
+ * Athena's per-group normalisation parameters (Demeter's bkg_* arguments): e0 (eV), the
+ * pre-edge and normalisation ranges relative to e0 (eV), the post-edge polynomial as a larch
+ * degree (Demeter's bkg_nnorm counts terms: 1 constant, 2 line, 3 quadratic, so degree =
+ * bkg_nnorm - 1), and the energy shift Athena adds to the group's energies.
+ */
+export interface AthenaNormParams {
+  e0?: number;
+  pre1?: number;
+  pre2?: number;
+  norm1?: number;
+  norm2?: number;
+  nnorm?: 0 | 1 | 2;
+  eshift?: number;
+}
+
+function athenaParams(get: (k: string) => string | undefined): AthenaNormParams {
+  const num = (k: string) => {
+    const v = get(k);
+    return v !== undefined && NUMBER.test(v.trim()) ? Number(v) : undefined;
+  };
+  const out: AthenaNormParams = {};
+  const set = (k: keyof AthenaNormParams, v: number | undefined) => {
+    if (v !== undefined) (out as Record<string, number>)[k] = v;
+  };
+  set('e0', num('bkg_e0'));
+  set('pre1', num('bkg_pre1'));
+  set('pre2', num('bkg_pre2'));
+  set('norm1', num('bkg_nor1'));
+  set('norm2', num('bkg_nor2'));
+  const nn = num('bkg_nnorm');
+  if (nn === 1 || nn === 2 || nn === 3) out.nnorm = (nn - 1) as 0 | 1 | 2;
+  const es = num('bkg_eshift');
+  if (es !== undefined && es !== 0) out.eshift = es;
+  return out;
 }
 
 /** Quoted items of a Perl list `(...)` (single or double quotes, backslash escapes) or bare numbers. */
@@ -208,7 +250,7 @@ export function readAthenaGroups(path: string): AthenaGroup[] {
     const args = new Map<string, string>();
     for (let k = 0; k + 1 < cur.args.length; k += 2) args.set(cur.args[k], cur.args[k + 1]);
     const isChi = args.get('is_chi') === '1' || args.get('datatype') === 'chi';
-    groups.push({ label: args.get('label') ?? cur.key, key: cur.key, energy: cur.x, mu: cur.y, isChi });
+    groups.push({ label: args.get('label') ?? cur.key, key: cur.key, energy: cur.x, mu: cur.y, isChi, params: athenaParams((k) => args.get(k)) });
     cur = null;
   };
   const lines = text.split(/\r\n|\r|\n/);
@@ -248,6 +290,7 @@ function athenaJson(path: string, text: string): AthenaGroup[] {
     return {
       label: String(args.label ?? key), key, energy: g.x.map(Number), mu: g.y.map(Number),
       isChi: String(args.is_chi ?? '0') === '1' || args.datatype === 'chi',
+      params: athenaParams((k) => (args[k] === undefined ? undefined : String(args[k]))),
     };
   });
 }
@@ -291,7 +334,9 @@ export function readReferenceFile(name: string, path: string, group?: string): R
   if (g.isChi) throw new InputError(where, 'the group holds chi(k) data, not mu(E)');
   if (g.energy.length !== g.mu.length) throw new InputError(where, `@x has ${g.energy.length} values but @y has ${g.mu.length}`);
   const s = finishSpectrum(where, g.energy, g.mu);
-  return { name, energy: s.energy, mu: s.values, format: 'athena', source: where };
+  // Athena plots and normalises a group on its shifted energies (E + bkg_eshift).
+  if (g.params.eshift) for (let i = 0; i < s.energy.length; i++) s.energy[i] += g.params.eshift;
+  return { name, energy: s.energy, mu: s.values, format: 'athena', source: where, athena: g.params };
 }
 
 /**
@@ -358,14 +403,17 @@ export interface LoadedReference {
   detail?: string;
   /** For region references: the region and its pixel count. */
   region?: { spec: string; pixels: number };
+  /** What normalisation was applied (src/pipeline/ref-norm.ts). */
+  normalization: RefNormRecord;
 }
 
 /**
  * Every --ref on the stack's energies: files read and interpolated, region references
  * averaged over `stack` (the stack being fitted, e.g. its optical density) in one streamed
- * pass. `window` = index range of the fit window (coverage is checked there).
+ * pass. `window` = index range of the fit window (coverage is checked there). Each is
+ * normalised first (default 'auto': larch's norm where its energies allow; see ref-norm.ts).
  */
-export async function loadReferences(specs: readonly RefSpec[], stack: StackSource, energies: Float64Array, window?: { i0: number; i1: number }): Promise<LoadedReference[]> {
+export async function loadReferences(specs: readonly RefSpec[], stack: StackSource, energies: Float64Array, window?: { i0: number; i1: number }, norm: RefNormOptions = { kind: 'auto' }): Promise<LoadedReference[]> {
   if (energies.length !== stack.nE) throw new RangeError(`loadReferences: ${energies.length} energies for a stack of ${stack.nE}`);
   const out: (LoadedReference | null)[] = specs.map(() => null);
   const regions: { name: string; region: Region; k: number }[] = [];
@@ -373,7 +421,23 @@ export async function loadReferences(specs: readonly RefSpec[], stack: StackSour
     const s = specs[k];
     if (s.kind === 'file') {
       const r = readReferenceFile(s.name, s.path, s.group);
-      out[k] = { name: s.name, mu: referenceOnGrid(r, energies, window), format: r.format, source: r.source, detail: r.detail };
+      const where = `--ref ${s.name}`;
+      const raw = referenceOnGrid(r, energies, window);
+      let mu: Float64Array;
+      let record: RefNormRecord;
+      if (norm.kind === 'none' || raw.every(Number.isFinite)) {
+        // Placed on the stack's energies first, then normalised exactly as a pixel is: the
+        // pre- and post-edge fits see the same energies as the pixels' fits.
+        const n = normalizeReference(where, energies, raw, norm, r.athena);
+        mu = n.values;
+        record = { ...n.record, ...(n.record.method !== 'none' ? { grid: 'stack' as const } : {}) };
+      } else {
+        // The reference does not cover the whole stack: normalised on its own energies.
+        const n = normalizeReference(where, r.energy, r.mu, norm, r.athena);
+        mu = referenceOnGrid({ ...r, mu: n.values }, energies, window);
+        record = { ...n.record, ...(n.record.method !== 'none' ? { grid: 'own' as const } : {}) };
+      }
+      out[k] = { name: s.name, mu, format: r.format, source: r.source, detail: r.detail, normalization: record };
     } else {
       regions.push({ name: s.name, region: await parseRegion(s.spec, stack.width, stack.height, `--ref ${s.name}`), k });
     }
@@ -388,7 +452,8 @@ export async function loadReferences(specs: readonly RefSpec[], stack: StackSour
           throw new InputError(`--ref ${st.name}`, `the region ${region.spec} has no finite value at ${energies[e]} eV (every pixel masked there)`);
         }
       }
-      out[k] = { name: st.name, mu: st.mean, format: 'region', source: region.spec, region: { spec: region.spec, pixels: region.pixels } };
+      const n = normalizeReference(`--ref ${st.name}`, energies, st.mean, norm);
+      out[k] = { name: st.name, mu: n.values, format: 'region', source: region.spec, region: { spec: region.spec, pixels: region.pixels }, normalization: n.record };
     });
   }
   return out as LoadedReference[];

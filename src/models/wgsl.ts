@@ -50,6 +50,7 @@ export function generateModelWgsl(plan: FitPlan): string {
   L.push(`const N_COMP: u32 = ${model.components.length}u;`);
   L.push(`const N_STEPS: u32 = ${plan.nSteps}u;`);
   L.push(`const HAS_SLOPE: bool = ${plan.hasSlope};`);
+  L.push(`const TWO_STARTS: bool = ${plan.initOnFree};`);
   L.push(`const STEP_C: u32 = ${Math.max(plan.stepCentre, 0)}u;`);
   L.push(`const STEP_W: u32 = ${Math.max(plan.stepWidth, 0)}u;`);
   L.push(`const FREE = ${u32Array(free)};`);
@@ -94,7 +95,8 @@ export function generateModelWgsl(plan: FitPlan): string {
     const sets = c.def.params.map((q, j) => {
       const idx = c.offset + j;
       const v = typeof q.start === 'number' ? f32Literal(q.start) : `h.${q.start}${q.startFactor !== undefined ? ` * ${f32Literal(q.startFactor)}` : ''}`;
-      const init = Number.isNaN(plan.init[idx]) ? '' : ` (*p)[${idx}] = init_value(${idx}u, ysc);`;
+      // --init: always for a fixed parameter, for a free one only in the --init start.
+      const init = Number.isNaN(plan.init[idx]) ? '' : plan.isFree[idx] ? ` if (USE_INIT) { (*p)[${idx}] = init_value(${idx}u, ysc); }` : ` (*p)[${idx}] = init_value(${idx}u, ysc);`;
       return `(*p)[${idx}] = ${v};${init}`;
     });
     cs.push(`  case ${ci}u: { ${sets.join(' ')} }`);

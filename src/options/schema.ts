@@ -22,6 +22,7 @@ import * as v from 'valibot';
 import { DEFAULT_EDGE_OPTIONS } from '../pipeline/edge-plan.js';
 import { DEFAULT_MEMORY_MIB } from '../stack/tiles.js';
 import { LCF_MODES, LCF_BACKGROUNDS } from '../cpu/lcf.js';
+import { REF_NORMS } from '../pipeline/ref-norm.js';
 
 /** Steps of `xanes run`, in the order they run. */
 export const RUN_STEPS = ['edge', 'fit', 'lcf', 'cluster'] as const;
@@ -180,12 +181,13 @@ export const SECTIONS = {
     backend: opt({ arg: '<name>', help: 'auto | webgpu | cpu (default auto)', text: 'string', schema: pick(['auto', 'webgpu', 'cpu'] as const) }),
     threads: opt({ arg: '<n>', help: 'CPU backend worker threads (default: every core)', text: 'number', schema: int(1, 1024) }),
     e0: opt({ arg: '<eV>', help: 'nominal edge energy that anchors the windows (default: from the mean spectrum)', text: 'number', schema: num() }),
+    mask: opt({ arg: '<file|dir>', help: "an earlier run's mask (.npy [H, W], 1 = used; or its output folder's mask.npy): masked pixels are NaN in every map and black in every picture", text: 'string', path: true, schema: file('a mask file or output folder') }),
   },
   edge: {
     pre: opt({ arg: '<a,b>', help: `pre-edge line window relative to e0, eV (default ${d.pre1},${d.pre2})`, text: 'pair', schema: pair('the pre-edge window, eV') }),
     post: opt({ arg: '<a,b>', help: `post-edge window relative to e0, eV; b may be 'end' (default ${d.norm1},end)`, text: 'pair', schema: pair('the post-edge window, eV', true) }),
     nnorm: opt({ arg: '<n>', help: `post-edge polynomial degree 0, 1, 2, or auto: larch's rule by the post-edge span (default ${d.nnorm})`, text: 'numberOrWord', schema: pick([0, 1, 2, 'auto'] as const) }),
-    maskSigma: opt({ arg: '<k>', help: `mask pixels whose edge step < k x pre-edge noise (default ${d.maskSigma})`, text: 'number', schema: num({ min: 0 }) }),
+    maskSigma: opt({ arg: '<k>', help: `mask pixels whose edge step < k x pre-edge noise (default ${d.maskSigma}; lcf: 3, also for its total weight against its standard error)`, text: 'number', schema: num({ min: 0 }) }),
     edgeWindow: opt({ arg: '<a,b>', help: `where the derivative maximum is searched, relative to e0, eV (default ${d.edge1},${d.edge2})`, text: 'pair', schema: pair('the edge window, eV') }),
     derivSmooth: opt({ arg: '<n>', help: `points in the derivative's moving average, odd, 1-7 (default ${d.derivSmooth})`, text: 'number', schema: pick([1, 3, 5, 7] as const) }),
     whitelineWidth: opt({ arg: '<eV>', help: `white line searched within this many eV after e0_half (default ${d.whitelineWidth})`, text: 'number', schema: positive() }),
@@ -197,6 +199,10 @@ export const SECTIONS = {
     fix: opt({ arg: '<names>', help: 'parameters held at their start value, comma-separated', text: 'list', schema: stringList('parameter names') }),
     bounds: opt({ arg: '<json>', help: 'box bounds, e.g. \'{"b3": [0.2, 10], "c13": [0.1, null]}\'', text: 'json', schema: boundsRecord }),
     maxIter: opt({ arg: '<n>', help: 'iterations per pixel at most (default 100)', text: 'number', schema: int(1, MAX_FIT_ITER) }),
+    phase: opt({ arg: '<file>', help: 'phase image (.npy, radians: [H, W] at --phase-energy, or [E, H, W] on the stack\'s energies) for the composition maps N_V, Re_Ne, Re_Ne_over_N_V', text: 'string', path: true, schema: file('a phase image file name') }),
+    phaseEnergy: opt({ arg: '<eV>', help: 'energy of the phase image, a pre-edge energy (with --phase)', text: 'number', schema: positive() }),
+    deltaF2: opt({ arg: '<x>', help: "the edge jump of f'' of the absorbing element, electrons (default 3.53, V K-edge, Uematsu et al. 2023)", text: 'number', schema: positive() }),
+    fPrime: opt({ arg: '<json>', help: 'f\' at the phase energy per element, e.g. \'{"V": -7.14}\' (defaults Li 0.00278, V -7.14, O 0.0757)', text: 'json', schema: finiteRecord('--f-prime') }),
   },
   lcf: {
     ref: opt({ arg: '<NAME=SOURCE>', help: 'a reference: NAME=FILE (2-column text/CSV, XDI, Athena .prj as FILE#group) or NAME=rect:x0,y0,x1,y1 | circle:x,y,r | mask:FILE (a region of the stack); repeat for each', text: 'repeat', path: true,
@@ -204,6 +210,9 @@ export const SECTIONS = {
     mode: opt({ arg: '<mode>', help: `${LCF_MODES.join(' | ')} (default ls)`, text: 'string', schema: pick(LCF_MODES) }),
     background: opt({ arg: '<b>', help: `${LCF_BACKGROUNDS.join(' | ')}, never sign-constrained (default none)`, text: 'string', schema: pick(LCF_BACKGROUNDS) }),
     window: opt({ arg: '<a,b>', help: 'fit only energies in a..b eV', text: 'pair', schema: pair('the energy window, eV') }),
+    normalize: opt({ help: "fit each pixel's normalised spectrum (Athena/larch pre_edge, as xanes edge; windows from --e0 --pre --post --nnorm): sum-to-one fractions as in Athena; pixels whose edge step < --mask-sigma x noise are masked", text: 'flag', schema: v.boolean(msg('true or false')) }),
+    flatten: opt({ help: "larch's flattened spectra (flat) for the pixels and the references", text: 'flag', schema: v.boolean(msg('true or false')) }),
+    refNorm: opt({ arg: '<how>', help: `references: ${REF_NORMS.join(' | ')} (default auto: normalised like the pixels where their energies hold the windows, an Athena group with its own stored parameters; none = raw values)`, text: 'string', schema: pick(REF_NORMS) }),
   },
   cluster: {
     features: opt({ arg: '<list>', help: 'feature maps a.npy,b.tif,... (or map names with --from; step:map in xanes run)', text: 'list', schema: stringList('feature names') }),
@@ -214,13 +223,15 @@ export const SECTIONS = {
     seed: opt({ arg: '<s>', help: 'seed of the k-means++ seeding (default 0)', text: 'number', schema: int(0) }),
     restarts: opt({ arg: '<r>', help: 'k-means++ restarts, the lowest WCSS kept (default 5)', text: 'number', schema: int(1) }),
     maxIter: opt({ arg: '<n>', help: 'Lloyd iterations per restart at most (default 100)', text: 'number', schema: int(1) }),
-    standardize: opt({ help: 'cluster in the features\' own units (default: z-scores)', text: 'switch', schema: v.boolean(msg('true or false')) }),
+    standardize: opt({ help: 'cluster in the features\' own units (default: z-scores of maps; PCA scores are always clustered in their own units)', text: 'switch', schema: v.boolean(msg('true or false')) }),
     weight: opt({ arg: '<map>', help: 'a map (file, name in --from, or step:map in xanes run) weighting the cluster fractions, e.g. edge_step', text: 'string', schema: text('a map name') }),
     minWeight: opt({ arg: '<x>', help: 'leave out pixels whose weight is below x', text: 'number', schema: num() }),
+    minClusterSize: opt({ arg: '<n>', help: 'with --k-range: a k whose solution has a cluster of fewer pixels is not chosen at the elbow (>= 1: pixels; < 1: a fraction of the clustered pixels; default 0.002, at least 2 pixels)', text: 'number', schema: num({ gt: 0 }) }),
     mask: opt({ arg: '<map>', help: 'a map (file or name in --from): pixels where it is 0 or NaN are left out', text: 'string', schema: text('a map name') }),
   },
   pca: {
     components: opt({ arg: '<n>', help: 'score maps to write (default 3)', text: 'number', schema: int(1) }),
+    reconstruct: opt({ arg: '<n>', help: 'write reconstructed.npy: the stack rebuilt from its first n components (PCA denoising)', text: 'number', schema: int(1) }),
   },
   spectra: {
     roi: opt({ arg: '<NAME=SPEC>', help: 'a region: NAME=rect:x0,y0,x1,y1 | circle:x,y,r | mask:FILE; repeat for each', text: 'repeat', schema: stringList('regions NAME=SPEC') }),
@@ -273,11 +284,11 @@ const ALIGN = ['align.align', ...ALIGN_HOW];
  * lists them. Options a command does not list are unknown to it.
  */
 export const COMMANDS: Record<string, string[]> = {
-  edge: [...STACK, 'common.out', 'common.e0', 'edge.*', ...ALIGN],
+  edge: [...STACK, 'common.out', 'common.e0', 'common.mask', 'edge.*', ...ALIGN],
   align: [...STACK, ...I0, 'common.out', ...ALIGN_HOW, 'align.tiff'],
   info: ['common.energies', 'common.energyUnit', 'common.memory'],
-  fit: [...STACK, 'common.out', 'common.e0', 'fit.*', ...ALIGN],
-  lcf: [...STACK, ...I0, 'common.out', 'lcf.*', ...ALIGN],
+  fit: [...STACK, 'common.out', 'common.e0', 'common.mask', 'fit.*', ...ALIGN],
+  lcf: [...STACK, ...I0, 'common.out', 'common.mask', 'lcf.*', 'common.e0', 'edge.pre', 'edge.post', 'edge.nnorm', 'edge.maskSigma', ...ALIGN],
   spectra: [...STACK, ...I0, 'common.out', 'spectra.*'],
   pca: [...STACK, 'common.out', 'pca.*', ...ALIGN],
   cluster: [...STACK, 'common.out', 'cluster.*', ...ALIGN],
@@ -287,7 +298,7 @@ export const COMMANDS: Record<string, string[]> = {
   // `xanes run`: every option of the steps, flat on the command line, by section in a recipe.
   run: [
     'common.stacks', ...STACK, ...I0, 'common.out', 'common.steps', 'common.e0', 'edge.*', 'fit.*', 'lcf.*',
-    'cluster.features', 'cluster.k', 'cluster.kRange', 'cluster.seed', 'cluster.restarts', 'cluster.maxIter', 'cluster.standardize', 'cluster.weight', 'cluster.minWeight',
+    'cluster.features', 'cluster.k', 'cluster.kRange', 'cluster.seed', 'cluster.restarts', 'cluster.maxIter', 'cluster.standardize', 'cluster.weight', 'cluster.minWeight', 'cluster.minClusterSize',
     ...ALIGN,
   ],
 };

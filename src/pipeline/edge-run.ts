@@ -3,6 +3,7 @@
  * nominal e0, streams the stack through normalize + edge on the chosen backend, and writes
  * the maps, the e0 histogram, two colour maps and summary.json, all or nothing.
  */
+import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
 import { edgeStep, EDGE_MAP_UNITS, EDGE_STEP_SHAPE } from './edge-step.js';
 import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
@@ -18,7 +19,7 @@ import { finishReport, spectraRecorder } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { edgeSectionOf } from '../options/convert.js';
 import { InputError } from '../io/errors.js';
-import { histogram, histogramCsv, histogramPeak, percentiles } from '../plot/histogram.js';
+import { histogram, histogramCsv, histogramPeak, percentiles, robustHistogramRange } from '../plot/histogram.js';
 import { renderHistogram } from '../plot/histogram-png.js';
 import { renderMap } from '../plot/maps.js';
 import { EdgeStatus, EDGE_STATUS_NAMES } from '../kernels/layout.js';
@@ -29,6 +30,8 @@ export interface EdgeRunOptions extends StackInputs {
   out: string;
   edge: Partial<EdgeOptions>;
   range?: [number, number];
+  /** --mask: an earlier run's mask (src/pipeline/pixel-mask.ts). */
+  mask?: string;
   backend: BackendChoice;
   /** CPU backend worker threads (default: every core). */
   threads?: number;
@@ -51,7 +54,7 @@ export const EDGE_KEPT_MAPS = ['e0_half'];
 export async function runEdge(o: EdgeRunOptions): Promise<EdgeRunReport> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const started = new Date();
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts, o.mask]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
@@ -76,6 +79,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   }
   const plan = makeEdgePlan(energies, e0, options, o.energies);
   const step = edgeStep(plan);
+  const pixelMask = o.mask ? loadPixelMask(o.mask, source.height, source.width) : null;
   const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
   inputs.resetMaskedPoints(); // sampling above read some rows
   // Every map goes to disk tile by tile; only e0_half stays in memory (histogram, pictures).
@@ -98,13 +102,20 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   collectGarbage(); // the tiles' buffers, before the maps are written and drawn
 
   const { width: W, height: H, maps } = result;
+  const maskedByMask = pixelMask ? applyPixelMask(maps, result.status, pixelMask, EdgeStatus.NO_DATA) : 0;
+  if (pixelMask) result.statusCounts = countStatus(result.status, step.statusNames);
   out.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
   stream.finish(result.status, step.statusNames);
   const e0map = maps.e0_half;
   const used = result.statusCounts[EDGE_STATUS_NAMES[EdgeStatus.OK]] ?? 0;
   let hist = null, peak = NaN, range: [number, number] = [NaN, NaN];
+  let histRange: { min: number; max: number } | null = null, histOutside = 0;
   if (used > 0) {
-    hist = histogram(e0map, E0_HIST_BIN_EV);
+    // Over a robust range (1st-99th percentile widened by half its span): a few outliers
+    // no longer stretch it over hundreds of eV. Values outside are counted in summary.json.
+    histRange = robustHistogramRange(e0map, E0_HIST_BIN_EV);
+    hist = histogram(e0map, E0_HIST_BIN_EV, histRange);
+    histOutside = used - hist.counts.reduce((a, b) => a + b, 0);
     out.writeText('e0_hist.csv', histogramCsv(hist));
     out.writeBytes('e0_hist.png', await renderHistogram(hist, { title: 'e0_half histogram', xlabel: 'e0_half (eV)', ylabel: 'pixels', rules: [{ x: histogramPeak(hist), label: `peak ${histogramPeak(hist).toFixed(2)} eV` }] }));
     peak = histogramPeak(hist);
@@ -139,7 +150,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
         pre: [energies[plan.pre.i0], energies[plan.pre.i1 - 1]], post: [energies[plan.post.i0], energies[plan.post.i1 - 1]],
       },
       energies_used: { pre: plan.pre.i1 - plan.pre.i0, post: plan.post.i1 - plan.post.i0, edge: plan.edge.i1 - plan.edge.i0 },
-      colour_range_eV: range, histogram_bin_eV: E0_HIST_BIN_EV, histogram_peak_eV: peak,
+      colour_range_eV: range, histogram_bin_eV: E0_HIST_BIN_EV, histogram_range_eV: histRange ? [histRange.min, histRange.max] : null, histogram_outside_pixels: histOutside, histogram_peak_eV: peak,
     },
     backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
     memory: memorySummary(o.budgetBytes, { rows_per_tile: result.tilePlan.rowsPerTile, tiles: result.tilesRun, oom_retries: result.oomRetries, planned_peak_MiB: Math.round(result.tilePlan.peakBytes / 2 ** 20) }),
@@ -148,7 +159,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
       pixels: H * W,
       used: used,
       masked: H * W - used,
-      status: result.statusCounts,
+      status: result.statusCounts, masked_by_mask: maskedByMask,
       masked_transmission_points: inputs.maskedPoints(),
     },
     maps: Object.fromEntries(step.mapNames.map((n) => [n, { files: [`${n}.npy`, `${n}.tif`], unit: EDGE_MAP_UNITS[n] }])),

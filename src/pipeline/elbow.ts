@@ -9,6 +9,24 @@ import { InputError } from '../io/errors.js';
 export interface ElbowRow {
   k: number;
   wcss: number;
+  /** Pixels in the smallest cluster of this k's solution. */
+  smallest?: number;
+  /** false when a cluster is smaller than the minimum cluster size: k is not chosen. */
+  eligible?: boolean;
+}
+
+/**
+ * Default --min-cluster-size: 0.2 % of the clustered pixels (at least 2). A k whose best
+ * solution holds a smaller cluster is not eligible at the elbow: one outlier pixel forming a
+ * cluster of its own lowers the WCSS enough to pull the elbow to k + 1 (the demo's three
+ * domains came out as k = 4).
+ */
+export const MIN_CLUSTER_FRACTION = 0.002;
+
+/** The minimum cluster size in pixels: `v` pixels if >= 1, else a fraction of n (default MIN_CLUSTER_FRACTION). */
+export function minClusterPixels(n: number, v?: number): number {
+  if (v !== undefined && v >= 1) return Math.round(v);
+  return Math.max(2, Math.ceil((v ?? MIN_CLUSTER_FRACTION) * n));
 }
 
 export interface ElbowResult {
@@ -73,7 +91,7 @@ export function kneedle(table: ElbowRow[]): number {
  * choice. Fitting the chosen k again with kmeansFit and the same options gives the same
  * clustering and WCSS (seeds depend on seed, k and restart only).
  */
-export async function elbow(backend: Backend, features: Features, ks: number[], opts: Omit<KmeansOptions, 'k'> = {}, onK?: (done: number, total: number) => void): Promise<ElbowResult> {
+export async function elbow(backend: Backend, features: Features, ks: number[], opts: Omit<KmeansOptions, 'k'> & { minClusterSize?: number } = {}, onK?: (done: number, total: number) => void): Promise<ElbowResult> {
   if (ks.length < 3) throw new InputError('--k-range', `needs at least 3 values of k to find an elbow, got ${ks.length}`);
   ks.forEach((k) => checkK(k, '--k-range'));
   const prep = await prepareKmeans(backend, features, opts);
@@ -81,11 +99,34 @@ export async function elbow(backend: Backend, features: Features, ks: number[], 
     const table: ElbowRow[] = [];
     for (const k of [...ks].sort((a, b) => a - b)) {
       const r = await fitPrepared(prep, k, false);
-      table.push({ k, wcss: r.wcss });
+      const n = r.counts.reduce((a, b) => a + b, 0);
+      const smallest = Math.min(...r.counts);
+      table.push({ k, wcss: r.wcss, smallest, eligible: k === 1 || smallest >= minClusterPixels(n, opts.minClusterSize) });
       onK?.(table.length, ks.length);
     }
-    return { table, k: kneedle(table), rule: KNEEDLE_RULE };
+    // Kneedle over every k (the curve), the choice among eligible ks only: the eligible k
+    // farthest below the chord, else the largest eligible k below the first ineligible one.
+    return { table, k: kneedleEligible(table), rule: `${KNEEDLE_RULE}; ks whose solution has a cluster smaller than the minimum cluster size are not chosen` };
   } finally {
     await prep.engine.release();
   }
+}
+
+/** kneedle restricted to eligible rows (all rows eligible: kneedle itself). */
+export function kneedleEligible(table: ElbowRow[]): number {
+  const ok = table.filter((r) => r.eligible !== false);
+  if (ok.length === table.length) return kneedle(table);
+  if (ok.length === 0) return Math.min(...table.map((r) => r.k));
+  const rows = [...table].sort((a, b) => a.k - b.k);
+  const k0 = rows[0].k, k1 = rows[rows.length - 1].k;
+  const w = rows.map((r) => r.wcss);
+  const wmin = Math.min(...w), wmax = Math.max(...w);
+  let best = Math.min(...ok.map((r) => r.k)), bestD = 0;
+  if (rows.length >= 3 && wmax > wmin) {
+    for (const r of ok) {
+      const d = 1 - (r.wcss - wmin) / (wmax - wmin) - (r.k - k0) / (k1 - k0);
+      if (d > bestD) { bestD = d; best = r.k; }
+    }
+  }
+  return best;
 }

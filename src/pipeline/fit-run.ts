@@ -14,6 +14,9 @@ import { withOutputDir } from '../io/run-output.js';
 import { finishReport, spectraRecorder } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { renderMap } from '../plot/maps.js';
+import { compositionOfFit, type CompositionRequest } from './composition.js';
+import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
+import { FitStatus } from '../models/layout.js';
 import { percentiles } from '../plot/histogram.js';
 import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
@@ -24,6 +27,10 @@ export interface FitRunOptions extends StackInputs {
   fit: RawFitOptions;
   /** Edge energy anchoring the start-value windows; default from the mean spectrum. */
   e0?: number;
+  /** --mask: an earlier run's mask (src/pipeline/pixel-mask.ts). */
+  mask?: string;
+  /** --phase: the composition maps of spectroscopic ptychography (src/pipeline/composition.ts). */
+  composition?: CompositionRequest;
   backend: BackendChoice;
   threads?: number;
   budgetBytes: number;
@@ -38,7 +45,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const model = parseModelSpec(o.model);
   const options = parseFitOptions(o.fit, model);
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts, o.composition?.phase, o.mask]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
@@ -46,6 +53,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
     const { source, energies } = inputs;
     const e0 = o.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
     const step = fitStep(model, energies, options, { e0 });
+    const pixelMask = o.mask ? loadPixelMask(o.mask, source.height, source.width) : null;
     const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
     inputs.resetMaskedPoints();
     return await withOutputDir(o.out, files, async (dir) => {
@@ -53,7 +61,11 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add });
       const { width: W, height: H } = r;
       dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
+      const maskedByMask = pixelMask ? applyPixelMask(r.maps, r.status, pixelMask, FitStatus.MASKED_INPUT) : 0;
+      if (pixelMask) r.statusCounts = countStatus(r.status, step.statusNames);
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
+      const comp = o.composition ? compositionOfFit(r.maps, o.composition, energies, e0, H, W) : null;
+      if (comp) dir.writeStepMaps(Object.keys(comp.maps), comp.maps, r.status, H, W, '', step.statusNames);
       // 1 where the fit converged, 0 elsewhere: a ready-made --mask for `xanes cluster`.
       dir.writeMap('mask', Float32Array.from(r.status, (s) => (s === 0 ? 1 : 0)), H, W);
       // A quick look at the edge energy (or the first energy-like parameter).
@@ -71,8 +83,9 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
         // The options as used, in the names the command line and recipes take.
         options: { e0: o.e0 ?? null, fit: { model: o.model, init: options.init, fix: options.fixed, bounds: Object.fromEntries(Object.entries(options.bounds).map(([k, [a, b]]) => [k, [Number.isFinite(a) ? a : null, Number.isFinite(b) ? b : null]])), maxIter: options.maxIter } },
         parameters: { e0_eV: e0 },
+        ...(comp ? { composition: comp.record } : {}),
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
-        counts: { pixels: H * W, status: r.statusCounts, masked_transmission_points: inputs.maskedPoints() },
+        counts: { pixels: H * W, masked_by_mask: maskedByMask, status: r.statusCounts, masked_transmission_points: inputs.maskedPoints() },
         median_iterations: iters.length ? iters[iters.length >> 1] : null,
         timings_s: { ...r.seconds, fits_per_s: (H * W) / r.seconds.total },
         memory: { budget_MiB: o.budgetBytes / 2 ** 20, rows_per_tile: r.tilePlan.rowsPerTile, tiles: r.tilesRun, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },

@@ -105,9 +105,13 @@ export async function fitTileGpu(ctx: GpuContext, plan: FitPlan, cube: Float32Ar
   }
 }
 
-/** Names of the maps fitMaps returns, in order. */
+/**
+ * Names of the maps fitMaps returns, in order. `raw/<param>`: the fitted values of every
+ * fitted pixel, whatever its status (the maps without the prefix are NaN unless the fit
+ * converged); written to the raw/ subfolder and its own group of results.h5, for diagnosis.
+ */
 export function fitMapNames(model: FitModel): string[] {
-  return [...model.paramNames, ...model.paramNames.map((n) => `${n}_stderr`), 'redchi', 'iterations', ...model.derived.map((d) => d.name)];
+  return [...model.paramNames, ...model.paramNames.map((n) => `${n}_stderr`), 'redchi', 'iterations', ...model.derived.map((d) => d.name), ...model.paramNames.map((n) => `raw/${n}`)];
 }
 
 /**
@@ -125,6 +129,7 @@ export function fitMaps(plan: FitPlan, tile: FitTileRows): TileResult {
   const pm = model.paramNames.map((n) => maps[n]);
   const sm = model.paramNames.map((n) => maps[`${n}_stderr`]);
   const dm = model.derived.map((d) => maps[d.name]);
+  const rm = model.paramNames.map((n) => maps[`raw/${n}`]);
   const status = new Uint8Array(P);
   const v = new Float64Array(np);
   for (let p = 0; p < P; p++) {
@@ -140,8 +145,17 @@ export function fitMaps(plan: FitPlan, tile: FitTileRows): TileResult {
     status[p] = st;
     maps.iterations[p] = rows[L.iterations * P + p];
     if (st === FitStatus.MASKED_INPUT || st === FitStatus.NON_FINITE) {
-      for (let k = 0; k < np; k++) pm[k][p] = sm[k][p] = NaN;
+      for (let k = 0; k < np; k++) pm[k][p] = sm[k][p] = rm[k][p] = NaN;
       maps.redchi[p] = NaN;
+      for (const m of dm) m[p] = NaN;
+      continue;
+    }
+    maps.redchi[p] = (rows[L.chi2 * P + p] * ysc * ysc) / (rows[L.nFinite * P + p] - nf);
+    for (let k = 0; k < np; k++) rm[k][p] = v[k];
+    // Only a converged fit gives parameters: max-iterations, singular and at-bound pixels
+    // are NaN in every parameter, error and derived map (their values stay in raw/).
+    if (st !== FitStatus.CONVERGED) {
+      for (let k = 0; k < np; k++) pm[k][p] = sm[k][p] = NaN;
       for (const m of dm) m[p] = NaN;
       continue;
     }
@@ -149,7 +163,6 @@ export function fitMaps(plan: FitPlan, tile: FitTileRows): TileResult {
       pm[k][p] = v[k];
       sm[k][p] = stderrFromInternal(model.paramRoles[k], rows[(L.stderr0 + k) * P + p], eScale, ysc);
     }
-    maps.redchi[p] = (rows[L.chi2 * P + p] * ysc * ysc) / (rows[L.nFinite * P + p] - nf);
     const noise = tile.noise[p];
     model.derived.forEach((d, j) => (dm[j][p] = d.compute(v, noise)));
   }

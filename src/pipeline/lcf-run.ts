@@ -5,10 +5,15 @@
  * standard-deviation spectra of regions, and their differences against a second stack.
  */
 import path from 'node:path';
-import { openInputs, type StackInputs } from './inputs.js';
+import { meanSpectrum, openInputs, type StackInputs } from './inputs.js';
 import { runTiles } from './run-tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
-import { lcfStep, type LcfMode, type LcfBackground } from './lcf-step.js';
+import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
+import { LcfStatus } from '../cpu/lcf.js';
+import { lcfStep, LCF_MASK_SIGMA, type LcfMode, type LcfBackground, type LcfNormalize } from './lcf-step.js';
+import { DEFAULT_EDGE_OPTIONS, derivativeMaxEnergy, makeEdgePlan, type EdgeOptions } from './edge-plan.js';
+import type { RefNorm } from './ref-norm.js';
+import { renderLinePlot, SERIES_COLORS } from '../plot/lineplot.js';
 import { renderRgbComposite } from '../plot/maps.js';
 import { writeRegionSpectra, type RoiSpec } from './spectra.js';
 import { loadReferences, parseRefSpec } from '../io/references.js';
@@ -27,6 +32,16 @@ export interface LcfRunOptions extends StackInputs {
   mode?: string;
   background?: string;
   window?: [number, number];
+  /** Fit each pixel's normalised spectrum (larch's pre_edge), see LcfNormalize. */
+  normalize?: boolean;
+  /** larch's flat instead of norm, for the pixels (--normalize) and the references. */
+  flatten?: boolean;
+  /** References: 'norm' (default; 'flat' with flatten) or 'none' (raw values). */
+  refNorm?: RefNorm;
+  /** Edge options for the normalisation (windows, nnorm, e0, mask-sigma). */
+  edge?: Partial<EdgeOptions>;
+  /** --mask: an earlier run's mask (src/pipeline/pixel-mask.ts). */
+  mask?: string;
   backend: BackendChoice;
   threads?: number;
   budgetBytes: number;
@@ -52,14 +67,26 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
   const specs = o.refs.map(parseRefSpec);
   const mode = parseMode(o.mode);
   const background = parseBackground(o.background);
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.refs, o.align?.shifts]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.refs, o.align?.shifts, o.mask]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
     inputs.warnings.forEach(notice);
     const { source, energies } = inputs;
-    const refs = await loadReferences(specs, source, energies, windowRange(energies, o.window));
-    const step = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode, background, window: o.window });
+    const refNorm: RefNorm = o.refNorm ?? (o.flatten ? 'flat' : 'auto');
+    const refs = await loadReferences(specs, source, energies, windowRange(energies, o.window), { kind: refNorm, edge: o.edge });
+    let normalize: LcfNormalize | undefined;
+    let edgeOptions: EdgeOptions | undefined;
+    const maskSigma = o.edge?.maskSigma ?? LCF_MASK_SIGMA;
+    if (o.normalize) {
+      edgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...o.edge, maskSigma };
+      const e0 = edgeOptions.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
+      inputs.resetMaskedPoints();
+      normalize = { plan: makeEdgePlan(energies, e0, edgeOptions, o.energies ?? o.stack), flatten: o.flatten === true };
+      if (refNorm === 'none') notice('xanes: --normalize with --ref-norm none fits normalised pixels with raw references');
+    }
+    const step = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode, background, window: o.window }, normalize, maskSigma);
+    const pixelMask = o.mask ? loadPixelMask(o.mask, source.height, source.width) : null;
     step.info.warnings.forEach((w) => notice(`xanes: ${w}`));
     const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
     inputs.resetMaskedPoints();
@@ -67,14 +94,25 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
       const recorder = spectraRecorder(inputs);
       const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add });
       const { width: W, height: H } = r;
+      const maskedByMask = pixelMask ? applyPixelMask(r.maps, r.status, pixelMask, LcfStatus.NO_DATA) : 0;
+      if (pixelMask) r.statusCounts = countStatus(r.status, step.statusNames);
       dir.recordInput('', { stack: o.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
       const names = step.info.references.slice(0, 3);
-      const rgb = await renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps.total, intensityLabel: 'total', title: `lcf ${mode}` });
+      // Brightness: the amount of the element, the edge step with --normalize, else the
+      // total weight (in the sum-to-one modes without --normalize there is none: warned).
+      const brightness = normalize ? 'edge_step' : 'total';
+      const rgb = await renderRgbComposite(names.map((n) => r.maps[`fraction_${n}`]), W, H, { names, intensity: r.maps[brightness], intensityLabel: brightness, title: `lcf ${mode}` });
       dir.writeBytes('rgb.png', rgb.png);
       // The references as fitted (on the stack's energies, after the same normalisation):
       // the report and `xanes inspect` draw each pixel's contributions from them.
       dir.writeText('references.csv', referencesCsv(energies, refs));
+      const quantity = normalize ? 'normalised absorbance' : inputs.od ? 'optical density' : inputs.absorbance ? 'absorbance' : 'stack value';
+      dir.writeBytes('references.png', await renderLinePlot({
+        series: refs.map((x, k) => ({ x: energies, y: x.mu, label: `${x.name} (${x.normalization.method === 'none' ? 'raw' : x.normalization.method})`, color: SERIES_COLORS[k % SERIES_COLORS.length] })),
+        xlabel: 'energy (eV)', ylabel: refs.every((x) => x.normalization.method === 'none') ? 'reference (raw)' : 'reference (normalised unless marked raw)',
+        title: `lcf references on the stack's energies (fitted as ${quantity})`,
+      }));
       const summary = {
         tool: 'xanes-engine', version: VERSION, command: 'lcf', finished: true,
         alignment: await writeAlignment(dir, inputs),
@@ -83,10 +121,20 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
           shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance, energy_range_eV: [energies[0], energies[energies.length - 1]],
           i0_source: inputs.od ? inputs.od.i0.source : null,
         },
-        references: refs.map((x) => ({ name: x.name, format: x.format, source: x.source, detail: x.detail })),
-        parameters: step.info,
+        references: refs.map((x) => ({ name: x.name, format: x.format, source: x.source, detail: x.detail, normalization: x.normalization })),
+        parameters: {
+          ...step.info,
+          normalize: normalize ? {
+            method: normalize.flatten ? 'flat' : 'norm', convention: 'xraylarch 0.9.58 pre_edge, per pixel from its own e0',
+            e0_eV: normalize.plan.e0, pre_eV: [edgeOptions!.pre1, edgeOptions!.pre2],
+            post_eV: [edgeOptions!.norm1, Number.isFinite(edgeOptions!.norm2) ? edgeOptions!.norm2 : 'end'], nnorm: edgeOptions!.nnorm,
+            nnorm_used: normalize.plan.post.degree, mask_sigma: edgeOptions!.maskSigma,
+          } : null,
+          ref_norm: refNorm,
+          mask_sigma: maskSigma,
+        },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
-        counts: { pixels: H * W, status: r.statusCounts, masked_transmission_points: inputs.maskedPoints() },
+        counts: { pixels: H * W, masked_by_mask: maskedByMask, status: r.statusCounts, masked_transmission_points: inputs.maskedPoints() },
         rgb_legend: rgb.legend,
         timings_s: { ...r.seconds, pixels_per_s: (H * W) / r.seconds.total },
         memory: { budget_MiB: o.budgetBytes / 2 ** 20, rows_per_tile: r.tilePlan.rowsPerTile, tiles: r.tilesRun, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },

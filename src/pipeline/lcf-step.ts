@@ -17,12 +17,16 @@
 import { registerCpuStep } from './cpu-steps.js';
 import type { Backend, PixelStep, TileResult } from './step.js';
 import {
-  LCF_STATUS_NAMES, LcfStatus, backgroundTerms, lcfRows, makeLcfPlan,
+  LCF_STATUS_NAMES, LcfStatus, backgroundTerms, lcfCpu, lcfRows, makeLcfPlan,
   type LcfBackground, type LcfMode, type LcfOptions, type LcfPlan, type LcfReference,
 } from '../cpu/lcf.js';
 import { lcfFast } from '../cpu/lcf-fast.js';
 import { lcfTileGpu, timeLcfDispatches } from '../kernels/lcf.js';
 import { makeRng } from '../synth/random.js';
+import type { EdgePlan } from './edge-plan.js';
+import { edgeTileGpu } from './edge-tile.js';
+import { normalizeCpu, normalizedSpectrum } from '../cpu/normalize.js';
+import { EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS } from '../kernels/layout.js';
 
 export { LCF_STATUS_NAMES, LcfStatus, makeLcfPlan };
 export type { LcfBackground, LcfMode, LcfOptions, LcfPlan, LcfReference };
@@ -64,11 +68,90 @@ export function lcfMapNames(names: readonly string[], background: LcfBackground)
  * interpolates files and averages regions). Throws InputError for dependent references, a
  * window with too few energies, non-finite reference values in the window.
  */
-export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, options: LcfOptions): LcfStep {
+/**
+ * `xanes lcf --normalize`: every pixel's spectrum is first normalised as larch's pre_edge
+ * would (src/cpu/normalize.ts, the same plan as `xanes edge`), so weights are fractions of
+ * normalised references and sum-to-one means what it means in Athena. Pixels whose
+ * normalisation fails or whose edge step is below maskSigma x noise are masked (NaN, status
+ * no_data). `flatten`: larch's flat instead of norm.
+ */
+export interface LcfNormalize {
+  plan: EdgePlan;
+  flatten: boolean;
+}
+
+/**
+ * Default mask-sigma of lcf: a pixel whose total weight is below 3 standard errors of it is
+ * taken as empty (a 3-sigma detection: 0.13 % of empty pixels pass by chance). Edge maps
+ * keep the literature's 1 (their mask is the edge step's).
+ */
+export const LCF_MASK_SIGMA = 3;
+
+/**
+ * sum_jk (X^T X)^-1_jk over the reference columns: the variance of the total weight per unit
+ * noise variance, for the unconstrained fit of the window (references then background).
+ * NaN when X^T X cannot be inverted.
+ */
+export function totalVarianceFactor(refs: readonly LcfReference[], energies: Float64Array, plan: LcfPlan): number {
+  const { K, M, i0, nW } = plan;
+  const G = new Float64Array(M * M);
+  const row = new Float64Array(M);
+  for (let i = 0; i < nW; i++) {
+    for (let j = 0; j < K; j++) row[j] = refs[j].mu[i0 + i];
+    if (M > K) row[K] = 1;
+    if (M > K + 1) row[K + 1] = (energies[i0 + i] - plan.bgRefEnergy) / plan.bgHalfWidth;
+    for (let a = 0; a < M; a++) for (let b = 0; b < M; b++) G[a * M + b] += row[a] * row[b];
+  }
+  // Solve G x = u with u = [1..1 (refs), 0 (background)]; the factor is u^T x.
+  const A = Float64Array.from(G);
+  const x = Float64Array.from({ length: M }, (_, j) => (j < K ? 1 : 0));
+  for (let c = 0; c < M; c++) {
+    let piv = c;
+    for (let r = c + 1; r < M; r++) if (Math.abs(A[r * M + c]) > Math.abs(A[piv * M + c])) piv = r;
+    if (!(Math.abs(A[piv * M + c]) > 0)) return NaN;
+    for (let k = 0; k < M; k++) [A[c * M + k], A[piv * M + k]] = [A[piv * M + k], A[c * M + k]];
+    [x[c], x[piv]] = [x[piv], x[c]];
+    for (let r = 0; r < M; r++) {
+      if (r === c) continue;
+      const f = A[r * M + c] / A[c * M + c];
+      for (let k = c; k < M; k++) A[r * M + k] -= f * A[c * M + k];
+      x[r] -= f * x[c];
+    }
+  }
+  let f = 0;
+  for (let j = 0; j < K; j++) f += x[j] / A[j * M + j];
+  return f;
+}
+
+/**
+ * The tile's spectra normalised per pixel (NaN for masked pixels). On the GPU the fits run
+ * in the normalize kernel and only the subtraction and division run here.
+ */
+async function normalizeTile(backend: Backend, n: LcfNormalize, cube: Float32Array, P: number): Promise<{ cube: Float32Array; step: Float32Array }> {
+  const norm = backend.gpu ? (await edgeTileGpu(backend.gpu, n.plan, cube, P)).norm : normalizeCpu(n.plan, cube, P);
+  const out = new Float32Array(n.plan.nE * P);
+  const step = new Float32Array(P);
+  const spec = new Float64Array(n.plan.nE);
+  for (let p = 0; p < P; p++) {
+    const ok = norm[NormRow.STATUS * P + p] === EdgeStatus.OK;
+    if (ok) normalizedSpectrum(n.plan, cube, P, norm, p, n.flatten, spec);
+    for (let i = 0; i < n.plan.nE; i++) out[i * P + p] = ok ? spec[i] : NaN;
+    step[p] = ok ? norm[NormRow.STEP * P + p] : NaN;
+  }
+  return { cube: out, step };
+}
+
+export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, options: LcfOptions, normalize?: LcfNormalize, maskSigma = LCF_MASK_SIGMA): LcfStep {
   const plan = makeLcfPlan(refs, energies, options);
+  // The total weight's standard error per unit residual sigma (see LcfStatus.LOW_TOTAL); in
+  // the sum-to-one modes the total is fixed and the mask is --normalize's edge step instead.
+  const totalFactor = plan.sum1 ? NaN : totalVarianceFactor(refs, energies, plan);
+  /** Plans of the finite points of pixels with missing points, by pattern (refitWithoutNaN). */
+  const subPlans = new Map<string, LcfPlan | null>();
   const { K, M } = plan;
   const rows = lcfRows(M);
-  const mapNames = lcfMapNames(plan.names, plan.background);
+  // With --normalize the pixel's edge step (at its own e0) is a map too: the RGB's brightness.
+  const mapNames = [...lcfMapNames(plan.names, plan.background), ...(normalize ? ['edge_step'] : [])];
   const bgTerms = backgroundTerms(plan.background);
   const mapUnits: Record<string, string> = {};
   for (const n of plan.names) {
@@ -80,6 +163,9 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
   if (bgTerms.includes('slope')) mapUnits.bg_slope = `stack units per eV, about ${plan.bgRefEnergy.toFixed(3)} eV`;
   mapUnits.residual_rms = 'stack units';
   mapUnits.rfactor = 'sum r^2 / sum y^2';
+  if (normalize) mapUnits.edge_step = 'stack units (the normalisation\'s edge step)';
+  if (!plan.sum1 && !Number.isFinite(totalFactor)) plan.warnings.push('the total weight\'s standard error cannot be computed (singular design): no low_total mask');
+  if (plan.sum1 && !normalize) plan.warnings.push('sum-to-one weights on spectra that are not normalised cannot follow the amount of the element (empty pixels get a full mixture): use --normalize, or a mode without sum-to-one');
   const info: LcfInfo = {
     mode: plan.mode,
     background: plan.background,
@@ -109,27 +195,75 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
   return {
     name: 'lcf',
     // CPU worker threads rebuild the step from the references and options (plain data).
-    worker: { kind: 'lcf', args: { refs: refs.map((r) => ({ name: r.name, mu: r.mu })), energies, options } },
+    worker: { kind: 'lcf', args: { refs: refs.map((r) => ({ name: r.name, mu: r.mu })), energies, options, normalize, maskSigma } },
     plan,
     info,
     mapNames,
     statusNames: LCF_STATUS_NAMES,
     bytesPerPixel(nE: number): number {
       checkNE(nE);
-      return Math.max(gpuBytes, cpuBytes) + mapBytes;
+      // --normalize: the normalised tile (float32), the normalize rows (float64 on the CPU;
+      // on the GPU the norm and edge rows, their readback and host copies).
+      const normBytes = normalize ? 4 * plan.nE + Math.max(8 * NORM_ROWS, 3 * 4 * (NORM_ROWS + EDGE_ROWS)) : 0;
+      return Math.max(gpuBytes, cpuBytes) + mapBytes + normBytes;
     },
     gpuBindingBytesPerPixel(nE: number): number {
       checkNE(nE);
       // Only the window's energies are uploaded; the output rows are the other large binding.
-      return 4 * Math.max(plan.nW, rows.ROWS);
+      return 4 * Math.max(normalize ? plan.nE : plan.nW, rows.ROWS);
     },
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
       if (cube.length < plan.nE * P) throw new RangeError(`lcf: tile holds ${cube.length} values, need ${plan.nE * P}`);
+      let step: Float32Array | null = null;
+      if (normalize) ({ cube, step } = await normalizeTile(backend, normalize, cube, P));
       const win = cube.subarray(plan.i0 * P, plan.i1 * P);
       const out = backend.gpu ? await lcfTileGpu(backend.gpu, plan, win, P) : lcfFast(plan, win, P);
-      return lcfMaps(plan, out, P);
+      refitWithoutNaN(win, out, P);
+      const r = lcfMaps(plan, out, P);
+      if (step) r.maps.edge_step = step;
+      return r;
     },
   };
+
+  /**
+   * The NaN policy: a non-finite point is dropped for that pixel only. The kernels solve the
+   * whole window (a pixel with a NaN in it comes back no_data); such a pixel is solved here
+   * again, exactly, on its finite points (a plan per pattern of missing points, cached), on
+   * either backend, when at least M + 1 points remain. The background is re-expressed about
+   * the full window's reference energy, so every pixel's bg maps mean the same.
+   */
+  function refitWithoutNaN(win: Float32Array, out: Float32Array | Float64Array, P: number): void {
+    const { nW, i0 } = plan;
+    for (let p = 0; p < P; p++) {
+      if (out[rows.STATUS * P + p] !== LcfStatus.NO_DATA) continue;
+      const keep: number[] = [];
+      for (let i = 0; i < nW; i++) if (Number.isFinite(win[i * P + p])) keep.push(i);
+      if (keep.length < M + 1 || keep.length === nW) continue;
+      const key = keep.join(',');
+      let sub = subPlans.get(key);
+      if (sub === undefined) {
+        try {
+          const e = Float64Array.from(keep, (i) => energies[i0 + i]);
+          sub = makeLcfPlan(refs.map((r) => ({ name: r.name, mu: Float64Array.from(keep, (i) => r.mu[i0 + i]) })), e, { mode: plan.mode, background: plan.background });
+        } catch {
+          sub = null; // the references are dependent on these points: the pixel stays no_data
+        }
+        if (subPlans.size < 4096) subPlans.set(key, sub);
+      }
+      if (!sub) continue;
+      const y = Float32Array.from(keep, (i) => win[i * P + p]);
+      const o = lcfCpu(sub, y, 1);
+      for (let j = 0; j < K; j++) out[(rows.THETA0 + j) * P + p] = o[rows.THETA0 + j];
+      if (M > K) {
+        const slope = M > K + 1 ? o[rows.THETA0 + K + 1] / sub.bgHalfWidth : 0;
+        out[(rows.THETA0 + K) * P + p] = o[rows.THETA0 + K] + slope * (plan.bgRefEnergy - sub.bgRefEnergy);
+        if (M > K + 1) out[(rows.THETA0 + K + 1) * P + p] = slope * plan.bgHalfWidth;
+      }
+      out[rows.RMS * P + p] = o[rows.RMS];
+      out[rows.RFACTOR * P + p] = o[rows.RFACTOR];
+      out[rows.STATUS * P + p] = o[rows.STATUS];
+    }
+  }
 
   function lcfMaps(plan: LcfPlan, out: Float32Array | Float64Array, P: number): TileResult {
     const maps: Record<string, Float32Array> = {};
@@ -152,6 +286,12 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
       maps.residual_rms[p] = out[rows.RMS * P + p];
       maps.rfactor[p] = out[rows.RFACTOR * P + p];
       if (s === LcfStatus.OK && !(total > 0) && !plan.sum1) s = LcfStatus.NO_TOTAL;
+      if (s === LcfStatus.OK && Number.isFinite(totalFactor)) {
+        // sigma^2 = RSS / (nW - M); the total's standard error is sigma sqrt(totalFactor).
+        const rms = maps.residual_rms[p];
+        const se = Math.sqrt((rms * rms * plan.nW * totalFactor) / Math.max(plan.nW - M, 1));
+        if (!(total > maskSigma * se)) s = LcfStatus.LOW_TOTAL;
+      }
       for (let j = 0; j < K; j++) {
         fractions[j][p] = s !== LcfStatus.OK ? NaN : plan.sum1 ? weights[j][p] : weights[j][p] / total;
       }
@@ -261,4 +401,4 @@ export async function timeLcf(backend: Backend, o: LcfTimingOptions): Promise<Lc
   };
 }
 
-registerCpuStep('lcf', (a: { refs: LcfReference[]; energies: Float64Array; options: LcfOptions }) => lcfStep(a.refs, a.energies, a.options));
+registerCpuStep('lcf', (a: { refs: LcfReference[]; energies: Float64Array; options: LcfOptions; normalize?: LcfNormalize; maskSigma: number }) => lcfStep(a.refs, a.energies, a.options, a.normalize, a.maskSigma));

@@ -23,6 +23,8 @@ import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptio
 import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
 import { lcfStep } from './lcf-step.js';
+import { compositionOfFit, type CompositionRequest } from './composition.js';
+import type { RefNorm } from './ref-norm.js';
 import { parseMode, parseBackground } from './lcf-run.js';
 import { kmeansFit, type KmeansOptions } from './kmeans.js';
 import { elbow, type ElbowResult } from './elbow.js';
@@ -38,7 +40,7 @@ import { loadReferences, parseRefSpec } from '../io/references.js';
 import { windowRange } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
 import { InputError } from '../io/errors.js';
-import { histogram, histogramCsv, histogramPeak, percentiles } from '../plot/histogram.js';
+import { histogram, histogramCsv, histogramPeak, percentiles, robustHistogramRange } from '../plot/histogram.js';
 import { renderHistogram } from '../plot/histogram-png.js';
 import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
@@ -67,8 +69,8 @@ export interface RunRecipe {
   i0Region?: string;
   steps: RunStepName[];
   edge?: Partial<EdgeOptions>;
-  fit?: { model: string } & RawFitOptions;
-  lcf?: { refs: string[]; mode?: string; background?: string; window?: [number, number] };
+  fit?: { model: string; composition?: CompositionRequest } & RawFitOptions;
+  lcf?: { refs: string[]; mode?: string; background?: string; window?: [number, number]; normalize?: boolean; flatten?: boolean; refNorm?: RefNorm };
   cluster?: {
     /** `<step>:<map>` names, e.g. edge:e0_half, lcf:fraction_NiO. */
     features: string[];
@@ -76,6 +78,7 @@ export interface RunRecipe {
     kRange?: number[];
     weight?: string;
     minWeight?: number;
+    minClusterSize?: number;
     kmeans?: Omit<KmeansOptions, 'k'>;
   };
   out: string;
@@ -130,6 +133,11 @@ export function expandFields(stacks: string[]): { name: string; stack: string }[
  * A run from the schema's values (command line merged over a recipe): the library's
  * option objects, and the recipe form for summary.json. `recipeFile` names the recipe in errors.
  */
+function requirePhaseEnergy(v: number | undefined, where: (cli: string, key: string) => string): number {
+  if (v === undefined) throw new InputError(where('--phase-energy', 'fit.phaseEnergy'), 'needed with a phase image: its energy (eV)');
+  return v;
+}
+
 export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe {
   const c = values.common;
   const where = (cli: string, key: string) => (recipeFile ? `${recipeFile}: "${key}"` : cli);
@@ -142,9 +150,12 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
     energies: c.energies, energyUnit: c.energyUnit ?? 'eV', flat: c.flat, dark: c.dark, noFlat: c.noFlat, pixelSize: c.pixelSize, i0: c.i0, i0Region: c.i0Region,
     steps: (c.steps ?? []) as RunStepName[],
     edge: edgeOptionsOf(values.edge, c.e0),
-    fit: f.model !== undefined ? { model: f.model, init: f.init, fix: f.fix, bounds: f.bounds, maxIter: f.maxIter } : undefined,
-    lcf: l.ref !== undefined ? { refs: l.ref, mode: l.mode, background: l.background, window: l.window as [number, number] | undefined } : undefined,
-    cluster: k.features !== undefined ? { features: k.features, k: k.k, kRange: k.kRange, weight: k.weight, minWeight: k.minWeight, kmeans } : undefined,
+    fit: f.model !== undefined ? {
+      model: f.model, init: f.init, fix: f.fix, bounds: f.bounds, maxIter: f.maxIter,
+      composition: f.phase !== undefined ? { phase: f.phase, phaseEnergy: requirePhaseEnergy(f.phaseEnergy, where), deltaF2: f.deltaF2, fPrime: f.fPrime } : undefined,
+    } : undefined,
+    lcf: l.ref !== undefined ? { refs: l.ref, mode: l.mode, background: l.background, window: l.window as [number, number] | undefined, normalize: l.normalize, flatten: l.flatten, refNorm: l.refNorm } : undefined,
+    cluster: k.features !== undefined ? { features: k.features, k: k.k, kRange: k.kRange, weight: k.weight, minWeight: k.minWeight, minClusterSize: k.minClusterSize, kmeans } : undefined,
     out: c.out,
     backend: c.backend ?? 'auto',
     threads: c.threads,
@@ -171,7 +182,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     }
   }
   const fields = expandFields(recipe.stacks);
-  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.align?.shifts, recipe.lcf?.refs ?? []]);
+  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.align?.shifts, recipe.lcf?.refs ?? [], recipe.fit?.composition?.phase]);
   checkOutPath(recipe.out, inputs);
   const model = recipe.fit ? parseModelSpec(recipe.fit.model) : null;
   const fitOptions = model ? parseFitOptions(recipe.fit!, model) : null;
@@ -214,10 +225,13 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         if (steps.includes('fit')) pixelSteps.push(fitStep(model!, energies, fitOptions!, { e0 }));
         if (steps.includes('lcf')) {
           const win = recipe.lcf!.window;
-          const refs = await loadReferences(refSpecs, source, energies, windowRange(energies, win));
-          const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: lcfMode!, background: lcfBg!, window: win });
+          const lo = recipe.lcf!;
+          const refNorm: RefNorm = lo.refNorm ?? (lo.flatten ? 'flat' : 'auto');
+          const refs = await loadReferences(refSpecs, source, energies, windowRange(energies, win), { kind: refNorm, edge: recipe.edge });
+          const normalize = lo.normalize ? { plan: makeEdgePlan(energies, e0, { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 }, recipe.energies ?? field.stack), flatten: lo.flatten === true } : undefined;
+          const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: lcfMode!, background: lcfBg!, window: win }, normalize);
           ls.info.warnings.forEach((w) => notice(`xanes: ${w}`));
-          lcfInfo = { ...ls.info, references: refs.map((r) => ({ name: r.name, source: r.source })) };
+          lcfInfo = { ...ls.info, normalize: lo.normalize === true, ref_norm: refNorm, references: refs.map((r) => ({ name: r.name, source: r.source, normalization: r.normalization })) };
           pixelSteps.push(ls);
         }
         const combined = combineSteps(pixelSteps);
@@ -235,6 +249,14 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         for (const s of pixelSteps) {
           dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name), s.statusNames);
           stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
+        }
+        if (per.fit && recipe.fit?.composition) {
+          // Composition maps (seed 002): beside the fit's maps, usable as cluster features.
+          if (fields.length > 1) throw new InputError('--phase', 'one phase image serves one field: run the composition maps field by field');
+          const comp = compositionOfFit(per.fit.maps, recipe.fit.composition, energies, e0!, H, W);
+          Object.assign(per.fit.maps, comp.maps);
+          dir.writeStepMaps(Object.keys(comp.maps), comp.maps, per.fit.status, H, W, path.join(field.name, 'fit'));
+          stepSummaries.composition = comp.record;
         }
         if (per.edge) {
           const e0map = per.edge.maps.e0_half;
@@ -271,7 +293,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       let off = 0;
       for (const m of e0Maps) { all.set(m, off); off += m.length; }
       if (all.some((v) => Number.isFinite(v))) {
-        const h = histogram(all, 0.1);
+        const h = histogram(all, 0.1, robustHistogramRange(all, 0.1)); // outliers cannot stretch it
         dir.writeText(path.join('combined', 'e0_hist.csv'), histogramCsv(h));
         dir.writeBytes(path.join('combined', 'e0_hist.png'), await renderHistogram(h, { title: `e0_half over ${fields.length} field(s)`, xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
         combinedSummary.e0_histogram_peak_eV = histogramPeak(h);
@@ -293,7 +315,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       let el: ElbowResult | undefined;
       let k = c.k;
       if (c.kRange) {
-        el = await elbow(backend!, features, c.kRange, c.kmeans ?? {});
+        el = await elbow(backend!, features, c.kRange, { ...(c.kmeans ?? {}), minClusterSize: c.minClusterSize });
         k = el.k;
       }
       const result = await kmeansFit(backend!, features, { ...(c.kmeans ?? {}), k: k! });

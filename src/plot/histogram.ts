@@ -92,3 +92,14 @@ export function percentiles(values: Float32Array, ps: readonly number[]): number
   const s = sortedNonNaN(values);
   return ps.map((p) => fromSorted(s, p));
 }
+
+/**
+ * A histogram range that a few outliers cannot stretch: the 1st to 99th percentile widened
+ * by half their span on each side, on whole bins (values outside are left out of the
+ * histogram and counted by the caller). NaN when there are no finite values.
+ */
+export function robustHistogramRange(values: Float32Array, binWidth: number): { min: number; max: number } {
+  const [p1, p99] = percentiles(values, [1, 99]);
+  const pad = Math.max(0.5 * (p99 - p1), binWidth);
+  return { min: Math.floor((p1 - pad) / binWidth) * binWidth, max: Math.ceil((p99 + pad) / binWidth) * binWidth };
+}

@@ -30,12 +30,13 @@ export interface RgbLegend {
 }
 
 const CHANNELS = ['red', 'green', 'blue'] as const;
-const MASKED: Rgb = [96, 96, 96];
+/** Pixels without data or masked are black, as in every map (DESIGN: masks travel). */
+const MASKED: Rgb = [0, 0, 0];
 
 /**
  * Pixels (RGBA) of up to three fraction maps as the red, green and blue channels (in that order):
  * channel = 255 * clamp((fraction - lo) / (hi - lo), 0, 1), times the optional intensity
- * factor. Pixels without data are grey: NaN intensity when an intensity map is given
+ * factor. Pixels without data are black: NaN intensity when an intensity map is given
  * (status no_data for `total`), else all fractions NaN. Returns the pixels and the
  * legend object for summary.json.
  */
@@ -83,7 +84,7 @@ export function rgbComposite(fractions: readonly ArrayLike<number>[], width: num
     intensity: opts.intensity
       ? { map: opts.intensityLabel ?? 'intensity', fullScaleAt: iScale, rule: 'brightness = clamp(value / fullScaleAt, 0, 1); fullScaleAt = 99th percentile of the positive values' }
       : null,
-    masked: `rgb(${MASKED.join(',')}): no data (${opts.intensity ? `${opts.intensityLabel ?? 'intensity'} is NaN` : 'every fraction is NaN'})`,
+    masked: `black: no data or masked (${opts.intensity ? `${opts.intensityLabel ?? 'intensity'} or every fraction is NaN` : 'every fraction is NaN'}); empty pixels are dark as their brightness is ~0`,
     magnification: mapScale(width, height),
   };
   return { rgba, legend };
@@ -92,7 +93,7 @@ export function rgbComposite(fractions: readonly ArrayLike<number>[], width: num
 /** Swatches and notes of the composite's legend (the PNG and report.html show the same). */
 export function rgbSwatches(legend: RgbLegend): { swatches: Swatch[]; notes: string[] } {
   const swatches: Swatch[] = legend.channels.map((c, k) => ({ label: `${c.channel}: ${c.reference}`, color: [k === 0 ? 255 : 0, k === 1 ? 255 : 0, k === 2 ? 255 : 0] as Rgb }));
-  swatches.push({ label: 'no data', color: MASKED });
+  swatches.push({ label: 'black: empty, masked or no data', color: MASKED });
   const [lo, hi] = legend.channels[0]?.range ?? [0, 1];
   const notes = [`fraction ${lo} = dark, ${hi} = full`];
   if (legend.intensity) notes.push(`brightness: ${legend.intensity.map}`);

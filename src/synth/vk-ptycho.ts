@@ -8,6 +8,7 @@
 import { PRESETS } from '../models/model.js';
 import { spectraFromParams, vkGrid40 } from '../models/synthetic.js';
 import { makeRng } from './random.js';
+import { DEFAULT_DELTA_F2, HC_EV_NM, R_E_NM, theoreticalRatios } from '../pipeline/composition.js';
 
 /** b2 (eV), pre-edge peak centre (eV) and PE/b1 (eV) per domain: V3+, V4+, V5+. */
 export const VK_DOMAINS = [
@@ -59,4 +60,19 @@ export function makeVkPtychoStack(size: number, seed: number, noise = 0.01): VkP
   }
   const cube = spectraFromParams(model, energies, truth, new Float64Array(N).fill(noise), seed + 1);
   return { energies, cube, truth: { domain, b1: b1Map, b2: b2Map, peOverB1: peMap } };
+}
+
+/** The composition of each demo domain (V3+, V4+, V5+ oxides), for the synthetic phase image. */
+export const VK_DOMAIN_COMPOSITIONS = ['V2O3', 'VO2', 'V2O5'] as const;
+
+/**
+ * A phase image (radians, [H*W]) consistent with the stack's edge jump b1 and each domain's
+ * composition (seed 002): N_V = b1 / (r_e lambda_edge df''), electrons per V from the
+ * composition, phase = -r_e lambda_phase N_V (electrons per V). Empty pixels: 0.
+ */
+export function vkPhaseImage(b1: Float32Array, domain: Int16Array, phaseEnergy: number, edgeEnergy: number): Float32Array {
+  const ratio = VK_DOMAIN_COMPOSITIONS.map((name) => theoreticalRatios().find((t) => t.name === name)!.Re_Ne_over_N_V);
+  const nv = R_E_NM * (HC_EV_NM / edgeEnergy) * DEFAULT_DELTA_F2;
+  const ne = R_E_NM * (HC_EV_NM / phaseEnergy);
+  return Float32Array.from(b1, (b, p) => (domain[p] >= 0 && b > 0 ? -ne * (b / nv) * ratio[domain[p]] : 0));
 }

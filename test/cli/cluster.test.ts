@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { makeRng } from '../../src/synth/random.js';
 import { writeDemoData } from '../../src/cli/demo.js';
 import { readNpy, writeNpy } from '../../src/io/npy.js';
 
@@ -52,6 +53,9 @@ describe('xanes cluster', () => {
       expect(s.k).toBe(3);
       expect(s.backend.name).toBe(backend);
       expect(s.pca.components).toBe(2);
+      // PCA scores are clustered in their own units by default (not z-scored).
+      expect(s.parameters.standardize).toBe(false);
+      expect(s.standardized ?? s.parameters.standardize).toBe(false);
       for (const f of ['cluster_spectra.csv', 'cluster_spectra.png', 'pca/score_1.npy', 'pca/scree.csv']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     }
   });
@@ -95,5 +99,40 @@ describe('xanes pca', () => {
     expect(ratios[0]).toBeGreaterThan(0.5);
     expect(ratios.reduce((a: number, b: number) => a + b, 0)).toBeLessThanOrEqual(1 + 1e-9);
     for (const f of ['score_1.npy', 'score_3.tif', 'recon_error.npy', 'scree.csv', 'scree.png']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+  });
+
+  test('--reconstruct n: the stack rebuilt from n components removes the noise of a rank-2 stack', async () => {
+    // mean + a(p) v1 + b(p) v2 + noise: two components hold every signal.
+    const E = 30, H = 16, W = 16, P = H * W, SIGMA = 0.01;
+    const rng = makeRng(120701);
+    const clean = new Float32Array(E * P), noisy = new Float32Array(E * P);
+    for (let p = 0; p < P; p++) {
+      const a = rng.uniform(), b = rng.uniform();
+      for (let e = 0; e < E; e++) {
+        const v = 0.5 + a * Math.sin(e / 5) + b * Math.exp(-(((e - 15) / 4) ** 2));
+        clean[e * P + p] = v;
+        noisy[e * P + p] = v + SIGMA * rng.normal();
+      }
+    }
+    const stack = path.join(dir, 'rank2.npy');
+    writeNpy(stack, noisy, [E, H, W]);
+    const eFile = path.join(dir, 'rank2-e.txt');
+    fs.writeFileSync(eFile, Array.from({ length: E }, (_, i) => 700 + i).join('\n') + '\n');
+    const out = path.join(dir, 'pca-recon');
+    const r = await runCli(['pca', stack, '--energies', eFile, '--components', '2', '--reconstruct', '2', '--backend', 'cpu', '--out', out]);
+    expect(r.code, r.err).toBe(0);
+    const rec = readNpy(path.join(out, 'reconstructed.npy'));
+    expect(rec.shape).toEqual([E, H, W]);
+    const x = rec.data as Float32Array;
+    let dClean = 0, dNoisy = 0;
+    for (let i = 0; i < E * P; i++) {
+      dClean += (x[i] - clean[i]) ** 2;
+      dNoisy += (x[i] - noisy[i]) ** 2;
+    }
+    const rmsClean = Math.sqrt(dClean / (E * P)), rmsNoisy = Math.sqrt(dNoisy / (E * P));
+    // The residual against the input is the noise outside two dimensions (~SIGMA); the
+    // reconstruction keeps only ~2 of 30 dimensions of the noise: ~SIGMA sqrt(2/30).
+    expect(rmsNoisy).toBeGreaterThan(0.8 * SIGMA);
+    expect(rmsClean).toBeLessThan(0.4 * SIGMA);
   });
 });

@@ -49,7 +49,7 @@ describe('xanes lcf', () => {
     const d = path.join(dir, 'demo', 'data');
     const out = path.join(dir, 'lcf-ni');
     const r = await runCli(['lcf', path.join(d, 'sample.tif'), '--energies', path.join(d, 'energies.txt'), '--flat', path.join(d, 'flat.tif'), '--dark', path.join(d, 'dark.tif'),
-      '--ref', `NiO=${exampleDataPath('ni-k/ref_NiO.txt')}`, '--ref', `LiNiO2=${exampleDataPath('ni-k/ref_LiNiO2.txt')}`, '--mode', 'nnls-sum1', '--background', 'linear', '--backend', 'cpu', '--out', out]);
+      '--ref', `NiO=${exampleDataPath('ni-k/ref_NiO.txt')}`, '--ref', `LiNiO2=${exampleDataPath('ni-k/ref_LiNiO2.txt')}`, '--mode', 'nnls-sum1', '--normalize', '--backend', 'cpu', '--out', out]);
     expect(r.code, r.err).toBe(0);
     const f = readNpy(path.join(out, 'fraction_LiNiO2.npy')).data as Float32Array;
     const soc = readNpy(path.join(d, 'truth_soc.npy')).data as Float32Array;

@@ -177,16 +177,26 @@ export function fixturePath(rel: string): string {
   return fileURLToPath(new URL(`../fixtures/${rel}`, import.meta.url));
 }
 
-/** mu(E) = ln(i0 / itrans) of an XDI file with columns energy, i0, itrans (header lines start with '#'). */
+/**
+ * mu(E) = ln(i0 / itrans) of an XDI file (header lines start with '#'; the column labels are
+ * on the last header line, e.g. "energy i0 itrans" or "energy counttime i0 itrans").
+ */
 export function readXdiMu(file: string): { energy: Float64Array; mu: Float64Array } {
   const e: number[] = [], mu: number[] = [];
+  let labels: string[] = [];
   for (const line of readFileSync(file, 'utf8').split(/\r?\n/)) {
     const t = line.trim();
-    if (t === '' || t.startsWith('#')) continue;
+    if (t.startsWith('#')) {
+      labels = t.replace(/^#\s*/, '').split(/\s+/).map((s) => s.toLowerCase());
+      continue;
+    }
+    if (t === '') continue;
+    const i0 = labels.indexOf('i0') >= 0 ? labels.indexOf('i0') : 1;
+    const it = labels.indexOf('itrans') >= 0 ? labels.indexOf('itrans') : 2;
     const cols = t.split(/\s+/).map(Number);
-    if (cols.length < 3 || cols.slice(0, 3).some((v) => !Number.isFinite(v))) throw new Error(`${file}: bad data line '${t}'`);
+    if (cols.length <= Math.max(i0, it) || [0, i0, it].some((k) => !Number.isFinite(cols[k]))) throw new Error(`${file}: bad data line '${t}'`);
     e.push(cols[0]);
-    mu.push(Math.log(cols[1] / cols[2]));
+    mu.push(Math.log(cols[i0] / cols[it]));
   }
   return { energy: Float64Array.from(e), mu: Float64Array.from(mu) };
 }

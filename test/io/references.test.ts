@@ -177,7 +177,7 @@ describe('references on the stack', () => {
     const cube = new Float32Array(E.length * H * W);
     for (let e = 0; e < E.length; e++) for (let i = 0; i < H * W; i++) cube[e * H * W + i] = e + (i % W); // column index + energy index
     const stack = new MemoryStack(cube, E.length, H, W);
-    const refs = await loadReferences(['t=' + txt, `p=${prj}#B`, 'r=rect:1,0,3,3'].map(parseRefSpec), stack, E);
+    const refs = await loadReferences(['t=' + txt, `p=${prj}#B`, 'r=rect:1,0,3,3'].map(parseRefSpec), stack, E, undefined, { kind: 'none' });
     expect(refs.map((r) => [r.name, r.format])).toEqual([['t', '2-column'], ['p', 'athena'], ['r', 'region']]);
     expect(refs[0].mu[3]).toBeCloseTo((mu1[6] + mu1[7]) / 2, 12); // 8313 eV, between ex[6] and ex[7]
     expect(refs[1].mu[4]).toBeCloseTo(mu2[7], 12); // 8314 eV = ex[7]

@@ -224,7 +224,7 @@ describe('two-reference fit on the real stack', () => {
     }
     const a = nearest(E, 708.05), b = nearest(E, 709.87);
     for (const [name, r] of [['webgpu', g], ['cpu', c]] as const) {
-      expect(r.status.every((s) => s === 0 || s === 2), name).toBe(true);
+      expect(r.status.every((s) => s === 0 || s === 2 || s === 3), name).toBe(true); // ok, no_total, low_total (nothing there)
       // The amount of iron: total weight follows the L3 signal.
       expect(pearson(l3, r.maps.total), name).toBeGreaterThan(0.9);
       // The chemistry: where the 709.9 eV peak dominates, so does peak710.

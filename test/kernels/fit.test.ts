@@ -368,10 +368,18 @@ describe.each(['cpu', 'webgpu'] as const)('hostile pixels and tiles, %s', (backe
     const k13 = d.model.paramNames.indexOf('c13');
     let inside = 0, insideOk = 0, outside = 0, outsideAtBound = 0;
     for (let p = 0; p < n; p++) {
-      expect(r.maps.b3[p]).toBe(3.5);
-      expect(r.maps.b3_stderr[p]).toBe(0);
-      expect(r.maps.c13[p]).toBeGreaterThanOrEqual(Math.fround(0.9) * (1 - 1e-6));
-      expect(r.maps.c13[p]).toBeLessThanOrEqual(Math.fround(1.2) * (1 + 1e-6));
+      // Parameter maps only where the fit converged (NaN elsewhere, every map); raw/ keeps
+      // the fitted values of every pixel.
+      const converged = r.status[p] === FitStatus.CONVERGED;
+      for (const name of d.model.paramNames) {
+        expect(Number.isNaN(r.maps[name][p]), `${name} at pixel ${p}, status ${r.status[p]}`).toBe(!converged);
+        expect(Number.isNaN(r.maps[`${name}_stderr`][p])).toBe(!converged);
+        expect(Number.isFinite(r.maps[`raw/${name}`][p]), `raw/${name} at pixel ${p}`).toBe(true);
+      }
+      expect(r.maps['raw/b3'][p]).toBe(3.5);
+      if (converged) expect(r.maps.b3_stderr[p]).toBe(0);
+      expect(r.maps['raw/c13'][p]).toBeGreaterThanOrEqual(Math.fround(0.9) * (1 - 1e-6));
+      expect(r.maps['raw/c13'][p]).toBeLessThanOrEqual(Math.fround(1.2) * (1 + 1e-6));
       const t = d.truth[k13][p];
       if (t > 0.92 && t < 1.18) {
         inside++;
@@ -457,7 +465,7 @@ describe('the PixelStep', () => {
   test('names its maps and statuses and counts its bytes', () => {
     const st = fitStep(PRESETS['erf-2lorentz'].make(), vkGrid40());
     const names = ['a', 'b1', 'b2', 'b3', 'c11', 'c12', 'c13', 'c21', 'c22', 'c23'];
-    expect(st.mapNames).toEqual([...names, ...names.map((x) => `${x}_stderr`), 'redchi', 'iterations', 'PE', 'PE_over_b1']);
+    expect(st.mapNames).toEqual([...names, ...names.map((x) => `${x}_stderr`), 'redchi', 'iterations', 'PE', 'PE_over_b1', ...names.map((x) => `raw/${x}`)]);
     expect([...st.statusNames]).toEqual(['converged', 'max-iterations', 'singular', 'at-bound', 'masked-input', 'non-finite']);
     // At least the float32 outputs and the status byte, plus GPU work rows or CPU float64 rows.
     expect(st.bytesPerPixel(40)).toBeGreaterThan(4 * st.mapNames.length + 1 + 8 * 25);

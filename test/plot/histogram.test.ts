@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { decode } from 'fast-png';
-import { histogram, histogramCsv, histogramPeak, percentile, percentiles } from '../../src/plot/histogram.js';
+import { histogram, histogramCsv, histogramPeak, percentile, percentiles, robustHistogramRange } from '../../src/plot/histogram.js';
 import { renderHistogram } from '../../src/plot/histogram-png.js';
 import { makeRng } from '../../src/synth/random.js';
 
@@ -60,5 +60,18 @@ describe('percentile', () => {
     expect(percentiles(v, [25, 50])).toEqual([percentile(v, 25), percentile(v, 50)]);
     expect(percentile(Float32Array.from([NaN]), 50)).toBeNaN();
     expect(() => percentile(v, 101)).toThrow(RangeError);
+  });
+});
+
+describe('robustHistogramRange', () => {
+  test('a few outliers do not stretch the range; the bulk is inside', () => {
+    const v = new Float32Array(10000);
+    for (let i = 0; i < v.length; i++) v[i] = 8340 + 3 * (i / v.length);
+    v[0] = 8312; v[1] = 8760; v[2] = NaN;
+    const r = robustHistogramRange(v, 0.1);
+    expect(r.min).toBeGreaterThan(8337);
+    expect(r.max).toBeLessThan(8346);
+    const h = histogram(v, 0.1, r);
+    expect(h.counts.reduce((a, b) => a + b, 0)).toBe(v.length - 3);
   });
 });
