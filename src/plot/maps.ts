@@ -4,7 +4,7 @@
  */
 import { colorize, colorizeLabels, labelColor, type ColormapName } from './colormap.js';
 import { imageSpec, type Swatch } from './specs.js';
-import { PLACEHOLDER_IMAGE_URL, renderSpecWithImage, type Rendered } from './render.js';
+import { pngDataUrl, renderSpec, type Rendered } from './render.js';
 import { percentiles } from './histogram.js';
 import { mapScale, PICTURE_MAX_SIDE } from './map-scale.js';
 import { rgbComposite, rgbSwatches, type RgbCompositeOptions, type RgbLegend } from './rgb.js';
@@ -87,8 +87,8 @@ export async function renderMapImage(o: MapOptions): Promise<Rendered> {
   const label = `${o.label ?? o.title ?? 'value'}${o.unit ? ` (${o.unit})` : ''}`;
   const r = blockMeans(o.data, o.width, o.height);
   const s = mapScale(r.width, r.height);
-  const spec = imageSpec({ url: PLACEHOLDER_IMAGE_URL, width: o.width, height: o.height, displayWidth: r.width * s, displayHeight: r.height * s, title: o.title, pixelSizeUm: o.pixelSizeUm }, { bar: { vmin: o.vmin, vmax: o.vmax, cmap, label } });
-  return renderSpecWithImage(spec, colorize(r.data, o.vmin, o.vmax, cmap), r.width, r.height, s);
+  const url = pngDataUrl(colorize(r.data, o.vmin, o.vmax, cmap), r.width, r.height, s);
+  return renderSpec(imageSpec({ url, width: o.width, height: o.height, displayWidth: r.width * s, displayHeight: r.height * s, title: o.title, pixelSizeUm: o.pixelSizeUm }, { bar: { vmin: o.vmin, vmax: o.vmax, cmap, label } }));
 }
 
 export async function renderMap(o: MapOptions): Promise<Uint8Array> {
@@ -108,8 +108,8 @@ export async function renderSwatchMap(rgba: Uint8ClampedArray, width: number, he
   checkMap(rgba.length / 4, width, height, 'renderSwatchMap');
   const r = blockCorners(rgba, width, height);
   const s = mapScale(r.width, r.height);
-  const spec = imageSpec({ url: PLACEHOLDER_IMAGE_URL, width, height, displayWidth: r.width * s, displayHeight: r.height * s, title: opts.title }, { swatches, notes: opts.notes });
-  return renderSpecWithImage(spec, r.rgba, r.width, r.height, s);
+  const url = pngDataUrl(r.rgba, r.width, r.height, s);
+  return renderSpec(imageSpec({ url, width, height, displayWidth: r.width * s, displayHeight: r.height * s, title: opts.title }, { swatches, notes: opts.notes }));
 }
 
 /**
