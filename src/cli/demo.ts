@@ -19,7 +19,7 @@ import { runClusterCommand } from '../pipeline/cluster-run.js';
 import { runFit } from '../pipeline/fit-run.js';
 import { runLcf } from '../pipeline/lcf-run.js';
 import { exampleDataPath } from '../synth/paths.js';
-import { makeVkPtychoStack } from '../synth/vk-ptycho.js';
+import { makeVkPtychoStack, vkPhaseImage } from '../synth/vk-ptycho.js';
 import { progress } from './progress.js';
 import { claimFolder } from '../io/outdir.js';
 
@@ -118,7 +118,7 @@ export async function writeDemoFxi(dir: string, size: number, stack?: NiTxmStack
   return file;
 }
 
-/** The V K-edge ptychography-like stack as .npy [40, H, W] plus energies and truth maps. */
+/** The V K-edge ptychography-like stack as .npy [40, H, W] plus energies, its phase image and truth maps. */
 export function writeVkDemoData(dir: string, size: number): { stack: string; energies: string } {
   const dataDir = path.join(dir, 'data');
   claimFolder(dataDir); // never over files xanes did not write
@@ -129,6 +129,9 @@ export function writeVkDemoData(dir: string, size: number): { stack: string; ene
   writeNpy(f('truth_vk_domain.npy'), v.truth.domain, [size, size]);
   writeNpy(f('truth_vk_b2.npy'), v.truth.b2, [size, size]);
   writeNpy(f('truth_vk_PE_over_b1.npy'), v.truth.peOverB1, [size, size]);
+  // The phase image at the pre-edge energy 5450 eV (edge 5480 eV) that examples/seed-002's
+  // recipe turns into composition maps: each domain's electrons per V from its composition.
+  writeNpy(f('vk_phase.npy'), vkPhaseImage(v.truth.b1, v.truth.domain, 5450, 5480), [size, size]);
   return { stack: f('vk_ptycho.npy'), energies: f('vk_energies.txt') };
 }
 
