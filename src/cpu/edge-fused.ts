@@ -18,26 +18,7 @@
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { parabolaVertex } from '../pipeline/edge-plan.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
-import { rebase, solve1, solve2, solve3 } from './normalize.js';
-
-/** larch index_of / index_nearest and the window rule, as in normalize.ts. */
-function indexOf(x: Float64Array, v: number): number {
-  if (!(v >= x[0])) return 0;
-  let i = 0;
-  while (i + 1 < x.length && x[i + 1] <= v) i++;
-  return i;
-}
-function indexNearest(x: Float64Array, v: number): number {
-  let k = 0;
-  for (let i = 1; i < x.length; i++) if (Math.abs(x[i] - v) < Math.abs(x[k] - v)) k = i;
-  return k;
-}
-function window(x: Float64Array, x0: number, lo: number, hi: number): [number, number] {
-  const i0 = indexOf(x, lo + x0);
-  let i1 = indexNearest(x, hi + x0);
-  if (i1 - i0 < 2) i1 = Math.min(x.length, i0 + 2);
-  return [i0, i1];
-}
+import { rebase, solve1, solve2, solve3, window } from './normalize.js';
 
 /** Per-plan tables (see the module header). */
 interface Tables {

@@ -42,7 +42,7 @@ function indexNearest(x: Float64Array, v: number): number {
 }
 
 /** [i0, i1) of a window [lo, hi] measured from x0, larch's rules (widened to 2 points). */
-function window(x: Float64Array, x0: number, lo: number, hi: number): [number, number] {
+export function window(x: Float64Array, x0: number, lo: number, hi: number): [number, number] {
   const i0 = indexOf(x, lo + x0);
   let i1 = indexNearest(x, hi + x0);
   if (i1 - i0 < 2) i1 = Math.min(x.length, i0 + 2);
