@@ -85,6 +85,13 @@ export class Fn {
     return this;
   }
 
+  /** An f64 constant with the bit pattern of the 64-bit integer v (integers carried in f64x2 lanes, selected bitwise). */
+  f64Bits(v: number): this {
+    const b = new Uint8Array(BigInt64Array.of(BigInt(v)).buffer);
+    this.code.push(0x44, ...b);
+    return this;
+  }
+
   // --- control
   block(): this { this.code.push(0x02, 0x40); return this; }
   loop(): this { this.code.push(0x03, 0x40); return this; }
@@ -119,6 +126,7 @@ export class Fn {
   fmul(): this { return this.op(0xa2); }
   demote(): this { return this.op(0xb6); }
   truncS(): this { return this.op(0xaa); } // i32.trunc_f64_s
+  wrap(): this { return this.op(0xa7); } // i32.wrap_i64
 
   // --- SIMD (0xfd prefix, opcode as u32 LEB)
   private simd(op: number, ...imm: number[]): this { this.code.push(0xfd, ...uleb(op), ...imm); return this; }
