@@ -43,6 +43,8 @@ export interface KmeansBenchResult {
   setupSeconds: number;
   /** One Lloyd iteration each: assignment, partial sums, readback, float64 reduction, centre update. */
   iterationSeconds: number[];
+  /** The same iterations in process CPU time (every thread; robust to other work on a shared machine). */
+  iterationCpuSeconds: number[];
   backend: BackendName;
   adapter: string;
 }
@@ -96,15 +98,18 @@ export async function benchKmeansIteration(backend: Backend, o: KmeansBenchOptio
     };
     await iterate(); // warm-up: pipeline compilation, first-touch allocations, JIT
     const iterationSeconds: number[] = [];
+    const iterationCpuSeconds: number[] = [];
     for (let r = 0; r < (o.repeats ?? 3); r++) {
+      const c = process.cpuUsage();
       const t = performance.now();
       await iterate();
       iterationSeconds.push((performance.now() - t) / 1000);
+      iterationCpuSeconds.push(cpuSeconds(c));
     }
     return {
       pixels, d, k, tiles: views.length, tilePixels: tileP,
       resident: engine instanceof GpuKmeansEngine ? engine.resident : null,
-      setupSeconds, iterationSeconds, backend: backend.name, adapter: backend.adapter,
+      setupSeconds, iterationSeconds, iterationCpuSeconds, backend: backend.name, adapter: backend.adapter,
     };
   } finally {
     await engine.release();
@@ -126,6 +131,10 @@ export interface PcaBenchResult {
   tilePixels: number;
   /** The covariance pass over all pixels (GPU: upload, mask, partial sums, readback, float64 sums), seconds. */
   covarianceSeconds: number[];
+  /** The same passes in process CPU time. */
+  covarianceCpuSeconds: number[];
+  /** The eigendecomposition's best process CPU time (as eigenSeconds). */
+  eigenCpuSeconds: number;
   /** Host eigendecomposition of the d x d covariance, seconds: the best of 5 calls after the first. */
   eigenSeconds: number;
   /** The first call in this process (includes JIT compilation of the solver), seconds. */
@@ -177,28 +186,41 @@ export async function benchPcaCovariance(backend: Backend, o: PcaBenchOptions): 
     return acc;
   };
   const covarianceSeconds: number[] = [];
+  const covarianceCpuSeconds: number[] = [];
   let last: PcaAccumulator | null = null;
   try {
     await pass(); // warm-up: pipeline compilation, worker start-up, JIT
     for (let r = 0; r < (o.repeats ?? 3); r++) {
+      const c = process.cpuUsage();
       const t = performance.now();
       last = await pass();
       covarianceSeconds.push((performance.now() - t) / 1000);
+      covarianceCpuSeconds.push(cpuSeconds(c));
     }
   } finally {
     await cpuThreads?.close();
   }
   // Timed like the peer's numpy eigh (best of repeats after a first call).
   const eig: number[] = [];
+  const eigCpu: number[] = [];
   for (let r = 0; r < 6; r++) {
+    const c = process.cpuUsage();
     const t = performance.now();
     last?.finish();
     eig.push((performance.now() - t) / 1000);
+    eigCpu.push(cpuSeconds(c));
   }
   return {
-    pixels, d, tiles: tiles.length, tilePixels: tileP, covarianceSeconds, eigenSeconds: Math.min(...eig.slice(1)), eigenFirstSeconds: eig[0],
+    pixels, d, tiles: tiles.length, tilePixels: tileP, covarianceSeconds, covarianceCpuSeconds,
+    eigenSeconds: Math.min(...eig.slice(1)), eigenFirstSeconds: eig[0], eigenCpuSeconds: Math.min(...eigCpu.slice(1)),
     backend: backend.name, adapter: backend.adapter,
   };
+}
+
+/** Process CPU seconds (user + system, every thread) since `start`. */
+function cpuSeconds(start: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(start);
+  return (u.user + u.system) / 1e6;
 }
 
 function sliceEnergyMajor(cube: Float32Array, d: number, P: number, count: number): Float32Array {
