@@ -26,7 +26,7 @@ export const WPANEL = 256;
 const BR = 2;
 const BQ = 4;
 /** Pixel pairs per trip of the Gram kernel's inner loop (WPANEL / 2 must be a multiple). */
-const UNROLL = 2;
+const UNROLL = 1;
 
 /** Rows of the WebAssembly panel: d + 1 rounded up to a multiple of BQ (BR divides BQ). */
 export function wasmRows(d: number): number {
