@@ -14,7 +14,7 @@
  * memory one sub-block at a time; the module is generated for (d, number of active centres,
  * labels wanted), with the feature loop unrolled for small d.
  */
-import { assemble, Fn, I32, instantiate, V128, wasmSimd } from './wasm.js';
+import { assemble, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
 
 /** Features up to which the feature loops are unrolled. */
 const UNROLL_D = 8;
@@ -62,14 +62,14 @@ export function subBlockPixels(d: number, cap: number): number {
 /** One instance per (thread, d, k, block size): memory and compiled sweeps reused across steps. */
 export class WasmSweep {
   readonly L: Layout;
-  private readonly mem: WebAssembly.Memory;
+  private readonly mem: WasmMemory;
   private readonly pages: number;
   private readonly fns = new Map<string, Exports>();
 
   constructor(readonly d: number, readonly k: number, readonly S: number) {
     this.L = layout(d, k, S);
     this.pages = Math.ceil(this.L.bytes / 65536);
-    this.mem = new WebAssembly.Memory({ initial: this.pages, maximum: this.pages });
+    this.mem = newMemory(this.pages);
   }
 
   private sweepFn(act: number[], want: boolean): Exports {

@@ -17,9 +17,9 @@
  * within the block, never on the thread. The module is generated for each d (mp constant).
  */
 import { PCA_MAX_ABS } from './pca.js';
-import { assemble, Fn, I32, instantiate, V128, wasmSimd } from './wasm.js';
+import { assemble, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
 
-/** Pixels per panel of the WebAssembly path (A: mp x WPANEL float64, ~52 KiB for d = 101). */
+/** Pixels per panel of the WebAssembly path (A: mp x WPANEL float64, 208 KiB for d = 101: L2; measured best of 128-512). */
 export const WPANEL = 256;
 
 /** Register block of the Gram kernel: BR rows x BQ columns of G, BR * BQ f64x2 accumulators (x64 has 16 vector registers). */
@@ -41,7 +41,7 @@ interface Exports {
 export class WasmGram {
   readonly mp: number;
   private readonly exp: Exports;
-  private readonly mem: WebAssembly.Memory;
+  private readonly mem: WasmMemory;
   private readonly offX = 0;
   private readonly offA: number;
   private readonly offG: number;
@@ -59,7 +59,7 @@ export class WasmGram {
     this.offOk = al(this.offC + 8 * d);
     const bytes = this.offOk + 16 * (WPANEL / 2);
     const pages = Math.ceil(bytes / 65536);
-    this.mem = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    this.mem = newMemory(pages);
     this.exp = instantiate<Exports>(buildModule(d, S, mp, this.offA, this.offG, this.offC, this.offOk, pages), this.mem);
   }
 

@@ -170,19 +170,40 @@ export function assemble(fns: Fn[], memory: { pages: number; maxPages: number; s
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...typeSec, ...importSec, ...funcSec, ...exportSec, ...codeSec]);
 }
 
+/**
+ * The few pieces of the WebAssembly JavaScript API used here, typed locally (the project's
+ * TypeScript libs are ES2022 + Node, which do not declare them).
+ */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+interface WasmApi {
+  Memory: new (d: { initial: number; maximum: number }) => WasmMemory;
+  Module: new (bytes: Uint8Array<ArrayBuffer>) => object;
+  Instance: new (m: object, imports: object) => { exports: unknown };
+  validate(bytes: Uint8Array<ArrayBuffer>): boolean;
+}
+const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
 /** True if this runtime compiles WebAssembly with fixed-width SIMD (Node >= 16.4). */
 export const wasmSimd: boolean = (() => {
   try {
+    if (!WA) return false;
     const f = new Fn('t', []);
     f.f64(1).f64x2Splat().f64x2Extract(0).op(0x1a); // drop
-    return WebAssembly.validate(assemble([f], { pages: 1, maxPages: 1, shared: false }));
+    return WA.validate(assemble([f], { pages: 1, maxPages: 1, shared: false }));
   } catch {
     return false;
   }
 })();
 
+/** A linear memory of `pages` 64 KiB pages (fixed size). */
+export function newMemory(pages: number): WasmMemory {
+  return new WA!.Memory({ initial: pages, maximum: pages });
+}
+
 /** Instantiates a module synchronously on `memory`; returns its exports. */
-export function instantiate<T>(bytes: Uint8Array<ArrayBuffer>, memory: WebAssembly.Memory): T {
-  const mod = new WebAssembly.Module(bytes);
-  return new WebAssembly.Instance(mod, { m: { mem: memory } }).exports as T;
+export function instantiate<T>(bytes: Uint8Array<ArrayBuffer>, memory: WasmMemory): T {
+  const mod = new WA!.Module(bytes);
+  return new WA!.Instance(mod, { m: { mem: memory } }).exports as T;
 }
