@@ -2,8 +2,8 @@
  * The k-means sweep in WebAssembly SIMD (src/cpu/kmeans-wasm.ts) against the JavaScript
  * sweeps of kmeans-sweep.ts (generated for small d, generic otherwise): the same float64
  * operations in the same order, so labels, distances and block sums must be bit-identical.
- * Sizes cover the unrolled and looped feature paths, several centre groups, inactive
- * centres, odd pixel counts, views that split blocks, and excluded pixels.
+ * Sizes cover the unrolled and looped feature paths, several centre groups,
+ * inactive centres, exact ties, odd pixel counts, views that split blocks, and excluded pixels.
  */
 import { describe, expect, test } from 'vitest';
 import { KM_CPU_BLOCK, kmeansSweepBlocks } from '../../src/cpu/kmeans-sweep.js';
@@ -31,6 +31,8 @@ describe('kmeans-wasm', () => {
         { data, stride: total, offset: off + cut, count: n - cut },
       ].filter((v) => v.count > 0);
       const centres = Float64Array.from({ length: k * d }, () => rng.normal());
+      // An exact tie for every pixel (centre 3 = centre 0): the lower index must win.
+      if (k > 3) centres.copyWithin(3 * d, 0, d);
       const active = new Uint8Array(k).fill(1);
       if (k > 2) active[1] = 0;
       const p = { d, k, shift: Float64Array.from({ length: d }, () => 2 + 0.1 * rng.normal()), invScale: Float64Array.from({ length: d }, () => 0.5 + rng.uniform()), centres, active };
@@ -49,6 +51,10 @@ describe('kmeans-wasm', () => {
           expect(Array.from(w.dist2!)).toEqual(Array.from(js.dist2!));
           if (n > 10) expect([w.labels![4], w.labels![9]]).toEqual([-1, -1]);
           if (k > 2) expect(w.labels!.some((j) => j === 1)).toBe(false); // inactive centre never chosen
+          if (k > 3) {
+            expect(w.labels!.some((j) => j === 3)).toBe(false); // the tie goes to centre 0
+            expect(w.labels!.some((j) => j === 0)).toBe(true);
+          }
         }
       }
     }
