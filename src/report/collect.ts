@@ -9,7 +9,7 @@ import { readNpy } from '../io/npy.js';
 import { InputError } from '../io/errors.js';
 import { histogram, histogramPeak, percentiles } from '../plot/histogram.js';
 import { E0_HIST_BIN_EV, E0_PEAK_HALF_RANGE_EV } from '../plot/ranges.js';
-import { readSpectraIndex } from './spectra-file.js';
+import { readSpectraIndex, spectraUrl } from './spectra-file.js';
 import { MAP_CHUNK_BYTES, type MapKind, type ReportMap, type ReportMeta } from './meta.js';
 
 export interface Collected {
@@ -117,8 +117,22 @@ export function collect(dir: string, name = path.basename(path.resolve(dir)), ma
       }
     }
   }
+  // A `xanes run` field's cluster step: its features are maps of the field's other steps
+  // (summary.json "inputs.feature_files", relative to the folder).
+  const featureFiles = summary.inputs?.feature_files;
+  if (command === 'cluster' && Array.isArray(featureFiles)) {
+    for (const rel of featureFiles as string[]) {
+      const f = path.resolve(dir, rel);
+      const name = path.basename(f, '.npy');
+      if (maps[name] || !fs.existsSync(f)) continue;
+      let stepSummary: Record<string, any> = {};
+      try { stepSummary = JSON.parse(fs.readFileSync(path.join(path.dirname(f), 'summary.json'), 'utf8')); } catch { /* units unknown */ }
+      const m = read2d(f, W, H);
+      if (m) add(name, m, stepSummary);
+    }
+  }
   // The interesting map first.
-  const first = ['e0_half', 'fraction_' + (summary.parameters?.references?.[1] ?? ''), 'labels', 'b2', 'score_1'];
+  const first = [...(command === 'cluster' ? ['labels'] : []), 'e0_half', 'fraction_' + (summary.parameters?.references?.[1] ?? ''), 'labels', 'b2', 'score_1'];
   list.sort((a, b) => {
     const ia = first.indexOf(a.name), ib = first.indexOf(b.name);
     return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
@@ -153,6 +167,7 @@ export function collect(dir: string, name = path.basename(path.resolve(dir)), ma
     width: W, height: H, maps: list, summary,
     energies,
     spectra: index ? spectra : null,
+    spectraDir: spectraUrl(dir),
     references,
     elbow: elbowTable ? { table: elbowTable, k: Number(summary.elbow.k) } : null,
     scree: scree ? scree.rows.map((r) => ({ component: r[0], ratio: r[2] })) : null,

@@ -188,6 +188,9 @@ export function inspectPixel(meta: ReportMeta, x: number, y: number, value: (nam
         ],
         xlabel: 'Energy (eV)', ylabel: quantity,
       });
+    } else if (y0) {
+      // Clustered on maps (no per-cluster spectra): the pixel's own spectrum.
+      plots.push({ title: `Pixel ${x},${y}: spectrum (${j >= 0 ? `cluster ${j}` : 'not clustered'})`, series: dataSeries(), xlabel: 'Energy (eV)', ylabel: quantity });
     }
   } else if (y0) {
     plots.push({ title: `Pixel ${x},${y}: spectrum`, series: dataSeries(), xlabel: 'Energy (eV)', ylabel: quantity });

@@ -8,7 +8,7 @@
 import { View, parse, type Spec } from 'vega';
 import { colorize, colorizeLabels, COLORMAPS, labelColor, isColormap, type ColormapName } from '../../plot/colormap.js';
 import { imageSpec, lineSpec, histogramSpec, type Swatch, type LinePlot } from '../../plot/specs.js';
-import { histogram, histogramPeak } from '../../plot/histogram.js';
+import { histogram, histogramPeak, robustHistogramRange } from '../../plot/histogram.js';
 import { E0_HIST_BIN_EV } from '../../plot/ranges.js';
 import { rgbComposite, rgbSwatches } from '../../plot/rgb.js';
 import { elbowPlot, clusterSpectraPlot, screePlot } from '../../plot/figures.js';
@@ -105,7 +105,7 @@ async function mapValue(name: string, x: number, y: number): Promise<number> {
 function chunk(c: number): Promise<Float32Array> {
   let p = chunkCache.get(c);
   if (!p) {
-    p = loadScript(`spectra:${c}`, `report_files/spectra/r${String(c).padStart(4, '0')}.js`);
+    p = loadScript(`spectra:${c}`, `${meta.spectraDir}/r${String(c).padStart(4, '0')}.js`);
     chunkCache.set(c, p);
   }
   return p;
@@ -286,7 +286,10 @@ async function figures(): Promise<void> {
   };
   const has = (n: string) => meta.maps.some((m) => m.name === n);
   if (meta.command === 'edge' && has('e0_half')) {
-    const h = histogram(await mapData('e0_half'), E0_HIST_BIN_EV);
+    // Over the robust range the run's e0_hist.png uses (outliers cannot stretch it).
+    const e0 = await mapData('e0_half');
+    const range = robustHistogramRange(e0, E0_HIST_BIN_EV);
+    const h = Number.isFinite(range.min) && Number.isFinite(range.max) ? histogram(e0, E0_HIST_BIN_EV, range) : histogram(e0, E0_HIST_BIN_EV);
     const peak = histogramPeak(h);
     await add(histogramSpec({ edges: h.edges, counts: h.counts, xlabel: 'e0_half (eV)', ylabel: 'pixels', title: 'e0_half histogram', rules: Number.isFinite(peak) ? [{ x: peak, label: `peak ${peak.toFixed(2)} eV` }] : [] }));
   }
