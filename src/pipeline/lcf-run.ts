@@ -162,6 +162,8 @@ export interface SpectraRunOptions extends StackInputs {
   compare?: StackInputs;
   budgetBytes: number;
   notice?: (line: string) => void;
+  onTile?: (done: number, total: number) => void;
+  onCompareTile?: (done: number, total: number) => void;
 }
 
 export async function runSpectra(o: SpectraRunOptions): Promise<Record<string, unknown>> {
@@ -178,6 +180,7 @@ export async function runSpectra(o: SpectraRunOptions): Promise<Record<string, u
         compare: b ? { stack: b.source, energies: b.energies } : undefined,
         labels: b ? stackLabels(o.stack, o.compare!.stack) : undefined,
         quantity: a.od ? 'optical density' : a.absorbance ? 'absorbance' : 'stack value',
+        onTile: o.onTile, onCompareTile: o.onCompareTile,
       });
       const summary = { tool: 'xanes-engine', version: VERSION, command: 'spectra', finished: true, inputs: { stack: o.stack, compare: o.compare?.stack ?? null, i0: o.i0 ?? null, i0_region: o.i0Region ?? null }, ...s };
       dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');

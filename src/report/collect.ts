@@ -50,13 +50,20 @@ export function autoRange(data: Float32Array): [number, number] {
   return [lo, hi];
 }
 
-function presetsFor(name: string, unit: string, data: Float32Array, summary: Record<string, any>): ReportMap['presets'] {
+/**
+ * Colour ranges a map offers: its 2-98 percentile; for edge energies (e0_half, e0_deriv) the
+ * fixed range the run was given (--range, e.g. 8338,8345 eV: the same range across samples)
+ * and, for every map in eV, the e0 histogram's peak ± 1.5 eV.
+ */
+export function presetsFor(name: string, unit: string, data: Float32Array, summary: Record<string, any>): ReportMap['presets'] {
   const out: ReportMap['presets'] = [];
   const [lo, hi] = autoRange(data);
   out.push({ name: '2-98 percentile', vmin: lo, vmax: hi });
   if (unit === 'eV') {
-    const fixed = summary.parameters?.colour_range_eV;
-    if (name === 'e0_half' && Array.isArray(fixed) && fixed.every(Number.isFinite)) out.push({ name: "run's range", vmin: fixed[0], vmax: fixed[1] });
+    const fixed = summary.options?.edge?.range;
+    if ((name === 'e0_half' || name === 'e0_deriv') && Array.isArray(fixed) && fixed.length === 2 && fixed.every(Number.isFinite) && fixed[1] > fixed[0]) {
+      out.push({ name: `fixed range ${fixed[0]}-${fixed[1]} eV (--range)`, vmin: fixed[0], vmax: fixed[1] });
+    }
     // The peak of the histogram over the 1-99 percentile range (fitted energies can have wild outliers).
     const [p1, p99] = percentiles(data, [1, 99]);
     if (Number.isFinite(p1) && Number.isFinite(p99) && (p99 - p1) / E0_HIST_BIN_EV < 1e6) {

@@ -18,7 +18,7 @@ h1 { font-size: 20px; } h2 { font-size: 17px; margin: 12px 0 6px; } h3 { font-si
 table { border-collapse: collapse; font-size: 13px; } td, th { padding: 2px 10px 2px 0; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .main { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
-.main { flex-wrap: nowrap; } .left { flex: 0 0 auto; max-width: 660px; } .right { flex: 1 1 auto; min-width: 560px; }
+.main { flex-wrap: nowrap; } .left { flex: 0 0 auto; max-width: 680px; } .right { flex: 1 1 auto; min-width: 560px; }
 #run { display: flex; flex-wrap: wrap; gap: 8px 40px; align-items: flex-start; } #run details { flex-basis: 100%; } #run h3 { margin: 0 0 4px; }
 .controls { font-size: 13px; margin-bottom: 6px; } .controls input, .controls select, .controls button { font-size: 13px; margin: 2px; }
 .note { color: #666; font-size: 12px; } #map { cursor: crosshair; display: inline-block; }

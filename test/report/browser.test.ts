@@ -20,6 +20,7 @@ import { makeEdgePlan, DEFAULT_EDGE_OPTIONS } from '../../src/pipeline/edge-plan
 import { normalizeCpu, preEdgeLine } from '../../src/cpu/normalize.js';
 import { NormRow } from '../../src/kernels/layout.js';
 import { exampleDataPath } from '../../src/synth/paths.js';
+import { shrinkPng } from '../helpers/png-scale.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -107,7 +108,16 @@ describe('report.html in Chromium', () => {
     const noise = mapAt(edgeDir(), 'noise', SIZE, 12, 12);
     const early = points.filter((q) => q.x < p.e0_eV - 40).map((q, i) => q.y - pre[i].y);
     expect(Math.abs(early.reduce((a, b) => a + b, 0) / early.length)).toBeLessThan(noise);
+    // Hovering with Shift held inspects the pixel under the pointer.
+    const c = await page.evaluate(() => (window as any).__xanes.pixelToClient(20, 14));
+    await page.keyboard.down('Shift');
+    await page.mouse.move(c.x, c.y);
+    await page.waitForFunction(() => { const l = (window as any).__xanes.last; return l && l.x === 20 && l.y === 14; }, null, { timeout: 15_000 });
+    await page.keyboard.up('Shift');
+    await clickPixel(page, 12, 12);
     await page.screenshot({ path: path.join(dir, 'report-edge.png') });
+    // The README's copy (examples/images/report.png), small.
+    fs.writeFileSync(path.join(dir, 'readme-report.png'), shrinkPng(fs.readFileSync(path.join(dir, 'report-edge.png')), 0.64));
     await (await page.$('#inspector'))!.screenshot({ path: path.join(dir, 'inspector-edge.png') });
     expect(errors).toEqual([]);
     expect(requests).toEqual([]);
@@ -135,6 +145,7 @@ describe('report.html in Chromium', () => {
     expect(last.rows.find((r: any) => r.name === 'b2').stderr).toBe(mapAt(fitDir(), 'b2_stderr', VK, x, y));
     await page.screenshot({ path: path.join(dir, 'report-fit.png'), fullPage: true });
     await (await page.$('#inspector'))!.screenshot({ path: path.join(dir, 'inspector-fit.png') });
+    fs.writeFileSync(path.join(dir, 'readme-inspector.png'), shrinkPng(fs.readFileSync(path.join(dir, 'inspector-fit.png')), 0.84));
     expect(errors).toEqual([]);
     expect(requests).toEqual([]);
     await page.close();
@@ -178,7 +189,10 @@ describe('report.html in Chromium', () => {
       for (const l of links) expect(fs.existsSync(path.join(runDir(), f, l!)), `${f}: link ${l}`).toBe(true);
       const broken = await o.page.evaluate(() => Array.from(document.images).filter((i) => !(i.complete && i.naturalWidth > 0)).length);
       expect(broken).toBe(0);
-      if (f === '') await o.page.screenshot({ path: path.join(dir, 'report-run.png'), fullPage: true });
+      if (f === '') {
+        await o.page.screenshot({ path: path.join(dir, 'report-run.png'), fullPage: true });
+        fs.writeFileSync(path.join(dir, 'readme-run.png'), shrinkPng(fs.readFileSync(path.join(dir, 'report-run.png')), 0.6));
+      }
       expect(o.errors, f).toEqual([]);
       expect(o.requests, f).toEqual([]);
       await o.page.close();

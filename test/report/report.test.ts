@@ -20,6 +20,7 @@ import { edgeCpu } from '../../src/cpu/edge.js';
 import { EdgeRow, NormRow } from '../../src/kernels/layout.js';
 import { inspectFolder } from '../../src/report/inspect-run.js';
 import { writeReport } from '../../src/report/html.js';
+import { presetsFor } from '../../src/report/collect.js';
 import { SpectraRecorder, readSpectraIndex, readSpectrum, spectraStep } from '../../src/report/spectra-file.js';
 
 const SIZE = 40;
@@ -45,6 +46,19 @@ async function spectrumFromFiles(x: number, y: number): Promise<Float32Array> {
 }
 
 describe('report.html', () => {
+  test('colour presets: a run given --range offers that fixed range for its edge energies', () => {
+    const data = Float32Array.from({ length: 400 }, (_, i) => 8340 + (i % 20) * 0.1);
+    const withRange = { options: { edge: { range: [8338, 8345] } } };
+    for (const name of ['e0_half', 'e0_deriv']) {
+      const p = presetsFor(name, 'eV', data, withRange);
+      expect(p.map((x) => x.name)).toEqual(['2-98 percentile', 'fixed range 8338-8345 eV (--range)', 'peak ± 1.5 eV']);
+      expect([p[1].vmin, p[1].vmax]).toEqual([8338, 8345]);
+    }
+    // Not for other quantities, nor without --range.
+    expect(presetsFor('edge_step', 'absorbance', data, withRange).map((x) => x.name)).toEqual(['2-98 percentile']);
+    expect(presetsFor('e0_half', 'eV', data, {}).map((x) => x.name)).toEqual(['2-98 percentile', 'peak ± 1.5 eV']);
+  });
+
   test('self-contained: inlined script and style, maps as base64 float32 beside it, no URL to load', () => {
     const html = fs.readFileSync(path.join(edgeDir, 'report.html'), 'utf8');
     expect(html).not.toMatch(/<script[^>]+src=/i);
@@ -54,9 +68,10 @@ describe('report.html', () => {
     expect(meta.maps.map((m: { name: string }) => m.name)).toContain('e0_half');
     const e0 = meta.maps.find((m: { name: string }) => m.name === 'e0_half');
     expect(e0.unit).toBe('eV');
-    expect(e0.presets.map((p: { name: string }) => p.name)).toEqual(['2-98 percentile', "run's range", 'peak ± 1.5 eV']);
+    // No --range: the percentile range and the histogram peak ± 1.5 eV.
+    expect(e0.presets.map((p: { name: string }) => p.name)).toEqual(['2-98 percentile', 'peak ± 1.5 eV']);
     const s = JSON.parse(fs.readFileSync(path.join(edgeDir, 'summary.json'), 'utf8'));
-    const peak = e0.presets[2];
+    const peak = e0.presets[1];
     expect((peak.vmin + peak.vmax) / 2).toBeCloseTo(s.parameters.histogram_peak_eV, 6);
     // The map scripts: blocks of rows, each one base64 string of float32 values; together
     // they are the .npy map.
