@@ -12,6 +12,7 @@ import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
 import { LcfStatus } from '../cpu/lcf.js';
 import { lcfStep, LCF_MASK_SIGMA, type LcfMode, type LcfBackground, type LcfNormalize } from './lcf-step.js';
 import { DEFAULT_EDGE_OPTIONS, derivativeMaxEnergy, makeEdgePlan, type EdgeOptions } from './edge-plan.js';
+import { edgeSectionOf } from '../options/convert.js';
 import type { RefNorm } from './ref-norm.js';
 import { renderLinePlot, SERIES_COLORS } from '../plot/lineplot.js';
 import { renderRgbComposite } from '../plot/maps.js';
@@ -129,6 +130,8 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
             e0_eV: normalize.plan.e0, pre_eV: [edgeOptions!.pre1, edgeOptions!.pre2],
             post_eV: [edgeOptions!.norm1, Number.isFinite(edgeOptions!.norm2) ? edgeOptions!.norm2 : 'end'], nnorm: edgeOptions!.nnorm,
             nnorm_used: normalize.plan.post.degree, mask_sigma: edgeOptions!.maskSigma,
+            // Every edge option the plan used (the report's inspector normalises a pixel with it).
+            edge: edgeSectionOf(edgeOptions!),
           } : null,
           ref_norm: refNorm,
           mask_sigma: maskSigma,

@@ -245,10 +245,16 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           const lo = recipe.lcf!;
           const refNorm: RefNorm = lo.refNorm ?? (lo.flatten ? 'flat' : 'auto');
           const refs = await loadReferences(refSpecs, source, energies, windowRange(energies, win), { kind: refNorm, edge: recipe.edge });
-          const normalize = lo.normalize ? { plan: makeEdgePlan(energies, e0, { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 }, recipe.energies ?? field.stack), flatten: lo.flatten === true } : undefined;
+          const normOptions: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 };
+          const normalize = lo.normalize ? { plan: makeEdgePlan(energies, e0, normOptions, recipe.energies ?? field.stack), flatten: lo.flatten === true } : undefined;
           const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: lcfMode!, background: lcfBg!, window: win }, normalize);
           ls.info.warnings.forEach((w) => notice(`xanes: ${w}`));
-          lcfInfo = { ...ls.info, normalize: lo.normalize === true, ref_norm: refNorm, references: refs.map((r) => ({ name: r.name, source: r.source, normalization: r.normalization })) };
+          // The normalisation as `xanes lcf` records it (the report's inspector redoes it on a pixel).
+          const normRecord = normalize ? {
+            method: normalize.flatten ? 'flat' : 'norm', convention: 'xraylarch 0.9.58 pre_edge, per pixel from its own e0',
+            e0_eV: normalize.plan.e0, nnorm_used: normalize.plan.post.degree, mask_sigma: normOptions.maskSigma, edge: edgeSectionOf(normOptions),
+          } : null;
+          lcfInfo = { ...ls.info, normalize: normRecord, ref_norm: refNorm, references: refs.map((r) => ({ name: r.name, source: r.source, normalization: r.normalization })) };
           lcfRefs = refs.map((r) => ({ name: r.name, mu: r.mu }));
           lcfStepInfo = ls.info;
           lcfNormalized = lo.normalize === true;

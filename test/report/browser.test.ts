@@ -176,7 +176,11 @@ describe('report.html in Chromium', () => {
     for (const st of ['lcf', 'cluster']) {
       const o = await open(path.join(runDir(), 'sample', st, 'report.html'));
       const v = await clickPixel(o.page, 12, 12);
-      if (st === 'lcf') expect(v.drawn[0].s1.length, 'the reconstruction is drawn').toBeGreaterThan(10);
+      if (st === 'lcf') {
+        const rec = v.drawn[0].s1 as { y: number }[];
+        expect(rec.length, 'the reconstruction is drawn').toBeGreaterThan(10);
+        expect(rec.every((p) => Number.isFinite(p.y)), 'finite (no background term: 0)').toBe(true);
+      }
       else expect(v.last.notes[0]).toMatch(/^cluster \d$/);
       expect(o.errors, st).toEqual([]);
       expect(o.requests, st).toEqual([]);

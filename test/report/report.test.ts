@@ -21,6 +21,7 @@ import { EdgeRow, NormRow } from '../../src/kernels/layout.js';
 import { inspectFolder } from '../../src/report/inspect-run.js';
 import { writeReport } from '../../src/report/html.js';
 import { presetsFor } from '../../src/report/collect.js';
+import { exampleDataPath } from '../../src/synth/paths.js';
 import { SpectraRecorder, readSpectraIndex, readSpectrum, spectraStep } from '../../src/report/spectra-file.js';
 
 const SIZE = 40;
@@ -117,6 +118,33 @@ describe('report.html', () => {
 });
 
 describe('xanes inspect', () => {
+  test('lcf --normalize: the pixel is normalised as the fit saw it; the reconstruction is the weighted references, its residual the map\'s', async () => {
+    const out = path.join(dir, 'lcf-norm');
+    const refs = ['--ref', `NiO=${exampleDataPath('ni-k/ref_NiO.txt')}`, '--ref', `LiNiO2=${exampleDataPath('ni-k/ref_LiNiO2.txt')}`];
+    const r = await runCli(['lcf', files.sample, '--energies', files.energies, '--flat', files.flat, '--dark', files.dark, ...refs, '--normalize', '--mode', 'nnls', '--backend', 'cpu', '--out', out]);
+    expect(r.code, r.err).toBe(0);
+    const x = 12, y = 12;
+    const mapAt = (n: string) => (readNpy(path.join(out, `${n}.npy`)).data as Float32Array)[y * SIZE + x];
+    expect(mapAt('status'), 'fitted').toBe(0);
+    const view = inspectFolder(out, [x, y]);
+    const col = (n: string) => view.table.columns[view.table.header.indexOf(n)];
+    expect(view.table.header).toContain('spectrum_normalised');
+    // The reconstruction: the weights (maps) times the references as fitted (references.csv).
+    const csv = fs.readFileSync(path.join(out, 'references.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
+    const w = [mapAt('weight_NiO'), mapAt('weight_LiNiO2')];
+    const rec = col('reconstruction');
+    csv.forEach((row, i) => expect(Math.abs(rec[i] - (w[0] * row[1] + w[1] * row[2]))).toBeLessThan(1e-9));
+    // Its residual against the normalised spectrum is the fit's: rms over the window = the map.
+    const res = col('residual').filter(Number.isFinite);
+    expect(res.length).toBe(csv.length);
+    const rms = Math.sqrt(res.reduce((a, v) => a + v * v, 0) / res.length);
+    expect(Math.abs(rms - mapAt('residual_rms')) / mapAt('residual_rms')).toBeLessThan(1e-3);
+    // Normalised: about 0 before the edge and 1 well above it.
+    const E = view.table.columns[0], n = col('spectrum_normalised');
+    expect(Math.abs(n[0])).toBeLessThan(0.1);
+    expect(Math.abs(n[E.length - 1] - 1)).toBeLessThan(0.15);
+  });
+
   test('numbers equal the maps and the twins run on the one spectrum; PNG and CSV written', async () => {
     // A pixel inside the large core-shell particle of the demo field.
     const particle = readNpy(path.join(files.dataDir, 'truth_particle.npy')).data as Float32Array;
