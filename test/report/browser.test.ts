@@ -45,7 +45,7 @@ beforeAll(async () => {
   // A `xanes run` of two fields (the same stack twice) with three steps.
   r = await runCli(['run', d.sample, d.sample, '--energies', d.energies, '--flat', d.flat, '--dark', d.dark, '--steps', RUN_STEPS.join(','), '--mask-sigma', String(DEMO_MASK_SIGMA),
     '--ref', `NiO=${exampleDataPath('ni-k/ref_NiO.txt')}`, '--ref', `LiNiO2=${exampleDataPath('ni-k/ref_LiNiO2.txt')}`, '--mode', 'nnls',
-    '--features', 'edge:e0_half,lcf:fraction_LiNiO2', '--k-range', '2:4', '--weight', 'edge:edge_step', '--backend', 'cpu', '--out', runDir()]);
+    '--features', 'edge:e0_half,lcf:fraction_LiNiO2', '--k-range', '2:6', '--weight', 'edge:edge_step', '--backend', 'cpu', '--out', runDir()]);
   expect(r.code, r.err).toBe(0);
   const v = writeVkDemoData(path.join(dir, 'demo'), VK);
   r = await runCli(['fit', v.stack, '--energies', v.energies, '--model', 'erf-2lorentz', '--bounds', DEMO_FIT_BOUNDS, '--backend', 'cpu', '--out', fitDir()]);
