@@ -35,9 +35,15 @@ interface Tables {
   xc: Float64Array;
   /** max |x| (the crossing search's slack). */
   xAbsMax: number;
+  /** xc[i] / pre.scale and max |xs| (the white-line screen). */
+  xs: Float64Array;
+  xsAbsMax: number;
   /** x strictly increasing (then the white-line search stops past its window). */
   increasing: boolean;
 }
+
+/** White-line screen tolerance relative to the pixel's scale (see edgeTileFused): ~500x the ~8 eps rounding bound. */
+export const EDGE_SCREEN_REL = 1e-12;
 
 /** Rounding slack of the crossing search's distance bound, relative to |anchor| + max|x| (a crossing computed in [x[i], x[i+1]] can land a few ulps outside it). */
 export const XCROSS_SLACK = 1e-12;
@@ -76,7 +82,9 @@ function tables(plan: EdgePlan): Tables {
   const xAbsMax = x.reduce((a: number, v: number) => Math.max(a, Math.abs(v)), 0);
   let increasing = true;
   for (let i = 1; i < nE; i++) if (!(x[i] > x[i - 1])) increasing = false;
-  T = { win, basis, u, t, dx, xc, xAbsMax, increasing };
+  const xs = xc.map((v) => v / plan.pre.scale);
+  const xsAbsMax = xs.reduce((a: number, v: number) => Math.max(a, Math.abs(v)), 0);
+  T = { win, basis, u, t, dx, xc, xAbsMax, xs, xsAbsMax, increasing };
   tableCache.set(plan, T);
   return T;
 }
@@ -86,7 +94,7 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   const { x, nE, pre, post, maskSigma, larch, smoothHalf } = plan;
   const deg = post.degree;
   const T = tables(plan);
-  const { dx: Tdx, xc: Txc, u: Tu, t: Tt, win: Twin, basis: Tbasis, xAbsMax, increasing } = T;
+  const { dx: Tdx, xc: Txc, xs: Txs, xsAbsMax, u: Tu, t: Tt, win: Twin, basis: Tbasis, xAbsMax, increasing } = T;
   const norm = new Float32Array(NORM_ROWS * P);
   const edge = new Float32Array(EDGE_ROWS * P).fill(NaN);
   const w = 2 * smoothHalf + 1;
@@ -96,6 +104,7 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   const dArr = new Float64Array(Math.max(0, dHi - dLo));
   const dsArr = new Float64Array(nE);
   const m = new Float64Array(9);
+  const aArr = new Float64Array(nE);
   const r = new Float64Array(3);
   const noData = (p: number) => {
     norm[NormRow.STATUS * P + p] = EdgeStatus.NO_DATA;
@@ -280,9 +289,29 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
       wl1 = wl0;
       while (wl1 < nE && !(x[wl1] > wlHi)) wl1++;
     }
+    // Screen the window with a[i] ~ n(i) by multiplications only (xs = xc / sc, 1 / step):
+    // both are a few roundings of terms no larger than S = (max|mu| + |preA| + |preB| max|xs|)
+    // / step, so |a - n| <= ~8 eps S <= tol = EDGE_SCREEN_REL S; only points within 2 tol of
+    // the screen's maximum can hold the exact maximum, and only they are evaluated exactly
+    // (ni, the twin's expression, in the twin's order): the twin's choice, its bits.
+    const inv = 1 / step;
+    let aMax = -Infinity, maxAbs = 0;
+    for (let i = wl0; i < wl1; i++) {
+      if (x[i] < xHalf || x[i] > wlHi) continue;
+      const v = y[yo + i];
+      const av = v < 0 ? -v : v;
+      if (av > maxAbs) maxAbs = av; // NaN never compares greater: ignored
+      const a = (v - (preA + preB * Txs[i])) * inv;
+      aArr[i] = a;
+      if (a > aMax) aMax = a;
+    }
+    const tol = EDGE_SCREEN_REL * (maxAbs + Math.abs(preA) + Math.abs(preB) * xsAbsMax) * inv;
+    // A non-finite bound (overflow, step ~ 0) screens nothing out.
+    const aLo = Number.isFinite(tol) ? aMax - 2 * tol : -Infinity;
     let k = -1, kV = -Infinity;
     for (let i = wl0; i < wl1; i++) {
       if (x[i] < xHalf || x[i] > wlHi) continue;
+      if (aArr[i] < aLo) continue;
       const v = ni(i);
       if (!Number.isFinite(v)) continue;
       if (v > kV) { kV = v; k = i; }
