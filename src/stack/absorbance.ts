@@ -28,8 +28,8 @@ export class AbsorbanceStack implements StackSource {
   /** Every stack delivers raw values (readRowsRaw). */
   private readonly raw: boolean;
   private which = 0;
-  /** The tile read ahead (rows y0..y0+rows into sets[1 - which]) and its conversion, if any. */
-  private ahead: { y0: number; rows: number; converting: Promise<number> } | null = null;
+  /** The tile read ahead (rows y0..y0+rows into sets[1 - which]), if any. */
+  private ahead: { y0: number; rows: number } | null = null;
   private readonly threads: TransmissionThreads;
 
   /** `threads`: worker threads for the conversion (default: every core). */
@@ -76,48 +76,32 @@ export class AbsorbanceStack implements StackSource {
     if (this.dark) await this.dark.readRows(y0, rows, s.D!.subarray(0, n) as Float32Array);
   }
 
-  /** Starts the conversion of set k's first n values on the threads. */
-  private convert(k: number, n: number): Promise<number> {
-    const s = this.set(k, n);
-    const I = s.I.subarray(0, n), F = s.F.subarray(0, n), D = s.D ? s.D.subarray(0, n) : null, O = s.O.subarray(0, n);
-    return this.threads.run(n, (a, b) => ({ kind: 'absorbance', sample: I, flat: F, dark: D, out: O, a, b }));
-  }
-
   /**
-   * Reads the three stacks' rows into shared buffers and hands the conversion to the worker
-   * threads; while they work, reads the next tile of the same height ahead (tiles are read
-   * in order by every runner) and queues its conversion right behind, so the workers go on
-   * from one tile to the next without waiting for this thread to copy a tile out.
+   * Reads the three stacks' rows into shared buffers, hands the conversion to the worker
+   * threads and, while they work, reads the next tile of the same height ahead (tiles are
+   * read in order by every runner), so file reading overlaps the conversion.
    */
   async readRows(y0: number, rows: number, out: Float32Array): Promise<void> {
     const n = this.nE * rows * this.width;
-    let converting: Promise<number>;
-    const ahead = this.ahead;
+    if (this.ahead && this.ahead.y0 === y0 && this.ahead.rows === rows) this.which = 1 - this.which;
+    else await this.readRaw(this.which, y0, rows);
     this.ahead = null;
-    if (ahead && ahead.y0 === y0 && ahead.rows === rows) {
-      this.which = 1 - this.which;
-      converting = ahead.converting;
-    } else {
-      // Not the tile read ahead: let its conversion finish (its buffers are reused next), drop it.
-      if (ahead) await ahead.converting.catch(() => 0);
-      await this.readRaw(this.which, y0, rows);
-      converting = this.convert(this.which, n);
-    }
+    const s = this.set(this.which, n);
+    const I = s.I.subarray(0, n), F = s.F.subarray(0, n), D = s.D ? s.D.subarray(0, n) : null, O = s.O.subarray(0, n);
+    const converting = this.threads.run(n, (a, b) => ({ kind: 'absorbance', sample: I, flat: F, dark: D, out: O, a, b }));
     const next = y0 + rows;
     if (this.threads.threaded(n) && next < this.height) {
       const r = Math.min(rows, this.height - next);
       try {
         await this.readRaw(1 - this.which, next, r);
+        this.ahead = { y0: next, rows: r };
       } catch (e) {
         await converting.catch(() => undefined);
         throw e;
       }
-      const c = this.convert(1 - this.which, this.nE * r * this.width);
-      c.catch(() => undefined); // observed when the tile is asked for (or dropped)
-      this.ahead = { y0: next, rows: r, converting: c };
     }
     this.maskedPoints += await converting;
-    out.set(this.set(this.which, n).O.subarray(0, n));
+    out.set(O);
   }
 
   /** Host bytes per pixel this wrapper adds to a tile (flat and dark buffers). */
