@@ -164,6 +164,8 @@ export interface LcfSummary extends SummaryHead<'lcf'> {
       nnorm: NNorm;
       nnorm_used: number;
       mask_sigma: number;
+      /** Every edge option the normalisation used. */
+      edge: SectionValues<'edge'>;
     } | null;
     ref_norm: SectionValues<'lcf'>['refNorm'] & string;
     mask_sigma: number;
@@ -261,7 +263,8 @@ export interface RunFieldSummary {
   seconds: { read: number; compute_wait: number; total: number };
   masked_transmission_points: number;
   lcf?: Omit<LcfInfo, 'references'> & {
-    normalize: boolean;
+    /** With normalize: the normalisation as `xanes lcf` records it. */
+    normalize: { method: string; convention: string; e0_eV: number; nnorm_used: number; mask_sigma: number; edge: SectionValues<'edge'> } | null;
     ref_norm: RefNorm;
     references: Pick<LoadedReference, 'name' | 'source' | 'normalization'>[];
   };
