@@ -66,8 +66,9 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
       const comp = o.composition ? compositionOfFit(r.maps, o.composition, energies, e0, H, W) : null;
       if (comp) dir.writeStepMaps(Object.keys(comp.maps), comp.maps, r.status, H, W, '', step.statusNames);
-      // 1 where the fit converged, 0 elsewhere: a ready-made --mask for `xanes cluster`.
-      dir.writeMap('mask', Float32Array.from(r.status, (s) => (s === 0 ? 1 : 0)), H, W);
+      // 1 where the fit converged (also on a bound: the pixels with parameter values), 0
+      // elsewhere: a ready-made --mask for `xanes cluster`.
+      dir.writeMap('mask', Float32Array.from(r.status, (s) => (s === FitStatus.CONVERGED || s === FitStatus.AT_BOUND ? 1 : 0)), H, W);
       // A quick look at the edge energy (or the first energy-like parameter).
       const look = model.paramNames.find((n, i) => model.paramRoles[i] === 'energy');
       if (look) {
