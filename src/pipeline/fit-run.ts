@@ -66,9 +66,11 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
       const comp = o.composition ? compositionOfFit(r.maps, o.composition, energies, e0, H, W) : null;
       if (comp) dir.writeStepMaps(Object.keys(comp.maps), comp.maps, r.status, H, W, '', step.statusNames);
-      // 1 where the fit converged (also on a bound: the pixels with parameter values), 0
-      // elsewhere: a ready-made --mask for `xanes cluster`.
-      dir.writeMap('mask', Float32Array.from(r.status, (s) => (s === FitStatus.CONVERGED || s === FitStatus.AT_BOUND ? 1 : 0)), H, W);
+      // 1 where the fit converged, 0 elsewhere: a ready-made --mask for `xanes cluster`. Not
+      // at-bound pixels: they have parameter maps, but a parameter held on its bound is not
+      // determined by the data (on the demo's V stack such pixels, PE/b1 up to 36 eV,
+      // pulled the elbow to k = 2).
+      dir.writeMap('mask', Float32Array.from(r.status, (s) => (s === FitStatus.CONVERGED ? 1 : 0)), H, W);
       // A quick look at the edge energy (or the first energy-like parameter).
       const look = model.paramNames.find((n, i) => model.paramRoles[i] === 'energy');
       if (look) {
