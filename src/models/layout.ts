@@ -13,8 +13,9 @@ export const FitStatus = {
   /** J^T J not positive definite (a parameter without influence, or two that trade off
    * exactly): no standard errors; the last accepted values are kept. */
   SINGULAR: 2,
-  /** Converged with a free parameter on one of its bounds: its standard error is not a
-   * confidence interval. */
+  /** Converged with a free parameter on one of its bounds (an active bound: the
+   * constrained optimum). The parameter maps keep its values; that parameter's standard
+   * error is NaN (no confidence interval), the others' are computed with it held. */
   AT_BOUND: 3,
   /** Too few finite points for the free parameters, or no pre-/post-edge data for the
    * start values: not fitted. */
