@@ -43,6 +43,8 @@ export interface KmeansOutputSummary {
   wcss_units: string;
   features: string[];
   standardized: boolean;
+  /** zscore | robust | none (src/pipeline/standardize.ts). */
+  standardization: string;
   constant_features: string[];
   pixels_included: number;
   pixels_excluded: number;

@@ -409,7 +409,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         dir.writeBytes(path.join(cdir, 'elbow.png'), await renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
       }
       const w = { summary: {
-        k: result.k, wcss: result.wcss, wcss_units: wcssUnits(result.model.st), standardization: result.model.st.method ?? null,
+        k: result.k, wcss: result.wcss, wcss_units: wcssUnits(result.model.st), standardization: result.model.st.method ?? (result.model.st.standardized ? 'zscore' : 'none'),
         pixels_included: result.nIncluded, pixels_excluded: result.nExcluded, counts: stats.counts, fractions: stats.fractions,
         ...(stats.weightedFractions ? { weighted_fractions: stats.weightedFractions } : {}),
         iterations: result.iterations, converged: result.converged, warnings: result.warnings,
