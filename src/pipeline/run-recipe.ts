@@ -13,6 +13,11 @@
  *   summary.json         fields, steps, parameters, backend, timings, peak RSS, "finished"; report.html
  * (src/pipeline/run-reports.ts and src/report/index-page.ts).
  */
+import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
+import { EdgeStatus } from '../kernels/layout.js';
+import { FitStatus } from '../models/layout.js';
+import { LcfStatus } from '../cpu/lcf.js';
+import { wcssUnits } from './standardize.js';
 import { alignStepOf, type AlignStep } from '../align/align.js';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -48,7 +53,8 @@ import { renderHistogram } from '../plot/histogram-png.js';
 import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
 import { RUN_STEPS, RECIPE_SECTIONS, type RunStepName, type Values } from '../options/schema.js';
-import { recipeForm } from '../options/parse.js';
+import { recipeForm, type RecipeForm } from '../options/parse.js';
+import type { BackendSummary, RunFieldSummary, RunSummary } from './summary.js';
 import { edgeOptionsOf, memoryBytes } from '../options/convert.js';
 import { MARKER, inputFiles, checkOutPath } from '../io/outdir.js';
 import { spectraRecorder, stackQuantity } from '../report/run-report.js';
@@ -97,8 +103,10 @@ export interface RunRecipe {
   backend: BackendChoice;
   threads?: number;
   budgetBytes: number;
+  /** --mask: an earlier run's mask, applied to every step of every field (same image size). */
+  mask?: string;
   /** The options in the schema's names (src/options/schema.ts), recorded in summary.json. */
-  options?: Record<string, unknown>;
+  options?: RecipeForm;
 }
 
 export interface RunHooks {
@@ -106,6 +114,9 @@ export interface RunHooks {
   onField?: (index: number, total: number, name: string) => void;
   onTile?: (done: number, total: number) => void;
 }
+
+/** The status a --mask'ed pixel takes in each step (as edge, fit and lcf on their own). */
+const MASKED_STATUS = { edge: EdgeStatus.NO_DATA, fit: FitStatus.MASKED_INPUT, lcf: LcfStatus.NO_DATA } as const;
 
 /** The most files one stack pattern may match (a pattern over a whole disk is a mistake). */
 export const MAX_GLOB_MATCHES = 10_000;
@@ -174,11 +185,12 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
     threads: c.threads,
     budgetBytes: memoryBytes(c.memory),
     align: alignStepOf(values.align, c),
+    mask: c.mask,
     options: recipeForm(values, RECIPE_SECTIONS),
   };
 }
 
-export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promise<Record<string, unknown>> {
+export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promise<RunSummary> {
   const notice = hooks.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const steps = recipe.steps;
   for (const s of steps) if (!(RUN_STEPS as readonly string[]).includes(s)) throw new InputError('--steps', `unknown step '${s}' (steps: ${RUN_STEPS.join(', ')})`);
@@ -195,7 +207,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     }
   }
   const fields = expandFields(recipe.stacks);
-  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.align?.shifts, recipe.lcf?.refs ?? [], recipe.fit?.composition?.phase]);
+  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.align?.shifts, recipe.lcf?.refs ?? [], recipe.fit?.composition?.phase, recipe.mask]);
   checkOutPath(recipe.out, inputs);
   const model = recipe.fit ? parseModelSpec(recipe.fit.model) : null;
   const fitOptions = model ? parseFitOptions(recipe.fit!, model) : null;
@@ -210,10 +222,10 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes , align: recipe.align } satisfies StackInputs);
 
   return withOutputDir(recipe.out, inputs, async (dir) => {
-    const fieldSummaries: Record<string, unknown>[] = [];
+    const fieldSummaries: RunFieldSummary[] = [];
     const e0Maps: Float32Array[] = [];
     const clusterMaps: { name: string; width: number; height: number; features: Float32Array[]; weight?: Float32Array; ctx: FieldContext }[] = [];
-    let backendInfo: Record<string, unknown> = {};
+    let backendInfo = {} as BackendSummary; // set on the first field
     // Chosen once, on the first field, for the whole run.
     let backend: Backend | null = null;
     let energiesRef: Float64Array | null = null;
@@ -233,7 +245,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         // The nominal edge of the first field anchors every field's windows, so maps compare.
         if (e0 === undefined) e0 = derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
         const pixelSteps: PixelStep[] = [];
-        let lcfInfo: Record<string, unknown> | null = null;
+        let lcfInfo: RunFieldSummary['lcf'] | null = null;
         let lcfRefs: { name: string; mu: Float64Array }[] = [];
         let lcfStepInfo: ReturnType<typeof lcfStep>['info'] | null = null;
         let lcfNormalized = false;
@@ -275,9 +287,15 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         const run = await runTiles(source, combined, backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, onTileData: recorder.add });
         const per = splitRun(run, pixelSteps);
         const { width: W, height: H } = run;
-        const stepSummaries: Record<string, unknown> = {};
+        const stepSummaries: RunFieldSummary['steps'] = {};
         dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
+        // --mask: NaN in every map and the step's no-data status where the mask is 0.
+        const pixelMask = recipe.mask ? loadPixelMask(recipe.mask, H, W) : null;
         for (const s of pixelSteps) {
+          if (pixelMask) {
+            applyPixelMask(per[s.name].maps, per[s.name].status, pixelMask, MASKED_STATUS[s.name as keyof typeof MASKED_STATUS]);
+            per[s.name].statusCounts = countStatus(per[s.name].status, s.statusNames);
+          }
           dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name), s.statusNames);
           stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
         }
@@ -337,7 +355,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     }
 
     // Products over all fields.
-    const combinedSummary: Record<string, unknown> = {};
+    const combinedSummary: RunSummary['combined'] = {};
     fs.mkdirSync(dir.file('combined'), { recursive: true });
     if (e0Maps.length > 0) {
       const all = new Float32Array(e0Maps.reduce((n, m) => n + m.length, 0));
@@ -394,7 +412,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         dir.writeBytes(path.join(cdir, 'elbow.png'), await renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
       }
       const w = { summary: {
-        k: result.k, wcss: result.wcss, wcss_units: result.model.st.standardized ? 'standardised (z-score) units' : 'feature units',
+        k: result.k, wcss: result.wcss, wcss_units: wcssUnits(result.model.st), standardization: result.model.st.method ?? (result.model.st.standardized ? 'zscore' : 'none'),
         pixels_included: result.nIncluded, pixels_excluded: result.nExcluded, counts: stats.counts, fractions: stats.fractions,
         ...(stats.weightedFractions ? { weighted_fractions: stats.weightedFractions } : {}),
         iterations: result.iterations, converged: result.converged, warnings: result.warnings,
@@ -405,7 +423,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
 
     const total = fieldSummaries.reduce((acc, f) => acc + ((f.shape as { height: number; width: number }).height * (f.shape as { width: number }).width), 0);
     const seconds = (performance.now() - t0) / 1000;
-    const summary = {
+    const summary: RunSummary = {
       tool: 'xanes-engine', version: VERSION, command: 'run', finished: true,
       steps, fields: fieldSummaries, combined: combinedSummary,
       // What was asked for, in the names a recipe takes (a valid recipe), and what was used.
