@@ -30,14 +30,14 @@ interface Exports {
 
 interface Layout { C: number; X: number; Y: number; G: number; T: number; O: number; bytes: number }
 
-function layout(nW: number, M: number): Layout {
+function layout(nW: number, M: number, tables: number): Layout {
   const al = (x: number) => Math.ceil(x / 64) * 64;
   const C = Math.max(4, Math.floor(BLOCK_BYTES / (4 * nW)) & ~3);
   const X = 0;
   const Y = al(8 * nW * M);
   const G = al(Y + 4 * nW * C);
   const T = al(G + 8 * (M + 1) * C);
-  const O = al(T + 8 * (M * M + 2 * M * M + 2 * M));
+  const O = al(T + 8 * tables);
   return { C, X, Y, G, T, O, bytes: al(O + 8 * (M + 3) * C) };
 }
 
@@ -94,28 +94,41 @@ function buildPass(nW: number, M: number, L: Layout): Fn {
   return f;
 }
 
+/** Subsets up to which the solve runs vectorised (every subset is evaluated: 2^K for nnls). */
+export const LCF_WASM_MAX_SUBSETS = 16;
+
 /**
- * finish(pairs), for a plan with one subset (ls, sum1: no inequality constraints), two pixels
- * per f64x2 vector, the operations of lcfFinishPixel and lcfSolvePixel in their order (so the
- * same bytes): z = Rs^{-T} g by forward substitution, zz = ||z||^2, rho2 = max(0, ||y||^2 - zz),
- * theta = A z + b, F = ||E z + e||^2, rss = rho2 + F, rms = sqrt(max(rss, 0) / nW), rfactor =
- * rss / ||y||^2 (NaN unless ||y||^2 > 0), status OK; a pixel whose ||y||^2 is not finite gets
- * NaN rows and status NO_DATA. Rows to O[row * C + p] (lcfRows(M) order).
- * Tables at T: Rs (M x M), then the subset's A (M x M), b (M), E (M x M), e (M).
+ * finish(pairs): the per-pixel solve of lcfFinishPixel and lcfSolvePixel, two pixels per f64x2
+ * vector, with their operations in their order (so the same bytes):
+ * z = Rs^{-T} g by forward substitution, zz = ||z||^2, rho2 = max(0, ||y||^2 - zz); then the
+ * subset search: subset s is feasible unless some included weight (A_s z + b_s)_i < 0 (nnls
+ * modes only), its violation v_s = max(0, max over excluded j of (W_s z + c_s)_j), and the
+ * first feasible subset with the least v wins (what the scalar search's early stop at v = 0
+ * also returns; subset 0 if none is feasible); every subset is evaluated for both lanes and
+ * the winner's theta = A z + b and F = ||E z + e||^2 kept by lane selects.
+ * rss = rho2 + F, rms = sqrt(max(rss, 0) / nW), rfactor = rss / ||y||^2 (NaN unless
+ * ||y||^2 > 0), status OK; a pixel whose ||y||^2 is not finite gets NaN rows and status
+ * NO_DATA. Rows to O[row * C + p] (lcfRows(M) order). Tables at T: Rs (M x M), then the
+ * plan's subset table (plan.sub).
  */
 function buildFinish(plan: LcfPlan, L: Layout): Fn {
-  const { M, nW } = plan;
+  const { M, K, nW, nSubsets, masks, subStride, nonneg } = plan;
+  const SL = subsetLayout(M, K);
   const f = new Fn('finish', [['pairs', I32]]);
   const t = f.local('t', I32), o = f.local('o', I32);
   const ss = f.local('ss', V128), ok = f.local('ok', V128), zz = f.local('zz', V128), acc = f.local('acc', V128);
   const rss = f.local('rss', V128), nan = f.local('nan', V128), zero = f.local('zero', V128), Fv = f.local('F', V128);
+  const inf = f.local('inf', V128), bestV = f.local('bestV', V128), bestF = f.local('bestF', V128);
+  const feas = f.local('feas', V128), v = f.local('v', V128), upd = f.local('upd', V128);
   const z = Array.from({ length: M }, (_, k) => f.local(`z${k}`, V128));
   const th = Array.from({ length: M }, (_, k) => f.local(`th${k}`, V128));
-  const rsO = L.T, aO = rsO + 8 * M * M, bO = aO + 8 * M * M, eMO = bO + 8 * M, eO = eMO + 8 * M * M;
+  const best = Array.from({ length: M }, (_, k) => f.local(`b${k}`, V128));
+  const rsO = L.T, subO = L.T + 8 * M * M;
   const c = (off: number) => f.i32(0).vLoad64Splat(off);
   const rowOut = (row: number) => L.O + 8 * row * L.C;
   f.f64(NaN).f64x2Splat().set(nan);
   f.f64(0).f64x2Splat().set(zero);
+  f.f64(Infinity).f64x2Splat().set(inf);
   f.i32(0).set(t);
   f.block().loop();
   f.get(t).get('pairs').geS().brIf(1);
@@ -125,24 +138,59 @@ function buildFinish(plan: LcfPlan, L: Layout): Fn {
   f.get(zero).set(zz);
   for (let k = 0; k < M; k++) {
     f.get(o).vLoad(L.G + 8 * k * L.C).set(acc);
-    for (let j = 0; j < k; j++) f.get(acc).i32(0).vLoad64Splat(rsO + 8 * (j * M + k)).get(z[j]).f64x2Mul().f64x2Sub().set(acc);
-    f.get(acc).i32(0).vLoad64Splat(rsO + 8 * (k * M + k)).f64x2Div().set(z[k]);
+    for (let j = 0; j < k; j++) {
+      f.get(acc);
+      c(rsO + 8 * (j * M + k)).get(z[j]).f64x2Mul().f64x2Sub().set(acc);
+    }
+    f.get(acc);
+    c(rsO + 8 * (k * M + k)).f64x2Div().set(z[k]);
     f.get(zz).get(z[k]).get(z[k]).f64x2Mul().f64x2Add().set(zz);
   }
-  for (let i = 0; i < M; i++) {
-    c(bO + 8 * i).set(acc);
-    for (let j = 0; j < M; j++) f.get(acc).i32(0).vLoad64Splat(aO + 8 * (i * M + j)).get(z[j]).f64x2Mul().f64x2Add().set(acc);
-    f.get(acc).set(th[i]);
-  }
-  f.get(zero).set(Fv);
-  for (let i = 0; i < M; i++) {
-    c(eO + 8 * i).set(acc);
-    for (let j = 0; j < M; j++) f.get(acc).i32(0).vLoad64Splat(eMO + 8 * (i * M + j)).get(z[j]).f64x2Mul().f64x2Add().set(acc);
-    f.get(Fv).get(acc).get(acc).f64x2Mul().f64x2Add().set(Fv);
+  // acc = base[i] + sum_j mat[i * M + j] z_j, in j order (lcfSolvePixel's loops).
+  const affine = (bOff: number, mOff: number, i: number) => {
+    c(bOff + 8 * i).set(acc);
+    for (let j = 0; j < M; j++) {
+      f.get(acc);
+      c(mOff + 8 * (i * M + j)).get(z[j]).f64x2Mul().f64x2Add().set(acc);
+    }
+  };
+  f.get(inf).set(bestV);
+  for (let s = 0; s < nSubsets; s++) {
+    const off = subO + 8 * s * subStride;
+    const mask = masks[s];
+    // theta of this subset, and feasibility (all lanes true unless an included weight < 0).
+    f.i32(-1).op(0xfd, 0x11).set(feas); // i32x4.splat(-1): all ones
+    for (let i = 0; i < M; i++) {
+      affine(off + 8 * SL.b, off + 8 * SL.A, i);
+      f.get(acc).set(th[i]);
+      if (nonneg && i < K && (mask >> i) & 1) f.get(feas).get(acc).get(zero).f64x2Lt().vAndNot().set(feas);
+    }
+    f.get(zero).set(v);
+    for (let j = 0; j < K; j++) {
+      if ((mask >> j) & 1) continue;
+      affine(off + 8 * SL.c, off + 8 * SL.W, j);
+      f.get(acc).get(v).get(acc).get(v).f64x2Gt().vBitselect().set(v);
+    }
+    f.get(zero).set(Fv);
+    for (let i = 0; i < M; i++) {
+      affine(off + 8 * SL.e, off + 8 * SL.E, i);
+      f.get(Fv).get(acc).get(acc).f64x2Mul().f64x2Add().set(Fv);
+    }
+    // Subset 0 is the default (taken unless a later feasible subset improves on it).
+    if (s === 0) {
+      f.get(v).get(inf).get(feas).vBitselect().set(bestV);
+      for (let i = 0; i < M; i++) f.get(th[i]).set(best[i]);
+      f.get(Fv).set(bestF);
+      continue;
+    }
+    f.get(feas).get(v).get(bestV).f64x2Lt().vAnd().set(upd);
+    f.get(v).get(bestV).get(upd).vBitselect().set(bestV);
+    for (let i = 0; i < M; i++) f.get(th[i]).get(best[i]).get(upd).vBitselect().set(best[i]);
+    f.get(Fv).get(bestF).get(upd).vBitselect().set(bestF);
   }
   // rss = max(0, sumsq - zz) + F
-  f.get(ss).get(zz).f64x2Sub().get(zero).f64x2Max().get(Fv).f64x2Add().set(rss);
-  for (let k = 0; k < M; k++) { f.get(o).get(th[k]).get(nan).get(ok).vBitselect().vStore(rowOut(k)); }
+  f.get(ss).get(zz).f64x2Sub().get(zero).f64x2Max().get(bestF).f64x2Add().set(rss);
+  for (let k = 0; k < M; k++) f.get(o).get(best[k]).get(nan).get(ok).vBitselect().vStore(rowOut(k));
   f.get(o).get(rss).get(zero).f64x2Max().f64(nW).f64x2Splat().f64x2Div().f64x2Sqrt().get(nan).get(ok).vBitselect().vStore(rowOut(M));
   f.get(o).get(rss).get(ss).f64x2Div().get(nan).get(ss).get(zero).f64x2Gt().vBitselect().get(nan).get(ok).vBitselect().vStore(rowOut(M + 1));
   f.get(o).f64(LcfStatus.OK).f64x2Splat().f64(LcfStatus.NO_DATA).f64x2Splat().get(ok).vBitselect().vStore(rowOut(M + 2));
@@ -159,21 +207,17 @@ class Instance {
   readonly single: boolean;
   constructor(readonly plan: LcfPlan) {
     const { nW, M } = plan;
-    this.L = layout(nW, M);
+    this.L = layout(nW, M, M * M + plan.nSubsets * plan.subStride);
     const pages = Math.ceil(this.L.bytes / 65536);
     this.mem = newMemory(pages);
-    this.single = plan.nSubsets === 1;
+    this.single = plan.nSubsets <= LCF_WASM_MAX_SUBSETS;
     const fns = [buildPass(nW, M, this.L)];
     if (this.single) fns.push(buildFinish(plan, this.L));
     this.ex = instantiate<Exports>(assemble(fns, { pages, maxPages: pages, shared: false }), this.mem);
     new Float64Array(this.mem.buffer, this.L.X, nW * M).set(plan.xs.subarray(0, nW * M));
-    const SL = subsetLayout(M, plan.K);
-    const T = new Float64Array(this.mem.buffer, this.L.T, 3 * M * M + 2 * M);
+    const T = new Float64Array(this.mem.buffer, this.L.T, M * M + plan.nSubsets * plan.subStride);
     T.set(plan.rs.subarray(0, M * M), 0);
-    T.set(plan.sub.subarray(SL.A, SL.A + M * M), M * M);
-    T.set(plan.sub.subarray(SL.b, SL.b + M), 2 * M * M);
-    T.set(plan.sub.subarray(SL.E, SL.E + M * M), 2 * M * M + M);
-    T.set(plan.sub.subarray(SL.e, SL.e + M), 3 * M * M + M);
+    T.set(plan.sub.subarray(0, plan.nSubsets * plan.subStride), M * M);
   }
 }
 

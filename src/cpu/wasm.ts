@@ -149,6 +149,8 @@ export class Fn {
   f64x2PromoteLow(): this { return this.simd(0x5f); }
   f64x2Abs(): this { return this.simd(0xec); }
   vAnd(): this { return this.simd(0x4e); }
+  /** a & ~b. */
+  vAndNot(): this { return this.simd(0x4f); }
   vBitselect(): this { return this.simd(0x52); }
   i64x2Extract(lane: number): this { return this.simd(0x1d, lane); }
   i64x2AllTrue(): this { return this.simd(0xc3); }
