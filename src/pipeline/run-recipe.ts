@@ -13,6 +13,11 @@
  *   summary.json         fields, steps, parameters, backend, timings, peak RSS, "finished"; report.html
  * (src/pipeline/run-reports.ts and src/report/index-page.ts).
  */
+import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
+import { EdgeStatus } from '../kernels/layout.js';
+import { FitStatus } from '../models/layout.js';
+import { LcfStatus } from '../cpu/lcf.js';
+import { wcssUnits } from './standardize.js';
 import { alignStepOf, type AlignStep } from '../align/align.js';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -98,6 +103,8 @@ export interface RunRecipe {
   backend: BackendChoice;
   threads?: number;
   budgetBytes: number;
+  /** --mask: an earlier run's mask, applied to every step of every field (same image size). */
+  mask?: string;
   /** The options in the schema's names (src/options/schema.ts), recorded in summary.json. */
   options?: RecipeForm;
 }
@@ -107,6 +114,9 @@ export interface RunHooks {
   onField?: (index: number, total: number, name: string) => void;
   onTile?: (done: number, total: number) => void;
 }
+
+/** The status a --mask'ed pixel takes in each step (as edge, fit and lcf on their own). */
+const MASKED_STATUS = { edge: EdgeStatus.NO_DATA, fit: FitStatus.MASKED_INPUT, lcf: LcfStatus.NO_DATA } as const;
 
 /** The most files one stack pattern may match (a pattern over a whole disk is a mistake). */
 export const MAX_GLOB_MATCHES = 10_000;
@@ -175,6 +185,7 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
     threads: c.threads,
     budgetBytes: memoryBytes(c.memory),
     align: alignStepOf(values.align, c),
+    mask: c.mask,
     options: recipeForm(values, RECIPE_SECTIONS),
   };
 }
@@ -196,7 +207,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     }
   }
   const fields = expandFields(recipe.stacks);
-  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.align?.shifts, recipe.lcf?.refs ?? [], recipe.fit?.composition?.phase]);
+  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.align?.shifts, recipe.lcf?.refs ?? [], recipe.fit?.composition?.phase, recipe.mask]);
   checkOutPath(recipe.out, inputs);
   const model = recipe.fit ? parseModelSpec(recipe.fit.model) : null;
   const fitOptions = model ? parseFitOptions(recipe.fit!, model) : null;
@@ -275,7 +286,13 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         const { width: W, height: H } = run;
         const stepSummaries: RunFieldSummary['steps'] = {};
         dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
+        // --mask: NaN in every map and the step's no-data status where the mask is 0.
+        const pixelMask = recipe.mask ? loadPixelMask(recipe.mask, H, W) : null;
         for (const s of pixelSteps) {
+          if (pixelMask) {
+            applyPixelMask(per[s.name].maps, per[s.name].status, pixelMask, MASKED_STATUS[s.name as keyof typeof MASKED_STATUS]);
+            per[s.name].statusCounts = countStatus(per[s.name].status, s.statusNames);
+          }
           dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name), s.statusNames);
           stepSummaries[s.name as 'edge' | 'fit' | 'lcf'] = { status: per[s.name].statusCounts, maps: s.mapNames };
         }
@@ -392,7 +409,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         dir.writeBytes(path.join(cdir, 'elbow.png'), await renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
       }
       const w = { summary: {
-        k: result.k, wcss: result.wcss, wcss_units: result.model.st.standardized ? 'standardised (z-score) units' : 'feature units',
+        k: result.k, wcss: result.wcss, wcss_units: wcssUnits(result.model.st), standardization: result.model.st.method ?? (result.model.st.standardized ? 'zscore' : 'none'),
         pixels_included: result.nIncluded, pixels_excluded: result.nExcluded, counts: stats.counts, fractions: stats.fractions,
         ...(stats.weightedFractions ? { weighted_fractions: stats.weightedFractions } : {}),
         iterations: result.iterations, converged: result.converged, warnings: result.warnings,

@@ -130,7 +130,10 @@ export interface FitSummary extends SummaryHead<'fit'> {
   /** With --phase: the composition maps (src/pipeline/composition.ts). */
   composition?: CompositionRecord;
   backend: BackendSummary;
-  counts: PixelCounts;
+  /** `stop`: pixels per stopping rule (FIT_STOP_NAMES, src/models/layout.ts). */
+  counts: PixelCounts & { stop: Record<string, number> };
+  /** The stopping tolerances used (FIT_TUNING). */
+  stopping: { ftol: number; xtol: number; gtol: number; rule: string };
   median_iterations: number | null;
   timings_s: { read: number; compute_wait: number; total: number; fits_per_s: number };
   memory: TileMemorySummary;
@@ -186,11 +189,11 @@ export interface SpectraCommandSummary extends SummaryHead<'spectra'>, SpectraSu
 export interface PcaSummary extends SummaryHead<'pca'> {
   alignment: AlignmentRecord | null;
   inputs: { stack: string; energies?: string; flat: string | null; dark: string | null; shape: ShapeSummary; read: InputProvenance };
-  parameters: { components: number; reconstruct: number | null };
+  parameters: { components: number; reconstruct: number | null; mask: string | null };
   backend: BackendSummary;
   explained_variance: ExplainedRow[];
   significant_components: number;
-  pixels: { total: number; included: number; excluded: number };
+  pixels: { total: number; included: number; excluded: number; masked_by_mask: number };
   tiles: { covariance: number; projection: number; rowsPerTile: number };
   memory: { budget_MiB: number; peak_rss_MiB: number };
   timings_s: { total: number };
@@ -283,7 +286,7 @@ export interface RunSummary extends SummaryHead<'run'> {
   /** Products over all fields. */
   combined: {
     e0_histogram_peak_eV?: number;
-    cluster?: Pick<KmeansOutputSummary, 'k' | 'wcss' | 'wcss_units' | 'pixels_included' | 'pixels_excluded' | 'counts' | 'fractions' | 'weighted_fractions' | 'iterations' | 'converged' | 'warnings' | 'elbow'> & {
+    cluster?: Pick<KmeansOutputSummary, 'k' | 'wcss' | 'wcss_units' | 'standardization' | 'pixels_included' | 'pixels_excluded' | 'counts' | 'fractions' | 'weighted_fractions' | 'iterations' | 'converged' | 'warnings' | 'elbow'> & {
       features: string[];
       weight: string | null;
       min_weight: number | null;
