@@ -3,7 +3,7 @@
  * nominal e0, streams the stack through normalize + edge on the chosen backend, and writes
  * the maps, the e0 histogram, two colour maps and summary.json, all or nothing.
  */
-import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
+import { applyPixelMask, countStatus, loadPixelMask, maskedSink } from './pixel-mask.js';
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
 import { edgeStep, EDGE_MAP_UNITS, EDGE_STEP_SHAPE } from './edge-step.js';
 import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
@@ -94,7 +94,8 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
       sourceBytesPerPixel: inputs.extraBytesPerPixel,
       onTile: o.onTile,
       onTileData: recorder.add,
-      mapSink: stream,
+      // --mask before the maps reach the files (they are streamed tile by tile).
+      mapSink: pixelMask ? maskedSink(stream, pixelMask, source.width) : stream,
       ...held,
     });
   } finally {
