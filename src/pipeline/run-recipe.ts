@@ -54,7 +54,7 @@ import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
 import { RUN_STEPS, RECIPE_SECTIONS, type RunStepName, type Values } from '../options/schema.js';
 import { recipeForm, type RecipeForm } from '../options/parse.js';
-import type { BackendSummary, RunFieldSummary, RunSummary } from './summary.js';
+import type { BackendSummary, RunCombinedPageSummary, RunFieldSummary, RunSummary } from './summary.js';
 import { edgeOptionsOf, memoryBytes } from '../options/convert.js';
 import { MARKER, inputFiles, checkOutPath } from '../io/outdir.js';
 import { spectraRecorder, stackQuantity } from '../report/run-report.js';
@@ -297,7 +297,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
             per[s.name].statusCounts = countStatus(per[s.name].status, s.statusNames);
           }
           dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name), s.statusNames);
-          stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
+          stepSummaries[s.name as 'edge' | 'fit' | 'lcf'] = { status: per[s.name].statusCounts, maps: s.mapNames };
         }
         if (per.fit && recipe.fit?.composition) {
           // Composition maps (seed 002): beside the fit's maps, usable as cluster features.
@@ -329,7 +329,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
             const brightness = lcfNormalized ? 'edge_step' : 'total';
             const rgb = await renderRgbComposite(names.map((n) => per.lcf.maps[`fraction_${n}`]), W, H, { names, intensity: per.lcf.maps[brightness], intensityLabel: brightness, title: `${field.name}: lcf ${lcfStepInfo!.mode}` });
             dir.writeBytes(path.join(sub, 'rgb.png'), rgb.png);
-            writeSummary(dir, sub, lcfStepSummary(ctx, lcfInfo as Record<string, unknown> & { mapUnits: Record<string, string> }, counts, s.mapNames, rgb.legend));
+            writeSummary(dir, sub, lcfStepSummary(ctx, lcfInfo!, counts, s.mapNames, rgb.legend));
           } else continue;
           writeReport(dir.file(sub), `${field.name}/${s.name}`);
         }
@@ -398,7 +398,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         writeSummary(dir, sub, clusterStepSummary(f.ctx, wk.summary, c.features, c.weight, el ? { table: el.table, k: el.k, rule: el.rule } : undefined));
         writeReport(dir.file(sub), `${f.name}/cluster`);
         const fs_ = fieldSummaries.find((x) => x.field === f.name);
-        if (fs_) (fs_.steps as Record<string, unknown>).cluster = { counts: wk.summary.counts, fractions: wk.summary.fractions, maps: ['labels', 'distance'] };
+        if (fs_) fs_.steps.cluster = { counts: wk.summary.counts, fractions: wk.summary.fractions, maps: ['labels', 'distance'] };
         off += P;
       }
       // Across fields: the tables only (an image of all fields together would be meaningless).
@@ -440,7 +440,8 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       writeSummary(dir, String(f.field), { tool: 'xanes-engine', version: VERSION, command: RUN_FIELD_COMMAND, finished: true, ...f });
       writeIndexPage(dir.file(String(f.field)));
     }
-    writeSummary(dir, 'combined', { tool: 'xanes-engine', version: VERSION, command: RUN_COMBINED_COMMAND, finished: true, fields: fields.length, ...combinedSummary });
+    const combinedPage: RunCombinedPageSummary = { tool: 'xanes-engine', version: VERSION, command: RUN_COMBINED_COMMAND, finished: true, fields: fields.length, ...combinedSummary };
+    writeSummary(dir, 'combined', combinedPage);
     writeIndexPage(dir.file('combined'));
     dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
     writeIndexPage(dir.tmp, path.basename(dir.finalPath));
