@@ -35,6 +35,11 @@ export interface StackSource {
   readonly darkField?: StackSource;
   /** rows [y0, y0+rows) at every energy, energy-major: out[e*rows*width + r*width + x], float32 */
   readRows(y0: number, rows: number, out: Float32Array): Promise<void>;
+  /**
+   * Bytes the reader itself holds while it reads rows, beyond the rows it returns (read
+   * buffers, decompressed chunks, caches), whatever the tile size; absent: none to speak of.
+   */
+  readerBytes?(): number;
   close(): void;
 }
 
