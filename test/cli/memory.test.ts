@@ -57,6 +57,8 @@ const BACKENDS = ['cpu', 'webgpu'] as const;
 const BUDGETS = [256, 512, 2048] as const;
 const key = (backend: string, mib: number) => `edge-${backend}-${mib}`;
 const runs = new Map<string, Run>();
+const example = (f: string) => fileURLToPath(new URL(`../../examples/data/ni-k/${f}`, import.meta.url));
+const LCF_REFS = ['--ref', `NiO=${example('ref_NiO.txt')}`, '--ref', `LiNiO2=${example('ref_LiNiO2.txt')}`];
 
 beforeAll(async () => {
   const jobs = BACKENDS.flatMap((backend) => BUDGETS.map(async (mib) => {
@@ -66,6 +68,11 @@ beforeAll(async () => {
     // For the record (README "Memory"): the peak each run reached.
     console.log(`memory: edge ${SIZE}x${SIZE}x101 ${backend} --memory ${mib}: exit ${r.code}, peak ${r.maxRssMiB.toFixed(0)} MiB`);
   }));
+  // A command that holds its maps (lcf: fractions, weights, total, fit quality) and draws an
+  // RGB composite: its plan counts the maps, the pictures, report.html and results.h5 too.
+  jobs.push((async () => {
+    runs.set('lcf-cpu-512', await run(['lcf', `synthetic:${SIZE}x${SIZE}`, ...LCF_REFS, '--backend', 'cpu', '--memory', '512', '--out', path.join(dir, 'lcf-cpu-512')]));
+  })());
   await Promise.all(jobs);
 }, 1_800_000);
 
@@ -101,6 +108,13 @@ describe(`peak RSS within --memory: xanes edge, synthetic ${SIZE}x${SIZE}x101, t
       });
     }
   }
+
+  test('lcf (maps held, RGB composite), cpu, --memory 512: runs within 1.1 x the budget', () => {
+    const r = runs.get('lcf-cpu-512')!;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.maxRssMiB, `peak ${r.maxRssMiB.toFixed(0)} MiB`).toBeLessThanOrEqual(RSS_TOLERANCE * 512);
+    for (const f of ['results.h5', 'report.html', 'rgb.png', 'fraction_NiO.tif']) expect(fs.existsSync(path.join(dir, 'lcf-cpu-512', f)), f).toBe(true);
+  });
 
   test('the same maps whatever the budget (tiles do not change a value)', () => {
     const bytes = (b: string, mib: number) => fs.readFileSync(path.join(dir, key(b, mib), 'e0_half.npy'));
