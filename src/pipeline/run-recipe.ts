@@ -5,10 +5,13 @@
  * folder, whole or not at all.
  *
  * Layout of --out:
- *   <field>/<step>/...   per-field maps of edge, fit, lcf (as the single commands write them)
- *   <field>/cluster/...  per-field labels, distances, cluster fractions
- *   combined/            e0 histogram over all fields (edge), cluster centres and elbow
- *   summary.json         fields, steps, parameters, backend, timings, peak RSS, "finished"
+ *   <field>/<step>/...   per-field maps of edge, fit, lcf (as the single commands write them),
+ *                        each step with its summary.json and report.html (maps, pixel inspector)
+ *   <field>/cluster/...  per-field labels, distances, cluster fractions (summary.json, report.html)
+ *   <field>/summary.json, report.html   the field's steps; report_files/spectra: its kept spectra
+ *   combined/            e0 histogram over all fields (edge), cluster centres and elbow (summary.json, report.html)
+ *   summary.json         fields, steps, parameters, backend, timings, peak RSS, "finished"; report.html
+ * (src/pipeline/run-reports.ts and src/report/index-page.ts).
  */
 import { alignStepOf, type AlignStep } from '../align/align.js';
 import path from 'node:path';
@@ -49,6 +52,13 @@ import { RUN_STEPS, RECIPE_SECTIONS, type RunStepName, type Values } from '../op
 import { recipeForm } from '../options/parse.js';
 import { edgeOptionsOf, memoryBytes } from '../options/convert.js';
 import { MARKER, inputFiles, checkOutPath } from '../io/outdir.js';
+import { spectraRecorder, stackQuantity } from '../report/run-report.js';
+import { SPECTRA_MAX_VALUES } from '../report/spectra-file.js';
+import { writeReport } from '../report/html.js';
+import { writeIndexPage, RUN_FIELD_COMMAND, RUN_COMBINED_COMMAND } from '../report/index-page.js';
+import { renderRgbComposite } from '../plot/maps.js';
+import { referencesCsv } from './lcf-run.js';
+import { clusterStepSummary, edgeStepSummary, fitStepSummary, lcfStepSummary, writeSummary, type FieldContext } from './run-reports.js';
 
 export { RUN_STEPS, type RunStepName };
 
@@ -70,6 +80,8 @@ export interface RunRecipe {
   i0Region?: string;
   steps: RunStepName[];
   edge?: Partial<EdgeOptions>;
+  /** --range: the fixed colour range of the e0_half pictures and the reports' preset, eV. */
+  range?: [number, number];
   fit?: { model: string; composition?: CompositionRequest } & RawFitOptions;
   lcf?: { refs: string[]; mode?: string; background?: string; window?: [number, number]; normalize?: boolean; flatten?: boolean; refNorm?: RefNorm };
   cluster?: {
@@ -151,6 +163,7 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
     energies: c.energies, energyUnit: c.energyUnit ?? 'eV', flat: c.flat, dark: c.dark, noFlat: c.noFlat, pixelSize: c.pixelSize, i0: c.i0, i0Region: c.i0Region,
     steps: (c.steps ?? []) as RunStepName[],
     edge: edgeOptionsOf(values.edge, c.e0),
+    range: values.edge.range as [number, number] | undefined,
     fit: f.model !== undefined ? {
       model: f.model, init: f.init, fix: f.fix, bounds: f.bounds, maxIter: f.maxIter,
       composition: f.phase !== undefined ? { phase: f.phase, phaseEnergy: requirePhaseEnergy(f.phaseEnergy, where), deltaF2: f.deltaF2, fPrime: f.fPrime } : undefined,
@@ -200,7 +213,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   return withOutputDir(recipe.out, inputs, async (dir) => {
     const fieldSummaries: Record<string, unknown>[] = [];
     const e0Maps: Float32Array[] = [];
-    const clusterMaps: { name: string; width: number; height: number; features: Float32Array[]; weight?: Float32Array }[] = [];
+    const clusterMaps: { name: string; width: number; height: number; features: Float32Array[]; weight?: Float32Array; ctx: FieldContext }[] = [];
     let backendInfo: Record<string, unknown> = {};
     // Chosen once, on the first field, for the whole run.
     let backend: Backend | null = null;
@@ -221,18 +234,31 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         // The nominal edge of the first field anchors every field's windows, so maps compare.
         if (e0 === undefined) e0 = derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
         const pixelSteps: PixelStep[] = [];
-        let lcfInfo: unknown = null;
-        if (steps.includes('edge')) pixelSteps.push(edgeStep(makeEdgePlan(energies, e0, { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 }, recipe.energies ?? field.stack)));
+        let lcfInfo: Record<string, unknown> | null = null;
+        let lcfRefs: { name: string; mu: Float64Array }[] = [];
+        let lcfStepInfo: ReturnType<typeof lcfStep>['info'] | null = null;
+        let lcfNormalized = false;
+        const edgePlan = steps.includes('edge') ? makeEdgePlan(energies, e0, { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 }, recipe.energies ?? field.stack) : null;
+        if (edgePlan) pixelSteps.push(edgeStep(edgePlan));
         if (steps.includes('fit')) pixelSteps.push(fitStep(model!, energies, fitOptions!, { e0 }));
         if (steps.includes('lcf')) {
           const win = recipe.lcf!.window;
           const lo = recipe.lcf!;
           const refNorm: RefNorm = lo.refNorm ?? (lo.flatten ? 'flat' : 'auto');
           const refs = await loadReferences(refSpecs, source, energies, windowRange(energies, win), { kind: refNorm, edge: recipe.edge });
-          const normalize = lo.normalize ? { plan: makeEdgePlan(energies, e0, { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 }, recipe.energies ?? field.stack), flatten: lo.flatten === true } : undefined;
+          const normOptions: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 };
+          const normalize = lo.normalize ? { plan: makeEdgePlan(energies, e0, normOptions, recipe.energies ?? field.stack), flatten: lo.flatten === true } : undefined;
           const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: lcfMode!, background: lcfBg!, window: win }, normalize);
           ls.info.warnings.forEach((w) => notice(`xanes: ${w}`));
-          lcfInfo = { ...ls.info, normalize: lo.normalize === true, ref_norm: refNorm, references: refs.map((r) => ({ name: r.name, source: r.source, normalization: r.normalization })) };
+          // The normalisation as `xanes lcf` records it (the report's inspector redoes it on a pixel).
+          const normRecord = normalize ? {
+            method: normalize.flatten ? 'flat' : 'norm', convention: 'xraylarch 0.9.58 pre_edge, per pixel from its own e0',
+            e0_eV: normalize.plan.e0, nnorm_used: normalize.plan.post.degree, mask_sigma: normOptions.maskSigma, edge: edgeSectionOf(normOptions),
+          } : null;
+          lcfInfo = { ...ls.info, normalize: normRecord, ref_norm: refNorm, references: refs.map((r) => ({ name: r.name, source: r.source, normalization: r.normalization })) };
+          lcfRefs = refs.map((r) => ({ name: r.name, mu: r.mu }));
+          lcfStepInfo = ls.info;
+          lcfNormalized = lo.normalize === true;
           pixelSteps.push(ls);
         }
         const combined = combineSteps(pixelSteps);
@@ -242,10 +268,12 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           backend = sel.backend;
         }
         inputs.resetMaskedPoints();
+        // The report's spectra of this field: at most 1/32 of the budget, as in `xanes edge`.
+        const recorder = spectraRecorder(inputs, Math.min(SPECTRA_MAX_VALUES, Math.floor(recipe.budgetBytes / 32 / 4)));
         // After the tiles, beside the maps it holds: each step's outputs (src/pipeline/memory.ts),
         // and the fit's composition maps and the lcf composite (float32 / RGBA each).
         const afterBytes = outputPhaseBytes(source.height, source.width) + 16 * source.height * source.width;
-        const run = await runTiles(source, combined, backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, afterBytes, readerBytes: inputs.readerBytes });
+        const run = await runTiles(source, combined, backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes });
         const per = splitRun(run, pixelSteps);
         const { width: W, height: H } = run;
         const stepSummaries: Record<string, unknown> = {};
@@ -265,8 +293,28 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         if (per.edge) {
           const e0map = per.edge.maps.e0_half;
           e0Maps.push(e0map);
-          const [lo, hi] = percentiles(e0map, [2, 98]);
-          if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(field.name, 'edge', 'e0_half.png'), await renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half`, unit: 'eV', label: 'e0_half', pixelSizeUm: inputs.pixelSizeUm?.x }));
+          const [lo, hi] = recipe.range ?? percentiles(e0map, [2, 98]);
+          if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(field.name, 'edge', 'e0_half.png'), await renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half ${recipe.range ? 'fixed range' : '2-98 percentile'}`, unit: 'eV', label: 'e0_half', pixelSizeUm: inputs.pixelSizeUm?.x }));
+        }
+        // Each step's folder as the single command writes it: summary.json, report.html; the
+        // field's spectra once, in <field>/report_files/spectra (the steps' "spectra_from").
+        recorder.write(dir.file(field.name));
+        const ctx: FieldContext = { field: field.name, stack: field.stack, energies, width: W, height: H, dtype: source.dtype, read: inputs.provenance, backend: backendInfo, quantity: stackQuantity(inputs) };
+        for (const s of pixelSteps) {
+          const sub = path.join(field.name, s.name);
+          const counts = per[s.name].statusCounts;
+          if (s.name === 'edge') writeSummary(dir, sub, edgeStepSummary(ctx, edgePlan!, recipe.edge ?? {}, counts, s.statusNames, s.mapNames, recipe.range));
+          else if (s.name === 'fit') writeSummary(dir, sub, fitStepSummary(ctx, recipe.fit!.model, model!, e0!, counts, Object.keys(per.fit.maps), stepSummaries.composition));
+          else if (s.name === 'lcf') {
+            // The references as fitted and the RGB composite, as `xanes lcf` writes them.
+            dir.writeText(path.join(sub, 'references.csv'), referencesCsv(energies, lcfRefs));
+            const names = lcfStepInfo!.references.slice(0, 3);
+            const brightness = lcfNormalized ? 'edge_step' : 'total';
+            const rgb = await renderRgbComposite(names.map((n) => per.lcf.maps[`fraction_${n}`]), W, H, { names, intensity: per.lcf.maps[brightness], intensityLabel: brightness, title: `${field.name}: lcf ${lcfStepInfo!.mode}` });
+            dir.writeBytes(path.join(sub, 'rgb.png'), rgb.png);
+            writeSummary(dir, sub, lcfStepSummary(ctx, lcfInfo as Record<string, unknown> & { mapUnits: Record<string, string> }, counts, s.mapNames, rgb.legend));
+          } else continue;
+          writeReport(dir.file(sub), `${field.name}/${s.name}`);
         }
         if (steps.includes('cluster')) {
           const pick = (f: string) => {
@@ -276,7 +324,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
             return map;
           };
           const c = recipe.cluster!;
-          clusterMaps.push({ name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined });
+          clusterMaps.push({ name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined, ctx });
         }
         fieldSummaries.push({
           field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
@@ -328,7 +376,12 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       for (const f of clusterMaps) {
         const P = f.width * f.height;
         const part = { ...result, labels: result.labels.slice(off, off + P), distance: result.distance.slice(off, off + P) };
-        await writeKmeansOutputs(dir.file(path.join(f.name, 'cluster')), part, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
+        const sub = path.join(f.name, 'cluster');
+        const wk = await writeKmeansOutputs(dir.file(sub), part, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
+        writeSummary(dir, sub, clusterStepSummary(f.ctx, wk.summary, c.features, c.weight, el ? { table: el.table, k: el.k, rule: el.rule } : undefined));
+        writeReport(dir.file(sub), `${f.name}/cluster`);
+        const fs_ = fieldSummaries.find((x) => x.field === f.name);
+        if (fs_) (fs_.steps as Record<string, unknown>).cluster = { counts: wk.summary.counts, fractions: wk.summary.fractions, maps: ['labels', 'distance'] };
         off += P;
       }
       // Across fields: the tables only (an image of all fields together would be meaningless).
@@ -365,7 +418,15 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       memory: { budget_MiB: recipe.budgetBytes / 2 ** 20, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },
       map_units: { edge: EDGE_MAP_UNITS },
     };
+    // The overview pages: each field, the products across fields, the run.
+    for (const f of fieldSummaries) {
+      writeSummary(dir, String(f.field), { tool: 'xanes-engine', version: VERSION, command: RUN_FIELD_COMMAND, finished: true, ...f });
+      writeIndexPage(dir.file(String(f.field)));
+    }
+    writeSummary(dir, 'combined', { tool: 'xanes-engine', version: VERSION, command: RUN_COMBINED_COMMAND, finished: true, fields: fields.length, ...combinedSummary });
+    writeIndexPage(dir.file('combined'));
     dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+    writeIndexPage(dir.tmp, path.basename(dir.finalPath));
     return summary;
   });
 }
