@@ -81,6 +81,7 @@ async function relay(): Promise<number> {
     if (spawnSync('mkfifo', ['-m', '600', fifo], { stdio: 'ignore' }).status !== 0) return -1;
     const child = spawn('cat', [fifo], { stdio: ['ignore', 2, 'ignore'], detached: true });
     child.on('error', noop);
+    if (child.pid === undefined) return -1; // no cat here
     child.unref();
     if (child.pid !== undefined) drainAtExit(child.pid);
     // Opening the write end without blocking fails (ENXIO) until cat has opened the read end.
