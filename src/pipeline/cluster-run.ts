@@ -21,6 +21,7 @@ import { clusterSpectra } from './cluster-stats.js';
 import { writeKmeansOutputs } from './cluster-outputs.js';
 import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
+import type { ClusterSummary, PcaSummary } from './summary.js';
 
 const MiB = 2 ** 20;
 
@@ -58,7 +59,7 @@ export function writeReconstruction(file: string, model: PcaModel, scores: Float
   }
 }
 
-export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string, unknown>> {
+export async function runPcaCommand(o: PcaCommandOptions): Promise<PcaSummary> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts]);
   checkOutPath(o.out, files);
@@ -74,7 +75,7 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
       // --reconstruct n: the stack rebuilt from n components (PCA denoising), written image by image.
       if (o.reconstruct !== undefined) writeReconstruction(dir.file('reconstructed.npy'), r.model, r.scores.slice(0, o.reconstruct), source.nE, r.height, r.width);
       dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
-      const summary = {
+      const summary: PcaSummary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
         alignment: await writeAlignment(dir, inputs),
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width }, read: inputs.provenance },
@@ -124,7 +125,7 @@ export interface ClusterCommandOptions {
   onK?: (done: number, total: number) => void;
 }
 
-export async function runClusterCommand(o: ClusterCommandOptions): Promise<Record<string, unknown>> {
+export async function runClusterCommand(o: ClusterCommandOptions): Promise<ClusterSummary> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   if ((o.k === undefined) === (o.kRange === undefined)) throw new InputError('--k', 'give exactly one of --k N and --k-range a:b');
   if (!o.stack && !o.features) throw new InputError('--features', 'give feature maps (--features, or --from DIR --features names) or a stack with --energies');
@@ -141,7 +142,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       const t0 = performance.now();
       if (inputs && o.stack) dir.recordInput('', { stack: o.stack.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
       let img: FeatureImage;
-      let pcaSummary: Record<string, unknown> | null = null;
+      let pcaSummary: ClusterSummary['pca'] | null = null;
       if (inputs && o.pca !== undefined) {
         fs.mkdirSync(dir.file('pca'));
         const r = await pcaRun(sel.backend, inputs.source, inputs.energies, o.pca, { memoryBytes: o.budgetBytes, outDir: dir.file('pca') });
@@ -187,7 +188,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
         width: img.width, height: img.height, weight, weightName: o.weight, elbow: el, spectra, energies: inputs?.energies,
       });
       result.warnings.forEach((m) => notice(`xanes: ${m}`));
-      const summary = {
+      const summary: ClusterSummary = {
         tool: 'xanes-engine', version: VERSION, command: 'cluster', finished: true,
         alignment: await writeAlignment(dir, inputs),
         inputs: { features: o.features ?? null, from: o.from ?? null, stack: o.stack?.stack ?? null, pca: o.pca ?? null, weight: o.weight ?? null, min_weight: o.minWeight ?? null, mask: o.mask ?? null, width: img.width, height: img.height },

@@ -27,6 +27,7 @@ import { renderMap } from '../plot/maps.js';
 import { EdgeStatus, EDGE_STATUS_NAMES } from '../kernels/layout.js';
 import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
+import type { EdgeSummary } from './summary.js';
 
 export interface EdgeRunOptions extends StackInputs {
   out: string;
@@ -44,7 +45,7 @@ export interface EdgeRunOptions extends StackInputs {
 
 export interface EdgeRunReport {
   outDir: string;
-  summary: Record<string, unknown>;
+  summary: EdgeSummary;
   result: RunResult;
 }
 
@@ -142,7 +143,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
     notice('xanes: every pixel is masked; no histogram or colour maps written');
   }
 
-  const summary = {
+  const summary: EdgeSummary = {
     tool: 'xanes-engine',
     version: VERSION,
     command: 'edge',

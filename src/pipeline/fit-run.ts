@@ -23,6 +23,7 @@ import { FitStatus } from '../models/layout.js';
 import { percentiles } from '../plot/histogram.js';
 import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
+import type { FitSummary } from './summary.js';
 
 export interface FitRunOptions extends StackInputs {
   out: string;
@@ -45,11 +46,11 @@ export interface FitRunOptions extends StackInputs {
 const ROLE_UNITS: Record<string, string> = { energy: 'eV', width: 'eV', amplitude: 'data units (absorbance)', slope: 'data units per eV', fraction: '1' };
 
 /** summary.json's "model": the spec, parameter names, their units and the derived maps. */
-export function modelRecord(spec: string, model: FitModel): Record<string, unknown> {
+export function modelRecord(spec: string, model: FitModel): FitSummary['model'] {
   return { spec, parameters: model.paramNames, units: Object.fromEntries(model.paramNames.map((n, i) => [n, ROLE_UNITS[model.paramRoles[i]] ?? ''])), derived: model.derived.map((d) => d.name) };
 }
 
-export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>> {
+export async function runFit(o: FitRunOptions): Promise<FitSummary> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const model = parseModelSpec(o.model);
   const options = parseFitOptions(o.fit, model);
@@ -87,7 +88,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
         if (Number.isFinite(lo) && hi > lo) dir.writeBytes(`${look}.png`, await renderMap({ data: r.maps[look], width: W, height: H, vmin: lo, vmax: hi, title: `${look} (2-98 percentile)`, unit: 'eV', label: look, pixelSizeUm: inputs.pixelSizeUm?.x }));
       }
       const iters = Array.from(r.maps.iterations).filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-      const summary = {
+      const summary: FitSummary = {
         tool: 'xanes-engine', version: VERSION, command: 'fit', finished: true,
         alignment: await writeAlignment(dir, inputs),
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance },

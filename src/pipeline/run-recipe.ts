@@ -49,7 +49,8 @@ import { renderHistogram } from '../plot/histogram-png.js';
 import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
 import { RUN_STEPS, RECIPE_SECTIONS, type RunStepName, type Values } from '../options/schema.js';
-import { recipeForm } from '../options/parse.js';
+import { recipeForm, type RecipeForm } from '../options/parse.js';
+import type { BackendSummary, RunFieldSummary, RunSummary } from './summary.js';
 import { edgeOptionsOf, memoryBytes } from '../options/convert.js';
 import { MARKER, inputFiles, checkOutPath } from '../io/outdir.js';
 import { spectraRecorder, stackQuantity } from '../report/run-report.js';
@@ -99,7 +100,7 @@ export interface RunRecipe {
   threads?: number;
   budgetBytes: number;
   /** The options in the schema's names (src/options/schema.ts), recorded in summary.json. */
-  options?: Record<string, unknown>;
+  options?: RecipeForm;
 }
 
 export interface RunHooks {
@@ -179,7 +180,7 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
   };
 }
 
-export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promise<Record<string, unknown>> {
+export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promise<RunSummary> {
   const notice = hooks.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const steps = recipe.steps;
   for (const s of steps) if (!(RUN_STEPS as readonly string[]).includes(s)) throw new InputError('--steps', `unknown step '${s}' (steps: ${RUN_STEPS.join(', ')})`);
@@ -211,10 +212,10 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes , align: recipe.align } satisfies StackInputs);
 
   return withOutputDir(recipe.out, inputs, async (dir) => {
-    const fieldSummaries: Record<string, unknown>[] = [];
+    const fieldSummaries: RunFieldSummary[] = [];
     const e0Maps: Float32Array[] = [];
     const clusterMaps: { name: string; width: number; height: number; features: Float32Array[]; weight?: Float32Array; ctx: FieldContext }[] = [];
-    let backendInfo: Record<string, unknown> = {};
+    let backendInfo = {} as BackendSummary; // set on the first field
     // Chosen once, on the first field, for the whole run.
     let backend: Backend | null = null;
     let energiesRef: Float64Array | null = null;
@@ -234,7 +235,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         // The nominal edge of the first field anchors every field's windows, so maps compare.
         if (e0 === undefined) e0 = derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
         const pixelSteps: PixelStep[] = [];
-        let lcfInfo: Record<string, unknown> | null = null;
+        let lcfInfo: RunFieldSummary['lcf'] | null = null;
         let lcfRefs: { name: string; mu: Float64Array }[] = [];
         let lcfStepInfo: ReturnType<typeof lcfStep>['info'] | null = null;
         let lcfNormalized = false;
@@ -276,7 +277,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         const run = await runTiles(source, combined, backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes });
         const per = splitRun(run, pixelSteps);
         const { width: W, height: H } = run;
-        const stepSummaries: Record<string, unknown> = {};
+        const stepSummaries: RunFieldSummary['steps'] = {};
         dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
         for (const s of pixelSteps) {
           dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name), s.statusNames);
@@ -338,7 +339,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     }
 
     // Products over all fields.
-    const combinedSummary: Record<string, unknown> = {};
+    const combinedSummary: RunSummary['combined'] = {};
     fs.mkdirSync(dir.file('combined'), { recursive: true });
     if (e0Maps.length > 0) {
       const all = new Float32Array(e0Maps.reduce((n, m) => n + m.length, 0));
@@ -406,7 +407,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
 
     const total = fieldSummaries.reduce((acc, f) => acc + ((f.shape as { height: number; width: number }).height * (f.shape as { width: number }).width), 0);
     const seconds = (performance.now() - t0) / 1000;
-    const summary = {
+    const summary: RunSummary = {
       tool: 'xanes-engine', version: VERSION, command: 'run', finished: true,
       steps, fields: fieldSummaries, combined: combinedSummary,
       // What was asked for, in the names a recipe takes (a valid recipe), and what was used.
