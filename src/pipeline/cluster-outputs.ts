@@ -2,6 +2,7 @@
  * Writes the files of `xanes cluster` (writeKmeansOutputs) and `xanes pca` (writePcaOutputs):
  * maps, tables and pictures; returns the files written (and, for k-means, summary fields).
  */
+import { wcssUnits } from './standardize.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { labelsToInt16, writeLabels, writeMap } from '../io/maps.js';
@@ -42,6 +43,8 @@ export interface KmeansOutputSummary {
   wcss_units: string;
   features: string[];
   standardized: boolean;
+  /** zscore | robust | none (src/pipeline/standardize.ts). */
+  standardization: string;
   constant_features: string[];
   pixels_included: number;
   pixels_excluded: number;
@@ -94,9 +97,10 @@ export async function writeKmeansOutputs(dir: string, r: KmeansResult, o: Kmeans
   const summary: KmeansOutputSummary = {
     k: r.k,
     wcss: r.wcss,
-    wcss_units: r.model.st.standardized ? 'standardised (z-score) units' : 'feature units',
+    wcss_units: wcssUnits(r.model.st),
     features: r.names,
     standardized: r.model.st.standardized,
+    standardization: r.model.st.method ?? (r.model.st.standardized ? 'zscore' : 'none'),
     constant_features: r.constantFeatures.map((f) => r.names[f]),
     pixels_included: r.nIncluded,
     pixels_excluded: r.nExcluded,

@@ -3,7 +3,7 @@
  * nominal e0, streams the stack through normalize + edge on the chosen backend, and writes
  * the maps, the e0 histogram, two colour maps and summary.json, all or nothing.
  */
-import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
+import { applyPixelMask, countStatus, loadPixelMask, maskedSink } from './pixel-mask.js';
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
 import { edgeStep, EDGE_MAP_UNITS, EDGE_STEP_SHAPE } from './edge-step.js';
 import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
@@ -21,7 +21,6 @@ import { edgeSectionOf } from '../options/convert.js';
 import { InputError } from '../io/errors.js';
 import { blockHistogram, blockPercentiles, histogramCsv, histogramPeak, robustHistogramRange, type Blocks } from '../plot/histogram.js';
 import { npyRowBlocks } from '../io/npy.js';
-import type { MapSink } from './run-tiles.js';
 import { renderHistogram } from '../plot/histogram-png.js';
 import { renderMap } from '../plot/maps.js';
 import { EdgeStatus, EDGE_STATUS_NAMES } from '../kernels/layout.js';
@@ -94,8 +93,6 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   // The report's spectra: at most 1/32 of the budget (they are held for the whole run).
   const recorder = spectraRecorder(inputs, Math.min(SPECTRA_MAX_VALUES, Math.floor(o.budgetBytes / 32 / 4)));
   const stream = new StepMapStream(out, step.mapNames, source.height, source.width);
-  // --mask: masked pixels become NaN (mask map 0) in each tile's maps before they reach disk.
-  const sink = pixelMask ? maskingSink(stream, pixelMask, source.width) : stream;
   let result: RunResult;
   try {
     result = await runTiles(source, step, sel.backend, {
@@ -103,7 +100,8 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
       sourceBytesPerPixel: inputs.extraBytesPerPixel,
       onTile: o.onTile,
       onTileData: recorder.add,
-      mapSink: sink,
+      // --mask before the maps reach the files (they are streamed tile by tile).
+      mapSink: pixelMask ? maskedSink(stream, pixelMask, source.width) : stream,
       ...held,
     });
   } finally {
@@ -183,17 +181,4 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   out.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
   finishReport(out, recorder);
   return { outDir: out.finalPath, summary, result };
-}
-
-/** A MapSink that masks each tile's maps (NaN; the mask map 0) where `mask` is 0, then passes them on. */
-function maskingSink(next: MapSink, mask: Uint8Array, width: number): MapSink {
-  return {
-    rows(y0, rows, maps) {
-      const p0 = y0 * width;
-      for (const [name, m] of Object.entries(maps)) {
-        for (let i = 0; i < rows * width; i++) if (!mask[p0 + i]) m[i] = name === 'mask' ? 0 : NaN;
-      }
-      next.rows(y0, rows, maps);
-    },
-  };
 }

@@ -13,6 +13,11 @@
  *   summary.json         fields, steps, parameters, backend, timings, peak RSS, "finished"; report.html
  * (src/pipeline/run-reports.ts and src/report/index-page.ts).
  */
+import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
+import { EdgeStatus } from '../kernels/layout.js';
+import { FitStatus } from '../models/layout.js';
+import { LcfStatus } from '../cpu/lcf.js';
+import { wcssUnits } from './standardize.js';
 import { alignStepOf, type AlignStep } from '../align/align.js';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -26,7 +31,7 @@ import { combineSteps, splitRun } from './combine.js';
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
 import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
-import { lcfStep } from './lcf-step.js';
+import { lcfStep, LCF_MASK_SIGMA } from './lcf-step.js';
 import { compositionOfFit, type CompositionRequest } from './composition.js';
 import type { RefNorm } from './ref-norm.js';
 import { parseMode, parseBackground } from './lcf-run.js';
@@ -50,7 +55,7 @@ import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
 import { RUN_STEPS, RECIPE_SECTIONS, type RunStepName, type Values } from '../options/schema.js';
 import { recipeForm, type RecipeForm } from '../options/parse.js';
-import type { BackendSummary, RunFieldSummary, RunSummary } from './summary.js';
+import type { BackendSummary, RunCombinedPageSummary, RunFieldSummary, RunSummary } from './summary.js';
 import { edgeOptionsOf, memoryBytes } from '../options/convert.js';
 import { MARKER, inputFiles, checkOutPath } from '../io/outdir.js';
 import { spectraRecorder, stackQuantity } from '../report/run-report.js';
@@ -99,6 +104,8 @@ export interface RunRecipe {
   backend: BackendChoice;
   threads?: number;
   budgetBytes: number;
+  /** --mask: an earlier run's mask, applied to every step of every field (same image size). */
+  mask?: string;
   /** The options in the schema's names (src/options/schema.ts), recorded in summary.json. */
   options?: RecipeForm;
 }
@@ -108,6 +115,9 @@ export interface RunHooks {
   onField?: (index: number, total: number, name: string) => void;
   onTile?: (done: number, total: number) => void;
 }
+
+/** The status a --mask'ed pixel takes in each step (as edge, fit and lcf on their own). */
+const MASKED_STATUS = { edge: EdgeStatus.NO_DATA, fit: FitStatus.MASKED_INPUT, lcf: LcfStatus.NO_DATA } as const;
 
 /** The most files one stack pattern may match (a pattern over a whole disk is a mistake). */
 export const MAX_GLOB_MATCHES = 10_000;
@@ -176,6 +186,7 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
     threads: c.threads,
     budgetBytes: memoryBytes(c.memory),
     align: alignStepOf(values.align, c),
+    mask: c.mask,
     options: recipeForm(values, RECIPE_SECTIONS),
   };
 }
@@ -197,7 +208,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     }
   }
   const fields = expandFields(recipe.stacks);
-  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.align?.shifts, recipe.lcf?.refs ?? [], recipe.fit?.composition?.phase]);
+  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.align?.shifts, recipe.lcf?.refs ?? [], recipe.fit?.composition?.phase, recipe.mask]);
   checkOutPath(recipe.out, inputs);
   const model = recipe.fit ? parseModelSpec(recipe.fit.model) : null;
   const fitOptions = model ? parseFitOptions(recipe.fit!, model) : null;
@@ -247,9 +258,12 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
           const lo = recipe.lcf!;
           const refNorm: RefNorm = lo.refNorm ?? (lo.flatten ? 'flat' : 'auto');
           const refs = await loadReferences(refSpecs, source, energies, windowRange(energies, win), { kind: refNorm, edge: recipe.edge });
-          const normOptions: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 };
+          // As `xanes lcf`: --mask-sigma (default 3 for lcf, not the edge step's 1) masks the
+          // total weight and, with --normalize, the edge step of the normalisation.
+          const maskSigma = recipe.edge?.maskSigma ?? LCF_MASK_SIGMA;
+          const normOptions: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0, maskSigma };
           const normalize = lo.normalize ? { plan: makeEdgePlan(energies, e0, normOptions, recipe.energies ?? field.stack), flatten: lo.flatten === true } : undefined;
-          const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: lcfMode!, background: lcfBg!, window: win }, normalize);
+          const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: lcfMode!, background: lcfBg!, window: win }, normalize, maskSigma);
           ls.info.warnings.forEach((w) => notice(`xanes: ${w}`));
           // The normalisation as `xanes lcf` records it (the report's inspector redoes it on a pixel).
           const normRecord = normalize ? {
@@ -279,9 +293,15 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         const { width: W, height: H } = run;
         const stepSummaries: RunFieldSummary['steps'] = {};
         dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
+        // --mask: NaN in every map and the step's no-data status where the mask is 0.
+        const pixelMask = recipe.mask ? loadPixelMask(recipe.mask, H, W) : null;
         for (const s of pixelSteps) {
+          if (pixelMask) {
+            applyPixelMask(per[s.name].maps, per[s.name].status, pixelMask, MASKED_STATUS[s.name as keyof typeof MASKED_STATUS]);
+            per[s.name].statusCounts = countStatus(per[s.name].status, s.statusNames);
+          }
           dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name), s.statusNames);
-          stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
+          stepSummaries[s.name as 'edge' | 'fit' | 'lcf'] = { status: per[s.name].statusCounts, maps: s.mapNames };
         }
         if (per.fit && recipe.fit?.composition) {
           // Composition maps (seed 002): beside the fit's maps, usable as cluster features.
@@ -313,7 +333,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
             const brightness = lcfNormalized ? 'edge_step' : 'total';
             const rgb = await renderRgbComposite(names.map((n) => per.lcf.maps[`fraction_${n}`]), W, H, { names, intensity: per.lcf.maps[brightness], intensityLabel: brightness, title: `${field.name}: lcf ${lcfStepInfo!.mode}` });
             dir.writeBytes(path.join(sub, 'rgb.png'), rgb.png);
-            writeSummary(dir, sub, lcfStepSummary(ctx, lcfInfo as Record<string, unknown> & { mapUnits: Record<string, string> }, counts, s.mapNames, rgb.legend));
+            writeSummary(dir, sub, lcfStepSummary(ctx, lcfInfo!, counts, s.mapNames, rgb.legend));
           } else continue;
           writeReport(dir.file(sub), `${field.name}/${s.name}`);
         }
@@ -382,7 +402,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         writeSummary(dir, sub, clusterStepSummary(f.ctx, wk.summary, c.features, c.weight, el ? { table: el.table, k: el.k, rule: el.rule } : undefined));
         writeReport(dir.file(sub), `${f.name}/cluster`);
         const fs_ = fieldSummaries.find((x) => x.field === f.name);
-        if (fs_) (fs_.steps as Record<string, unknown>).cluster = { counts: wk.summary.counts, fractions: wk.summary.fractions, maps: ['labels', 'distance'] };
+        if (fs_) fs_.steps.cluster = { counts: wk.summary.counts, fractions: wk.summary.fractions, maps: ['labels', 'distance'] };
         off += P;
       }
       // Across fields: the tables only (an image of all fields together would be meaningless).
@@ -396,7 +416,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         dir.writeBytes(path.join(cdir, 'elbow.png'), await renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
       }
       const w = { summary: {
-        k: result.k, wcss: result.wcss, wcss_units: result.model.st.standardized ? 'standardised (z-score) units' : 'feature units',
+        k: result.k, wcss: result.wcss, wcss_units: wcssUnits(result.model.st), standardization: result.model.st.method ?? (result.model.st.standardized ? 'zscore' : 'none'),
         pixels_included: result.nIncluded, pixels_excluded: result.nExcluded, counts: stats.counts, fractions: stats.fractions,
         ...(stats.weightedFractions ? { weighted_fractions: stats.weightedFractions } : {}),
         iterations: result.iterations, converged: result.converged, warnings: result.warnings,
@@ -424,7 +444,8 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
       writeSummary(dir, String(f.field), { tool: 'xanes-engine', version: VERSION, command: RUN_FIELD_COMMAND, finished: true, ...f });
       writeIndexPage(dir.file(String(f.field)));
     }
-    writeSummary(dir, 'combined', { tool: 'xanes-engine', version: VERSION, command: RUN_COMBINED_COMMAND, finished: true, fields: fields.length, ...combinedSummary });
+    const combinedPage: RunCombinedPageSummary = { tool: 'xanes-engine', version: VERSION, command: RUN_COMBINED_COMMAND, finished: true, fields: fields.length, ...combinedSummary };
+    writeSummary(dir, 'combined', combinedPage);
     writeIndexPage(dir.file('combined'));
     dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
     writeIndexPage(dir.tmp, path.basename(dir.finalPath));

@@ -130,7 +130,10 @@ export interface FitSummary extends SummaryHead<'fit'> {
   /** With --phase: the composition maps (src/pipeline/composition.ts). */
   composition?: CompositionRecord;
   backend: BackendSummary;
-  counts: PixelCounts;
+  /** `stop`: pixels per stopping rule (FIT_STOP_NAMES, src/models/layout.ts). */
+  counts: PixelCounts & { stop: Record<string, number> };
+  /** The stopping tolerances used (FIT_TUNING). */
+  stopping: { ftol: number; xtol: number; gtol: number; rule: string };
   median_iterations: number | null;
   timings_s: { read: number; compute_wait: number; total: number; fits_per_s: number };
   memory: TileMemorySummary;
@@ -186,11 +189,11 @@ export interface SpectraCommandSummary extends SummaryHead<'spectra'>, SpectraSu
 export interface PcaSummary extends SummaryHead<'pca'> {
   alignment: AlignmentRecord | null;
   inputs: { stack: string; energies?: string; flat: string | null; dark: string | null; shape: ShapeSummary; read: InputProvenance };
-  parameters: { components: number; reconstruct: number | null };
+  parameters: { components: number; reconstruct: number | null; mask: string | null };
   backend: BackendSummary;
   explained_variance: ExplainedRow[];
   significant_components: number;
-  pixels: { total: number; included: number; excluded: number };
+  pixels: { total: number; included: number; excluded: number; masked_by_mask: number };
   tiles: { covariance: number; projection: number; rowsPerTile: number };
   memory: { budget_MiB: number; peak_rss_MiB: number };
   timings_s: { total: number };
@@ -257,7 +260,13 @@ export interface RunFieldSummary {
   dtype: string;
   read: InputProvenance;
   /** Per step: its status counts and maps; `composition` (with --phase): the composition record. */
-  steps: Record<string, { status: Record<string, number>; maps: string[] } | CompositionRecord>;
+  steps: {
+    edge?: RunStepCounts;
+    fit?: RunStepCounts;
+    lcf?: RunStepCounts;
+    composition?: CompositionRecord;
+    cluster?: { counts: number[]; fractions: number[]; maps: string[] };
+  };
   tiles: number;
   rows_per_tile: number;
   seconds: { read: number; compute_wait: number; total: number };
@@ -277,7 +286,7 @@ export interface RunSummary extends SummaryHead<'run'> {
   /** Products over all fields. */
   combined: {
     e0_histogram_peak_eV?: number;
-    cluster?: Pick<KmeansOutputSummary, 'k' | 'wcss' | 'wcss_units' | 'pixels_included' | 'pixels_excluded' | 'counts' | 'fractions' | 'weighted_fractions' | 'iterations' | 'converged' | 'warnings' | 'elbow'> & {
+    cluster?: Pick<KmeansOutputSummary, 'k' | 'wcss' | 'wcss_units' | 'standardization' | 'pixels_included' | 'pixels_excluded' | 'counts' | 'fractions' | 'weighted_fractions' | 'iterations' | 'converged' | 'warnings' | 'elbow'> & {
       features: string[];
       weight: string | null;
       min_weight: number | null;
@@ -293,3 +302,65 @@ export interface RunSummary extends SummaryHead<'run'> {
   memory: { budget_MiB: number; peak_rss_MiB: number };
   map_units: { edge: Record<string, string> };
 }
+
+/** A per-pixel step's pixels per status and its maps (in a field of `xanes run`). */
+export interface RunStepCounts {
+  status: Record<string, number>;
+  maps: string[];
+}
+
+/**
+ * The summary.json of each step folder of `xanes run` (<field>/<step>/), in the single
+ * command's keys (src/pipeline/run-reports.ts), plus the field and run it belongs to.
+ */
+export interface RunStepHead<Command extends string> extends SummaryHead<Command> {
+  part_of_run: { field: string; run_folder: string; step: string };
+  /** Where the field's kept pixel spectra are (the report's inspector). */
+  spectra_from: string;
+  inputs: { stack: string; shape: ShapeSummary; dtype: string; read: InputProvenance; energy_range_eV: [number, number]; quantity: string };
+  backend: BackendSummary;
+  counts?: { pixels: number; status: Record<string, number> };
+}
+
+export interface RunEdgeStepSummary extends RunStepHead<'edge'> {
+  options: { e0: number; edge: SectionValues<'edge'> };
+  parameters: {
+    e0_eV: number;
+    e0_source: string;
+    nnorm_used: number;
+    energies_fitted_eV: { pre: [number, number]; post: [number, number] };
+    energies_used: { pre: number; post: number; edge: number };
+    colour_range_eV?: [number, number];
+  };
+  maps: Record<string, { files: string[]; unit: string }>;
+  status_codes: Record<string, string>;
+}
+
+export interface RunFitStepSummary extends RunStepHead<'fit'> {
+  model: FitSummary['model'];
+  parameters: { e0_eV: number };
+  composition?: CompositionRecord;
+  maps: string[];
+  status_codes: Record<string, FitStatusName>;
+  stderr: string;
+}
+
+type RunLcfInfo = NonNullable<RunFieldSummary['lcf']>;
+
+export interface RunLcfStepSummary extends RunStepHead<'lcf'> {
+  references: RunLcfInfo['references'];
+  parameters: Omit<RunLcfInfo, 'references'>;
+  rgb_legend: RgbLegend;
+  /** Map name -> unit. */
+  maps: Record<string, string>;
+}
+
+export type RunClusterStepSummary = Omit<RunStepHead<'cluster'>, 'inputs' | 'backend' | 'counts'> & KmeansOutputSummary & {
+  inputs: { features: readonly string[]; feature_files: string[]; weight: string | null; weight_file: string | null; width: number; height: number; stack: string };
+  note: string;
+};
+
+/** <field>/summary.json of `xanes run`: the field's part of the run's summary. */
+export type RunFieldPageSummary = SummaryHead<string> & RunFieldSummary;
+/** combined/summary.json of `xanes run`: the products across fields. */
+export type RunCombinedPageSummary = SummaryHead<string> & { fields: number } & RunSummary['combined'];
