@@ -25,6 +25,7 @@ import { edgeSectionOf } from '../options/convert.js';
 import { globSync } from 'tinyglobby';
 import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
 import { runTiles } from './run-tiles.js';
+import { outputPhaseBytes } from './memory.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { combineSteps, splitRun } from './combine.js';
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
@@ -284,7 +285,10 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
         inputs.resetMaskedPoints();
         // The report's spectra of this field: at most 1/32 of the budget, as in `xanes edge`.
         const recorder = spectraRecorder(inputs, Math.min(SPECTRA_MAX_VALUES, Math.floor(recipe.budgetBytes / 32 / 4)));
-        const run = await runTiles(source, combined, backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, onTileData: recorder.add });
+        // After the tiles, beside the maps it holds: each step's outputs (src/pipeline/memory.ts),
+        // and the fit's composition maps and the lcf composite (float32 / RGBA each).
+        const afterBytes = outputPhaseBytes(source.height, source.width) + 16 * source.height * source.width;
+        const run = await runTiles(source, combined, backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes });
         const per = splitRun(run, pixelSteps);
         const { width: W, height: H } = run;
         const stepSummaries: RunFieldSummary['steps'] = {};
