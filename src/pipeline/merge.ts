@@ -99,7 +99,9 @@ export async function mergeStudy(studyArg: string, o: MergeOptions = {}): Promis
     let backendInfo: Record<string, unknown> = {};
     if (steps.includes('cluster')) {
       const c = first.cluster as ClusterSettings;
-      const sel = await selectBackend(o.backend ?? 'auto', notice, 'pixels', o.threads);
+      // The recipe's backend unless --backend says otherwise: k-means gives the same bytes as the
+      // single run on the backend that run used.
+      const sel = await selectBackend(o.backend ?? (first.options.backend as BackendChoice | undefined) ?? 'auto', notice, 'pixels', o.threads);
       backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter };
       const cf = fields.map((f) => readClusterField(study, f.name, c.features, c.weight ?? null));
       const partOf = new Map<string, OutputDir>();

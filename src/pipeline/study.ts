@@ -149,12 +149,20 @@ export function fieldState(study: string, name: string): FieldState {
   return partial ? { state: 'unfinished', why: 'only a partial folder (its shard stopped)' } : { state: 'missing', why: 'missing' };
 }
 
-/** Removes leftover `<name>.partial-*` / `<name>.old-*` folders (with the marker) of a part this process owns. */
+/** Removes leftover `<name>.partial-*` / `<name>.old-*` folders (marked, or empty) of a part this process owns. */
 export function removeLeftovers(study: string, name: string): void {
   for (const n of fs.readdirSync(study)) {
     if (!/^\.(partial|old)-/.test(n.slice(name.length)) || !n.startsWith(name)) continue;
     const p = path.join(study, n);
     if (fs.existsSync(path.join(p, MARKER))) fs.rmSync(p, { recursive: true, force: true });
+    else {
+      // Killed between creating the folder and its marker: empty, so safe to remove.
+      try {
+        fs.rmdirSync(p);
+      } catch {
+        // not empty and not marked: not ours to remove
+      }
+    }
   }
 }
 

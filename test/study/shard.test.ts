@@ -3,7 +3,7 @@
  * bytes as one `xanes run`; the second, sharded labelling pass (--assign-from) too; a merge
  * of an unfinished study names the missing fields and exits 2.
  */
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,6 +37,8 @@ const run = async (args: string[]) => {
   expect(r.code, r.err).toBe(0);
   return r;
 };
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('shards and merge', () => {
   test('the split: balanced by size, every field once, the same in every shard', () => {
