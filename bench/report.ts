@@ -70,7 +70,8 @@ export function writeReport(resultsDir: string, readme: string): string {
     lines.push('## Peers, measured in the same run', '');
     lines.push(`\`npm run bench:peers\` (bench/peers.bench.ts, bench/peers/peers.py), ${oursDoc.date.slice(0, 16).replace('T', ' ')} UTC, ${oursDoc.machine}.`,
       `Python ${(peers as unknown as { python?: string }).python ?? ''}, numpy ${(peers as unknown as { numpy?: string }).numpy ?? ''}; BLAS: ${blas.map((b) => `${b.internal_api} ${b.version ?? ''} kernel ${b.architecture ?? '?'}`).join(', ')} (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peers).`,
-      'Threads pinned with threadpoolctl (peers) and the engine\'s own thread count (ours). Ratio = our spectra/s / the peer\'s; k-means counts pixels per Lloyd iteration.', '');
+      'Threads pinned with threadpoolctl (peers) and the engine\'s own thread count (ours). Ratio = our spectra/s / the peer\'s; k-means counts pixels per Lloyd iteration.',
+      'Both sides report the best of their repeats. On a shared machine other work slows the two sides by different amounts at different moments: only ratios from one run compare, and the README says how loaded the machine was for the committed run.', '');
     lines.push('| job | threads | peer | peer spectra/s | ours spectra/s | ratio |', '|---|---|---|---|---|---|');
     for (const q of Object.values(p)) {
       if (!q.job || q.spectra_per_s === undefined) continue;

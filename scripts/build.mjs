@@ -1,6 +1,10 @@
 // Bundles the CLI (and the benchmark runner) into dist/ with esbuild; WGSL is embedded as text.
+// Then the library's type declarations (package.json "types") into dist/types with tsc.
 import { build } from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 
 const entries = { cli: 'src/cli/main.ts', index: 'src/index.ts', 'cpu-worker': 'src/pipeline/cpu-worker.ts', 'kernel-worker': 'src/cpu/kernel-worker.ts' };
 if (existsSync('bench/main.ts')) entries.bench = 'bench/main.ts';
@@ -32,3 +36,10 @@ await build({
   legalComments: 'eof',
   logLevel: 'warning',
 });
+
+// The declarations of src/index.ts and what it reaches (tsconfig.types.json), so a
+// TypeScript program that imports 'xanes-engine' is type-checked against the library.
+// Emitted afresh: a declaration of a removed module must not linger.
+rmSync('dist/types', { recursive: true, force: true });
+const tsc = path.join(path.dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc');
+execFileSync(process.execPath, [tsc, '-p', 'tsconfig.types.json'], { stdio: 'inherit' });

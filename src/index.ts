@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * The library API under the `xanes` command (bundled as dist/index.js by `npm install`).
  */
@@ -40,3 +41,7 @@ export { runAlign, type AlignRunOptions } from './pipeline/align-run.js';
 export { computeAlignment, alignedView, ALIGN_DEFAULTS, type AlignOptions, type Alignment } from './align/align.js';
 export { ShiftedStack, commonArea } from './stack/shifted.js';
 export { readShiftsCsv, shiftsCsv } from './io/shifts-csv.js';
+// The in-memory entry points: typed arrays in, maps out; nothing written, no signal handlers.
+export { edgeMaps, fitMaps, lcfMaps, type EdgeMapsOptions, type EdgeMapsResult, type EdgeMapName, type FitMapsOptions, type FitMapsResult, type LcfMapsOptions, type LcfMapsResult, type ReferenceArray, type PixelMaps, type BackendRecord } from './api/maps.js';
+export { kmeans, pca, type KmeansMapsOptions, type KmeansMapsResult, type PcaOptions, type PcaResult } from './api/cluster.js';
+export type { BackendOptions, CubeShape } from './api/options.js';

@@ -39,6 +39,7 @@ export function registerLcf(program: Command): void {
       ...inputs, out, rois: (o.spectra.roi ?? []).map(parseRoiArg),
       compare: o.spectra.compare ? { ...common, stack: o.spectra.compare, energies: o.spectra.compareEnergies ?? o.common.energies } : undefined,
       budgetBytes: memoryBytes(o.common.memory),
+      onTile: progress('spectra'), onCompareTile: o.spectra.compare ? progress('spectra (compared stack)') : undefined,
     }) as any;
     console.log(`region spectra: ${out}`);
     console.log(`  ${s.rois.map((r: any) => `${r.name}: ${r.pixels} pixels`).join('; ')}${s.compare ? `; compared with ${s.compare.stack}` : ''}`);

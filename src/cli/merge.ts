@@ -15,6 +15,6 @@ export function registerMerge(program: Command): void {
     const v = fromCli('merge', c);
     const s = await mergeStudy(study, { backend: v.common.backend, threads: v.common.threads, noLabels: v.common.noLabels }) as any;
     console.log(`merge: ${study}`);
-    console.log(`  ${s.fields.length} field(s) from ${s.shards.length} shard(s), ${s.spectra.toLocaleString('en-US')} spectra; combined/ written${s.combined.cluster ? `, k = ${s.combined.cluster.k}` : ''}; labels ${s.labels}`);
+    console.log(`  ${s.fields.length} field(s) from ${s.merged.shards.length} shard(s), ${s.spectra.toLocaleString('en-US')} spectra; combined/ written${s.combined.cluster ? `, k = ${s.combined.cluster.k}` : ''}; labels ${s.merged.labels}`);
   });
 }

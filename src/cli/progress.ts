@@ -58,13 +58,21 @@ export interface FieldProgress {
 /**
  * `xanes run`: a bar over the fields ("field 3/12: name", spectra of all fields so far, the
  * rate and the time left for every field, assuming the rest are the size of this one) and a
- * bar over the spectra of the current field. Not a terminal: one line per field.
+ * bar over the spectra of the current field. Not a terminal: one line per field when it is
+ * done ("field 3/12: name: 4,194,304 spectra in 31.2 s (134,431 spectra/s)").
  */
 export function fieldProgress(): FieldProgress {
   if (!process.stderr.isTTY) {
+    // Logs and pipes: one line per field when its spectra are done, with the measured rate.
+    let line = '', t = 0;
     return {
-      onField: (i, n, name) => { if (n > 1) process.stderr.write(`field ${i + 1}/${n}: ${name}\n`); },
-      onTile: () => undefined,
+      onField: (i, n, name) => { [line, t] = [`field ${i + 1}/${n}: ${name}`, performance.now()]; },
+      onTile: (done, total) => {
+        if (done < total || !line) return;
+        const s = (performance.now() - t) / 1000;
+        process.stderr.write(`${line}: ${fmtInt(total)} spectra in ${s.toFixed(1)} s (${s > 0 ? fmtInt(total / s) : '-'} spectra/s)\n`);
+        line = '';
+      },
       stop: () => undefined,
     };
   }

@@ -1,7 +1,7 @@
 /** `xanes report OUT` and `xanes inspect OUT --pixel x,y`: the report page and one pixel's view. */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { writeReport } from '../report/html.js';
+import { writeReports } from '../report/html.js';
 import { runInspect } from '../report/inspect-run.js';
 import { requireXanesOutput } from '../io/outdir.js';
 import { addOptions, fromCli } from '../options/parse.js';
@@ -14,8 +14,10 @@ export function registerReport(program: Command): void {
     .action(async (out: string) => {
       // It writes into that folder: only into one that xanes made.
       requireXanesOutput(out);
-      const file = writeReport(out);
-      console.log(`report: ${path.resolve(file)} (open it in a browser; it needs no server and no network)`);
+      // A `xanes run` folder: every report in it (each step's, each field's, combined/'s, the run's).
+      const files = writeReports(out);
+      const main = files[files.length - 1];
+      console.log(`report: ${path.resolve(main)}${files.length > 1 ? ` (and ${files.length - 1} more in its folders)` : ''} (open it in a browser; it needs no server and no network)`);
     });
   const inspect = program
     .command('inspect')

@@ -33,7 +33,23 @@ interface Tables {
   dx: Float64Array;
   /** x[i] - pre.centre. */
   xc: Float64Array;
+  /** max |x| (the crossing search's slack). */
+  xAbsMax: number;
+  /** xc[i] / pre.scale and max |xs| (the white-line screen). */
+  xs: Float64Array;
+  xsAbsMax: number;
+  /** x strictly increasing (then the white-line search stops past its window). */
+  increasing: boolean;
 }
+
+/** White-line screen tolerance relative to the pixel's scale (see edgeTileFused): ~500x the ~8 eps rounding bound. */
+export const EDGE_SCREEN_REL = 1e-12;
+
+/** Rounding slack of the crossing search's distance bound, relative to |anchor| + max|x| (a crossing computed in [x[i], x[i+1]] can land a few ulps outside it). */
+export const XCROSS_SLACK = 1e-12;
+
+/** Pixels per gathered block (see edgeTileFused). */
+export const EDGE_BLOCK = 32;
 
 const tableCache = new WeakMap<EdgePlan, Tables>();
 
@@ -63,7 +79,12 @@ function tables(plan: EdgePlan): Tables {
   const dx = new Float64Array(nE);
   for (let i = 1; i <= nE - 2; i++) dx[i] = x[i + 1] - x[i - 1];
   const xc = x.map((v) => v - plan.pre.centre);
-  T = { win, basis, u, t, dx, xc };
+  const xAbsMax = x.reduce((a: number, v: number) => Math.max(a, Math.abs(v)), 0);
+  let increasing = true;
+  for (let i = 1; i < nE; i++) if (!(x[i] > x[i - 1])) increasing = false;
+  const xs = xc.map((v) => v / plan.pre.scale);
+  const xsAbsMax = xs.reduce((a: number, v: number) => Math.max(a, Math.abs(v)), 0);
+  T = { win, basis, u, t, dx, xc, xAbsMax, xs, xsAbsMax, increasing };
   tableCache.set(plan, T);
   return T;
 }
@@ -73,6 +94,7 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   const { x, nE, pre, post, maskSigma, larch, smoothHalf } = plan;
   const deg = post.degree;
   const T = tables(plan);
+  const { dx: Tdx, xc: Txc, xs: Txs, xsAbsMax, u: Tu, t: Tt, win: Twin, basis: Tbasis, xAbsMax, increasing } = T;
   const norm = new Float32Array(NORM_ROWS * P);
   const edge = new Float32Array(EDGE_ROWS * P).fill(NaN);
   const w = 2 * smoothHalf + 1;
@@ -82,15 +104,30 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   const dArr = new Float64Array(Math.max(0, dHi - dLo));
   const dsArr = new Float64Array(nE);
   const m = new Float64Array(9);
+  const aArr = new Float64Array(nE);
   const r = new Float64Array(3);
   const noData = (p: number) => {
     norm[NormRow.STATUS * P + p] = EdgeStatus.NO_DATA;
     for (let k = 1; k < NORM_ROWS; k++) norm[k * P + p] = NaN;
   };
-  for (let p = 0; p < P; p++) {
+  // Pixels are taken in blocks of EDGE_BLOCK: the block's spectra are first gathered from the
+  // energy-major tile (nE short runs of contiguous float32, read in memory order) into a
+  // pixel-major block y[j * nE + i], so every per-pixel pass below walks contiguous memory
+  // instead of striding P floats per energy (a TLB miss and a new stream per energy).
+  const B = EDGE_BLOCK;
+  const y = new Float32Array(B * nE);
+  for (let p0 = 0; p0 < P; p0 += B) {
+   const nb = Math.min(B, P - p0);
+   for (let i = 0; i < nE; i++) {
+     const src = i * P + p0;
+     for (let j = 0; j < nb; j++) y[j * nE + i] = cube[src + j];
+   }
+   for (let j = 0; j < nb; j++) {
+    const p = p0 + j;
+    const yo = j * nE;
     // 1. Own e0: smoothed derivative maximum in the edge window.
     for (let i = dLo; i < dHi; i++) {
-      dArr[i - dLo] = i >= 1 && i <= nE - 2 ? (cube[(i + 1) * P + p] - cube[(i - 1) * P + p]) / T.dx[i] : NaN;
+      dArr[i - dLo] = i >= 1 && i <= nE - 2 ? (y[yo + i + 1] - y[yo + i - 1]) / Tdx[i] : NaN;
     }
     let best = -1, bestV = -Infinity;
     for (let i = ei0; i < ei1; i++) {
@@ -119,14 +156,14 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     const x0 = x[ie0];
 
     // 2.-3. Windows from the own e0 (tabulated); the pre-edge line.
-    const a0 = T.win[4 * ie0], a1 = T.win[4 * ie0 + 1], b0 = T.win[4 * ie0 + 2], b1 = T.win[4 * ie0 + 3];
-    const pc = T.basis[4 * ie0], ps = T.basis[4 * ie0 + 1], qc = T.basis[4 * ie0 + 2], qs = T.basis[4 * ie0 + 3];
+    const a0 = Twin[4 * ie0], a1 = Twin[4 * ie0 + 1], b0 = Twin[4 * ie0 + 2], b1 = Twin[4 * ie0 + 3];
+    const pc = Tbasis[4 * ie0], ps = Tbasis[4 * ie0 + 1], qc = Tbasis[4 * ie0 + 2], qs = Tbasis[4 * ie0 + 3];
     const uo = ie0 * nE;
     let s0 = 0, s1 = 0, s2 = 0, sy = 0, suy = 0;
     for (let i = a0; i < a1; i++) {
-      const v = cube[i * P + p];
+      const v = y[yo + i];
       if (!Number.isFinite(v)) continue;
-      const u = T.u[uo + i];
+      const u = Tu[uo + i];
       s0 += 1; s1 += u; s2 += u * u; sy += v; suy += u * v;
     }
     const det = s0 * s2 - s1 * s1;
@@ -141,10 +178,10 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     r.fill(0);
     let nPost = 0;
     for (let i = b0; i < b1; i++) {
-      const v = cube[i * P + p];
+      const v = y[yo + i];
       if (!Number.isFinite(v)) continue;
       const d = v - (la + (lb * (x[i] - pc)) / ps);
-      const t = T.t[uo + i];
+      const t = Tt[uo + i];
       const tt = t * t;
       r[0] += 1 * d;
       m[0] += 1 * 1;
@@ -171,7 +208,7 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     }
     let rss = 0;
     for (let i = a0; i < a1; i++) {
-      const v = cube[i * P + p];
+      const v = y[yo + i];
       if (!Number.isFinite(v)) continue;
       const res = v - (la + (lb * (x[i] - pc)) / ps);
       rss += res * res;
@@ -200,19 +237,42 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
 
     // Edge (edgeCpu) on n(i) = (mu - pre) / step with the float64 pre line and step.
     const sc = pre.scale;
-    const ni = (i: number) => (cube[i * P + p] - (preA + (preB * T.xc[i]) / sc)) / step;
+    const ni = (i: number) => (y[yo + i] - (preA + (preB * Txc[i]) / sc)) / step;
     if (Number.isFinite(xd)) edge[EdgeRow.E0_DERIV * P + p] = plan.e0 + xd;
     const anchor = Number.isFinite(xd) ? xd : 0;
-    let xHalf = NaN, bestDist = Infinity;
-    let nPrev = ni(0);
-    for (let i = 0; i < nE - 1; i++) {
-      const nNext = ni(i + 1);
+    // The 0.5 crossing nearest the anchor (ties: the lowest index, as the twin's forward
+    // scan keeps the first). On an increasing grid the intervals are visited outward from the
+    // anchor and the search stops once every unvisited interval lies farther away than the
+    // best crossing found (a crossing in [x[i], x[i+1]] is at least that interval's distance
+    // from the anchor, less XCROSS_SLACK for rounding): the twin's choice, its bits (same
+    // expressions), at a few intervals' cost instead of all nE. Otherwise: the twin's scan.
+    let xHalf = NaN, bestDist = Infinity, iHalf = 0;
+    const cross = (i: number): void => {
+      const nPrev = ni(i), nNext = ni(i + 1);
       if (nPrev < 0.5 && nNext >= 0.5) {
         const xcross = x[i] + ((0.5 - nPrev) * (x[i + 1] - x[i])) / (nNext - nPrev);
         const dist = Math.abs(xcross - anchor);
-        if (dist < bestDist) { bestDist = dist; xHalf = xcross; }
+        if (dist < bestDist || (dist === bestDist && i < iHalf)) { bestDist = dist; xHalf = xcross; iHalf = i; }
       }
-      nPrev = nNext;
+    };
+    if (increasing) {
+      // lo: the first grid index with x[lo] >= anchor.
+      let lo = 0, hi = nE;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (x[mid] < anchor) lo = mid + 1; else hi = mid;
+      }
+      // Intervals i = L, L-1, ... (x[i] < anchor) and R, R+1, ... (x[i] >= anchor).
+      let L = Math.min(lo - 1, nE - 2), R = lo;
+      const slack = XCROSS_SLACK * (Math.abs(anchor) + xAbsMax);
+      while (L >= 0 || R <= nE - 2) {
+        const dL = L >= 0 ? Math.max(0, anchor - x[L + 1]) - slack : Infinity;
+        const dR = R <= nE - 2 ? x[R] - anchor - slack : Infinity;
+        if (!(dL <= bestDist) && !(dR <= bestDist)) break;
+        if (dL <= dR) cross(L--); else cross(R++);
+      }
+    } else {
+      for (let i = 0; i < nE - 1; i++) cross(i);
     }
     if (!Number.isFinite(xHalf)) {
       norm[NormRow.STATUS * P + p] = EdgeStatus.NO_EDGE;
@@ -220,9 +280,38 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
       continue;
     }
     edge[EdgeRow.E0_HALF * P + p] = plan.e0 + xHalf;
+    const wlHi = xHalf + plan.whitelineWidth;
+    // On an increasing grid the window starts at or after the crossing's interval
+    // (xHalf >= x[iHalf]) and ends at the first x past wlHi; otherwise every index is tested.
+    const wl0 = increasing ? iHalf : 0;
+    let wl1 = nE;
+    if (increasing) {
+      wl1 = wl0;
+      while (wl1 < nE && !(x[wl1] > wlHi)) wl1++;
+    }
+    // Screen the window with a[i] ~ n(i) by multiplications only (xs = xc / sc, 1 / step):
+    // both are a few roundings of terms no larger than S = (max|mu| + |preA| + |preB| max|xs|)
+    // / step, so |a - n| <= ~8 eps S <= tol = EDGE_SCREEN_REL S; only points within 2 tol of
+    // the screen's maximum can hold the exact maximum, and only they are evaluated exactly
+    // (ni, the twin's expression, in the twin's order): the twin's choice, its bits.
+    const inv = 1 / step;
+    let aMax = -Infinity, maxAbs = 0;
+    for (let i = wl0; i < wl1; i++) {
+      if (x[i] < xHalf || x[i] > wlHi) continue;
+      const v = y[yo + i];
+      const av = v < 0 ? -v : v;
+      if (av > maxAbs) maxAbs = av; // NaN never compares greater: ignored
+      const a = (v - (preA + preB * Txs[i])) * inv;
+      aArr[i] = a;
+      if (a > aMax) aMax = a;
+    }
+    const tol = EDGE_SCREEN_REL * (maxAbs + Math.abs(preA) + Math.abs(preB) * xsAbsMax) * inv;
+    // A non-finite bound (overflow, step ~ 0) screens nothing out.
+    const aLo = Number.isFinite(tol) ? aMax - 2 * tol : -Infinity;
     let k = -1, kV = -Infinity;
-    for (let i = 0; i < nE; i++) {
-      if (x[i] < xHalf || x[i] > xHalf + plan.whitelineWidth) continue;
+    for (let i = wl0; i < wl1; i++) {
+      if (x[i] < xHalf || x[i] > wlHi) continue;
+      if (aArr[i] < aLo) continue;
       const v = ni(i);
       if (!Number.isFinite(v)) continue;
       if (v > kV) { kV = v; k = i; }
@@ -235,6 +324,7 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     }
     edge[EdgeRow.WL_ENERGY * P + p] = plan.e0 + xw;
     edge[EdgeRow.WL_HEIGHT * P + p] = hw;
+   }
   }
   return { norm, edge };
 }

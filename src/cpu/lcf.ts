@@ -488,7 +488,7 @@ export function lcfRows(M: number): { THETA0: number; RMS: number; RFACTOR: numb
  * passes cube.subarray(i0 * P, i1 * P) of a full tile). Returns float64 rows, lcfRows(M).
  */
 export function lcfCpu(plan: LcfPlan, cube: Float32Array, P: number): Float64Array {
-  const { M, K, nW, rot, sub, subStride, nSubsets, masks, nonneg } = plan;
+  const { M, K, nW, rot } = plan;
   const rows = lcfRows(M);
   const out = new Float64Array(rows.ROWS * P);
   if (cube.length < nW * P) throw new RangeError(`lcfCpu: cube holds ${cube.length} values, need ${nW * P}`);
@@ -521,64 +521,79 @@ export function lcfCpu(plan: LcfPlan, cube: Float32Array, P: number): Float64Arr
   const th = new Float64Array(M);
   const L = subsetLayout(M, K);
   for (let p = 0; p < P; p++) {
-    if (bad[p]) {
-      for (let k = 0; k < rows.STATUS; k++) out[k * P + p] = NaN;
-      out[rows.STATUS * P + p] = LcfStatus.NO_DATA;
-      continue;
-    }
-    const zp = p * M;
-    let bestS = 0;
-    let bestV = Infinity;
-    for (let s = 0; s < nSubsets; s++) {
-      const mask = masks[s];
-      const off = s * subStride;
-      // Primal feasibility of theta = A z + b.
-      let ok = true;
-      if (nonneg) {
-        for (let i = 0; i < K; i++) {
-          if (!((mask >> i) & 1)) continue;
-          let acc = sub[off + L.b + i];
-          for (let j = 0; j < M; j++) acc += sub[off + L.A + i * M + j] * z[zp + j];
-          if (acc < 0) ok = false;
-        }
-      }
-      if (!ok) continue;
-      // Dual violation over the excluded references.
-      let v = 0;
-      for (let j = 0; j < K; j++) {
-        if ((mask >> j) & 1) continue;
-        let acc = sub[off + L.c + j];
-        for (let k = 0; k < M; k++) acc += sub[off + L.W + j * M + k] * z[zp + k];
-        if (acc > v) v = acc;
-      }
-      if (v < bestV) {
-        bestV = v;
-        bestS = s;
-      }
-      // v >= 0 always, so the first exact KKT point (v = 0) is also what the full search
-      // would keep (ties go to the first): stopping here changes nothing but the time.
-      if (bestV === 0) break;
-    }
-    const off = bestS * subStride;
-    for (let i = 0; i < M; i++) {
-      let acc = sub[off + L.b + i];
-      for (let j = 0; j < M; j++) acc += sub[off + L.A + i * M + j] * z[zp + j];
-      th[i] = acc;
-    }
-    let bestF = 0;
-    for (let i = 0; i < M; i++) {
-      let acc = sub[off + L.e + i];
-      for (let j = 0; j < M; j++) acc += sub[off + L.E + i * M + j] * z[zp + j];
-      bestF += acc * acc;
-    }
-    const best = th;
-    const rss = rho2[p] + bestF;
-    for (let k = 0; k < M; k++) out[(rows.THETA0 + k) * P + p] = best[k];
-    out[rows.RMS * P + p] = Math.sqrt(Math.max(rss, 0) / nW);
-    out[rows.RFACTOR * P + p] = sumsq[p] > 0 ? rss / sumsq[p] : NaN;
-    out[rows.STATUS * P + p] = LcfStatus.OK;
+    if (bad[p]) lcfNoData(out, rows, P, p);
+    else lcfSolvePixel(plan, L, z, p * M, rho2[p], sumsq[p], th, out, rows, P, p);
   }
   return out;
+}
+
+/** A pixel with a non-finite value in the window: every row NaN, status no_data. */
+export function lcfNoData(out: Float64Array, rows: ReturnType<typeof lcfRows>, P: number, p: number): void {
+  for (let k = 0; k < rows.STATUS; k++) out[k * P + p] = NaN;
+  out[rows.STATUS * P + p] = LcfStatus.NO_DATA;
+}
+
+/**
+ * One pixel's constrained problem from its projection z = Q^T y (z[zo .. zo + M)), the
+ * unexplained part rho2 and ||y||^2: the subset search (exact NNLS / sum-to-one by KKT, see
+ * the module header), then theta, residual_rms and rfactor into `out` (rows, column p).
+ * Shared by the twin (z from the Givens rotations) and the CPU kernel (lcf-fast.ts, z from
+ * the Gram route); `th` is scratch of M values.
+ */
+export function lcfSolvePixel(
+  plan: LcfPlan, L: ReturnType<typeof subsetLayout>, z: Float64Array, zo: number, rho2: number, sumsq: number,
+  th: Float64Array, out: Float64Array, rows: ReturnType<typeof lcfRows>, P: number, p: number,
+): void {
+  const { M, K, nW, sub, subStride, nSubsets, masks, nonneg } = plan;
+  let bestS = 0;
+  let bestV = Infinity;
+  for (let s = 0; s < nSubsets; s++) {
+    const mask = masks[s];
+    const off = s * subStride;
+    // Primal feasibility of theta = A z + b.
+    let ok = true;
+    if (nonneg) {
+      for (let i = 0; i < K; i++) {
+        if (!((mask >> i) & 1)) continue;
+        let acc = sub[off + L.b + i];
+        for (let j = 0; j < M; j++) acc += sub[off + L.A + i * M + j] * z[zo + j];
+        if (acc < 0) ok = false;
+      }
+    }
+    if (!ok) continue;
+    // Dual violation over the excluded references.
+    let v = 0;
+    for (let j = 0; j < K; j++) {
+      if ((mask >> j) & 1) continue;
+      let acc = sub[off + L.c + j];
+      for (let k = 0; k < M; k++) acc += sub[off + L.W + j * M + k] * z[zo + k];
+      if (acc > v) v = acc;
+    }
+    if (v < bestV) {
+      bestV = v;
+      bestS = s;
+    }
+    // v >= 0 always, so the first exact KKT point (v = 0) is also what the full search
+    // would keep (ties go to the first): stopping here changes nothing but the time.
+    if (bestV === 0) break;
+  }
+  const off = bestS * subStride;
+  for (let i = 0; i < M; i++) {
+    let acc = sub[off + L.b + i];
+    for (let j = 0; j < M; j++) acc += sub[off + L.A + i * M + j] * z[zo + j];
+    th[i] = acc;
+  }
+  let bestF = 0;
+  for (let i = 0; i < M; i++) {
+    let acc = sub[off + L.e + i];
+    for (let j = 0; j < M; j++) acc += sub[off + L.E + i * M + j] * z[zo + j];
+    bestF += acc * acc;
+  }
+  const rss = rho2 + bestF;
+  for (let k = 0; k < M; k++) out[(rows.THETA0 + k) * P + p] = th[k];
+  out[rows.RMS * P + p] = Math.sqrt(Math.max(rss, 0) / nW);
+  out[rows.RFACTOR * P + p] = sumsq > 0 ? rss / sumsq : NaN;
+  out[rows.STATUS * P + p] = LcfStatus.OK;
 }
 
 /**

@@ -310,6 +310,29 @@ export class NpyFile {
     }
   }
 
+  /**
+   * Reads elements [offset, offset+count) as stored (no conversion) into `out`, an array of
+   * the file's own type (it may live in shared memory), at outOffset.
+   */
+  readElementsRaw(offset: number, count: number, out: NpyArray, outOffset: number): void {
+    if (this.fd < 0) throw new Error(`${this.path}: NpyFile is closed`);
+    if (!(offset >= 0 && count >= 0 && offset + count <= this.nElements)) {
+      throw new RangeError(`${this.path}: elements [${offset}, ${offset + count}) outside [0, ${this.nElements})`);
+    }
+    if (!(out instanceof CTOR[this.dtype]) || !(outOffset >= 0 && outOffset + count <= out.length)) {
+      throw new RangeError(`${this.path}: raw output must be a ${this.dtype} array holding [${outOffset}, ${outOffset + count})`);
+    }
+    const size = this.itemSize;
+    const bytes = new Uint8Array(out.buffer, out.byteOffset + outOffset * size, count * size);
+    const step = Math.max(size, this.chunkBytes - (this.chunkBytes % size));
+    const pos0 = this.dataOffset + offset * size;
+    for (let done = 0; done < bytes.length; done += step) {
+      const n = Math.min(step, bytes.length - done);
+      readFully(this.fd, this.path, bytes.subarray(done, done + n), n, pos0 + done);
+    }
+    toHostOrder(bytes, size);
+  }
+
   /** Elements [offset, offset+count) (flat, C order) in the file's own type. */
   readRange(offset: number, count: number): NpyArray {
     if (!(offset >= 0 && count >= 0 && offset + count <= this.nElements)) {

@@ -175,7 +175,7 @@ export function claimFolder(dir: string): void {
 /** Throws unless `dir` is a folder xanes wrote (it carries the marker): before writing into it. */
 export function requireXanesOutput(dir: string): void {
   if (!fs.existsSync(path.join(dir, 'summary.json'))) throw new InputError(dir, 'no summary.json: not an output folder of a finished xanes command');
-  if (!hasMarker(dir)) throw new InputError(dir, `was not written by xanes (it has no ${MARKER} marker); xanes writes only into folders it made`);
+  if (!hasMarker(dir) && !insideRun(dir)) throw new InputError(dir, `was not written by xanes (it has no ${MARKER} marker); xanes writes only into folders it made`);
 }
 
 function pidAlive(pid: number): boolean {
@@ -189,6 +189,21 @@ function pidAlive(pid: number): boolean {
 }
 
 const hasMarker = (dir: string) => fs.existsSync(path.join(dir, MARKER));
+
+/** A field or step folder of a `xanes run` output (<out>/<field>/<step>, marker at <out>). */
+function insideRun(dir: string): boolean {
+  let d = path.resolve(dir);
+  for (let up = 0; up < 2; up++) {
+    d = path.dirname(d);
+    if (!hasMarker(d)) continue;
+    try {
+      return JSON.parse(fs.readFileSync(path.join(d, 'summary.json'), 'utf8')).command === 'run';
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
 
 /** Removes `<base>.partial-<pid>` / `<base>.old-<pid>` folders of dead processes that carry the marker. */
 export function cleanStale(finalPath: string): string[] {

@@ -42,7 +42,7 @@ export interface ReferenceSpectrum {
   name: string;
   energy: Float64Array;
   mu: Float64Array;
-  format: '2-column' | 'xdi' | 'athena' | 'region';
+  format: '2-column' | 'xdi' | 'athena' | 'region' | 'array';
   /** The file (with #group) or region spec. */
   source: string;
   /** For XDI: which columns gave mu ('mutrans', 'ln(i0/itrans)'). */
@@ -378,7 +378,26 @@ export function referenceOnGrid(ref: { name: string; energy: Float64Array; mu: F
   return out;
 }
 
-export type RefSpec = { name: string; kind: 'file'; path: string; group?: string } | { name: string; kind: 'region'; spec: string };
+export type RefSpec =
+  | { name: string; kind: 'file'; path: string; group?: string }
+  | { name: string; kind: 'region'; spec: string }
+  /** A spectrum in memory (the library API): energies in eV, mu on them. */
+  | { name: string; kind: 'spectrum'; energy: ArrayLike<number>; mu: ArrayLike<number> };
+
+/** A reference given in memory, checked as a file's spectrum is (names, point count, increasing energies in eV). */
+export function spectrumReference(s: { name: string; energy: ArrayLike<number>; mu: ArrayLike<number> }): ReferenceSpectrum {
+  const name = checkName(String(s.name), `reference ${String(s.name)}`);
+  const where = `reference ${name}`;
+  const isArray = (x: unknown): x is ArrayLike<number> => typeof x === 'object' && x !== null && typeof (x as ArrayLike<number>).length === 'number';
+  if (!isArray(s.energy) || !isArray(s.mu)) throw new InputError(where, 'expected arrays of energies (eV) and mu');
+  if (s.energy.length !== s.mu.length) throw new InputError(where, `${s.energy.length} energies but ${s.mu.length} mu values`);
+  const energy = Array.from(s.energy, Number);
+  const mu = Array.from(s.mu, Number);
+  const bad = energy.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) throw new InputError(where, `energy ${bad}: ${energy[bad]} is not a finite number`);
+  const f = finishSpectrum(where, energy, mu, 'eV');
+  return { name, energy: f.energy, mu: f.values, format: 'array', source: '(array)' };
+}
 
 /** Parses one `--ref NAME=SOURCE` argument (see the module comment). */
 export function parseRefSpec(arg: string): RefSpec {
@@ -419,8 +438,8 @@ export async function loadReferences(specs: readonly RefSpec[], stack: StackSour
   const regions: { name: string; region: Region; k: number }[] = [];
   for (let k = 0; k < specs.length; k++) {
     const s = specs[k];
-    if (s.kind === 'file') {
-      const r = readReferenceFile(s.name, s.path, s.group);
+    if (s.kind === 'file' || s.kind === 'spectrum') {
+      const r = s.kind === 'file' ? readReferenceFile(s.name, s.path, s.group) : spectrumReference(s);
       const where = `--ref ${s.name}`;
       const raw = referenceOnGrid(r, energies, window);
       let mu: Float64Array;

@@ -23,6 +23,8 @@ import { renderElbowPng } from '../plot/cluster.js';
 import { addCounts, histogramCsv, histogramFromCounts, histogramPeak } from '../plot/histogram.js';
 import { renderHistogram } from '../plot/histogram-png.js';
 import type { Backend } from './step.js';
+import { clusterStepSummary, type FieldContext } from './run-reports.js';
+import { writeReport } from '../report/html.js';
 
 /** Bin width of the e0 histogram over fields, eV. */
 export const E0_BIN_EV = 0.1;
@@ -44,13 +46,33 @@ export interface ClusterField {
   height: number;
   features: Float32Array[];
   weight?: Float32Array;
+  /** What the field's cluster summary.json and report.html record about it. */
+  ctx?: FieldContext;
 }
+
+/** What a field's own summary.json records of its cluster step. */
+export type FieldClusterCounts = { counts: unknown; fractions: unknown; maps: string[] };
 
 export interface CombinedTargets {
   /** Folder of the across-field products (combined/), created here. */
   combinedDir: string;
   /** Where a field's cluster outputs go; null: none (labels come from --assign-from later). */
   fieldClusterDir: ((name: string) => string) | null;
+  /** Called with each field's cluster counts once its folder is written. */
+  onField?: (f: ClusterField, counts: FieldClusterCounts) => void;
+}
+
+/**
+ * A field's cluster folder beside the maps: the labels, distances and tables
+ * (src/pipeline/cluster-outputs.ts), its summary.json and report.html.
+ */
+async function writeFieldCluster(dir: string, r: KmeansResult, f: ClusterField, c: { features: string[]; weight?: string }, elbowRecord: unknown): Promise<FieldClusterCounts> {
+  const wk = await writeKmeansOutputs(dir, r, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
+  if (f.ctx) {
+    fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify(clusterStepSummary(f.ctx, wk.summary, c.features, c.weight, elbowRecord), null, 2) + '\n');
+    writeReport(dir, `${f.name}/cluster`);
+  }
+  return { counts: wk.summary.counts, fractions: wk.summary.fractions, maps: ['labels', 'distance'] };
 }
 
 /** The e0 histogram over fields: combined/e0_hist.csv/png. Returns its summary entries. */
@@ -95,7 +117,8 @@ export async function writeClusterProducts(backend: Backend, c: ClusterSettings,
     for (const f of fields) {
       const P = f.width * f.height;
       const part = { ...result, labels: result.labels.slice(off, off + P), distance: result.distance.slice(off, off + P) };
-      await writeKmeansOutputs(t.fieldClusterDir(f.name), part, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
+      const counts = await writeFieldCluster(t.fieldClusterDir(f.name), part, f, c, el ? { table: el.table, k: el.k, rule: el.rule } : undefined);
+      t.onField?.(f, counts);
       off += P;
     }
   }
@@ -105,7 +128,7 @@ export async function writeClusterProducts(backend: Backend, c: ClusterSettings,
   const stats = clusterStats(result.labels, result.k, weight);
   fs.writeFileSync(path.join(cdir, 'centres.csv'), centresCsv(result));
   fs.writeFileSync(path.join(cdir, 'clusters.csv'), clusterStatsCsv(stats));
-  fs.writeFileSync(path.join(cdir, 'model.json'), modelJson(result, c));
+  fs.writeFileSync(path.join(cdir, 'model.json'), modelJson(result, c, el ? { table: el.table, k: el.k, rule: el.rule } : null));
   if (el) {
     fs.writeFileSync(path.join(cdir, 'elbow.csv'), elbowCsv(el.table));
     fs.writeFileSync(path.join(cdir, 'elbow.png'), await renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
@@ -124,13 +147,15 @@ const nums = (a: ArrayLike<number>) => Array.from(a, (x) => (Number.isFinite(x) 
 const floats = (a: (number | null)[]) => Float64Array.from(a, (x) => (x === null ? NaN : x));
 
 /** The fitted model as JSON: numbers round-trip exactly (shortest decimal form of a float64). */
-function modelJson(r: KmeansResult, c: ClusterSettings): string {
+function modelJson(r: KmeansResult, c: ClusterSettings, elbowRecord: unknown): string {
   const { st } = r.model;
   return JSON.stringify({
     tool: 'xanes-engine', kind: 'kmeans-model', k: r.k, d: r.model.d, names: r.names, features: c.features, weight: c.weight ?? null, min_weight: c.minWeight ?? null,
     standardization: { shift: nums(st.shift), scale: nums(st.scale), constant: st.constant, standardized: st.standardized },
     centres_standardized: nums(r.model.centres), active: Array.from(r.model.active),
-    centres: nums(r.centres), counts: r.counts,
+    centres: nums(r.centres), counts: r.counts, elbow: elbowRecord,
+    // The rest of the fit's record (each field's cluster summary.json repeats it).
+    fit: { wcss: r.wcss, iterations: r.iterations, converged: r.converged, nIncluded: r.nIncluded, nExcluded: r.nExcluded, constantFeatures: r.constantFeatures, nonEmpty: r.nonEmpty, restarts: r.restarts, warnings: r.warnings, backend: r.backend, adapter: r.adapter },
   }, null, 1) + '\n';
 }
 
@@ -142,6 +167,7 @@ export interface SavedModel {
   features: string[];
   weight: string | null;
   minWeight: number | null;
+  elbow: unknown;
 }
 
 export function readModel(dir: string): SavedModel {
@@ -155,15 +181,23 @@ export function readModel(dir: string): SavedModel {
   if (j?.kind !== 'kmeans-model' || !Array.isArray(j.centres_standardized)) throw new InputError(file, 'not a k-means model of xanes');
   const st = { shift: floats(j.standardization.shift), scale: floats(j.standardization.scale), constant: j.standardization.constant, standardized: j.standardization.standardized };
   const model: KmeansModel = { d: j.d, k: j.k, st, centres: floats(j.centres_standardized), active: Uint8Array.from(j.active) };
-  const result = { k: j.k, model, centres: floats(j.centres), counts: j.counts, names: j.names, constantFeatures: st.constant, restarts: [], warnings: [] } as unknown as SavedModel['result'];
-  return { model, result, features: j.features, weight: j.weight, minWeight: j.min_weight };
+  const result = { constantFeatures: st.constant, restarts: [], warnings: [], ...(j.fit ?? {}), k: j.k, model, centres: floats(j.centres), counts: j.counts, names: j.names } as unknown as SavedModel['result'];
+  return { model, result, features: j.features, weight: j.weight, minWeight: j.min_weight, elbow: j.elbow ?? undefined };
 }
 
 /** Labels of one field with a saved model, written as the single run writes them (src/pipeline/cluster-outputs.ts). */
-export async function assignField(backend: Backend, saved: SavedModel, f: ClusterField, dir: string): Promise<void> {
+export async function assignField(backend: Backend, saved: SavedModel, f: ClusterField, dir: string): Promise<FieldClusterCounts> {
   const P = f.width * f.height;
   const feats = f.features.map((m) => Float32Array.from(m));
   if (saved.minWeight !== null && f.weight) for (let p = 0; p < P; p++) if (!(f.weight[p] >= saved.minWeight)) for (const m of feats) m[p] = NaN;
   const { labels, distance } = await kmeansAssign(backend, featuresFromMaps(feats, saved.features), saved.model);
-  await writeKmeansOutputs(dir, { ...(saved.result as KmeansResult), labels, distance }, { width: f.width, height: f.height, weight: f.weight, weightName: saved.weight ?? undefined });
+  return writeFieldCluster(dir, { ...(saved.result as KmeansResult), labels, distance }, f, { features: saved.features, weight: saved.weight ?? undefined }, saved.elbow);
+}
+
+/** A study field's FieldContext (for its cluster summary) from its field.json. */
+export function fieldContextOf(rec: Record<string, any>): FieldContext {
+  return {
+    field: rec.field, stack: rec.stack, energies: Float64Array.from(rec.energies ?? []), width: rec.shape.width, height: rec.shape.height,
+    dtype: rec.dtype, read: rec.read, backend: rec.backend ?? {}, quantity: rec.quantity ?? '',
+  };
 }

@@ -8,7 +8,7 @@ import { runTiles } from './run-tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { derivativeMaxEnergy } from './edge-plan.js';
 import { fitStep, FIT_STATUS_NAMES } from './fit-step.js';
-import { parseModelSpec } from '../models/model.js';
+import { parseModelSpec, type FitModel } from '../models/model.js';
 import { parseFitOptions, type RawFitOptions } from '../models/options.js';
 import { withOutputDir } from '../io/run-output.js';
 import { finishReport, spectraRecorder } from '../report/run-report.js';
@@ -40,6 +40,11 @@ export interface FitRunOptions extends StackInputs {
 
 /** Units of a parameter by its role in the model. */
 const ROLE_UNITS: Record<string, string> = { energy: 'eV', width: 'eV', amplitude: 'data units (absorbance)', slope: 'data units per eV', fraction: '1' };
+
+/** summary.json's "model": the spec, parameter names, their units and the derived maps. */
+export function modelRecord(spec: string, model: FitModel): Record<string, unknown> {
+  return { spec, parameters: model.paramNames, units: Object.fromEntries(model.paramNames.map((n, i) => [n, ROLE_UNITS[model.paramRoles[i]] ?? ''])), derived: model.derived.map((d) => d.name) };
+}
 
 export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -79,7 +84,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
         tool: 'xanes-engine', version: VERSION, command: 'fit', finished: true,
         alignment: await writeAlignment(dir, inputs),
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance },
-        model: { spec: o.model, parameters: model.paramNames, units: Object.fromEntries(model.paramNames.map((n, i) => [n, ROLE_UNITS[model.paramRoles[i]] ?? ''])), derived: model.derived.map((d) => d.name) },
+        model: modelRecord(o.model, model),
         // The options as used, in the names the command line and recipes take.
         options: { e0: o.e0 ?? null, fit: { model: o.model, init: options.init, fix: options.fixed, bounds: Object.fromEntries(Object.entries(options.bounds).map(([k, [a, b]]) => [k, [Number.isFinite(a) ? a : null, Number.isFinite(b) ? b : null]])), maxIter: options.maxIter } },
         parameters: { e0_eV: e0 },

@@ -12,6 +12,7 @@ import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
 import { LcfStatus } from '../cpu/lcf.js';
 import { lcfStep, LCF_MASK_SIGMA, type LcfMode, type LcfBackground, type LcfNormalize } from './lcf-step.js';
 import { DEFAULT_EDGE_OPTIONS, derivativeMaxEnergy, makeEdgePlan, type EdgeOptions } from './edge-plan.js';
+import { edgeSectionOf } from '../options/convert.js';
 import type { RefNorm } from './ref-norm.js';
 import { renderLinePlot, SERIES_COLORS } from '../plot/lineplot.js';
 import { renderRgbComposite } from '../plot/maps.js';
@@ -129,6 +130,8 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
             e0_eV: normalize.plan.e0, pre_eV: [edgeOptions!.pre1, edgeOptions!.pre2],
             post_eV: [edgeOptions!.norm1, Number.isFinite(edgeOptions!.norm2) ? edgeOptions!.norm2 : 'end'], nnorm: edgeOptions!.nnorm,
             nnorm_used: normalize.plan.post.degree, mask_sigma: edgeOptions!.maskSigma,
+            // Every edge option the plan used (the report's inspector normalises a pixel with it).
+            edge: edgeSectionOf(edgeOptions!),
           } : null,
           ref_norm: refNorm,
           mask_sigma: maskSigma,
@@ -162,6 +165,8 @@ export interface SpectraRunOptions extends StackInputs {
   compare?: StackInputs;
   budgetBytes: number;
   notice?: (line: string) => void;
+  onTile?: (done: number, total: number) => void;
+  onCompareTile?: (done: number, total: number) => void;
 }
 
 export async function runSpectra(o: SpectraRunOptions): Promise<Record<string, unknown>> {
@@ -178,6 +183,7 @@ export async function runSpectra(o: SpectraRunOptions): Promise<Record<string, u
         compare: b ? { stack: b.source, energies: b.energies } : undefined,
         labels: b ? stackLabels(o.stack, o.compare!.stack) : undefined,
         quantity: a.od ? 'optical density' : a.absorbance ? 'absorbance' : 'stack value',
+        onTile: o.onTile, onCompareTile: o.onCompareTile,
       });
       const summary = { tool: 'xanes-engine', version: VERSION, command: 'spectra', finished: true, inputs: { stack: o.stack, compare: o.compare?.stack ?? null, i0: o.i0 ?? null, i0_region: o.i0Region ?? null }, ...s };
       dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');

@@ -19,9 +19,10 @@ import { OutputDir, realLocation } from '../io/outdir.js';
 import { onInterrupt } from '../io/interrupt.js';
 import { parseCountsCsv } from '../plot/histogram.js';
 import { selectBackend, type BackendChoice } from './backend.js';
-import { E0_BIN_EV, writeE0Histogram, writeClusterProducts, type ClusterSettings } from './combined.js';
+import { E0_BIN_EV, writeE0Histogram, writeClusterProducts, fieldContextOf, type ClusterSettings, type FieldClusterCounts } from './combined.js';
 import { fieldState, isStudy, readManifests, writeAtomic, type StudyField } from './study.js';
-import { readClusterField } from './run-recipe.js';
+import { readClusterField, updateFieldPage, combinedPageSummary } from './run-recipe.js';
+import { writeIndexPage } from '../report/index-page.js';
 import { VERSION } from '../version.js';
 
 export interface MergeOptions {
@@ -78,6 +79,7 @@ export async function mergeStudy(studyArg: string, o: MergeOptions = {}): Promis
   const combinedSummary: Record<string, unknown> = {};
   const combined = OutputDir.createPart(study, 'combined');
   const clusterParts: OutputDir[] = [];
+  const clusterCounts = new Map<string, FieldClusterCounts>();
   const release = onInterrupt(() => [combined, ...clusterParts].forEach((d) => d.abandon()));
   try {
     // The e0 histogram from each field's bin counts, in the study's field order.
@@ -103,30 +105,43 @@ export async function mergeStudy(studyArg: string, o: MergeOptions = {}): Promis
       // single run on the backend that run used.
       const sel = await selectBackend(o.backend ?? (first.options.backend as BackendChoice | undefined) ?? 'auto', notice, 'pixels', o.threads);
       backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter };
-      const cf = fields.map((f) => readClusterField(study, f.name, c.features, c.weight ?? null));
-      const partOf = new Map<string, OutputDir>();
+      const cf = fields.map((f, i) => ({ ...readClusterField(study, f.name, c.features, c.weight ?? null), ctx: fieldContextOf(records[i]) }));
       combinedSummary.cluster = await writeClusterProducts(sel.backend, c, cf, {
         combinedDir: combined.tmp,
         fieldClusterDir: o.noLabels ? null : (name) => {
           const d = OutputDir.createPart(path.join(study, name), 'cluster');
           clusterParts.push(d);
-          partOf.set(name, d);
           return d.tmp;
+        },
+        onField: (f, counts) => {
+          clusterCounts.set(f.name, counts);
+          const r = records.find((x) => x.field === f.name);
+          if (r) r.steps = { ...(r.steps as object), cluster: counts };
         },
       });
     }
+    fs.writeFileSync(path.join(combined.tmp, 'summary.json'), JSON.stringify(combinedPageSummary(fields.length, combinedSummary), null, 2) + '\n');
+    writeIndexPage(combined.tmp, 'combined');
     combined.commit();
     for (const d of clusterParts) d.commit();
+    for (const [name, counts] of clusterCounts) updateFieldPage(study, name, counts);
     const spectra = records.reduce((acc, r) => acc + ((r.shape as { height: number; width: number }).height * (r.shape as { width: number }).width), 0);
+    const seconds = (performance.now() - t0) / 1000;
+    // The study's summary.json as a run's (its overview page, `xanes report`), with the shards.
+    const fieldRecords = records.map(({ energies: _e, e0_eV: _e0, tool: _t, version: _v, finished: _f, ...r }) => r);
     const summary = {
-      tool: 'xanes-engine', version: VERSION, command: 'merge', finished: true,
-      steps, fields: records, combined: combinedSummary, labels: o.noLabels ? 'not written: xanes run --assign-from combined/cluster' : 'written',
-      shards: manifests.map(({ m }) => ({ ...m.shard, fields: m.mine, skipped: m.skipped, host: m.host, started: m.started, ended: m.ended ?? null, finished: m.finished })),
+      tool: 'xanes-engine', version: VERSION, command: 'run', finished: true,
+      steps, fields: fieldRecords, combined: combinedSummary,
+      merged: {
+        labels: o.noLabels ? 'not written: xanes run --assign-from combined/cluster' : 'written',
+        shards: manifests.map(({ m }) => ({ ...m.shard, fields: m.mine, skipped: m.skipped, host: m.host, started: m.started, ended: m.ended ?? null, finished: m.finished })),
+      },
       options: first.options, parameters: { e0_eV: records[0]?.e0_eV },
       backend: backendInfo, spectra,
-      timings_s: { total: (performance.now() - t0) / 1000 },
+      timings_s: { merge: seconds, total: seconds, spectra_per_s: spectra / seconds },
     };
     writeAtomic(path.join(study, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeIndexPage(study, path.basename(study));
     return summary;
   } catch (e) {
     combined.abandon();

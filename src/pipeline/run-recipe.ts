@@ -5,10 +5,13 @@
  * folder, whole or not at all.
  *
  * Layout of --out:
- *   <field>/<step>/...   per-field maps of edge, fit, lcf (as the single commands write them)
- *   <field>/cluster/...  per-field labels, distances, cluster fractions
- *   combined/            e0 histogram over all fields (edge), cluster centres and elbow
- *   summary.json         fields, steps, parameters, backend, timings, peak RSS, "finished"
+ *   <field>/<step>/...   per-field maps of edge, fit, lcf (as the single commands write them),
+ *                        each step with its summary.json and report.html (maps, pixel inspector)
+ *   <field>/cluster/...  per-field labels, distances, cluster fractions (summary.json, report.html)
+ *   <field>/summary.json, report.html   the field's steps; report_files/spectra: its kept spectra
+ *   combined/            e0 histogram over all fields (edge), cluster centres and elbow (summary.json, report.html)
+ *   summary.json         fields, steps, parameters, backend, timings, peak RSS, "finished"; report.html
+ * (src/pipeline/run-reports.ts and src/report/index-page.ts).
  */
 import { alignStepOf, type AlignStep } from '../align/align.js';
 import path from 'node:path';
@@ -27,7 +30,7 @@ import { compositionOfFit, type CompositionRequest } from './composition.js';
 import type { RefNorm } from './ref-norm.js';
 import { parseMode, parseBackground } from './lcf-run.js';
 import type { KmeansOptions } from './kmeans.js';
-import { E0_BIN_EV, writeE0Histogram, writeClusterProducts, readModel, assignField, type ClusterField } from './combined.js';
+import { E0_BIN_EV, writeE0Histogram, writeClusterProducts, readModel, assignField, fieldContextOf, type ClusterField, type FieldClusterCounts } from './combined.js';
 import { claimStudy, fieldSize, fieldState, isStudy, manifestName, partition, removeLeftovers, shardOf, writeAtomic, type Shard, type ShardManifest } from './study.js';
 import { OutputDir, outputFsError, realLocation } from '../io/outdir.js';
 import { onInterrupt } from '../io/interrupt.js';
@@ -47,6 +50,13 @@ import { RUN_STEPS, RECIPE_SECTIONS, type RunStepName, type Values } from '../op
 import { recipeForm } from '../options/parse.js';
 import { edgeOptionsOf, memoryBytes } from '../options/convert.js';
 import { MARKER, inputFiles, checkOutPath } from '../io/outdir.js';
+import { spectraRecorder, stackQuantity } from '../report/run-report.js';
+import { SPECTRA_MAX_VALUES } from '../report/spectra-file.js';
+import { writeReport } from '../report/html.js';
+import { writeIndexPage, RUN_FIELD_COMMAND, RUN_COMBINED_COMMAND } from '../report/index-page.js';
+import { renderRgbComposite } from '../plot/maps.js';
+import { referencesCsv } from './lcf-run.js';
+import { clusterStepSummary, edgeStepSummary, fitStepSummary, lcfStepSummary, writeSummary, type FieldContext } from './run-reports.js';
 
 export { RUN_STEPS, type RunStepName };
 
@@ -68,6 +78,8 @@ export interface RunRecipe {
   i0Region?: string;
   steps: RunStepName[];
   edge?: Partial<EdgeOptions>;
+  /** --range: the fixed colour range of the e0_half pictures and the reports' preset, eV. */
+  range?: [number, number];
   fit?: { model: string; composition?: CompositionRequest } & RawFitOptions;
   lcf?: { refs: string[]; mode?: string; background?: string; window?: [number, number]; normalize?: boolean; flatten?: boolean; refNorm?: RefNorm };
   cluster?: {
@@ -155,6 +167,7 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
     energies: c.energies, energyUnit: c.energyUnit ?? 'eV', flat: c.flat, dark: c.dark, noFlat: c.noFlat, pixelSize: c.pixelSize, i0: c.i0, i0Region: c.i0Region,
     steps: (c.steps ?? []) as RunStepName[],
     edge: edgeOptionsOf(values.edge, c.e0),
+    range: values.edge.range as [number, number] | undefined,
     fit: f.model !== undefined ? {
       model: f.model, init: f.init, fix: f.fix, bounds: f.bounds, maxIter: f.maxIter,
       composition: f.phase !== undefined ? { phase: f.phase, phaseEnergy: requirePhaseEnergy(f.phaseEnergy, where), deltaF2: f.deltaF2, fPrime: f.fPrime } : undefined,
@@ -274,18 +287,31 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
     await anchorE0(ctx, fi === 0 ? inputs : undefined);
     const e0 = ctx.e0!;
     const pixelSteps: PixelStep[] = [];
-    let lcfInfo: unknown = null;
-    if (steps.includes('edge')) pixelSteps.push(edgeStep(makeEdgePlan(energies, e0, { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 }, recipe.energies ?? field.stack)));
+    let lcfInfo: Record<string, unknown> | null = null;
+    let lcfRefs: { name: string; mu: Float64Array }[] = [];
+    let lcfStepInfo: ReturnType<typeof lcfStep>['info'] | null = null;
+    let lcfNormalized = false;
+    const edgePlan = steps.includes('edge') ? makeEdgePlan(energies, e0, { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 }, recipe.energies ?? field.stack) : null;
+    if (edgePlan) pixelSteps.push(edgeStep(edgePlan));
     if (steps.includes('fit')) pixelSteps.push(fitStep(ctx.model!, energies, ctx.fitOptions!, { e0 }));
     if (steps.includes('lcf')) {
       const win = recipe.lcf!.window;
       const lo = recipe.lcf!;
       const refNorm: RefNorm = lo.refNorm ?? (lo.flatten ? 'flat' : 'auto');
       const refs = await loadReferences(ctx.refSpecs, source, energies, windowRange(energies, win), { kind: refNorm, edge: recipe.edge });
-      const normalize = lo.normalize ? { plan: makeEdgePlan(energies, e0, { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 }, recipe.energies ?? field.stack), flatten: lo.flatten === true } : undefined;
+      const normOptions: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 };
+      const normalize = lo.normalize ? { plan: makeEdgePlan(energies, e0, normOptions, recipe.energies ?? field.stack), flatten: lo.flatten === true } : undefined;
       const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: ctx.lcfMode!, background: ctx.lcfBg!, window: win }, normalize);
       ls.info.warnings.forEach((w) => notice(`xanes: ${w}`));
-      lcfInfo = { ...ls.info, normalize: lo.normalize === true, ref_norm: refNorm, references: refs.map((r) => ({ name: r.name, source: r.source, normalization: r.normalization })) };
+      // The normalisation as `xanes lcf` records it (the report's inspector redoes it on a pixel).
+      const normRecord = normalize ? {
+        method: normalize.flatten ? 'flat' : 'norm', convention: 'xraylarch 0.9.58 pre_edge, per pixel from its own e0',
+        e0_eV: normalize.plan.e0, nnorm_used: normalize.plan.post.degree, mask_sigma: normOptions.maskSigma, edge: edgeSectionOf(normOptions),
+      } : null;
+      lcfInfo = { ...ls.info, normalize: normRecord, ref_norm: refNorm, references: refs.map((r) => ({ name: r.name, source: r.source, normalization: r.normalization })) };
+      lcfRefs = refs.map((r) => ({ name: r.name, mu: r.mu }));
+      lcfStepInfo = ls.info;
+      lcfNormalized = lo.normalize === true;
       pixelSteps.push(ls);
     }
     const combined = combineSteps(pixelSteps);
@@ -295,7 +321,9 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
       ctx.backend = sel.backend;
     }
     inputs.resetMaskedPoints();
-    const run = await runTiles(source, combined, ctx.backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile });
+    // The report's spectra of this field: at most 1/32 of the budget, as in `xanes edge`.
+    const recorder = spectraRecorder(inputs, Math.min(SPECTRA_MAX_VALUES, Math.floor(recipe.budgetBytes / 32 / 4)));
+    const run = await runTiles(source, combined, ctx.backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, onTileData: recorder.add });
     const per = splitRun(run, pixelSteps);
     const { width: W, height: H } = run;
     const stepSummaries: Record<string, unknown> = {};
@@ -318,8 +346,28 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
       // This field's share of the e0 histogram over fields (src/pipeline/combined.ts).
       e0Counts = alignedCounts(e0map, E0_BIN_EV);
       dir.writeText(path.join(prefix, 'edge', 'e0_counts.csv'), countsCsv(e0Counts, E0_BIN_EV));
-      const [lo, hi] = percentiles(e0map, [2, 98]);
-      if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(prefix, 'edge', 'e0_half.png'), await renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half`, unit: 'eV', label: 'e0_half', pixelSizeUm: inputs.pixelSizeUm?.x }));
+      const [lo, hi] = recipe.range ?? percentiles(e0map, [2, 98]);
+      if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(prefix, 'edge', 'e0_half.png'), await renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half ${recipe.range ? 'fixed range' : '2-98 percentile'}`, unit: 'eV', label: 'e0_half', pixelSizeUm: inputs.pixelSizeUm?.x }));
+    }
+    // Each step's folder as the single command writes it: summary.json, report.html; the
+    // field's spectra once, in <field>/report_files/spectra (the steps' "spectra_from").
+    recorder.write(dir.file(prefix));
+    const fctx: FieldContext = { field: field.name, stack: field.stack, energies, width: W, height: H, dtype: source.dtype, read: inputs.provenance, backend: ctx.backendInfo, quantity: stackQuantity(inputs) };
+    for (const s of pixelSteps) {
+      const sub = path.join(prefix, s.name);
+      const counts = per[s.name].statusCounts;
+      if (s.name === 'edge') writeSummary(dir, sub, edgeStepSummary(fctx, edgePlan!, recipe.edge ?? {}, counts, s.statusNames, s.mapNames, recipe.range));
+      else if (s.name === 'fit') writeSummary(dir, sub, fitStepSummary(fctx, recipe.fit!.model, ctx.model!, e0, counts, Object.keys(per.fit.maps), stepSummaries.composition));
+      else if (s.name === 'lcf') {
+        // The references as fitted and the RGB composite, as `xanes lcf` writes them.
+        dir.writeText(path.join(sub, 'references.csv'), referencesCsv(energies, lcfRefs));
+        const names = lcfStepInfo!.references.slice(0, 3);
+        const brightness = lcfNormalized ? 'edge_step' : 'total';
+        const rgb = await renderRgbComposite(names.map((n) => per.lcf.maps[`fraction_${n}`]), W, H, { names, intensity: per.lcf.maps[brightness], intensityLabel: brightness, title: `${field.name}: lcf ${lcfStepInfo!.mode}` });
+        dir.writeBytes(path.join(sub, 'rgb.png'), rgb.png);
+        writeSummary(dir, sub, lcfStepSummary(fctx, lcfInfo as Record<string, unknown> & { mapUnits: Record<string, string> }, counts, s.mapNames, rgb.legend));
+      } else continue;
+      writeReport(dir.file(sub), `${field.name}/${s.name}`);
     }
     let cluster: ClusterField | null = null;
     if (steps.includes('cluster')) {
@@ -330,7 +378,7 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
         return map;
       };
       const c = recipe.cluster!;
-      cluster = { name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined };
+      cluster = { name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined, ctx: fctx };
     }
     const summary = {
       field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
@@ -338,8 +386,16 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
       masked_transmission_points: inputs.maskedPoints(), ...(lcfInfo ? { lcf: lcfInfo } : {}),
       ...(inputs.alignment ? { alignment: inputs.alignment.record } : {}),
     };
+    if (prefix === '') {
+      // A study's field: its overview page now (xanes merge adds the cluster step's counts).
+      writeSummary(dir, '', fieldPageSummary(summary));
+      writeIndexPage(dir.tmp, field.name);
+    }
     // Written last: a field is finished when its field.json says so (src/pipeline/study.ts).
-    dir.writeText(path.join(prefix, 'field.json'), JSON.stringify({ tool: 'xanes-engine', version: VERSION, ...summary, e0_eV: e0, backend: ctx.backendInfo, finished: true }, null, 2) + '\n');
+    dir.writeText(path.join(prefix, 'field.json'), JSON.stringify({
+      tool: 'xanes-engine', version: VERSION, ...summary, e0_eV: e0, backend: ctx.backendInfo,
+      energies: Array.from(energies), quantity: fctx.quantity, finished: true,
+    }, null, 2) + '\n');
     return { summary, e0Counts, cluster };
   } finally {
     inputs.close();
@@ -382,16 +438,34 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     fs.mkdirSync(dir.file('combined'), { recursive: true });
     const counts = outcomes.flatMap((o) => (o.e0Counts ? [o.e0Counts] : []));
     Object.assign(combinedSummary, await writeE0Histogram(counts, ctx.fields.length, dir.file('combined')));
+    const fieldSummaries = outcomes.map((o) => o.summary);
     if (recipe.steps.includes('cluster')) {
       combinedSummary.cluster = await writeClusterProducts(ctx.backend!, recipe.cluster!, outcomes.map((o) => o.cluster!), {
         combinedDir: dir.file('combined'), fieldClusterDir: (name) => dir.file(path.join(name, 'cluster')),
+        onField: (f, counts) => {
+          const fs_ = fieldSummaries.find((x) => x.field === f.name);
+          if (fs_) (fs_.steps as Record<string, unknown>).cluster = counts;
+        },
       });
     }
-    const summary = runSummary(ctx, outcomes.map((o) => o.summary), combinedSummary, t0);
+    const summary = runSummary(ctx, fieldSummaries, combinedSummary, t0);
+    // The overview pages: each field, the products across fields, the run.
+    for (const f of fieldSummaries) {
+      writeSummary(dir, String(f.field), fieldPageSummary(f));
+      writeIndexPage(dir.file(String(f.field)));
+    }
+    writeSummary(dir, 'combined', combinedPageSummary(ctx.fields.length, combinedSummary));
+    writeIndexPage(dir.file('combined'));
     dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+    writeIndexPage(dir.tmp, path.basename(dir.finalPath));
     return summary;
   });
 }
+
+/** A field's summary.json (its overview page reads it). */
+export const fieldPageSummary = (f: Record<string, unknown>) => ({ tool: 'xanes-engine', version: VERSION, command: RUN_FIELD_COMMAND, finished: true, ...f });
+/** combined/summary.json (its overview page reads it). */
+export const combinedPageSummary = (nFields: number, combined: Record<string, unknown>) => ({ tool: 'xanes-engine', version: VERSION, command: RUN_COMBINED_COMMAND, finished: true, fields: nFields, ...combined });
 
 /** The options a shard records (and all shards of a study share): the recipe's, less the shard's own. */
 function studyOptions(recipe: RunRecipe): Record<string, unknown> {
@@ -474,13 +548,14 @@ async function assignRun(ctx: RunContext, shard: Shard | null): Promise<Record<s
     const name = ctx.fields[fi].name;
     const st = fieldState(study, name);
     if (st.state !== 'finished') throw new InputError(path.join(recipe.out, name), `is not finished (${st.why}); run its shard (with --resume) first`);
-    const f = readClusterField(study, name, saved.features, saved.weight);
+    const f = { ...readClusterField(study, name, saved.features, saved.weight), ctx: fieldContextOf(st.record) };
     const target = path.join(study, name);
     const part = OutputDir.createPart(target, 'cluster');
     const release = onInterrupt(() => part.abandon());
     try {
-      await assignField(sel.backend, saved, f, part.tmp);
+      const counts = await assignField(sel.backend, saved, f, part.tmp);
       part.commit();
+      updateFieldPage(study, name, counts);
     } catch (e) {
       part.abandon();
       throw e;
@@ -509,4 +584,15 @@ export function readClusterField(study: string, name: string, features: string[]
   const feats = features.map(read);
   const wmap = weight ? read(weight) : undefined;
   return { name, width: W, height: H, features: feats, weight: wmap };
+}
+
+/** A study field's summary.json and overview page, with its cluster step's counts added. */
+export function updateFieldPage(study: string, name: string, counts: FieldClusterCounts): void {
+  const dir = path.join(study, name);
+  const file = path.join(dir, 'summary.json');
+  if (!fs.existsSync(file)) return;
+  const s = JSON.parse(fs.readFileSync(file, 'utf8'));
+  s.steps = { ...(s.steps ?? {}), cluster: counts };
+  writeAtomic(file, JSON.stringify(s, null, 2) + '\n');
+  writeIndexPage(dir, name);
 }

@@ -44,6 +44,9 @@ export interface SpectraOptions {
   quantity?: string;
   /** Memory for rows read at once, bytes. */
   budgetBytes?: number;
+  /** Progress of the reads, in spectra: the stack's, then the compared stack's. */
+  onTile?: (done: number, total: number) => void;
+  onCompareTile?: (done: number, total: number) => void;
 }
 
 export interface SpectraSummary {
@@ -84,11 +87,11 @@ function onGrid(from: Float64Array, values: Float64Array, to: Float64Array): Flo
   });
 }
 
-async function statsOf(stack: StackSource, energies: Float64Array, rois: readonly RoiSpec[], budget: number | undefined, label: string): Promise<RegionSpectrum[]> {
+async function statsOf(stack: StackSource, energies: Float64Array, rois: readonly RoiSpec[], budget: number | undefined, label: string, onTile?: (done: number, total: number) => void): Promise<RegionSpectrum[]> {
   if (energies.length !== stack.nE) throw new InputError(stack.path, `${energies.length} energies for a stack of ${stack.nE} images`);
   const regions = [];
   for (const r of rois) regions.push({ name: r.name, region: await parseRegion(r.spec, stack.width, stack.height, `--roi ${r.name}${label}`) });
-  return regionSpectra(stack, regions, budget);
+  return regionSpectra(stack, regions, budget, onTile);
 }
 
 export async function writeRegionSpectra(o: SpectraOptions): Promise<SpectraSummary> {
@@ -113,7 +116,7 @@ export async function writeRegionSpectra(o: SpectraOptions): Promise<SpectraSumm
     files.push(name);
   };
 
-  const a = await statsOf(o.stack, E, o.rois, o.budgetBytes, o.compare ? ` (${labels.a})` : '');
+  const a = await statsOf(o.stack, E, o.rois, o.budgetBytes, o.compare ? ` (${labels.a})` : '', o.onTile);
   const header = ['energy_eV', ...a.flatMap((s) => [`${s.name}_mean`, `${s.name}_std`, `${s.name}_n`])];
   const rows = [header.join(',')];
   for (let e = 0; e < E.length; e++) rows.push([csvNumber(E[e]), ...a.flatMap((s) => [csvNumber(s.mean[e]), csvNumber(s.std[e]), String(s.count[e])])].join(','));
@@ -139,7 +142,7 @@ export async function writeRegionSpectra(o: SpectraOptions): Promise<SpectraSumm
   if (!o.compare) return summary;
 
   const Eb = o.compare.energies;
-  const b = await statsOf(o.compare.stack, Eb, o.rois, o.budgetBytes, ` (${labels.b})`);
+  const b = await statsOf(o.compare.stack, Eb, o.rois, o.budgetBytes, ` (${labels.b})`, o.onCompareTile);
   const same = Eb.length === E.length && Eb.every((v, i) => Math.abs(v - E[i]) <= 1e-3);
   const put = (v: Float64Array) => (same ? v : onGrid(Eb, v, E));
   const bm = b.map((s) => put(s.mean));

@@ -79,7 +79,12 @@ function checkMap(n: number, width: number, height: number, what: string): void 
   }
 }
 
-/** A value map on [vmin, vmax] with its colour bar (title: quantity and unit). NaN pixels black. */
+function hasNaN(data: ArrayLike<number>): boolean {
+  for (let i = 0; i < data.length; i++) if (Number.isNaN(data[i])) return true;
+  return false;
+}
+
+/** A value map on [vmin, vmax] with its colour bar (title: quantity and unit). NaN pixels black, and the legend says so. */
 export async function renderMapImage(o: MapOptions): Promise<Rendered> {
   checkMap(o.data.length, o.width, o.height, 'renderMap');
   if (!Number.isFinite(o.vmin) || !Number.isFinite(o.vmax) || o.vmax < o.vmin) throw new RangeError(`renderMap: bad value range [${o.vmin}, ${o.vmax}]`);
@@ -88,7 +93,7 @@ export async function renderMapImage(o: MapOptions): Promise<Rendered> {
   const r = blockMeans(o.data, o.width, o.height);
   const s = mapScale(r.width, r.height);
   const url = pngDataUrl(colorize(r.data, o.vmin, o.vmax, cmap), r.width, r.height, s);
-  return renderSpec(imageSpec({ url, width: o.width, height: o.height, displayWidth: r.width * s, displayHeight: r.height * s, title: o.title, pixelSizeUm: o.pixelSizeUm }, { bar: { vmin: o.vmin, vmax: o.vmax, cmap, label } }));
+  return renderSpec(imageSpec({ url, width: o.width, height: o.height, displayWidth: r.width * s, displayHeight: r.height * s, title: o.title, pixelSizeUm: o.pixelSizeUm }, { bar: { vmin: o.vmin, vmax: o.vmax, cmap, label, masked: hasNaN(o.data) } }));
 }
 
 export async function renderMap(o: MapOptions): Promise<Uint8Array> {

@@ -68,7 +68,12 @@ export interface ColorBar {
   cmap: ColormapName;
   /** Colour-bar title: the quantity and its unit, e.g. "e0_half (eV)". */
   label: string;
+  /** The map has masked (NaN) pixels: a black swatch under the bar says what black means. */
+  masked?: boolean;
 }
+
+/** What black means in a value map (every picture and report.html paint NaN black). */
+export const MASKED_LABEL = 'black: masked (NaN)';
 
 export interface Swatch {
   label: string;
@@ -98,7 +103,11 @@ export function imageSpec(o: ImagePlot, legend: { bar: ColorBar } | { swatches: 
     const b = legend.bar;
     const [lo, hi] = b.vmax > b.vmin ? [b.vmin, b.vmax] : [b.vmin - 0.5, b.vmin + 0.5];
     scales.push({ name: 'colour', type: 'linear', domain: [lo, hi], range: { scheme: b.cmap }, zero: false, nice: false });
-    legends.push({ fill: 'colour', type: 'gradient', title: b.label, format: NUMBER_FORMAT, gradientLength: { signal: 'height' }, gradientThickness: 18, direction: 'vertical', tickCount: 6, titleLimit: 400 });
+    legends.push({ fill: 'colour', type: 'gradient', title: b.label, format: NUMBER_FORMAT, gradientLength: { signal: b.masked ? 'height - 40' : 'height' }, gradientThickness: 18, direction: 'vertical', tickCount: 6, titleLimit: 400 });
+    if (b.masked) {
+      scales.push({ name: 'masked', type: 'ordinal', domain: [MASKED_LABEL], range: ['#000'] });
+      legends.push({ fill: 'masked', symbolType: 'square', symbolSize: 200, symbolStrokeColor: '#666', symbolStrokeWidth: 0.5, labelLimit: 360 });
+    }
   } else {
     const labels = legend.swatches.map((s) => s.label);
     scales.push({ name: 'swatch', type: 'ordinal', domain: labels, range: legend.swatches.map((s) => css(s.color)) });
@@ -250,7 +259,7 @@ export function lineSpec(o: LinePlot): Spec {
     title: o.title ? { text: o.title } : undefined,
     data,
     scales: [
-      { name: 'x', type: 'linear', domain: xdom, range: 'width', zero: false, nice: !o.xlim },
+      { name: 'x', type: 'linear', domain: xdom, range: 'width', zero: false, nice: false }, // the data's span: spectra end at their last energy
       { name: 'y', type: o.ylog ? 'log' : 'linear', domain: ydom, range: 'height', zero: false, nice: !o.ylim, clamp: false },
       { name: 'legend', type: 'ordinal', domain: legendLabels.length ? legendLabels : ['-'], range: legendColors.length ? legendColors : ['#000'] },
     ],

@@ -9,7 +9,7 @@ import { readNpy } from '../io/npy.js';
 import { InputError } from '../io/errors.js';
 import { histogram, histogramPeak, percentiles } from '../plot/histogram.js';
 import { E0_HIST_BIN_EV, E0_PEAK_HALF_RANGE_EV } from '../plot/ranges.js';
-import { readSpectraIndex } from './spectra-file.js';
+import { readSpectraIndex, spectraUrl } from './spectra-file.js';
 import { MAP_CHUNK_BYTES, type MapKind, type ReportMap, type ReportMeta } from './meta.js';
 
 export interface Collected {
@@ -50,13 +50,20 @@ export function autoRange(data: Float32Array): [number, number] {
   return [lo, hi];
 }
 
-function presetsFor(name: string, unit: string, data: Float32Array, summary: Record<string, any>): ReportMap['presets'] {
+/**
+ * Colour ranges a map offers: its 2-98 percentile; for edge energies (e0_half, e0_deriv) the
+ * fixed range the run was given (--range, e.g. 8338,8345 eV: the same range across samples)
+ * and, for every map in eV, the e0 histogram's peak ± 1.5 eV.
+ */
+export function presetsFor(name: string, unit: string, data: Float32Array, summary: Record<string, any>): ReportMap['presets'] {
   const out: ReportMap['presets'] = [];
   const [lo, hi] = autoRange(data);
   out.push({ name: '2-98 percentile', vmin: lo, vmax: hi });
   if (unit === 'eV') {
-    const fixed = summary.parameters?.colour_range_eV;
-    if (name === 'e0_half' && Array.isArray(fixed) && fixed.every(Number.isFinite)) out.push({ name: "run's range", vmin: fixed[0], vmax: fixed[1] });
+    const fixed = summary.options?.edge?.range;
+    if ((name === 'e0_half' || name === 'e0_deriv') && Array.isArray(fixed) && fixed.length === 2 && fixed.every(Number.isFinite) && fixed[1] > fixed[0]) {
+      out.push({ name: `fixed range ${fixed[0]}-${fixed[1]} eV (--range)`, vmin: fixed[0], vmax: fixed[1] });
+    }
     // The peak of the histogram over the 1-99 percentile range (fitted energies can have wild outliers).
     const [p1, p99] = percentiles(data, [1, 99]);
     if (Number.isFinite(p1) && Number.isFinite(p99) && (p99 - p1) / E0_HIST_BIN_EV < 1e6) {
@@ -117,8 +124,22 @@ export function collect(dir: string, name = path.basename(path.resolve(dir)), ma
       }
     }
   }
+  // A `xanes run` field's cluster step: its features are maps of the field's other steps
+  // (summary.json "inputs.feature_files", relative to the folder).
+  const featureFiles = summary.inputs?.feature_files;
+  if (command === 'cluster' && Array.isArray(featureFiles)) {
+    for (const rel of featureFiles as string[]) {
+      const f = path.resolve(dir, rel);
+      const name = path.basename(f, '.npy');
+      if (maps[name] || !fs.existsSync(f)) continue;
+      let stepSummary: Record<string, any> = {};
+      try { stepSummary = JSON.parse(fs.readFileSync(path.join(path.dirname(f), 'summary.json'), 'utf8')); } catch { /* units unknown */ }
+      const m = read2d(f, W, H);
+      if (m) add(name, m, stepSummary);
+    }
+  }
   // The interesting map first.
-  const first = ['e0_half', 'fraction_' + (summary.parameters?.references?.[1] ?? ''), 'labels', 'b2', 'score_1'];
+  const first = [...(command === 'cluster' ? ['labels'] : []), 'e0_half', 'fraction_' + (summary.parameters?.references?.[1] ?? ''), 'labels', 'b2', 'score_1'];
   list.sort((a, b) => {
     const ia = first.indexOf(a.name), ib = first.indexOf(b.name);
     return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
@@ -153,6 +174,7 @@ export function collect(dir: string, name = path.basename(path.resolve(dir)), ma
     width: W, height: H, maps: list, summary,
     energies,
     spectra: index ? spectra : null,
+    spectraDir: spectraUrl(dir),
     references,
     elbow: elbowTable ? { table: elbowTable, k: Number(summary.elbow.k) } : null,
     scree: scree ? scree.rows.map((r) => ({ component: r[0], ratio: r[2] })) : null,

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { collect } from './collect.js';
 import { mapChunkName, type ReportMap, type ReportMeta } from './meta.js';
+import { isOverview, writeIndexPage, RUN_FIELD_COMMAND } from './index-page.js';
 
 const STYLE = `
 body { font-family: Inter, Helvetica, Arial, sans-serif; margin: 16px 24px; color: #222; }
@@ -17,7 +18,7 @@ h1 { font-size: 20px; } h2 { font-size: 17px; margin: 12px 0 6px; } h3 { font-si
 table { border-collapse: collapse; font-size: 13px; } td, th { padding: 2px 10px 2px 0; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .main { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
-.main { flex-wrap: nowrap; } .left { flex: 0 0 auto; max-width: 660px; } .right { flex: 1 1 auto; min-width: 560px; }
+.main { flex-wrap: nowrap; } .left { flex: 0 0 auto; max-width: 680px; } .right { flex: 1 1 auto; min-width: 560px; }
 #run { display: flex; flex-wrap: wrap; gap: 8px 40px; align-items: flex-start; } #run details { flex-basis: 100%; } #run h3 { margin: 0 0 4px; }
 .controls { font-size: 13px; margin-bottom: 6px; } .controls input, .controls select, .controls button { font-size: 13px; margin: 2px; }
 .note { color: #666; font-size: 12px; } #map { cursor: crosshair; display: inline-block; }
@@ -73,4 +74,26 @@ export function writeReport(dir: string, name = path.basename(path.resolve(dir))
   const file = path.join(dir, 'report.html');
   fs.writeFileSync(file, reportHtml(meta, pageScript()));
   return file;
+}
+
+/**
+ * report.html of an output folder; for a `xanes run` folder (or one of its field folders)
+ * every report in it: each step's page, each field's and combined/'s overview, the run's.
+ * Returns the pages written.
+ */
+export function writeReports(dir: string, name?: string): string[] {
+  const s = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8')) as Record<string, any>;
+  // A run's step folder is titled <field>/<step>, as the run titles it.
+  name ??= s.part_of_run ? `${s.part_of_run.field}/${s.part_of_run.step}` : s.command === RUN_FIELD_COMMAND ? String(s.field) : path.basename(path.resolve(dir));
+  if (!isOverview(s)) return [writeReport(dir, name)];
+  const out: string[] = [];
+  const has = (sub: string) => fs.existsSync(path.join(dir, sub, 'summary.json'));
+  if (s.command === 'run') {
+    for (const f of (s.fields ?? []) as { field: string }[]) if (has(f.field)) out.push(...writeReports(path.join(dir, f.field), f.field));
+    if (has('combined')) out.push(...writeReports(path.join(dir, 'combined'), 'combined'));
+  } else if (s.command === RUN_FIELD_COMMAND) {
+    for (const st of Object.keys(s.steps ?? {})) if (has(st)) out.push(writeReport(path.join(dir, st), `${name}/${st}`));
+  }
+  out.push(writeIndexPage(dir, name));
+  return out;
 }

@@ -15,7 +15,7 @@ import type { LinePlot, LineSeries } from '../plot/specs.js';
 import { labelColor, type Rgb } from '../plot/colormap.js';
 import { DEFAULT_EDGE_OPTIONS, makeEdgePlan, type EdgeOptions } from '../pipeline/edge-plan.js';
 import { edgeOptionsOf } from '../options/convert.js';
-import { normalizeCpu, pixelWindows, preEdgeLine, postMinusPre } from '../cpu/normalize.js';
+import { normalizeCpu, normalizedSpectrum, pixelWindows, preEdgeLine, postMinusPre } from '../cpu/normalize.js';
 import { edgeCpu } from '../cpu/edge.js';
 import { EdgeRow, EdgeStatus, EDGE_STATUS_NAMES, NormRow } from '../kernels/layout.js';
 import { evaluateComponents, evaluateModel, fitReferenceEnergy, parseModelSpec } from '../models/model.js';
@@ -156,7 +156,25 @@ export function inspectPixel(meta: ReportMeta, x: number, y: number, value: (nam
   } else if (meta.command === 'lcf' && meta.references) {
     const refs = meta.references.map((r) => ({ name: r.name, mu: Float64Array.from(r.mu) }));
     const w = refs.map((r) => value(`weight_${r.name}`));
-    const cur = lcfCurves(refs, E, w, { const: value('bg_const'), slope: value('bg_slope'), refEnergy: s.parameters.bgRefEnergy });
+    // A background term the run did not fit is 0 (its map does not exist).
+    const has = (n: string) => meta.maps.some((m) => m.name === n);
+    const cur = lcfCurves(refs, E, w, { const: has('bg_const') ? value('bg_const') : 0, slope: has('bg_slope') ? value('bg_slope') : 0, refEnergy: s.parameters.bgRefEnergy ?? 0 });
+    // With --normalize the fit saw the pixel's normalised spectrum: normalise it with the
+    // same twin and plan (larch's pre_edge at the run's e0, this pixel's own step).
+    const nz = s.parameters.normalize;
+    let lcfQuantity = quantity;
+    if (nz && y0) {
+      const plan = makeEdgePlan(Float64Array.from(E), nz.e0_eV, { ...DEFAULT_EDGE_OPTIONS, ...edgeOptionsOf(nz.edge ?? {}), maskSigma: nz.mask_sigma ?? DEFAULT_EDGE_OPTIONS.maskSigma });
+      const cube = Float32Array.from(y0);
+      const norm = normalizeCpu(plan, cube, 1);
+      if (norm[NormRow.STATUS] === EdgeStatus.OK) {
+        const n = normalizedSpectrum(plan, cube, 1, norm, 0, nz.method === 'flat');
+        for (let i = 0; i < y0.length; i++) y0[i] = n[i];
+        cols[0] = ['spectrum_normalised', y0];
+        lcfQuantity = nz.method === 'flat' ? 'flattened absorption' : 'normalised absorption';
+        notes.push(`spectrum normalised as the fit saw it (${nz.method === 'flat' ? 'flat' : 'norm'}, larch pre_edge at e0 ${Number(nz.e0_eV).toFixed(2)} eV)`);
+      } else notes.push(`the normalisation masked this pixel (${EDGE_STATUS_NAMES[norm[NormRow.STATUS]] ?? norm[NormRow.STATUS]}): the raw spectrum is shown`);
+    }
     const win = s.parameters.window ?? { firstEnergy: E[0], lastEnergy: E[E.length - 1] };
     const inWin = (v: Float64Array) => E.map((e, i) => (e >= win.firstEnergy && e <= win.lastEnergy ? v[i] : NaN));
     const ok = w.every(Number.isFinite);
@@ -168,11 +186,11 @@ export function inspectPixel(meta: ReportMeta, x: number, y: number, value: (nam
       if (s.parameters.background !== 'none') series.push({ x: E, y: inWin(cur.background), label: 'background', color: [150, 150, 150], dash: [2, 3], width: 1.5 });
       cols.push(['reconstruction', inWin(cur.total)], ...refs.map((r, k): [string, number[]] => [`contribution_${r.name}`, inWin(cur.contributions[k])]));
     }
-    plots.push({ title: `Pixel ${x},${y}: linear combination${status ? ` (${status})` : ''}`, series, xlabel: 'Energy (eV)', ylabel: quantity });
+    plots.push({ title: `Pixel ${x},${y}: linear combination${status ? ` (${status})` : ''}`, series, xlabel: 'Energy (eV)', ylabel: lcfQuantity });
     if (ok && y0) {
       const res = E.map((e, i) => (e >= win.firstEnergy && e <= win.lastEnergy ? y0[i] - cur.total[i] : NaN));
       cols.push(['residual', res]);
-      plots.push({ title: 'Residual (data - reconstruction)', series: [{ x: E, y: res, label: 'residual', kind: 'points', color: DATA }, { x: [E[0], E[E.length - 1]], y: [0, 0], label: '', color: [150, 150, 150], width: 1 }], xlabel: 'Energy (eV)', ylabel: quantity, height: 160 });
+      plots.push({ title: 'Residual (data - reconstruction)', series: [{ x: E, y: res, label: 'residual', kind: 'points', color: DATA }, { x: [E[0], E[E.length - 1]], y: [0, 0], label: '', color: [150, 150, 150], width: 1 }], xlabel: 'Energy (eV)', ylabel: lcfQuantity, height: 160 });
     }
   } else if (meta.command === 'cluster') {
     const j = value('labels');
@@ -188,6 +206,9 @@ export function inspectPixel(meta: ReportMeta, x: number, y: number, value: (nam
         ],
         xlabel: 'Energy (eV)', ylabel: quantity,
       });
+    } else if (y0) {
+      // Clustered on maps (no per-cluster spectra): the pixel's own spectrum.
+      plots.push({ title: `Pixel ${x},${y}: spectrum (${j >= 0 ? `cluster ${j}` : 'not clustered'})`, series: dataSeries(), xlabel: 'Energy (eV)', ylabel: quantity });
     }
   } else if (y0) {
     plots.push({ title: `Pixel ${x},${y}: spectrum`, series: dataSeries(), xlabel: 'Energy (eV)', ylabel: quantity });

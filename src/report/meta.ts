@@ -35,6 +35,8 @@ export interface ReportMeta {
   energies: number[] | null;
   /** Pixel spectra (report_files/spectra/), when the run kept them. */
   spectra: Omit<SpectraIndex, 'energies'> | null;
+  /** Where the spectra's script files are, relative to the page (a run's step folders share their field's). */
+  spectraDir: string;
   /** LCF references as fitted, on `energies`. */
   references: { name: string; mu: number[] }[] | null;
   elbow: { table: { k: number; wcss: number }[]; k: number } | null;

@@ -97,9 +97,30 @@ function callArgs(text: string, fn: string): string {
   return text.slice(a + fn.length + 1, b);
 }
 
+/**
+ * The folder whose report_files/spectra/ holds an output folder's pixel spectra: its own, or
+ * the one its summary.json names in "spectra_from" (relative to it): the step folders of a
+ * `xanes run` field share their field's spectra (one copy of the stack, not one per step).
+ */
+export function spectraHome(dir: string): string {
+  if (fs.existsSync(path.join(dir, SPECTRA_DIR, 'index.js'))) return dir;
+  try {
+    const s = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8')) as { spectra_from?: unknown };
+    if (typeof s.spectra_from === 'string') return path.resolve(dir, s.spectra_from);
+  } catch {
+    // no summary.json: no shared spectra
+  }
+  return dir;
+}
+
+/** report_files/spectra/ of an output folder as the page loads it: a relative URL path. */
+export function spectraUrl(dir: string): string {
+  return path.relative(dir, path.join(spectraHome(dir), SPECTRA_DIR)).split(path.sep).join('/');
+}
+
 /** The index of an output folder's spectra, or null if the run wrote none. */
 export function readSpectraIndex(dir: string): SpectraIndex | null {
-  const f = path.join(dir, SPECTRA_DIR, 'index.js');
+  const f = path.join(spectraHome(dir), SPECTRA_DIR, 'index.js');
   if (!fs.existsSync(f)) return null;
   return JSON.parse(callArgs(fs.readFileSync(f, 'utf8'), 'XANES_SPECTRA_INDEX')) as SpectraIndex;
 }
@@ -114,7 +135,7 @@ export function readSpectrum(dir: string, index: SpectraIndex, x: number, y: num
   const sx = x / index.step, sy = y / index.step;
   if (!Number.isInteger(sx) || !Number.isInteger(sy) || sx >= index.nx || sy >= index.ny) throw new RangeError(`pixel ${x},${y} is not stored`);
   const c = Math.floor(sy / index.chunkRows);
-  const text = fs.readFileSync(path.join(dir, SPECTRA_DIR, chunkName(c)), 'utf8');
+  const text = fs.readFileSync(path.join(spectraHome(dir), SPECTRA_DIR, chunkName(c)), 'utf8');
   const b64 = callArgs(text, 'XANES_SPECTRA').split(',')[1].replace(/"/g, '');
   const buf = Buffer.from(b64, 'base64');
   const f = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));

@@ -3,11 +3,18 @@
  * and dark D stacks of the same shape (D = 0 without a dark). A non-positive ratio (or
  * non-finite counts) masks the pixel at that energy only (NaN), and is counted; the
  * kernels skip NaN points. The conversion runs on worker threads (transmission.ts); this
- * thread only reads the three stacks.
+ * thread only reads the three stacks. Where every stack can hand over its values as stored
+ * (rawType: .npy uint8/uint16/int16, all exact in float32) the bytes go from the
+ * files straight into shared memory and the integer-to-float conversion happens on the
+ * workers too, in the same arithmetic (so the same floats).
  */
-import type { StackSource } from './source.js';
+import { rawSize, sharedRaw, type RawArray, type StackSource } from './source.js';
 import { InputError } from '../io/errors.js';
-import { TransmissionThreads, sharedAtLeast } from './transmission.js';
+import { TransmissionThreads, type Counts } from './transmission.js';
+import { sharedFloat32 } from '../cpu/threads.js';
+
+/** One set of shared buffers: counts I, F, D as read, and the absorbance O (I itself unless raw). */
+interface CountSet { n: number; I: Counts; F: Counts; D: Counts | null; O: Float32Array }
 
 export class AbsorbanceStack implements StackSource {
   readonly dtype: string;
@@ -17,7 +24,9 @@ export class AbsorbanceStack implements StackSource {
   /** Pixel-energy points masked because the transmission was not positive. */
   maskedPoints = 0;
   /** Two sets of shared buffers (sample, flat, dark): one converting, one being read ahead. */
-  private sets: { I: Float32Array; F: Float32Array; D: Float32Array }[] = [];
+  private sets: CountSet[] = [];
+  /** Every stack delivers raw values (readRowsRaw). */
+  private readonly raw: boolean;
   private which = 0;
   /** The tile read ahead (rows y0..y0+rows into sets[1 - which]), if any. */
   private ahead: { y0: number; rows: number } | null = null;
@@ -33,6 +42,7 @@ export class AbsorbanceStack implements StackSource {
       }
     }
     this.dtype = `absorbance from ${sample.dtype} counts`;
+    this.raw = [sample, flat, dark].every((x) => !x || (x.rawType !== undefined && typeof x.readRowsRaw === 'function'));
     this.nE = sample.nE;
     this.height = sample.height;
     this.width = sample.width;
@@ -42,10 +52,12 @@ export class AbsorbanceStack implements StackSource {
     return this.sample.path;
   }
 
-  private set(k: number, n: number): { I: Float32Array; F: Float32Array; D: Float32Array } {
+  private set(k: number, n: number): CountSet {
     const cur = this.sets[k];
-    if (cur && cur.I.length >= n) return cur;
-    const s = { I: sharedAtLeast(new Float32Array(0), n), F: sharedAtLeast(new Float32Array(0), n), D: this.dark ? sharedAtLeast(new Float32Array(0), n) : new Float32Array(0) };
+    if (cur && cur.n >= n) return cur;
+    const mk = (src: StackSource): Counts => (this.raw ? sharedRaw(src.rawType!, n) : sharedFloat32(n));
+    const I = mk(this.sample);
+    const s: CountSet = { n, I, F: mk(this.flat), D: this.dark ? mk(this.dark) : null, O: this.raw ? sharedFloat32(n) : (I as Float32Array) };
     this.sets[k] = s;
     return s;
   }
@@ -53,9 +65,15 @@ export class AbsorbanceStack implements StackSource {
   private async readRaw(k: number, y0: number, rows: number): Promise<void> {
     const n = this.nE * rows * this.width;
     const s = this.set(k, n);
-    await this.sample.readRows(y0, rows, s.I.subarray(0, n));
-    await this.flat.readRows(y0, rows, s.F.subarray(0, n));
-    if (this.dark) await this.dark.readRows(y0, rows, s.D.subarray(0, n));
+    if (this.raw) {
+      await this.sample.readRowsRaw!(y0, rows, s.I.subarray(0, n) as RawArray);
+      await this.flat.readRowsRaw!(y0, rows, s.F.subarray(0, n) as RawArray);
+      if (this.dark) await this.dark.readRowsRaw!(y0, rows, s.D!.subarray(0, n) as RawArray);
+      return;
+    }
+    await this.sample.readRows(y0, rows, s.I.subarray(0, n) as Float32Array);
+    await this.flat.readRows(y0, rows, s.F.subarray(0, n) as Float32Array);
+    if (this.dark) await this.dark.readRows(y0, rows, s.D!.subarray(0, n) as Float32Array);
   }
 
   /**
@@ -69,8 +87,8 @@ export class AbsorbanceStack implements StackSource {
     else await this.readRaw(this.which, y0, rows);
     this.ahead = null;
     const s = this.set(this.which, n);
-    const I = s.I.subarray(0, n), F = s.F.subarray(0, n), D = this.dark ? s.D.subarray(0, n) : null;
-    const converting = this.threads.run(n, (a, b) => ({ kind: 'absorbance', sample: I, flat: F, dark: D, out: I, a, b }));
+    const I = s.I.subarray(0, n), F = s.F.subarray(0, n), D = s.D ? s.D.subarray(0, n) : null, O = s.O.subarray(0, n);
+    const converting = this.threads.run(n, (a, b) => ({ kind: 'absorbance', sample: I, flat: F, dark: D, out: O, a, b }));
     const next = y0 + rows;
     if (this.threads.threaded(n) && next < this.height) {
       const r = Math.min(rows, this.height - next);
@@ -83,13 +101,15 @@ export class AbsorbanceStack implements StackSource {
       }
     }
     this.maskedPoints += await converting;
-    out.set(I);
+    out.set(O);
   }
 
   /** Host bytes per pixel this wrapper adds to a tile (flat and dark buffers). */
   extraBytesPerPixel(): number {
-    // Two sets (converting, read ahead) of sample, flat and dark.
-    return 2 * 4 * this.nE * (this.dark ? 3 : 2);
+    // Two sets (converting, read ahead) of sample, flat and dark (as read), plus the float32
+    // absorbance of each set where the counts are raw integers.
+    const size = (x: StackSource | null) => (!x ? 0 : this.raw ? rawSize(x.rawType!) : 4);
+    return 2 * this.nE * (size(this.sample) + size(this.flat) + size(this.dark) + (this.raw ? 4 : 0));
   }
 
   close(): void {

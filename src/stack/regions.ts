@@ -164,7 +164,7 @@ export const REGION_READ_BYTES = 64 * 1024 * 1024;
  * Mean and standard-deviation spectra of several regions in one streamed pass over the
  * rows that any of them touches (`budgetBytes` bounds the rows held at once).
  */
-export async function regionSpectra(src: StackSource, regions: readonly { name: string; region: Region }[], budgetBytes = REGION_READ_BYTES): Promise<RegionSpectrum[]> {
+export async function regionSpectra(src: StackSource, regions: readonly { name: string; region: Region }[], budgetBytes = REGION_READ_BYTES, onTile?: (done: number, total: number) => void): Promise<RegionSpectrum[]> {
   const { nE, width: W } = src;
   const out: RegionSpectrum[] = regions.map(({ name, region }) => ({
     name, region,
@@ -180,6 +180,8 @@ export async function regionSpectra(src: StackSource, regions: readonly { name: 
     const rows = Math.min(rowsPerRead, yTo - y0);
     await src.readRows(y0, rows, buf);
     const n = rows * W;
+    // Progress in spectra read (whole rows over the regions' span).
+    onTile?.((y0 + rows - yFrom) * W, (yTo - yFrom) * W);
     regions.forEach(({ region }, k) => {
       // This chunk's pixels of the region, as offsets into one energy plane of the chunk.
       const idx: number[] = [];

@@ -35,7 +35,34 @@ export interface StackSource {
   readonly darkField?: StackSource;
   /** rows [y0, y0+rows) at every energy, energy-major: out[e*rows*width + r*width + x], float32 */
   readRows(y0: number, rows: number, out: Float32Array): Promise<void>;
+  /**
+   * The stored value type, where readRowsRaw can deliver the rows as stored and every value
+   * of that type is exact in float32 (so converting later, on a worker thread, gives the
+   * same floats readRows would): the flat/dark conversion then does no work on this thread.
+   */
+  readonly rawType?: RawType;
+  /** As readRows, into an array of type rawType (shared memory allowed), values as stored. */
+  readRowsRaw?(y0: number, rows: number, out: RawArray): Promise<void>;
   close(): void;
+}
+
+/**
+ * Stored integer types whose values are all exact in float32. (float32 files are read
+ * straight into the float32 tile by readRows already.)
+ */
+export type RawType = 'uint16' | 'int16' | 'uint8';
+export type RawArray = Uint16Array | Int16Array | Uint8Array;
+const RAW_TYPES: readonly string[] = ['uint16', 'int16', 'uint8'];
+
+/** Bytes per value of a raw type. */
+export function rawSize(type: RawType): number {
+  return type === 'uint8' ? 1 : 2;
+}
+
+/** An array of `type` for n values in shared memory (worker threads read it in place). */
+export function sharedRaw(type: RawType, n: number): RawArray {
+  const buf = new SharedArrayBuffer(rawSize(type) * n);
+  return type === 'uint16' ? new Uint16Array(buf) : type === 'int16' ? new Int16Array(buf) : new Uint8Array(buf);
 }
 
 /** How a structured input file was read. */
@@ -52,7 +79,7 @@ export interface StackLayout {
 }
 
 /** Checks a row request; violations are programming errors, hence RangeError. */
-export function checkRowRequest(src: StackSource, y0: number, rows: number, out: Float32Array): void {
+export function checkRowRequest(src: StackSource, y0: number, rows: number, out: { length: number }): void {
   if (!(Number.isInteger(y0) && Number.isInteger(rows) && y0 >= 0 && rows >= 0 && y0 + rows <= src.height)) {
     throw new RangeError(`${src.path}: rows [${y0}, ${y0 + rows}) outside [0, ${src.height})`);
   }
@@ -124,6 +151,17 @@ export class NpyStack implements StackSource {
     const plane = this.height * this.width;
     const n = rows * this.width;
     for (let e = 0; e < this.nE; e++) this.file.readElements(e * plane + y0 * this.width, n, out, e * n);
+  }
+
+  get rawType(): RawType | undefined {
+    return RAW_TYPES.includes(this.file.dtype) ? (this.file.dtype as RawType) : undefined;
+  }
+
+  async readRowsRaw(y0: number, rows: number, out: RawArray): Promise<void> {
+    checkRowRequest(this, y0, rows, out);
+    const plane = this.height * this.width;
+    const n = rows * this.width;
+    for (let e = 0; e < this.nE; e++) this.file.readElementsRaw(e * plane + y0 * this.width, n, out, e * n);
   }
 
   close(): void {

@@ -14,8 +14,11 @@ import { KernelPool, defaultThreads, isShared, sharedFloat32 } from '../cpu/thre
 /** Values below which a call is not worth handing to threads. */
 export const TRANSMISSION_MIN_VALUES = 1 << 16;
 
+/** Counts as read: float32, or stored integers exact in float32 (the same values either way). */
+export type Counts = Float32Array | Uint16Array | Int16Array | Uint8Array;
+
 /** out[i] for i in [a, b): absorbance from sample, flat and (optional) dark. Returns the masked count. */
-export function absorbanceRange(sample: Float32Array, flat: Float32Array, dark: Float32Array | null, out: Float32Array, a: number, b: number): number {
+export function absorbanceRange(sample: Counts, flat: Counts, dark: Counts | null, out: Float32Array, a: number, b: number): number {
   let masked = 0;
   for (let i = a; i < b; i++) {
     const d = dark ? dark[i] : 0;
@@ -52,7 +55,7 @@ export function odRange(io: Float32Array, i0: Float64Array, n: number, a: number
 
 /** The job a worker runs (kernel-worker.ts). */
 export type TransmissionJob =
-  | { kind: 'absorbance'; sample: Float32Array; flat: Float32Array; dark: Float32Array | null; out: Float32Array; a: number; b: number }
+  | { kind: 'absorbance'; sample: Counts; flat: Counts; dark: Counts | null; out: Float32Array; a: number; b: number }
   | { kind: 'od'; io: Float32Array; i0: Float64Array; n: number; a: number; b: number };
 
 export function runTransmissionJob(j: TransmissionJob): number {

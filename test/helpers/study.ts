@@ -30,7 +30,14 @@ export function writeStudyFields(dir: string, n: number, sizes: [number, number]
 /** Files that record a run rather than its products (times, hosts, pids), left out of comparisons. */
 export const RECORDS = new Set(['summary.json', 'results.h5', 'field.json', '.xanes-output']);
 
-/** Every product file under `dir` (relative paths, sorted), records and shard manifests left out. */
+/**
+ * The overview pages of the run, a field and combined/ (report.html at the top two levels):
+ * they show the records (times, the shards), so they are left out too; every step's
+ * report.html is compared.
+ */
+const OVERVIEW_PAGE = /^([^/]+\/)?report\.html$/;
+
+/** Every product file under `dir` (relative paths, sorted), records, overview pages and shard manifests left out. */
 export function productFiles(dir: string): string[] {
   const out: string[] = [];
   const walk = (rel: string) => {
@@ -39,7 +46,7 @@ export function productFiles(dir: string): string[] {
       if (e.isDirectory()) {
         if (rel === '' && e.name === 'shards') continue;
         walk(r);
-      } else if (!RECORDS.has(e.name)) out.push(r);
+      } else if (!RECORDS.has(e.name) && !OVERVIEW_PAGE.test(r)) out.push(r);
     }
   };
   walk('');

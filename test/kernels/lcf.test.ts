@@ -230,6 +230,41 @@ describe('lcf: exact constrained least squares', () => {
     }
   });
 
+  test('the CPU kernel pairs pixels: an odd tile, and no-data pixels on either side of a pair, give the twin\'s statuses and weights', () => {
+    const rng = makeRng(SEED + 10);
+    for (const K of [2, 5, 6]) { // 3, 6 and 8 design columns with the linear background: one and two sweeps
+      const pb = makeProblem(rng, { K, bg: 'linear', P: 151, nE: 50, withWindow: false, noise: 0.02 });
+      pb.cube[4] = NaN; // first of a pair
+      pb.cube[2 * pb.P + 7] = Infinity; // second of a pair
+      pb.cube[pb.P + 150] = -Infinity; // the odd last pixel
+      const plan = lcfStep(pb.refs, pb.energies, { mode: 'nnls', background: 'linear' }).plan;
+      const win = pb.cube.subarray(plan.i0 * pb.P, plan.i1 * pb.P);
+      const twin = lcfCpu(plan, win, pb.P);
+      const rows = lcfRows(plan.M);
+      // The last pixel alone (its own 1-pixel tile) and inside the odd tile must agree too.
+      pb.cube[pb.P + 150] = 0.5;
+      const twin2 = lcfCpu(plan, pb.cube.subarray(plan.i0 * pb.P, plan.i1 * pb.P), pb.P);
+      const fast2 = lcfFast(plan, pb.cube.subarray(plan.i0 * pb.P, plan.i1 * pb.P), pb.P);
+      pb.cube[pb.P + 150] = -Infinity;
+      const fast = lcfFast(plan, win, pb.P);
+      for (const [t, f, tag] of [[twin, fast, 'with -inf'], [twin2, fast2, 'finite']] as const) {
+        for (let p = 0; p < pb.P; p++) {
+          const where = `K=${K} ${tag} pixel ${p}`;
+          expect(f[rows.STATUS * pb.P + p], where).toBe(t[rows.STATUS * pb.P + p]);
+          for (let k = 0; k < plan.M; k++) {
+            const a = t[k * pb.P + p], b = f[k * pb.P + p];
+            if (Number.isNaN(a)) expect(Number.isNaN(b), where).toBe(true);
+            else expect(Math.abs(a - b), where).toBeLessThanOrEqual(1e-8 * (1 + Math.abs(a)));
+          }
+        }
+      }
+      expect(fast[rows.STATUS * pb.P + 4]).toBe(LcfStatus.NO_DATA);
+      expect(fast[rows.STATUS * pb.P + 7]).toBe(LcfStatus.NO_DATA);
+      expect(fast[rows.STATUS * pb.P + 150]).toBe(LcfStatus.NO_DATA);
+      expect(fast2[rows.STATUS * pb.P + 150]).toBe(LcfStatus.OK);
+    }
+  });
+
   test('ill-conditioned references (rcond 1e-4.5 .. 1e-3): CPU equals the brute force, and the plan warns', async () => {
     const rng = makeRng(SEED + 1);
     for (const [K, collinear] of [[2, 2e-3], [3, 4e-3], [4, 5e-3]] as const) {

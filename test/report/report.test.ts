@@ -20,6 +20,8 @@ import { edgeCpu } from '../../src/cpu/edge.js';
 import { EdgeRow, NormRow } from '../../src/kernels/layout.js';
 import { inspectFolder } from '../../src/report/inspect-run.js';
 import { writeReport } from '../../src/report/html.js';
+import { presetsFor } from '../../src/report/collect.js';
+import { exampleDataPath } from '../../src/synth/paths.js';
 import { SpectraRecorder, readSpectraIndex, readSpectrum, spectraStep } from '../../src/report/spectra-file.js';
 
 const SIZE = 40;
@@ -45,6 +47,19 @@ async function spectrumFromFiles(x: number, y: number): Promise<Float32Array> {
 }
 
 describe('report.html', () => {
+  test('colour presets: a run given --range offers that fixed range for its edge energies', () => {
+    const data = Float32Array.from({ length: 400 }, (_, i) => 8340 + (i % 20) * 0.1);
+    const withRange = { options: { edge: { range: [8338, 8345] } } };
+    for (const name of ['e0_half', 'e0_deriv']) {
+      const p = presetsFor(name, 'eV', data, withRange);
+      expect(p.map((x) => x.name)).toEqual(['2-98 percentile', 'fixed range 8338-8345 eV (--range)', 'peak ± 1.5 eV']);
+      expect([p[1].vmin, p[1].vmax]).toEqual([8338, 8345]);
+    }
+    // Not for other quantities, nor without --range.
+    expect(presetsFor('edge_step', 'absorbance', data, withRange).map((x) => x.name)).toEqual(['2-98 percentile']);
+    expect(presetsFor('e0_half', 'eV', data, {}).map((x) => x.name)).toEqual(['2-98 percentile', 'peak ± 1.5 eV']);
+  });
+
   test('self-contained: inlined script and style, maps as base64 float32 beside it, no URL to load', () => {
     const html = fs.readFileSync(path.join(edgeDir, 'report.html'), 'utf8');
     expect(html).not.toMatch(/<script[^>]+src=/i);
@@ -54,9 +69,10 @@ describe('report.html', () => {
     expect(meta.maps.map((m: { name: string }) => m.name)).toContain('e0_half');
     const e0 = meta.maps.find((m: { name: string }) => m.name === 'e0_half');
     expect(e0.unit).toBe('eV');
-    expect(e0.presets.map((p: { name: string }) => p.name)).toEqual(['2-98 percentile', "run's range", 'peak ± 1.5 eV']);
+    // No --range: the percentile range and the histogram peak ± 1.5 eV.
+    expect(e0.presets.map((p: { name: string }) => p.name)).toEqual(['2-98 percentile', 'peak ± 1.5 eV']);
     const s = JSON.parse(fs.readFileSync(path.join(edgeDir, 'summary.json'), 'utf8'));
-    const peak = e0.presets[2];
+    const peak = e0.presets[1];
     expect((peak.vmin + peak.vmax) / 2).toBeCloseTo(s.parameters.histogram_peak_eV, 6);
     // The map scripts: blocks of rows, each one base64 string of float32 values; together
     // they are the .npy map.
@@ -102,6 +118,33 @@ describe('report.html', () => {
 });
 
 describe('xanes inspect', () => {
+  test('lcf --normalize: the pixel is normalised as the fit saw it; the reconstruction is the weighted references, its residual the map\'s', async () => {
+    const out = path.join(dir, 'lcf-norm');
+    const refs = ['--ref', `NiO=${exampleDataPath('ni-k/ref_NiO.txt')}`, '--ref', `LiNiO2=${exampleDataPath('ni-k/ref_LiNiO2.txt')}`];
+    const r = await runCli(['lcf', files.sample, '--energies', files.energies, '--flat', files.flat, '--dark', files.dark, ...refs, '--normalize', '--mode', 'nnls', '--backend', 'cpu', '--out', out]);
+    expect(r.code, r.err).toBe(0);
+    const x = 12, y = 12;
+    const mapAt = (n: string) => (readNpy(path.join(out, `${n}.npy`)).data as Float32Array)[y * SIZE + x];
+    expect(mapAt('status'), 'fitted').toBe(0);
+    const view = inspectFolder(out, [x, y]);
+    const col = (n: string) => view.table.columns[view.table.header.indexOf(n)];
+    expect(view.table.header).toContain('spectrum_normalised');
+    // The reconstruction: the weights (maps) times the references as fitted (references.csv).
+    const csv = fs.readFileSync(path.join(out, 'references.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
+    const w = [mapAt('weight_NiO'), mapAt('weight_LiNiO2')];
+    const rec = col('reconstruction');
+    csv.forEach((row, i) => expect(Math.abs(rec[i] - (w[0] * row[1] + w[1] * row[2]))).toBeLessThan(1e-9));
+    // Its residual against the normalised spectrum is the fit's: rms over the window = the map.
+    const res = col('residual').filter(Number.isFinite);
+    expect(res.length).toBe(csv.length);
+    const rms = Math.sqrt(res.reduce((a, v) => a + v * v, 0) / res.length);
+    expect(Math.abs(rms - mapAt('residual_rms')) / mapAt('residual_rms')).toBeLessThan(1e-3);
+    // Normalised: about 0 before the edge and 1 well above it.
+    const E = view.table.columns[0], n = col('spectrum_normalised');
+    expect(Math.abs(n[0])).toBeLessThan(0.1);
+    expect(Math.abs(n[E.length - 1] - 1)).toBeLessThan(0.15);
+  });
+
   test('numbers equal the maps and the twins run on the one spectrum; PNG and CSV written', async () => {
     // A pixel inside the large core-shell particle of the demo field.
     const particle = readNpy(path.join(files.dataDir, 'truth_particle.npy')).data as Float32Array;

@@ -10,6 +10,11 @@ import { AbsorbanceStack } from '../../src/stack/absorbance.js';
 import { OpticalDensityStack } from '../../src/stack/od.js';
 import { TRANSMISSION_MIN_VALUES } from '../../src/stack/transmission.js';
 import { sharedFloat32 } from '../../src/cpu/threads.js';
+import { writeNpy } from '../../src/io/npy.js';
+import { openStack } from '../../src/stack/source.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 const SEED = 4242;
 const nE = 40, H = 64, W = 80;
@@ -71,5 +76,50 @@ describe('transmission on threads', () => {
     expect(ref.odMasked).toBe(odMasked);
     expect(absMasked).toBeGreaterThanOrEqual(3);
     expect(odMasked).toBe(H * W + 1);
+  });
+
+  test('integer .npy stacks go to the threads as stored (uint16, int16, uint8): the same bytes as float32 counts read on this thread', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xanes-raw-'));
+    try {
+      const rng = makeRng(SEED + 1);
+      const cases = [
+        { type: 'uint16', C: Uint16Array, s: 30000, f: 60000, d: 100 },
+        { type: 'int16', C: Int16Array, s: 12000, f: 30000, d: -50 },
+        { type: 'uint8', C: Uint8Array, s: 100, f: 250, d: 3 },
+      ] as const;
+      for (const c of cases) {
+        const mk = (base: number) => new c.C(n).map(() => Math.round(base * (0.5 + 0.5 * rng.uniform())));
+        const I = mk(c.s), F = mk(c.f), D = mk(c.d);
+        I[7] = D[7]; // zero transmission: masked
+        const files = ['sample', 'flat', 'dark'].map((k) => path.join(dir, `${c.type}-${k}.npy`));
+        [I, F, D].forEach((a, k) => writeNpy(files[k], a, [nE, H, W]));
+        const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
+        const rows = 24;
+        const read = async (src: AbsorbanceStack) => {
+          const all = new Float32Array(n), tile = new Float32Array(nE * rows * W);
+          for (let y0 = 0; y0 < H; y0 += rows) {
+            const r = Math.min(rows, H - y0);
+            await src.readRows(y0, r, tile);
+            for (let e = 0; e < nE; e++) all.set(tile.subarray(e * r * W, (e + 1) * r * W), e * H * W + y0 * W);
+          }
+          const m = src.maskedPoints;
+          src.close();
+          return { all, m };
+        };
+        const ref = await read(new AbsorbanceStack(new MemoryStack(f32(I), nE, H, W), new MemoryStack(f32(F), nE, H, W), new MemoryStack(f32(D), nE, H, W), 1));
+        for (const threads of [1, 2]) {
+          const stacks = await Promise.all(files.map((f) => openStack(f)));
+          expect(stacks[0].rawType, c.type).toBe(c.type);
+          const raw = await read(new AbsorbanceStack(stacks[0], stacks[1], stacks[2], threads));
+          expect(Buffer.from(raw.all.buffer).equals(Buffer.from(ref.all.buffer)), `${c.type}, ${threads} thread(s)`).toBe(true);
+          expect(raw.m).toBe(ref.m);
+        }
+        expect(ref.m).toBeGreaterThanOrEqual(1);
+        const i = 11;
+        expect(Object.is(ref.all[i], Math.fround(-Math.log((I[i] - D[i]) / (F[i] - D[i]))))).toBe(true);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -85,7 +85,8 @@ describe('shards and merge', () => {
     await run(['merge', study, '--backend', 'cpu', '--threads', '1']);
     expect(differences(single, study)).toEqual([]);
     const s = JSON.parse(fs.readFileSync(path.join(study, 'summary.json'), 'utf8'));
-    expect(s.command).toBe('merge');
+    expect(s.command).toBe('run');
+    expect(s.merged.shards).toHaveLength(2);
     expect(s.fields).toHaveLength(5);
     expect(fs.readdirSync(study).filter((n) => n.includes('.partial-'))).toEqual([]);
   });

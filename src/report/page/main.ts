@@ -8,7 +8,7 @@
 import { View, parse, type Spec } from 'vega';
 import { colorize, colorizeLabels, COLORMAPS, labelColor, isColormap, type ColormapName } from '../../plot/colormap.js';
 import { imageSpec, lineSpec, histogramSpec, type Swatch, type LinePlot } from '../../plot/specs.js';
-import { histogram, histogramPeak } from '../../plot/histogram.js';
+import { histogram, histogramPeak, robustHistogramRange } from '../../plot/histogram.js';
 import { E0_HIST_BIN_EV } from '../../plot/ranges.js';
 import { rgbComposite, rgbSwatches } from '../../plot/rgb.js';
 import { elbowPlot, clusterSpectraPlot, screePlot } from '../../plot/figures.js';
@@ -28,7 +28,7 @@ declare global {
 const meta = window.XANES_META;
 const W = meta.width, H = meta.height;
 /** Longest side of the map on screen, CSS pixels. */
-const MAP_DISPLAY = 480;
+const MAP_DISPLAY = 440;
 /** Largest picture (per side) handed to the map view; larger maps are shown by every n-th pixel. */
 const MAP_IMAGE_MAX = 1024;
 
@@ -105,7 +105,7 @@ async function mapValue(name: string, x: number, y: number): Promise<number> {
 function chunk(c: number): Promise<Float32Array> {
   let p = chunkCache.get(c);
   if (!p) {
-    p = loadScript(`spectra:${c}`, `report_files/spectra/r${String(c).padStart(4, '0')}.js`);
+    p = loadScript(`spectra:${c}`, `${meta.spectraDir}/r${String(c).padStart(4, '0')}.js`);
     chunkCache.set(c, p);
   }
   return p;
@@ -179,7 +179,8 @@ async function showMap(): Promise<void> {
   } else {
     plot.url = imageUrl(colorize(data, state.vmin, state.vmax, state.cmap));
     // The title names the map; the colour bar carries its unit.
-    spec = imageSpec(plot, { bar: { vmin: state.vmin, vmax: state.vmax, cmap: state.cmap, label: m.unit || m.name } });
+    // Masked (NaN) pixels are black, as in the PNG pictures; the legend says so.
+    spec = imageSpec(plot, { bar: { vmin: state.vmin, vmax: state.vmax, cmap: state.cmap, label: m.unit || m.name, masked: data.some(Number.isNaN) } });
   }
   const host = document.getElementById('map')!;
   mapView?.finalize();
@@ -286,7 +287,10 @@ async function figures(): Promise<void> {
   };
   const has = (n: string) => meta.maps.some((m) => m.name === n);
   if (meta.command === 'edge' && has('e0_half')) {
-    const h = histogram(await mapData('e0_half'), E0_HIST_BIN_EV);
+    // Over the robust range the run's e0_hist.png uses (outliers cannot stretch it).
+    const e0 = await mapData('e0_half');
+    const range = robustHistogramRange(e0, E0_HIST_BIN_EV);
+    const h = Number.isFinite(range.min) && Number.isFinite(range.max) ? histogram(e0, E0_HIST_BIN_EV, range) : histogram(e0, E0_HIST_BIN_EV);
     const peak = histogramPeak(h);
     await add(histogramSpec({ edges: h.edges, counts: h.counts, xlabel: 'e0_half (eV)', ylabel: 'pixels', title: 'e0_half histogram', rules: Number.isFinite(peak) ? [{ x: peak, label: `peak ${peak.toFixed(2)} eV` }] : [] }));
   }
@@ -340,7 +344,7 @@ async function main(): Promise<void> {
     el('h1', {}, meta.title),
     summaryTables(),
     el('div', { class: 'main' },
-      el('section', { class: 'left' }, el('h2', {}, 'Maps'), mapControls(), el('div', { id: 'map' }), el('p', { id: 'map-note', class: 'note' }), el('p', { class: 'note' }, 'Click a pixel to inspect it.')),
+      el('section', { class: 'left' }, el('h2', {}, 'Maps'), mapControls(), el('div', { id: 'map' }), el('p', { id: 'map-note', class: 'note' }), el('p', { class: 'note' }, 'Click a pixel to inspect it, or hold Shift and move over the map.')),
       el('section', { class: 'right', id: 'inspector' }, el('p', { class: 'note' }, 'Click a pixel of the map: its spectrum, the fitted curves and every map value appear here.'))),
     el('h2', {}, 'Figures'),
     el('div', { id: 'figures' }),
@@ -350,6 +354,25 @@ async function main(): Promise<void> {
   document.getElementById('map')!.addEventListener('click', (e) => {
     const p = clientToPixel(e.clientX, e.clientY);
     if (p) void inspect(p.x, p.y);
+  });
+  // Hovering with Shift held inspects the pixel under the pointer (one at a time: a move
+  // while a pixel is being drawn waits for it, then takes the latest position).
+  let busy = false, pending: { x: number; y: number } | null = null;
+  const hover = async (p: { x: number; y: number }) => {
+    if (busy) { pending = p; return; }
+    busy = true;
+    try {
+      for (let q: typeof p | null = p; q; q = pending, pending = null) {
+        if (!state.pixel || state.pixel.x !== q.x || state.pixel.y !== q.y) await inspect(q.x, q.y);
+      }
+    } finally {
+      busy = false;
+    }
+  };
+  document.getElementById('map')!.addEventListener('mousemove', (e) => {
+    if (!e.shiftKey) return;
+    const p = clientToPixel(e.clientX, e.clientY);
+    if (p) void hover(p);
   });
   await figures();
   window.__xanes.ready = true;
