@@ -101,9 +101,9 @@ export async function mergeStudy(studyArg: string, o: MergeOptions = {}): Promis
     let backendInfo: Record<string, unknown> = {};
     if (steps.includes('cluster')) {
       const c = first.cluster as ClusterSettings;
-      // The recipe's backend unless --backend says otherwise: k-means gives the same bytes as the
-      // single run on the backend that run used.
-      const sel = await selectBackend(o.backend ?? (first.options.backend as BackendChoice | undefined) ?? 'auto', notice, 'pixels', o.threads);
+      // The recipe's backend and threads unless --backend/--threads say otherwise: k-means gives
+      // the same bytes as the single run on the backend that run used (and the same records).
+      const sel = await selectBackend(o.backend ?? (first.options.backend as BackendChoice | undefined) ?? 'auto', notice, 'pixels', o.threads ?? first.threads);
       backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter };
       const cf = fields.map((f, i) => ({ ...readClusterField(study, f.name, c.features, c.weight ?? null), ctx: fieldContextOf(records[i]) }));
       combinedSummary.cluster = await writeClusterProducts(sel.backend, c, cf, {

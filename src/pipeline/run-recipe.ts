@@ -490,7 +490,7 @@ async function shardRun(ctx: RunContext, shard: Shard): Promise<Record<string, u
     tool: 'xanes-engine', shard: { index: shard.index, count: shard.count, from: shard.from },
     fields: ctx.fields.map((f, i) => ({ name: f.name, stack: f.stack, size: sizes[i] })),
     mine: mine.map((i) => ctx.fields[i].name), skipped: [],
-    steps: recipe.steps, options: studyOptions(recipe), cluster: recipe.cluster ?? null,
+    steps: recipe.steps, options: studyOptions(recipe), cluster: recipe.cluster ?? null, threads: recipe.threads,
     host: os.hostname(), pid: process.pid, started: new Date().toISOString(), finished: false,
   };
   const todo = mine.filter((i) => {

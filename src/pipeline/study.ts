@@ -187,6 +187,8 @@ export interface ShardManifest {
   /** The run's cluster settings, as merge needs them. */
   cluster: unknown;
   e0_eV?: number;
+  /** The recipe's --threads (not part of the options every shard must share); merge's default. */
+  threads?: number;
   host: string;
   pid: number;
   started: string;
