@@ -18,5 +18,8 @@ export default defineConfig({
     // One GPU device per worker process; the software adapter is slow to start, so few workers.
     pool: 'forks',
     maxWorkers: 2,
+    // The built bundle (dist/, imported by the examples through the package's own name) is
+    // plain Node ESM: loaded by Node as a user would load it, not re-transformed (seconds).
+    server: { deps: { external: [/\/node_modules\//, /\/dist\//] } },
   },
 });

@@ -22,8 +22,10 @@
 // largest |value|, so J^T J is formed from order-one numbers in f32; the damped system is
 // Jacobi-scaled to a unit diagonal before its Cholesky factorisation, so pivots compare with
 // SINGULAR_PIVOT directly; parameters pushed against a bound are held for the step; the
-// damping follows Nielsen's gain-ratio rule; the stopping rule on the chi2 change uses the predicted reduction,
-// which f32 resolves where a difference of two chi2 sums does not; NaN tests use bit
+// damping follows Nielsen's gain-ratio rule; stopping follows MINPACK lmder (ftol, xtol, gtol:
+// FitStop in src/models/layout.ts), ftol and xtol only where the Gauss-Newton step has no more
+// than FTOL chi2 to gain (not in a flat valley); a width's default lower bound follows the
+// local energy step at its centre (local_step); NaN tests use bit
 // patterns (is_finite_f32), never x != x, which fast math may fold. Results are in internal
 // units; the host converts them in f64.
 // CPU twin: src/cpu/fit.ts (same start values, damping schedule and stopping rules; its
@@ -101,6 +103,19 @@ fn dt_near(tc: f32) -> f32 {
     if (dd < bd) { bd = dd; best = i; }
   }
   return dt_at(best);
+}
+
+// The local grid step at tc: min_step at each grid energy, interpolated linearly between the
+// two around tc, constant beyond the ends; it sets a width's default lower bound. Twin:
+// localStep in src/cpu/fit.ts (which says why it is continuous).
+fn local_step(tc: f32) -> f32 {
+  let n = params.n_energies;
+  if (tc <= t_at(0u)) { return min_step(0u); }
+  if (tc >= t_at(n - 1u)) { return min_step(n - 1u); }
+  var i = 0u;
+  while (i + 2u < n && t_at(i + 1u) <= tc) { i++; }
+  let f = (tc - t_at(i)) / (t_at(i + 1u) - t_at(i));
+  return min_step(i) + f * (min_step(i + 1u) - min_step(i));
 }
 
 // Pre-edge line of the normalize kernel at energy index i (x = E - e0).
@@ -284,6 +299,7 @@ fn finish_empty(pix: u32, status: u32) {
   put(FIT_CHI2, pix, nan_f32());
   put(FIT_ITERATIONS, pix, 0.0);
   put(FIT_STATUS, pix, f32(status));
+  put(FIT_STOP, pix, f32(STOP_NONE));
 }
 
 @compute @workgroup_size(WG)
@@ -343,12 +359,15 @@ fn lm_run(pix: u32, ysc: f32, n_fin: u32, keep_first: bool) {
   var lambda = LAMBDA_INIT;
   var it = 0u;
   var status = FIT_MAX_ITERATIONS;
+  var stop = STOP_NONE;
   var first = true;
   var nu = 2.0;
   var predicted = 0.0;
+  var xtol_hit = false;
   loop {
     // One pass at the trial point (the start values on the first pass).
     let chi2t = accumulate(pix, ysc);
+    var ftol_hit = false;
     if (first) {
       if (!is_finite_f32(chi2t)) {
         if (!keep_first) { finish_empty(pix, FIT_NON_FINITE); }
@@ -356,23 +375,38 @@ fn lm_run(pix: u32, ysc: f32, n_fin: u32, keep_first: bool) {
       }
       P_CUR = P_TRY; AM = AT; GV = GT; chi2 = chi2t;
       first = false;
-      if (chi2 <= chi2_floor) { status = FIT_CONVERGED; }
-    } else if (is_finite_f32(chi2t) && chi2t < chi2) {
-      // Nielsen's damping update from the gain ratio rho = actual / predicted reduction.
-      let rel = (chi2 - chi2t) / chi2;
-      let q = 2.0 * (chi2 - chi2t) / predicted - 1.0;
-      P_CUR = P_TRY; AM = AT; GV = GT; chi2 = chi2t;
-      lambda = max(lambda * max(1.0 / 3.0, 1.0 - q * q * q), LAMBDA_MIN);
-      nu = 2.0;
-      if (rel <= FTOL || chi2 <= chi2_floor) { status = FIT_CONVERGED; }
     } else {
-      lambda = min(lambda * nu, LAMBDA_MAX);
-      nu = min(2.0 * nu, NU_MAX);
+      // MINPACK lmder's ftol test, on an accepted or a rejected step.
+      var actred = -3.4e38;
+      if (is_finite_f32(chi2t)) { actred = (chi2 - chi2t) / chi2; }
+      let prered = predicted / chi2;
+      ftol_hit = abs(actred) <= FTOL && prered <= FTOL && actred <= 2.0 * prered;
+      if (is_finite_f32(chi2t) && chi2t < chi2) {
+        // Nielsen's damping update from the gain ratio rho = actual / predicted reduction.
+        let q = 2.0 * (chi2 - chi2t) / predicted - 1.0;
+        P_CUR = P_TRY; AM = AT; GV = GT; chi2 = chi2t;
+        lambda = max(lambda * max(1.0 / 3.0, 1.0 - q * q * q), LAMBDA_MIN);
+        nu = 2.0;
+      } else {
+        lambda = min(lambda * nu, LAMBDA_MAX);
+        nu = min(2.0 * nu, NU_MAX);
+      }
     }
-    // The next trial point: solve (J^T J + lambda diag J^T J) dp = J^T r, raising lambda
-    // while the factorisation fails. A parameter on a bound that the gradient pushes
-    // outwards is held there for this step (its clamped step would only spoil the others').
+    // A parameter on a bound that the gradient pushes outwards is held there for the next
+    // step (its clamped step would only spoil the others'), and left out of the tests.
     lm_hold(ysc);
+    if (chi2 <= chi2_floor) {
+      status = FIT_CONVERGED; stop = STOP_EXACT;
+    } else if (ftol_hit || xtol_hit) {
+      // Only where the Gauss-Newton step has nothing left to gain either (not a flat valley).
+      if (!(lm_gn_predicted() > FTOL * chi2)) {
+        status = FIT_CONVERGED;
+        stop = select(0u, STOP_FTOL, ftol_hit) | select(0u, STOP_XTOL, xtol_hit);
+      }
+    }
+    if (status == FIT_MAX_ITERATIONS && lm_gtol(chi2) <= GTOL) { status = FIT_CONVERGED; stop = STOP_GTOL; }
+    // The next trial point: solve (J^T J + lambda diag J^T J) dp = J^T r, raising lambda
+    // while the factorisation fails.
     var have_step = false;
     loop {
       if (status != FIT_MAX_ITERATIONS || it >= params.max_iter) { break; }
@@ -384,22 +418,25 @@ fn lm_run(pix: u32, ysc: f32, n_fin: u32, keep_first: bool) {
     }
     if (!have_step) { break; }
     lm_solve();
-    let step_size = lm_trial_point(ysc);
-    // Nothing left to gain: the predicted chi2 reduction or the step itself is negligible.
+    let norms = lm_trial_point(ysc);
     predicted = lm_predicted(lambda);
-    if (predicted <= FTOL * chi2 || step_size <= XTOL) { status = FIT_CONVERGED; break; }
+    // xtol (judged with the pass at the trial point, as lmder): the step against the parameters.
+    xtol_hit = norms.x <= XTOL * (XTOL + norms.y);
   }
 
-  // Standard errors from the undamped J^T J at the solution.
+  // Standard errors from the undamped J^T J at the solution, every parameter on a bound held
+  // (an active bound: no confidence interval, its error NaN).
   var ok = status != FIT_SINGULAR;
-  lm_release();
+  let any_held = lm_hold_bounds(ysc);
   if (ok) { ok = lm_scale(0.0) && lm_factor(); }
   if (ok) { lm_inverse_diag(); } else { status = FIT_SINGULAR; }
-  if (status == FIT_CONVERGED && lm_at_bound(ysc)) { status = FIT_AT_BOUND; }
+  if (status == FIT_CONVERGED && any_held) { status = FIT_AT_BOUND; }
+  if (status != FIT_CONVERGED && status != FIT_AT_BOUND) { stop = STOP_NONE; }
   // The second start replaces the first only if it is better (twin: fitBetter in src/cpu/fit.ts).
   if (keep_first && !fit_better(status, chi2, u32(out_row(FIT_STATUS, pix)), out_row(FIT_CHI2, pix))) { return; }
   lm_write(pix, ok, chi2, f32(n_fin - NF));
   put(FIT_CHI2, pix, chi2);
   put(FIT_ITERATIONS, pix, f32(it));
   put(FIT_STATUS, pix, f32(status));
+  put(FIT_STOP, pix, f32(stop));
 }

@@ -45,3 +45,11 @@ export { readShiftsCsv, shiftsCsv } from './io/shifts-csv.js';
 export { edgeMaps, fitMaps, lcfMaps, type EdgeMapsOptions, type EdgeMapsResult, type EdgeMapName, type FitMapsOptions, type FitMapsResult, type LcfMapsOptions, type LcfMapsResult, type ReferenceArray, type PixelMaps, type BackendRecord } from './api/maps.js';
 export { kmeans, pca, type KmeansMapsOptions, type KmeansMapsResult, type PcaOptions, type PcaResult } from './api/cluster.js';
 export type { BackendOptions, CubeShape } from './api/options.js';
+// What each command writes to summary.json (and its run function returns), as types.
+export type { EdgeSummary, FitSummary, LcfSummary, SpectraCommandSummary, PcaSummary, ClusterSummary, AlignSummary, RunSummary, RunFieldSummary, BackendSummary, SummaryHead } from './pipeline/summary.js';
+export type { EdgeRunReport } from './pipeline/edge-run.js';
+export type { AlignRunReport } from './pipeline/align-run.js';
+export type { RecipeForm } from './options/parse.js';
+export type { AlignmentRecord } from './align/align.js';
+export type { MemorySummary } from './pipeline/memory.js';
+export type { KmeansOutputSummary } from './pipeline/cluster-outputs.js';

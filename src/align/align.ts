@@ -71,7 +71,40 @@ export interface Alignment {
   backend: string;
   seconds: number;
   /** What goes into summary.json. */
-  record: Record<string, unknown>;
+  record: AlignmentRecord;
+}
+
+/** summary.json's "alignment": how the shifts were measured (or read) and applied. */
+export interface AlignmentRecord {
+  /** --shifts: the file they were read from. */
+  source?: string;
+  strategy?: 'neighbour-chain' | 'reference';
+  reference_index?: number;
+  reference_energy_eV?: number;
+  on?: string;
+  roi?: string | null;
+  normalization?: string;
+  window?: string;
+  highpass?: number;
+  refine_passes?: number;
+  upsample_factor?: number;
+  downsample_factor?: number;
+  max_jump_px?: number;
+  jumps?: { index: number; energy_eV: number; dy_px: number; dx_px: number }[];
+  image_status?: Record<string, number>;
+  unregistered_images?: number[];
+  min_peak?: number | null;
+  max_abs_dy_px: number;
+  max_abs_dx_px: number;
+  common_area: Rect | null;
+  /** As a step of another command (--align): how and where it ran. */
+  backend?: string;
+  backend_reason?: string;
+  seconds?: number;
+  applied_with?: string;
+  crop?: string;
+  dy_px?: number[];
+  dx_px?: number[];
 }
 
 /** The schema's `align` section (src/options/schema.ts) as AlignOptions. */
@@ -248,7 +281,7 @@ export async function applyAlignStep(source: StackSource, energies: Float64Array
  * With --align, a command's output folder gets the shifts it removed (shifts.csv, shifts.png,
  * in `sub`) and its summary.json the alignment record; without, null.
  */
-export async function writeAlignment(dir: { writeText(n: string, t: string): void; writeBytes(n: string, b: Uint8Array): void }, inputs: { alignment: Alignment | null; energies: Float64Array } | null, sub = ''): Promise<Record<string, unknown> | null> {
+export async function writeAlignment(dir: { writeText(n: string, t: string): void; writeBytes(n: string, b: Uint8Array): void }, inputs: { alignment: Alignment | null; energies: Float64Array } | null, sub = ''): Promise<AlignmentRecord | null> {
   const a = inputs?.alignment;
   if (!a) return null;
   dir.writeText(`${sub}shifts.csv`, shiftsCsv(inputs.energies, a.dy, a.dx));

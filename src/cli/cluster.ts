@@ -21,7 +21,7 @@ export function registerCluster(program: Command): void {
     const o = fromCli('pca', c);
     const out = o.common.out!;
     const s = await runPcaCommand({
-      ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out, components: o.pca.components ?? 3, reconstruct: o.pca.reconstruct,
+      ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out, components: o.pca.components ?? 3, reconstruct: o.pca.reconstruct, mask: o.common.mask,
       backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('pca'),
     }) as any;
     console.log(`pca: ${out}`);

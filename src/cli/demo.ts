@@ -28,6 +28,12 @@ export const DEMO_SEED = 20261122;
 export const DEMO_MASK_SIGMA = 5;
 /** Edge jump (absorbance) below which the demo's clustering leaves a pixel out. */
 export const DEMO_MIN_JUMP = 0.2;
+/**
+ * Seed 002 (examples/seed-002): the phase image's energy (pre-edge), and the N_V below which
+ * the composition clustering leaves a pixel out (as the recipe: ~ an edge jump of 0.2).
+ */
+export const DEMO_PHASE_ENERGY = 5450;
+export const DEMO_MIN_N_V = 1e5;
 /** Peaks and the edge jump are absorptions: non-negative (--bounds in the fit step). */
 export const DEMO_FIT_BOUNDS = '{"b1": [0, null], "c11": [0, null], "c21": [0, null]}';
 
@@ -69,12 +75,15 @@ export function registerDemo(program: Command): void {
       console.log(`lcf maps: ${path.resolve(lcfDir)}`);
       console.log(`  fraction_LiNiO2 (state of charge) and fraction_NiO per pixel, rgb.png; ${Math.round(lcf.timings_s.pixels_per_s).toLocaleString('en-US')} spectra/s on ${lcf.backend.name}`);
       // 3. Spectroscopic ptychography at the V K-edge: per-pixel fit of the erf-2lorentz
-      // preset (edge energy b2, pre-edge peak area PE and PE/b1, with standard errors).
+      // preset (edge energy b2, pre-edge peak area PE and PE/b1, with standard errors), and
+      // from the edge jump and the phase image the composition maps N_V, Re_Ne and
+      // Re_Ne_over_N_V (seed 002, Uematsu et al. 2023).
       const v = writeVkDemoData(o.dir, Math.min(size, VK_DEMO_SIZE));
       console.log(`example data: ${v.stack} (V K-edge ptychography-like stack, 40 energies; truth_vk_*.npy)`);
       const fitDir = path.join(o.dir, 'fit');
       const fit = await runFit({
         stack: v.stack, energies: v.energies, out: fitDir, model: 'erf-2lorentz', fit: { bounds: DEMO_FIT_BOUNDS }, backend, budgetBytes, onTile: progress('fit'),
+        composition: { phase: v.phase, phaseEnergy: DEMO_PHASE_ENERGY },
       }) as any;
       console.log(`fit maps: ${path.resolve(fitDir)}`);
       console.log(`  ${fit.counts.pixels} spectra: ${Object.entries(fit.counts.status).map(([k, n]) => `${k} ${n}`).join(', ')}; ${Math.round(fit.timings_s.fits_per_s).toLocaleString('en-US')} fits/s on ${fit.backend.name}`);
@@ -89,6 +98,16 @@ export function registerDemo(program: Command): void {
       }) as any;
       console.log(`clusters: ${path.resolve(clusterDir)}`);
       console.log(`  k = ${cl.k} at the elbow; fractions weighted by b1: ${cl.weighted_fractions.map((f: number) => (100 * f).toFixed(1) + ' %').join(', ')}`);
+      // 5. Seed 002's clustering (examples/seed-002): edge energy, electrons per V atom and
+      // normalised pre-edge peak area, fractions weighted by the V atoms per nm² (N_V), on the
+      // same fit (no second pass over the stack).
+      const compDir = path.join(o.dir, 'cluster_composition');
+      const cc = await runClusterCommand({
+        out: compDir, from: fitDir, features: ['b2', 'Re_Ne_over_N_V', 'PE_over_b1'], kRange: [2, 3, 4, 5, 6],
+        kmeans: { seed: DEMO_SEED }, weight: 'N_V', minWeight: DEMO_MIN_N_V, mask: 'mask', backend, budgetBytes,
+      }) as any;
+      console.log(`composition clusters: ${path.resolve(compDir)}`);
+      console.log(`  on b2, Re_Ne_over_N_V, PE_over_b1: k = ${cc.k} at the elbow; fractions weighted by N_V: ${cc.weighted_fractions.map((f: number) => (100 * f).toFixed(1) + ' %').join(', ')}; electrons per V of named compositions in ${path.join(path.resolve(fitDir), 'summary.json')}`);
       console.log(`open ${path.join(report.outDir, 'e0_half_peak.png')} (edge energy), ${path.join(path.resolve(lcfDir), 'rgb.png')} (composition), ${path.join(path.resolve(fitDir), 'b2.png')} and ${path.join(path.resolve(clusterDir), 'labels.png')}; the README explains every output`);
     });
 }
@@ -119,7 +138,7 @@ export async function writeDemoFxi(dir: string, size: number, stack?: NiTxmStack
 }
 
 /** The V K-edge ptychography-like stack as .npy [40, H, W] plus energies, its phase image and truth maps. */
-export function writeVkDemoData(dir: string, size: number): { stack: string; energies: string } {
+export function writeVkDemoData(dir: string, size: number): { stack: string; energies: string; phase: string } {
   const dataDir = path.join(dir, 'data');
   claimFolder(dataDir); // never over files xanes did not write
   const v = makeVkPtychoStack(size, DEMO_SEED);
@@ -131,8 +150,8 @@ export function writeVkDemoData(dir: string, size: number): { stack: string; ene
   writeNpy(f('truth_vk_PE_over_b1.npy'), v.truth.peOverB1, [size, size]);
   // The phase image at the pre-edge energy 5450 eV (edge 5480 eV) that examples/seed-002's
   // recipe turns into composition maps: each domain's electrons per V from its composition.
-  writeNpy(f('vk_phase.npy'), vkPhaseImage(v.truth.b1, v.truth.domain, 5450, 5480), [size, size]);
-  return { stack: f('vk_ptycho.npy'), energies: f('vk_energies.txt') };
+  writeNpy(f('vk_phase.npy'), vkPhaseImage(v.truth.b1, v.truth.domain, DEMO_PHASE_ENERGY, 5480), [size, size]);
+  return { stack: f('vk_ptycho.npy'), energies: f('vk_energies.txt'), phase: f('vk_phase.npy') };
 }
 
 export function writeDemoData(dir: string, size: number, stack?: NiTxmStack): { dataDir: string; sample: string; flat: string; dark: string; energies: string } {

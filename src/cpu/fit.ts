@@ -45,14 +45,19 @@
  * skipped); the system (J^T J + lambda diag(J^T J)) dp = J^T r is Jacobi-scaled to a unit
  * diagonal and solved by Cholesky, with the parameters that sit on a bound and are pushed
  * outwards by the gradient held for the step (else the clamped step crawls); the trial
- * point is clamped into the bounds; one pass at the trial point gives its chi2, J^T J and
- * J^T r (kept if it is accepted). Stopping: an accepted step that lowers chi2 by at most
- * FTOL, a predicted reduction of at most FTOL chi2 or a step of at most XTOL (before the
- * pass), chi2 at the float32 floor, or --max-iter solves. Lambda schedule and the reasons
- * for each constant: FIT_TUNING.
+ * point is clamped into the bounds (a width's default lower bound follows the local energy
+ * step at its centre: lowerAt); one pass at the trial point gives its chi2, J^T J and J^T r
+ * (kept if it is accepted). Stopping (MINPACK lmder's tests, FitStop in
+ * src/models/layout.ts): ftol on the step just tried (accepted or not), xtol on its size,
+ * gtol at the current point, chi2 at the float32 floor, or --max-iter solves; ftol and xtol
+ * only where the undamped Gauss-Newton step would gain at most FTOL chi2 (gnPredicted), so
+ * a small damped step in a flat valley does not end the fit. Standard errors from the
+ * undamped J^T J with every parameter on a bound held (an active bound: status at-bound,
+ * its error NaN); singular only if what is left is. Lambda schedule and the reasons for
+ * each constant: FIT_TUNING.
  */
 import type { FitPlan } from '../models/plan.js';
-import { FIT_TUNING, FitStatus, fitRows, InitRoleCode } from '../models/layout.js';
+import { FIT_TUNING, FitStatus, FitStop, fitRows, InitRoleCode } from '../models/layout.js';
 import { EdgeRow, EdgeStatus, NormRow } from '../kernels/layout.js';
 
 const T = FIT_TUNING;
@@ -140,6 +145,7 @@ function fitPixel(plan: FitPlan, cube: Float32Array, P: number, pix: number, nor
     put(L.chi2, NaN);
     put(L.iterations, 0);
     put(L.status, status);
+    put(L.stop, FitStop.NONE);
   };
   if (nFin < nf + 1 || norm[NormRow.STATUS * P + pix] === EdgeStatus.NO_DATA) return empty(FitStatus.MASKED_INPUT);
 
@@ -153,10 +159,10 @@ function fitPixel(plan: FitPlan, cube: Float32Array, P: number, pix: number, nor
   let kept: { status: number; chi2: number } | null = null;
   for (let run = 0; run < (plan.initOnFree ? 2 : 1); run++) {
     startValues(plan, y, ysc, norm[NormRow.PRE_A * P + pix], norm[NormRow.PRE_B * P + pix], norm[NormRow.STEP * P + pix], edge[EdgeRow.E0_HALF * P + pix], pt, sc.d, run === 1);
-    for (const k of free) pt[k] = Math.min(Math.max(pt[k], sc.lo[k]), sc.hi[k]);
+    clampFree(plan, pt, sc.lo, sc.hi);
     let finite = true;
     for (let k = 0; k < np; k++) if (!Number.isFinite(pt[k])) finite = false;
-    const r = finite ? lmPixel(plan, y, ysc, nFin, sc) : { status: FitStatus.NON_FINITE, chi2: NaN, iterations: 0, stderr: new Float64Array(nf) };
+    const r = finite ? lmPixel(plan, y, ysc, nFin, sc) : { status: FitStatus.NON_FINITE, stop: FitStop.NONE, chi2: NaN, iterations: 0, stderr: new Float64Array(nf) };
     const cand = { status: r.status, chi2: r.chi2 };
     if (kept && !fitBetter(cand, kept)) continue;
     kept = cand;
@@ -173,6 +179,7 @@ function fitPixel(plan: FitPlan, cube: Float32Array, P: number, pix: number, nor
     put(L.chi2, r.chi2);
     put(L.iterations, r.iterations);
     put(L.status, r.status);
+    put(L.stop, r.stop);
   }
 }
 
@@ -435,13 +442,15 @@ function choleskySolve(m: Float64Array, n: number, z: Float64Array): void {
 /**
  * Jacobi scaling of A: s = 1/sqrt(diag A) into `s`, M = S A S with diagonal 1 + lambda, rows
  * and columns of parameters with keep[a] = 0 (held on a bound) zeroed off the diagonal.
- * False when a diagonal entry is not positive and finite (a parameter without influence).
+ * False when the diagonal entry of a parameter not held is not positive and finite (a
+ * parameter without influence); a held one takes scale 1 then (its step is 0 anyway).
  */
 function scaledSystem(A: Float64Array, n: number, lambda: number, s: Float64Array, M: Float64Array, keep: Float64Array): boolean {
   for (let a = 0; a < n; a++) {
     const dg = A[(a * (a + 1)) / 2 + a];
-    if (!Number.isFinite(dg) || dg <= 0) return false;
-    s[a] = 1 / Math.sqrt(dg);
+    const ok = Number.isFinite(dg) && dg > 0;
+    if (!ok && keep[a]) return false;
+    s[a] = ok ? 1 / Math.sqrt(dg) : 1;
   }
   let row = 0;
   for (let a = 0; a < n; a++) {
@@ -452,17 +461,77 @@ function scaledSystem(A: Float64Array, n: number, lambda: number, s: Float64Arra
   return true;
 }
 
+/**
+ * Lower bound of parameter k at the parameters q: a width with the default bound follows the
+ * local grid step at its component's centre (FitPlan.widthCentre), never below its floor.
+ */
+function lowerAt(plan: FitPlan, lo: Float64Array, k: number, q: Float64Array): number {
+  const c = plan.widthCentre[k];
+  return c >= 0 ? Math.max(lo[k], T.WIDTH_LOCAL_STEPS * localStep(plan, q[c])) : lo[k];
+}
+
+/**
+ * The local grid step at tc (internal units): at each grid energy the smaller of its two
+ * neighbouring steps (minStep), interpolated linearly between the two grid energies around
+ * tc, constant beyond the ends. Continuous in tc: a step function would jump where the grid
+ * coarsens (4.5 to 16 eV at 5494 eV on the 40-energy V grid) and trap a width that its
+ * centre carries across that point. Twin: local_step in shaders/fit.wgsl.
+ */
+export function localStep(plan: FitPlan, tc: number): number {
+  const { t, nE } = plan;
+  if (tc <= t[0]) return minStep(plan, 0);
+  if (tc >= t[nE - 1]) return minStep(plan, nE - 1);
+  let i = 0;
+  while (i + 2 < nE && t[i + 1] <= tc) i++;
+  const f = (tc - t[i]) / (t[i + 1] - t[i]);
+  return minStep(plan, i) + f * (minStep(plan, i + 1) - minStep(plan, i));
+}
+
+/**
+ * Clamps the free parameters of q into their bounds: first those with fixed bounds, then the
+ * widths whose lower bound follows their (already clamped) centre.
+ */
+function clampFree(plan: FitPlan, q: Float64Array, lo: Float64Array, hi: Float64Array): void {
+  for (let pass = 0; pass < 2; pass++) {
+    for (const k of plan.free) {
+      if ((plan.widthCentre[k] >= 0) !== (pass === 1)) continue;
+      q[k] = Math.min(Math.max(q[k], lowerAt(plan, lo, k, q)), hi[k]);
+    }
+  }
+}
+
+/** Whether free parameter k sits on one of its bounds at q. */
+function onBound(plan: FitPlan, lo: Float64Array, hi: Float64Array, k: number, q: Float64Array): boolean {
+  return q[k] <= lowerAt(plan, lo, k, q) || q[k] >= hi[k];
+}
+
+/**
+ * The chi-square reduction the undamped Gauss-Newton step from the current point predicts,
+ * g^T (J^T J)^-1 g over the parameters not held (keep); NaN where J^T J is singular there.
+ * Uses s, M and z as scratch.
+ */
+function gnPredicted(A: Float64Array, g: Float64Array, nf: number, s: Float64Array, M: Float64Array, keep: Float64Array, z: Float64Array): number {
+  if (!scaledSystem(A, nf, 0, s, M, keep) || !cholesky(M, nf)) return NaN;
+  for (let a = 0; a < nf; a++) z[a] = s[a] * g[a] * keep[a];
+  choleskySolve(M, nf, z);
+  let r = 0;
+  for (let a = 0; a < nf; a++) r += z[a] * s[a] * g[a];
+  return r;
+}
+
 interface LmResult {
   status: number;
+  /** FitStop code. */
+  stop: number;
   iterations: number;
   chi2: number;
-  /** Standard errors of the free parameters (internal units). */
+  /** Standard errors of the free parameters (internal units); NaN for one held on a bound. */
   stderr: Float64Array;
 }
 
 /**
  * The LM iterations from the start values in sc.pt; the accepted values end in sc.p. Then
- * the standard errors. Mirrors main() in shaders/fit.wgsl step by step.
+ * the standard errors. Mirrors lm_run() in shaders/fit.wgsl step by step.
  */
 function lmPixel(plan: FitPlan, y: Float64Array, ysc: number, nFin: number, sc: Scratch): LmResult {
   const { free } = plan;
@@ -474,9 +543,11 @@ function lmPixel(plan: FitPlan, y: Float64Array, ysc: number, nFin: number, sc: 
   let lambda: number = T.LAMBDA_INIT;
   let it = 0;
   let status: number = FitStatus.MAX_ITERATIONS;
+  let stop: number = FitStop.NONE;
   let first = true;
   let nu = 2;
   let predicted = 0;
+  let xtolHit = false;
   const accept = (c: number) => {
     p.set(pt);
     A.set(At);
@@ -486,30 +557,58 @@ function lmPixel(plan: FitPlan, y: Float64Array, ysc: number, nFin: number, sc: 
   for (;;) {
     // One pass at the trial point (the start values on the first pass).
     const chi2t = accumulate(plan, y, ysc, pt, At, gt, d, sc.jf);
+    let ftolHit = false;
     if (first) {
-      if (!Number.isFinite(chi2t)) return { status: FitStatus.NON_FINITE, iterations: 0, chi2: NaN, stderr };
+      if (!Number.isFinite(chi2t)) return { status: FitStatus.NON_FINITE, stop, iterations: 0, chi2: NaN, stderr };
       accept(chi2t);
       first = false;
-      if (chi2 <= chi2Floor) status = FitStatus.CONVERGED;
-    } else if (Number.isFinite(chi2t) && chi2t < chi2) {
-      const rel = (chi2 - chi2t) / chi2;
-      const rho = (chi2 - chi2t) / predicted;
-      accept(chi2t);
-      const q = 2 * rho - 1;
-      lambda = Math.max(lambda * Math.max(1 / 3, 1 - q * q * q), T.LAMBDA_MIN);
-      nu = 2;
-      if (rel <= T.FTOL || chi2 <= chi2Floor) status = FitStatus.CONVERGED;
     } else {
-      lambda = Math.min(lambda * nu, T.LAMBDA_MAX);
-      nu = Math.min(2 * nu, 1024);
+      // MINPACK lmder's ftol test, on an accepted or a rejected step: the actual and the
+      // predicted relative reductions both at most FTOL, the actual at most twice the predicted.
+      const actred = Number.isFinite(chi2t) ? (chi2 - chi2t) / chi2 : -Infinity;
+      const prered = predicted / chi2;
+      ftolHit = Math.abs(actred) <= T.FTOL && prered <= T.FTOL && actred <= 2 * prered;
+      if (Number.isFinite(chi2t) && chi2t < chi2) {
+        const rho = (chi2 - chi2t) / predicted;
+        accept(chi2t);
+        const q = 2 * rho - 1;
+        lambda = Math.max(lambda * Math.max(1 / 3, 1 - q * q * q), T.LAMBDA_MIN);
+        nu = 2;
+      } else {
+        lambda = Math.min(lambda * nu, T.LAMBDA_MAX);
+        nu = Math.min(2 * nu, T.NU_MAX);
+      }
     }
-    // The next trial point, raising lambda while the factorisation fails. A parameter on a
-    // bound that the gradient pushes outwards is held there for this step (its clamped
-    // step would only spoil the others').
+    // A parameter on a bound that the gradient pushes outwards is held there for the next
+    // step (its clamped step would only spoil the others'), and left out of the tests.
     for (let a = 0; a < nf; a++) {
       const k = free[a];
-      keep[a] = (p[k] <= lo[k] && g[a] < 0) || (p[k] >= hi[k] && g[a] > 0) ? 0 : 1;
+      keep[a] = (p[k] <= lowerAt(plan, lo, k, p) && g[a] < 0) || (p[k] >= hi[k] && g[a] > 0) ? 0 : 1;
     }
+    if (chi2 <= chi2Floor) {
+      status = FitStatus.CONVERGED;
+      stop = FitStop.EXACT;
+    } else if (ftolHit || xtolHit) {
+      // Only where the Gauss-Newton step has nothing left to gain either (not a flat valley).
+      if (!(gnPredicted(A, g, nf, s, M, keep, z) > T.FTOL * chi2)) {
+        status = FitStatus.CONVERGED;
+        stop = (ftolHit ? FitStop.FTOL : 0) | (xtolHit ? FitStop.XTOL : 0);
+      }
+    }
+    if (status === FitStatus.MAX_ITERATIONS) {
+      // gtol: the largest cosine between the residual and a Jacobian column.
+      let cos = 0;
+      for (let a = 0; a < nf; a++) {
+        const dg = A[(a * (a + 1)) / 2 + a];
+        if (keep[a] && dg > 0) cos = Math.max(cos, Math.abs(g[a]) / Math.sqrt(dg * chi2));
+      }
+      if (cos <= T.GTOL) {
+        status = FitStatus.CONVERGED;
+        stop = FitStop.GTOL;
+      }
+    }
+    // The next trial point: solve (J^T J + lambda diag J^T J) dp = J^T r, raising lambda
+    // while the factorisation fails.
     let haveStep = false;
     for (;;) {
       if (status !== FitStatus.MAX_ITERATIONS || it >= plan.maxIter) break;
@@ -532,28 +631,35 @@ function lmPixel(plan: FitPlan, y: Float64Array, ysc: number, nFin: number, sc: 
     for (let a = 0; a < nf; a++) z[a] = s[a] * g[a] * keep[a];
     choleskySolve(M, nf, z);
     pt.set(p);
-    let stepSize = 0;
+    for (let a = 0; a < nf; a++) pt[free[a]] = p[free[a]] + s[a] * z[a];
+    clampFree(plan, pt, lo, hi);
+    let dp2 = 0;
+    let p2 = 0;
     predicted = 0;
     for (let a = 0; a < nf; a++) {
       const k = free[a];
-      const v = Math.min(Math.max(p[k] + s[a] * z[a], lo[k]), hi[k]);
-      pt[k] = v;
-      stepSize = Math.max(stepSize, Math.abs(v - p[k]) / (Math.abs(p[k]) + T.STEP_FLOOR));
+      dp2 += (pt[k] - p[k]) ** 2;
+      p2 += p[k] * p[k];
       // dp^T g + lambda dp^T D dp, with dp = S z and D = S^-2.
       predicted += z[a] * (s[a] * g[a] + lambda * z[a]);
     }
-    // Nothing left to gain: the predicted chi2 reduction or the step itself is negligible.
-    if (predicted <= T.FTOL * chi2 || stepSize <= T.XTOL) {
-      status = FitStatus.CONVERGED;
-      break;
-    }
+    // xtol (judged with the pass at the trial point, as lmder): the step against the parameters.
+    xtolHit = Math.sqrt(dp2) <= T.XTOL * (T.XTOL + Math.sqrt(p2));
   }
 
+  // Standard errors from the undamped J^T J at the solution, with every parameter on a bound
+  // held (an active bound: no confidence interval; its error is NaN).
   let ok = status !== FitStatus.SINGULAR;
-  keep.fill(1);
+  let anyHeld = false;
+  for (let a = 0; a < nf; a++) {
+    keep[a] = onBound(plan, lo, hi, free[a], p) ? 0 : 1;
+    if (!keep[a]) anyHeld = true;
+  }
   if (ok) ok = scaledSystem(A, nf, 0, s, M, keep) && cholesky(M, nf);
-  if (!ok) status = FitStatus.SINGULAR;
-  else {
+  if (!ok) {
+    status = FitStatus.SINGULAR;
+    stop = FitStop.NONE;
+  } else {
     // diag((S M S)^-1)_k = s_k^2 sum_i (L^-1)_ik^2: column k of L^-1 by forward substitution.
     const dof = nFin - nf;
     for (let k = 0; k < nf; k++) {
@@ -566,11 +672,10 @@ function lmPixel(plan: FitPlan, y: Float64Array, ysc: number, nFin: number, sc: 
         z[a] = v / M[ra + a];
         sum += z[a] * z[a];
       }
-      stderr[k] = s[k] * Math.sqrt((sum * chi2) / dof);
+      stderr[k] = keep[k] ? s[k] * Math.sqrt((sum * chi2) / dof) : NaN;
     }
-    if (status === FitStatus.CONVERGED) {
-      for (const k of free) if (p[k] === lo[k] || p[k] === hi[k]) status = FitStatus.AT_BOUND;
-    }
+    if (status === FitStatus.CONVERGED && anyHeld) status = FitStatus.AT_BOUND;
   }
-  return { status, iterations: it, chi2, stderr };
+  if (status !== FitStatus.CONVERGED && status !== FitStatus.AT_BOUND) stop = FitStop.NONE;
+  return { status, stop, iterations: it, chi2, stderr };
 }

@@ -124,6 +124,8 @@ export interface Standardization {
   /** Features with zero variance over the included pixels (their scale is 1). */
   constant: number[];
   standardized: boolean;
+  /** zscore | robust | none (src/pipeline/standardize.ts); absent means zscore or none as `standardized` says. */
+  method?: string;
 }
 
 /**

@@ -6,7 +6,7 @@
 import type { KernelDef } from '../gpu/kernel.js';
 import type { FitPlan } from '../models/plan.js';
 import { generateModelWgsl } from '../models/wgsl.js';
-import { FitStatus, fitRows, FIT_TUNING, InitRoleCode } from '../models/layout.js';
+import { FitStatus, FitStop, fitRows, FIT_TUNING, InitRoleCode } from '../models/layout.js';
 import { layoutConstants, NORM_ROWS } from './layout.js';
 import fitWgsl from '../../shaders/fit.wgsl';
 
@@ -29,8 +29,10 @@ export function fitKernel(plan: FitPlan): KernelDef {
     FIT_NFINITE: L.nFinite,
     FIT_ITERATIONS: L.iterations,
     FIT_STATUS: L.status,
+    FIT_STOP: L.stop,
   };
   for (const [k, v] of Object.entries(FitStatus)) constants[`FIT_${k}`] = v;
+  for (const [k, v] of Object.entries(FitStop)) constants[`STOP_${k}`] = v;
   for (const [k, v] of Object.entries(InitRoleCode)) constants[`ROLE_${k.toUpperCase()}`] = v;
   const def: KernelDef = {
     name: 'fit',

@@ -49,6 +49,12 @@ export interface FitPlan {
   init: Float64Array;
   yScaled: Uint8Array;
   maxIter: number;
+  /**
+   * For a width parameter with the default lower bound: the index of its component's centre
+   * parameter (the bound is then WIDTH_LOCAL_STEPS x the local grid step at that centre,
+   * src/models/layout.ts); -1 for every other parameter.
+   */
+  widthCentre: Int32Array;
   /** Component indices in start-value order: baselines, slopes, steps, then peaks in model order. */
   initOrder: number[];
   /** 1 where a parameter is fitted (not --fix'ed). */
@@ -155,6 +161,7 @@ export function defaultBounds(role: ParamRole, energies: Float64Array): [number,
   switch (role) {
     // A position outside the scanned range is not determined by the data.
     case 'energy': return [energies[0], energies[n - 1]];
+    // The floor; a width of a component with a centre follows the local step there (FitPlan.widthCentre).
     case 'width': return [FIT_TUNING.WIDTH_MIN_STEPS * minStep, energies[n - 1] - energies[0]];
     case 'fraction': return [0, 1];
     default: return [-Infinity, Infinity];
@@ -193,6 +200,13 @@ export function makeFitPlan(model: FitModel, energies: Float64Array, options: Fi
     if (!options.fixed.includes(name)) free.push(k);
   }
   if (free.length === 0) throw new InputError('--fix', 'every parameter is fixed; nothing is left to fit');
+  const widthCentre = new Int32Array(np).fill(-1);
+  for (const c of model.components) {
+    const ic = c.def.params.findIndex((q) => q.role === 'energy');
+    c.def.params.forEach((q, j) => {
+      if (q.role === 'width' && ic >= 0 && options.bounds[model.paramNames[c.offset + j]] === undefined) widthCentre[c.offset + j] = c.offset + ic;
+    });
+  }
   const compRole = model.components.map((c) => InitRoleCode[c.def.initRole]);
   const initOrder = model.components.map((_, i) => i).sort((a, b) => compRole[a] - compRole[b] || a - b);
   const steps = model.components.filter((c) => c.def.initRole === 'step');
@@ -217,6 +231,7 @@ export function makeFitPlan(model: FitModel, energies: Float64Array, options: Fi
     init,
     yScaled,
     maxIter: options.maxIter,
+    widthCentre,
     initOrder,
     isFree: Uint8Array.from({ length: np }, (_, k) => (free.includes(k) ? 1 : 0)),
     initOnFree: free.some((k) => !Number.isNaN(init[k])),

@@ -118,19 +118,48 @@ export function generateModelWgsl(plan: FitPlan): string {
   fn('fn near_peak(ndone: u32, p: array<f32, NP>, tv: f32) -> bool', np_);
 
   // --- LM linear algebra for the NF free parameters ---
-  fn('fn lm_clamp_start(ysc: f32)', free.map((k) => `P_TRY[${k}] = clamp_param(${k}u, P_TRY[${k}], ysc);`));
+  // Lower bound of parameter k at the parameters in array `arr`: a width with the default
+  // bound follows the grid step of the interval holding its centre (FitPlan.widthCentre; twin: lowerAt).
+  const lower = (k: number, arr: string) => plan.widthCentre[k] >= 0
+    ? `max(bound(${k}u, false, ysc), WIDTH_LOCAL_STEPS * local_step(${arr}[${plan.widthCentre[k]}]))`
+    : `bound(${k}u, false, ysc)`;
+  // Free parameters with fixed bounds first, then the widths that follow their clamped centre.
+  const clampOrder = [...free.filter((k) => plan.widthCentre[k] < 0), ...free.filter((k) => plan.widthCentre[k] >= 0)];
+  const clampTry = (k: number) => `P_TRY[${k}] = min(max(P_TRY[${k}], ${lower(k, 'P_TRY')}), bound(${k}u, true, ysc));`;
+  fn('fn lm_clamp_start(ysc: f32)', clampOrder.map(clampTry));
 
-  // P_TRY = P_CUR + S z, clamped; returns the largest relative change.
-  const tp: string[] = ['P_TRY = P_CUR;', 'var m = 0.0;'];
-  free.forEach((k, a) => {
-    tp.push(`{ let v = clamp_param(${k}u, P_CUR[${k}] + SV[${a}] * ZV[${a}], ysc); P_TRY[${k}] = v; m = max(m, abs(v - P_CUR[${k}]) / (abs(P_CUR[${k}]) + STEP_FLOOR)); }`);
-  });
-  tp.push('return m;');
-  fn('fn lm_trial_point(ysc: f32) -> f32', tp);
+  // P_TRY = P_CUR + S z, clamped; returns vec2f(|dp|, |p|) over the free parameters.
+  const tp: string[] = ['P_TRY = P_CUR;'];
+  free.forEach((k, a) => tp.push(`P_TRY[${k}] = P_CUR[${k}] + SV[${a}] * ZV[${a}];`));
+  tp.push(...clampOrder.map(clampTry));
+  tp.push('var dp2 = 0.0;', 'var p2 = 0.0;');
+  free.forEach((k) => tp.push(`{ let dv = P_TRY[${k}] - P_CUR[${k}]; dp2 += dv * dv; p2 += P_CUR[${k}] * P_CUR[${k}]; }`));
+  tp.push('return vec2f(sqrt(dp2), sqrt(p2));');
+  fn('fn lm_trial_point(ysc: f32) -> vec2f', tp);
 
-  fn('fn lm_at_bound(ysc: f32) -> bool', [
-    ...free.map((k) => `if (P_CUR[${k}] == bound(${k}u, false, ysc) || P_CUR[${k}] == bound(${k}u, true, ysc)) { return true; }`),
-    'return false;',
+  // Every free parameter on one of its bounds is held (KP = 0) for the standard errors;
+  // returns whether any is.
+  fn('fn lm_hold_bounds(ysc: f32) -> bool', [
+    'var any = false;',
+    ...free.map((k, a) => `KP[${a}] = select(1.0, 0.0, P_CUR[${k}] <= ${lower(k, 'P_CUR')} || P_CUR[${k}] >= bound(${k}u, true, ysc)); any = any || KP[${a}] == 0.0;`),
+    'return any;',
+  ]);
+
+  // gtol: the largest cosine |J_j^T r| / (|J_j| |r|) over the parameters not held.
+  fn('fn lm_gtol(chi2: f32) -> f32', [
+    'var m = 0.0;',
+    ...free.map((_, a) => `if (KP[${a}] > 0.0 && AM[${tri(a, a)}] > 0.0) { m = max(m, abs(GV[${a}]) / sqrt(AM[${tri(a, a)}] * chi2)); }`),
+    'return m;',
+  ]);
+
+  // The Gauss-Newton (undamped) step's predicted chi2 reduction (S g)^T M^-1 (S g) over the
+  // parameters not held; -1 where the system is singular (twin: gnPredicted).
+  fn('fn lm_gn_predicted() -> f32', [
+    'if (!lm_scale(0.0) || !lm_factor()) { return -1.0; }',
+    'lm_solve();',
+    'var s = 0.0;',
+    ...Array.from({ length: nf }, (_, a) => `s += ZV[${a}] * SV[${a}] * GV[${a}];`),
+    'return s;',
   ]);
 
   // Predicted chi2 reduction of the damped step: dp^T g + lambda dp^T D dp = z^T (S g) + lambda |z|^2.
@@ -154,15 +183,14 @@ export function generateModelWgsl(plan: FitPlan): string {
 
   // KP[a] = 0 for a free parameter on a bound that the gradient pushes outwards, else 1.
   fn('fn lm_hold(ysc: f32)', free.map((k, a) =>
-    `KP[${a}] = select(1.0, 0.0, (P_CUR[${k}] <= bound(${k}u, false, ysc) && GV[${a}] < 0.0) || (P_CUR[${k}] >= bound(${k}u, true, ysc) && GV[${a}] > 0.0));`));
+    `KP[${a}] = select(1.0, 0.0, (P_CUR[${k}] <= ${lower(k, 'P_CUR')} && GV[${a}] < 0.0) || (P_CUR[${k}] >= bound(${k}u, true, ysc) && GV[${a}] > 0.0));`));
   fn('fn lm_release()', Array.from({ length: nf }, (_, a) => `KP[${a}] = 1.0;`));
 
   // Jacobi scaling of AM into AT: unit diagonal plus lambda, held rows and columns zeroed;
-  // SV = 1 / sqrt(diag AM).
+  // SV = 1 / sqrt(diag AM); a parameter without influence fails unless it is held (scale 1).
   const sc: string[] = [];
   for (let a = 0; a < nf; a++) {
-    sc.push(`if (!is_finite_f32(AM[${tri(a, a)}]) || AM[${tri(a, a)}] <= 0.0) { return false; }`);
-    sc.push(`SV[${a}] = 1.0 / sqrt(AM[${tri(a, a)}]);`);
+    sc.push(`{ let ok = is_finite_f32(AM[${tri(a, a)}]) && AM[${tri(a, a)}] > 0.0; if (!ok && KP[${a}] > 0.0) { return false; } SV[${a}] = select(1.0, 1.0 / sqrt(AM[${tri(a, a)}]), ok); }`);
   }
   for (let a = 0; a < nf; a++) {
     for (let b = 0; b < a; b++) sc.push(`AT[${tri(a, b)}] = AM[${tri(a, b)}] * SV[${a}] * SV[${b}] * KP[${a}] * KP[${b}];`);
@@ -215,7 +243,7 @@ export function generateModelWgsl(plan: FitPlan): string {
   for (let k = 0; k < np; k++) {
     const a = free.indexOf(k);
     wr.push(`put(FIT_PARAM0 + ${k}u, pix, P_CUR[${k}]);`);
-    wr.push(a < 0 ? `put(FIT_STDERR0 + ${k}u, pix, 0.0);` : `put(FIT_STDERR0 + ${k}u, pix, select(nan_f32(), SV[${a}] * sqrt(ZV[${a}] * chi2 / dof), ok));`);
+    wr.push(a < 0 ? `put(FIT_STDERR0 + ${k}u, pix, 0.0);` : `put(FIT_STDERR0 + ${k}u, pix, select(nan_f32(), SV[${a}] * sqrt(ZV[${a}] * chi2 / dof), ok && KP[${a}] > 0.0));`);
   }
   fn('fn lm_write(pix: u32, ok: bool, chi2: f32, dof: f32)', wr);
 

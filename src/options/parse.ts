@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { InputError } from '../io/errors.js';
 import {
   SECTIONS, RECIPE_SECTIONS, RUN_CLI_SKIP, REQUIRED, commandOptions, optionRef, kebab, show,
-  type OptionRef, type Section, type Values,
+  type OptionRef, type Section, type SectionValues, type Values,
 } from './schema.js';
 
 /** The largest recipe file read (a recipe is a few hundred bytes; this only stops a wrong file). */
@@ -226,10 +226,14 @@ export function mergeValues(base: Values, over: Values): Values {
  * The recipe form of the values (what summary.json records under "options"): the common
  * options at the top level, each step section as an object; only sections with values.
  */
-export function recipeForm(values: Values, sections: readonly Section[]): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...values.common };
-  for (const s of sections) if (Object.keys(values[s]).length > 0) out[s] = { ...values[s] };
+export function recipeForm(values: Values, sections: readonly RecipeSection[]): RecipeForm {
+  const out: RecipeForm = { ...values.common };
+  for (const s of sections) if (Object.keys(values[s]).length > 0) (out as Record<string, unknown>)[s] = { ...values[s] };
   return out;
 }
+
+export type RecipeSection = (typeof RECIPE_SECTIONS)[number];
+/** A recipe as summary.json records it: the common options at the top level, one object per step section. */
+export type RecipeForm = SectionValues<'common'> & { [S in RecipeSection]?: SectionValues<S> };
 
 export { RUN_CLI_SKIP };

@@ -23,6 +23,7 @@ import { DEFAULT_EDGE_OPTIONS } from '../pipeline/edge-plan.js';
 import { DEFAULT_MEMORY_MIB } from '../stack/tiles.js';
 import { LCF_MODES, LCF_BACKGROUNDS } from '../cpu/lcf.js';
 import { REF_NORMS } from '../pipeline/ref-norm.js';
+import { STANDARDIZE_MODES } from '../pipeline/standardize.js';
 
 /** Steps of `xanes run`, in the order they run. */
 export const RUN_STEPS = ['edge', 'fit', 'lcf', 'cluster'] as const;
@@ -228,7 +229,7 @@ export const SECTIONS = {
     seed: opt({ arg: '<s>', help: 'seed of the k-means++ seeding (default 0)', text: 'number', schema: int(0) }),
     restarts: opt({ arg: '<r>', help: 'k-means++ restarts, the lowest WCSS kept (default 5)', text: 'number', schema: int(1) }),
     maxIter: opt({ arg: '<n>', help: 'Lloyd iterations per restart at most (default 100)', text: 'number', schema: int(1) }),
-    standardize: opt({ help: 'cluster in the features\' own units (default: z-scores of maps; PCA scores are always clustered in their own units)', text: 'switch', schema: v.boolean(msg('true or false')) }),
+    standardize: opt({ arg: '<how>', help: `feature scaling: ${STANDARDIZE_MODES.join(' | ')} (default zscore for maps: (x - mean) / std; robust: (x - median) / (1.4826 MAD), not moved by a few outlier pixels; none: the features' own units, the default for PCA scores)`, text: 'string', schema: pick(STANDARDIZE_MODES) }),
     weight: opt({ arg: '<map>', help: 'a map (file, name in --from, or step:map in xanes run) weighting the cluster fractions, e.g. edge_step', text: 'string', schema: text('a map name') }),
     minWeight: opt({ arg: '<x>', help: 'leave out pixels whose weight is below x', text: 'number', schema: num() }),
     minClusterSize: opt({ arg: '<n>', help: 'with --k-range: a k whose solution has a cluster of fewer pixels is not chosen at the elbow (>= 1: pixels; < 1: a fraction of the clustered pixels; default 0.002, at least 2 pixels)', text: 'number', schema: num({ gt: 0 }) }),
@@ -295,14 +296,14 @@ export const COMMANDS: Record<string, string[]> = {
   fit: [...STACK, 'common.out', 'common.e0', 'common.mask', 'fit.*', ...ALIGN],
   lcf: [...STACK, ...I0, 'common.out', 'common.mask', 'lcf.*', 'common.e0', 'edge.pre', 'edge.post', 'edge.nnorm', 'edge.maskSigma', ...ALIGN],
   spectra: [...STACK, ...I0, 'common.out', 'spectra.*'],
-  pca: [...STACK, 'common.out', 'pca.*', ...ALIGN],
+  pca: [...STACK, 'common.out', 'common.mask', 'pca.*', ...ALIGN],
   cluster: [...STACK, 'common.out', 'cluster.*', ...ALIGN],
   demo: ['demo.*', 'common.backend', 'common.memory'],
   inspect: ['inspect.*', 'common.out'],
   report: [],
   // `xanes run`: every option of the steps, flat on the command line, by section in a recipe.
   run: [
-    'common.stacks', ...STACK, ...I0, 'common.out', 'common.steps', 'common.e0', 'edge.*', 'fit.*', 'lcf.*',
+    'common.stacks', ...STACK, ...I0, 'common.out', 'common.steps', 'common.e0', 'common.mask', 'edge.*', 'fit.*', 'lcf.*',
     'cluster.features', 'cluster.k', 'cluster.kRange', 'cluster.seed', 'cluster.restarts', 'cluster.maxIter', 'cluster.standardize', 'cluster.weight', 'cluster.minWeight', 'cluster.minClusterSize',
     ...ALIGN, 'common.shard', 'common.resume', 'common.assignFrom',
   ],

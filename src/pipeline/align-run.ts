@@ -25,6 +25,7 @@ import { registrationCopy } from '../align/copy.js';
 import { FourierApplyGpu, fourierApplyCpu } from '../align/apply.js';
 import { paddedSize } from '../align/prepare.js';
 import { VERSION } from '../version.js';
+import type { AlignSummary } from './summary.js';
 
 export interface AlignRunOptions extends StackInputs, AlignOptions {
   out: string;
@@ -39,7 +40,7 @@ export interface AlignRunOptions extends StackInputs, AlignOptions {
 
 export interface AlignRunReport {
   outDir: string;
-  summary: Record<string, any>;
+  summary: AlignSummary;
 }
 
 export async function runAlign(o: AlignRunOptions): Promise<AlignRunReport> {
@@ -153,7 +154,7 @@ async function alignInto(out: OutputDir, inputs: OpenedStack, o: AlignRunOptions
     files.push('aligned.tif');
   }
   const tEnd = performance.now();
-  const summary = {
+  const summary: AlignSummary = {
     tool: 'xanes-engine',
     version: VERSION,
     command: 'align',

@@ -2,13 +2,15 @@
  * Writes the files of `xanes cluster` (writeKmeansOutputs) and `xanes pca` (writePcaOutputs):
  * maps, tables and pictures; returns the files written (and, for k-means, summary fields).
  */
+import { wcssUnits } from './standardize.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { labelsToInt16, writeLabels, writeMap } from '../io/maps.js';
 import { centresCsv, clusterStatsCsv, elbowCsv, clusterSpectraCsv, screeCsv, componentsCsv } from '../io/cluster-csv.js';
 import { renderElbowPng, renderLabelsPng, renderClusterSpectraPng, renderScreePng, renderMapAuto } from '../plot/cluster.js';
-import type { KmeansResult } from './kmeans.js';
-import type { ElbowResult } from './elbow.js';
+import type { KmeansResult, RestartSummary } from './kmeans.js';
+import type { BackendName } from './step.js';
+import type { ElbowResult, ElbowRow } from './elbow.js';
 import { clusterStats, type ClusterSpectra } from './cluster-stats.js';
 import type { PcaModel } from '../cpu/pca.js';
 
@@ -34,7 +36,35 @@ export interface KmeansOutputOptions {
  *   NaN excluded), centres.csv (original units), clusters.csv (counts, fractions, weighted
  *   fractions), elbow.csv/png (if an elbow ran), cluster_spectra.csv/png (if given).
  */
-export async function writeKmeansOutputs(dir: string, r: KmeansResult, o: KmeansOutputOptions): Promise<{ files: string[]; summary: Record<string, unknown> }> {
+/** What a k-means run records in summary.json (xanes cluster, and per field in xanes run). */
+export interface KmeansOutputSummary {
+  k: number;
+  wcss: number;
+  wcss_units: string;
+  features: string[];
+  standardized: boolean;
+  /** zscore | robust | none (src/pipeline/standardize.ts). */
+  standardization: string;
+  constant_features: string[];
+  pixels_included: number;
+  pixels_excluded: number;
+  clusters_non_empty: number;
+  counts: number[];
+  fractions: number[];
+  /** With a weight map (--weight). */
+  weight?: string;
+  weighted_fractions?: number[];
+  weight_missing?: number;
+  iterations: number;
+  converged: boolean;
+  restarts: RestartSummary[];
+  warnings: string[];
+  backend: BackendName;
+  adapter: string;
+  elbow?: { table: ElbowRow[]; k: number; rule: string };
+}
+
+export async function writeKmeansOutputs(dir: string, r: KmeansResult, o: KmeansOutputOptions): Promise<{ files: string[]; summary: KmeansOutputSummary }> {
   fs.mkdirSync(dir, { recursive: true });
   const files: string[] = [];
   const put = (name: string, data: string | Uint8Array) => {
@@ -64,12 +94,13 @@ export async function writeKmeansOutputs(dir: string, r: KmeansResult, o: Kmeans
     put('cluster_spectra.csv', clusterSpectraCsv(o.energies, o.spectra));
     put('cluster_spectra.png', await renderClusterSpectraPng(o.energies, o.spectra));
   }
-  const summary: Record<string, unknown> = {
+  const summary: KmeansOutputSummary = {
     k: r.k,
     wcss: r.wcss,
-    wcss_units: r.model.st.standardized ? 'standardised (z-score) units' : 'feature units',
+    wcss_units: wcssUnits(r.model.st),
     features: r.names,
     standardized: r.model.st.standardized,
+    standardization: r.model.st.method ?? (r.model.st.standardized ? 'zscore' : 'none'),
     constant_features: r.constantFeatures.map((f) => r.names[f]),
     pixels_included: r.nIncluded,
     pixels_excluded: r.nExcluded,

@@ -9,6 +9,7 @@ import { finishReport } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { InputError } from '../io/errors.js';
 import { openInputs, type StackInputs } from './inputs.js';
+import { loadPixelMask, maskedCount, maskedSource } from './pixel-mask.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { pcaRun } from './pca.js';
 import type { PcaModel } from '../cpu/pca.js';
@@ -21,6 +22,7 @@ import { clusterSpectra } from './cluster-stats.js';
 import { writeKmeansOutputs } from './cluster-outputs.js';
 import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
+import type { ClusterSummary, PcaSummary } from './summary.js';
 
 const MiB = 2 ** 20;
 
@@ -29,6 +31,8 @@ export interface PcaCommandOptions extends StackInputs {
   components: number;
   /** --reconstruct n: write reconstructed.npy, the stack rebuilt from n components. */
   reconstruct?: number;
+  /** --mask: an earlier run's mask; masked pixels take no part in the covariance and get NaN scores. */
+  mask?: string;
   backend: BackendChoice;
   threads?: number;
   budgetBytes: number;
@@ -58,14 +62,16 @@ export function writeReconstruction(file: string, model: PcaModel, scores: Float
   }
 }
 
-export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string, unknown>> {
+export async function runPcaCommand(o: PcaCommandOptions): Promise<PcaSummary> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts]);
+  const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.align?.shifts, o.mask]);
   checkOutPath(o.out, files);
   const inputs = await openInputs(o);
   try {
     inputs.warnings.forEach(notice);
-    const { source, energies } = inputs;
+    const { energies } = inputs;
+    const pixelMask = o.mask ? loadPixelMask(o.mask, inputs.source.height, inputs.source.width) : null;
+    const source = pixelMask ? maskedSource(inputs.source, pixelMask) : inputs.source;
     const sel = await selectBackend(o.backend, notice, 'pca', o.threads);
     return await withOutputDir(o.out, files, async (dir) => {
       const t0 = performance.now();
@@ -74,15 +80,15 @@ export async function runPcaCommand(o: PcaCommandOptions): Promise<Record<string
       // --reconstruct n: the stack rebuilt from n components (PCA denoising), written image by image.
       if (o.reconstruct !== undefined) writeReconstruction(dir.file('reconstructed.npy'), r.model, r.scores.slice(0, o.reconstruct), source.nE, r.height, r.width);
       dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
-      const summary = {
+      const summary: PcaSummary = {
         tool: 'xanes-engine', version: VERSION, command: 'pca', finished: true,
         alignment: await writeAlignment(dir, inputs),
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: r.height, width: r.width }, read: inputs.provenance },
-        parameters: { components: o.components, reconstruct: o.reconstruct ?? null },
+        parameters: { components: o.components, reconstruct: o.reconstruct ?? null, mask: o.mask ?? null },
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
         explained_variance: r.model.explained.slice(0, Math.max(o.components, 10)),
         significant_components: r.significant,
-        pixels: { total: r.width * r.height, included: r.model.nIncluded, excluded: r.width * r.height - r.model.nIncluded },
+        pixels: { total: r.width * r.height, included: r.model.nIncluded, excluded: r.width * r.height - r.model.nIncluded, masked_by_mask: pixelMask ? maskedCount(pixelMask) : 0 },
         tiles: r.tiles,
         memory: { budget_MiB: o.budgetBytes / MiB, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },
         timings_s: { total: (performance.now() - t0) / 1000 },
@@ -124,7 +130,7 @@ export interface ClusterCommandOptions {
   onK?: (done: number, total: number) => void;
 }
 
-export async function runClusterCommand(o: ClusterCommandOptions): Promise<Record<string, unknown>> {
+export async function runClusterCommand(o: ClusterCommandOptions): Promise<ClusterSummary> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   if ((o.k === undefined) === (o.kRange === undefined)) throw new InputError('--k', 'give exactly one of --k N and --k-range a:b');
   if (!o.stack && !o.features) throw new InputError('--features', 'give feature maps (--features, or --from DIR --features names) or a stack with --energies');
@@ -141,7 +147,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       const t0 = performance.now();
       if (inputs && o.stack) dir.recordInput('', { stack: o.stack.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
       let img: FeatureImage;
-      let pcaSummary: Record<string, unknown> | null = null;
+      let pcaSummary: ClusterSummary['pca'] | null = null;
       if (inputs && o.pca !== undefined) {
         fs.mkdirSync(dir.file('pca'));
         const r = await pcaRun(sel.backend, inputs.source, inputs.energies, o.pca, { memoryBytes: o.budgetBytes, outDir: dir.file('pca') });
@@ -176,7 +182,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
       // PCA scores are clustered in their own units by default: z-scoring them would give the
       // noise components the weight of the signal (scikit-learn on the same standardised
       // scores agrees: adjusted Rand index 0.83 against 0.94 on four known domains).
-      const kmeans = { ...o.kmeans, standardize: o.kmeans.standardize ?? !(inputs && o.pca !== undefined) };
+      const kmeans = { ...o.kmeans, standardize: o.kmeans.standardize ?? (inputs && o.pca !== undefined ? 'none' : 'zscore') };
       if (o.kRange) {
         el = await elbow(sel.backend, img.features, o.kRange, { ...kmeans, minClusterSize: o.minClusterSize }, o.onK);
         k = el.k;
@@ -187,7 +193,7 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Recor
         width: img.width, height: img.height, weight, weightName: o.weight, elbow: el, spectra, energies: inputs?.energies,
       });
       result.warnings.forEach((m) => notice(`xanes: ${m}`));
-      const summary = {
+      const summary: ClusterSummary = {
         tool: 'xanes-engine', version: VERSION, command: 'cluster', finished: true,
         alignment: await writeAlignment(dir, inputs),
         inputs: { features: o.features ?? null, from: o.from ?? null, stack: o.stack?.stack ?? null, pca: o.pca ?? null, weight: o.weight ?? null, min_weight: o.minWeight ?? null, mask: o.mask ?? null, width: img.width, height: img.height },

@@ -23,6 +23,8 @@ import { renderElbowPng } from '../plot/cluster.js';
 import { addCounts, histogramCsv, histogramFromCounts, histogramPeak } from '../plot/histogram.js';
 import { renderHistogram } from '../plot/histogram-png.js';
 import type { Backend } from './step.js';
+import { wcssUnits } from './standardize.js';
+import type { RunSummary } from './summary.js';
 import { clusterStepSummary, type FieldContext } from './run-reports.js';
 import { writeReport } from '../report/html.js';
 
@@ -91,7 +93,7 @@ export async function writeE0Histogram(perField: Map<number, number>[], nFields:
  * below minWeight left out), combined/cluster/{centres,clusters,elbow}.csv, elbow.png,
  * model.json, and per field (if asked) the labels, distances and fractions.
  */
-export async function writeClusterProducts(backend: Backend, c: ClusterSettings, fields: ClusterField[], t: CombinedTargets): Promise<Record<string, unknown>> {
+export async function writeClusterProducts(backend: Backend, c: ClusterSettings, fields: ClusterField[], t: CombinedTargets): Promise<NonNullable<RunSummary['combined']['cluster']>> {
   const n = fields.reduce((acc, f) => acc + f.width * f.height, 0);
   const cat = (get: (f: ClusterField) => Float32Array | undefined) => {
     const out = new Float32Array(n);
@@ -134,7 +136,7 @@ export async function writeClusterProducts(backend: Backend, c: ClusterSettings,
     fs.writeFileSync(path.join(cdir, 'elbow.png'), await renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
   }
   return {
-    k: result.k, wcss: result.wcss, wcss_units: result.model.st.standardized ? 'standardised (z-score) units' : 'feature units',
+    k: result.k, wcss: result.wcss, wcss_units: wcssUnits(result.model.st), standardization: result.model.st.method ?? (result.model.st.standardized ? 'zscore' : 'none'),
     pixels_included: result.nIncluded, pixels_excluded: result.nExcluded, counts: stats.counts, fractions: stats.fractions,
     ...(stats.weightedFractions ? { weighted_fractions: stats.weightedFractions } : {}),
     iterations: result.iterations, converged: result.converged, warnings: result.warnings,
@@ -151,7 +153,7 @@ function modelJson(r: KmeansResult, c: ClusterSettings, elbowRecord: unknown): s
   const { st } = r.model;
   return JSON.stringify({
     tool: 'xanes-engine', kind: 'kmeans-model', k: r.k, d: r.model.d, names: r.names, features: c.features, weight: c.weight ?? null, min_weight: c.minWeight ?? null,
-    standardization: { shift: nums(st.shift), scale: nums(st.scale), constant: st.constant, standardized: st.standardized },
+    standardization: { shift: nums(st.shift), scale: nums(st.scale), constant: st.constant, standardized: st.standardized, method: st.method },
     centres_standardized: nums(r.model.centres), active: Array.from(r.model.active),
     centres: nums(r.centres), counts: r.counts, elbow: elbowRecord,
     // The rest of the fit's record (each field's cluster summary.json repeats it).
@@ -179,7 +181,7 @@ export function readModel(dir: string): SavedModel {
     throw new InputError(dir, `no k-means model here (${path.basename(file)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give the combined/cluster folder of xanes merge`);
   }
   if (j?.kind !== 'kmeans-model' || !Array.isArray(j.centres_standardized)) throw new InputError(file, 'not a k-means model of xanes');
-  const st = { shift: floats(j.standardization.shift), scale: floats(j.standardization.scale), constant: j.standardization.constant, standardized: j.standardization.standardized };
+  const st = { shift: floats(j.standardization.shift), scale: floats(j.standardization.scale), constant: j.standardization.constant, standardized: j.standardization.standardized, ...(j.standardization.method !== undefined ? { method: j.standardization.method } : {}) };
   const model: KmeansModel = { d: j.d, k: j.k, st, centres: floats(j.centres_standardized), active: Uint8Array.from(j.active) };
   const result = { constantFeatures: st.constant, restarts: [], warnings: [], ...(j.fit ?? {}), k: j.k, model, centres: floats(j.centres), counts: j.counts, names: j.names } as unknown as SavedModel['result'];
   return { model, result, features: j.features, weight: j.weight, minWeight: j.min_weight, elbow: j.elbow ?? undefined };

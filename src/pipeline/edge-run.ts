@@ -3,7 +3,7 @@
  * nominal e0, streams the stack through normalize + edge on the chosen backend, and writes
  * the maps, the e0 histogram, two colour maps and summary.json, all or nothing.
  */
-import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
+import { applyPixelMask, countStatus, loadPixelMask, maskedSink } from './pixel-mask.js';
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
 import { edgeStep, EDGE_MAP_UNITS, EDGE_STEP_SHAPE } from './edge-step.js';
 import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
@@ -25,6 +25,7 @@ import { renderMap } from '../plot/maps.js';
 import { EdgeStatus, EDGE_STATUS_NAMES } from '../kernels/layout.js';
 import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
+import type { EdgeSummary } from './summary.js';
 
 export interface EdgeRunOptions extends StackInputs {
   out: string;
@@ -42,7 +43,7 @@ export interface EdgeRunOptions extends StackInputs {
 
 export interface EdgeRunReport {
   outDir: string;
-  summary: Record<string, unknown>;
+  summary: EdgeSummary;
   result: RunResult;
 }
 
@@ -93,7 +94,8 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
       sourceBytesPerPixel: inputs.extraBytesPerPixel,
       onTile: o.onTile,
       onTileData: recorder.add,
-      mapSink: stream,
+      // --mask before the maps reach the files (they are streamed tile by tile).
+      mapSink: pixelMask ? maskedSink(stream, pixelMask, source.width) : stream,
       ...held,
     });
   } finally {
@@ -128,7 +130,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
     notice('xanes: every pixel is masked; no histogram or colour maps written');
   }
 
-  const summary = {
+  const summary: EdgeSummary = {
     tool: 'xanes-engine',
     version: VERSION,
     command: 'edge',

@@ -16,10 +16,11 @@ import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { renderMap } from '../plot/maps.js';
 import { compositionOfFit, type CompositionRequest } from './composition.js';
 import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
-import { FitStatus } from '../models/layout.js';
+import { FitStatus, FIT_STOP_NAMES, FIT_TUNING } from '../models/layout.js';
 import { percentiles } from '../plot/histogram.js';
 import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
+import type { FitSummary } from './summary.js';
 
 export interface FitRunOptions extends StackInputs {
   out: string;
@@ -42,11 +43,11 @@ export interface FitRunOptions extends StackInputs {
 const ROLE_UNITS: Record<string, string> = { energy: 'eV', width: 'eV', amplitude: 'data units (absorbance)', slope: 'data units per eV', fraction: '1' };
 
 /** summary.json's "model": the spec, parameter names, their units and the derived maps. */
-export function modelRecord(spec: string, model: FitModel): Record<string, unknown> {
+export function modelRecord(spec: string, model: FitModel): FitSummary['model'] {
   return { spec, parameters: model.paramNames, units: Object.fromEntries(model.paramNames.map((n, i) => [n, ROLE_UNITS[model.paramRoles[i]] ?? ''])), derived: model.derived.map((d) => d.name) };
 }
 
-export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>> {
+export async function runFit(o: FitRunOptions): Promise<FitSummary> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const model = parseModelSpec(o.model);
   const options = parseFitOptions(o.fit, model);
@@ -71,8 +72,11 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
       dir.writeStepMaps(step.mapNames, r.maps, r.status, H, W, '', step.statusNames);
       const comp = o.composition ? compositionOfFit(r.maps, o.composition, energies, e0, H, W) : null;
       if (comp) dir.writeStepMaps(Object.keys(comp.maps), comp.maps, r.status, H, W, '', step.statusNames);
-      // 1 where the fit converged, 0 elsewhere: a ready-made --mask for `xanes cluster`.
-      dir.writeMap('mask', Float32Array.from(r.status, (s) => (s === 0 ? 1 : 0)), H, W);
+      // 1 where the fit converged, 0 elsewhere: a ready-made --mask for `xanes cluster`. Not
+      // at-bound pixels: they have parameter maps, but a parameter held on its bound is not
+      // determined by the data (on the demo's V stack such pixels, PE/b1 up to 36 eV,
+      // pulled the elbow to k = 2).
+      dir.writeMap('mask', Float32Array.from(r.status, (s) => (s === FitStatus.CONVERGED ? 1 : 0)), H, W);
       // A quick look at the edge energy (or the first energy-like parameter).
       const look = model.paramNames.find((n, i) => model.paramRoles[i] === 'energy');
       if (look) {
@@ -80,7 +84,7 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
         if (Number.isFinite(lo) && hi > lo) dir.writeBytes(`${look}.png`, await renderMap({ data: r.maps[look], width: W, height: H, vmin: lo, vmax: hi, title: `${look} (2-98 percentile)`, unit: 'eV', label: look, pixelSizeUm: inputs.pixelSizeUm?.x }));
       }
       const iters = Array.from(r.maps.iterations).filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-      const summary = {
+      const summary: FitSummary = {
         tool: 'xanes-engine', version: VERSION, command: 'fit', finished: true,
         alignment: await writeAlignment(dir, inputs),
         inputs: { stack: o.stack, energies: o.energies, flat: o.flat ?? null, dark: o.dark ?? null, shape: { energies: source.nE, height: H, width: W }, read: inputs.provenance },
@@ -90,7 +94,8 @@ export async function runFit(o: FitRunOptions): Promise<Record<string, unknown>>
         parameters: { e0_eV: e0 },
         ...(comp ? { composition: comp.record } : {}),
         backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
-        counts: { pixels: H * W, masked_by_mask: maskedByMask, status: r.statusCounts, masked_transmission_points: inputs.maskedPoints() },
+        counts: { pixels: H * W, masked_by_mask: maskedByMask, status: r.statusCounts, stop: countStatus(Uint8Array.from(r.maps.stop), FIT_STOP_NAMES), masked_transmission_points: inputs.maskedPoints() },
+        stopping: { ftol: FIT_TUNING.FTOL, xtol: FIT_TUNING.XTOL, gtol: FIT_TUNING.GTOL, rule: 'MINPACK lmder; ftol and xtol only where the Gauss-Newton step gains <= ftol' },
         median_iterations: iters.length ? iters[iters.length >> 1] : null,
         timings_s: { ...r.seconds, fits_per_s: (H * W) / r.seconds.total },
         memory: { budget_MiB: o.budgetBytes / 2 ** 20, rows_per_tile: r.tilePlan.rowsPerTile, tiles: r.tilesRun, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },

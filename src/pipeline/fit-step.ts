@@ -12,9 +12,10 @@
  * Maps: one per parameter (user units: eV for positions and widths, data units for
  * amplitudes), `<param>_stderr` (from (J^T J)^-1 scaled by the reduced chi-square; 0 for a
  * fixed parameter, NaN where the fit is singular), `redchi` (chi-square / (finite points -
- * free parameters), data units squared), `iterations`, then the model's derived maps (the
+ * free parameters), data units squared), `iterations`, `stop` (which stopping rule ended the
+ * fit: FitStop in src/models/layout.ts, 0 = none), then the model's derived maps (the
  * preset's PE and PE_over_b1). Masked-input and non-finite pixels are NaN in every map
- * except `iterations` (0).
+ * except `iterations` and `stop` (0).
  */
 import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
@@ -33,7 +34,7 @@ import type { FitOptions } from '../models/options.js';
 import { defaultFitOptions } from '../models/options.js';
 import type { FitEdgeOptions, FitPlan } from '../models/plan.js';
 import { fromInternal, makeFitPlan, stderrFromInternal } from '../models/plan.js';
-import { FitStatus, FIT_STATUS_NAMES, fitRows } from '../models/layout.js';
+import { FitStatus, FitStop, FIT_STATUS_NAMES, fitRows } from '../models/layout.js';
 import { syntheticPresetSpectra, vkGrid } from '../models/synthetic.js';
 import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import type { Backend, PixelStep, TileResult } from './step.js';
@@ -111,7 +112,7 @@ export async function fitTileGpu(ctx: GpuContext, plan: FitPlan, cube: Float32Ar
  * converged); written to the raw/ subfolder and its own group of results.h5, for diagnosis.
  */
 export function fitMapNames(model: FitModel): string[] {
-  return [...model.paramNames, ...model.paramNames.map((n) => `${n}_stderr`), 'redchi', 'iterations', ...model.derived.map((d) => d.name), ...model.paramNames.map((n) => `raw/${n}`)];
+  return [...model.paramNames, ...model.paramNames.map((n) => `${n}_stderr`), 'redchi', 'iterations', 'stop', ...model.derived.map((d) => d.name), ...model.paramNames.map((n) => `raw/${n}`)];
 }
 
 /**
@@ -144,6 +145,7 @@ export function fitMaps(plan: FitPlan, tile: FitTileRows): TileResult {
     }
     status[p] = st;
     maps.iterations[p] = rows[L.iterations * P + p];
+    maps.stop[p] = st === FitStatus.CONVERGED || st === FitStatus.AT_BOUND ? rows[L.stop * P + p] : FitStop.NONE;
     if (st === FitStatus.MASKED_INPUT || st === FitStatus.NON_FINITE) {
       for (let k = 0; k < np; k++) pm[k][p] = sm[k][p] = rm[k][p] = NaN;
       maps.redchi[p] = NaN;
@@ -152,9 +154,11 @@ export function fitMaps(plan: FitPlan, tile: FitTileRows): TileResult {
     }
     maps.redchi[p] = (rows[L.chi2 * P + p] * ysc * ysc) / (rows[L.nFinite * P + p] - nf);
     for (let k = 0; k < np; k++) rm[k][p] = v[k];
-    // Only a converged fit gives parameters: max-iterations, singular and at-bound pixels
-    // are NaN in every parameter, error and derived map (their values stay in raw/).
-    if (st !== FitStatus.CONVERGED) {
+    // Only a converged fit gives parameters, or one converged with a parameter on a bound (a
+    // constrained optimum, as scipy's least_squares with bounds; the error of a parameter on
+    // its bound is NaN): max-iterations and singular pixels are NaN in every parameter, error
+    // and derived map (their values stay in raw/).
+    if (st !== FitStatus.CONVERGED && st !== FitStatus.AT_BOUND) {
       for (let k = 0; k < np; k++) pm[k][p] = sm[k][p] = NaN;
       for (const m of dm) m[p] = NaN;
       continue;

@@ -23,9 +23,10 @@ import { InputError } from '../io/errors.js';
 import { makeRng, type Rng } from '../synth/random.js';
 import type { Backend, BackendName } from './step.js';
 import {
-  CpuKmeansEngine, KMEANS_MAX_K, entriesPerCluster, farthestDistinct, featureStats, kmeansPlusPlus, sampleIncluded, splitFeatures, standardization,
+  CpuKmeansEngine, KMEANS_MAX_K, entriesPerCluster, farthestDistinct, featureStats, kmeansPlusPlus, sampleIncluded, splitFeatures,
   type Features, type KmeansEngine, type Standardization,
 } from '../cpu/kmeans.js';
+import { standardizeFeatures, type StandardizeMode } from './standardize.js';
 import { GpuKmeansEngine, maxKmeansTilePixels } from '../kernels/kmeans.js';
 import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 
@@ -40,15 +41,15 @@ export interface KmeansOptions {
   maxIter?: number;
   /** Convergence: summed squared centre shift <= tol x mean feature variance (default 1e-4). */
   tol?: number;
-  /** z-score standardisation (default true); false clusters in the features' own units. */
-  standardize?: boolean;
+  /** zscore (default), robust (median / MAD) or none (the features' own units): src/pipeline/standardize.ts. */
+  standardize?: StandardizeMode;
   /** Pixels sampled for k-means++ seeding (default 50,000). */
   seedSample?: number;
   /** GPU: feature bytes kept on the device between iterations (default 1 GiB; more streams). */
   residentBytes?: number;
 }
 
-export const KMEANS_DEFAULTS = { seed: 0, restarts: 5, maxIter: 100, tol: 1e-4, standardize: true, seedSample: 50_000 } as const;
+export const KMEANS_DEFAULTS = { seed: 0, restarts: 5, maxIter: 100, tol: 1e-4, standardize: 'zscore' as StandardizeMode, seedSample: 50_000 } as const;
 
 /** What a fit needs to label new pixels (kmeansAssignStep). */
 export interface KmeansModel {
@@ -146,7 +147,7 @@ export async function prepareKmeans(backend: Backend, features: Features, opts: 
   if (stats.nIncluded === 0) {
     throw new InputError('features', `no pixel has every feature finite (${stats.nExcluded} pixels, all excluded)`);
   }
-  const st = standardization(stats, o.standardize);
+  const st = standardizeFeatures(features, stats, o.standardize);
   const d = features.d;
   let meanVar = 0;
   for (let f = 0; f < d; f++) meanVar += (stats.std[f] / st.scale[f]) ** 2 / d;

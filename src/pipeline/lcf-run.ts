@@ -25,6 +25,7 @@ import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { InputError } from '../io/errors.js';
 import { writeAlignment } from '../align/align.js';
 import { VERSION } from '../version.js';
+import type { LcfSummary, SpectraCommandSummary } from './summary.js';
 
 export interface LcfRunOptions extends StackInputs {
   out: string;
@@ -62,7 +63,7 @@ export function parseBackground(v: string | undefined): LcfBackground {
   return b as LcfBackground;
 }
 
-export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>> {
+export async function runLcf(o: LcfRunOptions): Promise<LcfSummary> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   if (o.refs.length === 0) throw new InputError('--ref', 'at least one reference is needed (NAME=FILE or NAME=rect:x0,y0,x1,y1)');
   const specs = o.refs.map(parseRefSpec);
@@ -114,7 +115,7 @@ export async function runLcf(o: LcfRunOptions): Promise<Record<string, unknown>>
         xlabel: 'energy (eV)', ylabel: refs.every((x) => x.normalization.method === 'none') ? 'reference (raw)' : 'reference (normalised unless marked raw)',
         title: `lcf references on the stack's energies (fitted as ${quantity})`,
       }));
-      const summary = {
+      const summary: LcfSummary = {
         tool: 'xanes-engine', version: VERSION, command: 'lcf', finished: true,
         alignment: await writeAlignment(dir, inputs),
         inputs: {
@@ -169,7 +170,7 @@ export interface SpectraRunOptions extends StackInputs {
   onCompareTile?: (done: number, total: number) => void;
 }
 
-export async function runSpectra(o: SpectraRunOptions): Promise<Record<string, unknown>> {
+export async function runSpectra(o: SpectraRunOptions): Promise<SpectraCommandSummary> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const files = inputFiles([o.stack, o.energies, o.flat, o.dark, o.i0, o.compare?.stack, o.compare?.energies, o.rois.map((r) => r.spec)]);
   checkOutPath(o.out, files);
@@ -185,7 +186,7 @@ export async function runSpectra(o: SpectraRunOptions): Promise<Record<string, u
         quantity: a.od ? 'optical density' : a.absorbance ? 'absorbance' : 'stack value',
         onTile: o.onTile, onCompareTile: o.onCompareTile,
       });
-      const summary = { tool: 'xanes-engine', version: VERSION, command: 'spectra', finished: true, inputs: { stack: o.stack, compare: o.compare?.stack ?? null, i0: o.i0 ?? null, i0_region: o.i0Region ?? null }, ...s };
+      const summary: SpectraCommandSummary = { tool: 'xanes-engine', version: VERSION, command: 'spectra', finished: true, inputs: { stack: o.stack, compare: o.compare?.stack ?? null, i0: o.i0 ?? null, i0_region: o.i0Region ?? null }, ...s };
       dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
       return summary;
     });

@@ -50,7 +50,18 @@ export function collectGarbage(): void {
 }
 
 /** The memory block of summary.json: budget, the process at start, and the peak so far (MiB). */
-export function memorySummary(budgetBytes: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+/** summary.json's "memory": the budget, the process before the run, the tile plan, the peak. */
+export interface MemorySummary {
+  budget_MiB: number;
+  process_baseline_MiB: number;
+  rows_per_tile?: number;
+  tiles?: number;
+  oom_retries?: number;
+  planned_peak_MiB?: number;
+  peak_rss_MiB: number;
+}
+
+export function memorySummary(budgetBytes: number, extra: Pick<MemorySummary, 'rows_per_tile' | 'tiles' | 'oom_retries' | 'planned_peak_MiB'> = {}): MemorySummary {
   return {
     budget_MiB: budgetBytes / MiB,
     process_baseline_MiB: Math.round(startRss / MiB),

@@ -13,6 +13,7 @@ import { CpuGramAccumulator } from '../cpu/pca-gram.js';
 import { sharedFloat32 } from '../cpu/threads.js';
 import { GpuGramAccumulator, PCA_MAX_COMPONENTS, pcaProjectGpu } from '../kernels/pca.js';
 import { writePcaOutputs } from './cluster-outputs.js';
+import { projectWithMissing } from '../cpu/pca-missing.js';
 
 export const PCA_STATUS_NAMES = ['ok', 'excluded'] as const;
 
@@ -22,8 +23,9 @@ export function pcaMapNames(n: number): string[] {
 
 /**
  * Scores on the first n components ('score_1'..'score_n') and the RMS reconstruction error
- * ('recon_error', in the stack's units) of each pixel. Status 0 ok, 1 excluded (a
- * non-finite value, or one of magnitude >= PCA_MAX_ABS, in the spectrum: NaN maps).
+ * ('recon_error', in the stack's units) of each pixel. A non-finite point (or one of
+ * magnitude >= PCA_MAX_ABS) is dropped for that pixel: its scores are fitted to the points
+ * it has (src/cpu/pca-missing.ts). Status 0 ok, 1 excluded (too few points left: NaN maps).
  */
 export function pcaProjectStep(model: PcaModel, n: number): PixelStep {
   if (!(Number.isInteger(n) && n >= 1 && n <= Math.min(PCA_MAX_COMPONENTS, model.d))) {
@@ -41,6 +43,9 @@ export function pcaProjectStep(model: PcaModel, n: number): PixelStep {
     gpuBindingBytesPerPixel: (nE) => 4 * Math.max(nE, rows),
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
       const out = backend.gpu ? await pcaProjectGpu(backend.gpu, cube, P, model, n) : pcaProjectCpu(cube, P, model, n);
+      // The kernels give NaN to a spectrum with any unusable point; such a pixel is projected
+      // on the points it has (src/cpu/pca-missing.ts), the same on both backends.
+      for (let p = 0; p < P; p++) if (Number.isNaN(out[n * P + p])) projectWithMissing(cube, P, p, model, n, out);
       const maps: Record<string, Float32Array> = {};
       names.forEach((name, r) => (maps[name] = Float32Array.from(out.subarray(r * P, (r + 1) * P))));
       const status = new Uint8Array(P);

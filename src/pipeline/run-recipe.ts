@@ -47,7 +47,12 @@ import { alignedCounts, countsCsv, percentiles } from '../plot/histogram.js';
 import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
 import { RUN_STEPS, RECIPE_SECTIONS, type RunStepName, type Values } from '../options/schema.js';
-import { recipeForm } from '../options/parse.js';
+import { recipeForm, type RecipeForm } from '../options/parse.js';
+import type { BackendSummary, RunFieldSummary, RunSummary } from './summary.js';
+import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
+import { EdgeStatus } from '../kernels/layout.js';
+import { FitStatus } from '../models/layout.js';
+import { LcfStatus } from '../cpu/lcf.js';
 import { edgeOptionsOf, memoryBytes } from '../options/convert.js';
 import { MARKER, inputFiles, checkOutPath } from '../io/outdir.js';
 import { spectraRecorder, stackQuantity } from '../report/run-report.js';
@@ -103,7 +108,9 @@ export interface RunRecipe {
   /** A combined/cluster folder of xanes merge: label this shard's fields with its model. */
   assignFrom?: string;
   /** The options in the schema's names (src/options/schema.ts), recorded in summary.json. */
-  options?: Record<string, unknown>;
+  options?: RecipeForm;
+  /** --mask: an earlier run's mask, applied to every step of every field (same image size). */
+  mask?: string;
 }
 
 export interface RunHooks {
@@ -180,9 +187,13 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
     budgetBytes: memoryBytes(c.memory),
     align: alignStepOf(values.align, c),
     shard: c.shard, resume: c.resume, assignFrom: c.assignFrom,
+    mask: c.mask,
     options: recipeForm(values, RECIPE_SECTIONS),
   };
 }
+
+/** The status a --mask'ed pixel takes in each step (as edge, fit and lcf on their own). */
+const MASKED_STATUS = { edge: EdgeStatus.NO_DATA, fit: FitStatus.MASKED_INPUT, lcf: LcfStatus.NO_DATA } as const;
 
 /** What every field of a run shares: the parsed options, and what the first field fixes. */
 interface RunContext {
@@ -198,14 +209,14 @@ interface RunContext {
   open: (f: { stack: string }) => Promise<OpenedStack>;
   // Chosen once, on the first field this process runs, for the whole run.
   backend: Backend | null;
-  backendInfo: Record<string, unknown>;
+  backendInfo: BackendSummary;
   energiesRef: Float64Array | null;
   e0: number | undefined;
 }
 
 /** What a field gives the products over fields. */
 interface FieldOutcome {
-  summary: Record<string, unknown>;
+  summary: RunFieldSummary;
   e0Counts: Map<number, number> | null;
   cluster: ClusterField | null;
 }
@@ -238,13 +249,13 @@ function prepareRun(recipe: RunRecipe, hooks: RunHooks): RunContext {
   }
   const open = (f: { stack: string }): Promise<OpenedStack> =>
     openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes , align: recipe.align } satisfies StackInputs);
-  return { recipe, hooks, notice, fields, model, fitOptions, lcfMode, lcfBg, refSpecs, open, backend: null, backendInfo: {}, energiesRef: null, e0: recipe.edge?.e0 };
+  return { recipe, hooks, notice, fields, model, fitOptions, lcfMode, lcfBg, refSpecs, open, backend: null, backendInfo: {} as BackendSummary, energiesRef: null, e0: recipe.edge?.e0 };
 }
 
 /** The files the run reads, for the --out checks. */
 function runInputs(ctx: RunContext): string[] {
   const r = ctx.recipe;
-  return inputFiles([ctx.fields.map((f) => f.stack), r.energies, r.flat, r.dark, r.i0, r.align?.shifts, r.lcf?.refs ?? [], r.fit?.composition?.phase]);
+  return inputFiles([ctx.fields.map((f) => f.stack), r.energies, r.flat, r.dark, r.i0, r.align?.shifts, r.lcf?.refs ?? [], r.fit?.composition?.phase, r.mask]);
 }
 
 /**
@@ -287,7 +298,7 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
     await anchorE0(ctx, fi === 0 ? inputs : undefined);
     const e0 = ctx.e0!;
     const pixelSteps: PixelStep[] = [];
-    let lcfInfo: Record<string, unknown> | null = null;
+    let lcfInfo: RunFieldSummary['lcf'] | null = null;
     let lcfRefs: { name: string; mu: Float64Array }[] = [];
     let lcfStepInfo: ReturnType<typeof lcfStep>['info'] | null = null;
     let lcfNormalized = false;
@@ -326,9 +337,15 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
     const run = await runTiles(source, combined, ctx.backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, onTileData: recorder.add });
     const per = splitRun(run, pixelSteps);
     const { width: W, height: H } = run;
-    const stepSummaries: Record<string, unknown> = {};
+    const stepSummaries: RunFieldSummary['steps'] = {};
     dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
+    // --mask: NaN in every map and the step's no-data status where the mask is 0.
+    const pixelMask = recipe.mask ? loadPixelMask(recipe.mask, H, W) : null;
     for (const s of pixelSteps) {
+      if (pixelMask) {
+        applyPixelMask(per[s.name].maps, per[s.name].status, pixelMask, MASKED_STATUS[s.name as keyof typeof MASKED_STATUS]);
+        per[s.name].statusCounts = countStatus(per[s.name].status, s.statusNames);
+      }
       dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(prefix, s.name), s.statusNames);
       stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
     }
@@ -380,7 +397,7 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
       const c = recipe.cluster!;
       cluster = { name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined, ctx: fctx };
     }
-    const summary = {
+    const summary: RunFieldSummary = {
       field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
       steps: stepSummaries, tiles: run.tilesRun, rows_per_tile: run.tilePlan.rowsPerTile, seconds: run.seconds,
       masked_transmission_points: inputs.maskedPoints(), ...(lcfInfo ? { lcf: lcfInfo } : {}),
@@ -403,12 +420,12 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
 }
 
 /** The run's summary.json (single run), or the summary a shard prints. */
-function runSummary(ctx: RunContext, fieldSummaries: Record<string, unknown>[], combinedSummary: Record<string, unknown>, t0: number, extra: Record<string, unknown> = {}) {
+function runSummary(ctx: RunContext, fieldSummaries: RunFieldSummary[], combinedSummary: RunSummary['combined'], t0: number, extra: Record<string, unknown> = {}): RunSummary {
   const recipe = ctx.recipe;
-  const total = fieldSummaries.reduce((acc, f) => acc + ((f.shape as { height: number; width: number }).height * (f.shape as { width: number }).width), 0);
+  const total = fieldSummaries.reduce((acc, f) => acc + f.shape.height * f.shape.width, 0);
   const seconds = (performance.now() - t0) / 1000;
   return {
-    tool: 'xanes-engine', version: VERSION, command: 'run', finished: true,
+    tool: 'xanes-engine', version: VERSION, command: 'run' as const, finished: true,
     steps: recipe.steps, fields: fieldSummaries, combined: combinedSummary, ...extra,
     // What was asked for, in the names a recipe takes (a valid recipe), and what was used.
     options: recipe.options ?? null,
@@ -421,7 +438,7 @@ function runSummary(ctx: RunContext, fieldSummaries: Record<string, unknown>[], 
   };
 }
 
-export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promise<Record<string, unknown>> {
+export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promise<RunSummary> {
   const ctx = prepareRun(recipe, hooks);
   const shard = shardOf(recipe.shard);
   if (recipe.assignFrom) return assignRun(ctx, shard);
@@ -434,7 +451,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     const outcomes: FieldOutcome[] = [];
     for (let fi = 0; fi < ctx.fields.length; fi++) outcomes.push(await runField(ctx, fi, dir, ctx.fields[fi].name));
     // Products over all fields (src/pipeline/combined.ts, shared with xanes merge).
-    const combinedSummary: Record<string, unknown> = {};
+    const combinedSummary: RunSummary['combined'] = {};
     fs.mkdirSync(dir.file('combined'), { recursive: true });
     const counts = outcomes.flatMap((o) => (o.e0Counts ? [o.e0Counts] : []));
     Object.assign(combinedSummary, await writeE0Histogram(counts, ctx.fields.length, dir.file('combined')));
@@ -463,7 +480,7 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
 }
 
 /** A field's summary.json (its overview page reads it). */
-export const fieldPageSummary = (f: Record<string, unknown>) => ({ tool: 'xanes-engine', version: VERSION, command: RUN_FIELD_COMMAND, finished: true, ...f });
+export const fieldPageSummary = (f: RunFieldSummary | Record<string, unknown>) => ({ tool: 'xanes-engine', version: VERSION, command: RUN_FIELD_COMMAND, finished: true, ...f });
 /** combined/summary.json (its overview page reads it). */
 export const combinedPageSummary = (nFields: number, combined: Record<string, unknown>) => ({ tool: 'xanes-engine', version: VERSION, command: RUN_COMBINED_COMMAND, finished: true, fields: nFields, ...combined });
 
@@ -478,7 +495,7 @@ function studyOptions(recipe: RunRecipe): Record<string, unknown> {
  * partial folder and renamed into `<out>/<field>` when finished; the shard's manifest in
  * `<out>/shards/`. With --resume, fields already finished are left as they are.
  */
-async function shardRun(ctx: RunContext, shard: Shard): Promise<Record<string, unknown>> {
+async function shardRun(ctx: RunContext, shard: Shard): Promise<RunSummary> {
   const { recipe, notice } = ctx;
   const t0 = performance.now();
   const sizes = ctx.fields.map((f) => fieldSize(f.stack));
@@ -502,7 +519,7 @@ async function shardRun(ctx: RunContext, shard: Shard): Promise<Record<string, u
     return false;
   });
   writeAtomic(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
-  const summaries: Record<string, unknown>[] = [];
+  const summaries: RunFieldSummary[] = [];
   for (const fi of todo) {
     const name = ctx.fields[fi].name;
     removeLeftovers(study, name);
@@ -533,7 +550,7 @@ async function shardRun(ctx: RunContext, shard: Shard): Promise<Record<string, u
  * `xanes merge --no-labels` fitted (its combined/cluster folder), written as
  * `<field>/cluster/` exactly as a single run writes them.
  */
-async function assignRun(ctx: RunContext, shard: Shard | null): Promise<Record<string, unknown>> {
+async function assignRun(ctx: RunContext, shard: Shard | null): Promise<RunSummary> {
   const { recipe, notice } = ctx;
   const t0 = performance.now();
   const saved = readModel(recipe.assignFrom!);
@@ -543,7 +560,7 @@ async function assignRun(ctx: RunContext, shard: Shard | null): Promise<Record<s
   const mine = partition(ctx.fields.map((f) => fieldSize(f.stack)), s.count)[s.index];
   const sel = await selectBackend(recipe.backend, notice, 'pixels', recipe.threads);
   ctx.backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter };
-  const done: Record<string, unknown>[] = [];
+  const done: RunFieldSummary[] = [];
   for (const fi of mine) {
     const name = ctx.fields[fi].name;
     const st = fieldState(study, name);
@@ -562,7 +579,7 @@ async function assignRun(ctx: RunContext, shard: Shard | null): Promise<Record<s
     } finally {
       release();
     }
-    done.push({ field: name, shape: { energies: 0, height: f.height, width: f.width } });
+    done.push({ ...(st.record as unknown as RunFieldSummary), field: name });
   }
   return runSummary(ctx, done, {}, t0, { assigned_from: recipe.assignFrom, shard: s });
 }

@@ -21,6 +21,8 @@ import { modelRecord } from './fit-run.js';
 import type { FitModel } from '../models/model.js';
 import type { OutputDir } from '../io/outdir.js';
 import { VERSION } from '../version.js';
+import type { BackendSummary } from './summary.js';
+import type { KmeansOutputSummary } from './cluster-outputs.js';
 
 /** What every step of one field shares. */
 export interface FieldContext {
@@ -31,7 +33,7 @@ export interface FieldContext {
   height: number;
   dtype: string;
   read: unknown;
-  backend: Record<string, unknown>;
+  backend: BackendSummary;
   /** What the stack's values are (absorbance, optical density). */
   quantity: string;
 }
@@ -99,7 +101,7 @@ export function lcfStepSummary(ctx: FieldContext, info: Record<string, unknown> 
  * the run's elbow, and the feature maps it was given (files relative to the folder, which
  * its report shows beside the labels).
  */
-export function clusterStepSummary(ctx: FieldContext, part: Record<string, unknown>, features: readonly string[], weight: string | undefined, elbow: unknown): Record<string, unknown> {
+export function clusterStepSummary(ctx: FieldContext, part: KmeansOutputSummary, features: readonly string[], weight: string | undefined, elbow: unknown): Record<string, unknown> {
   const file = (f: string) => {
     const [step, map] = f.split(':');
     return path.posix.join('..', step, `${map}.npy`);

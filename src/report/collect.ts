@@ -28,7 +28,7 @@ function readCsv(file: string): { head: string[]; rows: number[][] } | null {
 function unitOf(summary: Record<string, any>, name: string): string {
   const base = name.replace(/_stderr$/, '');
   return summary.maps?.[name]?.unit ?? summary.parameters?.mapUnits?.[name] ?? summary.model?.units?.[base]
-    ?? (name === 'labels' ? 'cluster' : name === 'status' ? 'code' : name === 'iterations' ? 'iterations' : name === 'redchi' ? 'reduced chi-square' : '');
+    ?? (name === 'labels' ? 'cluster' : name === 'status' || name === 'stop' ? 'code' : name === 'iterations' ? 'iterations' : name === 'redchi' ? 'reduced chi-square' : '');
 }
 
 function statusCodes(summary: Record<string, any>): string[] | undefined {

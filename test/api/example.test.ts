@@ -3,7 +3,7 @@
  * scripts/build.mjs, which `npm test` runs first) and the TypeScript example that imports
  * the package by its public name: the example type-checks against them as a user's project
  * would (tsc, Node's module resolution through package.json "exports"), the declarations
- * are consistent in themselves, a misuse of the API is a type error, and the example runs.
+ * are consistent in themselves, a misuse of the API or of a summary is a type error, and the example runs.
  */
 import { beforeAll, describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -36,11 +36,11 @@ describe('typed library API', () => {
   });
 
   test('examples/api type-checks against the shipped declarations', () => {
-    const r = runTsc(['-p', 'examples/api/tsconfig.json']);
-    expect(r.out).toBe('');
+    const r = runTsc(['-p', 'examples/api/tsconfig.json', '--listFiles']);
+    const files = r.out.split('\n');
+    expect(files.filter((l) => /error TS/.test(l))).toEqual([]);
     expect(r.code).toBe(0);
     // The example really was checked against dist/types (not the source, not `any`).
-    const files = runTsc(['-p', 'examples/api/tsconfig.json', '--listFilesOnly']).out.split('\n');
     expect(files.some((f) => f.endsWith(path.join('dist', 'types', 'api', 'maps.d.ts')))).toBe(true);
     expect(files.some((f) => f.includes(`${path.sep}src${path.sep}`))).toBe(false);
   });
@@ -53,7 +53,7 @@ describe('typed library API', () => {
     expect(ours).toEqual([]);
   });
 
-  test('a misuse of the API is a type error', () => {
+  test('a misuse of the API or of a summary is a type error', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xanes-types-'));
     try {
       fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
@@ -61,19 +61,25 @@ describe('typed library API', () => {
         files: ['misuse.ts'],
       }));
       fs.writeFileSync(path.join(dir, 'misuse.ts'), [
-        "import { edgeMaps, kmeans } from 'xanes-engine';",
+        "import { edgeMaps, kmeans, runEdge, runRecipe } from 'xanes-engine';",
         'const cube = new Float32Array(8);',
         "const r = await edgeMaps(cube, [1, 2], { height: 2, width: 2, backend: 'gpu' });", // not a backend
         'const x: string = r.maps.e0_half;', // a Float32Array
         'r.maps.e0_halff;', // no such map
         "await edgeMaps(cube, [1, 2], { height: 2, width: 2, maskSigma: '2' });", // a number
         "await kmeans([cube], { k: 3, kRange: 'x', standardise: true });", // kRange is checked text or a list; no key 'standardise'
-        'export {};',
+        "const { summary } = await runEdge({ stack: 's.npy', out: 'o', edge: {}, backend: 'cpu', budgetBytes: 1 });",
+        'const used: number = summary.counts.used + summary.parameters.e0_eV;',
+        'summary.counts.usedd;', // no such count
+        "const run = await runRecipe({ stacks: [], steps: ['edge'], out: 'o', backend: 'cpu', budgetBytes: 1 });",
+        "const name: string = run.fields[0].field + run.backend.adapter + (run.options?.edge?.maskSigma ?? 0);",
+        'const wrong: string = run.timings_s.total;', // a number
+        'export { x, used, name, wrong };',
       ].join('\n'));
       const r = runTsc(['-p', path.join(dir, 'tsconfig.json')]);
       expect(r.code).not.toBe(0);
       const lines = r.out.split('\n').filter((l) => /misuse\.ts\(\d+,\d+\): error TS/.test(l)).map((l) => Number(/\((\d+),/.exec(l)![1]));
-      expect([...new Set(lines)].sort((a, b) => a - b)).toEqual([3, 4, 5, 6, 7]);
+      expect([...new Set(lines)].sort((a, b) => a - b)).toEqual([3, 4, 5, 6, 7, 10, 13]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

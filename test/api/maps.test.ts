@@ -44,19 +44,23 @@ let ni: ReturnType<typeof makeNiTxmStack>;
 let stackFile: string, energiesFile: string;
 let sigint: number;
 
-/** Counts calls that create or write files or folders while `fn` runs. */
+/** Calls that create or write files or folders while `fn` runs (stdout and stderr excepted). */
 async function noWrites<T>(fn: () => Promise<T>): Promise<{ value: T; writes: string[] }> {
-  const writes: string[] = [];
-  const spies = (['writeFileSync', 'mkdirSync', 'mkdtempSync', 'renameSync', 'appendFileSync', 'writeSync', 'createWriteStream'] as const).map((name) =>
-    vi.spyOn(fs, name as 'writeFileSync').mockImplementation(((...a: unknown[]) => { writes.push(`${name} ${String(a[0])}`); throw new Error(`wrote ${String(a[0])}`); }) as never));
-  const openSpy = vi.spyOn(fs, 'openSync');
+  const names = ['writeFileSync', 'mkdirSync', 'mkdtempSync', 'renameSync', 'appendFileSync', 'writeSync', 'createWriteStream', 'openSync'] as const;
+  const spies = names.map((name) => [name, vi.spyOn(fs, name as 'openSync')] as const);
   try {
     const value = await fn();
-    for (const call of openSpy.mock.calls) if (call[1] !== undefined && call[1] !== 'r') writes.push(`openSync ${String(call[0])} ${String(call[1])}`);
+    const writes: string[] = [];
+    for (const [name, spy] of spies) {
+      for (const call of spy.mock.calls as unknown[][]) {
+        if (name === 'writeSync' && (call[0] === 1 || call[0] === 2)) continue;
+        if (name === 'openSync' && (call[1] === undefined || call[1] === 'r')) continue;
+        writes.push(`${name} ${String(call[0])}`);
+      }
+    }
     return { value, writes };
   } finally {
-    spies.forEach((s) => s.mockRestore());
-    openSpy.mockRestore();
+    spies.forEach(([, s]) => s.mockRestore());
   }
 }
 

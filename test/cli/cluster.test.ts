@@ -54,8 +54,9 @@ describe('xanes cluster', () => {
       expect(s.backend.name).toBe(backend);
       expect(s.pca.components).toBe(2);
       // PCA scores are clustered in their own units by default (not z-scored).
-      expect(s.parameters.standardize).toBe(false);
-      expect(s.standardized ?? s.parameters.standardize).toBe(false);
+      expect(s.parameters.standardize).toBe('none');
+      expect(s.standardized).toBe(false);
+      expect(s.standardization).toBe('none');
       for (const f of ['cluster_spectra.csv', 'cluster_spectra.png', 'pca/score_1.npy', 'pca/scree.csv']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     }
   });

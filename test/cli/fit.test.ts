@@ -28,7 +28,12 @@ describe('xanes fit', () => {
       expect(s.backend.name).toBe(backend);
       expect(s.model.parameters).toEqual(['a', 'b1', 'b2', 'b3', 'c11', 'c12', 'c13', 'c21', 'c22', 'c23']);
       expect(s.counts.status.converged).toBeGreaterThan(200);
-      for (const f of ['b2.npy', 'b2.tif', 'b2_stderr.npy', 'redchi.npy', 'iterations.npy', 'PE.npy', 'PE_over_b1.npy', 'status.npy', 'mask.npy']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+      // Every converged or at-bound pixel names the rule that stopped it; no other pixel does.
+      const c = s.counts;
+      expect(c.stop.none).toBe(c.pixels - c.status.converged - c.status['at-bound']);
+      expect(c.stop.ftol + c.stop.xtol + c.stop['ftol+xtol'] + c.stop.gtol + c.stop.exact).toBe(c.status.converged + c.status['at-bound']);
+      expect(s.stopping).toMatchObject({ ftol: 1e-5, xtol: 1e-6, gtol: 1e-5 });
+      for (const f of ['b2.npy', 'b2.tif', 'b2_stderr.npy', 'redchi.npy', 'iterations.npy', 'PE.npy', 'PE_over_b1.npy', 'status.npy', 'stop.npy', 'mask.npy']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
       status[backend] = readNpy(path.join(out, 'status.npy')).data as Uint8Array;
     }
     // Where there is a real edge (true jump >= 0.2, 20 x the noise). Empty pixels and the

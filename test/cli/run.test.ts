@@ -77,6 +77,29 @@ describe('xanes run', () => {
     expect(fs.readFileSync(path.join(dir, 'out-recipe', 'fov_a', 'edge', 'mask.npy')).equals(fs.readFileSync(path.join(dir, 'out-cli', 'fov_a', 'edge', 'mask.npy')))).toBe(true);
   });
 
+  test('--mask: NaN in every step\'s maps and the no-data status where the mask is 0; the same as edge --mask', async () => {
+    const mask = new Float32Array(20 * 24);
+    for (let p = 0; p < mask.length; p++) mask[p] = (p % 24) < 12 ? 1 : 0;
+    const mfile = path.join(dir, 'run-mask.npy');
+    writeNpy(mfile, mask, [20, 24]);
+    const out = path.join(dir, 'out-run-mask');
+    const r = await runCli(['run', fieldsOf(dir)[0], '--energies', energies, '--steps', 'edge,lcf', '--e0', '8343', ...refs(), '--mask', mfile, '--backend', 'cpu', '--threads', '1', '--out', out]);
+    expect(r.code, r.err).toBe(0);
+    const single = path.join(dir, 'out-edge-mask');
+    const e = await runCli(['edge', fieldsOf(dir)[0], '--energies', energies, '--e0', '8343', '--mask', mfile, '--backend', 'cpu', '--threads', '1', '--out', single]);
+    expect(e.code, e.err).toBe(0);
+    expect(fs.readFileSync(path.join(out, 'fov_a', 'edge', 'e0_half.npy')).equals(fs.readFileSync(path.join(single, 'e0_half.npy')))).toBe(true);
+    for (const m of ['edge/e0_half', 'edge/edge_step', 'lcf/weight_NiO', 'lcf/total']) {
+      const a = readNpy(path.join(out, 'fov_a', `${m}.npy`)).data as Float32Array;
+      for (let p = 0; p < a.length; p++) if (!mask[p]) expect(Number.isNaN(a[p]), `${m} at ${p}`).toBe(true);
+      expect(a.some((v, p) => mask[p] === 1 && Number.isFinite(v)), m).toBe(true);
+    }
+    // A mask of another size is one line, exit 2.
+    const bad = await runCli(['run', fieldsOf(dir)[1], '--energies', energies, '--steps', 'edge', '--e0', '8343', '--mask', mfile, '--backend', 'cpu', '--out', path.join(dir, 'out-run-mask-bad')]);
+    expect(bad.code).toBe(2);
+    expect(bad.err.trim()).toMatch(/--mask: .*shape \[20, 24\], the stack's images are \[16, 30\]$/);
+  });
+
   const bad: [string, string[], RegExp][] = [
     ['an unknown step', ['--steps', 'edge,magic'], /--steps: expected one of edge, fit, lcf, cluster, got "magic"/],
     ['a cluster feature of a step not run', ['--steps', 'edge,cluster', '--features', 'lcf:fraction_NiO', '--k', '2'], /--features: 'lcf:fraction_NiO': name a map of a step in this run/],

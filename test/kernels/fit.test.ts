@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { getGpu, type GpuContext } from '../../src/gpu/device.js';
 import { PRESETS, parseModelSpec, type FitModel } from '../../src/models/model.js';
 import { parseFitOptions } from '../../src/models/options.js';
-import { FitStatus, FIT_STATUS_NAMES } from '../../src/models/layout.js';
+import { FitStatus, FitStop, FIT_STATUS_NAMES } from '../../src/models/layout.js';
 import { spectraFromParams, syntheticPresetSpectra, vkGrid40, type SyntheticFitData } from '../../src/models/synthetic.js';
 import { fitMaps, fitStep, fitTileCpu, fitTileGpu, type FitStep } from '../../src/pipeline/fit-step.js';
 import type { Backend, TileResult } from '../../src/pipeline/step.js';
@@ -67,6 +67,11 @@ const ITERATION_AGREEMENT = 0.995;
  * 2 x NOISELESS_SIGMAS float32-rounding errors plus an ulp (noiseless data).
  */
 const PARAM_AGREE_SE = 0.1;
+/**
+ * Reduced chi-squares of one minimum on both backends agree to float32 rounding of the sums
+ * (~1e-6) plus what FTOL leaves (1e-5); 1e-3 separates another minimum (x1.01 and more).
+ */
+const SAME_MINIMUM_REL = 1e-3;
 
 function ulp32(x: number): number {
   const f = new Float32Array([Math.abs(x)]);
@@ -211,6 +216,11 @@ describe('GPU (float32) against CPU (float64)', () => {
       if (g.status[p] !== FitStatus.CONVERGED || c.status[p] !== FitStatus.CONVERGED) continue;
       both++;
       if (Math.abs(g.maps.iterations[p] - c.maps.iterations[p]) > ITERATION_SLACK) continue;
+      // Same path also means the same minimum: at noise 0.03 a weak pre-edge peak can end in
+      // another local minimum on one backend within the same number of iterations (seen:
+      // 2.7x the chi-square, 20 vs 22 iterations); such pixels count as different paths.
+      // (Noisy pixels only: noiseless chi-squares are float32 rounding, not comparable.)
+      if (data.sigma[p] > 0 && Math.abs(g.maps.redchi[p] - c.maps.redchi[p]) > SAME_MINIMUM_REL * c.maps.redchi[p]) continue;
       pathAgrees++;
       const level = data.sigma[p];
       const s = level === 0 ? float32Sigmas(data.model, data.energies, data.truth.map((t) => t[p])) : null;
@@ -325,7 +335,8 @@ describe.each(['cpu', 'webgpu'] as const)('hostile pixels and tiles, %s', (backe
       expect(b.maps.iterations[p], h.what).toBeLessThanOrEqual(st.plan.maxIter);
       if (h.status !== undefined) expect(FIT_STATUS_NAMES[b.status[p]], h.what).toBe(FIT_STATUS_NAMES[h.status]);
       if (b.status[p] === FitStatus.MASKED_INPUT || b.status[p] === FitStatus.NON_FINITE) {
-        for (const m of st.mapNames) if (m !== 'iterations') expect(b.maps[m][p], `${m} of '${h.what}'`).toBeNaN();
+        for (const m of st.mapNames) if (m !== 'iterations' && m !== 'stop') expect(b.maps[m][p], `${m} of '${h.what}'`).toBeNaN();
+        expect(b.maps.stop[p], h.what).toBe(FitStop.NONE);
       }
     }
     // The preset's PE maps are masked where the edge jump is not above the pre-edge noise.
@@ -368,12 +379,14 @@ describe.each(['cpu', 'webgpu'] as const)('hostile pixels and tiles, %s', (backe
     const k13 = d.model.paramNames.indexOf('c13');
     let inside = 0, insideOk = 0, outside = 0, outsideAtBound = 0;
     for (let p = 0; p < n; p++) {
-      // Parameter maps only where the fit converged (NaN elsewhere, every map); raw/ keeps
-      // the fitted values of every pixel.
-      const converged = r.status[p] === FitStatus.CONVERGED;
+      // Parameter maps only where the fit converged, also with a parameter on a bound (a
+      // constrained optimum; NaN elsewhere, every map); raw/ keeps the fitted values of
+      // every pixel. The error of a parameter on its bound is NaN (no confidence interval).
+      const converged = r.status[p] === FitStatus.CONVERGED || r.status[p] === FitStatus.AT_BOUND;
       for (const name of d.model.paramNames) {
         expect(Number.isNaN(r.maps[name][p]), `${name} at pixel ${p}, status ${r.status[p]}`).toBe(!converged);
-        expect(Number.isNaN(r.maps[`${name}_stderr`][p])).toBe(!converged);
+        const onBound = name === 'c13' && (Math.abs(r.maps.c13[p] - 0.9) < 1e-6 || Math.abs(r.maps.c13[p] - 1.2) < 1e-6);
+        expect(Number.isNaN(r.maps[`${name}_stderr`][p]), `${name}_stderr at pixel ${p}, status ${r.status[p]}`).toBe(!converged || onBound);
         expect(Number.isFinite(r.maps[`raw/${name}`][p]), `raw/${name} at pixel ${p}`).toBe(true);
       }
       expect(r.maps['raw/b3'][p]).toBe(3.5);
@@ -465,7 +478,7 @@ describe('the PixelStep', () => {
   test('names its maps and statuses and counts its bytes', () => {
     const st = fitStep(PRESETS['erf-2lorentz'].make(), vkGrid40());
     const names = ['a', 'b1', 'b2', 'b3', 'c11', 'c12', 'c13', 'c21', 'c22', 'c23'];
-    expect(st.mapNames).toEqual([...names, ...names.map((x) => `${x}_stderr`), 'redchi', 'iterations', 'PE', 'PE_over_b1', ...names.map((x) => `raw/${x}`)]);
+    expect(st.mapNames).toEqual([...names, ...names.map((x) => `${x}_stderr`), 'redchi', 'iterations', 'stop', 'PE', 'PE_over_b1', ...names.map((x) => `raw/${x}`)]);
     expect([...st.statusNames]).toEqual(['converged', 'max-iterations', 'singular', 'at-bound', 'masked-input', 'non-finite']);
     // At least the float32 outputs and the status byte, plus GPU work rows or CPU float64 rows.
     expect(st.bytesPerPixel(40)).toBeGreaterThan(4 * st.mapNames.length + 1 + 8 * 25);

@@ -178,7 +178,7 @@ describe('pca', () => {
     }
   });
 
-  test('projection: GPU = CPU; reconstruction error at the noise level; excluded pixels NaN with status 1', async () => {
+  test('projection: GPU = CPU; reconstruction error at the noise level; pixels with an unusable point projected on the rest', async () => {
     const { nE, cube, P, bad } = s;
     const centre = new Float64Array(nE);
     const model = pcaModelFromGram(pcaGramCpu(cube, P, nE, centre), nE, centre, P);
@@ -219,12 +219,14 @@ describe('pca', () => {
       if (nc === 2) expect(Math.sqrt(s2 / cnt)).toBeGreaterThan(2 * expected);
     }
 
-    // The PixelStep on both backends: same maps, status 1 exactly on the excluded pixels.
+    // The PixelStep on both backends: same maps; a pixel with one unusable point is projected
+    // on the rest (src/cpu/pca-missing.ts, test/pipeline/pca-missing.test.ts), status 0.
     const step = pcaProjectStep(model, n);
     expect(step.mapNames).toEqual(['score_1', 'score_2', 'score_3', 'recon_error']);
     for (const backend of [await gpuBackend(), cpuBackend()]) {
       const r = await step.runTile(backend, cube, P);
-      for (let p = 0; p < P; p++) expect(r.status[p], `${backend.name} pixel ${p}`).toBe(bad.has(p) ? 1 : 0);
+      for (let p = 0; p < P; p++) expect(r.status[p], `${backend.name} pixel ${p}`).toBe(0);
+      for (const p of bad) expect(Number.isFinite(r.maps.score_1[p]), `${backend.name} pixel ${p}`).toBe(true);
       for (let p = 0; p < P; p += 97) expect(Math.abs(r.maps.score_1[p] - c[p]) || 0).toBeLessThan(SCORE_TOL);
     }
   });
@@ -246,8 +248,9 @@ describe('pca', () => {
       }
       for (let p = 0; p < W * H; p++) {
         if (bad.has(p)) {
-          expect(tiled.status[p]).toBe(1);
-          expect(Number.isNaN(tiled.scores[0][p])).toBe(true);
+          // Excluded from the covariance, projected on its other points.
+          expect(tiled.status[p]).toBe(0);
+          expect(Number.isFinite(tiled.scores[0][p])).toBe(true);
           continue;
         }
         expect(Math.abs(tiled.scores[0][p] - whole.scores[0][p])).toBeLessThan(10 * SCORE_TOL);

@@ -131,10 +131,18 @@ describe('the fit plan and the generated WGSL', () => {
     expect(plan.yScaled[k('b2')]).toBe(0);
     expect(plan.free).not.toContain(k('b3'));
     expect(plan.free.length).toBe(9);
-    // Role defaults: positions within the scan, widths from a tenth of the finest step.
+    // Role defaults: positions within the scan, widths from half the finest step (the
+    // floor; each width follows half the local step at its own centre: widthCentre).
     expect(plan.lower[k('c12')]).toBe(-1);
     expect(plan.upper[k('c12')]).toBe(1);
-    expect(defaultBounds('width', energies)[0]).toBeCloseTo(0.05, 12);
+    expect(defaultBounds('width', energies)[0]).toBeCloseTo(0.25, 12);
+    expect(plan.widthCentre[k('c13')]).toBe(k('c12'));
+    expect(plan.widthCentre[k('c23')]).toBe(k('c22'));
+    expect(plan.widthCentre[k('b3')]).toBe(k('b2'));
+    expect(plan.widthCentre[k('c12')]).toBe(-1);
+    // A width with --bounds keeps the user's bounds only.
+    const own = makeFitPlan(model, energies, parseFitOptions({ bounds: '{"c13": [0.1, 5]}' }, model));
+    expect(own.widthCentre[k('c13')]).toBe(-1);
     expect(defaultBounds('amplitude', energies)).toEqual([-Infinity, Infinity]);
     expect(defaultBounds('fraction', energies)).toEqual([0, 1]);
   });

@@ -23,7 +23,7 @@ describe('elbow with an outlier pixel', () => {
     }
     a[n - 1] = 40; b[n - 1] = 40; // one pixel far from everything
     const features = featuresFromMaps([a, b], ['a', 'b']);
-    const opts = { standardize: false, seed: 1 };
+    const opts = { standardize: 'none' as const, seed: 1 };
     const strict = await elbow(cpuBackend(), features, [2, 3, 4, 5, 6], { ...opts, minClusterSize: 1 });
     const robust = await elbow(cpuBackend(), features, [2, 3, 4, 5, 6], opts);
     console.log(`k without the rule ${strict.k}, with it ${robust.k}; smallest clusters ${robust.table.map((r) => `${r.k}:${r.smallest}`).join(' ')}`);
