@@ -63,7 +63,7 @@ export function writeReport(resultsDir: string, readme: string): string {
   const peers = docs.find((d) => d.benchmark === 'peers');
   const oursDoc = docs.find((d) => d.benchmark === 'peers-ours');
   if (peers && oursDoc) {
-    type Peer = { job?: string; threads?: number; spectra_per_s?: number; what?: string; error?: string };
+    type Peer = { job?: string; threads?: number; spectra_per_s?: number; cpu_spectra_per_s?: number; what?: string; error?: string };
     const p = peers.results as Record<string, Peer>;
     const ours = oursDoc.results as (Rec & { job: string; threads: number })[];
     const blas = (peers as unknown as { blas?: { internal_api?: string; version?: string; architecture?: string }[] }).blas ?? [];
@@ -72,14 +72,21 @@ export function writeReport(resultsDir: string, readme: string): string {
       `Python ${(peers as unknown as { python?: string }).python ?? ''}, numpy ${(peers as unknown as { numpy?: string }).numpy ?? ''}; BLAS: ${blas.map((b) => `${b.internal_api} ${b.version ?? ''} kernel ${b.architecture ?? '?'}`).join(', ')} (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peers).`,
       'Threads pinned with threadpoolctl (peers) and the engine\'s own thread count (ours). Ratio = our spectra/s / the peer\'s; k-means counts pixels per Lloyd iteration.',
       'Both sides report the best of their repeats. On a shared machine other work slows the two sides by different amounts at different moments: only ratios from one run compare, and the README says how loaded the machine was for the committed run.', '');
-    lines.push('| job | threads | peer | peer spectra/s | ours spectra/s | ratio |', '|---|---|---|---|---|---|');
+    lines.push('| job | threads | peer | peer spectra/s | ours spectra/s | ratio | ratio, CPU time |', '|---|---|---|---|---|---|---|');
     for (const q of Object.values(p)) {
       if (!q.job || q.spectra_per_s === undefined) continue;
-      const o = ours.find((r) => r.job === q.job && r.threads === q.threads) ?? (q.threads === 1 ? undefined : undefined);
-      lines.push(`| ${q.job} | ${q.threads} | ${q.what ?? ''} | ${fmt(q.spectra_per_s)} | ${o ? fmt(o.spectra_per_s) : 'not measured'} | ${o ? sig(o.spectra_per_s / q.spectra_per_s) : '-'} |`);
+      const o = ours.find((r) => r.job === q.job && r.threads === q.threads) as (Rec & { cpu_spectra_per_s?: number }) | undefined;
+      const cpuRatio = o?.cpu_spectra_per_s !== undefined && q.cpu_spectra_per_s !== undefined ? sig(o.cpu_spectra_per_s / q.cpu_spectra_per_s) : '-';
+      lines.push(`| ${q.job} | ${q.threads} | ${q.what ?? ''} | ${fmt(q.spectra_per_s)} | ${o ? fmt(o.spectra_per_s) : 'not measured'} | ${o ? sig(o.spectra_per_s / q.spectra_per_s) : '-'} | ${cpuRatio} |`);
     }
-    for (const [k, q] of Object.entries(p)) if (q.error) lines.push(`| ${k} | | could not run: ${q.error} | | | |`);
+    for (const [k, q] of Object.entries(p)) if (q.error) lines.push(`| ${k} | | could not run: ${q.error} | | | | |`);
+    const load = (oursDoc as unknown as { load?: number[] }).load;
+    if (load) lines.push('', `Load average (1, 5, 15 min) on this 2-core machine when ours ran: ${load.map((x) => x.toFixed(1)).join(', ')}: the machine was shared, so each side got a varying share of a core. "Ratio, CPU time" divides process CPU seconds (every thread) instead of wall seconds, which other work disturbs less; at one thread it is the better measure of speed per core.`);
     lines.push('');
+    const first = ours.map((r) => (r as { eigen_first_s?: number; eigen_s?: number })).filter((r) => r.eigen_first_s !== undefined);
+    if (first.length) {
+      lines.push(`k-means: both sides on N(0, 1) features, started from the first 6 pixels, one thread per core; ours counts one Lloyd step (assignment + sums). PCA, ours: the covariance pass plus the eigendecomposition, each the best of its repeats after a first call (numpy's eigh is timed the same way); the first eigendecomposition in a process took ${first.map((r) => sig(r.eigen_first_s! * 1e3)).join(' / ')} ms (JIT compilation), the later ones ${first.map((r) => sig(r.eigen_s! * 1e3)).join(' / ')} ms.`, '');
+    }
   }
   lines.push('## On a GPU machine without Node', '',
     'After `npm ci`: `bash ../shared/gpu/pack.sh` (a Node binary, Dawn\'s addon and the Vulkan/EGL',

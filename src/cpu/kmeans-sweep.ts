@@ -20,11 +20,17 @@
  * - ties go to the lower centre index; a pixel with any non-finite feature is excluded
  *   (label -1, distance NaN), as in kmeansAssignCpu.
  *
+ * Where the runtime has WebAssembly SIMD (every Node >= 20) the blocks run kmeans-wasm.ts, the
+ * same operations in the same order two pixels at a time (bit-identical results); the
+ * JavaScript sweeps below are its fallback and its check.
+ *
  * Small d x k (the common map-descriptor case: d <= 8) runs a function generated for the
  * (d, active centres) at hand, with every centre coordinate in a local (registers, no array
  * loads in the inner loop); large d runs a loop over mini-blocks of pixels that streams each
  * feature row once per block.
  */
+
+import { wasmSweep } from './kmeans-wasm.js';
 
 /** Pixels per block (global pixel index ranges; the unit of the deterministic reduction). */
 export const KM_CPU_BLOCK = 1 << 15;
@@ -177,7 +183,7 @@ function activeList(p: SweepParams): number[] {
  * distances go to labels[p] / dist2[p] (global pixel p) when given.
  */
 export function kmeansSweepBlocks(
-  views: SweepView[], p: SweepParams, blocks: number[], labels: Int32Array | null, dist2: Float32Array | null,
+  views: SweepView[], p: SweepParams, blocks: number[], labels: Int32Array | null, dist2: Float32Array | null, useWasm = true,
 ): Float64Array {
   const { d, k, centres: C } = p;
   const m = d + 2;
@@ -198,12 +204,14 @@ export function kmeansSweepBlocks(
     }
     return out;
   }
-  const gen = d * act.length <= KM_GEN_MAX_TERMS ? generatedSweep(d, k, act, labels !== null && dist2 !== null) : null;
+  const wasm = useWasm ? wasmSweep(d, k, KM_CPU_BLOCK) : null;
+  const gen = !wasm && d * act.length <= KM_GEN_MAX_TERMS ? generatedSweep(d, k, act, labels !== null && dist2 !== null) : null;
   blocks.forEach((b, bi) => {
     const sums = out.subarray(bi * k * m, (bi + 1) * k * m);
     const g0 = b * KM_CPU_BLOCK;
     const g1 = Math.min(total, g0 + KM_CPU_BLOCK);
-    for (let vi = 0; vi < views.length; vi++) {
+    if (wasm) wasm.run(views, starts, g0, g1, p.shift, p.invScale, C, act, sums, labels, dist2);
+    else for (let vi = 0; vi < views.length; vi++) {
       const v = views[vi];
       const a = Math.max(g0, starts[vi]);
       const e = Math.min(g1, starts[vi] + v.count);

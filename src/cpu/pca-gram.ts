@@ -1,7 +1,9 @@
 /**
  * The CPU backend's PCA covariance kernel: the augmented Gram matrix G = sum a a^T,
  * a = [x - centre, 1] (see pcaGramCpu in pca.ts, the readable rank-1-update twin), computed
- * in cache-friendly panels and 4 x 4 register blocks, on worker threads.
+ * in cache-friendly panels and 4 x 4 register blocks, on worker threads. Each block runs the
+ * WebAssembly SIMD version of the same panel scheme (pca-wasm.ts) where the runtime has it
+ * (every Node >= 20); the JavaScript panels below are its fallback and its check.
  *
  * - Pixels are cut into blocks of PCA_CPU_BLOCK by pixel index within the tile (not by
  *   thread); each block's G starts from zero and the caller adds blocks in order, so the
@@ -18,6 +20,7 @@
  */
 import { PCA_MAX_ABS } from './pca.js';
 import { KernelPool, defaultThreads, isShared } from './threads.js';
+import { wasmGram } from './pca-wasm.js';
 
 /** Pixels per block (the unit of the deterministic reduction). */
 export const PCA_CPU_BLOCK = 1 << 14;
@@ -42,7 +45,7 @@ function paddedRows(d: number): number {
  * The Gram matrices of the given blocks: Float64Array(blocks.length * (d + 1)^2), each a
  * full symmetric (d + 1) x (d + 1) row-major matrix, in the order of `blocks`.
  */
-export function gramBlocks(job: GramJob): Float64Array {
+export function gramBlocks(job: GramJob, useWasm = true): Float64Array {
   const { cube, P, d, centre, blocks } = job;
   const m = d + 1;
   const mp = paddedRows(d);
@@ -50,7 +53,13 @@ export function gramBlocks(job: GramJob): Float64Array {
   const A = new Float64Array(mp * PANEL);
   const ok = new Uint8Array(PANEL);
   const Gp = new Float64Array(mp * mp);
+  // WebAssembly SIMD where available (pca-wasm.ts, ~3x faster); this JavaScript path otherwise.
+  const wasm = useWasm ? wasmGram(d, PCA_CPU_BLOCK) : null;
   blocks.forEach((b, bi) => {
+    if (wasm) {
+      wasm.gram(cube, P, b * PCA_CPU_BLOCK, Math.min(P, (b + 1) * PCA_CPU_BLOCK), centre, out.subarray(bi * m * m, (bi + 1) * m * m));
+      return;
+    }
     Gp.fill(0);
     const b0 = b * PCA_CPU_BLOCK;
     const b1 = Math.min(P, b0 + PCA_CPU_BLOCK);

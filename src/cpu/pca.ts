@@ -2,7 +2,8 @@
  * PCA on the host, in float64: the CPU twins of shaders/pca_cov.wgsl (with pca_mask.wgsl)
  * and shaders/pca_project.wgsl, and the host side shared by both backends: accumulating the
  * augmented Gram matrix over tiles, turning it into mean and covariance, the symmetric
- * eigendecomposition (cyclic Jacobi) and the explained-variance table.
+ * eigendecomposition (Householder + QR in eigen.ts; cyclic Jacobi here as its independent
+ * check) and the explained-variance table.
  *
  * Conventions
  * - A pixel takes part only if all d values of its spectrum are usable: finite and of
@@ -13,6 +14,8 @@
  * - Components are unit vectors, sorted by decreasing eigenvalue; the sign of each is fixed
  *   so that its largest-magnitude entry is positive (deterministic across backends).
  */
+
+import { symmetricEigen } from './eigen.js';
 
 /**
  * Values at or above this magnitude exclude a pixel like NaN does: they are not spectra, and
@@ -141,7 +144,8 @@ export function pcaModelFromGram(G: Float64Array, d: number, centre: Float64Arra
       cov[j * d + i] = v;
     }
   }
-  const { values, vectors } = jacobiEigenSymmetric(cov, d);
+  // Householder + QR (eigen.ts): what numpy.linalg.eigh does, ~10x faster than Jacobi here.
+  const { values, vectors } = symmetricEigen(cov, d);
   const eigenvalues = values.map((v) => Math.max(0, v));
   const nIncluded = Math.round(n);
   return {

@@ -6,12 +6,13 @@
  * (plus labels when asked), added over tiles in float64 on the host.
  *
  * Features stay on the GPU between steps when they fit in `residentBytes` (all tiles in one
- * submit per step); otherwise each step streams the tiles through a ring of two slot
+ * submit per step); otherwise each step streams the tiles through a ring of two slot (UploadRing, src/gpu/ring.ts)
  * buffers: the upload of tile i + 1 is queued while tile i computes, and the host waits
  * only to keep at most two tiles staged (never for a tile's results).
  */
 import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
+import { UploadRing, submitChecked } from '../gpu/ring.js';
 import { BufferSet, readFloat32, align4, writeFloat32 } from '../gpu/buffers.js';
 import { encodeDispatch, type KernelDef } from '../gpu/kernel.js';
 import { GpuOutOfMemoryError } from '../gpu/buffers.js';
@@ -206,8 +207,8 @@ export class GpuKmeansEngine implements KmeansEngine {
   private tileSums: GPUBuffer | null = null;
   private sumsRead: GPUBuffer | null = null;
   private sizedK = 0;
-  private featSlots: GPUBuffer[] = [];
-  private outSlots: GPUBuffer[] = [];
+  /** Streamed mode: the slot ring (features and assignment buffer per slot). */
+  private ring: UploadRing<{ feat: GPUBuffer; out: GPUBuffer }> | null = null;
 
   private constructor(
     readonly ctx: GpuContext,
@@ -251,10 +252,11 @@ export class GpuKmeansEngine implements KmeansEngine {
       }
     } else {
       const maxCount = Math.max(...views.map((v) => v.count));
-      for (let r = 0; r < Math.min(RING, views.length); r++) {
-        eng.featSlots.push(eng.set.storage(`featureSlot${r}`, 4 * d * maxCount));
-        eng.outSlots.push(eng.set.storage(`assignSlot${r}`, 4 * KM_ROWS * maxCount));
-      }
+      const slots = Array.from({ length: Math.min(RING, views.length) }, (_, r) => ({
+        feat: eng.set.storage(`featureSlot${r}`, 4 * d * maxCount),
+        out: eng.set.storage(`assignSlot${r}`, 4 * KM_ROWS * maxCount),
+      }));
+      eng.ring = new UploadRing(ctx, slots);
     }
     const oom = await guard(ctx, device.popErrorScope());
     if (oom) {
@@ -307,28 +309,18 @@ export class GpuKmeansEngine implements KmeansEngine {
         encoder.copyBufferToBuffer(out, 0, rb, 0, KM_ROWS * P * 4);
         rbs.push(rb);
       };
-      const submit = async (encoder: GPUCommandEncoder) => {
-        device.pushErrorScope('validation');
-        device.queue.submit([encoder.finish()]);
-        const invalid = await guard(ctx, device.popErrorScope());
-        if (invalid) throw new Error(`GPU validation error in k-means: ${invalid.message}`);
-      };
       if (this.resident) {
         const encoder = device.createCommandEncoder({ label: 'kmeans.step' });
         for (let ti = 0; ti < nT; ti++) await encodeTile(encoder, ti, this.tiles[ti].feat!, this.tiles[ti].out!);
-        await submit(encoder);
+        await submitChecked(ctx, encoder, 'k-means');
       } else {
-        const done: Promise<unknown>[] = [];
+        const ring = this.ring!;
         for (let ti = 0; ti < nT; ti++) {
-          const r = ti % this.featSlots.length;
-          // Queue order already puts this upload after the work of tile ti - RING that used
-          // the slot; waiting for that work only bounds the staged uploads to RING tiles.
-          if (ti >= RING) await guard(ctx, done[ti - RING]);
-          writeView(ctx, this.featSlots[r], this.tiles[ti].view, d);
+          const slot = await ring.acquire(ti);
+          writeView(ctx, slot.feat, this.tiles[ti].view, d);
           const encoder = device.createCommandEncoder({ label: 'kmeans.stepTile' });
-          await encodeTile(encoder, ti, this.featSlots[r], this.outSlots[r]);
-          await submit(encoder);
-          done.push(device.queue.onSubmittedWorkDone());
+          await encodeTile(encoder, ti, slot.feat, slot.out);
+          await ring.submit(ti, encoder, 'k-means');
         }
       }
       // One map for every tile's sums; float64 across tiles, in tile order.
@@ -387,10 +379,7 @@ export async function kmeansAssignGpu(
     const encoder = device.createCommandEncoder({ label: 'kmeansAssign.encoder' });
     await encodeDispatch(ctx, encoder, kmeansAssignKernel, P, { d, k, kp: paddedK(k) }, [feat, aux, out], set.buffers);
     encoder.copyBufferToBuffer(out, 0, read, 0, KM_ROWS * P * 4);
-    device.pushErrorScope('validation');
-    device.queue.submit([encoder.finish()]);
-    const invalid = await guard(ctx, device.popErrorScope());
-    if (invalid) throw new Error(`GPU validation error in kmeans_assign: ${invalid.message}`);
+    await submitChecked(ctx, encoder, 'kmeans_assign');
     return await readFloat32(ctx, read, KM_ROWS * P);
   } finally {
     await set.release();

@@ -2,7 +2,7 @@
  * GPU wrappers of shaders/pca_mask.wgsl, pca_cov.wgsl, pca_reduce.wgsl and pca_project.wgsl
  * (CPU twins: src/cpu/pca.ts), energy-major tiles f32[d][P]:
  *  - GpuGramAccumulator: the covariance pass over many tiles with persistent buffers (two
- *    upload slots, so tile i + 1 is queued while tile i computes; the host waits only to
+ *    upload slots (UploadRing, src/gpu/ring.ts), so tile i + 1 is queued while tile i computes; the host waits only to
  *    keep two tiles staged), mask + tiled A^T A + on-device reduction per tile, and ONE
  *    readback of all the tiles' Gram matrices (every GRAM_FLUSH_TILES tiles at most), added
  *    in float64 on the host;
@@ -11,6 +11,7 @@
  */
 import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
+import { UploadRing, submitChecked } from '../gpu/ring.js';
 import { BufferSet, readFloat32, writeFloat32 } from '../gpu/buffers.js';
 import { encodeDispatch, type KernelDef } from '../gpu/kernel.js';
 import { GpuOutOfMemoryError } from '../gpu/buffers.js';
@@ -180,7 +181,7 @@ export function covGpuBytesPerPixel(d: number): number {
  */
 export class GpuGramAccumulator {
   private readonly set: BufferSet;
-  private readonly cubes: GPUBuffer[] = [];
+  private readonly ring: UploadRing<GPUBuffer>;
   private readonly mask: GPUBuffer;
   private readonly centreBuf: GPUBuffer;
   private readonly partials: GPUBuffer;
@@ -188,7 +189,6 @@ export class GpuGramAccumulator {
   private readonly resultsRead: GPUBuffer;
   private readonly gram: Float64Array;
   private readonly entries: number;
-  private readonly done: Promise<unknown>[] = [];
   private pending = 0;
   private added = 0;
   private scratch: BufferSet;
@@ -201,7 +201,7 @@ export class GpuGramAccumulator {
     this.scratch = new BufferSet(ctx, 'pcaGramParams');
     const plan = covPlan(d, maxP, targetPartials, this.direct);
     this.entries = plan.entries;
-    for (let r = 0; r < 2; r++) this.cubes.push(this.set.storage(`cube${r}`, 4 * d * maxP));
+    this.ring = new UploadRing(ctx, [0, 1].map((r) => this.set.storage(`cube${r}`, 4 * d * maxP)));
     this.mask = this.set.storage('mask', 4 * maxP);
     this.centreBuf = this.set.upload('centre', Float32Array.from(centre));
     this.partials = this.set.storage('partials', 4 * plan.partials);
@@ -230,21 +230,14 @@ export class GpuGramAccumulator {
     const { ctx, d } = this;
     const device = ctx.device;
     const i = this.added;
-    // Queue order puts this upload after tile i - 2's work on the same slot; waiting for
-    // that work only bounds Dawn's staged uploads to two tiles.
-    if (i >= 2) await guard(ctx, this.done[i - 2]);
-    const slot = this.cubes[i % 2];
+    const slot = await this.ring.acquire(i);
     writeFloat32(ctx, slot, 0, cube.subarray(0, d * P));
     const plan = covPlan(d, P, this.targetPartials, this.direct);
     const encoder = device.createCommandEncoder({ label: 'pcaGram.tile' });
     await encodeDispatch(ctx, encoder, pcaMaskKernel, P, { d, max_abs: PCA_MAX_ABS }, [slot, this.mask], this.scratch.buffers);
     await encodeDispatch(ctx, encoder, pcaCovKernel, plan.nGroups * COV_WG, covParams(plan), [slot, this.mask, this.centreBuf, this.partials], this.scratch.buffers);
     await encodeDispatch(ctx, encoder, pcaReduceKernel, plan.entries, { n_entries: plan.entries, n_chunks: plan.nChunks, out_offset: this.pending * this.entries }, [this.partials, this.results], this.scratch.buffers);
-    device.pushErrorScope('validation');
-    device.queue.submit([encoder.finish()]);
-    const invalid = await guard(ctx, device.popErrorScope());
-    if (invalid) throw new Error(`GPU validation error in pca_cov: ${invalid.message}`);
-    this.done.push(device.queue.onSubmittedWorkDone());
+    await this.ring.submit(i, encoder, 'pca_cov');
     this.added++;
     this.pending++;
     if (this.pending === GRAM_FLUSH_TILES) await this.flush();
@@ -326,10 +319,7 @@ export async function pcaProjectGpu(ctx: GpuContext, cube: Float32Array, P: numb
     const encoder = device.createCommandEncoder({ label: 'pcaProject.encoder' });
     await encodeDispatch(ctx, encoder, pcaProjectKernel, P, { d, n_comp: n, max_abs: PCA_MAX_ABS }, [cubeBuf, basisBuf, outBuf], set.buffers);
     encoder.copyBufferToBuffer(outBuf, 0, outRead, 0, rows * P * 4);
-    device.pushErrorScope('validation');
-    device.queue.submit([encoder.finish()]);
-    const invalid = await guard(ctx, device.popErrorScope());
-    if (invalid) throw new Error(`GPU validation error in pca_project: ${invalid.message}`);
+    await submitChecked(ctx, encoder, 'pca_project');
     return await readFloat32(ctx, outRead, rows * P);
   } finally {
     await set.release();

@@ -25,6 +25,11 @@ export interface KmeansBenchOptions {
   residentBytes?: number;
   /** Pixels of the synthetic tile that is repeated to reach `pixels` (default: the largest the device allows, at most 2^22). */
   tilePixels?: number;
+  /**
+   * 'blobs' (default): k Gaussian blobs, pixel p in blob p % k; 'normal': every feature
+   * N(0, 1), as scikit-learn's peer in bench/peers/peers.py (the start: the first k pixels).
+   */
+  data?: 'blobs' | 'normal';
 }
 
 export interface KmeansBenchResult {
@@ -38,14 +43,16 @@ export interface KmeansBenchResult {
   setupSeconds: number;
   /** One Lloyd iteration each: assignment, partial sums, readback, float64 reduction, centre update. */
   iterationSeconds: number[];
+  /** The same iterations in process CPU time (every thread; robust to other work on a shared machine). */
+  iterationCpuSeconds: number[];
   backend: BackendName;
   adapter: string;
 }
 
-/** Synthetic features: k Gaussian blobs in d dimensions (unit spread, centres ~N(0, 4^2)), f32[d][P]. */
-function blobTile(P: number, d: number, k: number, seed: number): Float32Array {
+/** Synthetic features: k Gaussian blobs in d dimensions (unit spread, centres ~N(0, 4^2); all at 0 when `normal`), f32[d][P]. */
+function blobTile(P: number, d: number, k: number, seed: number, normal = false): Float32Array {
   const rng = makeRng(seed);
-  const centres = Float64Array.from({ length: k * d }, () => 4 * rng.normal());
+  const centres = Float64Array.from({ length: k * d }, () => (normal ? 0 : 4 * rng.normal()));
   const data = sharedFloat32(d * P);
   for (let p = 0; p < P; p++) {
     const j = p % k;
@@ -64,7 +71,7 @@ export async function benchKmeansIteration(backend: Backend, o: KmeansBenchOptio
   checkK(k, 'k');
   const maxP = backend.gpu ? maxKmeansTilePixels(backend.gpu, d) : 1 << 22;
   const tileP = Math.max(1, Math.min(pixels, o.tilePixels ?? Math.min(maxP, 1 << 22)));
-  const data = blobTile(tileP, d, k, o.seed ?? 1);
+  const data = blobTile(tileP, d, k, o.seed ?? 1, o.data === 'normal');
   const views: FeatureView[] = [];
   for (let p0 = 0; p0 < pixels; p0 += tileP) views.push({ data, stride: tileP, offset: 0, count: Math.min(tileP, pixels - p0) });
   const st = standardization(featureStats({ d, n: tileP, data }), true);
@@ -91,15 +98,18 @@ export async function benchKmeansIteration(backend: Backend, o: KmeansBenchOptio
     };
     await iterate(); // warm-up: pipeline compilation, first-touch allocations, JIT
     const iterationSeconds: number[] = [];
+    const iterationCpuSeconds: number[] = [];
     for (let r = 0; r < (o.repeats ?? 3); r++) {
+      const c = process.cpuUsage();
       const t = performance.now();
       await iterate();
       iterationSeconds.push((performance.now() - t) / 1000);
+      iterationCpuSeconds.push(cpuSeconds(c));
     }
     return {
       pixels, d, k, tiles: views.length, tilePixels: tileP,
       resident: engine instanceof GpuKmeansEngine ? engine.resident : null,
-      setupSeconds, iterationSeconds, backend: backend.name, adapter: backend.adapter,
+      setupSeconds, iterationSeconds, iterationCpuSeconds, backend: backend.name, adapter: backend.adapter,
     };
   } finally {
     await engine.release();
@@ -121,8 +131,14 @@ export interface PcaBenchResult {
   tilePixels: number;
   /** The covariance pass over all pixels (GPU: upload, mask, partial sums, readback, float64 sums), seconds. */
   covarianceSeconds: number[];
-  /** Host eigendecomposition of the d x d covariance, seconds. */
+  /** The same passes in process CPU time. */
+  covarianceCpuSeconds: number[];
+  /** The eigendecomposition's best process CPU time (as eigenSeconds). */
+  eigenCpuSeconds: number;
+  /** Host eigendecomposition of the d x d covariance, seconds: the best of 5 calls after the first. */
   eigenSeconds: number;
+  /** The first call in this process (includes JIT compilation of the solver), seconds. */
+  eigenFirstSeconds: number;
   backend: BackendName;
   adapter: string;
 }
@@ -170,21 +186,41 @@ export async function benchPcaCovariance(backend: Backend, o: PcaBenchOptions): 
     return acc;
   };
   const covarianceSeconds: number[] = [];
+  const covarianceCpuSeconds: number[] = [];
   let last: PcaAccumulator | null = null;
   try {
     await pass(); // warm-up: pipeline compilation, worker start-up, JIT
     for (let r = 0; r < (o.repeats ?? 3); r++) {
+      const c = process.cpuUsage();
       const t = performance.now();
       last = await pass();
       covarianceSeconds.push((performance.now() - t) / 1000);
+      covarianceCpuSeconds.push(cpuSeconds(c));
     }
   } finally {
     await cpuThreads?.close();
   }
-  const t = performance.now();
-  last?.finish();
-  const eigenSeconds = (performance.now() - t) / 1000;
-  return { pixels, d, tiles: tiles.length, tilePixels: tileP, covarianceSeconds, eigenSeconds, backend: backend.name, adapter: backend.adapter };
+  // Timed like the peer's numpy eigh (best of repeats after a first call).
+  const eig: number[] = [];
+  const eigCpu: number[] = [];
+  for (let r = 0; r < 6; r++) {
+    const c = process.cpuUsage();
+    const t = performance.now();
+    last?.finish();
+    eig.push((performance.now() - t) / 1000);
+    eigCpu.push(cpuSeconds(c));
+  }
+  return {
+    pixels, d, tiles: tiles.length, tilePixels: tileP, covarianceSeconds, covarianceCpuSeconds,
+    eigenSeconds: Math.min(...eig.slice(1)), eigenFirstSeconds: eig[0], eigenCpuSeconds: Math.min(...eigCpu.slice(1)),
+    backend: backend.name, adapter: backend.adapter,
+  };
+}
+
+/** Process CPU seconds (user + system, every thread) since `start`. */
+function cpuSeconds(start: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(start);
+  return (u.user + u.system) / 1e6;
 }
 
 function sliceEnergyMajor(cube: Float32Array, d: number, P: number, count: number): Float32Array {

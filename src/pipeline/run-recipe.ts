@@ -25,7 +25,7 @@ import { combineSteps, splitRun } from './combine.js';
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
 import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
-import { lcfStep } from './lcf-step.js';
+import { lcfStep, LCF_MASK_SIGMA } from './lcf-step.js';
 import { compositionOfFit, type CompositionRequest } from './composition.js';
 import type { RefNorm } from './ref-norm.js';
 import { parseMode, parseBackground } from './lcf-run.js';
@@ -310,9 +310,12 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
       const lo = recipe.lcf!;
       const refNorm: RefNorm = lo.refNorm ?? (lo.flatten ? 'flat' : 'auto');
       const refs = await loadReferences(ctx.refSpecs, source, energies, windowRange(energies, win), { kind: refNorm, edge: recipe.edge });
-      const normOptions: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 };
+      // As `xanes lcf`: --mask-sigma (default 3 for lcf, not the edge step's 1) masks the
+      // total weight and, with --normalize, the edge step of the normalisation.
+      const maskSigma = recipe.edge?.maskSigma ?? LCF_MASK_SIGMA;
+      const normOptions: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0, maskSigma };
       const normalize = lo.normalize ? { plan: makeEdgePlan(energies, e0, normOptions, recipe.energies ?? field.stack), flatten: lo.flatten === true } : undefined;
-      const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: ctx.lcfMode!, background: ctx.lcfBg!, window: win }, normalize);
+      const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: ctx.lcfMode!, background: ctx.lcfBg!, window: win }, normalize, maskSigma);
       ls.info.warnings.forEach((w) => notice(`xanes: ${w}`));
       // The normalisation as `xanes lcf` records it (the report's inspector redoes it on a pixel).
       const normRecord = normalize ? {

@@ -117,6 +117,21 @@ describe('xanes run', () => {
     });
   }
 
+  test('lcf --normalize in a run masks as `xanes lcf` does (its --mask-sigma, default 3), byte for byte', async () => {
+    for (const sigma of [[], ['--mask-sigma', '5']]) {
+      const tag = sigma.length ? 's5' : 'default';
+      const out = path.join(dir, `out-run-norm-${tag}`), single = path.join(dir, `out-lcf-norm-${tag}`);
+      const common = [...refs(), '--normalize', '--mode', 'nnls', ...sigma, '--backend', 'cpu', '--threads', '1'];
+      const r = await runCli(['run', fieldsOf(dir)[0], '--energies', energies, '--steps', 'lcf', ...common, '--out', out]);
+      expect(r.code, r.err).toBe(0);
+      const l = await runCli(['lcf', fieldsOf(dir)[0], '--energies', energies, ...common, '--out', single]);
+      expect(l.code, l.err).toBe(0);
+      for (const m of ['status', 'fraction_LiNiO2', 'edge_step']) {
+        expect(fs.readFileSync(path.join(out, 'fov_a', 'lcf', `${m}.npy`)).equals(fs.readFileSync(path.join(single, `${m}.npy`))), `${tag} ${m}`).toBe(true);
+      }
+    }
+  });
+
   test('SIGINT in the middle of a run leaves no output folder and no temporary folder', async () => {
     const out = path.join(dir, 'out-interrupted');
     const child = spawn(process.execPath, [path.join(repo, 'bin', 'xanes.js'), 'run', 'synthetic:3000x2000', '--steps', 'edge', '--e0', '8343', '--backend', 'cpu', '--threads', '1', '--out', out], { stdio: 'ignore' });

@@ -1,0 +1,227 @@
+/**
+ * The PCA covariance block kernel in WebAssembly SIMD (f64x2): the same augmented Gram
+ * matrix G = sum a a^T, a = [x - centre, 1], as gramBlocks' JavaScript path in pca-gram.ts
+ * and pcaGramCpu (the readable twin), about 3x faster on one core (bench/README.md).
+ *
+ * Per block of pixels (pca-gram.ts PCA_CPU_BLOCK): the block's d float32 rows are copied
+ * into this instance's linear memory (one copy per row), then per panel of WPANEL pixels:
+ * - the exclusion mask: a pixel takes part only if |v| < PCA_MAX_ABS at every energy
+ *   (usableValue; NaN fails the comparison), two pixels per f64x2 lane pair;
+ * - the panel A (mp rows of WPANEL float64: the centred values x - centre[e] in float64, the
+ *   constant row 1, zero rows up to mp = a multiple of 3; an excluded pixel is a zero column);
+ * - G's upper 3 x 3 blocks += A A^T over the panel: nine f64x2 accumulators (each holds the
+ *   sums of the even and of the odd pixels), the six rows of a block pair loaded once per
+ *   two pixels (9 multiplies and 9 adds per 6 loads), lanes added at the panel's end.
+ * Arithmetic: float64 products of the centred values (as in the JavaScript path), summed per
+ * lane over a panel, then added to the block's G; the order depends only on the pixel index
+ * within the block, never on the thread. The module is generated for each d (mp constant).
+ */
+import { PCA_MAX_ABS } from './pca.js';
+import { assemble, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
+
+/** Pixels per panel of the WebAssembly path (A: mp x WPANEL float64, 208 KiB for d = 101: L2; measured best of 128-512). */
+export const WPANEL = 256;
+
+/** Register block of the Gram kernel: BR rows x BQ columns of G, BR * BQ f64x2 accumulators (x64 has 16 vector registers). */
+const BR = 2;
+const BQ = 4;
+/** Pixel pairs per trip of the Gram kernel's inner loop (WPANEL / 2 must be a multiple). */
+const UNROLL = 1;
+
+/** Rows of the WebAssembly panel: d + 1 rounded up to a multiple of BQ (BR divides BQ). */
+export function wasmRows(d: number): number {
+  return Math.ceil((d + 1) / BQ) * BQ;
+}
+
+interface Exports {
+  block: (nPanels: number) => void;
+}
+
+/** One instance per (thread, d, block size): its own memory, reused for every block. */
+export class WasmGram {
+  readonly mp: number;
+  private readonly exp: Exports;
+  private readonly mem: WasmMemory;
+  private readonly offX = 0;
+  private readonly offA: number;
+  private readonly offG: number;
+  private readonly offC: number;
+  private readonly offOk: number;
+
+  /** `S`: the staging row length (pixels per block, a multiple of WPANEL). */
+  constructor(readonly d: number, readonly S: number) {
+    if (S % WPANEL !== 0) throw new RangeError('WasmGram: block size must be a multiple of the panel');
+    const mp = (this.mp = wasmRows(d));
+    const al = (x: number) => Math.ceil(x / 64) * 64;
+    this.offA = al(4 * d * S);
+    this.offG = al(this.offA + 8 * mp * WPANEL);
+    this.offC = al(this.offG + 8 * mp * mp);
+    this.offOk = al(this.offC + 8 * d);
+    const bytes = this.offOk + 16 * (WPANEL / 2);
+    const pages = Math.ceil(bytes / 65536);
+    this.mem = newMemory(pages);
+    this.exp = instantiate<Exports>(buildModule(d, S, mp, this.offA, this.offG, this.offC, this.offOk, pages), this.mem);
+  }
+
+  /**
+   * The block's Gram matrix into G (full symmetric (d + 1)^2, row-major): pixels
+   * [p0, p1) of the energy-major tile cube (d rows of P).
+   */
+  gram(cube: Float32Array, P: number, p0: number, p1: number, centre: Float64Array, G: Float64Array): void {
+    const { d, S, mp } = this;
+    const n = p1 - p0;
+    if (n > S) throw new RangeError('WasmGram: block larger than the staging area');
+    const nPanels = Math.ceil(n / WPANEL);
+    if (nPanels === 0) {
+      G.fill(0);
+      return;
+    }
+    const buf = this.mem.buffer;
+    const X = new Float32Array(buf, this.offX, d * S);
+    for (let e = 0; e < d; e++) {
+      X.set(cube.subarray(e * P + p0, e * P + p1), e * S);
+      // Pixels past the block's end in its last panel: NaN, i.e. excluded (zero columns).
+      X.fill(NaN, e * S + n, e * S + nPanels * WPANEL);
+    }
+    new Float64Array(buf, this.offC, d).set(centre);
+    // Rows d + 1 .. mp - 1 of A stay zero: clear A once per block (never written by the kernel).
+    new Float64Array(buf, this.offA, mp * WPANEL).fill(0);
+    const Gp = new Float64Array(buf, this.offG, mp * mp);
+    Gp.fill(0);
+    this.exp.block(nPanels);
+    const m = d + 1;
+    for (let i = 0; i < m; i++) {
+      for (let j = i; j < m; j++) {
+        const v = Gp[i * mp + j];
+        G[i * m + j] = v;
+        G[j * m + i] = v;
+      }
+    }
+  }
+}
+
+const instances = new Map<string, WasmGram>();
+
+/** This thread's WasmGram for (d, S), or null where WebAssembly SIMD is missing or the staging area would not fit. */
+export function wasmGram(d: number, S: number): WasmGram | null {
+  if (!wasmSimd || 4 * d * S > 1 << 30) return null;
+  const key = `${d}:${S}`;
+  let g = instances.get(key);
+  if (!g) {
+    if (instances.size > 4) instances.clear();
+    g = new WasmGram(d, S);
+    instances.set(key, g);
+  }
+  return g;
+}
+
+function buildModule(d: number, S: number, mp: number, offA: number, offG: number, offC: number, offOk: number, pages: number): Uint8Array<ArrayBuffer> {
+  const f = new Fn('block', [['nPanels', I32]]);
+  const pnl = f.local('pnl', I32), e = f.local('e', I32), j = f.local('j', I32);
+  const row = f.local('row', I32), ok = f.local('ok', I32), arow = f.local('arow', I32);
+  const x = f.local('x', V128), c = f.local('c', V128), lim = f.local('lim', V128), zero = f.local('zero', V128), ones = f.local('ones', V128), one = f.local('one', V128);
+  const bi = f.local('bi', I32), bj = f.local('bj', I32), pa = f.local('pa', I32), pb = f.local('pb', I32), end = f.local('end', I32), g = f.local('g', I32);
+  const a = f.local('a', V128), b = Array.from({ length: BQ }, (_, q) => f.local(`b${q}`, V128));
+  const acc = Array.from({ length: BR }, (_, r) => Array.from({ length: BQ }, (_, q) => f.local(`acc${r}${q}`, V128)));
+  const RB = 8 * WPANEL; // bytes per panel row
+  f.f64(PCA_MAX_ABS).f64x2Splat().set(lim);
+  f.f64(0).f64x2Splat().set(zero);
+  f.f64(1).f64x2Splat().set(one);
+  f.get(zero).get(zero).f64x2Eq().set(ones); // all bits set
+  f.i32(0).set(pnl);
+  f.block().loop();
+  {
+    // --- mask: ok[j] (pixel pair j of the panel) = all energies usable
+    f.i32(offOk).set(ok);
+    f.block().loop();
+    f.get(ok).get(ones).vStore();
+    f.get(ok).i32(16).add().tee(ok).i32(offOk + 16 * (WPANEL / 2)).ltS().brIf(0);
+    f.end().end();
+    f.i32(0).set(e);
+    f.block().loop();
+    {
+      // row = byte address of pixel pnl * WPANEL of energy e in the staging rows
+      f.get(e).i32(4 * S).mul().get(pnl).i32(4 * WPANEL).mul().add().set(row);
+      f.i32(offOk).set(ok);
+      f.block().loop();
+      f.get(ok);
+      f.get(ok).vLoad();
+      f.get(row).vLoad64Zero().f64x2PromoteLow().f64x2Abs().get(lim).f64x2Lt();
+      f.vAnd().vStore();
+      f.get(row).i32(8).add().set(row);
+      f.get(ok).i32(16).add().tee(ok).i32(offOk + 16 * (WPANEL / 2)).ltS().brIf(0);
+      f.end().end();
+      f.get(e).i32(1).add().tee(e).i32(d).ltS().brIf(0);
+    }
+    f.end().end();
+    // --- panel A: centred values where usable, else 0; then the constant row
+    f.i32(0).set(e);
+    f.block().loop();
+    {
+      f.get(e).i32(4 * S).mul().get(pnl).i32(4 * WPANEL).mul().add().set(row);
+      f.get(e).i32(3).shl().i32(offC).add().vLoad64Splat().set(c);
+      f.get(e).i32(RB).mul().i32(offA).add().set(arow);
+      f.i32(offOk).set(ok);
+      f.block().loop();
+      f.get(arow);
+      f.get(row).vLoad64Zero().f64x2PromoteLow().get(c).f64x2Sub();
+      f.get(zero).get(ok).vLoad().vBitselect().vStore();
+      f.get(row).i32(8).add().set(row);
+      f.get(arow).i32(16).add().set(arow);
+      f.get(ok).i32(16).add().tee(ok).i32(offOk + 16 * (WPANEL / 2)).ltS().brIf(0);
+      f.end().end();
+      f.get(e).i32(1).add().tee(e).i32(d).ltS().brIf(0);
+    }
+    f.end().end();
+    f.i32(offA + d * RB).set(arow);
+    f.i32(offOk).set(ok);
+    f.block().loop();
+    f.get(arow).get(one).get(zero).get(ok).vLoad().vBitselect().vStore();
+    f.get(arow).i32(16).add().set(arow);
+    f.get(ok).i32(16).add().tee(ok).i32(offOk + 16 * (WPANEL / 2)).ltS().brIf(0);
+    f.end().end();
+    // --- G's upper triangle += A A^T, in BR x BQ blocks (rows bi.., columns bj..)
+    f.i32(0).set(bi);
+    f.block().loop();
+    {
+      // first column block that reaches the diagonal: bj = bi rounded down to a multiple of BQ
+      f.get(bi).i32(BQ).divS().i32(BQ).mul().set(bj);
+      f.block().loop();
+      {
+        for (const r of acc) for (const q of r) f.get(zero).set(q);
+        f.get(bi).i32(RB).mul().i32(offA).add().set(pa);
+        f.get(bj).i32(RB).mul().i32(offA).add().set(pb);
+        f.get(pa).i32(RB).add().set(end);
+        f.loop();
+        for (let u = 0; u < UNROLL; u++) {
+          for (let q = 0; q < BQ; q++) f.get(pb).vLoad(q * RB + 16 * u).set(b[q]);
+          for (let r = 0; r < BR; r++) {
+            f.get(pa).vLoad(r * RB + 16 * u).set(a);
+            for (let q = 0; q < BQ; q++) f.get(acc[r][q]).get(a).get(b[q]).f64x2Mul().f64x2Add().set(acc[r][q]);
+          }
+        }
+        f.get(pb).i32(16 * UNROLL).add().set(pb);
+        f.get(pa).i32(16 * UNROLL).add().tee(pa).get(end).ltS().brIf(0);
+        f.end();
+        // G[bi + r][bj + q] += lane 0 + lane 1
+        f.get(bi).i32(mp).mul().get(bj).add().i32(3).shl().i32(offG).add().set(g);
+        for (let r = 0; r < BR; r++) {
+          for (let q = 0; q < BQ; q++) {
+            const o = 8 * (r * mp + q);
+            f.get(g);
+            f.get(g).f64Load(o);
+            f.get(acc[r][q]).f64x2Extract(0).get(acc[r][q]).f64x2Extract(1).fadd();
+            f.fadd().f64Store(o);
+          }
+        }
+        f.get(bj).i32(BQ).add().tee(bj).i32(mp).ltS().brIf(0);
+      }
+      f.end().end();
+      f.get(bi).i32(BR).add().tee(bi).i32(mp).ltS().brIf(0);
+    }
+    f.end().end();
+    f.get(pnl).i32(1).add().tee(pnl).get('nPanels').ltS().brIf(0);
+  }
+  f.end().end();
+  return assemble([f], { pages, maxPages: pages, shared: false });
+}

@@ -1,0 +1,51 @@
+/**
+ * The PCA covariance block kernel in WebAssembly SIMD (src/cpu/pca-wasm.ts) against the
+ * JavaScript panel path of gramBlocks and the rank-1 twin pcaGramCpu: sizes that exercise
+ * every padding (d + 1 not a multiple of the register block, partial panels, one pixel),
+ * excluded pixels (NaN, Inf, beyond PCA_MAX_ABS), several blocks.
+ */
+import { describe, expect, test } from 'vitest';
+import { gramBlocks, PCA_CPU_BLOCK, addBlocks } from '../../src/cpu/pca-gram.js';
+import { pcaGramCpu } from '../../src/cpu/pca.js';
+import { wasmGram, WPANEL } from '../../src/cpu/pca-wasm.js';
+import { makeRng } from '../../src/synth/random.js';
+
+/** float64 sums of the same products in another order, relative to the largest diagonal entry. */
+const GRAM_ORDER_REL = 1e-12;
+
+describe('pca-wasm', () => {
+  test('WebAssembly SIMD is available (Node >= 20), so the fast path is the one that runs', () => {
+    expect(wasmGram(101, PCA_CPU_BLOCK)).not.toBeNull();
+  });
+
+  test('block Gram matrices: wasm = JavaScript panels = twin', () => {
+    const rng = makeRng(777);
+    for (const [d, P] of [[101, PCA_CPU_BLOCK + 3 * WPANEL + 17], [1, 5], [2, WPANEL], [3, 1], [7, 2 * WPANEL + 1], [40, 1000]]) {
+      const cube = new Float32Array(d * P).map(() => 1 + rng.normal());
+      if (P > 10) {
+        cube[3] = NaN;
+        cube[(d - 1) * P + 7] = Infinity;
+        cube[Math.floor(d / 2) * P + 9] = -3e18;
+      }
+      const centre = Float64Array.from({ length: d }, () => 1 + 0.1 * rng.normal());
+      const blocks = Array.from({ length: Math.ceil(P / PCA_CPU_BLOCK) }, (_, b) => b);
+      const m = d + 1;
+      const w = addBlocks(gramBlocks({ cube, P, d, centre, blocks }), m);
+      const js = addBlocks(gramBlocks({ cube, P, d, centre, blocks }, false), m);
+      const twin = pcaGramCpu(cube, P, d, centre);
+      let maxDiag = 0;
+      for (let i = 0; i < m; i++) maxDiag = Math.max(maxDiag, twin[i * m + i]);
+      let worstW = 0, worstJ = 0;
+      for (let i = 0; i < m * m; i++) {
+        worstW = Math.max(worstW, Math.abs(w[i] - twin[i]));
+        worstJ = Math.max(worstJ, Math.abs(js[i] - twin[i]));
+      }
+      expect(worstW / maxDiag, `d ${d} P ${P}`).toBeLessThan(GRAM_ORDER_REL);
+      expect(worstJ / maxDiag, `d ${d} P ${P}`).toBeLessThan(GRAM_ORDER_REL);
+      // Included pixels counted exactly; the matrix symmetric.
+      expect(w[m * m - 1]).toBe(twin[m * m - 1]);
+      if (P > 10) expect(w[m * m - 1]).toBe(P - 3);
+      for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) expect(w[i * m + j]).toBe(w[j * m + i]);
+    }
+  });
+});
