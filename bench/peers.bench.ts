@@ -58,7 +58,7 @@ export async function benchPeers(outDir: string, quick: boolean, log: (s: string
   for (const mode of ['ls', 'nnls'] as const) {
     // The best of 3 passes, as the peers take the best of 3.
     const r = await timeLcf(one, { pixels: quick ? 250_000 : 1_000_000, nE: 101, nRefs: 2, mode, background: 'const', repeats: 3 });
-    push({ job: `lcf 2 refs ${mode}`, kernel: 'lcf', mode: `2 refs, ${mode}, const background`, backend: 'cpu', adapter: one.adapter, spectra: r.pixels, energies: 101, repeats: 3, median_s: r.seconds, min_s: r.seconds, threads: 1 });
+    push({ job: `lcf 2 refs ${mode}`, kernel: 'lcf', mode: `2 refs, ${mode}, const background`, backend: 'cpu', adapter: one.adapter, spectra: r.pixels, energies: 101, repeats: 3, median_s: r.seconds, min_s: r.seconds, threads: 1, ...(r.cpuSeconds !== undefined ? { cpu_s: r.cpuSeconds } : {}) });
   }
 
   // k-means (one Lloyd iteration) and PCA (covariance + eigendecomposition), 1 thread and all.

@@ -46,7 +46,10 @@ export { edgeMaps, fitMaps, lcfMaps, type EdgeMapsOptions, type EdgeMapsResult, 
 export { kmeans, pca, type KmeansMapsOptions, type KmeansMapsResult, type PcaOptions, type PcaResult } from './api/cluster.js';
 export type { BackendOptions, CubeShape } from './api/options.js';
 // What each command writes to summary.json (and its run function returns), as types.
-export type { EdgeSummary, FitSummary, LcfSummary, SpectraCommandSummary, PcaSummary, ClusterSummary, AlignSummary, RunSummary, RunFieldSummary, BackendSummary, SummaryHead } from './pipeline/summary.js';
+export type {
+  EdgeSummary, FitSummary, LcfSummary, SpectraCommandSummary, PcaSummary, ClusterSummary, AlignSummary, RunSummary, RunFieldSummary, BackendSummary, SummaryHead,
+  RunStepHead, RunEdgeStepSummary, RunFitStepSummary, RunLcfStepSummary, RunClusterStepSummary, RunFieldPageSummary, RunCombinedPageSummary,
+} from './pipeline/summary.js';
 export type { EdgeRunReport } from './pipeline/edge-run.js';
 export type { AlignRunReport } from './pipeline/align-run.js';
 export type { RecipeForm } from './options/parse.js';

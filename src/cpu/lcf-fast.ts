@@ -51,7 +51,7 @@ function padded(plan: LcfPlan): Float64Array {
 
 /** Rows as lcfCpu returns them (lcfRows(M)), for `cube` = the window's energies [nW][P]. */
 export function lcfFast(plan: LcfPlan, cube: Float32Array, P: number): Float64Array {
-  const { M, K, nW, rs } = plan;
+  const { M, K, nW } = plan;
   const rows = lcfRows(M);
   const out = new Float64Array(rows.ROWS * P);
   if (cube.length < nW * P) throw new RangeError(`lcfFast: cube holds ${cube.length} values, need ${nW * P}`);
@@ -95,24 +95,32 @@ export function lcfFast(plan: LcfPlan, cube: Float32Array, P: number): Float64Ar
       g[k0] = a0; g[k0 + 1] = a1; g[k0 + 2] = a2; g[k0 + 3] = a3;
       g[G + k0] = b0; g[G + k0 + 1] = b1; g[G + k0 + 2] = b2; g[G + k0 + 3] = b3;
     }
-    for (let h = 0; h <= d; h++) {
-      const pp = p + h;
-      const sumsq = h === 0 ? s0 : s1;
-      if (!(sumsq - sumsq === 0)) { // NaN or infinite somewhere in the window
-        lcfNoData(out, rows, P, pp);
-        continue;
-      }
-      // Rs^T z = g (Rs^T lower triangular: (Rs^T)[k][j] = Rs[j][k]).
-      const go = h * G;
-      let zz = 0;
-      for (let k = 0; k < M; k++) {
-        let acc = g[go + k];
-        for (let j = 0; j < k; j++) acc -= rs[j * M + k] * z[j];
-        z[k] = acc / rs[k * M + k];
-        zz += z[k] * z[k];
-      }
-      lcfSolvePixel(plan, L, z, 0, Math.max(0, sumsq - zz), sumsq, th, out, rows, P, pp);
-    }
+    for (let h = 0; h <= d; h++) lcfFinishPixel(plan, L, g, h * G, h === 0 ? s0 : s1, z, th, out, rows, P, p + h);
   }
   return out;
+}
+
+/**
+ * One pixel's solve from its projections g = Xs^T y (g[go .. go + M)) and sumsq = ||y||^2:
+ * z = Rs^{-T} g by forward substitution, then the shared subset search (lcfSolvePixel). Used by
+ * lcfFast and by the WebAssembly pass (lcf-wasm.ts), so both give the same bytes.
+ */
+export function lcfFinishPixel(
+  plan: LcfPlan, L: ReturnType<typeof subsetLayout>, g: Float64Array, go: number, sumsq: number,
+  z: Float64Array, th: Float64Array, out: Float64Array, rows: ReturnType<typeof lcfRows>, P: number, pp: number,
+): void {
+  if (!(sumsq - sumsq === 0)) { // NaN or infinite somewhere in the window
+    lcfNoData(out, rows, P, pp);
+    return;
+  }
+  const { M, rs } = plan;
+  // Rs^T z = g (Rs^T lower triangular: (Rs^T)[k][j] = Rs[j][k]).
+  let zz = 0;
+  for (let k = 0; k < M; k++) {
+    let acc = g[go + k];
+    for (let j = 0; j < k; j++) acc -= rs[j * M + k] * z[j];
+    z[k] = acc / rs[k * M + k];
+    zz += z[k] * z[k];
+  }
+  lcfSolvePixel(plan, L, z, 0, Math.max(0, sumsq - zz), sumsq, th, out, rows, P, pp);
 }

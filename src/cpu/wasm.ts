@@ -142,9 +142,15 @@ export class Fn {
   f64x2Add(): this { return this.simd(0xf0); }
   f64x2Sub(): this { return this.simd(0xf1); }
   f64x2Mul(): this { return this.simd(0xf2); }
+  f64x2Div(): this { return this.simd(0xf3); }
+  f64x2Sqrt(): this { return this.simd(0xef); }
+  f64x2Max(): this { return this.simd(0xf5); }
+  f64x2Gt(): this { return this.simd(0x4a); }
   f64x2PromoteLow(): this { return this.simd(0x5f); }
   f64x2Abs(): this { return this.simd(0xec); }
   vAnd(): this { return this.simd(0x4e); }
+  /** a & ~b. */
+  vAndNot(): this { return this.simd(0x4f); }
   vBitselect(): this { return this.simd(0x52); }
   i64x2Extract(lane: number): this { return this.simd(0x1d, lane); }
   i64x2AllTrue(): this { return this.simd(0xc3); }

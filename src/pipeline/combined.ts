@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../io/errors.js';
 import { kmeansFit, kmeansAssign, type KmeansOptions, type KmeansModel, type KmeansResult } from './kmeans.js';
-import { elbow, type ElbowResult } from './elbow.js';
+import { elbow, type ElbowResult, type ElbowRow } from './elbow.js';
 import { featuresFromMaps } from '../cpu/kmeans.js';
 import { writeKmeansOutputs } from './cluster-outputs.js';
 import { clusterStats } from './cluster-stats.js';
@@ -52,6 +52,9 @@ export interface ClusterField {
   ctx?: FieldContext;
 }
 
+/** The elbow as a field's cluster summary records it. */
+type ElbowRecord = { table: ElbowRow[]; k: number; rule: string };
+
 /** What a field's own summary.json records of its cluster step. */
 export type FieldClusterCounts = { counts: unknown; fractions: unknown; maps: string[] };
 
@@ -68,7 +71,7 @@ export interface CombinedTargets {
  * A field's cluster folder beside the maps: the labels, distances and tables
  * (src/pipeline/cluster-outputs.ts), its summary.json and report.html.
  */
-async function writeFieldCluster(dir: string, r: KmeansResult, f: ClusterField, c: { features: string[]; weight?: string }, elbowRecord: unknown): Promise<FieldClusterCounts> {
+async function writeFieldCluster(dir: string, r: KmeansResult, f: ClusterField, c: { features: string[]; weight?: string }, elbowRecord: ElbowRecord | undefined): Promise<FieldClusterCounts> {
   const wk = await writeKmeansOutputs(dir, r, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
   if (f.ctx) {
     fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify(clusterStepSummary(f.ctx, wk.summary, c.features, c.weight, elbowRecord), null, 2) + '\n');
@@ -169,7 +172,7 @@ export interface SavedModel {
   features: string[];
   weight: string | null;
   minWeight: number | null;
-  elbow: unknown;
+  elbow: ElbowRecord | undefined;
 }
 
 export function readModel(dir: string): SavedModel {

@@ -48,7 +48,7 @@ import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
 import { RUN_STEPS, RECIPE_SECTIONS, type RunStepName, type Values } from '../options/schema.js';
 import { recipeForm, type RecipeForm } from '../options/parse.js';
-import type { BackendSummary, RunFieldSummary, RunSummary } from './summary.js';
+import type { BackendSummary, RunCombinedPageSummary, RunFieldPageSummary, RunFieldSummary, RunSummary } from './summary.js';
 import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
 import { EdgeStatus } from '../kernels/layout.js';
 import { FitStatus } from '../models/layout.js';
@@ -350,7 +350,7 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
         per[s.name].statusCounts = countStatus(per[s.name].status, s.statusNames);
       }
       dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(prefix, s.name), s.statusNames);
-      stepSummaries[s.name] = { status: per[s.name].statusCounts, maps: s.mapNames };
+      stepSummaries[s.name as 'edge' | 'fit' | 'lcf'] = { status: per[s.name].statusCounts, maps: s.mapNames };
     }
     if (per.fit && recipe.fit?.composition) {
       // Composition maps (seed 002): beside the fit's maps, usable as cluster features.
@@ -385,7 +385,7 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
         const brightness = lcfNormalized ? 'edge_step' : 'total';
         const rgb = await renderRgbComposite(names.map((n) => per.lcf.maps[`fraction_${n}`]), W, H, { names, intensity: per.lcf.maps[brightness], intensityLabel: brightness, title: `${field.name}: lcf ${lcfStepInfo!.mode}` });
         dir.writeBytes(path.join(sub, 'rgb.png'), rgb.png);
-        writeSummary(dir, sub, lcfStepSummary(fctx, lcfInfo as Record<string, unknown> & { mapUnits: Record<string, string> }, counts, s.mapNames, rgb.legend));
+        writeSummary(dir, sub, lcfStepSummary(fctx, lcfInfo!, counts, s.mapNames, rgb.legend));
       } else continue;
       writeReport(dir.file(sub), `${field.name}/${s.name}`);
     }
@@ -483,9 +483,9 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
 }
 
 /** A field's summary.json (its overview page reads it). */
-export const fieldPageSummary = (f: RunFieldSummary | Record<string, unknown>) => ({ tool: 'xanes-engine', version: VERSION, command: RUN_FIELD_COMMAND, finished: true, ...f });
+export const fieldPageSummary = (f: RunFieldSummary): RunFieldPageSummary => ({ tool: 'xanes-engine', version: VERSION, command: RUN_FIELD_COMMAND, finished: true, ...f });
 /** combined/summary.json (its overview page reads it). */
-export const combinedPageSummary = (nFields: number, combined: Record<string, unknown>) => ({ tool: 'xanes-engine', version: VERSION, command: RUN_COMBINED_COMMAND, finished: true, fields: nFields, ...combined });
+export const combinedPageSummary = (nFields: number, combined: RunSummary['combined']): RunCombinedPageSummary => ({ tool: 'xanes-engine', version: VERSION, command: RUN_COMBINED_COMMAND, finished: true, fields: nFields, ...combined });
 
 /** The options a shard records (and all shards of a study share): the recipe's, less the shard's own. */
 function studyOptions(recipe: RunRecipe): Record<string, unknown> {

@@ -21,7 +21,10 @@ import { modelRecord } from './fit-run.js';
 import type { FitModel } from '../models/model.js';
 import type { OutputDir } from '../io/outdir.js';
 import { VERSION } from '../version.js';
-import type { BackendSummary } from './summary.js';
+import type { BackendSummary, RunClusterStepSummary, RunEdgeStepSummary, RunFieldSummary, RunFitStepSummary, RunLcfStepSummary, RunStepHead, SummaryHead } from './summary.js';
+import type { InputProvenance } from './inputs.js';
+import type { ElbowRow } from './elbow.js';
+import type { RgbLegend } from '../plot/rgb.js';
 import type { KmeansOutputSummary } from './cluster-outputs.js';
 
 /** What every step of one field shares. */
@@ -32,13 +35,13 @@ export interface FieldContext {
   width: number;
   height: number;
   dtype: string;
-  read: unknown;
+  read: InputProvenance;
   backend: BackendSummary;
   /** What the stack's values are (absorbance, optical density). */
   quantity: string;
 }
 
-function common(ctx: FieldContext, command: string, statusCounts: Record<string, number> | null): Record<string, unknown> {
+function common<C extends string>(ctx: FieldContext, command: C, statusCounts: Record<string, number> | null): RunStepHead<C> {
   const E = ctx.energies;
   return {
     tool: 'xanes-engine', version: VERSION, command, finished: true,
@@ -47,14 +50,14 @@ function common(ctx: FieldContext, command: string, statusCounts: Record<string,
     spectra_from: '..',
     inputs: {
       stack: ctx.stack, shape: { energies: E.length, height: ctx.height, width: ctx.width }, dtype: ctx.dtype, read: ctx.read,
-      energy_range_eV: [E[0], E[E.length - 1]], quantity: ctx.quantity,
+      energy_range_eV: [E[0], E[E.length - 1]] as [number, number], quantity: ctx.quantity,
     },
     backend: ctx.backend,
     ...(statusCounts ? { counts: { pixels: ctx.width * ctx.height, status: statusCounts } } : {}),
   };
 }
 
-export function edgeStepSummary(ctx: FieldContext, plan: EdgePlan, edge: Partial<EdgeOptions>, statusCounts: Record<string, number>, statusNames: readonly string[], mapNames: readonly string[], range?: [number, number]): Record<string, unknown> {
+export function edgeStepSummary(ctx: FieldContext, plan: EdgePlan, edge: Partial<EdgeOptions>, statusCounts: Record<string, number>, statusNames: readonly string[], mapNames: readonly string[], range?: [number, number]): RunEdgeStepSummary {
   const E = ctx.energies;
   const options = { ...DEFAULT_EDGE_OPTIONS, ...edge };
   return {
@@ -63,7 +66,7 @@ export function edgeStepSummary(ctx: FieldContext, plan: EdgePlan, edge: Partial
     parameters: {
       e0_eV: plan.e0, e0_source: edge.e0 !== undefined ? '--e0' : 'the first field\'s mean spectrum (max of smoothed derivative); it anchors every field\'s windows',
       nnorm_used: plan.post.degree,
-      energies_fitted_eV: { pre: [E[plan.pre.i0], E[plan.pre.i1 - 1]], post: [E[plan.post.i0], E[plan.post.i1 - 1]] },
+      energies_fitted_eV: { pre: [E[plan.pre.i0], E[plan.pre.i1 - 1]] as [number, number], post: [E[plan.post.i0], E[plan.post.i1 - 1]] as [number, number] },
       energies_used: { pre: plan.pre.i1 - plan.pre.i0, post: plan.post.i1 - plan.post.i0, edge: plan.edge.i1 - plan.edge.i0 },
       // --range, when given: the report offers it as a preset beside 2-98 percentile and peak ± 1.5 eV.
       ...(range ? { colour_range_eV: range } : {}),
@@ -73,7 +76,7 @@ export function edgeStepSummary(ctx: FieldContext, plan: EdgePlan, edge: Partial
   };
 }
 
-export function fitStepSummary(ctx: FieldContext, spec: string, model: FitModel, e0: number, statusCounts: Record<string, number>, mapNames: readonly string[], composition?: unknown): Record<string, unknown> {
+export function fitStepSummary(ctx: FieldContext, spec: string, model: FitModel, e0: number, statusCounts: Record<string, number>, mapNames: readonly string[], composition?: RunFitStepSummary['composition']): RunFitStepSummary {
   return {
     ...common(ctx, 'fit', statusCounts),
     model: modelRecord(spec, model),
@@ -85,7 +88,7 @@ export function fitStepSummary(ctx: FieldContext, spec: string, model: FitModel,
   };
 }
 
-export function lcfStepSummary(ctx: FieldContext, info: Record<string, unknown> & { mapUnits: Record<string, string> }, statusCounts: Record<string, number>, mapNames: readonly string[], rgbLegend: unknown): Record<string, unknown> {
+export function lcfStepSummary(ctx: FieldContext, info: NonNullable<RunFieldSummary['lcf']>, statusCounts: Record<string, number>, mapNames: readonly string[], rgbLegend: RgbLegend): RunLcfStepSummary {
   const { references, ...parameters } = info;
   return {
     ...common(ctx, 'lcf', statusCounts),
@@ -101,7 +104,7 @@ export function lcfStepSummary(ctx: FieldContext, info: Record<string, unknown> 
  * the run's elbow, and the feature maps it was given (files relative to the folder, which
  * its report shows beside the labels).
  */
-export function clusterStepSummary(ctx: FieldContext, part: KmeansOutputSummary, features: readonly string[], weight: string | undefined, elbow: unknown): Record<string, unknown> {
+export function clusterStepSummary(ctx: FieldContext, part: KmeansOutputSummary, features: readonly string[], weight: string | undefined, elbow: { table: ElbowRow[]; k: number; rule: string } | undefined): RunClusterStepSummary {
   const file = (f: string) => {
     const [step, map] = f.split(':');
     return path.posix.join('..', step, `${map}.npy`);
@@ -115,6 +118,6 @@ export function clusterStepSummary(ctx: FieldContext, part: KmeansOutputSummary,
   };
 }
 
-export function writeSummary(dir: OutputDir, sub: string, summary: Record<string, unknown>): void {
+export function writeSummary(dir: OutputDir, sub: string, summary: SummaryHead<string>): void {
   dir.writeText(path.join(sub, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 }

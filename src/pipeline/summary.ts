@@ -260,7 +260,13 @@ export interface RunFieldSummary {
   dtype: string;
   read: InputProvenance;
   /** Per step: its status counts and maps; `composition` (with --phase): the composition record. */
-  steps: Record<string, { status: Record<string, number>; maps: string[] } | CompositionRecord>;
+  steps: {
+    edge?: RunStepCounts;
+    fit?: RunStepCounts;
+    lcf?: RunStepCounts;
+    composition?: CompositionRecord;
+    cluster?: { counts: number[]; fractions: number[]; maps: string[] };
+  };
   tiles: number;
   rows_per_tile: number;
   seconds: { read: number; compute_wait: number; total: number };
@@ -296,3 +302,65 @@ export interface RunSummary extends SummaryHead<'run'> {
   memory: { budget_MiB: number; peak_rss_MiB: number };
   map_units: { edge: Record<string, string> };
 }
+
+/** A per-pixel step's pixels per status and its maps (in a field of `xanes run`). */
+export interface RunStepCounts {
+  status: Record<string, number>;
+  maps: string[];
+}
+
+/**
+ * The summary.json of each step folder of `xanes run` (<field>/<step>/), in the single
+ * command's keys (src/pipeline/run-reports.ts), plus the field and run it belongs to.
+ */
+export interface RunStepHead<Command extends string> extends SummaryHead<Command> {
+  part_of_run: { field: string; run_folder: string; step: string };
+  /** Where the field's kept pixel spectra are (the report's inspector). */
+  spectra_from: string;
+  inputs: { stack: string; shape: ShapeSummary; dtype: string; read: InputProvenance; energy_range_eV: [number, number]; quantity: string };
+  backend: BackendSummary;
+  counts?: { pixels: number; status: Record<string, number> };
+}
+
+export interface RunEdgeStepSummary extends RunStepHead<'edge'> {
+  options: { e0: number; edge: SectionValues<'edge'> };
+  parameters: {
+    e0_eV: number;
+    e0_source: string;
+    nnorm_used: number;
+    energies_fitted_eV: { pre: [number, number]; post: [number, number] };
+    energies_used: { pre: number; post: number; edge: number };
+    colour_range_eV?: [number, number];
+  };
+  maps: Record<string, { files: string[]; unit: string }>;
+  status_codes: Record<string, string>;
+}
+
+export interface RunFitStepSummary extends RunStepHead<'fit'> {
+  model: FitSummary['model'];
+  parameters: { e0_eV: number };
+  composition?: CompositionRecord;
+  maps: string[];
+  status_codes: Record<string, FitStatusName>;
+  stderr: string;
+}
+
+type RunLcfInfo = NonNullable<RunFieldSummary['lcf']>;
+
+export interface RunLcfStepSummary extends RunStepHead<'lcf'> {
+  references: RunLcfInfo['references'];
+  parameters: Omit<RunLcfInfo, 'references'>;
+  rgb_legend: RgbLegend;
+  /** Map name -> unit. */
+  maps: Record<string, string>;
+}
+
+export type RunClusterStepSummary = Omit<RunStepHead<'cluster'>, 'inputs' | 'backend' | 'counts'> & KmeansOutputSummary & {
+  inputs: { features: readonly string[]; feature_files: string[]; weight: string | null; weight_file: string | null; width: number; height: number; stack: string };
+  note: string;
+};
+
+/** <field>/summary.json of `xanes run`: the field's part of the run's summary. */
+export type RunFieldPageSummary = SummaryHead<string> & RunFieldSummary;
+/** combined/summary.json of `xanes run`: the products across fields. */
+export type RunCombinedPageSummary = SummaryHead<string> & { fields: number } & RunSummary['combined'];
