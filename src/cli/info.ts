@@ -34,7 +34,7 @@ export function registerInfo(program: Command): void {
         checkImageSize(src);
         checkBudgetFitsMachine(budget);
         checkBudgetFloor(src, budget, baselineBytes(), outputPhaseBytes(H, W));
-        const b = tileBudget(src, EDGE_STEP_SHAPE, {}, budget, 0, undefined, { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(H, W) });
+        const b = tileBudget(src, EDGE_STEP_SHAPE, {}, budget, 0, undefined, { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(H, W), readerBytes: src.readerBytes?.() ?? 0 });
         const plan = planTiles(H, W, b);
         console.log(`${stackPath}`);
         if (src.volume) {
@@ -77,7 +77,7 @@ export function registerInfo(program: Command): void {
           }
         }
         console.log(`  values ${lo} .. ${hi}${nonFinite ? `, ${nonFinite} non-finite` : ''}`);
-        console.log(`  stack size ${((4 * nE * H * W) / MiB).toFixed(1)} MiB as float32; \`xanes edge\` on the CPU backend needs at least ${Math.ceil(Math.max(b.fixedBytes + W * b.bytesPerPixel, b.fixedBytes + (b.afterBytes ?? 0)) / MiB)} MiB, and with --memory ${budget / MiB} runs ${plan.tiles} tile(s) of ${plan.rowsPerTile} rows (peak ~${Math.ceil(plan.peakBytes / MiB)} MiB)`);
+        console.log(`  stack size ${((4 * nE * H * W) / MiB).toFixed(1)} MiB as float32; \`xanes edge\` on the CPU backend needs at least ${Math.ceil((b.fixedBytes + W * b.bytesPerPixel + (b.afterBytes ?? 0)) / MiB)} MiB, and with --memory ${budget / MiB} runs ${plan.tiles} tile(s) of ${plan.rowsPerTile} rows (peak ~${Math.ceil(plan.peakBytes / MiB)} MiB)`);
         if (src instanceof Hdf5Stack && src.chunks) {
           const k = src.chunkRereads(plan.rowsPerTile);
           if (k > 1) console.log(`  note: HDF5 chunks [${src.chunks.join(',')}] span more rows than a tile, so each chunk is read and decompressed about ${k} times; a larger --memory (or chunks of fewer rows) reads it once`);

@@ -317,6 +317,16 @@ export class Hdf5Stack implements StackSource {
   }
 
   /**
+   * What reading holds besides the rows returned: a hyperslab of up to SLICE_BYTES in the
+   * WebAssembly heap and its copy in JavaScript, and while HDF5 decompresses a chunk, the
+   * compressed and the inflated chunk (h5wasm's heap grows to hold them and never shrinks),
+   * and HDF5's chunk cache (1 MiB per open dataset, its default).
+   */
+  readerBytes(): number {
+    return 2 * SLICE_BYTES + 2 * this.chunkBytes() + 2 ** 20;
+  }
+
+  /**
    * Tiles of rows that cut through chunks: how many times each compressed chunk is
    * decompressed when the stack is read in tiles of `rows` rows (1 = once).
    */

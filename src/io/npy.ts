@@ -431,3 +431,24 @@ export function writeNpy(path: string, data: NpyArray, shape: number[]): void {
 function writeFully(fd: number, bytes: Uint8Array): void {
   for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done);
 }
+
+/**
+ * The rows of a 2-D map file [height, width] (or any C-ordered array of height x width
+ * values) as float32 blocks of about `blockBytes`, one block in memory at a time:
+ * `visit(block, y0)` for rows y0.. of each block, from the top. Each call reads the file again.
+ */
+export function npyRowBlocks(file: string, width: number, height: number, blockBytes = 2 ** 20): (visit: (block: Float32Array, y0: number) => void) => void {
+  const rows = Math.max(1, Math.floor(blockBytes / (4 * width)));
+  return (visit) => {
+    const f = NpyFile.open(file);
+    try {
+      if (f.nElements !== width * height) throw new RangeError(`${file}: ${f.nElements} values, not ${height} x ${width}`);
+      for (let y0 = 0; y0 < height; y0 += rows) {
+        const d = f.readRange(y0 * width, Math.min(rows, height - y0) * width);
+        visit(d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>), y0);
+      }
+    } finally {
+      f.close();
+    }
+  };
+}

@@ -19,7 +19,8 @@ import { finishReport, spectraRecorder } from '../report/run-report.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { edgeSectionOf } from '../options/convert.js';
 import { InputError } from '../io/errors.js';
-import { histogram, histogramCsv, histogramPeak, percentiles, robustHistogramRange } from '../plot/histogram.js';
+import { blockHistogram, blockPercentiles, histogramCsv, histogramPeak, robustHistogramRange, type Blocks } from '../plot/histogram.js';
+import { npyRowBlocks } from '../io/npy.js';
 import { renderHistogram } from '../plot/histogram-png.js';
 import { renderMap } from '../plot/maps.js';
 import { EdgeStatus, EDGE_STATUS_NAMES } from '../kernels/layout.js';
@@ -49,8 +50,11 @@ export interface EdgeRunReport {
 
 import { E0_HIST_BIN_EV, E0_PEAK_HALF_RANGE_EV } from '../plot/ranges.js';
 export { E0_HIST_BIN_EV, E0_PEAK_HALF_RANGE_EV };
-/** The maps `xanes edge` keeps in memory after its tiles (the others are streamed to disk). */
-export const EDGE_KEPT_MAPS = ['e0_half'];
+/**
+ * The maps `xanes edge` keeps in memory after its tiles: none. Every map is streamed to disk
+ * tile by tile, and the histogram and pictures read e0_half back in blocks of rows.
+ */
+export const EDGE_KEPT_MAPS: readonly string[] = [];
 
 export async function runEdge(o: EdgeRunOptions): Promise<EdgeRunReport> {
   const notice = o.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -69,10 +73,13 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   inputs.warnings.forEach(notice);
   const options: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...o.edge };
   const { source, energies } = inputs;
-  // The run's memory plan at its smallest (one CPU thread) before any pixel is read: a stack
-  // too large for the budget is refused before sampling decodes any of it.
-  const held = { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(source.height, source.width) };
-  planTiles(source.height, source.width, tileBudget(source, EDGE_STEP_SHAPE, {}, o.budgetBytes, inputs.extraBytesPerPixel, undefined, held));
+  // The backend first: on webgpu, Dawn and its driver (on a software GPU, Mesa's llvmpipe:
+  // 60-90 MiB) are part of the process whose baseline the plan measures. Then the run's
+  // memory plan before any pixel is read: a stack too large for the budget is refused
+  // before sampling decodes any of it.
+  const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
+  const held = { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(source.height, source.width), readerBytes: inputs.readerBytes };
+  planTiles(source.height, source.width, tileBudget(source, EDGE_STEP_SHAPE, sel.backend, o.budgetBytes, inputs.extraBytesPerPixel, undefined, held));
   const e0FromMean = options.e0 === undefined;
   const e0 = options.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
   if (!(e0 >= energies[0] && e0 <= energies[energies.length - 1])) {
@@ -81,7 +88,6 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   const plan = makeEdgePlan(energies, e0, options, o.energies);
   const step = edgeStep(plan);
   const pixelMask = o.mask ? loadPixelMask(o.mask, source.height, source.width) : null;
-  const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
   inputs.resetMaskedPoints(); // sampling above read some rows
   // Every map goes to disk tile by tile; only e0_half stays in memory (histogram, pictures).
   // The report's spectra: at most 1/32 of the budget (they are held for the whole run).
@@ -103,29 +109,34 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   }
   collectGarbage(); // the tiles' buffers, before the maps are written and drawn
 
-  const { width: W, height: H, maps } = result;
-  const maskedByMask = pixelMask ? applyPixelMask(maps, result.status, pixelMask, EdgeStatus.NO_DATA) : 0;
+  const { width: W, height: H } = result;
+  const maskedByMask = pixelMask ? applyPixelMask({}, result.status, pixelMask, EdgeStatus.NO_DATA) : 0;
   if (pixelMask) result.statusCounts = countStatus(result.status, step.statusNames);
   out.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
   stream.finish(result.status, step.statusNames);
-  const e0map = maps.e0_half;
+  // e0_half read back from its file in blocks of rows: no whole map is held.
+  const e0map = npyRowBlocks(out.file('e0_half.npy'), W, H);
+  const e0values: Blocks = (visit) => e0map((b) => visit(b));
   const used = result.statusCounts[EDGE_STATUS_NAMES[EdgeStatus.OK]] ?? 0;
   let hist = null, peak = NaN, range: [number, number] = [NaN, NaN];
   let histRange: { min: number; max: number } | null = null, histOutside = 0;
   if (used > 0) {
     // Over a robust range (1st-99th percentile widened by half its span): a few outliers
     // no longer stretch it over hundreds of eV. Values outside are counted in summary.json.
-    histRange = robustHistogramRange(e0map, E0_HIST_BIN_EV);
-    hist = histogram(e0map, E0_HIST_BIN_EV, histRange);
+    histRange = robustHistogramRange(e0values, E0_HIST_BIN_EV);
+    hist = blockHistogram(e0values, E0_HIST_BIN_EV, histRange);
     histOutside = used - hist.counts.reduce((a, b) => a + b, 0);
     out.writeText('e0_hist.csv', histogramCsv(hist));
     out.writeBytes('e0_hist.png', await renderHistogram(hist, { title: 'e0_half histogram', xlabel: 'e0_half (eV)', ylabel: 'pixels', rules: [{ x: histogramPeak(hist), label: `peak ${histogramPeak(hist).toFixed(2)} eV` }] }));
+    collectGarbage(); // each picture's transient buffers (~35 MiB for a 1000 x 1000 picture) before the next
     peak = histogramPeak(hist);
-    const [p2, p98] = percentiles(e0map, [2, 98]);
+    const [p2, p98] = blockPercentiles(e0values, [2, 98]);
     range = o.range ?? [p2, p98];
     if (!(range[1] > range[0])) range = [range[0] - 0.5, range[0] + 0.5];
     out.writeBytes('e0_half_range.png', await renderMap({ data: e0map, width: W, height: H, vmin: range[0], vmax: range[1], title: `e0_half ${o.range ? 'fixed range' : '2-98 percentile'}`, unit: 'eV', label: 'e0_half', pixelSizeUm: inputs.pixelSizeUm?.x }));
+    collectGarbage();
     out.writeBytes('e0_half_peak.png', await renderMap({ data: e0map, width: W, height: H, vmin: peak - E0_PEAK_HALF_RANGE_EV, vmax: peak + E0_PEAK_HALF_RANGE_EV, title: `e0_half peak +/- ${E0_PEAK_HALF_RANGE_EV} eV`, unit: 'eV', label: 'e0_half', pixelSizeUm: inputs.pixelSizeUm?.x }));
+    collectGarbage();
   } else {
     notice('xanes: every pixel is masked; no histogram or colour maps written');
   }

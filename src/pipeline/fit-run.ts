@@ -12,6 +12,9 @@ import { parseModelSpec, type FitModel } from '../models/model.js';
 import { parseFitOptions, type RawFitOptions } from '../models/options.js';
 import { withOutputDir } from '../io/run-output.js';
 import { finishReport, spectraRecorder } from '../report/run-report.js';
+import { SPECTRA_MAX_VALUES } from '../report/spectra-file.js';
+import { outputPhaseBytes } from './memory.js';
+import { COMPOSITION_UNITS } from './composition.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { renderMap } from '../plot/maps.js';
 import { compositionOfFit, type CompositionRequest } from './composition.js';
@@ -63,8 +66,12 @@ export async function runFit(o: FitRunOptions): Promise<FitSummary> {
     const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
     inputs.resetMaskedPoints();
     return await withOutputDir(o.out, files, async (dir) => {
-      const recorder = spectraRecorder(inputs);
-      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add });
+      // The report's spectra: at most 1/32 of the budget (held for the whole run).
+      const recorder = spectraRecorder(inputs, Math.min(SPECTRA_MAX_VALUES, Math.floor(o.budgetBytes / 32 / 4)));
+      // After the tiles, beside the maps it holds: the outputs (src/pipeline/memory.ts), the
+      // convergence mask and the composition maps (float32 each).
+      const afterBytes = outputPhaseBytes(source.height, source.width) + 4 * source.height * source.width * (1 + (o.composition ? Object.keys(COMPOSITION_UNITS).length + 1 : 0));
+      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes });
       const { width: W, height: H } = r;
       dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
       const maskedByMask = pixelMask ? applyPixelMask(r.maps, r.status, pixelMask, FitStatus.MASKED_INPUT) : 0;

@@ -50,6 +50,8 @@ export interface OpenedStack {
   resetMaskedPoints(): void;
   /** Host bytes per pixel the source needs beyond the tile itself. */
   extraBytesPerPixel: number;
+  /** Bytes the readers hold while reading, whatever the tile (StackSource.readerBytes, summed over the files). */
+  readerBytes: number;
   /** [Z, Y, X] when the stack is a volume [E,Z,Y,X] (rows are Z·Y). */
   volume?: [number, number, number];
   /** µm per pixel along x and y (from --pixel-size or the file), if known. */
@@ -178,6 +180,7 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
         if (od) od.maskedPoints = 0;
       },
       extraBytesPerPixel: (absorbance ? absorbance.extraBytesPerPixel() + frameBytes(flat) + frameBytes(dark) : 0) + alignBytes,
+      readerBytes: [...new Set([sample, flat, dark].filter((x): x is StackSource => !!x))].reduce((a, x) => a + (x.readerBytes?.() ?? 0), 0),
       pixelSizeUm,
       volume: sample.volume,
       provenance,

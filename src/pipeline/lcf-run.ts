@@ -21,6 +21,8 @@ import { loadReferences, parseRefSpec } from '../io/references.js';
 import { windowRange, LCF_MODES, LCF_BACKGROUNDS } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
 import { finishReport, spectraRecorder } from '../report/run-report.js';
+import { SPECTRA_MAX_VALUES } from '../report/spectra-file.js';
+import { outputPhaseBytes } from './memory.js';
 import { checkOutPath, inputFiles } from '../io/outdir.js';
 import { InputError } from '../io/errors.js';
 import { writeAlignment } from '../align/align.js';
@@ -93,8 +95,12 @@ export async function runLcf(o: LcfRunOptions): Promise<LcfSummary> {
     const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
     inputs.resetMaskedPoints();
     return await withOutputDir(o.out, files, async (dir) => {
-      const recorder = spectraRecorder(inputs);
-      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add });
+      // The report's spectra: at most 1/32 of the budget (held for the whole run).
+      const recorder = spectraRecorder(inputs, Math.min(SPECTRA_MAX_VALUES, Math.floor(o.budgetBytes / 32 / 4)));
+      // After the tiles, beside the maps it holds: the outputs (src/pipeline/memory.ts) and the
+      // RGB composite's pixels (4 bytes each, and as much again for its picture's input).
+      const afterBytes = outputPhaseBytes(source.height, source.width) + 8 * source.height * source.width;
+      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes });
       const { width: W, height: H } = r;
       const maskedByMask = pixelMask ? applyPixelMask(r.maps, r.status, pixelMask, LcfStatus.NO_DATA) : 0;
       if (pixelMask) r.statusCounts = countStatus(r.status, step.statusNames);

@@ -71,16 +71,20 @@ export function memorySummary(budgetBytes: number, extra: Pick<MemorySummary, 'r
 }
 
 /**
- * What a run needs after its tiles beside the maps it keeps, measured: one map read back
- * while its .tif is written (4 bytes a pixel, and as much again for the allocator's slack);
- * a picture of at most 1000 x 1000 map pixels (src/plot/map-scale.ts; Vega and resvg,
- * 40-60 MiB); results.h5 (h5wasm's code and WebAssembly heap, ~70 MiB, maps written a slice
- * of rows at a time); and report.html, whose writer (src/report) holds every map of the
- * folder at once and base64-encodes each (~38 bytes a pixel for the edge step's 8 maps):
- * 80 MiB + 48 bytes a pixel.
+ * What a run needs after its tiles beside the maps it keeps, measured. The phases come one
+ * after another, with a full collection between them:
+ *  - each map read back from its .npy while its .tif is written (4 bytes a pixel, and as much
+ *    again for the TIFF's bytes);
+ *  - pictures of at most 1000 x 1000 map pixels (src/plot/map-scale.ts; Vega and resvg,
+ *    30-40 MiB that stay mapped) and their colour range (a sorted float32 copy of the map);
+ *  - report.html (src/report/html.ts): each map read and written in blocks of rows (~2 MiB);
+ *  - results.h5 (h5wasm's code and WebAssembly heap, 25-30 MiB, maps written a slice of
+ *    rows at a time).
+ * What one phase frees is not always returned to the operating system, so the fixed parts
+ * add up: 72 MiB + 8 bytes a pixel (measured on 2000 x 2000 edge runs).
  */
 export function outputPhaseBytes(height: number, width: number): number {
-  return 80 * MiB + 48 * height * width;
+  return 64 * MiB + 6 * height * width;
 }
 
 /**

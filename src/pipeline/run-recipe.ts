@@ -26,6 +26,7 @@ import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptio
 import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
 import { lcfStep, LCF_MASK_SIGMA } from './lcf-step.js';
+import { outputPhaseBytes } from './memory.js';
 import { compositionOfFit, type CompositionRequest } from './composition.js';
 import type { RefNorm } from './ref-norm.js';
 import { parseMode, parseBackground } from './lcf-run.js';
@@ -337,7 +338,10 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
     inputs.resetMaskedPoints();
     // The report's spectra of this field: at most 1/32 of the budget, as in `xanes edge`.
     const recorder = spectraRecorder(inputs, Math.min(SPECTRA_MAX_VALUES, Math.floor(recipe.budgetBytes / 32 / 4)));
-    const run = await runTiles(source, combined, ctx.backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, onTileData: recorder.add });
+    // After the tiles, beside the maps it holds: each step's outputs (src/pipeline/memory.ts),
+    // and the fit's composition maps and the lcf composite (float32 / RGBA each).
+    const afterBytes = outputPhaseBytes(source.height, source.width) + 16 * source.height * source.width;
+    const run = await runTiles(source, combined, ctx.backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes });
     const per = splitRun(run, pixelSteps);
     const { width: W, height: H } = run;
     const stepSummaries: RunFieldSummary['steps'] = {};

@@ -42,6 +42,8 @@ export interface RunOptions {
   afterBytes?: number;
   /** Bytes per pixel the source adds while reading (e.g. flat and dark buffers). */
   sourceBytesPerPixel?: number;
+  /** Bytes the source's readers hold whatever the tile (OpenedStack.readerBytes). */
+  readerBytes?: number;
   /** After each tile: spectra (pixels) done so far and in all. */
   onTile?: (done: number, total: number) => void;
   /**
@@ -73,7 +75,7 @@ export function tileBudget(
   budgetBytes: number,
   sourceBytesPerPixel = 0,
   baseline = baselineBytes(),
-  held: { keepMaps?: readonly string[]; afterBytes?: number } = {},
+  held: { keepMaps?: readonly string[]; afterBytes?: number; readerBytes?: number } = {},
 ): TileBudget {
   const { nE, height: H, width: W } = dims;
   const gpu = backend.gpu;
@@ -84,7 +86,7 @@ export function tileBudget(
   return {
     budgetBytes,
     // The whole-image maps kept (float32 each, plus the status byte) live for the whole run.
-    fixedBytes: baseline + H * W * (4 * kept + 1) + workerBytes,
+    fixedBytes: baseline + H * W * (4 * kept + 1) + workerBytes + (held.readerBytes ?? 0),
     workerBytes,
     afterBytes: held.afterBytes ?? 0,
     // Host tiles (two for double buffering, or one per worker plus one) + (on the GPU) the
@@ -130,7 +132,8 @@ export const FIRST_TILE_PIXELS = 256;
 export async function runTiles(source: StackSource, step: PixelStep, backend: Backend, opts: RunOptions): Promise<RunResult> {
   const { nE, height: H, width: W } = source;
   const N = H * W;
-  const tilePlan = planTiles(H, W, tileBudget(source, step, backend, opts.budgetBytes, opts.sourceBytesPerPixel, opts.baselineBytes, opts));
+  const budget = tileBudget(source, step, backend, opts.budgetBytes, opts.sourceBytesPerPixel, opts.baselineBytes, opts);
+  const tilePlan = planTiles(H, W, budget);
   if (!backend.gpu && tilePlan.rowsPerTile * W > CPU_TILE_PIXELS) {
     tilePlan.rowsPerTile = Math.max(1, Math.floor(CPU_TILE_PIXELS / W));
     tilePlan.tiles = Math.ceil(H / tilePlan.rowsPerTile);
@@ -177,12 +180,13 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
   // about TILE_TARGET_S (never past the memory plan), so Ctrl-C ends a run within about a
   // second even where one big dispatch would block for minutes (llvmpipe runs a dispatch
   // synchronously). Maps do not depend on the tile size.
-  const maxRows = rows;
+  let maxRows = rows;
   const target = opts.tileTargetSeconds ?? TILE_TARGET_S;
   if (Number.isFinite(target)) rows = Math.max(1, Math.min(maxRows, Math.floor(FIRST_TILE_PIXELS / W)));
   let y0 = 0;
   let r = Math.min(rows, H);
   let which = 0;
+  const rssBefore = process.memoryUsage.rss();
   await read(0, r, buffers[0]);
   while (y0 < H) {
     const P = r * W;
@@ -217,6 +221,17 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
       rows = Math.max(1, Math.min(maxRows, 4 * rows, fit));
     }
     place(y0, result);
+    if (backend.gpu && tilesRun === 0 && opts.baselineBytes === undefined) {
+      // The first (small) tile compiled the step's pipelines. On a software GPU that costs the
+      // process tens of MiB that stay (Mesa's llvmpipe compiles the shader with LLVM): measured
+      // here, beyond the tile's own planned bytes, and the tiles re-planned with it, so the
+      // budget holds (or the run stops with the one-line --memory error that says the need).
+      const extra = Math.max(0, process.memoryUsage.rss() - rssBefore - r * W * budget.bytesPerPixel);
+      const again = planTiles(H, W, { ...budget, fixedBytes: budget.fixedBytes + extra });
+      rows = Math.min(rows, again.rowsPerTile);
+      maxRows = Math.min(maxRows, again.rowsPerTile);
+      tilePlan.peakBytes = again.peakBytes;
+    }
     y0 = nextY;
     r = nextR;
     which = 1 - which;

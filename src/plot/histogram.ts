@@ -65,16 +65,17 @@ export function histogramPeak(h: Histogram): number {
   return best < 0 ? NaN : (h.edges[best] + h.edges[best + 1]) / 2;
 }
 
-function sortedNonNaN(values: Float32Array): Float64Array {
+/** The non-NaN values sorted, as float32 (the maps' own type: the same values and order, half the memory of float64). */
+function sortedNonNaN(values: Float32Array): Float32Array {
   let n = 0;
   for (const v of values) if (!Number.isNaN(v)) n++;
-  const s = new Float64Array(n);
+  const s = new Float32Array(n);
   let j = 0;
   for (const v of values) if (!Number.isNaN(v)) s[j++] = v;
   return s.sort();
 }
 
-function fromSorted(s: Float64Array, p: number): number {
+function fromSorted(s: Float32Array, p: number): number {
   if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile: p must be in [0, 100], got ${p}`);
   if (s.length === 0) return NaN;
   const h = ((s.length - 1) * p) / 100;
@@ -98,8 +99,8 @@ export function percentiles(values: Float32Array, ps: readonly number[]): number
  * by half their span on each side, on whole bins (values outside are left out of the
  * histogram and counted by the caller). NaN when there are no finite values.
  */
-export function robustHistogramRange(values: Float32Array, binWidth: number): { min: number; max: number } {
-  const [p1, p99] = percentiles(values, [1, 99]);
+export function robustHistogramRange(values: Float32Array | Blocks, binWidth: number): { min: number; max: number } {
+  const [p1, p99] = typeof values === 'function' ? blockPercentiles(values, [1, 99]) : percentiles(values, [1, 99]);
   const pad = Math.max(0.5 * (p99 - p1), binWidth);
   return { min: Math.floor((p1 - pad) / binWidth) * binWidth, max: Math.ceil((p99 + pad) / binWidth) * binWidth };
 }
@@ -177,4 +178,98 @@ export function parseCountsCsv(text: string, binWidth: number): Map<number, numb
     out.set(Math.round(a / binWidth), c);
   }
   return out;
+}
+
+/**
+ * The values of a map too large to hold twice, visited in blocks (each block once per call
+ * of `forEach`, in any order).
+ */
+export type Blocks = (visit: (block: Float32Array) => void) => void;
+
+/** A float32's bit pattern as an unsigned key whose order is the numeric order (-0 before +0). */
+function sortKey(bits: number): number {
+  return (bits & 0x80000000 ? ~bits : bits | 0x80000000) >>> 0;
+}
+
+/**
+ * `percentiles` of a map given as blocks, exactly (the same numbers, numpy's linear
+ * interpolation between order statistics), in a fixed 0.25-2 MiB of memory instead of a
+ * sorted copy of the map: one pass counts the values by the high 16 bits of their sort key,
+ * a second pass counts, within the buckets that hold the wanted ranks, the low 16 bits.
+ */
+export function blockPercentiles(blocks: Blocks, ps: readonly number[]): number[] {
+  for (const p of ps) if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile: p must be in [0, 100], got ${p}`);
+  const hiCounts = new Float64Array(65536);
+  const u32 = (b: Float32Array) => new Uint32Array(b.buffer, b.byteOffset, b.length);
+  let n = 0;
+  blocks((b) => {
+    const u = u32(b);
+    for (let i = 0; i < b.length; i++) {
+      if (Number.isNaN(b[i])) continue;
+      hiCounts[sortKey(u[i]) >>> 16]++;
+      n++;
+    }
+  });
+  if (n === 0) return ps.map(() => NaN);
+  // The ranks each percentile needs: floor(h) and the one above.
+  const ranks = new Set<number>();
+  for (const p of ps) {
+    const h = ((n - 1) * p) / 100;
+    ranks.add(Math.floor(h));
+    if (Math.floor(h) + 1 < n) ranks.add(Math.floor(h) + 1);
+  }
+  const cumulative = new Float64Array(65537);
+  for (let i = 0; i < 65536; i++) cumulative[i + 1] = cumulative[i] + hiCounts[i];
+  const bucketOf = (r: number) => {
+    let lo = 0, hi = 65535;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cumulative[mid + 1] > r) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  };
+  const lowCounts = new Map<number, Float64Array>();
+  for (const r of ranks) {
+    const bucket = bucketOf(r);
+    if (!lowCounts.has(bucket)) lowCounts.set(bucket, new Float64Array(65536));
+  }
+  blocks((b) => {
+    const u = u32(b);
+    for (let i = 0; i < b.length; i++) {
+      if (Number.isNaN(b[i])) continue;
+      const k = sortKey(u[i]);
+      const low = lowCounts.get(k >>> 16);
+      if (low) low[k & 0xffff]++;
+    }
+  });
+  const f = new Float32Array(1);
+  const fu = new Uint32Array(f.buffer);
+  const valueAt = (r: number) => {
+    const bucket = bucketOf(r);
+    const low = lowCounts.get(bucket)!;
+    let left = r - cumulative[bucket];
+    let j = 0;
+    while (left >= low[j]) left -= low[j++];
+    const key = ((bucket << 16) | j) >>> 0;
+    fu[0] = key & 0x80000000 ? key & 0x7fffffff : ~key;
+    return f[0];
+  };
+  return ps.map((p) => {
+    const h = ((n - 1) * p) / 100;
+    const i = Math.floor(h);
+    const si = valueAt(i);
+    return i + 1 < n ? si + (h - i) * (valueAt(i + 1) - si) : si;
+  });
+}
+
+/** `histogram` with a given range over a map given as blocks (the counts of each block added). */
+export function blockHistogram(blocks: Blocks, binWidth: number, range: { min: number; max: number }): Histogram {
+  let total: Histogram | null = null;
+  blocks((b) => {
+    const h = histogram(b, binWidth, range);
+    if (!total) total = h;
+    else for (let i = 0; i < h.counts.length; i++) total.counts[i] += h.counts[i];
+  });
+  return total ?? histogram(new Float32Array(0), binWidth, range);
 }

@@ -10,9 +10,15 @@ import { mapScale, PICTURE_MAX_SIDE } from './map-scale.js';
 import { rgbComposite, rgbSwatches, type RgbCompositeOptions, type RgbLegend } from './rgb.js';
 export { mapScale };
 
+/**
+ * A map too large to hold twice, as blocks of whole rows visited from the top (e.g. read from
+ * its .npy): `visit(block, y0)` for rows y0.. of the block.
+ */
+export type RowBlocks = (visit: (block: Float32Array, y0: number) => void) => void;
+
 export interface MapOptions {
-  /** float32 [height][width]; NaN = masked. */
-  data: Float32Array;
+  /** float32 [height][width] (NaN = masked), or its rows in blocks. */
+  data: Float32Array | RowBlocks;
   width: number;
   height: number;
   vmin: number;
@@ -37,24 +43,37 @@ function blockSize(width: number, height: number): number {
   return Math.ceil(Math.max(width, height) / PICTURE_MAX_SIDE);
 }
 
-/** Value maps: the mean of each block's finite values (NaN when it has none). */
-function blockMeans(data: Float32Array, width: number, height: number): { data: Float32Array; width: number; height: number } {
+/**
+ * Value maps: the mean of each block's finite values (NaN when it has none). Rows are added
+ * in order whether the map comes whole or in row blocks, so both give the same bytes.
+ */
+function blockMeans(data: Float32Array | RowBlocks, width: number, height: number): { data: Float32Array; width: number; height: number } {
   const b = blockSize(width, height);
-  if (b <= 1) return { data, width, height };
+  if (b <= 1) {
+    if (typeof data !== 'function') return { data, width, height };
+    const whole = new Float32Array(width * height);
+    data((block, y0) => whole.set(block, y0 * width));
+    return { data: whole, width, height };
+  }
   const w = Math.ceil(width / b);
   const h = Math.ceil(height / b);
   const sum = new Float64Array(w * h);
   const count = new Uint32Array(w * h);
-  for (let y = 0; y < height; y++) {
-    const row = Math.floor(y / b) * w;
-    for (let x = 0; x < width; x++) {
-      const v = data[y * width + x];
-      if (Number.isFinite(v)) {
-        sum[row + Math.floor(x / b)] += v;
-        count[row + Math.floor(x / b)]++;
+  const add = (rows: Float32Array, y0: number) => {
+    const n = rows.length / width;
+    for (let r = 0; r < n; r++) {
+      const row = Math.floor((y0 + r) / b) * w;
+      for (let x = 0; x < width; x++) {
+        const v = rows[r * width + x];
+        if (Number.isFinite(v)) {
+          sum[row + Math.floor(x / b)] += v;
+          count[row + Math.floor(x / b)]++;
+        }
       }
     }
-  }
+  };
+  if (typeof data === 'function') data(add);
+  else add(data, 0);
   const out = new Float32Array(w * h);
   for (let i = 0; i < out.length; i++) out[i] = count[i] > 0 ? sum[i] / count[i] : NaN;
   return { data: out, width: w, height: h };
@@ -79,14 +98,21 @@ function checkMap(n: number, width: number, height: number, what: string): void 
   }
 }
 
-function hasNaN(data: ArrayLike<number>): boolean {
+function hasNaN(data: ArrayLike<number> | RowBlocks): boolean {
+  if (typeof data === 'function') {
+    let found = false;
+    data((block) => {
+      if (!found) found = hasNaN(block);
+    });
+    return found;
+  }
   for (let i = 0; i < data.length; i++) if (Number.isNaN(data[i])) return true;
   return false;
 }
 
 /** A value map on [vmin, vmax] with its colour bar (title: quantity and unit). NaN pixels black, and the legend says so. */
 export async function renderMapImage(o: MapOptions): Promise<Rendered> {
-  checkMap(o.data.length, o.width, o.height, 'renderMap');
+  if (typeof o.data !== 'function') checkMap(o.data.length, o.width, o.height, 'renderMap');
   if (!Number.isFinite(o.vmin) || !Number.isFinite(o.vmax) || o.vmax < o.vmin) throw new RangeError(`renderMap: bad value range [${o.vmin}, ${o.vmax}]`);
   const cmap = o.cmap ?? 'viridis';
   const label = `${o.label ?? o.title ?? 'value'}${o.unit ? ` (${o.unit})` : ''}`;

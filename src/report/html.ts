@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { collect } from './collect.js';
+import { collect, type MapBlocks } from './collect.js';
 import { mapChunkName, type ReportMap, type ReportMeta } from './meta.js';
 import { isOverview, writeIndexPage, RUN_FIELD_COMMAND } from './index-page.js';
 
@@ -53,24 +53,25 @@ export function reportHtml(meta: ReportMeta, script: string): string {
 `;
 }
 
-/** A map as script files of `chunkRows` rows each: XANES_MAP(name, chunk, "<base64 float32>"). */
-function writeMapScripts(dir: string, m: ReportMap, data: Float32Array, width: number): void {
+/** A map as script files of `chunkRows` rows each: XANES_MAP(name, chunk, "<base64 float32>"), read one block at a time. */
+function writeMapScripts(dir: string, m: ReportMap, blocks: MapBlocks): void {
   fs.mkdirSync(dir, { recursive: true });
-  const n = m.chunkRows * width;
-  for (let c = 0; c < m.chunks; c++) {
-    const part = data.subarray(c * n, Math.min(data.length, (c + 1) * n));
+  let c = 0;
+  blocks.forEach(m.chunkRows, (part) => {
     const b64 = Buffer.from(part.buffer, part.byteOffset, part.byteLength).toString('base64');
     fs.writeFileSync(path.join(dir, mapChunkName(c)), `XANES_MAP(${JSON.stringify(m.name)},${c},"${b64}");\n`);
-  }
+    c++;
+  });
 }
 
 /** Writes report.html and report_files/maps/ into an output folder; returns the page's path. */
 export function writeReport(dir: string, name = path.basename(path.resolve(dir)), opts: { mapChunkBytes?: number } = {}): string {
-  const { meta, maps } = collect(dir, name, opts.mapChunkBytes);
+  if (!fs.existsSync(path.join(dir, 'summary.json'))) collect(dir, name); // its one-line error
   const mdir = path.join(dir, 'report_files', 'maps');
   fs.rmSync(mdir, { recursive: true, force: true });
   fs.mkdirSync(mdir, { recursive: true });
-  for (const m of meta.maps) writeMapScripts(path.join(dir, m.dir), m, maps[m.name], meta.width);
+  // One map at a time, one block of rows at a time: no map is held whole (collect's keepMaps false).
+  const { meta } = collect(dir, name, opts.mapChunkBytes, (m, blocks) => writeMapScripts(path.join(dir, m.dir), m, blocks), false);
   const file = path.join(dir, 'report.html');
   fs.writeFileSync(file, reportHtml(meta, pageScript()));
   return file;

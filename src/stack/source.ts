@@ -36,6 +36,11 @@ export interface StackSource {
   /** rows [y0, y0+rows) at every energy, energy-major: out[e*rows*width + r*width + x], float32 */
   readRows(y0: number, rows: number, out: Float32Array): Promise<void>;
   /**
+   * Bytes the reader itself holds while it reads rows, beyond the rows it returns (read
+   * buffers, decompressed chunks, caches), whatever the tile size; absent: none to speak of.
+   */
+  readerBytes?(): number;
+  /**
    * The stored value type, where readRowsRaw can deliver the rows as stored and every value
    * of that type is exact in float32 (so converting later, on a worker thread, gives the
    * same floats readRows would): the flat/dark conversion then does no work on this thread.

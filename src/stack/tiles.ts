@@ -17,7 +17,7 @@ export interface TileBudget {
   fixedBytes: number;
   /**
    * Bytes the run needs after its tiles, alongside what it keeps (writing map files one at
-   * a time, pictures, results.h5), less the worker threads, which are gone by then.
+   * a time, pictures, results.h5, report.html); planned on top of the tiles (see planTiles).
    */
   afterBytes?: number;
   /** The part of fixedBytes that is worker threads (released before the after-tiles phase). */
@@ -42,13 +42,17 @@ export interface TilePlan {
 
 export function planTiles(height: number, width: number, b: TileBudget): TilePlan {
   const rowBytes = width * b.bytesPerPixel;
-  const room = b.budgetBytes - b.fixedBytes;
+  // The output phase is planned on top of the tiles, not beside them: memory a finished tile
+  // returns to the allocator is not always returned to the operating system (glibc keeps
+  // freed blocks for reuse, and Dawn's software GPU keeps its buffers' host memory), so the
+  // process's resident size after the tiles can stay near its tile-phase peak.
+  const after = b.afterBytes ?? 0;
+  const room = b.budgetBytes - b.fixedBytes - after;
   let rows = Math.floor(room / rowBytes);
-  const afterPeak = b.fixedBytes - (b.workerBytes ?? 0) + (b.afterBytes ?? 0);
-  if (rows < 1 || afterPeak > b.budgetBytes) {
-    const need = Math.ceil(Math.max(b.fixedBytes + rowBytes, afterPeak) / MiB);
+  if (rows < 1) {
+    const need = Math.ceil((b.fixedBytes + after + rowBytes) / MiB);
     const what = b.stack ? `${b.stack.path} (${b.stack.nE} energies x ${b.stack.height} x ${b.stack.width} pixels)` : 'this stack';
-    throw new InputError('--memory', `a budget of ${Math.floor(b.budgetBytes / MiB)} MiB is too small for ${what}: it needs at least ${need} MiB (one row of ${width} pixels plus ${Math.ceil(b.fixedBytes / MiB)} MiB of baseline and output maps)`);
+    throw new InputError('--memory', `a budget of ${Math.floor(b.budgetBytes / MiB)} MiB is too small for ${what}: it needs at least ${need} MiB (${Math.ceil(b.fixedBytes / MiB)} MiB of process baseline and whole-image maps, ${Math.ceil(after / MiB)} MiB to write the outputs, and one row of ${width} pixels)`);
   }
   if (b.bindingBytesPerPixel > 0) {
     const limit = Math.min(b.maxBindingBytes, b.maxBufferBytes);
@@ -59,7 +63,7 @@ export function planTiles(height: number, width: number, b: TileBudget): TilePla
     rows = Math.min(rows, byDevice);
   }
   rows = Math.min(rows, height);
-  return { rowsPerTile: rows, tiles: Math.ceil(height / rows), peakBytes: Math.max(b.fixedBytes + rows * rowBytes, afterPeak) };
+  return { rowsPerTile: rows, tiles: Math.ceil(height / rows), peakBytes: b.fixedBytes + rows * rowBytes + after };
 }
 
 export function parseMemoryMiB(value: string | undefined): number {
@@ -78,7 +82,7 @@ export function parseMemoryMiB(value: string | undefined): number {
 export function checkBudgetFloor(stack: { path: string; nE: number; height: number; width: number }, budgetBytes: number, baselineBytes: number, afterBytes = 0): void {
   const { nE, height: H, width: W } = stack;
   checkImageSize(stack);
-  const need = baselineBytes + H * W * (4 + 1) + Math.max(2 * 4 * nE * W, afterBytes);
+  const need = baselineBytes + H * W * (4 + 1) + 2 * 4 * nE * W + afterBytes;
   if (need > budgetBytes) {
     throw new InputError('--memory', `a budget of ${Math.floor(budgetBytes / MiB)} MiB is too small for ${stack.path} (${nE} energies x ${H} x ${W} pixels): it needs at least ${Math.ceil(need / MiB)} MiB (the process itself, ${Math.ceil(baselineBytes / MiB)} MiB, one map of ${(H * W).toLocaleString('en-US')} pixels, and writing the outputs)`);
   }

@@ -1,18 +1,23 @@
 /**
- * The --memory budget is honest: a 2000 x 2000 x 101 synthetic stack through `xanes edge` at
- * --memory 256 on both backends, and a 1000 x 1000 x 101 one at 512 and 2048 (a quarter of
- * the work, to keep the suite short; at 2048 both fit in one tile anyway), keep the peak
- * resident size the operating system reports (getrusage maxRSS of the child process, worker
- * threads included) within 1.1 x the budget. Where the budget cannot hold the run (Dawn's software GPU, Node and
- * HDF5 need more than 256 MiB beside a 2000 x 2000 image), the run is one error line that
- * names --memory and how much it needs, and leaves nothing behind.
+ * The --memory budget is honest: a 2000 x 2000 x 101 synthetic stack through `xanes edge`
+ * (tiles, every map's .npy and .tif, the histogram and colour pictures, report.html and
+ * results.h5: the whole write path) at --memory 256, 512 and 2048 on the CPU backend and at
+ * 256 on webgpu (1000 x 1000 at 512 and 2048 on webgpu, see sizeOf) keeps the
+ * peak resident size the operating system reports (getrusage maxRSS of the child process,
+ * worker threads included) within 1.1 x the budget. The six runs go in parallel child
+ * processes (each measures only itself), to keep the suite short.
+ *
+ * Where the budget cannot hold the run, the run is one error line that names --memory and how
+ * much it needs, and leaves nothing behind. That is allowed in one case only, measured: the
+ * webgpu backend at 256 MiB, where Dawn and Mesa's software GPU (llvmpipe, which compiles the
+ * shaders with LLVM) make the process ~170 MiB before the first map is written.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xanes-memory-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -21,48 +26,115 @@ const helper = fileURLToPath(new URL('../helpers/peak-rss.mjs', import.meta.url)
 /** The issue's acceptance: peak RSS at most 1.1 x --memory. */
 const RSS_TOLERANCE = 1.1;
 
-function run(args: string[]): { code: number; maxRssMiB: number; stderr: string } {
-  const r = spawnSync(process.execPath, [helper, ...args], { encoding: 'utf8', timeout: 900_000 });
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  const { code, maxRssKiB } = JSON.parse(last) as { code: number; maxRssKiB: number };
-  return { code, maxRssMiB: maxRssKiB / 1024, stderr: r.stderr };
+interface Run {
+  code: number;
+  maxRssMiB: number;
+  stderr: string;
 }
 
-/** stderr without Dawn's C++ warnings (another part of the engine keeps them off the terminal). */
+function run(args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [helper, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', () => {
+      try {
+        const { code, maxRssKiB } = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { code: number; maxRssKiB: number };
+        resolve({ code, maxRssMiB: maxRssKiB / 1024, stderr });
+      } catch (e) {
+        reject(new Error(`no result from ${args.join(' ')}: ${stderr}`));
+      }
+    });
+  });
+}
+
+/** stderr lines of the engine. */
 const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('xanes'));
 
-describe('peak RSS within --memory', () => {
-  for (const backend of ['cpu', 'webgpu'] as const) {
-    for (const [mib, size] of [[256, 2000], [512, 1000], [2048, 1000]] as const) {
-      test(`edge, synthetic ${size}x${size}x101, ${backend}, --memory ${mib}`, () => {
-        const out = path.join(dir, `edge-${backend}-${mib}`);
-        const r = run(['edge', `synthetic:${size}x${size}`, '--backend', backend, '--memory', String(mib), '--out', out]);
+const SIZE = 2000;
+const BACKENDS = ['cpu', 'webgpu'] as const;
+const BUDGETS = [256, 512, 2048] as const;
+/**
+ * Image side per run. llvmpipe runs the edge kernel at about a quarter of the CPU twin's
+ * speed, so the webgpu runs at 512 and 2048 MiB use 1000 x 1000 to keep the suite short
+ * (2000 x 2000 on webgpu at 512 and 2048 passed this same test by hand, README "Memory").
+ */
+const sizeOf = (backend: string, mib: number) => (backend === 'webgpu' && mib > 256 ? 1000 : SIZE);
+const key = (backend: string, mib: number) => `edge-${backend}-${mib}`;
+const runs = new Map<string, Run>();
+const example = (f: string) => fileURLToPath(new URL(`../../examples/data/ni-k/${f}`, import.meta.url));
+const LCF_REFS = ['--ref', `NiO=${example('ref_NiO.txt')}`, '--ref', `LiNiO2=${example('ref_LiNiO2.txt')}`];
+
+beforeAll(async () => {
+  const jobs = BACKENDS.flatMap((backend) => BUDGETS.map(async (mib) => {
+    const out = path.join(dir, key(backend, mib));
+    const n = sizeOf(backend, mib);
+    const r = await run(['edge', `synthetic:${n}x${n}`, '--backend', backend, '--memory', String(mib), '--out', out]);
+    runs.set(key(backend, mib), r);
+    // For the record (README "Memory"): the peak each run reached.
+    console.log(`memory: edge ${n}x${n}x101 ${backend} --memory ${mib}: exit ${r.code}, peak ${r.maxRssMiB.toFixed(0)} MiB`);
+  }));
+  // A command that holds its maps (lcf: fractions, weights, total, fit quality) and draws an
+  // RGB composite: its plan counts the maps, the pictures, report.html and results.h5 too.
+  jobs.push((async () => {
+    runs.set('lcf-cpu-512', await run(['lcf', `synthetic:${SIZE}x${SIZE}`, ...LCF_REFS, '--backend', 'cpu', '--memory', '512', '--out', path.join(dir, 'lcf-cpu-512')]));
+  })());
+  await Promise.all(jobs);
+}, 1_800_000);
+
+describe('peak RSS within --memory: xanes edge, synthetic 101-energy stacks, the whole write path', () => {
+  for (const backend of BACKENDS) {
+    for (const mib of BUDGETS) {
+      test(`${backend}, --memory ${mib}, ${sizeOf(backend, mib)}x${sizeOf(backend, mib)}`, () => {
+        const r = runs.get(key(backend, mib))!;
+        const out = path.join(dir, key(backend, mib));
         expect(r.maxRssMiB, `peak ${r.maxRssMiB.toFixed(0)} MiB`).toBeLessThanOrEqual(RSS_TOLERANCE * mib);
-        if (r.code === 0) {
-          const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
-          expect(summary.memory.budget_MiB).toBe(mib);
-          expect(summary.memory.process_baseline_MiB).toBeGreaterThan(10);
-          expect(fs.existsSync(path.join(out, 'results.h5'))).toBe(true);
-        } else {
-          // Only the smallest budget may be too small, and then: one line saying how much is needed.
-          expect(mib).toBe(256);
+        if (backend === 'webgpu' && mib === 256 && r.code !== 0) {
+          // The one refusal allowed (see the header): one line saying how much is needed.
           expect(r.code).toBe(2);
           const lines = errorLines(r.stderr);
           expect(lines).toHaveLength(1);
           expect(lines[0]).toMatch(/^xanes: error: --memory: a budget of 256 MiB is too small for synthetic:2000x2000 \(101 energies x 2000 x 2000 pixels\): it needs at least \d+ MiB/);
           expect(fs.existsSync(out)).toBe(false);
+        } else {
+          expect(r.code, r.stderr).toBe(0);
+          const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+          expect(summary.memory.budget_MiB).toBe(mib);
+          expect(summary.memory.process_baseline_MiB).toBeGreaterThan(10);
+          expect(summary.memory.planned_peak_MiB).toBeLessThanOrEqual(mib);
+          for (const f of ['results.h5', 'report.html', 'e0_half.tif', 'e0_half.npy', 'e0_half_range.png', 'e0_hist.png', 'report_files/maps/e0_half/c0000.js']) {
+            expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+          }
+          // The maps are whole: e0_half.npy holds every pixel (header + 4 bytes each).
+          expect(fs.statSync(path.join(out, 'e0_half.npy')).size).toBeGreaterThan(4 * sizeOf(backend, mib) ** 2);
         }
-        if (mib > 256) expect(r.code, r.stderr).toBe(0);
         expect(fs.readdirSync(dir).filter((f) => f.includes('.partial-'))).toEqual([]);
-      }, 900_000);
+        // Dawn's C++ warnings stay off stderr, here a socket (src/gpu/quiet-stderr.ts).
+        expect(r.stderr).not.toMatch(/maxDynamic/);
+      });
     }
   }
 
-  test('a budget larger than the machine, and an image no map can hold, are one clear line each', () => {
-    let r = run(['edge', 'synthetic:100x100', '--memory', '1e9', '--out', path.join(dir, 'huge')]);
+  test('lcf (maps held, RGB composite), cpu, --memory 512: runs within 1.1 x the budget', () => {
+    const r = runs.get('lcf-cpu-512')!;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.maxRssMiB, `peak ${r.maxRssMiB.toFixed(0)} MiB`).toBeLessThanOrEqual(RSS_TOLERANCE * 512);
+    for (const f of ['results.h5', 'report.html', 'rgb.png', 'fraction_NiO.tif']) expect(fs.existsSync(path.join(dir, 'lcf-cpu-512', f)), f).toBe(true);
+  });
+
+  test('the same maps whatever the budget (tiles do not change a value)', () => {
+    const bytes = (b: string, mib: number) => fs.readFileSync(path.join(dir, key(b, mib), 'e0_half.npy'));
+    expect(bytes('cpu', 256).equals(bytes('cpu', 2048))).toBe(true);
+    expect(bytes('webgpu', 512).equals(bytes('webgpu', 2048))).toBe(true);
+  });
+
+  test('a budget larger than the machine, and an image no map can hold, are one clear line each', async () => {
+    let r = await run(['edge', 'synthetic:100x100', '--memory', '1e9', '--out', path.join(dir, 'huge')]);
     expect(r.code).toBe(2);
     expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^xanes: error: --memory: 1000000000 MiB is more than this machine's memory \(\d+ MiB\)$/)]);
-    r = run(['edge', 'synthetic:100000x100000', '--out', path.join(dir, 'huge')]);
+    r = await run(['edge', 'synthetic:100000x100000', '--out', path.join(dir, 'huge')]);
     expect(r.code).toBe(2);
     expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^xanes: error: synthetic:100000x100000: 100000 x 100000 = 1\.00e\+10 pixels is more than one image may have/)]);
     expect(fs.existsSync(path.join(dir, 'huge'))).toBe(false);

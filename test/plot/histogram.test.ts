@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { decode } from 'fast-png';
-import { histogram, histogramCsv, histogramPeak, percentile, percentiles, robustHistogramRange } from '../../src/plot/histogram.js';
+import { blockHistogram, blockPercentiles, histogram, histogramCsv, histogramPeak, percentile, percentiles, robustHistogramRange } from '../../src/plot/histogram.js';
 import { renderHistogram } from '../../src/plot/histogram-png.js';
 import { makeRng } from '../../src/synth/random.js';
 
@@ -73,5 +73,27 @@ describe('robustHistogramRange', () => {
     expect(r.max).toBeLessThan(8346);
     const h = histogram(v, 0.1, r);
     expect(h.counts.reduce((a, b) => a + b, 0)).toBe(v.length - 3);
+  });
+});
+
+describe('blockPercentiles and blockHistogram (a map visited in blocks, for report.html within --memory)', () => {
+  test('give exactly what percentiles and histogram give on the whole array (NaN, ±0, ±Infinity, wide magnitudes)', () => {
+    for (const seed of [1, 2, 3]) {
+      const n = 10007;
+      const a = new Float32Array(n);
+      let s = seed;
+      const rnd = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+      for (let i = 0; i < n; i++) a[i] = rnd() < 0.05 ? NaN : rnd() < 0.1 ? (rnd() < 0.5 ? -0 : 0) : (rnd() - 0.3) * 10 ** (rnd() * 8 - 4) * (rnd() < 0.01 ? 1e30 : 1);
+      a[5] = Infinity;
+      a[6] = -Infinity;
+      const ps = [0, 1, 2, 50, 97.3, 98, 99, 100];
+      const blocks = (v: (b: Float32Array) => void) => {
+        for (let i = 0; i < n; i += 999) v(a.subarray(i, i + 999));
+      };
+      expect(blockPercentiles(blocks, ps), `seed ${seed}`).toEqual(percentiles(a, ps));
+      const range = { min: -2, max: 3 };
+      expect(blockHistogram(blocks, 0.25, range)).toEqual(histogram(a, 0.25, range));
+    }
+    expect(blockPercentiles((v) => v(Float32Array.of(NaN)), [50])).toEqual([NaN]);
   });
 });
