@@ -56,6 +56,42 @@ export function fitTileCpu(plan: FitPlan, cube: Float32Array, P: number): FitTil
   return { rows, noise: norm.subarray(NormRow.NOISE * P, (NormRow.NOISE + 1) * P), P };
 }
 
+/**
+ * Pixels fitted between two turns of the event loop on the CPU. A fit costs up to ~1 ms per
+ * pixel on one loaded core (a model that does not suit the data runs to max iterations), so
+ * a whole tile, or even one row of a 2048-wide image, would block a Ctrl-C for seconds; in
+ * pieces of this size the signal handler runs within about a quarter of a second.
+ */
+export const FIT_CPU_CHUNK_PIXELS = 256;
+
+/**
+ * fitTileCpu in pieces of FIT_CPU_CHUNK_PIXELS, yielding to the event loop between them so
+ * a signal is handled while a tile is being fitted. Every pixel is fitted independently, so
+ * the rows are the same bytes as one fitTileCpu call on the whole tile (tested).
+ */
+export async function fitTileCpuYielding(plan: FitPlan, cube: Float32Array, P: number, chunk = FIT_CPU_CHUNK_PIXELS): Promise<FitTileRows> {
+  if (P <= chunk) return fitTileCpu(plan, cube, P);
+  const nE = plan.nE;
+  const sub = new Float32Array(nE * chunk);
+  let rows: Float32Array | Float64Array | null = null;
+  let noise: Float32Array | Float64Array | null = null;
+  let nRows = 0;
+  for (let p0 = 0; p0 < P; p0 += chunk) {
+    const c = Math.min(chunk, P - p0);
+    for (let e = 0; e < nE; e++) sub.set(cube.subarray(e * P + p0, e * P + p0 + c), e * c);
+    const part = fitTileCpu(plan, sub.subarray(0, nE * c), c);
+    if (rows === null || noise === null) {
+      nRows = part.rows.length / c;
+      rows = part.rows instanceof Float64Array ? new Float64Array(nRows * P) : new Float32Array(nRows * P);
+      noise = part.noise instanceof Float64Array ? new Float64Array(P) : new Float32Array(P);
+    }
+    for (let k = 0; k < nRows; k++) rows.set(part.rows.subarray(k * c, (k + 1) * c), k * P + p0);
+    noise.set(part.noise.subarray(0, c), p0);
+    await new Promise((res) => setImmediate(res));
+  }
+  return { rows: rows!, noise: noise!, P };
+}
+
 /** Rows read back from the work buffer: from the noise row to the last fit row. */
 function readbackRows(plan: FitPlan): { first: number; count: number } {
   const first = NormRow.NOISE;
@@ -205,7 +241,7 @@ export function fitStep(model: FitModel, energies: Float64Array, options: FitOpt
     // same model) and plain data.
     worker: { kind: 'fit', args: { spec: model.spec, energies, options, edgeOptions } satisfies FitWorkerArgs },
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
-      const rows = backend.gpu ? await fitTileGpu(backend.gpu, plan, cube, P) : fitTileCpu(plan, cube, P);
+      const rows = backend.gpu ? await fitTileGpu(backend.gpu, plan, cube, P) : await fitTileCpuYielding(plan, cube, P);
       return fitMaps(plan, rows);
     },
   };
