@@ -15,6 +15,7 @@ import { registerCluster } from './cluster.js';
 import { registerFit } from './fit.js';
 import { registerLcf } from './lcf.js';
 import { registerRun } from './run.js';
+import { registerMerge } from './merge.js';
 import { registerAlign } from './align.js';
 import { registerReport } from './report.js';
 
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerLcf(program);
   registerCluster(program);
   registerRun(program);
+  registerMerge(program);
   registerAlign(program);
   registerReport(program);
   registerDemo(program);

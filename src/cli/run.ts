@@ -21,6 +21,11 @@ export function registerRun(program: Command): void {
     const recipe = recipeFromValues(values, isRecipe ? stacks[0] : undefined);
     const bars = fieldProgress();
     const s = await runRecipe(recipe, { onField: bars.onField, onTile: bars.onTile }).finally(() => bars.stop()) as any;
+    if (s.shard) {
+      console.log(`run: shard ${s.shard.index}/${s.shard.count} of ${recipe.out}${s.assigned_from ? ` (labels from ${s.assigned_from})` : ''}`);
+      console.log(`  ${s.fields.length} field(s) written${s.skipped?.length ? `, ${s.skipped.length} already finished (--resume)` : ''}; when every shard has finished: xanes merge ${recipe.out}`);
+      return;
+    }
     console.log(`run: ${recipe.out}`);
     console.log(`  ${s.fields.length} field(s), ${s.spectra.toLocaleString('en-US')} spectra, steps ${s.steps.join(', ')}; backend ${s.backend.name}: ${s.backend.adapter}`);
     console.log(`  ${s.timings_s.total.toFixed(1)} s (${Math.round(s.timings_s.spectra_per_s).toLocaleString('en-US')} spectra/s), peak RSS ${s.memory.peak_rss_MiB} MiB of a ${s.memory.budget_MiB} MiB budget`);

@@ -15,6 +15,7 @@
  *   that is a file, a read-only place or a full disk is one clear error naming the path.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { InputError } from './errors.js';
 import { writeNpy, type NpyArray } from './npy.js';
@@ -24,6 +25,19 @@ import { VERSION } from '../version.js';
 
 /** The marker file every output folder carries; its presence means "xanes wrote this folder". */
 export const MARKER = '.xanes-output';
+
+/**
+ * What names this process's temporary folders inside a study shared by several machines
+ * (a shared file system, where two machines may run processes of the same pid): host and pid.
+ */
+export function hostTag(): string {
+  return `${os.hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}`;
+}
+
+/** The marker's content: who made the folder; `layout: 'study'` for the shared folder of a sharded run. */
+export function markerText(extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ tool: 'xanes-engine', version: VERSION, pid: process.pid, host: os.hostname(), created: new Date().toISOString(), ...extra }) + '\n';
+}
 
 /** An error about the output place (not the user's data): exit 2, one line naming the path. */
 export class OutputError extends InputError {
@@ -276,8 +290,28 @@ export class OutputDir {
   private done = false;
   private createdParents: string[] = [];
 
-  private constructor(readonly finalPath: string, private readonly where: string) {
-    this.tmp = `${finalPath}.partial-${process.pid}`;
+  private constructor(readonly finalPath: string, private readonly where: string, private readonly tag = String(process.pid)) {
+    this.tmp = `${finalPath}.partial-${tag}`;
+  }
+
+  /**
+   * One part of a study folder that several processes (shards, on several machines) write
+   * at once: `<study>/<name>.partial-<host>-<pid>`, marked from its first moment, moved to
+   * `<study>/<name>` by commit(). The study folder itself must exist (src/pipeline/study.ts);
+   * the caller owns `name` (fields are split between shards, so no two write one name).
+   */
+  static createPart(study: string, name: string): OutputDir {
+    const finalPath = path.join(realLocation(study), name);
+    const d = new OutputDir(finalPath, path.join(study, name), hostTag());
+    try {
+      fs.rmSync(d.tmp, { recursive: true, force: true });
+      fs.mkdirSync(d.tmp);
+      fs.writeFileSync(path.join(d.tmp, MARKER), markerText());
+    } catch (e) {
+      fs.rmSync(d.tmp, { recursive: true, force: true });
+      throw outputFsError(e, path.join(study, name)) ?? e;
+    }
+    return d;
   }
 
   /** Checks the place (see checkOutPath), cleans stale partial folders, creates the temporary folder. */
@@ -294,7 +328,7 @@ export class OutputDir {
         fs.rmSync(d.tmp, { recursive: true, force: true });
       }
       fs.mkdirSync(d.tmp);
-      fs.writeFileSync(path.join(d.tmp, MARKER), JSON.stringify({ tool: 'xanes-engine', version: VERSION, pid: process.pid, created: new Date().toISOString() }) + '\n');
+      fs.writeFileSync(path.join(d.tmp, MARKER), markerText());
     } catch (e) {
       fs.rmSync(d.tmp, { recursive: true, force: true });
       removeCreated(d.createdParents);
@@ -368,7 +402,7 @@ export class OutputDir {
    * replaced; anything else that appeared meanwhile is an error and stays untouched.
    */
   commit(): void {
-    const old = `${this.finalPath}.old-${process.pid}`;
+    const old = `${this.finalPath}.old-${this.tag}`;
     let st: fs.Stats | null = null;
     try {
       st = fs.lstatSync(this.finalPath);

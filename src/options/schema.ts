@@ -182,6 +182,11 @@ export const SECTIONS = {
     backend: opt({ arg: '<name>', help: 'auto | webgpu | cpu (default auto)', text: 'string', schema: pick(['auto', 'webgpu', 'cpu'] as const) }),
     threads: opt({ arg: '<n>', help: 'CPU backend worker threads (default: every core)', text: 'number', schema: int(1, 1024) }),
     e0: opt({ arg: '<eV>', help: 'nominal edge energy that anchors the windows (default: from the mean spectrum)', text: 'number', schema: num() }),
+    shard: opt({ arg: '<i/n>', help: 'run the i-th of n balanced subsets of the fields (i from 0) into a shared study folder, merged by xanes merge; slurm: i and n from SLURM_ARRAY_TASK_ID/_COUNT (the default inside a Slurm job array); off: one whole run', text: 'string',
+      schema: v.pipe(v.string(msg('i/n with 0 <= i < n, slurm or off')), v.check((x) => x === 'slurm' || x === 'off' || (/^\d+\/\d+$/.test(x) && Number(x.split('/')[0]) < Number(x.split('/')[1])), msg('i/n with 0 <= i < n (e.g. 0/4), slurm or off'))) }),
+    resume: opt({ help: 'with --shard: skip the fields already finished in the study folder (a rerun after a failed shard)', text: 'flag', schema: v.boolean(msg('true or false')) }),
+    assignFrom: opt({ arg: '<dir>', help: "label this shard's fields with the k-means model of xanes merge --no-labels (STUDY/combined/cluster): the second, sharded pass of a study", text: 'string', path: true, schema: file('a combined/cluster folder') }),
+    noLabels: opt({ help: 'xanes merge: fit the k-means centres only; label the fields with xanes run --assign-from (sharded)', text: 'flag', schema: v.boolean(msg('true or false')) }),
     mask: opt({ arg: '<file|dir>', help: "an earlier run's mask (.npy [H, W], 1 = used; or its output folder's mask.npy): masked pixels are NaN in every map and black in every picture", text: 'string', path: true, schema: file('a mask file or output folder') }),
   },
   edge: {
@@ -300,8 +305,10 @@ export const COMMANDS: Record<string, string[]> = {
   run: [
     'common.stacks', ...STACK, ...I0, 'common.out', 'common.steps', 'common.e0', 'common.mask', 'edge.*', 'fit.*', 'lcf.*',
     'cluster.features', 'cluster.k', 'cluster.kRange', 'cluster.seed', 'cluster.restarts', 'cluster.maxIter', 'cluster.standardize', 'cluster.weight', 'cluster.minWeight', 'cluster.minClusterSize',
-    ...ALIGN,
+    ...ALIGN, 'common.shard', 'common.resume', 'common.assignFrom',
   ],
+  // `xanes merge STUDY`: the across-field products of a sharded study (its recipe is in the study).
+  merge: ['common.backend', 'common.threads', 'common.noLabels'],
 };
 
 /** Options a command cannot run without (checked after unknown options, so a typo is named first). */

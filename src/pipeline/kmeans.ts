@@ -164,7 +164,7 @@ export async function prepareKmeans(backend: Backend, features: Features, opts: 
   return { engine, features, st, nIncluded: stats.nIncluded, nExcluded: stats.nExcluded, sample, m: idx.length, tolAbs: o.tol * meanVar, backend, opts: o };
 }
 
-async function makeEngine(backend: Backend, features: Features, st: Standardization, residentBytes?: number): Promise<KmeansEngine> {
+export async function makeEngine(backend: Backend, features: Features, st: Standardization, residentBytes?: number): Promise<KmeansEngine> {
   if (backend.name === 'webgpu') {
     if (!backend.gpu) throw new Error('webgpu backend without a GPU context');
     const views = splitFeatures(features, maxKmeansTilePixels(backend.gpu, features.d));
@@ -385,5 +385,23 @@ export async function kmeansFromCentres(
     return { centres: run.centres, labels: fin.labels!, dist2: fin.dist2!, wcss: run.wcss, counts: run.counts, iterations: run.iterations, converged: run.converged, st: prep.st };
   } finally {
     await prep.engine.release();
+  }
+}
+
+/**
+ * Labels pixels with a fitted model (its standardisation and centres, already in the fit's
+ * final numbering) through the same engine step as the fit's final assignment, so labels
+ * and distances are the bytes the fit gives for the same pixels (`xanes run --assign-from`).
+ */
+export async function kmeansAssign(backend: Backend, features: Features, model: KmeansModel): Promise<{ labels: Int32Array; distance: Float32Array }> {
+  checkFeatures(features);
+  const engine = await makeEngine(backend, features, model.st);
+  try {
+    const fin = await engine.step(model.k, model.centres, model.active, true);
+    const distance = new Float32Array(features.n);
+    for (let p = 0; p < features.n; p++) distance[p] = Math.sqrt(fin.dist2![p]);
+    return { labels: fin.labels!, distance };
+  } finally {
+    await engine.release();
   }
 }

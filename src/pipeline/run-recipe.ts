@@ -13,11 +13,6 @@
  *   summary.json         fields, steps, parameters, backend, timings, peak RSS, "finished"; report.html
  * (src/pipeline/run-reports.ts and src/report/index-page.ts).
  */
-import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
-import { EdgeStatus } from '../kernels/layout.js';
-import { FitStatus } from '../models/layout.js';
-import { LcfStatus } from '../cpu/lcf.js';
-import { wcssUnits } from './standardize.js';
 import { alignStepOf, type AlignStep } from '../align/align.js';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -25,23 +20,23 @@ import { edgeSectionOf } from '../options/convert.js';
 import { globSync } from 'tinyglobby';
 import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
 import { runTiles } from './run-tiles.js';
-import { outputPhaseBytes } from './memory.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { combineSteps, splitRun } from './combine.js';
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
 import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
 import { lcfStep, LCF_MASK_SIGMA } from './lcf-step.js';
+import { outputPhaseBytes } from './memory.js';
 import { compositionOfFit, type CompositionRequest } from './composition.js';
 import type { RefNorm } from './ref-norm.js';
 import { parseMode, parseBackground } from './lcf-run.js';
-import { kmeansFit, type KmeansOptions } from './kmeans.js';
-import { elbow, type ElbowResult } from './elbow.js';
-import { featuresFromMaps } from '../cpu/kmeans.js';
-import { writeKmeansOutputs } from './cluster-outputs.js';
-import { clusterStats } from './cluster-stats.js';
-import { centresCsv, clusterStatsCsv, elbowCsv } from '../io/cluster-csv.js';
-import { renderElbowPng } from '../plot/cluster.js';
+import type { KmeansOptions } from './kmeans.js';
+import { E0_BIN_EV, writeE0Histogram, writeClusterProducts, readModel, assignField, fieldContextOf, type ClusterField, type FieldClusterCounts } from './combined.js';
+import { claimStudy, fieldSize, fieldState, isStudy, manifestName, partition, removeLeftovers, shardOf, writeAtomic, type Shard, type ShardManifest } from './study.js';
+import { OutputDir, outputFsError, realLocation } from '../io/outdir.js';
+import { onInterrupt } from '../io/interrupt.js';
+import { readNpy } from '../io/npy.js';
+import os from 'node:os';
 import type { Backend, PixelStep } from './step.js';
 import { parseModelSpec } from '../models/model.js';
 import { parseFitOptions, type RawFitOptions } from '../models/options.js';
@@ -49,13 +44,16 @@ import { loadReferences, parseRefSpec } from '../io/references.js';
 import { windowRange } from '../cpu/lcf.js';
 import { withOutputDir } from '../io/run-output.js';
 import { InputError } from '../io/errors.js';
-import { histogram, histogramCsv, histogramPeak, percentiles, robustHistogramRange } from '../plot/histogram.js';
-import { renderHistogram } from '../plot/histogram-png.js';
+import { alignedCounts, countsCsv, percentiles } from '../plot/histogram.js';
 import { renderMap } from '../plot/maps.js';
 import { VERSION } from '../version.js';
 import { RUN_STEPS, RECIPE_SECTIONS, type RunStepName, type Values } from '../options/schema.js';
 import { recipeForm, type RecipeForm } from '../options/parse.js';
-import type { BackendSummary, RunCombinedPageSummary, RunFieldSummary, RunSummary } from './summary.js';
+import type { BackendSummary, RunCombinedPageSummary, RunFieldPageSummary, RunFieldSummary, RunSummary } from './summary.js';
+import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
+import { EdgeStatus } from '../kernels/layout.js';
+import { FitStatus } from '../models/layout.js';
+import { LcfStatus } from '../cpu/lcf.js';
 import { edgeOptionsOf, memoryBytes } from '../options/convert.js';
 import { MARKER, inputFiles, checkOutPath } from '../io/outdir.js';
 import { spectraRecorder, stackQuantity } from '../report/run-report.js';
@@ -104,10 +102,16 @@ export interface RunRecipe {
   backend: BackendChoice;
   threads?: number;
   budgetBytes: number;
-  /** --mask: an earlier run's mask, applied to every step of every field (same image size). */
-  mask?: string;
+  /** --shard i/n | slurm | off (src/pipeline/study.ts); absent: slurm inside a Slurm job array, else off. */
+  shard?: string;
+  /** With a shard: skip the study's fields already finished. */
+  resume?: boolean;
+  /** A combined/cluster folder of xanes merge: label this shard's fields with its model. */
+  assignFrom?: string;
   /** The options in the schema's names (src/options/schema.ts), recorded in summary.json. */
   options?: RecipeForm;
+  /** --mask: an earlier run's mask, applied to every step of every field (same image size). */
+  mask?: string;
 }
 
 export interface RunHooks {
@@ -115,9 +119,6 @@ export interface RunHooks {
   onField?: (index: number, total: number, name: string) => void;
   onTile?: (done: number, total: number) => void;
 }
-
-/** The status a --mask'ed pixel takes in each step (as edge, fit and lcf on their own). */
-const MASKED_STATUS = { edge: EdgeStatus.NO_DATA, fit: FitStatus.MASKED_INPUT, lcf: LcfStatus.NO_DATA } as const;
 
 /** The most files one stack pattern may match (a pattern over a whole disk is a mistake). */
 export const MAX_GLOB_MATCHES = 10_000;
@@ -186,12 +187,43 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
     threads: c.threads,
     budgetBytes: memoryBytes(c.memory),
     align: alignStepOf(values.align, c),
+    shard: c.shard, resume: c.resume, assignFrom: c.assignFrom,
     mask: c.mask,
     options: recipeForm(values, RECIPE_SECTIONS),
   };
 }
 
-export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promise<RunSummary> {
+/** The status a --mask'ed pixel takes in each step (as edge, fit and lcf on their own). */
+const MASKED_STATUS = { edge: EdgeStatus.NO_DATA, fit: FitStatus.MASKED_INPUT, lcf: LcfStatus.NO_DATA } as const;
+
+/** What every field of a run shares: the parsed options, and what the first field fixes. */
+interface RunContext {
+  recipe: RunRecipe;
+  hooks: RunHooks;
+  notice: (line: string) => void;
+  fields: { name: string; stack: string }[];
+  model: ReturnType<typeof parseModelSpec> | null;
+  fitOptions: ReturnType<typeof parseFitOptions> | null;
+  lcfMode: ReturnType<typeof parseMode> | null;
+  lcfBg: ReturnType<typeof parseBackground> | null;
+  refSpecs: ReturnType<typeof parseRefSpec>[];
+  open: (f: { stack: string }) => Promise<OpenedStack>;
+  // Chosen once, on the first field this process runs, for the whole run.
+  backend: Backend | null;
+  backendInfo: BackendSummary;
+  energiesRef: Float64Array | null;
+  e0: number | undefined;
+}
+
+/** What a field gives the products over fields. */
+interface FieldOutcome {
+  summary: RunFieldSummary;
+  e0Counts: Map<number, number> | null;
+  cluster: ClusterField | null;
+}
+
+/** Checks the recipe and parses its options (before anything is read or written). */
+function prepareRun(recipe: RunRecipe, hooks: RunHooks): RunContext {
   const notice = hooks.notice ?? ((l: string) => process.stderr.write(`${l}\n`));
   const steps = recipe.steps;
   for (const s of steps) if (!(RUN_STEPS as readonly string[]).includes(s)) throw new InputError('--steps', `unknown step '${s}' (steps: ${RUN_STEPS.join(', ')})`);
@@ -208,8 +240,6 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     }
   }
   const fields = expandFields(recipe.stacks);
-  const inputs = inputFiles([fields.map((f) => f.stack), recipe.energies, recipe.flat, recipe.dark, recipe.i0, recipe.align?.shifts, recipe.lcf?.refs ?? [], recipe.fit?.composition?.phase, recipe.mask]);
-  checkOutPath(recipe.out, inputs);
   const model = recipe.fit ? parseModelSpec(recipe.fit.model) : null;
   const fitOptions = model ? parseFitOptions(recipe.fit!, model) : null;
   const lcfMode = recipe.lcf ? parseMode(recipe.lcf.mode) : null;
@@ -218,237 +248,375 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
   if (fields.length > 1 && refSpecs.some((r) => r.kind === 'region')) {
     throw new InputError('--ref', 'region references (rect:, circle:, mask:) are ambiguous across several fields; give reference files');
   }
-  const t0 = performance.now();
   const open = (f: { stack: string }): Promise<OpenedStack> =>
     openInputs({ stack: f.stack, energies: recipe.energies, energyUnit: recipe.energyUnit, flat: recipe.flat, dark: recipe.dark, noFlat: recipe.noFlat, pixelSize: recipe.pixelSize, i0: recipe.i0, i0Region: recipe.i0Region, budgetBytes: recipe.budgetBytes , align: recipe.align } satisfies StackInputs);
+  return { recipe, hooks, notice, fields, model, fitOptions, lcfMode, lcfBg, refSpecs, open, backend: null, backendInfo: {} as BackendSummary, energiesRef: null, e0: recipe.edge?.e0 };
+}
 
-  return withOutputDir(recipe.out, inputs, async (dir) => {
-    const fieldSummaries: RunFieldSummary[] = [];
-    const e0Maps: Float32Array[] = [];
-    const clusterMaps: { name: string; width: number; height: number; features: Float32Array[]; weight?: Float32Array; ctx: FieldContext }[] = [];
-    let backendInfo = {} as BackendSummary; // set on the first field
-    // Chosen once, on the first field, for the whole run.
-    let backend: Backend | null = null;
-    let energiesRef: Float64Array | null = null;
-    let e0: number | undefined = recipe.edge?.e0;
-    for (let fi = 0; fi < fields.length; fi++) {
-      const field = fields[fi];
-      // Opened (and checked) first, so a field that cannot be read is the run's one error line.
-      const inputs = await open(field);
-      hooks.onField?.(fi, fields.length, field.name);
-      try {
-        inputs.warnings.forEach(notice);
-        const { source, energies } = inputs;
-        if (energiesRef && (energiesRef.length !== energies.length || energiesRef.some((e, i) => Math.abs(e - energies[i]) > 1e-6))) {
-          throw new InputError(field.stack, 'its energies differ from the first field\'s: one run needs one energy grid');
-        }
-        energiesRef = energies;
-        // The nominal edge of the first field anchors every field's windows, so maps compare.
-        if (e0 === undefined) e0 = derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
-        const pixelSteps: PixelStep[] = [];
-        let lcfInfo: RunFieldSummary['lcf'] | null = null;
-        let lcfRefs: { name: string; mu: Float64Array }[] = [];
-        let lcfStepInfo: ReturnType<typeof lcfStep>['info'] | null = null;
-        let lcfNormalized = false;
-        const edgePlan = steps.includes('edge') ? makeEdgePlan(energies, e0, { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 }, recipe.energies ?? field.stack) : null;
-        if (edgePlan) pixelSteps.push(edgeStep(edgePlan));
-        if (steps.includes('fit')) pixelSteps.push(fitStep(model!, energies, fitOptions!, { e0 }));
-        if (steps.includes('lcf')) {
-          const win = recipe.lcf!.window;
-          const lo = recipe.lcf!;
-          const refNorm: RefNorm = lo.refNorm ?? (lo.flatten ? 'flat' : 'auto');
-          const refs = await loadReferences(refSpecs, source, energies, windowRange(energies, win), { kind: refNorm, edge: recipe.edge });
-          // As `xanes lcf`: --mask-sigma (default 3 for lcf, not the edge step's 1) masks the
-          // total weight and, with --normalize, the edge step of the normalisation.
-          const maskSigma = recipe.edge?.maskSigma ?? LCF_MASK_SIGMA;
-          const normOptions: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0, maskSigma };
-          const normalize = lo.normalize ? { plan: makeEdgePlan(energies, e0, normOptions, recipe.energies ?? field.stack), flatten: lo.flatten === true } : undefined;
-          const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: lcfMode!, background: lcfBg!, window: win }, normalize, maskSigma);
-          ls.info.warnings.forEach((w) => notice(`xanes: ${w}`));
-          // The normalisation as `xanes lcf` records it (the report's inspector redoes it on a pixel).
-          const normRecord = normalize ? {
-            method: normalize.flatten ? 'flat' : 'norm', convention: 'xraylarch 0.9.58 pre_edge, per pixel from its own e0',
-            e0_eV: normalize.plan.e0, nnorm_used: normalize.plan.post.degree, mask_sigma: normOptions.maskSigma, edge: edgeSectionOf(normOptions),
-          } : null;
-          lcfInfo = { ...ls.info, normalize: normRecord, ref_norm: refNorm, references: refs.map((r) => ({ name: r.name, source: r.source, normalization: r.normalization })) };
-          lcfRefs = refs.map((r) => ({ name: r.name, mu: r.mu }));
-          lcfStepInfo = ls.info;
-          lcfNormalized = lo.normalize === true;
-          pixelSteps.push(ls);
-        }
-        const combined = combineSteps(pixelSteps);
-        if (!backend) {
-          const sel = await selectBackend(recipe.backend, notice, 'pixels', recipe.threads);
-          backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) };
-          backend = sel.backend;
-        }
-        inputs.resetMaskedPoints();
-        // The report's spectra of this field: at most 1/32 of the budget, as in `xanes edge`.
-        const recorder = spectraRecorder(inputs, Math.min(SPECTRA_MAX_VALUES, Math.floor(recipe.budgetBytes / 32 / 4)));
-        // After the tiles, beside the maps it holds: each step's outputs (src/pipeline/memory.ts),
-        // and the fit's composition maps and the lcf composite (float32 / RGBA each).
-        const afterBytes = outputPhaseBytes(source.height, source.width) + 16 * source.height * source.width;
-        const run = await runTiles(source, combined, backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes });
-        const per = splitRun(run, pixelSteps);
-        const { width: W, height: H } = run;
-        const stepSummaries: RunFieldSummary['steps'] = {};
-        dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
-        // --mask: NaN in every map and the step's no-data status where the mask is 0.
-        const pixelMask = recipe.mask ? loadPixelMask(recipe.mask, H, W) : null;
-        for (const s of pixelSteps) {
-          if (pixelMask) {
-            applyPixelMask(per[s.name].maps, per[s.name].status, pixelMask, MASKED_STATUS[s.name as keyof typeof MASKED_STATUS]);
-            per[s.name].statusCounts = countStatus(per[s.name].status, s.statusNames);
-          }
-          dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(field.name, s.name), s.statusNames);
-          stepSummaries[s.name as 'edge' | 'fit' | 'lcf'] = { status: per[s.name].statusCounts, maps: s.mapNames };
-        }
-        if (per.fit && recipe.fit?.composition) {
-          // Composition maps (seed 002): beside the fit's maps, usable as cluster features.
-          if (fields.length > 1) throw new InputError('--phase', 'one phase image serves one field: run the composition maps field by field');
-          const comp = compositionOfFit(per.fit.maps, recipe.fit.composition, energies, e0!, H, W);
-          Object.assign(per.fit.maps, comp.maps);
-          dir.writeStepMaps(Object.keys(comp.maps), comp.maps, per.fit.status, H, W, path.join(field.name, 'fit'));
-          stepSummaries.composition = comp.record;
-        }
-        if (per.edge) {
-          const e0map = per.edge.maps.e0_half;
-          e0Maps.push(e0map);
-          const [lo, hi] = recipe.range ?? percentiles(e0map, [2, 98]);
-          if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(field.name, 'edge', 'e0_half.png'), await renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half ${recipe.range ? 'fixed range' : '2-98 percentile'}`, unit: 'eV', label: 'e0_half', pixelSizeUm: inputs.pixelSizeUm?.x }));
-        }
-        // Each step's folder as the single command writes it: summary.json, report.html; the
-        // field's spectra once, in <field>/report_files/spectra (the steps' "spectra_from").
-        recorder.write(dir.file(field.name));
-        const ctx: FieldContext = { field: field.name, stack: field.stack, energies, width: W, height: H, dtype: source.dtype, read: inputs.provenance, backend: backendInfo, quantity: stackQuantity(inputs) };
-        for (const s of pixelSteps) {
-          const sub = path.join(field.name, s.name);
-          const counts = per[s.name].statusCounts;
-          if (s.name === 'edge') writeSummary(dir, sub, edgeStepSummary(ctx, edgePlan!, recipe.edge ?? {}, counts, s.statusNames, s.mapNames, recipe.range));
-          else if (s.name === 'fit') writeSummary(dir, sub, fitStepSummary(ctx, recipe.fit!.model, model!, e0!, counts, Object.keys(per.fit.maps), stepSummaries.composition));
-          else if (s.name === 'lcf') {
-            // The references as fitted and the RGB composite, as `xanes lcf` writes them.
-            dir.writeText(path.join(sub, 'references.csv'), referencesCsv(energies, lcfRefs));
-            const names = lcfStepInfo!.references.slice(0, 3);
-            const brightness = lcfNormalized ? 'edge_step' : 'total';
-            const rgb = await renderRgbComposite(names.map((n) => per.lcf.maps[`fraction_${n}`]), W, H, { names, intensity: per.lcf.maps[brightness], intensityLabel: brightness, title: `${field.name}: lcf ${lcfStepInfo!.mode}` });
-            dir.writeBytes(path.join(sub, 'rgb.png'), rgb.png);
-            writeSummary(dir, sub, lcfStepSummary(ctx, lcfInfo!, counts, s.mapNames, rgb.legend));
-          } else continue;
-          writeReport(dir.file(sub), `${field.name}/${s.name}`);
-        }
-        if (steps.includes('cluster')) {
-          const pick = (f: string) => {
-            const [st, m] = f.split(':');
-            const map = per[st]?.maps[m];
-            if (!map) throw new InputError('--features', `the ${st} step has no map '${m}' (it has: ${Object.keys(per[st]?.maps ?? {}).join(', ')})`);
-            return map;
-          };
-          const c = recipe.cluster!;
-          clusterMaps.push({ name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined, ctx });
-        }
-        fieldSummaries.push({
-          field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
-          steps: stepSummaries, tiles: run.tilesRun, rows_per_tile: run.tilePlan.rowsPerTile, seconds: run.seconds,
-          masked_transmission_points: inputs.maskedPoints(), ...(lcfInfo ? { lcf: lcfInfo } : {}),
-          ...(inputs.alignment ? { alignment: inputs.alignment.record } : {}),
-        });
-      } finally {
-        inputs.close();
-      }
+/** The files the run reads, for the --out checks. */
+function runInputs(ctx: RunContext): string[] {
+  const r = ctx.recipe;
+  return inputFiles([ctx.fields.map((f) => f.stack), r.energies, r.flat, r.dark, r.i0, r.align?.shifts, r.lcf?.refs ?? [], r.fit?.composition?.phase, r.mask]);
+}
+
+/**
+ * The nominal edge that anchors every field's windows: --e0, or the derivative maximum of the
+ * study's first field's mean spectrum (also in a shard that does not run that field, so every
+ * shard uses the same windows as a single run).
+ */
+async function anchorE0(ctx: RunContext, inputs?: OpenedStack): Promise<void> {
+  if (ctx.e0 !== undefined) return;
+  const own = inputs ?? await ctx.open(ctx.fields[0]);
+  try {
+    ctx.energiesRef = own.energies;
+    ctx.e0 = derivativeMaxEnergy(own.energies, await meanSpectrum(own.source), 1);
+  } finally {
+    if (!inputs) own.close();
+  }
+}
+
+/**
+ * One field: its steps over one pass of tiles, its maps and pictures written under `prefix`
+ * of `dir` ('<field>/' in a single run's folder; '' in the field's own folder of a study),
+ * its e0 bin counts and field.json (last). Returns what the products over fields need.
+ */
+async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: string): Promise<FieldOutcome> {
+  const { recipe, notice, hooks } = ctx;
+  const steps = recipe.steps;
+  const field = ctx.fields[fi];
+  // Opened (and checked) first, so a field that cannot be read is the run's one error line.
+  const inputs = await ctx.open(field);
+  hooks.onField?.(fi, ctx.fields.length, field.name);
+  try {
+    inputs.warnings.forEach(notice);
+    const { source, energies } = inputs;
+    const energiesRef = ctx.energiesRef;
+    if (energiesRef && (energiesRef.length !== energies.length || energiesRef.some((e, i) => Math.abs(e - energies[i]) > 1e-6))) {
+      throw new InputError(field.stack, 'its energies differ from the first field\'s: one run needs one energy grid');
     }
+    ctx.energiesRef = energies;
+    // The nominal edge of the first field anchors every field's windows, so maps compare.
+    await anchorE0(ctx, fi === 0 ? inputs : undefined);
+    const e0 = ctx.e0!;
+    const pixelSteps: PixelStep[] = [];
+    let lcfInfo: RunFieldSummary['lcf'] | null = null;
+    let lcfRefs: { name: string; mu: Float64Array }[] = [];
+    let lcfStepInfo: ReturnType<typeof lcfStep>['info'] | null = null;
+    let lcfNormalized = false;
+    const edgePlan = steps.includes('edge') ? makeEdgePlan(energies, e0, { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0 }, recipe.energies ?? field.stack) : null;
+    if (edgePlan) pixelSteps.push(edgeStep(edgePlan));
+    if (steps.includes('fit')) pixelSteps.push(fitStep(ctx.model!, energies, ctx.fitOptions!, { e0 }));
+    if (steps.includes('lcf')) {
+      const win = recipe.lcf!.window;
+      const lo = recipe.lcf!;
+      const refNorm: RefNorm = lo.refNorm ?? (lo.flatten ? 'flat' : 'auto');
+      const refs = await loadReferences(ctx.refSpecs, source, energies, windowRange(energies, win), { kind: refNorm, edge: recipe.edge });
+      // As `xanes lcf`: --mask-sigma (default 3 for lcf, not the edge step's 1) masks the
+      // total weight and, with --normalize, the edge step of the normalisation.
+      const maskSigma = recipe.edge?.maskSigma ?? LCF_MASK_SIGMA;
+      const normOptions: EdgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...recipe.edge, e0, maskSigma };
+      const normalize = lo.normalize ? { plan: makeEdgePlan(energies, e0, normOptions, recipe.energies ?? field.stack), flatten: lo.flatten === true } : undefined;
+      const ls = lcfStep(refs.map((r) => ({ name: r.name, mu: r.mu })), energies, { mode: ctx.lcfMode!, background: ctx.lcfBg!, window: win }, normalize, maskSigma);
+      ls.info.warnings.forEach((w) => notice(`xanes: ${w}`));
+      // The normalisation as `xanes lcf` records it (the report's inspector redoes it on a pixel).
+      const normRecord = normalize ? {
+        method: normalize.flatten ? 'flat' : 'norm', convention: 'xraylarch 0.9.58 pre_edge, per pixel from its own e0',
+        e0_eV: normalize.plan.e0, nnorm_used: normalize.plan.post.degree, mask_sigma: normOptions.maskSigma, edge: edgeSectionOf(normOptions),
+      } : null;
+      lcfInfo = { ...ls.info, normalize: normRecord, ref_norm: refNorm, references: refs.map((r) => ({ name: r.name, source: r.source, normalization: r.normalization })) };
+      lcfRefs = refs.map((r) => ({ name: r.name, mu: r.mu }));
+      lcfStepInfo = ls.info;
+      lcfNormalized = lo.normalize === true;
+      pixelSteps.push(ls);
+    }
+    const combined = combineSteps(pixelSteps);
+    if (!ctx.backend) {
+      const sel = await selectBackend(recipe.backend, notice, 'pixels', recipe.threads);
+      ctx.backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) };
+      ctx.backend = sel.backend;
+    }
+    inputs.resetMaskedPoints();
+    // The report's spectra of this field: at most 1/32 of the budget, as in `xanes edge`.
+    const recorder = spectraRecorder(inputs, Math.min(SPECTRA_MAX_VALUES, Math.floor(recipe.budgetBytes / 32 / 4)));
+    // After the tiles, beside the maps it holds: each step's outputs (src/pipeline/memory.ts),
+    // and the fit's composition maps and the lcf composite (float32 / RGBA each).
+    const afterBytes = outputPhaseBytes(source.height, source.width) + 16 * source.height * source.width;
+    const run = await runTiles(source, combined, ctx.backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes });
+    const per = splitRun(run, pixelSteps);
+    const { width: W, height: H } = run;
+    const stepSummaries: RunFieldSummary['steps'] = {};
+    dir.recordInput(field.name, { stack: field.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
+    // --mask: NaN in every map and the step's no-data status where the mask is 0.
+    const pixelMask = recipe.mask ? loadPixelMask(recipe.mask, H, W) : null;
+    for (const s of pixelSteps) {
+      if (pixelMask) {
+        applyPixelMask(per[s.name].maps, per[s.name].status, pixelMask, MASKED_STATUS[s.name as keyof typeof MASKED_STATUS]);
+        per[s.name].statusCounts = countStatus(per[s.name].status, s.statusNames);
+      }
+      dir.writeStepMaps(s.mapNames, per[s.name].maps, per[s.name].status, H, W, path.join(prefix, s.name), s.statusNames);
+      stepSummaries[s.name as 'edge' | 'fit' | 'lcf'] = { status: per[s.name].statusCounts, maps: s.mapNames };
+    }
+    if (per.fit && recipe.fit?.composition) {
+      // Composition maps (seed 002): beside the fit's maps, usable as cluster features.
+      if (ctx.fields.length > 1) throw new InputError('--phase', 'one phase image serves one field: run the composition maps field by field');
+      const comp = compositionOfFit(per.fit.maps, recipe.fit.composition, energies, e0, H, W);
+      Object.assign(per.fit.maps, comp.maps);
+      dir.writeStepMaps(Object.keys(comp.maps), comp.maps, per.fit.status, H, W, path.join(prefix, 'fit'));
+      stepSummaries.composition = comp.record;
+    }
+    let e0Counts: Map<number, number> | null = null;
+    if (per.edge) {
+      const e0map = per.edge.maps.e0_half;
+      // This field's share of the e0 histogram over fields (src/pipeline/combined.ts).
+      e0Counts = alignedCounts(e0map, E0_BIN_EV);
+      dir.writeText(path.join(prefix, 'edge', 'e0_counts.csv'), countsCsv(e0Counts, E0_BIN_EV));
+      const [lo, hi] = recipe.range ?? percentiles(e0map, [2, 98]);
+      if (Number.isFinite(lo) && hi > lo) dir.writeBytes(path.join(prefix, 'edge', 'e0_half.png'), await renderMap({ data: e0map, width: W, height: H, vmin: lo, vmax: hi, title: `${field.name}: e0_half ${recipe.range ? 'fixed range' : '2-98 percentile'}`, unit: 'eV', label: 'e0_half', pixelSizeUm: inputs.pixelSizeUm?.x }));
+    }
+    // Each step's folder as the single command writes it: summary.json, report.html; the
+    // field's spectra once, in <field>/report_files/spectra (the steps' "spectra_from").
+    recorder.write(dir.file(prefix));
+    const fctx: FieldContext = { field: field.name, stack: field.stack, energies, width: W, height: H, dtype: source.dtype, read: inputs.provenance, backend: ctx.backendInfo, quantity: stackQuantity(inputs) };
+    for (const s of pixelSteps) {
+      const sub = path.join(prefix, s.name);
+      const counts = per[s.name].statusCounts;
+      if (s.name === 'edge') writeSummary(dir, sub, edgeStepSummary(fctx, edgePlan!, recipe.edge ?? {}, counts, s.statusNames, s.mapNames, recipe.range));
+      else if (s.name === 'fit') writeSummary(dir, sub, fitStepSummary(fctx, recipe.fit!.model, ctx.model!, e0, counts, Object.keys(per.fit.maps), stepSummaries.composition));
+      else if (s.name === 'lcf') {
+        // The references as fitted and the RGB composite, as `xanes lcf` writes them.
+        dir.writeText(path.join(sub, 'references.csv'), referencesCsv(energies, lcfRefs));
+        const names = lcfStepInfo!.references.slice(0, 3);
+        const brightness = lcfNormalized ? 'edge_step' : 'total';
+        const rgb = await renderRgbComposite(names.map((n) => per.lcf.maps[`fraction_${n}`]), W, H, { names, intensity: per.lcf.maps[brightness], intensityLabel: brightness, title: `${field.name}: lcf ${lcfStepInfo!.mode}` });
+        dir.writeBytes(path.join(sub, 'rgb.png'), rgb.png);
+        writeSummary(dir, sub, lcfStepSummary(fctx, lcfInfo!, counts, s.mapNames, rgb.legend));
+      } else continue;
+      writeReport(dir.file(sub), `${field.name}/${s.name}`);
+    }
+    let cluster: ClusterField | null = null;
+    if (steps.includes('cluster')) {
+      const pick = (f: string) => {
+        const [st, m] = f.split(':');
+        const map = per[st]?.maps[m];
+        if (!map) throw new InputError('--features', `the ${st} step has no map '${m}' (it has: ${Object.keys(per[st]?.maps ?? {}).join(', ')})`);
+        return map;
+      };
+      const c = recipe.cluster!;
+      cluster = { name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined, ctx: fctx };
+    }
+    const summary: RunFieldSummary = {
+      field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
+      steps: stepSummaries, tiles: run.tilesRun, rows_per_tile: run.tilePlan.rowsPerTile, seconds: run.seconds,
+      masked_transmission_points: inputs.maskedPoints(), ...(lcfInfo ? { lcf: lcfInfo } : {}),
+      ...(inputs.alignment ? { alignment: inputs.alignment.record } : {}),
+    };
+    if (prefix === '') {
+      // A study's field: its overview page now (xanes merge adds the cluster step's counts).
+      writeSummary(dir, '', fieldPageSummary(summary));
+      writeIndexPage(dir.tmp, field.name);
+    }
+    // Written last: a field is finished when its field.json says so (src/pipeline/study.ts).
+    dir.writeText(path.join(prefix, 'field.json'), JSON.stringify({
+      tool: 'xanes-engine', version: VERSION, ...summary, e0_eV: e0, backend: ctx.backendInfo,
+      energies: Array.from(energies), quantity: fctx.quantity, finished: true,
+    }, null, 2) + '\n');
+    return { summary, e0Counts, cluster };
+  } finally {
+    inputs.close();
+  }
+}
 
-    // Products over all fields.
+/** The run's summary.json (single run), or the summary a shard prints. */
+function runSummary(ctx: RunContext, fieldSummaries: RunFieldSummary[], combinedSummary: RunSummary['combined'], t0: number, extra: Record<string, unknown> = {}): RunSummary {
+  const recipe = ctx.recipe;
+  const total = fieldSummaries.reduce((acc, f) => acc + f.shape.height * f.shape.width, 0);
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    tool: 'xanes-engine', version: VERSION, command: 'run' as const, finished: true,
+    steps: recipe.steps, fields: fieldSummaries, combined: combinedSummary, ...extra,
+    // What was asked for, in the names a recipe takes (a valid recipe), and what was used.
+    options: recipe.options ?? null,
+    parameters: { e0_eV: ctx.e0, edge: edgeSectionOf({ ...DEFAULT_EDGE_OPTIONS, ...recipe.edge }) },
+    backend: ctx.backendInfo,
+    spectra: total,
+    timings_s: { total: seconds, spectra_per_s: total / seconds },
+    memory: { budget_MiB: recipe.budgetBytes / 2 ** 20, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },
+    map_units: { edge: EDGE_MAP_UNITS },
+  };
+}
+
+export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promise<RunSummary> {
+  const ctx = prepareRun(recipe, hooks);
+  const shard = shardOf(recipe.shard);
+  if (recipe.assignFrom) return assignRun(ctx, shard);
+  if (shard) return shardRun(ctx, shard);
+  if (recipe.resume) throw new InputError('--resume', 'only with --shard (a single run writes its folder whole or not at all)');
+  const inputs = runInputs(ctx);
+  checkOutPath(recipe.out, inputs);
+  const t0 = performance.now();
+  return withOutputDir(recipe.out, inputs, async (dir) => {
+    const outcomes: FieldOutcome[] = [];
+    for (let fi = 0; fi < ctx.fields.length; fi++) outcomes.push(await runField(ctx, fi, dir, ctx.fields[fi].name));
+    // Products over all fields (src/pipeline/combined.ts, shared with xanes merge).
     const combinedSummary: RunSummary['combined'] = {};
     fs.mkdirSync(dir.file('combined'), { recursive: true });
-    if (e0Maps.length > 0) {
-      const all = new Float32Array(e0Maps.reduce((n, m) => n + m.length, 0));
-      let off = 0;
-      for (const m of e0Maps) { all.set(m, off); off += m.length; }
-      if (all.some((v) => Number.isFinite(v))) {
-        const h = histogram(all, 0.1, robustHistogramRange(all, 0.1)); // outliers cannot stretch it
-        dir.writeText(path.join('combined', 'e0_hist.csv'), histogramCsv(h));
-        dir.writeBytes(path.join('combined', 'e0_hist.png'), await renderHistogram(h, { title: `e0_half over ${fields.length} field(s)`, xlabel: 'e0_half (eV)', ylabel: 'pixels' }));
-        combinedSummary.e0_histogram_peak_eV = histogramPeak(h);
-      }
+    const counts = outcomes.flatMap((o) => (o.e0Counts ? [o.e0Counts] : []));
+    Object.assign(combinedSummary, await writeE0Histogram(counts, ctx.fields.length, dir.file('combined')));
+    const fieldSummaries = outcomes.map((o) => o.summary);
+    if (recipe.steps.includes('cluster')) {
+      combinedSummary.cluster = await writeClusterProducts(ctx.backend!, recipe.cluster!, outcomes.map((o) => o.cluster!), {
+        combinedDir: dir.file('combined'), fieldClusterDir: (name) => dir.file(path.join(name, 'cluster')),
+        onField: (f, counts) => {
+          const fs_ = fieldSummaries.find((x) => x.field === f.name);
+          if (fs_) (fs_.steps as Record<string, unknown>).cluster = counts;
+        },
+      });
     }
-    if (steps.includes('cluster')) {
-      const c = recipe.cluster!;
-      const n = clusterMaps.reduce((acc, f) => acc + f.width * f.height, 0);
-      const cat = (get: (f: (typeof clusterMaps)[number]) => Float32Array | undefined) => {
-        const out = new Float32Array(n);
-        let off = 0;
-        for (const f of clusterMaps) { out.set(get(f)!, off); off += f.width * f.height; }
-        return out;
-      };
-      const feats = c.features.map((_, j) => cat((f) => f.features[j]));
-      const weight = c.weight ? cat((f) => f.weight) : undefined;
-      if (c.minWeight !== undefined && weight) for (let p = 0; p < n; p++) if (!(weight[p] >= c.minWeight)) for (const m of feats) m[p] = NaN;
-      const features = featuresFromMaps(feats, c.features);
-      let el: ElbowResult | undefined;
-      let k = c.k;
-      if (c.kRange) {
-        el = await elbow(backend!, features, c.kRange, { ...(c.kmeans ?? {}), minClusterSize: c.minClusterSize });
-        k = el.k;
-      }
-      const result = await kmeansFit(backend!, features, { ...(c.kmeans ?? {}), k: k! });
-      // Per field: labels, distances, fractions (the centres are the same everywhere).
-      let off = 0;
-      for (const f of clusterMaps) {
-        const P = f.width * f.height;
-        const part = { ...result, labels: result.labels.slice(off, off + P), distance: result.distance.slice(off, off + P) };
-        const sub = path.join(f.name, 'cluster');
-        const wk = await writeKmeansOutputs(dir.file(sub), part, { width: f.width, height: f.height, weight: f.weight, weightName: c.weight });
-        writeSummary(dir, sub, clusterStepSummary(f.ctx, wk.summary, c.features, c.weight, el ? { table: el.table, k: el.k, rule: el.rule } : undefined));
-        writeReport(dir.file(sub), `${f.name}/cluster`);
-        const fs_ = fieldSummaries.find((x) => x.field === f.name);
-        if (fs_) fs_.steps.cluster = { counts: wk.summary.counts, fractions: wk.summary.fractions, maps: ['labels', 'distance'] };
-        off += P;
-      }
-      // Across fields: the tables only (an image of all fields together would be meaningless).
-      const cdir = path.join('combined', 'cluster');
-      fs.mkdirSync(dir.file(cdir), { recursive: true });
-      const stats = clusterStats(result.labels, result.k, weight);
-      dir.writeText(path.join(cdir, 'centres.csv'), centresCsv(result));
-      dir.writeText(path.join(cdir, 'clusters.csv'), clusterStatsCsv(stats));
-      if (el) {
-        dir.writeText(path.join(cdir, 'elbow.csv'), elbowCsv(el.table));
-        dir.writeBytes(path.join(cdir, 'elbow.png'), await renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
-      }
-      const w = { summary: {
-        k: result.k, wcss: result.wcss, wcss_units: wcssUnits(result.model.st), standardization: result.model.st.method ?? (result.model.st.standardized ? 'zscore' : 'none'),
-        pixels_included: result.nIncluded, pixels_excluded: result.nExcluded, counts: stats.counts, fractions: stats.fractions,
-        ...(stats.weightedFractions ? { weighted_fractions: stats.weightedFractions } : {}),
-        iterations: result.iterations, converged: result.converged, warnings: result.warnings,
-        ...(el ? { elbow: { table: el.table, k: el.k, rule: el.rule } } : {}),
-      } };
-      combinedSummary.cluster = { ...w.summary, features: c.features, weight: c.weight ?? null, min_weight: c.minWeight ?? null };
-    }
-
-    const total = fieldSummaries.reduce((acc, f) => acc + ((f.shape as { height: number; width: number }).height * (f.shape as { width: number }).width), 0);
-    const seconds = (performance.now() - t0) / 1000;
-    const summary: RunSummary = {
-      tool: 'xanes-engine', version: VERSION, command: 'run', finished: true,
-      steps, fields: fieldSummaries, combined: combinedSummary,
-      // What was asked for, in the names a recipe takes (a valid recipe), and what was used.
-      options: recipe.options ?? null,
-      parameters: { e0_eV: e0, edge: edgeSectionOf({ ...DEFAULT_EDGE_OPTIONS, ...recipe.edge }) },
-      backend: backendInfo,
-      spectra: total,
-      timings_s: { total: seconds, spectra_per_s: total / seconds },
-      memory: { budget_MiB: recipe.budgetBytes / 2 ** 20, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },
-      map_units: { edge: EDGE_MAP_UNITS },
-    };
+    const summary = runSummary(ctx, fieldSummaries, combinedSummary, t0);
     // The overview pages: each field, the products across fields, the run.
     for (const f of fieldSummaries) {
-      writeSummary(dir, String(f.field), { tool: 'xanes-engine', version: VERSION, command: RUN_FIELD_COMMAND, finished: true, ...f });
+      writeSummary(dir, String(f.field), fieldPageSummary(f));
       writeIndexPage(dir.file(String(f.field)));
     }
-    const combinedPage: RunCombinedPageSummary = { tool: 'xanes-engine', version: VERSION, command: RUN_COMBINED_COMMAND, finished: true, fields: fields.length, ...combinedSummary };
-    writeSummary(dir, 'combined', combinedPage);
+    writeSummary(dir, 'combined', combinedPageSummary(ctx.fields.length, combinedSummary));
     writeIndexPage(dir.file('combined'));
     dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
     writeIndexPage(dir.tmp, path.basename(dir.finalPath));
     return summary;
   });
+}
+
+/** A field's summary.json (its overview page reads it). */
+export const fieldPageSummary = (f: RunFieldSummary): RunFieldPageSummary => ({ tool: 'xanes-engine', version: VERSION, command: RUN_FIELD_COMMAND, finished: true, ...f });
+/** combined/summary.json (its overview page reads it). */
+export const combinedPageSummary = (nFields: number, combined: RunSummary['combined']): RunCombinedPageSummary => ({ tool: 'xanes-engine', version: VERSION, command: RUN_COMBINED_COMMAND, finished: true, fields: nFields, ...combined });
+
+/** The options a shard records (and all shards of a study share): the recipe's, less the shard's own. */
+function studyOptions(recipe: RunRecipe): Record<string, unknown> {
+  const { shard: _s, resume: _r, assignFrom: _a, out: _o, threads: _t, memory: _m, ...rest } = (recipe.options ?? {}) as Record<string, unknown>;
+  return rest;
+}
+
+/**
+ * One shard of a study: the fields of `partition` for this shard, each built in its own
+ * partial folder and renamed into `<out>/<field>` when finished; the shard's manifest in
+ * `<out>/shards/`. With --resume, fields already finished are left as they are.
+ */
+async function shardRun(ctx: RunContext, shard: Shard): Promise<RunSummary> {
+  const { recipe, notice } = ctx;
+  const t0 = performance.now();
+  const sizes = ctx.fields.map((f) => fieldSize(f.stack));
+  const mine = partition(sizes, shard.count)[shard.index];
+  const study = claimStudy(recipe.out, runInputs(ctx));
+  if (shard.from === 'slurm') notice(`xanes: shard ${shard.index}/${shard.count} (from SLURM_ARRAY_TASK_ID): ${mine.length} of ${ctx.fields.length} field(s)`);
+  const manifestFile = path.join(study, manifestName(shard));
+  const manifest: ShardManifest = {
+    tool: 'xanes-engine', shard: { index: shard.index, count: shard.count, from: shard.from },
+    fields: ctx.fields.map((f, i) => ({ name: f.name, stack: f.stack, size: sizes[i] })),
+    mine: mine.map((i) => ctx.fields[i].name), skipped: [],
+    steps: recipe.steps, options: studyOptions(recipe), cluster: recipe.cluster ?? null, threads: recipe.threads,
+    host: os.hostname(), pid: process.pid, started: new Date().toISOString(), finished: false,
+  };
+  const todo = mine.filter((i) => {
+    if (!recipe.resume) return true;
+    const st = fieldState(study, ctx.fields[i].name);
+    if (st.state !== 'finished') return true;
+    if (st.record.stack !== ctx.fields[i].stack) throw new InputError(path.join(recipe.out, ctx.fields[i].name), `was finished from another stack (${String(st.record.stack)}); this study's recipe changed: use a new --out`);
+    manifest.skipped.push(ctx.fields[i].name);
+    return false;
+  });
+  writeAtomic(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
+  const summaries: RunFieldSummary[] = [];
+  for (const fi of todo) {
+    const name = ctx.fields[fi].name;
+    removeLeftovers(study, name);
+    let dir: OutputDir | null = null;
+    const release = onInterrupt(() => dir?.abandon());
+    try {
+      dir = OutputDir.createPart(study, name);
+      if (fi !== 0) await anchorE0(ctx); // (field 0 anchors it as it runs)
+      summaries.push((await runField(ctx, fi, dir, '')).summary);
+      dir.commit();
+    } catch (e) {
+      dir?.abandon();
+      if (e instanceof InputError) throw e;
+      throw (dir && outputFsError(e, path.join(recipe.out, name), dir)) ?? e;
+    } finally {
+      release();
+    }
+  }
+  manifest.e0_eV = ctx.e0;
+  manifest.finished = true;
+  manifest.ended = new Date().toISOString();
+  writeAtomic(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
+  return runSummary(ctx, summaries, {}, t0, { shard: manifest.shard, skipped: manifest.skipped, study: recipe.out });
+}
+
+/**
+ * The second pass of a study: this shard's fields labelled with the k-means model that
+ * `xanes merge --no-labels` fitted (its combined/cluster folder), written as
+ * `<field>/cluster/` exactly as a single run writes them.
+ */
+async function assignRun(ctx: RunContext, shard: Shard | null): Promise<RunSummary> {
+  const { recipe, notice } = ctx;
+  const t0 = performance.now();
+  const saved = readModel(recipe.assignFrom!);
+  const study = realLocation(recipe.out);
+  if (!isStudy(study)) throw new InputError(recipe.out, 'is not a study folder of xanes run --shard; --assign-from labels the fields of one');
+  const s = shard ?? { index: 0, count: 1, from: 'option' as const };
+  const mine = partition(ctx.fields.map((f) => fieldSize(f.stack)), s.count)[s.index];
+  const sel = await selectBackend(recipe.backend, notice, 'pixels', recipe.threads);
+  ctx.backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter };
+  const done: RunFieldSummary[] = [];
+  for (const fi of mine) {
+    const name = ctx.fields[fi].name;
+    const st = fieldState(study, name);
+    if (st.state !== 'finished') throw new InputError(path.join(recipe.out, name), `is not finished (${st.why}); run its shard (with --resume) first`);
+    const f = { ...readClusterField(study, name, saved.features, saved.weight), ctx: fieldContextOf(st.record) };
+    const target = path.join(study, name);
+    const part = OutputDir.createPart(target, 'cluster');
+    const release = onInterrupt(() => part.abandon());
+    try {
+      const counts = await assignField(sel.backend, saved, f, part.tmp);
+      part.commit();
+      updateFieldPage(study, name, counts);
+    } catch (e) {
+      part.abandon();
+      throw e;
+    } finally {
+      release();
+    }
+    done.push({ ...(st.record as unknown as RunFieldSummary), field: name });
+  }
+  return runSummary(ctx, done, {}, t0, { assigned_from: recipe.assignFrom, shard: s });
+}
+
+/** A finished field's cluster inputs, read back from its maps (`step:map` -> <field>/<step>/<map>.npy). */
+export function readClusterField(study: string, name: string, features: string[], weight: string | null): ClusterField {
+  let W = 0, H = 0;
+  const read = (f: string): Float32Array => {
+    const [st, m] = f.split(':');
+    const file = path.join(study, name, st, `${m}.npy`);
+    if (!fs.existsSync(file)) throw new InputError(file, `the feature map ${f} of field ${name} is missing`);
+    const a = readNpy(file);
+    if (a.dtype !== 'float32') throw new InputError(file, `expected a float32 map, got ${a.dtype}`);
+    const h = a.shape.slice(0, -1).reduce((x, y) => x * y, 1), w = a.shape[a.shape.length - 1];
+    if (W && (w !== W || h !== H)) throw new InputError(file, `is ${h} x ${w}, the field's other maps ${H} x ${W}`);
+    [W, H] = [w, h];
+    return a.data as Float32Array;
+  };
+  const feats = features.map(read);
+  const wmap = weight ? read(weight) : undefined;
+  return { name, width: W, height: H, features: feats, weight: wmap };
+}
+
+/** A study field's summary.json and overview page, with its cluster step's counts added. */
+export function updateFieldPage(study: string, name: string, counts: FieldClusterCounts): void {
+  const dir = path.join(study, name);
+  const file = path.join(dir, 'summary.json');
+  if (!fs.existsSync(file)) return;
+  const s = JSON.parse(fs.readFileSync(file, 'utf8'));
+  s.steps = { ...(s.steps ?? {}), cluster: counts };
+  writeAtomic(file, JSON.stringify(s, null, 2) + '\n');
+  writeIndexPage(dir, name);
 }

@@ -106,6 +106,81 @@ export function robustHistogramRange(values: Float32Array | Blocks, binWidth: nu
 }
 
 /**
+ * Counts of the finite values on bins aligned at whole multiples of `binWidth`: bin i holds
+ * the values with floor(v / binWidth) = i. Sparse (bin index -> count). Counts of several
+ * maps add bin by bin, so a histogram over many fields of view can be built from each
+ * field's counts (xanes run, and xanes merge of a sharded run, go this way).
+ */
+export function alignedCounts(values: Float32Array, binWidth: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const v of values) {
+    if (!Number.isFinite(v)) continue;
+    const i = Math.floor(v / binWidth);
+    out.set(i, (out.get(i) ?? 0) + 1);
+  }
+  return out;
+}
+
+/** Adds aligned counts into `into`. */
+export function addCounts(into: Map<number, number>, more: Map<number, number>): Map<number, number> {
+  for (const [i, c] of more) into.set(i, (into.get(i) ?? 0) + c);
+  return into;
+}
+
+/**
+ * The histogram of aligned counts over robustHistogramRange's range, with the percentiles
+ * taken at bin resolution (each value at its bin's centre): the 1st to 99th percentile
+ * widened by half their span on each side, on whole bins; values outside are left out.
+ * Empty when there are no counts.
+ */
+export function histogramFromCounts(counts: Map<number, number>, binWidth: number): Histogram {
+  const bins = [...counts.keys()].sort((a, b) => a - b);
+  const n = bins.reduce((acc, i) => acc + counts.get(i)!, 0);
+  if (n === 0) return { edges: new Float64Array(0), counts: new Uint32Array(0) };
+  // The value of order statistic r (0-based): the centre of the bin holding it.
+  const cum: number[] = [];
+  bins.reduce((acc, i, j) => (cum[j] = acc + counts.get(i)!), 0);
+  const at = (r: number) => {
+    let j = 0;
+    while (cum[j] <= r) j++;
+    return (bins[j] + 0.5) * binWidth;
+  };
+  const pct = (p: number) => {
+    const h = ((n - 1) * p) / 100;
+    const i = Math.floor(h);
+    return i + 1 < n ? at(i) + (h - i) * (at(i + 1) - at(i)) : at(i);
+  };
+  const p1 = pct(1), p99 = pct(99);
+  const pad = Math.max(0.5 * (p99 - p1), binWidth);
+  const lo = Math.floor((p1 - pad) / binWidth), hi = Math.ceil((p99 + pad) / binWidth);
+  const nb = Math.max(1, hi - lo);
+  const edges = Float64Array.from({ length: nb + 1 }, (_, j) => (lo + j) * binWidth);
+  const out = new Uint32Array(nb);
+  for (let j = 0; j < nb; j++) out[j] = counts.get(lo + j) ?? 0;
+  return { edges, counts: out };
+}
+
+/** Aligned counts as CSV (`bin_start,bin_end,count`, non-empty bins only), and back. */
+export function countsCsv(counts: Map<number, number>, binWidth: number): string {
+  const f = (v: number) => String(Number(v.toPrecision(12)));
+  const lines = ['bin_start,bin_end,count'];
+  for (const i of [...counts.keys()].sort((a, b) => a - b)) lines.push(`${f(i * binWidth)},${f((i + 1) * binWidth)},${counts.get(i)}`);
+  return lines.join('\n') + '\n';
+}
+
+export function parseCountsCsv(text: string, binWidth: number): Map<number, number> | null {
+  const lines = text.trim().split('\n');
+  if (lines[0] !== 'bin_start,bin_end,count') return null;
+  const out = new Map<number, number>();
+  for (const l of lines.slice(1)) {
+    const [a, , c] = l.split(',').map(Number);
+    if (!Number.isFinite(a) || !Number.isInteger(c) || c < 0) return null;
+    out.set(Math.round(a / binWidth), c);
+  }
+  return out;
+}
+
+/**
  * The values of a map too large to hold twice, visited in blocks (each block once per call
  * of `forEach`, in any order).
  */
