@@ -57,25 +57,29 @@ export function fitTileCpu(plan: FitPlan, cube: Float32Array, P: number): FitTil
 }
 
 /**
- * Pixels fitted between two turns of the event loop on the CPU. A fit costs up to ~1 ms per
- * pixel on one loaded core (a model that does not suit the data runs to max iterations), so
- * a whole tile, or even one row of a 2048-wide image, would block a Ctrl-C for seconds; in
- * pieces of this size the signal handler runs within about a quarter of a second.
+ * Pixels fitted per piece on the CPU, and the most time between two turns of the event loop.
+ * A fit costs up to ~5 ms per pixel on one core (a model that does not suit the data runs to
+ * max iterations), and several times that on a loaded machine, so a whole tile, or one row
+ * of a wide image, would hold off a Ctrl-C for seconds. In pieces of 32 pixels, yielding
+ * whenever FIT_CPU_YIELD_MS have passed, the signal handler runs within a fraction of a
+ * second even at a few times the worst per-pixel cost.
  */
-export const FIT_CPU_CHUNK_PIXELS = 256;
+export const FIT_CPU_CHUNK_PIXELS = 32;
+export const FIT_CPU_YIELD_MS = 50;
 
 /**
- * fitTileCpu in pieces of FIT_CPU_CHUNK_PIXELS, yielding to the event loop between them so
+ * fitTileCpu in pieces of FIT_CPU_CHUNK_PIXELS, yielding to the event loop every FIT_CPU_YIELD_MS so
  * a signal is handled while a tile is being fitted. Every pixel is fitted independently, so
  * the rows are the same bytes as one fitTileCpu call on the whole tile (tested).
  */
-export async function fitTileCpuYielding(plan: FitPlan, cube: Float32Array, P: number, chunk = FIT_CPU_CHUNK_PIXELS): Promise<FitTileRows> {
+export async function fitTileCpuYielding(plan: FitPlan, cube: Float32Array, P: number, chunk = FIT_CPU_CHUNK_PIXELS, yieldMs = FIT_CPU_YIELD_MS): Promise<FitTileRows> {
   if (P <= chunk) return fitTileCpu(plan, cube, P);
   const nE = plan.nE;
   const sub = new Float32Array(nE * chunk);
   let rows: Float32Array | Float64Array | null = null;
   let noise: Float32Array | Float64Array | null = null;
   let nRows = 0;
+  let lastYield = performance.now();
   for (let p0 = 0; p0 < P; p0 += chunk) {
     const c = Math.min(chunk, P - p0);
     for (let e = 0; e < nE; e++) sub.set(cube.subarray(e * P + p0, e * P + p0 + c), e * c);
@@ -87,7 +91,10 @@ export async function fitTileCpuYielding(plan: FitPlan, cube: Float32Array, P: n
     }
     for (let k = 0; k < nRows; k++) rows.set(part.rows.subarray(k * c, (k + 1) * c), k * P + p0);
     noise.set(part.noise.subarray(0, c), p0);
-    await new Promise((res) => setImmediate(res));
+    if (performance.now() - lastYield >= yieldMs) {
+      await new Promise((res) => setImmediate(res));
+      lastYield = performance.now();
+    }
   }
   return { rows: rows!, noise: noise!, P };
 }

@@ -27,7 +27,7 @@ test('the event loop turns while a tile is fitted in pieces', async () => {
   const step = fitStep(data.model, data.energies);
   let turns = 0;
   const timer = setInterval(() => turns++, 0);
-  await fitTileCpuYielding(step.plan, data.cube, 64, 4);
+  await fitTileCpuYielding(step.plan, data.cube, 64, 4, 0); // yield after every piece
   clearInterval(timer);
   expect(turns).toBeGreaterThan(0);
 });
