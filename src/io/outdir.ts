@@ -303,6 +303,8 @@ export class OutputDir {
   static createPart(study: string, name: string): OutputDir {
     const finalPath = path.join(realLocation(study), name);
     const d = new OutputDir(finalPath, path.join(study, name), hostTag());
+    // A leftover of this very host and pid is ours only if it carries the marker.
+    if (fs.existsSync(d.tmp) && !hasMarker(d.tmp)) throw new InputError(path.join(study, name), `${path.basename(d.tmp)} exists and was not made by xanes; move it away`);
     try {
       fs.rmSync(d.tmp, { recursive: true, force: true });
       fs.mkdirSync(d.tmp);

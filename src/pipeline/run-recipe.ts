@@ -30,8 +30,7 @@ import { outputPhaseBytes } from './memory.js';
 import { compositionOfFit, type CompositionRequest } from './composition.js';
 import type { RefNorm } from './ref-norm.js';
 import { parseMode, parseBackground } from './lcf-run.js';
-import type { KmeansOptions } from './kmeans.js';
-import { E0_BIN_EV, writeE0Histogram, writeClusterProducts, readModel, assignField, fieldContextOf, type ClusterField, type FieldClusterCounts } from './combined.js';
+import { E0_BIN_EV, writeE0Histogram, writeClusterProducts, readModel, assignField, fieldContextOf, type ClusterField, type ClusterSettings, type FieldClusterCounts } from './combined.js';
 import { claimStudy, fieldSize, fieldState, isStudy, manifestName, partition, removeLeftovers, shardOf, writeAtomic, type Shard, type ShardManifest } from './study.js';
 import { OutputDir, outputFsError, realLocation } from '../io/outdir.js';
 import { onInterrupt } from '../io/interrupt.js';
@@ -88,16 +87,8 @@ export interface RunRecipe {
   range?: [number, number];
   fit?: { model: string; composition?: CompositionRequest } & RawFitOptions;
   lcf?: { refs: string[]; mode?: string; background?: string; window?: [number, number]; normalize?: boolean; flatten?: boolean; refNorm?: RefNorm };
-  cluster?: {
-    /** `<step>:<map>` names, e.g. edge:e0_half, lcf:fraction_NiO. */
-    features: string[];
-    k?: number;
-    kRange?: number[];
-    weight?: string;
-    minWeight?: number;
-    minClusterSize?: number;
-    kmeans?: Omit<KmeansOptions, 'k'>;
-  };
+  /** features: `<step>:<map>` names, e.g. edge:e0_half, lcf:fraction_NiO. */
+  cluster?: ClusterSettings;
   out: string;
   backend: BackendChoice;
   threads?: number;

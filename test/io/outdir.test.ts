@@ -12,7 +12,7 @@ import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { makeNiTxmStack } from '../../src/synth/ni-txm.js';
 import { writeNpy } from '../../src/io/npy.js';
-import { MARKER, OutputDir, cleanStale, checkOutPath } from '../../src/io/outdir.js';
+import { MARKER, OutputDir, cleanStale, checkOutPath, hostTag } from '../../src/io/outdir.js';
 
 let dir: string;
 let energies: string;
@@ -240,4 +240,24 @@ describe('temporary folders, parents, and file-system failures', () => {
     expect(fs.readFileSync(path.join(out, 'other.txt'), 'utf8')).toBe('someone else');
     expect(() => checkOutPath(out)).toThrow(/was not written by xanes/);
   });
+});
+
+test('a study part never removes a same-named folder it did not make; its own marked leftover is replaced', () => {
+  const study = fs.mkdtempSync(path.join(os.tmpdir(), 'xanes-part-'));
+  try {
+    const foreign = path.join(study, `f1.partial-${hostTag()}`);
+    fs.mkdirSync(foreign);
+    fs.writeFileSync(path.join(foreign, 'keep.txt'), 'user data');
+    expect(() => OutputDir.createPart(study, 'f1')).toThrow(/was not made by xanes/);
+    expect(fs.readFileSync(path.join(foreign, 'keep.txt'), 'utf8')).toBe('user data');
+    const ours = path.join(study, `f2.partial-${hostTag()}`);
+    fs.mkdirSync(ours);
+    fs.writeFileSync(path.join(ours, MARKER), 'xanes');
+    fs.writeFileSync(path.join(ours, 'old.npy'), 'stale');
+    const d = OutputDir.createPart(study, 'f2');
+    expect(fs.existsSync(path.join(d.tmp, 'old.npy'))).toBe(false);
+    expect(fs.existsSync(path.join(d.tmp, MARKER))).toBe(true);
+  } finally {
+    fs.rmSync(study, { recursive: true, force: true });
+  }
 });
