@@ -1,12 +1,12 @@
 /** `xanes info`: what a stack holds and what a run over it needs. */
 import type { Command } from 'commander';
 import { openStack } from '../stack/source.js';
-import { Hdf5Stack } from '../io/hdf5.js';
+import { Hdf5Stack, bandCacheOf } from '../io/hdf5.js';
 import { readEnergies, checkEnergyCount, checkEnergyScale } from '../io/energies.js';
-import { checkBudgetFloor, checkImageSize, planTiles } from '../stack/tiles.js';
+import { checkBudgetFloor, checkImageSize } from '../stack/tiles.js';
 import { addOptions, fromCli } from '../options/parse.js';
 import { memoryBytes } from '../options/convert.js';
-import { baselineBytes, tileBudget } from '../pipeline/run-tiles.js';
+import { baselineBytes, planWithBandCache, tileBudget } from '../pipeline/run-tiles.js';
 import { EDGE_STEP_SHAPE } from '../pipeline/edge-step.js';
 import { EDGE_KEPT_MAPS } from '../pipeline/edge-run.js';
 import { checkBudgetFitsMachine, outputPhaseBytes } from '../pipeline/memory.js';
@@ -35,7 +35,7 @@ export function registerInfo(program: Command): void {
         checkBudgetFitsMachine(budget);
         checkBudgetFloor(src, budget, baselineBytes(), outputPhaseBytes(H, W));
         const b = tileBudget(src, EDGE_STEP_SHAPE, {}, budget, 0, undefined, { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(H, W), readerBytes: src.readerBytes?.() ?? 0 });
-        const plan = planTiles(H, W, b);
+        const plan = planWithBandCache(H, W, b, bandCacheOf([src]));
         console.log(`${stackPath}`);
         if (src.volume) {
           const [Z, Y, X] = src.volume;

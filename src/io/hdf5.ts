@@ -12,6 +12,7 @@
  */
 import fs from 'node:fs';
 import { InputError } from './errors.js';
+import { collectGarbage } from '../pipeline/memory.js';
 import { checkRowRequest, type StackSource, type StackLayout } from '../stack/source.js';
 
 type H5 = typeof import('h5wasm/node');
@@ -270,6 +271,11 @@ export class Hdf5Stack implements StackSource {
   private ds: Dataset;
   private itemBytes: number;
   private isBig: boolean;
+  private compressed: boolean;
+  private bandCacheOn = false;
+  /** The band of chunks kept decompressed in bandBuf: rows [y0, y0 + bandRows) of slice z, energy-major. */
+  private band: { z: number; y0: number } | null = null;
+  private bandBuf: BandArray | null = null;
   private closed = false;
 
   constructor(private file: H5File, readonly datasetPath: string) {
@@ -298,6 +304,7 @@ export class Hdf5Stack implements StackSource {
     this.itemBytes = meta.size;
     this.isBig = meta.type === 0 && meta.size === 8;
     const filters = safeFilters(ds);
+    this.compressed = filters.length > 0;
     const parts = [`HDF5 ${dt}`];
     if (meta.chunks) parts.push(`chunks [${meta.chunks.join(',')}]`);
     if (filters.length > 0) parts.push(filters.join('+'));
@@ -320,7 +327,8 @@ export class Hdf5Stack implements StackSource {
    * What reading holds besides the rows returned: a hyperslab of up to SLICE_BYTES in the
    * WebAssembly heap and its copy in JavaScript, and while HDF5 decompresses a chunk, the
    * compressed and the inflated chunk (h5wasm's heap grows to hold them and never shrinks),
-   * and HDF5's chunk cache (1 MiB per open dataset, its default).
+   * and HDF5's chunk cache (1 MiB per open dataset, its default). The band cache is a term
+   * of its own (bandCacheBytes, BandCache).
    */
   readerBytes(): number {
     return 2 * SLICE_BYTES + 2 * this.chunkBytes() + 2 ** 20;
@@ -328,59 +336,161 @@ export class Hdf5Stack implements StackSource {
 
   /**
    * Tiles of rows that cut through chunks: how many times each compressed chunk is
-   * decompressed when the stack is read in tiles of `rows` rows (1 = once).
+   * decompressed when the stack is read in tiles of `rows` rows (1 = once, as with the band
+   * cache on).
    */
   chunkRereads(rows: number): number {
-    if (!this.chunks) return 1;
+    if (!this.chunks || (this.bandCacheOn && this.bandRows > 0)) return 1;
     const rowDim = this.volume ? this.chunks[2] : this.chunks[1];
     return Math.max(1, Math.ceil(rowDim / Math.max(1, rows)));
+  }
+
+  /**
+   * Rows per chunk along the image's rows (H, or Y of a volume) when the dataset is chunked
+   * AND compressed with chunks of more than one row: a tile of fewer rows than that would
+   * decompress each chunk again for every tile that cuts through it. Else 0.
+   */
+  get bandRows(): number {
+    if (!this.chunks || !this.compressed) return 0;
+    const r = this.volume ? this.chunks[2] : this.chunks[1];
+    return r > 1 ? r : 0;
+  }
+
+  /**
+   * Bytes of the band cache: the rows of one band of chunks (bandRows rows, all energies,
+   * the whole width) kept decompressed, at the stored width (2 bytes a value for 16-bit
+   * integers, 4 for 32- and 64-bit types, which are kept as the float32 the tile gets).
+   */
+  bandCacheBytes(): number {
+    const rows = this.bandRows;
+    return rows > 0 ? this.nE * Math.min(rows, this.volume ? this.volume[1] : this.height) * this.width * Math.min(4, this.itemBytes) : 0;
+  }
+
+  /**
+   * Whether to keep a band of chunks decompressed (default off: a run turns it on where its
+   * memory plan holds it, see BandCache; off, chunks are decompressed again by every tile
+   * that cuts through them: slower, the same values).
+   */
+  useBandCache(on: boolean): void {
+    this.bandCacheOn = on;
+    if (!on) this.releaseBand();
+  }
+
+  /** Frees the band held (the next read that needs one reads it again). */
+  releaseBand(): void {
+    this.band = null;
+    this.bandBuf = null;
   }
 
   async readRows(y0: number, rows: number, out: Float32Array): Promise<void> {
     checkRowRequest(this, y0, rows, out);
     const W = this.width;
     const n = rows * W;
+    const B = this.bandCacheOn ? this.bandRows : 0;
     // Rows of a 4-D dataset are (z, y) pairs: split the request at slice boundaries.
     const Y = this.volume ? this.volume[1] : this.height;
     for (let y = y0; y < y0 + rows; ) {
       const z = Math.floor(y / Y);
       const yy = y - z * Y;
       const run = Math.min(y0 + rows - y, Y - yy);
-      // Block of energies x rows within SLICE_BYTES.
-      const rowBytes = W * this.itemBytes;
-      const rb = Math.max(1, Math.min(run, Math.floor(SLICE_BYTES / rowBytes)));
-      for (let r0 = 0; r0 < run; r0 += rb) {
-        const r1 = Math.min(run, r0 + rb);
-        const eb = Math.max(1, Math.floor(SLICE_BYTES / ((r1 - r0) * rowBytes)));
-        for (let e0 = 0; e0 < this.nE; e0 += eb) {
-          const e1 = Math.min(this.nE, e0 + eb);
-          const ranges: [number, number][] = this.volume
-            ? [[e0, e1], [z, z + 1], [yy + r0, yy + r1], [0, W]]
-            : [[e0, e1], [yy + r0, yy + r1], [0, W]];
-          let data: unknown;
-          try {
-            data = this.ds.slice(ranges);
-          } catch (e) {
-            throw new InputError(this.path, hdf5Message(e));
-          }
-          const per = (r1 - r0) * W;
-          if (!ArrayBuffer.isView(data) || (data as unknown as ArrayLike<number>).length !== (e1 - e0) * per) {
-            throw new InputError(this.path, `a read of rows ${y + r0}..${y + r1} returned no data (damaged file?)`);
-          }
-          const at = y - y0 + r0;
-          for (let e = e0; e < e1; e++) {
-            const from = (e - e0) * per;
-            const dst = e * n + at * W;
-            if (this.isBig) {
-              const big = data as unknown as BigInt64Array | BigUint64Array;
-              for (let i = 0; i < per; i++) out[dst + i] = Number(big[from + i]);
-            } else {
-              out.set((data as unknown as Float64Array).subarray(from, from + per), dst);
+      if (B === 0) {
+        this.readSlab(z, yy, yy + run, (e, from, data, per, r0) => this.put(out, e * n + (y - y0 + r0) * W, data, from, per));
+      } else {
+        // Band by band: whole bands straight into the tile, parts of a band through the cache.
+        for (let a = yy; a < yy + run; ) {
+          const b0 = a - (a % B);
+          const b1 = Math.min(Y, b0 + B);
+          const end = Math.min(yy + run, b1);
+          const at = y - y0 + (a - yy);
+          if (a === b0 && end === b1) {
+            this.readSlab(z, a, end, (e, from, data, per, r0) => this.put(out, e * n + (at + r0) * W, data, from, per));
+          } else {
+            const band = this.loadBand(z, b0, b1);
+            const bandPlane = (b1 - b0) * W;
+            const per = (end - a) * W;
+            for (let e = 0; e < this.nE; e++) {
+              const from = e * bandPlane + (a - b0) * W;
+              out.set(band.subarray(from, from + per), e * n + at * W);
             }
           }
+          a = end;
         }
       }
       y += run;
+    }
+  }
+
+  /** Rows [b0, b1) of slice z at every energy, from the cache or read into it. */
+  private loadBand(z: number, b0: number, b1: number): BandArray {
+    if (this.band && this.band.z === z && this.band.y0 === b0) return this.bandBuf!;
+    this.band = null;
+    const W = this.width;
+    const plane = (b1 - b0) * W;
+    this.readSlab(z, b0, b1, (e, from, slab, per, r0) => {
+      // One buffer for every band (the last, shorter band uses its start): integers of 8 and
+      // 16 bits as stored (exact in float32), anything wider as float32, converted exactly
+      // as put() converts it for a tile.
+      if (!this.bandBuf) {
+        const C = slab.constructor;
+        const size = this.nE * Math.min(this.bandRows, this.volume ? this.volume[1] : this.height) * W;
+        this.bandBuf = this.itemBytes <= 2 && (C === Uint16Array || C === Int16Array || C === Uint8Array || C === Int8Array)
+          ? new (C as Uint16ArrayConstructor)(size)
+          : new Float32Array(size);
+      }
+      const at = e * plane + r0 * W;
+      if (this.bandBuf instanceof Float32Array) this.put(this.bandBuf, at, slab, from, per);
+      else this.bandBuf.set((slab as unknown as Uint16Array).subarray(from, from + per), at);
+    });
+    this.band = { z, y0: b0 };
+    // The band came in hyperslabs of up to SLICE_BYTES, each a new array that is garbage now:
+    // a band's worth (84 MB for 128 rows x 3264 x 101 energies of uint16) that V8 would free
+    // whenever it likes. Freed now (a full collection of a small heap, once per band).
+    collectGarbage();
+    return this.bandBuf!;
+  }
+
+  /** Copies `per` values of a slab read, from `from`, into `dst` at `at`, as float32. */
+  private put(dst: Float32Array, at: number, data: ArrayLike<number> | ArrayLike<bigint>, from: number, per: number): void {
+    if (this.isBig) {
+      const big = data as BigInt64Array | BigUint64Array;
+      for (let i = 0; i < per; i++) dst[at + i] = Number(big[from + i]);
+    } else {
+      dst.set((data as Float64Array).subarray(from, from + per), at);
+    }
+  }
+
+  /**
+   * Reads rows [ya, yb) of slice z (of a volume; 0 for a 3-D stack) at every energy, as
+   * hyperslabs of at most SLICE_BYTES; calls `sink(e, from, data, per)` for each energy's
+   * part of each read (values data[from .. from + per), rows ya + r0 .. ya + r1 of energy e;
+   * `per` = (r1 - r0) x width, placed at row offset r0 of the block).
+   */
+  private readSlab(z: number, ya: number, yb: number, sink: (e: number, from: number, data: ArrayLike<number> & ArrayBufferView, per: number, r0: number) => void): void {
+    const W = this.width;
+    const rowBytes = W * this.itemBytes;
+    const run = yb - ya;
+    const rb = Math.max(1, Math.min(run, Math.floor(SLICE_BYTES / rowBytes)));
+    for (let r0 = 0; r0 < run; r0 += rb) {
+      const r1 = Math.min(run, r0 + rb);
+      const eb = Math.max(1, Math.floor(SLICE_BYTES / ((r1 - r0) * rowBytes)));
+      for (let e0 = 0; e0 < this.nE; e0 += eb) {
+        const e1 = Math.min(this.nE, e0 + eb);
+        const ranges: [number, number][] = this.volume
+          ? [[e0, e1], [z, z + 1], [ya + r0, ya + r1], [0, W]]
+          : [[e0, e1], [ya + r0, ya + r1], [0, W]];
+        let data: unknown;
+        try {
+          data = this.ds.slice(ranges);
+        } catch (e) {
+          throw new InputError(this.path, hdf5Message(e));
+        }
+        const per = (r1 - r0) * W;
+        if (!ArrayBuffer.isView(data) || (data as unknown as ArrayLike<number>).length !== (e1 - e0) * per) {
+          const Y = this.volume ? this.volume[1] : this.height;
+          throw new InputError(this.path, `a read of rows ${z * Y + ya + r0}..${z * Y + ya + r1} returned no data (damaged file?)`);
+        }
+        for (let e = e0; e < e1; e++) sink(e, (e - e0) * per, data as unknown as ArrayLike<number> & ArrayBufferView, per, r0);
+      }
     }
   }
 
@@ -392,6 +502,34 @@ export class Hdf5Stack implements StackSource {
     this.file.release();
   }
 }
+
+/**
+ * The band caches of a run's HDF5 files (stack, flat, dark) as one term of its memory plan:
+ * the run turns them on where the plan holds them, and frees them when its tiles are done
+ * (each band is one large array, returned to the system when freed, so the bytes are
+ * planned beside the output phase rather than on top of it: see TileBudget.bandBytes).
+ */
+export interface BandCache {
+  bytes: number;
+  use(on: boolean): void;
+  release(): void;
+}
+
+/** The band caches of the HDF5 stacks among `sources`, or null when none has one. */
+export function bandCacheOf(sources: readonly unknown[]): BandCache | null {
+  const stacks = [...new Set(sources)].filter((s): s is Hdf5Stack => s instanceof Hdf5Stack && s.bandRows > 0);
+  if (stacks.length === 0) return null;
+  return {
+    bytes: stacks.reduce((a, s) => a + s.bandCacheBytes(), 0),
+    use: (on) => stacks.forEach((s) => s.useBandCache(on)),
+    release: () => {
+      stacks.forEach((s) => s.releaseBand());
+      collectGarbage();
+    },
+  };
+}
+
+type BandArray = Float32Array | Uint16Array | Int16Array | Uint8Array | Int8Array;
 
 function safeFilters(ds: Dataset): string[] {
   try {

@@ -78,7 +78,7 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   // memory plan before any pixel is read: a stack too large for the budget is refused
   // before sampling decodes any of it.
   const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
-  const held = { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(source.height, source.width), readerBytes: inputs.readerBytes };
+  const held = { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(source.height, source.width), readerBytes: inputs.readerBytes, bandCache: inputs.bandCache };
   planTiles(source.height, source.width, tileBudget(source, EDGE_STEP_SHAPE, sel.backend, o.budgetBytes, inputs.extraBytesPerPixel, undefined, held));
   const e0FromMean = options.e0 === undefined;
   const e0 = options.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);

@@ -71,7 +71,7 @@ export async function runFit(o: FitRunOptions): Promise<FitSummary> {
       // After the tiles, beside the maps it holds: the outputs (src/pipeline/memory.ts), the
       // convergence mask and the composition maps (float32 each).
       const afterBytes = outputPhaseBytes(source.height, source.width) + 4 * source.height * source.width * (1 + (o.composition ? Object.keys(COMPOSITION_UNITS).length + 1 : 0));
-      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes });
+      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes, bandCache: inputs.bandCache });
       const { width: W, height: H } = r;
       dir.recordInput('', { stack: o.stack, energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
       const maskedByMask = pixelMask ? applyPixelMask(r.maps, r.status, pixelMask, FitStatus.MASKED_INPUT) : 0;

@@ -9,6 +9,7 @@ import { readEnergies, checkEnergyCount, checkEnergyScale } from '../io/energies
 import { checkInputsPhysics } from './sanity.js';
 import { InputError } from '../io/errors.js';
 import { checkBudgetFloor, checkImageSize } from '../stack/tiles.js';
+import { bandCacheOf, type BandCache } from '../io/hdf5.js';
 import { baselineBytes } from './run-tiles.js';
 import { checkBudgetFitsMachine, outputPhaseBytes } from './memory.js';
 import { OpticalDensityStack, opticalDensity, parseI0Options } from '../stack/od.js';
@@ -52,6 +53,8 @@ export interface OpenedStack {
   extraBytesPerPixel: number;
   /** Bytes the readers hold while reading, whatever the tile (StackSource.readerBytes, summed over the files). */
   readerBytes: number;
+  /** HDF5 files with chunks of many rows (FXI: 128): bands kept decompressed where the run's plan holds them. */
+  bandCache: BandCache | null;
   /** [Z, Y, X] when the stack is a volume [E,Z,Y,X] (rows are Z·Y). */
   volume?: [number, number, number];
   /** µm per pixel along x and y (from --pixel-size or the file), if known. */
@@ -180,6 +183,7 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
         if (od) od.maskedPoints = 0;
       },
       extraBytesPerPixel: (absorbance ? absorbance.extraBytesPerPixel() + frameBytes(flat) + frameBytes(dark) : 0) + alignBytes,
+      bandCache: bandCacheOf([sample, flat, dark]),
       readerBytes: [...new Set([sample, flat, dark].filter((x): x is StackSource => !!x))].reduce((a, x) => a + (x.readerBytes?.() ?? 0), 0),
       pixelSizeUm,
       volume: sample.volume,

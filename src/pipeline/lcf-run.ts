@@ -100,7 +100,7 @@ export async function runLcf(o: LcfRunOptions): Promise<LcfSummary> {
       // After the tiles, beside the maps it holds: the outputs (src/pipeline/memory.ts) and the
       // RGB composite's pixels (4 bytes each, and as much again for its picture's input).
       const afterBytes = outputPhaseBytes(source.height, source.width) + 8 * source.height * source.width;
-      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes });
+      const r = await runTiles(source, step, sel.backend, { budgetBytes: o.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: o.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes, bandCache: inputs.bandCache });
       const { width: W, height: H } = r;
       const maskedByMask = pixelMask ? applyPixelMask(r.maps, r.status, pixelMask, LcfStatus.NO_DATA) : 0;
       if (pixelMask) r.statusCounts = countStatus(r.status, step.statusNames);

@@ -332,7 +332,7 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
     // After the tiles, beside the maps it holds: each step's outputs (src/pipeline/memory.ts),
     // and the fit's composition maps and the lcf composite (float32 / RGBA each).
     const afterBytes = outputPhaseBytes(source.height, source.width) + 16 * source.height * source.width;
-    const run = await runTiles(source, combined, ctx.backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes });
+    const run = await runTiles(source, combined, ctx.backend, { budgetBytes: recipe.budgetBytes, sourceBytesPerPixel: inputs.extraBytesPerPixel, onTile: hooks.onTile, onTileData: recorder.add, afterBytes, readerBytes: inputs.readerBytes, bandCache: inputs.bandCache });
     const per = splitRun(run, pixelSteps);
     const { width: W, height: H } = run;
     const stepSummaries: RunFieldSummary['steps'] = {};

@@ -10,6 +10,8 @@ import { planTiles, type TileBudget, type TilePlan } from '../stack/tiles.js';
 import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import { CpuPool, workerScript } from './cpu-pool.js';
 import { collectGarbage, WORKER_THREAD_BYTES } from './memory.js';
+import { InputError } from '../io/errors.js';
+import type { BandCache } from '../io/hdf5.js';
 
 export interface RunResult {
   width: number;
@@ -44,6 +46,8 @@ export interface RunOptions {
   sourceBytesPerPixel?: number;
   /** Bytes the source's readers hold whatever the tile (OpenedStack.readerBytes). */
   readerBytes?: number;
+  /** HDF5 band caches (OpenedStack.bandCache): on where the plan holds them, freed after the tiles. */
+  bandCache?: BandCache | null;
   /** After each tile: spectra (pixels) done so far and in all. */
   onTile?: (done: number, total: number) => void;
   /**
@@ -129,11 +133,31 @@ export const TILE_TARGET_S = 0.25;
 /** The first such tile, pixels (rounded down to whole rows, at least one row), before any timing. */
 export const FIRST_TILE_PIXELS = 256;
 
+/**
+ * The tile plan, with the HDF5 band caches on where the budget holds them beside the output
+ * phase (budget.bandBytes set), else off: chunks are then decompressed again by each tile
+ * that cuts through them (slower, the same values).
+ */
+export function planWithBandCache(H: number, W: number, budget: TileBudget, band: BandCache | null | undefined): TilePlan {
+  if (band && band.bytes > 0) {
+    try {
+      const plan = planTiles(H, W, { ...budget, bandBytes: band.bytes });
+      budget.bandBytes = band.bytes;
+      band.use(true);
+      return plan;
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      band.use(false);
+    }
+  }
+  return planTiles(H, W, budget);
+}
+
 export async function runTiles(source: StackSource, step: PixelStep, backend: Backend, opts: RunOptions): Promise<RunResult> {
   const { nE, height: H, width: W } = source;
   const N = H * W;
   const budget = tileBudget(source, step, backend, opts.budgetBytes, opts.sourceBytesPerPixel, opts.baselineBytes, opts);
-  const tilePlan = planTiles(H, W, budget);
+  const tilePlan = planWithBandCache(H, W, budget, opts.bandCache);
   if (!backend.gpu && tilePlan.rowsPerTile * W > CPU_TILE_PIXELS) {
     tilePlan.rowsPerTile = Math.max(1, Math.floor(CPU_TILE_PIXELS / W));
     tilePlan.tiles = Math.ceil(H / tilePlan.rowsPerTile);
@@ -152,6 +176,7 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     if (process.memoryUsage.rss() > tilePlan.peakBytes) collectGarbage();
   };
   const finish = (tilesRun: number, oomRetries: number, tRead: number, tWait: number, t0: number): RunResult => {
+    opts.bandCache?.release();
     const statusCounts: Record<string, number> = {};
     step.statusNames.forEach((n) => (statusCounts[n] = 0));
     for (let i = 0; i < N; i++) {

@@ -20,6 +20,12 @@ export interface TileBudget {
    * a time, pictures, results.h5, report.html); planned on top of the tiles (see planTiles).
    */
   afterBytes?: number;
+  /**
+   * Bytes held while the tiles are read and freed before the output phase, as large single
+   * arrays the allocator returns to the system (HDF5 band caches): planned beside afterBytes
+   * (the larger of the two), not on top of it.
+   */
+  bandBytes?: number;
   /** The part of fixedBytes that is worker threads (released before the after-tiles phase). */
   workerBytes?: number;
   /** Bytes per pixel of one tile: input spectrum copies, step scratch and outputs. */
@@ -46,7 +52,7 @@ export function planTiles(height: number, width: number, b: TileBudget): TilePla
   // returns to the allocator is not always returned to the operating system (glibc keeps
   // freed blocks for reuse, and Dawn's software GPU keeps its buffers' host memory), so the
   // process's resident size after the tiles can stay near its tile-phase peak.
-  const after = b.afterBytes ?? 0;
+  const after = Math.max(b.afterBytes ?? 0, b.bandBytes ?? 0);
   const room = b.budgetBytes - b.fixedBytes - after;
   let rows = Math.floor(room / rowBytes);
   if (rows < 1) {

@@ -107,6 +107,22 @@ with h5py.File(f'{out}/plain.h5', 'w') as f:
     f.create_dataset('scan/temperature', data=np.float64(300.0))
 save_npy('plain', (absorbance(1.0) * 1000).astype(np.int32))
 
+# Chunks of several rows in several types, for the band cache (src/io/hdf5.ts): each dataset
+# with its values as numpy's float32 (astype: one rounding; int64 values stay below 2^53, so
+# the engine's Number() then float32 is one rounding too).
+with h5py.File(f'{out}/banded.h5', 'w') as f:
+    shape = (6, 23, 9)
+    sets = {
+        'u16': (rng.integers(0, 65536, shape).astype(np.uint16), (1, 5, 9), {}),
+        'f64': (rng.normal(0.0, 1.0, shape) * 1e3, (2, 4, 3), {'shuffle': True}),
+        'i64': (rng.integers(-2**40, 2**40, shape).astype(np.int64), (3, 7, 9), {}),
+        'i8': (rng.integers(-128, 128, shape).astype(np.int8), (1, 6, 9), {}),
+        'vol': (rng.normal(0.0, 1.0, (6, 3, 7, 5)).astype(np.float32), (1, 1, 4, 5), {}),
+    }
+    for name, (data, chunks, extra) in sets.items():
+        f.create_dataset(name, data=data, chunks=chunks, compression='gzip', compression_opts=1, **extra)
+        np.save(f'{out}/banded_{name}.npy', data.astype(np.float32).reshape(data.shape[0], -1, data.shape[-1]))
+
 # Bad files for the error messages.
 with h5py.File(f'{out}/bad_no3d.h5', 'w') as f:
     f.create_dataset('image', data=np.zeros((4, 5), np.float32))

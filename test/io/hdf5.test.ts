@@ -13,6 +13,7 @@ import { runCli } from '../helpers/cli.js';
 import { tempDir } from './helpers.js';
 import { openStack } from '../../src/stack/source.js';
 import { readNpy } from '../../src/io/npy.js';
+import { Hdf5Stack, SLICE_BYTES } from '../../src/io/hdf5.js';
 
 const PYTHON = '/usr/bin/python3';
 const dir = tempDir('hdf5');
@@ -103,6 +104,62 @@ describe('HDF5 layouts written by h5py give the same maps as .npy', () => {
     } finally {
       h.close();
       n.close();
+    }
+  });
+
+  test('chunks of several rows: the band cache gives the same float32 rows as numpy, each chunk read once', async () => {
+    // Band bytes: energies x chunk rows x width x (2 bytes for 16-bit, 1 for 8-bit, else 4: float32).
+    const bandBytes: Record<string, number> = { u16: 6 * 5 * 9 * 2, f64: 6 * 4 * 9 * 4, i64: 6 * 7 * 9 * 4, i8: 6 * 6 * 9 * 1, vol: 6 * 4 * 5 * 4 };
+    for (const name of ['u16', 'f64', 'i64', 'i8', 'vol']) {
+      const truth = readNpy(f(`banded_${name}.npy`));
+      const want = truth.data as Float32Array;
+      const [nE, H, W] = truth.shape;
+      for (const cache of [true, false]) {
+        const h = await openStack(`${f('banded.h5')}#/${name}`);
+        try {
+          expect(h).toBeInstanceOf(Hdf5Stack);
+          const s = h as Hdf5Stack;
+          expect(s.bandRows, name).toBeGreaterThan(1);
+          s.useBandCache(cache);
+          expect(s.bandCacheBytes(), name).toBe(bandBytes[name]);
+          expect(s.readerBytes()).toBe(2 * SLICE_BYTES + 2 * s.chunkBytes() + 2 ** 20);
+          // Count the rows each hyperslab read asks HDF5 for.
+          const ds = (s as unknown as { ds: { slice: (r: [number, number][]) => unknown } }).ds;
+          const slice = ds.slice.bind(ds);
+          // Count the rows (times energies) each hyperslab read asks HDF5 for, and whether it
+          // starts and ends on a band of chunks (then no chunk is decompressed twice).
+          const Y = s.volume ? s.volume[1] : H;
+          let rowsRead = 0, unaligned = 0;
+          ds.slice = (r) => {
+            const [a, b] = r[r.length - 2];
+            rowsRead += (b - a) * (r[0][1] - r[0][0]);
+            if (a % s.bandRows !== 0 || (b % s.bandRows !== 0 && b !== Y)) unaligned++;
+            return slice(r);
+          };
+          for (const rows of [1, 2, 3, 8, H]) {
+            rowsRead = unaligned = 0;
+            const got = new Float32Array(nE * rows * W);
+            for (let y0 = 0; y0 < H; y0 += rows) {
+              const r = Math.min(rows, H - y0);
+              await s.readRows(y0, r, got);
+              for (let e = 0; e < nE; e++) {
+                const a = got.subarray(e * r * W, (e + 1) * r * W);
+                const b = want.subarray((e * H + y0) * W, (e * H + y0 + r) * W);
+                expect(Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)), `${name} cache ${cache} rows ${y0}+${r} energy ${e}`).toBe(0);
+              }
+            }
+            // With the cache: whole bands only, each once. Without: tiles cut through chunks.
+            if (cache) {
+              expect(unaligned, `${name} tiles of ${rows}`).toBe(0);
+              expect(rowsRead, `${name} tiles of ${rows}`).toBe(nE * H);
+            } else if (rows === 1) {
+              expect(unaligned).toBeGreaterThan(0);
+            }
+          }
+        } finally {
+          h.close();
+        }
+      }
     }
   });
 
