@@ -1,8 +1,9 @@
 /**
  * Reader throughput: the same uint16 stack (counts) read tile by tile (readRows over every
  * row, as a run reads it) from .npy (the floor: positioned reads), HDF5 through h5wasm
- * (contiguous; chunked by rows with gzip; chunked by whole frames with gzip, where every
- * tile decompresses whole frames again) and Xradia .txrm (SheetJS cfb whole-file parse, and
+ * (contiguous; chunked by 32 and by 128 rows (FXI) with gzip; chunked by whole frames with
+ * gzip; the last two with the band cache off, where every tile decompresses the chunks it cuts
+ * through again, and on, as a run whose budget holds it reads them) and Xradia .txrm (SheetJS cfb whole-file parse, and
  * the engine's own sector reader). MB/s counts the bytes of the data as stored (uint16), per
  * second of reading, medians after a warm-up. The files are written to a temporary folder
  * (the HDF5 ones with h5wasm, the .txrm with the tests' OLE writer) and removed.
@@ -13,7 +14,7 @@ import path from 'node:path';
 import type { Backend } from '../src/pipeline/step.js';
 import { openStack, type StackSource } from '../src/stack/source.js';
 import { writeNpy } from '../src/io/npy.js';
-import { h5wasm } from '../src/io/hdf5.js';
+import { h5wasm, Hdf5Stack } from '../src/io/hdf5.js';
 import { openOle } from '../src/io/ole.js';
 import { XradiaStack } from '../src/io/xradia.js';
 import { writeOle, xradiaStreams } from '../test/helpers/ole-writer.js';
@@ -36,17 +37,30 @@ export async function benchRead(b: Backend, o: { nE: number; height: number; wid
     writeNpy(npy, cube, [nE, H, W]);
     files.push({ mode: '.npy (positioned reads, the floor)', open: () => openStack(npy), size: () => fs.statSync(npy).size });
     const h5 = await h5wasm();
-    const variants: [string, string, Record<string, unknown>][] = [
-      ['contiguous.h5', 'HDF5 contiguous (h5wasm)', {}],
-      ['rows_gzip.h5', 'HDF5 chunks [1,32,W] gzip 4 (h5wasm)', { chunks: [1, Math.min(32, H), W], compression: 4 }],
-      ['frames_gzip.h5', 'HDF5 chunks [1,H,W] gzip 4 (h5wasm; whole frames re-read per tile)', { chunks: [1, H, W], compression: 4 }],
+    // [file, mode, dataset options, band cache on]: a run turns the band cache on where its
+    // memory plan holds it (src/pipeline/run-tiles.ts); off, each tile that cuts through a
+    // chunk decompresses it again.
+    const variants: [string, string, Record<string, unknown>, boolean][] = [
+      ['contiguous.h5', 'HDF5 contiguous (h5wasm)', {}, false],
+      ['rows_gzip.h5', 'HDF5 chunks [1,32,W] gzip 4 (h5wasm)', { chunks: [1, Math.min(32, H), W], compression: 4 }, false],
+      ['rows128_gzip.h5', 'HDF5 chunks [1,128,W] gzip 4 (FXI-like; band cache off: chunks re-read per tile)', { chunks: [1, Math.min(128, H), W], compression: 4 }, false],
+      ['rows128_gzip.h5', 'HDF5 chunks [1,128,W] gzip 4 (FXI-like; band cache on)', { chunks: [1, Math.min(128, H), W], compression: 4 }, true],
+      ['frames_gzip.h5', 'HDF5 chunks [1,H,W] gzip 4 (h5wasm; band cache off: whole frames re-read per tile)', { chunks: [1, H, W], compression: 4 }, false],
+      ['frames_gzip.h5', 'HDF5 chunks [1,H,W] gzip 4 (h5wasm; band cache on: the whole stack held)', { chunks: [1, H, W], compression: 4 }, true],
     ];
-    for (const [name, mode, opts] of variants) {
+    for (const [name, mode, opts, band] of variants) {
       const p = path.join(dir, name);
-      const f = new h5.File(p, 'w');
-      f.create_dataset({ name: 'img_xanes', data: cube, shape: [nE, H, W], dtype: '<H', ...opts });
-      f.close();
-      files.push({ mode, open: () => openStack(`${p}#/img_xanes`), size: () => fs.statSync(p).size });
+      if (!fs.existsSync(p)) {
+        const f = new h5.File(p, 'w');
+        f.create_dataset({ name: 'img_xanes', data: cube, shape: [nE, H, W], dtype: '<H', ...opts });
+        f.close();
+      }
+      const open = async () => {
+        const s = await openStack(`${p}#/img_xanes`);
+        if (s instanceof Hdf5Stack) s.useBandCache(band);
+        return s;
+      };
+      files.push({ mode, open, size: () => fs.statSync(p).size });
     }
     const txrm = path.join(dir, 'scan.txrm');
     const images = Array.from({ length: nE }, (_, e) => cube.subarray(e * H * W, (e + 1) * H * W));
