@@ -7,8 +7,7 @@ import { applyPixelMask, countStatus, loadPixelMask, maskedSink } from './pixel-
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
 import { edgeStep, EDGE_MAP_UNITS, EDGE_STEP_SHAPE } from './edge-step.js';
 import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
-import { runTiles, tileBudget, type RunResult } from './run-tiles.js';
-import { planTiles } from '../stack/tiles.js';
+import { planWithBandCache, runTiles, tileBudget, type RunResult } from './run-tiles.js';
 import { StepMapStream } from '../io/map-stream.js';
 import { SPECTRA_MAX_VALUES } from '../report/spectra-file.js';
 import { collectGarbage, memorySummary, outputPhaseBytes } from './memory.js';
@@ -79,7 +78,9 @@ async function edgeInto(out: OutputDir, inputs: OpenedStack, o: EdgeRunOptions, 
   // before sampling decodes any of it.
   const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);
   const held = { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(source.height, source.width), readerBytes: inputs.readerBytes, bandCache: inputs.bandCache };
-  planTiles(source.height, source.width, tileBudget(source, EDGE_STEP_SHAPE, sel.backend, o.budgetBytes, inputs.extraBytesPerPixel, undefined, held));
+  // (With HDF5 chunks of many rows, the band cache goes on here where the plan holds it, so
+  // that sampling the mean spectrum below decompresses each band once.)
+  planWithBandCache(source.height, source.width, tileBudget(source, EDGE_STEP_SHAPE, sel.backend, o.budgetBytes, inputs.extraBytesPerPixel, undefined, held), inputs.bandCache);
   const e0FromMean = options.e0 === undefined;
   const e0 = options.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
   if (!(e0 >= energies[0] && e0 <= energies[energies.length - 1])) {
