@@ -3,7 +3,7 @@
  * the command line (src/models), streamed over tiles on the chosen backend, with maps of
  * every parameter and its standard error, reduced chi-square, status and iterations.
  */
-import { openInputs, meanSpectrum, type StackInputs } from './inputs.js';
+import { openInputs, meanSpectrum, withSamplingBands, type StackInputs } from './inputs.js';
 import { runTiles } from './run-tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { derivativeMaxEnergy } from './edge-plan.js';
@@ -60,7 +60,7 @@ export async function runFit(o: FitRunOptions): Promise<FitSummary> {
   try {
     inputs.warnings.forEach(notice);
     const { source, energies } = inputs;
-    const e0 = o.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
+    const e0 = o.e0 ?? derivativeMaxEnergy(energies, await withSamplingBands(inputs.bandCache, o.budgetBytes, () => meanSpectrum(source)), 1);
     const step = fitStep(model, energies, options, { e0 });
     const pixelMask = o.mask ? loadPixelMask(o.mask, source.height, source.width) : null;
     const sel = await selectBackend(o.backend, notice, 'pixels', o.threads);

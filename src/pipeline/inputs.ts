@@ -134,11 +134,11 @@ export async function openInputs(inp: StackInputs): Promise<OpenedStack> {
       darkFrames = dark?.nE;
       const flatField = fieldFor(flat, sample, 'flat');
       const darkField = dark ? fieldFor(dark, sample, 'dark') : null;
-      await checkInputsPhysics(sample, flatField, darkField, { stack: inp.stack, flat: flatFrom ?? undefined, dark: darkFrom ?? undefined });
+      await withSamplingBands(bandCacheOf([sample, flat, dark]), inp.budgetBytes, () => checkInputsPhysics(sample, flatField, darkField, { stack: inp.stack, flat: flatFrom ?? undefined, dark: darkFrom ?? undefined }));
       absorbance = new AbsorbanceStack(sample, flatField, darkField);
       source = absorbance;
     } else {
-      await checkInputsPhysics(sample, null, null, { stack: inp.stack });
+      await withSamplingBands(bandCacheOf([sample]), inp.budgetBytes, () => checkInputsPhysics(sample, null, null, { stack: inp.stack }));
     }
     let od: OpticalDensityStack | null = null;
     if (i0Spec) {
@@ -210,6 +210,28 @@ function formatOf(path: string): string {
  * Mean spectrum over up to `maxRows` rows spread evenly over the image (finite values
  * only): enough to find the nominal edge without a full extra pass over a huge stack.
  */
+/**
+ * Share of --memory the HDF5 band caches may take while rows are sampled before a run (the
+ * physics checks, the mean spectrum for e0): nothing else of the run is held yet.
+ */
+export const SAMPLING_BAND_SHARE = 0.25;
+
+/**
+ * Runs `fn`, which samples rows spread over the image, with the HDF5 band caches on where
+ * they fit SAMPLING_BAND_SHARE of the budget, so that each band of chunks is decompressed
+ * once rather than once per sampled row; frees them afterwards (the run plans its own).
+ */
+export async function withSamplingBands<T>(band: BandCache | null, budgetBytes: number | undefined, fn: () => Promise<T>): Promise<T> {
+  if (!band || budgetBytes === undefined || band.bytes > SAMPLING_BAND_SHARE * budgetBytes) return fn();
+  band.use(true);
+  try {
+    return await fn();
+  } finally {
+    band.use(false);
+    band.release();
+  }
+}
+
 export async function meanSpectrum(source: StackSource, maxRows = 64): Promise<Float64Array> {
   const { nE, height: H, width: W } = source;
   const nRows = Math.min(H, maxRows);

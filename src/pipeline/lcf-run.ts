@@ -5,7 +5,7 @@
  * standard-deviation spectra of regions, and their differences against a second stack.
  */
 import path from 'node:path';
-import { meanSpectrum, openInputs, type StackInputs } from './inputs.js';
+import { meanSpectrum, openInputs, withSamplingBands, type StackInputs } from './inputs.js';
 import { runTiles } from './run-tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { applyPixelMask, countStatus, loadPixelMask } from './pixel-mask.js';
@@ -84,7 +84,7 @@ export async function runLcf(o: LcfRunOptions): Promise<LcfSummary> {
     const maskSigma = o.edge?.maskSigma ?? LCF_MASK_SIGMA;
     if (o.normalize) {
       edgeOptions = { ...DEFAULT_EDGE_OPTIONS, ...o.edge, maskSigma };
-      const e0 = edgeOptions.e0 ?? derivativeMaxEnergy(energies, await meanSpectrum(source), 1);
+      const e0 = edgeOptions.e0 ?? derivativeMaxEnergy(energies, await withSamplingBands(inputs.bandCache, o.budgetBytes, () => meanSpectrum(source)), 1);
       inputs.resetMaskedPoints();
       normalize = { plan: makeEdgePlan(energies, e0, edgeOptions, o.energies ?? o.stack), flatten: o.flatten === true };
       if (refNorm === 'none') notice('xanes: --normalize with --ref-norm none fits normalised pixels with raw references');

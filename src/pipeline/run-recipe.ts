@@ -18,7 +18,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { edgeSectionOf } from '../options/convert.js';
 import { globSync } from 'tinyglobby';
-import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
+import { openInputs, meanSpectrum, withSamplingBands, type StackInputs, type OpenedStack } from './inputs.js';
 import { runTiles } from './run-tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { combineSteps, splitRun } from './combine.js';
@@ -260,7 +260,7 @@ async function anchorE0(ctx: RunContext, inputs?: OpenedStack): Promise<void> {
   const own = inputs ?? await ctx.open(ctx.fields[0]);
   try {
     ctx.energiesRef = own.energies;
-    ctx.e0 = derivativeMaxEnergy(own.energies, await meanSpectrum(own.source), 1);
+    ctx.e0 = derivativeMaxEnergy(own.energies, await withSamplingBands(own.bandCache, ctx.recipe.budgetBytes, () => meanSpectrum(own.source)), 1);
   } finally {
     if (!inputs) own.close();
   }
