@@ -7,7 +7,7 @@
 import type { StackSource } from '../stack/source.js';
 import type { Backend, PixelStep, TileResult } from './step.js';
 import { planTiles, type TileBudget, type TilePlan } from '../stack/tiles.js';
-import { GpuOutOfMemoryError } from '../gpu/buffers.js';
+import { GpuOutOfMemoryError, withBufferReuse } from '../gpu/buffers.js';
 import { CpuPool, workerScript } from './cpu-pool.js';
 import { collectGarbage, WORKER_THREAD_BYTES } from './memory.js';
 import { sharedFloat32 } from '../cpu/threads.js';
@@ -165,6 +165,24 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     };
   };
   if (pooled(step, backend)) return runPooled(source, step, backend.threads!, rows, place, finish, opts);
+  // On a GPU, each tile's buffers are kept for the next tile of the same height (BufferSet).
+  if (backend.gpu) return withBufferReuse(backend.gpu, () => runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish));
+  return runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish);
+}
+
+/** Tiles on this thread: a GPU, or the CPU without workers. */
+async function runInline(
+  source: StackSource,
+  step: PixelStep,
+  backend: Backend,
+  opts: RunOptions,
+  budget: TileBudget,
+  tilePlan: TilePlan,
+  rows: number,
+  place: (y0: number, r: TileResult) => void,
+  finish: (tiles: number, oom: number, tRead: number, tWait: number, t0: number) => RunResult,
+): Promise<RunResult> {
+  const { nE, height: H, width: W } = source;
   // Two host tiles: while the GPU computes one, the next is read into the other. On the CPU
   // they are shared memory, so a source converting on worker threads (AbsorbanceStack) writes
   // into them directly; Dawn takes no shared memory, so a GPU's are ordinary.
