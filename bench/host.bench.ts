@@ -79,7 +79,8 @@ export async function benchHost(backend: Backend, o: { spectra: number; nE: numb
     writeNpy(files.flat, make(40000), [o.nE, H, W]);
     writeNpy(files.dark, make(100), [o.nE, H, W]);
     const out: BenchRecord[] = [];
-    for (const threads of backend.gpu ? [1] : o.threads ?? [backend.threads ?? 1]) {
+    // On the GPU the conversion runs on every core's worker (AbsorbanceStack's default).
+    for (const threads of backend.gpu ? [os.availableParallelism()] : o.threads ?? [backend.threads ?? 1]) {
       const be = backend.gpu ? backend : cpuBackend(threads);
       let tiles = 0;
       const run = async () => {
