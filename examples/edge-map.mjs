@@ -1,7 +1,7 @@
 // Edge-energy maps of a stack through the library API, then a look at the result.
 //   node examples/edge-map.mjs STACK ENERGIES OUTDIR   (after `npm install` built dist/)
 // With no arguments it makes a small synthetic Ni K-edge stack in memory and maps that.
-import { runEdge, runTiles, edgeStep, makeEdgePlan, DEFAULT_EDGE_OPTIONS, MemoryStack, makeNiTxmStack, selectBackend, readNpy } from '../dist/index.js';
+import { runEdge, edgeMaps, makeNiTxmStack, readNpy } from '../dist/index.js';
 
 const [stack, energies, out] = process.argv.slice(2);
 if (stack) {
@@ -10,13 +10,10 @@ if (stack) {
   const e0 = readNpy(`${out ?? 'edge-out'}/e0_half.npy`);
   console.log(`e0_half map ${e0.shape.join(' x ')}`);
 } else {
-  // In memory: absorbance of a synthetic stack, one step, the whole image as tiles.
+  // In memory: absorbance of a synthetic stack through the library API (nothing written).
   const s = makeNiTxmStack({ width: 64, height: 64, seed: 1, noise: false });
-  const source = new MemoryStack(s.absorbance, s.energies.length, 64, 64);
-  const step = edgeStep(makeEdgePlan(s.energies, 8343, DEFAULT_EDGE_OPTIONS));
-  const { backend } = await selectBackend('auto', console.log);
-  const r = await runTiles(source, step, backend, { budgetBytes: 1024 * 2 ** 20 });
+  const r = await edgeMaps(s.absorbance, s.energies, { width: 64, height: 64, e0: 8343, backend: 'auto' });
   const centre = 20 * 64 + 19; // the centre of the core-shell particle (its core)
-  console.log(`${backend.name} (${backend.adapter}): e0_half at (x 19, y 20) = ${r.maps.e0_half[centre].toFixed(2)} eV, state of charge ${s.truth.soc[centre].toFixed(2)}`);
+  console.log(`${r.backend.name} (${r.backend.adapter}): e0_half at (x 19, y 20) = ${r.maps.e0_half[centre].toFixed(2)} eV, state of charge ${s.truth.soc[centre].toFixed(2)}`);
 }
 process.exit(0);

@@ -1,17 +1,16 @@
 // Per-pixel fits of the erf-2lorentz preset through the library API, on a synthetic
 // V K-edge ptychography-like field (in memory), then the recovered edge energies by domain.
 //   node examples/fit-vk.mjs        (after `npm install` built dist/)
-import { makeVkPtychoStack, fitStep, parseModelSpec, parseFitOptions, runTiles, MemoryStack, selectBackend } from '../dist/index.js';
+import { makeVkPtychoStack, fitMaps } from '../dist/index.js';
 
 const size = 48;
 const v = makeVkPtychoStack(size, 7);
-const model = parseModelSpec('erf-2lorentz');
-// Peaks and the edge jump are absorptions: keep them non-negative.
-const options = parseFitOptions({ bounds: '{"b1": [0, null], "c11": [0, null], "c21": [0, null]}' }, model);
-const step = fitStep(model, v.energies, options, { e0: 5480 });
-const { backend } = await selectBackend('auto', console.log);
-const r = await runTiles(new MemoryStack(v.cube, v.energies.length, size, size), step, backend, { budgetBytes: 1024 * 2 ** 20 });
-console.log(`${backend.name} (${backend.adapter}): ${JSON.stringify(r.statusCounts)}`);
+// Peaks and the edge jump are absorptions: keep them non-negative (names as in a recipe).
+const r = await fitMaps(v.cube, v.energies, {
+  width: size, height: size, model: 'erf-2lorentz', e0: 5480, backend: 'auto',
+  bounds: { b1: [0, null], c11: [0, null], c21: [0, null] },
+});
+console.log(`${r.backend.name} (${r.backend.adapter}): ${JSON.stringify(r.statusCounts)}`);
 for (const d of [0, 1, 2]) {
   const b2 = [], pe = [];
   for (let p = 0; p < size * size; p++) {
