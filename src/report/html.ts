@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { collectGarbage } from '../pipeline/memory.js';
 import { collect, type MapBlocks } from './collect.js';
 import { mapChunkName, type ReportMap, type ReportMeta } from './meta.js';
 import { isOverview, writeIndexPage, RUN_FIELD_COMMAND } from './index-page.js';
@@ -62,6 +63,10 @@ function writeMapScripts(dir: string, m: ReportMap, blocks: MapBlocks): void {
     fs.writeFileSync(path.join(dir, mapChunkName(c)), `XANES_MAP(${JSON.stringify(m.name)},${c},"${b64}");\n`);
     c++;
   });
+  // Each chunk's base64 text (4/3 of the chunk's bytes) is garbage once written: collected per
+  // map, not when V8 next decides to (measured on a 2000 x 2000 x 101 edge run on webgpu: the
+  // report phase added ~66 MiB to the process's peak before, ~30 MiB after).
+  collectGarbage();
 }
 
 /** Writes report.html and report_files/maps/ into an output folder; returns the page's path. */
