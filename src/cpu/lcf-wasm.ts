@@ -210,7 +210,11 @@ function buildFinish(plan: LcfPlan, L: Layout): Fn {
       f.get(acc).get(v).get(acc).get(v).f64x2Gt().vBitselect().set(v);
     }
     f.get(zero).set(Fv);
-    for (let i = 0; i < M; i++) {
+    // F's terms are all +0 where E and e are zero (the unconstrained subset: every ls pixel):
+    // then F stays +0, and rss = max(0, .) + 0 has the same bits without them.
+    const base = s * subStride;
+    const zeroF = plan.sub.subarray(base + SL.E, base + SL.E + M * M).every((x) => x === 0) && plan.sub.subarray(base + SL.e, base + SL.e + M).every((x) => x === 0);
+    for (let i = 0; i < M && !zeroF; i++) {
       affine(off + 8 * SL.e, off + 8 * SL.E, i);
       f.get(Fv).get(acc).get(acc).f64x2Mul().f64x2Add().set(Fv);
     }
