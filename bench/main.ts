@@ -13,7 +13,8 @@
  *   --host-spectra N                           host benchmark: spectra (default 2^20; --full 4e6)
  *   --label NAME                               host benchmark: name the build measured (results in host-NAME-*.json)
  *   --report-only                              only regenerate bench/README.md from the JSON
- *   --peers [--quick]                          peers (numpy, scikit-learn) and our CPU kernels, same run
+ *   --peers [--quick] [--only edge,lcf]        peers (numpy, scikit-learn) and our CPU kernels, same run;
+ *                                              --only: some sections (edge, lcf, kmeans, pca, tools, align), the rest kept
  */
 import path from 'node:path';
 import { getGpu } from '../src/gpu/device.js';
@@ -23,7 +24,7 @@ import { gpuReadBandwidth, gpuFp32Rate, cpuReadBandwidth, cpuFp64Rate } from '..
 import { benchEdge } from './edge.bench.js';
 import { benchAlign } from './align.bench.js';
 import { benchHost } from './host.bench.js';
-import { benchPeers } from './peers.bench.js';
+import { benchPeers, PEER_SECTIONS, type PeerSection } from './peers.bench.js';
 import { benchRead } from './read.bench.js';
 import { benchReport } from './report.bench.js';
 import { benchFit, benchLcf, benchKmeans, benchPca } from './kernels.bench.js';
@@ -44,7 +45,10 @@ async function main(): Promise<void> {
     return;
   }
   if (flag('peers')) {
-    await benchPeers(outDir, flag('quick'), (s) => console.log(s));
+    const only = arg('only', PEER_SECTIONS.join(',')).split(',') as PeerSection[];
+    const bad = only.filter((x) => !(PEER_SECTIONS as readonly string[]).includes(x));
+    if (bad.length) throw new Error(`--only: unknown section ${bad.join(', ')} (one of ${PEER_SECTIONS.join(', ')})`);
+    await benchPeers(outDir, flag('quick'), (s) => console.log(s), only);
     console.log(`-> ${writeReport(outDir, path.join('bench', 'README.md'))}`);
     return;
   }
