@@ -4,10 +4,11 @@
  *  1. Every shard manifest names the same fields and options; every field of the study is
  *     finished (its field.json), and no field is owned by two shards. Otherwise one error line
  *     naming the missing or unfinished fields (exit 2), and nothing is written.
- *  2. combined/: the e0 histogram from the fields' e0 bin counts; k-means fitted on all
- *     fields' feature maps read back in the study's field order (held in memory as in a
- *     single run: features x pixels x 4 bytes), built in combined.partial-<host>-<pid> and
- *     renamed into place.
+ *  2. combined/: the e0 histogram from the fields' e0 bin counts; k-means across fields
+ *     (src/pipeline/combined.ts: centres fitted on at most cluster.fitSample pixels drawn
+ *     field by field, then every pixel labelled field by field: one field's maps in memory
+ *     at a time, planned within --memory before anything is written), built in
+ *     combined.partial-<host>-<pid> and renamed into place.
  *  3. Labels per field (<field>/cluster/, each built aside and renamed), unless --no-labels:
  *     then `xanes run RECIPE --assign-from STUDY/combined/cluster --shard i/n` labels them.
  *  4. summary.json (the study's fields, the products, the shards), written last.
@@ -19,9 +20,13 @@ import { OutputDir, realLocation } from '../io/outdir.js';
 import { onInterrupt } from '../io/interrupt.js';
 import { parseCountsCsv } from '../plot/histogram.js';
 import { selectBackend, type BackendChoice } from './backend.js';
-import { E0_BIN_EV, writeE0Histogram, writeClusterProducts, fieldContextOf, type ClusterSettings, type FieldClusterCounts } from './combined.js';
+import { E0_BIN_EV, writeE0Histogram, writeClusterProducts, fieldContextOf, combinedClusterPlan, checkCombinedBudget, type ClusterFieldSource, type ClusterSettings, type FieldClusterCounts } from './combined.js';
+import { baselineBytes } from './run-tiles.js';
+import { checkBudgetFitsMachine, memorySummary, workerBytes } from './memory.js';
+import { memoryBytes } from '../options/convert.js';
+import type { Backend } from './step.js';
 import { fieldState, isStudy, readManifests, writeAtomic, type StudyField } from './study.js';
-import { readClusterField, updateFieldPage, combinedPageSummary } from './run-recipe.js';
+import { clusterFieldSource, updateFieldPage, combinedPageSummary } from './run-recipe.js';
 import { writeIndexPage } from '../report/index-page.js';
 import { VERSION } from '../version.js';
 
@@ -30,6 +35,8 @@ export interface MergeOptions {
   threads?: number;
   /** Fit the centres only; label the fields later with `xanes run --assign-from`. */
   noLabels?: boolean;
+  /** --memory, bytes (default DEFAULT_MEMORY_MIB): the k-means across fields is planned within it. */
+  budgetBytes?: number;
   notice?: (line: string) => void;
 }
 
@@ -76,6 +83,21 @@ export async function mergeStudy(studyArg: string, o: MergeOptions = {}): Promis
   if (e0s.size > 1) throw new InputError(studyArg, `the fields used different nominal edges (${[...e0s].join(', ')} eV); rerun the study with --e0`);
 
   const steps = first.steps;
+  const budgetBytes = o.budgetBytes ?? memoryBytes(undefined);
+  checkBudgetFitsMachine(budgetBytes);
+  // The clustering's backend and memory plan, checked before anything is written.
+  let cluster: { c: ClusterSettings; backend: Backend; sources: ClusterFieldSource[]; plannedBytes: number } | null = null;
+  let backendInfo: Record<string, unknown> = {};
+  if (steps.includes('cluster')) {
+    const c = first.cluster as ClusterSettings;
+    // The recipe's backend and threads unless --backend/--threads say otherwise: k-means gives
+    // the same bytes as the single run on the backend that run used (and the same records).
+    const sel = await selectBackend(o.backend ?? (first.options.backend as BackendChoice | undefined) ?? 'auto', notice, 'pixels', o.threads ?? first.threads);
+    backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter };
+    const sources = fields.map((f, i) => clusterFieldSource(study, f.name, c.features, c.weight ?? null, fieldContextOf(records[i])));
+    const plannedBytes = checkCombinedBudget(combinedClusterPlan(c, sources, { fit: true, labels: !o.noLabels }), sources.length, c.features.length, baselineBytes() + workerBytes(sel.backend), budgetBytes);
+    cluster = { c, backend: sel.backend, sources, plannedBytes };
+  }
   const combinedSummary: Record<string, unknown> = {};
   const combined = OutputDir.createPart(study, 'combined');
   const clusterParts: OutputDir[] = [];
@@ -98,24 +120,17 @@ export async function mergeStudy(studyArg: string, o: MergeOptions = {}): Promis
       });
       Object.assign(combinedSummary, await writeE0Histogram(counts, fields.length, combined.tmp));
     }
-    let backendInfo: Record<string, unknown> = {};
-    if (steps.includes('cluster')) {
-      const c = first.cluster as ClusterSettings;
-      // The recipe's backend and threads unless --backend/--threads say otherwise: k-means gives
-      // the same bytes as the single run on the backend that run used (and the same records).
-      const sel = await selectBackend(o.backend ?? (first.options.backend as BackendChoice | undefined) ?? 'auto', notice, 'pixels', o.threads ?? first.threads);
-      backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter };
-      const cf = fields.map((f, i) => ({ ...readClusterField(study, f.name, c.features, c.weight ?? null), ctx: fieldContextOf(records[i]) }));
-      combinedSummary.cluster = await writeClusterProducts(sel.backend, c, cf, {
+    if (cluster) {
+      combinedSummary.cluster = await writeClusterProducts(cluster.backend, cluster.c, cluster.sources, {
         combinedDir: combined.tmp,
         fieldClusterDir: o.noLabels ? null : (name) => {
           const d = OutputDir.createPart(path.join(study, name), 'cluster');
           clusterParts.push(d);
           return d.tmp;
         },
-        onField: (f, counts) => {
-          clusterCounts.set(f.name, counts);
-          const r = records.find((x) => x.field === f.name);
+        onField: (name, counts) => {
+          clusterCounts.set(name, counts);
+          const r = records.find((x) => x.field === name);
           if (r) r.steps = { ...(r.steps as object), cluster: counts };
         },
       });
@@ -139,6 +154,7 @@ export async function mergeStudy(studyArg: string, o: MergeOptions = {}): Promis
       options: first.options, parameters: { e0_eV: records[0]?.e0_eV },
       backend: backendInfo, spectra,
       timings_s: { merge: seconds, total: seconds, spectra_per_s: spectra / seconds },
+      memory: memorySummary(budgetBytes, cluster ? { planned_peak_MiB: Math.ceil(cluster.plannedBytes / 2 ** 20) } : {}),
     };
     writeAtomic(path.join(study, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     writeIndexPage(study, path.basename(study));

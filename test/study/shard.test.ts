@@ -25,7 +25,8 @@ beforeAll(async () => {
   recipe = path.join(dir, 'recipe.json');
   fs.writeFileSync(recipe, JSON.stringify({
     stacks: ['fov_*.npy'], energies: path.basename(energies), steps: ['edge', 'cluster'], backend: 'cpu', threads: 1,
-    cluster: { features: ['edge:e0_half', 'edge:edge_step'], kRange: '2:4', seed: 3, restarts: 2 },
+    // fitSample below the study's 463 included pixels: the centres are fitted on a seeded sample.
+    cluster: { features: ['edge:e0_half', 'edge:edge_step'], kRange: '2:4', seed: 3, restarts: 2, fitSample: 300 },
   }));
   single = path.join(dir, 'single');
   const r = await runCli(['run', recipe, '--out', single]);
@@ -82,9 +83,15 @@ describe('shards and merge', () => {
     expect(productFiles(single)).toContain(path.join('fov_03', 'cluster', 'labels.npy'));
     expect(differences(single, study)).toEqual([]);
     fs.rmSync(path.join(study, 'fov_02', 'cluster'), { recursive: true });
-    await run(['merge', study, '--backend', 'cpu', '--threads', '1']);
+    // Another budget: the same bytes (the sample does not depend on it).
+    await run(['merge', study, '--backend', 'cpu', '--threads', '1', '--memory', '1024']);
     expect(differences(single, study)).toEqual([]);
     const s = JSON.parse(fs.readFileSync(path.join(study, 'summary.json'), 'utf8'));
+    expect(s.memory.budget_MiB).toBe(1024);
+    expect(s.combined.cluster.fit_sample).toMatchObject({ limit: 300, pixels: 300 });
+    expect(s.combined.cluster.fit_sample.included).toBeGreaterThan(300);
+    expect(s.combined.cluster.fit_sample.rule).toMatch(/uniform random sample/);
+    expect(s.combined.cluster.pixels_included).toBe(s.combined.cluster.fit_sample.included);
     expect(s.command).toBe('run');
     expect(s.merged.shards).toHaveLength(2);
     expect(s.fields).toHaveLength(5);
