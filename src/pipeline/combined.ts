@@ -147,10 +147,12 @@ export function combinedClusterPlan(c: ClusterSettings, fields: { width: number;
 /**
  * The budget check of the clustering across fields: one error line naming --memory and what
  * is needed when `processBytes` (the process as it is, worker threads included) and the plan
- * do not fit. Returns the planned peak, bytes.
+ * do not fit, or a later phase (`laterBytes`, after the clustering) does not. Returns the
+ * planned peak, bytes.
  */
-export function checkCombinedBudget(plan: CombinedClusterPlan, nFields: number, d: number, processBytes: number, budgetBytes: number): number {
-  const need = processBytes + plan.sampleBytes + plan.fieldBytes;
+export function checkCombinedBudget(plan: CombinedClusterPlan, nFields: number, d: number, processBytes: number, budgetBytes: number, laterBytes = 0): number {
+  // A later phase (xanes merge's results.h5) comes after the clustering has let go of its data.
+  const need = processBytes + Math.max(plan.sampleBytes + plan.fieldBytes, laterBytes);
   if (need > budgetBytes) {
     const largest = plan.largest ? `, the largest field ${plan.largest.width} x ${plan.largest.height}: ${Math.ceil(plan.fieldBytes / MiB)} MiB` : '';
     const sample = plan.samplePixels > 0 ? `; the ${plan.samplePixels.toLocaleString('en-US')} fitted pixels, ${Math.ceil(plan.sampleBytes / MiB)} MiB` : '';

@@ -406,7 +406,10 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
     // Written last: a field is finished when its field.json says so (src/pipeline/study.ts).
     dir.writeText(path.join(prefix, 'field.json'), JSON.stringify({
       tool: 'xanes-engine', version: VERSION, ...summary, e0_eV: e0, backend: ctx.backendInfo,
-      energies: Array.from(energies), quantity: fctx.quantity, finished: true,
+      energies: Array.from(energies), quantity: fctx.quantity,
+      // What the study's results.h5 (xanes merge) needs beyond the files, as a single run records it.
+      results_h5: { pixel_size_um: inputs.pixelSizeUm ?? null, volume: inputs.volume ?? null, status_names: Object.fromEntries(pixelSteps.map((s) => [s.name, s.statusNames])) },
+      finished: true,
     }, null, 2) + '\n');
     return { summary, e0Counts, ctx: fctx };
   } finally {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../helpers/cli.js';
-import { writeStudyFields, differences, productFiles } from '../helpers/study.js';
+import { writeStudyFields, differences, productFiles, h5Differences } from '../helpers/study.js';
 import { partition, shardOf } from '../../src/pipeline/study.js';
 
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'xanes.js');
@@ -92,6 +92,10 @@ describe('shards and merge', () => {
     expect(s.combined.cluster.fit_sample.included).toBeGreaterThan(300);
     expect(s.combined.cluster.fit_sample.rule).toMatch(/uniform random sample/);
     expect(s.combined.cluster.pixels_included).toBe(s.combined.cluster.fit_sample.included);
+    // The study's results.h5 holds what the single run's holds: every map, table and input.
+    const h5 = h5Differences(path.join(single, 'results.h5'), path.join(study, 'results.h5'));
+    expect(h5.diff).toEqual([]);
+    expect(h5.objects).toBeGreaterThan(100);
     expect(s.command).toBe('run');
     expect(s.merged.shards).toHaveLength(2);
     expect(s.fields).toHaveLength(5);
