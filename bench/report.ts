@@ -72,16 +72,24 @@ export function writeReport(resultsDir: string, readme: string): string {
       `Python ${(peers as unknown as { python?: string }).python ?? ''}, numpy ${(peers as unknown as { numpy?: string }).numpy ?? ''}; BLAS: ${blas.map((b) => `${b.internal_api} ${b.version ?? ''} kernel ${b.architecture ?? '?'}`).join(', ')} (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peers).`,
       'Threads pinned with threadpoolctl (peers) and the engine\'s own thread count (ours). Ratio = our spectra/s / the peer\'s; k-means counts pixels per Lloyd iteration.',
       'Both sides report the best of their repeats. On a shared machine other work slows the two sides by different amounts at different moments: only ratios from one run compare, and the README says how loaded the machine was for the committed run.', '');
-    lines.push('| job | threads | peer | peer spectra/s | ours spectra/s | ratio | ratio, CPU time |', '|---|---|---|---|---|---|---|');
+    // Ours as a share of the CPU's measured read bandwidth (the device record, 1 thread): the
+    // bytes of the float32 spectra read (4 x energies per spectrum) per wall second.
+    const bw = floors.get(`cpu|${oursDoc.machine}`)?.gb_per_s;
+    lines.push('| job | threads | peer | peer spectra/s | ours spectra/s | ratio | ratio, CPU time | ours GB/s (share of read bandwidth) |', '|---|---|---|---|---|---|---|---|');
     for (const q of Object.values(p)) {
       if (!q.job || q.spectra_per_s === undefined) continue;
       const o = ours.find((r) => r.job === q.job && r.threads === q.threads) as (Rec & { cpu_spectra_per_s?: number }) | undefined;
       const cpuRatio = o?.cpu_spectra_per_s !== undefined && q.cpu_spectra_per_s !== undefined ? sig(o.cpu_spectra_per_s / q.cpu_spectra_per_s) : '-';
-      lines.push(`| ${q.job} | ${q.threads} | ${q.what ?? ''} | ${fmt(q.spectra_per_s)} | ${o ? fmt(o.spectra_per_s) : 'not measured'} | ${o ? sig(o.spectra_per_s / q.spectra_per_s) : '-'} | ${cpuRatio} |`);
+      const share = o && bw ? `${sig(o.gb_per_s)} (${Math.round((100 * o.gb_per_s) / bw)} %)` : '-';
+      lines.push(`| ${q.job} | ${q.threads} | ${q.what ?? ''} | ${fmt(q.spectra_per_s)} | ${o ? fmt(o.spectra_per_s) : 'not measured'} | ${o ? sig(o.spectra_per_s / q.spectra_per_s) : '-'} | ${cpuRatio} | ${share} |`);
     }
     for (const [k, q] of Object.entries(p)) if (q.error) lines.push(`| ${k} | | could not run: ${q.error} | | | | |`);
     const load = (oursDoc as unknown as { load?: number[] }).load;
-    if (load) lines.push('', `Load average (1, 5, 15 min) on this 2-core machine when ours ran: ${load.map((x) => x.toFixed(1)).join(', ')}: the machine was shared, so each side got a varying share of a core. "Ratio, CPU time" divides process CPU seconds (every thread) instead of wall seconds, which other work disturbs less; at one thread it is the better measure of speed per core.`);
+    const sections = (oursDoc as unknown as { sections?: Record<string, { date: string; load: number[] }> }).sections;
+    const cpuNote = '"Ratio, CPU time" divides process CPU seconds (every thread) instead of wall seconds, which other work disturbs less; at one thread it is the better measure of speed per core.';
+    if (sections) {
+      lines.push('', `Sections run separately (\`--only\`), each ours and its peers in one run; start (UTC) and load average (1, 5, 15 min) on this 2-core machine: ${Object.entries(sections).map(([k, v]) => `${k} ${v.date.slice(0, 16).replace('T', ' ')}, load ${v.load.map((x) => x.toFixed(1)).join(' / ')}`).join('; ')}. The machine was shared, so each side got a varying share of a core. ${cpuNote}`);
+    } else if (load) lines.push('', `Load average (1, 5, 15 min) on this 2-core machine when ours ran: ${load.map((x) => x.toFixed(1)).join(', ')}: the machine was shared, so each side got a varying share of a core. ${cpuNote}`);
     lines.push('');
     const first = ours.map((r) => (r as { eigen_first_s?: number; eigen_s?: number })).filter((r) => r.eigen_first_s !== undefined);
     if (first.length) {
