@@ -271,6 +271,16 @@ export class NpyFile {
   }
 
   /**
+   * The open descriptor and where the data start, for positioned reads from other threads
+   * (a descriptor is the process's), where the stored bytes are the host's (little-endian
+   * data on a little-endian host); else null. Valid until close().
+   */
+  positioned(): { fd: number; dataOffset: number } | null {
+    if (this.fd < 0 || !(HOST_LE || this.itemSize === 1)) return null;
+    return { fd: this.fd, dataOffset: this.dataOffset };
+  }
+
+  /**
    * Reads elements [offset, offset+count) (flat, C order) into out[outOffset..], converted
    * to float32. Bounds violations are programming errors (RangeError), not input errors.
    */

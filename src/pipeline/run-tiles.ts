@@ -7,9 +7,10 @@
 import type { StackSource } from '../stack/source.js';
 import type { Backend, PixelStep, TileResult } from './step.js';
 import { planTiles, type TileBudget, type TilePlan } from '../stack/tiles.js';
-import { GpuOutOfMemoryError } from '../gpu/buffers.js';
+import { GpuOutOfMemoryError, withBufferReuse } from '../gpu/buffers.js';
 import { CpuPool, workerScript } from './cpu-pool.js';
 import { collectGarbage, WORKER_THREAD_BYTES } from './memory.js';
+import { sharedFloat32 } from '../cpu/threads.js';
 
 export interface RunResult {
   width: number;
@@ -178,8 +179,29 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     };
   };
   if (pooled(step, backend)) return runPooled(source, step, backend.threads!, rows, place, finish, opts);
-  // Two host tiles: while the GPU computes one, the next is read into the other.
-  const buffers = [new Float32Array(nE * rows * W), new Float32Array(nE * rows * W)];
+  // On a GPU, each tile's buffers are kept for the next tile of the same height (BufferSet).
+  if (backend.gpu) return withBufferReuse(backend.gpu, () => runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish));
+  return runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish);
+}
+
+/** Tiles on this thread: a GPU, or the CPU without workers. */
+async function runInline(
+  source: StackSource,
+  step: PixelStep,
+  backend: Backend,
+  opts: RunOptions,
+  budget: TileBudget,
+  tilePlan: TilePlan,
+  rows: number,
+  place: (y0: number, r: TileResult) => void,
+  finish: (tiles: number, oom: number, tRead: number, tWait: number, t0: number) => RunResult,
+): Promise<RunResult> {
+  const { nE, height: H, width: W } = source;
+  // Two host tiles: while the GPU computes one, the next is read into the other. On the CPU
+  // they are shared memory, so a source converting on worker threads (AbsorbanceStack) writes
+  // into them directly; Dawn takes no shared memory, so a GPU's are ordinary.
+  const tile = () => (backend.gpu ? new Float32Array(nE * rows * W) : sharedFloat32(nE * rows * W));
+  const buffers = [tile(), tile()];
   const t0 = performance.now();
   let tRead = 0, tWait = 0, tilesRun = 0, oomRetries = 0;
   const read = async (y0: number, r: number, buf: Float32Array) => {
@@ -232,7 +254,12 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     if (Number.isFinite(target)) {
       const perPixel = (performance.now() - tTile) / 1000 / P;
       const fit = Math.floor(target / Math.max(perPixel, 1e-12) / W);
-      rows = Math.max(1, Math.min(maxRows, 4 * rows, fit));
+      // Grow (at most 4x a tile) while the target allows twice the rows, shrink when it allows
+      // under half; otherwise keep the height: a steady height lets a source's read-ahead
+      // (AbsorbanceStack reads the next tile of the same height) be used, not discarded.
+      if (fit >= 2 * rows) rows = Math.min(maxRows, 4 * rows, fit);
+      else if (2 * fit < rows) rows = Math.max(1, fit);
+      rows = Math.max(1, Math.min(maxRows, rows));
     }
     place(y0, result);
     if (backend.gpu && tilesRun === 0 && opts.baselineBytes === undefined) {
@@ -272,7 +299,9 @@ async function runPooled(
   const { nE, height: H, width: W } = source;
   const t0 = performance.now();
   const pool = new CpuPool(step, threads);
-  const free: Float32Array[] = Array.from({ length: threads + 1 }, () => new Float32Array(nE * rows * W));
+  // Shared tiles: a source converting on worker threads writes into them, and the step's
+  // worker reads them in place (CpuPool hands a shared tile over without a copy).
+  const free: Float32Array[] = Array.from({ length: threads + 1 }, () => sharedFloat32(nE * rows * W));
   const freed: (() => void)[] = [];
   const inFlight = new Set<Promise<void>>();
   let tRead = 0, tiles = 0, doneRows = 0;
