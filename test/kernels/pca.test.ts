@@ -16,7 +16,7 @@ import { readNpy } from '../../src/io/npy.js';
 import {
   PcaAccumulator, jacobiEigenSymmetric, pcaGramCpu, pcaModelFromGram, pcaProjectCpu, significantComponents, PCA_MAX_ABS,
 } from '../../src/cpu/pca.js';
-import { COV_PANEL, COV_WG, covPlan, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
+import { COV_DIRECT_BLOCK, COV_PANEL, COV_WG, covPlan, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
 import { CpuGram, PCA_CPU_BLOCK } from '../../src/cpu/pca-gram.js';
 import { sharedFloat32 } from '../../src/cpu/threads.js';
 import { pcaProjectStep, pcaRun } from '../../src/pipeline/cluster.js';
@@ -124,7 +124,7 @@ describe('pca', () => {
     // One chunk per tile group: the blocked float32 sums run through every panel of the tile.
     const Glong = await pcaGramGpu(gpuCtx, cube, P, nE, centre, { targetPartials: 1 });
     expect(covPlan(nE, P, 1).nChunks).toBe(1);
-    // Both modes of pca_cov run here, whichever the adapter would choose.
+    // Both shapes (pca_cov staged, pca_cov_direct) run here, whichever the adapter would choose.
     const Gstaged = await pcaGramGpu(gpuCtx, cube, P, nE, centre, { direct: false });
     const Gdirect = await pcaGramGpu(gpuCtx, cube, P, nE, centre, { direct: true, targetPartials: 1 });
     const m = nE + 1;
@@ -135,6 +135,16 @@ describe('pca', () => {
     expect(worst / maxDiag, `seed ${SEED}`).toBeLessThan(GRAM_REL);
     expect(Gg[m * m - 1]).toBe(P - bad.size);
     expect(Gc[m * m - 1]).toBe(P - bad.size);
+    // pca_cov_direct over several chunks (the stack three times along the pixels): the
+    // chunks' partial sums added by pca_reduce give the float64 sum of all three copies.
+    const P3 = 3 * P;
+    const cube3 = new Float32Array(nE * P3);
+    for (let e = 0; e < nE; e++) for (let k = 0; k < 3; k++) cube3.set(cube.subarray(e * P, (e + 1) * P), e * P3 + k * P);
+    expect(covPlan(nE, P3, undefined, true).nChunks).toBeGreaterThan(1);
+    const G3 = await pcaGramGpu(gpuCtx, cube3, P3, nE, centre, { direct: true });
+    let worst3 = 0;
+    for (let i = 0; i < m * m; i++) worst3 = Math.max(worst3, Math.abs(G3[i] - 3 * Gc[i]));
+    expect(worst3 / (3 * maxDiag), `seed ${SEED}`).toBeLessThan(GRAM_REL);
 
     // Known truth: mean and covariance straight from the included pixels, two-pass float64.
     const good = Array.from({ length: P }, (_, p) => p).filter((p) => !bad.has(p));
@@ -352,9 +362,16 @@ describe('pca', () => {
     for (const [d, n, direct] of [[1, 1, 0], [3, 5000, 0], [7, 257, 1], [8, 100, 0], [15, 64, 1], [101, 123457, 0], [101, 123457, 1], [3, 5000, 1]]) {
       const plan = covPlan(d, n, undefined, direct === 1);
       expect(4 * plan.nt).toBeGreaterThanOrEqual(d + 1);
-      expect(plan.tpg * plan.nTgroups).toBeGreaterThanOrEqual(plan.nTiles);
-      expect(plan.tpg * plan.slices).toBeLessThanOrEqual(COV_WG);
-      expect(4 * plan.nt * plan.panel).toBeLessThanOrEqual(COV_PANEL);
+      if (direct) {
+        // pca_cov_direct: square blocks covering the 4 x 4 tiles; the inner sums divide the chunk.
+        expect(COV_DIRECT_BLOCK * plan.ntb).toBeGreaterThanOrEqual(4 * plan.nt);
+        expect(COV_DIRECT_BLOCK * (plan.ntb - 1)).toBeLessThan(4 * plan.nt);
+        expect(plan.nBig).toBe((plan.ntb * (plan.ntb + 1)) / 2);
+      } else {
+        expect(plan.tpg * plan.nTgroups).toBeGreaterThanOrEqual(plan.nTiles);
+        expect(plan.tpg * plan.slices).toBeLessThanOrEqual(COV_WG);
+        expect(4 * plan.nt * plan.panel).toBeLessThanOrEqual(COV_PANEL);
+      }
       expect(plan.chunk % plan.panel).toBe(0);
       expect(plan.nChunks * plan.chunk).toBeGreaterThanOrEqual(n);
       expect((plan.nChunks - 1) * plan.chunk).toBeLessThan(n);
