@@ -10,7 +10,8 @@
  *   --sizes 1e5,1e6                            override the spectra counts of every kernel
  *   --threads N                                CPU worker threads for the streamed edge run
  *   --report-only                              only regenerate bench/README.md from the JSON
- *   --peers [--quick]                          peers (numpy, scikit-learn) and our CPU kernels, same run
+ *   --peers [--quick] [--only kmeans,pca]     peers (numpy, scikit-learn) and our CPU kernels, same run
+ *                                              (--only: just those jobs of edge,lcf,kmeans,pca, in their own JSON)
  */
 import path from 'node:path';
 import { getGpu } from '../src/gpu/device.js';
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
     return;
   }
   if (flag('peers')) {
-    await benchPeers(outDir, flag('quick'), (s) => console.log(s));
+    await benchPeers(outDir, flag('quick'), (s) => console.log(s), flag('only') ? arg('only', '').split(',').map((s) => s.trim()) : null);
     console.log(`-> ${writeReport(outDir, path.join('bench', 'README.md'))}`);
     return;
   }

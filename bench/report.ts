@@ -60,12 +60,19 @@ export function writeReport(resultsDir: string, readme: string): string {
     for (const q of Object.values(peersAlign.results as Record<string, { what?: string; images_per_s?: number; max_error_px?: number }>)) lines.push(`| ${q.what ?? ''} | ${sig(q.images_per_s ?? NaN)} | ${sig(q.max_error_px ?? NaN)} |`);
     lines.push('');
   }
-  const peers = docs.find((d) => d.benchmark === 'peers');
-  const oursDoc = docs.find((d) => d.benchmark === 'peers-ours');
+  // Peer runs: the full run (peers-cpu.json, peers-ours.json) and runs of a few jobs (--only,
+  // peers-*-<jobs>.json); each job's row comes from the newest run that measured it, both sides.
+  const byDate = (a: Doc, b: Doc) => (a.date ?? '').localeCompare(b.date ?? '');
+  const peerDocs = docs.filter((d) => d.benchmark === 'peers').sort(byDate);
+  const oursDocs = docs.filter((d) => d.benchmark === 'peers-ours').sort(byDate);
+  const peers = peerDocs[peerDocs.length - 1];
+  const oursDoc = oursDocs[oursDocs.length - 1];
   if (peers && oursDoc) {
     type Peer = { job?: string; threads?: number; spectra_per_s?: number; cpu_spectra_per_s?: number; what?: string; error?: string };
-    const p = peers.results as Record<string, Peer>;
-    const ours = oursDoc.results as (Rec & { job: string; threads: number })[];
+    const p: Record<string, Peer> = Object.assign({}, ...peerDocs.map((d) => d.results as Record<string, Peer>));
+    const newest = new Map<string, Rec & { job: string; threads: number }>();
+    for (const d of oursDocs) for (const r of d.results as (Rec & { job: string; threads: number })[]) newest.set(`${r.job}|${r.threads}`, { ...r, date: d.date });
+    const ours = [...newest.values()];
     const blas = (peers as unknown as { blas?: { internal_api?: string; version?: string; architecture?: string }[] }).blas ?? [];
     lines.push('## Peers, measured in the same run', '');
     lines.push(`\`npm run bench:peers\` (bench/peers.bench.ts, bench/peers/peers.py), ${oursDoc.date.slice(0, 16).replace('T', ' ')} UTC, ${oursDoc.machine}.`,
@@ -80,8 +87,11 @@ export function writeReport(resultsDir: string, readme: string): string {
       lines.push(`| ${q.job} | ${q.threads} | ${q.what ?? ''} | ${fmt(q.spectra_per_s)} | ${o ? fmt(o.spectra_per_s) : 'not measured'} | ${o ? sig(o.spectra_per_s / q.spectra_per_s) : '-'} | ${cpuRatio} |`);
     }
     for (const [k, q] of Object.entries(p)) if (q.error) lines.push(`| ${k} | | could not run: ${q.error} | | | | |`);
-    const load = (oursDoc as unknown as { load?: number[] }).load;
-    if (load) lines.push('', `Load average (1, 5, 15 min) on this 2-core machine when ours ran: ${load.map((x) => x.toFixed(1)).join(', ')}: the machine was shared, so each side got a varying share of a core. "Ratio, CPU time" divides process CPU seconds (every thread) instead of wall seconds, which other work disturbs less; at one thread it is the better measure of speed per core.`);
+    if (oursDocs.length > 1) {
+      lines.push('', `Rows from ${oursDocs.length} runs: ${oursDocs.map((d) => `${d.date.slice(0, 16).replace('T', ' ')} UTC (${(d as unknown as { jobs?: string[] | null }).jobs?.join(', ') ?? 'all jobs'}; load ${((d as unknown as { load?: number[] }).load ?? []).map((x) => x.toFixed(1)).join(', ')})`).join('; ')}; each job from the newest run that measured it, peer and ours from that same run.`);
+    }
+    const load = ((oursDocs.find((d) => !(d as unknown as { jobs?: string[] | null }).jobs) ?? oursDoc) as unknown as { load?: number[] }).load;
+    if (load) lines.push('', `Load average (1, 5, 15 min) on this 2-core machine when ours ran (the run of all jobs): ${load.map((x) => x.toFixed(1)).join(', ')}: the machine was shared, so each side got a varying share of a core. "Ratio, CPU time" divides process CPU seconds (every thread) instead of wall seconds, which other work disturbs less; at one thread it is the better measure of speed per core.`);
     lines.push('');
     const first = ours.map((r) => (r as { eigen_first_s?: number; eigen_s?: number })).filter((r) => r.eigen_first_s !== undefined);
     if (first.length) {

@@ -5,7 +5,11 @@ scikit-learn KMeans (Lloyd, float32) and numpy cov + eigh / scikit-learn PCA, ea
 BLAS/OpenMP thread pools pinned (threadpoolctl) to 1 thread and to all cores; plus the
 per-spectrum tools (xraylarch pre_edge, scipy least_squares, scipy nnls) for reference.
 
-  /usr/bin/python3 bench/peers/peers.py OUT_DIR [--quick]
+  /usr/bin/python3 bench/peers/peers.py OUT_DIR [--quick] [--only=kmeans,pca]
+
+--only runs only the named jobs (edge, lcf, kmeans, pca; the per-spectrum tools run only
+without it) and writes OUT_DIR/peers-cpu-<jobs>.json instead, so one kernel's ratios can be
+measured again without re-measuring (and overwriting) the others.
 
 Run by `npm run bench:peers` (bench/peers.bench.ts), which unsets OPENBLAS_CORETYPE and
 OPENBLAS_L2_SIZE for this process only and then times our kernels on the same jobs, so the
@@ -19,6 +23,11 @@ import numpy as np
 here = os.path.dirname(os.path.abspath(__file__))
 data = os.path.join(here, '..', '..', 'examples', 'data', 'ni-k')
 QUICK = '--quick' in sys.argv
+ONLY = next((a.split('=', 1)[1].split(',') for a in sys.argv[1:] if a.startswith('--only=')), None)
+
+
+def want(job):
+    return ONLY is None or job in ONLY
 
 
 def load(name):
@@ -127,17 +136,17 @@ def main(out_dir):
 
     n_edge = 65536 if QUICK else 262144
     e, Y, refs = stack(n_edge)
-    for nt in threads:
+    for nt in (threads if want('edge') else []):
         with threadpool_limits(nt):
             t = best_of(lambda: numpy_edge(e, Y))
             res[f'numpy_edge_t{nt}'] = {'job': 'normalize+edge', 'threads': nt, 'spectra': n_edge, 'seconds': t, 'spectra_per_s': n_edge / t,
                                         'what': 'vectorised numpy: pre-edge line + quadratic post-edge by pinv, smoothed-derivative e0, 0.5 crossing'}
 
     n_lcf = 250000 if QUICK else 1000000
-    e, Y, refs = stack(n_lcf, seed=2)
+    e, Y, refs = stack(n_lcf if want('lcf') else 1, seed=2)
     X = design(refs, e.size)
     Yd = Y.astype(np.float64)
-    for nt in threads:
+    for nt in (threads if want('lcf') else []):
         with threadpool_limits(nt):
             t = best_of(lambda: numpy_lcf_ls(X, Yd))
             res[f'numpy_lcf_ls_t{nt}'] = {'job': 'lcf 2 refs ls', 'threads': nt, 'spectra': n_lcf, 'seconds': t, 'spectra_per_s': n_lcf / t, 'cpu_spectra_per_s': n_lcf / best_of.cpu,
@@ -149,7 +158,7 @@ def main(out_dir):
 
     try:
         from sklearn.cluster import KMeans
-        for (n, d) in ([(1_000_000, 3), (100_000, 101)] if not QUICK else [(250_000, 3), (25_000, 101)]):
+        for (n, d) in (([(1_000_000, 3), (100_000, 101)] if not QUICK else [(250_000, 3), (25_000, 101)]) if want('kmeans') else []):
             Xk = np.random.default_rng(3).normal(size=(n, d)).astype(np.float32)
             for nt in threads:
                 with threadpool_limits(nt):
@@ -168,7 +177,7 @@ def main(out_dir):
 
     n_pca = 25000 if QUICK else 100000
     Xp = np.random.default_rng(4).normal(size=(n_pca, 101)).astype(np.float32)
-    for nt in threads:
+    for nt in (threads if want('pca') else []):
         with threadpool_limits(nt):
             def cov_eigh():
                 C = np.cov(Xp, rowvar=False)
@@ -187,6 +196,8 @@ def main(out_dir):
     # Per-spectrum tools (one thread), for reference.
     e, Ys, refs = stack(2000, seed=5)
     try:
+        if ONLY is not None:
+            raise RuntimeError('skipped (--only)')
         from larch.xafs import pre_edge
         from larch import Group
 
@@ -200,6 +211,8 @@ def main(out_dir):
     except Exception as ex:
         res['larch_pre_edge_t1'] = {'error': str(ex)}
     try:
+        if ONLY is not None:
+            raise RuntimeError('skipped (--only)')
         from scipy.optimize import nnls
         with threadpool_limits(1):
             Yd = Ys.astype(np.float64)
@@ -211,14 +224,15 @@ def main(out_dir):
 
     info = threadpool_info()
     doc = {
-        'benchmark': 'peers', 'python': sys.version.split()[0], 'numpy': np.__version__,
+        'benchmark': 'peers', 'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'python': sys.version.split()[0], 'numpy': np.__version__,
         'machine': f'{platform.processor() or platform.machine()} x{cores}, {platform.platform()}',
         'blas': [{k: i.get(k) for k in ('internal_api', 'version', 'architecture', 'num_threads')} for i in info],
         'env': {k: os.environ.get(k) for k in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')},
-        'results': res,
+        'jobs': ONLY,
+        'results': {k: v for k, v in res.items() if 'skipped (--only)' not in str(v.get('error', ''))},
     }
     os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, 'peers-cpu.json')
+    path = os.path.join(out_dir, 'peers-cpu.json' if ONLY is None else f"peers-cpu-{'-'.join(ONLY)}.json")
     with open(path, 'w') as f:
         json.dump(doc, f, indent=2)
     print(json.dumps({k: round(v.get('spectra_per_s', 0)) for k, v in res.items()}), '->', path)

@@ -18,6 +18,7 @@ import {
 } from '../../src/cpu/pca.js';
 import { COV_DIRECT_BLOCK, COV_PANEL, COV_WG, covPlan, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
 import { CpuGram, PCA_CPU_BLOCK } from '../../src/cpu/pca-gram.js';
+import { GRAM_F32_BOUND } from '../../src/cpu/pca-wasm.js';
 import { sharedFloat32 } from '../../src/cpu/threads.js';
 import { pcaProjectStep, pcaRun } from '../../src/pipeline/cluster.js';
 import { gpuBackend } from '../helpers/backends.js';
@@ -291,7 +292,7 @@ describe('pca', () => {
     for (let k = 0; k < 3; k++) expect(Math.abs(g.model.eigenvalues[k] - c.model.eigenvalues[k]) / c.model.eigenvalues[k]).toBeLessThan(EIG_REL);
   });
 
-  test('CPU covariance kernel: panels = the rank-1 twin; bytes identical on 1 and 2 threads', async () => {
+  test('CPU covariance kernel: within its error bound of the rank-1 twin; bytes identical on 1 and 2 threads', async () => {
     const rng = makeRng(SEED + 7);
     for (const [d, P] of [[101, 2 * PCA_CPU_BLOCK + 333], [3, PCA_CPU_BLOCK + 5]]) {
       const cube = sharedFloat32(d * P);
@@ -311,12 +312,12 @@ describe('pca', () => {
         }
       }
       expect(runs[0][m * m - 1]).toBe(P - 2);
-      let maxDiag = 0;
-      for (let i = 0; i < m; i++) maxDiag = Math.max(maxDiag, twin[i * m + i]);
       let worst = 0;
-      for (let i = 0; i < m * m; i++) worst = Math.max(worst, Math.abs(runs[0][i] - twin[i]));
-      // float64 sums in another order: rounding only.
-      expect(worst / maxDiag).toBeLessThan(1e-12);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < m; j++) worst = Math.max(worst, Math.abs(runs[0][i * m + j] - twin[i * m + j]) / Math.sqrt(twin[i * m + i] * twin[j * m + j]));
+      }
+      // The SIMD kernel's float32 products and float64 sums: within its proven bound (pca-wasm.ts).
+      expect(worst).toBeLessThanOrEqual(GRAM_F32_BOUND);
       expect(Buffer.from(runs[1].buffer).equals(Buffer.from(runs[0].buffer))).toBe(true);
     }
   });
