@@ -9,14 +9,16 @@
 // instructions, while a multiply-add is one vector instruction. So the cost is the number of
 // loads per multiply-add, and the kernel keeps that small with large register blocks read
 // straight from global memory (no staging, no barriers, no workgroup memory):
-// - invocation g = chunk * n_big + q takes the 16 x 16 block q of G's upper triangle (blocks
-//   row-major over the triangle of ntb x ntb blocks, ntb = ceil(nt / 4), nt = 4 x 4 tiles per
-//   side) over the pixels [chunk * chunk_px, ...) of the tile;
+// - invocation g = chunk * n_big + q takes the B x B block q of G's upper triangle, B = 4 DQ
+//   (DQ = 4, or 1 or 2 when d + 1 <= 4 or 8: src/kernels/pca.ts directQuarters), blocks
+//   row-major over the triangle of ntb x ntb blocks, ntb = ceil(nt / DQ), nt = 4 x 4 tiles
+//   per side, over the pixels [chunk * chunk_px, ...) of the tile;
 // - per pixel: its mask, 16 row values and 16 column values (33 loads) for 256 multiply-adds
 //   (64 vec4 FMAs), against 24 loads per 16 in a 4 x 4 block (measured on llvmpipe, 100k x 101:
 //   CPU time 11 s for 4 x 4, 1.7 s for 8 x 8, 1.1 s for 16 x 16); the centre and the row
 //   offsets are loaded once per invocation. The 16 x 16 block is written out in full below
-//   (accumulator o<row>_<column quarter>), as WGSL has no unrolled loops over registers;
+//   (accumulator o<row>_<column quarter>), as WGSL has no unrolled loops over registers; the
+//   quarters past DQ sit under constant conditions, which the compiler removes;
 // - the block's partial sums go to partials[chunk] in pca_cov's layout (4 x 4 tiles of the
 //   upper triangle, 16 floats each), so pca_reduce adds the chunks on the device and the host
 //   reads back one (d+1)^2 matrix per tile of pixels, as for pca_cov. No float atomics, fixed
@@ -106,8 +108,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let chunk_i = g / params.n_big;
   let q = g % params.n_big;
   let bij = big_blocks(q);
-  let ri = 16u * bij.x;
-  let rj = 16u * bij.y;
+  let ri = 4u * DQ * bij.x;
+  let rj = 4u * DQ * bij.y;
+  // Quarters past DQ are never read: DQ is a constant, so the compiler drops their code.
   let R0 = rows(ri + 0u);
   let C0 = rows(rj + 0u);
   let R1 = rows(ri + 4u);
@@ -154,30 +157,26 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     let p2 = min(p1 + 16u, p_end);
     for (var p = p1; p < p2; p++) {
       let ok = mask[p] > 0.5;
-      let a0 = load4(R0, p, ok);
-      let a1 = load4(R1, p, ok);
-      let a2 = load4(R2, p, ok);
-      let a3 = load4(R3, p, ok);
-      let b0 = load4(C0, p, ok);
-      let b1 = load4(C1, p, ok);
-      let b2 = load4(C2, p, ok);
-      let b3 = load4(C3, p, ok);
-      i0_0 += a0.x * b0; i0_1 += a0.x * b1; i0_2 += a0.x * b2; i0_3 += a0.x * b3;
-      i1_0 += a0.y * b0; i1_1 += a0.y * b1; i1_2 += a0.y * b2; i1_3 += a0.y * b3;
-      i2_0 += a0.z * b0; i2_1 += a0.z * b1; i2_2 += a0.z * b2; i2_3 += a0.z * b3;
-      i3_0 += a0.w * b0; i3_1 += a0.w * b1; i3_2 += a0.w * b2; i3_3 += a0.w * b3;
-      i4_0 += a1.x * b0; i4_1 += a1.x * b1; i4_2 += a1.x * b2; i4_3 += a1.x * b3;
-      i5_0 += a1.y * b0; i5_1 += a1.y * b1; i5_2 += a1.y * b2; i5_3 += a1.y * b3;
-      i6_0 += a1.z * b0; i6_1 += a1.z * b1; i6_2 += a1.z * b2; i6_3 += a1.z * b3;
-      i7_0 += a1.w * b0; i7_1 += a1.w * b1; i7_2 += a1.w * b2; i7_3 += a1.w * b3;
-      i8_0 += a2.x * b0; i8_1 += a2.x * b1; i8_2 += a2.x * b2; i8_3 += a2.x * b3;
-      i9_0 += a2.y * b0; i9_1 += a2.y * b1; i9_2 += a2.y * b2; i9_3 += a2.y * b3;
-      i10_0 += a2.z * b0; i10_1 += a2.z * b1; i10_2 += a2.z * b2; i10_3 += a2.z * b3;
-      i11_0 += a2.w * b0; i11_1 += a2.w * b1; i11_2 += a2.w * b2; i11_3 += a2.w * b3;
-      i12_0 += a3.x * b0; i12_1 += a3.x * b1; i12_2 += a3.x * b2; i12_3 += a3.x * b3;
-      i13_0 += a3.y * b0; i13_1 += a3.y * b1; i13_2 += a3.y * b2; i13_3 += a3.y * b3;
-      i14_0 += a3.z * b0; i14_1 += a3.z * b1; i14_2 += a3.z * b2; i14_3 += a3.z * b3;
-      i15_0 += a3.w * b0; i15_1 += a3.w * b1; i15_2 += a3.w * b2; i15_3 += a3.w * b3;
+      var a0 = load4(R0, p, ok); var a1 = vec4f(0.0); var a2 = vec4f(0.0); var a3 = vec4f(0.0);
+      var b0 = load4(C0, p, ok); var b1 = vec4f(0.0); var b2 = vec4f(0.0); var b3 = vec4f(0.0);
+      if (DQ >= 2u) { a1 = load4(R1, p, ok); b1 = load4(C1, p, ok); }
+      if (DQ >= 4u) { a2 = load4(R2, p, ok); b2 = load4(C2, p, ok); a3 = load4(R3, p, ok); b3 = load4(C3, p, ok); }
+      i0_0 += a0.x * b0; i1_0 += a0.y * b0; i2_0 += a0.z * b0; i3_0 += a0.w * b0;
+      if (DQ >= 2u) { i0_1 += a0.x * b1; i1_1 += a0.y * b1; i2_1 += a0.z * b1; i3_1 += a0.w * b1; }
+      if (DQ >= 4u) { i0_2 += a0.x * b2; i1_2 += a0.y * b2; i2_2 += a0.z * b2; i3_2 += a0.w * b2; }
+      if (DQ >= 4u) { i0_3 += a0.x * b3; i1_3 += a0.y * b3; i2_3 += a0.z * b3; i3_3 += a0.w * b3; }
+      if (DQ >= 2u) { i4_0 += a1.x * b0; i5_0 += a1.y * b0; i6_0 += a1.z * b0; i7_0 += a1.w * b0; }
+      if (DQ >= 2u) { i4_1 += a1.x * b1; i5_1 += a1.y * b1; i6_1 += a1.z * b1; i7_1 += a1.w * b1; }
+      if (DQ >= 4u) { i4_2 += a1.x * b2; i5_2 += a1.y * b2; i6_2 += a1.z * b2; i7_2 += a1.w * b2; }
+      if (DQ >= 4u) { i4_3 += a1.x * b3; i5_3 += a1.y * b3; i6_3 += a1.z * b3; i7_3 += a1.w * b3; }
+      if (DQ >= 4u) { i8_0 += a2.x * b0; i9_0 += a2.y * b0; i10_0 += a2.z * b0; i11_0 += a2.w * b0; }
+      if (DQ >= 4u) { i8_1 += a2.x * b1; i9_1 += a2.y * b1; i10_1 += a2.z * b1; i11_1 += a2.w * b1; }
+      if (DQ >= 4u) { i8_2 += a2.x * b2; i9_2 += a2.y * b2; i10_2 += a2.z * b2; i11_2 += a2.w * b2; }
+      if (DQ >= 4u) { i8_3 += a2.x * b3; i9_3 += a2.y * b3; i10_3 += a2.z * b3; i11_3 += a2.w * b3; }
+      if (DQ >= 4u) { i12_0 += a3.x * b0; i13_0 += a3.y * b0; i14_0 += a3.z * b0; i15_0 += a3.w * b0; }
+      if (DQ >= 4u) { i12_1 += a3.x * b1; i13_1 += a3.y * b1; i14_1 += a3.z * b1; i15_1 += a3.w * b1; }
+      if (DQ >= 4u) { i12_2 += a3.x * b2; i13_2 += a3.y * b2; i14_2 += a3.z * b2; i15_2 += a3.w * b2; }
+      if (DQ >= 4u) { i12_3 += a3.x * b3; i13_3 += a3.y * b3; i14_3 += a3.z * b3; i15_3 += a3.w * b3; }
     }
     o0_0 += i0_0; o0_1 += i0_1; o0_2 += i0_2; o0_3 += i0_3;
     o1_0 += i1_0; o1_1 += i1_1; o1_2 += i1_2; o1_3 += i1_3;
@@ -196,22 +195,22 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     o14_0 += i14_0; o14_1 += i14_1; o14_2 += i14_2; o14_3 += i14_3;
     o15_0 += i15_0; o15_1 += i15_1; o15_2 += i15_2; o15_3 += i15_3;
   }
-  let a = 4u * bij.x;
-  let b = 4u * bij.y;
+  let a = DQ * bij.x;
+  let b = DQ * bij.y;
   put(chunk_i, a + 0u, b + 0u, o0_0, o1_0, o2_0, o3_0);
-  put(chunk_i, a + 0u, b + 1u, o0_1, o1_1, o2_1, o3_1);
-  put(chunk_i, a + 0u, b + 2u, o0_2, o1_2, o2_2, o3_2);
-  put(chunk_i, a + 0u, b + 3u, o0_3, o1_3, o2_3, o3_3);
-  put(chunk_i, a + 1u, b + 0u, o4_0, o5_0, o6_0, o7_0);
-  put(chunk_i, a + 1u, b + 1u, o4_1, o5_1, o6_1, o7_1);
-  put(chunk_i, a + 1u, b + 2u, o4_2, o5_2, o6_2, o7_2);
-  put(chunk_i, a + 1u, b + 3u, o4_3, o5_3, o6_3, o7_3);
-  put(chunk_i, a + 2u, b + 0u, o8_0, o9_0, o10_0, o11_0);
-  put(chunk_i, a + 2u, b + 1u, o8_1, o9_1, o10_1, o11_1);
-  put(chunk_i, a + 2u, b + 2u, o8_2, o9_2, o10_2, o11_2);
-  put(chunk_i, a + 2u, b + 3u, o8_3, o9_3, o10_3, o11_3);
-  put(chunk_i, a + 3u, b + 0u, o12_0, o13_0, o14_0, o15_0);
-  put(chunk_i, a + 3u, b + 1u, o12_1, o13_1, o14_1, o15_1);
-  put(chunk_i, a + 3u, b + 2u, o12_2, o13_2, o14_2, o15_2);
-  put(chunk_i, a + 3u, b + 3u, o12_3, o13_3, o14_3, o15_3);
+  if (DQ >= 2u) { put(chunk_i, a + 0u, b + 1u, o0_1, o1_1, o2_1, o3_1); }
+  if (DQ >= 4u) { put(chunk_i, a + 0u, b + 2u, o0_2, o1_2, o2_2, o3_2); }
+  if (DQ >= 4u) { put(chunk_i, a + 0u, b + 3u, o0_3, o1_3, o2_3, o3_3); }
+  if (DQ >= 2u) { put(chunk_i, a + 1u, b + 0u, o4_0, o5_0, o6_0, o7_0); }
+  if (DQ >= 2u) { put(chunk_i, a + 1u, b + 1u, o4_1, o5_1, o6_1, o7_1); }
+  if (DQ >= 4u) { put(chunk_i, a + 1u, b + 2u, o4_2, o5_2, o6_2, o7_2); }
+  if (DQ >= 4u) { put(chunk_i, a + 1u, b + 3u, o4_3, o5_3, o6_3, o7_3); }
+  if (DQ >= 4u) { put(chunk_i, a + 2u, b + 0u, o8_0, o9_0, o10_0, o11_0); }
+  if (DQ >= 4u) { put(chunk_i, a + 2u, b + 1u, o8_1, o9_1, o10_1, o11_1); }
+  if (DQ >= 4u) { put(chunk_i, a + 2u, b + 2u, o8_2, o9_2, o10_2, o11_2); }
+  if (DQ >= 4u) { put(chunk_i, a + 2u, b + 3u, o8_3, o9_3, o10_3, o11_3); }
+  if (DQ >= 4u) { put(chunk_i, a + 3u, b + 0u, o12_0, o13_0, o14_0, o15_0); }
+  if (DQ >= 4u) { put(chunk_i, a + 3u, b + 1u, o12_1, o13_1, o14_1, o15_1); }
+  if (DQ >= 4u) { put(chunk_i, a + 3u, b + 2u, o12_2, o13_2, o14_2, o15_2); }
+  if (DQ >= 4u) { put(chunk_i, a + 3u, b + 3u, o12_3, o13_3, o14_3, o15_3); }
 }

@@ -67,20 +67,38 @@ export const pcaCovKernel: KernelDef = {
   workgroupSize: COV_WG,
 };
 
-/** pca_cov's shape for CPU-emulated adapters (llvmpipe): 16 x 16 register blocks, no staging (see the shader header). */
-export const pcaCovDirectKernel: KernelDef = {
-  name: 'pca_cov_direct',
-  wgsl: covDirectWgsl,
-  bindings: [
-    { name: 'params', kind: 'uniform' },
-    { name: 'cube', kind: 'read-only-storage' },
-    { name: 'mask', kind: 'read-only-storage' },
-    { name: 'centre', kind: 'read-only-storage' },
-    { name: 'partials', kind: 'storage' },
-  ],
-  params: [['d', 'u32'], ['n_pixels', 'u32'], ['nt', 'u32'], ['ntb', 'u32'], ['n_big', 'u32'], ['entries', 'u32'], ['chunk', 'u32'], ['n_chunks', 'u32']],
-  workgroupSize: 64,
-};
+/**
+ * pca_cov's shape for CPU-emulated adapters (llvmpipe): DQ x DQ 4 x 4 tiles of G per
+ * invocation (16 x 16 for DQ = 4), no staging (see the shader header); one pipeline per DQ.
+ */
+function covDirectKernel(dq: number): KernelDef {
+  return {
+    name: 'pca_cov_direct',
+    wgsl: covDirectWgsl,
+    bindings: [
+      { name: 'params', kind: 'uniform' },
+      { name: 'cube', kind: 'read-only-storage' },
+      { name: 'mask', kind: 'read-only-storage' },
+      { name: 'centre', kind: 'read-only-storage' },
+      { name: 'partials', kind: 'storage' },
+    ],
+    params: [['d', 'u32'], ['n_pixels', 'u32'], ['nt', 'u32'], ['ntb', 'u32'], ['n_big', 'u32'], ['entries', 'u32'], ['chunk', 'u32'], ['n_chunks', 'u32']],
+    constants: { DQ: dq },
+    workgroupSize: COV_DIRECT_WG,
+  };
+}
+/** Invocations per workgroup of pca_cov_direct. */
+const COV_DIRECT_WG = 64;
+const covDirectKernels = new Map([1, 2, 4].map((dq) => [dq, covDirectKernel(dq)]));
+
+/**
+ * Direct mode: 4 x 4 tiles per block side (DQ): 4 (16 x 16 blocks) once G has 4 tiles per
+ * side, else the smallest of 1 and 2 that covers it, so small d does no padded work (d = 3
+ * in a 16 x 16 block would do 16x the multiply-adds).
+ */
+export function directQuarters(nt: number): number {
+  return nt >= 4 ? 4 : nt >= 2 ? 2 : 1;
+}
 
 export const pcaReduceKernel: KernelDef = {
   name: 'pca_reduce',
@@ -128,13 +146,12 @@ export interface CovPlan {
   entries: number;
   /** Direct mode: pca_cov_direct.wgsl (for CPU-emulated adapters), not pca_cov. */
   direct: boolean;
-  /** Direct mode: COV_DIRECT_BLOCK-square blocks per side (ntb) and in the upper triangle (nBig); 0 otherwise. */
+  /** Direct mode: 4 x 4 tiles per block side (dq), blocks per side (ntb) and in the upper triangle (nBig); 0 otherwise. */
+  dq: number;
   ntb: number;
   nBig: number;
 }
 
-/** Direct mode: rows and columns of G per invocation (the shader's written-out block). */
-export const COV_DIRECT_BLOCK = 16;
 /**
  * Direct mode: pixels per invocation (one chunk) at least; 2048 keeps ~50 chunks x 28 blocks
  * = 1.4k invocations for 100k pixels at d = 101 (enough for every CPU thread) and a chunk's
@@ -156,14 +173,15 @@ export function covPlan(d: number, P: number, targetPartials = COV_TARGET_PARTIA
   const entries = nTiles * 16;
   const minChunk = Math.ceil((Math.max(1, P) * entries) / Math.max(1, targetPartials));
   if (direct) {
-    const ntb = Math.ceil((4 * nt) / COV_DIRECT_BLOCK);
+    const dq = directQuarters(nt);
+    const ntb = Math.ceil(nt / dq);
     const nBig = (ntb * (ntb + 1)) / 2;
     const chunk = Math.max(COV_DIRECT_CHUNK, Math.ceil(minChunk / COV_DIRECT_INNER) * COV_DIRECT_INNER);
     const nChunks = Math.max(1, Math.ceil(P / chunk));
     return {
       d, P, nt, nTiles, tpg: 1, nTgroups: 1, slices: 1, panel: COV_DIRECT_INNER, chunk, nChunks,
-      nGroups: Math.ceil((nChunks * nBig) / (pcaCovDirectKernel.workgroupSize ?? 64)),
-      partials: nChunks * entries, entries, direct, ntb, nBig,
+      nGroups: Math.ceil((nChunks * nBig) / COV_DIRECT_WG),
+      partials: nChunks * entries, entries, direct, dq, ntb, nBig,
     };
   }
   const nTgroups = Math.ceil(nTiles / COV_WG);
@@ -172,7 +190,7 @@ export function covPlan(d: number, P: number, targetPartials = COV_TARGET_PARTIA
   const panel = Math.floor(COV_PANEL / mp);
   const chunk = Math.max(panel * COV_PANELS_PER_CHUNK, Math.ceil(minChunk / panel) * panel);
   const nChunks = Math.max(1, Math.ceil(P / chunk));
-  return { d, P, nt, nTiles, tpg, nTgroups, slices, panel, chunk, nChunks, nGroups: nChunks * nTgroups, partials: nChunks * entries, entries, direct, ntb: 0, nBig: 0 };
+  return { d, P, nt, nTiles, tpg, nTgroups, slices, panel, chunk, nChunks, nGroups: nChunks * nTgroups, partials: nChunks * entries, entries, direct, dq: 0, ntb: 0, nBig: 0 };
 }
 
 export function covParams(plan: CovPlan): Record<string, number> {
@@ -189,7 +207,7 @@ async function encodeCov(ctx: GpuContext, encoder: GPUCommandEncoder, plan: CovP
     return;
   }
   const params = { d: plan.d, n_pixels: plan.P, nt: plan.nt, ntb: plan.ntb, n_big: plan.nBig, entries: plan.entries, chunk: plan.chunk, n_chunks: plan.nChunks };
-  await encodeDispatch(ctx, encoder, pcaCovDirectKernel, plan.nChunks * plan.nBig, params, buffers, owned);
+  await encodeDispatch(ctx, encoder, covDirectKernels.get(plan.dq)!, plan.nChunks * plan.nBig, params, buffers, owned);
 }
 
 /** Adds one tile's reduced Gram tiles (float32, nTiles x 16) into a (d+1)^2 float64 Gram matrix. */

@@ -16,7 +16,7 @@ import { readNpy } from '../../src/io/npy.js';
 import {
   PcaAccumulator, jacobiEigenSymmetric, pcaGramCpu, pcaModelFromGram, pcaProjectCpu, significantComponents, PCA_MAX_ABS,
 } from '../../src/cpu/pca.js';
-import { COV_DIRECT_BLOCK, COV_PANEL, COV_WG, covPlan, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
+import { COV_PANEL, COV_WG, covPlan, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
 import { CpuGram, PCA_CPU_BLOCK } from '../../src/cpu/pca-gram.js';
 import { GRAM_F32_BOUND } from '../../src/cpu/pca-wasm.js';
 import { sharedFloat32 } from '../../src/cpu/threads.js';
@@ -146,6 +146,22 @@ describe('pca', () => {
     let worst3 = 0;
     for (let i = 0; i < m * m; i++) worst3 = Math.max(worst3, Math.abs(G3[i] - 3 * Gc[i]));
     expect(worst3 / (3 * maxDiag), `seed ${SEED}`).toBeLessThan(GRAM_REL);
+    // Every block size of pca_cov_direct (1, 2 and 4 tiles a side; d + 1 not a multiple of 4).
+    const rng = makeRng(SEED + 1);
+    for (const d of [3, 6, 13]) {
+      const Pd = 2500;
+      const cd = new Float32Array(d * Pd).map(() => 1 + rng.normal());
+      cd[d * Pd - 1] = NaN;
+      const cc = new Float64Array(d).fill(1);
+      const want = pcaGramCpu(cd, Pd, d, cc);
+      const got = await pcaGramGpu(gpuCtx, cd, Pd, d, cc, { direct: true });
+      const md = d + 1;
+      let big = 0, bad = 0;
+      for (let i = 0; i < md; i++) big = Math.max(big, want[i * md + i]);
+      for (let i = 0; i < md * md; i++) bad = Math.max(bad, Math.abs(got[i] - want[i]));
+      expect(bad / big, `d ${d}`).toBeLessThan(GRAM_REL);
+      expect(got[md * md - 1]).toBe(Pd - 1);
+    }
 
     // Known truth: mean and covariance straight from the included pixels, two-pass float64.
     const good = Array.from({ length: P }, (_, p) => p).filter((p) => !bad.has(p));
@@ -364,9 +380,10 @@ describe('pca', () => {
       const plan = covPlan(d, n, undefined, direct === 1);
       expect(4 * plan.nt).toBeGreaterThanOrEqual(d + 1);
       if (direct) {
-        // pca_cov_direct: square blocks covering the 4 x 4 tiles; the inner sums divide the chunk.
-        expect(COV_DIRECT_BLOCK * plan.ntb).toBeGreaterThanOrEqual(4 * plan.nt);
-        expect(COV_DIRECT_BLOCK * (plan.ntb - 1)).toBeLessThan(4 * plan.nt);
+        // pca_cov_direct: square blocks of dq x dq tiles covering the 4 x 4 tiles, no more.
+        expect(plan.dq * plan.ntb).toBeGreaterThanOrEqual(plan.nt);
+        expect(plan.dq * (plan.ntb - 1)).toBeLessThan(plan.nt);
+        expect(plan.dq).toBeLessThanOrEqual(Math.max(1, plan.nt));
         expect(plan.nBig).toBe((plan.ntb * (plan.ntb + 1)) / 2);
       } else {
         expect(plan.tpg * plan.nTgroups).toBeGreaterThanOrEqual(plan.nTiles);
