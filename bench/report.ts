@@ -18,7 +18,12 @@ export function writeReport(resultsDir: string, readme: string): string {
   const docs: Doc[] = fs.existsSync(resultsDir)
     ? fs.readdirSync(resultsDir).filter((f) => f.endsWith('.json')).sort().map((f) => JSON.parse(fs.readFileSync(path.join(resultsDir, f), 'utf8')) as Doc)
     : [];
-  const recs = docs.filter((d) => Array.isArray(d.results)).flatMap((d) => (d.results as Rec[]).map((r) => ({ ...r, date: d.date })));
+  // Our side of the peer runs: a job measured again by a later run (--only) keeps only its newest rows.
+  const byDate = (a: Doc, b: Doc) => (a.date ?? '').localeCompare(b.date ?? '');
+  const newestRun = new Map<string, string>();
+  for (const d of docs.filter((x) => x.benchmark === 'peers-ours').sort(byDate)) for (const r of d.results as (Rec & { job: string; threads: number })[]) newestRun.set(`${r.job}|${r.threads}`, d.date);
+  const current = (d: Doc, r: Rec) => d.benchmark !== 'peers-ours' || newestRun.get(`${(r as Rec & { job: string }).job}|${(r as Rec & { threads: number }).threads}`) === d.date;
+  const recs = docs.filter((d) => Array.isArray(d.results)).flatMap((d) => (d.results as Rec[]).filter((r) => current(d, r)).map((r) => ({ ...r, date: d.date })));
   const floors = new Map<string, Rec>();
   // Floors by backend and machine: the CPU kernels run on 1 thread or all, the device on 1.
   for (const r of recs) if (r.kernel === 'device') floors.set(`${r.backend}|${r.machine}`, r);
@@ -62,7 +67,6 @@ export function writeReport(resultsDir: string, readme: string): string {
   }
   // Peer runs: the full run (peers-cpu.json, peers-ours.json) and runs of a few jobs (--only,
   // peers-*-<jobs>.json); each job's row comes from the newest run that measured it, both sides.
-  const byDate = (a: Doc, b: Doc) => (a.date ?? '').localeCompare(b.date ?? '');
   const peerDocs = docs.filter((d) => d.benchmark === 'peers').sort(byDate);
   const oursDocs = docs.filter((d) => d.benchmark === 'peers-ours').sort(byDate);
   const peers = peerDocs[peerDocs.length - 1];
