@@ -10,8 +10,8 @@
  *   --sizes 1e5,1e6                            override the spectra counts of every kernel
  *   --threads N                                CPU worker threads for the streamed edge run
  *   --report-only                              only regenerate bench/README.md from the JSON
- *   --peers [--quick] [--only kmeans,pca]     peers (numpy, scikit-learn) and our CPU kernels, same run
- *                                              (--only: just those jobs of edge,lcf,kmeans,pca, in their own JSON)
+ *   --peers [--quick] [--only edge,lcf]        peers (numpy, scikit-learn) and our CPU kernels, same run;
+ *                                              --only: some sections (edge, lcf, kmeans, pca, tools, align), the rest kept
  */
 import path from 'node:path';
 import { getGpu } from '../src/gpu/device.js';
@@ -21,7 +21,7 @@ import { gpuReadBandwidth, gpuFp32Rate, cpuReadBandwidth, cpuFp64Rate } from '..
 import { benchEdge } from './edge.bench.js';
 import { benchAlign } from './align.bench.js';
 import { benchHost } from './host.bench.js';
-import { benchPeers } from './peers.bench.js';
+import { benchPeers, PEER_SECTIONS, type PeerSection } from './peers.bench.js';
 import { benchRead } from './read.bench.js';
 import { benchReport } from './report.bench.js';
 import { benchFit, benchLcf, benchKmeans, benchPca } from './kernels.bench.js';
@@ -42,7 +42,10 @@ async function main(): Promise<void> {
     return;
   }
   if (flag('peers')) {
-    await benchPeers(outDir, flag('quick'), (s) => console.log(s), flag('only') ? arg('only', '').split(',').map((s) => s.trim()) : null);
+    const only = arg('only', PEER_SECTIONS.join(',')).split(',') as PeerSection[];
+    const bad = only.filter((x) => !(PEER_SECTIONS as readonly string[]).includes(x));
+    if (bad.length) throw new Error(`--only: unknown section ${bad.join(', ')} (one of ${PEER_SECTIONS.join(', ')})`);
+    await benchPeers(outDir, flag('quick'), (s) => console.log(s), only);
     console.log(`-> ${writeReport(outDir, path.join('bench', 'README.md'))}`);
     return;
   }

@@ -18,12 +18,7 @@ export function writeReport(resultsDir: string, readme: string): string {
   const docs: Doc[] = fs.existsSync(resultsDir)
     ? fs.readdirSync(resultsDir).filter((f) => f.endsWith('.json')).sort().map((f) => JSON.parse(fs.readFileSync(path.join(resultsDir, f), 'utf8')) as Doc)
     : [];
-  // Our side of the peer runs: a job measured again by a later run (--only) keeps only its newest rows.
-  const byDate = (a: Doc, b: Doc) => (a.date ?? '').localeCompare(b.date ?? '');
-  const newestRun = new Map<string, string>();
-  for (const d of docs.filter((x) => x.benchmark === 'peers-ours').sort(byDate)) for (const r of d.results as (Rec & { job: string; threads: number })[]) newestRun.set(`${r.job}|${r.threads}`, d.date);
-  const current = (d: Doc, r: Rec) => d.benchmark !== 'peers-ours' || newestRun.get(`${(r as Rec & { job: string }).job}|${(r as Rec & { threads: number }).threads}`) === d.date;
-  const recs = docs.filter((d) => Array.isArray(d.results)).flatMap((d) => (d.results as Rec[]).filter((r) => current(d, r)).map((r) => ({ ...r, date: d.date })));
+  const recs = docs.filter((d) => Array.isArray(d.results)).flatMap((d) => (d.results as Rec[]).map((r) => ({ ...r, date: d.date })));
   const floors = new Map<string, Rec>();
   // Floors by backend and machine: the CPU kernels run on 1 thread or all, the device on 1.
   for (const r of recs) if (r.kernel === 'device') floors.set(`${r.backend}|${r.machine}`, r);
@@ -65,37 +60,36 @@ export function writeReport(resultsDir: string, readme: string): string {
     for (const q of Object.values(peersAlign.results as Record<string, { what?: string; images_per_s?: number; max_error_px?: number }>)) lines.push(`| ${q.what ?? ''} | ${sig(q.images_per_s ?? NaN)} | ${sig(q.max_error_px ?? NaN)} |`);
     lines.push('');
   }
-  // Peer runs: the full run (peers-cpu.json, peers-ours.json) and runs of a few jobs (--only,
-  // peers-*-<jobs>.json); each job's row comes from the newest run that measured it, both sides.
-  const peerDocs = docs.filter((d) => d.benchmark === 'peers').sort(byDate);
-  const oursDocs = docs.filter((d) => d.benchmark === 'peers-ours').sort(byDate);
-  const peers = peerDocs[peerDocs.length - 1];
-  const oursDoc = oursDocs[oursDocs.length - 1];
+  const peers = docs.find((d) => d.benchmark === 'peers');
+  const oursDoc = docs.find((d) => d.benchmark === 'peers-ours');
   if (peers && oursDoc) {
     type Peer = { job?: string; threads?: number; spectra_per_s?: number; cpu_spectra_per_s?: number; what?: string; error?: string };
-    const p: Record<string, Peer> = Object.assign({}, ...peerDocs.map((d) => d.results as Record<string, Peer>));
-    const newest = new Map<string, Rec & { job: string; threads: number }>();
-    for (const d of oursDocs) for (const r of d.results as (Rec & { job: string; threads: number })[]) newest.set(`${r.job}|${r.threads}`, { ...r, date: d.date });
-    const ours = [...newest.values()];
+    const p = peers.results as Record<string, Peer>;
+    const ours = oursDoc.results as (Rec & { job: string; threads: number })[];
     const blas = (peers as unknown as { blas?: { internal_api?: string; version?: string; architecture?: string }[] }).blas ?? [];
     lines.push('## Peers, measured in the same run', '');
     lines.push(`\`npm run bench:peers\` (bench/peers.bench.ts, bench/peers/peers.py), ${oursDoc.date.slice(0, 16).replace('T', ' ')} UTC, ${oursDoc.machine}.`,
       `Python ${(peers as unknown as { python?: string }).python ?? ''}, numpy ${(peers as unknown as { numpy?: string }).numpy ?? ''}; BLAS: ${blas.map((b) => `${b.internal_api} ${b.version ?? ''} kernel ${b.architecture ?? '?'}`).join(', ')} (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peers).`,
       'Threads pinned with threadpoolctl (peers) and the engine\'s own thread count (ours). Ratio = our spectra/s / the peer\'s; k-means counts pixels per Lloyd iteration.',
       'Both sides report the best of their repeats. On a shared machine other work slows the two sides by different amounts at different moments: only ratios from one run compare, and the README says how loaded the machine was for the committed run.', '');
-    lines.push('| job | threads | peer | peer spectra/s | ours spectra/s | ratio | ratio, CPU time |', '|---|---|---|---|---|---|---|');
+    // Ours as a share of the CPU's measured read bandwidth (the device record, 1 thread): the
+    // bytes of the float32 spectra read (4 x energies per spectrum) per wall second.
+    const bw = floors.get(`cpu|${oursDoc.machine}`)?.gb_per_s;
+    lines.push('| job | threads | peer | peer spectra/s | ours spectra/s | ratio | ratio, CPU time | ours GB/s (share of read bandwidth) |', '|---|---|---|---|---|---|---|---|');
     for (const q of Object.values(p)) {
       if (!q.job || q.spectra_per_s === undefined) continue;
       const o = ours.find((r) => r.job === q.job && r.threads === q.threads) as (Rec & { cpu_spectra_per_s?: number }) | undefined;
       const cpuRatio = o?.cpu_spectra_per_s !== undefined && q.cpu_spectra_per_s !== undefined ? sig(o.cpu_spectra_per_s / q.cpu_spectra_per_s) : '-';
-      lines.push(`| ${q.job} | ${q.threads} | ${q.what ?? ''} | ${fmt(q.spectra_per_s)} | ${o ? fmt(o.spectra_per_s) : 'not measured'} | ${o ? sig(o.spectra_per_s / q.spectra_per_s) : '-'} | ${cpuRatio} |`);
+      const share = o && bw ? `${sig(o.gb_per_s)} (${Math.round((100 * o.gb_per_s) / bw)} %)` : '-';
+      lines.push(`| ${q.job} | ${q.threads} | ${q.what ?? ''} | ${fmt(q.spectra_per_s)} | ${o ? fmt(o.spectra_per_s) : 'not measured'} | ${o ? sig(o.spectra_per_s / q.spectra_per_s) : '-'} | ${cpuRatio} | ${share} |`);
     }
     for (const [k, q] of Object.entries(p)) if (q.error) lines.push(`| ${k} | | could not run: ${q.error} | | | | |`);
-    if (oursDocs.length > 1) {
-      lines.push('', `Rows from ${oursDocs.length} runs: ${oursDocs.map((d) => `${d.date.slice(0, 16).replace('T', ' ')} UTC (${(d as unknown as { jobs?: string[] | null }).jobs?.join(', ') ?? 'all jobs'}; load ${((d as unknown as { load?: number[] }).load ?? []).map((x) => x.toFixed(1)).join(', ')})`).join('; ')}; each job from the newest run that measured it, peer and ours from that same run.`);
-    }
-    const load = ((oursDocs.find((d) => !(d as unknown as { jobs?: string[] | null }).jobs) ?? oursDoc) as unknown as { load?: number[] }).load;
-    if (load) lines.push('', `Load average (1, 5, 15 min) on this 2-core machine when ours ran (the run of all jobs): ${load.map((x) => x.toFixed(1)).join(', ')}: the machine was shared, so each side got a varying share of a core. "Ratio, CPU time" divides process CPU seconds (every thread) instead of wall seconds, which other work disturbs less; at one thread it is the better measure of speed per core.`);
+    const load = (oursDoc as unknown as { load?: number[] }).load;
+    const sections = (oursDoc as unknown as { sections?: Record<string, { date: string; load: number[] }> }).sections;
+    const cpuNote = '"Ratio, CPU time" divides process CPU seconds (every thread) instead of wall seconds, which other work disturbs less; at one thread it is the better measure of speed per core.';
+    if (sections) {
+      lines.push('', `Sections run separately (\`--only\`), each ours and its peers in one run; start (UTC) and load average (1, 5, 15 min) on this 2-core machine: ${Object.entries(sections).map(([k, v]) => `${k} ${v.date.slice(0, 16).replace('T', ' ')}, load ${v.load.map((x) => x.toFixed(1)).join(' / ')}`).join('; ')}. The machine was shared, so each side got a varying share of a core. ${cpuNote}`);
+    } else if (load) lines.push('', `Load average (1, 5, 15 min) on this 2-core machine when ours ran: ${load.map((x) => x.toFixed(1)).join(', ')}: the machine was shared, so each side got a varying share of a core. ${cpuNote}`);
     lines.push('');
     const first = ours.map((r) => (r as { eigen_first_s?: number; eigen_s?: number })).filter((r) => r.eigen_first_s !== undefined);
     if (first.length) {

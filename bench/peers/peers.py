@@ -5,11 +5,7 @@ scikit-learn KMeans (Lloyd, float32) and numpy cov + eigh / scikit-learn PCA, ea
 BLAS/OpenMP thread pools pinned (threadpoolctl) to 1 thread and to all cores; plus the
 per-spectrum tools (xraylarch pre_edge, scipy least_squares, scipy nnls) for reference.
 
-  /usr/bin/python3 bench/peers/peers.py OUT_DIR [--quick] [--only=kmeans,pca]
-
---only runs only the named jobs (edge, lcf, kmeans, pca; the per-spectrum tools run only
-without it) and writes OUT_DIR/peers-cpu-<jobs>.json instead, so one kernel's ratios can be
-measured again without re-measuring (and overwriting) the others.
+  /usr/bin/python3 bench/peers/peers.py OUT_DIR [--quick] [--only edge,lcf,kmeans,pca,tools]
 
 Run by `npm run bench:peers` (bench/peers.bench.ts), which unsets OPENBLAS_CORETYPE and
 OPENBLAS_L2_SIZE for this process only and then times our kernels on the same jobs, so the
@@ -23,11 +19,9 @@ import numpy as np
 here = os.path.dirname(os.path.abspath(__file__))
 data = os.path.join(here, '..', '..', 'examples', 'data', 'ni-k')
 QUICK = '--quick' in sys.argv
-ONLY = next((a.split('=', 1)[1].split(',') for a in sys.argv[1:] if a.startswith('--only=')), None)
-
-
-def want(job):
-    return ONLY is None or job in ONLY
+SECTIONS = ('edge', 'lcf', 'kmeans', 'pca', 'tools')
+# --only edge,lcf: those sections only (the other rows of peers-cpu.json are kept).
+ONLY = tuple(sys.argv[sys.argv.index('--only') + 1].split(',')) if '--only' in sys.argv else SECTIONS
 
 
 def load(name):
@@ -35,17 +29,19 @@ def load(name):
     return a[:, 0] * 1000.0, a[:, 1]
 
 
-def stack(n, seed=1):
-    """Energies, the stack energy-major float32 (nE, n), the two references (nE, 2)."""
+def stack(n, seed=1, K=2):
+    """Energies, the stack energy-major float32 (nE, n), K references (nE, K): NiO and LiNiO2,
+    and for K > 2 the two shifted by 1.5, 3, ... eV (distinct, smooth, independent columns)."""
     e = np.loadtxt(os.path.join(data, 'ni-k-fxi-energies-keV.txt')) * 1000.0
     e1, m1 = load('ref_NiO.txt')
     e2, m2 = load('ref_LiNiO2.txt')
-    r1, r2 = np.interp(e, e1, m1), np.interp(e, e2, m2)
+    refs = [np.interp(e - 1.5 * (j // 2), e1 if j % 2 == 0 else e2, m1 if j % 2 == 0 else m2) for j in range(K)]
+    r1, r2 = refs[0], refs[1]
     rng = np.random.default_rng(seed)
     s = rng.uniform(size=n)
     t = 0.3 + 1.2 * rng.uniform(size=n)
     y = 0.02 + t * ((1 - s)[None, :] * r1[:, None] + s[None, :] * r2[:, None]) + 0.01 * rng.normal(size=(e.size, n))
-    return e, y.astype(np.float32), np.stack([r1, r2], axis=1)
+    return e, y.astype(np.float32), np.stack(refs, axis=1)
 
 
 def best_of(fn, repeats=3):
@@ -134,31 +130,40 @@ def main(out_dir):
     cores = os.cpu_count() or 1
     threads = sorted({1, cores})
 
-    n_edge = 65536 if QUICK else 262144
-    e, Y, refs = stack(n_edge)
-    for nt in (threads if want('edge') else []):
-        with threadpool_limits(nt):
-            t = best_of(lambda: numpy_edge(e, Y))
-            res[f'numpy_edge_t{nt}'] = {'job': 'normalize+edge', 'threads': nt, 'spectra': n_edge, 'seconds': t, 'spectra_per_s': n_edge / t,
-                                        'what': 'vectorised numpy: pre-edge line + quadratic post-edge by pinv, smoothed-derivative e0, 0.5 crossing'}
+    if 'edge' in ONLY:
+        n_edge = 65536 if QUICK else 262144
+        e, Y, refs = stack(n_edge)
+        for nt in threads:
+            with threadpool_limits(nt):
+                t = best_of(lambda: numpy_edge(e, Y), repeats=5)
+                res[f'numpy_edge_t{nt}'] = {'job': 'normalize+edge', 'threads': nt, 'spectra': n_edge, 'seconds': t, 'spectra_per_s': n_edge / t, 'cpu_spectra_per_s': n_edge / best_of.cpu,
+                                            'what': 'vectorised numpy: pre-edge line + quadratic post-edge by pinv, smoothed-derivative e0, 0.5 crossing'}
 
-    n_lcf = 250000 if QUICK else 1000000
-    e, Y, refs = stack(n_lcf if want('lcf') else 1, seed=2)
-    X = design(refs, e.size)
-    Yd = Y.astype(np.float64)
-    for nt in (threads if want('lcf') else []):
-        with threadpool_limits(nt):
-            t = best_of(lambda: numpy_lcf_ls(X, Yd))
-            res[f'numpy_lcf_ls_t{nt}'] = {'job': 'lcf 2 refs ls', 'threads': nt, 'spectra': n_lcf, 'seconds': t, 'spectra_per_s': n_lcf / t, 'cpu_spectra_per_s': n_lcf / best_of.cpu,
-                                          'what': 'numpy pinv(X) @ Y, 2 references + constant, the stack in its own energy-major layout (float64)'}
-            m = n_lcf // 4
-            t = best_of(lambda: numpy_nnls_active_sets(X, Yd[:, :m], 2), repeats=2)
-            res[f'numpy_lcf_nnls_t{nt}'] = {'job': 'lcf 2 refs nnls', 'threads': nt, 'spectra': m, 'seconds': t, 'spectra_per_s': m / t, 'cpu_spectra_per_s': m / best_of.cpu,
-                                            'what': 'numpy NNLS by active sets, vectorised over pixels, 2 references + constant'}
+    if 'lcf' in ONLY:
+        n_lcf = 250000 if QUICK else 1000000
+        for K in (2, 4, 6):
+            e, Y, refs = stack(n_lcf, seed=2, K=K)
+            X = design(refs, e.size)
+            Yd = Y.astype(np.float64)
+            for nt in (threads if K == 2 else [1]):
+                with threadpool_limits(nt):
+                    t = best_of(lambda: numpy_lcf_ls(X, Yd), repeats=5)
+                    res[f'numpy_lcf{K}_ls_t{nt}'] = {'job': f'lcf {K} refs ls', 'threads': nt, 'spectra': n_lcf, 'seconds': t, 'spectra_per_s': n_lcf / t, 'cpu_spectra_per_s': n_lcf / best_of.cpu,
+                                                     'what': f'numpy pinv(X) @ Y, {K} references + constant, the stack in its own energy-major layout, converted to float64 before the clock starts'}
+                    if nt == 1:
+                        # The same call on the float32 stack as read: numpy promotes it to float64 (a temporary copy) inside the call.
+                        t = best_of(lambda: numpy_lcf_ls(X, Y), repeats=5)
+                        res[f'numpy_lcf{K}_ls32_t{nt}'] = {'job': f'lcf {K} refs ls', 'threads': nt, 'spectra': n_lcf, 'seconds': t, 'spectra_per_s': n_lcf / t, 'cpu_spectra_per_s': n_lcf / best_of.cpu,
+                                                           'what': f'numpy pinv(X) @ Y, {K} references + constant, on the float32 stack as read (numpy promotes it to float64 inside the call)'}
+                    m = n_lcf // (4 if K <= 2 else 8 if K <= 4 else 16)
+                    t = best_of(lambda: numpy_nnls_active_sets(X, Yd[:, :m], K), repeats=2)
+                    res[f'numpy_lcf{K}_nnls_t{nt}'] = {'job': f'lcf {K} refs nnls', 'threads': nt, 'spectra': m, 'seconds': t, 'spectra_per_s': m / t, 'cpu_spectra_per_s': m / best_of.cpu,
+                                                       'what': f'numpy NNLS by active sets (2^{K} subsets), vectorised over pixels, {K} references + constant'}
 
-    try:
+    if 'kmeans' in ONLY:
+     try:
         from sklearn.cluster import KMeans
-        for (n, d) in (([(1_000_000, 3), (100_000, 101)] if not QUICK else [(250_000, 3), (25_000, 101)]) if want('kmeans') else []):
+        for (n, d) in ([(1_000_000, 3), (100_000, 101)] if not QUICK else [(250_000, 3), (25_000, 101)]):
             Xk = np.random.default_rng(3).normal(size=(n, d)).astype(np.float32)
             for nt in threads:
                 with threadpool_limits(nt):
@@ -172,72 +177,76 @@ def main(out_dir):
                     res[f'sklearn_kmeans_d{d}_t{nt}'] = {'job': f'kmeans d={d} k=6', 'threads': nt, 'spectra': n, 'iterations': it, 'seconds_per_iteration': dt / it,
                                                          'spectra_per_s': n * it / dt, 'cpu_spectra_per_s': n * it / dc,
                                                          'what': f'scikit-learn KMeans lloyd, float32, {n} x {d}, k = 6, fixed start (no k-means++)'}
-    except Exception as ex:  # recorded, not fatal
+     except Exception as ex:  # recorded, not fatal
         res['sklearn_kmeans'] = {'error': str(ex)}
 
-    n_pca = 25000 if QUICK else 100000
-    Xp = np.random.default_rng(4).normal(size=(n_pca, 101)).astype(np.float32)
-    for nt in (threads if want('pca') else []):
-        with threadpool_limits(nt):
-            def cov_eigh():
-                C = np.cov(Xp, rowvar=False)
-                return np.linalg.eigh(C)
-            t = best_of(cov_eigh)
-            res[f'numpy_cov_eigh_t{nt}'] = {'job': 'pca covariance+eigh d=101', 'threads': nt, 'spectra': n_pca, 'seconds': t, 'spectra_per_s': n_pca / t,
-                                            'cpu_spectra_per_s': n_pca / best_of.cpu, 'what': 'numpy cov (float64) + eigh, 100k x 101 float32'}
-            try:
-                from sklearn.decomposition import PCA
-                t = best_of(lambda: PCA(n_components=3, svd_solver='full').fit(Xp))
-                res[f'sklearn_pca_t{nt}'] = {'job': 'pca covariance+eigh d=101', 'threads': nt, 'spectra': n_pca, 'seconds': t, 'spectra_per_s': n_pca / t,
-                                             'what': 'scikit-learn PCA(n_components=3, svd_solver=full)'}
-            except Exception as ex:
-                res[f'sklearn_pca_t{nt}'] = {'error': str(ex)}
+    if 'pca' in ONLY:
+        n_pca = 25000 if QUICK else 100000
+        Xp = np.random.default_rng(4).normal(size=(n_pca, 101)).astype(np.float32)
+        for nt in threads:
+            with threadpool_limits(nt):
+                def cov_eigh():
+                    C = np.cov(Xp, rowvar=False)
+                    return np.linalg.eigh(C)
+                t = best_of(cov_eigh)
+                res[f'numpy_cov_eigh_t{nt}'] = {'job': 'pca covariance+eigh d=101', 'threads': nt, 'spectra': n_pca, 'seconds': t, 'spectra_per_s': n_pca / t,
+                                                'cpu_spectra_per_s': n_pca / best_of.cpu, 'what': 'numpy cov (float64) + eigh, 100k x 101 float32'}
+                try:
+                    from sklearn.decomposition import PCA
+                    t = best_of(lambda: PCA(n_components=3, svd_solver='full').fit(Xp))
+                    res[f'sklearn_pca_t{nt}'] = {'job': 'pca covariance+eigh d=101', 'threads': nt, 'spectra': n_pca, 'seconds': t, 'spectra_per_s': n_pca / t,
+                                                 'what': 'scikit-learn PCA(n_components=3, svd_solver=full)'}
+                except Exception as ex:
+                    res[f'sklearn_pca_t{nt}'] = {'error': str(ex)}
 
-    # Per-spectrum tools (one thread), for reference.
-    e, Ys, refs = stack(2000, seed=5)
-    try:
-        if ONLY is not None:
-            raise RuntimeError('skipped (--only)')
-        from larch.xafs import pre_edge
-        from larch import Group
+    if 'tools' in ONLY:
+        # Per-spectrum tools (one thread), for reference.
+        e, Ys, refs = stack(2000, seed=5)
+        try:
+            from larch.xafs import pre_edge
+            from larch import Group
 
-        def larch_loop():
-            for k in range(300):
-                pre_edge(Group(energy=e, mu=Ys[:, k].astype(np.float64)), pre1=-150, pre2=-30, norm1=50, nnorm=2)
-        with threadpool_limits(1):
-            t = best_of(larch_loop, repeats=1)
-        res['larch_pre_edge_t1'] = {'job': 'normalize+edge', 'threads': 1, 'spectra': 300, 'seconds': t, 'spectra_per_s': 300 / t,
-                                    'what': 'xraylarch pre_edge (own e0 by find_e0, normalisation), one spectrum per call'}
-    except Exception as ex:
-        res['larch_pre_edge_t1'] = {'error': str(ex)}
-    try:
-        if ONLY is not None:
-            raise RuntimeError('skipped (--only)')
-        from scipy.optimize import nnls
-        with threadpool_limits(1):
-            Yd = Ys.astype(np.float64)
-            t = best_of(lambda: [nnls(design(refs, e.size), Yd[:, k]) for k in range(Yd.shape[1])], repeats=1)
-        res['scipy_nnls_lcf_t1'] = {'job': 'lcf 2 refs nnls', 'threads': 1, 'spectra': Yd.shape[1], 'seconds': t, 'spectra_per_s': Yd.shape[1] / t,
-                                    'what': 'scipy nnls, one pixel per call'}
-    except Exception as ex:
-        res['scipy_nnls_lcf_t1'] = {'error': str(ex)}
+            def larch_loop():
+                for k in range(300):
+                    pre_edge(Group(energy=e, mu=Ys[:, k].astype(np.float64)), pre1=-150, pre2=-30, norm1=50, nnorm=2)
+            with threadpool_limits(1):
+                t = best_of(larch_loop, repeats=1)
+            res['larch_pre_edge_t1'] = {'job': 'normalize+edge', 'threads': 1, 'spectra': 300, 'seconds': t, 'spectra_per_s': 300 / t,
+                                        'what': 'xraylarch pre_edge (own e0 by find_e0, normalisation), one spectrum per call'}
+        except Exception as ex:
+            res['larch_pre_edge_t1'] = {'error': str(ex)}
+        try:
+            from scipy.optimize import nnls
+            with threadpool_limits(1):
+                Yd = Ys.astype(np.float64)
+                t = best_of(lambda: [nnls(design(refs, e.size), Yd[:, k]) for k in range(Yd.shape[1])], repeats=1)
+            res['scipy_nnls_lcf_t1'] = {'job': 'lcf 2 refs nnls', 'threads': 1, 'spectra': Yd.shape[1], 'seconds': t, 'spectra_per_s': Yd.shape[1] / t,
+                                        'what': 'scipy nnls, one pixel per call'}
+        except Exception as ex:
+            res['scipy_nnls_lcf_t1'] = {'error': str(ex)}
 
     info = threadpool_info()
     doc = {
-        'benchmark': 'peers', 'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'python': sys.version.split()[0], 'numpy': np.__version__,
+        'benchmark': 'peers', 'python': sys.version.split()[0], 'numpy': np.__version__,
         'machine': f'{platform.processor() or platform.machine()} x{cores}, {platform.platform()}',
         'blas': [{k: i.get(k) for k in ('internal_api', 'version', 'architecture', 'num_threads')} for i in info],
         'env': {k: os.environ.get(k) for k in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')},
-        'jobs': ONLY,
-        'results': {k: v for k, v in res.items() if 'skipped (--only)' not in str(v.get('error', ''))},
+        'results': res,
     }
     os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, 'peers-cpu.json' if ONLY is None else f"peers-cpu-{'-'.join(ONLY)}.json")
+    path = os.path.join(out_dir, 'peers-cpu.json')
+    if ONLY != SECTIONS and os.path.exists(path):
+        # Some sections only: the other sections' rows of the last run are kept.
+        with open(path) as f:
+            old = json.load(f).get('results', {})
+        prefix = {'edge': ('numpy_edge',), 'lcf': ('numpy_lcf',), 'kmeans': ('sklearn_kmeans',), 'pca': ('numpy_cov', 'sklearn_pca'), 'tools': ('larch', 'scipy')}
+        mine = tuple(x for sec in ONLY for x in prefix[sec])
+        doc['results'] = {**{k: v for k, v in old.items() if not k.startswith(mine)}, **res}
     with open(path, 'w') as f:
         json.dump(doc, f, indent=2)
     print(json.dumps({k: round(v.get('spectra_per_s', 0)) for k, v in res.items()}), '->', path)
 
 
 if __name__ == '__main__':
-    args = [a for a in sys.argv[1:] if not a.startswith('--')]
+    args = [a for i, a in enumerate(sys.argv[1:]) if not a.startswith('--') and sys.argv[i] != '--only']
     main(args[0] if args else os.path.join(here, '..', 'results'))

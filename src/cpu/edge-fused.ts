@@ -12,13 +12,19 @@
  *    denominators; the plan-basis offsets (x - pre.centre);
  *  - the smoothed derivative is formed from one array of central differences per pixel
  *    (each difference computed once, not once per smoothing window);
- *  - sums are scalars in registers (no per-point arrays, no closures).
+ *  - sums are scalars in registers (no per-point arrays, no closures per pixel); the twin's
+ *    post-edge sums that add the same values (m[1] and m[3], m[2], m[4] and m[6], m[5] and
+ *    m[7]) are one running sum each;
+ *  - with WebAssembly SIMD, each block's gather and the derivative search (the same energy
+ *    indices for every pixel) run in edge-wasm.ts, two pixels per vector, same operations;
+ *  - the white-line window on an increasing grid is an index range found by bisection.
  * Arithmetic is float64 throughout, as in the twins.
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { parabolaVertex } from '../pipeline/edge-plan.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
 import { rebase, solve1, solve2, solve3, window } from './normalize.js';
+import { EDGE_WASM_BLOCK, edgeWasm, edgeWasmAvailable } from './edge-wasm.js';
 
 /** Per-plan tables (see the module header). */
 interface Tables {
@@ -114,29 +120,60 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   // energy-major tile (nE short runs of contiguous float32, read in memory order) into a
   // pixel-major block y[j * nE + i], so every per-pixel pass below walks contiguous memory
   // instead of striding P floats per energy (a TLB miss and a new stream per energy).
-  const B = EDGE_BLOCK;
-  const y = new Float32Array(B * nE);
+  // With WebAssembly SIMD (edge-wasm.ts) the gather and the derivative search of each block
+  // run there (the same operations, so the same bits); dsArr then holds only the two values
+  // the parabola needs, recomputed here by the same expressions.
+  const W = edgeWasmAvailable ? edgeWasm(plan) : null;
+  const B = W ? EDGE_WASM_BLOCK : EDGE_BLOCK;
+  const y = W ? W.y : new Float32Array(B * nE);
+  const smoothed = (yo: number, i: number): number => {
+    let acc = 0;
+    for (let j = -smoothHalf; j <= smoothHalf; j++) {
+      const k = i + j;
+      acc += k >= 1 && k <= nE - 2 ? (y[yo + k + 1] - y[yo + k - 1]) / Tdx[k] : NaN;
+    }
+    return acc / w;
+  };
+  // n(i) = (mu - pre) / step (edgeCpu's expression), and the 0.5 crossing in interval i (NaN if none).
+  const sc = pre.scale;
+  const niAt = (yo: number, i: number, preA: number, preB: number, step: number): number => (y[yo + i] - (preA + (preB * Txc[i]) / sc)) / step;
+  const crossAt = (yo: number, i: number, preA: number, preB: number, step: number): number => {
+    const nPrev = niAt(yo, i, preA, preB, step), nNext = niAt(yo, i + 1, preA, preB, step);
+    return nPrev < 0.5 && nNext >= 0.5 ? x[i] + ((0.5 - nPrev) * (x[i + 1] - x[i])) / (nNext - nPrev) : NaN;
+  };
   for (let p0 = 0; p0 < P; p0 += B) {
    const nb = Math.min(B, P - p0);
-   for (let i = 0; i < nE; i++) {
-     const src = i * P + p0;
-     for (let j = 0; j < nb; j++) y[j * nE + i] = cube[src + j];
+   if (W) W.run(cube, P, p0, nb);
+   else {
+     for (let i = 0; i < nE; i++) {
+       const src = i * P + p0;
+       for (let j = 0; j < nb; j++) y[j * nE + i] = cube[src + j];
+     }
    }
    for (let j = 0; j < nb; j++) {
     const p = p0 + j;
     const yo = j * nE;
     // 1. Own e0: smoothed derivative maximum in the edge window.
-    for (let i = dLo; i < dHi; i++) {
-      dArr[i - dLo] = i >= 1 && i <= nE - 2 ? (y[yo + i + 1] - y[yo + i - 1]) / Tdx[i] : NaN;
-    }
     let best = -1, bestV = -Infinity;
-    for (let i = ei0; i < ei1; i++) {
-      let acc = 0;
-      for (let j = -smoothHalf; j <= smoothHalf; j++) acc += dArr[i + j - dLo];
-      const v = acc / w;
-      dsArr[i] = v;
-      if (!Number.isFinite(v)) continue;
-      if (v > bestV) { bestV = v; best = i; }
+    if (W) {
+      best = W.best[j];
+      bestV = W.bestV[j];
+      if (best > ei0 && best < ei1 - 1) {
+        dsArr[best - 1] = smoothed(yo, best - 1);
+        dsArr[best + 1] = smoothed(yo, best + 1);
+      }
+    } else {
+      for (let i = dLo; i < dHi; i++) {
+        dArr[i - dLo] = i >= 1 && i <= nE - 2 ? (y[yo + i + 1] - y[yo + i - 1]) / Tdx[i] : NaN;
+      }
+      for (let i = ei0; i < ei1; i++) {
+        let acc = 0;
+        for (let j = -smoothHalf; j <= smoothHalf; j++) acc += dArr[i + j - dLo];
+        const v = acc / w;
+        dsArr[i] = v;
+        if (!Number.isFinite(v)) continue;
+        if (v > bestV) { bestV = v; best = i; }
+      }
     }
     let xd = NaN;
     if (best >= 0) {
@@ -173,9 +210,10 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     }
     const la = (s2 * sy - s1 * suy) / det;
     const lb = (s0 * suy - s1 * sy) / det;
-    // Post-edge polynomial of mu - pre; products formed as the twin forms b[a] * b[c].
-    m.fill(0);
-    r.fill(0);
+    // Post-edge polynomial of mu - pre; products formed as the twin forms b[a] * b[c]. The
+    // twin's m[3] (t * 1), m[2] and m[6] (1 * tt), m[7] (tt * t) add the same values in the
+    // same order as m[1], m[4] and m[5]: one running sum each, in locals.
+    let m0 = 0, m1 = 0, m4 = 0, m5 = 0, m8 = 0, r0 = 0, r1 = 0, r2 = 0;
     let nPost = 0;
     for (let i = b0; i < b1; i++) {
       const v = y[yo + i];
@@ -183,24 +221,22 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
       const d = v - (la + (lb * (x[i] - pc)) / ps);
       const t = Tt[uo + i];
       const tt = t * t;
-      r[0] += 1 * d;
-      m[0] += 1 * 1;
+      r0 += 1 * d;
+      m0 += 1 * 1;
       if (deg >= 1) {
-        m[1] += 1 * t;
-        r[1] += t * d;
-        m[3] += t * 1;
-        m[4] += t * t;
+        m1 += 1 * t;
+        r1 += t * d;
+        m4 += t * t;
       }
       if (deg >= 2) {
-        m[2] += 1 * tt;
-        m[5] += t * tt;
-        r[2] += tt * d;
-        m[6] += tt * 1;
-        m[7] += tt * t;
-        m[8] += tt * tt;
+        m5 += t * tt;
+        r2 += tt * d;
+        m8 += tt * tt;
       }
       nPost++;
     }
+    m[0] = m0; m[1] = m1; m[3] = m1; m[4] = m4; r[0] = r0; r[1] = r1;
+    m[2] = deg >= 2 ? m4 : 0; m[6] = m[2]; m[5] = m5; m[7] = m5; m[8] = m8; r[2] = r2;
     const coef = deg === 2 ? solve3(m, r) : deg === 1 ? solve2(m, r) : solve1(m, r);
     if (nPost < deg + 1 || coef === null) {
       noData(p);
@@ -236,8 +272,7 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     norm[NormRow.STATUS * P + p] = EdgeStatus.OK;
 
     // Edge (edgeCpu) on n(i) = (mu - pre) / step with the float64 pre line and step.
-    const sc = pre.scale;
-    const ni = (i: number) => (y[yo + i] - (preA + (preB * Txc[i]) / sc)) / step;
+    const ni = (i: number) => niAt(yo, i, preA, preB, step);
     if (Number.isFinite(xd)) edge[EdgeRow.E0_DERIV * P + p] = plan.e0 + xd;
     const anchor = Number.isFinite(xd) ? xd : 0;
     // The 0.5 crossing nearest the anchor (ties: the lowest index, as the twin's forward
@@ -248,9 +283,8 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     // expressions), at a few intervals' cost instead of all nE. Otherwise: the twin's scan.
     let xHalf = NaN, bestDist = Infinity, iHalf = 0;
     const cross = (i: number): void => {
-      const nPrev = ni(i), nNext = ni(i + 1);
-      if (nPrev < 0.5 && nNext >= 0.5) {
-        const xcross = x[i] + ((0.5 - nPrev) * (x[i + 1] - x[i])) / (nNext - nPrev);
+      const xcross = crossAt(yo, i, preA, preB, step);
+      if (xcross === xcross) { // not NaN: a crossing in interval i
         const dist = Math.abs(xcross - anchor);
         if (dist < bestDist || (dist === bestDist && i < iHalf)) { bestDist = dist; xHalf = xcross; iHalf = i; }
       }
@@ -281,14 +315,22 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     }
     edge[EdgeRow.E0_HALF * P + p] = plan.e0 + xHalf;
     const wlHi = xHalf + plan.whitelineWidth;
-    // On an increasing grid the window starts at or after the crossing's interval
-    // (xHalf >= x[iHalf]) and ends at the first x past wlHi; otherwise every index is tested.
-    const wl0 = increasing ? iHalf : 0;
+    // On an increasing grid the indices with xHalf <= x[i] <= wlHi are one range [wl0, wl1):
+    // it starts at or after the crossing's interval (xHalf >= x[iHalf], up to rounding) and
+    // ends at the first x past wlHi (found by bisection); inside it no index needs the test.
+    // Otherwise every index is tested.
+    let wl0 = increasing ? iHalf : 0;
     let wl1 = nE;
     if (increasing) {
-      wl1 = wl0;
-      while (wl1 < nE && !(x[wl1] > wlHi)) wl1++;
+      while (wl0 < nE && x[wl0] < xHalf) wl0++;
+      let lo = wl0, hi = nE;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (x[mid] > wlHi) hi = mid; else lo = mid + 1;
+      }
+      wl1 = lo;
     }
+    const test = !increasing;
     // Screen the window with a[i] ~ n(i) by multiplications only (xs = xc / sc, 1 / step):
     // both are a few roundings of terms no larger than S = (max|mu| + |preA| + |preB| max|xs|)
     // / step, so |a - n| <= ~8 eps S <= tol = EDGE_SCREEN_REL S; only points within 2 tol of
@@ -297,7 +339,7 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     const inv = 1 / step;
     let aMax = -Infinity, maxAbs = 0;
     for (let i = wl0; i < wl1; i++) {
-      if (x[i] < xHalf || x[i] > wlHi) continue;
+      if (test && (x[i] < xHalf || x[i] > wlHi)) continue;
       const v = y[yo + i];
       const av = v < 0 ? -v : v;
       if (av > maxAbs) maxAbs = av; // NaN never compares greater: ignored
@@ -310,8 +352,8 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     const aLo = Number.isFinite(tol) ? aMax - 2 * tol : -Infinity;
     let k = -1, kV = -Infinity;
     for (let i = wl0; i < wl1; i++) {
-      if (x[i] < xHalf || x[i] > wlHi) continue;
       if (aArr[i] < aLo) continue;
+      if (test && (x[i] < xHalf || x[i] > wlHi)) continue;
       const v = ni(i);
       if (!Number.isFinite(v)) continue;
       if (v > kV) { kV = v; k = i; }

@@ -22,9 +22,13 @@ import {
 } from '../cpu/lcf.js';
 import { lcfFast } from '../cpu/lcf-fast.js';
 import { lcfWasm, lcfWasmAvailable } from '../cpu/lcf-wasm.js';
+import { heapF32, heapF64, heapFree } from '../cpu/wasm-heap.js';
 
 /** The CPU backend's lcf kernel: the WebAssembly SIMD pass where the runtime has it, else the same bytes from lcfFast. */
-const lcfCpuKernel = lcfWasmAvailable ? lcfWasm : lcfFast;
+/** The CPU backend's kernel: WebAssembly SIMD where the runtime has it, else lcfFast (the same bytes); `out` as lcfWasm takes it. */
+function lcfCpuKernel(plan: LcfPlan, cube: Float32Array, P: number, out?: Float64Array): Float64Array {
+  return lcfWasmAvailable ? lcfWasm(plan, cube, P, out) : lcfFast(plan, cube, P);
+}
 import { lcfTileGpu, timeLcfDispatches } from '../kernels/lcf.js';
 import { makeRng } from '../synth/random.js';
 import type { EdgePlan } from './edge-plan.js';
@@ -221,11 +225,18 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
       let step: Float32Array | null = null;
       if (normalize) ({ cube, step } = await normalizeTile(backend, normalize, cube, P));
       const win = cube.subarray(plan.i0 * P, plan.i1 * P);
-      const out = backend.gpu ? await lcfTileGpu(backend.gpu, plan, win, P) : lcfCpuKernel(plan, win, P);
-      refitWithoutNaN(win, out, P);
-      const r = lcfMaps(plan, out, P);
-      if (step) r.maps.edge_step = step;
-      return r;
+      // CPU: the rows in the WebAssembly heap, where the kernel writes them directly; the
+      // block is reused by the next tile of this thread once freed (no fresh pages per tile).
+      const heapOut = !backend.gpu && lcfWasmAvailable ? heapF64(rows.ROWS * P) : null;
+      try {
+        const out = backend.gpu ? await lcfTileGpu(backend.gpu, plan, win, P) : lcfCpuKernel(plan, win, P, heapOut ?? undefined);
+        refitWithoutNaN(win, out, P);
+        const r = lcfMaps(plan, out, P);
+        if (step) r.maps.edge_step = step;
+        return r;
+      } finally {
+        if (heapOut) heapFree(heapOut);
+      }
     },
   };
 
@@ -319,6 +330,8 @@ export interface LcfTimingOptions {
   maxTilePixels?: number;
   /** CPU: timed passes over the same data; the fastest is reported (default 1). */
   repeats?: number;
+  /** CPU: the tile in an ordinary Float32Array instead of the WebAssembly heap (the kernel then stages it). */
+  plainTile?: boolean;
 }
 
 export interface LcfTiming {
@@ -364,7 +377,10 @@ export async function timeLcf(backend: Backend, o: LcfTimingOptions): Promise<Lc
   const bindingLimit = backend.gpu ? Math.floor(backend.gpu.limits.maxStorageBufferBindingSize / (4 * o.nE)) : 1 << 20;
   const tile = Math.max(1, Math.min(o.pixels, o.maxTilePixels ?? Infinity, bindingLimit));
   const rng = makeRng((o.seed ?? 1) + 1);
-  const cube = new Float32Array(o.nE * tile);
+  // On the CPU backend the tile is allocated in the WebAssembly heap (src/cpu/wasm-heap.ts),
+  // where the kernel reads it in place, unless o.plainTile asks for an ordinary array (which the
+  // kernel stages block by block: what that copy costs).
+  const cube = backend.gpu || o.plainTile ? new Float32Array(o.nE * tile) : heapF32(o.nE * tile);
   // Mixtures near the simplex (fractions u_k / sum u, u_k uniform, plus 0.05 normal
   // jitter), scaled by a thickness in [0.5, 1.5] (1 in the sum-to-one modes), a constant
   // background and 1 % noise: some weights are near zero, so the constraints bind for a
@@ -388,18 +404,22 @@ export async function timeLcf(backend: Backend, o: LcfTimingOptions): Promise<Lc
   if (backend.gpu) {
     seconds = await timeLcfDispatches(backend.gpu, plan, cube, tile, tiles);
   } else {
+    // The rows go to a heap block, as runTile gives them (one block reused tile after tile).
+    const out = o.plainTile || !lcfWasmAvailable ? undefined : heapF64(lcfRows(plan.M).ROWS * tile);
     lcfCpuKernel(plan, cube.subarray(0, o.nE * Math.min(tile, 1024)), Math.min(tile, 1024)); // warm-up (JIT)
     seconds = Infinity;
     cpuSeconds = Infinity;
     for (let r = 0; r < Math.max(1, o.repeats ?? 1); r++) {
       const c = process.cpuUsage();
       const t = performance.now();
-      for (let i = 0; i < tiles; i++) lcfCpuKernel(plan, cube, tile);
+      for (let i = 0; i < tiles; i++) lcfCpuKernel(plan, cube, tile, out);
       seconds = Math.min(seconds, (performance.now() - t) / 1000);
       const u = process.cpuUsage(c);
       cpuSeconds = Math.min(cpuSeconds, (u.user + u.system) / 1e6);
     }
+    if (out) heapFree(out);
   }
+  heapFree(cube);
   const pixels = tiles * tile;
   return {
     backend: backend.name,

@@ -3,13 +3,16 @@
  * the same float64 operations in the same order (projections, forward substitution, and for
  * the one-subset modes the vectorised solve), so every output byte must be identical, for
  * every mode, each background, 1-6 references (one and two column sweeps), pixel counts that
- * leave partial quads and span several staged blocks, and pixels with NaN / infinite values.
+ * leave partial quads and span several staged blocks, and pixels with NaN / infinite values;
+ * with the tile and the output rows in the WebAssembly heap (src/cpu/wasm-heap.ts) too.
  * lcfFast itself is checked against the Givens twin lcfCpu and the GPU in test/kernels/lcf.test.ts.
  */
 import { describe, expect, test } from 'vitest';
 import { makeLcfPlan, type LcfBackground, type LcfMode } from '../../src/cpu/lcf.js';
 import { lcfFast } from '../../src/cpu/lcf-fast.js';
 import { lcfWasm, lcfWasmAvailable } from '../../src/cpu/lcf-wasm.js';
+import { lcfRows as rowsOf } from '../../src/cpu/lcf.js';
+import { heapF32, heapF64, heapFree } from '../../src/cpu/wasm-heap.js';
 import { syntheticReferences } from '../../src/pipeline/lcf-step.js';
 import { makeRng } from '../../src/synth/random.js';
 
@@ -47,6 +50,23 @@ describe('lcf-wasm', () => {
             const same = Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
             if (!same) throw new Error(`differs: ${nRefs} refs, ${mode}, ${background}, P = ${P}`);
             expect(same).toBe(true);
+            // The tile in the WebAssembly heap (staged by memory.copy), as the window of a
+            // larger tile (rows before and after it), and the rows written into a heap block
+            // that holds stale values (every value must be overwritten; odd P: the last pixel
+            // goes through the scratch rows, not over the next row's first).
+            const R = rowsOf(plan.M).ROWS;
+            const tile = heapF32((plan.nW + 2) * P);
+            tile.fill(7);
+            tile.set(cube, P);
+            const out = heapF64(R * P + 3);
+            out.fill(-123.5);
+            const c = lcfWasm(plan, tile.subarray(P, (plan.nW + 1) * P), P, out);
+            expect(c).toBe(out);
+            const inPlace = Buffer.from(a.buffer).equals(Buffer.from(out.buffer, out.byteOffset, 8 * R * P));
+            if (!inPlace) throw new Error(`heap tile/out differs: ${nRefs} refs, ${mode}, ${background}, P = ${P}`);
+            expect(out[R * P]).toBe(-123.5); // nothing written past the rows
+            heapFree(tile);
+            heapFree(out);
           }
         }
       }

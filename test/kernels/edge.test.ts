@@ -9,6 +9,7 @@ import { makeEdgePlan, DEFAULT_EDGE_OPTIONS, type EdgePlan } from '../../src/pip
 import { normalizeCpu } from '../../src/cpu/normalize.js';
 import { edgeCpu, type EdgeMargins } from '../../src/cpu/edge.js';
 import { edgeTileFused } from '../../src/cpu/edge-fused.js';
+import { heapF32, heapFree } from '../../src/cpu/wasm-heap.js';
 import { edgeStep } from '../../src/pipeline/edge-step.js';
 import { EdgeStatus } from '../../src/kernels/layout.js';
 import { MemoryStack } from '../../src/stack/source.js';
@@ -180,5 +181,30 @@ describe('edge CPU kernel', () => {
         expect(st.filter((v) => v === EdgeStatus.OK).length).toBeGreaterThan(P * 0.5);
       }
     }
+    // The WebAssembly half (edge-wasm.ts: gather, derivative search by pixel pairs): every
+    // smoothing width (1 .. 7 points), an edge window reaching the first and last energies
+    // (NaN differences there), an odd tile (the last pair's spare lane), and the tile in the
+    // WebAssembly heap (staged by memory.copy) as the rows of a larger tile.
+    const Q = P - 3;
+    const odd = new Float32Array(nE * Q);
+    for (let i = 0; i < nE; i++) odd.set(cube.subarray(i * P, i * P + Q), i * Q);
+    const inHeapTile = heapF32(nE * Q + 2 * Q);
+    inHeapTile.set(odd, Q);
+    for (const derivSmooth of [1, 3, 5, 7]) {
+      for (const search of [null, [E[0] - E0 - 1, E[nE - 1] - E0 + 1]] as const) {
+        const plan = makeEdgePlan(E, E0, { ...DEFAULT_EDGE_OPTIONS, derivSmooth, ...(search ? { edge1: search[0], edge2: search[1] } : {}) });
+        if (search) expect([plan.edge.i0, plan.edge.i1]).toEqual([0, nE]);
+        const twinNorm = normalizeCpu(plan, odd, Q);
+        const twinEdge = edgeCpu(plan, odd, Q, twinNorm);
+        for (const tile of [odd, inHeapTile.subarray(Q, Q + nE * Q)]) {
+          const fused = edgeTileFused(plan, tile, Q);
+          const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+          const where = `derivSmooth ${derivSmooth}, window ${search ?? 'default'}, ${tile === odd ? 'plain' : 'heap'} tile`;
+          expect(same(fused.norm, Float32Array.from(twinNorm)), where).toBe(true);
+          expect(same(fused.edge, Float32Array.from(twinEdge)), where).toBe(true);
+        }
+      }
+    }
+    heapFree(inHeapTile);
   });
 });
