@@ -9,6 +9,9 @@
  *   --full                                     the issue's sizes (1e5 .. 2e7 spectra); slow on a CPU
  *   --sizes 1e5,1e6                            override the spectra counts of every kernel
  *   --threads N                                CPU worker threads for the streamed edge run
+ *   --host-threads 1,2                         thread counts of the host benchmark (default: --threads)
+ *   --host-spectra N                           host benchmark: spectra (default 2^20; --full 4e6)
+ *   --label NAME                               host benchmark: name the build measured (results in host-NAME-*.json)
  *   --report-only                              only regenerate bench/README.md from the JSON
  *   --peers [--quick] [--only edge,lcf]        peers (numpy, scikit-learn) and our CPU kernels, same run;
  *                                              --only: some sections (edge, lcf, kmeans, pca, tools, align), the rest kept
@@ -77,7 +80,10 @@ async function main(): Promise<void> {
       writeResults(outDir, 'device', b, rec);
     }
     if (kernels.includes('host')) {
-      writeResults(outDir, 'host', b, await benchHost(b, { spectra: full ? 4e6 : 1 << 20, nE: 101, repeats: 3, budgetBytes: 4096 * 2 ** 20, log }));
+      const label = arg('label', '');
+      const hostThreads = process.argv.includes('--host-threads') ? list(arg('host-threads', '')) : undefined;
+      const recs = await benchHost(b, { spectra: Number(arg('host-spectra', '0')) || (full ? 4e6 : 1 << 20), nE: 101, repeats: 3, budgetBytes: 4096 * 2 ** 20, threads: hostThreads, label: label || undefined, log });
+      writeResults(outDir, label ? `host-${label}` : 'host', b, recs);
     }
     if (kernels.includes('align')) writeResults(outDir, 'align', b, await benchAlign(b, [1024, 2048], log, !gpu));
     // Readers do not depend on the backend: measured once, with the CPU backend.

@@ -33,6 +33,17 @@ export function writeReport(resultsDir: string, readme: string): string {
   for (const r of recs) if (r.kernel !== 'device' && r.kernel !== 'align') byKernel.set(r.kernel, [...(byKernel.get(r.kernel) ?? []), r]);
   for (const [kernel, rs] of byKernel) {
     lines.push(`## ${kernel}`, '');
+    if (kernel === 'host' && rs.some((r) => r.cpu_s !== undefined)) {
+      // The host path: builds measured one after the other, with CPU time and the machine's load.
+      lines.push('bench/host.bench.ts: the tiled runner over uint16 `.npy` sample, flat and dark stacks with a no-op kernel (reading, flat/dark to absorbance, placing maps; on webgpu also the upload and a readback). CPU s = process CPU time of one run (all threads), median; load = 1-minute load average before and after the repeats (2-core machine shared with other work: wall-clock spectra/s fall with the load, spectra per CPU second much less).', '');
+      lines.push('| build | backend | adapter | threads | spectra | median s | spectra/s | CPU s | spectra per CPU s | tiles | load | date |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
+      for (const r of rs) {
+        const load = r.load_avg_1min as number[] | undefined;
+        lines.push(`| ${(r.build as string | undefined) ?? '-'} | ${r.backend} | ${r.adapter} | ${(r.threads as number | undefined) ?? '-'} | ${fmt(r.spectra)} | ${sig(r.median_s)} | ${fmt(r.spectra_per_s)} | ${r.cpu_s !== undefined ? sig(r.cpu_s as number) : '-'} | ${r.spectra_per_cpu_s !== undefined ? fmt(r.spectra_per_cpu_s as number) : '-'} | ${(r.tiles as number | undefined) ?? '-'} | ${load ? `${load[0].toFixed(1)}-${load[1].toFixed(1)}` : '-'} | ${String(r.date).slice(0, 16).replace('T', ' ')} |`);
+      }
+      lines.push('');
+      continue;
+    }
     lines.push('| backend | adapter | mode | spectra | median s | spectra/s | GB/s | GFLOP/s | floor s | of floor |', '|---|---|---|---|---|---|---|---|---|---|');
     for (const r of rs) {
       const f = floors.get(`${r.backend}|${r.machine}`);

@@ -16,6 +16,8 @@ export function registerEdge(program: Command): void {
     const report = await runEdge({
       ...stackInputsOf(stack, o.common), align: alignStepOf(o.align, o.common), out: o.common.out!, edge: edgeOptionsOf(o.edge, o.common.e0), mask: o.common.mask, range: o.edge.range as [number, number] | undefined,
       backend: o.common.backend ?? 'auto', threads: o.common.threads, budgetBytes: memoryBytes(o.common.memory), onTile: progress('edge'),
+      // The process ends after this run: the GPU's memory goes to writing the outputs.
+      releaseGpu: true,
     });
     printEdgeReport(report.outDir, report.summary);
   });

@@ -9,7 +9,7 @@ import { memoryBytes } from '../options/convert.js';
 import { baselineBytes, tileBudget } from '../pipeline/run-tiles.js';
 import { EDGE_STEP_SHAPE } from '../pipeline/edge-step.js';
 import { EDGE_KEPT_MAPS } from '../pipeline/edge-run.js';
-import { checkBudgetFitsMachine, outputPhaseBytes } from '../pipeline/memory.js';
+import { checkBudgetFitsMachine, edgeOutputPhaseBytes, outputPhaseBytes } from '../pipeline/memory.js';
 
 const MiB = 2 ** 20;
 
@@ -34,7 +34,7 @@ export function registerInfo(program: Command): void {
         checkImageSize(src);
         checkBudgetFitsMachine(budget);
         checkBudgetFloor(src, budget, baselineBytes(), outputPhaseBytes(H, W));
-        const b = tileBudget(src, EDGE_STEP_SHAPE, {}, budget, 0, undefined, { keepMaps: EDGE_KEPT_MAPS, afterBytes: outputPhaseBytes(H, W), readerBytes: src.readerBytes?.() ?? 0 });
+        const b = tileBudget(src, EDGE_STEP_SHAPE, {}, budget, 0, undefined, { keepMaps: EDGE_KEPT_MAPS, afterBytes: edgeOutputPhaseBytes(H, W), readerBytes: src.readerBytes?.() ?? 0 });
         const plan = planTiles(H, W, b);
         console.log(`${stackPath}`);
         if (src.volume) {

@@ -1,7 +1,7 @@
 /**
  * The worker thread of KernelPool (threads.ts): runs one block job at a time on shared
  * memory and returns the block results (transferred). Jobs: { kind: 'kmeans' } (see
- * kmeans-sweep.ts), { kind: 'pca' } (see pca-gram.ts) and { kind: 'absorbance' | 'od' } (see
+ * kmeans-sweep.ts), { kind: 'pca' } (see pca-gram.ts) and { kind: 'absorbance' | 'absorbance-file' | 'od' } (see
  * src/stack/transmission.ts).
  */
 import { parentPort } from 'node:worker_threads';
@@ -23,7 +23,7 @@ parentPort!.on('message', (m: { id: number; job: KmeansJob | (GramJob & { kind: 
     let r: Float64Array;
     if (j.kind === 'kmeans') r = kmeansSweepBlocks(j.views, j, j.blocks, j.labels, j.dist2);
     else if (j.kind === 'pca') r = gramBlocks(j);
-    else if (j.kind === 'absorbance' || j.kind === 'od') r = Float64Array.of(runTransmissionJob(j));
+    else if (j.kind === 'absorbance' || j.kind === 'absorbance-file' || j.kind === 'od') r = Float64Array.of(runTransmissionJob(j));
     else throw new Error(`kernel worker: unknown job ${(j as { kind: string }).kind}`);
     parentPort!.postMessage({ id: m.id, result: r }, [r.buffer as ArrayBuffer]);
   } catch (e) {

@@ -81,9 +81,9 @@ export class KernelPool {
     }
   }
 
-  /** A pool of `size` workers, or null when the bundled worker is missing or size < 2. */
-  static create(size: number): KernelPool | null {
-    if (!(size >= 2)) return null;
+  /** A pool of `size` workers, or null when the bundled worker is missing or size < min. */
+  static create(size: number, min = 2): KernelPool | null {
+    if (!(size >= min) || !(size >= 1)) return null;
     const script = kernelWorkerScript();
     return script ? new KernelPool(script, Math.floor(size)) : null;
   }

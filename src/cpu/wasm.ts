@@ -170,6 +170,40 @@ export class Fn {
     return this.simd(0x0d, ...lanes);
   }
 
+  // --- SIMD for the transmission conversion (transmission-wasm.ts): integer lanes, loads
+  // that widen stored counts, float conversions
+  /** v128.const from two 64-bit lane values. */
+  i64x2Const(lo: number | bigint, hi: number | bigint = lo): this {
+    const b = new Uint8Array(BigInt64Array.of(BigInt.asIntN(64, BigInt(lo)), BigInt.asIntN(64, BigInt(hi))).buffer);
+    return this.simd(0x0c, ...b);
+  }
+  /** v128.const with both f64 lanes = v. */
+  f64x2Const(v: number): this {
+    const b = new Uint8Array(Float64Array.of(v, v).buffer);
+    return this.simd(0x0c, ...b);
+  }
+  i8x16Shuffle(lanes: number[]): this { return this.simd(0x0d, ...lanes); }
+  vLoad16Splat(offset = 0): this { return this.simdMem(0x08, 1, offset); }
+  vLoad32Zero(offset = 0): this { return this.simdMem(0x5c, 2, offset); }
+  /** v128.store64_lane: stores lane `lane` of an i64x2 (here: two float32 values). */
+  vStore64Lane(offset: number, lane: number): this { return this.simd(0x5b, ...uleb(3), ...uleb(offset), lane); }
+  vNot(): this { return this.simd(0x4d); }
+  vAnyTrue(): this { return this.simd(0x53); }
+  vOr(): this { return this.simd(0x50); }
+  vXor(): this { return this.simd(0x51); }
+  i16x8ExtendLowI8x16U(): this { return this.simd(0x89); }
+  i32x4ExtendLowI16x8S(): this { return this.simd(0xa7); }
+  i32x4ExtendLowI16x8U(): this { return this.simd(0xa9); }
+  i64x2Shl(): this { return this.simd(0xcb); }
+  i64x2ShrU(): this { return this.simd(0xcd); }
+  i64x2Add(): this { return this.simd(0xce); }
+  i64x2Sub(): this { return this.simd(0xd1); }
+  i64x2LtS(): this { return this.simd(0xd8); }
+  i64x2GtS(): this { return this.simd(0xd9); }
+  f64x2Neg(): this { return this.simd(0xed); }
+  f64x2ConvertLowI32x4S(): this { return this.simd(0xfe); }
+  f32x4DemoteF64x2Zero(): this { return this.simd(0x5e); }
+
   /** The body as the code section wants it (locals grouped one entry per local). */
   body(): number[] {
     const locals = [...uleb(this.localTypes.length), ...this.localTypes.flatMap((t) => [1, t])];

@@ -135,6 +135,19 @@ export function getGpu(): Promise<GpuContext | null> {
   return shared;
 }
 
+/**
+ * Destroys the process-wide device and forgets it (the next getGpu opens a new one). A run
+ * calls this when its GPU work is done and the memory Dawn and the driver hold (on a
+ * software GPU, llvmpipe's compiled shaders and buffers) is needed for writing the outputs.
+ */
+export async function releaseGpu(): Promise<void> {
+  const p = shared;
+  if (!p) return;
+  shared = null;
+  const ctx = await p;
+  ctx?.destroy();
+}
+
 async function openGpu(): Promise<GpuContext | null> {
   // Dawn's OpenGL ES backend needs a surfaceless EGL platform when there is no display;
   // a user should not have to know that.

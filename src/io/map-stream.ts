@@ -8,9 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { OutputDir } from './outdir.js';
-import { littleEndianBytes, npyHeader, readNpy } from './npy.js';
+import { littleEndianBytes, npyHeader } from './npy.js';
 import type { MapSink } from '../pipeline/run-tiles.js';
-import { collectGarbage } from '../pipeline/memory.js';
 
 /** A file-system error carrying the file it is about (for the one-line output error). */
 function withPath(e: unknown, file: string): unknown {
@@ -52,17 +51,16 @@ export class StepMapStream implements MapSink {
   }
 
   /**
-   * Closes the .npy files, then writes each map again through OutputDir.writeMap from its
-   * .npy, one map at a time (its .tif with ImageJ metadata, the .npy in the recorded volume
-   * shape: the bytes writeStepMaps writes), and status.npy. Call after recordInput.
+   * Closes the .npy files, then writes each map's .tif from its .npy, one map and one block
+   * of rows at a time (OutputDir.writeMapFromNpy: the .tif with ImageJ metadata, the .npy in
+   * the recorded volume shape: the bytes writeStepMaps writes), and status.npy. Call after
+   * recordInput.
    */
   finish(status: Uint8Array, statusNames?: readonly string[]): void {
     this.close();
     for (const name of this.names) {
-      const npy = this.out.file(path.join(this.sub, `${name}.npy`));
-      const { data } = readNpy(npy);
-      this.out.writeMap(path.join(this.sub, name), data as Float32Array, this.height, this.width);
-      collectGarbage();
+      // Read back in blocks of rows: no map is held whole.
+      this.out.writeMapFromNpy(path.join(this.sub, name), this.height, this.width);
     }
     this.out.writeStepMaps([], {}, status, this.height, this.width, this.sub, statusNames);
   }

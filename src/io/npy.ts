@@ -271,6 +271,16 @@ export class NpyFile {
   }
 
   /**
+   * The open descriptor and where the data start, for positioned reads from other threads
+   * (a descriptor is the process's), where the stored bytes are the host's (little-endian
+   * data on a little-endian host); else null. Valid until close().
+   */
+  positioned(): { fd: number; dataOffset: number } | null {
+    if (this.fd < 0 || !(HOST_LE || this.itemSize === 1)) return null;
+    return { fd: this.fd, dataOffset: this.dataOffset };
+  }
+
+  /**
    * Reads elements [offset, offset+count) (flat, C order) into out[outOffset..], converted
    * to float32. Bounds violations are programming errors (RangeError), not input errors.
    */
@@ -334,12 +344,19 @@ export class NpyFile {
   }
 
   /** Elements [offset, offset+count) (flat, C order) in the file's own type. */
-  readRange(offset: number, count: number): NpyArray {
+  readRange(offset: number, count: number, into?: NpyArray): NpyArray {
     if (!(offset >= 0 && count >= 0 && offset + count <= this.nElements)) {
       throw new RangeError(`${this.path}: elements [${offset}, ${offset + count}) outside [0, ${this.nElements})`);
     }
-    const data = new CTOR[this.dtype](count);
-    const bytes = new Uint8Array(data.buffer);
+    // `into` (an array of the file's type, at least `count` long) is reused: the values go
+    // into its first `count` elements and that view is returned, so a reader that visits a
+    // file block by block leaves no garbage behind (each new block would be an allocation
+    // V8 collects only when it decides to).
+    if (into && !(into instanceof CTOR[this.dtype] && into.length >= count)) {
+      throw new RangeError(`${this.path}: readRange into ${into.constructor.name}[${into.length}] for ${count} ${this.dtype} values`);
+    }
+    const data = into ? into.subarray(0, count) : new CTOR[this.dtype](count);
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     readFully(this.fd, this.path, bytes, bytes.length, this.dataOffset + offset * this.itemSize);
     toHostOrder(bytes, this.itemSize);
     return data;
@@ -435,7 +452,8 @@ function writeFully(fd: number, bytes: Uint8Array): void {
 /**
  * The rows of a 2-D map file [height, width] (or any C-ordered array of height x width
  * values) as float32 blocks of about `blockBytes`, one block in memory at a time:
- * `visit(block, y0)` for rows y0.. of each block, from the top. Each call reads the file again.
+ * `visit(block, y0)` for rows y0.. of each block, from the top; a block is valid only during
+ * its visit (the next one reuses its memory). Each call reads the file again.
  */
 export function npyRowBlocks(file: string, width: number, height: number, blockBytes = 2 ** 20): (visit: (block: Float32Array, y0: number) => void) => void {
   const rows = Math.max(1, Math.floor(blockBytes / (4 * width)));
@@ -443,8 +461,10 @@ export function npyRowBlocks(file: string, width: number, height: number, blockB
     const f = NpyFile.open(file);
     try {
       if (f.nElements !== width * height) throw new RangeError(`${file}: ${f.nElements} values, not ${height} x ${width}`);
+      // One block buffer for the whole pass: a block is valid only during its visit.
+      const buf = f.dtype === 'float32' ? new Float32Array(Math.min(rows, height) * width) : undefined;
       for (let y0 = 0; y0 < height; y0 += rows) {
-        const d = f.readRange(y0 * width, Math.min(rows, height - y0) * width);
+        const d = f.readRange(y0 * width, Math.min(rows, height - y0) * width, buf);
         visit(d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>), y0);
       }
     } finally {

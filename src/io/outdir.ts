@@ -18,9 +18,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InputError } from './errors.js';
-import { writeNpy, type NpyArray } from './npy.js';
+import { littleEndianBytes, NpyFile, npyHeader, writeNpy, type NpyArray } from './npy.js';
 import type { ResultsContext, ResultsInput } from './results-h5.js';
-import { writeTiffStack } from './tiff.js';
+import { writeTiffRows, writeTiffStack } from './tiff.js';
 import { VERSION } from '../version.js';
 
 /** The marker file every output folder carries; its presence means "xanes wrote this folder". */
@@ -266,12 +266,25 @@ function removeCreated(created: string[]): void {
  * per µm.
  */
 export function imagejMetadata(data: Float32Array, slices: number, px?: { x: number; y: number }): { description: string; resolution?: { x: number; y: number } } {
-  let lo = Infinity, hi = -Infinity;
+  const range = { lo: Infinity, hi: -Infinity };
+  extendRange(range, data);
+  return imagejMetadataOf(range.lo, range.hi, slices, px);
+}
+
+/** Widens [lo, hi] by the values of `data` (NaN ignored). */
+function extendRange(range: { lo: number; hi: number }, data: Float32Array): void {
+  let { lo, hi } = range;
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
+  range.lo = lo;
+  range.hi = hi;
+}
+
+/** imagejMetadata for a map whose finite range [lo, hi] is known (lo > hi: no finite value). */
+function imagejMetadataOf(lo: number, hi: number, slices: number, px?: { x: number; y: number }): { description: string; resolution?: { x: number; y: number } } {
   const lines = ['ImageJ=1.54f'];
   if (slices > 1) lines.push(`images=${slices}`, `slices=${slices}`);
   if (px) {
@@ -282,6 +295,9 @@ export function imagejMetadata(data: Float32Array, slices: number, px?: { x: num
   if (lo <= hi) lines.push(`min=${lo}`, `max=${hi}`);
   return { description: lines.join('\n') + '\n', ...(px ? { resolution: { x: 1 / px.x, y: 1 / px.y } } : {}) };
 }
+
+/** Bytes of a map read back from disk at a time (writeMapFromNpy). */
+const MAP_BLOCK_BYTES = 2 ** 20;
 
 export class OutputDir {
   readonly tmp: string;
@@ -367,6 +383,71 @@ export class OutputDir {
     writeNpy(this.file(`${name}.npy`), data, vol ?? [height, width]);
     const [Z, Y] = vol ? [vol[0], vol[1]] : [1, height];
     writeTiffStack(this.file(`${name}.tif`), data, width, Y, Z, imagejMetadata(data, Z, this.pixelSizeUm));
+  }
+
+  /**
+   * writeMap's files for a map that is already on disk as `<name>.npy` (float32, height x
+   * width, as StepMapStream writes it), read back in blocks of rows: the .tif, and the .npy's
+   * header in the recorded volume shape. The same bytes writeMap writes, without holding the
+   * map (one block of ~1 MiB, reused).
+   */
+  writeMapFromNpy(name: string, height: number, width: number): void {
+    const npy = this.file(`${name}.npy`);
+    const vol = this.volumeFor(height, width);
+    const f = NpyFile.open(npy);
+    let dataOffset: number;
+    try {
+      if (f.dtype !== 'float32' || f.nElements !== height * width) throw new RangeError(`${npy}: ${f.nElements} ${f.dtype} values, not ${height} x ${width} float32`);
+      dataOffset = f.dataOffset;
+      const rows = Math.max(1, Math.min(height, Math.floor(MAP_BLOCK_BYTES / (4 * width))));
+      const buf = new Float32Array(rows * width);
+      const blocks = (visit: (block: Float32Array, row0: number) => void) => {
+        for (let y0 = 0; y0 < height; y0 += rows) visit(f.readRange(y0 * width, Math.min(rows, height - y0) * width, buf) as Float32Array, y0);
+      };
+      const range = { lo: Infinity, hi: -Infinity };
+      blocks((b) => extendRange(range, b));
+      const [Z, Y] = vol ? [vol[0], vol[1]] : [1, height];
+      writeTiffRows(this.file(`${name}.tif`), 'float32', width, Y, Z, blocks, imagejMetadataOf(range.lo, range.hi, Z, this.pixelSizeUm));
+    } finally {
+      f.close();
+    }
+    if (vol) this.reshapeNpy(npy, vol, dataOffset, height * width);
+  }
+
+  /** Gives a float32 .npy on disk a new shape (same values): its header rewritten. */
+  private reshapeNpy(npy: string, shape: number[], dataOffset: number, n: number): void {
+    const header = npyHeader('float32', shape, npy);
+    if (header.length === dataOffset) {
+      const fd = fs.openSync(npy, 'r+');
+      try {
+        for (let done = 0; done < header.length; ) done += fs.writeSync(fd, header, done, header.length - done, done);
+      } finally {
+        fs.closeSync(fd);
+      }
+      return;
+    }
+    // A header of another length: the values copied behind the new one, block by block.
+    const tmp = `${npy}.reshape`;
+    const src = NpyFile.open(npy);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      let pos = 0;
+      const put = (b: Uint8Array) => {
+        for (let done = 0; done < b.length; ) done += fs.writeSync(fd, b, done, b.length - done, pos + done);
+        pos += b.length;
+      };
+      put(header);
+      const step = MAP_BLOCK_BYTES / 4;
+      const buf = new Float32Array(Math.min(step, n));
+      for (let i = 0; i < n; i += step) {
+        const part = src.readRange(i, Math.min(step, n - i), buf) as Float32Array;
+        put(littleEndianBytes(part));
+      }
+    } finally {
+      fs.closeSync(fd);
+      src.close();
+    }
+    fs.renameSync(tmp, npy);
   }
 
   private volumeFor(height: number, width: number): [number, number, number] | null {

@@ -10,6 +10,7 @@ import { OutputDir, outputFsError } from './outdir.js';
 import { InputError } from './errors.js';
 import { onInterrupt } from './interrupt.js';
 import { writeResultsH5 } from './results-h5.js';
+import { memoryPhase } from '../pipeline/memory.js';
 
 export async function withOutputDir<T>(out: string, inputs: readonly string[], body: (dir: OutputDir) => Promise<T>): Promise<T> {
   // The handler is in place before the temporary folder exists, so that no signal can
@@ -26,6 +27,7 @@ export async function withOutputDir<T>(out: string, inputs: readonly string[], b
     const r = await body(dir);
     await writeResultsH5(dir.tmp, dir.results);
     dir.commit();
+    memoryPhase('results.h5 written, folder in place');
     return r;
   } catch (e) {
     dir.abandon();

@@ -479,6 +479,15 @@ function buildIfd(ifdOffset: number, entries: Entry[], nextIfd: number): Buffer 
   return buf;
 }
 
+/** Pixel arrays a TIFF is written from. */
+export type TiffPixels = Float32Array | Uint16Array | Int16Array;
+/** A TIFF's sample type: float32 (SampleFormat 3), uint16 (1) or int16 (2). */
+export type TiffSample = 'float32' | 'uint16' | 'int16';
+
+function sampleOf(a: TiffPixels): TiffSample {
+  return a instanceof Float32Array ? 'float32' : a instanceof Int16Array ? 'int16' : 'uint16';
+}
+
 /**
  * Writes nPages images of width x height (pages concatenated, energy-major) as a multi-page
  * TIFF, one IFD per page: Float32Array -> float32 (SampleFormat 3), Uint16Array -> uint16,
@@ -487,7 +496,7 @@ function buildIfd(ifdOffset: number, entries: Entry[], nextIfd: number): Buffer 
  */
 export function writeTiffStack(
   path: string,
-  pages: Float32Array | Uint16Array | Int16Array,
+  pages: TiffPixels,
   width: number,
   height: number,
   nPages: number,
@@ -496,7 +505,29 @@ export function writeTiffStack(
   if (!(width > 0 && height > 0 && nPages > 0) || pages.length !== width * height * nPages) {
     throw new RangeError(`writeTiffStack ${path}: ${pages.length} values is not ${nPages} pages of ${width}x${height}`);
   }
-  const float = pages instanceof Float32Array;
+  writeTiffRows(path, sampleOf(pages), width, height, nPages, (visit) => visit(pages, 0), opts);
+}
+
+/**
+ * The file writeTiffStack writes (the same bytes), with the pixels given as blocks of whole
+ * rows instead of one array: `rows(visit)` calls `visit(block, row0)` for every row of every
+ * page once (row0 counts rows across the pages, page k's rows are k * height ..), so a map
+ * read from disk block by block is never held whole. Each block is written before `visit`
+ * returns.
+ */
+export function writeTiffRows(
+  path: string,
+  sample: TiffSample,
+  width: number,
+  height: number,
+  nPages: number,
+  rows: (visit: (block: TiffPixels, row0: number) => void) => void,
+  opts: { description?: string; resolution?: { x: number; y: number } } = {},
+): void {
+  if (!(width > 0 && height > 0 && nPages > 0)) {
+    throw new RangeError(`writeTiffRows ${path}: ${nPages} pages of ${width}x${height}`);
+  }
+  const float = sample === 'float32';
   const bps = float ? 4 : 2;
   const rowBytes = width * bps;
   const pageBytes = rowBytes * height;
@@ -526,7 +557,7 @@ export function writeTiffStack(
       { tag: TAG.YResolution, type: RATIONAL, values: rational(opts.resolution?.y ?? 1) },
       { tag: TAG.PlanarConfiguration, type: SHORT, values: [1] },
       { tag: TAG.ResolutionUnit, type: SHORT, values: [1] }, // none
-      { tag: TAG.SampleFormat, type: SHORT, values: [float ? 3 : pages instanceof Int16Array ? 2 : 1] },
+      { tag: TAG.SampleFormat, type: SHORT, values: [float ? 3 : sample === 'int16' ? 2 : 1] },
     ];
     if (k === 0 && description.length > 0) list.push({ tag: TAG.ImageDescription, type: ASCII, values: description });
     return list;
@@ -538,6 +569,12 @@ export function writeTiffStack(
   if (total > 0xffffffff) {
     throw new InputError(path, `stack of ${total} bytes is too large for a classic TIFF (4 GiB): write .npy instead`);
   }
+  // Where each page's data starts (its IFD follows it).
+  const dataAt: number[] = [];
+  for (let k = 0, at = 8; k < nPages; k++) {
+    dataAt.push(at);
+    at += dataBytes + (k === 0 ? ifd0Bytes : ifdBytes);
+  }
 
   let fd: number;
   try {
@@ -547,27 +584,42 @@ export function writeTiffStack(
     throw new InputError(path, `cannot write: ${err.code === 'ENOENT' ? 'no such directory' : err.message}`);
   }
   try {
-    let pos = 0;
-    const write = (bytes: Uint8Array) => {
+    let written = 0;
+    const writeAt = (bytes: Uint8Array, pos: number) => {
       for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done, pos + done);
-      pos += bytes.length;
+      written += bytes.length;
     };
     const header = Buffer.alloc(8);
     header.write('II', 0, 'latin1');
     header.writeUInt16LE(42, 2);
     header.writeUInt32LE(8 + dataBytes, 4); // first IFD follows page 0's data
-    write(header);
+    writeAt(header, 0);
+    let nextRow = 0;
+    rows((block, row0) => {
+      if (sampleOf(block) !== sample || block.length % width !== 0 || row0 !== nextRow || row0 + block.length / width > nPages * height) {
+        throw new RangeError(`writeTiffRows ${path}: a block of ${block.length} ${sampleOf(block)} values at row ${row0} (expected ${sample} rows from ${nextRow} of ${nPages * height})`);
+      }
+      const n = block.length / width;
+      // A block may cross page boundaries: each page's part goes to that page's data.
+      for (let r = 0; r < n; ) {
+        const k = Math.floor((row0 + r) / height);
+        const y = (row0 + r) % height;
+        const m = Math.min(n - r, height - y);
+        writeAt(littleEndianBytes(block.subarray(r * width, (r + m) * width)), dataAt[k] + y * rowBytes);
+        r += m;
+      }
+      nextRow += n;
+    });
+    if (nextRow !== nPages * height) throw new RangeError(`writeTiffRows ${path}: ${nextRow} rows given, ${nPages * height} needed`);
     for (let k = 0; k < nPages; k++) {
-      const dataAt = pos;
-      write(littleEndianBytes(pages.subarray(k * width * height, (k + 1) * width * height)));
-      if (pageBytes % 2) write(new Uint8Array(1));
-      const ifdAt = pos;
-      const next = k + 1 < nPages ? ifdAt + (k === 0 ? ifd0Bytes : ifdBytes) + dataBytes : 0;
-      write(buildIfd(ifdAt, entries(k, dataAt), next));
+      if (pageBytes % 2) writeAt(new Uint8Array(1), dataAt[k] + pageBytes);
+      const ifdAt = dataAt[k] + dataBytes;
+      const next = k + 1 < nPages ? dataAt[k + 1] + dataBytes : 0;
+      writeAt(buildIfd(ifdAt, entries(k, dataAt[k]), next), ifdAt);
     }
-    if (pos !== total) throw new Error(`writeTiffStack: wrote ${pos} bytes, planned ${total}`);
+    if (written !== total) throw new Error(`writeTiffStack: wrote ${written} bytes, planned ${total}`);
   } catch (e) {
-    if (e instanceof InputError) throw e;
+    if (e instanceof InputError || e instanceof RangeError) throw e;
     throw new InputError(path, `cannot write: ${message(e)}`);
   } finally {
     fs.closeSync(fd);

@@ -61,7 +61,7 @@ export class CpuPool {
   }
 
   /**
-   * Waits for an idle worker, then hands it the tile (its buffer is transferred). Resolves
+   * Waits for an idle worker, then hands it the tile (its buffer is transferred, or shared). Resolves
    * once the tile is handed over; `done` resolves with the result. (Wrapped in an object:
    * a promise of a promise would flatten and wait for the result.)
    */
@@ -69,7 +69,8 @@ export class CpuPool {
     const w = await this.acquire();
     const id = this.nextId++;
     const done = new Promise<{ result: TileResult; cube: Float32Array }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    w.postMessage({ id, cube, P }, [cube.buffer as ArrayBuffer]);
+    // A tile in shared memory is handed over as it is (shared memory cannot be transferred).
+    w.postMessage({ id, cube, P }, cube.buffer instanceof SharedArrayBuffer ? [] : [cube.buffer as ArrayBuffer]);
     return { done };
   }
 

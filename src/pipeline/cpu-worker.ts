@@ -1,5 +1,5 @@
 /**
- * A CPU worker thread: receives { kind, args } once, then tiles (transferred, not copied),
+ * A CPU worker thread: receives { kind, args } once, then tiles (transferred or shared, not copied),
  * runs the rebuilt step on the CPU backend, and sends the maps back (transferred).
  */
 import { parentPort } from 'node:worker_threads';
@@ -21,7 +21,7 @@ parentPort!.on('message', async (m: TileMsg | InitMsg) => {
       return;
     }
     const r = await step!.runTile({ name: 'cpu', adapter: 'worker' }, m.cube, m.P);
-    const transfer = [...Object.values(r.maps).map((a) => a.buffer), r.status.buffer, m.cube.buffer] as ArrayBuffer[];
+    const transfer = [...Object.values(r.maps).map((a) => a.buffer), r.status.buffer, m.cube.buffer].filter((b) => !(b instanceof SharedArrayBuffer)) as ArrayBuffer[];
     parentPort!.postMessage({ id: m.id, maps: r.maps, status: r.status, cube: m.cube }, transfer);
     // The tile's temporaries are garbage now: collect them before the next tile allocates its
     // own, so a worker holds one tile's scratch, as the memory plan counts, not several.

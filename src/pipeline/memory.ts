@@ -9,6 +9,7 @@ import os from 'node:os';
 import v8 from 'node:v8';
 import { InputError } from '../io/errors.js';
 import vm from 'node:vm';
+import { PICTURE_MAX_SIDE } from '../plot/map-scale.js';
 
 const MiB = 2 ** 20;
 
@@ -71,7 +72,8 @@ export function memorySummary(budgetBytes: number, extra: Pick<MemorySummary, 'r
 }
 
 /**
- * What a run needs after its tiles beside the maps it keeps, measured. The phases come one
+ * What a run that holds its maps (fit, lcf, run; `xanes edge` streams them, see
+ * edgeOutputPhaseBytes) needs after its tiles beside the maps it keeps, measured. The phases come one
  * after another, with a full collection between them:
  *  - each map read back from its .npy while its .tif is written (4 bytes a pixel, and as much
  *    again for the TIFF's bytes);
@@ -88,6 +90,21 @@ export function outputPhaseBytes(height: number, width: number): number {
 }
 
 /**
+ * What `xanes edge` needs after its tiles. It holds no whole map: every map is on disk and
+ * read back in blocks of ~1 MiB (each .tif, the histogram, the pictures, report.html), and
+ * results.h5 is written in slices of 256 KiB; so the phase does not grow with the image,
+ * except the pictures' block means and colours (~16 bytes a picture pixel, pictures of at
+ * most PICTURE_MAX_SIDE^2 map pixels). The fixed part is Vega and resvg drawing a picture
+ * (~25 MiB) or HDF5 (h5wasm loaded by the baseline compiler, ~30 MiB), one after the other.
+ * Measured on 2000 x 2000 x 101 runs on llvmpipe: the process's peak after the tiles was
+ * 28-43 MiB above its resident size when the tiles ended; 40 MiB + 16 bytes a picture pixel
+ * (55 MiB there) is planned.
+ */
+export function edgeOutputPhaseBytes(height: number, width: number): number {
+  return 40 * MiB + 16 * Math.min(height * width, PICTURE_MAX_SIDE * PICTURE_MAX_SIDE);
+}
+
+/**
  * A budget beyond the machine's memory would only move the failure to the operating system
  * (swapping, or the process killed): refused while it is a clear message.
  */
@@ -96,4 +113,15 @@ export function checkBudgetFitsMachine(budgetBytes: number): void {
   if (budgetBytes > total) {
     throw new InputError('--memory', `${+(budgetBytes / MiB).toPrecision(6)} MiB is more than this machine's memory (${Math.floor(total / MiB)} MiB)`);
   }
+}
+
+/**
+ * With XANES_DEBUG_MEMORY set, one stderr line per phase boundary: the resident size now and
+ * the peak so far (MiB), for finding where a run's peak comes from. Silent otherwise.
+ */
+export function memoryPhase(label: string): void {
+  if (!process.env.XANES_DEBUG_MEMORY) return;
+  const rss = process.memoryUsage.rss() / MiB;
+  const peak = process.resourceUsage().maxRSS / 1024;
+  process.stderr.write(`xanes-memory: ${label}: rss ${rss.toFixed(1)} MiB, peak ${peak.toFixed(1)} MiB\n`);
 }

@@ -7,9 +7,10 @@
 import type { StackSource } from '../stack/source.js';
 import type { Backend, PixelStep, TileResult } from './step.js';
 import { planTiles, type TileBudget, type TilePlan } from '../stack/tiles.js';
-import { GpuOutOfMemoryError } from '../gpu/buffers.js';
+import { GpuOutOfMemoryError, withBufferReuse } from '../gpu/buffers.js';
 import { CpuPool, workerScript } from './cpu-pool.js';
 import { collectGarbage, WORKER_THREAD_BYTES } from './memory.js';
+import { sharedFloat32 } from '../cpu/threads.js';
 
 export interface RunResult {
   width: number;
@@ -107,6 +108,13 @@ export function tileBudget(
  */
 const GPU_TILE_COPIES = 6;
 
+/**
+ * Growth of the resident size, bytes, after which the tiles' garbage is collected (see
+ * runTiles' place): bounds what garbage adds to the tile phase, at one full collection (a few
+ * ms with the engine's small JavaScript heap) per 8 MiB of tile results.
+ */
+export const GC_SLACK_BYTES = 8 * 2 ** 20;
+
 /** Whether tiles go to CPU worker threads. */
 function pooled(step: Pick<PixelStep, 'worker'>, backend: Pick<Backend, 'gpu' | 'threads'>): boolean {
   return !backend.gpu && (backend.threads ?? 1) > 1 && step.worker !== undefined && workerScript() !== null;
@@ -147,10 +155,17 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     for (const name of kept) maps[name].set(result.maps[name], y0 * W);
     status.set(result.status, y0 * W);
     opts.mapSink?.rows(y0, result.status.length / W, result.maps);
-    // Finished tiles' results are garbage; V8 collects them when it likes, which may be after
-    // the process has passed its budget. Over the plan, collect now.
-    if (process.memoryUsage.rss() > tilePlan.peakBytes) collectGarbage();
+    // Finished tiles' results are garbage; V8 collects them when it likes, which may be long
+    // after the process has passed its plan (measured on llvmpipe, 2000 x 2000 x 101 at
+    // --memory 256: the resident size crept up ~35 MiB over 470 tiles). Collected whenever the
+    // process has grown by GC_SLACK_BYTES since the last collection, or is over the plan.
+    const rss = process.memoryUsage.rss();
+    if (rss > tilePlan.peakBytes || rss - rssAtGc > GC_SLACK_BYTES) {
+      collectGarbage();
+      rssAtGc = process.memoryUsage.rss();
+    }
   };
+  let rssAtGc = process.memoryUsage.rss();
   const finish = (tilesRun: number, oomRetries: number, tRead: number, tWait: number, t0: number): RunResult => {
     const statusCounts: Record<string, number> = {};
     step.statusNames.forEach((n) => (statusCounts[n] = 0));
@@ -164,8 +179,29 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     };
   };
   if (pooled(step, backend)) return runPooled(source, step, backend.threads!, rows, place, finish, opts);
-  // Two host tiles: while the GPU computes one, the next is read into the other.
-  const buffers = [new Float32Array(nE * rows * W), new Float32Array(nE * rows * W)];
+  // On a GPU, each tile's buffers are kept for the next tile of the same height (BufferSet).
+  if (backend.gpu) return withBufferReuse(backend.gpu, () => runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish));
+  return runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish);
+}
+
+/** Tiles on this thread: a GPU, or the CPU without workers. */
+async function runInline(
+  source: StackSource,
+  step: PixelStep,
+  backend: Backend,
+  opts: RunOptions,
+  budget: TileBudget,
+  tilePlan: TilePlan,
+  rows: number,
+  place: (y0: number, r: TileResult) => void,
+  finish: (tiles: number, oom: number, tRead: number, tWait: number, t0: number) => RunResult,
+): Promise<RunResult> {
+  const { nE, height: H, width: W } = source;
+  // Two host tiles: while the GPU computes one, the next is read into the other. On the CPU
+  // they are shared memory, so a source converting on worker threads (AbsorbanceStack) writes
+  // into them directly; Dawn takes no shared memory, so a GPU's are ordinary.
+  const tile = () => (backend.gpu ? new Float32Array(nE * rows * W) : sharedFloat32(nE * rows * W));
+  const buffers = [tile(), tile()];
   const t0 = performance.now();
   let tRead = 0, tWait = 0, tilesRun = 0, oomRetries = 0;
   const read = async (y0: number, r: number, buf: Float32Array) => {
@@ -218,7 +254,12 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     if (Number.isFinite(target)) {
       const perPixel = (performance.now() - tTile) / 1000 / P;
       const fit = Math.floor(target / Math.max(perPixel, 1e-12) / W);
-      rows = Math.max(1, Math.min(maxRows, 4 * rows, fit));
+      // Grow (at most 4x a tile) while the target allows twice the rows, shrink when it allows
+      // under half; otherwise keep the height: a steady height lets a source's read-ahead
+      // (AbsorbanceStack reads the next tile of the same height) be used, not discarded.
+      if (fit >= 2 * rows) rows = Math.min(maxRows, 4 * rows, fit);
+      else if (2 * fit < rows) rows = Math.max(1, fit);
+      rows = Math.max(1, Math.min(maxRows, rows));
     }
     place(y0, result);
     if (backend.gpu && tilesRun === 0 && opts.baselineBytes === undefined) {
@@ -258,7 +299,9 @@ async function runPooled(
   const { nE, height: H, width: W } = source;
   const t0 = performance.now();
   const pool = new CpuPool(step, threads);
-  const free: Float32Array[] = Array.from({ length: threads + 1 }, () => new Float32Array(nE * rows * W));
+  // Shared tiles: a source converting on worker threads writes into them, and the step's
+  // worker reads them in place (CpuPool hands a shared tile over without a copy).
+  const free: Float32Array[] = Array.from({ length: threads + 1 }, () => sharedFloat32(nE * rows * W));
   const freed: (() => void)[] = [];
   const inFlight = new Set<Promise<void>>();
   let tRead = 0, tiles = 0, doneRows = 0;

@@ -86,7 +86,10 @@ export function presetsFor(name: string, unit: string, data: Float32Array | Bloc
  * block in memory at a time; null when its shape is not H x W.
  */
 export interface MapBlocks {
-  /** Visits the map in blocks of `rows` rows (the last may be shorter), from the top. */
+  /**
+   * Visits the map in blocks of `rows` rows (the last may be shorter), from the top. A block
+   * is valid only during its visit (the next block reuses its memory): copy what you keep.
+   */
   forEach(rows: number, visit: (block: Float32Array, y0: number) => void): void;
 }
 
@@ -99,8 +102,10 @@ function mapBlocks(file: string, W: number, H: number): MapBlocks | null {
     forEach(rows, visit) {
       const g = NpyFile.open(file);
       try {
+        // One block buffer for the whole pass (a block is valid only during its visit).
+        const buf = g.dtype === 'float32' ? new Float32Array(Math.min(rows, H) * W) : undefined;
         for (let y0 = 0; y0 < H; y0 += rows) {
-          const d = g.readRange(y0 * W, Math.min(rows, H - y0) * W);
+          const d = g.readRange(y0 * W, Math.min(rows, H - y0) * W, buf);
           visit(d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>), y0);
         }
       } finally {

@@ -8,6 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { base64Into, base64Length } from './base64.js';
+import { collectGarbage } from '../pipeline/memory.js';
 import { collect, type MapBlocks } from './collect.js';
 import { mapChunkName, type ReportMap, type ReportMeta } from './meta.js';
 import { isOverview, writeIndexPage, RUN_FIELD_COMMAND } from './index-page.js';
@@ -53,15 +55,32 @@ export function reportHtml(meta: ReportMeta, script: string): string {
 `;
 }
 
-/** A map as script files of `chunkRows` rows each: XANES_MAP(name, chunk, "<base64 float32>"), read one block at a time. */
+/**
+ * A map as script files of `chunkRows` rows each: XANES_MAP(name, chunk, "<base64 float32>"),
+ * read one block at a time. Each file's bytes are built in one buffer reused for every chunk
+ * (src/report/base64.ts): no string per chunk, so the map leaves no garbage behind.
+ */
 function writeMapScripts(dir: string, m: ReportMap, blocks: MapBlocks): void {
   fs.mkdirSync(dir, { recursive: true });
+  const name = JSON.stringify(m.name);
+  const suffix = Buffer.from('");\n', 'latin1');
+  let line: Buffer | null = null;
   let c = 0;
   blocks.forEach(m.chunkRows, (part) => {
-    const b64 = Buffer.from(part.buffer, part.byteOffset, part.byteLength).toString('base64');
-    fs.writeFileSync(path.join(dir, mapChunkName(c)), `XANES_MAP(${JSON.stringify(m.name)},${c},"${b64}");\n`);
+    const bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
+    const prefix = Buffer.from(`XANES_MAP(${name},${c},"`, 'utf8');
+    const size = prefix.length + base64Length(bytes.length) + suffix.length;
+    if (!line || line.length < size) line = Buffer.allocUnsafe(size);
+    prefix.copy(line, 0);
+    let at = base64Into(bytes, line, prefix.length);
+    at += suffix.copy(line, at);
+    fs.writeFileSync(path.join(dir, mapChunkName(c)), line.subarray(0, at));
     c++;
   });
+  // What measuring the map left (percentile counts, blocks of a map not stored as float32)
+  // is garbage: collected per map, not when V8 next decides to (measured on a 2000 x 2000 x
+  // 101 edge run on webgpu: the process grew ~5 MiB a map until V8 collected).
+  collectGarbage();
 }
 
 /** Writes report.html and report_files/maps/ into an output folder; returns the page's path. */

@@ -6,12 +6,15 @@
  * thread only reads the three stacks. Where every stack can hand over its values as stored
  * (rawType: .npy uint8/uint16/int16, all exact in float32) the bytes go from the
  * files straight into shared memory and the integer-to-float conversion happens on the
- * workers too, in the same arithmetic (so the same floats).
+ * workers too, in the same arithmetic (so the same floats). Where every stack is a plain
+ * file the workers read by position (rawFile: .npy), the workers read the counts themselves,
+ * straight into the conversion kernel's memory, and write the absorbance into the tile when
+ * the tile is in shared memory: this thread then neither reads nor copies.
  */
-import { rawSize, sharedRaw, type RawArray, type StackSource } from './source.js';
+import { checkRowRequest, rawSize, sharedRaw, type RawArray, type StackSource } from './source.js';
 import { InputError } from '../io/errors.js';
-import { TransmissionThreads, type Counts } from './transmission.js';
-import { sharedFloat32 } from '../cpu/threads.js';
+import { TransmissionThreads, type Counts, type RawFile } from './transmission.js';
+import { isShared, sharedFloat32 } from '../cpu/threads.js';
 
 /** One set of shared buffers: counts I, F, D as read, and the absorbance O (I itself unless raw). */
 interface CountSet { n: number; I: Counts; F: Counts; D: Counts | null; O: Float32Array }
@@ -31,6 +34,10 @@ export class AbsorbanceStack implements StackSource {
   /** The tile read ahead (rows y0..y0+rows into sets[1 - which]), if any. */
   private ahead: { y0: number; rows: number } | null = null;
   private readonly threads: TransmissionThreads;
+  /** The three stacks as files the workers read themselves, or null. */
+  private readonly files: [RawFile, RawFile, RawFile | null] | null;
+  /** File mode, a tile not in shared memory: the workers' output, copied into the tile. */
+  private scratch: Float32Array | null = null;
 
   /** `threads`: worker threads for the conversion (default: every core). */
   constructor(private sample: StackSource, private flat: StackSource, private dark: StackSource | null, threads?: number) {
@@ -46,6 +53,9 @@ export class AbsorbanceStack implements StackSource {
     this.nE = sample.nE;
     this.height = sample.height;
     this.width = sample.width;
+    const rf = (x: StackSource | null) => (x && typeof x.rawFile === 'function' ? x.rawFile() : undefined);
+    const [fs, ff, fd] = [rf(sample), rf(flat), rf(dark)];
+    this.files = fs && ff && (!dark || fd) ? [fs, ff, fd ?? null] : null;
   }
 
   get path(): string {
@@ -83,6 +93,7 @@ export class AbsorbanceStack implements StackSource {
    */
   async readRows(y0: number, rows: number, out: Float32Array): Promise<void> {
     const n = this.nE * rows * this.width;
+    if (this.files && this.threads.threaded(n)) return this.readFromFiles(y0, rows, out, n);
     if (this.ahead && this.ahead.y0 === y0 && this.ahead.rows === rows) this.which = 1 - this.which;
     else await this.readRaw(this.which, y0, rows);
     this.ahead = null;
@@ -104,8 +115,28 @@ export class AbsorbanceStack implements StackSource {
     out.set(O);
   }
 
+  /** File mode: the workers read and convert ranges of the tile, into it if it is shared. */
+  private async readFromFiles(y0: number, rows: number, out: Float32Array, n: number): Promise<void> {
+    checkRowRequest(this, y0, rows, out);
+    let into = out;
+    if (!isShared(out)) {
+      if (!this.scratch || this.scratch.length < n) this.scratch = sharedFloat32(n);
+      into = this.scratch;
+    }
+    const files = this.files!;
+    const got = await this.threads.run(n, (a, b) => ({ kind: 'absorbance-file', files, height: this.height, W: this.width, y0, rows, out: into, a, b }));
+    if (got < 0) {
+      const which = [this.sample, this.flat, this.dark][-got - 1]!;
+      throw new InputError(which.path, `cannot read rows ${y0}..${y0 + rows - 1} (file changed or unreadable while reading)`);
+    }
+    this.maskedPoints += got;
+    if (into !== out) out.set(into.subarray(0, n));
+  }
+
   /** Host bytes per pixel this wrapper adds to a tile (flat and dark buffers). */
   extraBytesPerPixel(): number {
+    // File mode: at most one float32 scratch tile (when the tile is not in shared memory).
+    if (this.files) return 4 * this.nE;
     // Two sets (converting, read ahead) of sample, flat and dark (as read), plus the float32
     // absorbance of each set where the counts are raw integers.
     const size = (x: StackSource | null) => (!x ? 0 : this.raw ? rawSize(x.rawType!) : 4);

@@ -11,6 +11,7 @@ import { looksLikeHdf5 } from '../io/hdf5.js';
 import { openHdf5Stack } from '../io/hdf5-layout.js';
 import { openXradia, isXradiaPath } from '../io/xradia.js';
 import { openCxi, isCxiSpec } from '../io/cxi.js';
+import type { RawFile } from './transmission.js';
 
 /** File name endings read as HDF5 (NeXus .nxs, CXI .cxi are HDF5 files). */
 export const HDF5_EXTENSIONS = ['.h5', '.hdf5', '.hdf', '.he5', '.nxs', '.nx5', '.cxi'];
@@ -48,6 +49,12 @@ export interface StackSource {
   readonly rawType?: RawType;
   /** As readRows, into an array of type rawType (shared memory allowed), values as stored. */
   readRowsRaw?(y0: number, rows: number, out: RawArray): Promise<void>;
+  /**
+   * The stack as one C-order array [E, height, width] of a CountType in a plain file that
+   * any thread may read by position (RawFile), or undefined: the flat/dark conversion's
+   * workers then read the counts themselves (AbsorbanceStack).
+   */
+  rawFile?(): RawFile | undefined;
   close(): void;
 }
 
@@ -167,6 +174,12 @@ export class NpyStack implements StackSource {
     const plane = this.height * this.width;
     const n = rows * this.width;
     for (let e = 0; e < this.nE; e++) this.file.readElementsRaw(e * plane + y0 * this.width, n, out, e * n);
+  }
+
+  rawFile(): RawFile | undefined {
+    const t = this.file.dtype;
+    const p = this.file.positioned();
+    return p && (t === 'float32' || RAW_TYPES.includes(t)) ? { ...p, type: t as RawType | 'float32' } : undefined;
   }
 
   close(): void {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import zlib from 'node:zlib';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TiffStack, writeTiffFloat32, writeTiffStack } from '../../src/io/tiff.js';
+import { TiffStack, writeTiffFloat32, writeTiffRows, writeTiffStack } from '../../src/io/tiff.js';
 import { expectInputError, expectSameValues, rng, tempDir } from './helpers.js';
 
 const dir = tempDir('tiff');
@@ -325,5 +325,27 @@ describe('TIFF errors', () => {
     } finally {
       s.close();
     }
+  });
+});
+
+describe('writeTiffRows (a map written from blocks of rows, never held whole)', () => {
+  it('gives the bytes writeTiffStack gives, with blocks that cross page boundaries, and refuses blocks out of order', () => {
+    const pages = 3, w = 37, h = 29;
+    const data = Float32Array.from({ length: pages * w * h }, (_, i) => Math.sin(i) * 1e3);
+    const opts = { description: 'ImageJ=1.54f\nimages=3\n', resolution: { x: 2.5, y: 4 } };
+    writeTiffStack(file('whole.tif'), data, w, h, pages, opts);
+    for (const rows of [1, 7, 29, 30, 87]) {
+      writeTiffRows(file(`rows${rows}.tif`), 'float32', w, h, pages, (visit) => {
+        const buf = new Float32Array(rows * w); // reused: a block is valid only during its visit
+        for (let y = 0; y < pages * h; y += rows) {
+          const n = Math.min(rows, pages * h - y);
+          buf.set(data.subarray(y * w, (y + n) * w));
+          visit(buf.subarray(0, n * w), y);
+        }
+      }, opts);
+      expect(fs.readFileSync(file(`rows${rows}.tif`)).equals(fs.readFileSync(file('whole.tif'))), `blocks of ${rows} rows`).toBe(true);
+    }
+    expect(() => writeTiffRows(file('bad.tif'), 'float32', w, h, 1, (visit) => visit(data.subarray(w, 2 * w), 1))).toThrow(RangeError);
+    expect(() => writeTiffRows(file('short.tif'), 'float32', w, h, 1, (visit) => visit(data.subarray(0, w), 0))).toThrow(/1 rows given, 29 needed/);
   });
 });
