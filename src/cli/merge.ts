@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { addOptions, fromCli } from '../options/parse.js';
 import { mergeStudy } from '../pipeline/merge.js';
+import { memoryBytes } from '../options/convert.js';
 
 export function registerMerge(program: Command): void {
   const cmd = program
@@ -13,7 +14,7 @@ export function registerMerge(program: Command): void {
     .argument('<study>', 'the study folder the shards wrote (their --out)');
   addOptions(cmd, 'merge').action(async (study: string, _o: unknown, c: Command) => {
     const v = fromCli('merge', c);
-    const s = await mergeStudy(study, { backend: v.common.backend, threads: v.common.threads, noLabels: v.common.noLabels }) as any;
+    const s = await mergeStudy(study, { backend: v.common.backend, threads: v.common.threads, noLabels: v.common.noLabels, budgetBytes: memoryBytes(v.common.memory) }) as any;
     console.log(`merge: ${study}`);
     console.log(`  ${s.fields.length} field(s) from ${s.merged.shards.length} shard(s), ${s.spectra.toLocaleString('en-US')} spectra; combined/ written${s.combined.cluster ? `, k = ${s.combined.cluster.k}` : ''}; labels ${s.merged.labels}`);
   });

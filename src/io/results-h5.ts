@@ -159,14 +159,17 @@ function parameter(parent: Group, name: string, v: unknown): void {
   } else text(parent, n, JSON.stringify(v ?? null));
 }
 
-/** Writes <folder>/results.h5 from the finished outputs in `folder`. */
-export async function writeResultsH5(folder: string, ctx: ResultsContext): Promise<void> {
+/**
+ * Writes <folder>/results.h5 (or `o.file`) from the finished outputs in `folder`, with
+ * <folder>/summary.json (or `o.summary`, when summary.json is written after it).
+ */
+export async function writeResultsH5(folder: string, ctx: ResultsContext, o: { summary?: Record<string, unknown>; file?: string } = {}): Promise<void> {
   collectGarbage(); // what the run left (pictures, tiles) goes before HDF5 is loaded
   const h5 = await h5wasm({ lean: true });
   const summaryPath = path.join(folder, 'summary.json');
-  const summary: Record<string, any> = fs.existsSync(summaryPath) ? JSON.parse(fs.readFileSync(summaryPath, 'utf8')) : {};
+  const summary: Record<string, any> = o.summary ?? (fs.existsSync(summaryPath) ? JSON.parse(fs.readFileSync(summaryPath, 'utf8')) : {});
   const units = summaryUnits(summary);
-  const file = new h5.File(path.join(folder, 'results.h5'), 'w');
+  const file = new h5.File(path.join(folder, o.file ?? 'results.h5'), 'w');
   try {
     attr(file, 'NX_class', 'NXroot');
     attr(file, 'creator', `xanes-engine ${VERSION}`);

@@ -24,6 +24,7 @@ import { DEFAULT_MEMORY_MIB } from '../stack/tiles.js';
 import { LCF_MODES, LCF_BACKGROUNDS } from '../cpu/lcf.js';
 import { REF_NORMS } from '../pipeline/ref-norm.js';
 import { STANDARDIZE_MODES } from '../pipeline/standardize.js';
+import { FIT_SAMPLE_DEFAULT } from '../pipeline/cluster-sample.js';
 
 /** Steps of `xanes run`, in the order they run. */
 export const RUN_STEPS = ['edge', 'fit', 'lcf', 'cluster'] as const;
@@ -234,6 +235,7 @@ export const SECTIONS = {
     minWeight: opt({ arg: '<x>', help: 'leave out pixels whose weight is below x', text: 'number', schema: num() }),
     minClusterSize: opt({ arg: '<n>', help: 'with --k-range: a k whose solution has a cluster of fewer pixels is not chosen at the elbow (>= 1: pixels; < 1: a fraction of the clustered pixels; default 0.002, at least 2 pixels)', text: 'number', schema: num({ gt: 0 }) }),
     mask: opt({ arg: '<map>', help: 'a map (file or name in --from): pixels where it is 0 or NaN are left out', text: 'string', schema: text('a map name') }),
+    fitSample: opt({ arg: '<n>', help: `xanes run, xanes merge: the k-means across fields fits its centres on at most n pixels (every pixel when the study has no more, else a seeded uniform sample of n), then labels every pixel (default ${FIT_SAMPLE_DEFAULT})`, text: 'number', schema: int(1) }),
   },
   pca: {
     components: opt({ arg: '<n>', help: 'score maps to write (default 3)', text: 'number', schema: int(1) }),
@@ -297,18 +299,19 @@ export const COMMANDS: Record<string, string[]> = {
   lcf: [...STACK, ...I0, 'common.out', 'common.mask', 'lcf.*', 'common.e0', 'edge.pre', 'edge.post', 'edge.nnorm', 'edge.maskSigma', ...ALIGN],
   spectra: [...STACK, ...I0, 'common.out', 'spectra.*'],
   pca: [...STACK, 'common.out', 'common.mask', 'pca.*', ...ALIGN],
-  cluster: [...STACK, 'common.out', 'cluster.*', ...ALIGN],
+  // (every cluster option but fitSample, which only the clustering across fields has)
+  cluster: [...STACK, 'common.out', ...Object.keys(SECTIONS.cluster).filter((n) => n !== 'fitSample').map((n) => `cluster.${n}`), ...ALIGN],
   demo: ['demo.*', 'common.backend', 'common.memory'],
   inspect: ['inspect.*', 'common.out'],
   report: [],
   // `xanes run`: every option of the steps, flat on the command line, by section in a recipe.
   run: [
     'common.stacks', ...STACK, ...I0, 'common.out', 'common.steps', 'common.e0', 'common.mask', 'edge.*', 'fit.*', 'lcf.*',
-    'cluster.features', 'cluster.k', 'cluster.kRange', 'cluster.seed', 'cluster.restarts', 'cluster.maxIter', 'cluster.standardize', 'cluster.weight', 'cluster.minWeight', 'cluster.minClusterSize',
+    'cluster.features', 'cluster.k', 'cluster.kRange', 'cluster.seed', 'cluster.restarts', 'cluster.maxIter', 'cluster.standardize', 'cluster.weight', 'cluster.minWeight', 'cluster.minClusterSize', 'cluster.fitSample',
     ...ALIGN, 'common.shard', 'common.resume', 'common.assignFrom',
   ],
   // `xanes merge STUDY`: the across-field products of a sharded study (its recipe is in the study).
-  merge: ['common.backend', 'common.threads', 'common.noLabels'],
+  merge: ['common.memory', 'common.backend', 'common.threads', 'common.noLabels'],
 };
 
 /** Options a command cannot run without (checked after unknown options, so a typo is named first). */

@@ -54,6 +54,35 @@ export function clusterStats(labels: Int32Array | Int16Array, k: number, weight?
   return stats;
 }
 
+/**
+ * The statistics of several label maps together (the fields of a study, in order) from
+ * each one's clusterStats: counts and weight sums added part by part (float64), fractions
+ * of the totals. Equal to clusterStats of the concatenated labels up to the order of the
+ * float64 additions of the weights.
+ */
+export function addClusterStats(parts: ClusterStats[], k: number, weighted: boolean): ClusterStats {
+  const counts = new Array<number>(k).fill(0);
+  const wsum = new Array<number>(k).fill(0);
+  let nIncluded = 0, nExcluded = 0, missing = 0;
+  for (const s of parts) {
+    nIncluded += s.nIncluded;
+    nExcluded += s.nExcluded;
+    for (let j = 0; j < k; j++) counts[j] += s.counts[j];
+    if (weighted) {
+      for (let j = 0; j < k; j++) wsum[j] += s.weightSums![j];
+      missing += s.nWeightMissing!;
+    }
+  }
+  const stats: ClusterStats = { k, counts, fractions: counts.map((c) => (nIncluded > 0 ? c / nIncluded : 0)), nIncluded, nExcluded };
+  if (weighted) {
+    const total = wsum.reduce((a, b) => a + b, 0);
+    stats.weightSums = wsum;
+    stats.weightedFractions = wsum.map((w) => (total !== 0 ? w / total : NaN));
+    stats.nWeightMissing = missing;
+  }
+  return stats;
+}
+
 export interface ClusterSpectra {
   k: number;
   nE: number;

@@ -13,11 +13,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../io/errors.js';
-import { kmeansFit, kmeansAssign, type KmeansOptions, type KmeansModel, type KmeansResult } from './kmeans.js';
+import { kmeansFit, kmeansAssign, KMEANS_DEFAULTS, type KmeansOptions, type KmeansModel, type KmeansResult } from './kmeans.js';
+import { FitSampler, FIT_SAMPLE_DEFAULT, sampleBytesPerPixel } from './cluster-sample.js';
+import { collectGarbage, outputPhaseBytes } from './memory.js';
 import { elbow, type ElbowResult, type ElbowRow } from './elbow.js';
 import { featuresFromMaps } from '../cpu/kmeans.js';
 import { writeKmeansOutputs } from './cluster-outputs.js';
-import { clusterStats } from './cluster-stats.js';
+import { addClusterStats, clusterStats, type ClusterStats } from './cluster-stats.js';
 import { centresCsv, clusterStatsCsv, elbowCsv } from '../io/cluster-csv.js';
 import { renderElbowPng } from '../plot/cluster.js';
 import { addCounts, histogramCsv, histogramFromCounts, histogramPeak } from '../plot/histogram.js';
@@ -27,6 +29,8 @@ import { wcssUnits } from './standardize.js';
 import type { RunSummary } from './summary.js';
 import { clusterStepSummary, type FieldContext } from './run-reports.js';
 import { writeReport } from '../report/html.js';
+
+const MiB = 2 ** 20;
 
 /** Bin width of the e0 histogram over fields, eV. */
 export const E0_BIN_EV = 0.1;
@@ -39,6 +43,8 @@ export interface ClusterSettings {
   minWeight?: number;
   minClusterSize?: number;
   kmeans?: Omit<KmeansOptions, 'k'>;
+  /** Pixels the centres are fitted on at most (default FIT_SAMPLE_DEFAULT): src/pipeline/cluster-sample.ts. */
+  fitSample?: number;
 }
 
 /** One field's inputs to the clustering: its feature maps (in `features` order) and weight. */
@@ -64,7 +70,7 @@ export interface CombinedTargets {
   /** Where a field's cluster outputs go; null: none (labels come from --assign-from later). */
   fieldClusterDir: ((name: string) => string) | null;
   /** Called with each field's cluster counts once its folder is written. */
-  onField?: (f: ClusterField, counts: FieldClusterCounts) => void;
+  onField?: (name: string, counts: FieldClusterCounts) => void;
 }
 
 /**
@@ -92,51 +98,127 @@ export async function writeE0Histogram(perField: Map<number, number>[], nFields:
 }
 
 /**
- * k-means across fields: centres fitted on every field's features (pixels whose weight is
- * below minWeight left out), combined/cluster/{centres,clusters,elbow}.csv, elbow.png,
- * model.json, and per field (if asked) the labels, distances and fractions.
+ * A field of the clustering: its shape, and its maps read when needed (from its .npy files),
+ * so that one field's maps are in memory at a time.
  */
-export async function writeClusterProducts(backend: Backend, c: ClusterSettings, fields: ClusterField[], t: CombinedTargets): Promise<NonNullable<RunSummary['combined']['cluster']>> {
-  const n = fields.reduce((acc, f) => acc + f.width * f.height, 0);
-  const cat = (get: (f: ClusterField) => Float32Array | undefined) => {
-    const out = new Float32Array(n);
-    let off = 0;
-    for (const f of fields) { out.set(get(f)!, off); off += f.width * f.height; }
-    return out;
-  };
-  const feats = c.features.map((_, j) => cat((f) => f.features[j]));
-  const weight = c.weight ? cat((f) => f.weight) : undefined;
-  if (c.minWeight !== undefined && weight) for (let p = 0; p < n; p++) if (!(weight[p] >= c.minWeight)) for (const m of feats) m[p] = NaN;
-  const features = featuresFromMaps(feats, c.features);
-  feats.length = 0;
+export interface ClusterFieldSource {
+  name: string;
+  width: number;
+  height: number;
+  ctx?: FieldContext;
+  /** The field's feature maps (in `features` order) and weight, fresh arrays (the caller may change them). */
+  load(): ClusterField;
+}
+
+/** What the clustering across fields needs in memory, bytes (see combinedClusterPlan). */
+export interface CombinedClusterPlan {
+  /** Pixels the centres are fitted on. */
+  samplePixels: number;
+  sampleBytes: number;
+  /** The largest field's labelling pass (its maps, features, labels, distances and outputs). */
+  fieldBytes: number;
+  largest: { width: number; height: number } | null;
+}
+
+/**
+ * Memory of the clustering across fields beside the process: the fitted sample (the
+ * reservoir, the sample in study order, the fit's labels and distances of it), and one field
+ * at a time (its maps read back, the engine's shared copy of its features, labels, squared
+ * distances and distances; with the labels written, int16 labels, the TIFF bytes of labels
+ * and distances, and writing its cluster folder: outputPhaseBytes). The two are counted as held together (the reservoir is filled
+ * while a field is read). `fit`: the centres are fitted here (else read from a model);
+ * `labels`: the fields' cluster folders are written here.
+ */
+export function combinedClusterPlan(c: ClusterSettings, fields: { width: number; height: number }[], o: { fit: boolean; labels: boolean }): CombinedClusterPlan {
+  const d = c.features.length;
+  const total = fields.reduce((a, f) => a + f.width * f.height, 0);
+  const samplePixels = o.fit ? Math.min(total, c.fitSample ?? FIT_SAMPLE_DEFAULT) : 0;
+  const sampleBytes = samplePixels * (sampleBytesPerPixel(d) + 4 * d + 12);
+  let fieldBytes = 0;
+  let largest: CombinedClusterPlan['largest'] = null;
+  for (const f of fields) {
+    const P = f.width * f.height;
+    const b = P * (4 * (d + (c.weight ? 1 : 0)) + 4 * d + 12) + (o.labels ? 8 * P + outputPhaseBytes(f.height, f.width) : 0);
+    if (b > fieldBytes) [fieldBytes, largest] = [b, { width: f.width, height: f.height }];
+  }
+  return { samplePixels, sampleBytes, fieldBytes, largest };
+}
+
+/**
+ * The budget check of the clustering across fields: one error line naming --memory and what
+ * is needed when `processBytes` (the process as it is, worker threads included) and the plan
+ * do not fit, or a later phase (`laterBytes`, after the clustering) does not. Returns the
+ * planned peak, bytes.
+ */
+export function checkCombinedBudget(plan: CombinedClusterPlan, nFields: number, d: number, processBytes: number, budgetBytes: number, laterBytes = 0): number {
+  // A later phase (xanes merge's results.h5) comes after the clustering has let go of its data.
+  const need = processBytes + Math.max(plan.sampleBytes + plan.fieldBytes, laterBytes);
+  if (need > budgetBytes) {
+    const largest = plan.largest ? `, the largest field ${plan.largest.width} x ${plan.largest.height}: ${Math.ceil(plan.fieldBytes / MiB)} MiB` : '';
+    const sample = plan.samplePixels > 0 ? `; the ${plan.samplePixels.toLocaleString('en-US')} fitted pixels, ${Math.ceil(plan.sampleBytes / MiB)} MiB` : '';
+    throw new InputError('--memory', `a budget of ${Math.floor(budgetBytes / MiB)} MiB is too small for the k-means across ${nFields} field(s) (${d} feature(s)): it needs at least ${Math.ceil(need / MiB)} MiB (the process itself, ${Math.ceil(processBytes / MiB)} MiB${sample}${largest})`);
+  }
+  return need;
+}
+
+/**
+ * k-means across fields, one field's maps in memory at a time (src/pipeline/cluster-sample.ts):
+ *  1. the fields are read in study order and the fitted pixels drawn: every included pixel
+ *     (all features finite, weight >= minWeight) if there are at most `fitSample` (default
+ *     FIT_SAMPLE_DEFAULT), else a seeded uniform sample of exactly that many;
+ *  2. standardisation (zscore or robust: of the fitted pixels), k-means++ restarts, Lloyd and
+ *     the elbow (over the fitted pixels) as `xanes cluster` does on one image;
+ *  3. every pixel of every field labelled with the centres, field by field: counts,
+ *     fractions, weighted fractions and the WCSS over all pixels; combined/cluster/
+ *     {centres,clusters,elbow}.csv, elbow.png, model.json;
+ *  4. if asked, each field's cluster folder, labelled from model.json as read back, i.e.
+ *     exactly what `xanes run --assign-from combined/cluster` writes for it.
+ * Nothing here depends on --memory, threads or how the fields were split among shards.
+ */
+export async function writeClusterProducts(backend: Backend, c: ClusterSettings, fields: ClusterFieldSource[], t: CombinedTargets): Promise<NonNullable<RunSummary['combined']['cluster']>> {
+  const d = c.features.length;
+  const total = fields.reduce((acc, f) => acc + f.width * f.height, 0);
+  const limit = c.fitSample ?? FIT_SAMPLE_DEFAULT;
+  const sampler = new FitSampler(d, Math.max(1, Math.min(limit, total)), c.kmeans?.seed ?? KMEANS_DEFAULTS.seed);
+  for (const s of fields) sampleField(sampler, s, c);
+  const sample = sampler.finish(c.features);
+  if (sample.included === 0) throw new InputError('features', `no pixel has every feature finite${c.minWeight !== undefined && c.weight ? ` and a weight >= ${c.minWeight}` : ''} (${total} pixels in ${fields.length} field(s), all excluded)`);
+  collectGarbage();
   let el: ElbowResult | undefined;
   let k = c.k;
   if (c.kRange) {
-    el = await elbow(backend, features, c.kRange, { ...(c.kmeans ?? {}), minClusterSize: c.minClusterSize });
+    el = await elbow(backend, sample.features, c.kRange, { ...(c.kmeans ?? {}), minClusterSize: c.minClusterSize });
     k = el.k;
   }
-  const result = await kmeansFit(backend, features, { ...(c.kmeans ?? {}), k: k! });
-  if (t.fieldClusterDir) {
-    // Per field: labels, distances, fractions (the centres are the same everywhere).
-    let off = 0;
-    for (const f of fields) {
-      const P = f.width * f.height;
-      const part = { ...result, labels: result.labels.slice(off, off + P), distance: result.distance.slice(off, off + P) };
-      const counts = await writeFieldCluster(t.fieldClusterDir(f.name), part, f, c, el ? { table: el.table, k: el.k, rule: el.rule } : undefined);
-      t.onField?.(f, counts);
-      off += P;
-    }
+  const fit = await kmeansFit(backend, sample.features, { ...(c.kmeans ?? {}), k: k! });
+  collectGarbage();
+  // Every pixel labelled: the counts, fractions and WCSS over all fields.
+  const parts: ClusterStats[] = [];
+  let wcss = 0;
+  for (const s of fields) {
+    const a = await fieldStats(backend, s, c, fit);
+    parts.push(a.stats);
+    wcss += a.wcss;
   }
-  // Across fields: the tables only (an image of all fields together would be meaningless).
+  const stats = addClusterStats(parts, fit.k, c.weight !== undefined);
+  const result: KmeansResult = {
+    ...fit, labels: new Int32Array(0), distance: new Float32Array(0), counts: stats.counts, wcss,
+    nIncluded: stats.nIncluded, nExcluded: stats.nExcluded, nonEmpty: stats.counts.filter((n) => n > 0).length,
+  };
+  const elbowRecord = el ? { table: el.table, k: el.k, rule: el.rule } : null;
   const cdir = path.join(t.combinedDir, 'cluster');
   fs.mkdirSync(cdir, { recursive: true });
-  const stats = clusterStats(result.labels, result.k, weight);
   fs.writeFileSync(path.join(cdir, 'centres.csv'), centresCsv(result));
   fs.writeFileSync(path.join(cdir, 'clusters.csv'), clusterStatsCsv(stats));
-  fs.writeFileSync(path.join(cdir, 'model.json'), modelJson(result, c, el ? { table: el.table, k: el.k, rule: el.rule } : null));
+  fs.writeFileSync(path.join(cdir, 'model.json'), modelJson(result, c, elbowRecord));
   if (el) {
     fs.writeFileSync(path.join(cdir, 'elbow.csv'), elbowCsv(el.table));
     fs.writeFileSync(path.join(cdir, 'elbow.png'), await renderElbowPng(el.table, el.k, { units: result.model.st.standardized ? 'standardised units' : undefined }));
+  }
+  if (t.fieldClusterDir) {
+    // Per field: labels, distances, fractions, from the model as `--assign-from` reads it.
+    const saved = readModel(cdir);
+    for (const s of fields) t.onField?.(s.name, await labelField(backend, saved, s, t.fieldClusterDir(s.name)));
   }
   return {
     k: result.k, wcss: result.wcss, wcss_units: wcssUnits(result.model.st), standardization: result.model.st.method ?? (result.model.st.standardized ? 'zscore' : 'none'),
@@ -145,7 +227,45 @@ export async function writeClusterProducts(backend: Backend, c: ClusterSettings,
     iterations: result.iterations, converged: result.converged, warnings: result.warnings,
     ...(el ? { elbow: { table: el.table, k: el.k, rule: el.rule } } : {}),
     features: c.features, weight: c.weight ?? null, min_weight: c.minWeight ?? null,
+    fit_sample: { limit, pixels: sample.features.n, included: sample.included, rule: sample.rule, wcss: fit.wcss, standardization: 'of the fitted pixels', elbow: 'WCSS of the fitted pixels' },
   };
+}
+
+/*
+ * One field at a time: each of these reads the field's maps and lets go of them when it
+ * returns (a loop variable of the caller would keep the last field's maps alive, an async
+ * function's locals outlive their block), after a full collection of the previous field's.
+ */
+
+/** Adds one field's pixels to the fit's sample. */
+function sampleField(sampler: FitSampler, s: ClusterFieldSource, c: ClusterSettings): void {
+  collectGarbage();
+  const f = s.load();
+  sampler.add(f.features, f.weight, c.weight ? c.minWeight : undefined);
+}
+
+/** One field labelled with the fitted centres: its cluster statistics and WCSS. */
+async function fieldStats(backend: Backend, s: ClusterFieldSource, c: ClusterSettings, fit: KmeansResult): Promise<{ stats: ClusterStats; wcss: number }> {
+  collectGarbage();
+  const f = s.load();
+  excludeBelowWeight(f, c.minWeight ?? null);
+  const features = featuresFromMaps(f.features, c.features);
+  f.features.length = 0;
+  const a = await kmeansAssign(backend, features, fit.model);
+  return { stats: clusterStats(a.labels, fit.k, f.weight), wcss: a.wcss };
+}
+
+/** One field's cluster folder from the saved model. */
+async function labelField(backend: Backend, saved: SavedModel, s: ClusterFieldSource, dir: string): Promise<FieldClusterCounts> {
+  collectGarbage();
+  return assignField(backend, saved, { ...s.load(), ctx: s.ctx }, dir);
+}
+
+/** minWeight: pixels whose weight is below it (or not a number) get NaN features (excluded). */
+function excludeBelowWeight(f: ClusterField, minWeight: number | null): void {
+  if (minWeight === null || !f.weight) return;
+  const P = f.width * f.height;
+  for (let p = 0; p < P; p++) if (!(f.weight[p] >= minWeight)) for (const m of f.features) m[p] = NaN;
 }
 
 const nums = (a: ArrayLike<number>) => Array.from(a, (x) => (Number.isFinite(x) ? x : null));
@@ -190,12 +310,13 @@ export function readModel(dir: string): SavedModel {
   return { model, result, features: j.features, weight: j.weight, minWeight: j.min_weight, elbow: j.elbow ?? undefined };
 }
 
-/** Labels of one field with a saved model, written as the single run writes them (src/pipeline/cluster-outputs.ts). */
+/** Labels of one field with a saved model (the field's maps are used up: changed and let go), written as the single run writes them (src/pipeline/cluster-outputs.ts). */
 export async function assignField(backend: Backend, saved: SavedModel, f: ClusterField, dir: string): Promise<FieldClusterCounts> {
-  const P = f.width * f.height;
-  const feats = f.features.map((m) => Float32Array.from(m));
-  if (saved.minWeight !== null && f.weight) for (let p = 0; p < P; p++) if (!(f.weight[p] >= saved.minWeight)) for (const m of feats) m[p] = NaN;
-  const { labels, distance } = await kmeansAssign(backend, featuresFromMaps(feats, saved.features), saved.model);
+  // The field's maps as read for this pass: changed in place (pixels below minWeight NaN).
+  excludeBelowWeight(f, saved.minWeight);
+  const features = featuresFromMaps(f.features, saved.features);
+  f.features.length = 0; // (the engine's copy is all it needs from here)
+  const { labels, distance } = await kmeansAssign(backend, features, saved.model);
   return writeFieldCluster(dir, { ...(saved.result as KmeansResult), labels, distance }, f, { features: saved.features, weight: saved.weight ?? undefined }, saved.elbow);
 }
 

@@ -393,14 +393,22 @@ export async function kmeansFromCentres(
  * final numbering) through the same engine step as the fit's final assignment, so labels
  * and distances are the bytes the fit gives for the same pixels (`xanes run --assign-from`).
  */
-export async function kmeansAssign(backend: Backend, features: Features, model: KmeansModel): Promise<{ labels: Int32Array; distance: Float32Array }> {
+export async function kmeansAssign(backend: Backend, features: Features, model: KmeansModel): Promise<{ labels: Int32Array; distance: Float32Array; counts: number[]; wcss: number }> {
   checkFeatures(features);
   const engine = await makeEngine(backend, features, model.st);
   try {
     const fin = await engine.step(model.k, model.centres, model.active, true);
     const distance = new Float32Array(features.n);
     for (let p = 0; p < features.n; p++) distance[p] = Math.sqrt(fin.dist2![p]);
-    return { labels: fin.labels!, distance };
+    // Pixels and squared distances per cluster, as the fit's final assignment sums them.
+    const m = entriesPerCluster(model.d);
+    const counts: number[] = [];
+    let wcss = 0;
+    for (let j = 0; j < model.k; j++) {
+      counts.push(Math.round(fin.sums[j * m + model.d]));
+      wcss += fin.sums[j * m + model.d + 1];
+    }
+    return { labels: fin.labels!, distance, counts, wcss };
   } finally {
     await engine.release();
   }

@@ -9,6 +9,7 @@ import os from 'node:os';
 import v8 from 'node:v8';
 import { InputError } from '../io/errors.js';
 import vm from 'node:vm';
+import { defaultThreads } from '../cpu/threads.js';
 import { PICTURE_MAX_SIDE } from '../plot/map-scale.js';
 
 const MiB = 2 ** 20;
@@ -34,6 +35,12 @@ export function processBaselineBytes(): number {
  * worker collects them after its tile).
  */
 export const WORKER_THREAD_BYTES = 24 * MiB;
+
+/** Worker threads a backend starts for its CPU kernels (none on webgpu, none with one thread). */
+export function workerBytes(backend: { name: string; threads?: number }): number {
+  const threads = backend.threads ?? defaultThreads();
+  return backend.name === 'cpu' && threads > 1 ? threads * WORKER_THREAD_BYTES : 0;
+}
 
 let gcFn: (() => void) | null | undefined;
 

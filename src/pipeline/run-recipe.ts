@@ -19,22 +19,22 @@ import fs from 'node:fs';
 import { edgeSectionOf } from '../options/convert.js';
 import { globSync } from 'tinyglobby';
 import { openInputs, meanSpectrum, type StackInputs, type OpenedStack } from './inputs.js';
-import { runTiles } from './run-tiles.js';
+import { runTiles, baselineBytes } from './run-tiles.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { combineSteps, splitRun } from './combine.js';
 import { makeEdgePlan, derivativeMaxEnergy, DEFAULT_EDGE_OPTIONS, type EdgeOptions } from './edge-plan.js';
 import { edgeStep, EDGE_MAP_UNITS } from './edge-step.js';
 import { fitStep } from './fit-step.js';
 import { lcfStep, LCF_MASK_SIGMA } from './lcf-step.js';
-import { outputPhaseBytes } from './memory.js';
+import { collectGarbage, outputPhaseBytes, workerBytes } from './memory.js';
 import { compositionOfFit, type CompositionRequest } from './composition.js';
 import type { RefNorm } from './ref-norm.js';
 import { parseMode, parseBackground } from './lcf-run.js';
-import { E0_BIN_EV, writeE0Histogram, writeClusterProducts, readModel, assignField, fieldContextOf, type ClusterField, type ClusterSettings, type FieldClusterCounts } from './combined.js';
+import { E0_BIN_EV, writeE0Histogram, writeClusterProducts, readModel, assignField, fieldContextOf, type ClusterField, type ClusterFieldSource, type ClusterSettings, type SavedModel, type FieldClusterCounts, combinedClusterPlan, checkCombinedBudget } from './combined.js';
 import { claimStudy, fieldSize, fieldState, isStudy, manifestName, partition, removeLeftovers, shardOf, writeAtomic, type Shard, type ShardManifest } from './study.js';
 import { OutputDir, outputFsError, realLocation } from '../io/outdir.js';
 import { onInterrupt } from '../io/interrupt.js';
-import { readNpy } from '../io/npy.js';
+import { NpyFile, readNpy } from '../io/npy.js';
 import os from 'node:os';
 import type { Backend, PixelStep } from './step.js';
 import { parseModelSpec } from '../models/model.js';
@@ -172,7 +172,7 @@ export function recipeFromValues(values: Values, recipeFile?: string): RunRecipe
       composition: f.phase !== undefined ? { phase: f.phase, phaseEnergy: requirePhaseEnergy(f.phaseEnergy, where), deltaF2: f.deltaF2, fPrime: f.fPrime } : undefined,
     } : undefined,
     lcf: l.ref !== undefined ? { refs: l.ref, mode: l.mode, background: l.background, window: l.window as [number, number] | undefined, normalize: l.normalize, flatten: l.flatten, refNorm: l.refNorm } : undefined,
-    cluster: k.features !== undefined ? { features: k.features, k: k.k, kRange: k.kRange, weight: k.weight, minWeight: k.minWeight, minClusterSize: k.minClusterSize, kmeans } : undefined,
+    cluster: k.features !== undefined ? { features: k.features, k: k.k, kRange: k.kRange, weight: k.weight, minWeight: k.minWeight, minClusterSize: k.minClusterSize, kmeans, ...(k.fitSample !== undefined ? { fitSample: k.fitSample } : {}) } : undefined,
     out: c.out,
     backend: c.backend ?? 'auto',
     threads: c.threads,
@@ -210,7 +210,8 @@ interface RunContext {
 interface FieldOutcome {
   summary: RunFieldSummary;
   e0Counts: Map<number, number> | null;
-  cluster: ClusterField | null;
+  /** What the field's cluster summary records about it. */
+  ctx: FieldContext;
 }
 
 /** Checks the recipe and parses its options (before anything is read or written). */
@@ -384,16 +385,12 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
       } else continue;
       writeReport(dir.file(sub), `${field.name}/${s.name}`);
     }
-    let cluster: ClusterField | null = null;
     if (steps.includes('cluster')) {
-      const pick = (f: string) => {
+      // The clustering across fields reads the maps back from their .npy files when it runs.
+      for (const f of [...recipe.cluster!.features, ...(recipe.cluster!.weight ? [recipe.cluster!.weight] : [])]) {
         const [st, m] = f.split(':');
-        const map = per[st]?.maps[m];
-        if (!map) throw new InputError('--features', `the ${st} step has no map '${m}' (it has: ${Object.keys(per[st]?.maps ?? {}).join(', ')})`);
-        return map;
-      };
-      const c = recipe.cluster!;
-      cluster = { name: field.name, width: W, height: H, features: c.features.map(pick), weight: c.weight ? pick(c.weight) : undefined, ctx: fctx };
+        if (!per[st]?.maps[m]) throw new InputError('--features', `the ${st} step has no map '${m}' (it has: ${Object.keys(per[st]?.maps ?? {}).join(', ')})`);
+      }
     }
     const summary: RunFieldSummary = {
       field: field.name, stack: field.stack, shape: { energies: source.nE, height: H, width: W }, dtype: source.dtype, read: inputs.provenance,
@@ -409,9 +406,12 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
     // Written last: a field is finished when its field.json says so (src/pipeline/study.ts).
     dir.writeText(path.join(prefix, 'field.json'), JSON.stringify({
       tool: 'xanes-engine', version: VERSION, ...summary, e0_eV: e0, backend: ctx.backendInfo,
-      energies: Array.from(energies), quantity: fctx.quantity, finished: true,
+      energies: Array.from(energies), quantity: fctx.quantity,
+      // What the study's results.h5 (xanes merge) needs beyond the files, as a single run records it.
+      results_h5: { pixel_size_um: inputs.pixelSizeUm ?? null, volume: inputs.volume ?? null, status_names: Object.fromEntries(pixelSteps.map((s) => [s.name, s.statusNames])) },
+      finished: true,
     }, null, 2) + '\n');
-    return { summary, e0Counts, cluster };
+    return { summary, e0Counts, ctx: fctx };
   } finally {
     inputs.close();
   }
@@ -455,10 +455,14 @@ export async function runRecipe(recipe: RunRecipe, hooks: RunHooks = {}): Promis
     Object.assign(combinedSummary, await writeE0Histogram(counts, ctx.fields.length, dir.file('combined')));
     const fieldSummaries = outcomes.map((o) => o.summary);
     if (recipe.steps.includes('cluster')) {
-      combinedSummary.cluster = await writeClusterProducts(ctx.backend!, recipe.cluster!, outcomes.map((o) => o.cluster!), {
+      const c = recipe.cluster!;
+      const sources = ctx.fields.map((f, i) => clusterFieldSource(dir.file(''), f.name, c.features, c.weight ?? null, outcomes[i].ctx));
+      // The same plan and check as xanes merge, with this process as it is after the fields.
+      checkCombinedBudget(combinedClusterPlan(c, sources, { fit: true, labels: true }), sources.length, c.features.length, baselineBytes() + workerBytes(ctx.backend!), recipe.budgetBytes);
+      combinedSummary.cluster = await writeClusterProducts(ctx.backend!, c, sources, {
         combinedDir: dir.file('combined'), fieldClusterDir: (name) => dir.file(path.join(name, 'cluster')),
-        onField: (f, counts) => {
-          const fs_ = fieldSummaries.find((x) => x.field === f.name);
+        onField: (name, counts) => {
+          const fs_ = fieldSummaries.find((x) => x.field === name);
           if (fs_) (fs_.steps as Record<string, unknown>).cluster = counts;
         },
       });
@@ -559,27 +563,59 @@ async function assignRun(ctx: RunContext, shard: Shard | null): Promise<RunSumma
   const sel = await selectBackend(recipe.backend, notice, 'pixels', recipe.threads);
   ctx.backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter };
   const done: RunFieldSummary[] = [];
-  for (const fi of mine) {
+  const todo = mine.map((fi) => {
     const name = ctx.fields[fi].name;
     const st = fieldState(study, name);
     if (st.state !== 'finished') throw new InputError(path.join(recipe.out, name), `is not finished (${st.why}); run its shard (with --resume) first`);
-    const f = { ...readClusterField(study, name, saved.features, saved.weight), ctx: fieldContextOf(st.record) };
-    const target = path.join(study, name);
-    const part = OutputDir.createPart(target, 'cluster');
-    const release = onInterrupt(() => part.abandon());
-    try {
-      const counts = await assignField(sel.backend, saved, f, part.tmp);
-      part.commit();
-      updateFieldPage(study, name, counts);
-    } catch (e) {
-      part.abandon();
-      throw e;
-    } finally {
-      release();
-    }
-    done.push({ ...(st.record as unknown as RunFieldSummary), field: name });
+    return { name, record: st.record, source: clusterFieldSource(study, name, saved.features, saved.weight, fieldContextOf(st.record)) };
+  });
+  // One field at a time: its maps, labels and cluster folder (the plan of xanes merge's labels).
+  const settings: ClusterSettings = { features: saved.features, weight: saved.weight ?? undefined };
+  checkCombinedBudget(combinedClusterPlan(settings, todo.map((t) => t.source), { fit: false, labels: true }), todo.length, saved.features.length, baselineBytes() + workerBytes(sel.backend), recipe.budgetBytes);
+  for (const { name, record, source } of todo) {
+    await labelStudyField(sel.backend, saved, study, name, source);
+    done.push({ ...(record as unknown as RunFieldSummary), field: name });
   }
   return runSummary(ctx, done, {}, t0, { assigned_from: recipe.assignFrom, shard: s });
+}
+
+/**
+ * A field of the clustering across fields whose maps are read back when needed from
+ * `<root>/<name>/<step>/<map>.npy` (its shape from the first map's header).
+ */
+export function clusterFieldSource(root: string, name: string, features: string[], weight: string | null, ctx?: FieldContext): ClusterFieldSource {
+  const [st, m] = features[0].split(':');
+  const file = path.join(root, name, st, `${m}.npy`);
+  if (!fs.existsSync(file)) throw new InputError(file, `the feature map ${features[0]} of field ${name} is missing`);
+  const f = NpyFile.open(file);
+  let shape: number[];
+  try {
+    shape = f.shape;
+  } finally {
+    f.close();
+  }
+  const height = shape.slice(0, -1).reduce((x, y) => x * y, 1), width = shape[shape.length - 1];
+  return { name, width, height, ctx, load: () => readClusterField(root, name, features, weight) };
+}
+
+/**
+ * One field of --assign-from: its cluster folder built aside and renamed, its page updated.
+ * A function of its own, so that the field's maps are let go when it returns.
+ */
+async function labelStudyField(backend: Backend, saved: SavedModel, study: string, name: string, source: ClusterFieldSource): Promise<void> {
+  collectGarbage();
+  const part = OutputDir.createPart(path.join(study, name), 'cluster');
+  const release = onInterrupt(() => part.abandon());
+  try {
+    const counts = await assignField(backend, saved, { ...source.load(), ctx: source.ctx }, part.tmp);
+    part.commit();
+    updateFieldPage(study, name, counts);
+  } catch (e) {
+    part.abandon();
+    throw e;
+  } finally {
+    release();
+  }
 }
 
 /** A finished field's cluster inputs, read back from its maps (`step:map` -> <field>/<step>/<map>.npy). */

@@ -290,6 +290,8 @@ export interface RunSummary extends SummaryHead<'run'> {
       features: string[];
       weight: string | null;
       min_weight: number | null;
+      /** The pixels the centres were fitted on (src/pipeline/cluster-sample.ts); every pixel is labelled. */
+      fit_sample: { limit: number; pixels: number; included: number; rule: string; wcss: number; standardization: string; elbow: string };
     };
   };
   /** What was asked for, as a recipe (a valid one: fed back in, it gives the same run). */

@@ -4,6 +4,7 @@
  * two output folders' products.
  */
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { makeNiTxmStack } from '../../src/synth/ni-txm.js';
 import { writeNpy } from '../../src/io/npy.js';
@@ -63,4 +64,33 @@ export function differences(a: string, b: string): string[] {
     else if (!fs.readFileSync(path.join(a, f)).equals(fs.readFileSync(path.join(b, f)))) diff.push(f);
   }
   return diff.sort();
+}
+
+/**
+ * The objects of two results.h5 files that differ, read by h5py (an independent reader): every
+ * group and dataset under /entry but the process record (command line, dates, summary.json),
+ * compared by shape, dtype, a hash of the data and every attribute. Returns the objects read
+ * in `a` and the paths that differ.
+ */
+export function h5Differences(a: string, b: string): { objects: number; diff: string[] } {
+  const py = `
+import sys, json, hashlib, h5py, numpy as np
+def describe(path):
+    out = {}
+    with h5py.File(path, 'r') as f:
+        def visit(name, obj):
+            if name == 'entry/process' or name.startswith('entry/process/'): return
+            attrs = {k: repr(obj.attrs[k]) for k in sorted(obj.attrs.keys())}
+            if isinstance(obj, h5py.Dataset):
+                data = obj[()]
+                raw = np.ascontiguousarray(data).tobytes() if isinstance(data, np.ndarray) else repr(data).encode()
+                out[name] = [list(obj.shape), str(obj.dtype), hashlib.sha256(raw).hexdigest(), attrs]
+            else:
+                out[name] = attrs
+        f.visititems(visit)
+    return out
+x, y = describe(sys.argv[1]), describe(sys.argv[2])
+print(json.dumps({'objects': len(x), 'diff': sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k))}))
+`;
+  return JSON.parse(execFileSync('/usr/bin/python3', ['-c', py, a, b], { encoding: 'utf8' }));
 }

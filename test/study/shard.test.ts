@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../helpers/cli.js';
-import { writeStudyFields, differences, productFiles } from '../helpers/study.js';
+import { writeStudyFields, differences, productFiles, h5Differences } from '../helpers/study.js';
 import { partition, shardOf } from '../../src/pipeline/study.js';
 
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'xanes.js');
@@ -25,7 +25,8 @@ beforeAll(async () => {
   recipe = path.join(dir, 'recipe.json');
   fs.writeFileSync(recipe, JSON.stringify({
     stacks: ['fov_*.npy'], energies: path.basename(energies), steps: ['edge', 'cluster'], backend: 'cpu', threads: 1,
-    cluster: { features: ['edge:e0_half', 'edge:edge_step'], kRange: '2:4', seed: 3, restarts: 2 },
+    // fitSample below the study's 463 included pixels: the centres are fitted on a seeded sample.
+    cluster: { features: ['edge:e0_half', 'edge:edge_step'], kRange: '2:4', seed: 3, restarts: 2, fitSample: 300 },
   }));
   single = path.join(dir, 'single');
   const r = await runCli(['run', recipe, '--out', single]);
@@ -82,9 +83,19 @@ describe('shards and merge', () => {
     expect(productFiles(single)).toContain(path.join('fov_03', 'cluster', 'labels.npy'));
     expect(differences(single, study)).toEqual([]);
     fs.rmSync(path.join(study, 'fov_02', 'cluster'), { recursive: true });
-    await run(['merge', study, '--backend', 'cpu', '--threads', '1']);
+    // Another budget: the same bytes (the sample does not depend on it).
+    await run(['merge', study, '--backend', 'cpu', '--threads', '1', '--memory', '1024']);
     expect(differences(single, study)).toEqual([]);
     const s = JSON.parse(fs.readFileSync(path.join(study, 'summary.json'), 'utf8'));
+    expect(s.memory.budget_MiB).toBe(1024);
+    expect(s.combined.cluster.fit_sample).toMatchObject({ limit: 300, pixels: 300 });
+    expect(s.combined.cluster.fit_sample.included).toBeGreaterThan(300);
+    expect(s.combined.cluster.fit_sample.rule).toMatch(/uniform random sample/);
+    expect(s.combined.cluster.pixels_included).toBe(s.combined.cluster.fit_sample.included);
+    // The study's results.h5 holds what the single run's holds: every map, table and input.
+    const h5 = h5Differences(path.join(single, 'results.h5'), path.join(study, 'results.h5'));
+    expect(h5.diff).toEqual([]);
+    expect(h5.objects).toBeGreaterThan(100);
     expect(s.command).toBe('run');
     expect(s.merged.shards).toHaveLength(2);
     expect(s.fields).toHaveLength(5);
