@@ -19,12 +19,7 @@
 // its 4 columns over the panel pixels b = s, s + S, ... (slice s of S): 8 workgroup-memory
 // loads per 16 FMAs, 16 accumulators in registers (4 vec4f), plus 16 for the panel sums.
 // At the chunk's end the S slices are added in workgroup memory, 16 entries one at a time.
-// Direct mode (params.direct = 1, chosen for CPU-emulated adapters such as llvmpipe): no
-// staging and no barrier per panel; invocation t = lt * S + s takes tile lt over pixels
-// p_begin + s, + S, ... straight from global memory, so the S consecutive invocations that
-// a CPU SIMD lane group runs read consecutive pixels (vector loads) of the same rows; the
-// CPU's caches hold the re-read rows. On a discrete GPU this would re-read each value once
-// per tile column (~11 kB per spectrum through L2 at d = 101), so the staged mode is used there.
+// CPU-emulated adapters (llvmpipe) use pca_cov_direct.wgsl instead (same sums and layout).
 //
 // Cost per spectrum (d = 101, mp = 104, T = 351 tiles): 4 * 101 B read once from global
 // memory per tile group (1 group for mp <= 128), 2 * 16 * T = 11.2 kFLOP (about 2 (d+1)^2,
@@ -74,10 +69,9 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wgid: ve
   let tg = w % params.n_tgroups;
   let tpg = params.tpg;
   let S = params.slices;
-  let direct = params.direct == 1u;
-  // Staged: neighbouring invocations take neighbouring tiles; direct: neighbouring pixels.
-  let lt = select(t % tpg, t / S, direct);
-  let s = select(t / tpg, t % S, direct);
+  // Neighbouring invocations take neighbouring tiles.
+  let lt = t % tpg;
+  let s = t / tpg;
   let q = tg * tpg + lt;
   let works = s < S && q < params.n_tiles;
   let bij = tile_blocks(min(q, params.n_tiles - 1u));
@@ -92,32 +86,7 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wgid: ve
   var o1 = vec4f(0.0);
   var o2 = vec4f(0.0);
   var o3 = vec4f(0.0);
-  if (direct) {
-    if (works) {
-      let ri = 4u * bij.x;
-      let rj = 4u * bij.y;
-      // Blocks of 16 pixels per slice summed first (inner), then added (outer).
-      for (var p1 = p_begin + s; p1 < p_end; p1 += 16u * S) {
-        var i0 = vec4f(0.0);
-        var i1 = vec4f(0.0);
-        var i2 = vec4f(0.0);
-        var i3 = vec4f(0.0);
-        let p2 = min(p1 + 16u * S, p_end);
-        for (var p = p1; p < p2; p += S) {
-          let bv = vec4f(aug(rj, p, p_end), aug(rj + 1u, p, p_end), aug(rj + 2u, p, p_end), aug(rj + 3u, p, p_end));
-          i0 += aug(ri, p, p_end) * bv;
-          i1 += aug(ri + 1u, p, p_end) * bv;
-          i2 += aug(ri + 2u, p, p_end) * bv;
-          i3 += aug(ri + 3u, p, p_end) * bv;
-        }
-        o0 += i0;
-        o1 += i1;
-        o2 += i2;
-        o3 += i3;
-      }
-    }
-  }
-  for (var p0 = p_begin; p0 < p_end && !direct; p0 += B) {
+  for (var p0 = p_begin; p0 < p_end; p0 += B) {
     for (var k = t; k < mp * B; k += COV_WG) {
       let r = k / B;
       let b = k % B;
@@ -157,7 +126,7 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wgid: ve
     workgroupBarrier();
     if (s == 0u && q < params.n_tiles) {
       var acc = 0.0;
-      for (var k = 0u; k < S; k++) { acc += red[select(k * tpg + lt, lt * S + k, direct)]; }
+      for (var k = 0u; k < S; k++) { acc += red[k * tpg + lt]; }
       partials[base + q * 16u + e] = acc;
     }
     workgroupBarrier();

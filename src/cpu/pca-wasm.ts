@@ -1,32 +1,46 @@
 /**
- * The PCA covariance block kernel in WebAssembly SIMD (f64x2): the same augmented Gram
- * matrix G = sum a a^T, a = [x - centre, 1], as gramBlocks' JavaScript path in pca-gram.ts
- * and pcaGramCpu (the readable twin), about 3x faster on one core (bench/README.md).
+ * The PCA covariance block kernel in WebAssembly SIMD, float32 products (f32x4) with float64
+ * sums: the augmented Gram matrix G = sum a a^T, a = [x - centre, 1], the same matrix as
+ * gramBlocks' JavaScript path in pca-gram.ts (float64 throughout) and pcaGramCpu (the
+ * readable twin), to within GRAM_F32_BOUND below; ~1.4x the float64 SIMD kernel it replaces
+ * (bench/README.md), as WebAssembly has 4 float32 lanes but only 2 float64 lanes and no FMA.
  *
  * Per block of pixels (pca-gram.ts PCA_CPU_BLOCK): the block's d float32 rows are copied
  * into this instance's linear memory (one copy per row), then per panel of WPANEL pixels:
  * - the exclusion mask: a pixel takes part only if |v| < PCA_MAX_ABS at every energy
- *   (usableValue; NaN fails the comparison), two pixels per f64x2 lane pair;
- * - the panel A (mp rows of WPANEL float64: the centred values x - centre[e] in float64, the
- *   constant row 1, zero rows up to mp = a multiple of 3; an excluded pixel is a zero column);
- * - G's upper 3 x 3 blocks += A A^T over the panel: nine f64x2 accumulators (each holds the
- *   sums of the even and of the odd pixels), the six rows of a block pair loaded once per
- *   two pixels (9 multiplies and 9 adds per 6 loads), lanes added at the panel's end.
- * Arithmetic: float64 products of the centred values (as in the JavaScript path), summed per
- * lane over a panel, then added to the block's G; the order depends only on the pixel index
- * within the block, never on the thread. The module is generated for each d (mp constant).
+ *   (usableValue; NaN fails the comparison), four pixels per f32x4;
+ * - the panel A (mp rows of WPANEL float32): x - centre[e] computed in float64 and rounded
+ *   once to float32, the constant row 1, zero rows up to mp (a multiple of BQ); an excluded
+ *   pixel is a zero column;
+ * - G's upper BR x BQ blocks += A A^T over the panel: BR * BQ f32x4 accumulators (lane l sums
+ *   the products of pixels 4 i + l), the BR + BQ rows loaded once per four pixels; after every
+ *   F32_RUN quads (4 F32_RUN pixels, F32_RUN products per lane) the four lanes are widened to
+ *   float64 and added to G in float64: ((l0 + l2) + (l1 + l3)), then G[i][j] += that.
+ *
+ * Arithmetic and error bound (u = 2^-24, float32 rounding): the centred value carries <= u
+ * relative error, its product <= 3u, and a lane's float32 sum of F32_RUN products <= (F32_RUN
+ * - 1) u of the sum of their magnitudes; everything after is float64. So
+ *   |G_computed[i][j] - G[i][j]| <= (F32_RUN + 2) u sum_p |a_i(p) a_j(p)|
+ *                                <= (F32_RUN + 2) u sqrt(G[i][i] G[j][j])   (Cauchy-Schwarz),
+ * 2.0e-6 of the diagonal for F32_RUN = 32 (GRAM_F32_BOUND), float32 data's own precision
+ * (scikit-learn's PCA of float32 data works in float32 throughout). The covariance then carries
+ * the same relative error; eigenvalues move by at most that times the largest one (Weyl).
+ * The order of every sum depends only on the pixel index within the block, never on the
+ * thread. The module is generated for each d (mp constant).
  */
 import { PCA_MAX_ABS } from './pca.js';
 import { assemble, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
 
-/** Pixels per panel of the WebAssembly path (A: mp x WPANEL float64, 208 KiB for d = 101: L2; measured best of 128-512). */
+/** Pixels per panel of the WebAssembly path (A: mp x WPANEL float32, 104 KiB for d = 101: L2). */
 export const WPANEL = 256;
 
-/** Register block of the Gram kernel: BR rows x BQ columns of G, BR * BQ f64x2 accumulators (x64 has 16 vector registers). */
+/** Register block of the Gram kernel: BR rows x BQ columns of G, BR * BQ f32x4 accumulators (x64 has 16 vector registers). */
 const BR = 2;
 const BQ = 4;
-/** Pixel pairs per trip of the Gram kernel's inner loop (WPANEL / 2 must be a multiple). */
-const UNROLL = 1;
+/** Quads of pixels summed per float32 lane before the float64 sum (WPANEL / 4 must be a multiple). */
+export const F32_RUN = 32;
+/** The error bound above, relative to sqrt(G[i][i] G[j][j]): (F32_RUN + 2) u. */
+export const GRAM_F32_BOUND = (F32_RUN + 2) * 2 ** -24;
 
 /** Rows of the WebAssembly panel: d + 1 rounded up to a multiple of BQ (BR divides BQ). */
 export function wasmRows(d: number): number {
@@ -54,10 +68,10 @@ export class WasmGram {
     const mp = (this.mp = wasmRows(d));
     const al = (x: number) => Math.ceil(x / 64) * 64;
     this.offA = al(4 * d * S);
-    this.offG = al(this.offA + 8 * mp * WPANEL);
+    this.offG = al(this.offA + 4 * mp * WPANEL);
     this.offC = al(this.offG + 8 * mp * mp);
     this.offOk = al(this.offC + 8 * d);
-    const bytes = this.offOk + 16 * (WPANEL / 2);
+    const bytes = this.offOk + 16 * (WPANEL / 4);
     const pages = Math.ceil(bytes / 65536);
     this.mem = newMemory(pages);
     this.exp = instantiate<Exports>(buildModule(d, S, mp, this.offA, this.offG, this.offC, this.offOk, pages), this.mem);
@@ -85,7 +99,7 @@ export class WasmGram {
     }
     new Float64Array(buf, this.offC, d).set(centre);
     // Rows d + 1 .. mp - 1 of A stay zero: clear A once per block (never written by the kernel).
-    new Float64Array(buf, this.offA, mp * WPANEL).fill(0);
+    new Float32Array(buf, this.offA, mp * WPANEL).fill(0);
     const Gp = new Float64Array(buf, this.offG, mp * mp);
     Gp.fill(0);
     this.exp.block(nPanels);
@@ -117,25 +131,31 @@ export function wasmGram(d: number, S: number): WasmGram | null {
 
 function buildModule(d: number, S: number, mp: number, offA: number, offG: number, offC: number, offOk: number, pages: number): Uint8Array<ArrayBuffer> {
   const f = new Fn('block', [['nPanels', I32]]);
-  const pnl = f.local('pnl', I32), e = f.local('e', I32), j = f.local('j', I32);
+  const pnl = f.local('pnl', I32), e = f.local('e', I32);
   const row = f.local('row', I32), ok = f.local('ok', I32), arow = f.local('arow', I32);
   const x = f.local('x', V128), c = f.local('c', V128), lim = f.local('lim', V128), zero = f.local('zero', V128), ones = f.local('ones', V128), one = f.local('one', V128);
-  const bi = f.local('bi', I32), bj = f.local('bj', I32), pa = f.local('pa', I32), pb = f.local('pb', I32), end = f.local('end', I32), g = f.local('g', I32);
+  const bi = f.local('bi', I32), bj = f.local('bj', I32), pa = f.local('pa', I32), pb = f.local('pb', I32), end = f.local('end', I32), g = f.local('g', I32), run = f.local('run', I32);
   const a = f.local('a', V128), b = Array.from({ length: BQ }, (_, q) => f.local(`b${q}`, V128));
   const acc = Array.from({ length: BR }, (_, r) => Array.from({ length: BQ }, (_, q) => f.local(`acc${r}${q}`, V128)));
-  const RB = 8 * WPANEL; // bytes per panel row
-  f.f64(PCA_MAX_ABS).f64x2Splat().set(lim);
+  const RB = 4 * WPANEL; // bytes per panel row
+  const OKEND = offOk + 16 * (WPANEL / 4);
+  // usable: |v| < PCA_MAX_ABS in float64 is |v| <= lim32 (or < lim32) for the float32 v.
+  const lim32 = Math.fround(PCA_MAX_ABS);
+  const le = lim32 < PCA_MAX_ABS;
+  const HI = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]; // lanes 2, 3 to 0, 1
+  const JOIN = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]; // low halves of two vectors
+  f.f64(lim32).demote().f32x4Splat().set(lim);
   f.f64(0).f64x2Splat().set(zero);
-  f.f64(1).f64x2Splat().set(one);
+  f.f64(1).demote().f32x4Splat().set(one);
   f.get(zero).get(zero).f64x2Eq().set(ones); // all bits set
   f.i32(0).set(pnl);
   f.block().loop();
   {
-    // --- mask: ok[j] (pixel pair j of the panel) = all energies usable
+    // --- mask: ok[j] (pixel quad j of the panel) = all energies usable
     f.i32(offOk).set(ok);
     f.block().loop();
     f.get(ok).get(ones).vStore();
-    f.get(ok).i32(16).add().tee(ok).i32(offOk + 16 * (WPANEL / 2)).ltS().brIf(0);
+    f.get(ok).i32(16).add().tee(ok).i32(OKEND).ltS().brIf(0);
     f.end().end();
     f.i32(0).set(e);
     f.block().loop();
@@ -146,15 +166,17 @@ function buildModule(d: number, S: number, mp: number, offA: number, offG: numbe
       f.block().loop();
       f.get(ok);
       f.get(ok).vLoad();
-      f.get(row).vLoad64Zero().f64x2PromoteLow().f64x2Abs().get(lim).f64x2Lt();
+      f.get(row).vLoad().f32x4Abs().get(lim);
+      if (le) f.f32x4Le();
+      else f.f32x4Lt();
       f.vAnd().vStore();
-      f.get(row).i32(8).add().set(row);
-      f.get(ok).i32(16).add().tee(ok).i32(offOk + 16 * (WPANEL / 2)).ltS().brIf(0);
+      f.get(row).i32(16).add().set(row);
+      f.get(ok).i32(16).add().tee(ok).i32(OKEND).ltS().brIf(0);
       f.end().end();
       f.get(e).i32(1).add().tee(e).i32(d).ltS().brIf(0);
     }
     f.end().end();
-    // --- panel A: centred values where usable, else 0; then the constant row
+    // --- panel A: centred values (float64 difference, one rounding) where usable, else 0
     f.i32(0).set(e);
     f.block().loop();
     {
@@ -163,22 +185,26 @@ function buildModule(d: number, S: number, mp: number, offA: number, offG: numbe
       f.get(e).i32(RB).mul().i32(offA).add().set(arow);
       f.i32(offOk).set(ok);
       f.block().loop();
+      f.get(row).vLoad().set(x);
       f.get(arow);
-      f.get(row).vLoad64Zero().f64x2PromoteLow().get(c).f64x2Sub();
+      f.get(x).f64x2PromoteLow().get(c).f64x2Sub().f32x4DemoteZero();
+      f.get(x).get(x).shuffle(HI).f64x2PromoteLow().get(c).f64x2Sub().f32x4DemoteZero();
+      f.shuffle(JOIN);
       f.get(zero).get(ok).vLoad().vBitselect().vStore();
-      f.get(row).i32(8).add().set(row);
+      f.get(row).i32(16).add().set(row);
       f.get(arow).i32(16).add().set(arow);
-      f.get(ok).i32(16).add().tee(ok).i32(offOk + 16 * (WPANEL / 2)).ltS().brIf(0);
+      f.get(ok).i32(16).add().tee(ok).i32(OKEND).ltS().brIf(0);
       f.end().end();
       f.get(e).i32(1).add().tee(e).i32(d).ltS().brIf(0);
     }
     f.end().end();
+    // the constant row d: 1 where usable
     f.i32(offA + d * RB).set(arow);
     f.i32(offOk).set(ok);
     f.block().loop();
     f.get(arow).get(one).get(zero).get(ok).vLoad().vBitselect().vStore();
     f.get(arow).i32(16).add().set(arow);
-    f.get(ok).i32(16).add().tee(ok).i32(offOk + 16 * (WPANEL / 2)).ltS().brIf(0);
+    f.get(ok).i32(16).add().tee(ok).i32(OKEND).ltS().brIf(0);
     f.end().end();
     // --- G's upper triangle += A A^T, in BR x BQ blocks (rows bi.., columns bj..)
     f.i32(0).set(bi);
@@ -188,32 +214,38 @@ function buildModule(d: number, S: number, mp: number, offA: number, offG: numbe
       f.get(bi).i32(BQ).divS().i32(BQ).mul().set(bj);
       f.block().loop();
       {
-        for (const r of acc) for (const q of r) f.get(zero).set(q);
         f.get(bi).i32(RB).mul().i32(offA).add().set(pa);
         f.get(bj).i32(RB).mul().i32(offA).add().set(pb);
-        f.get(pa).i32(RB).add().set(end);
-        f.loop();
-        for (let u = 0; u < UNROLL; u++) {
-          for (let q = 0; q < BQ; q++) f.get(pb).vLoad(q * RB + 16 * u).set(b[q]);
-          for (let r = 0; r < BR; r++) {
-            f.get(pa).vLoad(r * RB + 16 * u).set(a);
-            for (let q = 0; q < BQ; q++) f.get(acc[r][q]).get(a).get(b[q]).f64x2Mul().f64x2Add().set(acc[r][q]);
-          }
-        }
-        f.get(pb).i32(16 * UNROLL).add().set(pb);
-        f.get(pa).i32(16 * UNROLL).add().tee(pa).get(end).ltS().brIf(0);
-        f.end();
-        // G[bi + r][bj + q] += lane 0 + lane 1
         f.get(bi).i32(mp).mul().get(bj).add().i32(3).shl().i32(offG).add().set(g);
-        for (let r = 0; r < BR; r++) {
-          for (let q = 0; q < BQ; q++) {
-            const o = 8 * (r * mp + q);
-            f.get(g);
-            f.get(g).f64Load(o);
-            f.get(acc[r][q]).f64x2Extract(0).get(acc[r][q]).f64x2Extract(1).fadd();
-            f.fadd().f64Store(o);
+        f.i32(0).set(run);
+        f.block().loop();
+        {
+          for (const r of acc) for (const q of r) f.get(zero).set(q);
+          f.get(pa).i32(16 * F32_RUN).add().set(end);
+          f.loop();
+          for (let q = 0; q < BQ; q++) f.get(pb).vLoad(q * RB).set(b[q]);
+          for (let r = 0; r < BR; r++) {
+            f.get(pa).vLoad(r * RB).set(a);
+            for (let q = 0; q < BQ; q++) f.get(acc[r][q]).get(a).get(b[q]).f32x4Mul().f32x4Add().set(acc[r][q]);
           }
+          f.get(pb).i32(16).add().set(pb);
+          f.get(pa).i32(16).add().tee(pa).get(end).ltS().brIf(0);
+          f.end();
+          // G[bi + r][bj + q] += (l0 + l2) + (l1 + l3), in float64
+          for (let r = 0; r < BR; r++) {
+            for (let q = 0; q < BQ; q++) {
+              const o = 8 * (r * mp + q);
+              const v = acc[r][q];
+              f.get(g);
+              f.get(g).f64Load(o);
+              f.get(v).f64x2PromoteLow().get(v).get(v).shuffle(HI).f64x2PromoteLow().f64x2Add().set(a);
+              f.get(a).f64x2Extract(0).get(a).f64x2Extract(1).fadd();
+              f.fadd().f64Store(o);
+            }
+          }
+          f.get(run).i32(1).add().tee(run).i32(WPANEL / (4 * F32_RUN)).ltS().brIf(0);
         }
+        f.end().end();
         f.get(bj).i32(BQ).add().tee(bj).i32(mp).ltS().brIf(0);
       }
       f.end().end();

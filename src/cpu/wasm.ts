@@ -155,6 +155,20 @@ export class Fn {
   i64x2Extract(lane: number): this { return this.simd(0x1d, lane); }
   i64x2AllTrue(): this { return this.simd(0xc3); }
   i32x4Extract(lane: number): this { return this.simd(0x1b, lane); }
+  f32x4Splat(): this { return this.simd(0x13); }
+  f32x4Lt(): this { return this.simd(0x43); }
+  f32x4Le(): this { return this.simd(0x45); }
+  f32x4Abs(): this { return this.simd(0xe0); }
+  f32x4Add(): this { return this.simd(0xe4); }
+  f32x4Sub(): this { return this.simd(0xe5); }
+  f32x4Mul(): this { return this.simd(0xe6); }
+  /** f32x4.demote_f64x2_zero: [f32(a0), f32(a1), 0, 0]. */
+  f32x4DemoteZero(): this { return this.simd(0x5e); }
+  /** i8x16.shuffle of the two operands (lanes 0-15 the first, 16-31 the second). */
+  shuffle(lanes: number[]): this {
+    if (lanes.length !== 16) throw new Error('wasm emitter: a shuffle takes 16 lanes');
+    return this.simd(0x0d, ...lanes);
+  }
 
   // --- SIMD for the transmission conversion (transmission-wasm.ts): integer lanes, loads
   // that widen stored counts, float conversions

@@ -18,6 +18,7 @@ import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import { PCA_MAX_ABS, type PcaModel } from '../cpu/pca.js';
 import maskWgsl from '../../shaders/pca_mask.wgsl';
 import covWgsl from '../../shaders/pca_cov.wgsl';
+import covDirectWgsl from '../../shaders/pca_cov_direct.wgsl';
 import reduceWgsl from '../../shaders/pca_reduce.wgsl';
 import projectWgsl from '../../shaders/pca_project.wgsl';
 
@@ -60,11 +61,44 @@ export const pcaCovKernel: KernelDef = {
   ],
   params: [
     ['d', 'u32'], ['n_pixels', 'u32'], ['nt', 'u32'], ['n_tiles', 'u32'], ['tpg', 'u32'], ['n_tgroups', 'u32'],
-    ['slices', 'u32'], ['panel', 'u32'], ['chunk', 'u32'], ['n_groups', 'u32'], ['direct', 'u32'],
+    ['slices', 'u32'], ['panel', 'u32'], ['chunk', 'u32'], ['n_groups', 'u32'],
   ],
   constants: { COV_WG, COV_PANEL },
   workgroupSize: COV_WG,
 };
+
+/**
+ * pca_cov's shape for CPU-emulated adapters (llvmpipe): DQ x DQ 4 x 4 tiles of G per
+ * invocation (16 x 16 for DQ = 4), no staging (see the shader header); one pipeline per DQ.
+ */
+function covDirectKernel(dq: number): KernelDef {
+  return {
+    name: 'pca_cov_direct',
+    wgsl: covDirectWgsl,
+    bindings: [
+      { name: 'params', kind: 'uniform' },
+      { name: 'cube', kind: 'read-only-storage' },
+      { name: 'mask', kind: 'read-only-storage' },
+      { name: 'centre', kind: 'read-only-storage' },
+      { name: 'partials', kind: 'storage' },
+    ],
+    params: [['d', 'u32'], ['n_pixels', 'u32'], ['nt', 'u32'], ['ntb', 'u32'], ['n_big', 'u32'], ['entries', 'u32'], ['chunk', 'u32'], ['n_chunks', 'u32']],
+    constants: { DQ: dq },
+    workgroupSize: COV_DIRECT_WG,
+  };
+}
+/** Invocations per workgroup of pca_cov_direct. */
+const COV_DIRECT_WG = 64;
+const covDirectKernels = new Map([1, 2, 4].map((dq) => [dq, covDirectKernel(dq)]));
+
+/**
+ * Direct mode: 4 x 4 tiles per block side (DQ): 4 (16 x 16 blocks) once G has 4 tiles per
+ * side, else the smallest of 1 and 2 that covers it, so small d does no padded work (d = 3
+ * in a 16 x 16 block would do 16x the multiply-adds).
+ */
+export function directQuarters(nt: number): number {
+  return nt >= 4 ? 4 : nt >= 2 ? 2 : 1;
+}
 
 export const pcaReduceKernel: KernelDef = {
   name: 'pca_reduce',
@@ -110,12 +144,22 @@ export interface CovPlan {
   partials: number;
   /** Floats of the tile's reduced Gram tiles: nTiles * 16. */
   entries: number;
-  /** Direct mode (no staging; for CPU-emulated adapters, see pca_cov.wgsl). */
+  /** Direct mode: pca_cov_direct.wgsl (for CPU-emulated adapters), not pca_cov. */
   direct: boolean;
+  /** Direct mode: 4 x 4 tiles per block side (dq), blocks per side (ntb) and in the upper triangle (nBig); 0 otherwise. */
+  dq: number;
+  ntb: number;
+  nBig: number;
 }
 
-/** Slices (consecutive invocations on consecutive pixels) per tile in direct mode. */
-export const COV_DIRECT_SLICES = 64;
+/**
+ * Direct mode: pixels per invocation (one chunk) at least; 2048 keeps ~50 chunks x 28 blocks
+ * = 1.4k invocations for 100k pixels at d = 101 (enough for every CPU thread) and a chunk's
+ * 800 KiB of spectra in the CPU's L2/L3 while its 28 blocks read them.
+ */
+export const COV_DIRECT_CHUNK = 2048;
+/** Direct mode: pixels of the inner float32 sum (the shader's literal 16). */
+const COV_DIRECT_INNER = 16;
 
 /**
  * The cut of one tile. `targetPartials` bounds the partials (tests set 1 to force one chunk,
@@ -126,24 +170,44 @@ export function covPlan(d: number, P: number, targetPartials = COV_TARGET_PARTIA
   const mp = 4 * nt;
   if (mp > COV_PANEL) throw new RangeError(`pca_cov: ${d} energies exceed ${COV_PANEL - 1}`);
   const nTiles = (nt * (nt + 1)) / 2;
-  const groupTiles = direct ? Math.max(1, COV_WG / COV_DIRECT_SLICES) : COV_WG;
-  const nTgroups = Math.ceil(nTiles / groupTiles);
-  const tpg = Math.ceil(nTiles / nTgroups);
-  // Direct: a power of two, so tile lt = t / S and slice s = t % S tile the workgroup.
-  const slices = direct ? 2 ** Math.floor(Math.log2(COV_WG / tpg)) : Math.max(1, Math.floor(COV_WG / tpg));
-  const panel = Math.floor(COV_PANEL / mp);
   const entries = nTiles * 16;
   const minChunk = Math.ceil((Math.max(1, P) * entries) / Math.max(1, targetPartials));
+  if (direct) {
+    const dq = directQuarters(nt);
+    const ntb = Math.ceil(nt / dq);
+    const nBig = (ntb * (ntb + 1)) / 2;
+    const chunk = Math.max(COV_DIRECT_CHUNK, Math.ceil(minChunk / COV_DIRECT_INNER) * COV_DIRECT_INNER);
+    const nChunks = Math.max(1, Math.ceil(P / chunk));
+    return {
+      d, P, nt, nTiles, tpg: 1, nTgroups: 1, slices: 1, panel: COV_DIRECT_INNER, chunk, nChunks,
+      nGroups: Math.ceil((nChunks * nBig) / COV_DIRECT_WG),
+      partials: nChunks * entries, entries, direct, dq, ntb, nBig,
+    };
+  }
+  const nTgroups = Math.ceil(nTiles / COV_WG);
+  const tpg = Math.ceil(nTiles / nTgroups);
+  const slices = Math.max(1, Math.floor(COV_WG / tpg));
+  const panel = Math.floor(COV_PANEL / mp);
   const chunk = Math.max(panel * COV_PANELS_PER_CHUNK, Math.ceil(minChunk / panel) * panel);
   const nChunks = Math.max(1, Math.ceil(P / chunk));
-  return { d, P, nt, nTiles, tpg, nTgroups, slices, panel, chunk, nChunks, nGroups: nChunks * nTgroups, partials: nChunks * entries, entries, direct };
+  return { d, P, nt, nTiles, tpg, nTgroups, slices, panel, chunk, nChunks, nGroups: nChunks * nTgroups, partials: nChunks * entries, entries, direct, dq: 0, ntb: 0, nBig: 0 };
 }
 
 export function covParams(plan: CovPlan): Record<string, number> {
   return {
     d: plan.d, n_pixels: plan.P, nt: plan.nt, n_tiles: plan.nTiles, tpg: plan.tpg, n_tgroups: plan.nTgroups,
-    slices: plan.slices, panel: plan.panel, chunk: plan.chunk, n_groups: plan.nGroups, direct: plan.direct ? 1 : 0,
+    slices: plan.slices, panel: plan.panel, chunk: plan.chunk, n_groups: plan.nGroups,
   };
+}
+
+/** Encodes the covariance kernel of the plan (pca_cov, or pca_cov_direct in direct mode). */
+async function encodeCov(ctx: GpuContext, encoder: GPUCommandEncoder, plan: CovPlan, buffers: GPUBuffer[], owned: GPUBuffer[]): Promise<void> {
+  if (!plan.direct) {
+    await encodeDispatch(ctx, encoder, pcaCovKernel, plan.nGroups * COV_WG, covParams(plan), buffers, owned);
+    return;
+  }
+  const params = { d: plan.d, n_pixels: plan.P, nt: plan.nt, ntb: plan.ntb, n_big: plan.nBig, entries: plan.entries, chunk: plan.chunk, n_chunks: plan.nChunks };
+  await encodeDispatch(ctx, encoder, covDirectKernels.get(plan.dq)!, plan.nChunks * plan.nBig, params, buffers, owned);
 }
 
 /** Adds one tile's reduced Gram tiles (float32, nTiles x 16) into a (d+1)^2 float64 Gram matrix. */
@@ -235,7 +299,7 @@ export class GpuGramAccumulator {
     const plan = covPlan(d, P, this.targetPartials, this.direct);
     const encoder = device.createCommandEncoder({ label: 'pcaGram.tile' });
     await encodeDispatch(ctx, encoder, pcaMaskKernel, P, { d, max_abs: PCA_MAX_ABS }, [slot, this.mask], this.scratch.buffers);
-    await encodeDispatch(ctx, encoder, pcaCovKernel, plan.nGroups * COV_WG, covParams(plan), [slot, this.mask, this.centreBuf, this.partials], this.scratch.buffers);
+    await encodeCov(ctx, encoder, plan, [slot, this.mask, this.centreBuf, this.partials], this.scratch.buffers);
     await encodeDispatch(ctx, encoder, pcaReduceKernel, plan.entries, { n_entries: plan.entries, n_chunks: plan.nChunks, out_offset: this.pending * this.entries }, [this.partials, this.results], this.scratch.buffers);
     await this.ring.submit(i, encoder, 'pca_cov');
     this.added++;

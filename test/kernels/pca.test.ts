@@ -18,6 +18,7 @@ import {
 } from '../../src/cpu/pca.js';
 import { COV_PANEL, COV_WG, covPlan, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
 import { CpuGram, PCA_CPU_BLOCK } from '../../src/cpu/pca-gram.js';
+import { GRAM_F32_BOUND } from '../../src/cpu/pca-wasm.js';
 import { sharedFloat32 } from '../../src/cpu/threads.js';
 import { pcaProjectStep, pcaRun } from '../../src/pipeline/cluster.js';
 import { gpuBackend } from '../helpers/backends.js';
@@ -124,7 +125,7 @@ describe('pca', () => {
     // One chunk per tile group: the blocked float32 sums run through every panel of the tile.
     const Glong = await pcaGramGpu(gpuCtx, cube, P, nE, centre, { targetPartials: 1 });
     expect(covPlan(nE, P, 1).nChunks).toBe(1);
-    // Both modes of pca_cov run here, whichever the adapter would choose.
+    // Both shapes (pca_cov staged, pca_cov_direct) run here, whichever the adapter would choose.
     const Gstaged = await pcaGramGpu(gpuCtx, cube, P, nE, centre, { direct: false });
     const Gdirect = await pcaGramGpu(gpuCtx, cube, P, nE, centre, { direct: true, targetPartials: 1 });
     const m = nE + 1;
@@ -135,6 +136,32 @@ describe('pca', () => {
     expect(worst / maxDiag, `seed ${SEED}`).toBeLessThan(GRAM_REL);
     expect(Gg[m * m - 1]).toBe(P - bad.size);
     expect(Gc[m * m - 1]).toBe(P - bad.size);
+    // pca_cov_direct over several chunks (the stack three times along the pixels): the
+    // chunks' partial sums added by pca_reduce give the float64 sum of all three copies.
+    const P3 = 3 * P;
+    const cube3 = new Float32Array(nE * P3);
+    for (let e = 0; e < nE; e++) for (let k = 0; k < 3; k++) cube3.set(cube.subarray(e * P, (e + 1) * P), e * P3 + k * P);
+    expect(covPlan(nE, P3, undefined, true).nChunks).toBeGreaterThan(1);
+    const G3 = await pcaGramGpu(gpuCtx, cube3, P3, nE, centre, { direct: true });
+    let worst3 = 0;
+    for (let i = 0; i < m * m; i++) worst3 = Math.max(worst3, Math.abs(G3[i] - 3 * Gc[i]));
+    expect(worst3 / (3 * maxDiag), `seed ${SEED}`).toBeLessThan(GRAM_REL);
+    // Every block size of pca_cov_direct (1, 2 and 4 tiles a side; d + 1 not a multiple of 4).
+    const rng = makeRng(SEED + 1);
+    for (const d of [3, 6, 13]) {
+      const Pd = 2500;
+      const cd = new Float32Array(d * Pd).map(() => 1 + rng.normal());
+      cd[d * Pd - 1] = NaN;
+      const cc = new Float64Array(d).fill(1);
+      const want = pcaGramCpu(cd, Pd, d, cc);
+      const got = await pcaGramGpu(gpuCtx, cd, Pd, d, cc, { direct: true });
+      const md = d + 1;
+      let big = 0, bad = 0;
+      for (let i = 0; i < md; i++) big = Math.max(big, want[i * md + i]);
+      for (let i = 0; i < md * md; i++) bad = Math.max(bad, Math.abs(got[i] - want[i]));
+      expect(bad / big, `d ${d}`).toBeLessThan(GRAM_REL);
+      expect(got[md * md - 1]).toBe(Pd - 1);
+    }
 
     // Known truth: mean and covariance straight from the included pixels, two-pass float64.
     const good = Array.from({ length: P }, (_, p) => p).filter((p) => !bad.has(p));
@@ -281,7 +308,7 @@ describe('pca', () => {
     for (let k = 0; k < 3; k++) expect(Math.abs(g.model.eigenvalues[k] - c.model.eigenvalues[k]) / c.model.eigenvalues[k]).toBeLessThan(EIG_REL);
   });
 
-  test('CPU covariance kernel: panels = the rank-1 twin; bytes identical on 1 and 2 threads', async () => {
+  test('CPU covariance kernel: within its error bound of the rank-1 twin; bytes identical on 1 and 2 threads', async () => {
     const rng = makeRng(SEED + 7);
     for (const [d, P] of [[101, 2 * PCA_CPU_BLOCK + 333], [3, PCA_CPU_BLOCK + 5]]) {
       const cube = sharedFloat32(d * P);
@@ -301,12 +328,12 @@ describe('pca', () => {
         }
       }
       expect(runs[0][m * m - 1]).toBe(P - 2);
-      let maxDiag = 0;
-      for (let i = 0; i < m; i++) maxDiag = Math.max(maxDiag, twin[i * m + i]);
       let worst = 0;
-      for (let i = 0; i < m * m; i++) worst = Math.max(worst, Math.abs(runs[0][i] - twin[i]));
-      // float64 sums in another order: rounding only.
-      expect(worst / maxDiag).toBeLessThan(1e-12);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < m; j++) worst = Math.max(worst, Math.abs(runs[0][i * m + j] - twin[i * m + j]) / Math.sqrt(twin[i * m + i] * twin[j * m + j]));
+      }
+      // The SIMD kernel's float32 products and float64 sums: within its proven bound (pca-wasm.ts).
+      expect(worst).toBeLessThanOrEqual(GRAM_F32_BOUND);
       expect(Buffer.from(runs[1].buffer).equals(Buffer.from(runs[0].buffer))).toBe(true);
     }
   });
@@ -352,9 +379,17 @@ describe('pca', () => {
     for (const [d, n, direct] of [[1, 1, 0], [3, 5000, 0], [7, 257, 1], [8, 100, 0], [15, 64, 1], [101, 123457, 0], [101, 123457, 1], [3, 5000, 1]]) {
       const plan = covPlan(d, n, undefined, direct === 1);
       expect(4 * plan.nt).toBeGreaterThanOrEqual(d + 1);
-      expect(plan.tpg * plan.nTgroups).toBeGreaterThanOrEqual(plan.nTiles);
-      expect(plan.tpg * plan.slices).toBeLessThanOrEqual(COV_WG);
-      expect(4 * plan.nt * plan.panel).toBeLessThanOrEqual(COV_PANEL);
+      if (direct) {
+        // pca_cov_direct: square blocks of dq x dq tiles covering the 4 x 4 tiles, no more.
+        expect(plan.dq * plan.ntb).toBeGreaterThanOrEqual(plan.nt);
+        expect(plan.dq * (plan.ntb - 1)).toBeLessThan(plan.nt);
+        expect(plan.dq).toBeLessThanOrEqual(Math.max(1, plan.nt));
+        expect(plan.nBig).toBe((plan.ntb * (plan.ntb + 1)) / 2);
+      } else {
+        expect(plan.tpg * plan.nTgroups).toBeGreaterThanOrEqual(plan.nTiles);
+        expect(plan.tpg * plan.slices).toBeLessThanOrEqual(COV_WG);
+        expect(4 * plan.nt * plan.panel).toBeLessThanOrEqual(COV_PANEL);
+      }
       expect(plan.chunk % plan.panel).toBe(0);
       expect(plan.nChunks * plan.chunk).toBeGreaterThanOrEqual(n);
       expect((plan.nChunks - 1) * plan.chunk).toBeLessThan(n);
