@@ -15,6 +15,9 @@ import v8 from 'node:v8';
 import { InputError } from './errors.js';
 import { collectGarbage } from '../pipeline/memory.js';
 import { checkRowRequest, type StackSource, type StackLayout } from '../stack/source.js';
+import type { BandCache } from '../stack/tiles.js';
+
+export type { BandCache };
 
 type H5 = typeof import('h5wasm/node');
 type Group = import('h5wasm/node').Group;
@@ -518,18 +521,6 @@ export class Hdf5Stack implements StackSource {
     this.darkField?.close();
     this.file.release();
   }
-}
-
-/**
- * The band caches of a run's HDF5 files (stack, flat, dark) as one term of its memory plan:
- * the run turns them on where the plan holds them, and frees them when its tiles are done
- * (each band is one large array, returned to the system when freed, so the bytes are
- * planned beside the output phase rather than on top of it: see TileBudget.bandBytes).
- */
-export interface BandCache {
-  bytes: number;
-  use(on: boolean): void;
-  release(): void;
 }
 
 /** The band caches of the HDF5 stacks among `sources`, or null when none has one. */

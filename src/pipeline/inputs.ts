@@ -9,7 +9,8 @@ import { readEnergies, checkEnergyCount, checkEnergyScale } from '../io/energies
 import { checkInputsPhysics } from './sanity.js';
 import { InputError } from '../io/errors.js';
 import { checkBudgetFloor, checkImageSize } from '../stack/tiles.js';
-import { bandCacheOf, type BandCache } from '../io/hdf5.js';
+import { bandCacheOf } from '../io/hdf5.js';
+import type { BandCache } from '../stack/tiles.js';
 import { baselineBytes } from './run-tiles.js';
 import { checkBudgetFitsMachine, outputPhaseBytes } from './memory.js';
 import { OpticalDensityStack, opticalDensity, parseI0Options } from '../stack/od.js';

@@ -11,7 +11,7 @@ import { GpuOutOfMemoryError, withBufferReuse } from '../gpu/buffers.js';
 import { CpuPool, workerScript } from './cpu-pool.js';
 import { collectGarbage, WORKER_THREAD_BYTES } from './memory.js';
 import { InputError } from '../io/errors.js';
-import type { BandCache } from '../io/hdf5.js';
+import type { BandCache } from '../stack/tiles.js';
 import { sharedFloat32 } from '../cpu/threads.js';
 
 export interface RunResult {

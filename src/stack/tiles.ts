@@ -39,6 +39,18 @@ export interface TileBudget {
   stack?: { path: string; nE: number; height: number; width: number };
 }
 
+/**
+ * The band caches of a run's HDF5 files (stack, flat, dark; src/io/hdf5.ts) as one term of
+ * its memory plan: the run turns them on where the plan holds them, and frees them when its
+ * tiles are done (each band is one large array, returned to the system when freed, so the
+ * bytes are planned beside the output phase rather than on top of it: TileBudget.bandBytes).
+ */
+export interface BandCache {
+  bytes: number;
+  use(on: boolean): void;
+  release(): void;
+}
+
 export interface TilePlan {
   rowsPerTile: number;
   tiles: number;
