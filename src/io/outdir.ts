@@ -338,17 +338,22 @@ export class OutputDir {
     const finalPath = realLocation(out);
     const d = new OutputDir(finalPath, out);
     d.createdParents = makeParents(path.dirname(finalPath), out);
+    // Only a temporary folder this call made (or a marked leftover it took over) is removed on failure:
+    // a same-named folder that is not ours is refused and left as it is.
+    let ours = false;
     try {
       cleanStale(finalPath);
       if (fs.existsSync(d.tmp)) {
         // Our own pid: an earlier run of this process that did not finish.
         if (!hasMarker(d.tmp)) throw new InputError(out, `${d.tmp} is in the way and was not written by xanes; move it away`);
+        ours = true;
         fs.rmSync(d.tmp, { recursive: true, force: true });
       }
       fs.mkdirSync(d.tmp);
+      ours = true;
       fs.writeFileSync(path.join(d.tmp, MARKER), markerText());
     } catch (e) {
-      fs.rmSync(d.tmp, { recursive: true, force: true });
+      if (ours) fs.rmSync(d.tmp, { recursive: true, force: true });
       removeCreated(d.createdParents);
       if (e instanceof InputError) throw e;
       throw outputFsError(e, out) ?? e;

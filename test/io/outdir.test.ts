@@ -261,3 +261,18 @@ test('a study part never removes a same-named folder it did not make; its own ma
     fs.rmSync(study, { recursive: true, force: true });
   }
 });
+
+test('a run never removes a same-named temporary folder it did not make (one error, the folder kept)', () => {
+  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'xanes-tmp-foreign-'));
+  try {
+    const out = path.join(parent, 'out');
+    const foreign = `${out}.partial-${process.pid}`;
+    fs.mkdirSync(foreign);
+    fs.writeFileSync(path.join(foreign, 'keep.txt'), 'user data');
+    expect(() => OutputDir.create(out)).toThrow(/is in the way and was not written by xanes/);
+    expect(fs.readFileSync(path.join(foreign, 'keep.txt'), 'utf8')).toBe('user data');
+    expect(fs.existsSync(out)).toBe(false);
+  } finally {
+    fs.rmSync(parent, { recursive: true, force: true });
+  }
+});
