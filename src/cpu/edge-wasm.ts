@@ -16,7 +16,7 @@
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
-import { assemble, Fn, I32, instantiate, V128, wasmSimd } from './wasm.js';
+import { assemble, Fn, I32, instantiate, uleb, V128, wasmSimd } from './wasm.js';
 
 /** Pixels per block (even: the search takes pairs). */
 export const EDGE_WASM_BLOCK = 128;
@@ -109,17 +109,6 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   f.br(0);
   f.end().end();
   return f;
-}
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
 }
 
 /** One plan's module and scratch: stage a block, run prep, read y / best / bestV. */

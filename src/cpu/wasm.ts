@@ -16,7 +16,8 @@ export const F64 = 0x7c;
 export const V128 = 0x7b;
 type ValType = typeof I32 | typeof F64 | typeof V128;
 
-function uleb(n: number): number[] {
+/** Unsigned LEB128, the encoding of WebAssembly's immediates (memarg offsets, sizes, indices). */
+export function uleb(n: number): number[] {
   const out: number[] = [];
   do {
     let b = n & 0x7f;
