@@ -21,21 +21,19 @@
  * Cost (measured on the 2-core VM): ~15 s to write the 1.7 GB file, ~170 s of CPU for the run
  * (2 threads), ~1.3 GB of outputs; everything is removed at the end.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { peakRss, RSS_TOLERANCE, type PeakRssRun } from '../helpers/peak-rss.js';
 import { readNpy } from '../../src/io/npy.js';
 import { runCli } from '../helpers/cli.js';
 
 const PYTHON = '/usr/bin/python3';
-const helper = fileURLToPath(new URL('../helpers/peak-rss.mjs', import.meta.url));
 const generator = fileURLToPath(new URL('../helpers/fxi_big.py', import.meta.url));
 
-/** The issue's acceptance: peak RSS at most 1.1 x --memory. */
-const RSS_TOLERANCE = 1.1;
 const BUDGET_MIB = 512;
 const [NE, H, W, CHUNK_ROWS] = [101, 3264, 3264, 128];
 /**
@@ -52,29 +50,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xanes-fxi-2gib-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const f = (name: string) => path.join(dir, name);
 
-interface Run {
-  code: number;
-  maxRssMiB: number;
-  stderr: string;
-}
-
-function peakRss(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [helper, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', () => {
-      try {
-        const { code, maxRssKiB } = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { code: number; maxRssKiB: number };
-        resolve({ code, maxRssMiB: maxRssKiB / 1024, stderr });
-      } catch {
-        reject(new Error(`no result from ${args.join(' ')}: ${stderr}`));
-      }
-    });
-  });
-}
+type Run = PeakRssRun;
 
 let run: Run;
 let fileBytes = 0;

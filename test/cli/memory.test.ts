@@ -12,43 +12,17 @@
  * tile. A budget below what a run needs is one error line that names --memory and how much
  * it needs, and leaves nothing behind (tested below).
   */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { peakRss as run, RSS_TOLERANCE, type PeakRssRun } from '../helpers/peak-rss.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xanes-memory-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-const helper = fileURLToPath(new URL('../helpers/peak-rss.mjs', import.meta.url));
 
-/** The issue's acceptance: peak RSS at most 1.1 x --memory. */
-const RSS_TOLERANCE = 1.1;
-
-interface Run {
-  code: number;
-  maxRssMiB: number;
-  stderr: string;
-}
-
-function run(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [helper, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', () => {
-      try {
-        const { code, maxRssKiB } = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { code: number; maxRssKiB: number };
-        resolve({ code, maxRssMiB: maxRssKiB / 1024, stderr });
-      } catch (e) {
-        reject(new Error(`no result from ${args.join(' ')}: ${stderr}`));
-      }
-    });
-  });
-}
+type Run = PeakRssRun;
 
 /** stderr lines of the engine. */
 const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('xanes'));

@@ -10,21 +10,17 @@
  * maps as the shards write them), whose two feature maps are then replaced by large maps
  * with three known domains each (the shards' own maps of 16 x 16 pixels would fit anything).
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { peakRss, RSS_TOLERANCE } from '../helpers/peak-rss.js';
 import { runCli } from '../helpers/cli.js';
 import { writeStudyFields } from '../helpers/study.js';
 import { adjustedRandIndex } from '../helpers/cluster.js';
 import { readNpy, writeNpy } from '../../src/io/npy.js';
 import { makeRng } from '../../src/synth/random.js';
 
-const helper = fileURLToPath(new URL('../helpers/peak-rss.mjs', import.meta.url));
-/** The issue's acceptance: peak RSS at most 1.1 x --memory. */
-const RSS_TOLERANCE = 1.1;
 /** Three well-separated domains (centres 2.5 eV and 0.5 apart, noise 0.25 eV and 0.05): near-perfect recovery. */
 const ARI_MIN = 0.99;
 
@@ -42,24 +38,6 @@ let dir: string;
 let study: string;
 let recipe: string;
 const truth = new Map<string, Int8Array>();
-
-function peakRss(args: string[]): Promise<{ code: number; maxRssMiB: number; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [helper, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', () => {
-      try {
-        const { code, maxRssKiB } = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { code: number; maxRssKiB: number };
-        resolve({ code, maxRssMiB: maxRssKiB / 1024, stderr });
-      } catch {
-        reject(new Error(`no result from ${args.join(' ')}: ${stderr}`));
-      }
-    });
-  });
-}
 
 /** Field i's domains: three bands across the image, turned with i; a NaN row at the top (excluded pixels). */
 function growField(name: string, i: number): void {
