@@ -5,13 +5,18 @@
  * readable twin), to within GRAM_F32_BOUND below; ~1.4x the float64 SIMD kernel it replaces
  * (bench/README.md), as WebAssembly has 4 float32 lanes but only 2 float64 lanes and no FMA.
  *
- * Per block of pixels (pca-gram.ts PCA_CPU_BLOCK): the block's d float32 rows are copied
- * into this instance's linear memory (one copy per row), then per panel of WPANEL pixels:
- * - the exclusion mask: a pixel takes part only if |v| < PCA_MAX_ABS at every energy
- *   (usableValue; NaN fails the comparison), four pixels per f32x4;
+ * Per block of pixels (pca-gram.ts PCA_CPU_BLOCK): a tile that lies in this thread's
+ * WebAssembly heap (wasm-heap.ts heapF32) is read where it lies, every full panel straight
+ * from the tile's rows; any other tile's block is first copied into staging rows in the heap
+ * (one copy per row). A last partial panel is always staged (its missing pixels NaN, i.e.
+ * excluded), so the kernel never reads past a block. Then per panel of WPANEL pixels:
  * - the panel A (mp rows of WPANEL float32): x - centre[e] computed in float64 and rounded
- *   once to float32, the constant row 1, zero rows up to mp (a multiple of BQ); an excluded
- *   pixel is a zero column;
+ *   once to float32, the constant row 1, zero rows up to mp (a multiple of BQ), while the same
+ *   sweep checks that every value is usable (|v| < PCA_MAX_ABS: usableValue; NaN fails the
+ *   comparison), four pixels per f32x4;
+ * - only if some value of the panel is not usable (rare): the exclusion mask, per pixel over
+ *   every energy, and A again with every excluded pixel a zero column (and 0 in the constant
+ *   row), the same values the first sweep wrote for the others;
  * - G's upper BR x BQ blocks += A A^T over the panel: BR * BQ f32x4 accumulators (lane l sums
  *   the products of pixels 4 i + l), the BR + BQ rows loaded once per four pixels; after every
  *   F32_RUN quads (4 F32_RUN pixels, F32_RUN products per lane) the four lanes are widened to
@@ -29,7 +34,8 @@
  * thread. The module is generated for each d (mp constant).
  */
 import { PCA_MAX_ABS } from './pca.js';
-import { assemble, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
+import { assemble, Fn, I32, instantiate, V128, wasmSimd } from './wasm.js';
+import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 
 /** Pixels per panel of the WebAssembly path (A: mp x WPANEL float32, 104 KiB for d = 101: L2). */
 export const WPANEL = 256;
@@ -48,33 +54,45 @@ export function wasmRows(d: number): number {
 }
 
 interface Exports {
-  block: (nPanels: number) => void;
+  /** Adds nPanels panels to G; panel p's row e (WPANEL float32) starts at byte x + e * stride + p * 4 * WPANEL. */
+  block: (x: number, stride: number, nPanels: number) => void;
 }
 
-/** One instance per (thread, d, block size): its own memory, reused for every block. */
+/** One instance per (thread, d, block size): its scratch in this thread's heap, reused for every block. */
 export class WasmGram {
   readonly mp: number;
   private readonly exp: Exports;
-  private readonly mem: WasmMemory;
-  private readonly offX = 0;
+  /** Heap addresses: the block allocation, staging rows, panel, G, centre, mask. */
+  private readonly base: number;
+  private readonly offX: number;
   private readonly offA: number;
   private readonly offG: number;
   private readonly offC: number;
-  private readonly offOk: number;
 
   /** `S`: the staging row length (pixels per block, a multiple of WPANEL). */
   constructor(readonly d: number, readonly S: number) {
     if (S % WPANEL !== 0) throw new RangeError('WasmGram: block size must be a multiple of the panel');
     const mp = (this.mp = wasmRows(d));
     const al = (x: number) => Math.ceil(x / 64) * 64;
-    this.offA = al(4 * d * S);
-    this.offG = al(this.offA + 4 * mp * WPANEL);
-    this.offC = al(this.offG + 8 * mp * mp);
-    this.offOk = al(this.offC + 8 * d);
-    const bytes = this.offOk + 16 * (WPANEL / 4);
-    const pages = Math.ceil(bytes / 65536);
-    this.mem = newMemory(pages);
-    this.exp = instantiate<Exports>(buildModule(d, S, mp, this.offA, this.offG, this.offC, this.offOk, pages), this.mem);
+    const offA = al(4 * d * S);
+    const offG = al(offA + 4 * mp * WPANEL);
+    const offC = al(offG + 8 * mp * mp);
+    const offOk = al(offC + 8 * d);
+    const bytes = offOk + 16 * (WPANEL / 4);
+    this.base = heapAlloc(bytes + 64);
+    const b = Math.ceil(this.base / 64) * 64;
+    this.offX = b;
+    this.offA = b + offA;
+    this.offG = b + offG;
+    this.offC = b + offC;
+    this.exp = instantiate<Exports>(buildModule(d, mp, this.offA, this.offG, this.offC, b + offOk), wasmHeap().mem);
+    // Rows d + 1 .. mp - 1 of A stay zero (never written by the kernel); the heap block holds whatever it last held.
+    new Float32Array(wasmHeap().buffer, this.offA, mp * WPANEL).fill(0);
+  }
+
+  /** Returns the scratch to the heap (the instance must not be used after). */
+  free(): void {
+    heapFree(this.base);
   }
 
   /**
@@ -90,19 +108,33 @@ export class WasmGram {
       G.fill(0);
       return;
     }
-    const buf = this.mem.buffer;
-    const X = new Float32Array(buf, this.offX, d * S);
-    for (let e = 0; e < d; e++) {
-      X.set(cube.subarray(e * P + p0, e * P + p1), e * S);
-      // Pixels past the block's end in its last panel: NaN, i.e. excluded (zero columns).
-      X.fill(NaN, e * S + n, e * S + nPanels * WPANEL);
-    }
+    const buf = wasmHeap().buffer;
     new Float64Array(buf, this.offC, d).set(centre);
-    // Rows d + 1 .. mp - 1 of A stay zero: clear A once per block (never written by the kernel).
-    new Float32Array(buf, this.offA, mp * WPANEL).fill(0);
     const Gp = new Float64Array(buf, this.offG, mp * mp);
     Gp.fill(0);
-    this.exp.block(nPanels);
+    const full = Math.floor(n / WPANEL);
+    const X = new Float32Array(buf, this.offX, d * S);
+    if (inHeap(cube)) {
+      // Full panels in place; a partial last one staged below.
+      if (full > 0) this.exp.block(cube.byteOffset + 4 * p0, 4 * P, full);
+      const tail = n - full * WPANEL;
+      if (tail > 0) {
+        const q0 = p0 + full * WPANEL;
+        for (let e = 0; e < d; e++) {
+          X.set(cube.subarray(e * P + q0, e * P + p1), e * WPANEL);
+          // Pixels past the block's end: NaN, i.e. excluded (zero columns).
+          X.fill(NaN, e * WPANEL + tail, (e + 1) * WPANEL);
+        }
+        this.exp.block(this.offX, 4 * WPANEL, 1);
+      }
+    } else {
+      for (let e = 0; e < d; e++) {
+        X.set(cube.subarray(e * P + p0, e * P + p1), e * S);
+        // Pixels past the block's end in its last panel: NaN, i.e. excluded (zero columns).
+        X.fill(NaN, e * S + n, e * S + nPanels * WPANEL);
+      }
+      this.exp.block(this.offX, 4 * S, nPanels);
+    }
     const m = d + 1;
     for (let i = 0; i < m; i++) {
       for (let j = i; j < m; j++) {
@@ -122,22 +154,28 @@ export function wasmGram(d: number, S: number): WasmGram | null {
   const key = `${d}:${S}`;
   let g = instances.get(key);
   if (!g) {
-    if (instances.size > 4) instances.clear();
+    if (instances.size > 4) {
+      for (const w of instances.values()) w.free();
+      instances.clear();
+    }
     g = new WasmGram(d, S);
     instances.set(key, g);
   }
   return g;
 }
 
-function buildModule(d: number, S: number, mp: number, offA: number, offG: number, offC: number, offOk: number, pages: number): Uint8Array<ArrayBuffer> {
-  const f = new Fn('block', [['nPanels', I32]]);
+function buildModule(d: number, mp: number, offA: number, offG: number, offC: number, offOk: number): Uint8Array<ArrayBuffer> {
+  const f = new Fn('block', [['x', I32], ['stride', I32], ['nPanels', I32]]);
   const pnl = f.local('pnl', I32), e = f.local('e', I32);
   const row = f.local('row', I32), ok = f.local('ok', I32), arow = f.local('arow', I32);
-  const x = f.local('x', V128), c = f.local('c', V128), lim = f.local('lim', V128), zero = f.local('zero', V128), ones = f.local('ones', V128), one = f.local('one', V128);
+  const x = f.local('xv', V128), c = f.local('c', V128), good = f.local('good', V128), lim = f.local('lim', V128), zero = f.local('zero', V128), ones = f.local('ones', V128), one = f.local('one', V128);
   const bi = f.local('bi', I32), bj = f.local('bj', I32), pa = f.local('pa', I32), pb = f.local('pb', I32), end = f.local('end', I32), g = f.local('g', I32), run = f.local('run', I32);
   const a = f.local('a', V128), b = Array.from({ length: BQ }, (_, q) => f.local(`b${q}`, V128));
   const acc = Array.from({ length: BR }, (_, r) => Array.from({ length: BQ }, (_, q) => f.local(`acc${r}${q}`, V128)));
   const RB = 4 * WPANEL; // bytes per panel row
+  // Cache lines of the next panel's d rows, touched from the Gram loop (see there).
+  const t = f.local('t', I32), tb = f.local('tb', I32), sink = f.local('sink', I32);
+  const TOUCH = d * (RB / 64);
   const OKEND = offOk + 16 * (WPANEL / 4);
   // usable: |v| < PCA_MAX_ABS in float64 is |v| <= lim32 (or < lim32) for the float32 v.
   const lim32 = Math.fround(PCA_MAX_ABS);
@@ -151,6 +189,41 @@ function buildModule(d: number, S: number, mp: number, offA: number, offG: numbe
   f.i32(0).set(pnl);
   f.block().loop();
   {
+    // --- fast sweep: A = centred values (float64 difference, one rounding) of every pixel,
+    // good = lanes where every value so far was usable
+    f.get(ones).set(good);
+    f.i32(0).set(e);
+    f.block().loop();
+    {
+      f.get(e).get('stride').mul().get(pnl).i32(RB).mul().add().get('x').add().set(row);
+      f.get(e).i32(3).shl().i32(offC).add().vLoad64Splat().set(c);
+      f.get(e).i32(RB).mul().i32(offA).add().set(arow);
+      f.get(arow).i32(RB).add().set(end);
+      f.block().loop();
+      f.get(row).vLoad().set(x);
+      f.get(good).get(x).f32x4Abs().get(lim);
+      if (le) f.f32x4Le();
+      else f.f32x4Lt();
+      f.vAnd().set(good);
+      f.get(arow);
+      f.get(x).f64x2PromoteLow().get(c).f64x2Sub().f32x4DemoteZero();
+      f.get(x).get(x).shuffle(HI).f64x2PromoteLow().get(c).f64x2Sub().f32x4DemoteZero();
+      f.shuffle(JOIN);
+      f.vStore();
+      f.get(row).i32(16).add().set(row);
+      f.get(arow).i32(16).add().tee(arow).get(end).ltS().brIf(0);
+      f.end().end();
+      f.get(e).i32(1).add().tee(e).i32(d).ltS().brIf(0);
+    }
+    f.end().end();
+    // the constant row d: 1
+    f.i32(offA + d * RB).set(arow);
+    f.block().loop();
+    f.get(arow).get(one).vStore();
+    f.get(arow).i32(16).add().tee(arow).i32(offA + (d + 1) * RB).ltS().brIf(0);
+    f.end().end();
+    // Some value not usable: mask and build the panel again (excluded pixels as zero columns).
+    f.get(good).vNot().vAnyTrue().if_();
     // --- mask: ok[j] (pixel quad j of the panel) = all energies usable
     f.i32(offOk).set(ok);
     f.block().loop();
@@ -160,8 +233,8 @@ function buildModule(d: number, S: number, mp: number, offA: number, offG: numbe
     f.i32(0).set(e);
     f.block().loop();
     {
-      // row = byte address of pixel pnl * WPANEL of energy e in the staging rows
-      f.get(e).i32(4 * S).mul().get(pnl).i32(4 * WPANEL).mul().add().set(row);
+      // row = byte address of pixel pnl * WPANEL of energy e
+      f.get(e).get('stride').mul().get(pnl).i32(RB).mul().add().get('x').add().set(row);
       f.i32(offOk).set(ok);
       f.block().loop();
       f.get(ok);
@@ -180,7 +253,7 @@ function buildModule(d: number, S: number, mp: number, offA: number, offG: numbe
     f.i32(0).set(e);
     f.block().loop();
     {
-      f.get(e).i32(4 * S).mul().get(pnl).i32(4 * WPANEL).mul().add().set(row);
+      f.get(e).get('stride').mul().get(pnl).i32(RB).mul().add().get('x').add().set(row);
       f.get(e).i32(3).shl().i32(offC).add().vLoad64Splat().set(c);
       f.get(e).i32(RB).mul().i32(offA).add().set(arow);
       f.i32(offOk).set(ok);
@@ -206,7 +279,17 @@ function buildModule(d: number, S: number, mp: number, offA: number, offG: numbe
     f.get(arow).i32(16).add().set(arow);
     f.get(ok).i32(16).add().tee(ok).i32(OKEND).ltS().brIf(0);
     f.end().end();
+    f.end(); // if
     // --- G's upper triangle += A A^T, in BR x BQ blocks (rows bi.., columns bj..)
+    // While it runs (arithmetic-bound), one load of each cache line of the next panel's rows
+    // (two per float64 flush below) brings them from memory, so the next panel's sweep reads
+    // from cache: WebAssembly has no prefetch instruction. Only within this call's panels.
+    f.get(pnl).i32(1).add().tee(tb).get('nPanels').ltS().if_();
+    f.i32(0).set(t);
+    f.else_();
+    f.i32(TOUCH).set(t);
+    f.end();
+    f.get(tb).i32(RB).mul().get('x').add().set(tb);
     f.i32(0).set(bi);
     f.block().loop();
     {
@@ -243,6 +326,15 @@ function buildModule(d: number, S: number, mp: number, offA: number, offG: numbe
               f.fadd().f64Store(o);
             }
           }
+          f.get(t).i32(TOUCH).ltS().if_();
+          for (let k = 0; k < 2; k++) {
+            // line t: row t >> 4 (RB / 64 = 16 lines per row), byte (t & 15) * 64
+            f.get(sink);
+            f.get(tb).get(t).i32(4).op(0x76).get('stride').mul().add().get(t).i32(15).op(0x71).i32(6).shl().add().i32Load();
+            f.op(0x73).set(sink); // xor: the loaded value is used
+            f.get(t).i32(1).add().set(t);
+          }
+          f.end();
           f.get(run).i32(1).add().tee(run).i32(WPANEL / (4 * F32_RUN)).ltS().brIf(0);
         }
         f.end().end();
@@ -255,5 +347,6 @@ function buildModule(d: number, S: number, mp: number, offA: number, offG: numbe
     f.get(pnl).i32(1).add().tee(pnl).get('nPanels').ltS().brIf(0);
   }
   f.end().end();
-  return assemble([f], { pages, maxPages: pages, shared: false });
+  f.i32(offOk).get(sink).i32Store();
+  return assemble([f], { pages: 1, maxPages: 65536, shared: true });
 }

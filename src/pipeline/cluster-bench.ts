@@ -5,6 +5,7 @@
  */
 import { makeRng } from '../synth/random.js';
 import { sharedFloat32 } from '../cpu/threads.js';
+import { heapF32, heapFree } from '../cpu/wasm-heap.js';
 import type { Backend, BackendName } from './step.js';
 import { checkK } from './kmeans.js';
 import {
@@ -152,7 +153,9 @@ export async function benchPcaCovariance(backend: Backend, o: PcaBenchOptions): 
   const maxP = backend.gpu ? Math.floor(Math.min(backend.gpu.limits.maxStorageBufferBindingSize, backend.gpu.limits.maxBufferSize) / (4 * d)) : 1 << 20;
   const tileP = Math.max(1, Math.min(pixels, o.tilePixels ?? Math.min(maxP, 1 << 20)));
   const rng = makeRng(o.seed ?? 1);
-  const tile = sharedFloat32(d * tileP);
+  // On the CPU backend the tile lies in the WebAssembly heap (shared memory, as xanes pca
+  // allocates it), where one thread's kernel reads it in place and workers copy their blocks.
+  const tile = backend.gpu ? sharedFloat32(d * tileP) : heapF32(d * tileP);
   for (let p = 0; p < tileP; p++) {
     const a = rng.uniform(), b = rng.uniform(), c = rng.uniform();
     for (let e = 0; e < d; e++) {
@@ -199,6 +202,7 @@ export async function benchPcaCovariance(backend: Backend, o: PcaBenchOptions): 
     }
   } finally {
     await cpuThreads?.close();
+    heapFree(tile);
   }
   // Timed like the peer's numpy eigh (best of repeats after a first call).
   const eig: number[] = [];

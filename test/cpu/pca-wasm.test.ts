@@ -10,6 +10,7 @@ import { gramBlocks, PCA_CPU_BLOCK, addBlocks } from '../../src/cpu/pca-gram.js'
 import { pcaGramCpu, PCA_MAX_ABS } from '../../src/cpu/pca.js';
 import { GRAM_F32_BOUND, wasmGram, WPANEL } from '../../src/cpu/pca-wasm.js';
 import { makeRng } from '../../src/synth/random.js';
+import { heapF32, heapFree, inHeap } from '../../src/cpu/wasm-heap.js';
 
 /** float64 sums of the same products in another order, relative to the largest diagonal entry. */
 const GRAM_ORDER_REL = 1e-12;
@@ -51,6 +52,30 @@ describe('pca-wasm', () => {
       expect(w[m * m - 1]).toBe(twin[m * m - 1]);
       if (P > 10) expect(w[m * m - 1]).toBe(P - 3);
       for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) expect(w[i * m + j]).toBe(w[j * m + i]);
+    }
+  });
+
+  test('a tile in the WebAssembly heap (read in place, last partial panel staged) gives the same bytes as a staged tile', () => {
+    const rng = makeRng(778);
+    for (const [d, P] of [[101, PCA_CPU_BLOCK + 3 * WPANEL + 17], [7, 2 * WPANEL], [3, 5], [40, 3 * WPANEL + 1]]) {
+      const plain = new Float32Array(d * P).map(() => 1 + rng.normal());
+      // Excluded pixels in the first panel of a block, in a middle panel and in the last (partial) one.
+      plain[2] = NaN;
+      if (P > WPANEL + 5) plain[(d - 1) * P + WPANEL + 5] = -Infinity;
+      plain[Math.floor(d / 2) * P + P - 1] = 2e18;
+      const heap = heapF32(d * P);
+      try {
+        heap.set(plain);
+        expect(inHeap(heap)).toBe(true);
+        const centre = Float64Array.from({ length: d }, () => 1 + 0.1 * rng.normal());
+        const blocks = Array.from({ length: Math.ceil(P / PCA_CPU_BLOCK) }, (_, b) => b);
+        const a = gramBlocks({ cube: plain, P, d, centre, blocks });
+        const b = gramBlocks({ cube: heap, P, d, centre, blocks });
+        expect(Buffer.from(b.buffer).equals(Buffer.from(a.buffer)), `d ${d} P ${P}`).toBe(true);
+        expect(addBlocks(a, d + 1)[(d + 1) * (d + 1) - 1]).toBe(P - (P > WPANEL + 5 ? 3 : 2));
+      } finally {
+        heapFree(heap);
+      }
     }
   });
 
