@@ -1,11 +1,12 @@
 /**
- * symmetricEigen (Householder + implicit QR, src/cpu/eigen.ts) against known spectra and
+ * symmetricEigen (Householder + implicit QR, src/cpu/eigen.ts, its matrix loops in WebAssembly,
+ * src/cpu/eigen-wasm.ts) byte for byte against its JavaScript version, against known spectra and
  * against the independent cyclic Jacobi solver (jacobiEigenSymmetric), on the matrices PCA
  * meets: covariance-like (a few large eigenvalues over a flat noise floor, repeated
  * eigenvalues), tiny and degenerate ones.
  */
 import { describe, expect, test } from 'vitest';
-import { symmetricEigen } from '../../src/cpu/eigen.js';
+import { symmetricEigen, symmetricEigenJs } from '../../src/cpu/eigen.js';
 import { jacobiEigenSymmetric } from '../../src/cpu/pca.js';
 import { makeRng } from '../../src/synth/random.js';
 
@@ -14,6 +15,10 @@ const EIG_ABS = 1e-12;
 
 function check(A: Float64Array, n: number, truth?: number[]): void {
   const { values, vectors } = symmetricEigen(A, n);
+  // The WebAssembly loops (eigen-wasm.ts) do the JavaScript arithmetic in the same order: same bytes.
+  const js = symmetricEigenJs(A, n);
+  expect(Buffer.from(values.buffer).equals(Buffer.from(js.values.buffer))).toBe(true);
+  expect(Buffer.from(vectors.buffer).equals(Buffer.from(js.vectors.buffer))).toBe(true);
   let norm = 0;
   for (const x of A) norm = Math.max(norm, Math.abs(x));
   const tol = EIG_ABS * Math.max(1, n * norm);
