@@ -148,105 +148,23 @@ export function symmetricEigenJs(A: Float64Array, n: number): { values: Float64A
 }
 
 /**
- * symmetricEigenJs with its matrix loops in WebAssembly (eigen-wasm.ts): a and Qt live in the
- * instance's memory with row stride n4; every scalar step is the JavaScript one.
+ * symmetricEigenJs in WebAssembly (eigen-wasm.ts): a and Qt live in the instance's memory
+ * with row stride n4; JavaScript only copies in, sorts and copies out.
  */
 function eigenWasm(A: Float64Array, n: number, w: WasmEigen): { values: Float64Array; vectors: Float64Array } {
   const n4 = w.L.n4;
-  const { a, qt: Qt, v, p: pw, c: cw, s: sw, ex } = w;
+  const { a, qt: Qt } = w;
   a.fill(0);
   Qt.fill(0);
   for (let i = 0; i < n; i++) {
     a.set(A.subarray(i * n, (i + 1) * n), i * n4);
     Qt[i * n4 + i] = 1;
   }
-  // --- Householder: column k below the diagonal -> alpha e_1 (as symmetricEigenJs).
-  for (let k = 0; k < n - 2; k++) {
-    const m = n - k - 1;
-    let sigma2 = 0;
-    for (let i = 0; i < m; i++) {
-      const x = a[(k + 1 + i) * n4 + k];
-      v[i] = x;
-      sigma2 += x * x;
-    }
-    if (sigma2 === 0) continue;
-    const sigma = Math.sqrt(sigma2);
-    const alpha = v[0] >= 0 ? -sigma : sigma;
-    v[0] -= alpha;
-    let vtv = 0;
-    for (let i = 0; i < m; i++) vtv += v[i] * v[i];
-    if (vtv === 0) continue;
-    const beta = 2 / vtv;
-    // Entries past m are read by the two-lane loops: zero, so they add nothing.
-    v[m] = 0;
-    v[m + 1] = 0;
-    const base = 8 * ((k + 1) * n4 + k + 1);
-    // p = beta B v (B's row sums, in wasm), K = beta / 2 v.p, w = p - K v
-    ex.bv(base, m);
-    let K = 0;
-    for (let i = 0; i < m; i++) {
-      pw[i] = beta * pw[i];
-      K += v[i] * pw[i];
-    }
-    K *= beta / 2;
-    for (let i = 0; i < m; i++) pw[i] -= K * v[i];
-    pw[m] = 0;
-    pw[m + 1] = 0;
-    // B -= v w^T + w v^T
-    ex.rank2(base, m);
-    a[(k + 1) * n4 + k] = alpha;
-    a[k * n4 + k + 1] = alpha;
-    for (let i = 1; i < m; i++) {
-      a[(k + 1 + i) * n4 + k] = 0;
-      a[k * n4 + k + 1 + i] = 0;
-    }
-    // Q <- Q H (rows k+1.. of Qt)
-    ex.qupd(k + 1, m, beta);
-  }
-  const d = new Float64Array(n);
-  const e = new Float64Array(Math.max(0, n - 1));
-  for (let i = 0; i < n; i++) d[i] = a[i * n4 + i];
-  for (let i = 0; i < n - 1; i++) e[i] = a[(i + 1) * n4 + i];
-  // --- Implicit QR steps (as symmetricEigenJs); each sweep's rotations go to Q in one call.
-  const EPS = Number.EPSILON;
-  const MAX_STEPS = 60 * n;
-  let steps = 0;
-  let hi = n - 1;
-  while (hi > 0) {
-    if (Math.abs(e[hi - 1]) <= EPS * (Math.abs(d[hi - 1]) + Math.abs(d[hi]))) {
-      e[hi - 1] = 0;
-      hi--;
-      continue;
-    }
-    let lo = hi - 1;
-    while (lo > 0 && Math.abs(e[lo - 1]) > EPS * (Math.abs(d[lo - 1]) + Math.abs(d[lo]))) lo--;
-    if (lo > 0) e[lo - 1] = 0;
-    if (++steps > MAX_STEPS) throw new Error('symmetricEigen: QR iteration did not converge');
-    const t = e[hi - 1];
-    const delta = (d[hi - 1] - d[hi]) / 2;
-    const mu = d[hi] - (t * t) / (delta + (delta >= 0 ? 1 : -1) * hypot2(delta, t));
-    let x = d[lo] - mu;
-    let z = e[lo];
-    for (let k = lo; k < hi; k++) {
-      const r = hypot2(x, z);
-      const c = r === 0 ? 1 : x / r;
-      const s = r === 0 ? 0 : z / r;
-      if (k > lo) e[k - 1] = r;
-      const pk = d[k], qk = d[k + 1], tk = e[k];
-      const cc = c * c, ss = s * s, cs = c * s;
-      d[k] = cc * pk + 2 * cs * tk + ss * qk;
-      d[k + 1] = ss * pk - 2 * cs * tk + cc * qk;
-      e[k] = cs * (qk - pk) + (cc - ss) * tk;
-      if (k + 1 < hi) {
-        z = s * e[k + 1];
-        e[k + 1] *= c;
-      }
-      x = e[k];
-      cw[k] = c;
-      sw[k] = s;
-    }
-    ex.rot(lo, hi);
-  }
+  // Householder reduction, then the implicit QR steps, as symmetricEigenJs.
+  w.ex.tridiag();
+  w.ex.qr();
+  if (w.status[0] !== 0) throw new Error('symmetricEigen: QR iteration did not converge');
+  const d = Float64Array.from(w.d);
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => d[j] - d[i] || i - j);
   const values = new Float64Array(n);
   const vectors = new Float64Array(n * n);
@@ -263,9 +181,14 @@ function eigenWasm(A: Float64Array, n: number, w: WasmEigen): { values: Float64A
 
 /**
  * sqrt(x^2 + y^2): the plain formula where the squares neither overflow nor lose precision
- * by underflow (~1 ulp, as Math.hypot, which costs ~4x more), Math.hypot otherwise.
+ * by underflow (~1 ulp, as Math.hypot, which costs ~4x more), else scaled by the larger
+ * magnitude (a few ulp). eigen-wasm.ts computes the same operations.
  */
 function hypot2(x: number, y: number): number {
   const s = x * x + y * y;
-  return s > 1e-290 && s < 1e290 ? Math.sqrt(s) : Math.hypot(x, y);
+  if (s > 1e-290 && s < 1e290) return Math.sqrt(s);
+  const m = Math.max(Math.abs(x), Math.abs(y));
+  if (m === 0 || m === Infinity) return m;
+  const a = x / m, b = y / m;
+  return Math.sqrt(a * a + b * b) * m;
 }
