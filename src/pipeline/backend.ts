@@ -22,11 +22,16 @@ export function parseBackend(v: string | undefined): BackendChoice {
   throw new InputError('--backend', `expected auto, webgpu or cpu, got '${s}'`);
 }
 
-/** The CPU backend on `threads` worker threads (default: every core). */
+/**
+ * The CPU backend on `threads` worker threads (default: every core). Its adapter label says
+ * what the arithmetic is: float64 (the kernels' float64 twins, or their bytes), except where a
+ * kernel states float32 products (the PCA covariance: float32 products, float64 sums, within
+ * GRAM_F32_BOUND, src/cpu/pca-wasm.ts).
+ */
 export function cpuBackend(threads = os.availableParallelism()): Backend {
   const cpus = os.cpus();
   const t = Math.max(1, Math.floor(threads));
-  return { name: 'cpu', adapter: `${cpus[0]?.model?.trim() ?? 'CPU'} (float64, ${t} thread${t > 1 ? 's' : ''} of ${cpus.length})`, threads: t };
+  return { name: 'cpu', adapter: `${cpus[0]?.model?.trim() ?? 'CPU'} (float64; float32 products where stated; ${t} thread${t > 1 ? 's' : ''} of ${cpus.length})`, threads: t };
 }
 
 /** What a run computes, for auto's rule: per-pixel steps, or the whole-image fits. */
