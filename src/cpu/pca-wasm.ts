@@ -20,7 +20,8 @@
  * - G's upper BR x BQ blocks += A A^T over the panel: BR * BQ f32x4 accumulators (lane l sums
  *   the products of pixels 4 i + l), the BR + BQ rows loaded once per four pixels; after every
  *   F32_RUN quads (4 F32_RUN pixels, F32_RUN products per lane) the four lanes are widened to
- *   float64 and added to G in float64: ((l0 + l2) + (l1 + l3)), then G[i][j] += that.
+ *   float64 and added to two float64 partial sums per entry of G: G2[i][j] += (l0 + l2,
+ *   l1 + l3) (one f64x2 add); at the end of the block G[i][j] = G2[i][j].lo + G2[i][j].hi.
  *
  * Arithmetic and error bound (u = 2^-24, float32 rounding): the centred value carries <= u
  * relative error, its product <= 3u, and a lane's float32 sum of F32_RUN products <= (F32_RUN
@@ -76,7 +77,7 @@ export class WasmGram {
     const al = (x: number) => Math.ceil(x / 64) * 64;
     const offA = al(4 * d * S);
     const offG = al(offA + 4 * mp * WPANEL);
-    const offC = al(offG + 8 * mp * mp);
+    const offC = al(offG + 16 * mp * mp);
     const offOk = al(offC + 8 * d);
     const bytes = offOk + 16 * (WPANEL / 4);
     this.base = heapAlloc(bytes + 64);
@@ -110,7 +111,8 @@ export class WasmGram {
     }
     const buf = wasmHeap().buffer;
     new Float64Array(buf, this.offC, d).set(centre);
-    const Gp = new Float64Array(buf, this.offG, mp * mp);
+    // G2: two float64 partial sums per entry (see the header)
+    const Gp = new Float64Array(buf, this.offG, 2 * mp * mp);
     Gp.fill(0);
     const full = Math.floor(n / WPANEL);
     const X = new Float32Array(buf, this.offX, d * S);
@@ -138,7 +140,7 @@ export class WasmGram {
     const m = d + 1;
     for (let i = 0; i < m; i++) {
       for (let j = i; j < m; j++) {
-        const v = Gp[i * mp + j];
+        const v = Gp[2 * (i * mp + j)] + Gp[2 * (i * mp + j) + 1];
         G[i * m + j] = v;
         G[j * m + i] = v;
       }
@@ -299,7 +301,7 @@ function buildModule(d: number, mp: number, offA: number, offG: number, offC: nu
       {
         f.get(bi).i32(RB).mul().i32(offA).add().set(pa);
         f.get(bj).i32(RB).mul().i32(offA).add().set(pb);
-        f.get(bi).i32(mp).mul().get(bj).add().i32(3).shl().i32(offG).add().set(g);
+        f.get(bi).i32(mp).mul().get(bj).add().i32(4).shl().i32(offG).add().set(g);
         f.i32(0).set(run);
         f.block().loop();
         {
@@ -314,16 +316,15 @@ function buildModule(d: number, mp: number, offA: number, offG: number, offC: nu
           f.get(pb).i32(16).add().set(pb);
           f.get(pa).i32(16).add().tee(pa).get(end).ltS().brIf(0);
           f.end();
-          // G[bi + r][bj + q] += (l0 + l2) + (l1 + l3), in float64
+          // G2[bi + r][bj + q] += (l0 + l2, l1 + l3), in float64
           for (let r = 0; r < BR; r++) {
             for (let q = 0; q < BQ; q++) {
-              const o = 8 * (r * mp + q);
+              const o = 16 * (r * mp + q);
               const v = acc[r][q];
               f.get(g);
-              f.get(g).f64Load(o);
-              f.get(v).f64x2PromoteLow().get(v).get(v).shuffle(HI).f64x2PromoteLow().f64x2Add().set(a);
-              f.get(a).f64x2Extract(0).get(a).f64x2Extract(1).fadd();
-              f.fadd().f64Store(o);
+              f.get(g).vLoad(o);
+              f.get(v).f64x2PromoteLow().get(v).get(v).shuffle(HI).f64x2PromoteLow().f64x2Add();
+              f.f64x2Add().vStore(o);
             }
           }
           f.get(t).i32(TOUCH).ltS().if_();
