@@ -177,7 +177,8 @@ function buildModule(d: number, mp: number, offA: number, offG: number, offC: nu
   const RB = 4 * WPANEL; // bytes per panel row
   // Cache lines of the next panel's d rows, touched from the Gram loop (see there).
   const t = f.local('t', I32), tb = f.local('tb', I32), sink = f.local('sink', I32);
-  const TOUCH = d * (RB / 64);
+  const LPR = RB / 64;
+  const TOUCH = d * LPR;
   const OKEND = offOk + 16 * (WPANEL / 4);
   // usable: |v| < PCA_MAX_ABS in float64 is |v| <= lim32 (or < lim32) for the float32 v.
   const lim32 = Math.fround(PCA_MAX_ABS);
@@ -329,9 +330,9 @@ function buildModule(d: number, mp: number, offA: number, offG: number, offC: nu
           }
           f.get(t).i32(TOUCH).ltS().if_();
           for (let k = 0; k < 2; k++) {
-            // line t: row t >> 4 (RB / 64 = 16 lines per row), byte (t & 15) * 64
+            // line t: row t / LPR, byte (t % LPR) * 64 (LPR = RB / 64 lines per row, a power of 2)
             f.get(sink);
-            f.get(tb).get(t).i32(4).op(0x76).get('stride').mul().add().get(t).i32(15).op(0x71).i32(6).shl().add().i32Load();
+            f.get(tb).get(t).i32(Math.log2(LPR)).op(0x76).get('stride').mul().add().get(t).i32(LPR - 1).op(0x71).i32(6).shl().add().i32Load();
             f.op(0x73).set(sink); // xor: the loaded value is used
             f.get(t).i32(1).add().set(t);
           }
