@@ -14,9 +14,14 @@
  *   nothing), ~100 x 64 x 8 B = 52 KiB for d = 101, which stays in L2 while every 4 x 4
  *   block of G's upper triangle runs over it with 16 float64 accumulators in registers
  *   (8 loads per 16 multiply-adds instead of 2 per 1 in the rank-1 update).
- * - Arithmetic: float64 throughout (centred float32 values, float64 products and sums):
- *   per panel a register sum of PANEL products, added to the block's G; blocks added in
- *   float64 by the caller. Same rule for which pixels take part as the twin (usableValue).
+ * - Arithmetic of these JavaScript panels: float64 throughout (centred float32 values,
+ *   float64 products and sums): per panel a register sum of PANEL products, added to the
+ *   block's G. The WebAssembly path multiplies in float32 (four lanes against float64's two,
+ *   and no FMA in WebAssembly SIMD) and sums in float64, within GRAM_F32_BOUND of this
+ *   (pca-wasm.ts). Either way blocks are added in float64 by the caller, and the same rule
+ *   decides which pixels take part as in the twin (usableValue).
+ * - A tile allocated in the WebAssembly heap (wasm-heap.ts heapF32) is read in place by the
+ *   WebAssembly path on the thread that owns the heap; worker threads copy their blocks.
  */
 import { PCA_MAX_ABS } from './pca.js';
 import { KernelPool, defaultThreads, isShared } from './threads.js';
