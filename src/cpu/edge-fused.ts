@@ -365,53 +365,58 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     }
     edge[rEHalf + p] = e0 + xHalf;
     const wlHi = xHalf + wlWidth;
-    // Screen the window with a[i] ~ n(i) by multiplications only (xs = xc / sc, 1 / step):
-    // both are a few roundings of terms no larger than S = (max|mu| + |preA| + |preB| max|xs|)
-    // / step, so |a - n| <= ~8 eps S <= tol = EDGE_SCREEN_REL S; only points within 2 tol of
-    // the screen's maximum can hold the exact maximum, and only they are evaluated exactly
-    // (n(i), the twin's expression, in the twin's order): the twin's choice, its bits.
-    const inv = 1 / step;
-    let aMax = -Infinity, maxAbs = 0;
-    let wl0 = 0, wl1 = nE;
+    // The white line: the first index of the largest finite n(i) with xHalf <= x[i] <= wlHi.
+    // Screened by multiplications only: a(i) = (mu(i) - (preA + preB xs(i))) / step with
+    // xs = xc / sc and 1 / step tabulated; a and n are a few roundings of terms no larger than
+    // S(i) = (|mu(i)| + |preA| + |preB| max|xs|) / step, so |a - n| <= ~8 eps S(i) <=
+    // tol(i) = EDGE_SCREEN_REL S(i) (step > 0 here: status OK). Only points that may beat the
+    // running maximum are evaluated exactly (n(i), the twin's expression, in the twin's order):
+    // the twin's choice, its bits.
+    const inv = 1 / step, cAbs = Math.abs(preA) + Math.abs(preB) * xsAbsMax;
+    let k = -1, kV = -Infinity;
     if (increasing) {
-      // On an increasing grid the indices with xHalf <= x[i] <= wlHi are one range [wl0, wl1):
-      // it starts at or after the crossing's interval (xHalf >= x[iHalf], up to rounding) and
-      // ends at the first x past wlHi; inside it no index needs the test.
-      wl0 = iHalf;
-      while (wl0 < nE && x[wl0] < xHalf) wl0++;
-      wl1 = wl0;
-      while (wl1 < nE && !(x[wl1] > wlHi)) {
-        const v = y[yo + wl1];
-        const av = v < 0 ? -v : v;
-        if (av > maxAbs) maxAbs = av; // NaN never compares greater: ignored
-        const a = (v - (preA + preB * Txs[wl1])) * inv;
-        aArr[wl1] = a;
-        if (a > aMax) aMax = a;
-        wl1++;
+      // On an increasing grid the window is one index range [wl0, wl1): it starts at or after
+      // the crossing's interval (xHalf >= x[iHalf], up to rounding) and ends at the first x
+      // past wlHi; inside it no index needs the test. One pass: a point whose bound
+      // a(i) + tol(i) lies below the exact maximum so far cannot replace it (the twin keeps the
+      // first maximum, strict >); every other point (NaN, infinite bounds: comparisons false)
+      // is evaluated exactly.
+      let i = iHalf;
+      while (i < nE && x[i] < xHalf) i++;
+      for (; i < nE && !(x[i] > wlHi); i++) {
+        const v = y[yo + i];
+        if ((v - (preA + preB * Txs[i])) * inv + EDGE_SCREEN_REL * ((v < 0 ? -v : v) + cAbs) * inv < kV) continue;
+        let n: number;
+        if (nStamp[i] === p) n = nVal[i];
+        else { n = (v - (preA + (preB * Txc[i]) / sc)) / step; nVal[i] = n; nStamp[i] = p; }
+        if (!Number.isFinite(n)) continue;
+        if (n > kV) { kV = n; k = i; }
       }
     } else {
+      // Any grid: screen every point of the window against the screen's maximum (within
+      // 2 tol of it, tol from the window's max |mu|), then the exact test on the rest.
+      let aMax = -Infinity, maxAbs = 0;
       for (let i = 0; i < nE; i++) {
         if (x[i] < xHalf || x[i] > wlHi) { aArr[i] = -Infinity; continue; }
         const v = y[yo + i];
         const av = v < 0 ? -v : v;
-        if (av > maxAbs) maxAbs = av;
+        if (av > maxAbs) maxAbs = av; // NaN never compares greater: ignored
         const a = (v - (preA + preB * Txs[i])) * inv;
         aArr[i] = a;
         if (a > aMax) aMax = a;
       }
-    }
-    const tol = EDGE_SCREEN_REL * (maxAbs + Math.abs(preA) + Math.abs(preB) * xsAbsMax) * inv;
-    // A non-finite bound (overflow, step ~ 0) screens nothing out.
-    const aLo = Number.isFinite(tol) ? aMax - 2 * tol : -Infinity;
-    let k = -1, kV = -Infinity;
-    for (let i = wl0; i < wl1; i++) {
-      if (aArr[i] < aLo) continue;
-      if (!increasing && (x[i] < xHalf || x[i] > wlHi)) continue;
-      let v: number;
-      if (nStamp[i] === p) v = nVal[i];
-      else { v = (y[yo + i] - (preA + (preB * Txc[i]) / sc)) / step; nVal[i] = v; nStamp[i] = p; }
-      if (!Number.isFinite(v)) continue;
-      if (v > kV) { kV = v; k = i; }
+      const tol = EDGE_SCREEN_REL * (maxAbs + Math.abs(preA) + Math.abs(preB) * xsAbsMax) * inv;
+      // A non-finite bound (overflow, step ~ 0) screens nothing out.
+      const aLo = Number.isFinite(tol) ? aMax - 2 * tol : -Infinity;
+      for (let i = 0; i < nE; i++) {
+        if (aArr[i] < aLo) continue;
+        if (x[i] < xHalf || x[i] > wlHi) continue;
+        let n: number;
+        if (nStamp[i] === p) n = nVal[i];
+        else { n = (y[yo + i] - (preA + (preB * Txc[i]) / sc)) / step; nVal[i] = n; nStamp[i] = p; }
+        if (!Number.isFinite(n)) continue;
+        if (n > kV) { kV = n; k = i; }
+      }
     }
     if (k < 0) continue;
     let xw = x[k], hw = kV;
