@@ -45,6 +45,16 @@ interface Tables {
   xsAbsMax: number;
   /** x strictly increasing (then the white-line search stops past its window). */
   increasing: boolean;
+  /**
+   * Per own-e0 index k, the parts of the fits that depend on the grid alone when every point
+   * of the pixel's windows is finite (the usual case), computed by the twin's loops in the
+   * twin's order, so the same bits: pre[4k..]: s0, s1, s2, det of the pre-edge line;
+   * chol[8k..]: the post-edge normal matrix's Cholesky factor l00, l10, l20, l11, l21, l22 at
+   * degree 2 (solve3), or det at degree 1 (solve2), or m0 (solve1), then 1 where that solve
+   * succeeds (else 0).
+   */
+  pre: Float64Array;
+  chol: Float64Array;
 }
 
 /** White-line screen tolerance relative to the pixel's scale (see edgeTileFused): ~500x the ~8 eps rounding bound. */
@@ -89,7 +99,40 @@ function tables(plan: EdgePlan): Tables {
   for (let i = 1; i < nE; i++) if (!(x[i] > x[i - 1])) increasing = false;
   const xs = xc.map((v) => v / plan.pre.scale);
   const xsAbsMax = xs.reduce((a: number, v: number) => Math.max(a, Math.abs(v)), 0);
-  T = { win, basis, u, t, dx, xc, xAbsMax, xs, xsAbsMax, increasing };
+  const pre = new Float64Array(4 * nE);
+  const chol = new Float64Array(8 * nE);
+  const deg = plan.post.degree;
+  for (let k = 0; k < nE; k++) {
+    const [a0, a1, b0, b1] = win.subarray(4 * k, 4 * k + 4);
+    let s0 = 0, s1 = 0, s2 = 0;
+    for (let i = a0; i < a1; i++) { const uu = u[k * nE + i]; s0 += 1; s1 += uu; s2 += uu * uu; }
+    pre.set([s0, s1, s2, s0 * s2 - s1 * s1], 4 * k);
+    let m0 = 0, m1 = 0, m4 = 0, m5 = 0, m8 = 0;
+    for (let i = b0; i < b1; i++) {
+      const tv = t[k * nE + i], tt = tv * tv;
+      m0 += 1 * 1;
+      if (deg >= 1) { m1 += 1 * tv; m4 += tv * tv; }
+      if (deg >= 2) { m5 += tv * tt; m8 += tt * tt; }
+    }
+    const c = chol.subarray(8 * k, 8 * k + 8);
+    if (deg === 2) {
+      const l00 = Math.sqrt(m0);
+      if (l00 > 0) {
+        const l10 = m1 / l00, l20 = m4 / l00;
+        const d1 = m4 - l10 * l10;
+        if (d1 > SINGULAR_REL * m0) {
+          const l11 = Math.sqrt(d1);
+          const l21 = (m5 - l20 * l10) / l11;
+          const d2 = m8 - l20 * l20 - l21 * l21;
+          if (d2 > SINGULAR_REL * m0) c.set([l00, l10, l20, l11, l21, Math.sqrt(d2), 1]);
+        }
+      }
+    } else if (deg === 1) {
+      const dt = m0 * m4 - m1 * m1;
+      c.set([dt, m0, m1, m4, 0, 0, Math.abs(dt) > SINGULAR_REL * m0 * m0 ? 1 : 0]);
+    } else c.set([m0, 0, 0, 0, 0, 0, m0 > 0 ? 1 : 0]);
+  }
+  T = { win, basis, u, t, dx, xc, xAbsMax, xs, xsAbsMax, increasing, pre, chol };
   tableCache.set(plan, T);
   return T;
 }
@@ -112,7 +155,7 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   const { x, nE, pre, post, maskSigma, larch, smoothHalf } = plan;
   const deg = post.degree;
   const T = tables(plan);
-  const { dx: Tdx, xc: Txc, xs: Txs, xsAbsMax, u: Tu, t: Tt, win: Twin, basis: Tbasis, xAbsMax, increasing } = T;
+  const { dx: Tdx, xc: Txc, xs: Txs, xsAbsMax, u: Tu, t: Tt, win: Twin, basis: Tbasis, xAbsMax, increasing, pre: Tpre, chol: Tchol } = T;
   const norm = new Float32Array(NORM_ROWS * P);
   const edge = new Float32Array(EDGE_ROWS * P).fill(NaN);
   const w = 2 * smoothHalf + 1;
@@ -196,14 +239,27 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     const a0 = Twin[4 * ie0], a1 = Twin[4 * ie0 + 1], b0 = Twin[4 * ie0 + 2], b1 = Twin[4 * ie0 + 3];
     const pc = Tbasis[4 * ie0], ps = Tbasis[4 * ie0 + 1], qc = Tbasis[4 * ie0 + 2], qs = Tbasis[4 * ie0 + 3];
     const uo = ie0 * nE;
-    let s0 = 0, s1 = 0, s2 = 0, sy = 0, suy = 0;
+    // Pre-edge sums: with every window point finite (clean), s0, s1, s2 and det are the
+    // plan's (tabulated by the same loop); else the twin's loop over the finite points.
+    let s0 = 0, s1 = 0, s2 = 0, sy = 0, suy = 0, det: number;
+    let clean = true;
     for (let i = a0; i < a1; i++) {
       const v = y[yo + i];
-      if (v - v !== 0) continue; // not finite
-      const u = Tu[uo + i];
-      s0 += 1; s1 += u; s2 += u * u; sy += v; suy += u * v;
+      if (v - v !== 0) { clean = false; break; } // not finite
+      sy += v; suy += Tu[uo + i] * v;
     }
-    const det = s0 * s2 - s1 * s1;
+    if (clean) {
+      s0 = Tpre[4 * ie0]; s1 = Tpre[4 * ie0 + 1]; s2 = Tpre[4 * ie0 + 2]; det = Tpre[4 * ie0 + 3];
+    } else {
+      sy = 0; suy = 0;
+      for (let i = a0; i < a1; i++) {
+        const v = y[yo + i];
+        if (v - v !== 0) continue;
+        const u = Tu[uo + i];
+        s0 += 1; s1 += u; s2 += u * u; sy += v; suy += u * v;
+      }
+      det = s0 * s2 - s1 * s1;
+    }
     if (s0 < 3 || !(det > SINGULAR_REL * s0 * s0)) {
       noData(norm, P, p);
       continue;
@@ -212,65 +268,96 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     const lb = (s0 * suy - s1 * sy) / det;
     // Post-edge polynomial of mu - pre; products formed as the twin forms b[a] * b[c]. The
     // twin's m[3] (t * 1), m[2] and m[6] (1 * tt), m[7] (tt * t) add the same values in the
-    // same order as m[1], m[4] and m[5]: one running sum each, in locals.
+    // same order as m[1], m[4] and m[5]: one running sum each, in locals. With every window
+    // point finite the normal matrix and its factor are the plan's (Tchol, the same
+    // operations on the same values); only the right-hand side r depends on the pixel.
     let m0 = 0, m1 = 0, m4 = 0, m5 = 0, m8 = 0, r0 = 0, r1 = 0, r2 = 0;
     let nPost = 0;
+    clean = true;
     for (let i = b0; i < b1; i++) {
       const v = y[yo + i];
-      if (v - v !== 0) continue;
+      if (v - v !== 0) { clean = false; break; }
       const d = v - (la + (lb * (x[i] - pc)) / ps);
       const t = Tt[uo + i];
-      const tt = t * t;
       r0 += 1 * d;
-      m0 += 1 * 1;
-      if (deg >= 1) {
-        m1 += 1 * t;
-        r1 += t * d;
-        m4 += t * t;
+      if (deg >= 1) r1 += t * d;
+      if (deg >= 2) r2 += t * t * d;
+    }
+    const co = 8 * ie0;
+    if (clean) nPost = b1 - b0;
+    else {
+      r0 = 0; r1 = 0; r2 = 0;
+      for (let i = b0; i < b1; i++) {
+        const v = y[yo + i];
+        if (v - v !== 0) continue;
+        const d = v - (la + (lb * (x[i] - pc)) / ps);
+        const t = Tt[uo + i];
+        const tt = t * t;
+        r0 += 1 * d;
+        m0 += 1 * 1;
+        if (deg >= 1) {
+          m1 += 1 * t;
+          r1 += t * d;
+          m4 += t * t;
+        }
+        if (deg >= 2) {
+          m5 += t * tt;
+          r2 += tt * d;
+          m8 += tt * tt;
+        }
+        nPost++;
       }
-      if (deg >= 2) {
-        m5 += t * tt;
-        r2 += tt * d;
-        m8 += tt * tt;
-      }
-      nPost++;
     }
     // solve1 / solve2 / solve3 (normalize.ts) on m = [m0 m1 m2; m1 m4 m5; m2 m5 m8] (m2 = m4
     // at degree 2, else 0), r = [r0 r1 r2], written out in locals: the same operations in
     // the same order (no arrays per pixel).
     let c0 = 0, cf1 = 0, cf2 = 0, solved = false;
     if (deg === 2) {
-      const l00 = Math.sqrt(m0);
-      if (l00 > 0) {
-        const l10 = m1 / l00;
-        const l20 = m4 / l00;
-        const d1 = m4 - l10 * l10;
-        if (d1 > SINGULAR_REL * m0) {
-          const l11 = Math.sqrt(d1);
-          const l21 = (m5 - l20 * l10) / l11;
-          const d2 = m8 - l20 * l20 - l21 * l21;
-          if (d2 > SINGULAR_REL * m0) {
-            const l22 = Math.sqrt(d2);
-            const z0 = r0 / l00;
-            const z1 = (r1 - l10 * z0) / l11;
-            const z2 = (r2 - l20 * z0 - l21 * z1) / l22;
-            cf2 = z2 / l22;
-            cf1 = (z1 - l21 * cf2) / l11;
-            c0 = (z0 - l10 * cf1 - l20 * cf2) / l00;
-            solved = true;
+      let l00 = 0, l10 = 0, l20 = 0, l11 = 0, l21 = 0, l22 = 0;
+      if (clean) {
+        if (Tchol[co + 6] === 1) {
+          l00 = Tchol[co]; l10 = Tchol[co + 1]; l20 = Tchol[co + 2]; l11 = Tchol[co + 3]; l21 = Tchol[co + 4]; l22 = Tchol[co + 5];
+          solved = true;
+        }
+      } else {
+        l00 = Math.sqrt(m0);
+        if (l00 > 0) {
+          l10 = m1 / l00;
+          l20 = m4 / l00;
+          const d1 = m4 - l10 * l10;
+          if (d1 > SINGULAR_REL * m0) {
+            l11 = Math.sqrt(d1);
+            l21 = (m5 - l20 * l10) / l11;
+            const d2 = m8 - l20 * l20 - l21 * l21;
+            if (d2 > SINGULAR_REL * m0) {
+              l22 = Math.sqrt(d2);
+              solved = true;
+            }
           }
         }
       }
+      if (solved) {
+        const z0 = r0 / l00;
+        const z1 = (r1 - l10 * z0) / l11;
+        const z2 = (r2 - l20 * z0 - l21 * z1) / l22;
+        cf2 = z2 / l22;
+        cf1 = (z1 - l21 * cf2) / l11;
+        c0 = (z0 - l10 * cf1 - l20 * cf2) / l00;
+      }
     } else if (deg === 1) {
-      const dt = m0 * m4 - m1 * m1;
+      let dt: number;
+      if (clean) { dt = Tchol[co]; m0 = Tchol[co + 1]; m1 = Tchol[co + 2]; m4 = Tchol[co + 3]; } else dt = m0 * m4 - m1 * m1;
       if (Math.abs(dt) > SINGULAR_REL * m0 * m0) {
         c0 = (m4 * r0 - m1 * r1) / dt;
         cf1 = (m0 * r1 - m1 * r0) / dt;
         solved = true;
       }
-    } else if (m0 > 0) {
-      c0 = r0 / m0;
-      solved = true;
+    } else {
+      if (clean) m0 = Tchol[co];
+      if (m0 > 0) {
+        c0 = r0 / m0;
+        solved = true;
+      }
     }
     if (nPost < deg + 1 || !solved) {
       noData(norm, P, p);
