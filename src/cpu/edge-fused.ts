@@ -9,16 +9,35 @@
  *  - everything that depends on the grid alone is tabulated once per plan: for every grid
  *    index a pixel's own e0 can take, the larch windows [a0, a1), [b0, b1), their bases
  *    (pc, ps, qc, qs) and the basis values u, t of every window point; the central-difference
- *    denominators; the plan-basis offsets (x - pre.centre);
+ *    denominators; the plan-basis offsets (x - pre.centre); and the parts of the two fits
+ *    that need no pixel value when every window point is finite (the usual case): the
+ *    pre-edge line's s0, s1, s2 and determinant, the post-edge normal matrix's Cholesky
+ *    factor (degree 2; its determinant at 1, its count at 0) with the twin's singularity
+ *    tests, each formed by the twin's own loop and order, so the same bits (a pixel with a
+ *    non-finite window point runs the twin's full loops instead);
  *  - the smoothed derivative is formed from one array of central differences per pixel
  *    (each difference computed once, not once per smoothing window);
- *  - sums are scalars in registers (no per-point arrays, no closures per pixel); the twin's
+ *  - sums are scalars in registers (no per-point arrays, no closures, arrays or objects per
+ *    pixel: the solves, the rebase and the parabola are written out in locals); the twin's
  *    post-edge sums that add the same values (m[1] and m[3], m[2], m[4] and m[6], m[5] and
  *    m[7]) are one running sum each;
  *  - with WebAssembly SIMD, each block's gather and the derivative search (the same energy
- *    indices for every pixel) run in edge-wasm.ts, two pixels per vector, same operations;
- *  - the white-line window on an increasing grid is an index range found by bisection.
- * Arithmetic is float64 throughout, as in the twins.
+ *    indices for every pixel) run in edge-wasm.ts, two pixels per vector, same operations,
+ *    and hand back the two smoothed values beside the maximum (the parabola's other points);
+ *  - n(i) = (mu - pre) / step is computed at most once per index and pixel: the 0.5-crossing
+ *    search and the white line share the values;
+ *  - the crossing search visits intervals outward from the anchor and stops at the nearest
+ *    crossing; the white line on an increasing grid is one pass over its index range, each
+ *    point screened by multiplications against the exact running maximum, so only points
+ *    that may beat it pay the two divisions of the exact n(i).
+ * Arithmetic is float64 throughout, as in the twins (the twins are the reference the GPU and
+ * the larch cross-checks are measured against; the float32 rows are rounded once at the end).
+ * Where a cheaper form is used (the screens: xs = xc / sc and 1 / step tabulated, products
+ * instead of divisions) it only decides which points to skip, with a proven bound of ~500x
+ * the rounding error (EDGE_SCREEN_REL); every value written is the twin's expression.
+ * Tried and not kept (measured, no gain): a multiplication screen in the crossing search
+ * (the exact n(i) costs about as much as the screen), larger blocks (512, 1024 pixels),
+ * copying the block out of the WebAssembly heap into ordinary arrays.
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
