@@ -487,16 +487,22 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
       // a(i) + tol(i) lies below the exact maximum so far cannot replace it (the twin keeps the
       // first maximum, strict >); every other point (NaN, infinite bounds: comparisons false)
       // is evaluated exactly.
+      // The test a(i) + tol(i) < kV is evaluated as a(i) + |mu(i)| relInv < thr with
+      // relInv = EDGE_SCREEN_REL / step and thr = kV - EDGE_SCREEN_REL cAbs / step (updated
+      // with kV); the regrouping's roundings are ~eps of the terms, far inside the bound's
+      // margin.
+      const relInv = EDGE_SCREEN_REL * inv, cTol = relInv * cAbs;
+      let thr = -Infinity;
       let i = iHalf;
       while (i < nE && x[i] < xHalf) i++;
       for (; i < nE && !(x[i] > wlHi); i++) {
         const v = y[yo + i];
-        if ((v - (preA + preB * Txs[i])) * inv + EDGE_SCREEN_REL * ((v < 0 ? -v : v) + cAbs) * inv < kV) continue;
+        if ((v - (preA + preB * Txs[i])) * inv + (v < 0 ? -v : v) * relInv < thr) continue;
         let n: number;
         if (nStamp[i] === p) n = nVal[i];
         else { n = (v - (preA + (preB * Txc[i]) / sc)) / step; nVal[i] = n; nStamp[i] = p; }
         if (!Number.isFinite(n)) continue;
-        if (n > kV) { kV = n; k = i; }
+        if (n > kV) { kV = n; k = i; thr = kV - cTol; }
       }
     } else {
       // Any grid: screen every point of the window against the screen's maximum (within
