@@ -64,14 +64,34 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   const acc = f.local('acc', V128), v = f.local('v', V128), upd = f.local('upd', V128);
   const best = f.local('best', V128), bestV = f.local('bestV', V128), nan = f.local('nan', V128), zero = f.local('zero', V128);
   const prevV = f.local('prevV', V128), updPrev = f.local('updPrev', V128), left = f.local('left', V128), right = f.local('right', V128);
-  // 1. Transpose: pixel j's nE values to Y + 4 nE j.
+  // 1. Transpose: pixel j's nE values to Y + 4 nE j, four pixels at a time: 4 x 4 blocks
+  // (four energies of four pixels) by shuffles, the nE % 4 last energies one value at a time.
+  // A block's pixels past the last pair (up to the next multiple of 4, within the block's
+  // EDGE_WASM_BLOCK rows) get stale values that nothing reads.
+  const lanes = (l: number[]) => l.flatMap((k) => [4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3]);
+  const r = [0, 1, 2, 3].map((k) => f.local(`r${k}`, V128));
+  const tq = [0, 1, 2, 3].map((k) => f.local(`tq${k}`, V128));
   f.i32(0).set(j);
   f.block().loop();
   f.get(j).get('pairs').i32(1).shl().geS().brIf(1);
   f.get(j).i32(2).shl().i32(L.S).add().set(src);
   f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(dst);
-  for (let i = 0; i < nE; i++) f.get(dst).get(src).op(0x2a, 2, ...uleb(i * L.rowStride)).f32Store(4 * i); // f32.load
-  f.get(j).i32(1).add().set(j);
+  const n4 = nE - (nE % 4);
+  for (let e = 0; e < n4; e += 4) {
+    for (let k = 0; k < 4; k++) f.get(src).vLoad((e + k) * L.rowStride).set(r[k]);
+    f.get(r[0]).get(r[1]).shuffle(lanes([0, 4, 1, 5])).set(tq[0]); // e, e+1 of pixels 0, 1
+    f.get(r[0]).get(r[1]).shuffle(lanes([2, 6, 3, 7])).set(tq[1]); // e, e+1 of pixels 2, 3
+    f.get(r[2]).get(r[3]).shuffle(lanes([0, 4, 1, 5])).set(tq[2]); // e+2, e+3 of pixels 0, 1
+    f.get(r[2]).get(r[3]).shuffle(lanes([2, 6, 3, 7])).set(tq[3]); // e+2, e+3 of pixels 2, 3
+    for (let px = 0; px < 4; px++) {
+      const [a, b] = px < 2 ? [tq[0], tq[2]] : [tq[1], tq[3]];
+      f.get(dst).get(a).get(b).shuffle(lanes(px % 2 === 0 ? [0, 1, 4, 5] : [2, 3, 6, 7])).vStore(4 * nE * px + 4 * e);
+    }
+  }
+  for (let e = n4; e < nE; e++) {
+    for (let px = 0; px < 4; px++) f.get(dst).get(src).op(0x2a, 2, ...uleb(e * L.rowStride + 4 * px)).f32Store(4 * nE * px + 4 * e); // f32.load
+  }
+  f.get(j).i32(4).add().set(j);
   f.br(0);
   f.end().end();
   // 2. Derivative maximum, pixel pairs.
