@@ -9,21 +9,39 @@
  *  - everything that depends on the grid alone is tabulated once per plan: for every grid
  *    index a pixel's own e0 can take, the larch windows [a0, a1), [b0, b1), their bases
  *    (pc, ps, qc, qs) and the basis values u, t of every window point; the central-difference
- *    denominators; the plan-basis offsets (x - pre.centre);
+ *    denominators; the plan-basis offsets (x - pre.centre); and the parts of the two fits
+ *    that need no pixel value when every window point is finite (the usual case): the
+ *    pre-edge line's s0, s1, s2 and determinant, the post-edge normal matrix's Cholesky
+ *    factor (degree 2; its determinant at 1, its count at 0) with the twin's singularity
+ *    tests, each formed by the twin's own loop and order, so the same bits (a pixel with a
+ *    non-finite window point runs the twin's full loops instead);
  *  - the smoothed derivative is formed from one array of central differences per pixel
  *    (each difference computed once, not once per smoothing window);
- *  - sums are scalars in registers (no per-point arrays, no closures per pixel); the twin's
+ *  - sums are scalars in registers (no per-point arrays, no closures, arrays or objects per
+ *    pixel: the solves, the rebase and the parabola are written out in locals); the twin's
  *    post-edge sums that add the same values (m[1] and m[3], m[2], m[4] and m[6], m[5] and
  *    m[7]) are one running sum each;
  *  - with WebAssembly SIMD, each block's gather and the derivative search (the same energy
- *    indices for every pixel) run in edge-wasm.ts, two pixels per vector, same operations;
- *  - the white-line window on an increasing grid is an index range found by bisection.
- * Arithmetic is float64 throughout, as in the twins.
+ *    indices for every pixel) run in edge-wasm.ts, two pixels per vector, same operations,
+ *    and hand back the two smoothed values beside the maximum (the parabola's other points);
+ *  - n(i) = (mu - pre) / step is computed at most once per index and pixel: the 0.5-crossing
+ *    search and the white line share the values;
+ *  - the crossing search visits intervals outward from the anchor and stops at the nearest
+ *    crossing; the white line on an increasing grid is one pass over its index range, each
+ *    point screened by multiplications against the exact running maximum, so only points
+ *    that may beat it pay the two divisions of the exact n(i).
+ * Arithmetic is float64 throughout, as in the twins (the twins are the reference the GPU and
+ * the larch cross-checks are measured against; the float32 rows are rounded once at the end).
+ * Where a cheaper form is used (the screens: xs = xc / sc and 1 / step tabulated, products
+ * instead of divisions) it only decides which points to skip, with a proven bound of ~500x
+ * the rounding error (EDGE_SCREEN_REL); every value written is the twin's expression.
+ * Tried and not kept (measured, no gain): a multiplication screen in the crossing search
+ * (the exact n(i) costs about as much as the screen), larger blocks (512, 1024 pixels),
+ * copying the block out of the WebAssembly heap into ordinary arrays.
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
-import { parabolaVertex } from '../pipeline/edge-plan.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
-import { rebase, solve1, solve2, solve3, window } from './normalize.js';
+import { window } from './normalize.js';
 import { EDGE_WASM_BLOCK, edgeWasm, edgeWasmAvailable } from './edge-wasm.js';
 
 /** Per-plan tables (see the module header). */
@@ -46,6 +64,16 @@ interface Tables {
   xsAbsMax: number;
   /** x strictly increasing (then the white-line search stops past its window). */
   increasing: boolean;
+  /**
+   * Per own-e0 index k, the parts of the fits that depend on the grid alone when every point
+   * of the pixel's windows is finite (the usual case), computed by the twin's loops in the
+   * twin's order, so the same bits: pre[4k..]: s0, s1, s2, det of the pre-edge line;
+   * chol[8k..]: the post-edge normal matrix's Cholesky factor l00, l10, l20, l11, l21, l22 at
+   * degree 2 (solve3), or det at degree 1 (solve2), or m0 (solve1), then 1 where that solve
+   * succeeds (else 0).
+   */
+  pre: Float64Array;
+  chol: Float64Array;
 }
 
 /** White-line screen tolerance relative to the pixel's scale (see edgeTileFused): ~500x the ~8 eps rounding bound. */
@@ -90,9 +118,55 @@ function tables(plan: EdgePlan): Tables {
   for (let i = 1; i < nE; i++) if (!(x[i] > x[i - 1])) increasing = false;
   const xs = xc.map((v) => v / plan.pre.scale);
   const xsAbsMax = xs.reduce((a: number, v: number) => Math.max(a, Math.abs(v)), 0);
-  T = { win, basis, u, t, dx, xc, xAbsMax, xs, xsAbsMax, increasing };
+  const pre = new Float64Array(4 * nE);
+  const chol = new Float64Array(8 * nE);
+  const deg = plan.post.degree;
+  for (let k = 0; k < nE; k++) {
+    const [a0, a1, b0, b1] = win.subarray(4 * k, 4 * k + 4);
+    let s0 = 0, s1 = 0, s2 = 0;
+    for (let i = a0; i < a1; i++) { const uu = u[k * nE + i]; s0 += 1; s1 += uu; s2 += uu * uu; }
+    pre.set([s0, s1, s2, s0 * s2 - s1 * s1], 4 * k);
+    let m0 = 0, m1 = 0, m4 = 0, m5 = 0, m8 = 0;
+    for (let i = b0; i < b1; i++) {
+      const tv = t[k * nE + i], tt = tv * tv;
+      m0 += 1 * 1;
+      if (deg >= 1) { m1 += 1 * tv; m4 += tv * tv; }
+      if (deg >= 2) { m5 += tv * tt; m8 += tt * tt; }
+    }
+    const c = chol.subarray(8 * k, 8 * k + 8);
+    if (deg === 2) {
+      const l00 = Math.sqrt(m0);
+      if (l00 > 0) {
+        const l10 = m1 / l00, l20 = m4 / l00;
+        const d1 = m4 - l10 * l10;
+        if (d1 > SINGULAR_REL * m0) {
+          const l11 = Math.sqrt(d1);
+          const l21 = (m5 - l20 * l10) / l11;
+          const d2 = m8 - l20 * l20 - l21 * l21;
+          if (d2 > SINGULAR_REL * m0) c.set([l00, l10, l20, l11, l21, Math.sqrt(d2), 1]);
+        }
+      }
+    } else if (deg === 1) {
+      const dt = m0 * m4 - m1 * m1;
+      c.set([dt, m0, m1, m4, 0, 0, Math.abs(dt) > SINGULAR_REL * m0 * m0 ? 1 : 0]);
+    } else c.set([m0, 0, 0, 0, 0, 0, m0 > 0 ? 1 : 0]);
+  }
+  T = { win, basis, u, t, dx, xc, xAbsMax, xs, xsAbsMax, increasing, pre, chol };
   tableCache.set(plan, T);
   return T;
+}
+
+/** parabolaVertex (edge-plan.ts) without the returned object: the vertex t, its height in pvY. Same operations, same order. */
+let pvY = 0;
+function vertexT(t0: number, t2: number, y0: number, y1: number, y2: number): number {
+  const s0 = (y0 - y1) / t0;
+  const s2 = (y2 - y1) / t2;
+  const beta = (s2 - s0) / (t2 - t0);
+  const alpha = s0 - beta * t0;
+  if (!(beta < 0)) { pvY = y1; return NaN; }
+  const t = Math.min(Math.max(-alpha / (2 * beta), t0), t2);
+  pvY = y1 + alpha * t + beta * t * t;
+  return t;
 }
 
 /** normalize + edge over one tile: float32 rows [NORM_ROWS][P] and [EDGE_ROWS][P]. */
@@ -100,47 +174,36 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   const { x, nE, pre, post, maskSigma, larch, smoothHalf } = plan;
   const deg = post.degree;
   const T = tables(plan);
-  const { dx: Tdx, xc: Txc, xs: Txs, xsAbsMax, u: Tu, t: Tt, win: Twin, basis: Tbasis, xAbsMax, increasing } = T;
+  const { dx: Tdx, xc: Txc, xs: Txs, xsAbsMax, u: Tu, t: Tt, win: Twin, basis: Tbasis, xAbsMax, increasing, pre: Tpre, chol: Tchol } = T;
   const norm = new Float32Array(NORM_ROWS * P);
   const edge = new Float32Array(EDGE_ROWS * P).fill(NaN);
   const w = 2 * smoothHalf + 1;
   const ei0 = plan.edge.i0, ei1 = plan.edge.i1;
+  const fixed = larch.fixed, ie0Nominal = larch.ie0, e0 = plan.e0, wlWidth = plan.whitelineWidth;
+  const preCentre = pre.centre, preScale = pre.scale, postCentre = post.centre, postScale = post.scale;
   // Central differences for i in [lo, hi) (NaN outside 1..nE-2, as in the twin).
   const dLo = ei0 - smoothHalf - 1, dHi = ei1 + smoothHalf + 1;
   const dArr = new Float64Array(Math.max(0, dHi - dLo));
   const dsArr = new Float64Array(nE);
-  const m = new Float64Array(9);
   const aArr = new Float64Array(nE);
-  const r = new Float64Array(3);
-  const noData = (p: number) => {
-    norm[NormRow.STATUS * P + p] = EdgeStatus.NO_DATA;
-    for (let k = 1; k < NORM_ROWS; k++) norm[k * P + p] = NaN;
-  };
+  // n(i) of the current pixel, computed at most once per index (nStamp[i] === the pixel's
+  // stamp): the crossing search and the white line's exact points share them.
+  const nVal = new Float64Array(nE);
+  const nStamp = new Int32Array(nE).fill(-1);
+  const rPre = NormRow.PRE_A * P, rPreB = NormRow.PRE_B * P, rC0 = NormRow.POST_C0 * P, rC1 = NormRow.POST_C1 * P, rC2 = NormRow.POST_C2 * P;
+  const rStep = NormRow.STEP * P, rNoise = NormRow.NOISE * P, rDeriv = NormRow.E0_DERIV * P, rOwn = NormRow.E0_OWN * P, rStatus = NormRow.STATUS * P;
+  const rEDeriv = EdgeRow.E0_DERIV * P, rEHalf = EdgeRow.E0_HALF * P, rWlE = EdgeRow.WL_ENERGY * P, rWlH = EdgeRow.WL_HEIGHT * P;
   // Pixels are taken in blocks of EDGE_BLOCK: the block's spectra are first gathered from the
   // energy-major tile (nE short runs of contiguous float32, read in memory order) into a
   // pixel-major block y[j * nE + i], so every per-pixel pass below walks contiguous memory
   // instead of striding P floats per energy (a TLB miss and a new stream per energy).
   // With WebAssembly SIMD (edge-wasm.ts) the gather and the derivative search of each block
-  // run there (the same operations, so the same bits); dsArr then holds only the two values
-  // the parabola needs, recomputed here by the same expressions.
+  // run there (the same operations, so the same bits), including the two smoothed values
+  // beside the maximum that the parabola needs.
   const W = edgeWasmAvailable ? edgeWasm(plan) : null;
   const B = W ? EDGE_WASM_BLOCK : EDGE_BLOCK;
   const y = W ? W.y : new Float32Array(B * nE);
-  const smoothed = (yo: number, i: number): number => {
-    let acc = 0;
-    for (let j = -smoothHalf; j <= smoothHalf; j++) {
-      const k = i + j;
-      acc += k >= 1 && k <= nE - 2 ? (y[yo + k + 1] - y[yo + k - 1]) / Tdx[k] : NaN;
-    }
-    return acc / w;
-  };
-  // n(i) = (mu - pre) / step (edgeCpu's expression), and the 0.5 crossing in interval i (NaN if none).
   const sc = pre.scale;
-  const niAt = (yo: number, i: number, preA: number, preB: number, step: number): number => (y[yo + i] - (preA + (preB * Txc[i]) / sc)) / step;
-  const crossAt = (yo: number, i: number, preA: number, preB: number, step: number): number => {
-    const nPrev = niAt(yo, i, preA, preB, step), nNext = niAt(yo, i + 1, preA, preB, step);
-    return nPrev < 0.5 && nNext >= 0.5 ? x[i] + ((0.5 - nPrev) * (x[i + 1] - x[i])) / (nNext - nPrev) : NaN;
-  };
   for (let p0 = 0; p0 < P; p0 += B) {
    const nb = Math.min(B, P - p0);
    if (W) W.run(cube, P, p0, nb);
@@ -154,37 +217,36 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     const p = p0 + j;
     const yo = j * nE;
     // 1. Own e0: smoothed derivative maximum in the edge window.
-    let best = -1, bestV = -Infinity;
+    let best = -1, bestV = -Infinity, dsPrev = NaN, dsNext = NaN;
     if (W) {
       best = W.best[j];
       bestV = W.bestV[j];
-      if (best > ei0 && best < ei1 - 1) {
-        dsArr[best - 1] = smoothed(yo, best - 1);
-        dsArr[best + 1] = smoothed(yo, best + 1);
-      }
+      dsPrev = W.dsL[j];
+      dsNext = W.dsR[j];
     } else {
       for (let i = dLo; i < dHi; i++) {
         dArr[i - dLo] = i >= 1 && i <= nE - 2 ? (y[yo + i + 1] - y[yo + i - 1]) / Tdx[i] : NaN;
       }
       for (let i = ei0; i < ei1; i++) {
         let acc = 0;
-        for (let j = -smoothHalf; j <= smoothHalf; j++) acc += dArr[i + j - dLo];
+        for (let jj = -smoothHalf; jj <= smoothHalf; jj++) acc += dArr[i + jj - dLo];
         const v = acc / w;
         dsArr[i] = v;
         if (!Number.isFinite(v)) continue;
         if (v > bestV) { bestV = v; best = i; }
       }
+      if (best > ei0 && best < ei1 - 1) { dsPrev = dsArr[best - 1]; dsNext = dsArr[best + 1]; }
     }
     let xd = NaN;
     if (best >= 0) {
       xd = x[best];
       if (best > ei0 && best < ei1 - 1) {
-        const rv = parabolaVertex(x[best - 1] - x[best], x[best + 1] - x[best], dsArr[best - 1], bestV, dsArr[best + 1]);
-        if (Number.isFinite(rv.t)) xd = x[best] + rv.t;
+        const rt = vertexT(x[best - 1] - x[best], x[best + 1] - x[best], dsPrev, bestV, dsNext);
+        if (Number.isFinite(rt)) xd = x[best] + rt;
       }
     }
-    let ie0 = larch.ie0;
-    if (Number.isFinite(xd) && !larch.fixed) {
+    let ie0 = ie0Nominal;
+    if (Number.isFinite(xd) && !fixed) {
       const k = best;
       ie0 = k;
       if (k > 0 && Math.abs(x[k - 1] - xd) <= Math.abs(x[k] - xd)) ie0 = k - 1;
@@ -196,84 +258,164 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     const a0 = Twin[4 * ie0], a1 = Twin[4 * ie0 + 1], b0 = Twin[4 * ie0 + 2], b1 = Twin[4 * ie0 + 3];
     const pc = Tbasis[4 * ie0], ps = Tbasis[4 * ie0 + 1], qc = Tbasis[4 * ie0 + 2], qs = Tbasis[4 * ie0 + 3];
     const uo = ie0 * nE;
-    let s0 = 0, s1 = 0, s2 = 0, sy = 0, suy = 0;
+    // Pre-edge sums: with every window point finite (clean), s0, s1, s2 and det are the
+    // plan's (tabulated by the same loop); else the twin's loop over the finite points.
+    let s0 = 0, s1 = 0, s2 = 0, sy = 0, suy = 0, det: number;
+    let clean = true;
     for (let i = a0; i < a1; i++) {
       const v = y[yo + i];
-      if (!Number.isFinite(v)) continue;
-      const u = Tu[uo + i];
-      s0 += 1; s1 += u; s2 += u * u; sy += v; suy += u * v;
+      if (v - v !== 0) { clean = false; break; } // not finite
+      sy += v; suy += Tu[uo + i] * v;
     }
-    const det = s0 * s2 - s1 * s1;
+    if (clean) {
+      s0 = Tpre[4 * ie0]; s1 = Tpre[4 * ie0 + 1]; s2 = Tpre[4 * ie0 + 2]; det = Tpre[4 * ie0 + 3];
+    } else {
+      sy = 0; suy = 0;
+      for (let i = a0; i < a1; i++) {
+        const v = y[yo + i];
+        if (v - v !== 0) continue;
+        const u = Tu[uo + i];
+        s0 += 1; s1 += u; s2 += u * u; sy += v; suy += u * v;
+      }
+      det = s0 * s2 - s1 * s1;
+    }
     if (s0 < 3 || !(det > SINGULAR_REL * s0 * s0)) {
-      noData(p);
+      noData(norm, P, p);
       continue;
     }
     const la = (s2 * sy - s1 * suy) / det;
     const lb = (s0 * suy - s1 * sy) / det;
     // Post-edge polynomial of mu - pre; products formed as the twin forms b[a] * b[c]. The
     // twin's m[3] (t * 1), m[2] and m[6] (1 * tt), m[7] (tt * t) add the same values in the
-    // same order as m[1], m[4] and m[5]: one running sum each, in locals.
+    // same order as m[1], m[4] and m[5]: one running sum each, in locals. With every window
+    // point finite the normal matrix and its factor are the plan's (Tchol, the same
+    // operations on the same values); only the right-hand side r depends on the pixel.
     let m0 = 0, m1 = 0, m4 = 0, m5 = 0, m8 = 0, r0 = 0, r1 = 0, r2 = 0;
     let nPost = 0;
+    clean = true;
     for (let i = b0; i < b1; i++) {
       const v = y[yo + i];
-      if (!Number.isFinite(v)) continue;
+      if (v - v !== 0) { clean = false; break; }
       const d = v - (la + (lb * (x[i] - pc)) / ps);
       const t = Tt[uo + i];
-      const tt = t * t;
       r0 += 1 * d;
-      m0 += 1 * 1;
-      if (deg >= 1) {
-        m1 += 1 * t;
-        r1 += t * d;
-        m4 += t * t;
-      }
-      if (deg >= 2) {
-        m5 += t * tt;
-        r2 += tt * d;
-        m8 += tt * tt;
-      }
-      nPost++;
+      if (deg >= 1) r1 += t * d;
+      if (deg >= 2) r2 += t * t * d;
     }
-    m[0] = m0; m[1] = m1; m[3] = m1; m[4] = m4; r[0] = r0; r[1] = r1;
-    m[2] = deg >= 2 ? m4 : 0; m[6] = m[2]; m[5] = m5; m[7] = m5; m[8] = m8; r[2] = r2;
-    const coef = deg === 2 ? solve3(m, r) : deg === 1 ? solve2(m, r) : solve1(m, r);
-    if (nPost < deg + 1 || coef === null) {
-      noData(p);
+    const co = 8 * ie0;
+    if (clean) nPost = b1 - b0;
+    else {
+      r0 = 0; r1 = 0; r2 = 0;
+      for (let i = b0; i < b1; i++) {
+        const v = y[yo + i];
+        if (v - v !== 0) continue;
+        const d = v - (la + (lb * (x[i] - pc)) / ps);
+        const t = Tt[uo + i];
+        const tt = t * t;
+        r0 += 1 * d;
+        m0 += 1 * 1;
+        if (deg >= 1) {
+          m1 += 1 * t;
+          r1 += t * d;
+          m4 += t * t;
+        }
+        if (deg >= 2) {
+          m5 += t * tt;
+          r2 += tt * d;
+          m8 += tt * tt;
+        }
+        nPost++;
+      }
+    }
+    // solve1 / solve2 / solve3 (normalize.ts) on m = [m0 m1 m2; m1 m4 m5; m2 m5 m8] (m2 = m4
+    // at degree 2, else 0), r = [r0 r1 r2], written out in locals: the same operations in
+    // the same order (no arrays per pixel).
+    let c0 = 0, cf1 = 0, cf2 = 0, solved = false;
+    if (deg === 2) {
+      let l00 = 0, l10 = 0, l20 = 0, l11 = 0, l21 = 0, l22 = 0;
+      if (clean) {
+        if (Tchol[co + 6] === 1) {
+          l00 = Tchol[co]; l10 = Tchol[co + 1]; l20 = Tchol[co + 2]; l11 = Tchol[co + 3]; l21 = Tchol[co + 4]; l22 = Tchol[co + 5];
+          solved = true;
+        }
+      } else {
+        l00 = Math.sqrt(m0);
+        if (l00 > 0) {
+          l10 = m1 / l00;
+          l20 = m4 / l00;
+          const d1 = m4 - l10 * l10;
+          if (d1 > SINGULAR_REL * m0) {
+            l11 = Math.sqrt(d1);
+            l21 = (m5 - l20 * l10) / l11;
+            const d2 = m8 - l20 * l20 - l21 * l21;
+            if (d2 > SINGULAR_REL * m0) {
+              l22 = Math.sqrt(d2);
+              solved = true;
+            }
+          }
+        }
+      }
+      if (solved) {
+        const z0 = r0 / l00;
+        const z1 = (r1 - l10 * z0) / l11;
+        const z2 = (r2 - l20 * z0 - l21 * z1) / l22;
+        cf2 = z2 / l22;
+        cf1 = (z1 - l21 * cf2) / l11;
+        c0 = (z0 - l10 * cf1 - l20 * cf2) / l00;
+      }
+    } else if (deg === 1) {
+      let dt: number;
+      if (clean) { dt = Tchol[co]; m0 = Tchol[co + 1]; m1 = Tchol[co + 2]; m4 = Tchol[co + 3]; } else dt = m0 * m4 - m1 * m1;
+      if (Math.abs(dt) > SINGULAR_REL * m0 * m0) {
+        c0 = (m4 * r0 - m1 * r1) / dt;
+        cf1 = (m0 * r1 - m1 * r0) / dt;
+        solved = true;
+      }
+    } else {
+      if (clean) m0 = Tchol[co];
+      if (m0 > 0) {
+        c0 = r0 / m0;
+        solved = true;
+      }
+    }
+    if (nPost < deg + 1 || !solved) {
+      noData(norm, P, p);
       continue;
     }
     let rss = 0;
     for (let i = a0; i < a1; i++) {
       const v = y[yo + i];
-      if (!Number.isFinite(v)) continue;
+      if (v - v !== 0) continue;
       const res = v - (la + (lb * (x[i] - pc)) / ps);
       rss += res * res;
     }
     const noise = Math.sqrt(rss / (s0 - 2));
     const t0 = (x0 - qc) / qs;
-    const step = coef[0] + coef[1] * t0 + coef[2] * t0 * t0;
-    const preA = la + (lb * (pre.centre - pc)) / ps;
-    const preB = (lb * pre.scale) / ps;
-    const [c0, c1, c2] = rebase(coef, post.centre, post.scale, qc, qs);
+    const step = c0 + cf1 * t0 + cf2 * t0 * t0;
+    const preA = la + (lb * (preCentre - pc)) / ps;
+    const preB = (lb * preScale) / ps;
+    // rebase (normalize.ts), written out.
+    const alpha = postScale / qs, beta = (postCentre - qc) / qs;
     const ok = step > maskSigma * noise && step > STEP_MIN_REL * Math.abs(la + (lb * (x0 - pc)) / ps);
-    norm[NormRow.PRE_A * P + p] = preA;
-    norm[NormRow.PRE_B * P + p] = preB;
-    norm[NormRow.POST_C0 * P + p] = c0;
-    norm[NormRow.POST_C1 * P + p] = c1;
-    norm[NormRow.POST_C2 * P + p] = c2;
-    norm[NormRow.STEP * P + p] = step;
-    norm[NormRow.NOISE * P + p] = noise;
-    norm[NormRow.E0_DERIV * P + p] = xd;
-    norm[NormRow.E0_OWN * P + p] = x0;
+    norm[rPre + p] = preA;
+    norm[rPreB + p] = preB;
+    norm[rC0 + p] = c0 + cf1 * beta + cf2 * beta * beta;
+    norm[rC1 + p] = (cf1 + 2 * cf2 * beta) * alpha;
+    norm[rC2 + p] = cf2 * alpha * alpha;
+    norm[rStep + p] = step;
+    norm[rNoise + p] = noise;
+    norm[rDeriv + p] = xd;
+    norm[rOwn + p] = x0;
     if (!ok) {
-      norm[NormRow.STATUS * P + p] = EdgeStatus.LOW_STEP;
+      norm[rStatus + p] = EdgeStatus.LOW_STEP;
       continue;
     }
-    norm[NormRow.STATUS * P + p] = EdgeStatus.OK;
+    norm[rStatus + p] = EdgeStatus.OK;
 
-    // Edge (edgeCpu) on n(i) = (mu - pre) / step with the float64 pre line and step.
-    const ni = (i: number) => niAt(yo, i, preA, preB, step);
-    if (Number.isFinite(xd)) edge[EdgeRow.E0_DERIV * P + p] = plan.e0 + xd;
+    // Edge (edgeCpu) on n(i) = (mu - pre) / step with the float64 pre line and step:
+    // n(i) = (y[i] - (preA + (preB * xc[i]) / sc)) / step, edgeCpu's expression, each index
+    // computed once per pixel (nVal / nStamp).
+    if (Number.isFinite(xd)) edge[rEDeriv + p] = e0 + xd;
     const anchor = Number.isFinite(xd) ? xd : 0;
     // The 0.5 crossing nearest the anchor (ties: the lowest index, as the twin's forward
     // scan keeps the first). On an increasing grid the intervals are visited outward from the
@@ -282,13 +424,7 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     // from the anchor, less XCROSS_SLACK for rounding): the twin's choice, its bits (same
     // expressions), at a few intervals' cost instead of all nE. Otherwise: the twin's scan.
     let xHalf = NaN, bestDist = Infinity, iHalf = 0;
-    const cross = (i: number): void => {
-      const xcross = crossAt(yo, i, preA, preB, step);
-      if (xcross === xcross) { // not NaN: a crossing in interval i
-        const dist = Math.abs(xcross - anchor);
-        if (dist < bestDist || (dist === bestDist && i < iHalf)) { bestDist = dist; xHalf = xcross; iHalf = i; }
-      }
-    };
+    let L = 0, R = nE - 1;
     if (increasing) {
       // lo: the first grid index with x[lo] >= anchor.
       let lo = 0, hi = nE;
@@ -297,76 +433,123 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
         if (x[mid] < anchor) lo = mid + 1; else hi = mid;
       }
       // Intervals i = L, L-1, ... (x[i] < anchor) and R, R+1, ... (x[i] >= anchor).
-      let L = Math.min(lo - 1, nE - 2), R = lo;
-      const slack = XCROSS_SLACK * (Math.abs(anchor) + xAbsMax);
-      while (L >= 0 || R <= nE - 2) {
+      L = Math.min(lo - 1, nE - 2);
+      R = lo;
+    }
+    const slack = XCROSS_SLACK * (Math.abs(anchor) + xAbsMax);
+    for (;;) {
+      let i: number;
+      if (increasing) {
+        if (!(L >= 0 || R <= nE - 2)) break;
         const dL = L >= 0 ? Math.max(0, anchor - x[L + 1]) - slack : Infinity;
         const dR = R <= nE - 2 ? x[R] - anchor - slack : Infinity;
         if (!(dL <= bestDist) && !(dR <= bestDist)) break;
-        if (dL <= dR) cross(L--); else cross(R++);
+        if (dL <= dR) i = L--; else i = R++;
+      } else {
+        if (L >= nE - 1) break;
+        i = L++;
       }
-    } else {
-      for (let i = 0; i < nE - 1; i++) cross(i);
+      // crossAt: n(i) < 0.5 <= n(i + 1), linear interpolation.
+      let nPrev: number, nNext: number;
+      if (nStamp[i] === p) nPrev = nVal[i];
+      else { nPrev = (y[yo + i] - (preA + (preB * Txc[i]) / sc)) / step; nVal[i] = nPrev; nStamp[i] = p; }
+      if (!(nPrev < 0.5)) continue;
+      const i1 = i + 1;
+      if (nStamp[i1] === p) nNext = nVal[i1];
+      else { nNext = (y[yo + i1] - (preA + (preB * Txc[i1]) / sc)) / step; nVal[i1] = nNext; nStamp[i1] = p; }
+      if (!(nNext >= 0.5)) continue;
+      const xcross = x[i] + ((0.5 - nPrev) * (x[i1] - x[i])) / (nNext - nPrev);
+      if (xcross === xcross) { // not NaN: a crossing in interval i
+        const dist = Math.abs(xcross - anchor);
+        if (dist < bestDist || (dist === bestDist && i < iHalf)) { bestDist = dist; xHalf = xcross; iHalf = i; }
+      }
     }
     if (!Number.isFinite(xHalf)) {
-      norm[NormRow.STATUS * P + p] = EdgeStatus.NO_EDGE;
-      edge[EdgeRow.E0_DERIV * P + p] = NaN;
+      norm[rStatus + p] = EdgeStatus.NO_EDGE;
+      edge[rEDeriv + p] = NaN;
       continue;
     }
-    edge[EdgeRow.E0_HALF * P + p] = plan.e0 + xHalf;
-    const wlHi = xHalf + plan.whitelineWidth;
-    // On an increasing grid the indices with xHalf <= x[i] <= wlHi are one range [wl0, wl1):
-    // it starts at or after the crossing's interval (xHalf >= x[iHalf], up to rounding) and
-    // ends at the first x past wlHi (found by bisection); inside it no index needs the test.
-    // Otherwise every index is tested.
-    let wl0 = increasing ? iHalf : 0;
-    let wl1 = nE;
-    if (increasing) {
-      while (wl0 < nE && x[wl0] < xHalf) wl0++;
-      let lo = wl0, hi = nE;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (x[mid] > wlHi) hi = mid; else lo = mid + 1;
-      }
-      wl1 = lo;
-    }
-    const test = !increasing;
-    // Screen the window with a[i] ~ n(i) by multiplications only (xs = xc / sc, 1 / step):
-    // both are a few roundings of terms no larger than S = (max|mu| + |preA| + |preB| max|xs|)
-    // / step, so |a - n| <= ~8 eps S <= tol = EDGE_SCREEN_REL S; only points within 2 tol of
-    // the screen's maximum can hold the exact maximum, and only they are evaluated exactly
-    // (ni, the twin's expression, in the twin's order): the twin's choice, its bits.
-    const inv = 1 / step;
-    let aMax = -Infinity, maxAbs = 0;
-    for (let i = wl0; i < wl1; i++) {
-      if (test && (x[i] < xHalf || x[i] > wlHi)) continue;
-      const v = y[yo + i];
-      const av = v < 0 ? -v : v;
-      if (av > maxAbs) maxAbs = av; // NaN never compares greater: ignored
-      const a = (v - (preA + preB * Txs[i])) * inv;
-      aArr[i] = a;
-      if (a > aMax) aMax = a;
-    }
-    const tol = EDGE_SCREEN_REL * (maxAbs + Math.abs(preA) + Math.abs(preB) * xsAbsMax) * inv;
-    // A non-finite bound (overflow, step ~ 0) screens nothing out.
-    const aLo = Number.isFinite(tol) ? aMax - 2 * tol : -Infinity;
+    edge[rEHalf + p] = e0 + xHalf;
+    const wlHi = xHalf + wlWidth;
+    // The white line: the first index of the largest finite n(i) with xHalf <= x[i] <= wlHi.
+    // Screened by multiplications only: a(i) = (mu(i) - (preA + preB xs(i))) / step with
+    // xs = xc / sc and 1 / step tabulated; a and n are a few roundings of terms no larger than
+    // S(i) = (|mu(i)| + |preA| + |preB| max|xs|) / step, so |a - n| <= ~8 eps S(i) <=
+    // tol(i) = EDGE_SCREEN_REL S(i) (step > 0 here: status OK). Only points that may beat the
+    // running maximum are evaluated exactly (n(i), the twin's expression, in the twin's order):
+    // the twin's choice, its bits.
+    const inv = 1 / step, cAbs = Math.abs(preA) + Math.abs(preB) * xsAbsMax;
     let k = -1, kV = -Infinity;
-    for (let i = wl0; i < wl1; i++) {
-      if (aArr[i] < aLo) continue;
-      if (test && (x[i] < xHalf || x[i] > wlHi)) continue;
-      const v = ni(i);
-      if (!Number.isFinite(v)) continue;
-      if (v > kV) { kV = v; k = i; }
+    if (increasing) {
+      // On an increasing grid the window is one index range [wl0, wl1): it starts at or after
+      // the crossing's interval (xHalf >= x[iHalf], up to rounding) and ends at the first x
+      // past wlHi; inside it no index needs the test. One pass: a point whose bound
+      // a(i) + tol(i) lies below the exact maximum so far cannot replace it (the twin keeps the
+      // first maximum, strict >); every other point (NaN, infinite bounds: comparisons false)
+      // is evaluated exactly.
+      // The test a(i) + tol(i) < kV is evaluated as a(i) + |mu(i)| relInv < thr with
+      // relInv = EDGE_SCREEN_REL / step and thr = kV - EDGE_SCREEN_REL cAbs / step (updated
+      // with kV); the regrouping's roundings are ~eps of the terms, far inside the bound's
+      // margin.
+      const relInv = EDGE_SCREEN_REL * inv, cTol = relInv * cAbs;
+      let thr = -Infinity;
+      let i = iHalf;
+      while (i < nE && x[i] < xHalf) i++;
+      for (; i < nE && !(x[i] > wlHi); i++) {
+        const v = y[yo + i];
+        if ((v - (preA + preB * Txs[i])) * inv + (v < 0 ? -v : v) * relInv < thr) continue;
+        let n: number;
+        if (nStamp[i] === p) n = nVal[i];
+        else { n = (v - (preA + (preB * Txc[i]) / sc)) / step; nVal[i] = n; nStamp[i] = p; }
+        if (!Number.isFinite(n)) continue;
+        if (n > kV) { kV = n; k = i; thr = kV - cTol; }
+      }
+    } else {
+      // Any grid: screen every point of the window against the screen's maximum (within
+      // 2 tol of it, tol from the window's max |mu|), then the exact test on the rest.
+      let aMax = -Infinity, maxAbs = 0;
+      for (let i = 0; i < nE; i++) {
+        if (x[i] < xHalf || x[i] > wlHi) { aArr[i] = -Infinity; continue; }
+        const v = y[yo + i];
+        const av = v < 0 ? -v : v;
+        if (av > maxAbs) maxAbs = av; // NaN never compares greater: ignored
+        const a = (v - (preA + preB * Txs[i])) * inv;
+        aArr[i] = a;
+        if (a > aMax) aMax = a;
+      }
+      const tol = EDGE_SCREEN_REL * (maxAbs + Math.abs(preA) + Math.abs(preB) * xsAbsMax) * inv;
+      // A non-finite bound (overflow, step ~ 0) screens nothing out.
+      const aLo = Number.isFinite(tol) ? aMax - 2 * tol : -Infinity;
+      for (let i = 0; i < nE; i++) {
+        if (aArr[i] < aLo) continue;
+        if (x[i] < xHalf || x[i] > wlHi) continue;
+        let n: number;
+        if (nStamp[i] === p) n = nVal[i];
+        else { n = (y[yo + i] - (preA + (preB * Txc[i]) / sc)) / step; nVal[i] = n; nStamp[i] = p; }
+        if (!Number.isFinite(n)) continue;
+        if (n > kV) { kV = n; k = i; }
+      }
     }
     if (k < 0) continue;
     let xw = x[k], hw = kV;
     if (k > 0 && k < nE - 1) {
-      const rv = parabolaVertex(x[k - 1] - x[k], x[k + 1] - x[k], ni(k - 1), kV, ni(k + 1));
-      if (Number.isFinite(rv.t) && Number.isFinite(rv.y)) { xw = x[k] + rv.t; hw = rv.y; }
+      const km = k - 1, kp = k + 1;
+      let nm: number, np: number;
+      if (nStamp[km] === p) nm = nVal[km];
+      else nm = (y[yo + km] - (preA + (preB * Txc[km]) / sc)) / step;
+      if (nStamp[kp] === p) np = nVal[kp];
+      else np = (y[yo + kp] - (preA + (preB * Txc[kp]) / sc)) / step;
+      const rt = vertexT(x[km] - x[k], x[kp] - x[k], nm, kV, np);
+      if (Number.isFinite(rt) && Number.isFinite(pvY)) { xw = x[k] + rt; hw = pvY; }
     }
-    edge[EdgeRow.WL_ENERGY * P + p] = plan.e0 + xw;
-    edge[EdgeRow.WL_HEIGHT * P + p] = hw;
+    edge[rWlE + p] = e0 + xw;
+    edge[rWlH + p] = hw;
    }
   }
   return { norm, edge };
+}
+
+function noData(norm: Float32Array, P: number, p: number): void {
+  norm[NormRow.STATUS * P + p] = EdgeStatus.NO_DATA;
+  for (let k = 1; k < NORM_ROWS; k++) norm[k * P + p] = NaN;
 }

@@ -181,6 +181,21 @@ describe('edge CPU kernel', () => {
         expect(st.filter((v) => v === EdgeStatus.OK).length).toBeGreaterThan(P * 0.5);
       }
     }
+    // Grids that are not strictly increasing (a repeated energy, two energies swapped): the
+    // kernel's general paths (the crossing's full scan, the white line tested point by point).
+    for (const change of ['repeat', 'swap'] as const) {
+      const G = Float64Array.from(E);
+      if (change === 'repeat') G[50] = G[49];
+      else [G[45], G[46]] = [G[46], G[45]];
+      const plan = makeEdgePlan(G, E0, DEFAULT_EDGE_OPTIONS);
+      const twinNorm = normalizeCpu(plan, cube, P);
+      const twinEdge = edgeCpu(plan, cube, P, twinNorm);
+      const fused = edgeTileFused(plan, cube, P);
+      const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      expect(same(fused.norm, Float32Array.from(twinNorm)), `norm rows, grid with a ${change}`).toBe(true);
+      expect(same(fused.edge, Float32Array.from(twinEdge)), `edge rows, grid with a ${change}`).toBe(true);
+      expect(fused.norm.subarray(0, P).filter((v) => v === EdgeStatus.OK).length).toBeGreaterThan(P * 0.5);
+    }
     // The WebAssembly half (edge-wasm.ts: gather, derivative search by pixel pairs): every
     // smoothing width (1 .. 7 points), an edge window reaching the first and last energies
     // (NaN differences there), an odd tile (the last pair's spare lane), and the tile in the
