@@ -12,14 +12,17 @@
 // texels hold 4 consecutive pixels of one energy, and each invocation keeps a register block
 // of G, so each fetched texel feeds many multiply-adds; no workgroup memory, no barriers:
 // - invocation g = chunk * n_big + q takes the B x B block q of G's upper triangle, B = 4 DQ
-//   (DQ = 2: 8 x 8, or 1: 4 x 4 when d + 1 <= 4; src/kernels/pca.ts directQuarters), blocks
-//   row-major over the triangle of ntb x ntb blocks, ntb = ceil(nt / DQ), nt = 4 x 4 tiles
-//   per side, over the texels [chunk * params.chunk, ...) of the tile (4 pixels each);
+//   (DQ = 4: 16 x 16; 2 or 1 when d + 1 <= 12 or 4: src/kernels/pca.ts directQuarters, so
+//   small d does no padded work), blocks row-major over the triangle of ntb x ntb blocks,
+//   ntb = ceil(nt / DQ), nt = 4 x 4 tiles per side, over the texels [chunk * params.chunk,
+//   ...) of the tile (4 pixels each);
 // - per texel: the 4 pixels' masks and B row and B column texels (2B + 1 fetches) for B^2
-//   dot products of 4 terms (4 B^2 multiply-adds): 17 fetches per 256 multiply-adds for B = 8
-//   (16 x 16 blocks fetch half as much per multiply-add but spill: measured no faster, 3x the
-//   compile time); the centres and texture rows are loaded once per invocation. A 4 x 4 part
-//   of the block is a mat4x4f: transpose(A) * B is its 16 dot products;
+//   dot products of 4 pixels (4 B^2 multiply-adds): 33 fetches per 1024 multiply-adds for
+//   B = 16. Fetches are ~80 % of the time, so the largest block pays although its 256
+//   accumulators spill (measured on llvmpipe, 100k x 101, CPU time of one tile's pass, same
+//   run: 0.21-0.27 s with 8 x 8 blocks, 0.15-0.23 s with 16 x 16); the centres and rows are loaded
+//   once per invocation. A 4 x 4 part of the block is a mat4x4f: transpose(A) * B is its
+//   16 dot products; the quarters past DQ sit under constant conditions the compiler removes;
 // - the block's partial sums go to partials[chunk] in pca_cov's layout (4 x 4 tiles of the
 //   upper triangle, 16 floats each), so pca_reduce adds the chunks on the device and the host
 //   reads back one (d+1)^2 matrix per tile of pixels, as for pca_cov. No float atomics, fixed
@@ -35,15 +38,17 @@
 // Row r of the augmented vector a(p) = [x(p) - centre, 1, 0...] for an included pixel, the
 // zero vector for an excluded one (select, not a product: it may hold NaN or Inf).
 //
-// Cost per spectrum (d = 101, 8 x 8 blocks, ntb = 13, 91 blocks in the triangle): reads 404 B
-// (+ 4 B of mask) from memory and 91 x 17 / 4 = 387 texel fetches from cache; 91 x 64 x 2 =
-// 11.6 kFLOP (the upper triangle of 104 x 104 padded rows, diagonal blocks in full).
-// H100, 2e7 x 101: 8.1 GB -> 2.4 ms at 3.35 TB/s; 2.3e11 FLOP -> 3.5 ms at 67 TFLOP/s FP32:
-// compute-bound on paper, but 64 accumulators per invocation and texture-cache traffic of
-// 17 texels per 256 FMA would keep an H100 well below that; on a GPU pca_cov is the kernel.
+// Cost per spectrum (d = 101, 16 x 16 blocks, ntb = 7, 28 blocks in the triangle): 404 B read
+// from memory (+ 4 B of mask), 28 x 33 / 4 = 231 texel fetches from cache, 28 x 256 x 2 =
+// 14.3 kFLOP (the upper triangle of 112 x 112 padded rows, diagonal blocks in full).
+// H100, 2e7 x 101: 8.2 GB -> 2.4 ms at 3.35 TB/s; 2.9e11 FLOP -> 4.3 ms at 67 TFLOP/s FP32:
+// compute-bound on paper, but 256 accumulators per invocation spill on a GPU (255 registers
+// at most) and texture-cache traffic of 33 texels per 1024 FMA would keep an H100 well below
+// that; on a GPU pca_cov (workgroup-memory panels, 16 accumulators) is the kernel.
 // Accuracy: float32 products of centred values; each entry sums, per texel, a dot product of
 // 4 pixels into the chunk's sum (at most params.chunk texels: 512 texels = 2048 pixels by
-// default, COV_DIRECT_CHUNK), pca_reduce adds chunks in blocks of 16, the host adds tiles in float64.
+// default, COV_DIRECT_CHUNK), pca_reduce adds chunks in blocks of 16, the host adds tiles in
+// float64.
 // CPU twin: pcaGramCpu in src/cpu/pca.ts (float64 throughout).
 
 @group(0) @binding(1) var cube: texture_2d<f32>;
@@ -114,42 +119,46 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let bij = big_blocks(g % params.n_big);
   let ri = 4u * DQ * bij.x;
   let rj = 4u * DQ * bij.y;
-  // The second quarter is never read when DQ = 1: DQ is a constant, the compiler drops it.
+  // Quarters past DQ are never read: DQ is a constant, so the compiler drops their code.
   let R0 = rows(ri);
   let C0 = rows(rj);
-  var R1 = R0;
-  var C1 = C0;
-  if (DQ >= 2u) {
-    R1 = rows(ri + 4u);
-    C1 = rows(rj + 4u);
-  }
+  var R1 = R0; var C1 = C0; var R2 = R0; var C2 = C0; var R3 = R0; var C3 = C0;
+  if (DQ >= 2u) { R1 = rows(ri + 4u); C1 = rows(rj + 4u); }
+  if (DQ >= 4u) { R2 = rows(ri + 8u); C2 = rows(rj + 8u); R3 = rows(ri + 12u); C3 = rows(rj + 12u); }
   let t_begin = chunk_i * params.chunk;
   let t_end = min(t_begin + params.chunk, params.n_texels);
-  var o00 = mat4x4f();
-  var o01 = mat4x4f();
-  var o10 = mat4x4f();
-  var o11 = mat4x4f();
+  // o<i><j>: rows quarter i x columns quarter j of the block.
+  var o00 = mat4x4f(); var o01 = mat4x4f(); var o02 = mat4x4f(); var o03 = mat4x4f();
+  var o10 = mat4x4f(); var o11 = mat4x4f(); var o12 = mat4x4f(); var o13 = mat4x4f();
+  var o20 = mat4x4f(); var o21 = mat4x4f(); var o22 = mat4x4f(); var o23 = mat4x4f();
+  var o30 = mat4x4f(); var o31 = mat4x4f(); var o32 = mat4x4f(); var o33 = mat4x4f();
   for (var t = t_begin; t < t_end; t++) {
     let x = t & (TEX_W - 1u);
     let k = t >> TEX_SHIFT;
     let ok = textureLoad(mask, vec2u(x, k), 0) > vec4f(0.5);
-    let a0 = load4(R0, x, k, ok);
+    let a0 = transpose(load4(R0, x, k, ok));
     let b0 = load4(C0, x, k, ok);
-    o00 += transpose(a0) * b0;
-    if (DQ >= 2u) {
-      let a1 = load4(R1, x, k, ok);
-      let b1 = load4(C1, x, k, ok);
-      o01 += transpose(a0) * b1;
-      o10 += transpose(a1) * b0;
-      o11 += transpose(a1) * b1;
+    var a1 = a0; var b1 = b0; var a2 = a0; var b2 = b0; var a3 = a0; var b3 = b0;
+    if (DQ >= 2u) { a1 = transpose(load4(R1, x, k, ok)); b1 = load4(C1, x, k, ok); }
+    if (DQ >= 4u) {
+      a2 = transpose(load4(R2, x, k, ok)); b2 = load4(C2, x, k, ok);
+      a3 = transpose(load4(R3, x, k, ok)); b3 = load4(C3, x, k, ok);
+    }
+    o00 += a0 * b0;
+    if (DQ >= 2u) { o01 += a0 * b1; o10 += a1 * b0; o11 += a1 * b1; }
+    if (DQ >= 4u) {
+      o02 += a0 * b2; o03 += a0 * b3; o12 += a1 * b2; o13 += a1 * b3;
+      o20 += a2 * b0; o21 += a2 * b1; o22 += a2 * b2; o23 += a2 * b3;
+      o30 += a3 * b0; o31 += a3 * b1; o32 += a3 * b2; o33 += a3 * b3;
     }
   }
   let a = DQ * bij.x;
   let b = DQ * bij.y;
   put(chunk_i, a, b, o00);
-  if (DQ >= 2u) {
-    put(chunk_i, a, b + 1u, o01);
-    put(chunk_i, a + 1u, b, o10);
-    put(chunk_i, a + 1u, b + 1u, o11);
+  if (DQ >= 2u) { put(chunk_i, a, b + 1u, o01); put(chunk_i, a + 1u, b, o10); put(chunk_i, a + 1u, b + 1u, o11); }
+  if (DQ >= 4u) {
+    put(chunk_i, a, b + 2u, o02); put(chunk_i, a, b + 3u, o03); put(chunk_i, a + 1u, b + 2u, o12); put(chunk_i, a + 1u, b + 3u, o13);
+    put(chunk_i, a + 2u, b, o20); put(chunk_i, a + 2u, b + 1u, o21); put(chunk_i, a + 2u, b + 2u, o22); put(chunk_i, a + 2u, b + 3u, o23);
+    put(chunk_i, a + 3u, b, o30); put(chunk_i, a + 3u, b + 1u, o31); put(chunk_i, a + 3u, b + 2u, o32); put(chunk_i, a + 3u, b + 3u, o33);
   }
 }

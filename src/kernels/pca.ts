@@ -78,7 +78,7 @@ const COV_TEX_SHIFT = Math.log2(COV_TEX_W);
 
 /**
  * pca_cov's shape for CPU-emulated adapters (llvmpipe): DQ x DQ 4 x 4 tiles of G per
- * invocation (8 x 8 for DQ = 2), read from textures (see the shader header); one pipeline per DQ.
+ * invocation (16 x 16 for DQ = 4), read from textures (see the shader header); one pipeline per DQ.
  */
 function covDirectKernel(dq: number): KernelDef {
   return {
@@ -98,7 +98,7 @@ function covDirectKernel(dq: number): KernelDef {
 }
 /** Invocations per workgroup of pca_cov_direct. */
 const COV_DIRECT_WG = 64;
-const covDirectKernels = new Map([1, 2].map((dq) => [dq, covDirectKernel(dq)]));
+const covDirectKernels = new Map([1, 2, 4].map((dq) => [dq, covDirectKernel(dq)]));
 
 /** pca_mask's rule on the direct mode's texture: one invocation per texel (4 pixels). */
 export const pcaMaskDirectKernel: KernelDef = {
@@ -114,12 +114,12 @@ export const pcaMaskDirectKernel: KernelDef = {
 };
 
 /**
- * Direct mode: 4 x 4 tiles per block side (DQ): 2 (8 x 8 blocks) once G has 2 tiles per
- * side, else 1, so small d does no padded work (d = 3 in an 8 x 8 block would do 4x the
- * multiply-adds).
+ * Direct mode: 4 x 4 tiles per block side (DQ): 4 (16 x 16 blocks) once G has 4 tiles per
+ * side, else the smallest of 1 and 2 that covers it, so small d does no padded work (d = 3
+ * in a 16 x 16 block would do 16x the multiply-adds).
  */
 export function directQuarters(nt: number): number {
-  return nt >= 2 ? 2 : 1;
+  return nt >= 4 ? 4 : nt >= 2 ? 2 : 1;
 }
 
 export const pcaReduceKernel: KernelDef = {
@@ -176,7 +176,7 @@ export interface CovPlan {
 
 /**
  * Direct mode: pixels per invocation (one chunk) at least, a multiple of the 4 pixels of a
- * texel; 2048 keeps ~50 chunks x 91 blocks = 4.5k invocations for 100k pixels at d = 101
+ * texel; 2048 keeps ~50 chunks x 28 blocks = 1.4k invocations for 100k pixels at d = 101
  * (enough for every CPU thread) and bounds each float32 sum to 512 dot products of 4 pixels.
  */
 export const COV_DIRECT_CHUNK = 2048;
