@@ -1,11 +1,14 @@
 /**
  * GPU wrappers of shaders/pca_mask.wgsl, pca_cov.wgsl, pca_reduce.wgsl and pca_project.wgsl
  * (CPU twins: src/cpu/pca.ts), energy-major tiles f32[d][P]:
- *  - GpuGramAccumulator: the covariance pass over many tiles with persistent buffers (two
- *    upload slots (UploadRing, src/gpu/ring.ts), so tile i + 1 is queued while tile i computes; the host waits only to
- *    keep two tiles staged), mask + tiled A^T A + on-device reduction per tile, and ONE
- *    readback of all the tiles' Gram matrices (every GRAM_FLUSH_TILES tiles at most), added
- *    in float64 on the host;
+ *  - GpuGramAccumulator: the covariance pass over many tiles with persistent buffers, mask +
+ *    tiled A^T A + on-device reduction per tile, and ONE readback of all the tiles' Gram
+ *    matrices (every GRAM_FLUSH_TILES tiles at most, sooner at the start: GRAM_FIRST_TILES),
+ *    added in float64 on the host. On a GPU (pca_mask, pca_cov): two upload slots
+ *    (UploadRing, src/gpu/ring.ts), so tile i + 1 is queued while tile i computes; the host
+ *    waits only to keep two tiles staged. On a CPU-emulated adapter (direct mode:
+ *    pca_mask_direct, pca_cov_direct): the tile goes into one texture, in pieces of at most
+ *    COV_DIRECT_SLOT_BYTES;
  *  - pcaGramGpu: the same for one tile;
  *  - pcaProjectGpu: scores on the first n components and the reconstruction error.
  */
@@ -38,6 +41,12 @@ export const PCA_MAX_COMPONENTS = 32;
 export const COV_TARGET_PARTIALS = 1 << 22;
 /** Tiles whose Gram matrices are kept on the device before one readback. */
 export const GRAM_FLUSH_TILES = 256;
+/**
+ * Room for the first GRAM_FIRST_TILES tiles' Gram matrices, doubled at each readback up to
+ * GRAM_FLUSH_TILES: a run of one tile does not make (and zero) 2 x 5.75 MB at d = 101 (7 ms
+ * of CPU on llvmpipe, measured), a long run reads back a few more times at its start.
+ */
+export const GRAM_FIRST_TILES = 16;
 
 export const pcaMaskKernel: KernelDef = {
   name: 'pca_mask',
@@ -97,7 +106,7 @@ function covDirectKernel(dq: number): KernelDef {
   };
 }
 /** Invocations per workgroup of pca_cov_direct. */
-const COV_DIRECT_WG = 64;
+const COV_DIRECT_WG = 32;
 const covDirectKernels = new Map([1, 2, 4].map((dq) => [dq, covDirectKernel(dq)]));
 
 /** pca_mask's rule on the direct mode's texture: one invocation per texel (4 pixels). */
@@ -259,67 +268,62 @@ export function covGpuBytesPerPixel(d: number): number {
 }
 
 /**
- * Direct mode's textures (see pca_cov_direct.wgsl): up to two upload slots of `rows` energy
- * rows (d, then the constant augmented row, then zero rows up to the block size), rpe
- * texture rows per energy, and the mask; tiles larger than `subP` pixels run in pieces.
+ * Direct mode: bytes of the upload texture at most (unless one texture row per energy is
+ * more); a larger tile runs in pieces. Fresh pages cost the driver more than the pieces do:
+ * making one 51 MB texture (100k pixels x 112 rows) took 50 ms of CPU on llvmpipe
+ * (allocation, page faults, Dawn's zero-fill), a quarter of the pass; on a large tile the
+ * texture would also take host memory the tile plan does not count (llvmpipe's GPU memory
+ * is the host's).
+ */
+export const COV_DIRECT_SLOT_BYTES = 16 << 20;
+
+/**
+ * Direct mode's textures (see pca_cov_direct.wgsl): the upload texture of `rows` energy rows
+ * (d, then the constant augmented row, then zero rows up to the block size), rpe texture
+ * rows per energy, and the mask; tiles larger than `subP` pixels run in pieces. One upload
+ * texture, not two: the direct mode serves CPU-emulated adapters, where Dawn's OpenGL
+ * backend runs each submit to completion before it returns (add() returns with its work
+ * done, measured), so a second slot overlaps nothing and its pages cost ~15 ms per 100k
+ * pixels to make.
  */
 interface DirectTextures {
-  d: number;
   rows: number;
   rpe: number;
   subP: number;
-  /** Upload slots, made when first needed: a run of one tile makes one. */
-  slots: GPUTexture[];
+  cube: GPUTexture;
   mask: GPUTexture;
   /** A tile's values of one energy, padded to whole texels (the host tile may be shared memory, which Dawn refuses). */
   bounce: Float32Array;
 }
 
-function directTextures(ctx: GpuContext, d: number, maxP: number): DirectTextures {
+/**
+ * Direct mode's texture layout for d energies and tiles of up to maxP pixels on a device
+ * whose textures have at most maxRows rows: rows (d + 1 padded to the block size), texture
+ * rows per energy (rpe) and pixels per piece (subP).
+ */
+export function directLayout(d: number, maxP: number, maxRows: number): { rows: number; rpe: number; subP: number } {
   const nt = Math.ceil((d + 1) / 4);
   const dq = directQuarters(nt);
   const rows = 4 * dq * Math.ceil(nt / dq);
-  const maxRows = ctx.device.limits.maxTextureDimension2D;
-  const rpe = Math.max(1, Math.min(Math.floor(maxRows / rows), Math.ceil(Math.ceil(maxP / 4) / COV_TEX_W)));
-  const subP = Math.min(maxP, 4 * COV_TEX_W * rpe);
-  const mask = ctx.device.createTexture({
-    label: 'pcaGram.mask', size: [COV_TEX_W, rpe], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
-  });
-  const dt: DirectTextures = { d, rows, rpe, subP, slots: [], mask, bounce: new Float32Array(4 * Math.ceil(subP / 4)) };
-  dt.slots.push(directSlot(ctx, dt));
-  return dt;
+  const rowBytes = 16 * COV_TEX_W * rows;
+  const rpe = Math.max(1, Math.min(Math.floor(maxRows / rows), Math.floor(COV_DIRECT_SLOT_BYTES / rowBytes), Math.ceil(Math.ceil(maxP / 4) / COV_TEX_W)));
+  return { rows, rpe, subP: Math.min(maxP, 4 * COV_TEX_W * rpe) };
 }
 
-/** A new upload slot; rows d..rows-1 never change: the augmented row (1; the mask zeroes excluded pixels) and zero padding. */
-function directSlot(ctx: GpuContext, dt: DirectTextures): GPUTexture {
-  const { d, rows, rpe } = dt;
-  const t = ctx.device.createTexture({
-    label: `pcaGram.cube${dt.slots.length}`, size: [COV_TEX_W, rows * rpe], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+function directTextures(ctx: GpuContext, d: number, maxP: number): DirectTextures {
+  const { rows, rpe, subP } = directLayout(d, maxP, ctx.device.limits.maxTextureDimension2D);
+  const device = ctx.device;
+  const cube = device.createTexture({
+    label: 'pcaGram.cube', size: [COV_TEX_W, rows * rpe], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
   });
+  // Rows d..rows-1 never change: the augmented row (1; the mask zeroes excluded pixels) and zero padding.
   const constRows = new Float32Array(4 * COV_TEX_W * rpe * (rows - d));
   constRows.fill(1, 0, 4 * COV_TEX_W * rpe);
-  ctx.device.queue.writeTexture({ texture: t, origin: [0, d * rpe] }, constRows, { bytesPerRow: 16 * COV_TEX_W }, [COV_TEX_W, (rows - d) * rpe]);
-  return t;
-}
-
-/**
- * Upload slot r (0 or 1) of a tile: the second is made for the second tile, so that tile
- * i + 1 uploads while tile i computes; if the device has no memory for it, every tile
- * uses the first (same results, no overlap).
- */
-async function directSlotFor(ctx: GpuContext, dt: DirectTextures, r: number): Promise<GPUTexture> {
-  if (r < dt.slots.length) return dt.slots[r];
-  if (dt.slots.length === 1 && r === 1) {
-    ctx.device.pushErrorScope('out-of-memory');
-    const t = directSlot(ctx, dt);
-    const oom = await guard(ctx, ctx.device.popErrorScope());
-    if (!oom) {
-      dt.slots.push(t);
-      return t;
-    }
-    t.destroy();
-  }
-  return dt.slots[0];
+  device.queue.writeTexture({ texture: cube, origin: [0, d * rpe] }, constRows, { bytesPerRow: 16 * COV_TEX_W }, [COV_TEX_W, (rows - d) * rpe]);
+  const mask = device.createTexture({
+    label: 'pcaGram.mask', size: [COV_TEX_W, rpe], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
+  });
+  return { rows, rpe, subP, cube, mask, bounce: new Float32Array(4 * Math.ceil(subP / 4)) };
 }
 
 /**
@@ -352,11 +356,14 @@ export class GpuGramAccumulator {
   private readonly ring: UploadRing<GPUBuffer> | null = null;
   private readonly mask: GPUBuffer | null = null;
   private readonly tex: DirectTextures | null = null;
-  private readonly texRing: UploadRing<number> | null = null;
+  private readonly texRing: UploadRing<GPUTexture> | null = null;
   private readonly centreBuf: GPUBuffer;
   private readonly partials: GPUBuffer;
-  private readonly results: GPUBuffer;
-  private readonly resultsRead: GPUBuffer;
+  /** Room for `capacity` tiles' Gram matrices and their readback (resultSet owns them). */
+  private resultSet: BufferSet;
+  private results: GPUBuffer;
+  private resultsRead: GPUBuffer;
+  private capacity = GRAM_FIRST_TILES;
   private readonly gram: Float64Array;
   private readonly entries: number;
   private pending = 0;
@@ -371,7 +378,7 @@ export class GpuGramAccumulator {
     this.scratch = new BufferSet(ctx, 'pcaGramParams');
     if (direct) {
       this.tex = directTextures(ctx, d, maxP);
-      this.texRing = new UploadRing(ctx, [0, 1]);
+      this.texRing = new UploadRing(ctx, [this.tex.cube]);
       // Centres of the padded rows: 0 for the augmented row and the zero rows.
       const c = new Float32Array(this.tex.rows);
       c.set(centre);
@@ -384,8 +391,9 @@ export class GpuGramAccumulator {
     const plan = covPlan(d, this.tex ? this.tex.subP : maxP, targetPartials, this.direct);
     this.entries = plan.entries;
     this.partials = this.set.storage('partials', 4 * plan.partials);
-    this.results = this.set.storage('gramTiles', 4 * plan.entries * GRAM_FLUSH_TILES);
-    this.resultsRead = this.set.readback('gramTiles', 4 * plan.entries * GRAM_FLUSH_TILES);
+    this.resultSet = new BufferSet(ctx, 'pcaGramTiles');
+    this.results = this.resultSet.storage('gramTiles', 4 * plan.entries * this.capacity);
+    this.resultsRead = this.resultSet.readback('gramTiles', 4 * plan.entries * this.capacity);
     this.gram = new Float64Array((d + 1) * (d + 1));
   }
 
@@ -410,7 +418,10 @@ export class GpuGramAccumulator {
       await this.addStaged(cube, P);
       return;
     }
-    for (let p0 = 0; p0 < P; p0 += this.tex.subP) await this.addDirect(cube, P, p0, Math.min(this.tex.subP, P - p0));
+    // Equal pieces (whole texels but the last), so no piece is left with too little work for the threads.
+    const pieces = Math.ceil(P / this.tex.subP);
+    const step = Math.ceil(Math.ceil(P / pieces) / 4) * 4;
+    for (let p0 = 0; p0 < P; p0 += step) await this.addDirect(cube, P, p0, Math.min(step, P - p0));
   }
 
   private async addStaged(cube: Float32Array, P: number): Promise<void> {
@@ -430,7 +441,7 @@ export class GpuGramAccumulator {
     const { ctx, d } = this;
     const dt = this.tex!;
     const i = this.added;
-    const slot = await directSlotFor(ctx, dt, await this.texRing!.acquire(i));
+    const slot = await this.texRing!.acquire(i);
     uploadDirect(ctx, dt, slot, cube, d, P, p0, n);
     const plan = covPlan(d, n, this.targetPartials, true);
     const encoder = ctx.device.createCommandEncoder({ label: 'pcaGram.tile' });
@@ -446,7 +457,16 @@ export class GpuGramAccumulator {
     await ring.submit(i, encoder, 'pca_cov');
     this.added++;
     this.pending++;
-    if (this.pending === GRAM_FLUSH_TILES) await this.flush();
+    if (this.pending === this.capacity) {
+      await this.flush();
+      if (this.capacity < GRAM_FLUSH_TILES) {
+        await this.resultSet.release();
+        this.capacity = Math.min(GRAM_FLUSH_TILES, 2 * this.capacity);
+        this.resultSet = new BufferSet(this.ctx, 'pcaGramTiles');
+        this.results = this.resultSet.storage('gramTiles', 4 * this.entries * this.capacity);
+        this.resultsRead = this.resultSet.readback('gramTiles', 4 * this.entries * this.capacity);
+      }
+    }
   }
 
   /** One readback of the pending tiles' Gram matrices, added in float64 in tile order. */
@@ -475,7 +495,8 @@ export class GpuGramAccumulator {
     await this.scratch.release();
     // BufferSet.release waits for the queue, so the textures are idle when destroyed.
     await this.set.release();
-    if (this.tex) for (const t of [...this.tex.slots, this.tex.mask]) t.destroy();
+    await this.resultSet.release();
+    if (this.tex) for (const t of [this.tex.cube, this.tex.mask]) t.destroy();
   }
 }
 
