@@ -6,7 +6,7 @@
 // storage-buffer or workgroup-memory load whose address differs per lane becomes a loop over
 // the lanes with a bounds check and an execution-mask branch per lane: ~7 ns of CPU per value
 // (measured, Mesa 22.3), where a multiply-add costs a fraction of a nanosecond. A texel fetch
-// from a texture has no such loop: ~4 ns for a whole rgba32float texel, i.e. ~1 ns per value
+// from a texture has no such loop: ~3-4 ns for a whole rgba32float texel, ~1 ns per value
 // (measured; a uniform-address load in a loop is no cheaper than a per-lane one, and
 // workgroup memory costs as much as storage). So the tile is read from a texture whose
 // texels hold 4 consecutive pixels of one energy, and each invocation keeps a register block
@@ -18,9 +18,10 @@
 //   ...) of the tile (4 pixels each);
 // - per texel: the 4 pixels' masks and B row and B column texels (2B + 1 fetches) for B^2
 //   dot products of 4 pixels (4 B^2 multiply-adds): 33 fetches per 1024 multiply-adds for
-//   B = 16. Fetches are ~80 % of the time, so the largest block pays although its 256
-//   accumulators spill (measured on llvmpipe, 100k x 101, CPU time of one tile's pass, same
-//   run: 0.21-0.27 s with 8 x 8 blocks, 0.15-0.23 s with 16 x 16); the centres and rows are loaded
+//   B = 16. With 8 x 8 blocks fetches were ~80 % of the time (a fetch-only variant,
+//   measured), so the largest block pays although its 256 accumulators spill (llvmpipe,
+//   100k x 101, CPU time of one tile's pass, same run: 0.21-0.27 s with 8 x 8 blocks,
+//   0.15-0.23 s with 16 x 16; fetches are then 55-60 %); the centres and rows are loaded
 //   once per invocation. A 4 x 4 part of the block is a mat4x4f: transpose(A) * B is its
 //   16 dot products; the quarters past DQ sit under constant conditions the compiler removes;
 // - the block's partial sums go to partials[chunk] in pca_cov's layout (4 x 4 tiles of the

@@ -10,7 +10,7 @@
 //           2 mask: texture_storage_2d<rgba32float, write>: texel t at (t % TEX_W, t / TEX_W)
 //             holds the masks of its 4 pixels, 1 = usable, 0 = not (or past the tile's end).
 // One invocation = one texel (4 pixels): d texel fetches. llvmpipe fetches a texel per lane in
-// ~4 ns of CPU, where a storage-buffer load costs ~7 ns per value (a per-lane loop with bounds
+// ~3-4 ns of CPU, where a storage-buffer load costs ~7 ns per value (a per-lane loop with bounds
 // checks): reading the tile from the texture is ~8x cheaper than pca_mask's buffer loads.
 // No early exit: a break would be a divergent loop exit for 4 pixels at once and unusable
 // pixels are rare.
