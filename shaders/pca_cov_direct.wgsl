@@ -1,48 +1,59 @@
 // pca_cov_direct: the augmented Gram matrix of centred spectra (the same sums as pca_cov.wgsl)
-// shaped for CPU-emulated adapters such as llvmpipe, where pca_cov's staged mode is slow.
-// Chosen by GpuGramAccumulator when the adapter is a software one (ctx.isSoftware); a GPU
-// uses pca_cov (workgroup-memory panels).
+// shaped for CPU-emulated adapters such as llvmpipe. Chosen by GpuGramAccumulator when the
+// adapter is a software one (ctx.isSoftware); a GPU uses pca_cov (workgroup-memory panels).
 //
-// Why a second shape: llvmpipe runs 8 invocations as the lanes of one AVX2 vector, but every
-// storage or workgroup-memory load whose address differs per lane becomes a loop over the
-// lanes (one scalar load per lane with its bounds and execution-mask checks), tens of
-// instructions, while a multiply-add is one vector instruction. So the cost is the number of
-// loads per multiply-add, and the kernel keeps that small with large register blocks read
-// straight from global memory (no staging, no barriers, no workgroup memory):
+// Why a second shape: llvmpipe runs 8 invocations as the lanes of one AVX2 vector, and every
+// storage-buffer or workgroup-memory load whose address differs per lane becomes a loop over
+// the lanes with a bounds check and an execution-mask branch per lane: ~7 ns of CPU per value
+// (measured, Mesa 22.3), where a multiply-add costs a fraction of a nanosecond. A texel fetch
+// from a texture has no such loop: ~3-4 ns for a whole rgba32float texel, ~1 ns per value
+// (measured; a uniform-address load in a loop is no cheaper than a per-lane one, and
+// workgroup memory costs as much as storage). So the tile is read from a texture whose
+// texels hold 4 consecutive pixels of one energy, and each invocation keeps a register block
+// of G, so each fetched texel feeds many multiply-adds; no workgroup memory, no barriers:
 // - invocation g = chunk * n_big + q takes the B x B block q of G's upper triangle, B = 4 DQ
-//   (DQ = 4, or 1 or 2 when d + 1 <= 4 or 8: src/kernels/pca.ts directQuarters), blocks
-//   row-major over the triangle of ntb x ntb blocks, ntb = ceil(nt / DQ), nt = 4 x 4 tiles
-//   per side, over the pixels [chunk * chunk_px, ...) of the tile;
-// - per pixel: its mask, 16 row values and 16 column values (33 loads) for 256 multiply-adds
-//   (64 vec4 FMAs), against 24 loads per 16 in a 4 x 4 block (measured on llvmpipe, 100k x 101:
-//   CPU time 11 s for 4 x 4, 1.7 s for 8 x 8, 1.1 s for 16 x 16); the centre and the row
-//   offsets are loaded once per invocation. The 16 x 16 block is written out in full below
-//   (accumulator o<row>_<column quarter>), as WGSL has no unrolled loops over registers; the
-//   quarters past DQ sit under constant conditions, which the compiler removes;
+//   (DQ = 4: 16 x 16; 2 or 1 when d + 1 <= 12 or 4: src/kernels/pca.ts directQuarters, so
+//   small d does no padded work), blocks row-major over the triangle of ntb x ntb blocks,
+//   ntb = ceil(nt / DQ), nt = 4 x 4 tiles per side, over the texels [chunk * params.chunk,
+//   ...) of the tile (4 pixels each);
+// - per texel: the 4 pixels' masks and B row and B column texels (2B + 1 fetches) for B^2
+//   dot products of 4 pixels (4 B^2 multiply-adds): 33 fetches per 1024 multiply-adds for
+//   B = 16. With 8 x 8 blocks fetches were ~80 % of the time (a fetch-only variant,
+//   measured), so the largest block pays although its 256 accumulators spill (llvmpipe,
+//   100k x 101, CPU time of one tile's pass, same run: 0.21-0.27 s with 8 x 8 blocks,
+//   0.15-0.23 s with 16 x 16; fetches are then 55-60 %); the centres and rows are loaded
+//   once per invocation. A 4 x 4 part of the block is a mat4x4f: transpose(A) * B is its
+//   16 dot products; the quarters past DQ sit under constant conditions the compiler removes;
 // - the block's partial sums go to partials[chunk] in pca_cov's layout (4 x 4 tiles of the
 //   upper triangle, 16 floats each), so pca_reduce adds the chunks on the device and the host
 //   reads back one (d+1)^2 matrix per tile of pixels, as for pca_cov. No float atomics, fixed
 //   order: deterministic.
 //
-// Bindings: 0 params (uniform, generated), 1 cube: the tile, energy-major f32[d][n_pixels],
-//           2 mask: f32[n_pixels] from pca_mask.wgsl (1 = every value usable),
-//           3 centre: f32[d], a provisional mean chosen on the host,
+// Bindings: 0 params (uniform, generated),
+//           1 cube: texture_2d<f32> rgba32float: texel t (pixels 4t..4t+3) of energy row e at
+//             x = t % TEX_W, y = e * rpe + t / TEX_W; rows e >= d are constant (row d: 1, the
+//             augmented row; beyond: 0), written once when the texture is made,
+//           2 mask: texture_2d<f32> from pca_mask_direct.wgsl (texel t at (t % TEX_W, t / TEX_W)),
+//           3 centre: f32[rows]: a provisional mean chosen on the host for e < d, 0 beyond,
 //           4 partials: vec4f view of f32[n_chunks][entries], entries = n_tiles * 16.
-// Row r of the augmented vector a(p) = [x(p) - centre, 1, 0...]: r < d the centred value,
-// r = d the constant 1, r > d zero (padding); an excluded pixel is a zero vector.
+// Row r of the augmented vector a(p) = [x(p) - centre, 1, 0...] for an included pixel, the
+// zero vector for an excluded one (select, not a product: it may hold NaN or Inf).
 //
-// Cost per spectrum (d = 101, 7 x 7 blocks, 28 in the triangle): 28 x 33 loads, mostly from
-// cache (each pixel's 404 bytes come from memory once per chunk), 28 x 512 = 14.3 kFLOP (the
-// padding to 112 rows included). H100, 2e7 spectra: 2.9e11 FLOP -> 4.3 ms at 67 TFLOP/s FP32,
-// but one invocation per block and chunk holds 128 floats of accumulators (spills on a GPU);
-// on a GPU pca_cov is the kernel to use.
-// Accuracy: float32 products of centred values, summed per invocation in blocks of 16 pixels
-// (an inner sum of <= 16 terms, then added to the chunk sum of <= chunk_px / 16 terms);
-// pca_reduce adds chunks in blocks of 16; the host adds tiles in float64 — the same
-// blocking as pca_cov's. CPU twin: pcaGramCpu in src/cpu/pca.ts (float64 throughout).
+// Cost per spectrum (d = 101, 16 x 16 blocks, ntb = 7, 28 blocks in the triangle): 404 B read
+// from memory (+ 4 B of mask), 28 x 33 / 4 = 231 texel fetches from cache, 28 x 256 x 2 =
+// 14.3 kFLOP (the upper triangle of 112 x 112 padded rows, diagonal blocks in full).
+// H100, 2e7 x 101: 8.2 GB -> 2.4 ms at 3.35 TB/s; 2.9e11 FLOP -> 4.3 ms at 67 TFLOP/s FP32:
+// compute-bound on paper, but 256 accumulators per invocation spill on a GPU (255 registers
+// at most) and texture-cache traffic of 33 texels per 1024 FMA would keep an H100 well below
+// that; on a GPU pca_cov (workgroup-memory panels, 16 accumulators) is the kernel.
+// Accuracy: float32 products of centred values; each entry sums, per texel, a dot product of
+// 4 pixels into the chunk's sum (at most params.chunk texels: 512 texels = 2048 pixels by
+// default, COV_DIRECT_CHUNK), pca_reduce adds chunks in blocks of 16, the host adds tiles in
+// float64.
+// CPU twin: pcaGramCpu in src/cpu/pca.ts (float64 throughout).
 
-@group(0) @binding(1) var<storage, read> cube: array<f32>;
-@group(0) @binding(2) var<storage, read> mask: array<f32>;
+@group(0) @binding(1) var cube: texture_2d<f32>;
+@group(0) @binding(2) var mask: texture_2d<f32>;
 @group(0) @binding(3) var<storage, read> centre: array<f32>;
 @group(0) @binding(4) var<storage, read_write> partials: array<vec4f>;
 
@@ -64,41 +75,41 @@ fn tile4(a: u32, b: u32) -> u32 {
   return (a * (2u * params.nt - a + 1u)) / 2u + (b - a);
 }
 
-// Writes 4 x 4 tile (a, b) of this chunk's partials (rows r0..r3), if it is in the triangle.
-fn put(chunk: u32, a: u32, b: u32, r0: vec4f, r1: vec4f, r2: vec4f, r3: vec4f) {
+// Writes 4 x 4 tile (a, b) of this chunk's partials, if it is in the triangle. m[j][i] is the
+// sum for row i, column j of the tile (transpose(A) * B): row i of the tile is transpose(m)[i].
+fn put(chunk: u32, a: u32, b: u32, m: mat4x4f) {
   if (a >= params.nt || b >= params.nt || b < a) { return; }
   let o = (chunk * params.entries + tile4(a, b) * 16u) / 4u;
-  partials[o] = r0;
-  partials[o + 1u] = r1;
-  partials[o + 2u] = r2;
-  partials[o + 3u] = r3;
+  let t = transpose(m);
+  partials[o] = t[0];
+  partials[o + 1u] = t[1];
+  partials[o + 2u] = t[2];
+  partials[o + 3u] = t[3];
 }
 
-// Per-row constants of rows r0..r0+3: offset of the (clamped) row in cube, centre, weight
-// (1 below d, else 0) and the constant (1 at row d, else 0): a = (x - c) * w + k.
+// Texture rows (first row of each energy) and centres of energy rows r0..r0+3.
 struct Rows {
-  off: vec4u,
+  y: vec4u,
   c: vec4f,
-  w: vec4f,
-  k: vec4f,
 }
 
 fn rows(r0: u32) -> Rows {
-  let d = params.d;
   let r = vec4u(r0, r0 + 1u, r0 + 2u, r0 + 3u);
-  let rc = min(r, vec4u(d - 1u));
   var out: Rows;
-  out.off = rc * params.n_pixels;
-  out.c = vec4f(centre[rc.x], centre[rc.y], centre[rc.z], centre[rc.w]);
-  out.w = select(vec4f(0.0), vec4f(1.0), r < vec4u(d));
-  out.k = select(vec4f(0.0), vec4f(1.0), r == vec4u(d));
+  out.y = r * params.rpe;
+  out.c = vec4f(centre[r.x], centre[r.y], centre[r.z], centre[r.w]);
   return out;
 }
 
-fn load4(R: Rows, p: u32, ok: bool) -> vec4f {
-  let x = vec4f(cube[R.off.x + p], cube[R.off.y + p], cube[R.off.z + p], cube[R.off.w + p]);
-  // select, not a product with the mask: an excluded pixel may hold NaN or Inf.
-  return select(vec4f(0.0), (x - R.c) * R.w + R.k, ok);
+// Augmented values of rows R at texel (x, k): column j = row r0 + j over the texel's 4 pixels.
+fn load4(R: Rows, x: u32, k: u32, ok: vec4<bool>) -> mat4x4f {
+  let z = vec4f(0.0);
+  return mat4x4f(
+    select(z, textureLoad(cube, vec2u(x, R.y.x + k), 0) - R.c.x, ok),
+    select(z, textureLoad(cube, vec2u(x, R.y.y + k), 0) - R.c.y, ok),
+    select(z, textureLoad(cube, vec2u(x, R.y.z + k), 0) - R.c.z, ok),
+    select(z, textureLoad(cube, vec2u(x, R.y.w + k), 0) - R.c.w, ok),
+  );
 }
 
 @compute @workgroup_size(WG)
@@ -106,111 +117,49 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let g = linear_index(gid, nwg);
   if (g >= params.n_chunks * params.n_big) { return; }
   let chunk_i = g / params.n_big;
-  let q = g % params.n_big;
-  let bij = big_blocks(q);
+  let bij = big_blocks(g % params.n_big);
   let ri = 4u * DQ * bij.x;
   let rj = 4u * DQ * bij.y;
   // Quarters past DQ are never read: DQ is a constant, so the compiler drops their code.
-  let R0 = rows(ri + 0u);
-  let C0 = rows(rj + 0u);
-  let R1 = rows(ri + 4u);
-  let C1 = rows(rj + 4u);
-  let R2 = rows(ri + 8u);
-  let C2 = rows(rj + 8u);
-  let R3 = rows(ri + 12u);
-  let C3 = rows(rj + 12u);
-  let p_begin = chunk_i * params.chunk;
-  let p_end = min(p_begin + params.chunk, params.n_pixels);
-  var o0_0 = vec4f(0.0); var o0_1 = vec4f(0.0); var o0_2 = vec4f(0.0); var o0_3 = vec4f(0.0);
-  var o1_0 = vec4f(0.0); var o1_1 = vec4f(0.0); var o1_2 = vec4f(0.0); var o1_3 = vec4f(0.0);
-  var o2_0 = vec4f(0.0); var o2_1 = vec4f(0.0); var o2_2 = vec4f(0.0); var o2_3 = vec4f(0.0);
-  var o3_0 = vec4f(0.0); var o3_1 = vec4f(0.0); var o3_2 = vec4f(0.0); var o3_3 = vec4f(0.0);
-  var o4_0 = vec4f(0.0); var o4_1 = vec4f(0.0); var o4_2 = vec4f(0.0); var o4_3 = vec4f(0.0);
-  var o5_0 = vec4f(0.0); var o5_1 = vec4f(0.0); var o5_2 = vec4f(0.0); var o5_3 = vec4f(0.0);
-  var o6_0 = vec4f(0.0); var o6_1 = vec4f(0.0); var o6_2 = vec4f(0.0); var o6_3 = vec4f(0.0);
-  var o7_0 = vec4f(0.0); var o7_1 = vec4f(0.0); var o7_2 = vec4f(0.0); var o7_3 = vec4f(0.0);
-  var o8_0 = vec4f(0.0); var o8_1 = vec4f(0.0); var o8_2 = vec4f(0.0); var o8_3 = vec4f(0.0);
-  var o9_0 = vec4f(0.0); var o9_1 = vec4f(0.0); var o9_2 = vec4f(0.0); var o9_3 = vec4f(0.0);
-  var o10_0 = vec4f(0.0); var o10_1 = vec4f(0.0); var o10_2 = vec4f(0.0); var o10_3 = vec4f(0.0);
-  var o11_0 = vec4f(0.0); var o11_1 = vec4f(0.0); var o11_2 = vec4f(0.0); var o11_3 = vec4f(0.0);
-  var o12_0 = vec4f(0.0); var o12_1 = vec4f(0.0); var o12_2 = vec4f(0.0); var o12_3 = vec4f(0.0);
-  var o13_0 = vec4f(0.0); var o13_1 = vec4f(0.0); var o13_2 = vec4f(0.0); var o13_3 = vec4f(0.0);
-  var o14_0 = vec4f(0.0); var o14_1 = vec4f(0.0); var o14_2 = vec4f(0.0); var o14_3 = vec4f(0.0);
-  var o15_0 = vec4f(0.0); var o15_1 = vec4f(0.0); var o15_2 = vec4f(0.0); var o15_3 = vec4f(0.0);
-  for (var p1 = p_begin; p1 < p_end; p1 += 16u) {
-    var i0_0 = vec4f(0.0); var i0_1 = vec4f(0.0); var i0_2 = vec4f(0.0); var i0_3 = vec4f(0.0);
-    var i1_0 = vec4f(0.0); var i1_1 = vec4f(0.0); var i1_2 = vec4f(0.0); var i1_3 = vec4f(0.0);
-    var i2_0 = vec4f(0.0); var i2_1 = vec4f(0.0); var i2_2 = vec4f(0.0); var i2_3 = vec4f(0.0);
-    var i3_0 = vec4f(0.0); var i3_1 = vec4f(0.0); var i3_2 = vec4f(0.0); var i3_3 = vec4f(0.0);
-    var i4_0 = vec4f(0.0); var i4_1 = vec4f(0.0); var i4_2 = vec4f(0.0); var i4_3 = vec4f(0.0);
-    var i5_0 = vec4f(0.0); var i5_1 = vec4f(0.0); var i5_2 = vec4f(0.0); var i5_3 = vec4f(0.0);
-    var i6_0 = vec4f(0.0); var i6_1 = vec4f(0.0); var i6_2 = vec4f(0.0); var i6_3 = vec4f(0.0);
-    var i7_0 = vec4f(0.0); var i7_1 = vec4f(0.0); var i7_2 = vec4f(0.0); var i7_3 = vec4f(0.0);
-    var i8_0 = vec4f(0.0); var i8_1 = vec4f(0.0); var i8_2 = vec4f(0.0); var i8_3 = vec4f(0.0);
-    var i9_0 = vec4f(0.0); var i9_1 = vec4f(0.0); var i9_2 = vec4f(0.0); var i9_3 = vec4f(0.0);
-    var i10_0 = vec4f(0.0); var i10_1 = vec4f(0.0); var i10_2 = vec4f(0.0); var i10_3 = vec4f(0.0);
-    var i11_0 = vec4f(0.0); var i11_1 = vec4f(0.0); var i11_2 = vec4f(0.0); var i11_3 = vec4f(0.0);
-    var i12_0 = vec4f(0.0); var i12_1 = vec4f(0.0); var i12_2 = vec4f(0.0); var i12_3 = vec4f(0.0);
-    var i13_0 = vec4f(0.0); var i13_1 = vec4f(0.0); var i13_2 = vec4f(0.0); var i13_3 = vec4f(0.0);
-    var i14_0 = vec4f(0.0); var i14_1 = vec4f(0.0); var i14_2 = vec4f(0.0); var i14_3 = vec4f(0.0);
-    var i15_0 = vec4f(0.0); var i15_1 = vec4f(0.0); var i15_2 = vec4f(0.0); var i15_3 = vec4f(0.0);
-    let p2 = min(p1 + 16u, p_end);
-    for (var p = p1; p < p2; p++) {
-      let ok = mask[p] > 0.5;
-      var a0 = load4(R0, p, ok); var a1 = vec4f(0.0); var a2 = vec4f(0.0); var a3 = vec4f(0.0);
-      var b0 = load4(C0, p, ok); var b1 = vec4f(0.0); var b2 = vec4f(0.0); var b3 = vec4f(0.0);
-      if (DQ >= 2u) { a1 = load4(R1, p, ok); b1 = load4(C1, p, ok); }
-      if (DQ >= 4u) { a2 = load4(R2, p, ok); b2 = load4(C2, p, ok); a3 = load4(R3, p, ok); b3 = load4(C3, p, ok); }
-      i0_0 += a0.x * b0; i1_0 += a0.y * b0; i2_0 += a0.z * b0; i3_0 += a0.w * b0;
-      if (DQ >= 2u) { i0_1 += a0.x * b1; i1_1 += a0.y * b1; i2_1 += a0.z * b1; i3_1 += a0.w * b1; }
-      if (DQ >= 4u) { i0_2 += a0.x * b2; i1_2 += a0.y * b2; i2_2 += a0.z * b2; i3_2 += a0.w * b2; }
-      if (DQ >= 4u) { i0_3 += a0.x * b3; i1_3 += a0.y * b3; i2_3 += a0.z * b3; i3_3 += a0.w * b3; }
-      if (DQ >= 2u) { i4_0 += a1.x * b0; i5_0 += a1.y * b0; i6_0 += a1.z * b0; i7_0 += a1.w * b0; }
-      if (DQ >= 2u) { i4_1 += a1.x * b1; i5_1 += a1.y * b1; i6_1 += a1.z * b1; i7_1 += a1.w * b1; }
-      if (DQ >= 4u) { i4_2 += a1.x * b2; i5_2 += a1.y * b2; i6_2 += a1.z * b2; i7_2 += a1.w * b2; }
-      if (DQ >= 4u) { i4_3 += a1.x * b3; i5_3 += a1.y * b3; i6_3 += a1.z * b3; i7_3 += a1.w * b3; }
-      if (DQ >= 4u) { i8_0 += a2.x * b0; i9_0 += a2.y * b0; i10_0 += a2.z * b0; i11_0 += a2.w * b0; }
-      if (DQ >= 4u) { i8_1 += a2.x * b1; i9_1 += a2.y * b1; i10_1 += a2.z * b1; i11_1 += a2.w * b1; }
-      if (DQ >= 4u) { i8_2 += a2.x * b2; i9_2 += a2.y * b2; i10_2 += a2.z * b2; i11_2 += a2.w * b2; }
-      if (DQ >= 4u) { i8_3 += a2.x * b3; i9_3 += a2.y * b3; i10_3 += a2.z * b3; i11_3 += a2.w * b3; }
-      if (DQ >= 4u) { i12_0 += a3.x * b0; i13_0 += a3.y * b0; i14_0 += a3.z * b0; i15_0 += a3.w * b0; }
-      if (DQ >= 4u) { i12_1 += a3.x * b1; i13_1 += a3.y * b1; i14_1 += a3.z * b1; i15_1 += a3.w * b1; }
-      if (DQ >= 4u) { i12_2 += a3.x * b2; i13_2 += a3.y * b2; i14_2 += a3.z * b2; i15_2 += a3.w * b2; }
-      if (DQ >= 4u) { i12_3 += a3.x * b3; i13_3 += a3.y * b3; i14_3 += a3.z * b3; i15_3 += a3.w * b3; }
+  let R0 = rows(ri);
+  let C0 = rows(rj);
+  var R1 = R0; var C1 = C0; var R2 = R0; var C2 = C0; var R3 = R0; var C3 = C0;
+  if (DQ >= 2u) { R1 = rows(ri + 4u); C1 = rows(rj + 4u); }
+  if (DQ >= 4u) { R2 = rows(ri + 8u); C2 = rows(rj + 8u); R3 = rows(ri + 12u); C3 = rows(rj + 12u); }
+  let t_begin = chunk_i * params.chunk;
+  let t_end = min(t_begin + params.chunk, params.n_texels);
+  // o<i><j>: rows quarter i x columns quarter j of the block.
+  var o00 = mat4x4f(); var o01 = mat4x4f(); var o02 = mat4x4f(); var o03 = mat4x4f();
+  var o10 = mat4x4f(); var o11 = mat4x4f(); var o12 = mat4x4f(); var o13 = mat4x4f();
+  var o20 = mat4x4f(); var o21 = mat4x4f(); var o22 = mat4x4f(); var o23 = mat4x4f();
+  var o30 = mat4x4f(); var o31 = mat4x4f(); var o32 = mat4x4f(); var o33 = mat4x4f();
+  for (var t = t_begin; t < t_end; t++) {
+    let x = t & (TEX_W - 1u);
+    let k = t >> TEX_SHIFT;
+    let ok = textureLoad(mask, vec2u(x, k), 0) > vec4f(0.5);
+    let a0 = transpose(load4(R0, x, k, ok));
+    let b0 = load4(C0, x, k, ok);
+    var a1 = a0; var b1 = b0; var a2 = a0; var b2 = b0; var a3 = a0; var b3 = b0;
+    if (DQ >= 2u) { a1 = transpose(load4(R1, x, k, ok)); b1 = load4(C1, x, k, ok); }
+    if (DQ >= 4u) {
+      a2 = transpose(load4(R2, x, k, ok)); b2 = load4(C2, x, k, ok);
+      a3 = transpose(load4(R3, x, k, ok)); b3 = load4(C3, x, k, ok);
     }
-    o0_0 += i0_0; o0_1 += i0_1; o0_2 += i0_2; o0_3 += i0_3;
-    o1_0 += i1_0; o1_1 += i1_1; o1_2 += i1_2; o1_3 += i1_3;
-    o2_0 += i2_0; o2_1 += i2_1; o2_2 += i2_2; o2_3 += i2_3;
-    o3_0 += i3_0; o3_1 += i3_1; o3_2 += i3_2; o3_3 += i3_3;
-    o4_0 += i4_0; o4_1 += i4_1; o4_2 += i4_2; o4_3 += i4_3;
-    o5_0 += i5_0; o5_1 += i5_1; o5_2 += i5_2; o5_3 += i5_3;
-    o6_0 += i6_0; o6_1 += i6_1; o6_2 += i6_2; o6_3 += i6_3;
-    o7_0 += i7_0; o7_1 += i7_1; o7_2 += i7_2; o7_3 += i7_3;
-    o8_0 += i8_0; o8_1 += i8_1; o8_2 += i8_2; o8_3 += i8_3;
-    o9_0 += i9_0; o9_1 += i9_1; o9_2 += i9_2; o9_3 += i9_3;
-    o10_0 += i10_0; o10_1 += i10_1; o10_2 += i10_2; o10_3 += i10_3;
-    o11_0 += i11_0; o11_1 += i11_1; o11_2 += i11_2; o11_3 += i11_3;
-    o12_0 += i12_0; o12_1 += i12_1; o12_2 += i12_2; o12_3 += i12_3;
-    o13_0 += i13_0; o13_1 += i13_1; o13_2 += i13_2; o13_3 += i13_3;
-    o14_0 += i14_0; o14_1 += i14_1; o14_2 += i14_2; o14_3 += i14_3;
-    o15_0 += i15_0; o15_1 += i15_1; o15_2 += i15_2; o15_3 += i15_3;
+    o00 += a0 * b0;
+    if (DQ >= 2u) { o01 += a0 * b1; o10 += a1 * b0; o11 += a1 * b1; }
+    if (DQ >= 4u) {
+      o02 += a0 * b2; o03 += a0 * b3; o12 += a1 * b2; o13 += a1 * b3;
+      o20 += a2 * b0; o21 += a2 * b1; o22 += a2 * b2; o23 += a2 * b3;
+      o30 += a3 * b0; o31 += a3 * b1; o32 += a3 * b2; o33 += a3 * b3;
+    }
   }
   let a = DQ * bij.x;
   let b = DQ * bij.y;
-  put(chunk_i, a + 0u, b + 0u, o0_0, o1_0, o2_0, o3_0);
-  if (DQ >= 2u) { put(chunk_i, a + 0u, b + 1u, o0_1, o1_1, o2_1, o3_1); }
-  if (DQ >= 4u) { put(chunk_i, a + 0u, b + 2u, o0_2, o1_2, o2_2, o3_2); }
-  if (DQ >= 4u) { put(chunk_i, a + 0u, b + 3u, o0_3, o1_3, o2_3, o3_3); }
-  if (DQ >= 2u) { put(chunk_i, a + 1u, b + 0u, o4_0, o5_0, o6_0, o7_0); }
-  if (DQ >= 2u) { put(chunk_i, a + 1u, b + 1u, o4_1, o5_1, o6_1, o7_1); }
-  if (DQ >= 4u) { put(chunk_i, a + 1u, b + 2u, o4_2, o5_2, o6_2, o7_2); }
-  if (DQ >= 4u) { put(chunk_i, a + 1u, b + 3u, o4_3, o5_3, o6_3, o7_3); }
-  if (DQ >= 4u) { put(chunk_i, a + 2u, b + 0u, o8_0, o9_0, o10_0, o11_0); }
-  if (DQ >= 4u) { put(chunk_i, a + 2u, b + 1u, o8_1, o9_1, o10_1, o11_1); }
-  if (DQ >= 4u) { put(chunk_i, a + 2u, b + 2u, o8_2, o9_2, o10_2, o11_2); }
-  if (DQ >= 4u) { put(chunk_i, a + 2u, b + 3u, o8_3, o9_3, o10_3, o11_3); }
-  if (DQ >= 4u) { put(chunk_i, a + 3u, b + 0u, o12_0, o13_0, o14_0, o15_0); }
-  if (DQ >= 4u) { put(chunk_i, a + 3u, b + 1u, o12_1, o13_1, o14_1, o15_1); }
-  if (DQ >= 4u) { put(chunk_i, a + 3u, b + 2u, o12_2, o13_2, o14_2, o15_2); }
-  if (DQ >= 4u) { put(chunk_i, a + 3u, b + 3u, o12_3, o13_3, o14_3, o15_3); }
+  put(chunk_i, a, b, o00);
+  if (DQ >= 2u) { put(chunk_i, a, b + 1u, o01); put(chunk_i, a + 1u, b, o10); put(chunk_i, a + 1u, b + 1u, o11); }
+  if (DQ >= 4u) {
+    put(chunk_i, a, b + 2u, o02); put(chunk_i, a, b + 3u, o03); put(chunk_i, a + 1u, b + 2u, o12); put(chunk_i, a + 1u, b + 3u, o13);
+    put(chunk_i, a + 2u, b, o20); put(chunk_i, a + 2u, b + 1u, o21); put(chunk_i, a + 2u, b + 2u, o22); put(chunk_i, a + 2u, b + 3u, o23);
+    put(chunk_i, a + 3u, b, o30); put(chunk_i, a + 3u, b + 1u, o31); put(chunk_i, a + 3u, b + 2u, o32); put(chunk_i, a + 3u, b + 3u, o33);
+  }
 }

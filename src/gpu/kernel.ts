@@ -8,7 +8,16 @@ import type { GpuContext } from './device.js';
 import { checkAlive } from './device.js';
 import prelude from '../../shaders/prelude.wgsl';
 
-export type BindingKind = 'uniform' | 'read-only-storage' | 'storage';
+/**
+ * Buffer bindings, plus two texture kinds for kernels shaped for CPU-emulated adapters
+ * (llvmpipe fetches a texel per lane in a fraction of the time of a storage-buffer load):
+ * 'texture' is a texture_2d<f32> read with textureLoad (unfilterable float), 'write-texture'
+ * a texture_storage_2d<rgba32float, write>.
+ */
+export type BindingKind = 'uniform' | 'read-only-storage' | 'storage' | 'texture' | 'write-texture';
+
+/** What a binding receives: a buffer for buffer kinds, a texture view for texture kinds. */
+export type BindingResource = GPUBuffer | GPUTextureView;
 
 export interface Binding {
   name: string;
@@ -75,7 +84,7 @@ export function getPipeline(ctx: GpuContext, def: KernelDef, wg = def.workgroupS
     entries: def.bindings.map((b, i) => ({
       binding: i,
       visibility: GPUShaderStage.COMPUTE,
-      buffer: { type: b.kind },
+      ...layoutEntry(b.kind),
     })),
   });
   const module = device.createShaderModule({ label: `${def.name}.wgsl`, code: kernelSource(def) });
@@ -95,6 +104,12 @@ export function getPipeline(ctx: GpuContext, def: KernelDef, wg = def.workgroupS
   cache.set(key, entry);
   entry.catch(() => cache.delete(key));
   return entry;
+}
+
+function layoutEntry(kind: BindingKind): Partial<GPUBindGroupLayoutEntry> {
+  if (kind === 'texture') return { texture: { sampleType: 'unfilterable-float', viewDimension: '2d' } };
+  if (kind === 'write-texture') return { storageTexture: { access: 'write-only', format: 'rgba32float', viewDimension: '2d' } };
+  return { buffer: { type: kind } };
 }
 
 function hashString(s: string): string {
@@ -138,8 +153,8 @@ export function foldDispatch(n: number, wg: number, maxPerDim: number): [number,
 }
 
 /**
- * Records one dispatch of `def` over `n` invocations into `encoder`. `buffers[i]` binds to
- * binding i+1 (binding 0 is the uniform params, written here from `params`). The uniform
+ * Records one dispatch of `def` over `n` invocations into `encoder`. `buffers[i]` (a buffer,
+ * or a texture view for a texture binding) binds to binding i+1 (binding 0 is the uniform params, written here from `params`). The uniform
  * buffer is added to `owned` so the caller releases it after the submit completes.
  */
 export async function encodeDispatch(
@@ -148,7 +163,7 @@ export async function encodeDispatch(
   def: KernelDef,
   n: number,
   params: Record<string, number>,
-  buffers: GPUBuffer[],
+  buffers: BindingResource[],
   owned: GPUBuffer[],
 ): Promise<void> {
   checkAlive(ctx);
@@ -165,7 +180,7 @@ export async function encodeDispatch(
   const group = ctx.device.createBindGroup({
     label: `${def.name}.bindGroup`,
     layout,
-    entries: [ub, ...buffers].map((buffer, i) => ({ binding: i, resource: { buffer } })),
+    entries: [ub, ...buffers].map((r, i) => ({ binding: i, resource: 'mapAsync' in r ? { buffer: r } : r })),
   });
   const pass = encoder.beginComputePass({ label: `${def.name}.pass` });
   pass.setPipeline(pipeline);

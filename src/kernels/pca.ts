@@ -1,11 +1,14 @@
 /**
  * GPU wrappers of shaders/pca_mask.wgsl, pca_cov.wgsl, pca_reduce.wgsl and pca_project.wgsl
  * (CPU twins: src/cpu/pca.ts), energy-major tiles f32[d][P]:
- *  - GpuGramAccumulator: the covariance pass over many tiles with persistent buffers (two
- *    upload slots (UploadRing, src/gpu/ring.ts), so tile i + 1 is queued while tile i computes; the host waits only to
- *    keep two tiles staged), mask + tiled A^T A + on-device reduction per tile, and ONE
- *    readback of all the tiles' Gram matrices (every GRAM_FLUSH_TILES tiles at most), added
- *    in float64 on the host;
+ *  - GpuGramAccumulator: the covariance pass over many tiles with persistent buffers, mask +
+ *    tiled A^T A + on-device reduction per tile, and ONE readback of all the tiles' Gram
+ *    matrices (every GRAM_FLUSH_TILES tiles at most, sooner at the start: GRAM_FIRST_TILES),
+ *    added in float64 on the host. On a GPU (pca_mask, pca_cov): two upload slots
+ *    (UploadRing, src/gpu/ring.ts), so tile i + 1 is queued while tile i computes; the host
+ *    waits only to keep two tiles staged. On a CPU-emulated adapter (direct mode:
+ *    pca_mask_direct, pca_cov_direct): the tile goes into one texture, in pieces of at most
+ *    COV_DIRECT_SLOT_BYTES;
  *  - pcaGramGpu: the same for one tile;
  *  - pcaProjectGpu: scores on the first n components and the reconstruction error.
  */
@@ -13,12 +16,13 @@ import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
 import { UploadRing, submitChecked } from '../gpu/ring.js';
 import { BufferSet, readFloat32, writeFloat32 } from '../gpu/buffers.js';
-import { encodeDispatch, type KernelDef } from '../gpu/kernel.js';
+import { encodeDispatch, type BindingResource, type KernelDef } from '../gpu/kernel.js';
 import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import { PCA_MAX_ABS, type PcaModel } from '../cpu/pca.js';
 import maskWgsl from '../../shaders/pca_mask.wgsl';
 import covWgsl from '../../shaders/pca_cov.wgsl';
 import covDirectWgsl from '../../shaders/pca_cov_direct.wgsl';
+import maskDirectWgsl from '../../shaders/pca_mask_direct.wgsl';
 import reduceWgsl from '../../shaders/pca_reduce.wgsl';
 import projectWgsl from '../../shaders/pca_project.wgsl';
 
@@ -37,6 +41,12 @@ export const PCA_MAX_COMPONENTS = 32;
 export const COV_TARGET_PARTIALS = 1 << 22;
 /** Tiles whose Gram matrices are kept on the device before one readback. */
 export const GRAM_FLUSH_TILES = 256;
+/**
+ * Room for the first GRAM_FIRST_TILES tiles' Gram matrices, doubled at each readback up to
+ * GRAM_FLUSH_TILES: a run of one tile does not make (and zero) 2 x 5.75 MB at d = 101 (7 ms
+ * of CPU on llvmpipe, measured), a long run reads back a few more times at its start.
+ */
+export const GRAM_FIRST_TILES = 16;
 
 export const pcaMaskKernel: KernelDef = {
   name: 'pca_mask',
@@ -68,8 +78,16 @@ export const pcaCovKernel: KernelDef = {
 };
 
 /**
+ * Direct mode (pca_cov_direct.wgsl, pca_mask_direct.wgsl): the tile is a texture of
+ * rgba32float texels, 4 consecutive pixels of one energy each, TEX_W texels per texture row
+ * (4096: the smallest maxTextureDimension2D a WebGPU device may have), rpe rows per energy.
+ */
+export const COV_TEX_W = 4096;
+const COV_TEX_SHIFT = Math.log2(COV_TEX_W);
+
+/**
  * pca_cov's shape for CPU-emulated adapters (llvmpipe): DQ x DQ 4 x 4 tiles of G per
- * invocation (16 x 16 for DQ = 4), no staging (see the shader header); one pipeline per DQ.
+ * invocation (16 x 16 for DQ = 4), read from textures (see the shader header); one pipeline per DQ.
  */
 function covDirectKernel(dq: number): KernelDef {
   return {
@@ -77,19 +95,32 @@ function covDirectKernel(dq: number): KernelDef {
     wgsl: covDirectWgsl,
     bindings: [
       { name: 'params', kind: 'uniform' },
-      { name: 'cube', kind: 'read-only-storage' },
-      { name: 'mask', kind: 'read-only-storage' },
+      { name: 'cube', kind: 'texture' },
+      { name: 'mask', kind: 'texture' },
       { name: 'centre', kind: 'read-only-storage' },
       { name: 'partials', kind: 'storage' },
     ],
-    params: [['d', 'u32'], ['n_pixels', 'u32'], ['nt', 'u32'], ['ntb', 'u32'], ['n_big', 'u32'], ['entries', 'u32'], ['chunk', 'u32'], ['n_chunks', 'u32']],
-    constants: { DQ: dq },
+    params: [['d', 'u32'], ['n_texels', 'u32'], ['nt', 'u32'], ['ntb', 'u32'], ['n_big', 'u32'], ['entries', 'u32'], ['chunk', 'u32'], ['n_chunks', 'u32'], ['rpe', 'u32']],
+    constants: { DQ: dq, TEX_W: COV_TEX_W, TEX_SHIFT: COV_TEX_SHIFT },
     workgroupSize: COV_DIRECT_WG,
   };
 }
 /** Invocations per workgroup of pca_cov_direct. */
-const COV_DIRECT_WG = 64;
+const COV_DIRECT_WG = 32;
 const covDirectKernels = new Map([1, 2, 4].map((dq) => [dq, covDirectKernel(dq)]));
+
+/** pca_mask's rule on the direct mode's texture: one invocation per texel (4 pixels). */
+export const pcaMaskDirectKernel: KernelDef = {
+  name: 'pca_mask_direct',
+  wgsl: maskDirectWgsl,
+  bindings: [
+    { name: 'params', kind: 'uniform' },
+    { name: 'cube', kind: 'texture' },
+    { name: 'mask', kind: 'write-texture' },
+  ],
+  params: [['d', 'u32'], ['n_pixels', 'u32'], ['rpe', 'u32'], ['max_abs', 'f32']],
+  constants: { TEX_W: COV_TEX_W, TEX_SHIFT: COV_TEX_SHIFT },
+};
 
 /**
  * Direct mode: 4 x 4 tiles per block side (DQ): 4 (16 x 16 blocks) once G has 4 tiles per
@@ -135,7 +166,7 @@ export interface CovPlan {
   tpg: number;
   nTgroups: number;
   slices: number;
-  /** Pixels per staged panel, pixels per workgroup (a multiple of panel), chunks. */
+  /** Pixels per staged panel (direct mode: the 4 pixels of a texel), pixels per workgroup (a multiple of panel), chunks. */
   panel: number;
   chunk: number;
   nChunks: number;
@@ -153,13 +184,11 @@ export interface CovPlan {
 }
 
 /**
- * Direct mode: pixels per invocation (one chunk) at least; 2048 keeps ~50 chunks x 28 blocks
- * = 1.4k invocations for 100k pixels at d = 101 (enough for every CPU thread) and a chunk's
- * 800 KiB of spectra in the CPU's L2/L3 while its 28 blocks read them.
+ * Direct mode: pixels per invocation (one chunk) at least, a multiple of the 4 pixels of a
+ * texel; 2048 keeps ~50 chunks x 28 blocks = 1.4k invocations for 100k pixels at d = 101
+ * (enough for every CPU thread) and bounds each float32 sum to 512 dot products of 4 pixels.
  */
 export const COV_DIRECT_CHUNK = 2048;
-/** Direct mode: pixels of the inner float32 sum (the shader's literal 16). */
-const COV_DIRECT_INNER = 16;
 
 /**
  * The cut of one tile. `targetPartials` bounds the partials (tests set 1 to force one chunk,
@@ -176,10 +205,10 @@ export function covPlan(d: number, P: number, targetPartials = COV_TARGET_PARTIA
     const dq = directQuarters(nt);
     const ntb = Math.ceil(nt / dq);
     const nBig = (ntb * (ntb + 1)) / 2;
-    const chunk = Math.max(COV_DIRECT_CHUNK, Math.ceil(minChunk / COV_DIRECT_INNER) * COV_DIRECT_INNER);
+    const chunk = Math.max(COV_DIRECT_CHUNK, Math.ceil(minChunk / 4) * 4);
     const nChunks = Math.max(1, Math.ceil(P / chunk));
     return {
-      d, P, nt, nTiles, tpg: 1, nTgroups: 1, slices: 1, panel: COV_DIRECT_INNER, chunk, nChunks,
+      d, P, nt, nTiles, tpg: 1, nTgroups: 1, slices: 1, panel: 4, chunk, nChunks,
       nGroups: Math.ceil((nChunks * nBig) / COV_DIRECT_WG),
       partials: nChunks * entries, entries, direct, dq, ntb, nBig,
     };
@@ -200,14 +229,14 @@ export function covParams(plan: CovPlan): Record<string, number> {
   };
 }
 
-/** Encodes the covariance kernel of the plan (pca_cov, or pca_cov_direct in direct mode). */
-async function encodeCov(ctx: GpuContext, encoder: GPUCommandEncoder, plan: CovPlan, buffers: GPUBuffer[], owned: GPUBuffer[]): Promise<void> {
+/** Encodes the covariance kernel of the plan (pca_cov, or pca_cov_direct in direct mode with its rpe). */
+async function encodeCov(ctx: GpuContext, encoder: GPUCommandEncoder, plan: CovPlan, resources: BindingResource[], owned: GPUBuffer[], rpe = 0): Promise<void> {
   if (!plan.direct) {
-    await encodeDispatch(ctx, encoder, pcaCovKernel, plan.nGroups * COV_WG, covParams(plan), buffers, owned);
+    await encodeDispatch(ctx, encoder, pcaCovKernel, plan.nGroups * COV_WG, covParams(plan), resources, owned);
     return;
   }
-  const params = { d: plan.d, n_pixels: plan.P, nt: plan.nt, ntb: plan.ntb, n_big: plan.nBig, entries: plan.entries, chunk: plan.chunk, n_chunks: plan.nChunks };
-  await encodeDispatch(ctx, encoder, covDirectKernels.get(plan.dq)!, plan.nChunks * plan.nBig, params, buffers, owned);
+  const params = { d: plan.d, n_texels: Math.ceil(plan.P / 4), nt: plan.nt, ntb: plan.ntb, n_big: plan.nBig, entries: plan.entries, chunk: plan.chunk / 4, n_chunks: plan.nChunks, rpe };
+  await encodeDispatch(ctx, encoder, covDirectKernels.get(plan.dq)!, plan.nChunks * plan.nBig, params, resources, owned);
 }
 
 /** Adds one tile's reduced Gram tiles (float32, nTiles x 16) into a (d+1)^2 float64 Gram matrix. */
@@ -239,18 +268,102 @@ export function covGpuBytesPerPixel(d: number): number {
 }
 
 /**
+ * Direct mode: bytes of the upload texture at most (unless one texture row per energy is
+ * more); a larger tile runs in pieces. Fresh pages cost the driver more than the pieces do:
+ * making one 51 MB texture (100k pixels x 112 rows) took 50 ms of CPU on llvmpipe
+ * (allocation, page faults, Dawn's zero-fill), a quarter of the pass; on a large tile the
+ * texture would also take host memory the tile plan does not count (llvmpipe's GPU memory
+ * is the host's).
+ */
+export const COV_DIRECT_SLOT_BYTES = 16 << 20;
+
+/**
+ * Direct mode's textures (see pca_cov_direct.wgsl): the upload texture of `rows` energy rows
+ * (d, then the constant augmented row, then zero rows up to the block size), rpe texture
+ * rows per energy, and the mask; tiles larger than `subP` pixels run in pieces. One upload
+ * texture, not two: the direct mode serves CPU-emulated adapters, where Dawn's OpenGL
+ * backend runs each submit to completion before it returns (add() returns with its work
+ * done, measured), so a second slot overlaps nothing and its pages cost ~15 ms per 100k
+ * pixels to make.
+ */
+interface DirectTextures {
+  rows: number;
+  rpe: number;
+  subP: number;
+  cube: GPUTexture;
+  mask: GPUTexture;
+  /** A tile's values of one energy, padded to whole texels (the host tile may be shared memory, which Dawn refuses). */
+  bounce: Float32Array;
+}
+
+/**
+ * Direct mode's texture layout for d energies and tiles of up to maxP pixels on a device
+ * whose textures have at most maxRows rows: rows (d + 1 padded to the block size), texture
+ * rows per energy (rpe) and pixels per piece (subP).
+ */
+export function directLayout(d: number, maxP: number, maxRows: number): { rows: number; rpe: number; subP: number } {
+  const nt = Math.ceil((d + 1) / 4);
+  const dq = directQuarters(nt);
+  const rows = 4 * dq * Math.ceil(nt / dq);
+  const rowBytes = 16 * COV_TEX_W * rows;
+  const rpe = Math.max(1, Math.min(Math.floor(maxRows / rows), Math.floor(COV_DIRECT_SLOT_BYTES / rowBytes), Math.ceil(Math.ceil(maxP / 4) / COV_TEX_W)));
+  return { rows, rpe, subP: Math.min(maxP, 4 * COV_TEX_W * rpe) };
+}
+
+function directTextures(ctx: GpuContext, d: number, maxP: number): DirectTextures {
+  const { rows, rpe, subP } = directLayout(d, maxP, ctx.device.limits.maxTextureDimension2D);
+  const device = ctx.device;
+  const cube = device.createTexture({
+    label: 'pcaGram.cube', size: [COV_TEX_W, rows * rpe], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+  });
+  // Rows d..rows-1 never change: the augmented row (1; the mask zeroes excluded pixels) and zero padding.
+  const constRows = new Float32Array(4 * COV_TEX_W * rpe * (rows - d));
+  constRows.fill(1, 0, 4 * COV_TEX_W * rpe);
+  device.queue.writeTexture({ texture: cube, origin: [0, d * rpe] }, constRows, { bytesPerRow: 16 * COV_TEX_W }, [COV_TEX_W, (rows - d) * rpe]);
+  const mask = device.createTexture({
+    label: 'pcaGram.mask', size: [COV_TEX_W, rpe], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
+  });
+  return { rows, rpe, subP, cube, mask, bounce: new Float32Array(4 * Math.ceil(subP / 4)) };
+}
+
+/**
+ * Writes pixels [p0, p0 + n) of every energy of the tile `cube` (f32[d][P]) into texture
+ * `tex` in the direct layout: energy e's texels from texture row e * rpe, TEX_W per row.
+ */
+function uploadDirect(ctx: GpuContext, dt: DirectTextures, tex: GPUTexture, cube: Float32Array, d: number, P: number, p0: number, n: number): void {
+  const texels = Math.ceil(n / 4);
+  const full = Math.floor(texels / COV_TEX_W);
+  const rest = texels - full * COV_TEX_W;
+  const bounce = dt.bounce;
+  bounce.fill(0, n, 4 * texels);
+  const queue = ctx.device.queue;
+  for (let e = 0; e < d; e++) {
+    bounce.set(cube.subarray(e * P + p0, e * P + p0 + n));
+    const y = e * dt.rpe;
+    if (full > 0) queue.writeTexture({ texture: tex, origin: [0, y] }, bounce, { bytesPerRow: 16 * COV_TEX_W }, [COV_TEX_W, full]);
+    if (rest > 0) queue.writeTexture({ texture: tex, origin: [0, y + full] }, bounce, { offset: 16 * COV_TEX_W * full }, [rest, 1]);
+  }
+}
+
+/**
  * The covariance pass over many tiles on the GPU (see the module header). Tiles may have
  * any size up to `maxP` pixels; add() returns once the tile is queued (its host array may be
  * reused at once); finish() returns the float64 sum of every tile's Gram matrix.
  */
 export class GpuGramAccumulator {
   private readonly set: BufferSet;
-  private readonly ring: UploadRing<GPUBuffer>;
-  private readonly mask: GPUBuffer;
+  /** Staged mode (pca_cov): buffer slots and the mask buffer; direct mode: textures. */
+  private readonly ring: UploadRing<GPUBuffer> | null = null;
+  private readonly mask: GPUBuffer | null = null;
+  private readonly tex: DirectTextures | null = null;
+  private readonly texRing: UploadRing<GPUTexture> | null = null;
   private readonly centreBuf: GPUBuffer;
   private readonly partials: GPUBuffer;
-  private readonly results: GPUBuffer;
-  private readonly resultsRead: GPUBuffer;
+  /** Room for `capacity` tiles' Gram matrices and their readback (resultSet owns them). */
+  private resultSet: BufferSet;
+  private results: GPUBuffer;
+  private resultsRead: GPUBuffer;
+  private capacity = GRAM_FIRST_TILES;
   private readonly gram: Float64Array;
   private readonly entries: number;
   private pending = 0;
@@ -263,14 +376,24 @@ export class GpuGramAccumulator {
   ) {
     this.set = new BufferSet(ctx, 'pcaGram');
     this.scratch = new BufferSet(ctx, 'pcaGramParams');
-    const plan = covPlan(d, maxP, targetPartials, this.direct);
+    if (direct) {
+      this.tex = directTextures(ctx, d, maxP);
+      this.texRing = new UploadRing(ctx, [this.tex.cube]);
+      // Centres of the padded rows: 0 for the augmented row and the zero rows.
+      const c = new Float32Array(this.tex.rows);
+      c.set(centre);
+      this.centreBuf = this.set.upload('centre', c);
+    } else {
+      this.ring = new UploadRing(ctx, [0, 1].map((r) => this.set.storage(`cube${r}`, 4 * d * maxP)));
+      this.mask = this.set.storage('mask', 4 * maxP);
+      this.centreBuf = this.set.upload('centre', Float32Array.from(centre));
+    }
+    const plan = covPlan(d, this.tex ? this.tex.subP : maxP, targetPartials, this.direct);
     this.entries = plan.entries;
-    this.ring = new UploadRing(ctx, [0, 1].map((r) => this.set.storage(`cube${r}`, 4 * d * maxP)));
-    this.mask = this.set.storage('mask', 4 * maxP);
-    this.centreBuf = this.set.upload('centre', Float32Array.from(centre));
     this.partials = this.set.storage('partials', 4 * plan.partials);
-    this.results = this.set.storage('gramTiles', 4 * plan.entries * GRAM_FLUSH_TILES);
-    this.resultsRead = this.set.readback('gramTiles', 4 * plan.entries * GRAM_FLUSH_TILES);
+    this.resultSet = new BufferSet(ctx, 'pcaGramTiles');
+    this.results = this.resultSet.storage('gramTiles', 4 * plan.entries * this.capacity);
+    this.resultsRead = this.resultSet.readback('gramTiles', 4 * plan.entries * this.capacity);
     this.gram = new Float64Array((d + 1) * (d + 1));
   }
 
@@ -279,7 +402,7 @@ export class GpuGramAccumulator {
     ctx: GpuContext, d: number, maxP: number, centre: Float64Array, opts: { targetPartials?: number; direct?: boolean } = {},
   ): Promise<GpuGramAccumulator> {
     ctx.device.pushErrorScope('out-of-memory');
-    // Direct mode on CPU-emulated adapters (see pca_cov.wgsl), staged on GPUs.
+    // Direct mode on CPU-emulated adapters (see pca_cov_direct.wgsl), staged on GPUs.
     const acc = new GpuGramAccumulator(ctx, d, Math.max(1, maxP), centre, opts.targetPartials, opts.direct ?? ctx.isSoftware);
     const oom = await guard(ctx, ctx.device.popErrorScope());
     if (oom) {
@@ -291,20 +414,59 @@ export class GpuGramAccumulator {
 
   async add(cube: Float32Array, P: number): Promise<void> {
     if (P > this.maxP) throw new RangeError(`GpuGramAccumulator: a tile of ${P} pixels exceeds ${this.maxP}`);
+    if (!this.tex) {
+      await this.addStaged(cube, P);
+      return;
+    }
+    // Equal pieces (whole texels but the last), so no piece is left with too little work for the threads.
+    const pieces = Math.ceil(P / this.tex.subP);
+    const step = Math.ceil(Math.ceil(P / pieces) / 4) * 4;
+    for (let p0 = 0; p0 < P; p0 += step) await this.addDirect(cube, P, p0, Math.min(step, P - p0));
+  }
+
+  private async addStaged(cube: Float32Array, P: number): Promise<void> {
     const { ctx, d } = this;
-    const device = ctx.device;
     const i = this.added;
-    const slot = await this.ring.acquire(i);
+    const slot = await this.ring!.acquire(i);
     writeFloat32(ctx, slot, 0, cube.subarray(0, d * P));
-    const plan = covPlan(d, P, this.targetPartials, this.direct);
-    const encoder = device.createCommandEncoder({ label: 'pcaGram.tile' });
-    await encodeDispatch(ctx, encoder, pcaMaskKernel, P, { d, max_abs: PCA_MAX_ABS }, [slot, this.mask], this.scratch.buffers);
-    await encodeCov(ctx, encoder, plan, [slot, this.mask, this.centreBuf, this.partials], this.scratch.buffers);
-    await encodeDispatch(ctx, encoder, pcaReduceKernel, plan.entries, { n_entries: plan.entries, n_chunks: plan.nChunks, out_offset: this.pending * this.entries }, [this.partials, this.results], this.scratch.buffers);
-    await this.ring.submit(i, encoder, 'pca_cov');
+    const plan = covPlan(d, P, this.targetPartials, false);
+    const encoder = ctx.device.createCommandEncoder({ label: 'pcaGram.tile' });
+    await encodeDispatch(ctx, encoder, pcaMaskKernel, P, { d, max_abs: PCA_MAX_ABS }, [slot, this.mask!], this.scratch.buffers);
+    await encodeCov(ctx, encoder, plan, [slot, this.mask!, this.centreBuf, this.partials], this.scratch.buffers);
+    await this.reduceAndSubmit(encoder, plan, i, this.ring!);
+  }
+
+  /** Pixels [p0, p0 + n) of a tile of P pixels in direct mode (one Gram matrix on the device). */
+  private async addDirect(cube: Float32Array, P: number, p0: number, n: number): Promise<void> {
+    const { ctx, d } = this;
+    const dt = this.tex!;
+    const i = this.added;
+    const slot = await this.texRing!.acquire(i);
+    uploadDirect(ctx, dt, slot, cube, d, P, p0, n);
+    const plan = covPlan(d, n, this.targetPartials, true);
+    const encoder = ctx.device.createCommandEncoder({ label: 'pcaGram.tile' });
+    const cubeView = slot.createView();
+    const maskView = dt.mask.createView();
+    await encodeDispatch(ctx, encoder, pcaMaskDirectKernel, Math.ceil(n / 4), { d, n_pixels: n, rpe: dt.rpe, max_abs: PCA_MAX_ABS }, [cubeView, maskView], this.scratch.buffers);
+    await encodeCov(ctx, encoder, plan, [cubeView, maskView, this.centreBuf, this.partials], this.scratch.buffers, dt.rpe);
+    await this.reduceAndSubmit(encoder, plan, i, this.texRing!);
+  }
+
+  private async reduceAndSubmit<S>(encoder: GPUCommandEncoder, plan: CovPlan, i: number, ring: UploadRing<S>): Promise<void> {
+    await encodeDispatch(this.ctx, encoder, pcaReduceKernel, plan.entries, { n_entries: plan.entries, n_chunks: plan.nChunks, out_offset: this.pending * this.entries }, [this.partials, this.results], this.scratch.buffers);
+    await ring.submit(i, encoder, 'pca_cov');
     this.added++;
     this.pending++;
-    if (this.pending === GRAM_FLUSH_TILES) await this.flush();
+    if (this.pending === this.capacity) {
+      await this.flush();
+      if (this.capacity < GRAM_FLUSH_TILES) {
+        await this.resultSet.release();
+        this.capacity = Math.min(GRAM_FLUSH_TILES, 2 * this.capacity);
+        this.resultSet = new BufferSet(this.ctx, 'pcaGramTiles');
+        this.results = this.resultSet.storage('gramTiles', 4 * this.entries * this.capacity);
+        this.resultsRead = this.resultSet.readback('gramTiles', 4 * this.entries * this.capacity);
+      }
+    }
   }
 
   /** One readback of the pending tiles' Gram matrices, added in float64 in tile order. */
@@ -331,7 +493,10 @@ export class GpuGramAccumulator {
 
   async release(): Promise<void> {
     await this.scratch.release();
+    // BufferSet.release waits for the queue, so the textures are idle when destroyed.
     await this.set.release();
+    await this.resultSet.release();
+    if (this.tex) for (const t of [this.tex.cube, this.tex.mask]) t.destroy();
   }
 }
 

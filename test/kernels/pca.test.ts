@@ -16,7 +16,7 @@ import { readNpy } from '../../src/io/npy.js';
 import {
   PcaAccumulator, jacobiEigenSymmetric, pcaGramCpu, pcaModelFromGram, pcaProjectCpu, significantComponents, PCA_MAX_ABS,
 } from '../../src/cpu/pca.js';
-import { COV_PANEL, COV_WG, covPlan, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
+import { COV_PANEL, COV_WG, covPlan, directLayout, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
 import { CpuGram, PCA_CPU_BLOCK } from '../../src/cpu/pca-gram.js';
 import { GRAM_F32_BOUND } from '../../src/cpu/pca-wasm.js';
 import { sharedFloat32 } from '../../src/cpu/threads.js';
@@ -146,6 +146,19 @@ describe('pca', () => {
     let worst3 = 0;
     for (let i = 0; i < m * m; i++) worst3 = Math.max(worst3, Math.abs(G3[i] - 3 * Gc[i]));
     expect(worst3 / (3 * maxDiag), `seed ${SEED}`).toBeLessThan(GRAM_REL);
+    // pca_cov_direct on a tile larger than its texture (the stack 19 times, so the second of
+    // two pieces starts in the middle of a copy): the tile runs in pieces, each reduced on the
+    // device, added in float64 on the host.
+    const K = 19;
+    const PK = K * P;
+    expect(directLayout(nE, PK, gpuCtx.device.limits.maxTextureDimension2D).subP).toBeLessThan(PK);
+    const cubeK = new Float32Array(nE * PK);
+    for (let e = 0; e < nE; e++) for (let k = 0; k < K; k++) cubeK.set(cube.subarray(e * P, (e + 1) * P), e * PK + k * P);
+    const GK = await pcaGramGpu(gpuCtx, cubeK, PK, nE, centre, { direct: true });
+    let worstK = 0;
+    for (let i = 0; i < m * m; i++) worstK = Math.max(worstK, Math.abs(GK[i] - K * Gc[i]));
+    expect(worstK / (K * maxDiag), `seed ${SEED}`).toBeLessThan(GRAM_REL);
+    expect(GK[m * m - 1]).toBe(K * (P - bad.size));
     // Every block size of pca_cov_direct (1, 2 and 4 tiles a side; d + 1 not a multiple of 4).
     const rng = makeRng(SEED + 1);
     for (const d of [3, 6, 13]) {
