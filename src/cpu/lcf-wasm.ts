@@ -22,7 +22,7 @@
  * one heap block per plan, returned when the plan is collected.
  */
 import { LcfStatus, lcfRows, subsetLayout, type LcfPlan } from './lcf.js';
-import { lcfFinishPixel } from './lcf-fast.js';
+import { LCF_ENUMERATE_MAX_SUBSETS, lcfFinishPixel, lcfSearchTable } from './lcf-fast.js';
 import { assemble, Fn, I32, instantiate, V128, wasmSimd, type WasmMemory } from './wasm.js';
 import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 
@@ -253,7 +253,7 @@ class Instance {
     // The scratch (design, staged block, projections, tables, output rows) is one heap block.
     this.L = layout(nW, M, tables, heapAlloc(layout(nW, M, tables).bytes));
     this.mem = wasmHeap().mem;
-    this.single = plan.nSubsets <= LCF_WASM_MAX_SUBSETS;
+    this.single = plan.nSubsets <= LCF_ENUMERATE_MAX_SUBSETS;
     const fns = [buildPass(nW, M, this.L), buildStage(nW, this.L)];
     if (this.single) fns.push(buildFinish(plan, this.L));
     this.ex = instantiate<Exports>(assemble(fns, { pages: 1, maxPages: 65536, shared: true }), this.mem);
@@ -297,6 +297,7 @@ export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Floa
   const z = new Float64Array(M);
   const th = new Float64Array(M);
   const SL = subsetLayout(M, K);
+  const search = lcfSearchTable(plan);
   // A tile in the heap (wasm-heap.ts) is staged by memory.copy, any other by TypedArray.set
   // (one call per row piece). The rows go straight to an `out` in the heap.
   const tileInHeap = inHeap(cube);
@@ -320,7 +321,7 @@ export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Floa
     }
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < M; j++) g[j] = G[j * C + i];
-      lcfFinishPixel(plan, SL, g, 0, G[M * C + i], z, th, out, rows, P, a + i);
+      lcfFinishPixel(plan, SL, g, 0, G[M * C + i], z, th, out, rows, P, a + i, search);
     }
   }
   return out;
