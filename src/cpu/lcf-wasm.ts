@@ -129,24 +129,35 @@ function buildStage(nW: number, L: Layout): Fn {
   return f;
 }
 
-/** Subsets up to which the solve runs vectorised (every subset is evaluated: 2^K for nnls). */
-export const LCF_WASM_MAX_SUBSETS = 16;
+/**
+ * Status the first-subset finish writes for a pixel whose unconstrained weights are not all
+ * >= 0: lcfWasm solves that pixel again with lcfFinishPixel (the active-set search), which
+ * overwrites every row, so the value never reaches the caller.
+ */
+const NEEDS_SEARCH = -1;
 
 /**
- * finish(pairs): the per-pixel solve of lcfFinishPixel and lcfSolvePixel, two pixels per f64x2
- * vector, with their operations in their order (so the same bytes):
- * z = Rs^{-T} g by forward substitution, zz = ||z||^2, rho2 = max(0, ||y||^2 - zz); then the
- * subset search: subset s is feasible unless some included weight (A_s z + b_s)_i < 0 (nnls
- * modes only), its violation v_s = max(0, max over excluded j of (W_s z + c_s)_j), and the
- * first feasible subset with the least v wins (what the scalar search's early stop at v = 0
- * also returns; subset 0 if none is feasible); every subset is evaluated for both lanes and
- * the winner's theta = A z + b and F = ||E z + e||^2 kept by lane selects.
+ * finish(pairs): the per-pixel solve of lcfFinishPixel, two pixels per f64x2 vector, with its
+ * operations in its order (so the same bytes):
+ * z = Rs^{-T} g by forward substitution, zz = ||z||^2, rho2 = max(0, ||y||^2 - zz); then
+ * - plans of <= LCF_ENUMERATE_MAX_SUBSETS subsets (`first` false): the exhaustive search
+ *   (lcfSolvePixel): subset s is feasible unless some included weight (A_s z + b_s)_i < 0
+ *   (nnls modes only), its violation v_s = max(0, max over excluded j of (W_s z + c_s)_j),
+ *   and the first feasible subset with the least v wins (what the scalar search's early stop
+ *   at v = 0 also returns; subset 0 if none is feasible); every subset is evaluated for both
+ *   lanes and the winner's theta = A z + b and F = ||E z + e||^2 kept by lane selects;
+ * - larger nnls / nnls-sum1 plans (`first` true): subset 0 only, every reference free (the
+ *   first step of lcfSearchPixel, which stops there when no weight is < 0: no reference is
+ *   excluded, so no violation); a pixel with a weight < 0 gets status NEEDS_SEARCH and is
+ *   solved by lcfWasm in JavaScript. Why: most pixels of a typical map (71-98 % of the
+ *   benchmark's) have all references present, and their solve then costs one subset,
+ *   vectorised, instead of a scalar search each.
  * rss = rho2 + F, rms = sqrt(max(rss, 0) / nW), rfactor = rss / ||y||^2 (NaN unless
  * ||y||^2 > 0), status OK; a pixel whose ||y||^2 is not finite gets NaN rows and status
  * NO_DATA. Rows to O[row * C + p] (lcfRows(M) order). Tables at T: Rs (M x M), then the
  * plan's subset table (plan.sub).
  */
-function buildFinish(plan: LcfPlan, L: Layout): Fn {
+function buildFinish(plan: LcfPlan, L: Layout, first: boolean): Fn {
   const { M, K, nW, nSubsets, masks, subStride, nonneg } = plan;
   const SL = subsetLayout(M, K);
   const f = new Fn('finish', [['pairs', I32], ['dst', I32], ['rowStride', I32]]);
@@ -193,7 +204,7 @@ function buildFinish(plan: LcfPlan, L: Layout): Fn {
     }
   };
   f.get(inf).set(bestV);
-  for (let s = 0; s < nSubsets; s++) {
+  for (let s = 0; s < (first ? 1 : nSubsets); s++) {
     const off = subO + 8 * s * subStride;
     const mask = masks[s];
     // theta of this subset, and feasibility (all lanes true unless an included weight < 0).
@@ -235,7 +246,11 @@ function buildFinish(plan: LcfPlan, L: Layout): Fn {
   for (let k = 0; k < M; k++) out(k).get(best[k]).get(nan).get(ok).vBitselect().vStore();
   out(M).get(rss).get(zero).f64x2Max().f64(nW).f64x2Splat().f64x2Div().f64x2Sqrt().get(nan).get(ok).vBitselect().vStore();
   out(M + 1).get(rss).get(ss).f64x2Div().get(nan).get(ss).get(zero).f64x2Gt().vBitselect().get(nan).get(ok).vBitselect().vStore();
-  out(M + 2).f64(LcfStatus.OK).f64x2Splat().f64(LcfStatus.NO_DATA).f64x2Splat().get(ok).vBitselect().vStore();
+  // Status: OK, or NEEDS_SEARCH where subset 0 was not feasible (first-subset finish; bestV is
+  // then still infinite); NO_DATA where ||y||^2 is not finite.
+  out(M + 2).f64(LcfStatus.OK).f64x2Splat();
+  if (first) f.f64(NEEDS_SEARCH).f64x2Splat().get(bestV).get(inf).f64x2Lt().vBitselect();
+  f.f64(LcfStatus.NO_DATA).f64x2Splat().get(ok).vBitselect().vStore();
   f.get(t).i32(1).add().set(t);
   f.br(0);
   f.end().end();
@@ -246,16 +261,16 @@ class Instance {
   readonly L: Layout;
   readonly mem: WasmMemory;
   readonly ex: Exports;
-  readonly single: boolean;
+  /** Subset 0 only in the module (larger nnls plans); its NEEDS_SEARCH pixels are solved in JavaScript. */
+  readonly first: boolean;
   constructor(readonly plan: LcfPlan) {
     const { nW, M } = plan;
     const tables = M * M + plan.nSubsets * plan.subStride;
     // The scratch (design, staged block, projections, tables, output rows) is one heap block.
     this.L = layout(nW, M, tables, heapAlloc(layout(nW, M, tables).bytes));
     this.mem = wasmHeap().mem;
-    this.single = plan.nSubsets <= LCF_ENUMERATE_MAX_SUBSETS;
-    const fns = [buildPass(nW, M, this.L), buildStage(nW, this.L)];
-    if (this.single) fns.push(buildFinish(plan, this.L));
+    this.first = plan.nSubsets > LCF_ENUMERATE_MAX_SUBSETS;
+    const fns = [buildPass(nW, M, this.L), buildStage(nW, this.L), buildFinish(plan, this.L, this.first)];
     this.ex = instantiate<Exports>(assemble(fns, { pages: 1, maxPages: 65536, shared: true }), this.mem);
     new Float64Array(this.mem.buffer, this.L.X, nW * M).set(plan.xs.subarray(0, nW * M));
     const T = new Float64Array(this.mem.buffer, this.L.T, M * M + plan.nSubsets * plan.subStride);
@@ -309,17 +324,19 @@ export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Floa
     // A last partial quad reads the staged block's stale floats past n: its extra lanes are
     // computed and dropped.
     ex.pass((n + 3) >> 2, L.Y, 4 * C);
-    if (w.single) {
-      // Pairs write two pixels: an odd last block goes through the scratch rows (its extra
-      // pixel would land on the next output row).
-      if (outInHeap && n % 2 === 0) ex.finish(n >> 1, out.byteOffset + 8 * a, 8 * P);
-      else {
-        ex.finish((n + 1) >> 1, L.O, 8 * C);
-        for (let r = 0; r < rows.ROWS; r++) out.set(O.subarray(r * C, r * C + n), r * P + a);
-      }
-      continue;
+    // Pairs write two pixels: an odd last block goes through the scratch rows (its extra
+    // pixel would land on the next output row).
+    if (outInHeap && n % 2 === 0) ex.finish(n >> 1, out.byteOffset + 8 * a, 8 * P);
+    else {
+      ex.finish((n + 1) >> 1, L.O, 8 * C);
+      for (let r = 0; r < rows.ROWS; r++) out.set(O.subarray(r * C, r * C + n), r * P + a);
     }
+    if (!w.first) continue;
+    // Pixels with a negative unconstrained weight: the active-set search, from the block's
+    // projections (still in G), as lcfFast would solve them.
+    const st = rows.STATUS * P + a;
     for (let i = 0; i < n; i++) {
+      if (out[st + i] !== NEEDS_SEARCH) continue;
       for (let j = 0; j < M; j++) g[j] = G[j * C + i];
       lcfFinishPixel(plan, SL, g, 0, G[M * C + i], z, th, out, rows, P, a + i, search);
     }
