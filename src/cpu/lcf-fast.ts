@@ -132,13 +132,6 @@ export function lcfFinishPixel(
 }
 
 /**
- * Plans with at most this many subsets are solved by the twin's exhaustive search
- * (lcfSolvePixel; lcf-wasm.ts evaluates them all, vectorised); plans with more (nnls and
- * nnls-sum1 from 3 references on) by the active-set search, lcfSearchPixel.
- */
-export const LCF_ENUMERATE_MAX_SUBSETS = 4;
-
-/**
  * Subsets the active-set search evaluates before a pixel falls back to the exhaustive
  * search. Block principal pivoting ends in a few (measured, 101 energies, 3-6 references
  * + constant, nnls and nnls-sum1, 20,000 pixels each of the benchmark's near-simplex
@@ -154,10 +147,11 @@ const searchCache = new WeakMap<LcfPlan, Int32Array>();
 /**
  * The active-set search's table for a plan: the subset index of each mask of free
  * references (-1 for a mask the plan does not enumerate: the empty set in nnls-sum1); null
- * where the plan is solved by exhaustive search (LCF_ENUMERATE_MAX_SUBSETS).
+ * where the plan has a single subset (ls, sum1, nnls-sum1 with one reference), which is
+ * then the answer (lcfSolvePixel).
  */
 export function lcfSearchTable(plan: LcfPlan): Int32Array | null {
-  if (!plan.nonneg || plan.nSubsets <= LCF_ENUMERATE_MAX_SUBSETS) return null;
+  if (!plan.nonneg || plan.nSubsets <= 1) return null;
   let t = searchCache.get(plan);
   if (!t) {
     t = new Int32Array(1 << plan.K).fill(-1);

@@ -539,7 +539,7 @@ export function lcfNoData(out: Float64Array, rows: ReturnType<typeof lcfRows>, P
  * the module header), then theta, residual_rms and rfactor into `out` (rows, column p).
  * The twin's search (z from the Givens rotations): every subset in order, largest first,
  * until the first exact KKT point. The CPU kernel (lcf-fast.ts, z from the Gram route)
- * uses it for plans of <= 4 subsets and as the fallback of its active-set search
+ * uses it for one-subset plans and as the fallback of its active-set search
  * (lcfSearchPixel), which finds the same KKT subset in a few steps; `th` is scratch of M
  * values.
  */
