@@ -1,6 +1,7 @@
 /**
  * The CPU backend's lcf kernel: the same plan, subsets and outputs as the twin lcfCpu
- * (lcf.ts; the subset search itself is shared, lcfSolvePixel), but each pixel's projection
+ * (lcf.ts), the subset found by an active-set search (lcfSearchPixel, below) where the twin
+ * tries subsets exhaustively (lcfSolvePixel), and each pixel's projection
  * z = Q^T y is formed from the precomputed reference matrices instead of M Givens rotations
  * per energy:
  *   g = Xs^T y   (one multiply-add per reference column and energy, Xs the column-scaled

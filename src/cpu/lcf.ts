@@ -40,7 +40,8 @@
  *       this way the error stays eps / rcond, as for the unconstrained fit.
  *    The reduced residual of the chosen subset is r = E_F z + e_F (E_F = I - R A_F, a
  *    projection), again without cancelling large terms. With <= 6 references that is <= 64
- *    small mat-vecs per pixel.
+ *    small mat-vecs per pixel in the twin, which tries them in order; the CPU kernel reaches
+ *    the same subset by an active-set search in a few steps (lcfSearchPixel, lcf-fast.ts).
  *  - Linearly dependent columns are found from the singular values of the scaled R
  *    (one-sided Jacobi SVD) and reported by name, with the columns of the null vector.
  *
