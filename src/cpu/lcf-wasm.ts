@@ -138,7 +138,7 @@ const NEEDS_SEARCH = -1;
 
 /** Float64 slots after the subset table: mask -> subset index (int32), lane scratch, count. */
 function searchTables(K: number, M: number): number {
-  return (1 << K) / 2 + 1 + 2 * (M + 3) + 2;
+  return (1 << K) / 2 + 1 + 2 * (M + 4) + 2;
 }
 
 /**
@@ -227,7 +227,7 @@ function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
   out(M + 2).f64(LcfStatus.OK).f64x2Splat();
   if (search) f.f64(NEEDS_SEARCH).f64x2Splat().get(feas).vBitselect();
   f.f64(LcfStatus.NO_DATA).f64x2Splat().get(ok).vBitselect().vStore();
-  if (search) emitSearch(f, plan, L, { z, ss, zz, zero, ok, feas, rowAt, o });
+  if (search) emitSearch(f, plan, L, { z, th, ss, zz, zero, ok, feas, rowAt, o });
   f.get(t).i32(1).add().set(t);
   f.br(0);
   f.end().end();
@@ -247,14 +247,14 @@ function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
  */
 function emitSearch(
   f: Fn, plan: LcfPlan, L: Layout,
-  v: { z: string[]; ss: string; zz: string; zero: string; ok: string; feas: string; rowAt: string[]; o: string },
+  v: { z: string[]; th: string[]; ss: string; zz: string; zero: string; ok: string; feas: string; rowAt: string[]; o: string },
 ): void {
   const { M, K, nW, nSubsets, subStride } = plan;
   const SL = subsetLayout(M, K);
   const subO = L.T + 8 * M * M;
   const IDX = subO + 8 * nSubsets * subStride;
-  const LANE = IDX + 8 * ((1 << K) / 2 + 1); // z_k at LANE + 16k (+ 8 lane); rho2, sumsq, needs after
-  const COUNT = LANE + 16 * (M + 3);
+  const LANE = IDX + 8 * ((1 << K) / 2 + 1); // z_k at LANE + 16k (+ 8 lane); rho2, sumsq, needs, negative weights after
+  const COUNT = LANE + 16 * (M + 4);
   const zs = Array.from({ length: M }, (_, k) => f.local(`zs${k}`, F64));
   const mask = f.local('smask', I32), best = f.local('sbest', I32), tries = f.local('stries', I32);
   const step = f.local('sstep', I32), off = f.local('soff', I32), flip = f.local('sflip', I32), count = f.local('scount', I32);
@@ -265,6 +265,14 @@ function emitSearch(
   f.i32(0).get(v.ss).get(v.zz).f64x2Sub().get(v.zero).f64x2Max().vStore(LANE + 16 * M);
   f.i32(0).get(v.ss).vStore(LANE + 16 * (M + 1));
   f.i32(0).get(v.ok).get(v.feas).vAndNot().vStore(LANE + 16 * (M + 2));
+  // The search's first step is subset 0, already evaluated: its references with a weight < 0
+  // as a bit mask per lane (int64 lanes).
+  f.i32(0);
+  for (let i = 0; i < K; i++) {
+    f.get(v.th[i]).get(v.zero).f64x2Lt().i64x2Const(1 << i).vAnd();
+    if (i > 0) f.vOr();
+  }
+  f.vStore(LANE + 16 * (M + 3));
   // acc = base_i + sum_j mat_ij z_j of the subset at `off` (lcfWriteSubset's order).
   const affine = (bOff: number, mOff: number, i: number) => {
     f.get(off).f64Load(subO + 8 * (bOff + i)).set(acc);
@@ -276,10 +284,12 @@ function emitSearch(
     for (let k = 0; k < M; k++) f.i32(0).f64Load(LANE + 16 * k + 8 * lane).set(zs[k]);
     f.i32(0).f64Load(LANE + 16 * M + 8 * lane).set(rho2);
     f.i32(0).f64Load(LANE + 16 * (M + 1) + 8 * lane).set(sumsq);
-    f.i32((1 << K) - 1).set(mask);
-    f.i32(K + 1).set(best);
+    // Step 0 (subset 0) done: switch its negative weights' references (a first count always
+    // sets a new low).
+    f.i32(0).i32Load(LANE + 16 * (M + 3) + 8 * lane).tee(flip).op(0x69).set(best); // i32.popcnt
+    f.i32((1 << K) - 1).get(flip).op(0x73).set(mask);
     f.i32(3).set(tries);
-    f.i32(0).set(step);
+    f.i32(1).set(step);
     f.block(); // done
     f.block(); // fail
     f.loop();
