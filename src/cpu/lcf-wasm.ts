@@ -256,6 +256,7 @@ function emitSearch(
   const LANE = IDX + 8 * ((1 << K) / 2 + 1); // z_k at LANE + 16k (+ 8 lane); rho2, sumsq, needs, negative weights after
   const COUNT = LANE + 16 * (M + 4);
   const zs = Array.from({ length: M }, (_, k) => f.local(`zs${k}`, F64));
+  const ths = Array.from({ length: K }, (_, k) => f.local(`ths${k}`, F64));
   const mask = f.local('smask', I32), best = f.local('sbest', I32), tries = f.local('stries', I32);
   const step = f.local('sstep', I32), off = f.local('soff', I32), flip = f.local('sflip', I32), count = f.local('scount', I32);
   const acc = f.local('sacc', F64), F = f.local('sF', F64), rss = f.local('srss', F64), rho2 = f.local('srho2', F64), sumsq = f.local('ssum', F64);
@@ -300,7 +301,7 @@ function emitSearch(
     for (let i = 0; i < K; i++) {
       f.get(mask).i32(1 << i).op(0x71).op(0x04, I32); // i32.and: reference i free; if -> i32 (infeasible)
       affine(SL.b, SL.A, i);
-      f.get(acc).f64(0).op(0x63); // f64.lt: weight < 0
+      f.get(acc).tee(ths[i]).f64(0).op(0x63); // f64.lt: weight < 0 (the weight kept for the rows)
       f.else_();
       affine(SL.c, SL.W, i);
       f.get(acc).f64(0).op(0x64); // f64.gt: violation > 0
@@ -313,7 +314,11 @@ function emitSearch(
     // KKT: write the rows of this subset and leave.
     f.get(count).eqz().if_();
     const store = (r: number) => f.get(v.rowAt[r]).get(v.o).add();
-    for (let i = 0; i < M; i++) {
+    // Weights: those of the free references as the check just computed them, +0 for the
+    // excluded ones (their rows of A and b are zero, so A z + b is +0 exactly: the same bits
+    // as lcfWriteSubset's sum), the background terms' rows now.
+    for (let i = 0; i < K; i++) store(i).get(ths[i]).f64(0).get(mask).i32(1 << i).op(0x71).op(0x1b).f64Store(8 * lane); // select
+    for (let i = K; i < M; i++) {
       affine(SL.b, SL.A, i);
       store(i).get(acc).f64Store(8 * lane);
     }
