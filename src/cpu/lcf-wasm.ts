@@ -366,7 +366,7 @@ class Instance {
   constructor(readonly plan: LcfPlan) {
     const { nW, M } = plan;
     // Tables (float64 units): Rs, the subset table, then for the active-set search the
-    // subset index of each mask (2^K int32), the lane scratch of the search (M + 3 vectors)
+    // subset index of each mask (2^K int32), the lane scratch of the search (M + 4 vectors)
     // and its count of pixels left to lcfWasm.
     const tables = M * M + plan.nSubsets * plan.subStride + searchTables(plan.K, M);
     // The scratch (design, staged block, projections, tables, output rows) is one heap block.
