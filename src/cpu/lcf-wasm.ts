@@ -1,8 +1,8 @@
 /**
  * The CPU backend's lcf pass in WebAssembly SIMD: the same per-pixel projections as
  * lcfFast (lcf-fast.ts), g = Xs^T y and ||y||^2, four pixels at a time (two f64x2 vectors),
- * then the same per-pixel solve (lcfFinishPixel: forward substitution and the shared subset
- * search lcfSolvePixel), so the output bytes equal lcfFast's:
+ * then the same per-pixel solve (lcfFinishPixel: forward substitution, and in the nnls modes
+ * the active-set search lcfSearchPixel, in the module too), so the output bytes equal lcfFast's:
  * - each float32 value is promoted to float64 (f64x2.promote_low_f32x4) and every product
  *   and sum is a float64 multiply and add (WebAssembly SIMD has no fused multiply-add), in
  *   energy order per pixel, exactly as lcfFast's scalar loop: float64 accumulation is what
@@ -22,8 +22,8 @@
  * one heap block per plan, returned when the plan is collected.
  */
 import { LcfStatus, lcfRows, subsetLayout, type LcfPlan } from './lcf.js';
-import { lcfFinishPixel } from './lcf-fast.js';
-import { assemble, Fn, I32, instantiate, V128, wasmSimd, type WasmMemory } from './wasm.js';
+import { LCF_SEARCH_MAX_STEPS, lcfFinishPixel, lcfSearchTable } from './lcf-fast.js';
+import { assemble, F64, Fn, I32, instantiate, V128, wasmSimd, type WasmMemory } from './wasm.js';
 import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 
 /** Columns per sweep (two f64x2 accumulators each, plus two for the sum of squares). */
@@ -129,35 +129,46 @@ function buildStage(nW: number, L: Layout): Fn {
   return f;
 }
 
-/** Subsets up to which the solve runs vectorised (every subset is evaluated: 2^K for nnls). */
-export const LCF_WASM_MAX_SUBSETS = 16;
+/**
+ * Status the finish writes for a pixel whose unconstrained weights are not all >= 0; the
+ * module's search (emitSearch) overwrites it, or, for the rare pixel it gives up on, lcfWasm
+ * solves the pixel again with lcfFinishPixel: the value never reaches the caller.
+ */
+const NEEDS_SEARCH = -1;
+
+/** Float64 slots after the subset table: mask -> subset index (int32), lane scratch, count. */
+function searchTables(K: number, M: number): number {
+  return (1 << K) / 2 + 1 + 2 * (M + 4) + 2;
+}
 
 /**
- * finish(pairs): the per-pixel solve of lcfFinishPixel and lcfSolvePixel, two pixels per f64x2
- * vector, with their operations in their order (so the same bytes):
- * z = Rs^{-T} g by forward substitution, zz = ||z||^2, rho2 = max(0, ||y||^2 - zz); then the
- * subset search: subset s is feasible unless some included weight (A_s z + b_s)_i < 0 (nnls
- * modes only), its violation v_s = max(0, max over excluded j of (W_s z + c_s)_j), and the
- * first feasible subset with the least v wins (what the scalar search's early stop at v = 0
- * also returns; subset 0 if none is feasible); every subset is evaluated for both lanes and
- * the winner's theta = A z + b and F = ||E z + e||^2 kept by lane selects.
+ * finish(pairs): the per-pixel solve of lcfFinishPixel, two pixels per f64x2 vector, with its
+ * operations in its order (so the same bytes):
+ * z = Rs^{-T} g by forward substitution, zz = ||z||^2, rho2 = max(0, ||y||^2 - zz); then
+ * subset 0, every reference free: theta = A z + b and F = ||E z + e||^2. That is the whole
+ * solve of the one-subset plans (ls, sum1, and nnls-sum1 with one reference, where the
+ * exhaustive search has nothing else to try). In the sign-constrained plans (`search`) it is
+ * the first step of lcfSearchPixel, which stops there when no weight is < 0 (no reference is
+ * excluded, so there is no dual violation): most pixels of a typical map, 71-98 % of the
+ * benchmark's; the others go through emitSearch, one lane at a time.
+ * (Until this change the module evaluated every subset of plans up to 16 subsets for both
+ * lanes, lane-selecting the winner, and left larger plans to JavaScript: 4 references cost
+ * 16 subsets a pixel where the search needs 1.1-2.9.)
  * rss = rho2 + F, rms = sqrt(max(rss, 0) / nW), rfactor = rss / ||y||^2 (NaN unless
  * ||y||^2 > 0), status OK; a pixel whose ||y||^2 is not finite gets NaN rows and status
  * NO_DATA. Rows to O[row * C + p] (lcfRows(M) order). Tables at T: Rs (M x M), then the
- * plan's subset table (plan.sub).
+ * plan's subset table (plan.sub), then searchTables.
  */
-function buildFinish(plan: LcfPlan, L: Layout): Fn {
-  const { M, K, nW, nSubsets, masks, subStride, nonneg } = plan;
+function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
+  const { M, K, nW, subStride } = plan;
   const SL = subsetLayout(M, K);
   const f = new Fn('finish', [['pairs', I32], ['dst', I32], ['rowStride', I32]]);
   const t = f.local('t', I32), o = f.local('o', I32);
   const ss = f.local('ss', V128), ok = f.local('ok', V128), zz = f.local('zz', V128), acc = f.local('acc', V128);
   const rss = f.local('rss', V128), nan = f.local('nan', V128), zero = f.local('zero', V128), Fv = f.local('F', V128);
-  const inf = f.local('inf', V128), bestV = f.local('bestV', V128), bestF = f.local('bestF', V128);
-  const feas = f.local('feas', V128), v = f.local('v', V128), upd = f.local('upd', V128);
+  const feas = f.local('feas', V128);
   const z = Array.from({ length: M }, (_, k) => f.local(`z${k}`, V128));
   const th = Array.from({ length: M }, (_, k) => f.local(`th${k}`, V128));
-  const best = Array.from({ length: M }, (_, k) => f.local(`b${k}`, V128));
   const rsO = L.T, subO = L.T + 8 * M * M;
   const c = (off: number) => f.i32(0).vLoad64Splat(off);
   // Output row r of pair t at dst + r * rowStride + 16 t.
@@ -166,7 +177,6 @@ function buildFinish(plan: LcfPlan, L: Layout): Fn {
   const out = (row: number) => f.get(rowAt[row]).get(o).add();
   f.f64(NaN).f64x2Splat().set(nan);
   f.f64(0).f64x2Splat().set(zero);
-  f.f64(Infinity).f64x2Splat().set(inf);
   f.i32(0).set(t);
   f.block().loop();
   f.get(t).get('pairs').geS().brIf(1);
@@ -184,7 +194,7 @@ function buildFinish(plan: LcfPlan, L: Layout): Fn {
     c(rsO + 8 * (k * M + k)).f64x2Div().set(z[k]);
     f.get(zz).get(z[k]).get(z[k]).f64x2Mul().f64x2Add().set(zz);
   }
-  // acc = base[i] + sum_j mat[i * M + j] z_j, in j order (lcfSolvePixel's loops).
+  // acc = base[i] + sum_j mat[i * M + j] z_j, in j order (lcfWriteSubset's loops).
   const affine = (bOff: number, mOff: number, i: number) => {
     c(bOff + 8 * i).set(acc);
     for (let j = 0; j < M; j++) {
@@ -192,75 +202,186 @@ function buildFinish(plan: LcfPlan, L: Layout): Fn {
       c(mOff + 8 * (i * M + j)).get(z[j]).f64x2Mul().f64x2Add().set(acc);
     }
   };
-  f.get(inf).set(bestV);
-  for (let s = 0; s < nSubsets; s++) {
-    const off = subO + 8 * s * subStride;
-    const mask = masks[s];
-    // theta of this subset, and feasibility (all lanes true unless an included weight < 0).
-    f.i32(-1).op(0xfd, 0x11).set(feas); // i32x4.splat(-1): all ones
-    for (let i = 0; i < M; i++) {
-      affine(off + 8 * SL.b, off + 8 * SL.A, i);
-      f.get(acc).set(th[i]);
-      if (nonneg && i < K && (mask >> i) & 1) f.get(feas).get(acc).get(zero).f64x2Lt().vAndNot().set(feas);
-    }
-    f.get(zero).set(v);
-    for (let j = 0; j < K; j++) {
-      if ((mask >> j) & 1) continue;
-      affine(off + 8 * SL.c, off + 8 * SL.W, j);
-      f.get(acc).get(v).get(acc).get(v).f64x2Gt().vBitselect().set(v);
-    }
-    f.get(zero).set(Fv);
-    // F's terms are all +0 where E and e are zero (the unconstrained subset: every ls pixel):
-    // then F stays +0, and rss = max(0, .) + 0 has the same bits without them.
-    const base = s * subStride;
-    const zeroF = plan.sub.subarray(base + SL.E, base + SL.E + M * M).every((x) => x === 0) && plan.sub.subarray(base + SL.e, base + SL.e + M).every((x) => x === 0);
-    for (let i = 0; i < M && !zeroF; i++) {
-      affine(off + 8 * SL.e, off + 8 * SL.E, i);
-      f.get(Fv).get(acc).get(acc).f64x2Mul().f64x2Add().set(Fv);
-    }
-    // Subset 0 is the default (taken unless a later feasible subset improves on it).
-    if (s === 0) {
-      f.get(v).get(inf).get(feas).vBitselect().set(bestV);
-      for (let i = 0; i < M; i++) f.get(th[i]).set(best[i]);
-      f.get(Fv).set(bestF);
-      continue;
-    }
-    f.get(feas).get(v).get(bestV).f64x2Lt().vAnd().set(upd);
-    f.get(v).get(bestV).get(upd).vBitselect().set(bestV);
-    for (let i = 0; i < M; i++) f.get(th[i]).get(best[i]).get(upd).vBitselect().set(best[i]);
-    f.get(Fv).get(bestF).get(upd).vBitselect().set(bestF);
+  // Subset 0: theta, and feasibility (all lanes true unless a weight < 0).
+  f.i32(-1).op(0xfd, 0x11).set(feas); // i32x4.splat(-1): all ones
+  for (let i = 0; i < M; i++) {
+    affine(subO + 8 * SL.b, subO + 8 * SL.A, i);
+    f.get(acc).set(th[i]);
+    if (search && i < K) f.get(feas).get(acc).get(zero).f64x2Lt().vAndNot().set(feas);
+  }
+  f.get(zero).set(Fv);
+  // F's terms are all +0 where E and e are zero: then F stays +0, and rss = max(0, .) + 0 has
+  // the same bits without them.
+  const zeroF = plan.sub.subarray(SL.E, SL.E + M * M).every((x) => x === 0) && plan.sub.subarray(SL.e, SL.e + M).every((x) => x === 0);
+  for (let i = 0; i < M && !zeroF; i++) {
+    affine(subO + 8 * SL.e, subO + 8 * SL.E, i);
+    f.get(Fv).get(acc).get(acc).f64x2Mul().f64x2Add().set(Fv);
   }
   // rss = max(0, sumsq - zz) + F
-  f.get(ss).get(zz).f64x2Sub().get(zero).f64x2Max().get(bestF).f64x2Add().set(rss);
-  for (let k = 0; k < M; k++) out(k).get(best[k]).get(nan).get(ok).vBitselect().vStore();
+  f.get(ss).get(zz).f64x2Sub().get(zero).f64x2Max().get(Fv).f64x2Add().set(rss);
+  for (let k = 0; k < M; k++) out(k).get(th[k]).get(nan).get(ok).vBitselect().vStore();
   out(M).get(rss).get(zero).f64x2Max().f64(nW).f64x2Splat().f64x2Div().f64x2Sqrt().get(nan).get(ok).vBitselect().vStore();
   out(M + 1).get(rss).get(ss).f64x2Div().get(nan).get(ss).get(zero).f64x2Gt().vBitselect().get(nan).get(ok).vBitselect().vStore();
-  out(M + 2).f64(LcfStatus.OK).f64x2Splat().f64(LcfStatus.NO_DATA).f64x2Splat().get(ok).vBitselect().vStore();
+  // Status: OK, or NEEDS_SEARCH where subset 0 is not feasible (replaced by emitSearch's
+  // rows, or left to lcfWasm); NO_DATA where ||y||^2 is not finite.
+  out(M + 2).f64(LcfStatus.OK).f64x2Splat();
+  if (search) f.f64(NEEDS_SEARCH).f64x2Splat().get(feas).vBitselect();
+  f.f64(LcfStatus.NO_DATA).f64x2Splat().get(ok).vBitselect().vStore();
+  if (search) emitSearch(f, plan, L, { z, th, ss, zz, zero, ok, feas, rowAt, o });
   f.get(t).i32(1).add().set(t);
   f.br(0);
   f.end().end();
   return f;
 }
 
+/**
+ * The active-set search of lcfSearchPixel (lcf-fast.ts), in scalar WebAssembly, for each
+ * lane of the pair that needs it (finite data, a weight < 0 in subset 0): the same steps
+ * (block principal pivoting from subset 0, the same switching rule and step limit) and, for
+ * the subset found, lcfWriteSubset's arithmetic in its order, so the same bytes as lcfFast.
+ * Why: in JavaScript this search was about a third of the 6-reference nnls time on the
+ * benchmark (29 % of its pixels need it) and most of it on sparse mixtures. A lane that
+ * reaches the step limit or a subset the plan does not hold keeps status NEEDS_SEARCH and
+ * is counted; lcfWasm then solves it with lcfFinishPixel, whose search fails the same way
+ * and falls back to the exhaustive one, as lcfFast does.
+ */
+function emitSearch(
+  f: Fn, plan: LcfPlan, L: Layout,
+  v: { z: string[]; th: string[]; ss: string; zz: string; zero: string; ok: string; feas: string; rowAt: string[]; o: string },
+): void {
+  const { M, K, nW, nSubsets, subStride } = plan;
+  const SL = subsetLayout(M, K);
+  const subO = L.T + 8 * M * M;
+  const IDX = subO + 8 * nSubsets * subStride;
+  const LANE = IDX + 8 * ((1 << K) / 2 + 1); // z_k at LANE + 16k (+ 8 lane); rho2, sumsq, needs, negative weights after
+  const COUNT = LANE + 16 * (M + 4);
+  const zs = Array.from({ length: M }, (_, k) => f.local(`zs${k}`, F64));
+  const ths = Array.from({ length: K }, (_, k) => f.local(`ths${k}`, F64));
+  const mask = f.local('smask', I32), best = f.local('sbest', I32), tries = f.local('stries', I32);
+  const step = f.local('sstep', I32), off = f.local('soff', I32), flip = f.local('sflip', I32), count = f.local('scount', I32);
+  const acc = f.local('sacc', F64), F = f.local('sF', F64), rss = f.local('srss', F64), rho2 = f.local('srho2', F64), sumsq = f.local('ssum', F64);
+  // Lanes that need the search: data (ok) and subset 0 infeasible.
+  f.get(v.ok).get(v.feas).vAndNot().vAnyTrue().if_();
+  for (let k = 0; k < M; k++) f.i32(0).get(v.z[k]).vStore(LANE + 16 * k);
+  f.i32(0).get(v.ss).get(v.zz).f64x2Sub().get(v.zero).f64x2Max().vStore(LANE + 16 * M);
+  f.i32(0).get(v.ss).vStore(LANE + 16 * (M + 1));
+  f.i32(0).get(v.ok).get(v.feas).vAndNot().vStore(LANE + 16 * (M + 2));
+  // The search's first step is subset 0, already evaluated: its references with a weight < 0
+  // as a bit mask per lane (int64 lanes).
+  f.i32(0);
+  for (let i = 0; i < K; i++) {
+    f.get(v.th[i]).get(v.zero).f64x2Lt().i64x2Const(1 << i).vAnd();
+    if (i > 0) f.vOr();
+  }
+  f.vStore(LANE + 16 * (M + 3));
+  // acc = base_i + sum_j mat_ij z_j of the subset at `off` (lcfWriteSubset's order).
+  const affine = (bOff: number, mOff: number, i: number) => {
+    f.get(off).f64Load(subO + 8 * (bOff + i)).set(acc);
+    for (let j = 0; j < M; j++) f.get(acc).get(off).f64Load(subO + 8 * (mOff + i * M + j)).get(zs[j]).fmul().fadd().set(acc);
+  };
+  for (let lane = 0; lane < 2; lane++) {
+    f.block(); // skip
+    f.i32(0).i32Load(LANE + 16 * (M + 2) + 8 * lane).eqz().brIf(0);
+    for (let k = 0; k < M; k++) f.i32(0).f64Load(LANE + 16 * k + 8 * lane).set(zs[k]);
+    f.i32(0).f64Load(LANE + 16 * M + 8 * lane).set(rho2);
+    f.i32(0).f64Load(LANE + 16 * (M + 1) + 8 * lane).set(sumsq);
+    // Step 0 (subset 0) done: switch its negative weights' references (a first count always
+    // sets a new low).
+    f.i32(0).i32Load(LANE + 16 * (M + 3) + 8 * lane).tee(flip).op(0x69).set(best); // i32.popcnt
+    f.i32((1 << K) - 1).get(flip).op(0x73).set(mask);
+    f.i32(3).set(tries);
+    f.i32(1).set(step);
+    f.block(); // done
+    f.block(); // fail
+    f.loop();
+    f.get(step).i32(LCF_SEARCH_MAX_STEPS).geS().brIf(1);
+    f.get(mask).i32(2).shl().i32Load(IDX).tee(off).i32(0).ltS().brIf(1);
+    f.get(off).i32(8 * subStride).mul().set(off);
+    f.i32(0).set(flip).i32(0).set(count);
+    for (let i = 0; i < K; i++) {
+      f.get(mask).i32(1 << i).op(0x71).op(0x04, I32); // i32.and: reference i free; if -> i32 (infeasible)
+      affine(SL.b, SL.A, i);
+      f.get(acc).tee(ths[i]).f64(0).op(0x63); // f64.lt: weight < 0 (the weight kept for the rows)
+      f.else_();
+      affine(SL.c, SL.W, i);
+      f.get(acc).f64(0).op(0x64); // f64.gt: violation > 0
+      f.end();
+      f.if_();
+      f.get(flip).i32(1 << i).op(0x72).set(flip); // i32.or
+      f.get(count).i32(1).add().set(count);
+      f.end();
+    }
+    // KKT: write the rows of this subset and leave.
+    f.get(count).eqz().if_();
+    const store = (r: number) => f.get(v.rowAt[r]).get(v.o).add();
+    // Weights: those of the free references as the check just computed them, +0 for the
+    // excluded ones (their rows of A and b are zero, so A z + b is +0 exactly: the same bits
+    // as lcfWriteSubset's sum), the background terms' rows now.
+    for (let i = 0; i < K; i++) store(i).get(ths[i]).f64(0).get(mask).i32(1 << i).op(0x71).op(0x1b).f64Store(8 * lane); // select
+    for (let i = K; i < M; i++) {
+      affine(SL.b, SL.A, i);
+      store(i).get(acc).f64Store(8 * lane);
+    }
+    f.f64(0).set(F);
+    for (let i = 0; i < M; i++) {
+      affine(SL.e, SL.E, i);
+      f.get(F).get(acc).get(acc).fmul().fadd().set(F);
+    }
+    f.get(rho2).get(F).fadd().set(rss);
+    store(M).get(rss).f64(0).op(0xa5).f64(nW).op(0xa3).op(0x9f).f64Store(8 * lane); // sqrt(max(rss, 0) / nW)
+    store(M + 1).get(rss).get(sumsq).op(0xa3).f64(NaN).get(sumsq).f64(0).op(0x64).op(0x1b).f64Store(8 * lane); // sumsq > 0 ? rss / sumsq : NaN
+    store(M + 2).f64(LcfStatus.OK).f64Store(8 * lane);
+    f.br(3); // if, loop, fail, done
+    f.end();
+    // Switch every infeasible reference while their count falls (3 tries without a fall),
+    // else only the highest-numbered one.
+    f.get(count).get(best).ltS().if_();
+    f.get(count).set(best).i32(3).set(tries).get(mask).get(flip).op(0x73).set(mask); // i32.xor
+    f.else_();
+    f.get(tries).i32(0).op(0x4a).if_(); // i32.gt_s
+    f.get(tries).i32(1).sub().set(tries).get(mask).get(flip).op(0x73).set(mask);
+    f.else_();
+    f.get(mask).i32(1).i32(31).get(flip).op(0x67).sub().shl().op(0x73).set(mask); // mask ^= 1 << (31 - clz(flip))
+    f.end();
+    f.end();
+    f.get(step).i32(1).add().set(step);
+    f.br(0);
+    f.end(); // loop
+    f.end(); // fail: left to lcfWasm
+    f.i32(0).i32(0).i32Load(COUNT).i32(1).add().i32Store(COUNT);
+    f.end(); // done
+    f.end(); // skip
+  }
+  f.end(); // if any lane
+}
+
 class Instance {
   readonly L: Layout;
   readonly mem: WasmMemory;
   readonly ex: Exports;
-  readonly single: boolean;
+  /** A sign-constrained plan: the module runs the active-set search (emitSearch). */
+  readonly search: boolean;
+  /** Byte address of the module search's count of pixels it left NEEDS_SEARCH. */
+  readonly countAt: number;
   constructor(readonly plan: LcfPlan) {
     const { nW, M } = plan;
-    const tables = M * M + plan.nSubsets * plan.subStride;
+    // Tables (float64 units): Rs, the subset table, then for the active-set search the
+    // subset index of each mask (2^K int32), the lane scratch of the search (M + 4 vectors)
+    // and its count of pixels left to lcfWasm.
+    const tables = M * M + plan.nSubsets * plan.subStride + searchTables(plan.K, M);
     // The scratch (design, staged block, projections, tables, output rows) is one heap block.
     this.L = layout(nW, M, tables, heapAlloc(layout(nW, M, tables).bytes));
     this.mem = wasmHeap().mem;
-    this.single = plan.nSubsets <= LCF_WASM_MAX_SUBSETS;
-    const fns = [buildPass(nW, M, this.L), buildStage(nW, this.L)];
-    if (this.single) fns.push(buildFinish(plan, this.L));
+    this.search = lcfSearchTable(plan) !== null;
+    this.countAt = this.L.T + 8 * (M * M + plan.nSubsets * plan.subStride + searchTables(plan.K, M) - 2);
+    const fns = [buildPass(nW, M, this.L), buildStage(nW, this.L), buildFinish(plan, this.L, this.search)];
     this.ex = instantiate<Exports>(assemble(fns, { pages: 1, maxPages: 65536, shared: true }), this.mem);
     new Float64Array(this.mem.buffer, this.L.X, nW * M).set(plan.xs.subarray(0, nW * M));
     const T = new Float64Array(this.mem.buffer, this.L.T, M * M + plan.nSubsets * plan.subStride);
     T.set(plan.rs.subarray(0, M * M), 0);
     T.set(plan.sub.subarray(0, plan.nSubsets * plan.subStride), M * M);
+    const index = lcfSearchTable(plan);
+    if (index) new Int32Array(this.mem.buffer, this.L.T + 8 * (M * M + plan.nSubsets * plan.subStride), index.length).set(index);
   }
 }
 
@@ -297,6 +418,9 @@ export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Floa
   const z = new Float64Array(M);
   const th = new Float64Array(M);
   const SL = subsetLayout(M, K);
+  const search = lcfSearchTable(plan);
+  const count = new Int32Array(mem.buffer, w.countAt, 1);
+  count[0] = 0;
   // A tile in the heap (wasm-heap.ts) is staged by memory.copy, any other by TypedArray.set
   // (one call per row piece). The rows go straight to an `out` in the heap.
   const tileInHeap = inHeap(cube);
@@ -308,19 +432,22 @@ export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Floa
     // A last partial quad reads the staged block's stale floats past n: its extra lanes are
     // computed and dropped.
     ex.pass((n + 3) >> 2, L.Y, 4 * C);
-    if (w.single) {
-      // Pairs write two pixels: an odd last block goes through the scratch rows (its extra
-      // pixel would land on the next output row).
-      if (outInHeap && n % 2 === 0) ex.finish(n >> 1, out.byteOffset + 8 * a, 8 * P);
-      else {
-        ex.finish((n + 1) >> 1, L.O, 8 * C);
-        for (let r = 0; r < rows.ROWS; r++) out.set(O.subarray(r * C, r * C + n), r * P + a);
-      }
-      continue;
+    // Pairs write two pixels: an odd last block goes through the scratch rows (its extra
+    // pixel would land on the next output row).
+    if (outInHeap && n % 2 === 0) ex.finish(n >> 1, out.byteOffset + 8 * a, 8 * P);
+    else {
+      ex.finish((n + 1) >> 1, L.O, 8 * C);
+      for (let r = 0; r < rows.ROWS; r++) out.set(O.subarray(r * C, r * C + n), r * P + a);
     }
+    if (!w.search || count[0] === 0) continue;
+    // Pixels the module's search left (step limit, or a subset the plan does not hold):
+    // lcfFinishPixel from the block's projections (still in G), as lcfFast solves them.
+    count[0] = 0;
+    const st = rows.STATUS * P + a;
     for (let i = 0; i < n; i++) {
+      if (out[st + i] !== NEEDS_SEARCH) continue;
       for (let j = 0; j < M; j++) g[j] = G[j * C + i];
-      lcfFinishPixel(plan, SL, g, 0, G[M * C + i], z, th, out, rows, P, a + i);
+      lcfFinishPixel(plan, SL, g, 0, G[M * C + i], z, th, out, rows, P, a + i, search);
     }
   }
   return out;

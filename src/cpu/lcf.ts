@@ -40,7 +40,8 @@
  *       this way the error stays eps / rcond, as for the unconstrained fit.
  *    The reduced residual of the chosen subset is r = E_F z + e_F (E_F = I - R A_F, a
  *    projection), again without cancelling large terms. With <= 6 references that is <= 64
- *    small mat-vecs per pixel.
+ *    small mat-vecs per pixel in the twin, which tries them in order; the CPU kernel reaches
+ *    the same subset by an active-set search in a few steps (lcfSearchPixel, lcf-fast.ts).
  *  - Linearly dependent columns are found from the singular values of the scaled R
  *    (one-sided Jacobi SVD) and reported by name, with the columns of the null vector.
  *
@@ -537,14 +538,17 @@ export function lcfNoData(out: Float64Array, rows: ReturnType<typeof lcfRows>, P
  * One pixel's constrained problem from its projection z = Q^T y (z[zo .. zo + M)), the
  * unexplained part rho2 and ||y||^2: the subset search (exact NNLS / sum-to-one by KKT, see
  * the module header), then theta, residual_rms and rfactor into `out` (rows, column p).
- * Shared by the twin (z from the Givens rotations) and the CPU kernel (lcf-fast.ts, z from
- * the Gram route); `th` is scratch of M values.
+ * The twin's search (z from the Givens rotations): every subset in order, largest first,
+ * until the first exact KKT point. The CPU kernel (lcf-fast.ts, z from the Gram route)
+ * uses it for one-subset plans and as the fallback of its active-set search
+ * (lcfSearchPixel), which finds the same KKT subset in a few steps; `th` is scratch of M
+ * values.
  */
 export function lcfSolvePixel(
   plan: LcfPlan, L: ReturnType<typeof subsetLayout>, z: Float64Array, zo: number, rho2: number, sumsq: number,
   th: Float64Array, out: Float64Array, rows: ReturnType<typeof lcfRows>, P: number, p: number,
 ): void {
-  const { M, K, nW, sub, subStride, nSubsets, masks, nonneg } = plan;
+  const { M, K, sub, subStride, nSubsets, masks, nonneg } = plan;
   let bestS = 0;
   let bestV = Infinity;
   for (let s = 0; s < nSubsets; s++) {
@@ -577,7 +581,21 @@ export function lcfSolvePixel(
     // would keep (ties go to the first): stopping here changes nothing but the time.
     if (bestV === 0) break;
   }
-  const off = bestS * subStride;
+  lcfWriteSubset(plan, L, bestS, z, zo, rho2, sumsq, th, out, rows, P, p);
+}
+
+/**
+ * Pixel p's outputs for subset s of the plan: theta = A_s z + b_s, the reduced residual
+ * F = ||E_s z + e_s||^2, rss = rho2 + F, residual_rms, rfactor, status OK. The twin's
+ * exhaustive search (lcfSolvePixel) and the CPU kernel's active-set search (lcf-fast.ts)
+ * both end here, so a pixel for which both pick the same subset gets the same bytes.
+ */
+export function lcfWriteSubset(
+  plan: LcfPlan, L: ReturnType<typeof subsetLayout>, s: number, z: Float64Array, zo: number, rho2: number, sumsq: number,
+  th: Float64Array, out: Float64Array, rows: ReturnType<typeof lcfRows>, P: number, p: number,
+): void {
+  const { M, nW, sub, subStride } = plan;
+  const off = s * subStride;
   for (let i = 0; i < M; i++) {
     let acc = sub[off + L.b + i];
     for (let j = 0; j < M; j++) acc += sub[off + L.A + i * M + j] * z[zo + j];

@@ -4,11 +4,13 @@
  * the one-subset modes the vectorised solve), so every output byte must be identical, for
  * every mode, each background, 1-6 references (one and two column sweeps), pixel counts that
  * leave partial quads and span several staged blocks, and pixels with NaN / infinite values;
- * with the tile and the output rows in the WebAssembly heap (src/cpu/wasm-heap.ts) too.
+ * with the tile and the output rows in the WebAssembly heap (src/cpu/wasm-heap.ts) too; the nnls
+ * modes run the active-set search inside the module, and pixels it gives up on go through the
+ * exhaustive fallback in JavaScript (a plan with subsets removed forces that).
  * lcfFast itself is checked against the Givens twin lcfCpu and the GPU in test/kernels/lcf.test.ts.
  */
 import { describe, expect, test } from 'vitest';
-import { makeLcfPlan, type LcfBackground, type LcfMode } from '../../src/cpu/lcf.js';
+import { LcfStatus, makeLcfPlan, type LcfBackground, type LcfMode, type LcfPlan } from '../../src/cpu/lcf.js';
 import { lcfFast } from '../../src/cpu/lcf-fast.js';
 import { lcfWasm, lcfWasmAvailable } from '../../src/cpu/lcf-wasm.js';
 import { lcfRows as rowsOf } from '../../src/cpu/lcf.js';
@@ -70,6 +72,50 @@ describe('lcf-wasm', () => {
           }
         }
       }
+    }
+  });
+
+  test('pixels the active-set search cannot finish: the module leaves them to lcfWasm, which falls back to the exhaustive search as lcfFast does (same bytes)', () => {
+    // A plan without its subsets of K - 1 free references: a pixel whose optimum is one of
+    // them has no exact KKT subset left, so the module's search and lcfSearchPixel both give
+    // up (a missing subset or the step limit) and lcfSolvePixel decides among the rest.
+    const rng = makeRng(11);
+    const nE = 41, K = 4, P = 2001;
+    const { energies, refs } = syntheticReferences(nE, K, 5);
+    for (const mode of ['nnls', 'nnls-sum1'] as LcfMode[]) {
+      const full = makeLcfPlan(refs, energies, { mode, background: 'const' });
+      const keep: number[] = [];
+      for (let s = 0; s < full.nSubsets; s++) {
+        let c = 0;
+        for (let m = full.masks[s]; m; m &= m - 1) c++;
+        if (c !== K - 1) keep.push(s);
+      }
+      const sub = new Float64Array(keep.length * full.subStride);
+      keep.forEach((s, i) => sub.set(full.sub.subarray(s * full.subStride, (s + 1) * full.subStride), i * full.subStride));
+      const plan: LcfPlan = { ...full, nSubsets: keep.length, masks: Int32Array.from(keep, (s) => full.masks[s]), sub };
+      const cube = new Float32Array(nE * P);
+      for (let p = 0; p < P; p++) {
+        const w = refs.map(() => rng.uniform() - 0.15);
+        for (let e = 0; e < nE; e++) {
+          let v = 0.05 + 0.01 * rng.normal();
+          for (let k = 0; k < K; k++) v += w[k] * refs[k].mu[e];
+          cube[e * P + p] = v;
+        }
+      }
+      // Pixels whose optimum (full plan) has K - 1 references free: each must have fallen back.
+      const R = rowsOf(plan.M);
+      const ref = lcfFast(full, cube, P);
+      let fellBack = 0;
+      for (let p = 0; p < P; p++) {
+        let free = 0;
+        for (let k = 0; k < K; k++) if (ref[k * P + p] !== 0) free++;
+        if (free === K - 1) fellBack++;
+      }
+      expect(fellBack, mode).toBeGreaterThan(50);
+      const a = lcfFast(plan, cube, P);
+      const b = lcfWasm(plan, cube, P);
+      expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer)), mode).toBe(true);
+      for (let p = 0; p < P; p++) expect(b[R.STATUS * P + p]).toBe(LcfStatus.OK); // every pixel solved
     }
   });
 });

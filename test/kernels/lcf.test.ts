@@ -6,8 +6,8 @@
 import { describe, expect, test } from 'vitest';
 import { makeRng, type Rng } from '../../src/synth/random.js';
 import { lcfStep, type LcfBackground, type LcfMode } from '../../src/pipeline/lcf-step.js';
-import { LCF_DEPENDENT_RCOND, LcfStatus, lcfCpu, lcfRows, type LcfPlan } from '../../src/cpu/lcf.js';
-import { lcfFast } from '../../src/cpu/lcf-fast.js';
+import { LCF_DEPENDENT_RCOND, LcfStatus, lcfCpu, lcfRows, subsetLayout, type LcfPlan } from '../../src/cpu/lcf.js';
+import { lcfFast, lcfFinishPixel, lcfSearchTable } from '../../src/cpu/lcf-fast.js';
 import { InputError } from '../../src/io/errors.js';
 import { cpuBackend } from '../../src/pipeline/backend.js';
 import { interpLinear } from '../../src/synth/references.js';
@@ -263,6 +263,61 @@ describe('lcf: exact constrained least squares', () => {
       expect(fast[rows.STATUS * pb.P + 150]).toBe(LcfStatus.NO_DATA);
       expect(fast2[rows.STATUS * pb.P + 150]).toBe(LcfStatus.OK);
     }
+  });
+
+  test('the CPU kernel\'s active-set search (lcfSearchPixel) ends on the twin\'s exhaustive-search subset: same bytes, nnls modes, K = 1..6', () => {
+    // Both searches run from the same z (lcfFinishPixel with and without the search table), so
+    // any difference is a different subset. Half the pixels are sparse mixtures (0-3 of the K
+    // references present), where the twin tries most of the 2^K subsets and the search does
+    // several steps; the other half makeProblem's weights in [-0.3, 1.3].
+    const rng = makeRng(SEED + 11);
+    let bound = 0;
+    for (let K = 1; K <= 6; K++) {
+      for (const mode of ['nnls', 'nnls-sum1'] as LcfMode[]) {
+        for (const bg of BACKGROUNDS) {
+          const pb = makeProblem(rng, { K, bg, P: 300, nE: 50, withWindow: false, noise: 0.02 });
+          for (let p = 0; p < pb.P / 2; p++) {
+            const w = new Array<number>(K).fill(0);
+            const n = Math.floor(4 * rng.uniform());
+            for (let i = 0; i < n; i++) w[Math.floor(K * rng.uniform())] += 0.2 + rng.uniform();
+            for (let e = 0; e < pb.nE; e++) {
+              let v = 0.05 + 0.02 * rng.normal();
+              for (let k = 0; k < K; k++) v += w[k] * pb.refs[k].mu[e];
+              pb.cube[e * pb.P + p] = v;
+            }
+          }
+          const plan = lcfStep(pb.refs, pb.energies, { mode, background: bg }).plan;
+          const table = lcfSearchTable(plan);
+          if (plan.nSubsets === 1) {
+            expect(table, `K=${K} ${mode}`).toBeNull();
+            continue;
+          }
+          expect(table, `K=${K} ${mode}`).not.toBeNull();
+          const { M, nW, xs } = plan;
+          const rows = lcfRows(M);
+          const L = subsetLayout(M, K);
+          const a = new Float64Array(rows.ROWS), b = new Float64Array(rows.ROWS);
+          const g = new Float64Array(M), z = new Float64Array(M), th = new Float64Array(M);
+          for (let p = 0; p < pb.P; p++) {
+            g.fill(0);
+            let ss = 0;
+            for (let e = 0; e < nW; e++) {
+              const y = pb.cube[e * pb.P + p];
+              ss += y * y;
+              for (let j = 0; j < M; j++) g[j] += xs[e * M + j] * y;
+            }
+            lcfFinishPixel(plan, L, g, 0, ss, z, th, a, rows, 1, 0, null);
+            lcfFinishPixel(plan, L, g, 0, ss, z, th, b, rows, 1, 0, table);
+            const where = `seed ${SEED + 11} K=${K} ${mode} bg=${bg} pixel ${p}`;
+            expect(a[rows.STATUS], where).toBe(LcfStatus.OK);
+            for (let r = 0; r < rows.ROWS; r++) expect(Object.is(a[r], b[r]), `${where} row ${r}: ${a[r]} vs ${b[r]}`).toBe(true);
+            for (let k = 0; k < K; k++) if (a[k] === 0) { bound++; break; }
+          }
+        }
+      }
+    }
+    // The constraints bound for many pixels (so the search did more than its first step).
+    expect(bound).toBeGreaterThan(2000);
   });
 
   test('ill-conditioned references (rcond 1e-4.5 .. 1e-3): CPU equals the brute force, and the plan warns', async () => {
