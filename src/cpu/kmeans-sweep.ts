@@ -30,7 +30,7 @@
  * feature row once per block.
  */
 
-import { wasmSweep } from './kmeans-wasm.js';
+import { exactLabel, KM_SCREEN_MIN_D, wasmSweep } from './kmeans-wasm.js';
 
 /** Pixels per block (global pixel index ranges; the unit of the deterministic reduction). */
 export const KM_CPU_BLOCK = 1 << 15;
@@ -169,6 +169,53 @@ function genericSweep(
   }
 }
 
+/**
+ * The JavaScript reference of the screened sweep (d >= KM_SCREEN_MIN_D, kmeans-wasm.ts's
+ * WasmScreen): the twin's labels (float64, as kmeansAssignCpu), then per pixel in order the
+ * float64 sums of z, the count and the winner's squared distance summed as
+ * (P0 + P1) + (P2 + P3), P_r the terms of features f = r (mod 4) in order: the same
+ * operations as the WebAssembly, so the same bytes.
+ */
+function screenedSweepJs(
+  v: SweepView, i0: number, n: number, p: SweepParams, act: number[], sums: Float64Array,
+  lab: Int32Array | null, dd: Float32Array | null, o: number,
+): void {
+  const { d, shift: sh, invScale: iv, centres: C } = p;
+  const m = d + 2;
+  const { data, stride } = v;
+  const at0 = v.offset + i0;
+  for (let i = 0; i < n; i++) {
+    const best = exactLabel(data, stride, at0 + i, d, sh, iv, C, act);
+    if (best < 0) {
+      if (lab !== null) {
+        lab[o + i] = -1;
+        dd![o + i] = NaN;
+      }
+      continue;
+    }
+    const b = best * m, c = best * d;
+    let p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+    for (let f = 0; f < d; f++) {
+      const z = (data[f * stride + at0 + i] - sh[f]) * iv[f];
+      sums[b + f] += z;
+      const t = z - C[c + f];
+      switch (f & 3) {
+        case 0: p0 += t * t; break;
+        case 1: p1 += t * t; break;
+        case 2: p2 += t * t; break;
+        default: p3 += t * t;
+      }
+    }
+    const s = (p0 + p1) + (p2 + p3);
+    sums[b + d] += 1;
+    sums[b + d + 1] += s;
+    if (lab !== null) {
+      lab[o + i] = best;
+      dd![o + i] = s;
+    }
+  }
+}
+
 /** Indices of the active centres. */
 function activeList(p: SweepParams): number[] {
   const act: number[] = [];
@@ -205,7 +252,8 @@ export function kmeansSweepBlocks(
     return out;
   }
   const wasm = useWasm ? wasmSweep(d, k, KM_CPU_BLOCK) : null;
-  const gen = !wasm && d * act.length <= KM_GEN_MAX_TERMS ? generatedSweep(d, k, act, labels !== null && dist2 !== null) : null;
+  const screened = d >= KM_SCREEN_MIN_D;
+  const gen = !wasm && !screened && d * act.length <= KM_GEN_MAX_TERMS ? generatedSweep(d, k, act, labels !== null && dist2 !== null) : null;
   blocks.forEach((b, bi) => {
     const sums = out.subarray(bi * k * m, (bi + 1) * k * m);
     const g0 = b * KM_CPU_BLOCK;
@@ -217,7 +265,8 @@ export function kmeansSweepBlocks(
       const e = Math.min(g1, starts[vi] + v.count);
       if (a >= e) continue;
       const i0 = a - starts[vi];
-      if (gen) gen(v.data, v.stride, v.offset + i0, e - a, p.shift, p.invScale, C, sums, labels, dist2, a);
+      if (screened) screenedSweepJs(v, i0, e - a, p, act, sums, labels, dist2, a);
+      else if (gen) gen(v.data, v.stride, v.offset + i0, e - a, p.shift, p.invScale, C, sums, labels, dist2, a);
       else genericSweep(v, i0, e - a, p, act, sums, labels, dist2, a);
     }
     // sum(z) -> sum(z - c) for the centres used.

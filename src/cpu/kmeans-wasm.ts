@@ -14,7 +14,7 @@
  * memory one sub-block at a time; the module is generated for (d, number of active centres,
  * labels wanted), with the feature loop unrolled for small d.
  */
-import { assemble, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
+import { assemble, F64, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
 
 /** Features up to which the feature loops are unrolled. */
 const UNROLL_D = 8;
@@ -129,17 +129,23 @@ export class WasmSweep {
   }
 }
 
-const instances = new Map<string, WasmSweep>();
+const instances = new Map<string, WasmSweep | WasmScreen>();
+/** Bytes of staged float32 rows per sub-block of the screened sweep. */
+const SCREEN_STAGE_BYTES = 1 << 18;
 
-/** This thread's WasmSweep for (d, k, block size), or null without WebAssembly SIMD or when the staging would be too large. */
-export function wasmSweep(d: number, k: number, block: number): WasmSweep | null {
+/**
+ * This thread's sweep for (d, k, block size): the float64 WasmSweep for d <= UNROLL_D, the
+ * screened WasmScreen above it; null without WebAssembly SIMD or when the staging would be too large.
+ */
+export function wasmSweep(d: number, k: number, block: number): WasmSweep | WasmScreen | null {
   if (!wasmSimd || d > 4096) return null;
-  const S = subBlockPixels(d, block);
+  const screened = d >= KM_SCREEN_MIN_D;
+  const S = screened ? Math.max(4, Math.min(block, Math.floor(SCREEN_STAGE_BYTES / (4 * d))) & ~3) : subBlockPixels(d, block);
   const key = `${d}:${k}:${S}`;
   let w = instances.get(key);
   if (!w) {
     if (instances.size > 8) instances.clear();
-    w = new WasmSweep(d, k, S);
+    w = screened ? new WasmScreen(d, k, S) : new WasmSweep(d, k, S);
     instances.set(key, w);
   }
   return w;
@@ -256,4 +262,348 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
   }
   f.end().end();
   return assemble([f], { pages, maxPages: pages, shared: false });
+}
+
+// ---------------------------------------------------------------------------------------
+// d > UNROLL_D: a float32 screen that decides the label where it is certain, the float64
+// twin where it is not, and the float64 sums.
+//
+// Why: at d = 101 the float64 sweep above forms (z - c)^2 for every centre in float64, two
+// pixels a vector; scikit-learn forms x.c in float32 through a GEMM. Here the labels come
+// from a float32 screen, four pixels a vector, and are nevertheless EXACTLY the labels of the
+// float64 twin (kmeansAssignCpu), because the screen only decides where its rounding cannot
+// change the outcome; every other pixel is decided by the twin's own float64 arithmetic.
+//
+// 1. Screen (float32, pixels i..i+3 in one f32x4, the staged rows read in place):
+//      y_f = fl32(x_f - sh_f)            (sh is the shift rounded to float32 by standardization())
+//      D_q = sum_f y_f * w_qf,  w_qf = fl32(iv_f * c_qf)  (sequential per lane, f in order)
+//      v_q = fl32(K_q - 2 D_q), K_q = fl32(|c_q|^2)      ( = s_q - |z|^2 up to rounding)
+//      nrm = sum_f y_f^2                                   (float32, for the error bound)
+//    The smallest v (lower index on ties) and the second smallest are kept.
+// 2. Certainty: with z_f = (x_f - sh_f) iv_f and T_q = |c_q|^2 - 2 z.c_q (real numbers),
+//    |v_q - T_q| <= (2d + 12) u |y| |w_q| + 2.1 u K_q (u = 2^-24: the float32 dot product's
+//    gamma_d bound, the rounding of y, w, K and of the subtraction, |D| <= |y||w|), and the
+//    twin's float64 distance s64_q differs from the real |z|^2 + T_q by at most
+//    e64 (3 maxIv^2 |y|^2 + 2 K_q), e64 = (d + 4) 2^-49 (its summation and the rounding of
+//    z). So if second - best > G = A sqrt(nrm) + B + Gam nrm, with A, B, Gam the bounds
+//    above for the largest |w_q| and K_q doubled (both centres err) and inflated by 2.5 %
+//    (the float32 evaluation of G, sqrt and |y| <= sqrt(nrm)(1 + d u)), every other centre's
+//    s64 exceeds the winner's: the twin picks the same centre. B also carries 1e-36 for
+//    float32 underflow. A pixel with a non-finite value has nrm NaN or Inf and is never
+//    certain; nrm < NRM_LIMIT keeps D and G far from overflow.
+// 3. Uncertain pixels (label -2 from the screen; near-ties, non-finite values) get the twin's
+//    label in JavaScript (exactLabel: float64, centres in index order, strict <).
+// 4. Sums (float64, pixels in order, two features a vector after a 4 x 4 transpose):
+//    z_f = (f64(x_f) - sh_f) * iv_f (as the twin), cluster sums of z, the count, and the
+//    winner's squared distance s = (P0 + P1) + (P2 + P3), P_r = sum over f = r (mod 4) of
+//    (z_f - c_f)^2 in f order (float64: the tests compare the sums with the twin's to 1e-9 of
+//    their scale, which float32 sums of ~10^4 pixels would not meet). Same bytes as the
+//    JavaScript reference sweep (kmeans-sweep.ts, screenedSweepJs).
+// ---------------------------------------------------------------------------------------
+
+/** Features from which the screened path runs. */
+export const KM_SCREEN_MIN_D = UNROLL_D + 1;
+/** Largest squared pixel norm (float32, shifted units) the screen trusts. */
+const NRM_LIMIT = 1e30;
+/** Centres screened together (accumulators in registers). */
+const SGROUP = 6;
+
+interface ScreenLayout {
+  S: number;
+  d4: number;
+  ms: number;
+  X: number;
+  W: number;
+  K: number;
+  SH32: number;
+  SH64: number;
+  IV64: number;
+  C64: number;
+  ACC: number;
+  T: number;
+  LAB: number;
+  DD: number;
+  PAR: number;
+  bytes: number;
+}
+
+function screenLayout(d: number, k: number, S: number): ScreenLayout {
+  const al = (x: number) => Math.ceil(x / 64) * 64;
+  const d4 = Math.ceil(d / 4) * 4;
+  const ms = d4 + 4;
+  const X = 0;
+  const W = al(X + 4 * d4 * S);
+  const K = al(W + 4 * k * d4);
+  const SH32 = al(K + 4 * k);
+  const SH64 = al(SH32 + 4 * d4);
+  const IV64 = al(SH64 + 8 * d4);
+  const C64 = al(IV64 + 8 * d4);
+  const ACC = al(C64 + 8 * k * d4);
+  const T = al(ACC + 8 * k * ms);
+  const LAB = al(T + 16 * d4);
+  const DD = al(LAB + 4 * S);
+  const PAR = al(DD + 4 * S);
+  return { S, d4, ms, X, W, K, SH32, SH64, IV64, C64, ACC, T, LAB, DD, PAR, bytes: al(PAR + 64) };
+}
+
+interface ScreenExports {
+  screen: (n: number) => void;
+  accum: (n: number) => void;
+}
+
+/**
+ * The twin's label of pixel i (kmeansAssignCpu's float64 arithmetic and order): -1 if a
+ * value is not finite; value of feature f at X[f * S + i].
+ */
+export function exactLabel(
+  X: Float32Array, S: number, i: number, d: number, sh: Float64Array, iv: Float64Array, C: Float64Array, act: number[],
+): number {
+  for (let f = 0; f < d; f++) {
+    const x = X[f * S + i];
+    if (x - x !== 0) return -1;
+  }
+  let best = -1, bv = 0;
+  for (const j of act) {
+    let s = 0;
+    const c = j * d;
+    for (let f = 0; f < d; f++) {
+      const t = (X[f * S + i] - sh[f]) * iv[f] - C[c + f];
+      s += t * t;
+    }
+    if (best < 0 || s < bv) {
+      best = j;
+      bv = s;
+    }
+  }
+  return best;
+}
+
+const f32bits = (v: number) => new Int32Array(Float32Array.of(v).buffer)[0];
+
+/** The screened sweep for d > UNROLL_D: one instance per (thread, d, k, sub-block size). */
+export class WasmScreen {
+  readonly L: ScreenLayout;
+  private readonly mem: WasmMemory;
+  private readonly pages: number;
+  private readonly fns = new Map<string, ScreenExports>();
+
+  constructor(readonly d: number, readonly k: number, readonly S: number) {
+    this.L = screenLayout(d, k, S);
+    this.pages = Math.ceil(this.L.bytes / 65536);
+    this.mem = newMemory(this.pages);
+  }
+
+  private exports(act: number[]): ScreenExports {
+    const key = act.join(',');
+    let e = this.fns.get(key);
+    if (!e) {
+      if (this.fns.size > 64) this.fns.clear();
+      e = instantiate<ScreenExports>(buildScreen(this.d, act, this.L, this.pages), this.mem);
+      this.fns.set(key, e);
+    }
+    return e;
+  }
+
+  /** As WasmSweep.run (same arguments and results, the screened arithmetic). */
+  run(
+    views: { data: Float32Array; stride: number; offset: number; count: number }[], starts: number[], g0: number, g1: number,
+    shift: Float64Array, invScale: Float64Array, centres: Float64Array, act: number[], sums: Float64Array,
+    labels: Int32Array | null, dist2: Float32Array | null,
+  ): void {
+    const { d, k, L } = this;
+    const { d4, ms, S } = L;
+    const m = d + 2;
+    const buf = this.mem.buffer;
+    const want = labels !== null && dist2 !== null;
+    const fn = this.exports(act);
+    const W = new Float32Array(buf, L.W, k * d4);
+    const K = new Float32Array(buf, L.K, k);
+    const par = new Float32Array(buf, L.PAR, 4);
+    const unsure = new Int32Array(buf, L.PAR + 16, 4);
+    new Float32Array(buf, L.SH32, d).set(shift);
+    new Float64Array(buf, L.SH64, d).set(shift);
+    new Float64Array(buf, L.IV64, d).set(invScale);
+    const C64 = new Float64Array(buf, L.C64, k * d4);
+    for (let j = 0; j < k; j++) C64.set(centres.subarray(j * d, j * d + d), j * d4);
+    // Screen constants (see the header): w, K and the certainty bound's A, B, Gam.
+    let wMax = 0, kMax = 0, ivMax = 0;
+    for (let f = 0; f < d; f++) ivMax = Math.max(ivMax, Math.abs(invScale[f]));
+    act.forEach((j, q) => {
+      let w2 = 0, c2 = 0;
+      for (let f = 0; f < d; f++) {
+        const c = centres[j * d + f];
+        W[q * d4 + f] = invScale[f] * c; // rounded to float32 by the store
+        w2 += W[q * d4 + f] * W[q * d4 + f];
+        c2 += c * c;
+      }
+      K[q] = c2;
+      wMax = Math.max(wMax, Math.sqrt(w2));
+      kMax = Math.max(kMax, K[q]);
+    });
+    const u = 2 ** -24, e64 = (d + 4) * 2 ** -49;
+    par[0] = 2.05 * (2 * d + 12) * u * wMax;
+    par[1] = 2.05 * (2.1 * u + 2.1 * e64) * kMax + 1e-36;
+    par[2] = 2.05 * 3.1 * e64 * ivMax * ivMax;
+    // Norm limit: |y| |w| and K far below float32 overflow, else nothing is certain.
+    const lim = Math.min(NRM_LIMIT, (1e36 / Math.max(wMax, 1e-30)) ** 2);
+    par[3] = Number.isFinite(par[0]) && Number.isFinite(par[1]) && Number.isFinite(par[2]) && kMax < 1e36 ? lim : 0;
+    const ACC = new Float64Array(buf, L.ACC, k * ms);
+    for (let j = 0; j < k; j++) {
+      for (let f = 0; f < d; f++) ACC[j * ms + f] = sums[j * m + f];
+      ACC[j * ms + d4] = sums[j * m + d];
+      ACC[j * ms + d4 + 1] = sums[j * m + d + 1];
+    }
+    const X = new Float32Array(buf, L.X, d4 * S);
+    const lab = new Int32Array(buf, L.LAB, S);
+    const dd = new Float32Array(buf, L.DD, S);
+    for (let a = g0; a < g1; a += S) {
+      const n = Math.min(S, g1 - a);
+      for (let vi = 0; vi < views.length; vi++) {
+        const v = views[vi];
+        const s = Math.max(a, starts[vi]);
+        const e = Math.min(a + n, starts[vi] + v.count);
+        if (s >= e) continue;
+        const from = v.offset + s - starts[vi];
+        for (let f = 0; f < d; f++) X.set(v.data.subarray(f * v.stride + from, f * v.stride + from + e - s), f * S + s - a);
+      }
+      fn.screen(n);
+      if (unsure[0] | unsure[1] | unsure[2] | unsure[3]) {
+        for (let i = 0; i < n; i++) if (lab[i] === -2) lab[i] = exactLabel(X, S, i, d, shift, invScale, centres, act);
+      }
+      fn.accum(n);
+      if (want) {
+        labels!.set(lab.subarray(0, n), a);
+        for (let i = 0; i < n; i++) if (lab[i] < 0) dd[i] = NaN;
+        dist2!.set(dd.subarray(0, n), a);
+      }
+    }
+    for (let j = 0; j < k; j++) {
+      for (let f = 0; f < d; f++) sums[j * m + f] = ACC[j * ms + f];
+      sums[j * m + d] = ACC[j * ms + d4];
+      sums[j * m + d + 1] = ACC[j * ms + d4 + 1];
+    }
+  }
+}
+
+function buildScreen(d: number, act: number[], L: ScreenLayout, pages: number): Uint8Array<ArrayBuffer> {
+  const { S, d4, ms } = L;
+  const na = act.length;
+  // --- screen(n): labels (or -2) of pixels 0..n (rounded up to 4) into LAB
+  const f = new Fn('screen', [['n', I32]]);
+  {
+    const i = f.local('i', I32), fp = f.local('fp', I32), xp = f.local('xp', I32);
+    const y = f.local('y', V128), nrm = f.local('nrm', V128), v = f.local('v', V128), lt = f.local('lt', V128);
+    const best = f.local('best', V128), second = f.local('second', V128), bidx = f.local('bidx', V128);
+    const D = Array.from({ length: Math.min(SGROUP, na) }, (_, q) => f.local(`D${q}`, V128));
+    const unsure = f.local('unsure', V128);
+    f.i64x2Const(0).set(unsure);
+    f.i32(0).set(i);
+    f.block().loop();
+    for (let g0 = 0; g0 < na; g0 += SGROUP) {
+      const gn = Math.min(SGROUP, na - g0);
+      for (let q = 0; q < gn; q++) f.i64x2Const(0).set(D[q]);
+      if (g0 === 0) f.i64x2Const(0).set(nrm);
+      f.i32(0).set(fp);
+      f.get(i).i32(2).shl().set(xp);
+      f.block().loop();
+      f.get(xp).vLoad(L.X).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
+      if (g0 === 0) f.get(nrm).get(y).get(y).f32x4Mul().f32x4Add().set(nrm);
+      for (let q = 0; q < gn; q++) f.get(D[q]).get(y).get(fp).vLoad32Splat(L.W + 4 * (g0 + q) * d4).f32x4Mul().f32x4Add().set(D[q]);
+      f.get(xp).i32(4 * S).add().set(xp);
+      f.get(fp).i32(4).add().tee(fp).i32(4 * d).ltS().brIf(0);
+      f.end().end();
+      for (let q = 0; q < gn; q++) {
+        const idx = g0 + q;
+        f.i32(0).vLoad32Splat(L.K + 4 * idx).get(D[q]).get(D[q]).f32x4Add().f32x4Sub().set(v);
+        if (idx === 0) {
+          f.get(v).set(best);
+          f.i32(f32bits(Infinity)).i32x4Splat().set(second);
+          f.i32(act[0]).i32x4Splat().set(bidx);
+        } else {
+          f.get(v).get(best).f32x4Lt().set(lt);
+          f.get(best).get(second).get(v).f32x4Min().get(lt).vBitselect().set(second);
+          f.get(v).get(best).get(lt).vBitselect().set(best);
+          f.i32(act[idx]).i32x4Splat().get(bidx).get(lt).vBitselect().set(bidx);
+        }
+      }
+    }
+    // certain = (second - best > A sqrt(nrm) + B + Gam nrm) and nrm < limit
+    f.get(second).get(best).f32x4Sub();
+    f.i32(0).vLoad32Splat(L.PAR).get(nrm).f32x4Sqrt().f32x4Mul();
+    f.i32(0).vLoad32Splat(L.PAR + 4).f32x4Add();
+    f.i32(0).vLoad32Splat(L.PAR + 8).get(nrm).f32x4Mul().f32x4Add();
+    f.f32x4Gt();
+    f.get(nrm).i32(0).vLoad32Splat(L.PAR + 12).f32x4Lt().vAnd().set(lt);
+    f.get(unsure).get(lt).vNot().vOr().set(unsure);
+    f.get(i).i32(2).shl();
+    f.get(bidx).i32(-2).i32x4Splat().get(lt).vBitselect();
+    f.vStore(L.LAB);
+    f.get(i).i32(4).add().tee(i).get('n').ltS().brIf(0);
+    f.end().end();
+    // Any uncertain pixel in this call (lanes of ~certain OR-ed): PAR[4..7].
+    f.i32(0).get(unsure).vStore(L.PAR + 16);
+  }
+  // --- accum(n): per pixel in order, float64 sums of z, count, squared distance
+  const g = new Fn('accum', [['n', I32]]);
+  {
+    const i4 = g.local('i4', I32), xp = g.local('xp', I32), fo = g.local('fo', I32), lab = g.local('lab', I32);
+    const ap = g.local('ap', I32), cp = g.local('cp', I32), tp = g.local('tp', I32), base = g.local('base', I32);
+    const r = [0, 1, 2, 3].map((q) => g.local(`r${q}`, V128));
+    const t = [0, 1, 2, 3].map((q) => g.local(`t${q}`, V128));
+    const z = g.local('z', V128), u = g.local('u', V128), s0 = g.local('s0', V128), s1 = g.local('s1', V128), sc = g.local('sc', F64);
+    const s = [s0, s1];
+    g.i32(0).set(i4);
+    g.block().loop();
+    // 4 x 4 transpose of pixels i4..i4+3 into T (pixel-major rows of d4 float32)
+    g.get(i4).i32(2).shl().set(xp);
+    g.i32(0).set(fo);
+    g.block().loop();
+    for (let q = 0; q < 4; q++) g.get(xp).vLoad(L.X + 4 * q * S).set(r[q]);
+    const lanes = (a: number[], b: number[]) => [...a, ...b].flatMap((w) => [4 * w, 4 * w + 1, 4 * w + 2, 4 * w + 3]);
+    g.get(r[0]).get(r[1]).shuffle(lanes([0, 4], [1, 5])).set(t[0]);
+    g.get(r[0]).get(r[1]).shuffle(lanes([2, 6], [3, 7])).set(t[1]);
+    g.get(r[2]).get(r[3]).shuffle(lanes([0, 4], [1, 5])).set(t[2]);
+    g.get(r[2]).get(r[3]).shuffle(lanes([2, 6], [3, 7])).set(t[3]);
+    g.get(fo).get(t[0]).get(t[2]).shuffle(lanes([0, 1], [4, 5])).vStore(L.T);
+    g.get(fo).get(t[0]).get(t[2]).shuffle(lanes([2, 3], [6, 7])).vStore(L.T + 4 * d4);
+    g.get(fo).get(t[1]).get(t[3]).shuffle(lanes([0, 1], [4, 5])).vStore(L.T + 8 * d4);
+    g.get(fo).get(t[1]).get(t[3]).shuffle(lanes([2, 3], [6, 7])).vStore(L.T + 12 * d4);
+    g.get(xp).i32(16 * S).add().set(xp);
+    g.get(fo).i32(16).add().tee(fo).i32(4 * d4).ltS().brIf(0);
+    g.end().end();
+    for (let p = 0; p < 4; p++) {
+      // pixel i4 + p, if inside and labelled
+      g.get(i4).i32(p).add().get('n').ltS();
+      g.if_();
+      g.get(i4).i32(p).add().i32(2).shl().i32Load(L.LAB).tee(lab).i32(0).geS();
+      g.if_();
+      g.get(lab).i32(8 * ms).mul().i32(L.ACC).add().tee(base).set(ap);
+      g.get(lab).i32(8 * d4).mul().i32(L.C64).add().set(cp);
+      g.i32(L.T + 4 * p * d4).set(tp);
+      g.i32(0).set(fo);
+      g.i64x2Const(0).set(s0);
+      g.i64x2Const(0).set(s1);
+      g.block().loop();
+      for (let h = 0; h < 2; h++) {
+        g.get(tp).vLoad64Zero(8 * h).f64x2PromoteLow();
+        g.get(fo).vLoad(L.SH64 + 16 * h).f64x2Sub().get(fo).vLoad(L.IV64 + 16 * h).f64x2Mul().set(z);
+        g.get(ap).get(ap).vLoad(16 * h).get(z).f64x2Add().vStore(16 * h);
+        g.get(z).get(cp).vLoad(16 * h).f64x2Sub().tee(u).get(u).f64x2Mul().get(s[h]).f64x2Add().set(s[h]);
+      }
+      g.get(tp).i32(16).add().set(tp);
+      g.get(ap).i32(32).add().set(ap);
+      g.get(cp).i32(32).add().set(cp);
+      g.get(fo).i32(32).add().tee(fo).i32(8 * d4).ltS().brIf(0);
+      g.end().end();
+      g.get(s0).f64x2Extract(0).get(s0).f64x2Extract(1).fadd().get(s1).f64x2Extract(0).get(s1).f64x2Extract(1).fadd().fadd().set(sc);
+      g.get(base).get(base).f64Load(8 * d4).f64(1).fadd().f64Store(8 * d4);
+      g.get(base).get(base).f64Load(8 * (d4 + 1)).get(sc).fadd().f64Store(8 * (d4 + 1));
+      g.get(i4).i32(p).add().i32(2).shl().get(sc).demote().f32Store(L.DD);
+      g.end();
+      g.end();
+    }
+    g.get(i4).i32(4).add().tee(i4).get('n').ltS().brIf(0);
+    g.end().end();
+  }
+  return assemble([f, g], { pages, maxPages: pages, shared: false });
 }

@@ -205,6 +205,13 @@ export class Fn {
   f64x2ConvertLowI32x4S(): this { return this.simd(0xfe); }
   f32x4DemoteF64x2Zero(): this { return this.simd(0x5e); }
 
+  // --- SIMD for the k-means float32 screen (kmeans-wasm.ts)
+  vLoad32Splat(offset = 0): this { return this.simdMem(0x09, 2, offset); }
+  i32x4Splat(): this { return this.simd(0x11); }
+  f32x4Gt(): this { return this.simd(0x44); }
+  f32x4Min(): this { return this.simd(0xe8); }
+  f32x4Sqrt(): this { return this.simd(0xe3); }
+
   /** The body as the code section wants it (locals grouped one entry per local). */
   body(): number[] {
     const locals = [...uleb(this.localTypes.length), ...this.localTypes.flatMap((t) => [1, t])];
