@@ -14,7 +14,7 @@
  * memory one sub-block at a time; the module is generated for (d, number of active centres,
  * labels wanted), with the feature loop unrolled for small d.
  */
-import { assemble, F64, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
+import { assemble, F32, F64, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
 
 /** Features up to which the feature loops are unrolled. */
 const UNROLL_D = 8;
@@ -131,7 +131,7 @@ export class WasmSweep {
 
 const instances = new Map<string, WasmSweep | WasmScreen>();
 /** Bytes of staged float32 rows per sub-block of the screened sweep. */
-const SCREEN_STAGE_BYTES = 1 << 18;
+const SCREEN_STAGE_BYTES = 1 << 20;
 
 /**
  * This thread's sweep for (d, k, block size): the float64 WasmSweep for d <= UNROLL_D, the
@@ -310,7 +310,7 @@ const SGROUP = 6;
 
 interface ScreenLayout {
   S: number;
-  d4: number;
+  dp: number;
   ms: number;
   X: number;
   W: number;
@@ -329,26 +329,27 @@ interface ScreenLayout {
 
 function screenLayout(d: number, k: number, S: number): ScreenLayout {
   const al = (x: number) => Math.ceil(x / 64) * 64;
-  const d4 = Math.ceil(d / 4) * 4;
-  const ms = d4 + 4;
+  // Features padded to a multiple of 8 (zero rows, zero shift, scale and centres).
+  const dp = Math.ceil(d / 8) * 8;
+  // Per cluster: float64 sums of z (dp), count, squared distances, 2 spare, then the centre (dp).
+  const ms = 2 * dp + 4;
   const X = 0;
-  const W = al(X + 4 * d4 * S);
-  const K = al(W + 4 * k * d4);
+  const W = al(X + 4 * dp * S);
+  const K = al(W + 4 * k * dp);
   const SH32 = al(K + 4 * k);
-  const SH64 = al(SH32 + 4 * d4);
-  const IV64 = al(SH64 + 8 * d4);
-  const C64 = al(IV64 + 8 * d4);
-  const ACC = al(C64 + 8 * k * d4);
+  const SH64 = al(SH32 + 4 * dp);
+  const IV64 = al(SH64 + 8 * dp);
+  const ACC = al(IV64 + 8 * dp);
+  const C64 = ACC + 8 * (dp + 4); // centre j at C64 + 8 j ms
   const T = al(ACC + 8 * k * ms);
-  const LAB = al(T + 16 * d4);
+  const LAB = al(T + 16 * dp);
   const DD = al(LAB + 4 * S);
   const PAR = al(DD + 4 * S);
-  return { S, d4, ms, X, W, K, SH32, SH64, IV64, C64, ACC, T, LAB, DD, PAR, bytes: al(PAR + 64) };
+  return { S, dp, ms, X, W, K, SH32, SH64, IV64, C64, ACC, T, LAB, DD, PAR, bytes: al(PAR + 64) };
 }
 
 interface ScreenExports {
-  screen: (n: number) => void;
-  accum: (n: number) => void;
+  sweep: (n: number) => void;
 }
 
 /**
@@ -411,20 +412,18 @@ export class WasmScreen {
     labels: Int32Array | null, dist2: Float32Array | null,
   ): void {
     const { d, k, L } = this;
-    const { d4, ms, S } = L;
+    const { dp, ms, S } = L;
     const m = d + 2;
     const buf = this.mem.buffer;
     const want = labels !== null && dist2 !== null;
     const fn = this.exports(act);
-    const W = new Float32Array(buf, L.W, k * d4);
+    const W = new Float32Array(buf, L.W, k * dp);
     const K = new Float32Array(buf, L.K, k);
     const par = new Float32Array(buf, L.PAR, 4);
-    const unsure = new Int32Array(buf, L.PAR + 16, 4);
     new Float32Array(buf, L.SH32, d).set(shift);
     new Float64Array(buf, L.SH64, d).set(shift);
     new Float64Array(buf, L.IV64, d).set(invScale);
-    const C64 = new Float64Array(buf, L.C64, k * d4);
-    for (let j = 0; j < k; j++) C64.set(centres.subarray(j * d, j * d + d), j * d4);
+
     // Screen constants (see the header): w, K and the certainty bound's A, B, Gam.
     let wMax = 0, kMax = 0, ivMax = 0;
     for (let f = 0; f < d; f++) ivMax = Math.max(ivMax, Math.abs(invScale[f]));
@@ -432,8 +431,8 @@ export class WasmScreen {
       let w2 = 0, c2 = 0;
       for (let f = 0; f < d; f++) {
         const c = centres[j * d + f];
-        W[q * d4 + f] = invScale[f] * c; // rounded to float32 by the store
-        w2 += W[q * d4 + f] * W[q * d4 + f];
+        W[q * dp + f] = invScale[f] * c; // rounded to float32 by the store
+        w2 += W[q * dp + f] * W[q * dp + f];
         c2 += c * c;
       }
       K[q] = c2;
@@ -449,11 +448,12 @@ export class WasmScreen {
     par[3] = Number.isFinite(par[0]) && Number.isFinite(par[1]) && Number.isFinite(par[2]) && kMax < 1e36 ? lim : 0;
     const ACC = new Float64Array(buf, L.ACC, k * ms);
     for (let j = 0; j < k; j++) {
+      ACC.set(centres.subarray(j * d, j * d + d), j * ms + dp + 4);
       for (let f = 0; f < d; f++) ACC[j * ms + f] = sums[j * m + f];
-      ACC[j * ms + d4] = sums[j * m + d];
-      ACC[j * ms + d4 + 1] = sums[j * m + d + 1];
+      ACC[j * ms + dp] = sums[j * m + d];
+      ACC[j * ms + dp + 1] = sums[j * m + d + 1];
     }
-    const X = new Float32Array(buf, L.X, d4 * S);
+    const X = new Float32Array(buf, L.X, dp * S);
     const lab = new Int32Array(buf, L.LAB, S);
     const dd = new Float32Array(buf, L.DD, S);
     for (let a = g0; a < g1; a += S) {
@@ -466,11 +466,7 @@ export class WasmScreen {
         const from = v.offset + s - starts[vi];
         for (let f = 0; f < d; f++) X.set(v.data.subarray(f * v.stride + from, f * v.stride + from + e - s), f * S + s - a);
       }
-      fn.screen(n);
-      if (unsure[0] | unsure[1] | unsure[2] | unsure[3]) {
-        for (let i = 0; i < n; i++) if (lab[i] === -2) lab[i] = exactLabel(X, S, i, d, shift, invScale, centres, act);
-      }
-      fn.accum(n);
+      fn.sweep(n);
       if (want) {
         labels!.set(lab.subarray(0, n), a);
         for (let i = 0; i < n; i++) if (lab[i] < 0) dd[i] = NaN;
@@ -479,131 +475,161 @@ export class WasmScreen {
     }
     for (let j = 0; j < k; j++) {
       for (let f = 0; f < d; f++) sums[j * m + f] = ACC[j * ms + f];
-      sums[j * m + d] = ACC[j * ms + d4];
-      sums[j * m + d + 1] = ACC[j * ms + d4 + 1];
+      sums[j * m + d] = ACC[j * ms + dp];
+      sums[j * m + d + 1] = ACC[j * ms + dp + 1];
     }
   }
 }
 
 function buildScreen(d: number, act: number[], L: ScreenLayout, pages: number): Uint8Array<ArrayBuffer> {
-  const { S, d4, ms } = L;
+  const { S, dp, ms } = L;
   const na = act.length;
-  // --- screen(n): labels (or -2) of pixels 0..n (rounded up to 4) into LAB
-  const f = new Fn('screen', [['n', I32]]);
-  {
-    const i = f.local('i', I32), fp = f.local('fp', I32), xp = f.local('xp', I32);
-    const y = f.local('y', V128), nrm = f.local('nrm', V128), v = f.local('v', V128), lt = f.local('lt', V128);
-    const best = f.local('best', V128), second = f.local('second', V128), bidx = f.local('bidx', V128);
-    const D = Array.from({ length: Math.min(SGROUP, na) }, (_, q) => f.local(`D${q}`, V128));
-    const unsure = f.local('unsure', V128);
-    f.i64x2Const(0).set(unsure);
-    f.i32(0).set(i);
+  // sweep(n): per group of 4 pixels: screen, the twin's label for uncertain lanes, 4 x 4
+  // transpose, float64 sums (the group's rows are still in L1 from the screen).
+  const f = new Fn('sweep', [['n', I32]]);
+  const i = f.local('i', I32), fp = f.local('fp', I32), xp = f.local('xp', I32);
+  const y = f.local('y', V128), nrm = f.local('nrm', V128), v = f.local('v', V128), lt = f.local('lt', V128);
+  const best = f.local('best', V128), second = f.local('second', V128), bidx = f.local('bidx', V128);
+  const D = Array.from({ length: Math.min(SGROUP, na) }, (_, q) => f.local(`D${q}`, V128));
+  // exact-label locals
+  const pa = f.local('pa', I32), lb = f.local('lb', I32);
+  const xs = f.local('xs', F32), sc = f.local('sc', F64), bvs = f.local('bvs', F64), tt = f.local('tt', F64);
+  // accumulation locals
+  const fo = f.local('fo', I32), lab = f.local('lab', I32), ap = f.local('ap', I32), tp = f.local('tp', I32), base = f.local('base', I32);
+  const r = [0, 1, 2, 3].map((q) => f.local(`r${q}`, V128));
+  const t = [0, 1, 2, 3].map((q) => f.local(`t${q}`, V128));
+  const z = f.local('z', V128), u = f.local('u', V128), s0 = f.local('s0', V128), s1 = f.local('s1', V128);
+  const sv = [s0, s1];
+  f.i32(0).set(i);
+  f.block().loop();
+  // ---- screen (float32)
+  for (let g0 = 0; g0 < na; g0 += SGROUP) {
+    const gn = Math.min(SGROUP, na - g0);
+    for (let q = 0; q < gn; q++) f.i64x2Const(0).set(D[q]);
+    if (g0 === 0) f.i64x2Const(0).set(nrm);
+    f.i32(0).set(fp);
+    f.get(i).i32(2).shl().set(xp);
     f.block().loop();
-    for (let g0 = 0; g0 < na; g0 += SGROUP) {
-      const gn = Math.min(SGROUP, na - g0);
-      for (let q = 0; q < gn; q++) f.i64x2Const(0).set(D[q]);
-      if (g0 === 0) f.i64x2Const(0).set(nrm);
-      f.i32(0).set(fp);
-      f.get(i).i32(2).shl().set(xp);
-      f.block().loop();
-      f.get(xp).vLoad(L.X).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
-      if (g0 === 0) f.get(nrm).get(y).get(y).f32x4Mul().f32x4Add().set(nrm);
-      for (let q = 0; q < gn; q++) f.get(D[q]).get(y).get(fp).vLoad32Splat(L.W + 4 * (g0 + q) * d4).f32x4Mul().f32x4Add().set(D[q]);
-      f.get(xp).i32(4 * S).add().set(xp);
-      f.get(fp).i32(4).add().tee(fp).i32(4 * d).ltS().brIf(0);
-      f.end().end();
-      for (let q = 0; q < gn; q++) {
-        const idx = g0 + q;
-        f.i32(0).vLoad32Splat(L.K + 4 * idx).get(D[q]).get(D[q]).f32x4Add().f32x4Sub().set(v);
-        if (idx === 0) {
-          f.get(v).set(best);
-          f.i32(f32bits(Infinity)).i32x4Splat().set(second);
-          f.i32(act[0]).i32x4Splat().set(bidx);
-        } else {
-          f.get(v).get(best).f32x4Lt().set(lt);
-          f.get(best).get(second).get(v).f32x4Min().get(lt).vBitselect().set(second);
-          f.get(v).get(best).get(lt).vBitselect().set(best);
-          f.i32(act[idx]).i32x4Splat().get(bidx).get(lt).vBitselect().set(bidx);
-        }
-      }
-    }
-    // certain = (second - best > A sqrt(nrm) + B + Gam nrm) and nrm < limit
-    f.get(second).get(best).f32x4Sub();
-    f.i32(0).vLoad32Splat(L.PAR).get(nrm).f32x4Sqrt().f32x4Mul();
-    f.i32(0).vLoad32Splat(L.PAR + 4).f32x4Add();
-    f.i32(0).vLoad32Splat(L.PAR + 8).get(nrm).f32x4Mul().f32x4Add();
-    f.f32x4Gt();
-    f.get(nrm).i32(0).vLoad32Splat(L.PAR + 12).f32x4Lt().vAnd().set(lt);
-    f.get(unsure).get(lt).vNot().vOr().set(unsure);
-    f.get(i).i32(2).shl();
-    f.get(bidx).i32(-2).i32x4Splat().get(lt).vBitselect();
-    f.vStore(L.LAB);
-    f.get(i).i32(4).add().tee(i).get('n').ltS().brIf(0);
+    f.get(xp).vLoad(L.X).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
+    if (g0 === 0) f.get(nrm).get(y).get(y).f32x4Mul().f32x4Add().set(nrm);
+    for (let q = 0; q < gn; q++) f.get(D[q]).get(y).get(fp).vLoad32Splat(L.W + 4 * (g0 + q) * dp).f32x4Mul().f32x4Add().set(D[q]);
+    f.get(xp).i32(4 * S).add().set(xp);
+    f.get(fp).i32(4).add().tee(fp).i32(4 * d).ltS().brIf(0);
     f.end().end();
-    // Any uncertain pixel in this call (lanes of ~certain OR-ed): PAR[4..7].
-    f.i32(0).get(unsure).vStore(L.PAR + 16);
-  }
-  // --- accum(n): per pixel in order, float64 sums of z, count, squared distance
-  const g = new Fn('accum', [['n', I32]]);
-  {
-    const i4 = g.local('i4', I32), xp = g.local('xp', I32), fo = g.local('fo', I32), lab = g.local('lab', I32);
-    const ap = g.local('ap', I32), cp = g.local('cp', I32), tp = g.local('tp', I32), base = g.local('base', I32);
-    const r = [0, 1, 2, 3].map((q) => g.local(`r${q}`, V128));
-    const t = [0, 1, 2, 3].map((q) => g.local(`t${q}`, V128));
-    const z = g.local('z', V128), u = g.local('u', V128), s0 = g.local('s0', V128), s1 = g.local('s1', V128), sc = g.local('sc', F64);
-    const s = [s0, s1];
-    g.i32(0).set(i4);
-    g.block().loop();
-    // 4 x 4 transpose of pixels i4..i4+3 into T (pixel-major rows of d4 float32)
-    g.get(i4).i32(2).shl().set(xp);
-    g.i32(0).set(fo);
-    g.block().loop();
-    for (let q = 0; q < 4; q++) g.get(xp).vLoad(L.X + 4 * q * S).set(r[q]);
-    const lanes = (a: number[], b: number[]) => [...a, ...b].flatMap((w) => [4 * w, 4 * w + 1, 4 * w + 2, 4 * w + 3]);
-    g.get(r[0]).get(r[1]).shuffle(lanes([0, 4], [1, 5])).set(t[0]);
-    g.get(r[0]).get(r[1]).shuffle(lanes([2, 6], [3, 7])).set(t[1]);
-    g.get(r[2]).get(r[3]).shuffle(lanes([0, 4], [1, 5])).set(t[2]);
-    g.get(r[2]).get(r[3]).shuffle(lanes([2, 6], [3, 7])).set(t[3]);
-    g.get(fo).get(t[0]).get(t[2]).shuffle(lanes([0, 1], [4, 5])).vStore(L.T);
-    g.get(fo).get(t[0]).get(t[2]).shuffle(lanes([2, 3], [6, 7])).vStore(L.T + 4 * d4);
-    g.get(fo).get(t[1]).get(t[3]).shuffle(lanes([0, 1], [4, 5])).vStore(L.T + 8 * d4);
-    g.get(fo).get(t[1]).get(t[3]).shuffle(lanes([2, 3], [6, 7])).vStore(L.T + 12 * d4);
-    g.get(xp).i32(16 * S).add().set(xp);
-    g.get(fo).i32(16).add().tee(fo).i32(4 * d4).ltS().brIf(0);
-    g.end().end();
-    for (let p = 0; p < 4; p++) {
-      // pixel i4 + p, if inside and labelled
-      g.get(i4).i32(p).add().get('n').ltS();
-      g.if_();
-      g.get(i4).i32(p).add().i32(2).shl().i32Load(L.LAB).tee(lab).i32(0).geS();
-      g.if_();
-      g.get(lab).i32(8 * ms).mul().i32(L.ACC).add().tee(base).set(ap);
-      g.get(lab).i32(8 * d4).mul().i32(L.C64).add().set(cp);
-      g.i32(L.T + 4 * p * d4).set(tp);
-      g.i32(0).set(fo);
-      g.i64x2Const(0).set(s0);
-      g.i64x2Const(0).set(s1);
-      g.block().loop();
-      for (let h = 0; h < 2; h++) {
-        g.get(tp).vLoad64Zero(8 * h).f64x2PromoteLow();
-        g.get(fo).vLoad(L.SH64 + 16 * h).f64x2Sub().get(fo).vLoad(L.IV64 + 16 * h).f64x2Mul().set(z);
-        g.get(ap).get(ap).vLoad(16 * h).get(z).f64x2Add().vStore(16 * h);
-        g.get(z).get(cp).vLoad(16 * h).f64x2Sub().tee(u).get(u).f64x2Mul().get(s[h]).f64x2Add().set(s[h]);
+    for (let q = 0; q < gn; q++) {
+      const idx = g0 + q;
+      f.i32(0).vLoad32Splat(L.K + 4 * idx).get(D[q]).get(D[q]).f32x4Add().f32x4Sub().set(v);
+      if (idx === 0) {
+        f.get(v).set(best);
+        f.i32(f32bits(Infinity)).i32x4Splat().set(second);
+        f.i32(act[0]).i32x4Splat().set(bidx);
+      } else {
+        f.get(v).get(best).f32x4Lt().set(lt);
+        f.get(best).get(second).get(v).f32x4Min().get(lt).vBitselect().set(second);
+        f.get(v).get(best).get(lt).vBitselect().set(best);
+        f.i32(act[idx]).i32x4Splat().get(bidx).get(lt).vBitselect().set(bidx);
       }
-      g.get(tp).i32(16).add().set(tp);
-      g.get(ap).i32(32).add().set(ap);
-      g.get(cp).i32(32).add().set(cp);
-      g.get(fo).i32(32).add().tee(fo).i32(8 * d4).ltS().brIf(0);
-      g.end().end();
-      g.get(s0).f64x2Extract(0).get(s0).f64x2Extract(1).fadd().get(s1).f64x2Extract(0).get(s1).f64x2Extract(1).fadd().fadd().set(sc);
-      g.get(base).get(base).f64Load(8 * d4).f64(1).fadd().f64Store(8 * d4);
-      g.get(base).get(base).f64Load(8 * (d4 + 1)).get(sc).fadd().f64Store(8 * (d4 + 1));
-      g.get(i4).i32(p).add().i32(2).shl().get(sc).demote().f32Store(L.DD);
-      g.end();
-      g.end();
     }
-    g.get(i4).i32(4).add().tee(i4).get('n').ltS().brIf(0);
-    g.end().end();
   }
-  return assemble([f, g], { pages, maxPages: pages, shared: false });
+  // certain = (second - best > A sqrt(nrm) + B + Gam nrm) and nrm < limit
+  f.get(second).get(best).f32x4Sub();
+  f.i32(0).vLoad32Splat(L.PAR).get(nrm).f32x4Sqrt().f32x4Mul();
+  f.i32(0).vLoad32Splat(L.PAR + 4).f32x4Add();
+  f.i32(0).vLoad32Splat(L.PAR + 8).get(nrm).f32x4Mul().f32x4Add();
+  f.f32x4Gt();
+  f.get(nrm).i32(0).vLoad32Splat(L.PAR + 12).f32x4Lt().vAnd().set(lt);
+  f.get(i).i32(2).shl().get(bidx).i32(-2).i32x4Splat().get(lt).vBitselect().vStore(L.LAB);
+  // ---- uncertain lanes: the twin's label (float64, centres in index order, strict <)
+  f.get(lt).i32x4AllTrue().eqz();
+  f.if_();
+  for (let lane = 0; lane < 4; lane++) {
+    f.get(i).i32(lane).add().i32(2).shl().set(pa); // byte offset of pixel i + lane in a row
+    f.get(pa).i32Load(L.LAB).i32(-2).eq();
+    f.if_();
+    f.i32(-1).set(lb);
+    f.block(); // exit: non-finite value
+    // finite check: x - x is 0 for a finite x
+    f.get(pa).set(xp);
+    f.i32(0).set(fp);
+    f.block().loop();
+    f.get(xp).f32Load(L.X).tee(xs).get(xs).f32Sub().tee(xs).get(xs).f32Ne().brIf(2);
+    f.get(xp).i32(4 * S).add().set(xp);
+    f.get(fp).i32(1).add().tee(fp).i32(d).ltS().brIf(0);
+    f.end().end();
+    act.forEach((j, q) => {
+      f.f64(0).set(sc);
+      f.get(pa).set(xp);
+      f.i32(0).set(fp); // byte offset 8 f
+      f.block().loop();
+      f.get(xp).f32Load(L.X).promote().get(fp).f64Load(L.SH64).fsub().get(fp).f64Load(L.IV64).fmul();
+      f.get(fp).f64Load(L.C64 + 8 * j * ms).fsub().tee(tt).get(tt).fmul().get(sc).fadd().set(sc);
+      f.get(xp).i32(4 * S).add().set(xp);
+      f.get(fp).i32(8).add().tee(fp).i32(8 * d).ltS().brIf(0);
+      f.end().end();
+      if (q === 0) {
+        f.get(sc).set(bvs);
+        f.i32(j).set(lb);
+      } else {
+        f.get(sc).get(bvs).flt();
+        f.if_();
+        f.get(sc).set(bvs);
+        f.i32(j).set(lb);
+        f.end();
+      }
+    });
+    f.end(); // exit block
+    f.get(pa).get(lb).i32Store(L.LAB);
+    f.end();
+  }
+  f.end();
+  // ---- 4 x 4 transpose of pixels i..i+3 into T (pixel-major rows of dp float32, pad rows zero)
+  f.get(i).i32(2).shl().set(xp);
+  f.i32(0).set(fo);
+  f.block().loop();
+  for (let q = 0; q < 4; q++) f.get(xp).vLoad(L.X + 4 * q * S).set(r[q]);
+  const lanes = (a: number[]) => a.flatMap((w) => [4 * w, 4 * w + 1, 4 * w + 2, 4 * w + 3]);
+  f.get(r[0]).get(r[1]).shuffle(lanes([0, 4, 1, 5])).set(t[0]);
+  f.get(r[0]).get(r[1]).shuffle(lanes([2, 6, 3, 7])).set(t[1]);
+  f.get(r[2]).get(r[3]).shuffle(lanes([0, 4, 1, 5])).set(t[2]);
+  f.get(r[2]).get(r[3]).shuffle(lanes([2, 6, 3, 7])).set(t[3]);
+  f.get(fo).get(t[0]).get(t[2]).shuffle(lanes([0, 1, 4, 5])).vStore(L.T);
+  f.get(fo).get(t[0]).get(t[2]).shuffle(lanes([2, 3, 6, 7])).vStore(L.T + 4 * dp);
+  f.get(fo).get(t[1]).get(t[3]).shuffle(lanes([0, 1, 4, 5])).vStore(L.T + 8 * dp);
+  f.get(fo).get(t[1]).get(t[3]).shuffle(lanes([2, 3, 6, 7])).vStore(L.T + 12 * dp);
+  f.get(xp).i32(16 * S).add().set(xp);
+  f.get(fo).i32(16).add().tee(fo).i32(4 * dp).ltS().brIf(0);
+  f.end().end();
+  // ---- per pixel in order: float64 sums of z, count, squared distance
+  for (let p = 0; p < 4; p++) {
+    f.get(i).i32(p).add().get('n').ltS();
+    f.if_();
+    f.get(i).i32(p).add().i32(2).shl().i32Load(L.LAB).tee(lab).i32(0).geS();
+    f.if_();
+    f.get(lab).i32(8 * ms).mul().i32(L.ACC).add().tee(base).set(ap);
+    f.i32(L.T + 4 * p * dp).set(tp);
+    f.i32(0).set(fo);
+    f.i64x2Const(0).set(s0);
+    f.i64x2Const(0).set(s1);
+    f.block().loop();
+    // 8 features a step: h-th pair (features f + 2h, f + 2h + 1) into s0 (h even: f = 0, 1 mod 4) or s1
+    for (let h = 0; h < 4; h++) {
+      f.get(tp).vLoad64Zero(8 * h).f64x2PromoteLow();
+      f.get(fo).vLoad(L.SH64 + 16 * h).f64x2Sub().get(fo).vLoad(L.IV64 + 16 * h).f64x2Mul().set(z);
+      f.get(ap).get(ap).vLoad(16 * h).get(z).f64x2Add().vStore(16 * h);
+      f.get(z).get(ap).vLoad(8 * (dp + 4) + 16 * h).f64x2Sub().tee(u).get(u).f64x2Mul().get(sv[h & 1]).f64x2Add().set(sv[h & 1]);
+    }
+    f.get(tp).i32(32).add().set(tp);
+    f.get(ap).i32(64).add().set(ap);
+    f.get(fo).i32(64).add().tee(fo).i32(8 * dp).ltS().brIf(0);
+    f.end().end();
+    f.get(s0).f64x2Extract(0).get(s0).f64x2Extract(1).fadd().get(s1).f64x2Extract(0).get(s1).f64x2Extract(1).fadd().fadd().set(sc);
+    f.get(base).get(base).f64Load(8 * dp).f64(1).fadd().f64Store(8 * dp);
+    f.get(base).get(base).f64Load(8 * (dp + 1)).get(sc).fadd().f64Store(8 * (dp + 1));
+    f.get(i).i32(p).add().i32(2).shl().get(sc).demote().f32Store(L.DD);
+    f.end();
+    f.end();
+  }
+  f.get(i).i32(4).add().tee(i).get('n').ltS().brIf(0);
+  f.end().end();
+  return assemble([f], { pages, maxPages: pages, shared: false });
 }
