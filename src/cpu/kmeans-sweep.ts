@@ -10,30 +10,43 @@
  * into views.
  *
  * Arithmetic (stated because accuracy depends on it):
- * - the float32 input is read directly; z = (x - shift) * inv_scale and the squared
- *   distances are formed in float64 (JavaScript numbers), differences first (no
- *   |z|^2 - 2 z.c + |c|^2 expansion, whose cancellation would blur near-ties);
- * - per block, float64 sums of z, the count and the squared distances; at the block's end
- *   the deviation sums are formed as sum(z) - count * c (the engine's convention: sums
- *   relative to the centres used). z is O(1), a block holds at most 32768 pixels, so the
- *   float64 error of sum(z) is ~1e-12 relative: far below float32 data resolution.
- * - ties go to the lower centre index; a pixel with any non-finite feature is excluded
- *   (label -1, distance NaN), as in kmeansAssignCpu.
+ * - labels are always exactly those of the float64 twin kmeansAssignCpu: z = (x - shift) *
+ *   inv_scale and (z - c)^2 summed over f in order, in float64, the lower centre index on an
+ *   exact tie; a pixel with any non-finite feature is excluded (label -1, distance NaN).
+ *   d <= 8 computes them so for every pixel (two pixels a float64 vector in kmeans-wasm.ts);
+ *   d >= KM_SCREEN_MIN_D first screens in float32 (|c|^2 - 2 y.w, four pixels a vector, as
+ *   scikit-learn's float32 GEMM form) and keeps the screen's answer only where a stated
+ *   error bound proves the float64 twin picks the same centre, else runs the twin's
+ *   arithmetic for that pixel (kmeans-wasm.ts, the bound's derivation there). So near-ties
+ *   never flip relative to the twin, and the GPU cross-check tolerances are unchanged.
+ * - sums are float64: per block, sums of z (from the float32 value promoted), the count and
+ *   the winner's squared distance; at the block's end the deviation sums are formed as
+ *   sum(z) - count * c (the engine's convention: sums relative to the centres used). z is
+ *   O(1), a block holds KM_CPU_BLOCK pixels, so the float64 error of sum(z) is ~1e-13
+ *   relative: far below float32 data resolution (the tests compare with the twin to 1e-9).
+ *   d <= 8 sums the squared distance over f in order (the twin's value); d >= 9 as
+ *   (P0 + P1) + (P2 + P3), P_r over features f = r (mod 4), which differs from the twin's
+ *   by float64 rounding only (dist2 is stored as float32 anyway).
  *
  * Where the runtime has WebAssembly SIMD (every Node >= 20) the blocks run kmeans-wasm.ts, the
- * same operations in the same order two pixels at a time (bit-identical results); the
- * JavaScript sweeps below are its fallback and its check.
+ * same operations in the same order (bit-identical results); the JavaScript sweeps below are
+ * its fallback and its check.
  *
- * Small d x k (the common map-descriptor case: d <= 8) runs a function generated for the
- * (d, active centres) at hand, with every centre coordinate in a local (registers, no array
- * loads in the inner loop); large d runs a loop over mini-blocks of pixels that streams each
- * feature row once per block.
+ * JavaScript fallbacks: small d x k (the common map-descriptor case: d <= 8) runs a function
+ * generated for the (d, active centres) at hand, with every centre coordinate in a local
+ * (registers, no array loads in the inner loop); other d <= 8 a loop over mini-blocks of
+ * pixels that streams each feature row once per block; d >= 9 screenedSweepJs (the twin's
+ * labels directly, then the screened sweep's float64 sums).
  */
 
 import { exactLabel, KM_SCREEN_MIN_D, wasmSweep } from './kmeans-wasm.js';
 
-/** Pixels per block (global pixel index ranges; the unit of the deterministic reduction). */
-export const KM_CPU_BLOCK = 1 << 15;
+/**
+ * Pixels per block (global pixel index ranges; the unit of the deterministic reduction and of
+ * the work handed to threads). 8192: 100k pixels make 13 blocks, so two threads get 49k and
+ * 51k pixels (with 32768 they got 66k and 34k: the iteration waited for the larger half).
+ */
+export const KM_CPU_BLOCK = 1 << 13;
 /** Largest d x (active centres) for which a specialised sweep is generated. */
 export const KM_GEN_MAX_TERMS = 160;
 

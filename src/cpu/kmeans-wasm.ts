@@ -1,5 +1,9 @@
 /**
- * The k-means fused sweep (kmeans-sweep.ts) in WebAssembly SIMD: the same assignment and
+ * The k-means fused sweep (kmeans-sweep.ts) in WebAssembly SIMD. Two kernels: for d <= 8
+ * (WasmSweep, below) everything in float64; for d >= 9 (WasmScreen, at the end of the file)
+ * a float32 screen whose labels are proven equal to the float64 twin's, float64 sums.
+ *
+ * WasmSweep (d <= 8): the same assignment and
  * cluster sums, two pixels per f64x2 vector, with the same float64 operations in the same
  * order as the JavaScript sweep and the twin kmeansAssignCpu, so labels, distances and sums
  * are bit-identical to them:
