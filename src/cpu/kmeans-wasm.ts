@@ -16,11 +16,11 @@
  *   the order of the JavaScript sweep), with the count and the squared distance.
  * The caller stages the pixels (float32, feature-major rows of stride S) into this instance's
  * memory one sub-block at a time; the module is generated for (d, number of active centres,
- * labels wanted), with the feature loop unrolled for small d.
+ * labels wanted), with the feature loops unrolled (d <= UNROLL_D).
  */
 import { assemble, F32, F64, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
 
-/** Features up to which the feature loops are unrolled. */
+/** Largest d of the float64 WasmSweep (feature loops unrolled); larger d runs WasmScreen. */
 const UNROLL_D = 8;
 /** Centres whose distances are formed together in one pass over z (accumulators in registers). */
 const GROUP = 6;
@@ -37,7 +37,6 @@ interface Layout {
   iv: number;
   C: number;
   act: number;
-  Z: number;
   sums: number;
   lab: number;
   dd: number;
@@ -51,11 +50,10 @@ function layout(d: number, k: number, S: number): Layout {
   const iv = al(sh + 8 * d);
   const C = al(iv + 8 * d);
   const act = al(C + 8 * k * d);
-  const Z = al(act + 4 * k);
-  const sums = al(Z + 16 * d);
+  const sums = al(act + 4 * k);
   const lab = al(sums + 8 * (k + 1) * (d + 2)); // slot k: the spare that excluded pixels add into
   const dd = al(lab + 4 * S);
-  return { S, X, sh, iv, C, act, Z, sums, lab, dd, bytes: al(dd + 4 * S) };
+  return { S, X, sh, iv, C, act, sums, lab, dd, bytes: al(dd + 4 * S) };
 }
 
 /** Pixels per staged sub-block: about 1 MiB of float32 rows, even (pixel pairs), at most `cap`. */
@@ -159,64 +157,35 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
   const na = act.length;
   const m = d + 2;
   const f = new Fn('sweep', [['n', I32]]);
-  const i = f.local('i', I32), fp = f.local('fp', I32), xp = f.local('xp', I32), j = f.local('j', I32), base = f.local('base', I32);
-  const x = f.local('x', V128), t = f.local('t', V128), ok = f.local('ok', V128), zero = f.local('zero', V128), zf = f.local('zf', V128);
+  if (d > UNROLL_D) throw new RangeError(`kmeans-wasm: the float64 sweep takes d <= ${UNROLL_D} (larger d runs WasmScreen)`);
+  const i = f.local('i', I32), base = f.local('base', I32);
+  const x = f.local('x', V128), t = f.local('t', V128), ok = f.local('ok', V128), zero = f.local('zero', V128);
   const bv = f.local('bv', V128), bb = f.local('bb', V128), bl = f.local('bl', V128), msk = f.local('msk', V128);
   const s = Array.from({ length: Math.min(GROUP, na) }, (_, q) => f.local(`s${q}`, V128));
-  const unroll = d <= UNROLL_D;
-  // Unrolled: z of the pair in registers; otherwise in the Z scratch area.
-  const zr = unroll ? Array.from({ length: d }, (_, q) => f.local(`z${q}`, V128)) : [];
+  // z of the pair in registers (the feature loops are unrolled).
+  const zr = Array.from({ length: d }, (_, q) => f.local(`z${q}`, V128));
   f.f64(0).f64x2Splat().set(zero);
   f.i32(0).set(i);
   f.block().loop();
   {
-    // --- z of the pair (pixels i, i + 1) into Z, and the finite mask
+    // --- z of the pair (pixels i, i + 1), and the finite mask
     f.get(zero).get(zero).f64x2Eq().set(ok);
-    const zStep = (fc: number | null) => {
-      // x = the two float32 values of feature f, promoted
-      if (fc !== null) f.get(i).i32(2).shl().vLoad64Zero(L.X + 4 * fc * L.S);
-      else f.get(xp).vLoad64Zero(L.X);
+    for (let fc = 0; fc < d; fc++) {
+      // x = the two float32 values of feature fc, promoted
+      f.get(i).i32(2).shl().vLoad64Zero(L.X + 4 * fc * L.S);
       f.f64x2PromoteLow().set(x);
       f.get(ok).get(x).get(x).f64x2Sub().get(zero).f64x2Eq().vAnd().set(ok);
-      if (fc !== null) {
-        f.get(x).i32(0).vLoad64Splat(L.sh + 8 * fc).f64x2Sub().i32(0).vLoad64Splat(L.iv + 8 * fc).f64x2Mul().set(zr[fc]);
-      } else {
-        f.get(fp).i32(1).shl();
-        f.get(x).get(fp).vLoad64Splat(L.sh).f64x2Sub().get(fp).vLoad64Splat(L.iv).f64x2Mul().vStore(L.Z);
-      }
-    };
-    if (unroll) for (let q = 0; q < d; q++) zStep(q);
-    else {
-      // fp = 8 f (byte offset of feature f in float64 arrays); xp = address of x[f][i]
-      f.i32(0).set(fp);
-      f.get(i).i32(2).shl().set(xp);
-      f.block().loop();
-      zStep(null);
-      f.get(xp).i32(4 * L.S).add().set(xp);
-      f.get(fp).i32(8).add().tee(fp).i32(8 * d).ltS().brIf(0);
-      f.end().end();
+      f.get(x).i32(0).vLoad64Splat(L.sh + 8 * fc).f64x2Sub().i32(0).vLoad64Splat(L.iv + 8 * fc).f64x2Mul().set(zr[fc]);
     }
     // --- squared distances to the active centres, in groups; running argmin in index order
     for (let g0 = 0; g0 < na; g0 += GROUP) {
       const gn = Math.min(GROUP, na - g0);
       for (let q = 0; q < gn; q++) f.get(zero).set(s[q]);
-      const dStep = (fc: number | null) => {
-        if (fc === null) f.get(fp).i32(1).shl().vLoad(L.Z).set(zf);
+      for (let fc = 0; fc < d; fc++) {
         for (let q = 0; q < gn; q++) {
           const co = L.C + 8 * (g0 + q) * d;
-          f.get(s[q]).get(fc !== null ? zr[fc] : zf);
-          if (fc !== null) f.i32(0).vLoad64Splat(co + 8 * fc);
-          else f.get(fp).vLoad64Splat(co);
-          f.f64x2Sub().tee(t).get(t).f64x2Mul().f64x2Add().set(s[q]);
+          f.get(s[q]).get(zr[fc]).i32(0).vLoad64Splat(co + 8 * fc).f64x2Sub().tee(t).get(t).f64x2Mul().f64x2Add().set(s[q]);
         }
-      };
-      if (unroll) for (let q = 0; q < d; q++) dStep(q);
-      else {
-        f.i32(0).set(fp);
-        f.block().loop();
-        dStep(null);
-        f.get(fp).i32(8).add().tee(fp).i32(8 * d).ltS().brIf(0);
-        f.end().end();
       }
       for (let q = 0; q < gn; q++) {
         const idx = g0 + q;
@@ -246,18 +215,8 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
         f.get(i).i32(ln).add().i32(2).shl().get(msk).f64x2Extract(ln).demote().f32Store(L.dd);
       }
       f.get(bb).i64x2Extract(ln).wrap().set(base);
-      if (unroll) {
-        for (let q = 0; q < d; q++) {
-          f.get(base).get(base).f64Load(L.sums + 8 * q).get(zr[q]).f64x2Extract(ln).fadd().f64Store(L.sums + 8 * q);
-        }
-      } else {
-        f.i32(0).set(fp);
-        f.block().loop();
-        f.get(base).get(base).f64Load(L.sums).get(fp).i32(1).shl().f64Load(L.Z + 8 * ln).fadd().f64Store(L.sums);
-        f.get(base).i32(8).add().set(base);
-        f.get(fp).i32(8).add().tee(fp).i32(8 * d).ltS().brIf(0);
-        f.end().end();
-        f.get(bb).i64x2Extract(ln).wrap().set(base);
+      for (let q = 0; q < d; q++) {
+        f.get(base).get(base).f64Load(L.sums + 8 * q).get(zr[q]).f64x2Extract(ln).fadd().f64Store(L.sums + 8 * q);
       }
       f.get(base).get(base).f64Load(L.sums + 8 * d).f64(1).fadd().f64Store(L.sums + 8 * d);
       f.get(base).get(base).f64Load(L.sums + 8 * (d + 1)).get(bv).f64x2Extract(ln).fadd().f64Store(L.sums + 8 * (d + 1));
