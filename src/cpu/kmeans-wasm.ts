@@ -237,7 +237,7 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
 // float64 twin (kmeansAssignCpu), because the screen only decides where its rounding cannot
 // change the outcome; every other pixel is decided by the twin's own float64 arithmetic.
 //
-// 1. Screen (float32, pixels i..i+3 in one f32x4, the staged rows read in place):
+// 1. Screen (float32, pixels i..i+3 in one f32x4, read from the staged rows):
 //      y_f = fl32(x_f - sh_f)            (sh is the shift rounded to float32 by standardization())
 //      D_q = sum_f y_f * w_qf,  w_qf = fl32(iv_f * c_qf)  (sequential per lane, f in order)
 //      v_q = fl32(K_q - 2 D_q), K_q = fl32(|c_q|^2)      ( = s_q - |z|^2 up to rounding)
@@ -252,11 +252,15 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
 //    above for the largest |w_q| and K_q doubled (both centres err) and inflated by 2.5 %
 //    (the float32 evaluation of G, sqrt and |y| <= sqrt(nrm)(1 + d u)), every other centre's
 //    s64 exceeds the winner's: the twin picks the same centre. B also carries 1e-36 for
-//    float32 underflow. A pixel with a non-finite value has nrm NaN or Inf and is never
-//    certain; nrm < NRM_LIMIT keeps D and G far from overflow.
-// 3. Uncertain pixels (label -2 from the screen; near-ties, non-finite values) get the twin's
-//    label in JavaScript (exactLabel: float64, centres in index order, strict <).
-// 4. Sums (float64, pixels in order, two features a vector after a 4 x 4 transpose):
+//    float32 underflow in D and K, and A sqrt(d 2^-148) + Gam d 2^-148 for nrm falling
+//    short of |y|^2 where its terms underflow. A pixel with a non-finite value has nrm NaN
+//    or Inf and is never certain; nrm < NRM_LIMIT keeps D and G far from overflow. On
+//    N(0, 1) data at d = 101, k = 6 about 1 pixel in 7,000 is uncertain.
+// 3. Uncertain pixels (near-ties, non-finite values) get the twin's label in the same pass
+//    (float64, centres in index order, strict <; exactLabel is its JavaScript form, used by
+//    the reference sweep in kmeans-sweep.ts).
+// 4. Sums (float64, pixels in order, two features a vector after a 4 x 4 transpose of each
+//    group of 4 pixels, whose rows are still in L1 from the screen):
 //    z_f = (f64(x_f) - sh_f) * iv_f (as the twin), cluster sums of z, the count, and the
 //    winner's squared distance s = (P0 + P1) + (P2 + P3), P_r = sum over f = r (mod 4) of
 //    (z_f - c_f)^2 in f order (float64: the tests compare the sums with the twin's to 1e-9 of
@@ -404,8 +408,11 @@ export class WasmScreen {
     });
     const u = 2 ** -24, e64 = (d + 4) * 2 ** -49;
     par[0] = 2.05 * (2 * d + 12) * u * wMax;
-    par[1] = 2.05 * (2.1 * u + 2.1 * e64) * kMax + 1e-36;
     par[2] = 2.05 * 3.1 * e64 * ivMax * ivMax;
+    // nrm may fall short of |y|^2 by d 2^-148 where its terms underflow: that much more of A
+    // sqrt(.) and Gam (.) goes into B (sqrt is subadditive).
+    const under = d * 2 ** -148;
+    par[1] = 2.05 * (2.1 * u + 2.1 * e64) * kMax + 1.01 * (par[0] * Math.sqrt(under) + par[2] * under) + 1e-36;
     // Norm limit: |y| |w| and K far below float32 overflow, else nothing is certain.
     const lim = Math.min(NRM_LIMIT, (1e36 / Math.max(wMax, 1e-30)) ** 2);
     par[3] = Number.isFinite(par[0]) && Number.isFinite(par[1]) && Number.isFinite(par[2]) && kMax < 1e36 ? lim : 0;
