@@ -10,30 +10,43 @@
  * into views.
  *
  * Arithmetic (stated because accuracy depends on it):
- * - the float32 input is read directly; z = (x - shift) * inv_scale and the squared
- *   distances are formed in float64 (JavaScript numbers), differences first (no
- *   |z|^2 - 2 z.c + |c|^2 expansion, whose cancellation would blur near-ties);
- * - per block, float64 sums of z, the count and the squared distances; at the block's end
- *   the deviation sums are formed as sum(z) - count * c (the engine's convention: sums
- *   relative to the centres used). z is O(1), a block holds at most 32768 pixels, so the
- *   float64 error of sum(z) is ~1e-12 relative: far below float32 data resolution.
- * - ties go to the lower centre index; a pixel with any non-finite feature is excluded
- *   (label -1, distance NaN), as in kmeansAssignCpu.
+ * - labels are always exactly those of the float64 twin kmeansAssignCpu: z = (x - shift) *
+ *   inv_scale and (z - c)^2 summed over f in order, in float64, the lower centre index on an
+ *   exact tie; a pixel with any non-finite feature is excluded (label -1, distance NaN).
+ *   d <= 8 computes them so for every pixel (two pixels a float64 vector in kmeans-wasm.ts);
+ *   d >= KM_SCREEN_MIN_D first screens in float32 (|c|^2 - 2 y.w, four pixels a vector, as
+ *   scikit-learn's float32 GEMM form) and keeps the screen's answer only where a stated
+ *   error bound proves the float64 twin picks the same centre, else runs the twin's
+ *   arithmetic for that pixel (kmeans-wasm.ts, the bound's derivation there). So near-ties
+ *   never flip relative to the twin, and the GPU cross-check tolerances are unchanged.
+ * - sums are float64: per block, sums of z (from the float32 value promoted), the count and
+ *   the winner's squared distance; at the block's end the deviation sums are formed as
+ *   sum(z) - count * c (the engine's convention: sums relative to the centres used). z is
+ *   O(1), a block holds KM_CPU_BLOCK pixels, so the float64 error of sum(z) is ~1e-13
+ *   relative: far below float32 data resolution (the tests compare with the twin to 1e-9).
+ *   d <= 8 sums the squared distance over f in order (the twin's value); d >= 9 as
+ *   (P0 + P1) + (P2 + P3), P_r over features f = r (mod 4), which differs from the twin's
+ *   by float64 rounding only (dist2 is stored as float32 anyway).
  *
  * Where the runtime has WebAssembly SIMD (every Node >= 20) the blocks run kmeans-wasm.ts, the
- * same operations in the same order two pixels at a time (bit-identical results); the
- * JavaScript sweeps below are its fallback and its check.
+ * same operations in the same order (bit-identical results); the JavaScript sweeps below are
+ * its fallback and its check.
  *
- * Small d x k (the common map-descriptor case: d <= 8) runs a function generated for the
- * (d, active centres) at hand, with every centre coordinate in a local (registers, no array
- * loads in the inner loop); large d runs a loop over mini-blocks of pixels that streams each
- * feature row once per block.
+ * JavaScript fallbacks: small d x k (the common map-descriptor case: d <= 8) runs a function
+ * generated for the (d, active centres) at hand, with every centre coordinate in a local
+ * (registers, no array loads in the inner loop); other d <= 8 a loop over mini-blocks of
+ * pixels that streams each feature row once per block; d >= 9 screenedSweepJs (the twin's
+ * labels directly, then the screened sweep's float64 sums).
  */
 
-import { wasmSweep } from './kmeans-wasm.js';
+import { exactLabel, KM_SCREEN_MIN_D, wasmSweep } from './kmeans-wasm.js';
 
-/** Pixels per block (global pixel index ranges; the unit of the deterministic reduction). */
-export const KM_CPU_BLOCK = 1 << 15;
+/**
+ * Pixels per block (global pixel index ranges; the unit of the deterministic reduction and of
+ * the work handed to threads). 8192: 100k pixels make 13 blocks, so two threads get 49k and
+ * 51k pixels (with 32768 they got 66k and 34k: the iteration waited for the larger half).
+ */
+export const KM_CPU_BLOCK = 1 << 13;
 /** Largest d x (active centres) for which a specialised sweep is generated. */
 export const KM_GEN_MAX_TERMS = 160;
 
@@ -169,6 +182,53 @@ function genericSweep(
   }
 }
 
+/**
+ * The JavaScript reference of the screened sweep (d >= KM_SCREEN_MIN_D, kmeans-wasm.ts's
+ * WasmScreen): the twin's labels (float64, as kmeansAssignCpu), then per pixel in order the
+ * float64 sums of z, the count and the winner's squared distance summed as
+ * (P0 + P1) + (P2 + P3), P_r the terms of features f = r (mod 4) in order: the same
+ * operations as the WebAssembly, so the same bytes.
+ */
+function screenedSweepJs(
+  v: SweepView, i0: number, n: number, p: SweepParams, act: number[], sums: Float64Array,
+  lab: Int32Array | null, dd: Float32Array | null, o: number,
+): void {
+  const { d, shift: sh, invScale: iv, centres: C } = p;
+  const m = d + 2;
+  const { data, stride } = v;
+  const at0 = v.offset + i0;
+  for (let i = 0; i < n; i++) {
+    const best = exactLabel(data, stride, at0 + i, d, sh, iv, C, act);
+    if (best < 0) {
+      if (lab !== null) {
+        lab[o + i] = -1;
+        dd![o + i] = NaN;
+      }
+      continue;
+    }
+    const b = best * m, c = best * d;
+    let p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+    for (let f = 0; f < d; f++) {
+      const z = (data[f * stride + at0 + i] - sh[f]) * iv[f];
+      sums[b + f] += z;
+      const t = z - C[c + f];
+      switch (f & 3) {
+        case 0: p0 += t * t; break;
+        case 1: p1 += t * t; break;
+        case 2: p2 += t * t; break;
+        default: p3 += t * t;
+      }
+    }
+    const s = (p0 + p1) + (p2 + p3);
+    sums[b + d] += 1;
+    sums[b + d + 1] += s;
+    if (lab !== null) {
+      lab[o + i] = best;
+      dd![o + i] = s;
+    }
+  }
+}
+
 /** Indices of the active centres. */
 function activeList(p: SweepParams): number[] {
   const act: number[] = [];
@@ -205,7 +265,8 @@ export function kmeansSweepBlocks(
     return out;
   }
   const wasm = useWasm ? wasmSweep(d, k, KM_CPU_BLOCK) : null;
-  const gen = !wasm && d * act.length <= KM_GEN_MAX_TERMS ? generatedSweep(d, k, act, labels !== null && dist2 !== null) : null;
+  const screened = d >= KM_SCREEN_MIN_D;
+  const gen = !wasm && !screened && d * act.length <= KM_GEN_MAX_TERMS ? generatedSweep(d, k, act, labels !== null && dist2 !== null) : null;
   blocks.forEach((b, bi) => {
     const sums = out.subarray(bi * k * m, (bi + 1) * k * m);
     const g0 = b * KM_CPU_BLOCK;
@@ -217,7 +278,8 @@ export function kmeansSweepBlocks(
       const e = Math.min(g1, starts[vi] + v.count);
       if (a >= e) continue;
       const i0 = a - starts[vi];
-      if (gen) gen(v.data, v.stride, v.offset + i0, e - a, p.shift, p.invScale, C, sums, labels, dist2, a);
+      if (screened) screenedSweepJs(v, i0, e - a, p, act, sums, labels, dist2, a);
+      else if (gen) gen(v.data, v.stride, v.offset + i0, e - a, p.shift, p.invScale, C, sums, labels, dist2, a);
       else genericSweep(v, i0, e - a, p, act, sums, labels, dist2, a);
     }
     // sum(z) -> sum(z - c) for the centres used.

@@ -1,5 +1,9 @@
 /**
- * The k-means fused sweep (kmeans-sweep.ts) in WebAssembly SIMD: the same assignment and
+ * The k-means fused sweep (kmeans-sweep.ts) in WebAssembly SIMD. Two kernels: for d <= 8
+ * (WasmSweep, below) everything in float64; for d >= 9 (WasmScreen, at the end of the file)
+ * a float32 screen whose labels are proven equal to the float64 twin's, float64 sums.
+ *
+ * WasmSweep (d <= 8): the same assignment and
  * cluster sums, two pixels per f64x2 vector, with the same float64 operations in the same
  * order as the JavaScript sweep and the twin kmeansAssignCpu, so labels, distances and sums
  * are bit-identical to them:
@@ -12,11 +16,11 @@
  *   the order of the JavaScript sweep), with the count and the squared distance.
  * The caller stages the pixels (float32, feature-major rows of stride S) into this instance's
  * memory one sub-block at a time; the module is generated for (d, number of active centres,
- * labels wanted), with the feature loop unrolled for small d.
+ * labels wanted), with the feature loops unrolled (d <= UNROLL_D).
  */
-import { assemble, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
+import { assemble, F32, F64, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
 
-/** Features up to which the feature loops are unrolled. */
+/** Largest d of the float64 WasmSweep (feature loops unrolled); larger d runs WasmScreen. */
 const UNROLL_D = 8;
 /** Centres whose distances are formed together in one pass over z (accumulators in registers). */
 const GROUP = 6;
@@ -33,7 +37,6 @@ interface Layout {
   iv: number;
   C: number;
   act: number;
-  Z: number;
   sums: number;
   lab: number;
   dd: number;
@@ -47,11 +50,10 @@ function layout(d: number, k: number, S: number): Layout {
   const iv = al(sh + 8 * d);
   const C = al(iv + 8 * d);
   const act = al(C + 8 * k * d);
-  const Z = al(act + 4 * k);
-  const sums = al(Z + 16 * d);
+  const sums = al(act + 4 * k);
   const lab = al(sums + 8 * (k + 1) * (d + 2)); // slot k: the spare that excluded pixels add into
   const dd = al(lab + 4 * S);
-  return { S, X, sh, iv, C, act, Z, sums, lab, dd, bytes: al(dd + 4 * S) };
+  return { S, X, sh, iv, C, act, sums, lab, dd, bytes: al(dd + 4 * S) };
 }
 
 /** Pixels per staged sub-block: about 1 MiB of float32 rows, even (pixel pairs), at most `cap`. */
@@ -129,17 +131,23 @@ export class WasmSweep {
   }
 }
 
-const instances = new Map<string, WasmSweep>();
+const instances = new Map<string, WasmSweep | WasmScreen>();
+/** Bytes of staged float32 rows per sub-block of the screened sweep. */
+const SCREEN_STAGE_BYTES = 1 << 20;
 
-/** This thread's WasmSweep for (d, k, block size), or null without WebAssembly SIMD or when the staging would be too large. */
-export function wasmSweep(d: number, k: number, block: number): WasmSweep | null {
+/**
+ * This thread's sweep for (d, k, block size): the float64 WasmSweep for d <= UNROLL_D, the
+ * screened WasmScreen above it; null without WebAssembly SIMD or when the staging would be too large.
+ */
+export function wasmSweep(d: number, k: number, block: number): WasmSweep | WasmScreen | null {
   if (!wasmSimd || d > 4096) return null;
-  const S = subBlockPixels(d, block);
+  const screened = d >= KM_SCREEN_MIN_D;
+  const S = screened ? Math.max(4, Math.min(block, Math.floor(SCREEN_STAGE_BYTES / (4 * d))) & ~3) : subBlockPixels(d, block);
   const key = `${d}:${k}:${S}`;
   let w = instances.get(key);
   if (!w) {
     if (instances.size > 8) instances.clear();
-    w = new WasmSweep(d, k, S);
+    w = screened ? new WasmScreen(d, k, S) : new WasmSweep(d, k, S);
     instances.set(key, w);
   }
   return w;
@@ -149,64 +157,35 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
   const na = act.length;
   const m = d + 2;
   const f = new Fn('sweep', [['n', I32]]);
-  const i = f.local('i', I32), fp = f.local('fp', I32), xp = f.local('xp', I32), j = f.local('j', I32), base = f.local('base', I32);
-  const x = f.local('x', V128), t = f.local('t', V128), ok = f.local('ok', V128), zero = f.local('zero', V128), zf = f.local('zf', V128);
+  if (d > UNROLL_D) throw new RangeError(`kmeans-wasm: the float64 sweep takes d <= ${UNROLL_D} (larger d runs WasmScreen)`);
+  const i = f.local('i', I32), base = f.local('base', I32);
+  const x = f.local('x', V128), t = f.local('t', V128), ok = f.local('ok', V128), zero = f.local('zero', V128);
   const bv = f.local('bv', V128), bb = f.local('bb', V128), bl = f.local('bl', V128), msk = f.local('msk', V128);
   const s = Array.from({ length: Math.min(GROUP, na) }, (_, q) => f.local(`s${q}`, V128));
-  const unroll = d <= UNROLL_D;
-  // Unrolled: z of the pair in registers; otherwise in the Z scratch area.
-  const zr = unroll ? Array.from({ length: d }, (_, q) => f.local(`z${q}`, V128)) : [];
+  // z of the pair in registers (the feature loops are unrolled).
+  const zr = Array.from({ length: d }, (_, q) => f.local(`z${q}`, V128));
   f.f64(0).f64x2Splat().set(zero);
   f.i32(0).set(i);
   f.block().loop();
   {
-    // --- z of the pair (pixels i, i + 1) into Z, and the finite mask
+    // --- z of the pair (pixels i, i + 1), and the finite mask
     f.get(zero).get(zero).f64x2Eq().set(ok);
-    const zStep = (fc: number | null) => {
-      // x = the two float32 values of feature f, promoted
-      if (fc !== null) f.get(i).i32(2).shl().vLoad64Zero(L.X + 4 * fc * L.S);
-      else f.get(xp).vLoad64Zero(L.X);
+    for (let fc = 0; fc < d; fc++) {
+      // x = the two float32 values of feature fc, promoted
+      f.get(i).i32(2).shl().vLoad64Zero(L.X + 4 * fc * L.S);
       f.f64x2PromoteLow().set(x);
       f.get(ok).get(x).get(x).f64x2Sub().get(zero).f64x2Eq().vAnd().set(ok);
-      if (fc !== null) {
-        f.get(x).i32(0).vLoad64Splat(L.sh + 8 * fc).f64x2Sub().i32(0).vLoad64Splat(L.iv + 8 * fc).f64x2Mul().set(zr[fc]);
-      } else {
-        f.get(fp).i32(1).shl();
-        f.get(x).get(fp).vLoad64Splat(L.sh).f64x2Sub().get(fp).vLoad64Splat(L.iv).f64x2Mul().vStore(L.Z);
-      }
-    };
-    if (unroll) for (let q = 0; q < d; q++) zStep(q);
-    else {
-      // fp = 8 f (byte offset of feature f in float64 arrays); xp = address of x[f][i]
-      f.i32(0).set(fp);
-      f.get(i).i32(2).shl().set(xp);
-      f.block().loop();
-      zStep(null);
-      f.get(xp).i32(4 * L.S).add().set(xp);
-      f.get(fp).i32(8).add().tee(fp).i32(8 * d).ltS().brIf(0);
-      f.end().end();
+      f.get(x).i32(0).vLoad64Splat(L.sh + 8 * fc).f64x2Sub().i32(0).vLoad64Splat(L.iv + 8 * fc).f64x2Mul().set(zr[fc]);
     }
     // --- squared distances to the active centres, in groups; running argmin in index order
     for (let g0 = 0; g0 < na; g0 += GROUP) {
       const gn = Math.min(GROUP, na - g0);
       for (let q = 0; q < gn; q++) f.get(zero).set(s[q]);
-      const dStep = (fc: number | null) => {
-        if (fc === null) f.get(fp).i32(1).shl().vLoad(L.Z).set(zf);
+      for (let fc = 0; fc < d; fc++) {
         for (let q = 0; q < gn; q++) {
           const co = L.C + 8 * (g0 + q) * d;
-          f.get(s[q]).get(fc !== null ? zr[fc] : zf);
-          if (fc !== null) f.i32(0).vLoad64Splat(co + 8 * fc);
-          else f.get(fp).vLoad64Splat(co);
-          f.f64x2Sub().tee(t).get(t).f64x2Mul().f64x2Add().set(s[q]);
+          f.get(s[q]).get(zr[fc]).i32(0).vLoad64Splat(co + 8 * fc).f64x2Sub().tee(t).get(t).f64x2Mul().f64x2Add().set(s[q]);
         }
-      };
-      if (unroll) for (let q = 0; q < d; q++) dStep(q);
-      else {
-        f.i32(0).set(fp);
-        f.block().loop();
-        dStep(null);
-        f.get(fp).i32(8).add().tee(fp).i32(8 * d).ltS().brIf(0);
-        f.end().end();
       }
       for (let q = 0; q < gn; q++) {
         const idx = g0 + q;
@@ -236,24 +215,391 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
         f.get(i).i32(ln).add().i32(2).shl().get(msk).f64x2Extract(ln).demote().f32Store(L.dd);
       }
       f.get(bb).i64x2Extract(ln).wrap().set(base);
-      if (unroll) {
-        for (let q = 0; q < d; q++) {
-          f.get(base).get(base).f64Load(L.sums + 8 * q).get(zr[q]).f64x2Extract(ln).fadd().f64Store(L.sums + 8 * q);
-        }
-      } else {
-        f.i32(0).set(fp);
-        f.block().loop();
-        f.get(base).get(base).f64Load(L.sums).get(fp).i32(1).shl().f64Load(L.Z + 8 * ln).fadd().f64Store(L.sums);
-        f.get(base).i32(8).add().set(base);
-        f.get(fp).i32(8).add().tee(fp).i32(8 * d).ltS().brIf(0);
-        f.end().end();
-        f.get(bb).i64x2Extract(ln).wrap().set(base);
+      for (let q = 0; q < d; q++) {
+        f.get(base).get(base).f64Load(L.sums + 8 * q).get(zr[q]).f64x2Extract(ln).fadd().f64Store(L.sums + 8 * q);
       }
       f.get(base).get(base).f64Load(L.sums + 8 * d).f64(1).fadd().f64Store(L.sums + 8 * d);
       f.get(base).get(base).f64Load(L.sums + 8 * (d + 1)).get(bv).f64x2Extract(ln).fadd().f64Store(L.sums + 8 * (d + 1));
     }
     f.get(i).i32(2).add().tee(i).get('n').ltS().brIf(0);
   }
+  f.end().end();
+  return assemble([f], { pages, maxPages: pages, shared: false });
+}
+
+// ---------------------------------------------------------------------------------------
+// d > UNROLL_D: a float32 screen that decides the label where it is certain, the float64
+// twin where it is not, and the float64 sums.
+//
+// Why: at d = 101 the float64 sweep above forms (z - c)^2 for every centre in float64, two
+// pixels a vector; scikit-learn forms x.c in float32 through a GEMM. Here the labels come
+// from a float32 screen, four pixels a vector, and are nevertheless EXACTLY the labels of the
+// float64 twin (kmeansAssignCpu), because the screen only decides where its rounding cannot
+// change the outcome; every other pixel is decided by the twin's own float64 arithmetic.
+//
+// 1. Screen (float32, pixels i..i+3 in one f32x4, read from the staged rows):
+//      y_f = fl32(x_f - sh_f)            (sh is the shift rounded to float32 by standardization())
+//      D_q = sum_f y_f * w_qf,  w_qf = fl32(iv_f * c_qf)  (sequential per lane, f in order)
+//      v_q = fl32(K_q - 2 D_q), K_q = fl32(|c_q|^2)      ( = s_q - |z|^2 up to rounding)
+//      nrm = sum_f y_f^2                                   (float32, for the error bound)
+//    The smallest v (lower index on ties) and the second smallest are kept.
+// 2. Certainty: with z_f = (x_f - sh_f) iv_f and T_q = |c_q|^2 - 2 z.c_q (real numbers),
+//    |v_q - T_q| <= (2d + 12) u |y| |w_q| + 2.1 u K_q (u = 2^-24: the float32 dot product's
+//    gamma_d bound, the rounding of y, w, K and of the subtraction, |D| <= |y||w|), and the
+//    twin's float64 distance s64_q differs from the real |z|^2 + T_q by at most
+//    e64 (3 maxIv^2 |y|^2 + 2 K_q), e64 = (d + 4) 2^-49 (its summation and the rounding of
+//    z). So if second - best > G = A sqrt(nrm) + B + Gam nrm, with A, B, Gam the bounds
+//    above for the largest |w_q| and K_q doubled (both centres err) and inflated by 2.5 %
+//    (the float32 evaluation of G, sqrt and |y| <= sqrt(nrm)(1 + d u)), every other centre's
+//    s64 exceeds the winner's: the twin picks the same centre. B also carries 1e-36 for
+//    float32 underflow in D and K, and A sqrt(d 2^-148) + Gam d 2^-148 for nrm falling
+//    short of |y|^2 where its terms underflow. A pixel with a non-finite value has nrm NaN
+//    or Inf and is never certain; nrm < NRM_LIMIT keeps D and G far from overflow. On
+//    N(0, 1) data at d = 101, k = 6 about 1 pixel in 7,000 is uncertain.
+// 3. Uncertain pixels (near-ties, non-finite values) get the twin's label in the same pass
+//    (float64, centres in index order, strict <; exactLabel is its JavaScript form, used by
+//    the reference sweep in kmeans-sweep.ts).
+// 4. Sums (float64, pixels in order, two features a vector after a 4 x 4 transpose of each
+//    group of 4 pixels, whose rows are still in L1 from the screen):
+//    z_f = (f64(x_f) - sh_f) * iv_f (as the twin), cluster sums of z, the count, and the
+//    winner's squared distance s = (P0 + P1) + (P2 + P3), P_r = sum over f = r (mod 4) of
+//    (z_f - c_f)^2 in f order (float64: the tests compare the sums with the twin's to 1e-9 of
+//    their scale, which float32 sums of ~10^4 pixels would not meet). Same bytes as the
+//    JavaScript reference sweep (kmeans-sweep.ts, screenedSweepJs).
+// ---------------------------------------------------------------------------------------
+
+/** Features from which the screened path runs. */
+export const KM_SCREEN_MIN_D = UNROLL_D + 1;
+/** Largest squared pixel norm (float32, shifted units) the screen trusts. */
+const NRM_LIMIT = 1e30;
+/** Centres screened together (accumulators in registers). */
+const SGROUP = 6;
+
+interface ScreenLayout {
+  S: number;
+  dp: number;
+  ms: number;
+  X: number;
+  W: number;
+  K: number;
+  SH32: number;
+  SH64: number;
+  IV64: number;
+  C64: number;
+  ACC: number;
+  T: number;
+  LAB: number;
+  DD: number;
+  PAR: number;
+  bytes: number;
+}
+
+function screenLayout(d: number, k: number, S: number): ScreenLayout {
+  const al = (x: number) => Math.ceil(x / 64) * 64;
+  // Features padded to a multiple of 8 (zero rows, zero shift, scale and centres).
+  const dp = Math.ceil(d / 8) * 8;
+  // Per cluster: float64 sums of z (dp), count, squared distances, 2 spare, then the centre (dp).
+  const ms = 2 * dp + 4;
+  const X = 0;
+  const W = al(X + 4 * dp * S);
+  const K = al(W + 4 * k * dp);
+  const SH32 = al(K + 4 * k);
+  const SH64 = al(SH32 + 4 * dp);
+  const IV64 = al(SH64 + 8 * dp);
+  const ACC = al(IV64 + 8 * dp);
+  const C64 = ACC + 8 * (dp + 4); // centre j at C64 + 8 j ms
+  const T = al(ACC + 8 * k * ms);
+  const LAB = al(T + 16 * dp);
+  const DD = al(LAB + 4 * S);
+  const PAR = al(DD + 4 * S);
+  return { S, dp, ms, X, W, K, SH32, SH64, IV64, C64, ACC, T, LAB, DD, PAR, bytes: al(PAR + 64) };
+}
+
+interface ScreenExports {
+  sweep: (n: number) => void;
+}
+
+/**
+ * The twin's label of pixel i (kmeansAssignCpu's float64 arithmetic and order): -1 if a
+ * value is not finite; value of feature f at X[f * S + i].
+ */
+export function exactLabel(
+  X: Float32Array, S: number, i: number, d: number, sh: Float64Array, iv: Float64Array, C: Float64Array, act: number[],
+): number {
+  for (let f = 0; f < d; f++) {
+    const x = X[f * S + i];
+    if (x - x !== 0) return -1;
+  }
+  let best = -1, bv = 0;
+  for (const j of act) {
+    let s = 0;
+    const c = j * d;
+    for (let f = 0; f < d; f++) {
+      const t = (X[f * S + i] - sh[f]) * iv[f] - C[c + f];
+      s += t * t;
+    }
+    if (best < 0 || s < bv) {
+      best = j;
+      bv = s;
+    }
+  }
+  return best;
+}
+
+const f32bits = (v: number) => new Int32Array(Float32Array.of(v).buffer)[0];
+
+/** The screened sweep for d > UNROLL_D: one instance per (thread, d, k, sub-block size). */
+export class WasmScreen {
+  readonly L: ScreenLayout;
+  private readonly mem: WasmMemory;
+  private readonly pages: number;
+  private readonly fns = new Map<string, ScreenExports>();
+
+  constructor(readonly d: number, readonly k: number, readonly S: number) {
+    this.L = screenLayout(d, k, S);
+    this.pages = Math.ceil(this.L.bytes / 65536);
+    this.mem = newMemory(this.pages);
+  }
+
+  private exports(act: number[]): ScreenExports {
+    const key = act.join(',');
+    let e = this.fns.get(key);
+    if (!e) {
+      if (this.fns.size > 64) this.fns.clear();
+      e = instantiate<ScreenExports>(buildScreen(this.d, act, this.L, this.pages), this.mem);
+      this.fns.set(key, e);
+    }
+    return e;
+  }
+
+  /** As WasmSweep.run (same arguments and results, the screened arithmetic). */
+  run(
+    views: { data: Float32Array; stride: number; offset: number; count: number }[], starts: number[], g0: number, g1: number,
+    shift: Float64Array, invScale: Float64Array, centres: Float64Array, act: number[], sums: Float64Array,
+    labels: Int32Array | null, dist2: Float32Array | null,
+  ): void {
+    const { d, k, L } = this;
+    const { dp, ms, S } = L;
+    const m = d + 2;
+    const buf = this.mem.buffer;
+    const want = labels !== null && dist2 !== null;
+    const fn = this.exports(act);
+    const W = new Float32Array(buf, L.W, k * dp);
+    const K = new Float32Array(buf, L.K, k);
+    const par = new Float32Array(buf, L.PAR, 4);
+    new Float32Array(buf, L.SH32, d).set(shift);
+    new Float64Array(buf, L.SH64, d).set(shift);
+    new Float64Array(buf, L.IV64, d).set(invScale);
+
+    // Screen constants (see the header): w, K and the certainty bound's A, B, Gam.
+    let wMax = 0, kMax = 0, ivMax = 0;
+    for (let f = 0; f < d; f++) ivMax = Math.max(ivMax, Math.abs(invScale[f]));
+    act.forEach((j, q) => {
+      let w2 = 0, c2 = 0;
+      for (let f = 0; f < d; f++) {
+        const c = centres[j * d + f];
+        W[q * dp + f] = invScale[f] * c; // rounded to float32 by the store
+        w2 += W[q * dp + f] * W[q * dp + f];
+        c2 += c * c;
+      }
+      K[q] = c2;
+      wMax = Math.max(wMax, Math.sqrt(w2));
+      kMax = Math.max(kMax, K[q]);
+    });
+    const u = 2 ** -24, e64 = (d + 4) * 2 ** -49;
+    par[0] = 2.05 * (2 * d + 12) * u * wMax;
+    par[2] = 2.05 * 3.1 * e64 * ivMax * ivMax;
+    // nrm may fall short of |y|^2 by d 2^-148 where its terms underflow: that much more of A
+    // sqrt(.) and Gam (.) goes into B (sqrt is subadditive).
+    const under = d * 2 ** -148;
+    par[1] = 2.05 * (2.1 * u + 2.1 * e64) * kMax + 1.01 * (par[0] * Math.sqrt(under) + par[2] * under) + 1e-36;
+    // Norm limit: |y| |w| and K far below float32 overflow, else nothing is certain.
+    const lim = Math.min(NRM_LIMIT, (1e36 / Math.max(wMax, 1e-30)) ** 2);
+    par[3] = Number.isFinite(par[0]) && Number.isFinite(par[1]) && Number.isFinite(par[2]) && kMax < 1e36 ? lim : 0;
+    const ACC = new Float64Array(buf, L.ACC, k * ms);
+    for (let j = 0; j < k; j++) {
+      ACC.set(centres.subarray(j * d, j * d + d), j * ms + dp + 4);
+      for (let f = 0; f < d; f++) ACC[j * ms + f] = sums[j * m + f];
+      ACC[j * ms + dp] = sums[j * m + d];
+      ACC[j * ms + dp + 1] = sums[j * m + d + 1];
+    }
+    const X = new Float32Array(buf, L.X, dp * S);
+    const lab = new Int32Array(buf, L.LAB, S);
+    const dd = new Float32Array(buf, L.DD, S);
+    for (let a = g0; a < g1; a += S) {
+      const n = Math.min(S, g1 - a);
+      for (let vi = 0; vi < views.length; vi++) {
+        const v = views[vi];
+        const s = Math.max(a, starts[vi]);
+        const e = Math.min(a + n, starts[vi] + v.count);
+        if (s >= e) continue;
+        const from = v.offset + s - starts[vi];
+        for (let f = 0; f < d; f++) X.set(v.data.subarray(f * v.stride + from, f * v.stride + from + e - s), f * S + s - a);
+      }
+      fn.sweep(n);
+      if (want) {
+        labels!.set(lab.subarray(0, n), a);
+        for (let i = 0; i < n; i++) if (lab[i] < 0) dd[i] = NaN;
+        dist2!.set(dd.subarray(0, n), a);
+      }
+    }
+    for (let j = 0; j < k; j++) {
+      for (let f = 0; f < d; f++) sums[j * m + f] = ACC[j * ms + f];
+      sums[j * m + d] = ACC[j * ms + dp];
+      sums[j * m + d + 1] = ACC[j * ms + dp + 1];
+    }
+  }
+}
+
+function buildScreen(d: number, act: number[], L: ScreenLayout, pages: number): Uint8Array<ArrayBuffer> {
+  const { S, dp, ms } = L;
+  const na = act.length;
+  // sweep(n): per group of 4 pixels: screen, the twin's label for uncertain lanes, 4 x 4
+  // transpose, float64 sums (the group's rows are still in L1 from the screen).
+  const f = new Fn('sweep', [['n', I32]]);
+  const i = f.local('i', I32), fp = f.local('fp', I32), xp = f.local('xp', I32);
+  const y = f.local('y', V128), nrm = f.local('nrm', V128), v = f.local('v', V128), lt = f.local('lt', V128);
+  const best = f.local('best', V128), second = f.local('second', V128), bidx = f.local('bidx', V128);
+  const D = Array.from({ length: Math.min(SGROUP, na) }, (_, q) => f.local(`D${q}`, V128));
+  // exact-label locals
+  const pa = f.local('pa', I32), lb = f.local('lb', I32);
+  const xs = f.local('xs', F32), sc = f.local('sc', F64), bvs = f.local('bvs', F64), tt = f.local('tt', F64);
+  // accumulation locals
+  const fo = f.local('fo', I32), lab = f.local('lab', I32), ap = f.local('ap', I32), tp = f.local('tp', I32), base = f.local('base', I32);
+  const r = [0, 1, 2, 3].map((q) => f.local(`r${q}`, V128));
+  const t = [0, 1, 2, 3].map((q) => f.local(`t${q}`, V128));
+  const z = f.local('z', V128), u = f.local('u', V128), s0 = f.local('s0', V128), s1 = f.local('s1', V128);
+  const sv = [s0, s1];
+  f.i32(0).set(i);
+  f.block().loop();
+  // ---- screen (float32)
+  for (let g0 = 0; g0 < na; g0 += SGROUP) {
+    const gn = Math.min(SGROUP, na - g0);
+    for (let q = 0; q < gn; q++) f.i64x2Const(0).set(D[q]);
+    if (g0 === 0) f.i64x2Const(0).set(nrm);
+    f.i32(0).set(fp);
+    f.get(i).i32(2).shl().set(xp);
+    f.block().loop();
+    f.get(xp).vLoad(L.X).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
+    if (g0 === 0) f.get(nrm).get(y).get(y).f32x4Mul().f32x4Add().set(nrm);
+    for (let q = 0; q < gn; q++) f.get(D[q]).get(y).get(fp).vLoad32Splat(L.W + 4 * (g0 + q) * dp).f32x4Mul().f32x4Add().set(D[q]);
+    f.get(xp).i32(4 * S).add().set(xp);
+    f.get(fp).i32(4).add().tee(fp).i32(4 * d).ltS().brIf(0);
+    f.end().end();
+    for (let q = 0; q < gn; q++) {
+      const idx = g0 + q;
+      f.i32(0).vLoad32Splat(L.K + 4 * idx).get(D[q]).get(D[q]).f32x4Add().f32x4Sub().set(v);
+      if (idx === 0) {
+        f.get(v).set(best);
+        f.i32(f32bits(Infinity)).i32x4Splat().set(second);
+        f.i32(act[0]).i32x4Splat().set(bidx);
+      } else {
+        f.get(v).get(best).f32x4Lt().set(lt);
+        f.get(best).get(second).get(v).f32x4Min().get(lt).vBitselect().set(second);
+        f.get(v).get(best).get(lt).vBitselect().set(best);
+        f.i32(act[idx]).i32x4Splat().get(bidx).get(lt).vBitselect().set(bidx);
+      }
+    }
+  }
+  // certain = (second - best > A sqrt(nrm) + B + Gam nrm) and nrm < limit
+  f.get(second).get(best).f32x4Sub();
+  f.i32(0).vLoad32Splat(L.PAR).get(nrm).f32x4Sqrt().f32x4Mul();
+  f.i32(0).vLoad32Splat(L.PAR + 4).f32x4Add();
+  f.i32(0).vLoad32Splat(L.PAR + 8).get(nrm).f32x4Mul().f32x4Add();
+  f.f32x4Gt();
+  f.get(nrm).i32(0).vLoad32Splat(L.PAR + 12).f32x4Lt().vAnd().set(lt);
+  f.get(i).i32(2).shl().get(bidx).i32(-2).i32x4Splat().get(lt).vBitselect().vStore(L.LAB);
+  // ---- uncertain lanes: the twin's label (float64, centres in index order, strict <)
+  f.get(lt).i32x4AllTrue().eqz();
+  f.if_();
+  for (let lane = 0; lane < 4; lane++) {
+    f.get(i).i32(lane).add().i32(2).shl().set(pa); // byte offset of pixel i + lane in a row
+    f.get(pa).i32Load(L.LAB).i32(-2).eq();
+    f.if_();
+    f.i32(-1).set(lb);
+    f.block(); // exit: non-finite value
+    // finite check: x - x is 0 for a finite x
+    f.get(pa).set(xp);
+    f.i32(0).set(fp);
+    f.block().loop();
+    f.get(xp).f32Load(L.X).tee(xs).get(xs).f32Sub().tee(xs).get(xs).f32Ne().brIf(2);
+    f.get(xp).i32(4 * S).add().set(xp);
+    f.get(fp).i32(1).add().tee(fp).i32(d).ltS().brIf(0);
+    f.end().end();
+    act.forEach((j, q) => {
+      f.f64(0).set(sc);
+      f.get(pa).set(xp);
+      f.i32(0).set(fp); // byte offset 8 f
+      f.block().loop();
+      f.get(xp).f32Load(L.X).promote().get(fp).f64Load(L.SH64).fsub().get(fp).f64Load(L.IV64).fmul();
+      f.get(fp).f64Load(L.C64 + 8 * j * ms).fsub().tee(tt).get(tt).fmul().get(sc).fadd().set(sc);
+      f.get(xp).i32(4 * S).add().set(xp);
+      f.get(fp).i32(8).add().tee(fp).i32(8 * d).ltS().brIf(0);
+      f.end().end();
+      if (q === 0) {
+        f.get(sc).set(bvs);
+        f.i32(j).set(lb);
+      } else {
+        f.get(sc).get(bvs).flt();
+        f.if_();
+        f.get(sc).set(bvs);
+        f.i32(j).set(lb);
+        f.end();
+      }
+    });
+    f.end(); // exit block
+    f.get(pa).get(lb).i32Store(L.LAB);
+    f.end();
+  }
+  f.end();
+  // ---- 4 x 4 transpose of pixels i..i+3 into T (pixel-major rows of dp float32, pad rows zero)
+  f.get(i).i32(2).shl().set(xp);
+  f.i32(0).set(fo);
+  f.block().loop();
+  for (let q = 0; q < 4; q++) f.get(xp).vLoad(L.X + 4 * q * S).set(r[q]);
+  const lanes = (a: number[]) => a.flatMap((w) => [4 * w, 4 * w + 1, 4 * w + 2, 4 * w + 3]);
+  f.get(r[0]).get(r[1]).shuffle(lanes([0, 4, 1, 5])).set(t[0]);
+  f.get(r[0]).get(r[1]).shuffle(lanes([2, 6, 3, 7])).set(t[1]);
+  f.get(r[2]).get(r[3]).shuffle(lanes([0, 4, 1, 5])).set(t[2]);
+  f.get(r[2]).get(r[3]).shuffle(lanes([2, 6, 3, 7])).set(t[3]);
+  f.get(fo).get(t[0]).get(t[2]).shuffle(lanes([0, 1, 4, 5])).vStore(L.T);
+  f.get(fo).get(t[0]).get(t[2]).shuffle(lanes([2, 3, 6, 7])).vStore(L.T + 4 * dp);
+  f.get(fo).get(t[1]).get(t[3]).shuffle(lanes([0, 1, 4, 5])).vStore(L.T + 8 * dp);
+  f.get(fo).get(t[1]).get(t[3]).shuffle(lanes([2, 3, 6, 7])).vStore(L.T + 12 * dp);
+  f.get(xp).i32(16 * S).add().set(xp);
+  f.get(fo).i32(16).add().tee(fo).i32(4 * dp).ltS().brIf(0);
+  f.end().end();
+  // ---- per pixel in order: float64 sums of z, count, squared distance
+  for (let p = 0; p < 4; p++) {
+    f.get(i).i32(p).add().get('n').ltS();
+    f.if_();
+    f.get(i).i32(p).add().i32(2).shl().i32Load(L.LAB).tee(lab).i32(0).geS();
+    f.if_();
+    f.get(lab).i32(8 * ms).mul().i32(L.ACC).add().tee(base).set(ap);
+    f.i32(L.T + 4 * p * dp).set(tp);
+    f.i32(0).set(fo);
+    f.i64x2Const(0).set(s0);
+    f.i64x2Const(0).set(s1);
+    f.block().loop();
+    // 8 features a step: h-th pair (features f + 2h, f + 2h + 1) into s0 (h even: f = 0, 1 mod 4) or s1
+    for (let h = 0; h < 4; h++) {
+      f.get(tp).vLoad64Zero(8 * h).f64x2PromoteLow();
+      f.get(fo).vLoad(L.SH64 + 16 * h).f64x2Sub().get(fo).vLoad(L.IV64 + 16 * h).f64x2Mul().set(z);
+      f.get(ap).get(ap).vLoad(16 * h).get(z).f64x2Add().vStore(16 * h);
+      f.get(z).get(ap).vLoad(8 * (dp + 4) + 16 * h).f64x2Sub().tee(u).get(u).f64x2Mul().get(sv[h & 1]).f64x2Add().set(sv[h & 1]);
+    }
+    f.get(tp).i32(32).add().set(tp);
+    f.get(ap).i32(64).add().set(ap);
+    f.get(fo).i32(64).add().tee(fo).i32(8 * dp).ltS().brIf(0);
+    f.end().end();
+    f.get(s0).f64x2Extract(0).get(s0).f64x2Extract(1).fadd().get(s1).f64x2Extract(0).get(s1).f64x2Extract(1).fadd().fadd().set(sc);
+    f.get(base).get(base).f64Load(8 * dp).f64(1).fadd().f64Store(8 * dp);
+    f.get(base).get(base).f64Load(8 * (dp + 1)).get(sc).fadd().f64Store(8 * (dp + 1));
+    f.get(i).i32(p).add().i32(2).shl().get(sc).demote().f32Store(L.DD);
+    f.end();
+    f.end();
+  }
+  f.get(i).i32(4).add().tee(i).get('n').ltS().brIf(0);
   f.end().end();
   return assemble([f], { pages, maxPages: pages, shared: false });
 }

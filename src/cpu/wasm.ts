@@ -13,8 +13,9 @@
 /** Value types. */
 export const I32 = 0x7f;
 export const F64 = 0x7c;
+export const F32 = 0x7d;
 export const V128 = 0x7b;
-type ValType = typeof I32 | typeof F64 | typeof V128;
+type ValType = typeof I32 | typeof F32 | typeof F64 | typeof V128;
 
 /** Unsigned LEB128, the encoding of WebAssembly's immediates (memarg offsets, sizes, indices). */
 export function uleb(n: number): number[] {
@@ -204,6 +205,20 @@ export class Fn {
   f64x2Neg(): this { return this.simd(0xed); }
   f64x2ConvertLowI32x4S(): this { return this.simd(0xfe); }
   f32x4DemoteF64x2Zero(): this { return this.simd(0x5e); }
+
+  // --- SIMD for the k-means float32 screen (kmeans-wasm.ts)
+  vLoad32Splat(offset = 0): this { return this.simdMem(0x09, 2, offset); }
+  i32x4Splat(): this { return this.simd(0x11); }
+  i32x4AllTrue(): this { return this.simd(0xa3); }
+  f32Load(offset = 0): this { return this.mem(0x2a, 2, offset); }
+  f32Sub(): this { return this.op(0x93); }
+  f32Ne(): this { return this.op(0x5c); }
+  promote(): this { return this.op(0xbb); } // f64.promote_f32
+  flt(): this { return this.op(0x63); } // f64.lt
+  eq(): this { return this.op(0x46); } // i32.eq
+  f32x4Gt(): this { return this.simd(0x44); }
+  f32x4Min(): this { return this.simd(0xe8); }
+  f32x4Sqrt(): this { return this.simd(0xe3); }
 
   /** The body as the code section wants it (locals grouped one entry per local). */
   body(): number[] {

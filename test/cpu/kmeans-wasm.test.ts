@@ -6,8 +6,9 @@
  * inactive centres, exact ties, odd pixel counts, views that split blocks, and excluded pixels.
  */
 import { describe, expect, test } from 'vitest';
+import { kmeansAssignCpu } from '../../src/cpu/kmeans.js';
 import { KM_CPU_BLOCK, kmeansSweepBlocks } from '../../src/cpu/kmeans-sweep.js';
-import { wasmSweep } from '../../src/cpu/kmeans-wasm.js';
+import { KM_SCREEN_MIN_D, wasmSweep } from '../../src/cpu/kmeans-wasm.js';
 import { makeRng } from '../../src/synth/random.js';
 
 describe('kmeans-wasm', () => {
@@ -57,6 +58,46 @@ describe('kmeans-wasm', () => {
           }
         }
       }
+    }
+  });
+
+  test('float32 screen (d >= KM_SCREEN_MIN_D): near-ties and large offsets keep exactly the float64 twin labels', () => {
+    const rng = makeRng(7);
+    for (const [d, k, offset, scale] of [[KM_SCREEN_MIN_D, 6, 0, 1], [101, 6, 8340, 0.5], [101, 9, 1, 0.01], [37, 3, -2e4, 3]]) {
+      const n = 4000;
+      const centres = Float64Array.from({ length: k * d }, () => rng.normal());
+      const shift = Float64Array.from({ length: d }, () => Math.fround(offset + 0.1 * rng.normal()));
+      const invScale = Float64Array.from({ length: d }, () => 1 / (scale * (0.5 + rng.uniform())));
+      const data = new Float32Array(d * n);
+      // Pixels on the bisector of two centres, moved towards one of them by 0 to 1e-3 of
+      // their distance (ties far below float32 resolution, and clear preferences), and
+      // pixels near a centre (|z| small where the offset is large).
+      const eps = [0, 1e-12, -1e-12, 1e-9, -1e-9, 1e-7, -1e-7, 1e-5, -1e-5, 1e-3, -1e-3];
+      for (let i = 0; i < n; i++) {
+        const a = i % k, b = (i + 1 + (i >> 3) % (k - 1)) % k;
+        const e = i % 5 === 4 ? 0.5 : eps[i % eps.length];
+        for (let f = 0; f < d; f++) {
+          const z = 0.5 * (centres[a * d + f] + centres[b * d + f]) + e * (centres[b * d + f] - centres[a * d + f]);
+          data[f * n + i] = shift[f] + z / invScale[f];
+        }
+      }
+      data[3 * n + 17] = NaN;
+      const views = [{ data, stride: n, offset: 0, count: n }];
+      const active = new Uint8Array(k).fill(1);
+      const p = { d, k, shift, invScale, centres, active };
+      const blocks = Array.from({ length: Math.ceil(n / KM_CPU_BLOCK) }, (_, b) => b);
+      const out = [true, false].map((useWasm) => {
+        const labels = new Int32Array(n), dist2 = new Float32Array(n);
+        const sums = kmeansSweepBlocks(views, p, blocks, labels, dist2, useWasm);
+        return { sums, labels, dist2 };
+      });
+      const twin = new Int32Array(n);
+      kmeansAssignCpu(views[0], d, { shift, scale: invScale.map((v) => 1 / v), constant: [], standardized: true }, k, centres, active, twin, new Float64Array(n), 0);
+      expect(Array.from(out[0].labels), `d ${d} offset ${offset}`).toEqual(Array.from(twin));
+      expect(Array.from(out[1].labels)).toEqual(Array.from(twin));
+      expect(twin[17]).toBe(-1);
+      expect(Buffer.from(out[0].sums.buffer).equals(Buffer.from(out[1].sums.buffer))).toBe(true);
+      expect(Buffer.from(out[0].dist2.buffer).equals(Buffer.from(out[1].dist2.buffer))).toBe(true);
     }
   });
 });
