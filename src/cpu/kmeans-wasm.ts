@@ -19,6 +19,7 @@
  * labels wanted), with the feature loops unrolled (d <= UNROLL_D).
  */
 import { assemble, F32, F64, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
+import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 
 /** Largest d of the float64 WasmSweep (feature loops unrolled); larger d runs WasmScreen. */
 const UNROLL_D = 8;
@@ -146,7 +147,11 @@ export function wasmSweep(d: number, k: number, block: number): WasmSweep | Wasm
   const key = `${d}:${k}:${S}`;
   let w = instances.get(key);
   if (!w) {
-    if (instances.size > 8) instances.clear();
+    if (instances.size > 8) {
+      // A screened instance's scratch is a heap block: back to the heap (none is running now).
+      for (const old of instances.values()) if (old instanceof WasmScreen) old.free();
+      instances.clear();
+    }
     w = screened ? new WasmScreen(d, k, S) : new WasmSweep(d, k, S);
     instances.set(key, w);
   }
@@ -294,13 +299,13 @@ interface ScreenLayout {
   bytes: number;
 }
 
-function screenLayout(d: number, k: number, S: number): ScreenLayout {
+function screenLayout(d: number, k: number, S: number, base: number): ScreenLayout {
   const al = (x: number) => Math.ceil(x / 64) * 64;
   // Features padded to a multiple of 8 (zero rows, zero shift, scale and centres).
   const dp = Math.ceil(d / 8) * 8;
   // Per cluster: float64 sums of z (dp), count, squared distances, 2 spare, then the centre (dp).
   const ms = 2 * dp + 4;
-  const X = 0;
+  const X = base; // a heap block, 64-byte aligned
   const W = al(X + 4 * dp * S);
   const K = al(W + 4 * k * dp);
   const SH32 = al(K + 4 * k);
@@ -312,11 +317,12 @@ function screenLayout(d: number, k: number, S: number): ScreenLayout {
   const LAB = al(T + 16 * dp);
   const DD = al(LAB + 4 * S);
   const PAR = al(DD + 4 * S);
-  return { S, dp, ms, X, W, K, SH32, SH64, IV64, C64, ACC, T, LAB, DD, PAR, bytes: al(PAR + 64) };
+  return { S, dp, ms, X, W, K, SH32, SH64, IV64, C64, ACC, T, LAB, DD, PAR, bytes: al(PAR + 64) - base };
 }
 
 interface ScreenExports {
-  sweep: (n: number) => void;
+  /** n pixels; feature f of pixel i at byte x0 + f rs + 4 i (the staged rows or a heap array in place). */
+  sweep: (n: number, x0: number, rs: number) => void;
 }
 
 /**
@@ -348,17 +354,28 @@ export function exactLabel(
 
 const f32bits = (v: number) => new Int32Array(Float32Array.of(v).buffer)[0];
 
-/** The screened sweep for d > UNROLL_D: one instance per (thread, d, k, sub-block size). */
+/**
+ * The screened sweep for d > UNROLL_D: one instance per (thread, d, k, sub-block size). Its
+ * scratch is a block of this thread's WebAssembly heap (wasm-heap.ts), so a feature array
+ * allocated in the heap (heapF32) is read where it lies, without the staging copy.
+ */
 export class WasmScreen {
   readonly L: ScreenLayout;
   private readonly mem: WasmMemory;
-  private readonly pages: number;
   private readonly fns = new Map<string, ScreenExports>();
 
   constructor(readonly d: number, readonly k: number, readonly S: number) {
-    this.L = screenLayout(d, k, S);
-    this.pages = Math.ceil(this.L.bytes / 65536);
-    this.mem = newMemory(this.pages);
+    const bytes = screenLayout(d, k, S, 0).bytes;
+    this.L = screenLayout(d, k, S, heapAlloc(bytes));
+    this.mem = wasmHeap().mem;
+    // Zero: the padding features (d..dp) of the shift, scale, centres and transposed rows
+    // must be 0 (heap blocks hold whatever they last held).
+    new Uint8Array(wasmHeap().buffer, this.L.X, bytes).fill(0);
+  }
+
+  /** Returns the scratch to the heap (the instance must not be used after). */
+  free(): void {
+    heapFree(this.L.X);
   }
 
   private exports(act: number[]): ScreenExports {
@@ -366,7 +383,7 @@ export class WasmScreen {
     let e = this.fns.get(key);
     if (!e) {
       if (this.fns.size > 64) this.fns.clear();
-      e = instantiate<ScreenExports>(buildScreen(this.d, act, this.L, this.pages), this.mem);
+      e = instantiate<ScreenExports>(buildScreen(this.d, act, this.L), this.mem);
       this.fns.set(key, e);
     }
     return e;
@@ -381,7 +398,7 @@ export class WasmScreen {
     const { d, k, L } = this;
     const { dp, ms, S } = L;
     const m = d + 2;
-    const buf = this.mem.buffer;
+    const buf = wasmHeap().buffer;
     const want = labels !== null && dist2 !== null;
     const fn = this.exports(act);
     const W = new Float32Array(buf, L.W, k * dp);
@@ -428,15 +445,25 @@ export class WasmScreen {
     const dd = new Float32Array(buf, L.DD, S);
     for (let a = g0; a < g1; a += S) {
       const n = Math.min(S, g1 - a);
-      for (let vi = 0; vi < views.length; vi++) {
-        const v = views[vi];
-        const s = Math.max(a, starts[vi]);
-        const e = Math.min(a + n, starts[vi] + v.count);
-        if (s >= e) continue;
-        const from = v.offset + s - starts[vi];
-        for (let f = 0; f < d; f++) X.set(v.data.subarray(f * v.stride + from, f * v.stride + from + e - s), f * S + s - a);
+      // A sub-block inside one view whose array lies in the heap is read in place (the last
+      // group of 4 reads up to 3 floats past the view: inside the block's HEAP_PAD, dropped);
+      // any other is staged into X.
+      let vi = 0;
+      while (starts[vi] + views[vi].count <= a) vi++;
+      const v = views[vi];
+      if (a + n <= starts[vi] + v.count && inHeap(v.data)) {
+        fn.sweep(n, v.data.byteOffset + 4 * (v.offset + a - starts[vi]), 4 * v.stride);
+      } else {
+        for (let vj = vi; vj < views.length; vj++) {
+          const w = views[vj];
+          const s = Math.max(a, starts[vj]);
+          const e = Math.min(a + n, starts[vj] + w.count);
+          if (s >= e) continue;
+          const from = w.offset + s - starts[vj];
+          for (let f = 0; f < d; f++) X.set(w.data.subarray(f * w.stride + from, f * w.stride + from + e - s), f * S + s - a);
+        }
+        fn.sweep(n, L.X, 4 * S);
       }
-      fn.sweep(n);
       if (want) {
         labels!.set(lab.subarray(0, n), a);
         for (let i = 0; i < n; i++) if (lab[i] < 0) dd[i] = NaN;
@@ -451,13 +478,14 @@ export class WasmScreen {
   }
 }
 
-function buildScreen(d: number, act: number[], L: ScreenLayout, pages: number): Uint8Array<ArrayBuffer> {
-  const { S, dp, ms } = L;
+function buildScreen(d: number, act: number[], L: ScreenLayout): Uint8Array<ArrayBuffer> {
+  const { dp, ms } = L;
   const na = act.length;
   // sweep(n): per group of 4 pixels: screen, the twin's label for uncertain lanes, 4 x 4
   // transpose, float64 sums (the group's rows are still in L1 from the screen).
-  const f = new Fn('sweep', [['n', I32]]);
+  const f = new Fn('sweep', [['n', I32], ['x0', I32], ['rs', I32]]);
   const i = f.local('i', I32), fp = f.local('fp', I32), xp = f.local('xp', I32);
+  const rs2 = f.local('rs2', I32), rs3 = f.local('rs3', I32), rs4 = f.local('rs4', I32);
   const y = f.local('y', V128), nrm = f.local('nrm', V128), v = f.local('v', V128), lt = f.local('lt', V128);
   const best = f.local('best', V128), second = f.local('second', V128), bidx = f.local('bidx', V128);
   const D = Array.from({ length: Math.min(SGROUP, na) }, (_, q) => f.local(`D${q}`, V128));
@@ -470,6 +498,9 @@ function buildScreen(d: number, act: number[], L: ScreenLayout, pages: number): 
   const t = [0, 1, 2, 3].map((q) => f.local(`t${q}`, V128));
   const z = f.local('z', V128), u = f.local('u', V128), s0 = f.local('s0', V128), s1 = f.local('s1', V128);
   const sv = [s0, s1];
+  f.get('rs').i32(1).shl().set(rs2);
+  f.get(rs2).get('rs').add().set(rs3);
+  f.get('rs').i32(2).shl().set(rs4);
   f.i32(0).set(i);
   f.block().loop();
   // ---- screen (float32)
@@ -478,12 +509,12 @@ function buildScreen(d: number, act: number[], L: ScreenLayout, pages: number): 
     for (let q = 0; q < gn; q++) f.i64x2Const(0).set(D[q]);
     if (g0 === 0) f.i64x2Const(0).set(nrm);
     f.i32(0).set(fp);
-    f.get(i).i32(2).shl().set(xp);
+    f.get(i).i32(2).shl().get('x0').add().set(xp);
     f.block().loop();
-    f.get(xp).vLoad(L.X).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
+    f.get(xp).vLoad(0).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
     if (g0 === 0) f.get(nrm).get(y).get(y).f32x4Mul().f32x4Add().set(nrm);
     for (let q = 0; q < gn; q++) f.get(D[q]).get(y).get(fp).vLoad32Splat(L.W + 4 * (g0 + q) * dp).f32x4Mul().f32x4Add().set(D[q]);
-    f.get(xp).i32(4 * S).add().set(xp);
+    f.get(xp).get('rs').add().set(xp);
     f.get(fp).i32(4).add().tee(fp).i32(4 * d).ltS().brIf(0);
     f.end().end();
     for (let q = 0; q < gn; q++) {
@@ -519,21 +550,21 @@ function buildScreen(d: number, act: number[], L: ScreenLayout, pages: number): 
     f.i32(-1).set(lb);
     f.block(); // exit: non-finite value
     // finite check: x - x is 0 for a finite x
-    f.get(pa).set(xp);
+    f.get(pa).get('x0').add().set(xp);
     f.i32(0).set(fp);
     f.block().loop();
-    f.get(xp).f32Load(L.X).tee(xs).get(xs).f32Sub().tee(xs).get(xs).f32Ne().brIf(2);
-    f.get(xp).i32(4 * S).add().set(xp);
+    f.get(xp).f32Load(0).tee(xs).get(xs).f32Sub().tee(xs).get(xs).f32Ne().brIf(2);
+    f.get(xp).get('rs').add().set(xp);
     f.get(fp).i32(1).add().tee(fp).i32(d).ltS().brIf(0);
     f.end().end();
     act.forEach((j, q) => {
       f.f64(0).set(sc);
-      f.get(pa).set(xp);
+      f.get(pa).get('x0').add().set(xp);
       f.i32(0).set(fp); // byte offset 8 f
       f.block().loop();
-      f.get(xp).f32Load(L.X).promote().get(fp).f64Load(L.SH64).fsub().get(fp).f64Load(L.IV64).fmul();
+      f.get(xp).f32Load(0).promote().get(fp).f64Load(L.SH64).fsub().get(fp).f64Load(L.IV64).fmul();
       f.get(fp).f64Load(L.C64 + 8 * j * ms).fsub().tee(tt).get(tt).fmul().get(sc).fadd().set(sc);
-      f.get(xp).i32(4 * S).add().set(xp);
+      f.get(xp).get('rs').add().set(xp);
       f.get(fp).i32(8).add().tee(fp).i32(8 * d).ltS().brIf(0);
       f.end().end();
       if (q === 0) {
@@ -552,23 +583,34 @@ function buildScreen(d: number, act: number[], L: ScreenLayout, pages: number): 
     f.end();
   }
   f.end();
-  // ---- 4 x 4 transpose of pixels i..i+3 into T (pixel-major rows of dp float32, pad rows zero)
-  f.get(i).i32(2).shl().set(xp);
-  f.i32(0).set(fo);
-  f.block().loop();
-  for (let q = 0; q < 4; q++) f.get(xp).vLoad(L.X + 4 * q * S).set(r[q]);
+  // ---- 4 x 4 transpose of pixels i..i+3 into T (pixel-major rows of dp float32). Only the d
+  // rows of the data are read (in place there is nothing beyond them): the last partial group
+  // of features takes zero rows, and T's features from 4 ceil(d / 4) on stay the zeros the
+  // scratch was cleared to.
   const lanes = (a: number[]) => a.flatMap((w) => [4 * w, 4 * w + 1, 4 * w + 2, 4 * w + 3]);
-  f.get(r[0]).get(r[1]).shuffle(lanes([0, 4, 1, 5])).set(t[0]);
-  f.get(r[0]).get(r[1]).shuffle(lanes([2, 6, 3, 7])).set(t[1]);
-  f.get(r[2]).get(r[3]).shuffle(lanes([0, 4, 1, 5])).set(t[2]);
-  f.get(r[2]).get(r[3]).shuffle(lanes([2, 6, 3, 7])).set(t[3]);
-  f.get(fo).get(t[0]).get(t[2]).shuffle(lanes([0, 1, 4, 5])).vStore(L.T);
-  f.get(fo).get(t[0]).get(t[2]).shuffle(lanes([2, 3, 6, 7])).vStore(L.T + 4 * dp);
-  f.get(fo).get(t[1]).get(t[3]).shuffle(lanes([0, 1, 4, 5])).vStore(L.T + 8 * dp);
-  f.get(fo).get(t[1]).get(t[3]).shuffle(lanes([2, 3, 6, 7])).vStore(L.T + 12 * dp);
-  f.get(xp).i32(16 * S).add().set(xp);
-  f.get(fo).i32(16).add().tee(fo).i32(4 * dp).ltS().brIf(0);
+  const rowAt = [() => f.get(xp), () => f.get(xp).get('rs').add(), () => f.get(xp).get(rs2).add(), () => f.get(xp).get(rs3).add()];
+  const group = (rows: number) => {
+    for (let q = 0; q < 4; q++) {
+      if (q < rows) rowAt[q]().vLoad(0).set(r[q]);
+      else f.i64x2Const(0).set(r[q]);
+    }
+    f.get(r[0]).get(r[1]).shuffle(lanes([0, 4, 1, 5])).set(t[0]);
+    f.get(r[0]).get(r[1]).shuffle(lanes([2, 6, 3, 7])).set(t[1]);
+    f.get(r[2]).get(r[3]).shuffle(lanes([0, 4, 1, 5])).set(t[2]);
+    f.get(r[2]).get(r[3]).shuffle(lanes([2, 6, 3, 7])).set(t[3]);
+    f.get(fo).get(t[0]).get(t[2]).shuffle(lanes([0, 1, 4, 5])).vStore(L.T);
+    f.get(fo).get(t[0]).get(t[2]).shuffle(lanes([2, 3, 6, 7])).vStore(L.T + 4 * dp);
+    f.get(fo).get(t[1]).get(t[3]).shuffle(lanes([0, 1, 4, 5])).vStore(L.T + 8 * dp);
+    f.get(fo).get(t[1]).get(t[3]).shuffle(lanes([2, 3, 6, 7])).vStore(L.T + 12 * dp);
+  };
+  f.get(i).i32(2).shl().get('x0').add().set(xp);
+  f.i32(0).set(fo);
+  f.block().loop(); // d >= 9: at least two full groups
+  group(4);
+  f.get(xp).get(rs4).add().set(xp);
+  f.get(fo).i32(16).add().tee(fo).i32(16 * (d >> 2)).ltS().brIf(0);
   f.end().end();
+  if (d & 3) group(d & 3);
   // ---- per pixel in order: float64 sums of z, count, squared distance
   for (let p = 0; p < 4; p++) {
     f.get(i).i32(p).add().get('n').ltS();
@@ -601,5 +643,5 @@ function buildScreen(d: number, act: number[], L: ScreenLayout, pages: number): 
   }
   f.get(i).i32(4).add().tee(i).get('n').ltS().brIf(0);
   f.end().end();
-  return assemble([f], { pages, maxPages: pages, shared: false });
+  return assemble([f], { pages: 1, maxPages: 65536, shared: true });
 }

@@ -50,11 +50,15 @@ export interface KmeansBenchResult {
   adapter: string;
 }
 
-/** Synthetic features: k Gaussian blobs in d dimensions (unit spread, centres ~N(0, 4^2); all at 0 when `normal`), f32[d][P]. */
-function blobTile(P: number, d: number, k: number, seed: number, normal = false): Float32Array {
+/**
+ * Synthetic features: k Gaussian blobs in d dimensions (unit spread, centres ~N(0, 4^2); all
+ * at 0 when `normal`), f32[d][P]; in the WebAssembly heap when `heap` (as the CLI allocates
+ * the features the CPU backend clusters: its sweep reads them in place), else shared memory.
+ */
+function blobTile(P: number, d: number, k: number, seed: number, normal = false, heap = false): Float32Array {
   const rng = makeRng(seed);
   const centres = Float64Array.from({ length: k * d }, () => (normal ? 0 : 4 * rng.normal()));
-  const data = sharedFloat32(d * P);
+  const data = heap ? heapF32(d * P) : sharedFloat32(d * P);
   for (let p = 0; p < P; p++) {
     const j = p % k;
     for (let f = 0; f < d; f++) data[f * P + p] = centres[j * d + f] + rng.normal();
@@ -72,7 +76,7 @@ export async function benchKmeansIteration(backend: Backend, o: KmeansBenchOptio
   checkK(k, 'k');
   const maxP = backend.gpu ? maxKmeansTilePixels(backend.gpu, d) : 1 << 22;
   const tileP = Math.max(1, Math.min(pixels, o.tilePixels ?? Math.min(maxP, 1 << 22)));
-  const data = blobTile(tileP, d, k, o.seed ?? 1, o.data === 'normal');
+  const data = blobTile(tileP, d, k, o.seed ?? 1, o.data === 'normal', !backend.gpu);
   const views: FeatureView[] = [];
   for (let p0 = 0; p0 < pixels; p0 += tileP) views.push({ data, stride: tileP, offset: 0, count: Math.min(tileP, pixels - p0) });
   const st = standardization(featureStats({ d, n: tileP, data }), true);
@@ -114,6 +118,7 @@ export async function benchKmeansIteration(backend: Backend, o: KmeansBenchOptio
     };
   } finally {
     await engine.release();
+    heapFree(data);
   }
 }
 

@@ -9,9 +9,54 @@ import { describe, expect, test } from 'vitest';
 import { kmeansAssignCpu } from '../../src/cpu/kmeans.js';
 import { KM_CPU_BLOCK, kmeansSweepBlocks } from '../../src/cpu/kmeans-sweep.js';
 import { KM_SCREEN_MIN_D, wasmSweep } from '../../src/cpu/kmeans-wasm.js';
+import { heapF32, heapFree, inHeap } from '../../src/cpu/wasm-heap.js';
 import { makeRng } from '../../src/synth/random.js';
 
 describe('kmeans-wasm', () => {
+  test('features in the WebAssembly heap (read in place) and in a plain Float32Array: byte-identical labels, distances and sums', () => {
+    const rng = makeRng(7);
+    // d: the screened path with a partial last group of 4 features (9, 101) and without (12);
+    // the data end at the end of their heap block (the last group of 4 pixels reads past it).
+    for (const [n, d, k] of [[KM_CPU_BLOCK + 2999, 101, 6], [4097, 9, 5], [3001, 12, 7], [6, 13, 3]]) {
+      const plain = new Float32Array(d * n).map(() => 1 + rng.normal());
+      plain[3] = NaN;
+      if (n > 100) plain[(d - 1) * n + 77] = Infinity;
+      const heap = heapF32(d * n);
+      heap.set(plain);
+      expect(inHeap(heap) && !inHeap(plain)).toBe(true);
+      const centres = Float64Array.from({ length: k * d }, () => 0.3 * rng.normal());
+      if (k > 3) centres.copyWithin(3 * d, 0, d); // exact ties: the twin's lower index
+      const p = { d, k, shift: Float64Array.from({ length: d }, () => 1 + 0.1 * rng.normal()), invScale: Float64Array.from({ length: d }, () => 0.5 + rng.uniform()), centres, active: new Uint8Array(k).fill(1) };
+      const blocks = Array.from({ length: Math.ceil(n / KM_CPU_BLOCK) }, (_, b) => b);
+      // One view, and three views cut at odd places (a sub-block that spans two views is staged).
+      const cuts = (data: Float32Array) => {
+        const a = Math.min(n, 1 + 2 * Math.floor(n / 7)), b = Math.min(n, a + 2 * Math.floor(n / 3) + 1);
+        return [
+          [{ data, stride: n, offset: 0, count: n }],
+          [{ data, stride: n, offset: 0, count: a }, { data, stride: n, offset: a, count: b - a }, { data, stride: n, offset: b, count: n - b }].filter((v) => v.count > 0),
+        ];
+      };
+      const [hv, pv] = [cuts(heap), cuts(plain)];
+      for (let c = 0; c < hv.length; c++) {
+        const run = (views: typeof hv[0], useWasm: boolean) => {
+          const labels = new Int32Array(n), dist2 = new Float32Array(n);
+          const sums = kmeansSweepBlocks(views, p, blocks, labels, dist2, useWasm);
+          return [sums, labels, dist2].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+        };
+        const h = run(hv[c], true), pl = run(pv[c], true), js = run(pv[c], false);
+        for (let q = 0; q < 3; q++) {
+          expect(h[q].equals(pl[q]), `n ${n} d ${d} views ${hv[c].length} output ${q}: heap vs plain`).toBe(true);
+          expect(h[q].equals(js[q]), `n ${n} d ${d} views ${hv[c].length} output ${q}: heap vs JavaScript`).toBe(true);
+        }
+        expect(new Int32Array(h[1].buffer, h[1].byteOffset, n)[3]).toBe(-1);
+        // Sums without labels: the same bytes.
+        const noLab = kmeansSweepBlocks(hv[c], p, blocks, null, null);
+        expect(Buffer.from(noLab.buffer).equals(h[0])).toBe(true);
+      }
+      heapFree(heap);
+    }
+  });
+
   test('WebAssembly SIMD is available (Node >= 20), so the fast path is the one that runs', () => {
     expect(wasmSweep(3, 6, KM_CPU_BLOCK)).not.toBeNull();
   });
