@@ -9,7 +9,7 @@ import { selectBackend } from '../pipeline/backend.js';
 import { kmeansFit, type KmeansResult } from '../pipeline/kmeans.js';
 import { elbow, type ElbowResult } from '../pipeline/elbow.js';
 import { pcaRun, type PcaRunResult } from '../pipeline/pca.js';
-import { featuresFromMaps } from '../cpu/kmeans.js';
+import { featuresFromMaps, releaseFeatures } from '../cpu/kmeans.js';
 import { memoryBytes } from '../options/convert.js';
 import type { SectionValues } from '../options/schema.js';
 import { checkCube } from './cube.js';
@@ -46,33 +46,39 @@ export async function kmeans(features: Record<string, Float32Array> | Float32Arr
   const named = Array.isArray(features) ? features.map((m, i): [string, Float32Array] => [`feature_${i + 1}`, m]) : Object.entries(features ?? {});
   if (named.length === 0) throw new InputError(`${where}: features`, 'at least one feature map is needed');
   for (const [name, m] of named) if (!(m instanceof Float32Array)) throw new InputError(`${where}: features`, `${name}: expected a Float32Array map`);
-  const f = featuresFromMaps(named.map(([, m]) => m), named.map(([n]) => n));
-  let maskedPixels = 0;
-  if (o.mask !== undefined) {
-    if (typeof o.mask !== 'object' || o.mask === null || o.mask.length !== f.n) throw new InputError(`${where}: mask`, `expected ${f.n} values (one per pixel), got ${o.mask?.length ?? typeof o.mask}`);
-    // Left-out pixels get NaN features, which k-means excludes (label -1), as `xanes cluster --mask`.
-    for (let p = 0; p < f.n; p++) {
-      const v = o.mask[p];
-      if (v !== 0 && Number.isFinite(v)) continue;
-      maskedPixels++;
-      for (let j = 0; j < f.d; j++) f.data[j * f.n + p] = NaN;
-    }
-  }
   const notices: string[] = [];
   const sel = await selectBackend(o.backend ?? 'auto', (l) => notices.push(l), 'kmeans', o.threads);
-  // Only the options given: the fit's defaults (KMEANS_DEFAULTS) fill the rest, as for the CLI.
-  const km = Object.fromEntries(Object.entries({ seed: o.seed, restarts: o.restarts, maxIter: o.maxIter, standardize: o.standardize }).filter(([, x]) => x !== undefined));
-  let el: ElbowResult | null = null;
-  let k = o.k;
-  if (o.kRange) {
-    el = await elbow(sel.backend, f, o.kRange, { ...km, minClusterSize: o.minClusterSize });
-    k = el.k;
+  // The CPU backend clusters features in the WebAssembly heap (read in place by its sweep,
+  // src/cpu/kmeans.ts featureArray); released before returning.
+  const f = featuresFromMaps(named.map(([, m]) => m), named.map(([n]) => n), !sel.backend.gpu);
+  try {
+    let maskedPixels = 0;
+    if (o.mask !== undefined) {
+      if (typeof o.mask !== 'object' || o.mask === null || o.mask.length !== f.n) throw new InputError(`${where}: mask`, `expected ${f.n} values (one per pixel), got ${o.mask?.length ?? typeof o.mask}`);
+      // Left-out pixels get NaN features, which k-means excludes (label -1), as `xanes cluster --mask`.
+      for (let p = 0; p < f.n; p++) {
+        const v = o.mask[p];
+        if (v !== 0 && Number.isFinite(v)) continue;
+        maskedPixels++;
+        for (let j = 0; j < f.d; j++) f.data[j * f.n + p] = NaN;
+      }
+    }
+    // Only the options given: the fit's defaults (KMEANS_DEFAULTS) fill the rest, as for the CLI.
+    const km = Object.fromEntries(Object.entries({ seed: o.seed, restarts: o.restarts, maxIter: o.maxIter, standardize: o.standardize }).filter(([, x]) => x !== undefined));
+    let el: ElbowResult | null = null;
+    let k = o.k;
+    if (o.kRange) {
+      el = await elbow(sel.backend, f, o.kRange, { ...km, minClusterSize: o.minClusterSize });
+      k = el.k;
+    }
+    const r = await kmeansFit(sel.backend, f, { ...km, k: k! });
+    return {
+      ...r, elbow: el, maskedPixels, notices: [...notices, ...r.warnings.map((w) => `xanes: ${w}`)],
+      backendRecord: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
+    };
+  } finally {
+    releaseFeatures(f);
   }
-  const r = await kmeansFit(sel.backend, f, { ...km, k: k! });
-  return {
-    ...r, elbow: el, maskedPixels, notices: [...notices, ...r.warnings.map((w) => `xanes: ${w}`)],
-    backendRecord: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
-  };
 }
 
 /** `xanes pca`'s options: components (default 3), the cube's shape, the backend. */

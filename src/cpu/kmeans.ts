@@ -12,6 +12,8 @@
 import type { Rng } from '../synth/random.js';
 import { KM_CPU_BLOCK, kmeansSweepBlocks, type SweepView } from './kmeans-sweep.js';
 import { KernelPool, defaultThreads, isShared, shareFloat32, sharedFloat32 } from './threads.js';
+import { heapF32, heapFree, inHeap } from './wasm-heap.js';
+import { wasmSimd } from './wasm.js';
 
 /** Number of rows the assignment writes per pixel, and which is which (shared with WGSL). */
 export const KM_ROWS = 2;
@@ -50,15 +52,46 @@ export interface FeatureView {
   count: number;
 }
 
-/** Stacks equal-length maps (one per feature) into a feature-major Features. */
-export function featuresFromMaps(maps: Float32Array[], names?: string[]): Features {
+/**
+ * Largest feature matrix (bytes) placed in the WebAssembly heap: the heap is one wasm32
+ * memory (4 GiB at most, shared by every kernel of the thread), and heap memory once
+ * committed is reused but never returned to the operating system.
+ */
+export const FEATURES_HEAP_MAX_BYTES = 2 ** 31;
+
+/**
+ * A float32 array of n values for a feature matrix. `heap` (the CPU backend will cluster it):
+ * in this thread's WebAssembly heap (src/cpu/wasm-heap.ts), where the screened sweep
+ * (d >= 9, kmeans-wasm.ts) reads it in place instead of copying each block of rows into its
+ * scratch; the heap's memory is shared, so the engine's worker threads read it without a copy
+ * too. Otherwise, or beyond FEATURES_HEAP_MAX_BYTES, or without WebAssembly SIMD: shared
+ * memory. Give it back with releaseFeatures when the clustering is done.
+ */
+export function featureArray(n: number, heap = false): Float32Array {
+  return heap && wasmSimd && 4 * n <= FEATURES_HEAP_MAX_BYTES ? heapF32(n) : sharedFloat32(n);
+}
+
+/**
+ * Returns a feature matrix from featureArray(.., true) to the heap (nothing for any other):
+ * its data must not be used after. The block is reused by the next heap allocation (the
+ * next field's features, a tile); its memory stays with the process.
+ */
+export function releaseFeatures(f: Features | null | undefined): void {
+  if (f && inHeap(f.data)) heapFree(f.data);
+}
+
+/**
+ * Stacks equal-length maps (one per feature) into a feature-major Features; `heap`: in the
+ * WebAssembly heap (featureArray; the caller releases it with releaseFeatures).
+ */
+export function featuresFromMaps(maps: Float32Array[], names?: string[], heap = false): Features {
   if (maps.length === 0) throw new RangeError('featuresFromMaps: no maps');
   const n = maps[0].length;
   maps.forEach((m, i) => {
     if (m.length !== n) throw new RangeError(`featuresFromMaps: map ${names?.[i] ?? i} has ${m.length} pixels, map 0 has ${n}`);
   });
-  // Shared memory: the CPU engine's worker threads read it without a copy.
-  const data = sharedFloat32(maps.length * n);
+  // Shared memory (the heap's is shared too): the CPU engine's worker threads read it without a copy.
+  const data = featureArray(maps.length * n, heap);
   maps.forEach((m, f) => data.set(m, f * n));
   return { d: maps.length, n, data, names };
 }

@@ -15,7 +15,7 @@ import { pcaRun } from './pca.js';
 import type { PcaModel } from '../cpu/pca.js';
 import { NpyStackWriter } from '../io/npy-writer.js';
 import { readFeatureMaps, featurePathsFromDir, featuresFromStack, type FeatureImage } from './features.js';
-import { featuresFromMaps } from '../cpu/kmeans.js';
+import { featuresFromMaps, releaseFeatures } from '../cpu/kmeans.js';
 import { kmeansFit, type KmeansOptions } from './kmeans.js';
 import { elbow, type ElbowResult } from './elbow.js';
 import { clusterSpectra } from './cluster-stats.js';
@@ -147,68 +147,75 @@ export async function runClusterCommand(o: ClusterCommandOptions): Promise<Clust
       const t0 = performance.now();
       if (inputs && o.stack) dir.recordInput('', { stack: o.stack.stack, energies: inputs.energies, pixelSizeUm: inputs.pixelSizeUm, volume: inputs.volume, read: inputs.provenance });
       let img: FeatureImage;
+      // The CPU backend clusters features in the WebAssembly heap, where its sweep reads them
+      // in place (src/cpu/kmeans.ts, featureArray); released when the outputs are written.
+      const heap = !sel.backend.gpu;
       let pcaSummary: ClusterSummary['pca'] | null = null;
       if (inputs && o.pca !== undefined) {
         fs.mkdirSync(dir.file('pca'));
         const r = await pcaRun(sel.backend, inputs.source, inputs.energies, o.pca, { memoryBytes: o.budgetBytes, outDir: dir.file('pca') });
-        img = { features: featuresFromMaps(r.scores, r.scores.map((_, i) => `score_${i + 1}`)), width: r.width, height: r.height };
+        img = { features: featuresFromMaps(r.scores, r.scores.map((_, i) => `score_${i + 1}`), heap), width: r.width, height: r.height };
         pcaSummary = { components: o.pca, explained_variance: r.model.explained.slice(0, o.pca), significant_components: r.significant };
       } else if (inputs) {
-        img = await featuresFromStack(inputs.source, inputs.energies, o.budgetBytes / 2);
+        img = await featuresFromStack(inputs.source, inputs.energies, o.budgetBytes / 2, heap);
       } else {
         const files = o.from ? featurePathsFromDir(o.from, o.features!) : o.features!;
-        img = await readFeatureMaps(files, o.from ? o.features : undefined);
+        img = await readFeatureMaps(files, o.from ? o.features : undefined, heap);
       }
-      const readMap = async (name: string, what: string) => {
-        const files = o.from && !fs.existsSync(name) ? featurePathsFromDir(o.from, [name]) : [name];
-        const m = await readFeatureMaps(files);
-        if (m.width !== img.width || m.height !== img.height) throw new InputError(name, `${what} map is ${m.width} x ${m.height}, the features are ${img.width} x ${img.height}`);
-        return m.features.data;
-      };
-      const weight = o.weight ? await readMap(o.weight, 'weight') : undefined;
-      if (o.minWeight !== undefined && !weight) throw new InputError('--min-weight', 'needs --weight');
-      const mask = o.mask ? await readMap(o.mask, 'mask') : undefined;
-      // Excluded pixels get NaN features, which k-means leaves out and labels -1.
-      let excludedByMask = 0;
-      const { d, n, data } = img.features;
-      for (let p = 0; p < n; p++) {
-        const out = (mask && !(mask[p] !== 0 && Number.isFinite(mask[p]))) || (o.minWeight !== undefined && !(weight![p] >= o.minWeight));
-        if (!out) continue;
-        excludedByMask++;
-        for (let f = 0; f < d; f++) data[f * n + p] = NaN;
+      try {
+        const readMap = async (name: string, what: string) => {
+          const files = o.from && !fs.existsSync(name) ? featurePathsFromDir(o.from, [name]) : [name];
+          const m = await readFeatureMaps(files);
+          if (m.width !== img.width || m.height !== img.height) throw new InputError(name, `${what} map is ${m.width} x ${m.height}, the features are ${img.width} x ${img.height}`);
+          return m.features.data;
+        };
+        const weight = o.weight ? await readMap(o.weight, 'weight') : undefined;
+        if (o.minWeight !== undefined && !weight) throw new InputError('--min-weight', 'needs --weight');
+        const mask = o.mask ? await readMap(o.mask, 'mask') : undefined;
+        // Excluded pixels get NaN features, which k-means leaves out and labels -1.
+        let excludedByMask = 0;
+        const { d, n, data } = img.features;
+        for (let p = 0; p < n; p++) {
+          const out = (mask && !(mask[p] !== 0 && Number.isFinite(mask[p]))) || (o.minWeight !== undefined && !(weight![p] >= o.minWeight));
+          if (!out) continue;
+          excludedByMask++;
+          for (let f = 0; f < d; f++) data[f * n + p] = NaN;
+        }
+        let el: ElbowResult | undefined;
+        let k = o.k;
+        // PCA scores are clustered in their own units by default: z-scoring them would give the
+        // noise components the weight of the signal (scikit-learn on the same standardised
+        // scores agrees: adjusted Rand index 0.83 against 0.94 on four known domains).
+        const kmeans = { ...o.kmeans, standardize: o.kmeans.standardize ?? (inputs && o.pca !== undefined ? 'none' : 'zscore') };
+        if (o.kRange) {
+          el = await elbow(sel.backend, img.features, o.kRange, { ...kmeans, minClusterSize: o.minClusterSize }, o.onK);
+          k = el.k;
+        }
+        const result = await kmeansFit(sel.backend, img.features, { ...kmeans, k: k! });
+        const spectra = inputs ? await clusterSpectra(inputs.source, result.labels, result.k, { memoryBytes: o.budgetBytes / 4 }) : undefined;
+        const w = await writeKmeansOutputs(dir.tmp, result, {
+          width: img.width, height: img.height, weight, weightName: o.weight, elbow: el, spectra, energies: inputs?.energies,
+        });
+        result.warnings.forEach((m) => notice(`xanes: ${m}`));
+        const summary: ClusterSummary = {
+          tool: 'xanes-engine', version: VERSION, command: 'cluster', finished: true,
+          alignment: await writeAlignment(dir, inputs),
+          inputs: { features: o.features ?? null, from: o.from ?? null, stack: o.stack?.stack ?? null, pca: o.pca ?? null, weight: o.weight ?? null, min_weight: o.minWeight ?? null, mask: o.mask ?? null, width: img.width, height: img.height },
+          pixels_excluded_by_mask_or_weight: excludedByMask,
+          parameters: { k: o.k ?? null, k_range: o.kRange ?? null, ...kmeans },
+          ...(pcaSummary ? { pca: pcaSummary } : {}),
+          ...w.summary,
+          backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
+          memory: { budget_MiB: o.budgetBytes / MiB, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },
+          timings_s: { total: (performance.now() - t0) / 1000 },
+          files: w.files,
+        };
+        dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
+        finishReport(dir);
+        return summary;
+      } finally {
+        releaseFeatures(img.features);
       }
-      let el: ElbowResult | undefined;
-      let k = o.k;
-      // PCA scores are clustered in their own units by default: z-scoring them would give the
-      // noise components the weight of the signal (scikit-learn on the same standardised
-      // scores agrees: adjusted Rand index 0.83 against 0.94 on four known domains).
-      const kmeans = { ...o.kmeans, standardize: o.kmeans.standardize ?? (inputs && o.pca !== undefined ? 'none' : 'zscore') };
-      if (o.kRange) {
-        el = await elbow(sel.backend, img.features, o.kRange, { ...kmeans, minClusterSize: o.minClusterSize }, o.onK);
-        k = el.k;
-      }
-      const result = await kmeansFit(sel.backend, img.features, { ...kmeans, k: k! });
-      const spectra = inputs ? await clusterSpectra(inputs.source, result.labels, result.k, { memoryBytes: o.budgetBytes / 4 }) : undefined;
-      const w = await writeKmeansOutputs(dir.tmp, result, {
-        width: img.width, height: img.height, weight, weightName: o.weight, elbow: el, spectra, energies: inputs?.energies,
-      });
-      result.warnings.forEach((m) => notice(`xanes: ${m}`));
-      const summary: ClusterSummary = {
-        tool: 'xanes-engine', version: VERSION, command: 'cluster', finished: true,
-        alignment: await writeAlignment(dir, inputs),
-        inputs: { features: o.features ?? null, from: o.from ?? null, stack: o.stack?.stack ?? null, pca: o.pca ?? null, weight: o.weight ?? null, min_weight: o.minWeight ?? null, mask: o.mask ?? null, width: img.width, height: img.height },
-        pixels_excluded_by_mask_or_weight: excludedByMask,
-        parameters: { k: o.k ?? null, k_range: o.kRange ?? null, ...kmeans },
-        ...(pcaSummary ? { pca: pcaSummary } : {}),
-        ...w.summary,
-        backend: { name: sel.backend.name, adapter: sel.backend.adapter, ...(sel.auto ? { auto: sel.auto } : {}) },
-        memory: { budget_MiB: o.budgetBytes / MiB, peak_rss_MiB: Math.round(process.resourceUsage().maxRSS / 1024) },
-        timings_s: { total: (performance.now() - t0) / 1000 },
-        files: w.files,
-      };
-      dir.writeText('summary.json', JSON.stringify(summary, null, 2) + '\n');
-      finishReport(dir);
-      return summary;
     });
   } finally {
     inputs?.close();

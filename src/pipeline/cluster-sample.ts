@@ -14,7 +14,7 @@
  * fields' maps, the seed and the limit: not on --memory, the backend, threads or shards.
  */
 import { makeRng, type Rng } from '../synth/random.js';
-import { sharedFloat32 } from '../cpu/threads.js';
+import { featureArray } from '../cpu/kmeans.js';
 import type { Features } from '../cpu/kmeans.js';
 import { mixSeed } from './kmeans.js';
 
@@ -79,11 +79,11 @@ export class FitSampler {
     this.total += P;
   }
 
-  /** The sample in study order. */
-  finish(names: string[]): FitSample {
+  /** The sample in study order; `heap`: in the WebAssembly heap (featureArray; the caller releases it with releaseFeatures). */
+  finish(names: string[], heap = false): FitSample {
     const { d, limit } = this;
     const m = Math.min(this.seen, limit);
-    const data = sharedFloat32(d * m);
+    const data = featureArray(d * m, heap);
     if (this.seen <= limit) {
       for (let f = 0; f < d; f++) data.set(this.reservoir.subarray(f * limit, f * limit + m), f * m);
     } else {

@@ -17,7 +17,7 @@ import { kmeansFit, kmeansAssign, KMEANS_DEFAULTS, type KmeansOptions, type Kmea
 import { FitSampler, FIT_SAMPLE_DEFAULT, sampleBytesPerPixel } from './cluster-sample.js';
 import { collectGarbage, outputPhaseBytes } from './memory.js';
 import { elbow, type ElbowResult, type ElbowRow } from './elbow.js';
-import { featuresFromMaps } from '../cpu/kmeans.js';
+import { featuresFromMaps, releaseFeatures } from '../cpu/kmeans.js';
 import { writeKmeansOutputs } from './cluster-outputs.js';
 import { addClusterStats, clusterStats, type ClusterStats } from './cluster-stats.js';
 import { centresCsv, clusterStatsCsv, elbowCsv } from '../io/cluster-csv.js';
@@ -181,16 +181,28 @@ export async function writeClusterProducts(backend: Backend, c: ClusterSettings,
   const limit = c.fitSample ?? FIT_SAMPLE_DEFAULT;
   const sampler = new FitSampler(d, Math.max(1, Math.min(limit, total)), c.kmeans?.seed ?? KMEANS_DEFAULTS.seed);
   for (const s of fields) sampleField(sampler, s, c);
-  const sample = sampler.finish(c.features);
-  if (sample.included === 0) throw new InputError('features', `no pixel has every feature finite${c.minWeight !== undefined && c.weight ? ` and a weight >= ${c.minWeight}` : ''} (${total} pixels in ${fields.length} field(s), all excluded)`);
+  // The CPU backend clusters the sample (and each field's features below) in the WebAssembly
+  // heap, read in place by its sweep (src/cpu/kmeans.ts featureArray); each is released when
+  // its pass ends, so the next reuses its block.
+  const heap = !backend.gpu;
+  const sample = sampler.finish(c.features, heap);
+  if (sample.included === 0) {
+    releaseFeatures(sample.features);
+    throw new InputError('features', `no pixel has every feature finite${c.minWeight !== undefined && c.weight ? ` and a weight >= ${c.minWeight}` : ''} (${total} pixels in ${fields.length} field(s), all excluded)`);
+  }
   collectGarbage();
   let el: ElbowResult | undefined;
   let k = c.k;
-  if (c.kRange) {
-    el = await elbow(backend, sample.features, c.kRange, { ...(c.kmeans ?? {}), minClusterSize: c.minClusterSize });
-    k = el.k;
+  let fit: KmeansResult;
+  try {
+    if (c.kRange) {
+      el = await elbow(backend, sample.features, c.kRange, { ...(c.kmeans ?? {}), minClusterSize: c.minClusterSize });
+      k = el.k;
+    }
+    fit = await kmeansFit(backend, sample.features, { ...(c.kmeans ?? {}), k: k! });
+  } finally {
+    releaseFeatures(sample.features);
   }
-  const fit = await kmeansFit(backend, sample.features, { ...(c.kmeans ?? {}), k: k! });
   collectGarbage();
   // Every pixel labelled: the counts, fractions and WCSS over all fields.
   const parts: ClusterStats[] = [];
@@ -249,9 +261,14 @@ async function fieldStats(backend: Backend, s: ClusterFieldSource, c: ClusterSet
   collectGarbage();
   const f = s.load();
   excludeBelowWeight(f, c.minWeight ?? null);
-  const features = featuresFromMaps(f.features, c.features);
+  const features = featuresFromMaps(f.features, c.features, !backend.gpu);
   f.features.length = 0;
-  const a = await kmeansAssign(backend, features, fit.model);
+  let a: Awaited<ReturnType<typeof kmeansAssign>>;
+  try {
+    a = await kmeansAssign(backend, features, fit.model);
+  } finally {
+    releaseFeatures(features);
+  }
   return { stats: clusterStats(a.labels, fit.k, f.weight), wcss: a.wcss };
 }
 
@@ -314,9 +331,15 @@ export function readModel(dir: string): SavedModel {
 export async function assignField(backend: Backend, saved: SavedModel, f: ClusterField, dir: string): Promise<FieldClusterCounts> {
   // The field's maps as read for this pass: changed in place (pixels below minWeight NaN).
   excludeBelowWeight(f, saved.minWeight);
-  const features = featuresFromMaps(f.features, saved.features);
+  const features = featuresFromMaps(f.features, saved.features, !backend.gpu);
   f.features.length = 0; // (the engine's copy is all it needs from here)
-  const { labels, distance } = await kmeansAssign(backend, features, saved.model);
+  let r: Awaited<ReturnType<typeof kmeansAssign>>;
+  try {
+    r = await kmeansAssign(backend, features, saved.model);
+  } finally {
+    releaseFeatures(features);
+  }
+  const { labels, distance } = r;
   return writeFieldCluster(dir, { ...(saved.result as KmeansResult), labels, distance }, f, { features: saved.features, weight: saved.weight ?? undefined }, saved.elbow);
 }
 

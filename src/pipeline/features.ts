@@ -8,8 +8,7 @@ import { InputError } from '../io/errors.js';
 import { NpyFile, formatShape } from '../io/npy.js';
 import { TiffStack } from '../io/tiff.js';
 import type { StackSource } from '../stack/source.js';
-import { featuresFromMaps, type Features } from '../cpu/kmeans.js';
-import { sharedFloat32 } from '../cpu/threads.js';
+import { featureArray, featuresFromMaps, type Features } from '../cpu/kmeans.js';
 
 /** Pixels of a feature set and its image shape. */
 export interface FeatureImage {
@@ -23,7 +22,7 @@ export interface FeatureImage {
  * a single-page TIFF (uint8, uint16, float32), read as float32. Names default to the file
  * names without extension. All maps must have the same shape.
  */
-export async function readFeatureMaps(files: string[], names?: string[]): Promise<FeatureImage> {
+export async function readFeatureMaps(files: string[], names?: string[], heap = false): Promise<FeatureImage> {
   if (files.length === 0) throw new InputError('--features', 'no feature maps given');
   const maps: Float32Array[] = [];
   let width = 0, height = 0;
@@ -59,7 +58,7 @@ export async function readFeatureMaps(files: string[], names?: string[]): Promis
     maps.push(map);
   }
   const featureNames = names ?? files.map((f) => path.basename(f).replace(/\.[^.]*$/, ''));
-  return { features: featuresFromMaps(maps, featureNames), width, height };
+  return { features: featuresFromMaps(maps, featureNames, heap), width, height };
 }
 
 /**
@@ -81,14 +80,15 @@ export function featurePathsFromDir(dir: string, names: string[]): string[] {
  * already feature-major. Refuses stacks larger than `maxBytes` (default 4 GiB): cluster
  * PCA scores instead (pcaRun), which holds n maps rather than every energy.
  */
-export async function featuresFromStack(source: StackSource, energies: Float64Array, maxBytes = 4 * 2 ** 30): Promise<FeatureImage> {
+export async function featuresFromStack(source: StackSource, energies: Float64Array, maxBytes = 4 * 2 ** 30, heap = false): Promise<FeatureImage> {
   const { nE, height: H, width: W } = source;
   const bytes = 4 * nE * H * W;
   if (bytes > maxBytes) {
     throw new InputError(source.path, `whole spectra need ${(bytes / 2 ** 30).toFixed(1)} GiB in memory (limit ${(maxBytes / 2 ** 30).toFixed(1)} GiB): cluster PCA scores instead (--pca n)`);
   }
-  // Shared memory: the CPU k-means threads read it without a copy.
-  const data = sharedFloat32(nE * H * W);
+  // Shared memory: the CPU k-means threads read it without a copy; `heap`: the WebAssembly
+  // heap (featureArray), read in place by the CPU sweep; the caller releases it (releaseFeatures).
+  const data = featureArray(nE * H * W, heap);
   await source.readRows(0, H, data);
   const names = Array.from(energies, (e) => `E${e.toFixed(2)}`);
   return { features: { d: nE, n: H * W, data, names }, width: W, height: H };

@@ -6,7 +6,7 @@
  * inactive centres, exact ties, odd pixel counts, views that split blocks, and excluded pixels.
  */
 import { describe, expect, test } from 'vitest';
-import { kmeansAssignCpu } from '../../src/cpu/kmeans.js';
+import { CpuKmeansEngine, featureStats, featuresFromMaps, kmeansAssignCpu, releaseFeatures, standardization } from '../../src/cpu/kmeans.js';
 import { KM_CPU_BLOCK, kmeansSweepBlocks } from '../../src/cpu/kmeans-sweep.js';
 import { KM_SCREEN_MIN_D, wasmSweep } from '../../src/cpu/kmeans-wasm.js';
 import { heapF32, heapFree, inHeap } from '../../src/cpu/wasm-heap.js';
@@ -59,6 +59,35 @@ describe('kmeans-wasm', () => {
 
   test('WebAssembly SIMD is available (Node >= 20), so the fast path is the one that runs', () => {
     expect(wasmSweep(3, 6, KM_CPU_BLOCK)).not.toBeNull();
+  });
+
+  test('featuresFromMaps in the heap (as xanes cluster builds them for the CPU backend): the engine gives the same bytes as from plain memory, on 1 and 2 threads', async () => {
+    const rng = makeRng(11);
+    const d = 101, n = 2 * KM_CPU_BLOCK + 555, k = 6;
+    const maps = Array.from({ length: d }, () => new Float32Array(n).map(() => rng.normal()));
+    maps[5][17] = NaN;
+    const heap = featuresFromMaps(maps, undefined, true), plain = featuresFromMaps(maps);
+    expect(inHeap(heap.data) && !inHeap(plain.data)).toBe(true);
+    const st = standardization(featureStats(plain), true);
+    const centres = Float64Array.from({ length: k * d }, () => 0.5 * rng.normal());
+    const active = new Uint8Array(k).fill(1);
+    const bytes = async (data: Float32Array, threads: number) => {
+      const e = new CpuKmeansEngine(d, [{ data, stride: n, offset: 0, count: n }], st, { threads });
+      try {
+        const r = await e.step(k, centres, active, true);
+        return [r.sums, r.labels!, r.dist2!].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+      } finally {
+        await e.release();
+      }
+    };
+    const ref = await bytes(plain.data, 1);
+    for (const [data, threads] of [[heap.data, 1], [heap.data, 2], [plain.data, 2]] as const) {
+      const got = await bytes(data, threads);
+      for (let q = 0; q < 3; q++) expect(got[q].equals(ref[q]), `output ${q}, ${threads} thread(s), heap ${inHeap(data)}`).toBe(true);
+    }
+    expect(ref[1].readInt32LE(4 * 17)).toBe(-1);
+    releaseFeatures(heap);
+    releaseFeatures(plain); // not in the heap: nothing to do
   });
 
   test('labels, distances and block sums bit-identical to the JavaScript sweeps', () => {
