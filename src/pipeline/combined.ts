@@ -118,6 +118,12 @@ export interface CombinedClusterPlan {
   /** The largest field's labelling pass (its maps, features, labels, distances and outputs). */
   fieldBytes: number;
   largest: { width: number; height: number } | null;
+  /**
+   * Bytes the clustering leaves in the WebAssembly heap when the CPU backend clusters
+   * (`heap`): the fit sample's and the largest field's features (featureArray) are released
+   * for reuse by later heap blocks but stay with the process; 0 otherwise.
+   */
+  heapKeptBytes: number;
 }
 
 /**
@@ -129,7 +135,7 @@ export interface CombinedClusterPlan {
  * while a field is read). `fit`: the centres are fitted here (else read from a model);
  * `labels`: the fields' cluster folders are written here.
  */
-export function combinedClusterPlan(c: ClusterSettings, fields: { width: number; height: number }[], o: { fit: boolean; labels: boolean }): CombinedClusterPlan {
+export function combinedClusterPlan(c: ClusterSettings, fields: { width: number; height: number }[], o: { fit: boolean; labels: boolean; heap?: boolean }): CombinedClusterPlan {
   const d = c.features.length;
   const total = fields.reduce((a, f) => a + f.width * f.height, 0);
   const samplePixels = o.fit ? Math.min(total, c.fitSample ?? FIT_SAMPLE_DEFAULT) : 0;
@@ -141,7 +147,8 @@ export function combinedClusterPlan(c: ClusterSettings, fields: { width: number;
     const b = P * (4 * (d + (c.weight ? 1 : 0)) + 4 * d + 12) + (o.labels ? 8 * P + outputPhaseBytes(f.height, f.width) : 0);
     if (b > fieldBytes) [fieldBytes, largest] = [b, { width: f.width, height: f.height }];
   }
-  return { samplePixels, sampleBytes, fieldBytes, largest };
+  const heapKeptBytes = o.heap ? 4 * d * (samplePixels + (largest ? largest.width * largest.height : 0)) : 0;
+  return { samplePixels, sampleBytes, fieldBytes, largest, heapKeptBytes };
 }
 
 /**
@@ -151,8 +158,9 @@ export function combinedClusterPlan(c: ClusterSettings, fields: { width: number;
  * planned peak, bytes.
  */
 export function checkCombinedBudget(plan: CombinedClusterPlan, nFields: number, d: number, processBytes: number, budgetBytes: number, laterBytes = 0): number {
-  // A later phase (xanes merge's results.h5) comes after the clustering has let go of its data.
-  const need = processBytes + Math.max(plan.sampleBytes + plan.fieldBytes, laterBytes);
+  // A later phase (xanes merge's results.h5) comes after the clustering has let go of its
+  // data, except what it leaves in the WebAssembly heap (heapKeptBytes).
+  const need = processBytes + Math.max(plan.sampleBytes + plan.fieldBytes, laterBytes > 0 ? laterBytes + plan.heapKeptBytes : 0);
   if (need > budgetBytes) {
     const largest = plan.largest ? `, the largest field ${plan.largest.width} x ${plan.largest.height}: ${Math.ceil(plan.fieldBytes / MiB)} MiB` : '';
     const sample = plan.samplePixels > 0 ? `; the ${plan.samplePixels.toLocaleString('en-US')} fitted pixels, ${Math.ceil(plan.sampleBytes / MiB)} MiB` : '';

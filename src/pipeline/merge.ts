@@ -103,7 +103,7 @@ export async function mergeStudy(studyArg: string, o: MergeOptions = {}): Promis
     const sources = fields.map((f, i) => clusterFieldSource(study, f.name, c.features, c.weight ?? null, fieldContextOf(records[i])));
     // results.h5 afterwards: HDF5's WebAssembly heap (~30 MiB) and the largest map's copy in it.
     const h5Bytes = RESULTS_H5_BYTES + 4 * Math.max(...sources.map((s) => s.width * s.height));
-    const plannedBytes = checkCombinedBudget(combinedClusterPlan(c, sources, { fit: true, labels: !o.noLabels }), sources.length, c.features.length, baselineBytes() + workerBytes(sel.backend), budgetBytes, h5Bytes);
+    const plannedBytes = checkCombinedBudget(combinedClusterPlan(c, sources, { fit: true, labels: !o.noLabels, heap: !sel.backend.gpu }), sources.length, c.features.length, baselineBytes() + workerBytes(sel.backend), budgetBytes, h5Bytes);
     cluster = { c, backend: sel.backend, sources, plannedBytes };
   }
   const combinedSummary: Record<string, unknown> = {};
