@@ -8,7 +8,8 @@
  *    (UploadRing, src/gpu/ring.ts), so tile i + 1 is queued while tile i computes; the host
  *    waits only to keep two tiles staged. On a CPU-emulated adapter (direct mode:
  *    pca_mask_direct, pca_cov_direct): the tile goes into one texture, in pieces of at most
- *    COV_DIRECT_SLOT_BYTES;
+ *    COV_DIRECT_SLOT_BYTES, each read back and checked: without the mask while every pixel
+ *    is usable (see addDirect); textures and buffers kept by the device between passes;
  *  - pcaGramGpu: the same for one tile;
  *  - pcaProjectGpu: scores on the first n components and the reconstruction error.
  */
@@ -39,6 +40,12 @@ export const PCA_MAX_COMPONENTS = 32;
  * the chunks grow past COV_PANELS_PER_CHUNK panels when a tile is larger.
  */
 export const COV_TARGET_PARTIALS = 1 << 22;
+/**
+ * Direct mode without the mask: a piece counts as free of unusable pixels when each diagonal
+ * entry is below this fraction of (PCA_MAX_ABS - |centre|)^2 (see addClean; a float32 value
+ * centred and squared loses far less than this factor of 4 to rounding).
+ */
+export const CLEAN_DIAG_FRACTION = 0.25;
 /** Tiles whose Gram matrices are kept on the device before one readback. */
 export const GRAM_FLUSH_TILES = 256;
 /**
@@ -89,7 +96,7 @@ const COV_TEX_SHIFT = Math.log2(COV_TEX_W);
  * pca_cov's shape for CPU-emulated adapters (llvmpipe): DQ x DQ 4 x 4 tiles of G per
  * invocation (16 x 16 for DQ = 4), read from textures (see the shader header); one pipeline per DQ.
  */
-function covDirectKernel(dq: number): KernelDef {
+function covDirectKernel(dq: number, masked: boolean): KernelDef {
   return {
     name: 'pca_cov_direct',
     wgsl: covDirectWgsl,
@@ -101,13 +108,14 @@ function covDirectKernel(dq: number): KernelDef {
       { name: 'partials', kind: 'storage' },
     ],
     params: [['d', 'u32'], ['n_texels', 'u32'], ['nt', 'u32'], ['ntb', 'u32'], ['n_big', 'u32'], ['entries', 'u32'], ['chunk', 'u32'], ['n_chunks', 'u32'], ['rpe', 'u32']],
-    constants: { DQ: dq, TEX_W: COV_TEX_W, TEX_SHIFT: COV_TEX_SHIFT },
+    constants: { DQ: dq, TEX_W: COV_TEX_W, TEX_SHIFT: COV_TEX_SHIFT, MASKED: masked ? 1 : 0 },
     workgroupSize: COV_DIRECT_WG,
   };
 }
 /** Invocations per workgroup of pca_cov_direct. */
 const COV_DIRECT_WG = 32;
-const covDirectKernels = new Map([1, 2, 4].map((dq) => [dq, covDirectKernel(dq)]));
+/** Pipelines by DQ: with the mask (pca_mask_direct ran first) and without (every pixel usable). */
+const covDirectKernels = new Map([1, 2, 4].map((dq) => [dq, { masked: covDirectKernel(dq, true), clean: covDirectKernel(dq, false) }]));
 
 /** pca_mask's rule on the direct mode's texture: one invocation per texel (4 pixels). */
 export const pcaMaskDirectKernel: KernelDef = {
@@ -230,13 +238,14 @@ export function covParams(plan: CovPlan): Record<string, number> {
 }
 
 /** Encodes the covariance kernel of the plan (pca_cov, or pca_cov_direct in direct mode with its rpe). */
-async function encodeCov(ctx: GpuContext, encoder: GPUCommandEncoder, plan: CovPlan, resources: BindingResource[], owned: GPUBuffer[], rpe = 0): Promise<void> {
+async function encodeCov(ctx: GpuContext, encoder: GPUCommandEncoder, plan: CovPlan, resources: BindingResource[], owned: GPUBuffer[], rpe = 0, masked = true): Promise<void> {
   if (!plan.direct) {
     await encodeDispatch(ctx, encoder, pcaCovKernel, plan.nGroups * COV_WG, covParams(plan), resources, owned);
     return;
   }
   const params = { d: plan.d, n_texels: Math.ceil(plan.P / 4), nt: plan.nt, ntb: plan.ntb, n_big: plan.nBig, entries: plan.entries, chunk: plan.chunk / 4, n_chunks: plan.nChunks, rpe };
-  await encodeDispatch(ctx, encoder, covDirectKernels.get(plan.dq)!, plan.nChunks * plan.nBig, params, resources, owned);
+  const k = covDirectKernels.get(plan.dq)!;
+  await encodeDispatch(ctx, encoder, masked ? k.masked : k.clean, plan.nChunks * plan.nBig, params, resources, owned);
 }
 
 /** Adds one tile's reduced Gram tiles (float32, nTiles x 16) into a (d+1)^2 float64 Gram matrix. */
@@ -284,9 +293,14 @@ export const COV_DIRECT_SLOT_BYTES = 16 << 20;
  * texture, not two: the direct mode serves CPU-emulated adapters, where Dawn's OpenGL
  * backend runs each submit to completion before it returns (add() returns with its work
  * done, measured), so a second slot overlaps nothing and its pages cost ~15 ms per 100k
- * pixels to make.
+ * pixels to make. With them the partial sums, one piece's reduced Gram tiles and their
+ * readback buffer. The set outlives its accumulator: the device keeps one (directSets) for
+ * the next pass of the same d, so a run's passes (and a benchmark's repeats) do not make
+ * and zero-fill them again (7-17 ms per pass on llvmpipe, measured); it is at most
+ * COV_DIRECT_SLOT_BYTES of texture plus the small buffers, and goes with the device.
  */
 interface DirectTextures {
+  d: number;
   rows: number;
   rpe: number;
   subP: number;
@@ -294,6 +308,21 @@ interface DirectTextures {
   mask: GPUTexture;
   /** A tile's values of one energy, padded to whole texels (the host tile may be shared memory, which Dawn refuses). */
   bounce: Float32Array;
+  partials: GPUBuffer;
+  /** One piece's reduced Gram tiles (entries floats) and their readback. */
+  results: GPUBuffer;
+  resultsRead: GPUBuffer;
+}
+
+/** The one idle direct-mode set each device keeps (see DirectTextures); taken while in use. */
+const directSets = new WeakMap<GPUDevice, DirectTextures>();
+
+function destroyDirect(dt: DirectTextures): void {
+  dt.cube.destroy();
+  dt.mask.destroy();
+  dt.partials.destroy();
+  dt.results.destroy();
+  dt.resultsRead.destroy();
 }
 
 /**
@@ -310,8 +339,40 @@ export function directLayout(d: number, maxP: number, maxRows: number): { rows: 
   return { rows, rpe, subP: Math.min(maxP, 4 * COV_TEX_W * rpe) };
 }
 
-function directTextures(ctx: GpuContext, d: number, maxP: number): DirectTextures {
-  const { rows, rpe, subP } = directLayout(d, maxP, ctx.device.limits.maxTextureDimension2D);
+/**
+ * A direct-mode set for d energies and tiles of up to maxP pixels: the device's idle one when
+ * it fits (same d, at least as many texture rows per energy, room for the partials), else a
+ * new one. Returned to the device by putDirect.
+ */
+function takeDirect(ctx: GpuContext, d: number, maxP: number, targetPartials: number | undefined): DirectTextures {
+  const device = ctx.device;
+  const need = directLayout(d, maxP, device.limits.maxTextureDimension2D);
+  const idle = directSets.get(device);
+  if (idle) {
+    directSets.delete(device);
+    const subP = Math.min(maxP, 4 * COV_TEX_W * idle.rpe);
+    if (idle.d === d && idle.rpe >= need.rpe && idle.partials.size >= 4 * covPlan(d, subP, targetPartials, true).partials) {
+      if (idle.bounce.length < 4 * Math.ceil(subP / 4)) idle.bounce = new Float32Array(4 * Math.ceil(subP / 4));
+      return { ...idle, subP };
+    }
+    destroyDirect(idle);
+  }
+  return directTextures(ctx, d, need, targetPartials);
+}
+
+/** Keeps `dt` as the device's idle set (its work is done), destroying the one kept before. */
+function putDirect(ctx: GpuContext, dt: DirectTextures): void {
+  const old = directSets.get(ctx.device);
+  if (old) destroyDirect(old);
+  if (ctx.lostReason) {
+    destroyDirect(dt);
+    return;
+  }
+  directSets.set(ctx.device, dt);
+}
+
+function directTextures(ctx: GpuContext, d: number, layout: { rows: number; rpe: number; subP: number }, targetPartials: number | undefined): DirectTextures {
+  const { rows, rpe, subP } = layout;
   const device = ctx.device;
   const cube = device.createTexture({
     label: 'pcaGram.cube', size: [COV_TEX_W, rows * rpe], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
@@ -323,22 +384,29 @@ function directTextures(ctx: GpuContext, d: number, maxP: number): DirectTexture
   const mask = device.createTexture({
     label: 'pcaGram.mask', size: [COV_TEX_W, rpe], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
   });
-  return { rows, rpe, subP, cube, mask, bounce: new Float32Array(4 * Math.ceil(subP / 4)) };
+  const plan = covPlan(d, subP, targetPartials, true);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
+  const partials = device.createBuffer({ label: 'pcaGram.partials', size: 4 * plan.partials, usage });
+  const results = device.createBuffer({ label: 'pcaGram.gramTiles', size: 4 * plan.entries, usage });
+  const resultsRead = device.createBuffer({ label: 'pcaGram.gramTiles.readback', size: 4 * plan.entries, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  return { d, rows, rpe, subP, cube, mask, bounce: new Float32Array(4 * Math.ceil(subP / 4)), partials, results, resultsRead };
 }
 
 /**
  * Writes pixels [p0, p0 + n) of every energy of the tile `cube` (f32[d][P]) into texture
  * `tex` in the direct layout: energy e's texels from texture row e * rpe, TEX_W per row.
  */
-function uploadDirect(ctx: GpuContext, dt: DirectTextures, tex: GPUTexture, cube: Float32Array, d: number, P: number, p0: number, n: number): void {
+function uploadDirect(ctx: GpuContext, dt: DirectTextures, tex: GPUTexture, cube: Float32Array, d: number, P: number, p0: number, n: number, centre: Float32Array): void {
   const texels = Math.ceil(n / 4);
   const full = Math.floor(texels / COV_TEX_W);
   const rest = texels - full * COV_TEX_W;
   const bounce = dt.bounce;
-  bounce.fill(0, n, 4 * texels);
   const queue = ctx.device.queue;
   for (let e = 0; e < d; e++) {
     bounce.set(cube.subarray(e * P + p0, e * P + p0 + n));
+    // The last texel's unused lanes: the centre, so their centred values are exactly 0 in
+    // pca_cov_direct without the mask (the host takes their 1s off the augmented corner).
+    bounce.fill(centre[e], n, 4 * texels);
     const y = e * dt.rpe;
     if (full > 0) queue.writeTexture({ texture: tex, origin: [0, y] }, bounce, { bytesPerRow: 16 * COV_TEX_W }, [COV_TEX_W, full]);
     if (rest > 0) queue.writeTexture({ texture: tex, origin: [0, y + full] }, bounce, { offset: 16 * COV_TEX_W * full }, [rest, 1]);
@@ -356,7 +424,14 @@ export class GpuGramAccumulator {
   private readonly ring: UploadRing<GPUBuffer> | null = null;
   private readonly mask: GPUBuffer | null = null;
   private readonly tex: DirectTextures | null = null;
-  private readonly texRing: UploadRing<GPUTexture> | null = null;
+  /** Direct mode: the centres as the shader subtracts them (float32, padded rows 0). */
+  private readonly centreF32: Float32Array = new Float32Array(0);
+  /** Direct mode: one piece's Gram matrix in float64 before it is checked and added. */
+  private readonly pieceGram: Float64Array = new Float64Array(0);
+  /** Direct mode: a piece had an unusable pixel, so the rest of the pass runs the mask first. */
+  private masked = false;
+  /** Direct mode: the set failed to allocate, so release() destroys it instead of keeping it. */
+  private discard = false;
   private readonly centreBuf: GPUBuffer;
   private readonly partials: GPUBuffer;
   /** Room for `capacity` tiles' Gram matrices and their readback (resultSet owns them). */
@@ -376,24 +451,29 @@ export class GpuGramAccumulator {
   ) {
     this.set = new BufferSet(ctx, 'pcaGram');
     this.scratch = new BufferSet(ctx, 'pcaGramParams');
+    this.resultSet = new BufferSet(ctx, 'pcaGramTiles');
     if (direct) {
-      this.tex = directTextures(ctx, d, maxP);
-      this.texRing = new UploadRing(ctx, [this.tex.cube]);
+      const dt = (this.tex = takeDirect(ctx, d, maxP, targetPartials));
       // Centres of the padded rows: 0 for the augmented row and the zero rows.
-      const c = new Float32Array(this.tex.rows);
-      c.set(centre);
-      this.centreBuf = this.set.upload('centre', c);
+      this.centreF32 = new Float32Array(dt.rows);
+      this.centreF32.set(centre);
+      this.centreBuf = this.set.upload('centre', this.centreF32);
+      this.pieceGram = new Float64Array((d + 1) * (d + 1));
+      this.entries = covPlan(d, dt.subP, targetPartials, true).entries;
+      // Each piece is read back on its own (see addDirect); the flush buffers stay unused.
+      this.partials = dt.partials;
+      this.results = dt.results;
+      this.resultsRead = dt.resultsRead;
     } else {
       this.ring = new UploadRing(ctx, [0, 1].map((r) => this.set.storage(`cube${r}`, 4 * d * maxP)));
       this.mask = this.set.storage('mask', 4 * maxP);
       this.centreBuf = this.set.upload('centre', Float32Array.from(centre));
+      const plan = covPlan(d, maxP, targetPartials, false);
+      this.entries = plan.entries;
+      this.partials = this.set.storage('partials', 4 * plan.partials);
+      this.results = this.resultSet.storage('gramTiles', 4 * plan.entries * this.capacity);
+      this.resultsRead = this.resultSet.readback('gramTiles', 4 * plan.entries * this.capacity);
     }
-    const plan = covPlan(d, this.tex ? this.tex.subP : maxP, targetPartials, this.direct);
-    this.entries = plan.entries;
-    this.partials = this.set.storage('partials', 4 * plan.partials);
-    this.resultSet = new BufferSet(ctx, 'pcaGramTiles');
-    this.results = this.resultSet.storage('gramTiles', 4 * plan.entries * this.capacity);
-    this.resultsRead = this.resultSet.readback('gramTiles', 4 * plan.entries * this.capacity);
     this.gram = new Float64Array((d + 1) * (d + 1));
   }
 
@@ -406,6 +486,7 @@ export class GpuGramAccumulator {
     const acc = new GpuGramAccumulator(ctx, d, Math.max(1, maxP), centre, opts.targetPartials, opts.direct ?? ctx.isSoftware);
     const oom = await guard(ctx, ctx.device.popErrorScope());
     if (oom) {
+      acc.discard = true;
       await acc.release();
       throw new GpuOutOfMemoryError(`a PCA tile of ${maxP} pixels x ${d} values`);
     }
@@ -436,20 +517,74 @@ export class GpuGramAccumulator {
     await this.reduceAndSubmit(encoder, plan, i, this.ring!);
   }
 
-  /** Pixels [p0, p0 + n) of a tile of P pixels in direct mode (one Gram matrix on the device). */
+  /**
+   * Pixels [p0, p0 + n) of a tile of P pixels in direct mode: one Gram matrix on the device,
+   * read back and added here. First without the mask (pca_cov_direct with MASKED = 0: no
+   * mask pass, no mask fetches), then, if the piece's Gram matrix shows an unusable pixel
+   * (see addClean), again with the mask, as is every later piece of the pass. A piece whose
+   * pixels are all usable gives the masked pass's float32 sums bit for bit (the same values
+   * in the same order; the unused lanes of the last texel add exact zeros and exact 1s to
+   * the corner, taken off on the host).
+   */
   private async addDirect(cube: Float32Array, P: number, p0: number, n: number): Promise<void> {
     const { ctx, d } = this;
     const dt = this.tex!;
-    const i = this.added;
-    const slot = await this.texRing!.acquire(i);
-    uploadDirect(ctx, dt, slot, cube, d, P, p0, n);
+    uploadDirect(ctx, dt, dt.cube, cube, d, P, p0, n, this.centreF32);
     const plan = covPlan(d, n, this.targetPartials, true);
+    if (!this.masked) {
+      const tiles = await this.runDirect(plan, n, false);
+      if (this.addClean(tiles, 4 * Math.ceil(n / 4) - n)) {
+        this.added++;
+        return;
+      }
+      this.masked = true;
+    }
+    addGramTiles(d, await this.runDirect(plan, n, true), 0, this.gram);
+    this.added++;
+  }
+
+  /** One direct-mode piece of n pixels (already in the texture) on the device: its reduced Gram tiles. */
+  private async runDirect(plan: CovPlan, n: number, masked: boolean): Promise<Float32Array> {
+    const { ctx, d } = this;
+    const dt = this.tex!;
     const encoder = ctx.device.createCommandEncoder({ label: 'pcaGram.tile' });
-    const cubeView = slot.createView();
+    const cubeView = dt.cube.createView();
     const maskView = dt.mask.createView();
-    await encodeDispatch(ctx, encoder, pcaMaskDirectKernel, Math.ceil(n / 4), { d, n_pixels: n, rpe: dt.rpe, max_abs: PCA_MAX_ABS }, [cubeView, maskView], this.scratch.buffers);
-    await encodeCov(ctx, encoder, plan, [cubeView, maskView, this.centreBuf, this.partials], this.scratch.buffers, dt.rpe);
-    await this.reduceAndSubmit(encoder, plan, i, this.texRing!);
+    const owned = this.scratch.buffers;
+    if (masked) await encodeDispatch(ctx, encoder, pcaMaskDirectKernel, Math.ceil(n / 4), { d, n_pixels: n, rpe: dt.rpe, max_abs: PCA_MAX_ABS }, [cubeView, maskView], owned);
+    await encodeCov(ctx, encoder, plan, [cubeView, maskView, this.centreBuf, dt.partials], owned, dt.rpe, masked);
+    await encodeDispatch(ctx, encoder, pcaReduceKernel, plan.entries, { n_entries: plan.entries, n_chunks: plan.nChunks, out_offset: 0 }, [dt.partials, dt.results], owned);
+    encoder.copyBufferToBuffer(dt.results, 0, dt.resultsRead, 0, 4 * plan.entries);
+    await submitChecked(ctx, encoder, 'pca_cov');
+    const tiles = await readFloat32(ctx, dt.resultsRead, plan.entries);
+    // The readback waited for the piece's work: its uniform buffers are done with.
+    for (const b of owned) b.destroy();
+    owned.length = 0;
+    return tiles;
+  }
+
+  /**
+   * Adds a piece's Gram tiles computed without the mask, less the `pads` unused lanes of its
+   * last texel in the augmented corner, if no pixel of it was unusable; false (nothing added)
+   * otherwise. An unusable pixel (a non-finite value, or one of magnitude >= PCA_MAX_ABS)
+   * makes the diagonal entry of its energy NaN, +Inf or at least (PCA_MAX_ABS - |centre|)^2
+   * (a float32 sum of squares is never below its largest term); CLEAN_DIAG_FRACTION leaves
+   * room for the rounding of the centred value. A usable piece above that bound (values near
+   * PCA_MAX_ABS) is only run again with the mask: the result is the same.
+   */
+  private addClean(tiles: Float32Array, pads: number): boolean {
+    const d = this.d;
+    const m = d + 1;
+    const G = this.pieceGram;
+    G.fill(0);
+    addGramTiles(d, tiles, 0, G);
+    for (let e = 0; e < d; e++) {
+      const c = Math.abs(this.centreF32[e]);
+      if (!(c < PCA_MAX_ABS) || !(G[e * m + e] < CLEAN_DIAG_FRACTION * (PCA_MAX_ABS - c) ** 2)) return false;
+    }
+    G[m * m - 1] -= pads;
+    for (let k = 0; k < m * m; k++) this.gram[k] += G[k];
+    return true;
   }
 
   private async reduceAndSubmit<S>(encoder: GPUCommandEncoder, plan: CovPlan, i: number, ring: UploadRing<S>): Promise<void> {
@@ -496,7 +631,10 @@ export class GpuGramAccumulator {
     // BufferSet.release waits for the queue, so the textures are idle when destroyed.
     await this.set.release();
     await this.resultSet.release();
-    if (this.tex) for (const t of [this.tex.cube, this.tex.mask]) t.destroy();
+    if (this.tex) {
+      if (this.discard) destroyDirect(this.tex);
+      else putDirect(this.ctx, this.tex);
+    }
   }
 }
 

@@ -175,6 +175,32 @@ describe('pca', () => {
       expect(bad / big, `d ${d}`).toBeLessThan(GRAM_REL);
       expect(got[md * md - 1]).toBe(Pd - 1);
     }
+    // pca_cov_direct without the mask (every pixel usable; 2501 pixels leave 3 unused lanes in
+    // the last texel) gives the CPU's Gram matrix, and bit for bit what the masked pass gives
+    // when one unusable pixel (NaN, or finite but >= PCA_MAX_ABS) is appended: the appended
+    // pixel sends the piece through the mask, which must exclude it and change nothing else.
+    for (const d of [3, 13, 101]) {
+      const Pd = 2501;
+      const cd = new Float32Array(d * Pd).map(() => 1 + rng.normal());
+      const cc = new Float64Array(d).fill(1);
+      const want = pcaGramCpu(cd, Pd, d, cc);
+      const clean = await pcaGramGpu(gpuCtx, cd, Pd, d, cc, { direct: true });
+      const md = d + 1;
+      let big = 0, bad = 0;
+      for (let i = 0; i < md; i++) big = Math.max(big, want[i * md + i]);
+      for (let i = 0; i < md * md; i++) bad = Math.max(bad, Math.abs(clean[i] - want[i]));
+      expect(bad / big, `d ${d}`).toBeLessThan(GRAM_REL);
+      expect(clean[md * md - 1]).toBe(Pd);
+      for (const v of [NaN, 10 * PCA_MAX_ABS]) {
+        const withBad = new Float32Array(d * (Pd + 1));
+        for (let e = 0; e < d; e++) {
+          withBad.set(cd.subarray(e * Pd, (e + 1) * Pd), e * (Pd + 1));
+          withBad[e * (Pd + 1) + Pd] = e === d - 1 ? v : 1;
+        }
+        const masked = await pcaGramGpu(gpuCtx, withBad, Pd + 1, d, cc, { direct: true });
+        expect(Array.from(masked), `d ${d}, appended ${v}`).toEqual(Array.from(clean));
+      }
+    }
 
     // Known truth: mean and covariance straight from the included pixels, two-pass float64.
     const good = Array.from({ length: P }, (_, p) => p).filter((p) => !bad.has(p));
