@@ -96,7 +96,7 @@ const COV_TEX_SHIFT = Math.log2(COV_TEX_W);
  * pca_cov's shape for CPU-emulated adapters (llvmpipe): DQ x DQ 4 x 4 tiles of G per
  * invocation (16 x 16 for DQ = 4), read from textures (see the shader header); one pipeline per DQ.
  */
-function covDirectKernel(dq: number, masked: boolean): KernelDef {
+function covDirectKernel(c: { rq: number; cq: number; diag: boolean }, masked: boolean): KernelDef {
   return {
     name: 'pca_cov_direct',
     wgsl: covDirectWgsl,
@@ -106,16 +106,61 @@ function covDirectKernel(dq: number, masked: boolean): KernelDef {
       { name: 'mask', kind: 'texture' },
       { name: 'centre', kind: 'read-only-storage' },
       { name: 'partials', kind: 'storage' },
+      { name: 'blocks', kind: 'read-only-storage' },
     ],
-    params: [['d', 'u32'], ['n_texels', 'u32'], ['nt', 'u32'], ['ntb', 'u32'], ['n_big', 'u32'], ['entries', 'u32'], ['chunk', 'u32'], ['n_chunks', 'u32'], ['rpe', 'u32']],
-    constants: { DQ: dq, TEX_W: COV_TEX_W, TEX_SHIFT: COV_TEX_SHIFT, MASKED: masked ? 1 : 0 },
+    params: [['d', 'u32'], ['n_texels', 'u32'], ['nt', 'u32'], ['n_blocks', 'u32'], ['block_offset', 'u32'], ['entries', 'u32'], ['chunk', 'u32'], ['n_chunks', 'u32'], ['rpe', 'u32']],
+    constants: { RQ: c.rq, CQ: c.cq, DIAG: c.diag ? 1 : 0, TEX_W: COV_TEX_W, TEX_SHIFT: COV_TEX_SHIFT, MASKED: masked ? 1 : 0 },
     workgroupSize: COV_DIRECT_WG,
   };
 }
-/** Invocations per workgroup of pca_cov_direct. */
-const COV_DIRECT_WG = 32;
-/** Pipelines by DQ: with the mask (pca_mask_direct ran first) and without (every pixel usable). */
-const covDirectKernels = new Map([1, 2, 4].map((dq) => [dq, { masked: covDirectKernel(dq, true), clean: covDirectKernel(dq, false) }]));
+/**
+ * Invocations per workgroup of pca_cov_direct: 8, one AVX2 vector of llvmpipe, so even the
+ * smallest class's dispatch (the last diagonal block: one invocation per chunk) spreads over
+ * the CPU threads.
+ */
+const COV_DIRECT_WG = 8;
+/** pca_cov_direct's kernels by block class and mask (made once each). */
+const covDirectKernels = new Map<string, KernelDef>();
+function covDirectKernelOf(c: DirectBlockClass, masked: boolean): KernelDef {
+  const key = `${c.rq},${c.cq},${c.diag},${masked}`;
+  let k = covDirectKernels.get(key);
+  if (!k) covDirectKernels.set(key, (k = covDirectKernel(c, masked)));
+  return k;
+}
+
+/**
+ * A class of pca_cov_direct's blocks, one dispatch and one pipeline each: rq x cq 4 x 4 tiles
+ * (rows x columns quarters), diagonal or not, and the first tile row and column of each block.
+ * The triangle of G's nt x nt tiles is cut into blocks of Q = directQuarters(nt) tiles a side
+ * and the rest (nt % Q tiles): full off-diagonal blocks, off-diagonal blocks of the last
+ * column (cq = nt % Q: no zero-padded columns), full diagonal blocks and the last diagonal
+ * one. A diagonal block reads its rows once (its columns are the same values) and adds only
+ * the tiles on and above the diagonal. At d = 101 (nt = 26): 15 + 6 + 6 + 1 blocks, 351 of
+ * the 448 4 x 4 products per texel of 28 square 16 x 16 blocks, 182 of 224 texel fetches.
+ */
+export interface DirectBlockClass {
+  rq: number;
+  cq: number;
+  diag: boolean;
+  blocks: [number, number][];
+}
+
+export function directBlockClasses(nt: number): DirectBlockClass[] {
+  const Q = directQuarters(nt);
+  const nf = Math.floor(nt / Q);
+  const rem = nt - nf * Q;
+  const full: DirectBlockClass = { rq: Q, cq: Q, diag: false, blocks: [] };
+  const lastCol: DirectBlockClass = { rq: Q, cq: rem, diag: false, blocks: [] };
+  const diag: DirectBlockClass = { rq: Q, cq: Q, diag: true, blocks: [] };
+  const lastDiag: DirectBlockClass = { rq: rem, cq: rem, diag: true, blocks: [] };
+  for (let i = 0; i < nf; i++) {
+    diag.blocks.push([Q * i, Q * i]);
+    for (let j = i + 1; j < nf; j++) full.blocks.push([Q * i, Q * j]);
+    if (rem > 0) lastCol.blocks.push([Q * i, Q * nf]);
+  }
+  if (rem > 0) lastDiag.blocks.push([Q * nf, Q * nf]);
+  return [full, lastCol, diag, lastDiag].filter((c) => c.blocks.length > 0);
+}
 
 /** pca_mask's rule on the direct mode's texture: one invocation per texel (4 pixels). */
 export const pcaMaskDirectKernel: KernelDef = {
@@ -238,14 +283,19 @@ export function covParams(plan: CovPlan): Record<string, number> {
 }
 
 /** Encodes the covariance kernel of the plan (pca_cov, or pca_cov_direct in direct mode with its rpe). */
-async function encodeCov(ctx: GpuContext, encoder: GPUCommandEncoder, plan: CovPlan, resources: BindingResource[], owned: GPUBuffer[], rpe = 0, masked = true): Promise<void> {
-  if (!plan.direct) {
-    await encodeDispatch(ctx, encoder, pcaCovKernel, plan.nGroups * COV_WG, covParams(plan), resources, owned);
-    return;
+async function encodeCov(ctx: GpuContext, encoder: GPUCommandEncoder, plan: CovPlan, resources: BindingResource[], owned: GPUBuffer[]): Promise<void> {
+  await encodeDispatch(ctx, encoder, pcaCovKernel, plan.nGroups * COV_WG, covParams(plan), resources, owned);
+}
+
+/** Encodes pca_cov_direct of the plan: one dispatch per block class of dt (cube, mask, centre, partials, blocks). */
+async function encodeCovDirect(ctx: GpuContext, encoder: GPUCommandEncoder, plan: CovPlan, dt: DirectTextures, resources: BindingResource[], owned: GPUBuffer[], masked: boolean): Promise<void> {
+  let offset = 0;
+  for (const c of dt.classes) {
+    const n = c.blocks.length;
+    const params = { d: plan.d, n_texels: Math.ceil(plan.P / 4), nt: plan.nt, n_blocks: n, block_offset: offset, entries: plan.entries, chunk: plan.chunk / 4, n_chunks: plan.nChunks, rpe: dt.rpe };
+    await encodeDispatch(ctx, encoder, covDirectKernelOf(c, masked), plan.nChunks * n, params, [...resources, dt.blocks], owned);
+    offset += n;
   }
-  const params = { d: plan.d, n_texels: Math.ceil(plan.P / 4), nt: plan.nt, ntb: plan.ntb, n_big: plan.nBig, entries: plan.entries, chunk: plan.chunk / 4, n_chunks: plan.nChunks, rpe };
-  const k = covDirectKernels.get(plan.dq)!;
-  await encodeDispatch(ctx, encoder, masked ? k.masked : k.clean, plan.nChunks * plan.nBig, params, resources, owned);
 }
 
 /** Adds one tile's reduced Gram tiles (float32, nTiles x 16) into a (d+1)^2 float64 Gram matrix. */
@@ -309,6 +359,9 @@ interface DirectTextures {
   /** A tile's values of one energy, padded to whole texels (the host tile may be shared memory, which Dawn refuses). */
   bounce: Float32Array;
   partials: GPUBuffer;
+  /** pca_cov_direct's block classes and every block's first tile row and column (u32 pairs, class after class). */
+  classes: DirectBlockClass[];
+  blocks: GPUBuffer;
   /** One piece's reduced Gram tiles (entries floats) and their readback. */
   results: GPUBuffer;
   resultsRead: GPUBuffer;
@@ -323,6 +376,7 @@ function destroyDirect(dt: DirectTextures): void {
   dt.partials.destroy();
   dt.results.destroy();
   dt.resultsRead.destroy();
+  dt.blocks.destroy();
 }
 
 /**
@@ -389,7 +443,11 @@ function directTextures(ctx: GpuContext, d: number, layout: { rows: number; rpe:
   const partials = device.createBuffer({ label: 'pcaGram.partials', size: 4 * plan.partials, usage });
   const results = device.createBuffer({ label: 'pcaGram.gramTiles', size: 4 * plan.entries, usage });
   const resultsRead = device.createBuffer({ label: 'pcaGram.gramTiles.readback', size: 4 * plan.entries, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  return { d, rows, rpe, subP, cube, mask, bounce: new Float32Array(4 * Math.ceil(subP / 4)), partials, results, resultsRead };
+  const classes = directBlockClasses(plan.nt);
+  const coords = Uint32Array.from(classes.flatMap((c) => c.blocks.flat()));
+  const blocks = device.createBuffer({ label: 'pcaGram.blocks', size: coords.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(blocks, 0, coords);
+  return { d, rows, rpe, subP, cube, mask, bounce: new Float32Array(4 * Math.ceil(subP / 4)), partials, classes, blocks, results, resultsRead };
 }
 
 /**
@@ -552,7 +610,7 @@ export class GpuGramAccumulator {
     const maskView = dt.mask.createView();
     const owned = this.scratch.buffers;
     if (masked) await encodeDispatch(ctx, encoder, pcaMaskDirectKernel, Math.ceil(n / 4), { d, n_pixels: n, rpe: dt.rpe, max_abs: PCA_MAX_ABS }, [cubeView, maskView], owned);
-    await encodeCov(ctx, encoder, plan, [cubeView, maskView, this.centreBuf, dt.partials], owned, dt.rpe, masked);
+    await encodeCovDirect(ctx, encoder, plan, dt, [cubeView, maskView, this.centreBuf, dt.partials], owned, masked);
     await encodeDispatch(ctx, encoder, pcaReduceKernel, plan.entries, { n_entries: plan.entries, n_chunks: plan.nChunks, out_offset: 0 }, [dt.partials, dt.results], owned);
     encoder.copyBufferToBuffer(dt.results, 0, dt.resultsRead, 0, 4 * plan.entries);
     await submitChecked(ctx, encoder, 'pca_cov');

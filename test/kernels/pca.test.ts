@@ -16,7 +16,7 @@ import { readNpy } from '../../src/io/npy.js';
 import {
   PcaAccumulator, jacobiEigenSymmetric, pcaGramCpu, pcaModelFromGram, pcaProjectCpu, significantComponents, PCA_MAX_ABS,
 } from '../../src/cpu/pca.js';
-import { COV_PANEL, COV_WG, covPlan, directLayout, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
+import { COV_PANEL, COV_WG, covPlan, directBlockClasses, directLayout, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
 import { CpuGram, PCA_CPU_BLOCK } from '../../src/cpu/pca-gram.js';
 import { GRAM_F32_BOUND } from '../../src/cpu/pca-wasm.js';
 import { sharedFloat32 } from '../../src/cpu/threads.js';
@@ -432,6 +432,30 @@ describe('pca', () => {
       expect(plan.chunk % plan.panel).toBe(0);
       expect(plan.nChunks * plan.chunk).toBeGreaterThanOrEqual(n);
       expect((plan.nChunks - 1) * plan.chunk).toBeLessThan(n);
+    }
+    // pca_cov_direct's block classes put every 4 x 4 tile of the upper triangle in exactly one
+    // block (diagonal blocks add only their tiles on and above the diagonal) and none past nt.
+    for (let nt = 1; nt <= 40; nt++) {
+      const seen = new Map<string, number>();
+      for (const c of directBlockClasses(nt)) {
+        expect(c.rq).toBeGreaterThan(0);
+        expect(c.cq).toBeGreaterThan(0);
+        if (c.diag) expect(c.cq).toBe(c.rq);
+        for (const [a0, b0] of c.blocks) {
+          for (let i = 0; i < c.rq; i++) {
+            for (let j = 0; j < c.cq; j++) {
+              const a = a0 + i, b = b0 + j;
+              if (c.diag && j < i) continue;
+              expect(a).toBeLessThan(nt);
+              expect(b).toBeLessThan(nt);
+              expect(b).toBeGreaterThanOrEqual(a);
+              seen.set(`${a},${b}`, (seen.get(`${a},${b}`) ?? 0) + 1);
+            }
+          }
+        }
+      }
+      expect(seen.size, `nt ${nt}`).toBe((nt * (nt + 1)) / 2);
+      expect([...seen.values()].every((k) => k === 1), `nt ${nt}`).toBe(true);
     }
   });
 });
