@@ -347,7 +347,8 @@ export const COV_DIRECT_SLOT_BYTES = 16 << 20;
  * readback buffer. The set outlives its accumulator: the device keeps one (directSets) for
  * the next pass of the same d, so a run's passes (and a benchmark's repeats) do not make
  * and zero-fill them again (7-17 ms per pass on llvmpipe, measured); it is at most
- * COV_DIRECT_SLOT_BYTES of texture plus the small buffers, and goes with the device.
+ * COV_DIRECT_SLOT_BYTES of texture and as much of upload staging buffer plus the small
+ * buffers, and goes with the device.
  */
 interface DirectTextures {
   d: number;
@@ -356,9 +357,9 @@ interface DirectTextures {
   subP: number;
   cube: GPUTexture;
   mask: GPUTexture;
-  /** A tile's values of one energy, padded to whole texels (the host tile may be shared memory, which Dawn refuses). */
-  bounce: Float32Array;
   partials: GPUBuffer;
+  /** The upload staging buffer: d energies x rpe texture rows, mapped for writing. */
+  staging: GPUBuffer;
   /** pca_cov_direct's block classes and every block's first tile row and column (u32 pairs, class after class). */
   classes: DirectBlockClass[];
   blocks: GPUBuffer;
@@ -377,6 +378,7 @@ function destroyDirect(dt: DirectTextures): void {
   dt.results.destroy();
   dt.resultsRead.destroy();
   dt.blocks.destroy();
+  dt.staging.destroy();
 }
 
 /**
@@ -406,7 +408,6 @@ function takeDirect(ctx: GpuContext, d: number, maxP: number, targetPartials: nu
     directSets.delete(device);
     const subP = Math.min(maxP, 4 * COV_TEX_W * idle.rpe);
     if (idle.d === d && idle.rpe >= need.rpe && idle.partials.size >= 4 * covPlan(d, subP, targetPartials, true).partials) {
-      if (idle.bounce.length < 4 * Math.ceil(subP / 4)) idle.bounce = new Float32Array(4 * Math.ceil(subP / 4));
       return { ...idle, subP };
     }
     destroyDirect(idle);
@@ -447,28 +448,40 @@ function directTextures(ctx: GpuContext, d: number, layout: { rows: number; rpe:
   const coords = Uint32Array.from(classes.flatMap((c) => c.blocks.flat()));
   const blocks = device.createBuffer({ label: 'pcaGram.blocks', size: coords.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
   device.queue.writeBuffer(blocks, 0, coords);
-  return { d, rows, rpe, subP, cube, mask, bounce: new Float32Array(4 * Math.ceil(subP / 4)), partials, classes, blocks, results, resultsRead };
+  const staging = device.createBuffer({ label: 'pcaGram.staging', size: 16 * COV_TEX_W * rpe * d, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC });
+  return { d, rows, rpe, subP, cube, mask, partials, classes, blocks, results, resultsRead, staging };
 }
 
 /**
- * Writes pixels [p0, p0 + n) of every energy of the tile `cube` (f32[d][P]) into texture
- * `tex` in the direct layout: energy e's texels from texture row e * rpe, TEX_W per row.
+ * Writes pixels [p0, p0 + n) of every energy of the tile `cube` (f32[d][P]) into the direct
+ * layout's texture through the mapped staging buffer (energy e's texels from texture row
+ * e * rpe, TEX_W per row): one copy on the host into the mapping, one buffer-to-texture copy
+ * by the driver. queue.writeTexture from a bounce array (the host tile may be shared memory,
+ * which Dawn refuses) cost one more: 12 ms of the 17 ms upload at 100k x 101 where the copy
+ * into the bounce array took 5 (measured on llvmpipe; pass CPU time 136-139 ms against
+ * 138-152 ms, same process, alternating, 6 rounds). The last texel's unused lanes get the
+ * centre, so their centred values are exactly 0 in pca_cov_direct without the mask (the
+ * host takes their 1s off the augmented corner).
  */
-function uploadDirect(ctx: GpuContext, dt: DirectTextures, tex: GPUTexture, cube: Float32Array, d: number, P: number, p0: number, n: number, centre: Float32Array): void {
+async function uploadDirect(ctx: GpuContext, dt: DirectTextures, cube: Float32Array, d: number, P: number, p0: number, n: number, centre: Float32Array): Promise<void> {
   const texels = Math.ceil(n / 4);
-  const full = Math.floor(texels / COV_TEX_W);
-  const rest = texels - full * COV_TEX_W;
-  const bounce = dt.bounce;
-  const queue = ctx.device.queue;
+  const rowsUsed = Math.ceil(texels / COV_TEX_W);
+  const st = dt.staging;
+  await guard(ctx, st.mapAsync(GPUMapMode.WRITE));
+  const f = new Float32Array(st.getMappedRange());
+  const per = 4 * COV_TEX_W * dt.rpe;
   for (let e = 0; e < d; e++) {
-    bounce.set(cube.subarray(e * P + p0, e * P + p0 + n));
-    // The last texel's unused lanes: the centre, so their centred values are exactly 0 in
-    // pca_cov_direct without the mask (the host takes their 1s off the augmented corner).
-    bounce.fill(centre[e], n, 4 * texels);
-    const y = e * dt.rpe;
-    if (full > 0) queue.writeTexture({ texture: tex, origin: [0, y] }, bounce, { bytesPerRow: 16 * COV_TEX_W }, [COV_TEX_W, full]);
-    if (rest > 0) queue.writeTexture({ texture: tex, origin: [0, y + full] }, bounce, { offset: 16 * COV_TEX_W * full }, [rest, 1]);
+    f.set(cube.subarray(e * P + p0, e * P + p0 + n), e * per);
+    f.fill(centre[e], e * per + n, e * per + 4 * texels);
   }
+  st.unmap();
+  const encoder = ctx.device.createCommandEncoder({ label: 'pcaGram.upload' });
+  if (rowsUsed === dt.rpe) {
+    encoder.copyBufferToTexture({ buffer: st, bytesPerRow: 16 * COV_TEX_W }, { texture: dt.cube }, [COV_TEX_W, d * dt.rpe]);
+  } else {
+    for (let e = 0; e < d; e++) encoder.copyBufferToTexture({ buffer: st, offset: 4 * e * per, bytesPerRow: 16 * COV_TEX_W }, { texture: dt.cube, origin: [0, e * dt.rpe] }, [COV_TEX_W, rowsUsed]);
+  }
+  ctx.device.queue.submit([encoder.finish()]);
 }
 
 /**
@@ -587,7 +600,7 @@ export class GpuGramAccumulator {
   private async addDirect(cube: Float32Array, P: number, p0: number, n: number): Promise<void> {
     const { ctx, d } = this;
     const dt = this.tex!;
-    uploadDirect(ctx, dt, dt.cube, cube, d, P, p0, n, this.centreF32);
+    await uploadDirect(ctx, dt, cube, d, P, p0, n, this.centreF32);
     const plan = covPlan(d, n, this.targetPartials, true);
     if (!this.masked) {
       const tiles = await this.runDirect(plan, n, false);
