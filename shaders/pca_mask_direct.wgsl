@@ -6,7 +6,7 @@
 //           1 cube: texture_2d<f32> rgba32float, the tile as texels of 4 consecutive pixels
 //             of one energy: texel t (pixels 4t..4t+3) of energy e at x = t % TEX_W,
 //             y = e * rpe + t / TEX_W (rpe texture rows per energy; src/kernels/pca.ts
-//             writes it with queue.writeTexture),
+//             writes it from a mapped staging buffer with copyBufferToTexture),
 //           2 mask: texture_storage_2d<rgba32float, write>: texel t at (t % TEX_W, t / TEX_W)
 //             holds the masks of its 4 pixels, 1 = usable, 0 = not (or past the tile's end).
 // One invocation = one texel (4 pixels): d texel fetches. llvmpipe fetches a texel per lane in
