@@ -158,8 +158,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var o20 = mat4x4f(); var o21 = mat4x4f(); var o22 = mat4x4f(); var o23 = mat4x4f();
   var o30 = mat4x4f(); var o31 = mat4x4f(); var o32 = mat4x4f(); var o33 = mat4x4f();
   for (var t = t_begin; t < t_end; t++) {
-    let x = t & (TEX_W - 1u);
-    let k = t >> TEX_SHIFT;
+    let x = t % TEX_W;
+    let k = t / TEX_W;
     var ok = vec4<bool>(true);
     if (MASKED != 0u) { ok = textureLoad(mask, vec2u(x, k), 0) > vec4f(0.5); }
     // l<i>: the rows quarter's values (column r = row r over the 4 pixels); a<i> its transpose.

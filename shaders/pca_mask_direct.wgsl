@@ -25,8 +25,8 @@
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = linear_index(gid, nwg);
   if (t >= params.n_invocations) { return; }
-  let x = t & (TEX_W - 1u);
-  let k = t >> TEX_SHIFT;
+  let x = t % TEX_W;
+  let k = t / TEX_W;
   var ok = vec4<bool>(true);
   for (var e = 0u; e < params.d; e++) {
     let v = textureLoad(cube, vec2u(x, e * params.rpe + k), 0);

@@ -87,10 +87,16 @@ export const pcaCovKernel: KernelDef = {
 /**
  * Direct mode (pca_cov_direct.wgsl, pca_mask_direct.wgsl): the tile is a texture of
  * rgba32float texels, 4 consecutive pixels of one energy each, TEX_W texels per texture row
- * (4096: the smallest maxTextureDimension2D a WebGPU device may have), rpe rows per energy.
+ * (within 4096, the smallest maxTextureDimension2D a WebGPU device may have), rpe rows per
+ * energy. 4032 = 63 x 64, not 4096: with rows of 4096 texels (64 KiB) the rows of a block
+ * lie a power of two apart and their fetches contend for the same cache sets; 4032 texels
+ * (rows 63 KiB apart, bytesPerRow still a multiple of 256) cost a division by a constant
+ * per texel and gave 122-142 ms of pass CPU time against 136-161 ms (medians 156-179
+ * against 173-205; llvmpipe, 100k x 101, three alternating runs of 10 passes, load 1.1-1.2).
+ * The same effect shows in rows per energy: 7 (one piece of 100k pixels, 51 MB) took
+ * 112-117 ms, 8 took 138-143 ms (same process, alternating); the 16 MiB texture keeps 2.
  */
-export const COV_TEX_W = 4096;
-const COV_TEX_SHIFT = Math.log2(COV_TEX_W);
+export const COV_TEX_W = 4032;
 
 /**
  * pca_cov's shape for CPU-emulated adapters (llvmpipe): DQ x DQ 4 x 4 tiles of G per
@@ -109,7 +115,7 @@ function covDirectKernel(c: { rq: number; cq: number; diag: boolean }, masked: b
       { name: 'blocks', kind: 'read-only-storage' },
     ],
     params: [['d', 'u32'], ['n_texels', 'u32'], ['nt', 'u32'], ['n_blocks', 'u32'], ['block_offset', 'u32'], ['entries', 'u32'], ['chunk', 'u32'], ['n_chunks', 'u32'], ['rpe', 'u32']],
-    constants: { RQ: c.rq, CQ: c.cq, DIAG: c.diag ? 1 : 0, TEX_W: COV_TEX_W, TEX_SHIFT: COV_TEX_SHIFT, MASKED: masked ? 1 : 0 },
+    constants: { RQ: c.rq, CQ: c.cq, DIAG: c.diag ? 1 : 0, TEX_W: COV_TEX_W, MASKED: masked ? 1 : 0 },
     workgroupSize: COV_DIRECT_WG,
   };
 }
@@ -172,7 +178,7 @@ export const pcaMaskDirectKernel: KernelDef = {
     { name: 'mask', kind: 'write-texture' },
   ],
   params: [['d', 'u32'], ['n_pixels', 'u32'], ['rpe', 'u32'], ['max_abs', 'f32']],
-  constants: { TEX_W: COV_TEX_W, TEX_SHIFT: COV_TEX_SHIFT },
+  constants: { TEX_W: COV_TEX_W },
 };
 
 /**
