@@ -11,11 +11,16 @@
 // workgroup memory costs as much as storage). So the tile is read from a texture whose
 // texels hold 4 consecutive pixels of one energy, and each invocation keeps a register block
 // of G, so each fetched texel feeds many multiply-adds; no workgroup memory, no barriers:
-// - invocation g = chunk * n_big + q takes the B x B block q of G's upper triangle, B = 4 DQ
-//   (DQ = 4: 16 x 16; 2 or 1 when d + 1 <= 12 or 4: src/kernels/pca.ts directQuarters, so
-//   small d does no padded work), blocks row-major over the triangle of ntb x ntb blocks,
-//   ntb = ceil(nt / DQ), nt = 4 x 4 tiles per side, over the texels [chunk * params.chunk,
-//   ...) of the tile (4 pixels each);
+// - one dispatch per block class (src/kernels/pca.ts directBlockClasses): RQ x CQ 4 x 4 tiles
+//   (up to 16 x 16 values), DIAG = 1 for a block on G's diagonal, which reads its rows once
+//   (its columns are the same values) and adds only tiles on and above the diagonal; blocks
+//   of the last column have only the columns that exist (CQ = nt % Q), so no zero-padded
+//   rows are read or multiplied. Invocation g = chunk * n_blocks + q takes block q of the
+//   class (its first tile row and column from `blocks`) over the texels [chunk *
+//   params.chunk, ...) of the tile (4 pixels each). d = 101 (nt = 26 tiles a side): 15 full,
+//   6 last-column, 6 diagonal and 1 last diagonal block, 351 4 x 4 products and 182 texel
+//   fetches per texel where 28 square 16 x 16 blocks did 448 and 224 (measured on llvmpipe,
+//   same process, alternating, 6 rounds: kernel CPU time 131-169 ms against 143-182 ms, ~8 %);
 // - per texel: the 4 pixels' masks and B row and B column texels (2B + 1 fetches) for B^2
 //   dot products of 4 pixels (4 B^2 multiply-adds): 33 fetches per 1024 multiply-adds for
 //   B = 16. With 8 x 8 blocks fetches were ~80 % of the time (a fetch-only variant,
@@ -23,7 +28,7 @@
 //   100k x 101, CPU time of one tile's pass, same run: 0.21-0.27 s with 8 x 8 blocks,
 //   0.15-0.23 s with 16 x 16; fetches are then 55-60 %); the centres and rows are loaded
 //   once per invocation. A 4 x 4 part of the block is a mat4x4f: transpose(A) * B is its
-//   16 dot products; the quarters past DQ sit under constant conditions the compiler removes;
+//   16 dot products; the quarters past RQ / CQ sit under constant conditions the compiler removes;
 // - the block's partial sums go to partials[chunk] in pca_cov's layout (4 x 4 tiles of the
 //   upper triangle, 16 floats each), so pca_reduce adds the chunks on the device and the host
 //   reads back one (d+1)^2 matrix per tile of pixels, as for pca_cov. No float atomics, fixed
@@ -33,16 +38,26 @@
 //           1 cube: texture_2d<f32> rgba32float: texel t (pixels 4t..4t+3) of energy row e at
 //             x = t % TEX_W, y = e * rpe + t / TEX_W; rows e >= d are constant (row d: 1, the
 //             augmented row; beyond: 0), written once when the texture is made,
-//           2 mask: texture_2d<f32> from pca_mask_direct.wgsl (texel t at (t % TEX_W, t / TEX_W)),
+//           2 mask: texture_2d<f32> from pca_mask_direct.wgsl (texel t at (t % TEX_W, t / TEX_W));
+//             read only when MASKED = 1. MASKED = 0 is the pipeline for a piece of the tile
+//             whose pixels are all usable: no mask pass, no mask fetch, no selects (measured
+//             on llvmpipe, 100k x 101: ~30 % less CPU time in this kernel, and the mask pass,
+//             ~10 % of the whole pass, is not run). The host fills the last texel's unused
+//             lanes with the centres (centred value exactly 0), subtracts their count from the
+//             augmented corner and checks the Gram matrix: a non-finite or too large diagonal
+//             entry means an unusable pixel, and the piece runs again with MASKED = 1
+//             (src/kernels/pca.ts, GpuGramAccumulator.addDirect),
 //           3 centre: f32[rows]: a provisional mean chosen on the host for e < d, 0 beyond,
-//           4 partials: vec4f view of f32[n_chunks][entries], entries = n_tiles * 16.
+//           4 partials: vec4f view of f32[n_chunks][entries], entries = n_tiles * 16,
+//           5 blocks: vec2u per block, its first 4 x 4 tile row and column, the classes' lists
+//             one after another (params.block_offset: where this dispatch's class starts).
 // Row r of the augmented vector a(p) = [x(p) - centre, 1, 0...] for an included pixel, the
 // zero vector for an excluded one (select, not a product: it may hold NaN or Inf).
 //
-// Cost per spectrum (d = 101, 16 x 16 blocks, ntb = 7, 28 blocks in the triangle): 404 B read
-// from memory (+ 4 B of mask), 28 x 33 / 4 = 231 texel fetches from cache, 28 x 256 x 2 =
-// 14.3 kFLOP (the upper triangle of 112 x 112 padded rows, diagonal blocks in full).
-// H100, 2e7 x 101: 8.2 GB -> 2.4 ms at 3.35 TB/s; 2.9e11 FLOP -> 4.3 ms at 67 TFLOP/s FP32:
+// Cost per spectrum (d = 101, the 28 blocks above): 404 B read from memory (+ 4 B of mask
+// where the mask runs), 182 / 4 = 46 texel fetches from cache, 351 x 16 x 2 = 11.2 kFLOP
+// (the upper triangle of 104 x 104 rows, diagonal 4 x 4 tiles in full).
+// H100, 2e7 x 101: 8.2 GB -> 2.4 ms at 3.35 TB/s; 2.2e11 FLOP -> 3.4 ms at 67 TFLOP/s FP32:
 // compute-bound on paper, but 256 accumulators per invocation spill on a GPU (255 registers
 // at most) and texture-cache traffic of 33 texels per 1024 FMA would keep an H100 well below
 // that; on a GPU pca_cov (workgroup-memory panels, 16 accumulators) is the kernel.
@@ -56,19 +71,7 @@
 @group(0) @binding(2) var mask: texture_2d<f32>;
 @group(0) @binding(3) var<storage, read> centre: array<f32>;
 @group(0) @binding(4) var<storage, read_write> partials: array<vec4f>;
-
-// Block number q (row-major over the upper triangle of ntb x ntb blocks) -> (bi, bj).
-fn big_blocks(q: u32) -> vec2u {
-  var bi = 0u;
-  var rem = q;
-  loop {
-    let in_row = params.ntb - bi;
-    if (rem < in_row || bi + 1u >= params.ntb) { break; }
-    rem -= in_row;
-    bi++;
-  }
-  return vec2u(bi, bi + rem);
-}
+@group(0) @binding(5) var<storage, read> blocks: array<vec2u>;
 
 // Index of 4 x 4 tile (a, b), a <= b, row-major over the upper triangle of nt x nt tiles.
 fn tile4(a: u32, b: u32) -> u32 {
@@ -101,31 +104,52 @@ fn rows(r0: u32) -> Rows {
   return out;
 }
 
+// One augmented value of 4 pixels: masked (MASKED = 1) or as read (MASKED = 0, the pass for
+// tiles whose every pixel is usable; MASKED is a constant, so the select is compiled out).
+fn val(v: vec4f, ok: vec4<bool>) -> vec4f {
+  if (MASKED == 0u) { return v; }
+  return select(vec4f(0.0), v, ok);
+}
+
 // Augmented values of rows R at texel (x, k): column j = row r0 + j over the texel's 4 pixels.
 fn load4(R: Rows, x: u32, k: u32, ok: vec4<bool>) -> mat4x4f {
-  let z = vec4f(0.0);
   return mat4x4f(
-    select(z, textureLoad(cube, vec2u(x, R.y.x + k), 0) - R.c.x, ok),
-    select(z, textureLoad(cube, vec2u(x, R.y.y + k), 0) - R.c.y, ok),
-    select(z, textureLoad(cube, vec2u(x, R.y.z + k), 0) - R.c.z, ok),
-    select(z, textureLoad(cube, vec2u(x, R.y.w + k), 0) - R.c.w, ok),
+    val(textureLoad(cube, vec2u(x, R.y.x + k), 0) - R.c.x, ok),
+    val(textureLoad(cube, vec2u(x, R.y.y + k), 0) - R.c.y, ok),
+    val(textureLoad(cube, vec2u(x, R.y.z + k), 0) - R.c.z, ok),
+    val(textureLoad(cube, vec2u(x, R.y.w + k), 0) - R.c.w, ok),
   );
+}
+
+// Accumulates one 4 x 4 tile: rows quarter i x columns quarter j, if this class has it (RQ,
+// CQ, DIAG are constants: the conditions are resolved when the shader compiles).
+fn has(i: u32, j: u32) -> bool {
+  return i < RQ && j < CQ && (DIAG == 0u || j >= i);
 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let g = linear_index(gid, nwg);
-  if (g >= params.n_chunks * params.n_big) { return; }
-  let chunk_i = g / params.n_big;
-  let bij = big_blocks(g % params.n_big);
-  let ri = 4u * DQ * bij.x;
-  let rj = 4u * DQ * bij.y;
-  // Quarters past DQ are never read: DQ is a constant, so the compiler drops their code.
+  if (g >= params.n_chunks * params.n_blocks) { return; }
+  let chunk_i = g / params.n_blocks;
+  // First 4 x 4 tile row and column of this invocation's block (see the blocks binding).
+  let bij = blocks[params.block_offset + g % params.n_blocks];
+  let ri = 4u * bij.x;
+  let rj = 4u * bij.y;
+  // Quarters past RQ / CQ are never read: they are constants, so the compiler drops their code.
+  // A diagonal block (DIAG = 1) reads its rows once: its columns are the same values.
   let R0 = rows(ri);
-  let C0 = rows(rj);
-  var R1 = R0; var C1 = C0; var R2 = R0; var C2 = C0; var R3 = R0; var C3 = C0;
-  if (DQ >= 2u) { R1 = rows(ri + 4u); C1 = rows(rj + 4u); }
-  if (DQ >= 4u) { R2 = rows(ri + 8u); C2 = rows(rj + 8u); R3 = rows(ri + 12u); C3 = rows(rj + 12u); }
+  var R1 = R0; var R2 = R0; var R3 = R0;
+  if (RQ >= 2u) { R1 = rows(ri + 4u); }
+  if (RQ >= 3u) { R2 = rows(ri + 8u); }
+  if (RQ >= 4u) { R3 = rows(ri + 12u); }
+  var C0 = R0; var C1 = R0; var C2 = R0; var C3 = R0;
+  if (DIAG == 0u) {
+    C0 = rows(rj);
+    if (CQ >= 2u) { C1 = rows(rj + 4u); }
+    if (CQ >= 3u) { C2 = rows(rj + 8u); }
+    if (CQ >= 4u) { C3 = rows(rj + 12u); }
+  }
   let t_begin = chunk_i * params.chunk;
   let t_end = min(t_begin + params.chunk, params.n_texels);
   // o<i><j>: rows quarter i x columns quarter j of the block.
@@ -134,32 +158,57 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var o20 = mat4x4f(); var o21 = mat4x4f(); var o22 = mat4x4f(); var o23 = mat4x4f();
   var o30 = mat4x4f(); var o31 = mat4x4f(); var o32 = mat4x4f(); var o33 = mat4x4f();
   for (var t = t_begin; t < t_end; t++) {
-    let x = t & (TEX_W - 1u);
-    let k = t >> TEX_SHIFT;
-    let ok = textureLoad(mask, vec2u(x, k), 0) > vec4f(0.5);
-    let a0 = transpose(load4(R0, x, k, ok));
-    let b0 = load4(C0, x, k, ok);
-    var a1 = a0; var b1 = b0; var a2 = a0; var b2 = b0; var a3 = a0; var b3 = b0;
-    if (DQ >= 2u) { a1 = transpose(load4(R1, x, k, ok)); b1 = load4(C1, x, k, ok); }
-    if (DQ >= 4u) {
-      a2 = transpose(load4(R2, x, k, ok)); b2 = load4(C2, x, k, ok);
-      a3 = transpose(load4(R3, x, k, ok)); b3 = load4(C3, x, k, ok);
+    let x = t % TEX_W;
+    let k = t / TEX_W;
+    var ok = vec4<bool>(true);
+    if (MASKED != 0u) { ok = textureLoad(mask, vec2u(x, k), 0) > vec4f(0.5); }
+    // l<i>: the rows quarter's values (column r = row r over the 4 pixels); a<i> its transpose.
+    let l0 = load4(R0, x, k, ok);
+    var l1 = l0; var l2 = l0; var l3 = l0;
+    if (RQ >= 2u) { l1 = load4(R1, x, k, ok); }
+    if (RQ >= 3u) { l2 = load4(R2, x, k, ok); }
+    if (RQ >= 4u) { l3 = load4(R3, x, k, ok); }
+    var b0 = l0; var b1 = l1; var b2 = l2; var b3 = l3;
+    if (DIAG == 0u) {
+      b0 = load4(C0, x, k, ok);
+      if (CQ >= 2u) { b1 = load4(C1, x, k, ok); }
+      if (CQ >= 3u) { b2 = load4(C2, x, k, ok); }
+      if (CQ >= 4u) { b3 = load4(C3, x, k, ok); }
     }
-    o00 += a0 * b0;
-    if (DQ >= 2u) { o01 += a0 * b1; o10 += a1 * b0; o11 += a1 * b1; }
-    if (DQ >= 4u) {
-      o02 += a0 * b2; o03 += a0 * b3; o12 += a1 * b2; o13 += a1 * b3;
-      o20 += a2 * b0; o21 += a2 * b1; o22 += a2 * b2; o23 += a2 * b3;
-      o30 += a3 * b0; o31 += a3 * b1; o32 += a3 * b2; o33 += a3 * b3;
-    }
+    let a0 = transpose(l0); let a1 = transpose(l1); let a2 = transpose(l2); let a3 = transpose(l3);
+    if (has(0u, 0u)) { o00 += a0 * b0; }
+    if (has(0u, 1u)) { o01 += a0 * b1; }
+    if (has(0u, 2u)) { o02 += a0 * b2; }
+    if (has(0u, 3u)) { o03 += a0 * b3; }
+    if (has(1u, 0u)) { o10 += a1 * b0; }
+    if (has(1u, 1u)) { o11 += a1 * b1; }
+    if (has(1u, 2u)) { o12 += a1 * b2; }
+    if (has(1u, 3u)) { o13 += a1 * b3; }
+    if (has(2u, 0u)) { o20 += a2 * b0; }
+    if (has(2u, 1u)) { o21 += a2 * b1; }
+    if (has(2u, 2u)) { o22 += a2 * b2; }
+    if (has(2u, 3u)) { o23 += a2 * b3; }
+    if (has(3u, 0u)) { o30 += a3 * b0; }
+    if (has(3u, 1u)) { o31 += a3 * b1; }
+    if (has(3u, 2u)) { o32 += a3 * b2; }
+    if (has(3u, 3u)) { o33 += a3 * b3; }
   }
-  let a = DQ * bij.x;
-  let b = DQ * bij.y;
-  put(chunk_i, a, b, o00);
-  if (DQ >= 2u) { put(chunk_i, a, b + 1u, o01); put(chunk_i, a + 1u, b, o10); put(chunk_i, a + 1u, b + 1u, o11); }
-  if (DQ >= 4u) {
-    put(chunk_i, a, b + 2u, o02); put(chunk_i, a, b + 3u, o03); put(chunk_i, a + 1u, b + 2u, o12); put(chunk_i, a + 1u, b + 3u, o13);
-    put(chunk_i, a + 2u, b, o20); put(chunk_i, a + 2u, b + 1u, o21); put(chunk_i, a + 2u, b + 2u, o22); put(chunk_i, a + 2u, b + 3u, o23);
-    put(chunk_i, a + 3u, b, o30); put(chunk_i, a + 3u, b + 1u, o31); put(chunk_i, a + 3u, b + 2u, o32); put(chunk_i, a + 3u, b + 3u, o33);
-  }
+  let a = bij.x;
+  let b = bij.y;
+  if (has(0u, 0u)) { put(chunk_i, a, b, o00); }
+  if (has(0u, 1u)) { put(chunk_i, a, b + 1u, o01); }
+  if (has(0u, 2u)) { put(chunk_i, a, b + 2u, o02); }
+  if (has(0u, 3u)) { put(chunk_i, a, b + 3u, o03); }
+  if (has(1u, 0u)) { put(chunk_i, a + 1u, b, o10); }
+  if (has(1u, 1u)) { put(chunk_i, a + 1u, b + 1u, o11); }
+  if (has(1u, 2u)) { put(chunk_i, a + 1u, b + 2u, o12); }
+  if (has(1u, 3u)) { put(chunk_i, a + 1u, b + 3u, o13); }
+  if (has(2u, 0u)) { put(chunk_i, a + 2u, b, o20); }
+  if (has(2u, 1u)) { put(chunk_i, a + 2u, b + 1u, o21); }
+  if (has(2u, 2u)) { put(chunk_i, a + 2u, b + 2u, o22); }
+  if (has(2u, 3u)) { put(chunk_i, a + 2u, b + 3u, o23); }
+  if (has(3u, 0u)) { put(chunk_i, a + 3u, b, o30); }
+  if (has(3u, 1u)) { put(chunk_i, a + 3u, b + 1u, o31); }
+  if (has(3u, 2u)) { put(chunk_i, a + 3u, b + 2u, o32); }
+  if (has(3u, 3u)) { put(chunk_i, a + 3u, b + 3u, o33); }
 }

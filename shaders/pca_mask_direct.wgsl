@@ -6,7 +6,7 @@
 //           1 cube: texture_2d<f32> rgba32float, the tile as texels of 4 consecutive pixels
 //             of one energy: texel t (pixels 4t..4t+3) of energy e at x = t % TEX_W,
 //             y = e * rpe + t / TEX_W (rpe texture rows per energy; src/kernels/pca.ts
-//             writes it with queue.writeTexture),
+//             writes it from a mapped staging buffer with copyBufferToTexture),
 //           2 mask: texture_storage_2d<rgba32float, write>: texel t at (t % TEX_W, t / TEX_W)
 //             holds the masks of its 4 pixels, 1 = usable, 0 = not (or past the tile's end).
 // One invocation = one texel (4 pixels): d texel fetches. llvmpipe fetches a texel per lane in
@@ -25,8 +25,8 @@
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = linear_index(gid, nwg);
   if (t >= params.n_invocations) { return; }
-  let x = t & (TEX_W - 1u);
-  let k = t >> TEX_SHIFT;
+  let x = t % TEX_W;
+  let k = t / TEX_W;
   var ok = vec4<bool>(true);
   for (var e = 0u; e < params.d; e++) {
     let v = textureLoad(cube, vec2u(x, e * params.rpe + k), 0);

@@ -8,7 +8,8 @@
  *    (UploadRing, src/gpu/ring.ts), so tile i + 1 is queued while tile i computes; the host
  *    waits only to keep two tiles staged. On a CPU-emulated adapter (direct mode:
  *    pca_mask_direct, pca_cov_direct): the tile goes into one texture, in pieces of at most
- *    COV_DIRECT_SLOT_BYTES;
+ *    COV_DIRECT_SLOT_BYTES, each read back and checked: without the mask while every pixel
+ *    is usable (see addDirect); textures and buffers kept by the device between passes;
  *  - pcaGramGpu: the same for one tile;
  *  - pcaProjectGpu: scores on the first n components and the reconstruction error.
  */
@@ -39,6 +40,12 @@ export const PCA_MAX_COMPONENTS = 32;
  * the chunks grow past COV_PANELS_PER_CHUNK panels when a tile is larger.
  */
 export const COV_TARGET_PARTIALS = 1 << 22;
+/**
+ * Direct mode without the mask: a piece counts as free of unusable pixels when each diagonal
+ * entry is below this fraction of (PCA_MAX_ABS - |centre|)^2 (see addClean; a float32 value
+ * centred and squared loses far less than this factor of 4 to rounding).
+ */
+export const CLEAN_DIAG_FRACTION = 0.25;
 /** Tiles whose Gram matrices are kept on the device before one readback. */
 export const GRAM_FLUSH_TILES = 256;
 /**
@@ -80,16 +87,22 @@ export const pcaCovKernel: KernelDef = {
 /**
  * Direct mode (pca_cov_direct.wgsl, pca_mask_direct.wgsl): the tile is a texture of
  * rgba32float texels, 4 consecutive pixels of one energy each, TEX_W texels per texture row
- * (4096: the smallest maxTextureDimension2D a WebGPU device may have), rpe rows per energy.
+ * (within 4096, the smallest maxTextureDimension2D a WebGPU device may have), rpe rows per
+ * energy. 4032 = 63 x 64, not 4096: with rows of 4096 texels (64 KiB) the rows of a block
+ * lie a power of two apart and their fetches contend for the same cache sets; 4032 texels
+ * (rows 63 KiB apart, bytesPerRow still a multiple of 256) cost a division by a constant
+ * per texel and gave 122-142 ms of pass CPU time against 136-161 ms (medians 156-179
+ * against 173-205; llvmpipe, 100k x 101, three alternating runs of 10 passes, load 1.1-1.2).
+ * The same effect shows in rows per energy: 7 (one piece of 100k pixels, 51 MB) took
+ * 112-117 ms, 8 took 138-143 ms (same process, alternating); the 16 MiB texture keeps 2.
  */
-export const COV_TEX_W = 4096;
-const COV_TEX_SHIFT = Math.log2(COV_TEX_W);
+export const COV_TEX_W = 4032;
 
 /**
  * pca_cov's shape for CPU-emulated adapters (llvmpipe): DQ x DQ 4 x 4 tiles of G per
  * invocation (16 x 16 for DQ = 4), read from textures (see the shader header); one pipeline per DQ.
  */
-function covDirectKernel(dq: number): KernelDef {
+function covDirectKernel(c: { rq: number; cq: number; diag: boolean }, masked: boolean): KernelDef {
   return {
     name: 'pca_cov_direct',
     wgsl: covDirectWgsl,
@@ -99,15 +112,61 @@ function covDirectKernel(dq: number): KernelDef {
       { name: 'mask', kind: 'texture' },
       { name: 'centre', kind: 'read-only-storage' },
       { name: 'partials', kind: 'storage' },
+      { name: 'blocks', kind: 'read-only-storage' },
     ],
-    params: [['d', 'u32'], ['n_texels', 'u32'], ['nt', 'u32'], ['ntb', 'u32'], ['n_big', 'u32'], ['entries', 'u32'], ['chunk', 'u32'], ['n_chunks', 'u32'], ['rpe', 'u32']],
-    constants: { DQ: dq, TEX_W: COV_TEX_W, TEX_SHIFT: COV_TEX_SHIFT },
+    params: [['d', 'u32'], ['n_texels', 'u32'], ['nt', 'u32'], ['n_blocks', 'u32'], ['block_offset', 'u32'], ['entries', 'u32'], ['chunk', 'u32'], ['n_chunks', 'u32'], ['rpe', 'u32']],
+    constants: { RQ: c.rq, CQ: c.cq, DIAG: c.diag ? 1 : 0, TEX_W: COV_TEX_W, MASKED: masked ? 1 : 0 },
     workgroupSize: COV_DIRECT_WG,
   };
 }
-/** Invocations per workgroup of pca_cov_direct. */
-const COV_DIRECT_WG = 32;
-const covDirectKernels = new Map([1, 2, 4].map((dq) => [dq, covDirectKernel(dq)]));
+/**
+ * Invocations per workgroup of pca_cov_direct: 8, one AVX2 vector of llvmpipe, so even the
+ * smallest class's dispatch (the last diagonal block: one invocation per chunk) spreads over
+ * the CPU threads.
+ */
+const COV_DIRECT_WG = 8;
+/** pca_cov_direct's kernels by block class and mask (made once each). */
+const covDirectKernels = new Map<string, KernelDef>();
+function covDirectKernelOf(c: DirectBlockClass, masked: boolean): KernelDef {
+  const key = `${c.rq},${c.cq},${c.diag},${masked}`;
+  let k = covDirectKernels.get(key);
+  if (!k) covDirectKernels.set(key, (k = covDirectKernel(c, masked)));
+  return k;
+}
+
+/**
+ * A class of pca_cov_direct's blocks, one dispatch and one pipeline each: rq x cq 4 x 4 tiles
+ * (rows x columns quarters), diagonal or not, and the first tile row and column of each block.
+ * The triangle of G's nt x nt tiles is cut into blocks of Q = directQuarters(nt) tiles a side
+ * and the rest (nt % Q tiles): full off-diagonal blocks, off-diagonal blocks of the last
+ * column (cq = nt % Q: no zero-padded columns), full diagonal blocks and the last diagonal
+ * one. A diagonal block reads its rows once (its columns are the same values) and adds only
+ * the tiles on and above the diagonal. At d = 101 (nt = 26): 15 + 6 + 6 + 1 blocks, 351 of
+ * the 448 4 x 4 products per texel of 28 square 16 x 16 blocks, 182 of 224 texel fetches.
+ */
+export interface DirectBlockClass {
+  rq: number;
+  cq: number;
+  diag: boolean;
+  blocks: [number, number][];
+}
+
+export function directBlockClasses(nt: number): DirectBlockClass[] {
+  const Q = directQuarters(nt);
+  const nf = Math.floor(nt / Q);
+  const rem = nt - nf * Q;
+  const full: DirectBlockClass = { rq: Q, cq: Q, diag: false, blocks: [] };
+  const lastCol: DirectBlockClass = { rq: Q, cq: rem, diag: false, blocks: [] };
+  const diag: DirectBlockClass = { rq: Q, cq: Q, diag: true, blocks: [] };
+  const lastDiag: DirectBlockClass = { rq: rem, cq: rem, diag: true, blocks: [] };
+  for (let i = 0; i < nf; i++) {
+    diag.blocks.push([Q * i, Q * i]);
+    for (let j = i + 1; j < nf; j++) full.blocks.push([Q * i, Q * j]);
+    if (rem > 0) lastCol.blocks.push([Q * i, Q * nf]);
+  }
+  if (rem > 0) lastDiag.blocks.push([Q * nf, Q * nf]);
+  return [full, lastCol, diag, lastDiag].filter((c) => c.blocks.length > 0);
+}
 
 /** pca_mask's rule on the direct mode's texture: one invocation per texel (4 pixels). */
 export const pcaMaskDirectKernel: KernelDef = {
@@ -119,7 +178,7 @@ export const pcaMaskDirectKernel: KernelDef = {
     { name: 'mask', kind: 'write-texture' },
   ],
   params: [['d', 'u32'], ['n_pixels', 'u32'], ['rpe', 'u32'], ['max_abs', 'f32']],
-  constants: { TEX_W: COV_TEX_W, TEX_SHIFT: COV_TEX_SHIFT },
+  constants: { TEX_W: COV_TEX_W },
 };
 
 /**
@@ -230,13 +289,19 @@ export function covParams(plan: CovPlan): Record<string, number> {
 }
 
 /** Encodes the covariance kernel of the plan (pca_cov, or pca_cov_direct in direct mode with its rpe). */
-async function encodeCov(ctx: GpuContext, encoder: GPUCommandEncoder, plan: CovPlan, resources: BindingResource[], owned: GPUBuffer[], rpe = 0): Promise<void> {
-  if (!plan.direct) {
-    await encodeDispatch(ctx, encoder, pcaCovKernel, plan.nGroups * COV_WG, covParams(plan), resources, owned);
-    return;
+async function encodeCov(ctx: GpuContext, encoder: GPUCommandEncoder, plan: CovPlan, resources: BindingResource[], owned: GPUBuffer[]): Promise<void> {
+  await encodeDispatch(ctx, encoder, pcaCovKernel, plan.nGroups * COV_WG, covParams(plan), resources, owned);
+}
+
+/** Encodes pca_cov_direct of the plan: one dispatch per block class of dt (cube, mask, centre, partials, blocks). */
+async function encodeCovDirect(ctx: GpuContext, encoder: GPUCommandEncoder, plan: CovPlan, dt: DirectTextures, resources: BindingResource[], owned: GPUBuffer[], masked: boolean): Promise<void> {
+  let offset = 0;
+  for (const c of dt.classes) {
+    const n = c.blocks.length;
+    const params = { d: plan.d, n_texels: Math.ceil(plan.P / 4), nt: plan.nt, n_blocks: n, block_offset: offset, entries: plan.entries, chunk: plan.chunk / 4, n_chunks: plan.nChunks, rpe: dt.rpe };
+    await encodeDispatch(ctx, encoder, covDirectKernelOf(c, masked), plan.nChunks * n, params, [...resources, dt.blocks], owned);
+    offset += n;
   }
-  const params = { d: plan.d, n_texels: Math.ceil(plan.P / 4), nt: plan.nt, ntb: plan.ntb, n_big: plan.nBig, entries: plan.entries, chunk: plan.chunk / 4, n_chunks: plan.nChunks, rpe };
-  await encodeDispatch(ctx, encoder, covDirectKernels.get(plan.dq)!, plan.nChunks * plan.nBig, params, resources, owned);
 }
 
 /** Adds one tile's reduced Gram tiles (float32, nTiles x 16) into a (d+1)^2 float64 Gram matrix. */
@@ -284,16 +349,42 @@ export const COV_DIRECT_SLOT_BYTES = 16 << 20;
  * texture, not two: the direct mode serves CPU-emulated adapters, where Dawn's OpenGL
  * backend runs each submit to completion before it returns (add() returns with its work
  * done, measured), so a second slot overlaps nothing and its pages cost ~15 ms per 100k
- * pixels to make.
+ * pixels to make. With them the partial sums, one piece's reduced Gram tiles and their
+ * readback buffer. The set outlives its accumulator: the device keeps one (directSets) for
+ * the next pass of the same d, so a run's passes (and a benchmark's repeats) do not make
+ * and zero-fill them again (7-17 ms per pass on llvmpipe, measured); it is at most
+ * COV_DIRECT_SLOT_BYTES of texture and as much of upload staging buffer plus the small
+ * buffers, and goes with the device.
  */
 interface DirectTextures {
+  d: number;
   rows: number;
   rpe: number;
   subP: number;
   cube: GPUTexture;
   mask: GPUTexture;
-  /** A tile's values of one energy, padded to whole texels (the host tile may be shared memory, which Dawn refuses). */
-  bounce: Float32Array;
+  partials: GPUBuffer;
+  /** The upload staging buffer: d energies x rpe texture rows, mapped for writing. */
+  staging: GPUBuffer;
+  /** pca_cov_direct's block classes and every block's first tile row and column (u32 pairs, class after class). */
+  classes: DirectBlockClass[];
+  blocks: GPUBuffer;
+  /** One piece's reduced Gram tiles (entries floats) and their readback. */
+  results: GPUBuffer;
+  resultsRead: GPUBuffer;
+}
+
+/** The one idle direct-mode set each device keeps (see DirectTextures); taken while in use. */
+const directSets = new WeakMap<GPUDevice, DirectTextures>();
+
+function destroyDirect(dt: DirectTextures): void {
+  dt.cube.destroy();
+  dt.mask.destroy();
+  dt.partials.destroy();
+  dt.results.destroy();
+  dt.resultsRead.destroy();
+  dt.blocks.destroy();
+  dt.staging.destroy();
 }
 
 /**
@@ -310,8 +401,39 @@ export function directLayout(d: number, maxP: number, maxRows: number): { rows: 
   return { rows, rpe, subP: Math.min(maxP, 4 * COV_TEX_W * rpe) };
 }
 
-function directTextures(ctx: GpuContext, d: number, maxP: number): DirectTextures {
-  const { rows, rpe, subP } = directLayout(d, maxP, ctx.device.limits.maxTextureDimension2D);
+/**
+ * A direct-mode set for d energies and tiles of up to maxP pixels: the device's idle one when
+ * it fits (same d, at least as many texture rows per energy, room for the partials), else a
+ * new one. Returned to the device by putDirect.
+ */
+function takeDirect(ctx: GpuContext, d: number, maxP: number, targetPartials: number | undefined): DirectTextures {
+  const device = ctx.device;
+  const need = directLayout(d, maxP, device.limits.maxTextureDimension2D);
+  const idle = directSets.get(device);
+  if (idle) {
+    directSets.delete(device);
+    const subP = Math.min(maxP, 4 * COV_TEX_W * idle.rpe);
+    if (idle.d === d && idle.rpe >= need.rpe && idle.partials.size >= 4 * covPlan(d, subP, targetPartials, true).partials) {
+      return { ...idle, subP };
+    }
+    destroyDirect(idle);
+  }
+  return directTextures(ctx, d, need, targetPartials);
+}
+
+/** Keeps `dt` as the device's idle set (its work is done), destroying the one kept before. */
+function putDirect(ctx: GpuContext, dt: DirectTextures): void {
+  const old = directSets.get(ctx.device);
+  if (old) destroyDirect(old);
+  if (ctx.lostReason) {
+    destroyDirect(dt);
+    return;
+  }
+  directSets.set(ctx.device, dt);
+}
+
+function directTextures(ctx: GpuContext, d: number, layout: { rows: number; rpe: number; subP: number }, targetPartials: number | undefined): DirectTextures {
+  const { rows, rpe, subP } = layout;
   const device = ctx.device;
   const cube = device.createTexture({
     label: 'pcaGram.cube', size: [COV_TEX_W, rows * rpe], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
@@ -323,26 +445,49 @@ function directTextures(ctx: GpuContext, d: number, maxP: number): DirectTexture
   const mask = device.createTexture({
     label: 'pcaGram.mask', size: [COV_TEX_W, rpe], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
   });
-  return { rows, rpe, subP, cube, mask, bounce: new Float32Array(4 * Math.ceil(subP / 4)) };
+  const plan = covPlan(d, subP, targetPartials, true);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
+  const partials = device.createBuffer({ label: 'pcaGram.partials', size: 4 * plan.partials, usage });
+  const results = device.createBuffer({ label: 'pcaGram.gramTiles', size: 4 * plan.entries, usage });
+  const resultsRead = device.createBuffer({ label: 'pcaGram.gramTiles.readback', size: 4 * plan.entries, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const classes = directBlockClasses(plan.nt);
+  const coords = Uint32Array.from(classes.flatMap((c) => c.blocks.flat()));
+  const blocks = device.createBuffer({ label: 'pcaGram.blocks', size: coords.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(blocks, 0, coords);
+  const staging = device.createBuffer({ label: 'pcaGram.staging', size: 16 * COV_TEX_W * rpe * d, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC });
+  return { d, rows, rpe, subP, cube, mask, partials, classes, blocks, results, resultsRead, staging };
 }
 
 /**
- * Writes pixels [p0, p0 + n) of every energy of the tile `cube` (f32[d][P]) into texture
- * `tex` in the direct layout: energy e's texels from texture row e * rpe, TEX_W per row.
+ * Writes pixels [p0, p0 + n) of every energy of the tile `cube` (f32[d][P]) into the direct
+ * layout's texture through the mapped staging buffer (energy e's texels from texture row
+ * e * rpe, TEX_W per row): one copy on the host into the mapping, one buffer-to-texture copy
+ * by the driver. queue.writeTexture from a bounce array (the host tile may be shared memory,
+ * which Dawn refuses) cost one more: 12 ms of the 17 ms upload at 100k x 101 where the copy
+ * into the bounce array took 5 (measured on llvmpipe; pass CPU time 136-139 ms against
+ * 138-152 ms, same process, alternating, 6 rounds). The last texel's unused lanes get the
+ * centre, so their centred values are exactly 0 in pca_cov_direct without the mask (the
+ * host takes their 1s off the augmented corner).
  */
-function uploadDirect(ctx: GpuContext, dt: DirectTextures, tex: GPUTexture, cube: Float32Array, d: number, P: number, p0: number, n: number): void {
+async function uploadDirect(ctx: GpuContext, dt: DirectTextures, cube: Float32Array, d: number, P: number, p0: number, n: number, centre: Float32Array): Promise<void> {
   const texels = Math.ceil(n / 4);
-  const full = Math.floor(texels / COV_TEX_W);
-  const rest = texels - full * COV_TEX_W;
-  const bounce = dt.bounce;
-  bounce.fill(0, n, 4 * texels);
-  const queue = ctx.device.queue;
+  const rowsUsed = Math.ceil(texels / COV_TEX_W);
+  const st = dt.staging;
+  await guard(ctx, st.mapAsync(GPUMapMode.WRITE));
+  const f = new Float32Array(st.getMappedRange());
+  const per = 4 * COV_TEX_W * dt.rpe;
   for (let e = 0; e < d; e++) {
-    bounce.set(cube.subarray(e * P + p0, e * P + p0 + n));
-    const y = e * dt.rpe;
-    if (full > 0) queue.writeTexture({ texture: tex, origin: [0, y] }, bounce, { bytesPerRow: 16 * COV_TEX_W }, [COV_TEX_W, full]);
-    if (rest > 0) queue.writeTexture({ texture: tex, origin: [0, y + full] }, bounce, { offset: 16 * COV_TEX_W * full }, [rest, 1]);
+    f.set(cube.subarray(e * P + p0, e * P + p0 + n), e * per);
+    f.fill(centre[e], e * per + n, e * per + 4 * texels);
   }
+  st.unmap();
+  const encoder = ctx.device.createCommandEncoder({ label: 'pcaGram.upload' });
+  if (rowsUsed === dt.rpe) {
+    encoder.copyBufferToTexture({ buffer: st, bytesPerRow: 16 * COV_TEX_W }, { texture: dt.cube }, [COV_TEX_W, d * dt.rpe]);
+  } else {
+    for (let e = 0; e < d; e++) encoder.copyBufferToTexture({ buffer: st, offset: 4 * e * per, bytesPerRow: 16 * COV_TEX_W }, { texture: dt.cube, origin: [0, e * dt.rpe] }, [COV_TEX_W, rowsUsed]);
+  }
+  ctx.device.queue.submit([encoder.finish()]);
 }
 
 /**
@@ -356,7 +501,14 @@ export class GpuGramAccumulator {
   private readonly ring: UploadRing<GPUBuffer> | null = null;
   private readonly mask: GPUBuffer | null = null;
   private readonly tex: DirectTextures | null = null;
-  private readonly texRing: UploadRing<GPUTexture> | null = null;
+  /** Direct mode: the centres as the shader subtracts them (float32, padded rows 0). */
+  private readonly centreF32: Float32Array = new Float32Array(0);
+  /** Direct mode: one piece's Gram matrix in float64 before it is checked and added. */
+  private readonly pieceGram: Float64Array = new Float64Array(0);
+  /** Direct mode: a piece had an unusable pixel, so the rest of the pass runs the mask first. */
+  private masked = false;
+  /** Direct mode: the set failed to allocate, so release() destroys it instead of keeping it. */
+  private discard = false;
   private readonly centreBuf: GPUBuffer;
   private readonly partials: GPUBuffer;
   /** Room for `capacity` tiles' Gram matrices and their readback (resultSet owns them). */
@@ -376,24 +528,29 @@ export class GpuGramAccumulator {
   ) {
     this.set = new BufferSet(ctx, 'pcaGram');
     this.scratch = new BufferSet(ctx, 'pcaGramParams');
+    this.resultSet = new BufferSet(ctx, 'pcaGramTiles');
     if (direct) {
-      this.tex = directTextures(ctx, d, maxP);
-      this.texRing = new UploadRing(ctx, [this.tex.cube]);
+      const dt = (this.tex = takeDirect(ctx, d, maxP, targetPartials));
       // Centres of the padded rows: 0 for the augmented row and the zero rows.
-      const c = new Float32Array(this.tex.rows);
-      c.set(centre);
-      this.centreBuf = this.set.upload('centre', c);
+      this.centreF32 = new Float32Array(dt.rows);
+      this.centreF32.set(centre);
+      this.centreBuf = this.set.upload('centre', this.centreF32);
+      this.pieceGram = new Float64Array((d + 1) * (d + 1));
+      this.entries = covPlan(d, dt.subP, targetPartials, true).entries;
+      // Each piece is read back on its own (see addDirect); the flush buffers stay unused.
+      this.partials = dt.partials;
+      this.results = dt.results;
+      this.resultsRead = dt.resultsRead;
     } else {
       this.ring = new UploadRing(ctx, [0, 1].map((r) => this.set.storage(`cube${r}`, 4 * d * maxP)));
       this.mask = this.set.storage('mask', 4 * maxP);
       this.centreBuf = this.set.upload('centre', Float32Array.from(centre));
+      const plan = covPlan(d, maxP, targetPartials, false);
+      this.entries = plan.entries;
+      this.partials = this.set.storage('partials', 4 * plan.partials);
+      this.results = this.resultSet.storage('gramTiles', 4 * plan.entries * this.capacity);
+      this.resultsRead = this.resultSet.readback('gramTiles', 4 * plan.entries * this.capacity);
     }
-    const plan = covPlan(d, this.tex ? this.tex.subP : maxP, targetPartials, this.direct);
-    this.entries = plan.entries;
-    this.partials = this.set.storage('partials', 4 * plan.partials);
-    this.resultSet = new BufferSet(ctx, 'pcaGramTiles');
-    this.results = this.resultSet.storage('gramTiles', 4 * plan.entries * this.capacity);
-    this.resultsRead = this.resultSet.readback('gramTiles', 4 * plan.entries * this.capacity);
     this.gram = new Float64Array((d + 1) * (d + 1));
   }
 
@@ -406,6 +563,7 @@ export class GpuGramAccumulator {
     const acc = new GpuGramAccumulator(ctx, d, Math.max(1, maxP), centre, opts.targetPartials, opts.direct ?? ctx.isSoftware);
     const oom = await guard(ctx, ctx.device.popErrorScope());
     if (oom) {
+      acc.discard = true;
       await acc.release();
       throw new GpuOutOfMemoryError(`a PCA tile of ${maxP} pixels x ${d} values`);
     }
@@ -436,20 +594,74 @@ export class GpuGramAccumulator {
     await this.reduceAndSubmit(encoder, plan, i, this.ring!);
   }
 
-  /** Pixels [p0, p0 + n) of a tile of P pixels in direct mode (one Gram matrix on the device). */
+  /**
+   * Pixels [p0, p0 + n) of a tile of P pixels in direct mode: one Gram matrix on the device,
+   * read back and added here. First without the mask (pca_cov_direct with MASKED = 0: no
+   * mask pass, no mask fetches), then, if the piece's Gram matrix shows an unusable pixel
+   * (see addClean), again with the mask, as is every later piece of the pass. A piece whose
+   * pixels are all usable gives the masked pass's float32 sums bit for bit (the same values
+   * in the same order; the unused lanes of the last texel add exact zeros and exact 1s to
+   * the corner, taken off on the host).
+   */
   private async addDirect(cube: Float32Array, P: number, p0: number, n: number): Promise<void> {
     const { ctx, d } = this;
     const dt = this.tex!;
-    const i = this.added;
-    const slot = await this.texRing!.acquire(i);
-    uploadDirect(ctx, dt, slot, cube, d, P, p0, n);
+    await uploadDirect(ctx, dt, cube, d, P, p0, n, this.centreF32);
     const plan = covPlan(d, n, this.targetPartials, true);
+    if (!this.masked) {
+      const tiles = await this.runDirect(plan, n, false);
+      if (this.addClean(tiles, 4 * Math.ceil(n / 4) - n)) {
+        this.added++;
+        return;
+      }
+      this.masked = true;
+    }
+    addGramTiles(d, await this.runDirect(plan, n, true), 0, this.gram);
+    this.added++;
+  }
+
+  /** One direct-mode piece of n pixels (already in the texture) on the device: its reduced Gram tiles. */
+  private async runDirect(plan: CovPlan, n: number, masked: boolean): Promise<Float32Array> {
+    const { ctx, d } = this;
+    const dt = this.tex!;
     const encoder = ctx.device.createCommandEncoder({ label: 'pcaGram.tile' });
-    const cubeView = slot.createView();
+    const cubeView = dt.cube.createView();
     const maskView = dt.mask.createView();
-    await encodeDispatch(ctx, encoder, pcaMaskDirectKernel, Math.ceil(n / 4), { d, n_pixels: n, rpe: dt.rpe, max_abs: PCA_MAX_ABS }, [cubeView, maskView], this.scratch.buffers);
-    await encodeCov(ctx, encoder, plan, [cubeView, maskView, this.centreBuf, this.partials], this.scratch.buffers, dt.rpe);
-    await this.reduceAndSubmit(encoder, plan, i, this.texRing!);
+    const owned = this.scratch.buffers;
+    if (masked) await encodeDispatch(ctx, encoder, pcaMaskDirectKernel, Math.ceil(n / 4), { d, n_pixels: n, rpe: dt.rpe, max_abs: PCA_MAX_ABS }, [cubeView, maskView], owned);
+    await encodeCovDirect(ctx, encoder, plan, dt, [cubeView, maskView, this.centreBuf, dt.partials], owned, masked);
+    await encodeDispatch(ctx, encoder, pcaReduceKernel, plan.entries, { n_entries: plan.entries, n_chunks: plan.nChunks, out_offset: 0 }, [dt.partials, dt.results], owned);
+    encoder.copyBufferToBuffer(dt.results, 0, dt.resultsRead, 0, 4 * plan.entries);
+    await submitChecked(ctx, encoder, 'pca_cov');
+    const tiles = await readFloat32(ctx, dt.resultsRead, plan.entries);
+    // The readback waited for the piece's work: its uniform buffers are done with.
+    for (const b of owned) b.destroy();
+    owned.length = 0;
+    return tiles;
+  }
+
+  /**
+   * Adds a piece's Gram tiles computed without the mask, less the `pads` unused lanes of its
+   * last texel in the augmented corner, if no pixel of it was unusable; false (nothing added)
+   * otherwise. An unusable pixel (a non-finite value, or one of magnitude >= PCA_MAX_ABS)
+   * makes the diagonal entry of its energy NaN, +Inf or at least (PCA_MAX_ABS - |centre|)^2
+   * (a float32 sum of squares is never below its largest term); CLEAN_DIAG_FRACTION leaves
+   * room for the rounding of the centred value. A usable piece above that bound (values near
+   * PCA_MAX_ABS) is only run again with the mask: the result is the same.
+   */
+  private addClean(tiles: Float32Array, pads: number): boolean {
+    const d = this.d;
+    const m = d + 1;
+    const G = this.pieceGram;
+    G.fill(0);
+    addGramTiles(d, tiles, 0, G);
+    for (let e = 0; e < d; e++) {
+      const c = Math.abs(this.centreF32[e]);
+      if (!(c < PCA_MAX_ABS) || !(G[e * m + e] < CLEAN_DIAG_FRACTION * (PCA_MAX_ABS - c) ** 2)) return false;
+    }
+    G[m * m - 1] -= pads;
+    for (let k = 0; k < m * m; k++) this.gram[k] += G[k];
+    return true;
   }
 
   private async reduceAndSubmit<S>(encoder: GPUCommandEncoder, plan: CovPlan, i: number, ring: UploadRing<S>): Promise<void> {
@@ -496,7 +708,10 @@ export class GpuGramAccumulator {
     // BufferSet.release waits for the queue, so the textures are idle when destroyed.
     await this.set.release();
     await this.resultSet.release();
-    if (this.tex) for (const t of [this.tex.cube, this.tex.mask]) t.destroy();
+    if (this.tex) {
+      if (this.discard) destroyDirect(this.tex);
+      else putDirect(this.ctx, this.tex);
+    }
   }
 }
 

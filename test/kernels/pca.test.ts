@@ -16,7 +16,7 @@ import { readNpy } from '../../src/io/npy.js';
 import {
   PcaAccumulator, jacobiEigenSymmetric, pcaGramCpu, pcaModelFromGram, pcaProjectCpu, significantComponents, PCA_MAX_ABS,
 } from '../../src/cpu/pca.js';
-import { COV_PANEL, COV_WG, covPlan, directLayout, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
+import { COV_PANEL, COV_WG, covPlan, directBlockClasses, directLayout, pcaGramGpu, pcaProjectGpu } from '../../src/kernels/pca.js';
 import { CpuGram, PCA_CPU_BLOCK } from '../../src/cpu/pca-gram.js';
 import { GRAM_F32_BOUND } from '../../src/cpu/pca-wasm.js';
 import { sharedFloat32 } from '../../src/cpu/threads.js';
@@ -174,6 +174,32 @@ describe('pca', () => {
       for (let i = 0; i < md * md; i++) bad = Math.max(bad, Math.abs(got[i] - want[i]));
       expect(bad / big, `d ${d}`).toBeLessThan(GRAM_REL);
       expect(got[md * md - 1]).toBe(Pd - 1);
+    }
+    // pca_cov_direct without the mask (every pixel usable; 2501 pixels leave 3 unused lanes in
+    // the last texel) gives the CPU's Gram matrix, and bit for bit what the masked pass gives
+    // when one unusable pixel (NaN, or finite but >= PCA_MAX_ABS) is appended: the appended
+    // pixel sends the piece through the mask, which must exclude it and change nothing else.
+    for (const d of [3, 13, 101]) {
+      const Pd = 2501;
+      const cd = new Float32Array(d * Pd).map(() => 1 + rng.normal());
+      const cc = new Float64Array(d).fill(1);
+      const want = pcaGramCpu(cd, Pd, d, cc);
+      const clean = await pcaGramGpu(gpuCtx, cd, Pd, d, cc, { direct: true });
+      const md = d + 1;
+      let big = 0, bad = 0;
+      for (let i = 0; i < md; i++) big = Math.max(big, want[i * md + i]);
+      for (let i = 0; i < md * md; i++) bad = Math.max(bad, Math.abs(clean[i] - want[i]));
+      expect(bad / big, `d ${d}`).toBeLessThan(GRAM_REL);
+      expect(clean[md * md - 1]).toBe(Pd);
+      for (const v of [NaN, 10 * PCA_MAX_ABS]) {
+        const withBad = new Float32Array(d * (Pd + 1));
+        for (let e = 0; e < d; e++) {
+          withBad.set(cd.subarray(e * Pd, (e + 1) * Pd), e * (Pd + 1));
+          withBad[e * (Pd + 1) + Pd] = e === d - 1 ? v : 1;
+        }
+        const masked = await pcaGramGpu(gpuCtx, withBad, Pd + 1, d, cc, { direct: true });
+        expect(Array.from(masked), `d ${d}, appended ${v}`).toEqual(Array.from(clean));
+      }
     }
 
     // Known truth: mean and covariance straight from the included pixels, two-pass float64.
@@ -406,6 +432,30 @@ describe('pca', () => {
       expect(plan.chunk % plan.panel).toBe(0);
       expect(plan.nChunks * plan.chunk).toBeGreaterThanOrEqual(n);
       expect((plan.nChunks - 1) * plan.chunk).toBeLessThan(n);
+    }
+    // pca_cov_direct's block classes put every 4 x 4 tile of the upper triangle in exactly one
+    // block (diagonal blocks add only their tiles on and above the diagonal) and none past nt.
+    for (let nt = 1; nt <= 40; nt++) {
+      const seen = new Map<string, number>();
+      for (const c of directBlockClasses(nt)) {
+        expect(c.rq).toBeGreaterThan(0);
+        expect(c.cq).toBeGreaterThan(0);
+        if (c.diag) expect(c.cq).toBe(c.rq);
+        for (const [a0, b0] of c.blocks) {
+          for (let i = 0; i < c.rq; i++) {
+            for (let j = 0; j < c.cq; j++) {
+              const a = a0 + i, b = b0 + j;
+              if (c.diag && j < i) continue;
+              expect(a).toBeLessThan(nt);
+              expect(b).toBeLessThan(nt);
+              expect(b).toBeGreaterThanOrEqual(a);
+              seen.set(`${a},${b}`, (seen.get(`${a},${b}`) ?? 0) + 1);
+            }
+          }
+        }
+      }
+      expect(seen.size, `nt ${nt}`).toBe((nt * (nt + 1)) / 2);
+      expect([...seen.values()].every((k) => k === 1), `nt ${nt}`).toBe(true);
     }
   });
 });
