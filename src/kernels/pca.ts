@@ -95,6 +95,12 @@ export const pcaCovKernel: KernelDef = {
  * against 173-205; llvmpipe, 100k x 101, three alternating runs of 10 passes, load 1.1-1.2).
  * The same effect shows in rows per energy: 7 (one piece of 100k pixels, 51 MB) took
  * 112-117 ms, 8 took 138-143 ms (same process, alternating); the 16 MiB texture keeps 2.
+ * Re-measured (same process, variants alternating, 5 rounds of 3 passes, load 1.1): one
+ * piece with 7 rows per energy 105-108 ms (median; 8 rows 113-114), four pieces with the
+ * same 7-row spacing 118 ms, the 16 MiB texture's four pieces of 2 rows 114-118 ms: most of
+ * the one-piece gain comes from the number of pieces, and the width does not buy it back
+ * within 16 MiB (4080 = 16 x 255, 4048, 3984 texels at 2 rows per energy: no gain beyond
+ * the noise; 1152 texels, 7 rows per energy, pieces as now: 10-20 % slower, separate process).
  */
 export const COV_TEX_W = 4032;
 
