@@ -38,7 +38,33 @@ function arg(name: string, def: string): string {
 const flag = (name: string) => process.argv.includes(`--${name}`);
 const list = (s: string) => s.split(',').map((x) => Number(x.trim()));
 
+const USAGE = `usage: node dist/bench.js [options]   (npm run bench -- [options])
+  --kernels a,b     kernels to time (default device,host,read,edge,fit,lcf,kmeans,pca,align,report)
+  --backends a,b    webgpu,cpu (default both)      --threads N   CPU backend threads (default all)
+  --full            full sizes (10^5 to 2x10^7)    --sizes a,b   spectra per case instead
+  --host-spectra N, --host-threads a,b, --label L   host path benchmark settings
+  --peers [--only ${PEER_SECTIONS.join(',')}] [--quick]   ours against numpy/scikit-learn in one run
+  --out DIR         result folder (default bench/results)
+  --report-only     rebuild bench/README.md from the JSON only
+Writes bench/results/*.json and bench/README.md.`;
+const VALUED = new Set(['kernels', 'backends', 'threads', 'sizes', 'host-spectra', 'host-threads', 'label', 'only', 'out']);
+const FLAGS = new Set(['full', 'peers', 'quick', 'report-only', 'help']);
+
 async function main(): Promise<void> {
+  // Unknown options stop the run before anything is timed or written (a typo must not start
+  // the whole suite and overwrite bench/results).
+  for (let i = 2; i < process.argv.length; i++) {
+    const a = process.argv[i];
+    const name = a.startsWith('--') ? a.slice(2) : null;
+    if (name !== null && VALUED.has(name)) { i++; continue; }
+    if (name !== null && FLAGS.has(name)) continue;
+    console.error(`bench: unknown option ${a}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (flag('help')) {
+    console.log(USAGE);
+    return;
+  }
   const outDir = arg('out', path.join('bench', 'results'));
   if (flag('report-only')) {
     console.log(`-> ${writeReport(outDir, path.join('bench', 'README.md'))}`);
