@@ -4,6 +4,8 @@
  * report.html creates no string per chunk (each would be garbage V8 collects only when it
  * decides to, which on a large map is tens of MiB of resident size).
  */
+import fs from 'node:fs';
+
 const ALPHABET = new TextEncoder().encode('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
 const PAD = 0x3d; // '='
 
@@ -33,4 +35,24 @@ export function base64Into(src: Uint8Array, dst: Uint8Array, at: number): number
     dst[o++] = PAD;
   }
   return o;
+}
+
+/**
+ * Writes script files of the form `<prefix><base64 of bytes>");\n` (the report's map and
+ * spectrum chunks), each built in one buffer this writer keeps and grows, so a file costs no
+ * string of its payload.
+ */
+export class Base64ScriptWriter {
+  private line: Buffer | null = null;
+  private readonly suffix = Buffer.from('");\n', 'latin1');
+
+  write(file: string, prefix: string, bytes: Uint8Array): void {
+    const head = Buffer.from(prefix, 'utf8');
+    const size = head.length + base64Length(bytes.length) + this.suffix.length;
+    if (!this.line || this.line.length < size) this.line = Buffer.allocUnsafe(size);
+    head.copy(this.line, 0);
+    let at = base64Into(bytes, this.line, head.length);
+    at += this.suffix.copy(this.line, at);
+    fs.writeFileSync(file, this.line.subarray(0, at));
+  }
 }

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { base64Into, base64Length } from './base64.js';
+import { Base64ScriptWriter } from './base64.js';
 import { collectGarbage } from '../pipeline/memory.js';
 import { collect, type MapBlocks } from './collect.js';
 import { mapChunkName, type ReportMap, type ReportMeta } from './meta.js';
@@ -63,18 +63,10 @@ export function reportHtml(meta: ReportMeta, script: string): string {
 function writeMapScripts(dir: string, m: ReportMap, blocks: MapBlocks): void {
   fs.mkdirSync(dir, { recursive: true });
   const name = JSON.stringify(m.name);
-  const suffix = Buffer.from('");\n', 'latin1');
-  let line: Buffer | null = null;
+  const writer = new Base64ScriptWriter();
   let c = 0;
   blocks.forEach(m.chunkRows, (part) => {
-    const bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
-    const prefix = Buffer.from(`XANES_MAP(${name},${c},"`, 'utf8');
-    const size = prefix.length + base64Length(bytes.length) + suffix.length;
-    if (!line || line.length < size) line = Buffer.allocUnsafe(size);
-    prefix.copy(line, 0);
-    let at = base64Into(bytes, line, prefix.length);
-    at += suffix.copy(line, at);
-    fs.writeFileSync(path.join(dir, mapChunkName(c)), line.subarray(0, at));
+    writer.write(path.join(dir, mapChunkName(c)), `XANES_MAP(${name},${c},"`, new Uint8Array(part.buffer, part.byteOffset, part.byteLength));
     c++;
   });
   // What measuring the map left (percentile counts, blocks of a map not stored as float32)

@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { base64Into, base64Length } from './base64.js';
+import { Base64ScriptWriter } from './base64.js';
 
 /** Most float32 values kept (64 MiB): 256 x 256 x 1000 energies, or 400 x 400 x 100. */
 export const SPECTRA_MAX_VALUES = 16 * 2 ** 20;
@@ -80,18 +80,10 @@ export class SpectraRecorder {
     const { nx, nE, chunkRows, chunks } = this.index;
     fs.writeFileSync(path.join(d, 'index.js'), `XANES_SPECTRA_INDEX(${JSON.stringify(this.index)});\n`);
     // Each file built in one buffer reused for every chunk (no string per chunk: see base64.ts).
-    const suffix = Buffer.from('");\n', 'latin1');
-    let line: Buffer | null = null;
+    const writer = new Base64ScriptWriter();
     for (let c = 0; c < chunks; c++) {
       const part = this.data.subarray(c * chunkRows * nx * nE, Math.min(this.data.length, (c + 1) * chunkRows * nx * nE));
-      const bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
-      const prefix = Buffer.from(`XANES_SPECTRA(${c},"`, 'latin1');
-      const size = prefix.length + base64Length(bytes.length) + suffix.length;
-      if (!line || line.length < size) line = Buffer.allocUnsafe(size);
-      prefix.copy(line, 0);
-      let at = base64Into(bytes, line, prefix.length);
-      at += suffix.copy(line, at);
-      fs.writeFileSync(path.join(d, chunkName(c)), line.subarray(0, at));
+      writer.write(path.join(d, chunkName(c)), `XANES_SPECTRA(${c},"`, new Uint8Array(part.buffer, part.byteOffset, part.byteLength));
     }
   }
 }
