@@ -62,6 +62,17 @@ export function subBlockPixels(d: number, cap: number): number {
   return Math.max(2, Math.min(cap, Math.floor((1 << 18) / d))) & ~1;
 }
 
+/** The module instance for `key` (a set of active centres), built once; at most 64 kept per sweep. */
+function cachedModule<E>(fns: Map<string, E>, key: string, build: () => E): E {
+  let e = fns.get(key);
+  if (!e) {
+    if (fns.size > 64) fns.clear();
+    e = build();
+    fns.set(key, e);
+  }
+  return e;
+}
+
 /** One instance per (thread, d, k, block size): memory and compiled sweeps reused across steps. */
 export class WasmSweep {
   readonly L: Layout;
@@ -76,14 +87,7 @@ export class WasmSweep {
   }
 
   private sweepFn(act: number[], want: boolean): Exports {
-    const key = `${act.join(',')}:${want}`;
-    let e = this.fns.get(key);
-    if (!e) {
-      if (this.fns.size > 64) this.fns.clear();
-      e = instantiate<Exports>(buildSweep(this.d, this.k, act, want, this.L, this.pages), this.mem);
-      this.fns.set(key, e);
-    }
-    return e;
+    return cachedModule(this.fns, `${act.join(',')}:${want}`, () => instantiate<Exports>(buildSweep(this.d, this.k, act, want, this.L, this.pages), this.mem));
   }
 
   /**
@@ -379,14 +383,7 @@ export class WasmScreen {
   }
 
   private exports(act: number[]): ScreenExports {
-    const key = act.join(',');
-    let e = this.fns.get(key);
-    if (!e) {
-      if (this.fns.size > 64) this.fns.clear();
-      e = instantiate<ScreenExports>(buildScreen(this.d, act, this.L), this.mem);
-      this.fns.set(key, e);
-    }
-    return e;
+    return cachedModule(this.fns, act.join(','), () => instantiate<ScreenExports>(buildScreen(this.d, act, this.L), this.mem));
   }
 
   /** As WasmSweep.run (same arguments and results, the screened arithmetic). */
