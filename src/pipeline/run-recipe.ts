@@ -512,7 +512,7 @@ async function shardRun(ctx: RunContext, shard: Shard): Promise<RunSummary> {
     steps: recipe.steps, options: studyOptions(recipe), cluster: recipe.cluster ?? null, threads: recipe.threads,
     host: os.hostname(), pid: process.pid, started: new Date().toISOString(), finished: false,
   };
-  const todo = mine.filter((i) => {
+  const pending = mine.filter((i) => {
     if (!recipe.resume) return true;
     const st = fieldState(study, ctx.fields[i].name);
     if (st.state !== 'finished') return true;
@@ -522,7 +522,7 @@ async function shardRun(ctx: RunContext, shard: Shard): Promise<RunSummary> {
   });
   writeAtomic(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
   const summaries: RunFieldSummary[] = [];
-  for (const fi of todo) {
+  for (const fi of pending) {
     const name = ctx.fields[fi].name;
     removeLeftovers(study, name);
     let dir: OutputDir | null = null;
@@ -563,7 +563,7 @@ async function assignRun(ctx: RunContext, shard: Shard | null): Promise<RunSumma
   const sel = await selectBackend(recipe.backend, notice, 'pixels', recipe.threads);
   ctx.backendInfo = { name: sel.backend.name, adapter: sel.backend.adapter };
   const done: RunFieldSummary[] = [];
-  const todo = mine.map((fi) => {
+  const labelled = mine.map((fi) => {
     const name = ctx.fields[fi].name;
     const st = fieldState(study, name);
     if (st.state !== 'finished') throw new InputError(path.join(recipe.out, name), `is not finished (${st.why}); run its shard (with --resume) first`);
@@ -571,8 +571,8 @@ async function assignRun(ctx: RunContext, shard: Shard | null): Promise<RunSumma
   });
   // One field at a time: its maps, labels and cluster folder (the plan of xanes merge's labels).
   const settings: ClusterSettings = { features: saved.features, weight: saved.weight ?? undefined };
-  checkCombinedBudget(combinedClusterPlan(settings, todo.map((t) => t.source), { fit: false, labels: true }), todo.length, saved.features.length, baselineBytes() + workerBytes(sel.backend), recipe.budgetBytes);
-  for (const { name, record, source } of todo) {
+  checkCombinedBudget(combinedClusterPlan(settings, labelled.map((t) => t.source), { fit: false, labels: true }), labelled.length, saved.features.length, baselineBytes() + workerBytes(sel.backend), recipe.budgetBytes);
+  for (const { name, record, source } of labelled) {
     await labelStudyField(sel.backend, saved, study, name, source);
     done.push({ ...(record as unknown as RunFieldSummary), field: name });
   }
