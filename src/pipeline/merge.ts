@@ -26,7 +26,7 @@ import { baselineBytes } from './run-tiles.js';
 import { checkBudgetFitsMachine, memorySummary, workerBytes } from './memory.js';
 import { memoryBytes } from '../options/convert.js';
 import type { Backend } from './step.js';
-import { fieldState, isStudy, readManifests, writeAtomic, type StudyField } from './study.js';
+import { fieldState, isStudy, readManifests, sameRecord, writeAtomic, type StudyField } from './study.js';
 import { clusterFieldSource, updateFieldPage, combinedPageSummary } from './run-recipe.js';
 import { writeIndexPage } from '../report/index-page.js';
 import { VERSION } from '../version.js';
@@ -58,10 +58,9 @@ export async function mergeStudy(studyArg: string, o: MergeOptions = {}): Promis
   const manifests = readManifests(study);
   if (manifests.length === 0) throw new InputError(studyArg, 'no shard has started here (shards/ is empty)');
   const first = manifests[0].m;
-  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   for (const { file, m } of manifests) {
-    if (!same(m.fields, first.fields)) throw new InputError(file, `names other fields than ${path.basename(manifests[0].file)}: shards of different recipes in one study; use one --out per study`);
-    if (!same(m.options, first.options) || !same(m.steps, first.steps)) throw new InputError(file, `has other options than ${path.basename(manifests[0].file)}: shards of different recipes in one study; use one --out per study`);
+    if (!sameRecord(m.fields, first.fields)) throw new InputError(file, `names other fields than ${path.basename(manifests[0].file)}: shards of different recipes in one study; use one --out per study`);
+    if (!sameRecord(m.options, first.options) || !sameRecord(m.steps, first.steps)) throw new InputError(file, `has other options than ${path.basename(manifests[0].file)}: shards of different recipes in one study; use one --out per study`);
   }
   const fields: StudyField[] = first.fields;
   // Every field owned by exactly one shard of one array.
@@ -155,7 +154,7 @@ export async function mergeStudy(studyArg: string, o: MergeOptions = {}): Promis
     const spectra = records.reduce((acc, r) => acc + ((r.shape as { height: number; width: number }).height * (r.shape as { width: number }).width), 0);
     const seconds = (performance.now() - t0) / 1000;
     // The study's summary.json as a run's (its overview page, `xanes report`), with the shards.
-    const fieldRecords = records.map(({ energies: _e, e0_eV: _e0, tool: _t, version: _v, finished: _f, results_h5: _h, ...r }) => r);
+    const fieldRecords = records.map(({ energies: _e, e0_eV: _e0, tool: _t, version: _v, finished: _f, results_h5: _h, recipe: _rc, ...r }) => r);
     const summary = {
       tool: 'xanes-engine', version: VERSION, command: 'run', finished: true,
       steps, fields: fieldRecords, combined: combinedSummary,

@@ -31,7 +31,7 @@ import { compositionOfFit, type CompositionRequest } from './composition.js';
 import type { RefNorm } from './ref-norm.js';
 import { parseMode, parseBackground } from './lcf-run.js';
 import { E0_BIN_EV, writeE0Histogram, writeClusterProducts, readModel, assignField, fieldContextOf, type ClusterField, type ClusterFieldSource, type ClusterSettings, type SavedModel, type FieldClusterCounts, combinedClusterPlan, checkCombinedBudget } from './combined.js';
-import { claimStudy, fieldSize, fieldState, isStudy, manifestName, partition, removeLeftovers, shardOf, writeAtomic, type Shard, type ShardManifest } from './study.js';
+import { claimStudy, fieldSize, fieldState, isStudy, manifestName, partition, recipeDifference, removeLeftovers, sameRecord, shardOf, writeAtomic, type Shard, type ShardManifest } from './study.js';
 import { OutputDir, outputFsError, realLocation } from '../io/outdir.js';
 import { onInterrupt } from '../io/interrupt.js';
 import { NpyFile, readNpy } from '../io/npy.js';
@@ -407,6 +407,8 @@ async function runField(ctx: RunContext, fi: number, dir: OutputDir, prefix: str
     dir.writeText(path.join(prefix, 'field.json'), JSON.stringify({
       tool: 'xanes-engine', version: VERSION, ...summary, e0_eV: e0, backend: ctx.backendInfo,
       energies: Array.from(energies), quantity: fctx.quantity,
+      // What the field was computed with (a shard's --resume compares it: a changed recipe must not reuse it).
+      recipe: fieldRecipe(recipe),
       // What the study's results.h5 (xanes merge) needs beyond the files, as a single run records it.
       results_h5: { pixel_size_um: inputs.pixelSizeUm ?? null, volume: inputs.volume ?? null, status_names: Object.fromEntries(pixelSteps.map((s) => [s.name, s.statusNames])) },
       finished: true,
@@ -492,6 +494,11 @@ function studyOptions(recipe: RunRecipe): Record<string, unknown> {
   return rest;
 }
 
+/** What a finished field was computed with: the steps, the study's options and the clustering (field.json "recipe"). */
+function fieldRecipe(recipe: RunRecipe): Record<string, unknown> {
+  return { steps: recipe.steps, options: studyOptions(recipe), cluster: recipe.cluster ?? null };
+}
+
 /**
  * One shard of a study: the fields of `partition` for this shard, each built in its own
  * partial folder and renamed into `<out>/<field>` when finished; the shard's manifest in
@@ -517,6 +524,11 @@ async function shardRun(ctx: RunContext, shard: Shard): Promise<RunSummary> {
     const st = fieldState(study, ctx.fields[i].name);
     if (st.state !== 'finished') return true;
     if (st.record.stack !== ctx.fields[i].stack) throw new InputError(path.join(recipe.out, ctx.fields[i].name), `was finished from another stack (${String(st.record.stack)}); this study's recipe changed: use a new --out`);
+    const was = st.record.recipe as Record<string, unknown> | undefined;
+    if (!was || !sameRecord(was, fieldRecipe(recipe))) {
+      const what = was ? `other ${recipeDifference(was, fieldRecipe(recipe))}` : 'a version that did not record its recipe';
+      throw new InputError(path.join(recipe.out, ctx.fields[i].name), `was finished with ${what}; --resume reuses only fields of the same recipe: use a new --out`);
+    }
     manifest.skipped.push(ctx.fields[i].name);
     return false;
   });

@@ -6,8 +6,10 @@
  *   .xanes-output              marker ({"layout": "study"}), made by the first shard to start
  *   shards/shard-<i>-of-<n>.json  each shard's manifest: every field of the study (name, stack,
  *                              size), the fields this shard owns, the recipe, "finished"
- *   <field>/                   as in a single run, plus field.json ("finished": true, written
- *                              last) and the folder's own marker; built in
+ *   <field>/                   as in a single run, plus field.json ("finished": true, the
+ *                              recipe it was computed with (steps, options, cluster: --resume
+ *                              refuses a field of another recipe); written last) and the
+ *                              folder's own marker; built in
  *                              <field>.partial-<host>-<pid> and renamed into place whole
  *   combined/, summary.json    written by `xanes merge` (combined.partial-<host>-<pid>, renamed)
  *
@@ -22,6 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../io/errors.js';
 import { MARKER, OutputError, checkOutPath, markerText, realLocation } from '../io/outdir.js';
+import { kebab } from '../options/schema.js';
 
 export interface Shard {
   /** From 0. */
@@ -208,4 +211,40 @@ export function readManifests(study: string): { file: string; m: ShardManifest }
       throw new InputError(file, `cannot read the shard manifest: ${(e as Error).message}`);
     }
   }).sort((a, b) => a.m.shard.count - b.m.shard.count || a.m.shard.index - b.m.shard.index);
+}
+
+/** JSON text with every object's keys sorted: two records compare equal whatever order their options were given in. */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x)
+    ? Object.fromEntries(Object.keys(x as object).sort().map((k) => [k, (x as Record<string, unknown>)[k]]))
+    : x));
+}
+
+/** Whether two recorded recipes or option sets are the same (key order ignored, array order kept). */
+export function sameRecord(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+/** The leaves of a recorded options object (sections such as edge: {...} opened) that differ, as command-line flags. */
+function differingOptions(a: unknown, b: unknown, name: string, out: string[]): void {
+  const isObj = (x: unknown): x is Record<string, unknown> => !!x && typeof x === 'object' && !Array.isArray(x);
+  if (sameRecord(a, b)) return;
+  if ((isObj(a) || a === undefined) && (isObj(b) || b === undefined)) {
+    // A section on one side only (no option of it given on the other) is an empty section.
+    const oa = a ?? {}, ob = b ?? {};
+    for (const k of [...new Set([...Object.keys(oa), ...Object.keys(ob)])].sort()) differingOptions(oa[k], ob[k], k, out);
+  } else out.push(`--${kebab(name)}`);
+}
+
+/** Names what differs between two recorded recipes ({steps, options, cluster}): "steps", "cluster", or the options' flags. */
+export function recipeDifference(was: Record<string, unknown>, now: Record<string, unknown>): string {
+  const parts: string[] = [];
+  for (const k of [...new Set([...Object.keys(was), ...Object.keys(now)])].sort()) {
+    if (sameRecord(was[k], now[k])) continue;
+    if (k !== 'options') { parts.push(k); continue; }
+    const flags: string[] = [];
+    differingOptions(was[k], now[k], k, flags);
+    parts.push(`options (${flags.join(', ')})`);
+  }
+  return parts.join(', ');
 }

@@ -156,5 +156,23 @@ describe('shards and merge', () => {
     expect(fs.readdirSync(study).filter((n) => n.includes('.partial-'))).toEqual([]);
     await run(['merge', study, '--backend', 'cpu', '--threads', '1']);
     expect(differences(single, study)).toEqual([]);
+
+    // --resume with a changed recipe refuses the fields finished under the old one (they would be
+    // merged as if computed with the new options), and changes nothing.
+    const kept = new Map(fields.map((f) => [f, fs.statSync(path.join(study, f, 'field.json')).mtimeMs]));
+    const manifestBefore = fs.readFileSync(path.join(study, 'shards', 'shard-0-of-1.json'), 'utf8');
+    for (const [extra, named] of [[['--whiteline-width', '5'], /options \(--whiteline-width\)/], [['--steps', 'edge'], /other .*steps/]] as const) {
+      const r = await runCli(['run', recipe, '--out', study, '--shard', '0/1', '--resume', ...extra]);
+      expect(r.code, extra.join(' ')).toBe(2);
+      expect(r.err.trim().split('\n'), extra.join(' ')).toHaveLength(1);
+      expect(r.err).toMatch(/fov_00/);
+      expect(r.err).toMatch(named);
+      expect(r.err).toMatch(/new --out/);
+    }
+    for (const f of fields) expect(fs.statSync(path.join(study, f, 'field.json')).mtimeMs, f).toBe(kept.get(f));
+    expect(fs.readFileSync(path.join(study, 'shards', 'shard-0-of-1.json'), 'utf8')).toBe(manifestBefore);
+    // The unchanged recipe still resumes (nothing left to do).
+    const again = await run(['run', recipe, '--out', study, '--shard', '0/1', '--resume']);
+    expect(again.out).toContain(`${fields.length} already finished`);
   });
 });
