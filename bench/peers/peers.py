@@ -161,22 +161,28 @@ def main(out_dir):
                                                        'what': f'numpy NNLS by active sets (2^{K} subsets), vectorised over pixels, {K} references + constant'}
 
     if 'kmeans' in ONLY:
+     KM_REPEATS = 3
      try:
         from sklearn.cluster import KMeans
         for (n, d) in ([(1_000_000, 3), (100_000, 101)] if not QUICK else [(250_000, 3), (25_000, 101)]):
             Xk = np.random.default_rng(3).normal(size=(n, d)).astype(np.float32)
             for nt in threads:
                 with threadpool_limits(nt):
-                    km = KMeans(n_clusters=6, n_init=1, max_iter=20, tol=0, init=Xk[:6].copy(), algorithm='lloyd')
-                    c0 = time.process_time()
-                    t0 = time.perf_counter()
-                    km.fit(Xk)
-                    dt = time.perf_counter() - t0
-                    dc = time.process_time() - c0
+                    # Best of KM_REPEATS fits (wall and CPU each), as ours is the best of its repeated
+                    # iterations: a single fit's mean would let one disturbed moment on a shared
+                    # machine count against the peer only. Each fit: 20 Lloyd iterations from a fixed start.
+                    dt = dc = float('inf')
+                    for _ in range(KM_REPEATS):
+                        km = KMeans(n_clusters=6, n_init=1, max_iter=20, tol=0, init=Xk[:6].copy(), algorithm='lloyd')
+                        c0 = time.process_time()
+                        t0 = time.perf_counter()
+                        km.fit(Xk)
+                        dt = min(dt, time.perf_counter() - t0)
+                        dc = min(dc, time.process_time() - c0)
                     it = max(1, int(km.n_iter_))
                     res[f'sklearn_kmeans_d{d}_t{nt}'] = {'job': f'kmeans d={d} k=6', 'threads': nt, 'spectra': n, 'iterations': it, 'seconds_per_iteration': dt / it,
                                                          'spectra_per_s': n * it / dt, 'cpu_spectra_per_s': n * it / dc,
-                                                         'what': f'scikit-learn KMeans lloyd, float32, {n} x {d}, k = 6, fixed start (no k-means++)'}
+                                                         'repeats': KM_REPEATS, 'what': f'scikit-learn KMeans lloyd, float32, {n} x {d}, k = 6, fixed start (no k-means++), best of {KM_REPEATS} fits of 20 iterations'}
      except Exception as ex:  # recorded, not fatal
         res['sklearn_kmeans'] = {'error': str(ex)}
 
