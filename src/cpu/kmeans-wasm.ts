@@ -14,11 +14,13 @@
  * - a pixel with a non-finite feature (x - x != 0) is excluded: label -1, distance NaN;
  * - per pixel, in pixel order, its z is added to its cluster's float64 sums (scalar adds in
  *   the order of the JavaScript sweep), with the count and the squared distance.
- * The caller stages the pixels (float32, feature-major rows of stride S) into this instance's
- * memory one sub-block at a time; the module is generated for (d, number of active centres,
- * labels wanted), with the feature loops unrolled (d <= UNROLL_D).
+ * The sweep reads feature-major float32 rows where they lie when the array is in this
+ * thread's WebAssembly heap (wasm-heap.ts; an odd last pixel of a sub-block is staged with a
+ * NaN padding pixel), else the caller stages each sub-block into the instance's scratch; the
+ * module is generated for (d, active centres, labels wanted), the feature loops unrolled
+ * (d <= UNROLL_D).
  */
-import { assemble, F32, F64, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
+import { assemble, F32, F64, Fn, I32, instantiate, V128, wasmSimd, type WasmMemory } from './wasm.js';
 import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 
 /** Largest d of the float64 WasmSweep (feature loops unrolled); larger d runs WasmScreen. */
@@ -27,7 +29,8 @@ const UNROLL_D = 8;
 const GROUP = 6;
 
 interface Exports {
-  sweep: (n: number) => void;
+  /** n pixels; feature f of pixel i at byte x0 + f rs + 4 i (the staged rows or a heap array in place). */
+  sweep: (n: number, x0: number, rs: number) => void;
 }
 
 /** Memory map of one instance (byte offsets). */
@@ -41,12 +44,13 @@ interface Layout {
   sums: number;
   lab: number;
   dd: number;
+  zc: number;
   bytes: number;
 }
 
-function layout(d: number, k: number, S: number): Layout {
+function layout(d: number, k: number, S: number, base: number): Layout {
   const al = (x: number) => Math.ceil(x / 64) * 64;
-  const X = 0;
+  const X = base; // a heap block, 64-byte aligned
   const sh = al(X + 4 * d * S);
   const iv = al(sh + 8 * d);
   const C = al(iv + 8 * d);
@@ -54,7 +58,8 @@ function layout(d: number, k: number, S: number): Layout {
   const sums = al(act + 4 * k);
   const lab = al(sums + 8 * (k + 1) * (d + 2)); // slot k: the spare that excluded pixels add into
   const dd = al(lab + 4 * S);
-  return { S, X, sh, iv, C, act, sums, lab, dd, bytes: al(dd + 4 * S) };
+  const zc = al(dd + 4 * S); // an i32 0 (see buildSweep)
+  return { S, X, sh, iv, C, act, sums, lab, dd, zc, bytes: zc + 64 - base };
 }
 
 /** Pixels per staged sub-block: about 1 MiB of float32 rows, even (pixel pairs), at most `cap`. */
@@ -73,21 +78,30 @@ function cachedModule<E>(fns: Map<string, E>, key: string, build: () => E): E {
   return e;
 }
 
-/** One instance per (thread, d, k, block size): memory and compiled sweeps reused across steps. */
+/**
+ * One instance per (thread, d, k, block size): scratch and compiled sweeps reused across
+ * steps. The scratch is a block of this thread's WebAssembly heap (wasm-heap.ts), so a
+ * feature array in the heap (heapF32) is read where it lies, without the staging copy (at
+ * d = 3 the copy was ~10 % of an iteration).
+ */
 export class WasmSweep {
   readonly L: Layout;
   private readonly mem: WasmMemory;
-  private readonly pages: number;
   private readonly fns = new Map<string, Exports>();
 
   constructor(readonly d: number, readonly k: number, readonly S: number) {
-    this.L = layout(d, k, S);
-    this.pages = Math.ceil(this.L.bytes / 65536);
-    this.mem = newMemory(this.pages);
+    const bytes = layout(d, k, S, 0).bytes;
+    this.L = layout(d, k, S, heapAlloc(bytes));
+    this.mem = wasmHeap().mem;
+  }
+
+  /** Returns the scratch to the heap (the instance must not be used after). */
+  free(): void {
+    heapFree(this.L.X);
   }
 
   private sweepFn(act: number[], want: boolean): Exports {
-    return cachedModule(this.fns, `${act.join(',')}:${want}`, () => instantiate<Exports>(buildSweep(this.d, this.k, act, want, this.L, this.pages), this.mem));
+    return cachedModule(this.fns, `${act.join(',')}:${want}`, () => instantiate<Exports>(buildSweep(this.d, this.k, act, want, this.L), this.mem));
   }
 
   /**
@@ -101,7 +115,7 @@ export class WasmSweep {
     labels: Int32Array | null, dist2: Float32Array | null,
   ): void {
     const { d, k, L } = this;
-    const buf = this.mem.buffer;
+    const buf = wasmHeap().buffer;
     const want = labels !== null && dist2 !== null;
     const fn = this.sweepFn(act, want);
     new Float64Array(buf, L.sh, d).set(shift);
@@ -113,9 +127,14 @@ export class WasmSweep {
     const X = new Float32Array(buf, L.X, d * L.S);
     const lab = new Int32Array(buf, L.lab, L.S);
     const dd = new Float32Array(buf, L.dd, L.S);
-    for (let a = g0; a < g1; a += L.S) {
-      const n = Math.min(L.S, g1 - a);
-      // Stage pixels [a, a + n) from the views that hold them.
+    const out = (a: number, n: number) => {
+      if (!want) return;
+      labels!.set(lab.subarray(0, n), a);
+      dist2!.set(dd.subarray(0, n), a);
+    };
+    // Stages pixels [a, a + n) from the views that hold them into X (rows of stride S); an
+    // odd count gets a padding pixel (NaN: excluded, never written).
+    const stage = (a: number, n: number) => {
       for (let vi = 0; vi < views.length; vi++) {
         const v = views[vi];
         const s = Math.max(a, starts[vi]);
@@ -124,13 +143,23 @@ export class WasmSweep {
         const from = v.offset + s - starts[vi];
         for (let f = 0; f < d; f++) X.set(v.data.subarray(f * v.stride + from, f * v.stride + from + e - s), f * L.S + s - a);
       }
-      // An odd count: the pair's second pixel is padding (excluded, never written).
       if (n & 1) for (let f = 0; f < d; f++) X[f * L.S + n] = NaN;
-      fn.sweep(n);
-      if (want) {
-        labels!.set(lab.subarray(0, n), a);
-        dist2!.set(dd.subarray(0, n), a);
-      }
+      fn.sweep(n, L.X, 4 * L.S);
+      out(a, n);
+    };
+    for (let a = g0; a < g1; a += L.S) {
+      const n = Math.min(L.S, g1 - a);
+      // A sub-block inside one view whose array lies in the heap is read in place (its even
+      // part: pairs of pixels; a last odd pixel is staged with its padding pixel).
+      let vi = 0;
+      while (starts[vi] + views[vi].count <= a) vi++;
+      const v = views[vi];
+      const ne = n & ~1;
+      if (a + n <= starts[vi] + v.count && inHeap(v.data) && ne > 0) {
+        fn.sweep(ne, v.data.byteOffset + 4 * (v.offset + a - starts[vi]), 4 * v.stride);
+        out(a, ne);
+        if (ne < n) stage(a + ne, n - ne);
+      } else stage(a, n);
     }
     sums.set(S);
   }
@@ -152,8 +181,8 @@ export function wasmSweep(d: number, k: number, block: number): WasmSweep | Wasm
   let w = instances.get(key);
   if (!w) {
     if (instances.size > 8) {
-      // A screened instance's scratch is a heap block: back to the heap (none is running now).
-      for (const old of instances.values()) if (old instanceof WasmScreen) old.free();
+      // An instance's scratch is a heap block: back to the heap (none is running now).
+      for (const old of instances.values()) old.free();
       instances.clear();
     }
     w = screened ? new WasmScreen(d, k, S) : new WasmSweep(d, k, S);
@@ -162,10 +191,10 @@ export function wasmSweep(d: number, k: number, block: number): WasmSweep | Wasm
   return w;
 }
 
-function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layout, pages: number): Uint8Array<ArrayBuffer> {
+function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layout): Uint8Array<ArrayBuffer> {
   const na = act.length;
   const m = d + 2;
-  const f = new Fn('sweep', [['n', I32]]);
+  const f = new Fn('sweep', [['n', I32], ['x0', I32], ['rs', I32]]);
   if (d > UNROLL_D) throw new RangeError(`kmeans-wasm: the float64 sweep takes d <= ${UNROLL_D} (larger d runs WasmScreen)`);
   const i = f.local('i', I32), base = f.local('base', I32);
   const x = f.local('x', V128), t = f.local('t', V128), ok = f.local('ok', V128), zero = f.local('zero', V128);
@@ -173,18 +202,28 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
   const s = Array.from({ length: Math.min(GROUP, na) }, (_, q) => f.local(`s${q}`, V128));
   // z of the pair in registers (the feature loops are unrolled).
   const zr = Array.from({ length: d }, (_, q) => f.local(`z${q}`, V128));
+  // Row starts (bytes) of the d features.
+  const rb = Array.from({ length: d }, (_, q) => f.local(`rb${q}`, I32));
+  for (let fc = 0; fc < d; fc++) f.get('x0').get('rs').i32(fc).mul().add().set(rb[fc]);
+  // cb: 0, loaded from memory each pair, is the base of every constant's address (shift,
+  // scale, centres). With constant addresses the compiler hoists ~20 addresses out of the
+  // loop and spills them to the stack (a reload before every constant); from a value it
+  // cannot hoist, each constant is one load with the offset in the instruction.
+  const cb = f.local('cb', I32);
+  f.i32(L.zc).i32(0).i32Store();
   f.f64(0).f64x2Splat().set(zero);
   f.i32(0).set(i);
   f.block().loop();
   {
     // --- z of the pair (pixels i, i + 1), and the finite mask
+    f.i32(L.zc).i32Load().set(cb);
     f.get(zero).get(zero).f64x2Eq().set(ok);
     for (let fc = 0; fc < d; fc++) {
       // x = the two float32 values of feature fc, promoted
-      f.get(i).i32(2).shl().vLoad64Zero(L.X + 4 * fc * L.S);
+      f.get(i).i32(2).shl().get(rb[fc]).add().vLoad64Zero(0);
       f.f64x2PromoteLow().set(x);
       f.get(ok).get(x).get(x).f64x2Sub().get(zero).f64x2Eq().vAnd().set(ok);
-      f.get(x).i32(0).vLoad64Splat(L.sh + 8 * fc).f64x2Sub().i32(0).vLoad64Splat(L.iv + 8 * fc).f64x2Mul().set(zr[fc]);
+      f.get(x).get(cb).vLoad64Splat(L.sh + 8 * fc).f64x2Sub().get(cb).vLoad64Splat(L.iv + 8 * fc).f64x2Mul().set(zr[fc]);
     }
     // --- squared distances to the active centres, in groups; running argmin in index order
     for (let g0 = 0; g0 < na; g0 += GROUP) {
@@ -193,7 +232,7 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
       for (let fc = 0; fc < d; fc++) {
         for (let q = 0; q < gn; q++) {
           const co = L.C + 8 * (g0 + q) * d;
-          f.get(s[q]).get(zr[fc]).i32(0).vLoad64Splat(co + 8 * fc).f64x2Sub().tee(t).get(t).f64x2Mul().f64x2Add().set(s[q]);
+          f.get(s[q]).get(zr[fc]).get(cb).vLoad64Splat(co + 8 * fc).f64x2Sub().tee(t).get(t).f64x2Mul().f64x2Add().set(s[q]);
         }
       }
       for (let q = 0; q < gn; q++) {
@@ -233,7 +272,7 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
     f.get(i).i32(2).add().tee(i).get('n').ltS().brIf(0);
   }
   f.end().end();
-  return assemble([f], { pages, maxPages: pages, shared: false });
+  return assemble([f], { pages: 1, maxPages: 65536, shared: true });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -61,9 +61,8 @@ export const FEATURES_HEAP_MAX_BYTES = 2 ** 31;
 
 /**
  * A float32 array of n values for a feature matrix. `heap` (the CPU backend will cluster it):
- * in this thread's WebAssembly heap (src/cpu/wasm-heap.ts), where the screened sweep
- * (d >= 9, kmeans-wasm.ts) reads it in place instead of copying each block of rows into its
- * scratch; the heap's memory is shared, so the engine's worker threads read it without a copy
+ * in this thread's WebAssembly heap (src/cpu/wasm-heap.ts), where the sweeps (kmeans-wasm.ts,
+ * every d) read it in place instead of copying each block of rows into their scratch; the heap's memory is shared, so the engine's worker threads read it without a copy
  * too. Otherwise, or beyond FEATURES_HEAP_MAX_BYTES, or without WebAssembly SIMD: shared
  * memory. Give it back with releaseFeatures when the clustering is done.
  */

@@ -17,7 +17,8 @@ describe('kmeans-wasm', () => {
     const rng = makeRng(7);
     // d: the screened path with a partial last group of 4 features (9, 101) and without (12);
     // the data end at the end of their heap block (the last group of 4 pixels reads past it).
-    for (const [n, d, k] of [[KM_CPU_BLOCK + 2999, 101, 6], [4097, 9, 5], [3001, 12, 7], [6, 13, 3]]) {
+    // d <= 8: the float64 sweep, pairs of pixels in place, an odd last pixel of a sub-block staged.
+    for (const [n, d, k] of [[KM_CPU_BLOCK + 2999, 101, 6], [4097, 9, 5], [3001, 12, 7], [6, 13, 3], [2 * KM_CPU_BLOCK + 1001, 3, 6], [999, 8, 4], [5, 2, 3]]) {
       const plain = new Float32Array(d * n).map(() => 1 + rng.normal());
       plain[3] = NaN;
       if (n > 100) plain[(d - 1) * n + 77] = Infinity;
