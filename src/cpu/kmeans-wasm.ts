@@ -45,7 +45,13 @@ interface Layout {
   lab: number;
   dd: number;
   zc: number;
+  Z: number;
   bytes: number;
+}
+
+/** Pairs of pixels per chunk of the float64 sweep (its z, offsets and distances stay in L1: 16 (d + 2) bytes a pair). */
+function chunkPairs(d: number): number {
+  return d <= 4 ? 256 : 128;
 }
 
 function layout(d: number, k: number, S: number, base: number): Layout {
@@ -58,8 +64,10 @@ function layout(d: number, k: number, S: number, base: number): Layout {
   const sums = al(act + 4 * k);
   const lab = al(sums + 8 * (k + 1) * (d + 2)); // slot k: the spare that excluded pixels add into
   const dd = al(lab + 4 * S);
-  const zc = al(dd + 4 * S); // an i32 0 (see buildSweep)
-  return { S, X, sh, iv, C, act, sums, lab, dd, zc, bytes: zc + 64 - base };
+  const zc = al(dd + 4 * S); // an i32: the constants' base (see buildSweep)
+  const P = chunkPairs(d);
+  const Z = al(zc + 64); // per pair of a chunk: z (d vectors), then the winner's offset and distance
+  return { S, X, sh, iv, C, act, sums, lab, dd, zc, Z, bytes: al(Z + 16 * (d + 2) * P) - base };
 }
 
 /** Pixels per staged sub-block: about 1 MiB of float32 rows, even (pixel pairs), at most `cap`. */
@@ -205,15 +213,29 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
   // Row starts (bytes) of the d features.
   const rb = Array.from({ length: d }, (_, q) => f.local(`rb${q}`, I32));
   for (let fc = 0; fc < d; fc++) f.get('x0').get('rs').i32(fc).mul().add().set(rb[fc]);
-  // cb: 0, loaded from memory each pair, is the base of every constant's address (shift,
-  // scale, centres). With constant addresses the compiler hoists ~20 addresses out of the
-  // loop and spills them to the stack (a reload before every constant); from a value it
-  // cannot hoist, each constant is one load with the offset in the instruction.
+  // cb: L.sh, loaded from memory each pair, is the base of every constant's address (shift,
+  // scale, centres; small offsets from it). With constant addresses the compiler hoists ~20
+  // addresses out of the loop and spills them to the stack (a reload before every constant);
+  // from a value it cannot hoist, each constant is one load with the offset in the instruction.
   const cb = f.local('cb', I32);
-  f.i32(L.zc).i32(0).i32Store();
+  f.i32(L.zc).i32(L.sh).i32Store();
+  const K = (addr: number) => addr - L.sh;
+  // The pixels go in chunks of P pairs: pass A forms each pair's z and winner (vectors, no
+  // dependence between pairs) into scratch; pass B adds them into the sums pixel by pixel.
+  // (In one pass the sums' addresses waited on the whole distance and argmin chain of the
+  // same pair, which the out-of-order window could not cover.)
+  const P = chunkPairs(d);
+  const e = f.local('e', I32), zp = f.local('zp', I32);
+  const ZB = L.Z + 16 * d; // the pair's winner offsets (i64 lanes) after its z, then its distances
+  const stride = 16 * (d + 2);
   f.f64(0).f64x2Splat().set(zero);
   f.i32(0).set(i);
-  f.block().loop();
+  f.block().loop(); // chunks
+  f.get(i).i32(2 * P).add().tee(e).get('n').get(e).get('n').ltS().op(0x1b).set(e); // e = min(i + 2P, n)
+  const c0 = f.local('c0', I32);
+  f.get(i).set(c0);
+  f.i32(0).set(zp);
+  f.block().loop(); // pass A
   {
     // --- z of the pair (pixels i, i + 1), and the finite mask
     f.i32(L.zc).i32Load().set(cb);
@@ -223,7 +245,9 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
       f.get(i).i32(2).shl().get(rb[fc]).add().vLoad64Zero(0);
       f.f64x2PromoteLow().set(x);
       f.get(ok).get(x).get(x).f64x2Sub().get(zero).f64x2Eq().vAnd().set(ok);
-      f.get(x).get(cb).vLoad64Splat(L.sh + 8 * fc).f64x2Sub().get(cb).vLoad64Splat(L.iv + 8 * fc).f64x2Mul().set(zr[fc]);
+      f.get(x).get(cb).vLoad64Splat(K(L.sh + 8 * fc)).f64x2Sub().get(cb).vLoad64Splat(K(L.iv + 8 * fc)).f64x2Mul().tee(zr[fc]);
+      f.set(x);
+      f.get(zp).get(x).vStore(L.Z + 16 * fc);
     }
     // --- squared distances to the active centres, in groups; running argmin in index order
     for (let g0 = 0; g0 < na; g0 += GROUP) {
@@ -232,7 +256,7 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
       for (let fc = 0; fc < d; fc++) {
         for (let q = 0; q < gn; q++) {
           const co = L.C + 8 * (g0 + q) * d;
-          f.get(s[q]).get(zr[fc]).get(cb).vLoad64Splat(co + 8 * fc).f64x2Sub().tee(t).get(t).f64x2Mul().f64x2Add().set(s[q]);
+          f.get(s[q]).get(zr[fc]).get(cb).vLoad64Splat(K(co + 8 * fc)).f64x2Sub().tee(t).get(t).f64x2Mul().f64x2Add().set(s[q]);
         }
       }
       for (let q = 0; q < gn; q++) {
@@ -251,26 +275,37 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
       }
     }
     // Excluded pixels (and the padding pixel of an odd count) add into the spare slot k.
-    f.get(bb).f64Bits(k * 8 * m).f64x2Splat().get(ok).vBitselect().set(bb);
+    f.get(zp).get(bb).f64Bits(k * 8 * m).f64x2Splat().get(ok).vBitselect().vStore(ZB);
+    f.get(zp).get(bv).vStore(ZB + 16);
     if (want) {
       f.get(bl).f64Bits(-1).f64x2Splat().get(ok).vBitselect().set(bl);
       f.get(bv).f64(NaN).f64x2Splat().get(ok).vBitselect().set(msk);
-    }
-    // --- per lane (pixel i + lane), in pixel order: outputs and sums, branch-free
-    for (let ln = 0; ln < 2; ln++) {
-      if (want) {
+      for (let ln = 0; ln < 2; ln++) {
         f.get(i).i32(ln).add().i32(2).shl().get(bl).i64x2Extract(ln).wrap().i32Store(L.lab);
         f.get(i).i32(ln).add().i32(2).shl().get(msk).f64x2Extract(ln).demote().f32Store(L.dd);
       }
-      f.get(bb).i64x2Extract(ln).wrap().set(base);
-      for (let q = 0; q < d; q++) {
-        f.get(base).get(base).f64Load(L.sums + 8 * q).get(zr[q]).f64x2Extract(ln).fadd().f64Store(L.sums + 8 * q);
-      }
-      f.get(base).get(base).f64Load(L.sums + 8 * d).f64(1).fadd().f64Store(L.sums + 8 * d);
-      f.get(base).get(base).f64Load(L.sums + 8 * (d + 1)).get(bv).f64x2Extract(ln).fadd().f64Store(L.sums + 8 * (d + 1));
     }
-    f.get(i).i32(2).add().tee(i).get('n').ltS().brIf(0);
+    f.get(zp).i32(stride).add().set(zp);
+    f.get(i).i32(2).add().tee(i).get(e).ltS().brIf(0);
   }
+  f.end().end();
+  // --- pass B: per pixel in order (lane 0, lane 1 of each pair): its z, count and distance
+  // into its winner's sums (the same adds in the same order as in one pass)
+  f.i32(0).set(zp);
+  f.get(c0).set(i);
+  f.block().loop();
+  for (let ln = 0; ln < 2; ln++) {
+    f.get(zp).i32Load(ZB + 8 * ln).set(base);
+    for (let q = 0; q < d; q++) {
+      f.get(base).get(base).f64Load(L.sums + 8 * q).get(zp).f64Load(L.Z + 16 * q + 8 * ln).fadd().f64Store(L.sums + 8 * q);
+    }
+    f.get(base).get(base).f64Load(L.sums + 8 * d).f64(1).fadd().f64Store(L.sums + 8 * d);
+    f.get(base).get(base).f64Load(L.sums + 8 * (d + 1)).get(zp).f64Load(ZB + 16 + 8 * ln).fadd().f64Store(L.sums + 8 * (d + 1));
+  }
+  f.get(zp).i32(stride).add().set(zp);
+  f.get(i).i32(2).add().tee(i).get(e).ltS().brIf(0);
+  f.end().end();
+  f.get(e).get('n').ltS().brIf(0);
   f.end().end();
   return assemble([f], { pages: 1, maxPages: 65536, shared: true });
 }
