@@ -13,7 +13,14 @@
  *   cost does not depend on how predictable the labels are;
  * - a pixel with a non-finite feature (x - x != 0) is excluded: label -1, distance NaN;
  * - per pixel, in pixel order, its z is added to its cluster's float64 sums (scalar adds in
- *   the order of the JavaScript sweep), with the count and the squared distance.
+ *   the order of the JavaScript sweep), with the count and the squared distance. Why float64
+ *   here: the sums of ~10^4 values of z are compared with the twin's to 1e-9 of their scale
+ *   (test/kernels/kmeans.test.ts), which float32 accumulation would not meet.
+ * The pixels go in chunks of chunkPairs(d) pairs, two passes each: pass A forms the z and the
+ *   winner of every pair (vectors, nothing carried from pair to pair) into an L1 scratch,
+ *   pass B makes the scalar adds. In one pass the sums' addresses waited on each pair's whole
+ *   distance and argmin chain (1M x 3: 12.5 -> 10.3 ms an iteration). The order of the adds
+ *   is unchanged, so are the bytes.
  * The sweep reads feature-major float32 rows where they lie when the array is in this
  * thread's WebAssembly heap (wasm-heap.ts; an odd last pixel of a sub-block is staged with a
  * NaN padding pixel), else the caller stages each sub-block into the instance's scratch; the
