@@ -408,8 +408,11 @@ function screenLayout(d: number, k: number, S: number, base: number): ScreenLayo
 }
 
 interface ScreenExports {
-  /** n pixels; feature f of pixel i at byte x0 + f rs + 4 i (the staged rows or a heap array in place). */
-  sweep: (n: number, x0: number, rs: number) => void;
+  /**
+   * n pixels; feature f of pixel i at byte x0 + f rs + 4 i (the staged rows or a heap array in
+   * place); nr: byte address of the pixels' norms (screenNorms) or 0 to form them here.
+   */
+  sweep: (n: number, x0: number, rs: number, nr: number) => void;
 }
 
 /**
@@ -465,22 +468,46 @@ export class WasmScreen {
     heapFree(this.L.X);
   }
 
-  private exports(act: number[]): ScreenExports {
-    return cachedModule(this.fns, act.join(','), () => instantiate<ScreenExports>(buildScreen(this.d, act, this.L), this.mem));
+  private exports(act: number[], normsIn: boolean): ScreenExports {
+    return cachedModule(this.fns, `${act.join(',')}:${normsIn}`, () => instantiate<ScreenExports>(buildScreen(this.d, act, this.L, normsIn), this.mem));
   }
 
-  /** As WasmSweep.run (same arguments and results, the screened arithmetic). */
+  /**
+   * The screen's squared norm nrm = sum over f in order of fl32(x_f - sh_f)^2 (float32, the
+   * screen's own operations, so the same bits) of every pixel of the views, into `out` (a heap
+   * array, global pixel order); the views' data must lie in the heap. Formed once per engine:
+   * the data and the shift do not change between Lloyd steps (scikit-learn likewise computes
+   * its squared row norms once per fit).
+   */
+  norms(views: { data: Float32Array; stride: number; offset: number; count: number }[], shift: Float64Array, out: Float32Array): void {
+    const { d, L } = this;
+    const buf = wasmHeap().buffer;
+    new Float32Array(buf, L.SH32, d).set(shift);
+    const fn = cachedModule(this.fns, 'norms', () => instantiate<ScreenExports>(buildNorms(d, L), this.mem));
+    let g = 0;
+    for (const v of views) {
+      if (!inHeap(v.data)) throw new RangeError('kmeans-wasm: screen norms need the features in the WebAssembly heap');
+      fn.sweep(v.count, v.data.byteOffset + 4 * v.offset, 4 * v.stride, out.byteOffset + 4 * g);
+      g += v.count;
+    }
+  }
+
+  /**
+   * As WasmSweep.run (same arguments and results, the screened arithmetic); `norms`: the
+   * pixels' screen norms (norms(), global pixel order, in the heap) or null to form them.
+   */
   run(
     views: { data: Float32Array; stride: number; offset: number; count: number }[], starts: number[], g0: number, g1: number,
     shift: Float64Array, invScale: Float64Array, centres: Float64Array, act: number[], sums: Float64Array,
-    labels: Int32Array | null, dist2: Float32Array | null,
+    labels: Int32Array | null, dist2: Float32Array | null, norms: Float32Array | null = null,
   ): void {
     const { d, k, L } = this;
     const { dp, ms, S } = L;
     const m = d + 2;
     const buf = wasmHeap().buffer;
     const want = labels !== null && dist2 !== null;
-    const fn = this.exports(act);
+    if (norms !== null && !inHeap(norms)) norms = null;
+    const fn = this.exports(act, norms !== null);
     const W = new Float32Array(buf, L.W, k * dp);
     const K = new Float32Array(buf, L.K, k);
     const par = new Float32Array(buf, L.PAR, 4);
@@ -532,7 +559,7 @@ export class WasmScreen {
       while (starts[vi] + views[vi].count <= a) vi++;
       const v = views[vi];
       if (a + n <= starts[vi] + v.count && inHeap(v.data)) {
-        fn.sweep(n, v.data.byteOffset + 4 * (v.offset + a - starts[vi]), 4 * v.stride);
+        fn.sweep(n, v.data.byteOffset + 4 * (v.offset + a - starts[vi]), 4 * v.stride, norms ? norms.byteOffset + 4 * a : 0);
       } else {
         for (let vj = vi; vj < views.length; vj++) {
           const w = views[vj];
@@ -542,7 +569,7 @@ export class WasmScreen {
           const from = w.offset + s - starts[vj];
           for (let f = 0; f < d; f++) X.set(w.data.subarray(f * w.stride + from, f * w.stride + from + e - s), f * S + s - a);
         }
-        fn.sweep(n, L.X, 4 * S);
+        fn.sweep(n, L.X, 4 * S, norms ? norms.byteOffset + 4 * a : 0);
       }
       if (want) {
         labels!.set(lab.subarray(0, n), a);
@@ -558,12 +585,12 @@ export class WasmScreen {
   }
 }
 
-function buildScreen(d: number, act: number[], L: ScreenLayout): Uint8Array<ArrayBuffer> {
+function buildScreen(d: number, act: number[], L: ScreenLayout, normsIn: boolean): Uint8Array<ArrayBuffer> {
   const { dp, ms } = L;
   const na = act.length;
   // sweep(n): per group of 4 pixels: screen, the twin's label for uncertain lanes, 4 x 4
   // transpose, float64 sums (the group's rows are still in L1 from the screen).
-  const f = new Fn('sweep', [['n', I32], ['x0', I32], ['rs', I32]]);
+  const f = new Fn('sweep', [['n', I32], ['x0', I32], ['rs', I32], ['nr', I32]]);
   const i = f.local('i', I32), fp = f.local('fp', I32), xp = f.local('xp', I32);
   const rs2 = f.local('rs2', I32), rs3 = f.local('rs3', I32), rs4 = f.local('rs4', I32);
   const y = f.local('y', V128), nrm = f.local('nrm', V128), v = f.local('v', V128), lt = f.local('lt', V128);
@@ -603,12 +630,15 @@ function buildScreen(d: number, act: number[], L: ScreenLayout): Uint8Array<Arra
   for (let g0 = 0; g0 < na; g0 += SGROUP) {
     const gn = Math.min(SGROUP, na - g0);
     for (let q = 0; q < gn; q++) f.i64x2Const(0).set(D[q]);
-    if (g0 === 0) f.i64x2Const(0).set(nrm);
+    // nrm: read from the norms formed once (buildNorms: the same operations, the same bits),
+    // or formed here with the dot products (a multiply and an add a feature more)
+    if (g0 === 0 && normsIn) f.get(i).i32(2).shl().get('nr').add().vLoad(0).set(nrm);
+    if (g0 === 0 && !normsIn) f.i64x2Const(0).set(nrm);
     f.i32(0).set(fp);
     f.get(i).i32(2).shl().get('x0').add().set(xp);
     f.block().loop();
     f.get(xp).vLoad(0).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
-    if (g0 === 0) f.get(nrm).get(y).get(y).f32x4Mul().f32x4Add().set(nrm);
+    if (g0 === 0 && !normsIn) f.get(nrm).get(y).get(y).f32x4Mul().f32x4Add().set(nrm);
     for (let q = 0; q < gn; q++) f.get(D[q]).get(y).get(fp).vLoad32Splat(L.W + 4 * (g0 + q) * dp).f32x4Mul().f32x4Add().set(D[q]);
     f.get(xp).get('rs').add().set(xp);
     f.get(fp).i32(4).add().tee(fp).i32(4 * d).ltS().brIf(0);
@@ -740,5 +770,32 @@ function buildScreen(d: number, act: number[], L: ScreenLayout): Uint8Array<Arra
   f.get(i).i32(4).add().tee(i).get('n').ltS().brIf(0);
   f.end().end();
   f.i32(L.PAR + 16).get(sink).vStore(0);
+  return assemble([f], { pages: 1, maxPages: 65536, shared: true });
+}
+
+/**
+ * norms(n, x0, rs, nr): the screen's nrm of pixels 0..n-1 (feature f of pixel i at byte
+ * x0 + f rs + 4 i) to nr + 4 i, four pixels a vector with the screen's operations in its
+ * order (y = x - sh, nrm = nrm + y y, f in order), so the bits are those the screen forms.
+ * The last group of 4 reads and writes up to 3 values past n (inside the heap blocks' HEAP_PAD).
+ */
+function buildNorms(d: number, L: ScreenLayout): Uint8Array<ArrayBuffer> {
+  const f = new Fn('sweep', [['n', I32], ['x0', I32], ['rs', I32], ['nr', I32]]);
+  const i = f.local('i', I32), fp = f.local('fp', I32), xp = f.local('xp', I32);
+  const y = f.local('y', V128), nrm = f.local('nrm', V128);
+  f.i32(0).set(i);
+  f.block().loop();
+  f.i64x2Const(0).set(nrm);
+  f.i32(0).set(fp);
+  f.get(i).i32(2).shl().get('x0').add().set(xp);
+  f.block().loop();
+  f.get(xp).vLoad(0).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
+  f.get(nrm).get(y).get(y).f32x4Mul().f32x4Add().set(nrm);
+  f.get(xp).get('rs').add().set(xp);
+  f.get(fp).i32(4).add().tee(fp).i32(4 * d).ltS().brIf(0);
+  f.end().end();
+  f.get(i).i32(2).shl().get('nr').add().get(nrm).vStore(0);
+  f.get(i).i32(4).add().tee(i).get('n').ltS().brIf(0);
+  f.end().end();
   return assemble([f], { pages: 1, maxPages: 65536, shared: true });
 }

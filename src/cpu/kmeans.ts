@@ -10,7 +10,7 @@
  * Clustering happens in standardised units z = (x - shift) / scale (see standardization()).
  */
 import type { Rng } from '../synth/random.js';
-import { KM_CPU_BLOCK, kmeansSweepBlocks, type SweepView } from './kmeans-sweep.js';
+import { KM_CPU_BLOCK, kmeansScreenNorms, kmeansSweepBlocks, type SweepView } from './kmeans-sweep.js';
 import { KernelPool, defaultThreads, isShared, shareFloat32, sharedFloat32 } from './threads.js';
 import { heapF32, heapFree, inHeap } from './wasm-heap.js';
 import { wasmSimd } from './wasm.js';
@@ -323,6 +323,8 @@ export class CpuKmeansEngine implements KmeansEngine {
   private readonly sweepViews: SweepView[];
   private readonly pool: KernelPool | null;
   private readonly invScale: Float64Array;
+  /** One thread, d >= 9, features in the heap: the screen's per-pixel norms, formed at the first step (kmeansScreenNorms). */
+  private norms: Float32Array | null | undefined;
 
   constructor(readonly d: number, readonly views: FeatureView[], readonly st: Standardization, opts: CpuKmeansOptions = {}) {
     this.n = views.reduce((s, v) => s + v.count, 0);
@@ -373,7 +375,8 @@ export class CpuKmeansEngine implements KmeansEngine {
         at += r.length;
       }
     } else {
-      blockSums = kmeansSweepBlocks(this.sweepViews, params, all, labels ?? null, dist2 ?? null);
+      if (this.norms === undefined) this.norms = kmeansScreenNorms(this.sweepViews, d, k, this.st.shift);
+      blockSums = kmeansSweepBlocks(this.sweepViews, params, all, labels ?? null, dist2 ?? null, true, this.norms);
     }
     const sums = new Float64Array(k * m);
     for (let b = 0; b < nBlocks; b++) {
@@ -389,6 +392,8 @@ export class CpuKmeansEngine implements KmeansEngine {
   }
 
   async release(): Promise<void> {
+    if (this.norms) heapFree(this.norms);
+    this.norms = null;
     await this.pool?.close();
   }
 }

@@ -7,7 +7,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { CpuKmeansEngine, featureStats, featuresFromMaps, kmeansAssignCpu, releaseFeatures, standardization } from '../../src/cpu/kmeans.js';
-import { KM_CPU_BLOCK, kmeansSweepBlocks } from '../../src/cpu/kmeans-sweep.js';
+import { KM_CPU_BLOCK, kmeansScreenNorms, kmeansSweepBlocks } from '../../src/cpu/kmeans-sweep.js';
 import { KM_SCREEN_MIN_D, wasmSweep } from '../../src/cpu/kmeans-wasm.js';
 import { heapF32, heapFree, inHeap } from '../../src/cpu/wasm-heap.js';
 import { makeRng } from '../../src/synth/random.js';
@@ -173,6 +173,29 @@ describe('kmeans-wasm', () => {
       expect(twin[17]).toBe(-1);
       expect(Buffer.from(out[0].sums.buffer).equals(Buffer.from(out[1].sums.buffer))).toBe(true);
       expect(Buffer.from(out[0].dist2.buffer).equals(Buffer.from(out[1].dist2.buffer))).toBe(true);
+      // The same pixels in the heap, two views, with the norms formed once (as the one-thread
+      // engine runs them): the norms are the screen's float32 sums in feature order (recomputed
+      // here with Math.fround), and the labels and bytes stay those of the twin and the run above.
+      const heap = heapF32(d * n);
+      heap.set(data);
+      const hv = [{ data: heap, stride: n, offset: 0, count: 1001 }, { data: heap, stride: n, offset: 1001, count: n - 1001 }];
+      const norms = kmeansScreenNorms(hv, d, k, shift)!;
+      expect(norms).not.toBeNull();
+      for (const px of [0, 1, 999, 1001, 1002, n - 1]) {
+        let nrm = 0;
+        for (let f = 0; f < d; f++) {
+          const y = Math.fround(data[f * n + px] - Math.fround(shift[f]));
+          nrm = Math.fround(nrm + Math.fround(y * y));
+        }
+        expect(Object.is(norms[px], nrm), `norm of pixel ${px}`).toBe(true);
+      }
+      const labels = new Int32Array(n), dist2 = new Float32Array(n);
+      const sums = kmeansSweepBlocks(hv, p, blocks, labels, dist2, true, norms);
+      expect(Array.from(labels), `d ${d} offset ${offset}, norms formed once`).toEqual(Array.from(twin));
+      expect(Buffer.from(sums.buffer).equals(Buffer.from(out[0].sums.buffer))).toBe(true);
+      expect(Buffer.from(dist2.buffer).equals(Buffer.from(out[0].dist2.buffer))).toBe(true);
+      heapFree(norms);
+      heapFree(heap);
     }
   });
 });
