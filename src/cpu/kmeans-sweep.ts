@@ -300,13 +300,13 @@ export function kmeansSweepBlocks(
  * it back with heapFree), or null where the screen does not run here (d <= 8, no WebAssembly
  * SIMD, data outside this thread's heap). They change no result, only the work of each step.
  */
-export function kmeansScreenNorms(views: SweepView[], d: number, k: number, shift: Float64Array): Float32Array | null {
+export function kmeansScreenNorms(views: SweepView[], d: number, k: number, shift: Float64Array, invScale: Float64Array): Float32Array | null {
   if (d < KM_SCREEN_MIN_D || views.length === 0 || !views.every((v) => inHeap(v.data))) return null;
   const w = wasmSweep(d, k, KM_CPU_BLOCK);
   if (!(w instanceof WasmScreen)) return null;
   const out = heapF32(views.reduce((s, v) => s + v.count, 0));
   try {
-    w.norms(views, shift, out);
+    w.norms(views, shift, invScale, out);
   } catch (e) {
     heapFree(out);
     throw e;

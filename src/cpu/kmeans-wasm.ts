@@ -346,6 +346,19 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
 //    short of |y|^2 where its terms underflow. A pixel with a non-finite value has nrm NaN
 //    or Inf and is never certain; nrm < NRM_LIMIT keeps D and G far from overflow. On
 //    N(0, 1) data at d = 101, k = 6 about 1 pixel in 7,000 is uncertain.
+// 2b. Without the shift (screenShiftFree: |sh|^2 <= SHIFT_FREE_MAX sum_f scale_f^2, a shift
+//    small against the spread): the screen uses x in place of y, D'_q = sum_f x_f w_qf
+//    (float32), K'_q = fl32(|c_q|^2 + 2 sh.w_q) (sh.w_q in float64), nrm = sum_f x_f^2; in
+//    exact arithmetic K'_q - 2 D'_q = |c_q|^2 - 2 y.w_q, the screened value above. Its error
+//    against T_q: the dot product 2 gamma_d |x||w_q|, the rounding of w 2.01 u |y||w_q| with
+//    |y| <= |x| + |sh|, of K' u (K_q + 2 |sh||w_q|), of the subtraction
+//    1.01 u (K_q + 2 |sh||w_q| + 2 |x||w_q|), float64 terms below 1e-13 of these: within
+//    (2d + 12) u |x||w_q| + 6.1 u |sh||w_q| + 2.1 u K_q. The twin's error uses
+//    |y|^2 <= 2 |x|^2 + 2 |sh|^2: Gam doubles (6.1 e64 maxIv^2 on nrm) and B gains
+//    6.1 u |sh| max|w| + 6.1 e64 maxIv^2 |sh|^2, each doubled and inflated as above. So A,
+//    B and Gam keep the form of 2 with |x| for |y|; one float32 subtraction per feature and
+//    vector less. The labels are still exactly the twin's (only which pixels the twin decides
+//    changes).
 // 3. Uncertain pixels (near-ties, non-finite values) get the twin's label in the same pass
 //    (float64, centres in index order, strict <; exactLabel is its JavaScript form, used by
 //    the reference sweep in kmeans-sweep.ts).
@@ -360,6 +373,24 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
 
 /** Features from which the screened path runs. */
 export const KM_SCREEN_MIN_D = UNROLL_D + 1;
+/**
+ * The screen skips the shift (x in place of y = x - sh, see 2b in the header) when
+ * |sh|^2 <= SHIFT_FREE_MAX x sum_f scale_f^2: a shift small against the spread of the data
+ * widens the certainty bound by at most ~1.5x (a few more pixels go to the float64 twin) and
+ * saves one float32 subtraction per feature and vector.
+ */
+const SHIFT_FREE_MAX = 0.25;
+
+/** Whether the screen runs without the shift for this standardisation (SHIFT_FREE_MAX). */
+export function screenShiftFree(shift: Float64Array, invScale: Float64Array): boolean {
+  let sh2 = 0, sc2 = 0;
+  for (let f = 0; f < shift.length; f++) {
+    sh2 += shift[f] * shift[f];
+    sc2 += 1 / (invScale[f] * invScale[f]);
+  }
+  return sh2 <= SHIFT_FREE_MAX * sc2;
+}
+
 /** Largest squared pixel norm (float32, shifted units) the screen trusts. */
 const NRM_LIMIT = 1e30;
 /** How many 64-byte lines of each feature row ahead the screen touches (measured: 1-4 alike, ~1 ms of 17 at 100k x 101). */
@@ -468,8 +499,8 @@ export class WasmScreen {
     heapFree(this.L.X);
   }
 
-  private exports(act: number[], normsIn: boolean): ScreenExports {
-    return cachedModule(this.fns, `${act.join(',')}:${normsIn}`, () => instantiate<ScreenExports>(buildScreen(this.d, act, this.L, normsIn), this.mem));
+  private exports(act: number[], normsIn: boolean, free: boolean): ScreenExports {
+    return cachedModule(this.fns, `${act.join(',')}:${normsIn}:${free}`, () => instantiate<ScreenExports>(buildScreen(this.d, act, this.L, normsIn, free), this.mem));
   }
 
   /**
@@ -479,11 +510,12 @@ export class WasmScreen {
    * the data and the shift do not change between Lloyd steps (scikit-learn likewise computes
    * its squared row norms once per fit).
    */
-  norms(views: { data: Float32Array; stride: number; offset: number; count: number }[], shift: Float64Array, out: Float32Array): void {
+  norms(views: { data: Float32Array; stride: number; offset: number; count: number }[], shift: Float64Array, invScale: Float64Array, out: Float32Array): void {
     const { d, L } = this;
     const buf = wasmHeap().buffer;
     new Float32Array(buf, L.SH32, d).set(shift);
-    const fn = cachedModule(this.fns, 'norms', () => instantiate<ScreenExports>(buildNorms(d, L), this.mem));
+    const free = screenShiftFree(shift, invScale);
+    const fn = cachedModule(this.fns, `norms:${free}`, () => instantiate<ScreenExports>(buildNorms(d, L, free), this.mem));
     let g = 0;
     for (const v of views) {
       if (!inHeap(v.data)) throw new RangeError('kmeans-wasm: screen norms need the features in the WebAssembly heap');
@@ -507,7 +539,8 @@ export class WasmScreen {
     const buf = wasmHeap().buffer;
     const want = labels !== null && dist2 !== null;
     if (norms !== null && !inHeap(norms)) norms = null;
-    const fn = this.exports(act, norms !== null);
+    const free = screenShiftFree(shift, invScale);
+    const fn = this.exports(act, norms !== null, free);
     const W = new Float32Array(buf, L.W, k * dp);
     const K = new Float32Array(buf, L.K, k);
     const par = new Float32Array(buf, L.PAR, 4);
@@ -516,30 +549,40 @@ export class WasmScreen {
     new Float64Array(buf, L.IV64, d).set(invScale);
 
     // Screen constants (see the header): w, K and the certainty bound's A, B, Gam.
-    let wMax = 0, kMax = 0, ivMax = 0;
-    for (let f = 0; f < d; f++) ivMax = Math.max(ivMax, Math.abs(invScale[f]));
+    let wMax = 0, kMax = 0, ivMax = 0, shN = 0;
+    for (let f = 0; f < d; f++) {
+      ivMax = Math.max(ivMax, Math.abs(invScale[f]));
+      shN += Math.fround(shift[f]) ** 2;
+    }
+    shN = Math.sqrt(shN); // |sh| (the float32 shift the screen uses)
+    let kpMax = 0;
     act.forEach((j, q) => {
-      let w2 = 0, c2 = 0;
+      let w2 = 0, c2 = 0, e = 0;
       for (let f = 0; f < d; f++) {
         const c = centres[j * d + f];
         W[q * dp + f] = invScale[f] * c; // rounded to float32 by the store
         w2 += W[q * dp + f] * W[q * dp + f];
+        e += Math.fround(shift[f]) * W[q * dp + f];
         c2 += c * c;
       }
-      K[q] = c2;
+      // K_q = fl32(|c_q|^2); without the shift (2b) K'_q = fl32(|c_q|^2 + 2 sh.w_q)
+      K[q] = free ? c2 + 2 * e : c2;
       wMax = Math.max(wMax, Math.sqrt(w2));
-      kMax = Math.max(kMax, K[q]);
+      kMax = Math.max(kMax, Math.fround(c2));
+      kpMax = Math.max(kpMax, Math.abs(K[q]));
     });
     const u = 2 ** -24, e64 = (d + 4) * 2 ** -49;
     par[0] = 2.05 * (2 * d + 12) * u * wMax;
-    par[2] = 2.05 * 3.1 * e64 * ivMax * ivMax;
+    par[2] = 2.05 * (free ? 6.1 : 3.1) * e64 * ivMax * ivMax;
     // nrm may fall short of |y|^2 by d 2^-148 where its terms underflow: that much more of A
     // sqrt(.) and Gam (.) goes into B (sqrt is subadditive).
     const under = d * 2 ** -148;
     par[1] = 2.05 * (2.1 * u + 2.1 * e64) * kMax + 1.01 * (par[0] * Math.sqrt(under) + par[2] * under) + 1e-36;
+    // Without the shift (2b): the terms in |sh|.
+    if (free) par[1] += 2.05 * (6.1 * u * shN * wMax + 6.1 * e64 * ivMax * ivMax * shN * shN);
     // Norm limit: |y| |w| and K far below float32 overflow, else nothing is certain.
     const lim = Math.min(NRM_LIMIT, (1e36 / Math.max(wMax, 1e-30)) ** 2);
-    par[3] = Number.isFinite(par[0]) && Number.isFinite(par[1]) && Number.isFinite(par[2]) && kMax < 1e36 ? lim : 0;
+    par[3] = Number.isFinite(par[0]) && Number.isFinite(par[1]) && Number.isFinite(par[2]) && kMax < 1e36 && kpMax < 1e36 ? lim : 0;
     const ACC = new Float64Array(buf, L.ACC, k * ms);
     for (let j = 0; j < k; j++) {
       ACC.set(centres.subarray(j * d, j * d + d), j * ms + dp + 4);
@@ -585,7 +628,7 @@ export class WasmScreen {
   }
 }
 
-function buildScreen(d: number, act: number[], L: ScreenLayout, normsIn: boolean): Uint8Array<ArrayBuffer> {
+function buildScreen(d: number, act: number[], L: ScreenLayout, normsIn: boolean, free: boolean): Uint8Array<ArrayBuffer> {
   const { dp, ms } = L;
   const na = act.length;
   // sweep(n): per group of 4 pixels: screen, the twin's label for uncertain lanes, 4 x 4
@@ -637,7 +680,9 @@ function buildScreen(d: number, act: number[], L: ScreenLayout, normsIn: boolean
     f.i32(0).set(fp);
     f.get(i).i32(2).shl().get('x0').add().set(xp);
     f.block().loop();
-    f.get(xp).vLoad(0).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
+    // y = x - sh, or x itself without the shift (2b)
+    if (free) f.get(xp).vLoad(0).set(y);
+    else f.get(xp).vLoad(0).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
     if (g0 === 0 && !normsIn) f.get(nrm).get(y).get(y).f32x4Mul().f32x4Add().set(nrm);
     for (let q = 0; q < gn; q++) f.get(D[q]).get(y).get(fp).vLoad32Splat(L.W + 4 * (g0 + q) * dp).f32x4Mul().f32x4Add().set(D[q]);
     f.get(xp).get('rs').add().set(xp);
@@ -776,10 +821,11 @@ function buildScreen(d: number, act: number[], L: ScreenLayout, normsIn: boolean
 /**
  * norms(n, x0, rs, nr): the screen's nrm of pixels 0..n-1 (feature f of pixel i at byte
  * x0 + f rs + 4 i) to nr + 4 i, four pixels a vector with the screen's operations in its
- * order (y = x - sh, nrm = nrm + y y, f in order), so the bits are those the screen forms.
+ * order (y = x - sh, or x without the shift; nrm = nrm + y y, f in order), so the bits are
+ * those the screen forms.
  * The last group of 4 reads and writes up to 3 values past n (inside the heap blocks' HEAP_PAD).
  */
-function buildNorms(d: number, L: ScreenLayout): Uint8Array<ArrayBuffer> {
+function buildNorms(d: number, L: ScreenLayout, free: boolean): Uint8Array<ArrayBuffer> {
   const f = new Fn('sweep', [['n', I32], ['x0', I32], ['rs', I32], ['nr', I32]]);
   const i = f.local('i', I32), fp = f.local('fp', I32), xp = f.local('xp', I32);
   const y = f.local('y', V128), nrm = f.local('nrm', V128);
@@ -789,7 +835,8 @@ function buildNorms(d: number, L: ScreenLayout): Uint8Array<ArrayBuffer> {
   f.i32(0).set(fp);
   f.get(i).i32(2).shl().get('x0').add().set(xp);
   f.block().loop();
-  f.get(xp).vLoad(0).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
+  if (free) f.get(xp).vLoad(0).set(y);
+  else f.get(xp).vLoad(0).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
   f.get(nrm).get(y).get(y).f32x4Mul().f32x4Add().set(nrm);
   f.get(xp).get('rs').add().set(xp);
   f.get(fp).i32(4).add().tee(fp).i32(4 * d).ltS().brIf(0);

@@ -375,7 +375,7 @@ export class CpuKmeansEngine implements KmeansEngine {
         at += r.length;
       }
     } else {
-      if (this.norms === undefined) this.norms = kmeansScreenNorms(this.sweepViews, d, k, this.st.shift);
+      if (this.norms === undefined) this.norms = kmeansScreenNorms(this.sweepViews, d, k, this.st.shift, this.invScale);
       blockSums = kmeansSweepBlocks(this.sweepViews, params, all, labels ?? null, dist2 ?? null, true, this.norms);
     }
     const sums = new Float64Array(k * m);

@@ -8,7 +8,7 @@
 import { describe, expect, test } from 'vitest';
 import { CpuKmeansEngine, featureStats, featuresFromMaps, kmeansAssignCpu, releaseFeatures, standardization } from '../../src/cpu/kmeans.js';
 import { KM_CPU_BLOCK, kmeansScreenNorms, kmeansSweepBlocks } from '../../src/cpu/kmeans-sweep.js';
-import { KM_SCREEN_MIN_D, wasmSweep } from '../../src/cpu/kmeans-wasm.js';
+import { KM_SCREEN_MIN_D, screenShiftFree, wasmSweep } from '../../src/cpu/kmeans-wasm.js';
 import { heapF32, heapFree, inHeap } from '../../src/cpu/wasm-heap.js';
 import { makeRng } from '../../src/synth/random.js';
 
@@ -138,7 +138,9 @@ describe('kmeans-wasm', () => {
 
   test('float32 screen (d >= KM_SCREEN_MIN_D): near-ties and large offsets keep exactly the float64 twin labels', () => {
     const rng = makeRng(7);
-    for (const [d, k, offset, scale] of [[KM_SCREEN_MIN_D, 6, 0, 1], [101, 6, 8340, 0.5], [101, 9, 1, 0.01], [37, 3, -2e4, 3]]) {
+    // The screen without the shift (a shift small against the spread: the first two) and with it.
+    const seen = new Set<boolean>();
+    for (const [d, k, offset, scale] of [[KM_SCREEN_MIN_D, 6, 0, 1], [101, 6, 0.05, 1], [101, 6, 8340, 0.5], [101, 9, 1, 0.01], [37, 3, -2e4, 3]]) {
       const n = 4000;
       const centres = Float64Array.from({ length: k * d }, () => rng.normal());
       const shift = Float64Array.from({ length: d }, () => Math.fround(offset + 0.1 * rng.normal()));
@@ -179,12 +181,15 @@ describe('kmeans-wasm', () => {
       const heap = heapF32(d * n);
       heap.set(data);
       const hv = [{ data: heap, stride: n, offset: 0, count: 1001 }, { data: heap, stride: n, offset: 1001, count: n - 1001 }];
-      const norms = kmeansScreenNorms(hv, d, k, shift)!;
+      const norms = kmeansScreenNorms(hv, d, k, shift, invScale)!;
+      const free = screenShiftFree(shift, invScale);
+      seen.add(free);
+      expect(free, `d ${d} offset ${offset}: screen without the shift`).toBe(Math.abs(offset) < 0.5);
       expect(norms).not.toBeNull();
       for (const px of [0, 1, 999, 1001, 1002, n - 1]) {
         let nrm = 0;
         for (let f = 0; f < d; f++) {
-          const y = Math.fround(data[f * n + px] - Math.fround(shift[f]));
+          const y = free ? data[f * n + px] : Math.fround(data[f * n + px] - Math.fround(shift[f]));
           nrm = Math.fround(nrm + Math.fround(y * y));
         }
         expect(Object.is(norms[px], nrm), `norm of pixel ${px}`).toBe(true);
@@ -197,5 +202,6 @@ describe('kmeans-wasm', () => {
       heapFree(norms);
       heapFree(heap);
     }
+    expect([...seen].sort()).toEqual([false, true]);
   });
 });
