@@ -39,7 +39,8 @@
  * labels directly, then the screened sweep's float64 sums).
  */
 
-import { exactLabel, KM_SCREEN_MIN_D, wasmSweep } from './kmeans-wasm.js';
+import { heapF32, heapFree, inHeap } from './wasm-heap.js';
+import { exactLabel, KM_SCREEN_MIN_D, WasmScreen, wasmSweep } from './kmeans-wasm.js';
 
 /**
  * Pixels per block (global pixel index ranges; the unit of the deterministic reduction and of
@@ -244,6 +245,7 @@ function activeList(p: SweepParams): number[] {
  */
 export function kmeansSweepBlocks(
   views: SweepView[], p: SweepParams, blocks: number[], labels: Int32Array | null, dist2: Float32Array | null, useWasm = true,
+  norms: Float32Array | null = null,
 ): Float64Array {
   const { d, k, centres: C } = p;
   const m = d + 2;
@@ -271,7 +273,8 @@ export function kmeansSweepBlocks(
     const sums = out.subarray(bi * k * m, (bi + 1) * k * m);
     const g0 = b * KM_CPU_BLOCK;
     const g1 = Math.min(total, g0 + KM_CPU_BLOCK);
-    if (wasm) wasm.run(views, starts, g0, g1, p.shift, p.invScale, C, act, sums, labels, dist2);
+    if (wasm instanceof WasmScreen) wasm.run(views, starts, g0, g1, p.shift, p.invScale, C, act, sums, labels, dist2, norms);
+    else if (wasm) wasm.run(views, starts, g0, g1, p.shift, p.invScale, C, act, sums, labels, dist2);
     else for (let vi = 0; vi < views.length; vi++) {
       const v = views[vi];
       const a = Math.max(g0, starts[vi]);
@@ -288,5 +291,25 @@ export function kmeansSweepBlocks(
       if (n > 0) for (let f = 0; f < d; f++) sums[j * m + f] -= n * C[j * d + f];
     }
   });
+  return out;
+}
+
+/**
+ * The screened sweep's per-pixel norms (kmeans-wasm.ts, WasmScreen.norms) of the views, formed
+ * once for an engine whose data and shift stay fixed: a heap array in global pixel order (give
+ * it back with heapFree), or null where the screen does not run here (d <= 8, no WebAssembly
+ * SIMD, data outside this thread's heap). They change no result, only the work of each step.
+ */
+export function kmeansScreenNorms(views: SweepView[], d: number, k: number, shift: Float64Array, invScale: Float64Array): Float32Array | null {
+  if (d < KM_SCREEN_MIN_D || views.length === 0 || !views.every((v) => inHeap(v.data))) return null;
+  const w = wasmSweep(d, k, KM_CPU_BLOCK);
+  if (!(w instanceof WasmScreen)) return null;
+  const out = heapF32(views.reduce((s, v) => s + v.count, 0));
+  try {
+    w.norms(views, shift, invScale, out);
+  } catch (e) {
+    heapFree(out);
+    throw e;
+  }
   return out;
 }

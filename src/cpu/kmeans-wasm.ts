@@ -13,12 +13,21 @@
  *   cost does not depend on how predictable the labels are;
  * - a pixel with a non-finite feature (x - x != 0) is excluded: label -1, distance NaN;
  * - per pixel, in pixel order, its z is added to its cluster's float64 sums (scalar adds in
- *   the order of the JavaScript sweep), with the count and the squared distance.
- * The caller stages the pixels (float32, feature-major rows of stride S) into this instance's
- * memory one sub-block at a time; the module is generated for (d, number of active centres,
- * labels wanted), with the feature loops unrolled (d <= UNROLL_D).
+ *   the order of the JavaScript sweep), with the count and the squared distance. Why float64
+ *   here: the sums of ~10^4 values of z are compared with the twin's to 1e-9 of their scale
+ *   (test/kernels/kmeans.test.ts), which float32 accumulation would not meet.
+ * The pixels go in chunks of chunkPairs(d) pairs, two passes each: pass A forms the z and the
+ *   winner of every pair (vectors, nothing carried from pair to pair) into an L1 scratch,
+ *   pass B makes the scalar adds. In one pass the sums' addresses waited on each pair's whole
+ *   distance and argmin chain (1M x 3: 12.5 -> 10.3 ms an iteration). The order of the adds
+ *   is unchanged, so are the bytes.
+ * The sweep reads feature-major float32 rows where they lie when the array is in this
+ * thread's WebAssembly heap (wasm-heap.ts; an odd last pixel of a sub-block is staged with a
+ * NaN padding pixel), else the caller stages each sub-block into the instance's scratch; the
+ * module is generated for (d, active centres, labels wanted), the feature loops unrolled
+ * (d <= UNROLL_D).
  */
-import { assemble, F32, F64, Fn, I32, instantiate, newMemory, V128, wasmSimd, type WasmMemory } from './wasm.js';
+import { assemble, F32, F64, Fn, I32, instantiate, V128, wasmSimd, type WasmMemory } from './wasm.js';
 import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 
 /** Largest d of the float64 WasmSweep (feature loops unrolled); larger d runs WasmScreen. */
@@ -27,7 +36,8 @@ const UNROLL_D = 8;
 const GROUP = 6;
 
 interface Exports {
-  sweep: (n: number) => void;
+  /** n pixels; feature f of pixel i at byte x0 + f rs + 4 i (the staged rows or a heap array in place). */
+  sweep: (n: number, x0: number, rs: number) => void;
 }
 
 /** Memory map of one instance (byte offsets). */
@@ -41,12 +51,19 @@ interface Layout {
   sums: number;
   lab: number;
   dd: number;
+  zc: number;
+  Z: number;
   bytes: number;
 }
 
-function layout(d: number, k: number, S: number): Layout {
+/** Pairs of pixels per chunk of the float64 sweep (its z, offsets and distances stay in L1: 16 (d + 2) bytes a pair). */
+function chunkPairs(d: number): number {
+  return d <= 4 ? 256 : 128;
+}
+
+function layout(d: number, k: number, S: number, base: number): Layout {
   const al = (x: number) => Math.ceil(x / 64) * 64;
-  const X = 0;
+  const X = base; // a heap block, 64-byte aligned
   const sh = al(X + 4 * d * S);
   const iv = al(sh + 8 * d);
   const C = al(iv + 8 * d);
@@ -54,7 +71,10 @@ function layout(d: number, k: number, S: number): Layout {
   const sums = al(act + 4 * k);
   const lab = al(sums + 8 * (k + 1) * (d + 2)); // slot k: the spare that excluded pixels add into
   const dd = al(lab + 4 * S);
-  return { S, X, sh, iv, C, act, sums, lab, dd, bytes: al(dd + 4 * S) };
+  const zc = al(dd + 4 * S); // an i32: the constants' base (see buildSweep)
+  const P = chunkPairs(d);
+  const Z = al(zc + 64); // per pair of a chunk: z (d vectors), then the winner's offset and distance
+  return { S, X, sh, iv, C, act, sums, lab, dd, zc, Z, bytes: al(Z + 16 * (d + 2) * P) - base };
 }
 
 /** Pixels per staged sub-block: about 1 MiB of float32 rows, even (pixel pairs), at most `cap`. */
@@ -73,21 +93,30 @@ function cachedModule<E>(fns: Map<string, E>, key: string, build: () => E): E {
   return e;
 }
 
-/** One instance per (thread, d, k, block size): memory and compiled sweeps reused across steps. */
+/**
+ * One instance per (thread, d, k, block size): scratch and compiled sweeps reused across
+ * steps. The scratch is a block of this thread's WebAssembly heap (wasm-heap.ts), so a
+ * feature array in the heap (heapF32) is read where it lies, without the staging copy (at
+ * d = 3 the copy was ~10 % of an iteration).
+ */
 export class WasmSweep {
   readonly L: Layout;
   private readonly mem: WasmMemory;
-  private readonly pages: number;
   private readonly fns = new Map<string, Exports>();
 
   constructor(readonly d: number, readonly k: number, readonly S: number) {
-    this.L = layout(d, k, S);
-    this.pages = Math.ceil(this.L.bytes / 65536);
-    this.mem = newMemory(this.pages);
+    const bytes = layout(d, k, S, 0).bytes;
+    this.L = layout(d, k, S, heapAlloc(bytes));
+    this.mem = wasmHeap().mem;
+  }
+
+  /** Returns the scratch to the heap (the instance must not be used after). */
+  free(): void {
+    heapFree(this.L.X);
   }
 
   private sweepFn(act: number[], want: boolean): Exports {
-    return cachedModule(this.fns, `${act.join(',')}:${want}`, () => instantiate<Exports>(buildSweep(this.d, this.k, act, want, this.L, this.pages), this.mem));
+    return cachedModule(this.fns, `${act.join(',')}:${want}`, () => instantiate<Exports>(buildSweep(this.d, this.k, act, want, this.L), this.mem));
   }
 
   /**
@@ -101,7 +130,7 @@ export class WasmSweep {
     labels: Int32Array | null, dist2: Float32Array | null,
   ): void {
     const { d, k, L } = this;
-    const buf = this.mem.buffer;
+    const buf = wasmHeap().buffer;
     const want = labels !== null && dist2 !== null;
     const fn = this.sweepFn(act, want);
     new Float64Array(buf, L.sh, d).set(shift);
@@ -113,9 +142,14 @@ export class WasmSweep {
     const X = new Float32Array(buf, L.X, d * L.S);
     const lab = new Int32Array(buf, L.lab, L.S);
     const dd = new Float32Array(buf, L.dd, L.S);
-    for (let a = g0; a < g1; a += L.S) {
-      const n = Math.min(L.S, g1 - a);
-      // Stage pixels [a, a + n) from the views that hold them.
+    const out = (a: number, n: number) => {
+      if (!want) return;
+      labels!.set(lab.subarray(0, n), a);
+      dist2!.set(dd.subarray(0, n), a);
+    };
+    // Stages pixels [a, a + n) from the views that hold them into X (rows of stride S); an
+    // odd count gets a padding pixel (NaN: excluded, never written).
+    const stage = (a: number, n: number) => {
       for (let vi = 0; vi < views.length; vi++) {
         const v = views[vi];
         const s = Math.max(a, starts[vi]);
@@ -124,13 +158,23 @@ export class WasmSweep {
         const from = v.offset + s - starts[vi];
         for (let f = 0; f < d; f++) X.set(v.data.subarray(f * v.stride + from, f * v.stride + from + e - s), f * L.S + s - a);
       }
-      // An odd count: the pair's second pixel is padding (excluded, never written).
       if (n & 1) for (let f = 0; f < d; f++) X[f * L.S + n] = NaN;
-      fn.sweep(n);
-      if (want) {
-        labels!.set(lab.subarray(0, n), a);
-        dist2!.set(dd.subarray(0, n), a);
-      }
+      fn.sweep(n, L.X, 4 * L.S);
+      out(a, n);
+    };
+    for (let a = g0; a < g1; a += L.S) {
+      const n = Math.min(L.S, g1 - a);
+      // A sub-block inside one view whose array lies in the heap is read in place (its even
+      // part: pairs of pixels; a last odd pixel is staged with its padding pixel).
+      let vi = 0;
+      while (starts[vi] + views[vi].count <= a) vi++;
+      const v = views[vi];
+      const ne = n & ~1;
+      if (a + n <= starts[vi] + v.count && inHeap(v.data) && ne > 0) {
+        fn.sweep(ne, v.data.byteOffset + 4 * (v.offset + a - starts[vi]), 4 * v.stride);
+        out(a, ne);
+        if (ne < n) stage(a + ne, n - ne);
+      } else stage(a, n);
     }
     sums.set(S);
   }
@@ -152,8 +196,8 @@ export function wasmSweep(d: number, k: number, block: number): WasmSweep | Wasm
   let w = instances.get(key);
   if (!w) {
     if (instances.size > 8) {
-      // A screened instance's scratch is a heap block: back to the heap (none is running now).
-      for (const old of instances.values()) if (old instanceof WasmScreen) old.free();
+      // An instance's scratch is a heap block: back to the heap (none is running now).
+      for (const old of instances.values()) old.free();
       instances.clear();
     }
     w = screened ? new WasmScreen(d, k, S) : new WasmSweep(d, k, S);
@@ -162,10 +206,10 @@ export function wasmSweep(d: number, k: number, block: number): WasmSweep | Wasm
   return w;
 }
 
-function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layout, pages: number): Uint8Array<ArrayBuffer> {
+function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layout): Uint8Array<ArrayBuffer> {
   const na = act.length;
   const m = d + 2;
-  const f = new Fn('sweep', [['n', I32]]);
+  const f = new Fn('sweep', [['n', I32], ['x0', I32], ['rs', I32]]);
   if (d > UNROLL_D) throw new RangeError(`kmeans-wasm: the float64 sweep takes d <= ${UNROLL_D} (larger d runs WasmScreen)`);
   const i = f.local('i', I32), base = f.local('base', I32);
   const x = f.local('x', V128), t = f.local('t', V128), ok = f.local('ok', V128), zero = f.local('zero', V128);
@@ -173,18 +217,44 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
   const s = Array.from({ length: Math.min(GROUP, na) }, (_, q) => f.local(`s${q}`, V128));
   // z of the pair in registers (the feature loops are unrolled).
   const zr = Array.from({ length: d }, (_, q) => f.local(`z${q}`, V128));
+  // Row starts (bytes) of the d features.
+  const rb = Array.from({ length: d }, (_, q) => f.local(`rb${q}`, I32));
+  for (let fc = 0; fc < d; fc++) f.get('x0').get('rs').i32(fc).mul().add().set(rb[fc]);
+  // cb: L.sh, loaded from memory each pair, is the base of every constant's address (shift,
+  // scale, centres; small offsets from it). With constant addresses the compiler hoists ~20
+  // addresses out of the loop and spills them to the stack (a reload before every constant);
+  // from a value it cannot hoist, each constant is one load with the offset in the instruction.
+  const cb = f.local('cb', I32);
+  f.i32(L.zc).i32(L.sh).i32Store();
+  const K = (addr: number) => addr - L.sh;
+  // The pixels go in chunks of P pairs: pass A forms each pair's z and winner (vectors, no
+  // dependence between pairs) into scratch; pass B adds them into the sums pixel by pixel.
+  // (In one pass the sums' addresses waited on the whole distance and argmin chain of the
+  // same pair, which the out-of-order window could not cover.)
+  const P = chunkPairs(d);
+  const e = f.local('e', I32), zp = f.local('zp', I32);
+  const ZB = L.Z + 16 * d; // the pair's winner offsets (i64 lanes) after its z, then its distances
+  const stride = 16 * (d + 2);
   f.f64(0).f64x2Splat().set(zero);
   f.i32(0).set(i);
-  f.block().loop();
+  f.block().loop(); // chunks
+  f.get(i).i32(2 * P).add().tee(e).get('n').get(e).get('n').ltS().op(0x1b).set(e); // e = min(i + 2P, n)
+  const c0 = f.local('c0', I32);
+  f.get(i).set(c0);
+  f.i32(0).set(zp);
+  f.block().loop(); // pass A
   {
     // --- z of the pair (pixels i, i + 1), and the finite mask
+    f.i32(L.zc).i32Load().set(cb);
     f.get(zero).get(zero).f64x2Eq().set(ok);
     for (let fc = 0; fc < d; fc++) {
       // x = the two float32 values of feature fc, promoted
-      f.get(i).i32(2).shl().vLoad64Zero(L.X + 4 * fc * L.S);
+      f.get(i).i32(2).shl().get(rb[fc]).add().vLoad64Zero(0);
       f.f64x2PromoteLow().set(x);
       f.get(ok).get(x).get(x).f64x2Sub().get(zero).f64x2Eq().vAnd().set(ok);
-      f.get(x).i32(0).vLoad64Splat(L.sh + 8 * fc).f64x2Sub().i32(0).vLoad64Splat(L.iv + 8 * fc).f64x2Mul().set(zr[fc]);
+      f.get(x).get(cb).vLoad64Splat(K(L.sh + 8 * fc)).f64x2Sub().get(cb).vLoad64Splat(K(L.iv + 8 * fc)).f64x2Mul().tee(zr[fc]);
+      f.set(x);
+      f.get(zp).get(x).vStore(L.Z + 16 * fc);
     }
     // --- squared distances to the active centres, in groups; running argmin in index order
     for (let g0 = 0; g0 < na; g0 += GROUP) {
@@ -193,7 +263,7 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
       for (let fc = 0; fc < d; fc++) {
         for (let q = 0; q < gn; q++) {
           const co = L.C + 8 * (g0 + q) * d;
-          f.get(s[q]).get(zr[fc]).i32(0).vLoad64Splat(co + 8 * fc).f64x2Sub().tee(t).get(t).f64x2Mul().f64x2Add().set(s[q]);
+          f.get(s[q]).get(zr[fc]).get(cb).vLoad64Splat(K(co + 8 * fc)).f64x2Sub().tee(t).get(t).f64x2Mul().f64x2Add().set(s[q]);
         }
       }
       for (let q = 0; q < gn; q++) {
@@ -212,28 +282,39 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
       }
     }
     // Excluded pixels (and the padding pixel of an odd count) add into the spare slot k.
-    f.get(bb).f64Bits(k * 8 * m).f64x2Splat().get(ok).vBitselect().set(bb);
+    f.get(zp).get(bb).f64Bits(k * 8 * m).f64x2Splat().get(ok).vBitselect().vStore(ZB);
+    f.get(zp).get(bv).vStore(ZB + 16);
     if (want) {
       f.get(bl).f64Bits(-1).f64x2Splat().get(ok).vBitselect().set(bl);
       f.get(bv).f64(NaN).f64x2Splat().get(ok).vBitselect().set(msk);
-    }
-    // --- per lane (pixel i + lane), in pixel order: outputs and sums, branch-free
-    for (let ln = 0; ln < 2; ln++) {
-      if (want) {
+      for (let ln = 0; ln < 2; ln++) {
         f.get(i).i32(ln).add().i32(2).shl().get(bl).i64x2Extract(ln).wrap().i32Store(L.lab);
         f.get(i).i32(ln).add().i32(2).shl().get(msk).f64x2Extract(ln).demote().f32Store(L.dd);
       }
-      f.get(bb).i64x2Extract(ln).wrap().set(base);
-      for (let q = 0; q < d; q++) {
-        f.get(base).get(base).f64Load(L.sums + 8 * q).get(zr[q]).f64x2Extract(ln).fadd().f64Store(L.sums + 8 * q);
-      }
-      f.get(base).get(base).f64Load(L.sums + 8 * d).f64(1).fadd().f64Store(L.sums + 8 * d);
-      f.get(base).get(base).f64Load(L.sums + 8 * (d + 1)).get(bv).f64x2Extract(ln).fadd().f64Store(L.sums + 8 * (d + 1));
     }
-    f.get(i).i32(2).add().tee(i).get('n').ltS().brIf(0);
+    f.get(zp).i32(stride).add().set(zp);
+    f.get(i).i32(2).add().tee(i).get(e).ltS().brIf(0);
   }
   f.end().end();
-  return assemble([f], { pages, maxPages: pages, shared: false });
+  // --- pass B: per pixel in order (lane 0, lane 1 of each pair): its z, count and distance
+  // into its winner's sums (the same adds in the same order as in one pass)
+  f.i32(0).set(zp);
+  f.get(c0).set(i);
+  f.block().loop();
+  for (let ln = 0; ln < 2; ln++) {
+    f.get(zp).i32Load(ZB + 8 * ln).set(base);
+    for (let q = 0; q < d; q++) {
+      f.get(base).get(base).f64Load(L.sums + 8 * q).get(zp).f64Load(L.Z + 16 * q + 8 * ln).fadd().f64Store(L.sums + 8 * q);
+    }
+    f.get(base).get(base).f64Load(L.sums + 8 * d).f64(1).fadd().f64Store(L.sums + 8 * d);
+    f.get(base).get(base).f64Load(L.sums + 8 * (d + 1)).get(zp).f64Load(ZB + 16 + 8 * ln).fadd().f64Store(L.sums + 8 * (d + 1));
+  }
+  f.get(zp).i32(stride).add().set(zp);
+  f.get(i).i32(2).add().tee(i).get(e).ltS().brIf(0);
+  f.end().end();
+  f.get(e).get('n').ltS().brIf(0);
+  f.end().end();
+  return assemble([f], { pages: 1, maxPages: 65536, shared: true });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -265,6 +346,19 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
 //    short of |y|^2 where its terms underflow. A pixel with a non-finite value has nrm NaN
 //    or Inf and is never certain; nrm < NRM_LIMIT keeps D and G far from overflow. On
 //    N(0, 1) data at d = 101, k = 6 about 1 pixel in 7,000 is uncertain.
+// 2b. Without the shift (screenShiftFree: |sh|^2 <= SHIFT_FREE_MAX sum_f scale_f^2, a shift
+//    small against the spread): the screen uses x in place of y, D'_q = sum_f x_f w_qf
+//    (float32), K'_q = fl32(|c_q|^2 + 2 sh.w_q) (sh.w_q in float64), nrm = sum_f x_f^2; in
+//    exact arithmetic K'_q - 2 D'_q = |c_q|^2 - 2 y.w_q, the screened value above. Its error
+//    against T_q: the dot product 2 gamma_d |x||w_q|, the rounding of w 2.01 u |y||w_q| with
+//    |y| <= |x| + |sh|, of K' u (K_q + 2 |sh||w_q|), of the subtraction
+//    1.01 u (K_q + 2 |sh||w_q| + 2 |x||w_q|), float64 terms below 1e-13 of these: within
+//    (2d + 12) u |x||w_q| + 6.1 u |sh||w_q| + 2.1 u K_q. The twin's error uses
+//    |y|^2 <= 2 |x|^2 + 2 |sh|^2: Gam doubles (6.1 e64 maxIv^2 on nrm) and B gains
+//    6.1 u |sh| max|w| + 6.1 e64 maxIv^2 |sh|^2, each doubled and inflated as above. So A,
+//    B and Gam keep the form of 2 with |x| for |y|; one float32 subtraction per feature and
+//    vector less. The labels are still exactly the twin's (only which pixels the twin decides
+//    changes).
 // 3. Uncertain pixels (near-ties, non-finite values) get the twin's label in the same pass
 //    (float64, centres in index order, strict <; exactLabel is its JavaScript form, used by
 //    the reference sweep in kmeans-sweep.ts).
@@ -279,8 +373,32 @@ function buildSweep(d: number, k: number, act: number[], want: boolean, L: Layou
 
 /** Features from which the screened path runs. */
 export const KM_SCREEN_MIN_D = UNROLL_D + 1;
+/**
+ * The screen skips the shift (x in place of y = x - sh, see 2b in the header) when
+ * |sh|^2 <= SHIFT_FREE_MAX x sum_f scale_f^2: a shift small against the spread of the data
+ * widens the certainty bound by at most ~1.5x (a few more pixels go to the float64 twin) and
+ * saves one float32 subtraction per feature and vector.
+ */
+const SHIFT_FREE_MAX = 0.25;
+
+/** Whether the screen runs without the shift for this standardisation (SHIFT_FREE_MAX). */
+export function screenShiftFree(shift: Float64Array, invScale: Float64Array): boolean {
+  let sh2 = 0, sc2 = 0;
+  for (let f = 0; f < shift.length; f++) {
+    sh2 += shift[f] * shift[f];
+    sc2 += 1 / (invScale[f] * invScale[f]);
+  }
+  return sh2 <= SHIFT_FREE_MAX * sc2;
+}
+
 /** Largest squared pixel norm (float32, shifted units) the screen trusts. */
 const NRM_LIMIT = 1e30;
+/**
+ * How many 64-byte lines of each feature row ahead the screen touches. Measured at 100k x 101:
+ * 0.4 ms of 17 when added; since the screen lost its norm and subtraction, 0, 1, 2 and 4 lines
+ * are within the machine's noise (~0.5 ms).
+ */
+const PREFETCH_LINES = 2;
 /** Centres screened together (accumulators in registers). */
 const SGROUP = 6;
 
@@ -325,8 +443,11 @@ function screenLayout(d: number, k: number, S: number, base: number): ScreenLayo
 }
 
 interface ScreenExports {
-  /** n pixels; feature f of pixel i at byte x0 + f rs + 4 i (the staged rows or a heap array in place). */
-  sweep: (n: number, x0: number, rs: number) => void;
+  /**
+   * n pixels; feature f of pixel i at byte x0 + f rs + 4 i (the staged rows or a heap array in
+   * place); nr: byte address of the pixels' norms (screenNorms) or 0 to form them here.
+   */
+  sweep: (n: number, x0: number, rs: number, nr: number) => void;
 }
 
 /**
@@ -382,22 +503,48 @@ export class WasmScreen {
     heapFree(this.L.X);
   }
 
-  private exports(act: number[]): ScreenExports {
-    return cachedModule(this.fns, act.join(','), () => instantiate<ScreenExports>(buildScreen(this.d, act, this.L), this.mem));
+  private exports(act: number[], normsIn: boolean, free: boolean): ScreenExports {
+    return cachedModule(this.fns, `${act.join(',')}:${normsIn}:${free}`, () => instantiate<ScreenExports>(buildScreen(this.d, act, this.L, normsIn, free), this.mem));
   }
 
-  /** As WasmSweep.run (same arguments and results, the screened arithmetic). */
+  /**
+   * The screen's squared norm nrm = sum over f in order of fl32(x_f - sh_f)^2 (float32, the
+   * screen's own operations, so the same bits) of every pixel of the views, into `out` (a heap
+   * array, global pixel order); the views' data must lie in the heap. Formed once per engine:
+   * the data and the shift do not change between Lloyd steps (scikit-learn likewise computes
+   * its squared row norms once per fit).
+   */
+  norms(views: { data: Float32Array; stride: number; offset: number; count: number }[], shift: Float64Array, invScale: Float64Array, out: Float32Array): void {
+    const { d, L } = this;
+    const buf = wasmHeap().buffer;
+    new Float32Array(buf, L.SH32, d).set(shift);
+    const free = screenShiftFree(shift, invScale);
+    const fn = cachedModule(this.fns, `norms:${free}`, () => instantiate<ScreenExports>(buildNorms(d, L, free), this.mem));
+    let g = 0;
+    for (const v of views) {
+      if (!inHeap(v.data)) throw new RangeError('kmeans-wasm: screen norms need the features in the WebAssembly heap');
+      fn.sweep(v.count, v.data.byteOffset + 4 * v.offset, 4 * v.stride, out.byteOffset + 4 * g);
+      g += v.count;
+    }
+  }
+
+  /**
+   * As WasmSweep.run (same arguments and results, the screened arithmetic); `norms`: the
+   * pixels' screen norms (norms(), global pixel order, in the heap) or null to form them.
+   */
   run(
     views: { data: Float32Array; stride: number; offset: number; count: number }[], starts: number[], g0: number, g1: number,
     shift: Float64Array, invScale: Float64Array, centres: Float64Array, act: number[], sums: Float64Array,
-    labels: Int32Array | null, dist2: Float32Array | null,
+    labels: Int32Array | null, dist2: Float32Array | null, norms: Float32Array | null = null,
   ): void {
     const { d, k, L } = this;
     const { dp, ms, S } = L;
     const m = d + 2;
     const buf = wasmHeap().buffer;
     const want = labels !== null && dist2 !== null;
-    const fn = this.exports(act);
+    if (norms !== null && !inHeap(norms)) norms = null;
+    const free = screenShiftFree(shift, invScale);
+    const fn = this.exports(act, norms !== null, free);
     const W = new Float32Array(buf, L.W, k * dp);
     const K = new Float32Array(buf, L.K, k);
     const par = new Float32Array(buf, L.PAR, 4);
@@ -406,30 +553,40 @@ export class WasmScreen {
     new Float64Array(buf, L.IV64, d).set(invScale);
 
     // Screen constants (see the header): w, K and the certainty bound's A, B, Gam.
-    let wMax = 0, kMax = 0, ivMax = 0;
-    for (let f = 0; f < d; f++) ivMax = Math.max(ivMax, Math.abs(invScale[f]));
+    let wMax = 0, kMax = 0, ivMax = 0, shN = 0;
+    for (let f = 0; f < d; f++) {
+      ivMax = Math.max(ivMax, Math.abs(invScale[f]));
+      shN += Math.fround(shift[f]) ** 2;
+    }
+    shN = Math.sqrt(shN); // |sh| (the float32 shift the screen uses)
+    let kpMax = 0;
     act.forEach((j, q) => {
-      let w2 = 0, c2 = 0;
+      let w2 = 0, c2 = 0, e = 0;
       for (let f = 0; f < d; f++) {
         const c = centres[j * d + f];
         W[q * dp + f] = invScale[f] * c; // rounded to float32 by the store
         w2 += W[q * dp + f] * W[q * dp + f];
+        e += Math.fround(shift[f]) * W[q * dp + f];
         c2 += c * c;
       }
-      K[q] = c2;
+      // K_q = fl32(|c_q|^2); without the shift (2b) K'_q = fl32(|c_q|^2 + 2 sh.w_q)
+      K[q] = free ? c2 + 2 * e : c2;
       wMax = Math.max(wMax, Math.sqrt(w2));
-      kMax = Math.max(kMax, K[q]);
+      kMax = Math.max(kMax, Math.fround(c2));
+      kpMax = Math.max(kpMax, Math.abs(K[q]));
     });
     const u = 2 ** -24, e64 = (d + 4) * 2 ** -49;
     par[0] = 2.05 * (2 * d + 12) * u * wMax;
-    par[2] = 2.05 * 3.1 * e64 * ivMax * ivMax;
+    par[2] = 2.05 * (free ? 6.1 : 3.1) * e64 * ivMax * ivMax;
     // nrm may fall short of |y|^2 by d 2^-148 where its terms underflow: that much more of A
     // sqrt(.) and Gam (.) goes into B (sqrt is subadditive).
     const under = d * 2 ** -148;
     par[1] = 2.05 * (2.1 * u + 2.1 * e64) * kMax + 1.01 * (par[0] * Math.sqrt(under) + par[2] * under) + 1e-36;
+    // Without the shift (2b): the terms in |sh|.
+    if (free) par[1] += 2.05 * (6.1 * u * shN * wMax + 6.1 * e64 * ivMax * ivMax * shN * shN);
     // Norm limit: |y| |w| and K far below float32 overflow, else nothing is certain.
     const lim = Math.min(NRM_LIMIT, (1e36 / Math.max(wMax, 1e-30)) ** 2);
-    par[3] = Number.isFinite(par[0]) && Number.isFinite(par[1]) && Number.isFinite(par[2]) && kMax < 1e36 ? lim : 0;
+    par[3] = Number.isFinite(par[0]) && Number.isFinite(par[1]) && Number.isFinite(par[2]) && kMax < 1e36 && kpMax < 1e36 ? lim : 0;
     const ACC = new Float64Array(buf, L.ACC, k * ms);
     for (let j = 0; j < k; j++) {
       ACC.set(centres.subarray(j * d, j * d + d), j * ms + dp + 4);
@@ -449,7 +606,7 @@ export class WasmScreen {
       while (starts[vi] + views[vi].count <= a) vi++;
       const v = views[vi];
       if (a + n <= starts[vi] + v.count && inHeap(v.data)) {
-        fn.sweep(n, v.data.byteOffset + 4 * (v.offset + a - starts[vi]), 4 * v.stride);
+        fn.sweep(n, v.data.byteOffset + 4 * (v.offset + a - starts[vi]), 4 * v.stride, norms ? norms.byteOffset + 4 * a : 0);
       } else {
         for (let vj = vi; vj < views.length; vj++) {
           const w = views[vj];
@@ -459,7 +616,7 @@ export class WasmScreen {
           const from = w.offset + s - starts[vj];
           for (let f = 0; f < d; f++) X.set(w.data.subarray(f * w.stride + from, f * w.stride + from + e - s), f * S + s - a);
         }
-        fn.sweep(n, L.X, 4 * S);
+        fn.sweep(n, L.X, 4 * S, norms ? norms.byteOffset + 4 * a : 0);
       }
       if (want) {
         labels!.set(lab.subarray(0, n), a);
@@ -475,12 +632,12 @@ export class WasmScreen {
   }
 }
 
-function buildScreen(d: number, act: number[], L: ScreenLayout): Uint8Array<ArrayBuffer> {
+function buildScreen(d: number, act: number[], L: ScreenLayout, normsIn: boolean, free: boolean): Uint8Array<ArrayBuffer> {
   const { dp, ms } = L;
   const na = act.length;
   // sweep(n): per group of 4 pixels: screen, the twin's label for uncertain lanes, 4 x 4
   // transpose, float64 sums (the group's rows are still in L1 from the screen).
-  const f = new Fn('sweep', [['n', I32], ['x0', I32], ['rs', I32]]);
+  const f = new Fn('sweep', [['n', I32], ['x0', I32], ['rs', I32], ['nr', I32]]);
   const i = f.local('i', I32), fp = f.local('fp', I32), xp = f.local('xp', I32);
   const rs2 = f.local('rs2', I32), rs3 = f.local('rs3', I32), rs4 = f.local('rs4', I32);
   const y = f.local('y', V128), nrm = f.local('nrm', V128), v = f.local('v', V128), lt = f.local('lt', V128);
@@ -495,21 +652,42 @@ function buildScreen(d: number, act: number[], L: ScreenLayout): Uint8Array<Arra
   const t = [0, 1, 2, 3].map((q) => f.local(`t${q}`, V128));
   const z = f.local('z', V128), u = f.local('u', V128), s0 = f.local('s0', V128), s1 = f.local('s1', V128);
   const sv = [s0, s1];
+  const sink = f.local('sink', V128), pp = f.local('pp', I32), pe = f.local('pe', I32);
   f.get('rs').i32(1).shl().set(rs2);
   f.get(rs2).get('rs').add().set(rs3);
   f.get('rs').i32(2).shl().set(rs4);
   f.i32(0).set(i);
   f.block().loop();
+  // ---- touch ahead: at the first group of each 64-byte line of the rows (i % 16 == 0), one
+  // load from every feature row PREFETCH_LINES lines further on (when those pixels are
+  // inside the n), back to back. The d rows lie a whole row apart (feature-major), more
+  // streams than the hardware prefetcher follows; the screen below would otherwise wait for
+  // each row's line in turn. The values are OR-ed into a vector stored once at the end (so
+  // the loads are not dropped); they change nothing else.
+  f.get(i).i32(15).op(0x71).eqz().get('n').get(i).i32(16 * PREFETCH_LINES + 16).add().sub().i32(0).geS().op(0x71);
+  f.if_();
+  f.get(i).i32(16 * PREFETCH_LINES).add().i32(2).shl().get('x0').add().tee(pp).get(rs4).i32(d >> 2).mul().add().set(pe);
+  f.block().loop();
+  f.get(sink).get(pp).vLoad(0).vOr().get(pp).get('rs').add().vLoad(0).vOr().get(pp).get(rs2).add().vLoad(0).vOr().get(pp).get(rs3).add().vLoad(0).vOr().set(sink);
+  f.get(pp).get(rs4).add().tee(pp).get(pe).ltS().brIf(0);
+  f.end().end();
+  for (let q = 0; q < (d & 3); q++) f.get(sink).get(pp).get('rs').i32(q).mul().add().vLoad(0).vOr().set(sink);
+  f.end();
   // ---- screen (float32)
   for (let g0 = 0; g0 < na; g0 += SGROUP) {
     const gn = Math.min(SGROUP, na - g0);
     for (let q = 0; q < gn; q++) f.i64x2Const(0).set(D[q]);
-    if (g0 === 0) f.i64x2Const(0).set(nrm);
+    // nrm: read from the norms formed once (buildNorms: the same operations, the same bits),
+    // or formed here with the dot products (a multiply and an add a feature more)
+    if (g0 === 0 && normsIn) f.get(i).i32(2).shl().get('nr').add().vLoad(0).set(nrm);
+    if (g0 === 0 && !normsIn) f.i64x2Const(0).set(nrm);
     f.i32(0).set(fp);
     f.get(i).i32(2).shl().get('x0').add().set(xp);
     f.block().loop();
-    f.get(xp).vLoad(0).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
-    if (g0 === 0) f.get(nrm).get(y).get(y).f32x4Mul().f32x4Add().set(nrm);
+    // y = x - sh, or x itself without the shift (2b)
+    if (free) f.get(xp).vLoad(0).set(y);
+    else f.get(xp).vLoad(0).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
+    if (g0 === 0 && !normsIn) f.get(nrm).get(y).get(y).f32x4Mul().f32x4Add().set(nrm);
     for (let q = 0; q < gn; q++) f.get(D[q]).get(y).get(fp).vLoad32Splat(L.W + 4 * (g0 + q) * dp).f32x4Mul().f32x4Add().set(D[q]);
     f.get(xp).get('rs').add().set(xp);
     f.get(fp).i32(4).add().tee(fp).i32(4 * d).ltS().brIf(0);
@@ -638,6 +816,36 @@ function buildScreen(d: number, act: number[], L: ScreenLayout): Uint8Array<Arra
     f.end();
     f.end();
   }
+  f.get(i).i32(4).add().tee(i).get('n').ltS().brIf(0);
+  f.end().end();
+  f.i32(L.PAR + 16).get(sink).vStore(0);
+  return assemble([f], { pages: 1, maxPages: 65536, shared: true });
+}
+
+/**
+ * norms(n, x0, rs, nr): the screen's nrm of pixels 0..n-1 (feature f of pixel i at byte
+ * x0 + f rs + 4 i) to nr + 4 i, four pixels a vector with the screen's operations in its
+ * order (y = x - sh, or x without the shift; nrm = nrm + y y, f in order), so the bits are
+ * those the screen forms.
+ * The last group of 4 reads and writes up to 3 values past n (inside the heap blocks' HEAP_PAD).
+ */
+function buildNorms(d: number, L: ScreenLayout, free: boolean): Uint8Array<ArrayBuffer> {
+  const f = new Fn('sweep', [['n', I32], ['x0', I32], ['rs', I32], ['nr', I32]]);
+  const i = f.local('i', I32), fp = f.local('fp', I32), xp = f.local('xp', I32);
+  const y = f.local('y', V128), nrm = f.local('nrm', V128);
+  f.i32(0).set(i);
+  f.block().loop();
+  f.i64x2Const(0).set(nrm);
+  f.i32(0).set(fp);
+  f.get(i).i32(2).shl().get('x0').add().set(xp);
+  f.block().loop();
+  if (free) f.get(xp).vLoad(0).set(y);
+  else f.get(xp).vLoad(0).get(fp).vLoad32Splat(L.SH32).f32x4Sub().set(y);
+  f.get(nrm).get(y).get(y).f32x4Mul().f32x4Add().set(nrm);
+  f.get(xp).get('rs').add().set(xp);
+  f.get(fp).i32(4).add().tee(fp).i32(4 * d).ltS().brIf(0);
+  f.end().end();
+  f.get(i).i32(2).shl().get('nr').add().get(nrm).vStore(0);
   f.get(i).i32(4).add().tee(i).get('n').ltS().brIf(0);
   f.end().end();
   return assemble([f], { pages: 1, maxPages: 65536, shared: true });

@@ -10,7 +10,7 @@
  * Clustering happens in standardised units z = (x - shift) / scale (see standardization()).
  */
 import type { Rng } from '../synth/random.js';
-import { KM_CPU_BLOCK, kmeansSweepBlocks, type SweepView } from './kmeans-sweep.js';
+import { KM_CPU_BLOCK, kmeansScreenNorms, kmeansSweepBlocks, type SweepView } from './kmeans-sweep.js';
 import { KernelPool, defaultThreads, isShared, shareFloat32, sharedFloat32 } from './threads.js';
 import { heapF32, heapFree, inHeap } from './wasm-heap.js';
 import { wasmSimd } from './wasm.js';
@@ -61,9 +61,8 @@ export const FEATURES_HEAP_MAX_BYTES = 2 ** 31;
 
 /**
  * A float32 array of n values for a feature matrix. `heap` (the CPU backend will cluster it):
- * in this thread's WebAssembly heap (src/cpu/wasm-heap.ts), where the screened sweep
- * (d >= 9, kmeans-wasm.ts) reads it in place instead of copying each block of rows into its
- * scratch; the heap's memory is shared, so the engine's worker threads read it without a copy
+ * in this thread's WebAssembly heap (src/cpu/wasm-heap.ts), where the sweeps (kmeans-wasm.ts,
+ * every d) read it in place instead of copying each block of rows into their scratch; the heap's memory is shared, so the engine's worker threads read it without a copy
  * too. Otherwise, or beyond FEATURES_HEAP_MAX_BYTES, or without WebAssembly SIMD: shared
  * memory. Give it back with releaseFeatures when the clustering is done.
  */
@@ -324,6 +323,8 @@ export class CpuKmeansEngine implements KmeansEngine {
   private readonly sweepViews: SweepView[];
   private readonly pool: KernelPool | null;
   private readonly invScale: Float64Array;
+  /** One thread, d >= 9, features in the heap: the screen's per-pixel norms, formed at the first step (kmeansScreenNorms). */
+  private norms: Float32Array | null | undefined;
 
   constructor(readonly d: number, readonly views: FeatureView[], readonly st: Standardization, opts: CpuKmeansOptions = {}) {
     this.n = views.reduce((s, v) => s + v.count, 0);
@@ -374,7 +375,8 @@ export class CpuKmeansEngine implements KmeansEngine {
         at += r.length;
       }
     } else {
-      blockSums = kmeansSweepBlocks(this.sweepViews, params, all, labels ?? null, dist2 ?? null);
+      if (this.norms === undefined) this.norms = kmeansScreenNorms(this.sweepViews, d, k, this.st.shift, this.invScale);
+      blockSums = kmeansSweepBlocks(this.sweepViews, params, all, labels ?? null, dist2 ?? null, true, this.norms);
     }
     const sums = new Float64Array(k * m);
     for (let b = 0; b < nBlocks; b++) {
@@ -390,6 +392,8 @@ export class CpuKmeansEngine implements KmeansEngine {
   }
 
   async release(): Promise<void> {
+    if (this.norms) heapFree(this.norms);
+    this.norms = null;
     await this.pool?.close();
   }
 }

@@ -18,6 +18,7 @@ import { FitSampler, FIT_SAMPLE_DEFAULT, sampleBytesPerPixel } from './cluster-s
 import { collectGarbage, outputPhaseBytes } from './memory.js';
 import { elbow, type ElbowResult, type ElbowRow } from './elbow.js';
 import { featuresFromMaps, releaseFeatures } from '../cpu/kmeans.js';
+import { KM_SCREEN_MIN_D } from '../cpu/kmeans-wasm.js';
 import { writeKmeansOutputs } from './cluster-outputs.js';
 import { addClusterStats, clusterStats, type ClusterStats } from './cluster-stats.js';
 import { centresCsv, clusterStatsCsv, elbowCsv } from '../io/cluster-csv.js';
@@ -120,8 +121,9 @@ export interface CombinedClusterPlan {
   largest: { width: number; height: number } | null;
   /**
    * Bytes the clustering leaves in the WebAssembly heap when the CPU backend clusters
-   * (`heap`): the fit sample's and the largest field's features (featureArray) are released
-   * for reuse by later heap blocks but stay with the process; 0 otherwise.
+   * (`heap`): the fit sample's and the largest field's features (featureArray) and, for
+   * d >= 9, the screen's per-pixel norms are released for reuse by later heap blocks but stay
+   * with the process; 0 otherwise.
    */
   heapKeptBytes: number;
 }
@@ -147,7 +149,10 @@ export function combinedClusterPlan(c: ClusterSettings, fields: { width: number;
     const b = P * (4 * (d + (c.weight ? 1 : 0)) + 4 * d + 12) + (o.labels ? 8 * P + outputPhaseBytes(f.height, f.width) : 0);
     if (b > fieldBytes) [fieldBytes, largest] = [b, { width: f.width, height: f.height }];
   }
-  const heapKeptBytes = o.heap ? 4 * d * (samplePixels + (largest ? largest.width * largest.height : 0)) : 0;
+  // Per pixel: the features, and for d >= KM_SCREEN_MIN_D the screen's norms (4 bytes, formed
+  // once per engine on one thread: kmeansScreenNorms).
+  const kept = 4 * (d + (d >= KM_SCREEN_MIN_D ? 1 : 0));
+  const heapKeptBytes = o.heap ? kept * (samplePixels + (largest ? largest.width * largest.height : 0)) : 0;
   return { samplePixels, sampleBytes, fieldBytes, largest, heapKeptBytes };
 }
 

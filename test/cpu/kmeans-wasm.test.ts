@@ -7,8 +7,8 @@
  */
 import { describe, expect, test } from 'vitest';
 import { CpuKmeansEngine, featureStats, featuresFromMaps, kmeansAssignCpu, releaseFeatures, standardization } from '../../src/cpu/kmeans.js';
-import { KM_CPU_BLOCK, kmeansSweepBlocks } from '../../src/cpu/kmeans-sweep.js';
-import { KM_SCREEN_MIN_D, wasmSweep } from '../../src/cpu/kmeans-wasm.js';
+import { KM_CPU_BLOCK, kmeansScreenNorms, kmeansSweepBlocks } from '../../src/cpu/kmeans-sweep.js';
+import { KM_SCREEN_MIN_D, screenShiftFree, wasmSweep } from '../../src/cpu/kmeans-wasm.js';
 import { heapF32, heapFree, inHeap } from '../../src/cpu/wasm-heap.js';
 import { makeRng } from '../../src/synth/random.js';
 
@@ -17,7 +17,8 @@ describe('kmeans-wasm', () => {
     const rng = makeRng(7);
     // d: the screened path with a partial last group of 4 features (9, 101) and without (12);
     // the data end at the end of their heap block (the last group of 4 pixels reads past it).
-    for (const [n, d, k] of [[KM_CPU_BLOCK + 2999, 101, 6], [4097, 9, 5], [3001, 12, 7], [6, 13, 3]]) {
+    // d <= 8: the float64 sweep, pairs of pixels in place, an odd last pixel of a sub-block staged.
+    for (const [n, d, k] of [[KM_CPU_BLOCK + 2999, 101, 6], [4097, 9, 5], [3001, 12, 7], [6, 13, 3], [2 * KM_CPU_BLOCK + 1001, 3, 6], [999, 8, 4], [5, 2, 3]]) {
       const plain = new Float32Array(d * n).map(() => 1 + rng.normal());
       plain[3] = NaN;
       if (n > 100) plain[(d - 1) * n + 77] = Infinity;
@@ -137,7 +138,9 @@ describe('kmeans-wasm', () => {
 
   test('float32 screen (d >= KM_SCREEN_MIN_D): near-ties and large offsets keep exactly the float64 twin labels', () => {
     const rng = makeRng(7);
-    for (const [d, k, offset, scale] of [[KM_SCREEN_MIN_D, 6, 0, 1], [101, 6, 8340, 0.5], [101, 9, 1, 0.01], [37, 3, -2e4, 3]]) {
+    // The screen without the shift (a shift small against the spread: the first two) and with it.
+    const seen = new Set<boolean>();
+    for (const [d, k, offset, scale] of [[KM_SCREEN_MIN_D, 6, 0, 1], [101, 6, 0.05, 1], [101, 6, 8340, 0.5], [101, 9, 1, 0.01], [37, 3, -2e4, 3]]) {
       const n = 4000;
       const centres = Float64Array.from({ length: k * d }, () => rng.normal());
       const shift = Float64Array.from({ length: d }, () => Math.fround(offset + 0.1 * rng.normal()));
@@ -172,6 +175,33 @@ describe('kmeans-wasm', () => {
       expect(twin[17]).toBe(-1);
       expect(Buffer.from(out[0].sums.buffer).equals(Buffer.from(out[1].sums.buffer))).toBe(true);
       expect(Buffer.from(out[0].dist2.buffer).equals(Buffer.from(out[1].dist2.buffer))).toBe(true);
+      // The same pixels in the heap, two views, with the norms formed once (as the one-thread
+      // engine runs them): the norms are the screen's float32 sums in feature order (recomputed
+      // here with Math.fround), and the labels and bytes stay those of the twin and the run above.
+      const heap = heapF32(d * n);
+      heap.set(data);
+      const hv = [{ data: heap, stride: n, offset: 0, count: 1001 }, { data: heap, stride: n, offset: 1001, count: n - 1001 }];
+      const norms = kmeansScreenNorms(hv, d, k, shift, invScale)!;
+      const free = screenShiftFree(shift, invScale);
+      seen.add(free);
+      expect(free, `d ${d} offset ${offset}: screen without the shift`).toBe(Math.abs(offset) < 0.5);
+      expect(norms).not.toBeNull();
+      for (const px of [0, 1, 999, 1001, 1002, n - 1]) {
+        let nrm = 0;
+        for (let f = 0; f < d; f++) {
+          const y = free ? data[f * n + px] : Math.fround(data[f * n + px] - Math.fround(shift[f]));
+          nrm = Math.fround(nrm + Math.fround(y * y));
+        }
+        expect(Object.is(norms[px], nrm), `norm of pixel ${px}`).toBe(true);
+      }
+      const labels = new Int32Array(n), dist2 = new Float32Array(n);
+      const sums = kmeansSweepBlocks(hv, p, blocks, labels, dist2, true, norms);
+      expect(Array.from(labels), `d ${d} offset ${offset}, norms formed once`).toEqual(Array.from(twin));
+      expect(Buffer.from(sums.buffer).equals(Buffer.from(out[0].sums.buffer))).toBe(true);
+      expect(Buffer.from(dist2.buffer).equals(Buffer.from(out[0].dist2.buffer))).toBe(true);
+      heapFree(norms);
+      heapFree(heap);
     }
+    expect([...seen].sort()).toEqual([false, true]);
   });
 });
