@@ -66,6 +66,18 @@
 // compute-bound on paper, but 256 accumulators per invocation spill on a GPU (255 registers
 // at most) and texture-cache traffic of 33 texels per 1024 FMA would keep an H100 well below
 // that; on a GPU pca_cov (workgroup-memory panels, 16 accumulators) is the kernel.
+// On llvmpipe (perf, 100k x 101, storage-texture reads): ~75 % of the pass in this kernel,
+// the rest mostly the upload's two copies. Per 8-lane iteration of a 16 x 16 block ~5000
+// instructions: separate vmulps and vaddps (llvmpipe lowers every fma to a multiply and an
+// add, so WGSL fma() changes nothing: measured), spilled operands and accumulators (each
+// accumulator write inside the loop is a blend with the loop's execution mask and a store),
+// and ~40 instructions per texel load (per-lane addresses, bounds checks, a 4 x 8 transpose).
+// Tried with read-only storage textures and not paying (pass CPU time, same load,
+// alternating): two texels per iteration (fewer accumulator writes; 116-136 ms against
+// 108-134), 8 x 8 and 12 x 12 blocks (within the noise of 16 x 16 now that loads are cheap),
+// chunks of 256-8192 pixels (smaller ones cost more partials, larger ones gain nothing),
+// invocations of one block over consecutive chunks instead of blocks of one chunk (116-139
+// against 102-135), texture rows of 4028 texels (an odd number of cache lines; no change).
 // Accuracy: float32 products of centred values; each entry sums, per texel, a dot product of
 // 4 pixels into the chunk's sum (at most params.chunk texels: 512 texels = 2048 pixels by
 // default, COV_DIRECT_CHUNK), pca_reduce adds chunks in blocks of 16, the host adds tiles in
