@@ -8,6 +8,7 @@ import type { Backend } from '../src/pipeline/step.js';
 import { measureFitRate } from '../src/pipeline/fit-step.js';
 import { timeLcf, type LcfMode } from '../src/pipeline/lcf-step.js';
 import { benchKmeansIteration, benchPcaCovariance } from '../src/pipeline/cluster-bench.js';
+import os from 'node:os';
 import { machine, type BenchBase, type BenchRecord } from './common.js';
 
 const rec = (r: BenchBase & { bytes: number; flops: number } & Record<string, unknown>): BenchRecord => {
@@ -63,9 +64,26 @@ export async function benchKmeans(b: Backend, sizes: number[], dims: number[], k
   return out;
 }
 
-/** Covariance pass: the d x d Gram matrix, d^2 multiply-adds (2 d^2 flops) per pixel. */
+/**
+ * Threads a backend's PCA pass runs on: the CPU backend's own count (the kernel section passes
+ * cpuBackend(1)); on a software GPU llvmpipe's worker threads (Mesa: LP_NUM_THREADS, else one
+ * per CPU, at most 16), which the CPU time then sums; unknown (undefined) on a hardware GPU.
+ */
+function passThreads(b: Backend): number | undefined {
+  if (!b.gpu) return b.threads ?? 1;
+  if (!b.gpu.isSoftware) return undefined;
+  return Math.min(16, Number(process.env.LP_NUM_THREADS) || os.availableParallelism());
+}
+
+/**
+ * Covariance pass: the d x d Gram matrix, d^2 multiply-adds (2 d^2 flops) per pixel. Records
+ * the wall time and the process CPU time (every thread, llvmpipe's included) of each pass and
+ * the threads the pass ran on, since the CPU backend runs here on one thread and llvmpipe on
+ * its own threads (both cores of this machine): the wall ratio and the CPU-time ratio differ.
+ */
 export async function benchPca(b: Backend, sizes: number[], dims: number[], log: (s: string) => void): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
+  const threads = passThreads(b);
   for (const d of dims) {
     for (const n of sizes) {
       const r = await benchPcaCovariance(b, { pixels: n, d, repeats: 3 });
@@ -73,8 +91,8 @@ export async function benchPca(b: Backend, sizes: number[], dims: number[], log:
       const med = t[t.length >> 1];
       const c = [...r.covarianceCpuSeconds].sort((x, y) => x - y);
       const cpu = c[c.length >> 1];
-      out.push(rec({ kernel: 'pca_covariance', mode: `d=${d}`, backend: b.name, adapter: b.adapter, spectra: r.pixels, energies: d, repeats: t.length, median_s: med, min_s: t[0], bytes: 4 * d * r.pixels, flops: 2 * d * d * r.pixels, eigen_s: r.eigenSeconds, cpu_s: cpu }));
-      log(`  pca d=${d}, ${r.pixels} px: ${med.toFixed(3)} s per covariance pass (${cpu.toFixed(3)} s of process CPU time)`);
+      out.push(rec({ kernel: 'pca_covariance', mode: `d=${d}`, backend: b.name, adapter: b.adapter, spectra: r.pixels, energies: d, repeats: t.length, median_s: med, min_s: t[0], bytes: 4 * d * r.pixels, flops: 2 * d * d * r.pixels, eigen_s: r.eigenSeconds, cpu_s: cpu, ...(threads !== undefined ? { threads } : {}) }));
+      log(`  pca d=${d}, ${r.pixels} px: ${med.toFixed(3)} s per covariance pass (${cpu.toFixed(3)} s of process CPU time, ${threads ?? '?'} thread${threads === 1 ? '' : 's'})`);
     }
   }
   return out;

@@ -44,7 +44,12 @@ export function writeReport(resultsDir: string, readme: string): string {
       lines.push('');
       continue;
     }
-    lines.push('| backend | adapter | mode | spectra | median s | spectra/s | GB/s | GFLOP/s | floor s | of floor |', '|---|---|---|---|---|---|---|---|---|---|');
+    // PCA records carry the pass's threads and process CPU time: the CPU backend runs on one
+    // thread there, llvmpipe on its own threads, so the wall-clock ratio alone would flatter it.
+    const withCpu = rs.some((r) => r.cpu_s !== undefined);
+    if (withCpu) lines.push('CPU s = process CPU time of one pass (all threads, llvmpipe\'s included), median; threads = the threads the pass ran on (CPU backend: its workers; llvmpipe: its own worker threads, one per core unless LP_NUM_THREADS says otherwise).', '');
+    const extraHead = withCpu ? ' threads | CPU s |' : '';
+    lines.push(`| backend | adapter | mode | spectra | median s |${extraHead} spectra/s | GB/s | GFLOP/s | floor s | of floor |`, `|---|---|---|---|---|${withCpu ? '---|---|' : ''}---|---|---|---|---|`);
     for (const r of rs) {
       const f = floors.get(`${r.backend}|${r.machine}`);
       const bytes = (r.bytes_read as number | undefined) ?? 4 * r.energies * r.spectra;
@@ -53,7 +58,8 @@ export function writeReport(resultsDir: string, readme: string): string {
       // them, so a CPU floor is the memory floor alone (a GPU floor keeps both terms).
       const flopFloor = r.backend !== 'cpu' && r.flops !== undefined && f?.gflop_per_s ? r.flops / (f.gflop_per_s * 1e9) : 0;
       const floor = f ? Math.max(bytes / (f.gb_per_s * 1e9), flopFloor) : NaN;
-      lines.push(`| ${r.backend} | ${r.adapter} | ${r.mode} | ${fmt(r.spectra)} | ${sig(r.median_s)} | ${fmt(r.spectra_per_s)} | ${sig(r.gb_per_s)} | ${sig((r.gflop_per_s as number | undefined) ?? NaN)} | ${sig(floor)} | ${Number.isFinite(floor) ? (floor / r.median_s).toFixed(2) : '-'} |`);
+      const extra = withCpu ? ` ${(r.threads as number | undefined) ?? '-'} | ${r.cpu_s !== undefined ? sig(r.cpu_s as number) : '-'} |` : '';
+      lines.push(`| ${r.backend} | ${r.adapter} | ${r.mode} | ${fmt(r.spectra)} | ${sig(r.median_s)} |${extra} ${fmt(r.spectra_per_s)} | ${sig(r.gb_per_s)} | ${sig((r.gflop_per_s as number | undefined) ?? NaN)} | ${sig(floor)} | ${Number.isFinite(floor) ? (floor / r.median_s).toFixed(2) : '-'} |`);
     }
     lines.push('');
   }

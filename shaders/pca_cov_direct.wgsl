@@ -5,10 +5,15 @@
 // Why a second shape: llvmpipe runs 8 invocations as the lanes of one AVX2 vector, and every
 // storage-buffer or workgroup-memory load whose address differs per lane becomes a loop over
 // the lanes with a bounds check and an execution-mask branch per lane: ~7 ns of CPU per value
-// (measured, Mesa 22.3), where a multiply-add costs a fraction of a nanosecond. A texel fetch
-// from a texture has no such loop: ~3-4 ns for a whole rgba32float texel, ~1 ns per value
-// (measured; a uniform-address load in a loop is no cheaper than a per-lane one, and
-// workgroup memory costs as much as storage). So the tile is read from a texture whose
+// (measured, Mesa 22.3), where a multiply-add costs a fraction of a nanosecond. A texel load
+// from a texture has no such loop: ~3-4 ns for a whole rgba32float texel of a sampled
+// texture_2d, ~1 ns per value (measured; a uniform-address load in a loop is no cheaper than
+// a per-lane one, and workgroup memory costs as much as storage), less from a read-only
+// storage texture, which llvmpipe loads inline with the image's stride as one value (a
+// texture_2d's textureLoad calls a fetch function that gathers the mip level's size, stride
+// and offset per lane and clamps them: ~half of this kernel's time under perf; as storage
+// textures, pass CPU time 101-127 ms against 137-165 ms, 100k x 101, same load, alternating).
+// So the tile is read from a texture whose
 // texels hold 4 consecutive pixels of one energy, and each invocation keeps a register block
 // of G, so each fetched texel feeds many multiply-adds; no workgroup memory, no barriers:
 // - one dispatch per block class (src/kernels/pca.ts directBlockClasses): RQ x CQ 4 x 4 tiles
@@ -35,10 +40,10 @@
 //   order: deterministic.
 //
 // Bindings: 0 params (uniform, generated),
-//           1 cube: texture_2d<f32> rgba32float: texel t (pixels 4t..4t+3) of energy row e at
+//           1 cube: texture_storage_2d<rgba32float, read>: texel t (pixels 4t..4t+3) of energy row e at
 //             x = t % TEX_W, y = e * rpe + t / TEX_W; rows e >= d are constant (row d: 1, the
 //             augmented row; beyond: 0), written once when the texture is made,
-//           2 mask: texture_2d<f32> from pca_mask_direct.wgsl (texel t at (t % TEX_W, t / TEX_W));
+//           2 mask: texture_storage_2d<rgba32float, read> from pca_mask_direct.wgsl (texel t at (t % TEX_W, t / TEX_W));
 //             read only when MASKED = 1. MASKED = 0 is the pipeline for a piece of the tile
 //             whose pixels are all usable: no mask pass, no mask fetch, no selects (measured
 //             on llvmpipe, 100k x 101: ~30 % less CPU time in this kernel, and the mask pass,
@@ -61,14 +66,26 @@
 // compute-bound on paper, but 256 accumulators per invocation spill on a GPU (255 registers
 // at most) and texture-cache traffic of 33 texels per 1024 FMA would keep an H100 well below
 // that; on a GPU pca_cov (workgroup-memory panels, 16 accumulators) is the kernel.
+// On llvmpipe (perf, 100k x 101, storage-texture reads): ~75 % of the pass in this kernel,
+// the rest mostly the upload's two copies. Per 8-lane iteration of a 16 x 16 block ~5000
+// instructions: separate vmulps and vaddps (llvmpipe lowers every fma to a multiply and an
+// add, so WGSL fma() changes nothing: measured), spilled operands and accumulators (each
+// accumulator write inside the loop is a blend with the loop's execution mask and a store),
+// and ~40 instructions per texel load (per-lane addresses, bounds checks, a 4 x 8 transpose).
+// Tried with read-only storage textures and not paying (pass CPU time, same load,
+// alternating): two texels per iteration (fewer accumulator writes; 116-136 ms against
+// 108-134), 8 x 8 and 12 x 12 blocks (within the noise of 16 x 16 now that loads are cheap),
+// chunks of 256-8192 pixels (smaller ones cost more partials, larger ones gain nothing),
+// invocations of one block over consecutive chunks instead of blocks of one chunk (116-139
+// against 102-135), texture rows of 4028 texels (an odd number of cache lines; no change).
 // Accuracy: float32 products of centred values; each entry sums, per texel, a dot product of
 // 4 pixels into the chunk's sum (at most params.chunk texels: 512 texels = 2048 pixels by
 // default, COV_DIRECT_CHUNK), pca_reduce adds chunks in blocks of 16, the host adds tiles in
 // float64.
 // CPU twin: pcaGramCpu in src/cpu/pca.ts (float64 throughout).
 
-@group(0) @binding(1) var cube: texture_2d<f32>;
-@group(0) @binding(2) var mask: texture_2d<f32>;
+@group(0) @binding(1) var cube: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(2) var mask: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(3) var<storage, read> centre: array<f32>;
 @group(0) @binding(4) var<storage, read_write> partials: array<vec4f>;
 @group(0) @binding(5) var<storage, read> blocks: array<vec2u>;
@@ -114,10 +131,10 @@ fn val(v: vec4f, ok: vec4<bool>) -> vec4f {
 // Augmented values of rows R at texel (x, k): column j = row r0 + j over the texel's 4 pixels.
 fn load4(R: Rows, x: u32, k: u32, ok: vec4<bool>) -> mat4x4f {
   return mat4x4f(
-    val(textureLoad(cube, vec2u(x, R.y.x + k), 0) - R.c.x, ok),
-    val(textureLoad(cube, vec2u(x, R.y.y + k), 0) - R.c.y, ok),
-    val(textureLoad(cube, vec2u(x, R.y.z + k), 0) - R.c.z, ok),
-    val(textureLoad(cube, vec2u(x, R.y.w + k), 0) - R.c.w, ok),
+    val(textureLoad(cube, vec2u(x, R.y.x + k)) - R.c.x, ok),
+    val(textureLoad(cube, vec2u(x, R.y.y + k)) - R.c.y, ok),
+    val(textureLoad(cube, vec2u(x, R.y.z + k)) - R.c.z, ok),
+    val(textureLoad(cube, vec2u(x, R.y.w + k)) - R.c.w, ok),
   );
 }
 
@@ -161,7 +178,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     let x = t % TEX_W;
     let k = t / TEX_W;
     var ok = vec4<bool>(true);
-    if (MASKED != 0u) { ok = textureLoad(mask, vec2u(x, k), 0) > vec4f(0.5); }
+    if (MASKED != 0u) { ok = textureLoad(mask, vec2u(x, k)) > vec4f(0.5); }
     // l<i>: the rows quarter's values (column r = row r over the 4 pixels); a<i> its transpose.
     let l0 = load4(R0, x, k, ok);
     var l1 = l0; var l2 = l0; var l3 = l0;

@@ -3,7 +3,7 @@
 // layout of pca_cov_direct.wgsl, the covariance shape for CPU-emulated adapters (llvmpipe).
 //
 // Bindings: 0 params (uniform, generated),
-//           1 cube: texture_2d<f32> rgba32float, the tile as texels of 4 consecutive pixels
+//           1 cube: texture_storage_2d<rgba32float, read>, the tile as texels of 4 consecutive pixels
 //             of one energy: texel t (pixels 4t..4t+3) of energy e at x = t % TEX_W,
 //             y = e * rpe + t / TEX_W (rpe texture rows per energy; src/kernels/pca.ts
 //             writes it from a mapped staging buffer with copyBufferToTexture),
@@ -18,7 +18,7 @@
 // written; memory-bound, 2e7 x 101: 8.1 GB -> 2.4 ms at 3.35 TB/s.
 // CPU twin: pcaGramCpu in src/cpu/pca.ts (same rule).
 
-@group(0) @binding(1) var cube: texture_2d<f32>;
+@group(0) @binding(1) var cube: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(2) var mask: texture_storage_2d<rgba32float, write>;
 
 @compute @workgroup_size(WG)
@@ -29,7 +29,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let k = t / TEX_W;
   var ok = vec4<bool>(true);
   for (var e = 0u; e < params.d; e++) {
-    let v = textureLoad(cube, vec2u(x, e * params.rpe + k), 0);
+    let v = textureLoad(cube, vec2u(x, e * params.rpe + k));
     // Bit patterns, not isnan: fast-math may not fold them away (see is_finite_f32).
     let finite = (bitcast<vec4u>(v) & vec4u(0x7f800000u)) != vec4u(0x7f800000u);
     ok = ok & finite & (abs(v) < vec4f(params.max_abs));

@@ -114,8 +114,8 @@ function covDirectKernel(c: { rq: number; cq: number; diag: boolean }, masked: b
     wgsl: covDirectWgsl,
     bindings: [
       { name: 'params', kind: 'uniform' },
-      { name: 'cube', kind: 'texture' },
-      { name: 'mask', kind: 'texture' },
+      { name: 'cube', kind: 'read-texture' },
+      { name: 'mask', kind: 'read-texture' },
       { name: 'centre', kind: 'read-only-storage' },
       { name: 'partials', kind: 'storage' },
       { name: 'blocks', kind: 'read-only-storage' },
@@ -180,7 +180,7 @@ export const pcaMaskDirectKernel: KernelDef = {
   wgsl: maskDirectWgsl,
   bindings: [
     { name: 'params', kind: 'uniform' },
-    { name: 'cube', kind: 'texture' },
+    { name: 'cube', kind: 'read-texture' },
     { name: 'mask', kind: 'write-texture' },
   ],
   params: [['d', 'u32'], ['n_pixels', 'u32'], ['rpe', 'u32'], ['max_abs', 'f32']],
@@ -446,14 +446,14 @@ function directTextures(ctx: GpuContext, d: number, layout: { rows: number; rpe:
   const { rows, rpe, subP } = layout;
   const device = ctx.device;
   const cube = device.createTexture({
-    label: 'pcaGram.cube', size: [COV_TEX_W, rows * rpe], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+    label: 'pcaGram.cube', size: [COV_TEX_W, rows * rpe], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
   });
   // Rows d..rows-1 never change: the augmented row (1; the mask zeroes excluded pixels) and zero padding.
   const constRows = new Float32Array(4 * COV_TEX_W * rpe * (rows - d));
   constRows.fill(1, 0, 4 * COV_TEX_W * rpe);
   device.queue.writeTexture({ texture: cube, origin: [0, d * rpe] }, constRows, { bytesPerRow: 16 * COV_TEX_W }, [COV_TEX_W, (rows - d) * rpe]);
   const mask = device.createTexture({
-    label: 'pcaGram.mask', size: [COV_TEX_W, rpe], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
+    label: 'pcaGram.mask', size: [COV_TEX_W, rpe], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING,
   });
   const plan = covPlan(d, subP, targetPartials, true);
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
