@@ -4,7 +4,8 @@
  */
 import type { PixelStep, TileResult, Backend } from './step.js';
 import type { EdgePlan } from './edge-plan.js';
-import { edgeTileCpu, edgeTileGpu } from './edge-tile.js';
+import { edgeTileCpu, normEdgeEncoder } from './edge-tile.js';
+import { runGpuTileOnce } from './gpu-tiles.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, EDGE_STATUS_NAMES, NormRow, NORM_ROWS } from '../kernels/layout.js';
 
 /** Output maps in the order they are written; units in EDGE_MAP_UNITS. */
@@ -30,22 +31,28 @@ export const EDGE_BYTES_PER_PIXEL = 2 * 4 * (NORM_ROWS + EDGE_ROWS) + 8 * (NORM_
 export const EDGE_STEP_SHAPE = {
   mapNames: [...EDGE_MAP_NAMES] as string[],
   bytesPerPixel: () => EDGE_BYTES_PER_PIXEL,
-  gpuBindingBytesPerPixel: (nE: number) => 4 * nE,
+  gpuBindingBytesPerPixel: (nE: number) => 4 * Math.max(nE, NORM_ROWS + EDGE_ROWS),
 };
 
 export function edgeStep(plan: EdgePlan): PixelStep {
-  return {
+  const step: PixelStep = {
     name: 'edge',
     mapNames: [...EDGE_MAP_NAMES],
     statusNames: EDGE_STATUS_NAMES,
     bytesPerPixel: () => EDGE_BYTES_PER_PIXEL,
-    gpuBindingBytesPerPixel: (nE) => 4 * nE,
+    gpuBindingBytesPerPixel: (nE) => 4 * Math.max(nE, NORM_ROWS + EDGE_ROWS),
     worker: { kind: 'edge', args: plan },
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
-      const r = backend.gpu ? await edgeTileGpu(backend.gpu, plan, cube, P) : edgeTileCpu(plan, cube, P);
+      if (backend.gpu) return runGpuTileOnce(backend.gpu, step, plan.nE, step.gpuBindingBytesPerPixel(plan.nE), cube, P);
+      const r = edgeTileCpu(plan, cube, P);
       return edgeMaps(r.norm, r.edge, P);
     },
+    gpuPart: () => {
+      const enc = normEdgeEncoder(plan, 'edge');
+      return { ...enc, finish: async (rows, _cube, P) => edgeMaps(rows.subarray(0, NORM_ROWS * P), rows.subarray(NORM_ROWS * P, (NORM_ROWS + EDGE_ROWS) * P), P) };
+    },
   };
+  return step;
 }
 
 /** Turns the kernels' row layout into named maps; NaN where a pixel is masked. */
