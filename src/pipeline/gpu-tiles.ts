@@ -42,6 +42,14 @@ import type { GpuTile, GpuTilePart, PixelStep, TileResult } from './step.js';
  */
 export const RING_SLOTS = 2;
 
+/**
+ * Copies of a tile's spectra per ring slot, for memory plans: Dawn's staging copy of the
+ * upload and the slot's device buffer, which on a software adapter (llvmpipe) is host memory
+ * too, held by Dawn and by the GL driver (measured before the ring, with one tile in flight:
+ * the resident size grew by about four tiles' worth per tile beside the two host tiles).
+ */
+export const GPU_SLOT_TILE_COPIES = 4;
+
 /** A submitted tile, to collect. */
 export interface PendingTile {
   readonly P: number;

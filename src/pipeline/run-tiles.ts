@@ -6,7 +6,7 @@
  */
 import type { StackSource } from '../stack/source.js';
 import type { Backend, GpuTilePart, PixelStep, TileResult } from './step.js';
-import { GpuTileRing, RING_SLOTS, type PendingTile } from './gpu-tiles.js';
+import { GpuTileRing, GPU_SLOT_TILE_COPIES, RING_SLOTS, type PendingTile } from './gpu-tiles.js';
 import { planTiles, type TileBudget, type TilePlan } from '../stack/tiles.js';
 import { GpuOutOfMemoryError, withBufferReuse } from '../gpu/buffers.js';
 import { CpuPool, workerScript } from './cpu-pool.js';
@@ -113,14 +113,6 @@ export function tileBudget(
  * one whose tile is in flight and then collected (its spectra serve the steps' host parts).
  */
 const GPU_HOST_TILES = 2;
-/**
- * Copies of a tile's spectra per ring slot (RING_SLOTS, src/pipeline/gpu-tiles.ts): Dawn's
- * staging copy of the upload and the slot's device buffer, which on a software adapter
- * (llvmpipe) is host memory too, held by Dawn and by the GL driver (measured before the
- * ring, with one tile in flight: the resident size grew by about four tiles' worth per tile
- * beside the two host tiles).
- */
-const GPU_SLOT_TILE_COPIES = 4;
 
 /**
  * Growth of the resident size, bytes, after which the tiles' garbage is collected (see
