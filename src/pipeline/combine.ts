@@ -4,7 +4,7 @@
  * status carried as the float32 map `<step>:status`; `splitRun` turns a run back into one
  * result per step.
  */
-import type { PixelStep, TileResult, Backend, GpuTilePart } from './step.js';
+import type { PixelStep, TileResult, Backend, GpuTilePart, TileDest } from './step.js';
 import type { GpuContext } from '../gpu/device.js';
 import type { RunResult } from './run-tiles.js';
 import { registerCpuStep, rebuildStep } from './cpu-steps.js';
@@ -37,13 +37,13 @@ export function combineSteps(steps: PixelStep[]): PixelStep {
 
   return combined;
 
-  function combineResults(results: TileResult[], P: number): TileResult {
+  function combineResults(results: TileResult[], P: number, dest?: TileDest): TileResult {
     const maps: Record<string, Float32Array> = {};
-    const status = new Uint8Array(P);
+    const status = dest?.status ?? new Uint8Array(P);
     steps.forEach((s, i) => {
       const r = results[i];
       for (const m of s.mapNames) maps[`${s.name}:${m}`] = r.maps[m];
-      const st = new Float32Array(P);
+      const st = dest?.maps[`${s.name}:status`] ?? new Float32Array(P);
       for (let p = 0; p < P; p++) {
         st[p] = r.status[p];
         if (r.status[p] !== 0) status[p] = 1;
@@ -67,10 +67,14 @@ export function combineSteps(steps: PixelStep[]): PixelStep {
       async encode(t, P, row0) {
         for (let i = 0; i < parts.length; i++) await parts[i].encode(t, P, row0 + row0s[i]);
       },
-      async finish(rows, cube, P) {
+      async finish(rows, cube, P, dest) {
         const results: TileResult[] = [];
-        for (let i = 0; i < parts.length; i++) results.push(await parts[i].finish(rows.subarray(row0s[i] * P, (row0s[i] + parts[i].readRows) * P), cube, P));
-        return combineResults(results, P);
+        for (let i = 0; i < parts.length; i++) {
+          // Each step writes its maps into the combined destination's `<step>:<map>` views.
+          const sub: TileDest | undefined = dest && { maps: Object.fromEntries(steps[i].mapNames.filter((m) => dest.maps[`${steps[i].name}:${m}`]).map((m) => [m, dest.maps[`${steps[i].name}:${m}`]])) };
+          results.push(await parts[i].finish(rows.subarray(row0s[i] * P, (row0s[i] + parts[i].readRows) * P), cube, P, sub));
+        }
+        return combineResults(results, P, dest);
       },
       async dispose() {
         for (const p of parts) await p.dispose?.();

@@ -2,7 +2,7 @@
  * normalize + edge as a PixelStep: the maps of `xanes edge`. Both kernels run back to back
  * on one upload of the tile.
  */
-import type { PixelStep, TileResult, Backend } from './step.js';
+import type { PixelStep, TileDest, TileResult, Backend } from './step.js';
 import type { EdgePlan } from './edge-plan.js';
 import { edgeTileCpu, normEdgeEncoder } from './edge-tile.js';
 import { runGpuTileOnce } from './gpu-tiles.js';
@@ -49,17 +49,17 @@ export function edgeStep(plan: EdgePlan): PixelStep {
     },
     gpuPart: () => {
       const enc = normEdgeEncoder(plan, 'edge');
-      return { ...enc, finish: async (rows, _cube, P) => edgeMaps(rows.subarray(0, NORM_ROWS * P), rows.subarray(NORM_ROWS * P, (NORM_ROWS + EDGE_ROWS) * P), P) };
+      return { ...enc, finish: async (rows, _cube, P, dest) => edgeMaps(rows.subarray(0, NORM_ROWS * P), rows.subarray(NORM_ROWS * P, (NORM_ROWS + EDGE_ROWS) * P), P, dest) };
     },
   };
   return step;
 }
 
-/** Turns the kernels' row layout into named maps; NaN where a pixel is masked. */
-export function edgeMaps(norm: Float32Array, edge: Float32Array, P: number): TileResult {
+/** Turns the kernels' row layout into named maps (into `dest` where given); NaN where a pixel is masked. */
+export function edgeMaps(norm: Float32Array, edge: Float32Array, P: number, dest?: TileDest): TileResult {
   const maps: Record<string, Float32Array> = {};
-  for (const n of EDGE_MAP_NAMES) maps[n] = new Float32Array(P);
-  const status = new Uint8Array(P);
+  for (const n of EDGE_MAP_NAMES) maps[n] = dest?.maps[n] ?? new Float32Array(P);
+  const status = dest?.status ?? new Uint8Array(P);
   for (let p = 0; p < P; p++) {
     const s = norm[NormRow.STATUS * P + p];
     status[p] = s;

@@ -35,7 +35,7 @@ import type { FitEdgeOptions, FitPlan } from '../models/plan.js';
 import { fromInternal, makeFitPlan, stderrFromInternal } from '../models/plan.js';
 import { FitStatus, FitStop, FIT_STATUS_NAMES, fitRows } from '../models/layout.js';
 import { syntheticPresetSpectra, vkGrid } from '../models/synthetic.js';
-import type { Backend, GpuTile, PixelStep, TileResult } from './step.js';
+import type { Backend, GpuTile, PixelStep, TileDest, TileResult } from './step.js';
 import { gpuRowsOnce, runGpuTileOnce, type RowsEncoder } from './gpu-tiles.js';
 import { registerCpuStep } from './cpu-steps.js';
 
@@ -153,21 +153,22 @@ export function fitMapNames(model: FitModel): string[] {
 
 /**
  * User-unit maps and the status map from a tile's rows (float64 arithmetic on either
- * backend's rows). A pixel whose converted parameters are not finite becomes non-finite.
+ * backend's rows), into `dest` where given. A pixel whose converted parameters are not
+ * finite becomes non-finite.
  */
-export function fitMaps(plan: FitPlan, tile: FitTileRows): TileResult {
+export function fitMaps(plan: FitPlan, tile: FitTileRows, dest?: TileDest): TileResult {
   const { model, np, eRef, eScale } = plan;
   const P = tile.P;
   const L = fitRows(np);
   const rows = tile.rows;
   const nf = plan.free.length;
   const maps: Record<string, Float32Array> = {};
-  for (const name of fitMapNames(model)) maps[name] = new Float32Array(P);
+  for (const name of fitMapNames(model)) maps[name] = dest?.maps[name] ?? new Float32Array(P);
   const pm = model.paramNames.map((n) => maps[n]);
   const sm = model.paramNames.map((n) => maps[`${n}_stderr`]);
   const dm = model.derived.map((d) => maps[d.name]);
   const rm = model.paramNames.map((n) => maps[`raw/${n}`]);
-  const status = new Uint8Array(P);
+  const status = dest?.status ?? new Uint8Array(P);
   const v = new Float64Array(np);
   for (let p = 0; p < P; p++) {
     let st = rows[L.status * P + p];
@@ -244,7 +245,7 @@ export function fitStep(model: FitModel, energies: Float64Array, options: FitOpt
       if (backend.gpu) return runGpuTileOnce(backend.gpu, step, plan.nE, step.gpuBindingBytesPerPixel(plan.nE), cube, P);
       return fitMaps(plan, await fitTileCpuYielding(plan, cube, P));
     },
-    gpuPart: () => ({ ...fitEncoder(plan), finish: async (rows, _cube, P) => fitMaps(plan, fitRowsOf(plan, rows, P)) }),
+    gpuPart: () => ({ ...fitEncoder(plan), finish: async (rows, _cube, P, dest) => fitMaps(plan, fitRowsOf(plan, rows, P), dest) }),
   };
   return step;
 }

@@ -33,7 +33,7 @@ import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
 import { TileSlot, UploadRing } from '../gpu/ring.js';
 import { GpuOutOfMemoryError, writeFloat32 } from '../gpu/buffers.js';
-import type { GpuTile, GpuTilePart, PixelStep, TileResult } from './step.js';
+import type { GpuTile, GpuTilePart, PixelStep, TileDest, TileResult } from './step.js';
 
 /**
  * Slots in the ring: tile i + 1 is queued while tile i computes and is read back, so two
@@ -122,12 +122,15 @@ export class GpuTileRing {
     return { P, read: read!, readBytes };
   }
 
-  /** Maps tile `p`'s readback once and hands the rows to the part; `cube` is its host tile. */
-  async collect(p: PendingTile, cube: Float32Array): Promise<TileResult> {
-    if (p.readBytes === 0) return this.part.finish(new Float32Array(0), cube, p.P);
+  /**
+   * Maps tile `p`'s readback once and hands the rows to the part; `cube` is its host tile,
+   * `dest` where its maps go (GpuTilePart.finish).
+   */
+  async collect(p: PendingTile, cube: Float32Array, dest?: TileDest): Promise<TileResult> {
+    if (p.readBytes === 0) return this.part.finish(new Float32Array(0), cube, p.P, dest);
     await guard(this.ctx, p.read.mapAsync(GPUMapMode.READ, 0, p.readBytes));
     try {
-      return await this.part.finish(new Float32Array(p.read.getMappedRange(0, p.readBytes)), cube, p.P);
+      return await this.part.finish(new Float32Array(p.read.getMappedRange(0, p.readBytes)), cube, p.P, dest);
     } finally {
       p.read.unmap();
     }

@@ -15,7 +15,7 @@
  *   | no_total (the weights do not sum to a positive total: fractions NaN, the rest kept).
  */
 import { registerCpuStep } from './cpu-steps.js';
-import type { Backend, GpuTilePart, PixelStep, TileResult } from './step.js';
+import type { Backend, GpuTilePart, PixelStep, TileDest, TileResult } from './step.js';
 import {
   LCF_STATUS_NAMES, LcfStatus, backgroundTerms, lcfCpu, lcfRows, makeLcfPlan,
   type LcfBackground, type LcfMode, type LcfOptions, type LcfPlan, type LcfReference,
@@ -242,7 +242,7 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
     gpuPart(ctx: GpuContext): GpuTilePart {
       // The kernel reads the window straight from the tile's cube (row i0 on): no upload of its own.
       const direct = lcfEncoder(ctx, plan, plan.i0);
-      const plain: GpuTilePart = { ...direct, finish: async (out, tile, P) => finishRows(out, tile, P, null) };
+      const plain: GpuTilePart = { ...direct, finish: async (out, tile, P, dest) => finishRows(out, tile, P, null, dest) };
       if (!normalize) return plain;
       // --normalize: the normalize kernel on the uploaded tile, its rows read back; the
       // normalised tile (built here, float64 arithmetic as on the CPU) then goes through the
@@ -251,11 +251,12 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
       let second: GpuTileRing | null = null;
       return {
         ...normEdgeEncoder(normalize.plan, 'lcf.normalize', true),
-        async finish(norm, tile, P) {
+        async finish(norm, tile, P, dest) {
           const n = normalizedTile(normalize, norm, tile, P);
           second ??= new GpuTileRing(ctx, plain, plan.nE, 'lcf', 1);
-          const r = await second.collect(await second.submit(n.cube, P), n.cube);
-          r.maps.edge_step = n.step;
+          const r = await second.collect(await second.submit(n.cube, P), n.cube, dest);
+          if (dest?.maps.edge_step) dest.maps.edge_step.set(n.step);
+          r.maps.edge_step = dest?.maps.edge_step ?? n.step;
           return r;
         },
         async dispose() {
@@ -267,10 +268,13 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
   return lcf;
 
   /** The tile's maps from the kernel's rows (`out`, written to where pixels are refitted) and its spectra. */
-  function finishRows(out: Float32Array | Float64Array, cube: Float32Array, P: number, step: Float32Array | null): TileResult {
+  function finishRows(out: Float32Array | Float64Array, cube: Float32Array, P: number, step: Float32Array | null, dest?: TileDest): TileResult {
     refitWithoutNaN(cube.subarray(plan.i0 * P, plan.i1 * P), out, P);
-    const r = lcfMaps(plan, out, P);
-    if (step) r.maps.edge_step = step;
+    const r = lcfMaps(plan, out, P, dest);
+    if (step) {
+      if (dest?.maps.edge_step) dest.maps.edge_step.set(step);
+      r.maps.edge_step = dest?.maps.edge_step ?? step;
+    }
     return r;
   }
 
@@ -314,10 +318,10 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
     }
   }
 
-  function lcfMaps(plan: LcfPlan, out: Float32Array | Float64Array, P: number): TileResult {
+  function lcfMaps(plan: LcfPlan, out: Float32Array | Float64Array, P: number, dest?: TileDest): TileResult {
     const maps: Record<string, Float32Array> = {};
-    for (const n of mapNames) maps[n] = new Float32Array(P);
-    const status = new Uint8Array(P);
+    for (const n of mapNames) maps[n] = dest?.maps[n] ?? new Float32Array(P);
+    const status = dest?.status ?? new Uint8Array(P);
     const weights = plan.names.map((n) => maps[`weight_${n}`]);
     const fractions = plan.names.map((n) => maps[`fraction_${n}`]);
     const slopeScale = 1 / plan.bgHalfWidth;

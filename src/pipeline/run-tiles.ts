@@ -5,7 +5,7 @@
  * message (DeviceLostError from src/gpu/device.ts).
  */
 import type { StackSource } from '../stack/source.js';
-import type { Backend, GpuTilePart, PixelStep, TileResult } from './step.js';
+import type { Backend, GpuTilePart, PixelStep, TileDest, TileResult } from './step.js';
 import { GpuTileRing, GPU_SLOT_TILE_COPIES, RING_SLOTS, type PendingTile } from './gpu-tiles.js';
 import { planTiles, type TileBudget, type TilePlan } from '../stack/tiles.js';
 import { GpuOutOfMemoryError, withBufferReuse } from '../gpu/buffers.js';
@@ -65,6 +65,11 @@ export interface RunOptions {
    * tests of the plan itself).
    */
   tileTargetSeconds?: number;
+}
+
+/** Whether `a` is the view of `whole` that starts at element `offset`. */
+function isViewAt(a: ArrayBufferView, whole: ArrayBufferView & { BYTES_PER_ELEMENT: number }, offset: number): boolean {
+  return a.buffer === whole.buffer && a.byteOffset === whole.byteOffset + offset * whole.BYTES_PER_ELEMENT;
 }
 
 /** Memory the process holds before any tile: measured (after a full collection), since Dawn and Node vary. */
@@ -177,9 +182,14 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
   for (const name of kept) maps[name] = new Float32Array(N);
   const status = new Uint8Array(N);
   let rows = tilePlan.rowsPerTile;
+  // A GPU part writes a tile's maps straight into the whole-image maps (dest): nothing to copy then.
+  const dest = (y0: number, r: number): TileDest => ({
+    maps: Object.fromEntries(kept.map((name) => [name, maps[name].subarray(y0 * W, (y0 + r) * W)])),
+    status: status.subarray(y0 * W, (y0 + r) * W),
+  });
   const place = (y0: number, result: TileResult) => {
-    for (const name of kept) maps[name].set(result.maps[name], y0 * W);
-    status.set(result.status, y0 * W);
+    for (const name of kept) if (!isViewAt(result.maps[name], maps[name], y0 * W)) maps[name].set(result.maps[name], y0 * W);
+    if (!isViewAt(result.status, status, y0 * W)) status.set(result.status, y0 * W);
     opts.mapSink?.rows(y0, result.status.length / W, result.maps);
     // Finished tiles' results are garbage; V8 collects them when it likes, which may be long
     // after the process has passed its plan (measured on llvmpipe, 2000 x 2000 x 101 at
@@ -206,7 +216,7 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     };
   };
   if (pooled(step, backend)) return runPooled(source, step, backend.threads!, rows, place, finish, opts);
-  if (backend.gpu && step.gpuPart) return runRing(source, step, step.gpuPart(backend.gpu), backend, opts, budget, tilePlan, rows, place, finish);
+  if (backend.gpu && step.gpuPart) return runRing(source, step, step.gpuPart(backend.gpu), backend, opts, budget, tilePlan, rows, place, dest, finish);
   // On a GPU, each tile's buffers are kept for the next tile of the same height (BufferSet).
   if (backend.gpu) return withBufferReuse(backend.gpu, () => runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish));
   return runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish);
@@ -329,6 +339,7 @@ async function runRing(
   tilePlan: TilePlan,
   rows: number,
   place: (y0: number, r: TileResult) => void,
+  dest: (y0: number, r: number) => TileDest,
   finish: (tiles: number, oom: number, tRead: number, tWait: number, t0: number) => RunResult,
 ): Promise<RunResult> {
   const { nE, height: H, width: W } = source;
@@ -365,7 +376,7 @@ async function runRing(
           // Collect the tile in flight first (its slot holds device memory too), then retry
           // this tile at half the height.
           if (inFlight) {
-            const r = await ring.collect(inFlight.pending, host[inFlight.which]);
+            const r = await ring.collect(inFlight.pending, host[inFlight.which], dest(inFlight.y0, inFlight.r));
             place(inFlight.y0, r);
             tilesRun++;
             opts.onTile?.((inFlight.y0 + inFlight.r) * W, H * W);
@@ -381,7 +392,7 @@ async function runRing(
       }
       if (inFlight) {
         const tw = performance.now();
-        const result = await ring.collect(inFlight.pending, host[inFlight.which]);
+        const result = await ring.collect(inFlight.pending, host[inFlight.which], dest(inFlight.y0, inFlight.r));
         const now = performance.now();
         tWait += now - tw;
         const P = inFlight.r * W;

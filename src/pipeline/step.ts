@@ -59,6 +59,12 @@ export interface PixelStep {
   gpuPart?(ctx: GpuContext): GpuTilePart;
 }
 
+/** Where a tile's maps go: views of P values each, for some of the step's maps. */
+export interface TileDest {
+  maps: Record<string, Float32Array>;
+  status?: Uint8Array;
+}
+
 /** One tile of a ring slot, as a GpuTilePart's encode sees it. */
 export interface GpuTile {
   ctx: GpuContext;
@@ -90,9 +96,11 @@ export interface GpuTilePart {
   encode(t: GpuTile, P: number, row0: number): Promise<void>;
   /**
    * The tile's result from `rows` ([readRows][P], a view of the mapped readback: valid until
-   * the returned promise settles, never kept) and the host tile `cube` ([nE][P]).
+   * the returned promise settles, never kept) and the host tile `cube` ([nE][P]). Maps (and
+   * the status) found in `dest` are written there (the runner's whole-image maps at the
+   * tile's rows, zero-filled: no copy when placed) and returned as they are.
    */
-  finish(rows: Float32Array, cube: Float32Array, P: number): Promise<TileResult>;
+  finish(rows: Float32Array, cube: Float32Array, P: number, dest?: TileDest): Promise<TileResult>;
   /** Releases what the part made beyond the ring's buffers (called once the run is done). */
   dispose?(): Promise<void>;
 }

@@ -2,7 +2,8 @@
  * The GPU runner's ring (src/pipeline/gpu-tiles.ts): edge, lcf (raw and --normalize) and the
  * fit combined over one upload per tile, in tiles of 3 rows streamed through the two slots
  * (tile i + 1 queued before tile i is read back, buffers reused and grown), give the same
- * bytes as each step alone on the whole stack in one tile.
+ * bytes as each step alone on the whole stack in one tile, and as the step's runTile (which
+ * returns maps of its own instead of writing into the runner's).
  */
 import { expect, test } from 'vitest';
 import { makeNiTxmStack, niMixtureSpectrum } from '../../src/synth/ni-txm.js';
@@ -48,6 +49,10 @@ test('steps combined over one upload per tile, streamed through the ring in 3-ro
       expect(Buffer.from(per[step.name].maps[m].buffer).equals(Buffer.from(alone.maps[m].buffer)), `${step.name} ${m}`).toBe(true);
     }
     expect(Buffer.from(per[step.name].status).equals(Buffer.from(alone.status)), `${step.name} status`).toBe(true);
+    // The runner writes maps straight into the whole-image maps; runTile returns its own.
+    const own = await step.runTile(backend, s.absorbance, H * W);
+    for (const m of step.mapNames) expect(Buffer.from(own.maps[m].buffer, own.maps[m].byteOffset, 4 * H * W).equals(Buffer.from(alone.maps[m].buffer)), `${step.name} ${m} runTile`).toBe(true);
+    expect(Buffer.from(own.status).equals(Buffer.from(alone.status)), `${step.name} status runTile`).toBe(true);
   }
   // The test can fail: the steps found something (not all NaN).
   expect(per.edge.statusCounts.ok).toBeGreaterThan(50);
