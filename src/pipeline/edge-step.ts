@@ -32,6 +32,8 @@ export const EDGE_STEP_SHAPE = {
   mapNames: [...EDGE_MAP_NAMES] as string[],
   bytesPerPixel: () => EDGE_BYTES_PER_PIXEL,
   gpuBindingBytesPerPixel: (nE: number) => 4 * Math.max(nE, NORM_ROWS + EDGE_ROWS),
+  /** The step has a GPU part: on a GPU its tiles stream through the runner's ring (tileBudget counts its slots). */
+  gpuPart: true,
 };
 
 export function edgeStep(plan: EdgePlan): PixelStep {

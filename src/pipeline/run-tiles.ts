@@ -1,6 +1,9 @@
 /**
  * Streams a stack through a PixelStep tile by tile within a memory budget: read rows,
- * run the step, place the tile's maps into the whole-image maps. The GPU reporting
+ * run the step, place the tile's maps into the whole-image maps. On a GPU a step with a GPU
+ * part streams through a ring of persistent slots, tile i + 1 queued while tile i computes
+ * (runRing; src/pipeline/gpu-tiles.ts says what a tile moves and what bounds it on a
+ * datacentre GPU). The GPU reporting
  * out-of-memory halves the tile and retries; a lost device ends the run with a clear
  * message (DeviceLostError from src/gpu/device.ts).
  */
@@ -81,7 +84,7 @@ export function baselineBytes(): number {
 /** The memory terms of a run of `step` over a stack, for planTiles. */
 export function tileBudget(
   dims: { nE: number; height: number; width: number; path?: string },
-  step: Pick<PixelStep, 'mapNames' | 'bytesPerPixel' | 'gpuBindingBytesPerPixel' | 'worker'>,
+  step: Pick<PixelStep, 'mapNames' | 'bytesPerPixel' | 'gpuBindingBytesPerPixel' | 'worker'> & { gpuPart?: unknown },
   backend: Pick<Backend, 'gpu' | 'threads'>,
   budgetBytes: number,
   sourceBytesPerPixel = 0,
@@ -94,6 +97,8 @@ export function tileBudget(
   const threads = pooled(step, backend) ? backend.threads! : 1;
   const workerBytes = threads > 1 ? threads * WORKER_THREAD_BYTES : 0;
   const kept = held.keepMaps ? step.mapNames.filter((n) => held.keepMaps!.includes(n)).length : step.mapNames.length;
+  // GPU tiles in flight: the ring's slots for a step with a GPU part (runRing), else one (runInline).
+  const gpuInFlight = step.gpuPart ? RING_SLOTS : 1;
   return {
     budgetBytes,
     // The whole-image maps kept (float32 each, plus the status byte) live for the whole run.
@@ -101,10 +106,11 @@ export function tileBudget(
     workerBytes,
     afterBytes: held.afterBytes ?? 0,
     // Host tiles (two for double buffering, or one per worker plus one) + (on the GPU) the
-    // copies each ring slot holds; each tile in flight (per worker, or per ring slot: its
-    // scratch and readback, the maps of the tile being collected) has the step's own bytes.
+    // copies each tile in flight holds (RING_SLOTS of them for a step streamed through the
+    // ring, else one); each tile in flight (per worker, or per ring slot: its scratch and
+    // readback, the maps of the tile being collected) has the step's own bytes.
     bytesPerPixel: gpu
-      ? 4 * nE * (GPU_HOST_TILES + RING_SLOTS * GPU_SLOT_TILE_COPIES) + sourceBytesPerPixel + step.bytesPerPixel(nE) * RING_SLOTS
+      ? 4 * nE * (GPU_HOST_TILES + gpuInFlight * GPU_SLOT_TILE_COPIES) + sourceBytesPerPixel + step.bytesPerPixel(nE) * gpuInFlight
       : 4 * nE * (threads + 1) + sourceBytesPerPixel + step.bytesPerPixel(nE) * threads,
     bindingBytesPerPixel: gpu ? step.gpuBindingBytesPerPixel(nE) : 0,
     maxBindingBytes: gpu ? gpu.limits.maxStorageBufferBindingSize : Infinity,
@@ -114,8 +120,8 @@ export function tileBudget(
 }
 
 /**
- * Host tiles of the webgpu backend's runner (runRing): one being read while the GPU works,
- * one whose tile is in flight and then collected (its spectra serve the steps' host parts).
+ * Host tiles of the webgpu backend's runners: one being read while the GPU works, one whose
+ * tile is in flight and then collected (its spectra serve the steps' host parts).
  */
 const GPU_HOST_TILES = 2;
 
