@@ -14,20 +14,20 @@
  * parameters are rewritten in place, plan tables are uploaded once per run).
  *
  * Bytes moved per tile of P pixels (nE energies; R = readRows float32 rows per pixel: edge
- * 14, lcf M + 3, fit its parameter rows + 4, a combined step the sum): 4 nE P up (one
- * queue.writeBuffer: a host copy into Dawn's staging memory, then the copy to the device),
- * 4 R P down (one copy into the readback, one map), and on the device each kernel reads the
- * cube once (4 nE P) and writes its rows. What bounds it on an H100 (3.35 TB/s HBM, PCIe
- * ~25 GB/s each way), nE = 101, edge step, per 1M-pixel tile: 404 MB up = 16 ms over PCIe,
- * 56 MB down = 2.2 ms (the other direction, overlapped), normalize + edge ~0.9 GB of HBM
- * traffic = 0.3 ms. So the link bounds the streamed path at ~60M spectra/s (2x10^7 spectra:
- * ~0.33 s of uploads against ~6 ms of kernels) once the uploads overlap the kernels and
- * readbacks, which this ring does; before that, the host copy into the staging memory
- * (404 MB at one thread's ~5-10 GB/s: 40-80 ms) and the source (reading, flat/dark
- * conversion: >= 1M spectra/s on 2 cores, bench host) bound it. Every step of `xanes run`
- * shares the one upload, so more steps add HBM time (microseconds), not PCIe time. On a
- * software adapter (llvmpipe) copies and kernels share the same CPU cores, so the overlap
- * gains little there; the structure is for a discrete GPU.
+ * 14, lcf M + 3, fit its rows + 3 from the noise row on, a combined step the sum): 4 nE P
+ * up (one queue.writeBuffer: a host copy into Dawn's staging memory, then the copy to the
+ * device), 4 R P down (one copy into the readback, one map), and on the device each kernel
+ * reads the cube once (4 nE P) and writes its rows. What bounds it on an H100 (3.35 TB/s
+ * HBM, PCIe ~25 GB/s each way), nE = 101, edge step, per 1M-pixel tile: 404 MB up = 16 ms
+ * over PCIe, 56 MB down = 2.2 ms (the other direction, overlapped), normalize + edge ~0.9 GB
+ * of HBM traffic = 0.3 ms. With uploads overlapped with the kernels and readbacks, as this
+ * ring does, the link bounds the device side at ~60M spectra/s (2x10^7 spectra: ~0.33 s of
+ * uploads against ~6 ms of kernels). The host bounds it first: the copy into the staging
+ * memory (404 MB at one thread's ~5-10 GB/s: 40-80 ms per tile) and the source (reading,
+ * flat/dark conversion: ~1M spectra/s on 2 cores, bench host). Every step of `xanes run`
+ * reads the one upload, so another step adds ~0.1 ms of HBM time per 1M-pixel tile, no
+ * PCIe time. On a software adapter (llvmpipe) copies and kernels share the same CPU cores,
+ * so the overlap gains little there; the structure is for a discrete GPU.
  */
 import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
