@@ -2,7 +2,8 @@
  * Host ceiling: the tiled runner over a .npy stack with flat and dark .npy stacks (uint16
  * counts, as detectors write them), with the kernel replaced by a no-op: reading, the
  * absorbance conversion (worker threads) and placing maps; on the GPU also the upload of each
- * tile and a readback of one float per pixel. Spectra/s here is the most any kernel can get
+ * tile into the runner's ring of slots and a readback of one float per pixel (the same path
+ * the steps take: src/pipeline/gpu-tiles.ts). Spectra/s here is the most any kernel can get
  * from this host path. The files are written to a temporary folder and removed. Each record
  * also has the process CPU time (all threads), the 1-minute load average before and after
  * (the machine may be shared) and the build measured (`--label`, else the git commit), so
@@ -45,6 +46,18 @@ const noop: PixelStep = {
     }
     return { maps: { value }, status: new Uint8Array(P) };
   },
+  // The runner's GPU path (src/pipeline/gpu-tiles.ts): the tile uploaded into a ring slot,
+  // its first P floats copied into the readback, mapped once, placed.
+  gpuPart: () => ({
+    readRows: 1,
+    scratchBytesPerPixel: 0,
+    async encode(t, P, row0) {
+      t.encoder.copyBufferToBuffer(t.cube, 0, t.read, 4 * row0 * P, 4 * P);
+    },
+    async finish(rows, _cube, P) {
+      return { maps: { value: rows.slice(0, P) }, status: new Uint8Array(P) };
+    },
+  }),
 };
 
 /** What this build is, for the record: the commit (with "+" when the tree has changes), or --label. */

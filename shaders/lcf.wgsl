@@ -1,8 +1,11 @@
 // lcf: per-pixel linear combination of reference spectra (+ background terms), with
 // optional non-negativity and sum-to-one constraints, solved exactly.
 //
-// Bindings: 0 params (uniform, generated: n_invocations = pixels P, n_window = nW),
-//           1 cube: the tile's fit window, energy-major f32[nW][P],
+// Bindings: 0 params (uniform, generated: n_invocations = pixels P, n_window = nW,
+//             window0 = the window's first energy row in the cube),
+//           1 cube: the tile, energy-major f32[..][P]; the fit window is rows
+//             window0 .. window0 + nW - 1 (the whole tile is bound, as uploaded once for
+//             every step of a run: src/pipeline/gpu-tiles.ts),
 //           2 plan: f32, built on the host in float64 (src/cpu/lcf.ts makeLcfPlan), read
 //             through pl(i). Its declaration is generated (src/kernels/lcf.ts): a uniform
 //             array<vec4f, PLAN_VEC4> when the plan fits the device's uniform-binding limit
@@ -61,7 +64,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var sumsq = 0.0;
   var finite = true;
   for (var e = 0u; e < params.n_window; e++) {
-    var t = cube[e * P + p];
+    var t = cube[(params.window0 + e) * P + p];
     // No early exit: a divergent break would make every later load per-lane (on SIMD
     // backends such as llvmpipe); NaN just flows through and the flag decides at the end.
     finite = finite && is_finite_f32(t);

@@ -158,9 +158,16 @@ export function foldDispatch(n: number, wg: number, maxPerDim: number): [number,
 }
 
 /**
+ * Where a dispatch's uniform parameter buffer comes from: a new buffer added to a list the
+ * caller releases after the submit completes (BufferSet.buffers), or a persistent one handed
+ * out by a tile slot of the streamed path (TileSlot in src/gpu/ring.ts), rewritten per tile.
+ */
+export type UniformSink = GPUBuffer[] | { uniform(label: string, bytes: number): GPUBuffer };
+
+/**
  * Records one dispatch of `def` over `n` invocations into `encoder`. `buffers[i]` (a buffer,
- * or a texture view for a texture binding) binds to binding i+1 (binding 0 is the uniform params, written here from `params`). The uniform
- * buffer is added to `owned` so the caller releases it after the submit completes.
+ * or a texture view for a texture binding) binds to binding i+1 (binding 0 is the uniform
+ * params, written here from `params` into a buffer from `owned`, see UniformSink).
  */
 export async function encodeDispatch(
   ctx: GpuContext,
@@ -169,7 +176,7 @@ export async function encodeDispatch(
   n: number,
   params: Record<string, number>,
   buffers: BindingResource[],
-  owned: GPUBuffer[],
+  owned: UniformSink,
 ): Promise<void> {
   checkAlive(ctx);
   const wg = def.workgroupSize ?? DEFAULT_WORKGROUP_SIZE;
@@ -179,13 +186,16 @@ export async function encodeDispatch(
   }
   const [gx, gy] = foldDispatch(n, wg, ctx.limits.maxComputeWorkgroupsPerDimension);
   const data = packParams(def, { ...params, n_invocations: n });
-  const ub = ctx.device.createBuffer({ label: `${def.name}.params`, size: data.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  let ub: GPUBuffer;
+  if (Array.isArray(owned)) {
+    ub = ctx.device.createBuffer({ label: `${def.name}.params`, size: data.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    owned.push(ub);
+  } else ub = owned.uniform(`${def.name}.params`, data.byteLength);
   ctx.device.queue.writeBuffer(ub, 0, data);
-  owned.push(ub);
   const group = ctx.device.createBindGroup({
     label: `${def.name}.bindGroup`,
     layout,
-    entries: [ub, ...buffers].map((r, i) => ({ binding: i, resource: 'mapAsync' in r ? { buffer: r } : r })),
+    entries: [ub, ...buffers].map((r, i) => ({ binding: i, resource: 'mapAsync' in r ? (i === 0 ? { buffer: r, size: data.byteLength } : { buffer: r }) : r })),
   });
   const pass = encoder.beginComputePass({ label: `${def.name}.pass` });
   pass.setPipeline(pipeline);

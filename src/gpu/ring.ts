@@ -1,6 +1,7 @@
 /**
  * The slot ring for tiles streamed through the GPU (k-means in streamed mode, the PCA
- * covariance pass): tile i uploads into slot i % n of a fixed set of buffers made once. Queue
+ * covariance pass, and the per-pixel steps of the tiled runner with TileSlot's buffers,
+ * src/pipeline/gpu-tiles.ts): tile i uploads into slot i % n of a fixed set of buffers made once. Queue
  * order already puts tile i's upload after the work of tile i - n, which used the same slot;
  * the host waits for that work only to bound Dawn's staged uploads to n tiles, so tile i + 1
  * is queued while tile i computes. One submit per tile, its validation errors thrown.
@@ -38,5 +39,74 @@ export class UploadRing<S> {
   async submit(i: number, encoder: GPUCommandEncoder, what: string): Promise<void> {
     await submitChecked(this.ctx, encoder, what);
     this.done[i % this.slots.length] = this.ctx.device.queue.onSubmittedWorkDone();
+  }
+}
+
+/**
+ * The persistent buffers of one slot of a ring of streamed tiles (the tiled runner's GPU
+ * path, src/pipeline/gpu-tiles.ts): made at a tile's first use of a name, kept tile after
+ * tile, replaced by a larger one only when a taller tile needs more (tiles grow from one row
+ * to their planned height, so a run replaces each a few times at most, and a buffer larger
+ * than the tile is fine: kernels index by the tile's pixel count). A slot is handed out by
+ * UploadRing.acquire only once the work of the tile that used it before is done, so
+ * replacing or rewriting its buffers never touches a running dispatch.
+ */
+export class TileSlot {
+  private readonly bufs = new Map<string, GPUBuffer>();
+  private readonly uniforms: GPUBuffer[] = [];
+  private nextUniform = 0;
+
+  constructor(private readonly ctx: GpuContext, readonly label: string) {}
+
+  /** A buffer of at least `bytes` (rounded up to 4, at least 4) named `name`. */
+  buffer(name: string, bytes: number, usage: number): GPUBuffer {
+    const size = Math.ceil(Math.max(4, bytes) / 4) * 4;
+    const old = this.bufs.get(name);
+    if (old && old.size >= size && old.usage === usage) return old;
+    old?.destroy();
+    const b = this.ctx.device.createBuffer({ label: `${this.label}.${name}`, size, usage });
+    this.bufs.set(name, b);
+    return b;
+  }
+
+  /** A storage buffer (also a copy source and destination). */
+  storage(name: string, bytes: number): GPUBuffer {
+    return this.buffer(name, bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
+  }
+
+  /** The slot's one readback buffer: every output of a tile is copied into it, mapped once. */
+  readback(bytes: number): GPUBuffer {
+    return this.buffer('readback', bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+  }
+
+  /** Starts a tile: its dispatches get the slot's uniform buffers again, in the same order. */
+  begin(): void {
+    this.nextUniform = 0;
+  }
+
+  /** The next dispatch's uniform parameter buffer (UniformSink of encodeDispatch). */
+  uniform(label: string, bytes: number): GPUBuffer {
+    const i = this.nextUniform++;
+    const old = this.uniforms[i];
+    if (old && old.size >= bytes) return old;
+    old?.destroy();
+    const b = this.ctx.device.createBuffer({ label: `${this.label}.${label}`, size: bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.uniforms[i] = b;
+    return b;
+  }
+
+  /** Device bytes the slot holds. */
+  get bytes(): number {
+    let n = 0;
+    for (const b of this.bufs.values()) n += b.size;
+    for (const b of this.uniforms) n += b.size;
+    return n;
+  }
+
+  destroy(): void {
+    for (const b of this.bufs.values()) b.destroy();
+    for (const b of this.uniforms) b.destroy();
+    this.bufs.clear();
+    this.uniforms.length = 0;
   }
 }

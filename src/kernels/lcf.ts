@@ -8,8 +8,10 @@
  */
 import type { GpuContext } from '../gpu/device.js';
 import { guard } from '../gpu/device.js';
-import { BufferSet, readFloat32 } from '../gpu/buffers.js';
+import { BufferSet } from '../gpu/buffers.js';
 import { encodeDispatch, type KernelDef } from '../gpu/kernel.js';
+import type { GpuTile } from '../pipeline/step.js';
+import type { RowsEncoder } from '../pipeline/gpu-tiles.js';
 import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import { LcfStatus, lcfRows, subsetLayout, type LcfPlan } from '../cpu/lcf.js';
 import wgsl from '../../shaders/lcf.wgsl';
@@ -58,7 +60,7 @@ export function lcfKernel(plan: LcfPlan, planInUniform: boolean): KernelDef {
       { name: 'plan', kind: planInUniform ? 'uniform' : 'read-only-storage' },
       { name: 'out', kind: 'storage' },
     ],
-    params: [['n_window', 'u32']],
+    params: [['n_window', 'u32'], ['window0', 'u32']],
     constants: {
       N_REFS: plan.K,
       N_COLS: plan.M,
@@ -82,7 +84,7 @@ export function lcfKernel(plan: LcfPlan, planInUniform: boolean): KernelDef {
   return def;
 }
 
-/** Uploads the plan (padded to whole vec4s) as a uniform or storage buffer of `set`. */
+/** Uploads the plan (padded to whole vec4s) as a uniform or storage buffer of `set` (timeLcfDispatches). */
 function uploadPlan(ctx: GpuContext, set: BufferSet, plan: LcfPlan, planInUniform: boolean): GPUBuffer {
   const data = lcfPlanData(plan);
   if (!planInUniform) return set.upload('plan', data);
@@ -103,33 +105,26 @@ export function lcfPlanData(plan: LcfPlan): Float32Array {
 }
 
 /**
- * Runs the kernel over one tile. `windowCube` is the fit window of the tile, [nW][P]
- * (a contiguous sub-range of an energy-major tile). Returns float32 rows lcfRows(M).
+ * The kernel on a tile of a ring slot (src/pipeline/gpu-tiles.ts): it reads the window
+ * [window0, window0 + nW) of the slot's cube (the whole tile, shared with the other steps of
+ * `xanes run`: no upload of its own); its rows lcfRows(M) are copied into the readback from
+ * `row0`. The plan is uploaded once per run.
  */
-export async function lcfTileGpu(ctx: GpuContext, plan: LcfPlan, windowCube: Float32Array, P: number): Promise<Float32Array> {
+export function lcfEncoder(ctx: GpuContext, plan: LcfPlan, window0: number): RowsEncoder {
   const rows = lcfRows(plan.M).ROWS;
-  const set = new BufferSet(ctx, 'lcfTile');
-  try {
-    const device = ctx.device;
-    device.pushErrorScope('out-of-memory');
-    const cubeBuf = set.upload('cube', windowCube.subarray(0, plan.nW * P));
-    const inUniform = lcfPlanInUniform(ctx, plan);
-    const planBuf = uploadPlan(ctx, set, plan, inUniform);
-    const outBuf = set.storage('out', rows * P * 4);
-    const outRead = set.readback('out', rows * P * 4);
-    const oom = await guard(ctx, device.popErrorScope());
-    if (oom) throw new GpuOutOfMemoryError(`an lcf tile of ${P} pixels`);
-    const encoder = device.createCommandEncoder({ label: 'lcfTile.encoder' });
-    await encodeDispatch(ctx, encoder, lcfKernel(plan, inUniform), P, { n_window: plan.nW }, [cubeBuf, planBuf, outBuf], set.buffers);
-    encoder.copyBufferToBuffer(outBuf, 0, outRead, 0, rows * P * 4);
-    device.pushErrorScope('validation');
-    device.queue.submit([encoder.finish()]);
-    const invalid = await guard(ctx, device.popErrorScope());
-    if (invalid) throw new Error(`GPU validation error in lcf: ${invalid.message}`);
-    return await readFloat32(ctx, outRead, rows * P);
-  } finally {
-    await set.release();
-  }
+  const inUniform = lcfPlanInUniform(ctx, plan);
+  const def = lcfKernel(plan, inUniform);
+  const planData = lcfPlanData(plan);
+  return {
+    readRows: rows,
+    scratchBytesPerPixel: 4 * rows,
+    async encode(t: GpuTile, P: number, row0: number): Promise<void> {
+      const planBuf = t.constant('lcf.plan', planData, inUniform);
+      const outBuf = t.slot.storage('lcf.out', rows * P * 4);
+      await encodeDispatch(t.ctx, t.encoder, def, P, { n_window: plan.nW, window0 }, [t.cube, planBuf, outBuf], t.slot);
+      t.encoder.copyBufferToBuffer(outBuf, 0, t.read, row0 * P * 4, rows * P * 4);
+    },
+  };
 }
 
 /**
@@ -151,7 +146,7 @@ export async function timeLcfDispatches(ctx: GpuContext, plan: LcfPlan, windowCu
     const run = async (n: number) => {
       const encoder = device.createCommandEncoder({ label: 'lcfBench.encoder' });
       for (let i = 0; i < n; i++) {
-        await encodeDispatch(ctx, encoder, lcfKernel(plan, planInUniform), P, { n_window: plan.nW }, [cubeBuf, planBuf, outBuf], set.buffers);
+        await encodeDispatch(ctx, encoder, lcfKernel(plan, planInUniform), P, { n_window: plan.nW, window0: 0 }, [cubeBuf, planBuf, outBuf], set.buffers);
       }
       const t = performance.now();
       device.queue.submit([encoder.finish()]);

@@ -4,7 +4,8 @@
  * status carried as the float32 map `<step>:status`; `splitRun` turns a run back into one
  * result per step.
  */
-import type { PixelStep, TileResult, Backend } from './step.js';
+import type { PixelStep, TileResult, Backend, GpuTilePart, TileDest } from './step.js';
+import type { GpuContext } from '../gpu/device.js';
 import type { RunResult } from './run-tiles.js';
 import { registerCpuStep, rebuildStep } from './cpu-steps.js';
 
@@ -15,7 +16,7 @@ export function combineSteps(steps: PixelStep[]): PixelStep {
   const names = steps.map((s) => s.name);
   if (new Set(names).size !== names.length) throw new Error(`steps must have distinct names: ${names.join(', ')}`);
   const workers = steps.map((s) => s.worker);
-  return {
+  const combined: PixelStep = {
     name: names.join('+'),
     mapNames: steps.flatMap((s) => [...s.mapNames.map((m) => `${s.name}:${m}`), `${s.name}:status`]),
     statusNames: COMBINED_STATUS_NAMES,
@@ -25,21 +26,61 @@ export function combineSteps(steps: PixelStep[]): PixelStep {
     gpuBindingBytesPerPixel: (nE) => Math.max(...steps.map((s) => s.gpuBindingBytesPerPixel(nE))),
     worker: workers.every((w) => w !== undefined) ? { kind: 'combined', args: workers } : undefined,
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
-      const maps: Record<string, Float32Array> = {};
-      const status = new Uint8Array(P);
-      for (const s of steps) {
-        const r = await s.runTile(backend, cube, P);
-        for (const m of s.mapNames) maps[`${s.name}:${m}`] = r.maps[m];
-        const st = new Float32Array(P);
-        for (let p = 0; p < P; p++) {
-          st[p] = r.status[p];
-          if (r.status[p] !== 0) status[p] = 1;
-        }
-        maps[`${s.name}:status`] = st;
-      }
-      return { maps, status };
+      const results: TileResult[] = [];
+      for (const s of steps) results.push(await s.runTile(backend, cube, P));
+      return combineResults(results, P);
     },
+    // On a GPU: one upload of the tile for every step, each step's dispatches against it,
+    // all their rows in one readback buffer mapped once (src/pipeline/gpu-tiles.ts).
+    gpuPart: steps.every((s) => s.gpuPart) ? (ctx: GpuContext) => combineParts(steps.map((s) => s.gpuPart!(ctx))) : undefined,
   };
+
+  return combined;
+
+  function combineResults(results: TileResult[], P: number, dest?: TileDest): TileResult {
+    const maps: Record<string, Float32Array> = {};
+    const status = dest?.status ?? new Uint8Array(P);
+    steps.forEach((s, i) => {
+      const r = results[i];
+      for (const m of s.mapNames) maps[`${s.name}:${m}`] = r.maps[m];
+      const st = dest?.maps[`${s.name}:status`] ?? new Float32Array(P);
+      for (let p = 0; p < P; p++) {
+        st[p] = r.status[p];
+        if (r.status[p] !== 0) status[p] = 1;
+      }
+      maps[`${s.name}:status`] = st;
+    });
+    return { maps, status };
+  }
+
+  function combineParts(parts: GpuTilePart[]): GpuTilePart {
+    const row0s: number[] = [];
+    let readRows = 0;
+    for (const p of parts) {
+      row0s.push(readRows);
+      readRows += p.readRows;
+    }
+    return {
+      readRows,
+      // Steps run one after another on a slot, but each keeps its own scratch buffers.
+      scratchBytesPerPixel: parts.reduce((a, p) => a + p.scratchBytesPerPixel, 0),
+      async encode(t, P, row0) {
+        for (let i = 0; i < parts.length; i++) await parts[i].encode(t, P, row0 + row0s[i]);
+      },
+      async finish(rows, cube, P, dest) {
+        const results: TileResult[] = [];
+        for (let i = 0; i < parts.length; i++) {
+          // Each step writes its maps into the combined destination's `<step>:<map>` views.
+          const sub: TileDest | undefined = dest && { maps: Object.fromEntries(steps[i].mapNames.filter((m) => dest.maps[`${steps[i].name}:${m}`]).map((m) => [m, dest.maps[`${steps[i].name}:${m}`]])) };
+          results.push(await parts[i].finish(rows.subarray(row0s[i] * P, (row0s[i] + parts[i].readRows) * P), cube, P, sub));
+        }
+        return combineResults(results, P, dest);
+      },
+      async dispose() {
+        for (const p of parts) await p.dispose?.();
+      },
+    };
+  }
 }
 
 registerCpuStep('combined', (specs: { kind: string; args: unknown }[]) => combineSteps(specs.map((w) => rebuildStep(w.kind, w.args))));

@@ -2,9 +2,10 @@
  * normalize + edge as a PixelStep: the maps of `xanes edge`. Both kernels run back to back
  * on one upload of the tile.
  */
-import type { PixelStep, TileResult, Backend } from './step.js';
+import type { PixelStep, TileDest, TileResult, Backend } from './step.js';
 import type { EdgePlan } from './edge-plan.js';
-import { edgeTileCpu, edgeTileGpu } from './edge-tile.js';
+import { edgeTileCpu, normEdgeEncoder } from './edge-tile.js';
+import { runGpuTileOnce } from './gpu-tiles.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, EDGE_STATUS_NAMES, NormRow, NORM_ROWS } from '../kernels/layout.js';
 
 /** Output maps in the order they are written; units in EDGE_MAP_UNITS. */
@@ -30,29 +31,37 @@ export const EDGE_BYTES_PER_PIXEL = 2 * 4 * (NORM_ROWS + EDGE_ROWS) + 8 * (NORM_
 export const EDGE_STEP_SHAPE = {
   mapNames: [...EDGE_MAP_NAMES] as string[],
   bytesPerPixel: () => EDGE_BYTES_PER_PIXEL,
-  gpuBindingBytesPerPixel: (nE: number) => 4 * nE,
+  gpuBindingBytesPerPixel: (nE: number) => 4 * Math.max(nE, NORM_ROWS + EDGE_ROWS),
+  /** The step has a GPU part: on a GPU its tiles stream through the runner's ring (tileBudget counts its slots). */
+  gpuPart: true,
 };
 
 export function edgeStep(plan: EdgePlan): PixelStep {
-  return {
+  const step: PixelStep = {
     name: 'edge',
     mapNames: [...EDGE_MAP_NAMES],
     statusNames: EDGE_STATUS_NAMES,
     bytesPerPixel: () => EDGE_BYTES_PER_PIXEL,
-    gpuBindingBytesPerPixel: (nE) => 4 * nE,
+    gpuBindingBytesPerPixel: (nE) => 4 * Math.max(nE, NORM_ROWS + EDGE_ROWS),
     worker: { kind: 'edge', args: plan },
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
-      const r = backend.gpu ? await edgeTileGpu(backend.gpu, plan, cube, P) : edgeTileCpu(plan, cube, P);
+      if (backend.gpu) return runGpuTileOnce(backend.gpu, step, plan.nE, step.gpuBindingBytesPerPixel(plan.nE), cube, P);
+      const r = edgeTileCpu(plan, cube, P);
       return edgeMaps(r.norm, r.edge, P);
     },
+    gpuPart: () => {
+      const enc = normEdgeEncoder(plan, 'edge');
+      return { ...enc, finish: async (rows, _cube, P, dest) => edgeMaps(rows.subarray(0, NORM_ROWS * P), rows.subarray(NORM_ROWS * P, (NORM_ROWS + EDGE_ROWS) * P), P, dest) };
+    },
   };
+  return step;
 }
 
-/** Turns the kernels' row layout into named maps; NaN where a pixel is masked. */
-export function edgeMaps(norm: Float32Array, edge: Float32Array, P: number): TileResult {
+/** Turns the kernels' row layout into named maps (into `dest` where given); NaN where a pixel is masked. */
+export function edgeMaps(norm: Float32Array, edge: Float32Array, P: number, dest?: TileDest): TileResult {
   const maps: Record<string, Float32Array> = {};
-  for (const n of EDGE_MAP_NAMES) maps[n] = new Float32Array(P);
-  const status = new Uint8Array(P);
+  for (const n of EDGE_MAP_NAMES) maps[n] = dest?.maps[n] ?? new Float32Array(P);
+  const status = dest?.status ?? new Uint8Array(P);
   for (let p = 0; p < P; p++) {
     const s = norm[NormRow.STATUS * P + p];
     status[p] = s;

@@ -4,14 +4,14 @@
  * is backend-blind.
  */
 import type { GpuContext } from '../gpu/device.js';
-import { guard } from '../gpu/device.js';
-import { BufferSet, GpuOutOfMemoryError, readFloat32 } from '../gpu/buffers.js';
 import { encodeDispatch } from '../gpu/kernel.js';
 import { normalizeKernel, normalizeParams } from '../kernels/normalize.js';
 import { edgeKernel, edgeParams } from '../kernels/edge.js';
 import { EDGE_ROWS, NORM_ROWS } from '../kernels/layout.js';
 import { edgeTileFused } from '../cpu/edge-fused.js';
 import type { EdgePlan } from './edge-plan.js';
+import type { GpuTile } from './step.js';
+import { gpuRowsOnce, type RowsEncoder } from './gpu-tiles.js';
 
 export interface EdgeTileResult {
   norm: Float32Array;
@@ -51,33 +51,30 @@ export async function edgeTileGpu(ctx: GpuContext, plan: EdgePlan, cube: Float32
 }
 
 async function edgeTileGpuOne(ctx: GpuContext, plan: EdgePlan, cube: Float32Array, P: number): Promise<EdgeTileResult> {
-  const set = new BufferSet(ctx, 'edgeTile');
-  try {
-    const device = ctx.device;
-    // Everything up to the submit runs without waiting on the GPU, so a caller that yields
-    // once after calling this can read its next tile while the GPU works (double buffering).
-    // Allocation and validation errors are collected by error scopes and checked after.
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
-    const xBuf = set.upload('x', Float32Array.from(plan.x));
-    const cubeBuf = set.upload('cube', cube.subarray(0, plan.nE * P));
-    const normBuf = set.storage('norm', NORM_ROWS * P * 4);
-    const outBuf = set.storage('out', EDGE_ROWS * P * 4);
-    // One readback buffer (norm rows, then edge rows): one map per tile.
-    const read = set.readback('normEdge', (NORM_ROWS + EDGE_ROWS) * P * 4);
-    const encoder = device.createCommandEncoder({ label: 'edgeTile.encoder' });
-    await encodeDispatch(ctx, encoder, normalizeKernel, P, normalizeParams(plan), [xBuf, cubeBuf, normBuf], set.buffers);
-    await encodeDispatch(ctx, encoder, edgeKernel, P, edgeParams(plan), [xBuf, cubeBuf, normBuf, outBuf], set.buffers);
-    encoder.copyBufferToBuffer(normBuf, 0, read, 0, NORM_ROWS * P * 4);
-    encoder.copyBufferToBuffer(outBuf, 0, read, NORM_ROWS * P * 4, EDGE_ROWS * P * 4);
-    device.queue.submit([encoder.finish()]);
-    const invalid = await guard(ctx, device.popErrorScope());
-    const oom = await guard(ctx, device.popErrorScope());
-    if (oom) throw new GpuOutOfMemoryError(`a tile of ${P} pixels`);
-    if (invalid) throw new Error(`GPU validation error in normalize/edge: ${invalid.message}`);
-    const both = await readFloat32(ctx, read, (NORM_ROWS + EDGE_ROWS) * P);
-    return { norm: both.subarray(0, NORM_ROWS * P), edge: both.subarray(NORM_ROWS * P) };
-  } finally {
-    await set.release();
-  }
+  const both = await gpuRowsOnce(ctx, 'edgeTile', plan.nE, normEdgeEncoder(plan, 'edge'), cube, P);
+  return { norm: both.subarray(0, NORM_ROWS * P), edge: both.subarray(NORM_ROWS * P) };
+}
+
+/**
+ * normalize + edge on a tile of a ring slot (src/pipeline/gpu-tiles.ts): both kernels read
+ * the slot's cube; the norm rows, then the edge rows (NORM_ROWS + EDGE_ROWS rows, or only the
+ * norm rows with `normOnly`) are copied into the readback from row `row0`. `name` prefixes
+ * the slot's buffers (a combined step may hold two of these).
+ */
+export function normEdgeEncoder(plan: EdgePlan, name: string, normOnly = false): RowsEncoder {
+  const readRows = normOnly ? NORM_ROWS : NORM_ROWS + EDGE_ROWS;
+  const xData = Float32Array.from(plan.x);
+  return {
+    readRows,
+    scratchBytesPerPixel: 4 * (NORM_ROWS + EDGE_ROWS),
+    async encode(t: GpuTile, P: number, row0: number): Promise<void> {
+      const x = t.constant(`${name}.x`, xData);
+      const normBuf = t.slot.storage(`${name}.norm`, NORM_ROWS * P * 4);
+      const outBuf = t.slot.storage(`${name}.edge`, EDGE_ROWS * P * 4);
+      await encodeDispatch(t.ctx, t.encoder, normalizeKernel, P, normalizeParams(plan), [x, t.cube, normBuf], t.slot);
+      await encodeDispatch(t.ctx, t.encoder, edgeKernel, P, edgeParams(plan), [x, t.cube, normBuf, outBuf], t.slot);
+      t.encoder.copyBufferToBuffer(normBuf, 0, t.read, row0 * P * 4, NORM_ROWS * P * 4);
+      if (!normOnly) t.encoder.copyBufferToBuffer(outBuf, 0, t.read, (row0 + NORM_ROWS) * P * 4, EDGE_ROWS * P * 4);
+    },
+  };
 }

@@ -3,9 +3,10 @@
  * functions (tests, benchmarks):
  *  - fitTileCpu: normalize + edge (CPU twins, float64) for the start values, then the fit's
  *    CPU twin (src/cpu/fit.ts);
- *  - fitTileGpu: one upload of the tile, then the normalize, edge and fit kernels back to
- *    back in one submit (their rows stay on the GPU: the fit kernel reads the normalize
- *    rows from the same work buffer), one readback of the results.
+ *  - fitTileGpu / the step's gpuPart: one upload of the tile, then the normalize, edge and
+ *    fit kernels back to back in one submit (their rows stay on the GPU: the fit kernel
+ *    reads the normalize rows from the same work buffer), one readback of the results
+ *    (src/pipeline/gpu-tiles.ts streams tiles through a ring of such slots).
  * Both return the same rows (internal units); fitMaps turns them into user-unit maps in
  * float64 arithmetic, so everything downstream is backend-blind.
  *
@@ -18,8 +19,6 @@
  * except `iterations` and `stop` (0).
  */
 import type { GpuContext } from '../gpu/device.js';
-import { guard } from '../gpu/device.js';
-import { BufferSet, readFloat32 } from '../gpu/buffers.js';
 import { encodeDispatch } from '../gpu/kernel.js';
 import { normalizeKernel, normalizeParams } from '../kernels/normalize.js';
 import { edgeKernel, edgeParams } from '../kernels/edge.js';
@@ -36,8 +35,8 @@ import type { FitEdgeOptions, FitPlan } from '../models/plan.js';
 import { fromInternal, makeFitPlan, stderrFromInternal } from '../models/plan.js';
 import { FitStatus, FitStop, FIT_STATUS_NAMES, fitRows } from '../models/layout.js';
 import { syntheticPresetSpectra, vkGrid } from '../models/synthetic.js';
-import { GpuOutOfMemoryError } from '../gpu/buffers.js';
-import type { Backend, PixelStep, TileResult } from './step.js';
+import type { Backend, GpuTile, PixelStep, TileDest, TileResult } from './step.js';
+import { gpuRowsOnce, runGpuTileOnce, type RowsEncoder } from './gpu-tiles.js';
 import { registerCpuStep } from './cpu-steps.js';
 
 export { FIT_STATUS_NAMES, FitStatus } from '../models/layout.js';
@@ -106,47 +105,41 @@ function readbackRows(plan: FitPlan): { first: number; count: number } {
 }
 
 export async function fitTileGpu(ctx: GpuContext, plan: FitPlan, cube: Float32Array, P: number): Promise<FitTileRows> {
+  return fitRowsOf(plan, await gpuRowsOnce(ctx, 'fitTile', plan.nE, fitEncoder(plan), cube, P), P);
+}
+
+/** The fit rows and noise row within the readback rows (views). */
+function fitRowsOf(plan: FitPlan, all: Float32Array, P: number): FitTileRows {
+  const rb = readbackRows(plan);
+  const base = (FIT_ROW_BASE - rb.first) * P;
+  return { rows: all.subarray(base, rb.count * P), noise: all.subarray((NormRow.NOISE - rb.first) * P, (NormRow.NOISE - rb.first + 1) * P), P };
+}
+
+/**
+ * normalize, edge and fit on a tile of a ring slot (src/pipeline/gpu-tiles.ts), back to back
+ * on the slot's cube: the fit kernel reads the normalize rows from the same work buffer;
+ * the rows from the noise row to the last fit row are copied into the readback from `row0`.
+ */
+function fitEncoder(plan: FitPlan): RowsEncoder {
   const L = fitRows(plan.np);
   const workRows = FIT_ROW_BASE + L.count;
   const rb = readbackRows(plan);
-  const set = new BufferSet(ctx, 'fitTile');
-  try {
-    const device = ctx.device;
-    // Nothing up to the submit waits on the GPU, so a caller can read its next tile while
-    // this one computes (double buffering, as edgeTileGpu); allocation and validation
-    // errors are collected by error scopes and checked after the submit.
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
-    let encodeError: unknown = null;
-    let readBuf: GPUBuffer | null = null;
-    try {
-      const xBuf = set.upload('x', Float32Array.from(plan.edge.x));
-      const constsBuf = set.upload('consts', fitConsts(plan));
-      const cubeBuf = set.upload('cube', cube.subarray(0, plan.nE * P));
-      const workBuf = set.storage('work', workRows * P * 4);
-      const edgeBuf = set.storage('edge', EDGE_ROWS * P * 4);
-      readBuf = set.readback('rows', rb.count * P * 4);
-      const encoder = device.createCommandEncoder({ label: 'fitTile.encoder' });
-      await encodeDispatch(ctx, encoder, normalizeKernel, P, normalizeParams(plan.edge), [xBuf, cubeBuf, workBuf], set.buffers);
-      await encodeDispatch(ctx, encoder, edgeKernel, P, edgeParams(plan.edge), [xBuf, cubeBuf, workBuf, edgeBuf], set.buffers);
-      await encodeDispatch(ctx, encoder, fitKernel(plan), P, fitParams(plan), [constsBuf, cubeBuf, workBuf, edgeBuf], set.buffers);
-      encoder.copyBufferToBuffer(workBuf, rb.first * P * 4, readBuf, 0, rb.count * P * 4);
-      device.queue.submit([encoder.finish()]);
-    } catch (e) {
-      // A shader that fails to compile; the scopes are still popped so the stack stays balanced.
-      encodeError = e;
-    }
-    const invalid = await guard(ctx, device.popErrorScope());
-    const oom = await guard(ctx, device.popErrorScope());
-    if (encodeError) throw encodeError;
-    if (oom) throw new GpuOutOfMemoryError(`a fit tile of ${P} pixels`);
-    if (invalid) throw new Error(`GPU validation error in the fit: ${invalid.message}`);
-    const all = await readFloat32(ctx, readBuf!, rb.count * P);
-    const base = (FIT_ROW_BASE - rb.first) * P;
-    return { rows: all.subarray(base), noise: all.subarray((NormRow.NOISE - rb.first) * P, (NormRow.NOISE - rb.first + 1) * P), P };
-  } finally {
-    await set.release();
-  }
+  const xData = Float32Array.from(plan.edge.x);
+  const constsData = fitConsts(plan);
+  return {
+    readRows: rb.count,
+    scratchBytesPerPixel: 4 * (workRows + EDGE_ROWS),
+    async encode(t: GpuTile, P: number, row0: number): Promise<void> {
+      const x = t.constant('fit.x', xData);
+      const consts = t.constant('fit.consts', constsData);
+      const workBuf = t.slot.storage('fit.work', workRows * P * 4);
+      const edgeBuf = t.slot.storage('fit.edge', EDGE_ROWS * P * 4);
+      await encodeDispatch(t.ctx, t.encoder, normalizeKernel, P, normalizeParams(plan.edge), [x, t.cube, workBuf], t.slot);
+      await encodeDispatch(t.ctx, t.encoder, edgeKernel, P, edgeParams(plan.edge), [x, t.cube, workBuf, edgeBuf], t.slot);
+      await encodeDispatch(t.ctx, t.encoder, fitKernel(plan), P, fitParams(plan), [consts, t.cube, workBuf, edgeBuf], t.slot);
+      t.encoder.copyBufferToBuffer(workBuf, rb.first * P * 4, t.read, row0 * P * 4, rb.count * P * 4);
+    },
+  };
 }
 
 /**
@@ -160,21 +153,22 @@ export function fitMapNames(model: FitModel): string[] {
 
 /**
  * User-unit maps and the status map from a tile's rows (float64 arithmetic on either
- * backend's rows). A pixel whose converted parameters are not finite becomes non-finite.
+ * backend's rows), into `dest` where given. A pixel whose converted parameters are not
+ * finite becomes non-finite.
  */
-export function fitMaps(plan: FitPlan, tile: FitTileRows): TileResult {
+export function fitMaps(plan: FitPlan, tile: FitTileRows, dest?: TileDest): TileResult {
   const { model, np, eRef, eScale } = plan;
   const P = tile.P;
   const L = fitRows(np);
   const rows = tile.rows;
   const nf = plan.free.length;
   const maps: Record<string, Float32Array> = {};
-  for (const name of fitMapNames(model)) maps[name] = new Float32Array(P);
+  for (const name of fitMapNames(model)) maps[name] = dest?.maps[name] ?? new Float32Array(P);
   const pm = model.paramNames.map((n) => maps[n]);
   const sm = model.paramNames.map((n) => maps[`${n}_stderr`]);
   const dm = model.derived.map((d) => maps[d.name]);
   const rm = model.paramNames.map((n) => maps[`raw/${n}`]);
-  const status = new Uint8Array(P);
+  const status = dest?.status ?? new Uint8Array(P);
   const v = new Float64Array(np);
   for (let p = 0; p < P; p++) {
     let st = rows[L.status * P + p];
@@ -230,7 +224,7 @@ export function fitStep(model: FitModel, energies: Float64Array, options: FitOpt
   const L = fitRows(plan.np);
   const nMaps = fitMapNames(model).length;
   const rb = readbackRows(plan);
-  return {
+  const step: FitStep = {
     name: 'fit',
     plan,
     mapNames: fitMapNames(model),
@@ -248,10 +242,12 @@ export function fitStep(model: FitModel, energies: Float64Array, options: FitOpt
     // same model) and plain data.
     worker: { kind: 'fit', args: { spec: model.spec, energies, options, edgeOptions } satisfies FitWorkerArgs },
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
-      const rows = backend.gpu ? await fitTileGpu(backend.gpu, plan, cube, P) : await fitTileCpuYielding(plan, cube, P);
-      return fitMaps(plan, rows);
+      if (backend.gpu) return runGpuTileOnce(backend.gpu, step, plan.nE, step.gpuBindingBytesPerPixel(plan.nE), cube, P);
+      return fitMaps(plan, await fitTileCpuYielding(plan, cube, P));
     },
+    gpuPart: () => ({ ...fitEncoder(plan), finish: async (rows, _cube, P, dest) => fitMaps(plan, fitRowsOf(plan, rows, P), dest) }),
   };
+  return step;
 }
 
 interface FitWorkerArgs {

@@ -15,7 +15,7 @@
  *   | no_total (the weights do not sum to a positive total: fractions NaN, the rest kept).
  */
 import { registerCpuStep } from './cpu-steps.js';
-import type { Backend, PixelStep, TileResult } from './step.js';
+import type { Backend, GpuTilePart, PixelStep, TileDest, TileResult } from './step.js';
 import {
   LCF_STATUS_NAMES, LcfStatus, backgroundTerms, lcfCpu, lcfRows, makeLcfPlan,
   type LcfBackground, type LcfMode, type LcfOptions, type LcfPlan, type LcfReference,
@@ -29,10 +29,12 @@ import { heapF32, heapF64, heapFree } from '../cpu/wasm-heap.js';
 function lcfCpuKernel(plan: LcfPlan, cube: Float32Array, P: number, out?: Float64Array): Float64Array {
   return lcfWasmAvailable ? lcfWasm(plan, cube, P, out) : lcfFast(plan, cube, P);
 }
-import { lcfTileGpu, timeLcfDispatches } from '../kernels/lcf.js';
+import { lcfEncoder, timeLcfDispatches } from '../kernels/lcf.js';
 import { makeRng } from '../synth/random.js';
 import type { EdgePlan } from './edge-plan.js';
-import { edgeTileGpu } from './edge-tile.js';
+import { normEdgeEncoder } from './edge-tile.js';
+import { GpuTileRing, runGpuTileOnce } from './gpu-tiles.js';
+import type { GpuContext } from '../gpu/device.js';
 import { normalizeCpu, normalizedSpectrum } from '../cpu/normalize.js';
 import { EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS } from '../kernels/layout.js';
 
@@ -132,11 +134,11 @@ export function totalVarianceFactor(refs: readonly LcfReference[], energies: Flo
 }
 
 /**
- * The tile's spectra normalised per pixel (NaN for masked pixels). On the GPU the fits run
- * in the normalize kernel and only the subtraction and division run here.
+ * The tile's spectra normalised per pixel (NaN for masked pixels) from the normalize rows
+ * (`norm`, [NORM_ROWS][P]: the GPU's, or the CPU twin's); the subtraction and division run
+ * here, in float64, on either backend.
  */
-async function normalizeTile(backend: Backend, n: LcfNormalize, cube: Float32Array, P: number): Promise<{ cube: Float32Array; step: Float32Array }> {
-  const norm = backend.gpu ? (await edgeTileGpu(backend.gpu, n.plan, cube, P)).norm : normalizeCpu(n.plan, cube, P);
+function normalizedTile(n: LcfNormalize, norm: Float32Array | Float64Array, cube: Float32Array, P: number): { cube: Float32Array; step: Float32Array } {
   const out = new Float32Array(n.plan.nE * P);
   const step = new Float32Array(P);
   const spec = new Float64Array(n.plan.nE);
@@ -200,7 +202,7 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
   const checkNE = (nE: number) => {
     if (nE !== plan.nE) throw new RangeError(`lcf step built for ${plan.nE} energies, asked about ${nE}`);
   };
-  return {
+  const lcf: LcfStep = {
     name: 'lcf',
     // CPU worker threads rebuild the step from the references and options (plain data).
     worker: { kind: 'lcf', args: { refs: refs.map((r) => ({ name: r.name, mu: r.mu })), energies, options, normalize, maskSigma } },
@@ -217,28 +219,64 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
     },
     gpuBindingBytesPerPixel(nE: number): number {
       checkNE(nE);
-      // Only the window's energies are uploaded; the output rows are the other large binding.
-      return 4 * Math.max(normalize ? plan.nE : plan.nW, rows.ROWS);
+      // The whole tile is bound (the kernel reads its window from it); the output rows and,
+      // with --normalize, the normalize rows are the other large bindings.
+      return 4 * Math.max(plan.nE, rows.ROWS, normalize ? NORM_ROWS + EDGE_ROWS : 0);
     },
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
       if (cube.length < plan.nE * P) throw new RangeError(`lcf: tile holds ${cube.length} values, need ${plan.nE * P}`);
+      if (backend.gpu) return runGpuTileOnce(backend.gpu, lcf, plan.nE, lcf.gpuBindingBytesPerPixel(plan.nE), cube, P);
       let step: Float32Array | null = null;
-      if (normalize) ({ cube, step } = await normalizeTile(backend, normalize, cube, P));
+      if (normalize) ({ cube, step } = normalizedTile(normalize, normalizeCpu(normalize.plan, cube, P), cube, P));
       const win = cube.subarray(plan.i0 * P, plan.i1 * P);
       // CPU: the rows in the WebAssembly heap, where the kernel writes them directly; the
       // block is reused by the next tile of this thread once freed (no fresh pages per tile).
-      const heapOut = !backend.gpu && lcfWasmAvailable ? heapF64(rows.ROWS * P) : null;
+      const heapOut = lcfWasmAvailable ? heapF64(rows.ROWS * P) : null;
       try {
-        const out = backend.gpu ? await lcfTileGpu(backend.gpu, plan, win, P) : lcfCpuKernel(plan, win, P, heapOut ?? undefined);
-        refitWithoutNaN(win, out, P);
-        const r = lcfMaps(plan, out, P);
-        if (step) r.maps.edge_step = step;
-        return r;
+        const out = lcfCpuKernel(plan, win, P, heapOut ?? undefined);
+        return finishRows(out, cube, P, step);
       } finally {
         if (heapOut) heapFree(heapOut);
       }
     },
+    gpuPart(ctx: GpuContext): GpuTilePart {
+      // The kernel reads the window straight from the tile's cube (row i0 on): no upload of its own.
+      const direct = lcfEncoder(ctx, plan, plan.i0);
+      const plain: GpuTilePart = { ...direct, finish: async (out, tile, P, dest) => finishRows(out, tile, P, null, dest) };
+      if (!normalize) return plain;
+      // --normalize: the normalize kernel on the uploaded tile, its rows read back; the
+      // normalised tile (built here, float64 arithmetic as on the CPU) then goes through the
+      // lcf kernel in a one-slot ring of its own, kept for the run: a second upload and
+      // map per tile, since the normalised spectra are computed on the host.
+      let second: GpuTileRing | null = null;
+      return {
+        ...normEdgeEncoder(normalize.plan, 'lcf.normalize', true),
+        async finish(norm, tile, P, dest) {
+          const n = normalizedTile(normalize, norm, tile, P);
+          second ??= new GpuTileRing(ctx, plain, plan.nE, 'lcf', 1);
+          const r = await second.collect(await second.submit(n.cube, P), n.cube, dest);
+          if (dest?.maps.edge_step) dest.maps.edge_step.set(n.step);
+          r.maps.edge_step = dest?.maps.edge_step ?? n.step;
+          return r;
+        },
+        async dispose() {
+          await second?.destroy();
+        },
+      };
+    },
   };
+  return lcf;
+
+  /** The tile's maps from the kernel's rows (`out`, written to where pixels are refitted) and its spectra. */
+  function finishRows(out: Float32Array | Float64Array, cube: Float32Array, P: number, step: Float32Array | null, dest?: TileDest): TileResult {
+    refitWithoutNaN(cube.subarray(plan.i0 * P, plan.i1 * P), out, P);
+    const r = lcfMaps(plan, out, P, dest);
+    if (step) {
+      if (dest?.maps.edge_step) dest.maps.edge_step.set(step);
+      r.maps.edge_step = dest?.maps.edge_step ?? step;
+    }
+    return r;
+  }
 
   /**
    * The NaN policy: a non-finite point is dropped for that pixel only. The kernels solve the
@@ -280,10 +318,10 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
     }
   }
 
-  function lcfMaps(plan: LcfPlan, out: Float32Array | Float64Array, P: number): TileResult {
+  function lcfMaps(plan: LcfPlan, out: Float32Array | Float64Array, P: number, dest?: TileDest): TileResult {
     const maps: Record<string, Float32Array> = {};
-    for (const n of mapNames) maps[n] = new Float32Array(P);
-    const status = new Uint8Array(P);
+    for (const n of mapNames) maps[n] = dest?.maps[n] ?? new Float32Array(P);
+    const status = dest?.status ?? new Uint8Array(P);
     const weights = plan.names.map((n) => maps[`weight_${n}`]);
     const fractions = plan.names.map((n) => maps[`fraction_${n}`]);
     const slopeScale = 1 / plan.bgHalfWidth;

@@ -1,11 +1,15 @@
 /**
  * Streams a stack through a PixelStep tile by tile within a memory budget: read rows,
- * run the step, place the tile's maps into the whole-image maps. The GPU reporting
+ * run the step, place the tile's maps into the whole-image maps. On a GPU a step with a GPU
+ * part streams through a ring of persistent slots, tile i + 1 queued while tile i computes
+ * (runRing; src/pipeline/gpu-tiles.ts says what a tile moves and what bounds it on a
+ * datacentre GPU). The GPU reporting
  * out-of-memory halves the tile and retries; a lost device ends the run with a clear
  * message (DeviceLostError from src/gpu/device.ts).
  */
 import type { StackSource } from '../stack/source.js';
-import type { Backend, PixelStep, TileResult } from './step.js';
+import type { Backend, GpuTilePart, PixelStep, TileDest, TileResult } from './step.js';
+import { GpuTileRing, GPU_SLOT_TILE_COPIES, RING_SLOTS, type PendingTile } from './gpu-tiles.js';
 import { planTiles, type TileBudget, type TilePlan } from '../stack/tiles.js';
 import { GpuOutOfMemoryError, withBufferReuse } from '../gpu/buffers.js';
 import { CpuPool, workerScript } from './cpu-pool.js';
@@ -66,6 +70,11 @@ export interface RunOptions {
   tileTargetSeconds?: number;
 }
 
+/** Whether `a` is the view of `whole` that starts at element `offset`. */
+function isViewAt(a: ArrayBufferView, whole: ArrayBufferView & { BYTES_PER_ELEMENT: number }, offset: number): boolean {
+  return a.buffer === whole.buffer && a.byteOffset === whole.byteOffset + offset * whole.BYTES_PER_ELEMENT;
+}
+
 /** Memory the process holds before any tile: measured (after a full collection), since Dawn and Node vary. */
 export function baselineBytes(): number {
   collectGarbage();
@@ -75,7 +84,7 @@ export function baselineBytes(): number {
 /** The memory terms of a run of `step` over a stack, for planTiles. */
 export function tileBudget(
   dims: { nE: number; height: number; width: number; path?: string },
-  step: Pick<PixelStep, 'mapNames' | 'bytesPerPixel' | 'gpuBindingBytesPerPixel' | 'worker'>,
+  step: Pick<PixelStep, 'mapNames' | 'bytesPerPixel' | 'gpuBindingBytesPerPixel' | 'worker'> & { gpuPart?: unknown },
   backend: Pick<Backend, 'gpu' | 'threads'>,
   budgetBytes: number,
   sourceBytesPerPixel = 0,
@@ -88,6 +97,8 @@ export function tileBudget(
   const threads = pooled(step, backend) ? backend.threads! : 1;
   const workerBytes = threads > 1 ? threads * WORKER_THREAD_BYTES : 0;
   const kept = held.keepMaps ? step.mapNames.filter((n) => held.keepMaps!.includes(n)).length : step.mapNames.length;
+  // GPU tiles in flight: the ring's slots for a step with a GPU part (runRing), else one (runInline).
+  const gpuInFlight = step.gpuPart ? RING_SLOTS : 1;
   return {
     budgetBytes,
     // The whole-image maps kept (float32 each, plus the status byte) live for the whole run.
@@ -95,8 +106,12 @@ export function tileBudget(
     workerBytes,
     afterBytes: held.afterBytes ?? 0,
     // Host tiles (two for double buffering, or one per worker plus one) + (on the GPU) the
-    // device copy and Dawn's staging copy; each tile in flight has the step's own bytes.
-    bytesPerPixel: 4 * nE * (gpu ? GPU_TILE_COPIES : threads + 1) + sourceBytesPerPixel + step.bytesPerPixel(nE) * threads,
+    // copies each tile in flight holds (RING_SLOTS of them for a step streamed through the
+    // ring, else one); each tile in flight (per worker, or per ring slot: its scratch and
+    // readback, the maps of the tile being collected) has the step's own bytes.
+    bytesPerPixel: gpu
+      ? 4 * nE * (GPU_HOST_TILES + gpuInFlight * GPU_SLOT_TILE_COPIES) + sourceBytesPerPixel + step.bytesPerPixel(nE) * gpuInFlight
+      : 4 * nE * (threads + 1) + sourceBytesPerPixel + step.bytesPerPixel(nE) * threads,
     bindingBytesPerPixel: gpu ? step.gpuBindingBytesPerPixel(nE) : 0,
     maxBindingBytes: gpu ? gpu.limits.maxStorageBufferBindingSize : Infinity,
     maxBufferBytes: gpu ? gpu.limits.maxBufferSize : Infinity,
@@ -105,12 +120,10 @@ export function tileBudget(
 }
 
 /**
- * Copies of a tile's spectra the process holds on the webgpu backend: two host tiles (double
- * buffering), the upload's mapped staging buffer, and the device buffer, which on a software
- * adapter (llvmpipe) is host memory too, held by Dawn and by the GL driver (measured: the
- * resident size grows by about six tiles' worth per tile in flight).
+ * Host tiles of the webgpu backend's runners: one being read while the GPU works, one whose
+ * tile is in flight and then collected (its spectra serve the steps' host parts).
  */
-const GPU_TILE_COPIES = 6;
+const GPU_HOST_TILES = 2;
 
 /**
  * Growth of the resident size, bytes, after which the tiles' garbage is collected (see
@@ -175,9 +188,14 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
   for (const name of kept) maps[name] = new Float32Array(N);
   const status = new Uint8Array(N);
   let rows = tilePlan.rowsPerTile;
+  // A GPU part writes a tile's maps straight into the whole-image maps (dest): nothing to copy then.
+  const dest = (y0: number, r: number): TileDest => ({
+    maps: Object.fromEntries(kept.map((name) => [name, maps[name].subarray(y0 * W, (y0 + r) * W)])),
+    status: status.subarray(y0 * W, (y0 + r) * W),
+  });
   const place = (y0: number, result: TileResult) => {
-    for (const name of kept) maps[name].set(result.maps[name], y0 * W);
-    status.set(result.status, y0 * W);
+    for (const name of kept) if (!isViewAt(result.maps[name], maps[name], y0 * W)) maps[name].set(result.maps[name], y0 * W);
+    if (!isViewAt(result.status, status, y0 * W)) status.set(result.status, y0 * W);
     opts.mapSink?.rows(y0, result.status.length / W, result.maps);
     // Finished tiles' results are garbage; V8 collects them when it likes, which may be long
     // after the process has passed its plan (measured on llvmpipe, 2000 x 2000 x 101 at
@@ -204,6 +222,7 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     };
   };
   if (pooled(step, backend)) return runPooled(source, step, backend.threads!, rows, place, finish, opts);
+  if (backend.gpu && step.gpuPart) return runRing(source, step, step.gpuPart(backend.gpu), backend, opts, budget, tilePlan, rows, place, dest, finish);
   // On a GPU, each tile's buffers are kept for the next tile of the same height (BufferSet).
   if (backend.gpu) return withBufferReuse(backend.gpu, () => runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish));
   return runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish);
@@ -305,6 +324,121 @@ async function runInline(
     opts.onTile?.(y0 * W, H * W);
   }
 
+  return finish(tilesRun, oomRetries, tRead, tWait, t0);
+}
+
+/**
+ * A step with a GPU part (src/pipeline/gpu-tiles.ts): tiles go through a ring of RING_SLOTS
+ * slots of persistent device buffers. Tile i + 1 is submitted (uploaded, its work queued)
+ * before tile i is collected (its readback mapped once and turned into maps), and tile i + 2
+ * is read from the source while the GPU works on tile i + 1: two host tiles, two slots.
+ * Tile heights grow by measured time as in runInline; the GPU reporting out-of-memory for
+ * a slot's buffers halves the tile.
+ */
+async function runRing(
+  source: StackSource,
+  step: PixelStep,
+  part: GpuTilePart,
+  backend: Backend,
+  opts: RunOptions,
+  budget: TileBudget,
+  tilePlan: TilePlan,
+  rows: number,
+  place: (y0: number, r: TileResult) => void,
+  dest: (y0: number, r: number) => TileDest,
+  finish: (tiles: number, oom: number, tRead: number, tWait: number, t0: number) => RunResult,
+): Promise<RunResult> {
+  const { nE, height: H, width: W } = source;
+  const ctx = backend.gpu!;
+  const ring = new GpuTileRing(ctx, part, nE, step.name);
+  const host = [new Float32Array(nE * rows * W), new Float32Array(nE * rows * W)];
+  const t0 = performance.now();
+  let tRead = 0, tWait = 0, tilesRun = 0, oomRetries = 0;
+  type Tile = { y0: number; r: number; which: number };
+  const read = async (t: Tile) => {
+    const t1 = performance.now();
+    await source.readRows(t.y0, t.r, host[t.which]);
+    tRead += performance.now() - t1;
+    opts.onTileData?.(host[t.which], t.y0, t.r);
+  };
+  // As runInline: tiles start small and grow to about TILE_TARGET_S (Ctrl-C is handled
+  // between tiles), never past the memory plan; maps do not depend on the tile size.
+  let maxRows = rows;
+  const target = opts.tileTargetSeconds ?? TILE_TARGET_S;
+  if (Number.isFinite(target)) rows = Math.max(1, Math.min(maxRows, Math.floor(FIRST_TILE_PIXELS / W)));
+  const rssBefore = process.memoryUsage.rss();
+  let next: Tile | null = { y0: 0, r: Math.min(rows, H), which: 0 };
+  let inFlight: (Tile & { pending: PendingTile; t: number }) | null = null;
+  let lastDone = performance.now();
+  try {
+    await read(next);
+    while (next || inFlight) {
+      let submitted: (Tile & { pending: PendingTile; t: number }) | null = null;
+      if (next) {
+        try {
+          submitted = { ...next, pending: await ring.submit(host[next.which].subarray(0, nE * next.r * W), next.r * W), t: performance.now() };
+        } catch (e) {
+          if (!(e instanceof GpuOutOfMemoryError) || rows <= 1) throw e;
+          // Collect the tile in flight first (its slot holds device memory too), then retry
+          // this tile at half the height.
+          if (inFlight) {
+            const r = await ring.collect(inFlight.pending, host[inFlight.which], dest(inFlight.y0, inFlight.r));
+            place(inFlight.y0, r);
+            tilesRun++;
+            opts.onTile?.((inFlight.y0 + inFlight.r) * W, H * W);
+            inFlight = null;
+          }
+          rows = Math.max(1, Math.floor(rows / 2));
+          maxRows = Math.min(maxRows, rows);
+          oomRetries++;
+          next.r = Math.min(rows, H - next.y0);
+          await read(next);
+          continue;
+        }
+      }
+      if (inFlight) {
+        const tw = performance.now();
+        const result = await ring.collect(inFlight.pending, host[inFlight.which], dest(inFlight.y0, inFlight.r));
+        const now = performance.now();
+        tWait += now - tw;
+        const P = inFlight.r * W;
+        if (Number.isFinite(target)) {
+          // Time of this tile: from its submit, or from the previous tile's end when it
+          // queued behind that one.
+          const perPixel = (now - Math.max(inFlight.t, lastDone)) / 1000 / P;
+          const fit = Math.floor(target / Math.max(perPixel, 1e-12) / W);
+          if (fit >= 2 * rows) rows = Math.min(maxRows, 4 * rows, fit);
+          else if (2 * fit < rows) rows = Math.max(1, fit);
+          rows = Math.max(1, Math.min(maxRows, rows));
+        }
+        lastDone = now;
+        place(inFlight.y0, result);
+        if (tilesRun === 0 && opts.baselineBytes === undefined) {
+          // The first (small) tiles compiled the steps' pipelines: measured here and the
+          // tiles re-planned with it, as runInline does.
+          const extra = Math.max(0, process.memoryUsage.rss() - rssBefore - inFlight.r * W * budget.bytesPerPixel);
+          const again = planTiles(H, W, { ...budget, fixedBytes: budget.fixedBytes + extra });
+          rows = Math.min(rows, again.rowsPerTile);
+          maxRows = Math.min(maxRows, again.rowsPerTile);
+          tilePlan.peakBytes = again.peakBytes;
+        }
+        tilesRun++;
+        opts.onTile?.((inFlight.y0 + inFlight.r) * W, H * W);
+      }
+      inFlight = submitted;
+      next = null;
+      if (submitted) {
+        // The freed host tile takes the next rows while the GPU works on `submitted`.
+        const y0: number = submitted.y0 + submitted.r;
+        if (y0 < H) {
+          next = { y0, r: Math.min(rows, H - y0), which: 1 - submitted.which };
+          await read(next);
+        }
+      }
+    }
+  } finally {
+    await ring.destroy();
+  }
   return finish(tilesRun, oomRetries, tRead, tWait, t0);
 }
 

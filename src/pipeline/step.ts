@@ -5,6 +5,7 @@
  * budget, on either backend.
  */
 import type { GpuContext } from '../gpu/device.js';
+import type { TileSlot } from '../gpu/ring.js';
 
 export type BackendName = 'webgpu' | 'cpu';
 
@@ -50,4 +51,56 @@ export interface PixelStep {
   worker?: { kind: string; args: unknown };
   /** Runs one tile of P pixels. cube.length >= nE * P; only the first nE * P values are used. */
   runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult>;
+  /**
+   * The step's GPU work in the form the tiled runner streams (src/pipeline/gpu-tiles.ts):
+   * the tile uploaded once into a ring slot, every step's dispatches reading it, every
+   * output copied into one readback buffer mapped once. runTile on a GPU runs the same part.
+   */
+  gpuPart?(ctx: GpuContext): GpuTilePart;
+}
+
+/** Where a tile's maps go: views of P values each, for some of the step's maps. */
+export interface TileDest {
+  maps: Record<string, Float32Array>;
+  status?: Uint8Array;
+}
+
+/** One tile of a ring slot, as a GpuTilePart's encode sees it. */
+export interface GpuTile {
+  ctx: GpuContext;
+  encoder: GPUCommandEncoder;
+  /** The tile's spectra, energy-major [nE][P] float32 (the buffer may be larger). */
+  cube: GPUBuffer;
+  /** The slot's readback buffer: part rows go to [row0 + k][P] (row k of the part, float32). */
+  read: GPUBuffer;
+  /** The slot's persistent scratch and uniform buffers (name them after the step). */
+  slot: TileSlot;
+  /**
+   * A buffer uploaded once per ring (per run) and shared by its slots: plan tables, energies.
+   * Keyed by the `data` array itself (make it once per part, not per tile); `name` labels it.
+   * A storage buffer, or with `uniform` a uniform one (`data` padded to whole 16-byte rows).
+   */
+  constant(name: string, data: Float32Array, uniform?: boolean): GPUBuffer;
+}
+
+/**
+ * A step's GPU work on one tile, split where the runner overlaps tiles: `encode` records
+ * dispatches and the copies of the outputs into the readback buffer (nothing waits on the
+ * GPU), `finish` turns the mapped rows into the tile's maps.
+ */
+export interface GpuTilePart {
+  /** Float32 rows per pixel this part copies into the readback buffer. */
+  readRows: number;
+  /** Device scratch bytes per pixel of one slot beyond the spectra and readback rows (memory plan). */
+  scratchBytesPerPixel: number;
+  encode(t: GpuTile, P: number, row0: number): Promise<void>;
+  /**
+   * The tile's result from `rows` ([readRows][P], a view of the mapped readback: valid until
+   * the returned promise settles, never kept) and the host tile `cube` ([nE][P]). Maps (and
+   * the status) found in `dest` are written there (the runner's whole-image maps at the
+   * tile's rows, zero-filled: no copy when placed) and returned as they are.
+   */
+  finish(rows: Float32Array, cube: Float32Array, P: number, dest?: TileDest): Promise<TileResult>;
+  /** Releases what the part made beyond the ring's buffers (called once the run is done). */
+  dispose?(): Promise<void>;
 }

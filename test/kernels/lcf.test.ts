@@ -492,7 +492,9 @@ describe('lcf: exact constrained least squares', () => {
     // 2 references + 2 background terms: M = 4 rows of coefficients + 3.
     const rows = 7;
     expect(step.bytesPerPixel(pb.nE)).toBe(Math.max(12 * rows, 8 * 6 + 1 + 8 * rows) + 4 * 9 + 1);
-    expect(step.gpuBindingBytesPerPixel(pb.nE)).toBe(4 * pb.idx.length);
+    // The whole tile is bound (the kernel reads its window from the tile uploaded once for
+    // every step), so the largest binding is the tile's spectra or the output rows.
+    expect(step.gpuBindingBytesPerPixel(pb.nE)).toBe(4 * Math.max(pb.nE, rows));
     expect(() => step.bytesPerPixel(pb.nE + 1)).toThrow(RangeError);
     expect(() => lcfStep(pb.refs, pb.energies, { mode: 'ls', background: 'linear', window: [pb.energies[0], pb.energies[3]] })).toThrow(/--window: .* 4 energies; a fit of 4 terms needs at least 5/);
     const tooMany = Array.from({ length: 7 }, (_, k) => ({ name: `x${k}`, mu: smoothRef(rng, pb.energies) }));

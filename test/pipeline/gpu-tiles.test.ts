@@ -1,0 +1,62 @@
+/**
+ * The GPU runner's ring (src/pipeline/gpu-tiles.ts): edge, lcf (raw and --normalize) and the
+ * fit combined over one upload per tile, in tiles of 3 rows streamed through the two slots
+ * (tile i + 1 queued before tile i is read back, buffers reused and grown), give the same
+ * bytes as each step alone on the whole stack in one tile, and as the step's runTile (which
+ * returns maps of its own instead of writing into the runner's).
+ */
+import { expect, test } from 'vitest';
+import { makeNiTxmStack, niMixtureSpectrum } from '../../src/synth/ni-txm.js';
+import { makeEdgePlan, DEFAULT_EDGE_OPTIONS } from '../../src/pipeline/edge-plan.js';
+import { edgeStep } from '../../src/pipeline/edge-step.js';
+import { lcfStep } from '../../src/pipeline/lcf-step.js';
+import { fitStep } from '../../src/pipeline/fit-step.js';
+import { PRESETS } from '../../src/models/model.js';
+import { combineSteps, splitRun } from '../../src/pipeline/combine.js';
+import { runTiles, tileBudget } from '../../src/pipeline/run-tiles.js';
+import { RING_SLOTS } from '../../src/pipeline/gpu-tiles.js';
+import { MemoryStack } from '../../src/stack/source.js';
+import type { PixelStep } from '../../src/pipeline/step.js';
+import { gpuBackend } from '../helpers/backends.js';
+
+test('steps combined over one upload per tile, streamed through the ring in 3-row tiles, equal each step alone in one tile (webgpu)', async () => {
+  // 23 columns: no tile is a multiple of the workgroup size; 3-row tiles grow no buffer after the first.
+  const W = 23, H = 17;
+  const s = makeNiTxmStack({ width: W, height: H, seed: 5, noise: true });
+  const E = s.energies;
+  const nE = E.length;
+  const refs = [{ name: 'NiO', mu: niMixtureSpectrum(0, E) }, { name: 'LiNiO2', mu: niMixtureSpectrum(1, E) }];
+  const edgePlan = makeEdgePlan(E, 8343, DEFAULT_EDGE_OPTIONS);
+  const steps: PixelStep[] = [
+    edgeStep(edgePlan),
+    // The raw fit reads a window of the shared tile (rows i0 on), not an upload of its own.
+    { ...lcfStep(refs, E, { mode: 'nnls', background: 'const', window: [8330, 8400] }), name: 'lcf_raw' },
+    lcfStep(refs, E, { mode: 'nnls-sum1', background: 'none' }, { plan: makeEdgePlan(E, 8343, { ...DEFAULT_EDGE_OPTIONS, maskSigma: 3 }), flatten: false }),
+    fitStep(PRESETS['erf-2lorentz'].make(), E),
+  ];
+  const backend = await gpuBackend();
+  const src = new MemoryStack(s.absorbance, nE, H, W);
+  const combined = combineSteps(steps);
+  const b = tileBudget(src, combined, backend, 0, 0, 0);
+  const tiled = await runTiles(src, combined, backend, { budgetBytes: b.fixedBytes + 3 * W * b.bytesPerPixel + 100, baselineBytes: 0, tileTargetSeconds: Infinity });
+  expect(tiled.tilesRun).toBe(Math.ceil(H / 3));
+  expect(tiled.tilesRun).toBeGreaterThan(2 * RING_SLOTS); // every slot reused
+  const per = splitRun(tiled, steps);
+  for (const step of steps) {
+    const alone = await runTiles(src, step, backend, { budgetBytes: 1e12, baselineBytes: 0, tileTargetSeconds: Infinity });
+    expect(alone.tilesRun).toBe(1);
+    for (const m of step.mapNames) {
+      expect(Buffer.from(per[step.name].maps[m].buffer).equals(Buffer.from(alone.maps[m].buffer)), `${step.name} ${m}`).toBe(true);
+    }
+    expect(Buffer.from(per[step.name].status).equals(Buffer.from(alone.status)), `${step.name} status`).toBe(true);
+    // The runner writes maps straight into the whole-image maps; runTile returns its own.
+    const own = await step.runTile(backend, s.absorbance, H * W);
+    for (const m of step.mapNames) expect(Buffer.from(own.maps[m].buffer, own.maps[m].byteOffset, 4 * H * W).equals(Buffer.from(alone.maps[m].buffer)), `${step.name} ${m} runTile`).toBe(true);
+    expect(Buffer.from(own.status).equals(Buffer.from(alone.status)), `${step.name} status runTile`).toBe(true);
+  }
+  // The test can fail: the steps found something (not all NaN).
+  expect(per.edge.statusCounts.ok).toBeGreaterThan(50);
+  expect(per.lcf_raw.statusCounts.ok).toBeGreaterThan(50);
+  expect(per.lcf.statusCounts.ok).toBeGreaterThan(50);
+  expect(Array.from(per.fit.maps.iterations).some((v) => v > 0)).toBe(true);
+}, 300_000);
