@@ -42,7 +42,7 @@
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
 import { window } from './normalize.js';
-import { EDGE_WASM_BLOCK, edgeWasm, edgeWasmAvailable } from './edge-wasm.js';
+import { EDGE_SCREEN_REL, EDGE_WASM_BLOCK, XCROSS_SLACK, edgeWasm, edgeWasmAvailable } from './edge-wasm.js';
 
 /** Per-plan tables (see the module header). */
 interface Tables {
@@ -76,11 +76,7 @@ interface Tables {
   chol: Float64Array;
 }
 
-/** White-line screen tolerance relative to the pixel's scale (see edgeTileFused): ~500x the ~8 eps rounding bound. */
-export const EDGE_SCREEN_REL = 1e-12;
-
-/** Rounding slack of the crossing search's distance bound, relative to |anchor| + max|x| (a crossing computed in [x[i], x[i+1]] can land a few ulps outside it). */
-export const XCROSS_SLACK = 1e-12;
+export { EDGE_SCREEN_REL, XCROSS_SLACK };
 
 /** Pixels per gathered block (see edgeTileFused). */
 export const EDGE_BLOCK = 32;
@@ -203,6 +199,9 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   const W = edgeWasmAvailable ? edgeWasm(plan) : null;
   const B = W ? EDGE_WASM_BLOCK : EDGE_BLOCK;
   const y = W ? W.y : new Float32Array(B * nE);
+  // On an increasing grid the edge half (crossing, white line) of the block's OK pixels runs
+  // in edge-wasm.ts (edge()) after the per-pixel loop below.
+  const WE = W && increasing ? W : null;
   const sc = pre.scale;
   for (let p0 = 0; p0 < P; p0 += B) {
    const nb = Math.min(B, P - p0);
@@ -216,6 +215,7 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
    for (let j = 0; j < nb; j++) {
     const p = p0 + j;
     const yo = j * nE;
+    if (WE) WE.flag[j] = 0;
     // 1. Own e0: smoothed derivative maximum in the edge window.
     let best = -1, bestV = -Infinity, dsPrev = NaN, dsNext = NaN;
     if (W) {
@@ -417,6 +417,10 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     // computed once per pixel (nVal / nStamp).
     if (Number.isFinite(xd)) edge[rEDeriv + p] = e0 + xd;
     const anchor = Number.isFinite(xd) ? xd : 0;
+    if (WE) {
+      WE.preA[j] = preA; WE.preB[j] = preB; WE.step[j] = step; WE.anchor[j] = anchor; WE.flag[j] = 1;
+      continue;
+    }
     // The 0.5 crossing nearest the anchor (ties: the lowest index, as the twin's forward
     // scan keeps the first). On an increasing grid the intervals are visited outward from the
     // anchor and the search stops once every unvisited interval lies farther away than the
@@ -544,6 +548,25 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     }
     edge[rWlE + p] = e0 + xw;
     edge[rWlH + p] = hw;
+   }
+   if (WE) {
+    WE.edge(nb);
+    for (let j = 0; j < nb; j++) {
+      if (WE.flag[j] === 0) continue;
+      const p = p0 + j;
+      const xh = WE.xHalf[j];
+      if (!Number.isFinite(xh)) {
+        norm[rStatus + p] = EdgeStatus.NO_EDGE;
+        edge[rEDeriv + p] = NaN;
+        continue;
+      }
+      edge[rEHalf + p] = e0 + xh;
+      const xw = WE.wlE[j];
+      if (xw === xw) {
+        edge[rWlE + p] = e0 + xw;
+        edge[rWlH + p] = WE.wlH[j];
+      }
+    }
    }
   }
   return { norm, edge };

@@ -17,17 +17,31 @@
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
-import { assemble, Fn, I32, instantiate, uleb, V128, wasmSimd } from './wasm.js';
+import { assemble, F64, Fn, I32, instantiate, uleb, V128, wasmSimd } from './wasm.js';
 
 /** Pixels per block (even: the search takes pairs). */
 export const EDGE_WASM_BLOCK = 128;
 
+/** White-line screen tolerance relative to the pixel's scale (see edge-fused.ts): ~500x the ~8 eps rounding bound. */
+export const EDGE_SCREEN_REL = 1e-12;
+
+/** Rounding slack of the crossing search's distance bound, relative to |anchor| + max|x| (a crossing computed in [x[i], x[i+1]] can land a few ulps outside it). */
+export const XCROSS_SLACK = 1e-12;
+
 interface Exports {
   stage: (src: number, stride: number, bytes: number) => void;
   prep: (pairs: number) => void;
+  edge: (nb: number) => void;
 }
 
-interface Layout { S: number; rowStride: number; Y: number; BEST: number; BV: number; DL: number; DR: number; bytes: number }
+interface Layout {
+  S: number; rowStride: number; Y: number; BEST: number; BV: number; DL: number; DR: number;
+  /** Grid tables (f64 per energy): x, x - pre.centre, (x - pre.centre) / pre.scale. */
+  X: number; XC: number; XS: number;
+  /** Per pixel of the block (f64): the edge search's inputs preA, preB, step, anchor and outputs xHalf, wl energy, wl height; FLAG (i32): 1 = search this pixel. */
+  PA: number; PB: number; ST: number; AN: number; XH: number; XW: number; HW: number; FLAG: number;
+  bytes: number;
+}
 
 function layout(nE: number, base: number): Layout {
   const al = (x: number) => Math.ceil(x / 64) * 64;
@@ -39,7 +53,10 @@ function layout(nE: number, base: number): Layout {
   const BV = al(BEST + 8 * EDGE_WASM_BLOCK);
   const DL = al(BV + 8 * EDGE_WASM_BLOCK);
   const DR = al(DL + 8 * EDGE_WASM_BLOCK);
-  return { S, rowStride, Y, BEST, BV, DL, DR, bytes: al(DR + 8 * EDGE_WASM_BLOCK) - base };
+  const X = al(DR + 8 * EDGE_WASM_BLOCK), XC = al(X + 8 * nE), XS = al(XC + 8 * nE);
+  const blk = (a: number) => al(a + 8 * EDGE_WASM_BLOCK);
+  const PA = al(XS + 8 * nE), PB = blk(PA), ST = blk(PB), AN = blk(ST), XH = blk(AN), XW = blk(XH), HW = blk(XW), FLAG = blk(HW);
+  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, PA, PB, ST, AN, XH, XW, HW, FLAG, bytes: blk(FLAG) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -147,6 +164,190 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   return f;
 }
 
+const F64_ABS = 0x99, F64_NEG = 0x9a, F64_DIV = 0xa3, F64_MIN = 0xa4, F64_MAX = 0xa5;
+const F64_EQ = 0x61, F64_LT = 0x63, F64_GT = 0x64, F64_LE = 0x65, F64_GE = 0x66;
+const I32_LE_S = 0x4c, I32_AND = 0x71, I32_OR = 0x72, I32_SHR_S = 0x75, SELECT = 0x1b;
+
+/**
+ * The edge half (edgeCpu's choices, edge-fused.ts's search order) for the block's pixels
+ * with FLAG 1, on an increasing grid: the 0.5 crossing nearest the anchor (intervals
+ * visited outward from it, stopping once every unvisited interval lies farther than the
+ * best crossing), then the white line's maximum in [xHalf, xHalf + width] screened against
+ * the running maximum (EDGE_SCREEN_REL) and its parabola. Scalar float64, every value the
+ * twin's expression in the twin's order (n(i) = (y(i) - (preA + (preB xc(i)) / sc)) / step
+ * is recomputed where the JavaScript kernel reused it: the same bits). Writes XH (xHalf,
+ * not finite: no edge), XW (NaN: no white line) and HW.
+ */
+function buildEdge(plan: EdgePlan, L: Layout): Fn {
+  const { nE, x } = plan;
+  const sc = plan.pre.scale, wlWidth = plan.whitelineWidth;
+  let xAbsMax = 0, xsAbsMax = 0;
+  for (let i = 0; i < nE; i++) {
+    xAbsMax = Math.max(xAbsMax, Math.abs(x[i]));
+    xsAbsMax = Math.max(xsAbsMax, Math.abs((x[i] - plan.pre.centre) / sc));
+  }
+  const f = new Fn('edge', [['nb', I32]]);
+  const j = f.local('j', I32), yo = f.local('yo', I32), po = f.local('po', I32);
+  const lo = f.local('lo', I32), hi = f.local('hi', I32), mid = f.local('mid', I32);
+  const Li = f.local('Li', I32), Ri = f.local('Ri', I32), i = f.local('i', I32), i1 = f.local('i1', I32), iHalf = f.local('iHalf', I32), k = f.local('k', I32);
+  const [preA, preB, step, anchor, slack, bestDist, xHalf, dL, dR, nPrev, nNext, xcross, dist] =
+    ['preA', 'preB', 'step', 'anchor', 'slack', 'bestDist', 'xHalf', 'dL', 'dR', 'nPrev', 'nNext', 'xcross', 'dist'].map((n) => f.local(n, F64));
+  const [wlHi, inv, relInv, cTol, thr, v, n, kV, xw, hw, nm, np, t0, t2, s0, s2, beta, alpha, tv] =
+    ['wlHi', 'inv', 'relInv', 'cTol', 'thr', 'v', 'n', 'kV', 'xw', 'hw', 'nm', 'np', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv'].map((q) => f.local(q, F64));
+  const X = (idx: string) => f.get(idx).i32(3).shl().f64Load(L.X);
+  const Y = (idx: string) => f.get(yo).get(idx).i32(2).shl().add().f32Load(0).promote();
+  // n(idx) = (y(idx) - (preA + (preB * xc(idx)) / sc)) / step (edgeCpu's n with preEdgeLine).
+  const nOf = (idx: string) => {
+    Y(idx);
+    f.get(preA).get(preB).get(idx).i32(3).shl().f64Load(L.XC).fmul().f64(sc).op(F64_DIV).fadd();
+    f.fsub().get(step).op(F64_DIV);
+  };
+  const finite = (q: string) => f.get(q).get(q).fsub().f64(0).op(F64_EQ);
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().i32Load(L.FLAG).eqz().brIf(0);
+  f.get(j).i32(3).shl().set(po);
+  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(po).f64Load(L.PA).set(preA);
+  f.get(po).f64Load(L.PB).set(preB);
+  f.get(po).f64Load(L.ST).set(step);
+  f.get(po).f64Load(L.AN).set(anchor);
+  f.get(po).f64(NaN).f64Store(L.XW);
+  // lo: the first grid index with x[lo] >= anchor.
+  f.i32(0).set(lo);
+  f.i32(nE).set(hi);
+  f.block().loop();
+  f.get(lo).get(hi).geS().brIf(1);
+  f.get(lo).get(hi).add().i32(1).op(I32_SHR_S).set(mid);
+  X(mid).get(anchor).op(F64_LT).if_();
+  f.get(mid).i32(1).add().set(lo);
+  f.else_();
+  f.get(mid).set(hi);
+  f.end();
+  f.br(0);
+  f.end().end();
+  // Intervals L, L-1, ... (x < anchor) and R, R+1, ... (x >= anchor).
+  f.get(lo).i32(1).sub().i32(nE - 2).get(lo).i32(1).sub().i32(nE - 2).ltS().op(SELECT).set(Li);
+  f.get(lo).set(Ri);
+  f.f64(XCROSS_SLACK).get(anchor).op(F64_ABS).f64(xAbsMax).fadd().fmul().set(slack);
+  f.f64(Infinity).set(bestDist);
+  f.f64(NaN).set(xHalf);
+  f.i32(0).set(iHalf);
+  f.block().loop();
+  f.get(Li).i32(0).geS().get(Ri).i32(nE - 2).op(I32_LE_S).op(I32_OR).eqz().brIf(1);
+  f.get(Li).i32(0).geS().if_();
+  f.f64(0).get(anchor).get(Li).i32(1).add().i32(3).shl().f64Load(L.X).fsub().op(F64_MAX).get(slack).fsub().set(dL);
+  f.else_();
+  f.f64(Infinity).set(dL);
+  f.end();
+  f.get(Ri).i32(nE - 2).op(I32_LE_S).if_();
+  X(Ri).get(anchor).fsub().get(slack).fsub().set(dR);
+  f.else_();
+  f.f64(Infinity).set(dR);
+  f.end();
+  f.get(dL).get(bestDist).op(F64_LE).get(dR).get(bestDist).op(F64_LE).op(I32_OR).eqz().brIf(1);
+  f.get(dL).get(dR).op(F64_LE).if_();
+  f.get(Li).set(i);
+  f.get(Li).i32(1).sub().set(Li);
+  f.else_();
+  f.get(Ri).set(i);
+  f.get(Ri).i32(1).add().set(Ri);
+  f.end();
+  f.block(); // crossAt(i): br 0 = next interval
+  nOf(i);
+  f.tee(nPrev).f64(0.5).op(F64_LT).eqz().brIf(0);
+  f.get(i).i32(1).add().set(i1);
+  nOf(i1);
+  f.tee(nNext).f64(0.5).op(F64_GE).eqz().brIf(0);
+  X(i);
+  f.f64(0.5).get(nPrev).fsub();
+  X(i1);
+  X(i);
+  f.fsub().fmul().get(nNext).get(nPrev).fsub().op(F64_DIV).fadd().set(xcross);
+  f.get(xcross).get(xcross).op(F64_EQ).eqz().brIf(0);
+  f.get(xcross).get(anchor).fsub().op(F64_ABS).set(dist);
+  f.get(dist).get(bestDist).op(F64_LT).get(dist).get(bestDist).op(F64_EQ).get(i).get(iHalf).ltS().op(I32_AND).op(I32_OR).if_();
+  f.get(dist).set(bestDist);
+  f.get(xcross).set(xHalf);
+  f.get(i).set(iHalf);
+  f.end();
+  f.end();
+  f.br(0);
+  f.end().end();
+  f.get(po).get(xHalf).f64Store(L.XH);
+  finite(xHalf).eqz().brIf(0);
+  // The white line on [wl0, wl1): from the crossing's interval to the first x past wlHi.
+  f.get(xHalf).f64(wlWidth).fadd().set(wlHi);
+  f.f64(1).get(step).op(F64_DIV).set(inv);
+  f.f64(EDGE_SCREEN_REL).get(inv).fmul().set(relInv);
+  f.get(relInv).get(preA).op(F64_ABS).get(preB).op(F64_ABS).f64(xsAbsMax).fmul().fadd().fmul().set(cTol);
+  f.f64(-Infinity).set(thr);
+  f.f64(-Infinity).set(kV);
+  f.i32(-1).set(k);
+  f.get(iHalf).set(i);
+  f.block().loop();
+  f.get(i).i32(nE).geS().brIf(1);
+  X(i).get(xHalf).op(F64_LT).eqz().brIf(1);
+  f.get(i).i32(1).add().set(i);
+  f.br(0);
+  f.end().end();
+  f.block().loop();
+  f.get(i).i32(nE).geS().brIf(1);
+  X(i).get(wlHi).op(F64_GT).brIf(1);
+  f.block(); // br 0 = next point
+  Y(i);
+  f.set(v);
+  f.get(v).get(preA).get(preB).get(i).i32(3).shl().f64Load(L.XS).fmul().fadd().fsub().get(inv).fmul();
+  f.get(v).op(F64_ABS).get(relInv).fmul().fadd().get(thr).op(F64_LT).brIf(0);
+  nOf(i);
+  f.set(n);
+  finite(n).eqz().brIf(0);
+  f.get(n).get(kV).op(F64_GT).if_();
+  f.get(n).set(kV);
+  f.get(i).set(k);
+  f.get(kV).get(cTol).fsub().set(thr);
+  f.end();
+  f.end();
+  f.get(i).i32(1).add().set(i);
+  f.br(0);
+  f.end().end();
+  f.get(k).i32(0).ltS().brIf(0);
+  X(k).set(xw);
+  f.get(kV).set(hw);
+  f.get(k).i32(0).op(0x4a).get(k).i32(nE - 1).ltS().op(I32_AND).if_(); // i32.gt_s
+  f.get(k).i32(1).sub().set(i);
+  nOf(i);
+  f.set(nm);
+  f.get(k).i32(1).add().set(i1);
+  nOf(i1);
+  f.set(np);
+  // parabolaVertex(x[k-1] - x[k], x[k+1] - x[k], nm, kV, np), same operations and order.
+  X(i); X(k); f.fsub().set(t0);
+  X(i1); X(k); f.fsub().set(t2);
+  f.get(nm).get(kV).fsub().get(t0).op(F64_DIV).set(s0);
+  f.get(np).get(kV).fsub().get(t2).op(F64_DIV).set(s2);
+  f.get(s2).get(s0).fsub().get(t2).get(t0).fsub().op(F64_DIV).set(beta);
+  f.get(s0).get(beta).get(t0).fmul().fsub().set(alpha);
+  f.get(beta).f64(0).op(F64_LT).if_();
+  f.get(alpha).op(F64_NEG).f64(2).get(beta).fmul().op(F64_DIV).get(t0).op(F64_MAX).get(t2).op(F64_MIN).set(tv);
+  f.get(kV).get(alpha).get(tv).fmul().fadd().get(beta).get(tv).fmul().get(tv).fmul().fadd().set(n);
+  finite(tv).get(n).get(n).fsub().f64(0).op(F64_EQ).op(I32_AND).if_();
+  X(k).get(tv).fadd().set(xw);
+  f.get(n).set(hw);
+  f.end();
+  f.end();
+  f.end();
+  f.get(po).get(xw).f64Store(L.XW);
+  f.get(po).get(hw).f64Store(L.HW);
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
 /** One plan's module and scratch: stage a block, run prep, read y / best / bestV. */
 export class EdgeWasm {
   private readonly L: Layout;
@@ -160,14 +361,36 @@ export class EdgeWasm {
   readonly dsL: Float64Array;
   readonly dsR: Float64Array;
   private readonly staged: Float32Array;
+  /** The edge search (edge()): per pixel of the block, its inputs (flag 1: search it) and outputs. */
+  readonly preA: Float64Array;
+  readonly preB: Float64Array;
+  readonly step: Float64Array;
+  readonly anchor: Float64Array;
+  readonly flag: Int32Array;
+  readonly xHalf: Float64Array;
+  readonly wlE: Float64Array;
+  readonly wlH: Float64Array;
 
   constructor(readonly plan: EdgePlan) {
     const { nE } = plan;
     const base = heapAlloc(layout(nE, 0).bytes);
     this.L = layout(nE, base);
     const mem = wasmHeap().mem;
-    this.ex = instantiate<Exports>(assemble([buildStage(nE, this.L), buildPrep(plan, this.L)], { pages: 1, maxPages: 65536, shared: true }), mem);
+    this.ex = instantiate<Exports>(assemble([buildStage(nE, this.L), buildPrep(plan, this.L), buildEdge(plan, this.L)], { pages: 1, maxPages: 65536, shared: true }), mem);
     const buf = wasmHeap().buffer;
+    const { x } = plan;
+    const f64 = (a: number, n: number) => new Float64Array(buf, a, n);
+    f64(this.L.X, nE).set(x);
+    f64(this.L.XC, nE).set(x.map((v) => v - plan.pre.centre));
+    f64(this.L.XS, nE).set(x.map((v) => v - plan.pre.centre).map((v) => v / plan.pre.scale));
+    this.preA = f64(this.L.PA, EDGE_WASM_BLOCK);
+    this.preB = f64(this.L.PB, EDGE_WASM_BLOCK);
+    this.step = f64(this.L.ST, EDGE_WASM_BLOCK);
+    this.anchor = f64(this.L.AN, EDGE_WASM_BLOCK);
+    this.xHalf = f64(this.L.XH, EDGE_WASM_BLOCK);
+    this.wlE = f64(this.L.XW, EDGE_WASM_BLOCK);
+    this.wlH = f64(this.L.HW, EDGE_WASM_BLOCK);
+    this.flag = new Int32Array(buf, this.L.FLAG, EDGE_WASM_BLOCK);
     this.y = new Float32Array(buf, this.L.Y, nE * EDGE_WASM_BLOCK);
     this.best = new Float64Array(buf, this.L.BEST, EDGE_WASM_BLOCK);
     this.bestV = new Float64Array(buf, this.L.BV, EDGE_WASM_BLOCK);
@@ -187,6 +410,11 @@ export class EdgeWasm {
     }
     // An odd last pixel's partner lane reads stale staged values: computed and ignored.
     this.ex.prep((nb + 1) >> 1);
+  }
+
+  /** The edge search for the block's pixels with flag 1 (increasing grids only): xHalf, wlE (NaN: none), wlH. */
+  edge(nb: number): void {
+    this.ex.edge(nb);
   }
 }
 
