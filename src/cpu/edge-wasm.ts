@@ -38,6 +38,8 @@ interface Layout {
   S: number; rowStride: number; Y: number; BEST: number; BV: number; DL: number; DR: number;
   /** Grid tables (f64 per energy): x, x - pre.centre, (x - pre.centre) / pre.scale. */
   X: number; XC: number; XS: number;
+  /** The white line's screen values of the current pixel (f64 per energy, nE + 2). */
+  A: number;
   /** Per pixel of the block (f64): the edge search's inputs preA, preB, step, anchor and outputs xHalf, wl energy, wl height; FLAG (i32): 1 = search this pixel. */
   PA: number; PB: number; ST: number; AN: number; XH: number; XW: number; HW: number; FLAG: number;
   bytes: number;
@@ -53,10 +55,10 @@ function layout(nE: number, base: number): Layout {
   const BV = al(BEST + 8 * EDGE_WASM_BLOCK);
   const DL = al(BV + 8 * EDGE_WASM_BLOCK);
   const DR = al(DL + 8 * EDGE_WASM_BLOCK);
-  const X = al(DR + 8 * EDGE_WASM_BLOCK), XC = al(X + 8 * nE), XS = al(XC + 8 * nE);
+  const X = al(DR + 8 * EDGE_WASM_BLOCK), XC = al(X + 8 * (nE + 2)), XS = al(XC + 8 * nE), A = al(XS + 8 * (nE + 2));
   const blk = (a: number) => al(a + 8 * EDGE_WASM_BLOCK);
-  const PA = al(XS + 8 * nE), PB = blk(PA), ST = blk(PB), AN = blk(ST), XH = blk(AN), XW = blk(XH), HW = blk(XW), FLAG = blk(HW);
-  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, PA, PB, ST, AN, XH, XW, HW, FLAG, bytes: blk(FLAG) - base };
+  const PA = al(A + 8 * (nE + 2)), PB = blk(PA), ST = blk(PB), AN = blk(ST), XH = blk(AN), XW = blk(XH), HW = blk(XW), FLAG = blk(HW);
+  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, PA, PB, ST, AN, XH, XW, HW, FLAG, bytes: blk(FLAG) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -192,8 +194,10 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   const Li = f.local('Li', I32), Ri = f.local('Ri', I32), i = f.local('i', I32), i1 = f.local('i1', I32), iHalf = f.local('iHalf', I32), k = f.local('k', I32);
   const [preA, preB, step, anchor, slack, bestDist, xHalf, dL, dR, nPrev, nNext, xcross, dist] =
     ['preA', 'preB', 'step', 'anchor', 'slack', 'bestDist', 'xHalf', 'dL', 'dR', 'nPrev', 'nNext', 'xcross', 'dist'].map((n) => f.local(n, F64));
-  const [wlHi, inv, relInv, cTol, thr, v, n, kV, xw, hw, nm, np, t0, t2, s0, s2, beta, alpha, tv] =
-    ['wlHi', 'inv', 'relInv', 'cTol', 'thr', 'v', 'n', 'kV', 'xw', 'hw', 'nm', 'np', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv'].map((q) => f.local(q, F64));
+  const [wlHi, inv, cTol, thr, n, kV, xw, hw, nm, np, t0, t2, s0, s2, beta, alpha, tv] =
+    ['wlHi', 'inv', 'cTol', 'thr', 'n', 'kV', 'xw', 'hw', 'nm', 'np', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv'].map((q) => f.local(q, F64));
+  const wl0 = f.local('wl0', I32);
+  const [aMaxV, absV, preAv, preBv, invV, wlHiV, ninfV, vv, mV, av, aV] = ['aMaxV', 'absV', 'preAv', 'preBv', 'invV', 'wlHiV', 'ninfV', 'vv', 'mV', 'av', 'aV'].map((q) => f.local(q, V128));
   const X = (idx: string) => f.get(idx).i32(3).shl().f64Load(L.X);
   const Y = (idx: string) => f.get(yo).get(idx).i32(2).shl().add().f32Load(0).promote();
   // n(idx) = (y(idx) - (preA + (preB * xc(idx)) / sc)) / step (edgeCpu's n with preEdgeLine).
@@ -278,12 +282,16 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.end().end();
   f.get(po).get(xHalf).f64Store(L.XH);
   finite(xHalf).eqz().brIf(0);
-  // The white line on [wl0, wl1): from the crossing's interval to the first x past wlHi.
+  // The white line on [wl0, wl1): from the crossing's interval to the first x past wlHi
+  // (x[nE] = +Infinity ends it). Two passes: (1) the screen a(i) = (mu(i) - (preA + preB
+  // xs(i))) / step by multiplications, two points per vector, into A, with its maximum aMax
+  // and the window's max |mu(i)| (NaN ignored, as the JavaScript kernel's general path);
+  // (2) the exact n(i) (the twin's expression) of the points with a(i) >= aMax - 2 tol, in
+  // index order, the first maximum kept (strict >). |a(i) - n(i)| <= tol (edge-fused.ts),
+  // so every point that can be the twin's maximum is evaluated exactly: the twin's choice and
+  // bits. A non-finite tol or aMax screens nothing out.
   f.get(xHalf).f64(wlWidth).fadd().set(wlHi);
   f.f64(1).get(step).op(F64_DIV).set(inv);
-  f.f64(EDGE_SCREEN_REL).get(inv).fmul().set(relInv);
-  f.get(relInv).get(preA).op(F64_ABS).get(preB).op(F64_ABS).f64(xsAbsMax).fmul().fadd().fmul().set(cTol);
-  f.f64(-Infinity).set(thr);
   f.f64(-Infinity).set(kV);
   f.i32(-1).set(k);
   f.get(iHalf).set(i);
@@ -293,21 +301,49 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(i).i32(1).add().set(i);
   f.br(0);
   f.end().end();
+  f.get(i).set(wl0);
+  f.f64(-Infinity).f64x2Splat().set(aMaxV);
+  f.f64(0).f64x2Splat().set(absV);
+  f.get(preA).f64x2Splat().set(preAv);
+  f.get(preB).f64x2Splat().set(preBv);
+  f.get(inv).f64x2Splat().set(invV);
+  f.get(wlHi).f64x2Splat().set(wlHiV);
+  f.f64(-Infinity).f64x2Splat().set(ninfV);
+  f.block().loop();
+  f.get(i).i32(nE).geS().brIf(1);
+  X(i).get(wlHi).op(F64_GT).brIf(1);
+  f.get(yo).get(i).i32(2).shl().add().vLoad64Zero(0).f64x2PromoteLow().set(vv);
+  f.get(i).i32(3).shl().vLoad(L.X).get(wlHiV).op(0xfd, 0x4b).set(mV); // f64x2.le: lanes inside the window
+  f.get(vv).f64x2Abs().set(av);
+  f.get(av).get(absV).get(av).get(absV).f64x2Gt().get(mV).vAnd().vBitselect().set(absV);
+  f.get(vv).get(preAv).get(preBv).get(i).i32(3).shl().vLoad(L.XS).f64x2Mul().f64x2Add().f64x2Sub().get(invV).f64x2Mul();
+  f.get(ninfV).get(mV).vBitselect().set(aV);
+  f.get(i).i32(3).shl().get(aV).vStore(L.A);
+  f.get(aV).get(aMaxV).get(aV).get(aMaxV).f64x2Gt().vBitselect().set(aMaxV);
+  f.get(i).i32(2).add().set(i);
+  f.br(0);
+  f.end().end();
+  f.get(aMaxV).f64x2Extract(0).get(aMaxV).f64x2Extract(1).op(F64_MAX).set(thr);
+  f.get(absV).f64x2Extract(0).get(absV).f64x2Extract(1).op(F64_MAX);
+  f.get(preA).op(F64_ABS).fadd().get(preB).op(F64_ABS).f64(xsAbsMax).fmul().fadd();
+  f.f64(EDGE_SCREEN_REL).fmul().get(inv).fmul().set(cTol); // tol
+  finite(cTol).get(thr).get(thr).fsub().f64(0).op(F64_EQ).op(I32_AND).if_();
+  f.get(thr).f64(2).get(cTol).fmul().fsub().set(thr); // aLo
+  f.else_();
+  f.f64(-Infinity).set(thr);
+  f.end();
+  f.get(wl0).set(i);
   f.block().loop();
   f.get(i).i32(nE).geS().brIf(1);
   X(i).get(wlHi).op(F64_GT).brIf(1);
   f.block(); // br 0 = next point
-  Y(i);
-  f.set(v);
-  f.get(v).get(preA).get(preB).get(i).i32(3).shl().f64Load(L.XS).fmul().fadd().fsub().get(inv).fmul();
-  f.get(v).op(F64_ABS).get(relInv).fmul().fadd().get(thr).op(F64_LT).brIf(0);
+  f.get(i).i32(3).shl().f64Load(L.A).get(thr).op(F64_LT).brIf(0);
   nOf(i);
   f.set(n);
   finite(n).eqz().brIf(0);
   f.get(n).get(kV).op(F64_GT).if_();
   f.get(n).set(kV);
   f.get(i).set(k);
-  f.get(kV).get(cTol).fsub().set(thr);
   f.end();
   f.end();
   f.get(i).i32(1).add().set(i);
@@ -380,9 +416,9 @@ export class EdgeWasm {
     const buf = wasmHeap().buffer;
     const { x } = plan;
     const f64 = (a: number, n: number) => new Float64Array(buf, a, n);
-    f64(this.L.X, nE).set(x);
+    f64(this.L.X, nE + 2).set([...x, Infinity, Infinity]);
     f64(this.L.XC, nE).set(x.map((v) => v - plan.pre.centre));
-    f64(this.L.XS, nE).set(x.map((v) => v - plan.pre.centre).map((v) => v / plan.pre.scale));
+    f64(this.L.XS, nE + 2).set([...x.map((v) => v - plan.pre.centre).map((v) => v / plan.pre.scale), 0, 0]);
     this.preA = f64(this.L.PA, EDGE_WASM_BLOCK);
     this.preB = f64(this.L.PB, EDGE_WASM_BLOCK);
     this.step = f64(this.L.ST, EDGE_WASM_BLOCK);
