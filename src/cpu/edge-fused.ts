@@ -196,12 +196,13 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   // With WebAssembly SIMD (edge-wasm.ts) the gather and the derivative search of each block
   // run there (the same operations, so the same bits), including the two smoothed values
   // beside the maximum that the parabola needs.
-  const W = edgeWasmAvailable ? edgeWasm(plan) : null;
+  const W = edgeWasmAvailable ? edgeWasm(plan, T) : null;
   const B = W ? EDGE_WASM_BLOCK : EDGE_BLOCK;
   const y = W ? W.y : new Float32Array(B * nE);
-  // On an increasing grid the edge half (crossing, white line) of the block's OK pixels runs
-  // in edge-wasm.ts (edge()) after the per-pixel loop below.
-  const WE = W && increasing ? W : null;
+  // On an increasing grid every pixel whose windows hold only finite values (the usual
+  // case) is done in edge-wasm.ts (finish(): fit() and edge()), its float32 rows copied out
+  // per block; the loop below then runs only for the others (code 0).
+  const WF = W && increasing ? W : null;
   const sc = pre.scale;
   for (let p0 = 0; p0 < P; p0 += B) {
    const nb = Math.min(B, P - p0);
@@ -212,10 +213,16 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
        for (let j = 0; j < nb; j++) y[j * nE + i] = cube[src + j];
      }
    }
+   if (WF) {
+     WF.finish(nb);
+     const full = nb === B;
+     for (let k = 0; k < NORM_ROWS; k++) norm.set(full ? WF.normOut[k] : WF.normOut[k].subarray(0, nb), k * P + p0);
+     for (let k = 0; k < EDGE_ROWS; k++) edge.set(full ? WF.edgeOut[k] : WF.edgeOut[k].subarray(0, nb), k * P + p0);
+   }
    for (let j = 0; j < nb; j++) {
     const p = p0 + j;
     const yo = j * nE;
-    if (WE) WE.flag[j] = 0;
+    if (WF && WF.code[j] !== 0) continue;
     // 1. Own e0: smoothed derivative maximum in the edge window.
     let best = -1, bestV = -Infinity, dsPrev = NaN, dsNext = NaN;
     if (W) {
@@ -417,10 +424,6 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     // computed once per pixel (nVal / nStamp).
     if (Number.isFinite(xd)) edge[rEDeriv + p] = e0 + xd;
     const anchor = Number.isFinite(xd) ? xd : 0;
-    if (WE) {
-      WE.preA[j] = preA; WE.preB[j] = preB; WE.step[j] = step; WE.anchor[j] = anchor; WE.flag[j] = 1;
-      continue;
-    }
     // The 0.5 crossing nearest the anchor (ties: the lowest index, as the twin's forward
     // scan keeps the first). On an increasing grid the intervals are visited outward from the
     // anchor and the search stops once every unvisited interval lies farther away than the
@@ -548,25 +551,6 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
     }
     edge[rWlE + p] = e0 + xw;
     edge[rWlH + p] = hw;
-   }
-   if (WE) {
-    WE.edge(nb);
-    for (let j = 0; j < nb; j++) {
-      if (WE.flag[j] === 0) continue;
-      const p = p0 + j;
-      const xh = WE.xHalf[j];
-      if (!Number.isFinite(xh)) {
-        norm[rStatus + p] = EdgeStatus.NO_EDGE;
-        edge[rEDeriv + p] = NaN;
-        continue;
-      }
-      edge[rEHalf + p] = e0 + xh;
-      const xw = WE.wlE[j];
-      if (xw === xw) {
-        edge[rWlE + p] = e0 + xw;
-        edge[rWlH + p] = WE.wlH[j];
-      }
-    }
    }
   }
   return { norm, edge };

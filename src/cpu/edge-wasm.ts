@@ -17,6 +17,7 @@
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
+import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
 import { assemble, F64, Fn, I32, instantiate, uleb, V128, wasmSimd } from './wasm.js';
 
 /** Pixels per block (even: the search takes pairs). */
@@ -31,6 +32,7 @@ export const XCROSS_SLACK = 1e-12;
 interface Exports {
   stage: (src: number, stride: number, bytes: number) => void;
   prep: (pairs: number) => void;
+  fit: (nb: number) => void;
   edge: (nb: number) => void;
 }
 
@@ -40,8 +42,12 @@ interface Layout {
   X: number; XC: number; XS: number;
   /** The white line's screen values of the current pixel (f64 per energy, nE + 2). */
   A: number;
-  /** Per pixel of the block (f64): the edge search's inputs preA, preB, step, anchor and outputs xHalf, wl energy, wl height; FLAG (i32): 1 = search this pixel. */
-  PA: number; PB: number; ST: number; AN: number; XH: number; XW: number; HW: number; FLAG: number;
+  /** Per pixel of the block (f64): the edge search's inputs preA, preB, step, anchor; FLAG (i32): 1 = search this pixel; CODE (i32): 1 = done here, 0 = for the JavaScript kernel. */
+  PA: number; PB: number; ST: number; AN: number; FLAG: number; CODE: number;
+  /** The block's float32 output rows: [NORM_ROWS][EDGE_WASM_BLOCK], [EDGE_ROWS][EDGE_WASM_BLOCK]. */
+  NOUT: number; EOUT: number;
+  /** Per own-e0 index tables (edge-fused.ts Tables): win (i32 x 4), basis (x 4), pre (x 4), chol (x 8), u and t (x nE). */
+  WIN: number; BASIS: number; TPRE: number; TCHOL: number; TU: number; TT: number;
   bytes: number;
 }
 
@@ -57,8 +63,11 @@ function layout(nE: number, base: number): Layout {
   const DR = al(DL + 8 * EDGE_WASM_BLOCK);
   const X = al(DR + 8 * EDGE_WASM_BLOCK), XC = al(X + 8 * (nE + 2)), XS = al(XC + 8 * nE), A = al(XS + 8 * (nE + 2));
   const blk = (a: number) => al(a + 8 * EDGE_WASM_BLOCK);
-  const PA = al(A + 8 * (nE + 2)), PB = blk(PA), ST = blk(PB), AN = blk(ST), XH = blk(AN), XW = blk(XH), HW = blk(XW), FLAG = blk(HW);
-  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, PA, PB, ST, AN, XH, XW, HW, FLAG, bytes: blk(FLAG) - base };
+  const PA = al(A + 8 * (nE + 2)), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
+  const NOUT = blk(CODE), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
+  const WIN = al(EOUT + 4 * EDGE_ROWS * EDGE_WASM_BLOCK), BASIS = al(WIN + 16 * nE), TPRE = al(BASIS + 32 * nE), TCHOL = al(TPRE + 32 * nE);
+  const TU = al(TCHOL + 64 * nE), TT = al(TU + 8 * nE * nE);
+  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, PA, PB, ST, AN, FLAG, CODE, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, bytes: al(TT + 8 * nE * nE) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -177,8 +186,9 @@ const I32_LE_S = 0x4c, I32_AND = 0x71, I32_OR = 0x72, I32_SHR_S = 0x75, SELECT =
  * best crossing), then the white line's maximum in [xHalf, xHalf + width] screened against
  * the running maximum (EDGE_SCREEN_REL) and its parabola. Scalar float64, every value the
  * twin's expression in the twin's order (n(i) = (y(i) - (preA + (preB xc(i)) / sc)) / step
- * is recomputed where the JavaScript kernel reused it: the same bits). Writes XH (xHalf,
- * not finite: no edge), XW (NaN: no white line) and HW.
+ * is recomputed where the JavaScript kernel reused it: the same bits). Writes the float32
+ * edge rows E0_HALF, WL_ENERGY, WL_HEIGHT into EOUT, or (no finite crossing) status NO_EDGE
+ * into NOUT and NaN as E0_DERIV.
  */
 function buildEdge(plan: EdgePlan, L: Layout): Fn {
   const { nE, x } = plan;
@@ -189,7 +199,8 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
     xsAbsMax = Math.max(xsAbsMax, Math.abs((x[i] - plan.pre.centre) / sc));
   }
   const f = new Fn('edge', [['nb', I32]]);
-  const j = f.local('j', I32), yo = f.local('yo', I32), po = f.local('po', I32);
+  const B = EDGE_WASM_BLOCK;
+  const j = f.local('j', I32), yo = f.local('yo', I32), po = f.local('po', I32), jo = f.local('jo', I32);
   const lo = f.local('lo', I32), hi = f.local('hi', I32), mid = f.local('mid', I32);
   const Li = f.local('Li', I32), Ri = f.local('Ri', I32), i = f.local('i', I32), i1 = f.local('i1', I32), iHalf = f.local('iHalf', I32), k = f.local('k', I32);
   const [preA, preB, step, anchor, slack, bestDist, xHalf, dL, dR, nPrev, nNext, xcross, dist] =
@@ -218,7 +229,7 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(po).f64Load(L.PB).set(preB);
   f.get(po).f64Load(L.ST).set(step);
   f.get(po).f64Load(L.AN).set(anchor);
-  f.get(po).f64(NaN).f64Store(L.XW);
+  f.get(j).i32(2).shl().set(jo);
   // lo: the first grid index with x[lo] >= anchor.
   f.i32(0).set(lo);
   f.i32(nE).set(hi);
@@ -280,8 +291,12 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.end();
   f.br(0);
   f.end().end();
-  f.get(po).get(xHalf).f64Store(L.XH);
-  finite(xHalf).eqz().brIf(0);
+  finite(xHalf).eqz().if_();
+  f.get(jo).f64(EdgeStatus.NO_EDGE).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
+  f.get(jo).i32(0x7fc00000).i32Store(L.EOUT + 4 * EdgeRow.E0_DERIV * B);
+  f.br(1);
+  f.end();
+  f.get(jo).f64(plan.e0).get(xHalf).fadd().demote().f32Store(L.EOUT + 4 * EdgeRow.E0_HALF * B);
   // The white line on [wl0, wl1): from the crossing's interval to the first x past wlHi
   // (x[nE] = +Infinity ends it). Two passes: (1) the screen a(i) = (mu(i) - (preA + preB
   // xs(i))) / step by multiplications, two points per vector, into A, with its maximum aMax
@@ -375,8 +390,8 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.end();
   f.end();
   f.end();
-  f.get(po).get(xw).f64Store(L.XW);
-  f.get(po).get(hw).f64Store(L.HW);
+  f.get(jo).f64(plan.e0).get(xw).fadd().demote().f32Store(L.EOUT + 4 * EdgeRow.WL_ENERGY * B);
+  f.get(jo).get(hw).demote().f32Store(L.EOUT + 4 * EdgeRow.WL_HEIGHT * B);
   f.end(); // per pixel
   f.get(j).i32(1).add().set(j);
   f.br(0);
@@ -384,7 +399,263 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   return f;
 }
 
-/** One plan's module and scratch: stage a block, run prep, read y / best / bestV. */
+/**
+ * The normalize half (normalizeCpu's fits, edge-fused.ts's tabulated grid parts) for every
+ * pixel of the block, after prep(): the parabola through the derivative maximum, the own-e0
+ * index, the pre-edge line and post-edge polynomial from the plan's tables (TPRE, TCHOL: the
+ * grid-only sums and factor, made by the twin's loops), the noise, the step, the rebase, the
+ * status, written as float32 rows into NOUT (and E0_DERIV into EOUT); the edge search's
+ * inputs (PA, PB, ST, AN, FLAG 1) for pixels with status OK. A pixel with a non-finite value
+ * in its pre- or post-edge window gets CODE 0 and nothing else: the JavaScript kernel runs
+ * the twin's loops for it (CODE 1: done here). Scalar float64, the twin's expressions in the
+ * twin's order, so the same bits.
+ */
+function buildFit(plan: EdgePlan, L: Layout): Fn {
+  const { nE, larch, maskSigma } = plan;
+  const deg = plan.post.degree;
+  const ei0 = plan.edge.i0, ei1 = plan.edge.i1;
+  const B = EDGE_WASM_BLOCK;
+  const f = new Fn('fit', [['nb', I32]]);
+  const [j, yo, po, jo, best, ie0, k, a0, a1, b0, b1, uo, i] = ['j', 'yo', 'po', 'jo', 'best', 'ie0', 'k', 'a0', 'a1', 'b0', 'b1', 'uo', 'i'].map((q) => f.local(q, I32));
+  const [bestV, xd, t0, t2, s0, s2, beta, alpha, tv, x0, pc, ps, qc, qs, sy, suy, p0, p1, p2, det, la, lb, r0, r1, r2, c0, cf1, cf2, l00, l10, l20, l11, l21, l22, z0, z1, z2, rss, noise, step, v, d, tt, al, be] =
+    ['bestV', 'xd', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv', 'x0', 'pc', 'ps', 'qc', 'qs', 'sy', 'suy', 'p0', 'p1', 'p2', 'det', 'la', 'lb', 'r0', 'r1', 'r2', 'c0', 'cf1', 'cf2', 'l00', 'l10', 'l20', 'l11', 'l21', 'l22', 'z0', 'z1', 'z2', 'rss', 'noise', 'step', 'v', 'd', 'tt', 'al', 'be'].map((q) => f.local(q, F64));
+  const solved = f.local('solved', I32);
+  const X = (idx: string) => f.get(idx).i32(3).shl().f64Load(L.X);
+  const Xk = (idx: string, dk: number) => f.get(idx).i32(3).shl().f64Load(L.X + 8 * dk);
+  const Y = (idx: string) => f.get(yo).get(idx).i32(2).shl().add().f32Load(0).promote();
+  const finite = (q: string) => f.get(q).get(q).fsub().f64(0).op(F64_EQ);
+  const normOut = (row: number, value: () => void) => { f.get(jo); value(); f.demote().f32Store(L.NOUT + 4 * row * B); };
+  const nanBits = 0x7fc00000; // float32 NaN as JavaScript stores NaN
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().set(jo);
+  f.get(j).i32(3).shl().set(po);
+  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(jo).i32(1).i32Store(L.CODE);
+  f.get(jo).i32(0).i32Store(L.FLAG);
+  for (let r = 0; r < EDGE_ROWS; r++) f.get(jo).i32(nanBits).i32Store(L.EOUT + 4 * r * B);
+  // 1. Own e0 (derivative maximum from prep, its parabola).
+  f.get(po).f64Load(L.BEST).op(0xaa).set(best); // i32.trunc_f64_s: -1 or an index
+  f.get(po).f64Load(L.BV).set(bestV);
+  f.f64(NaN).set(xd);
+  f.get(best).i32(0).geS().if_();
+  X(best).set(xd);
+  f.get(best).i32(ei0).op(0x4a).get(best).i32(ei1 - 1).ltS().op(I32_AND).if_();
+  Xk(best, -1); X(best); f.fsub().set(t0);
+  Xk(best, 1); X(best); f.fsub().set(t2);
+  f.get(po).f64Load(L.DL).get(bestV).fsub().get(t0).op(F64_DIV).set(s0);
+  f.get(po).f64Load(L.DR).get(bestV).fsub().get(t2).op(F64_DIV).set(s2);
+  f.get(s2).get(s0).fsub().get(t2).get(t0).fsub().op(F64_DIV).set(beta);
+  f.get(s0).get(beta).get(t0).fmul().fsub().set(alpha);
+  f.get(beta).f64(0).op(F64_LT).if_();
+  f.get(alpha).op(F64_NEG).f64(2).get(beta).fmul().op(F64_DIV).get(t0).op(F64_MAX).get(t2).op(F64_MIN).set(tv);
+  finite(tv).if_();
+  X(best).get(tv).fadd().set(xd);
+  f.end();
+  f.end();
+  f.end();
+  f.end();
+  f.i32(larch.ie0).set(ie0);
+  if (!larch.fixed) {
+    finite(xd).if_();
+    f.get(best).set(k);
+    f.get(k).set(ie0);
+    if (nE > 1) {
+      f.get(k).i32(0).op(0x4a).if_();
+      Xk(k, -1).get(xd).fsub().op(F64_ABS);
+      X(k).get(xd).fsub().op(F64_ABS);
+      f.op(F64_LE).if_();
+      f.get(k).i32(1).sub().set(ie0);
+      f.end();
+      f.end();
+      f.get(k).i32(1).add().i32(nE).ltS().if_();
+      Xk(k, 1).get(xd).fsub().op(F64_ABS);
+      X(ie0).get(xd).fsub().op(F64_ABS);
+      f.op(F64_LT).if_();
+      f.get(k).i32(1).add().set(ie0);
+      f.end();
+      f.end();
+    }
+    f.end();
+  }
+  X(ie0).set(x0);
+  // 2.-3. Windows and bases from the tables; the pre-edge sums (every point finite, else CODE 0).
+  f.get(ie0).i32(4).shl().set(k); // 16 bytes per index (WIN)
+  f.get(k).i32Load(L.WIN).set(a0);
+  f.get(k).i32Load(L.WIN + 4).set(a1);
+  f.get(k).i32Load(L.WIN + 8).set(b0);
+  f.get(k).i32Load(L.WIN + 12).set(b1);
+  f.get(ie0).i32(5).shl().set(k); // 32 bytes per index (BASIS, TPRE)
+  f.get(k).f64Load(L.BASIS).set(pc);
+  f.get(k).f64Load(L.BASIS + 8).set(ps);
+  f.get(k).f64Load(L.BASIS + 16).set(qc);
+  f.get(k).f64Load(L.BASIS + 24).set(qs);
+  f.get(k).f64Load(L.TPRE).set(p0);
+  f.get(k).f64Load(L.TPRE + 8).set(p1);
+  f.get(k).f64Load(L.TPRE + 16).set(p2);
+  f.get(k).f64Load(L.TPRE + 24).set(det);
+  f.get(ie0).i32(8 * nE).mul().set(uo);
+  f.f64(0).set(sy);
+  f.f64(0).set(suy);
+  f.get(a0).set(i);
+  f.block().loop();
+  f.get(i).get(a1).geS().brIf(1);
+  Y(i).set(v);
+  f.get(v).get(v).fsub().f64(0).op(F64_EQ).if_();
+  f.else_();
+  f.get(jo).i32(0).i32Store(L.CODE);
+  f.br(3); // next pixel
+  f.end();
+  f.get(sy).get(v).fadd().set(sy);
+  f.get(suy).get(uo).get(i).i32(3).shl().add().f64Load(L.TU).get(v).fmul().fadd().set(suy);
+  f.get(i).i32(1).add().set(i);
+  f.br(0);
+  f.end().end();
+  // The post-edge right-hand side (every point finite, else CODE 0).
+  const noData = () => {
+    f.get(jo).f64(EdgeStatus.NO_DATA).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
+    for (let r = 1; r < NORM_ROWS; r++) f.get(jo).i32(nanBits).i32Store(L.NOUT + 4 * r * B);
+  };
+  f.get(p0).f64(3).op(F64_LT).get(det).f64(SINGULAR_REL).get(p0).fmul().get(p0).fmul().op(F64_GT).eqz().op(I32_OR).if_();
+  noData();
+  f.br(1);
+  f.end();
+  f.get(p2).get(sy).fmul().get(p1).get(suy).fmul().fsub().get(det).op(F64_DIV).set(la);
+  f.get(p0).get(suy).fmul().get(p1).get(sy).fmul().fsub().get(det).op(F64_DIV).set(lb);
+  f.f64(0).set(r0);
+  f.f64(0).set(r1);
+  f.f64(0).set(r2);
+  f.get(b0).set(i);
+  f.block().loop();
+  f.get(i).get(b1).geS().brIf(1);
+  Y(i).set(v);
+  f.get(v).get(v).fsub().f64(0).op(F64_EQ).if_();
+  f.else_();
+  f.get(jo).i32(0).i32Store(L.CODE);
+  f.br(3);
+  f.end();
+  f.get(v).get(la).get(lb);
+  X(i);
+  f.get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().fsub().set(d);
+  f.get(uo).get(i).i32(3).shl().add().f64Load(L.TT).set(tt);
+  f.get(r0).f64(1).get(d).fmul().fadd().set(r0);
+  if (deg >= 1) f.get(r1).get(tt).get(d).fmul().fadd().set(r1);
+  if (deg >= 2) f.get(r2).get(tt).get(tt).fmul().get(d).fmul().fadd().set(r2);
+  f.get(i).i32(1).add().set(i);
+  f.br(0);
+  f.end().end();
+  // solve3 / solve2 / solve1 with the tabulated factor (TCHOL), the twin's operations.
+  f.get(ie0).i32(6).shl().set(k); // 64 bytes per index (TCHOL)
+  f.f64(0).set(c0);
+  f.f64(0).set(cf1);
+  f.f64(0).set(cf2);
+  f.i32(0).set(solved);
+  if (deg === 2) {
+    f.get(k).f64Load(L.TCHOL + 48).f64(1).op(F64_EQ).if_();
+    f.get(k).f64Load(L.TCHOL).set(l00);
+    f.get(k).f64Load(L.TCHOL + 8).set(l10);
+    f.get(k).f64Load(L.TCHOL + 16).set(l20);
+    f.get(k).f64Load(L.TCHOL + 24).set(l11);
+    f.get(k).f64Load(L.TCHOL + 32).set(l21);
+    f.get(k).f64Load(L.TCHOL + 40).set(l22);
+    f.get(r0).get(l00).op(F64_DIV).set(z0);
+    f.get(r1).get(l10).get(z0).fmul().fsub().get(l11).op(F64_DIV).set(z1);
+    f.get(r2).get(l20).get(z0).fmul().fsub().get(l21).get(z1).fmul().fsub().get(l22).op(F64_DIV).set(z2);
+    f.get(z2).get(l22).op(F64_DIV).set(cf2);
+    f.get(z1).get(l21).get(cf2).fmul().fsub().get(l11).op(F64_DIV).set(cf1);
+    f.get(z0).get(l10).get(cf1).fmul().fsub().get(l20).get(cf2).fmul().fsub().get(l00).op(F64_DIV).set(c0);
+    f.i32(1).set(solved);
+    f.end();
+  } else if (deg === 1) {
+    // dt = TCHOL[0], m0 = [1], m1 = [2], m4 = [3] (l00.. reused as m0, m1, m4, dt)
+    f.get(k).f64Load(L.TCHOL).set(z0);
+    f.get(k).f64Load(L.TCHOL + 8).set(l00);
+    f.get(k).f64Load(L.TCHOL + 16).set(l10);
+    f.get(k).f64Load(L.TCHOL + 24).set(l20);
+    f.get(z0).op(F64_ABS).f64(SINGULAR_REL).get(l00).fmul().get(l00).fmul().op(F64_GT).if_();
+    f.get(l20).get(r0).fmul().get(l10).get(r1).fmul().fsub().get(z0).op(F64_DIV).set(c0);
+    f.get(l00).get(r1).fmul().get(l10).get(r0).fmul().fsub().get(z0).op(F64_DIV).set(cf1);
+    f.i32(1).set(solved);
+    f.end();
+  } else {
+    f.get(k).f64Load(L.TCHOL).set(l00);
+    f.get(l00).f64(0).op(F64_GT).if_();
+    f.get(r0).get(l00).op(F64_DIV).set(c0);
+    f.i32(1).set(solved);
+    f.end();
+  }
+  f.get(b1).get(b0).sub().i32(deg + 1).ltS().get(solved).eqz().op(I32_OR).if_();
+  noData();
+  f.br(1);
+  f.end();
+  f.f64(0).set(rss);
+  f.get(a0).set(i);
+  f.block().loop();
+  f.get(i).get(a1).geS().brIf(1);
+  Y(i);
+  f.get(la).get(lb);
+  X(i);
+  f.get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().fsub().set(d);
+  f.get(rss).get(d).get(d).fmul().fadd().set(rss);
+  f.get(i).i32(1).add().set(i);
+  f.br(0);
+  f.end().end();
+  f.get(rss).get(p0).f64(2).fsub().op(F64_DIV).op(0x9f).set(noise); // f64.sqrt
+  f.get(x0).get(qc).fsub().get(qs).op(F64_DIV).set(t0);
+  f.get(c0).get(cf1).get(t0).fmul().fadd().get(cf2).get(t0).fmul().get(t0).fmul().fadd().set(step);
+  // preA = la + (lb * (pre.centre - pc)) / ps; preB = (lb * pre.scale) / ps.
+  f.get(la).get(lb).f64(plan.pre.centre).get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().set(v);
+  f.get(lb).f64(plan.pre.scale).fmul().get(ps).op(F64_DIV).set(d);
+  f.get(po).get(v).f64Store(L.PA);
+  f.get(po).get(d).f64Store(L.PB);
+  f.get(po).get(step).f64Store(L.ST);
+  normOut(NormRow.PRE_A, () => f.get(v));
+  normOut(NormRow.PRE_B, () => f.get(d));
+  // rebase: alpha = post.scale / qs, beta = (post.centre - qc) / qs.
+  f.f64(plan.post.scale).get(qs).op(F64_DIV).set(al);
+  f.f64(plan.post.centre).get(qc).fsub().get(qs).op(F64_DIV).set(be);
+  normOut(NormRow.POST_C0, () => f.get(c0).get(cf1).get(be).fmul().fadd().get(cf2).get(be).fmul().get(be).fmul().fadd());
+  normOut(NormRow.POST_C1, () => f.get(cf1).f64(2).get(cf2).fmul().get(be).fmul().fadd().get(al).fmul());
+  normOut(NormRow.POST_C2, () => f.get(cf2).get(al).fmul().get(al).fmul());
+  normOut(NormRow.STEP, () => f.get(step));
+  normOut(NormRow.NOISE, () => f.get(noise));
+  normOut(NormRow.E0_DERIV, () => f.get(xd));
+  normOut(NormRow.E0_OWN, () => f.get(x0));
+  // ok = step > maskSigma * noise && step > STEP_MIN_REL * |la + (lb * (x0 - pc)) / ps|
+  f.get(step).f64(maskSigma).get(noise).fmul().op(F64_GT);
+  f.get(step).f64(STEP_MIN_REL).get(la).get(lb).get(x0).get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().op(F64_ABS).fmul().op(F64_GT);
+  f.op(I32_AND).if_();
+  f.get(jo).f64(EdgeStatus.OK).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
+  finite(xd).if_();
+  f.get(jo).f64(plan.e0).get(xd).fadd().demote().f32Store(L.EOUT + 4 * EdgeRow.E0_DERIV * B);
+  f.get(po).get(xd).f64Store(L.AN);
+  f.else_();
+  f.get(po).f64(0).f64Store(L.AN);
+  f.end();
+  f.get(jo).i32(1).i32Store(L.FLAG);
+  f.else_();
+  f.get(jo).f64(EdgeStatus.LOW_STEP).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
+  f.end();
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
+/** The plan's grid-only tables (edge-fused.ts builds them; copied into the heap for fit()). */
+export interface EdgeTables {
+  win: Int32Array;
+  basis: Float64Array;
+  u: Float64Array;
+  t: Float64Array;
+  pre: Float64Array;
+  chol: Float64Array;
+}
+
+/** One plan's module and scratch: stage a block, run prep, then (increasing grids) fit + edge. */
 export class EdgeWasm {
   private readonly L: Layout;
   private readonly ex: Exports;
@@ -397,42 +668,40 @@ export class EdgeWasm {
   readonly dsL: Float64Array;
   readonly dsR: Float64Array;
   private readonly staged: Float32Array;
-  /** The edge search (edge()): per pixel of the block, its inputs (flag 1: search it) and outputs. */
-  readonly preA: Float64Array;
-  readonly preB: Float64Array;
-  readonly step: Float64Array;
-  readonly anchor: Float64Array;
-  readonly flag: Int32Array;
-  readonly xHalf: Float64Array;
-  readonly wlE: Float64Array;
-  readonly wlH: Float64Array;
+  /** After finish(): per pixel of the block, 1 = its rows are in normOut / edgeOut, 0 = the JavaScript kernel does this pixel. */
+  readonly code: Int32Array;
+  /** After finish(): the block's float32 rows, normOut[k] and edgeOut[k] of EDGE_WASM_BLOCK pixels each. */
+  readonly normOut: Float32Array[];
+  readonly edgeOut: Float32Array[];
 
-  constructor(readonly plan: EdgePlan) {
+  constructor(readonly plan: EdgePlan, T: EdgeTables) {
     const { nE } = plan;
     const base = heapAlloc(layout(nE, 0).bytes);
-    this.L = layout(nE, base);
+    const L = (this.L = layout(nE, base));
     const mem = wasmHeap().mem;
-    this.ex = instantiate<Exports>(assemble([buildStage(nE, this.L), buildPrep(plan, this.L), buildEdge(plan, this.L)], { pages: 1, maxPages: 65536, shared: true }), mem);
+    this.ex = instantiate<Exports>(assemble([buildStage(nE, L), buildPrep(plan, L), buildFit(plan, L), buildEdge(plan, L)], { pages: 1, maxPages: 65536, shared: true }), mem);
     const buf = wasmHeap().buffer;
     const { x } = plan;
     const f64 = (a: number, n: number) => new Float64Array(buf, a, n);
-    f64(this.L.X, nE + 2).set([...x, Infinity, Infinity]);
-    f64(this.L.XC, nE).set(x.map((v) => v - plan.pre.centre));
-    f64(this.L.XS, nE + 2).set([...x.map((v) => v - plan.pre.centre).map((v) => v / plan.pre.scale), 0, 0]);
-    this.preA = f64(this.L.PA, EDGE_WASM_BLOCK);
-    this.preB = f64(this.L.PB, EDGE_WASM_BLOCK);
-    this.step = f64(this.L.ST, EDGE_WASM_BLOCK);
-    this.anchor = f64(this.L.AN, EDGE_WASM_BLOCK);
-    this.xHalf = f64(this.L.XH, EDGE_WASM_BLOCK);
-    this.wlE = f64(this.L.XW, EDGE_WASM_BLOCK);
-    this.wlH = f64(this.L.HW, EDGE_WASM_BLOCK);
-    this.flag = new Int32Array(buf, this.L.FLAG, EDGE_WASM_BLOCK);
-    this.y = new Float32Array(buf, this.L.Y, nE * EDGE_WASM_BLOCK);
-    this.best = new Float64Array(buf, this.L.BEST, EDGE_WASM_BLOCK);
-    this.bestV = new Float64Array(buf, this.L.BV, EDGE_WASM_BLOCK);
-    this.dsL = new Float64Array(buf, this.L.DL, EDGE_WASM_BLOCK);
-    this.dsR = new Float64Array(buf, this.L.DR, EDGE_WASM_BLOCK);
-    this.staged = new Float32Array(buf, this.L.S, (this.L.rowStride / 4) * nE);
+    f64(L.X, nE + 2).set([...x, Infinity, Infinity]);
+    f64(L.XC, nE).set(x.map((v) => v - plan.pre.centre));
+    f64(L.XS, nE + 2).set([...x.map((v) => v - plan.pre.centre).map((v) => v / plan.pre.scale), 0, 0]);
+    new Int32Array(buf, L.WIN, 4 * nE).set(T.win);
+    f64(L.BASIS, 4 * nE).set(T.basis);
+    f64(L.TPRE, 4 * nE).set(T.pre);
+    f64(L.TCHOL, 8 * nE).set(T.chol);
+    f64(L.TU, nE * nE).set(T.u);
+    f64(L.TT, nE * nE).set(T.t);
+    const B = EDGE_WASM_BLOCK;
+    this.code = new Int32Array(buf, L.CODE, B);
+    this.normOut = Array.from({ length: NORM_ROWS }, (_, k) => new Float32Array(buf, L.NOUT + 4 * k * B, B));
+    this.edgeOut = Array.from({ length: EDGE_ROWS }, (_, k) => new Float32Array(buf, L.EOUT + 4 * k * B, B));
+    this.y = new Float32Array(buf, L.Y, nE * B);
+    this.best = new Float64Array(buf, L.BEST, B);
+    this.bestV = new Float64Array(buf, L.BV, B);
+    this.dsL = new Float64Array(buf, L.DL, B);
+    this.dsR = new Float64Array(buf, L.DR, B);
+    this.staged = new Float32Array(buf, L.S, (L.rowStride / 4) * nE);
     scratch.register(this, base);
   }
 
@@ -448,8 +717,9 @@ export class EdgeWasm {
     this.ex.prep((nb + 1) >> 1);
   }
 
-  /** The edge search for the block's pixels with flag 1 (increasing grids only): xHalf, wlE (NaN: none), wlH. */
-  edge(nb: number): void {
+  /** After run(), on an increasing grid: normalize and edge of the block's pixels (fit(), edge()) into code / normOut / edgeOut. */
+  finish(nb: number): void {
+    this.ex.fit(nb);
     this.ex.edge(nb);
   }
 }
@@ -461,8 +731,8 @@ const cache = new WeakMap<EdgePlan, EdgeWasm>();
 export const edgeWasmAvailable = wasmSimd;
 
 /** The plan's EdgeWasm (built once per plan and thread). */
-export function edgeWasm(plan: EdgePlan): EdgeWasm {
+export function edgeWasm(plan: EdgePlan, T: EdgeTables): EdgeWasm {
   let w = cache.get(plan);
-  if (!w) cache.set(plan, (w = new EdgeWasm(plan)));
+  if (!w) cache.set(plan, (w = new EdgeWasm(plan, T)));
   return w;
 }
