@@ -42,7 +42,7 @@
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
 import { window } from './normalize.js';
-import { EDGE_SCREEN_REL, EDGE_WASM_BLOCK, XCROSS_SLACK, edgeWasm, edgeWasmAvailable } from './edge-wasm.js';
+import { EDGE_SCREEN_REL, EDGE_WASM_BLOCK, EDGE_WASM_GROUP, XCROSS_SLACK, edgeWasm, edgeWasmAvailable } from './edge-wasm.js';
 
 /** Per-plan tables (see the module header). */
 interface Tables {
@@ -206,7 +206,11 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   const sc = pre.scale;
   for (let p0 = 0; p0 < P; p0 += B) {
    const nb = Math.min(B, P - p0);
-   if (W) W.run(cube, P, p0, nb);
+   if (W) {
+     const g = (p0 / B) % EDGE_WASM_GROUP;
+     if (g === 0) W.stage(cube, P, p0, Math.min(B * EDGE_WASM_GROUP, P - p0));
+     W.run(g, nb);
+   }
    else {
      for (let i = 0; i < nE; i++) {
        const src = i * P + p0;

@@ -23,6 +23,9 @@ import { assemble, F64, Fn, I32, instantiate, uleb, V128, wasmSimd } from './was
 /** Pixels per block (even: the search takes pairs). */
 export const EDGE_WASM_BLOCK = 128;
 
+/** Blocks staged at once (one copy call per energy row for EDGE_WASM_GROUP blocks: fewer calls from JavaScript). */
+export const EDGE_WASM_GROUP = 4;
+
 /** White-line screen tolerance relative to the pixel's scale (see edge-fused.ts): ~500x the ~8 eps rounding bound. */
 export const EDGE_SCREEN_REL = 1e-12;
 
@@ -31,7 +34,7 @@ export const XCROSS_SLACK = 1e-12;
 
 interface Exports {
   stage: (src: number, stride: number, bytes: number) => void;
-  prep: (pairs: number) => void;
+  prep: (off: number, pairs: number) => void;
   fit: (nb: number) => void;
   edge: (nb: number) => void;
 }
@@ -54,7 +57,7 @@ interface Layout {
 function layout(nE: number, base: number): Layout {
   const al = (x: number) => Math.ceil(x / 64) * 64;
   // Staged rows 4B + 64 bytes apart (not a power of two: the rows do not share cache sets).
-  const rowStride = 4 * EDGE_WASM_BLOCK + 64;
+  const rowStride = 4 * EDGE_WASM_BLOCK * EDGE_WASM_GROUP + 64;
   const S = base;
   const Y = al(S + rowStride * nE + 16);
   const BEST = al(Y + 4 * nE * EDGE_WASM_BLOCK);
@@ -87,7 +90,7 @@ function buildStage(nE: number, L: Layout): Fn {
 function buildPrep(plan: EdgePlan, L: Layout): Fn {
   const { nE, x, smoothHalf: h } = plan;
   const ei0 = plan.edge.i0, ei1 = plan.edge.i1;
-  const f = new Fn('prep', [['pairs', I32]]);
+  const f = new Fn('prep', [['off', I32], ['pairs', I32]]);
   const j = f.local('j', I32), src = f.local('src', I32), dst = f.local('dst', I32), t = f.local('t', I32);
   const acc = f.local('acc', V128), v = f.local('v', V128), upd = f.local('upd', V128);
   const best = f.local('best', V128), bestV = f.local('bestV', V128), nan = f.local('nan', V128), zero = f.local('zero', V128);
@@ -102,7 +105,7 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   f.i32(0).set(j);
   f.block().loop();
   f.get(j).get('pairs').i32(1).shl().geS().brIf(1);
-  f.get(j).i32(2).shl().i32(L.S).add().set(src);
+  f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(src);
   f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(dst);
   const n4 = nE - (nE % 4);
   for (let e = 0; e < n4; e += 4) {
@@ -131,7 +134,7 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   f.i32(0).set(t);
   f.block().loop();
   f.get(t).get('pairs').geS().brIf(1);
-  f.get(t).i32(3).shl().i32(L.S).add().set(src); // 2 floats per pair
+  f.get(t).i32(3).shl().i32(L.S).add().get('off').add().set(src); // 2 floats per pair
   const y = (i: number) => f.get(src).vLoad64Zero(i * L.rowStride).f64x2PromoteLow();
   for (let i = dLo; i <= dHi; i++) {
     y(i + 1);
@@ -705,16 +708,20 @@ export class EdgeWasm {
     scratch.register(this, base);
   }
 
-  /** Pixels p0 .. p0 + nb (nb <= EDGE_WASM_BLOCK) of the energy-major tile: transposed into y, searched into best / bestV. */
-  run(cube: Float32Array, P: number, p0: number, nb: number): void {
+  /** Stages pixels p0 .. p0 + n (n <= EDGE_WASM_BLOCK * EDGE_WASM_GROUP) of the energy-major tile (read in place from a heap tile by memory.copy). */
+  stage(cube: Float32Array, P: number, p0: number, n: number): void {
     const { nE } = this.plan;
-    if (inHeap(cube)) this.ex.stage(cube.byteOffset + 4 * p0, 4 * P, 4 * nb);
+    if (inHeap(cube)) this.ex.stage(cube.byteOffset + 4 * p0, 4 * P, 4 * n);
     else {
       const rs = this.L.rowStride / 4;
-      for (let i = 0; i < nE; i++) this.staged.set(cube.subarray(i * P + p0, i * P + p0 + nb), i * rs);
+      for (let i = 0; i < nE; i++) this.staged.set(cube.subarray(i * P + p0, i * P + p0 + n), i * rs);
     }
+  }
+
+  /** Block g (0 .. EDGE_WASM_GROUP - 1) of the staged pixels, nb <= EDGE_WASM_BLOCK of them: transposed into y, searched into best / bestV. */
+  run(g: number, nb: number): void {
     // An odd last pixel's partner lane reads stale staged values: computed and ignored.
-    this.ex.prep((nb + 1) >> 1);
+    this.ex.prep(4 * EDGE_WASM_BLOCK * g, (nb + 1) >> 1);
   }
 
   /** After run(), on an increasing grid: normalize and edge of the block's pixels (fit(), edge()) into code / normOut / edgeOut. */
