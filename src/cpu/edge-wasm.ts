@@ -210,8 +210,8 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
     ['preA', 'preB', 'step', 'anchor', 'slack', 'bestDist', 'xHalf', 'dL', 'dR', 'nPrev', 'nNext', 'xcross', 'dist'].map((n) => f.local(n, F64));
   const [wlHi, inv, cTol, thr, n, kV, xw, hw, nm, np, t0, t2, s0, s2, beta, alpha, tv] =
     ['wlHi', 'inv', 'cTol', 'thr', 'n', 'kV', 'xw', 'hw', 'nm', 'np', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv'].map((q) => f.local(q, F64));
-  const wl0 = f.local('wl0', I32);
-  const [aMaxV, absV, preAv, preBv, invV, wlHiV, ninfV, vv, mV, av, aV] = ['aMaxV', 'absV', 'preAv', 'preBv', 'invV', 'wlHiV', 'ninfV', 'vv', 'mV', 'av', 'aV'].map((q) => f.local(q, V128));
+  const wl0 = f.local('wl0', I32), wl1 = f.local('wl1', I32);
+  const [aMaxV, absV, preAv, preBv, invV, vv, aV] = ['aMaxV', 'absV', 'preAv', 'preBv', 'invV', 'vv', 'aV'].map((q) => f.local(q, V128));
   const X = (idx: string) => f.get(idx).i32(3).shl().f64Load(L.X);
   const Y = (idx: string) => f.get(yo).get(idx).i32(2).shl().add().f32Load(0).promote();
   // n(idx) = (y(idx) - (preA + (preB * xc(idx)) / sc)) / step (edgeCpu's n with preEdgeLine).
@@ -314,8 +314,7 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.i32(-1).set(k);
   f.get(iHalf).set(i);
   f.block().loop();
-  f.get(i).i32(nE).geS().brIf(1);
-  X(i).get(xHalf).op(F64_LT).eqz().brIf(1);
+  X(i).get(xHalf).op(F64_LT).eqz().brIf(1); // x[nE] = +Infinity ends it
   f.get(i).i32(1).add().set(i);
   f.br(0);
   f.end().end();
@@ -325,22 +324,28 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(preA).f64x2Splat().set(preAv);
   f.get(preB).f64x2Splat().set(preBv);
   f.get(inv).f64x2Splat().set(invV);
-  f.get(wlHi).f64x2Splat().set(wlHiV);
-  f.f64(-Infinity).f64x2Splat().set(ninfV);
+  // Points i, i + 1: a into A, the maxima by pmax (a NaN never replaces the maximum, as the
+  // JavaScript kernel's `if (a > aMax)`). |mu| of a point past the window may enter absV:
+  // that only widens tol (more points evaluated exactly).
+  const pair = (tail: boolean) => {
+    f.get(yo).get(i).i32(2).shl().add().vLoad64Zero(0).f64x2PromoteLow().set(vv);
+    f.get(absV).get(vv).f64x2Abs().op(0xfd, 0xf7, 0x01).set(absV); // f64x2.pmax
+    f.get(vv).get(preAv).get(preBv).get(i).i32(3).shl().vLoad(L.XS).f64x2Mul().f64x2Add().f64x2Sub().get(invV).f64x2Mul().set(aV);
+    f.get(i).i32(3).shl().get(aV).vStore(L.A);
+    if (tail) f.get(aV).f64(-Infinity).op(0xfd, 0x22, 1).set(aV); // f64x2.replace_lane 1: past the window
+    f.get(aMaxV).get(aV).op(0xfd, 0xf7, 0x01).set(aMaxV);
+  };
   f.block().loop();
-  f.get(i).i32(nE).geS().brIf(1);
-  X(i).get(wlHi).op(F64_GT).brIf(1);
-  f.get(yo).get(i).i32(2).shl().add().vLoad64Zero(0).f64x2PromoteLow().set(vv);
-  f.get(i).i32(3).shl().vLoad(L.X).get(wlHiV).op(0xfd, 0x4b).set(mV); // f64x2.le: lanes inside the window
-  f.get(vv).f64x2Abs().set(av);
-  f.get(av).get(absV).get(av).get(absV).f64x2Gt().get(mV).vAnd().vBitselect().set(absV);
-  f.get(vv).get(preAv).get(preBv).get(i).i32(3).shl().vLoad(L.XS).f64x2Mul().f64x2Add().f64x2Sub().get(invV).f64x2Mul();
-  f.get(ninfV).get(mV).vBitselect().set(aV);
-  f.get(i).i32(3).shl().get(aV).vStore(L.A);
-  f.get(aV).get(aMaxV).get(aV).get(aMaxV).f64x2Gt().vBitselect().set(aMaxV);
+  f.get(i).i32(3).shl().f64Load(L.X + 8).get(wlHi).op(F64_GT).brIf(1); // x[nE] = +Infinity ends it
+  pair(false);
   f.get(i).i32(2).add().set(i);
   f.br(0);
   f.end().end();
+  X(i).get(wlHi).op(F64_GT).eqz().if_();
+  pair(true);
+  f.get(i).i32(1).add().set(i);
+  f.end();
+  f.get(i).set(wl1);
   f.get(aMaxV).f64x2Extract(0).get(aMaxV).f64x2Extract(1).op(F64_MAX).set(thr);
   f.get(absV).f64x2Extract(0).get(absV).f64x2Extract(1).op(F64_MAX);
   f.get(preA).op(F64_ABS).fadd().get(preB).op(F64_ABS).f64(xsAbsMax).fmul().fadd();
@@ -350,23 +355,33 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.else_();
   f.f64(-Infinity).set(thr);
   f.end();
+  f.get(thr).f64x2Splat().set(aV);
+  // Pass 2: pairs whose screen values all lie below aLo are skipped by one test.
+  const exact = (q: string) => {
+    f.block(); // br 0 = next point
+    f.get(q).i32(3).shl().f64Load(L.A).get(thr).op(F64_LT).brIf(0);
+    nOf(q);
+    f.set(n);
+    finite(n).eqz().brIf(0);
+    f.get(n).get(kV).op(F64_GT).if_();
+    f.get(n).set(kV);
+    f.get(q).set(k);
+    f.end();
+    f.end();
+  };
   f.get(wl0).set(i);
   f.block().loop();
-  f.get(i).i32(nE).geS().brIf(1);
-  X(i).get(wlHi).op(F64_GT).brIf(1);
-  f.block(); // br 0 = next point
-  f.get(i).i32(3).shl().f64Load(L.A).get(thr).op(F64_LT).brIf(0);
-  nOf(i);
-  f.set(n);
-  finite(n).eqz().brIf(0);
-  f.get(n).get(kV).op(F64_GT).if_();
-  f.get(n).set(kV);
-  f.get(i).set(k);
+  f.get(i).i32(1).add().tee(i1).get(wl1).geS().brIf(1);
+  f.get(i).i32(3).shl().vLoad(L.A).get(aV).f64x2Lt().vNot().vAnyTrue().if_();
+  exact(i);
+  exact(i1);
   f.end();
-  f.end();
-  f.get(i).i32(1).add().set(i);
+  f.get(i).i32(2).add().set(i);
   f.br(0);
   f.end().end();
+  f.get(i).get(wl1).ltS().if_();
+  exact(i);
+  f.end();
   f.get(k).i32(0).ltS().brIf(0);
   X(k).set(xw);
   f.get(kV).set(hw);
