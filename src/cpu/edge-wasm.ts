@@ -45,6 +45,8 @@ interface Layout {
   X: number; XC: number; XS: number;
   /** The white line's screen values of the current pixel (f64 per energy, nE + 2). */
   A: number;
+  /** The crossing search's n(i) near the anchor (f64 x 8). */
+  NV: number;
   /** Per pixel of the block (f64): the edge search's inputs preA, preB, step, anchor; FLAG (i32): 1 = search this pixel; CODE (i32): 1 = done here, 0 = for the JavaScript kernel. */
   PA: number; PB: number; ST: number; AN: number; FLAG: number; CODE: number;
   /** The block's float32 output rows: [NORM_ROWS][EDGE_WASM_BLOCK], [EDGE_ROWS][EDGE_WASM_BLOCK]. */
@@ -66,11 +68,12 @@ function layout(nE: number, base: number): Layout {
   const DR = al(DL + 8 * EDGE_WASM_BLOCK);
   const X = al(DR + 8 * EDGE_WASM_BLOCK), XC = al(X + 8 * (nE + 2)), XS = al(XC + 8 * nE), A = al(XS + 8 * (nE + 2));
   const blk = (a: number) => al(a + 8 * EDGE_WASM_BLOCK);
-  const PA = al(A + 8 * (nE + 2)), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
+  const NV = al(A + 8 * (nE + 2));
+  const PA = al(NV + 64), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
   const NOUT = blk(CODE), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
   const WIN = al(EOUT + 4 * EDGE_ROWS * EDGE_WASM_BLOCK), BASIS = al(WIN + 16 * nE), TPRE = al(BASIS + 32 * nE), TCHOL = al(TPRE + 32 * nE);
   const TU = al(TCHOL + 64 * nE), TT = al(TU + 8 * nE * nE);
-  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, PA, PB, ST, AN, FLAG, CODE, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, bytes: al(TT + 8 * nE * nE) - base };
+  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, NV, PA, PB, ST, AN, FLAG, CODE, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, bytes: al(TT + 8 * nE * nE) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -221,6 +224,17 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
     f.fsub().get(step).op(F64_DIV);
   };
   const finite = (q: string) => f.get(q).get(q).fsub().f64(0).op(F64_EQ);
+  const NEAR = 6;
+  const c0 = f.local('c0', I32), r = f.local('r', I32);
+  // n(idx) into `to`: from NV when idx is a NEAR point, else computed.
+  const nNear = (idx: string, to: string) => {
+    f.get(idx).get(c0).sub().tee(r).i32(NEAR).op(0x49).if_(); // i32.lt_u
+    f.get(r).i32(3).shl().f64Load(L.NV).set(to);
+    f.else_();
+    nOf(idx);
+    f.set(to);
+    f.end();
+  };
   f.i32(0).set(j);
   f.block().loop();
   f.get(j).get('nb').geS().brIf(1);
@@ -249,7 +263,54 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   // Intervals L, L-1, ... (x < anchor) and R, R+1, ... (x >= anchor).
   f.get(lo).i32(1).sub().i32(nE - 2).get(lo).i32(1).sub().i32(nE - 2).ltS().op(SELECT).set(Li);
   f.get(lo).set(Ri);
+  // n(i) of the NEAR points lo - NEAR / 2 .. lo + NEAR / 2 - 1 (where the search nearly always
+  // ends) up front, two per vector (the divisions pipelined), into NV; n(i) elsewhere when
+  // asked. The same expression per lane, so the same bits.
+  f.get(preA).f64x2Splat().set(preAv);
+  f.get(preB).f64x2Splat().set(preBv);
+  f.get(step).f64x2Splat().set(invV);
+  f.get(lo).i32(NEAR / 2).sub().set(c0);
+  for (let q = 0; q < NEAR; q += 2) {
+    f.i32(L.NV + 8 * q);
+    f.get(yo).get(c0).i32(2).shl().add().vLoad64Zero(4 * q).f64x2PromoteLow();
+    f.get(preAv).get(preBv).get(c0).i32(3).shl().vLoad(L.XC + 8 * q).f64x2Mul().f64(sc).f64x2Splat().f64x2Div().f64x2Add();
+    f.f64x2Sub().get(invV).f64x2Div().vStore(0);
+  }
   f.f64(XCROSS_SLACK).get(anchor).op(F64_ABS).f64(xAbsMax).fadd().fmul().set(slack);
+  // The NEAR - 1 intervals c0 .. c0 + NEAR - 2 first, in index order without branches (the
+  // nearest crossing, the lowest index on ties: the outward search's choice). When that
+  // crossing is nearer than every other interval can be (less XCROSS_SLACK, strictly, so a
+  // tie elsewhere cannot exist), it is the search's result; otherwise the outward search.
+  f.block(); // br 0: crossing found
+  f.f64(Infinity).set(bestDist);
+  f.f64(NaN).set(xHalf);
+  f.i32(0).set(iHalf);
+  for (let q = 0; q < NEAR - 1; q++) {
+    f.get(c0).i32(q).add().set(i);
+    f.i32(L.NV + 8 * q).f64Load(0).set(nPrev);
+    f.i32(L.NV + 8 * q + 8).f64Load(0).set(nNext);
+    X(i);
+    f.f64(0.5).get(nPrev).fsub();
+    f.get(i).i32(3).shl().f64Load(L.X + 8);
+    X(i);
+    f.fsub().fmul().get(nNext).get(nPrev).fsub().op(F64_DIV).fadd().set(xcross);
+    f.get(xcross).get(anchor).fsub().op(F64_ABS).set(dist);
+    f.get(i).i32(0).geS().get(i).i32(nE - 2).op(I32_LE_S).op(I32_AND);
+    f.get(nPrev).f64(0.5).op(F64_LT).op(I32_AND).get(nNext).f64(0.5).op(F64_GE).op(I32_AND);
+    f.get(xcross).get(xcross).op(F64_EQ).op(I32_AND).get(dist).get(bestDist).op(F64_LT).op(I32_AND).set(r);
+    f.get(dist).get(bestDist).get(r).op(SELECT).set(bestDist);
+    f.get(xcross).get(xHalf).get(r).op(SELECT).set(xHalf);
+    f.get(i).get(iHalf).get(r).op(SELECT).set(iHalf);
+  }
+  f.f64(Infinity).set(dL);
+  f.get(c0).i32(1).op(0x4e).if_(); // i32.ge_s: intervals left of c0 exist
+  f.get(anchor).get(c0).i32(3).shl().f64Load(L.X).fsub().get(slack).fsub().set(dL);
+  f.end();
+  f.f64(Infinity).set(dR);
+  f.get(c0).i32(NEAR - 1).add().i32(nE - 2).op(I32_LE_S).if_();
+  f.get(c0).i32(3).shl().f64Load(L.X + 8 * (NEAR - 1)).get(anchor).fsub().get(slack).fsub().set(dR);
+  f.end();
+  f.get(bestDist).get(dL).op(F64_LT).get(bestDist).get(dR).op(F64_LT).op(I32_AND).brIf(0);
   f.f64(Infinity).set(bestDist);
   f.f64(NaN).set(xHalf);
   f.i32(0).set(iHalf);
@@ -274,11 +335,11 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(Ri).i32(1).add().set(Ri);
   f.end();
   f.block(); // crossAt(i): br 0 = next interval
-  nOf(i);
-  f.tee(nPrev).f64(0.5).op(F64_LT).eqz().brIf(0);
+  nNear(i, nPrev);
+  f.get(nPrev).f64(0.5).op(F64_LT).eqz().brIf(0);
   f.get(i).i32(1).add().set(i1);
-  nOf(i1);
-  f.tee(nNext).f64(0.5).op(F64_GE).eqz().brIf(0);
+  nNear(i1, nNext);
+  f.get(nNext).f64(0.5).op(F64_GE).eqz().brIf(0);
   X(i);
   f.f64(0.5).get(nPrev).fsub();
   X(i1);
@@ -294,6 +355,7 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.end();
   f.br(0);
   f.end().end();
+  f.end(); // crossing found
   finite(xHalf).eqz().if_();
   f.get(jo).f64(EdgeStatus.NO_EDGE).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
   f.get(jo).i32(0x7fc00000).i32Store(L.EOUT + 4 * EdgeRow.E0_DERIV * B);
