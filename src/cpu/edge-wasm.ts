@@ -24,7 +24,7 @@ import { assemble, F64, Fn, I32, instantiate, uleb, V128, wasmSimd } from './was
 export const EDGE_WASM_BLOCK = 128;
 
 /** Blocks staged at once (one copy call per energy row for EDGE_WASM_GROUP blocks: fewer calls from JavaScript). */
-export const EDGE_WASM_GROUP = 4;
+export const EDGE_WASM_GROUP = 16;
 
 /** White-line screen tolerance relative to the pixel's scale (see edge-fused.ts): ~500x the ~8 eps rounding bound. */
 export const EDGE_SCREEN_REL = 1e-12;
