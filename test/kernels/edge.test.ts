@@ -9,6 +9,7 @@ import { makeEdgePlan, DEFAULT_EDGE_OPTIONS, type EdgePlan } from '../../src/pip
 import { normalizeCpu } from '../../src/cpu/normalize.js';
 import { edgeCpu, type EdgeMargins } from '../../src/cpu/edge.js';
 import { edgeTileFused } from '../../src/cpu/edge-fused.js';
+import { EDGE_WASM_BLOCK, EDGE_WASM_GROUP } from '../../src/cpu/edge-wasm.js';
 import { heapF32, heapFree } from '../../src/cpu/wasm-heap.js';
 import { edgeStep } from '../../src/pipeline/edge-step.js';
 import { EdgeStatus } from '../../src/kernels/layout.js';
@@ -221,5 +222,22 @@ describe('edge CPU kernel', () => {
       }
     }
     heapFree(inHeapTile);
+    // A tile of several staging groups (EDGE_WASM_GROUP blocks are copied at once) and a
+    // partial last group, plain and in the heap.
+    const Q2 = 2 * EDGE_WASM_BLOCK * EDGE_WASM_GROUP + 77;
+    const big = new Float32Array(nE * Q2);
+    for (let i = 0; i < nE; i++) for (let q = 0; q < Q2; q++) big[i * Q2 + q] = cube[i * P + ((q * 7) % P)];
+    const bigHeap = heapF32(nE * Q2);
+    bigHeap.set(big);
+    const plan = makeEdgePlan(E, E0, DEFAULT_EDGE_OPTIONS);
+    const twinNorm = normalizeCpu(plan, big, Q2);
+    const twinEdge = edgeCpu(plan, big, Q2, twinNorm);
+    for (const tile of [big, bigHeap]) {
+      const fused = edgeTileFused(plan, tile, Q2);
+      const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      expect(same(fused.norm, Float32Array.from(twinNorm)), `several staging groups, ${tile === big ? 'plain' : 'heap'} tile`).toBe(true);
+      expect(same(fused.edge, Float32Array.from(twinEdge)), `several staging groups, ${tile === big ? 'plain' : 'heap'} tile`).toBe(true);
+    }
+    heapFree(bigHeap);
   });
 });
