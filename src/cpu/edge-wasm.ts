@@ -49,6 +49,8 @@ interface Layout {
   NV: number;
   /** Per pixel of the block (f64): the edge search's inputs preA, preB, step, anchor; FLAG (i32): 1 = search this pixel; CODE (i32): 1 = done here, 0 = for the JavaScript kernel. */
   PA: number; PB: number; ST: number; AN: number; FLAG: number; CODE: number;
+  /** fit()'s state between its two passes (f64: la, lb, xd; i32: ie0, GO 1 = continue). */
+  LA: number; LB: number; XD: number; IE0: number; GO: number;
   /** The block's float32 output rows: [NORM_ROWS][EDGE_WASM_BLOCK], [EDGE_ROWS][EDGE_WASM_BLOCK]. */
   NOUT: number; EOUT: number;
   /** Per own-e0 index tables (edge-fused.ts Tables): win (i32 x 4), basis (x 4), pre (x 4), chol (x 8), u and t (x nE). */
@@ -70,10 +72,11 @@ function layout(nE: number, base: number): Layout {
   const blk = (a: number) => al(a + 8 * EDGE_WASM_BLOCK);
   const NV = al(A + 8 * (nE + 2));
   const PA = al(NV + 64), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
-  const NOUT = blk(CODE), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
+  const LA = blk(CODE), LB = blk(LA), XD = blk(LB), IE0 = blk(XD), GO = blk(IE0);
+  const NOUT = blk(GO), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
   const WIN = al(EOUT + 4 * EDGE_ROWS * EDGE_WASM_BLOCK), BASIS = al(WIN + 16 * nE), TPRE = al(BASIS + 32 * nE), TCHOL = al(TPRE + 32 * nE);
   const TU = al(TCHOL + 64 * nE), TT = al(TU + 8 * nE * nE);
-  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, NV, PA, PB, ST, AN, FLAG, CODE, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, bytes: al(TT + 8 * nE * nE) - base };
+  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, NV, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, bytes: al(TT + 8 * nE * nE) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -500,6 +503,33 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   const [bestV, xd, t0, t2, s0, s2, beta, alpha, tv, x0, pc, ps, qc, qs, sy, suy, p0, p1, p2, det, la, lb, r0, r1, r2, c0, cf1, cf2, l00, l10, l20, l11, l21, l22, z0, z1, z2, rss, noise, step, v, d, tt, al, be] =
     ['bestV', 'xd', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv', 'x0', 'pc', 'ps', 'qc', 'qs', 'sy', 'suy', 'p0', 'p1', 'p2', 'det', 'la', 'lb', 'r0', 'r1', 'r2', 'c0', 'cf1', 'cf2', 'l00', 'l10', 'l20', 'l11', 'l21', 'l22', 'z0', 'z1', 'z2', 'rss', 'noise', 'step', 'v', 'd', 'tt', 'al', 'be'].map((q) => f.local(q, F64));
   const solved = f.local('solved', I32);
+  const [vv, dV, tV, laV, lbV, pcV, psV] = ['vv', 'dV', 'tV', 'laV', 'lbV', 'pcV', 'psV'].map((q) => f.local(q, V128));
+  // Two points per vector, i and i + 1 while i + 1 < end: the per-point work (the residual's
+  // division, the products) in f64x2 lanes, each sum still added point by point in index
+  // order (lane 0, then lane 1): the twin's bits. `body` leaves the pair's values in locals.
+  const pairs = (end: string, body: () => void) => {
+    f.block().loop();
+    f.get(i).i32(1).add().get(end).geS().brIf(1);
+    f.get(yo).get(i).i32(2).shl().add().vLoad64Zero(0).f64x2PromoteLow().set(vv);
+    body();
+    f.get(i).i32(2).add().set(i);
+    f.br(0);
+    f.end().end();
+  };
+  const finitePair = () => {
+    f.get(vv).get(vv).f64x2Sub().f64(0).f64x2Splat().f64x2Eq().i64x2AllTrue().if_();
+    f.else_();
+    f.get(jo).i32(0).i32Store(L.CODE);
+    f.br(3); // next pixel: the JavaScript kernel's loops
+    f.end();
+  };
+  // residual pair: mu - (la + (lb * (x - pc)) / ps) into dV.
+  const residualPair = () => {
+    f.get(vv).get(laV).get(lbV).get(i).i32(3).shl().vLoad(L.X).get(pcV).f64x2Sub().f64x2Mul().get(psV).f64x2Div().f64x2Add().f64x2Sub().set(dV);
+  };
+  const addLanes = (acc: string, vec: () => void) => {
+    for (let l = 0; l < 2; l++) { f.get(acc); vec(); f.f64x2Extract(l).fadd().set(acc); }
+  };
   const X = (idx: string) => f.get(idx).i32(3).shl().f64Load(L.X);
   const Xk = (idx: string, dk: number) => f.get(idx).i32(3).shl().f64Load(L.X + 8 * dk);
   const Y = (idx: string) => f.get(yo).get(idx).i32(2).shl().add().f32Load(0).promote();
@@ -515,6 +545,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
   f.get(jo).i32(1).i32Store(L.CODE);
   f.get(jo).i32(0).i32Store(L.FLAG);
+  f.get(jo).i32(0).i32Store(L.GO);
   for (let r = 0; r < EDGE_ROWS; r++) f.get(jo).i32(nanBits).i32Store(L.EOUT + 4 * r * B);
   // 1. Own e0 (derivative maximum from prep, its parabola).
   f.get(po).f64Load(L.BEST).op(0xaa).set(best); // i32.trunc_f64_s: -1 or an index
@@ -580,6 +611,14 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.f64(0).set(sy);
   f.f64(0).set(suy);
   f.get(a0).set(i);
+  pairs(a1, () => {
+    finitePair();
+    f.get(uo).get(i).i32(3).shl().add().vLoad(L.TU).get(vv).f64x2Mul().set(tV);
+    for (let l = 0; l < 2; l++) {
+      f.get(sy).get(vv).f64x2Extract(l).fadd().set(sy);
+      f.get(suy).get(tV).f64x2Extract(l).fadd().set(suy);
+    }
+  });
   f.block().loop();
   f.get(i).get(a1).geS().brIf(1);
   Y(i).set(v);
@@ -604,10 +643,61 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.end();
   f.get(p2).get(sy).fmul().get(p1).get(suy).fmul().fsub().get(det).op(F64_DIV).set(la);
   f.get(p0).get(suy).fmul().get(p1).get(sy).fmul().fsub().get(det).op(F64_DIV).set(lb);
+  // Phase 1 ends: the pixel's state for phase 2 (a second pass over the block, so the
+  // long dependent chains of one pixel's fits overlap with the next pixel's).
+  f.get(po).get(la).f64Store(L.LA);
+  f.get(po).get(lb).f64Store(L.LB);
+  f.get(po).get(xd).f64Store(L.XD);
+  f.get(jo).get(ie0).i32Store(L.IE0);
+  f.get(jo).i32(1).i32Store(L.GO);
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().set(jo);
+  f.get(jo).i32Load(L.GO).eqz().brIf(0);
+  f.get(j).i32(3).shl().set(po);
+  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(po).f64Load(L.LA).set(la);
+  f.get(po).f64Load(L.LB).set(lb);
+  f.get(po).f64Load(L.XD).set(xd);
+  f.get(jo).i32Load(L.IE0).set(ie0);
+  X(ie0).set(x0);
+  f.get(ie0).i32(4).shl().set(k);
+  f.get(k).i32Load(L.WIN).set(a0);
+  f.get(k).i32Load(L.WIN + 4).set(a1);
+  f.get(k).i32Load(L.WIN + 8).set(b0);
+  f.get(k).i32Load(L.WIN + 12).set(b1);
+  f.get(ie0).i32(5).shl().set(k);
+  f.get(k).f64Load(L.BASIS).set(pc);
+  f.get(k).f64Load(L.BASIS + 8).set(ps);
+  f.get(k).f64Load(L.BASIS + 16).set(qc);
+  f.get(k).f64Load(L.BASIS + 24).set(qs);
+  f.get(k).f64Load(L.TPRE).set(p0);
+  f.get(ie0).i32(8 * nE).mul().set(uo);
   f.f64(0).set(r0);
   f.f64(0).set(r1);
   f.f64(0).set(r2);
+  f.get(la).f64x2Splat().set(laV);
+  f.get(lb).f64x2Splat().set(lbV);
+  f.get(pc).f64x2Splat().set(pcV);
+  f.get(ps).f64x2Splat().set(psV);
   f.get(b0).set(i);
+  pairs(b1, () => {
+    finitePair();
+    residualPair();
+    f.get(uo).get(i).i32(3).shl().add().vLoad(L.TT).set(tV);
+    for (let l = 0; l < 2; l++) {
+      // r0 += 1 * d; r1 += t * d; r2 += t * t * d (the twin's products, lane by lane in order)
+      f.get(r0).f64(1).get(dV).f64x2Extract(l).fmul().fadd().set(r0);
+      if (deg >= 1) f.get(r1).get(tV).f64x2Extract(l).get(dV).f64x2Extract(l).fmul().fadd().set(r1);
+      if (deg >= 2) f.get(r2).get(tV).f64x2Extract(l).get(tV).f64x2Extract(l).fmul().get(dV).f64x2Extract(l).fmul().fadd().set(r2);
+    }
+  });
   f.block().loop();
   f.get(i).get(b1).geS().brIf(1);
   Y(i).set(v);
@@ -672,6 +762,11 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.end();
   f.f64(0).set(rss);
   f.get(a0).set(i);
+  pairs(a1, () => {
+    residualPair();
+    f.get(dV).get(dV).f64x2Mul().set(tV);
+    addLanes(rss, () => f.get(tV));
+  });
   f.block().loop();
   f.get(i).get(a1).geS().brIf(1);
   Y(i);
