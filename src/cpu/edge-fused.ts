@@ -172,7 +172,7 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   const T = tables(plan);
   const { dx: Tdx, xc: Txc, xs: Txs, xsAbsMax, u: Tu, t: Tt, win: Twin, basis: Tbasis, xAbsMax, increasing, pre: Tpre, chol: Tchol } = T;
   const norm = new Float32Array(NORM_ROWS * P);
-  const edge = new Float32Array(EDGE_ROWS * P).fill(NaN);
+  const edge = new Float32Array(EDGE_ROWS * P);
   const w = 2 * smoothHalf + 1;
   const ei0 = plan.edge.i0, ei1 = plan.edge.i1;
   const fixed = larch.fixed, ie0Nominal = larch.ie0, e0 = plan.e0, wlWidth = plan.whitelineWidth;
@@ -203,6 +203,9 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   // case) is done in edge-wasm.ts (finish(): fit() and edge()), its float32 rows copied out
   // per block; the loop below then runs only for the others (code 0).
   const WF = W && increasing ? W : null;
+  // Without it the edge rows start NaN (the loop below writes only what it finds); with it
+  // every block's edge rows are copied in whole (NaN where nothing was found).
+  if (!WF) edge.fill(NaN);
   const sc = pre.scale;
   for (let p0 = 0; p0 < P; p0 += B) {
    const nb = Math.min(B, P - p0);

@@ -250,7 +250,19 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(po).f64Load(L.ST).set(step);
   f.get(po).f64Load(L.AN).set(anchor);
   f.get(j).i32(2).shl().set(jo);
-  // lo: the first grid index with x[lo] >= anchor.
+  // lo: the first grid index with x[lo] >= anchor. Tried first: the pixel's own e0 index
+  // (fit()'s nearest grid point to the anchor, IE0) or the next one, accepted when
+  // x[lo - 1] < anchor <= x[lo]; else a binary search.
+  f.get(j).i32(2).shl().i32Load(L.IE0).set(mid);
+  f.get(mid).get(mid).i32(1).add();
+  X(mid).get(anchor).op(F64_GE);
+  f.op(SELECT).set(lo);
+  f.i32(0).set(hi); // 0: search
+  f.get(lo).eqz().get(lo).i32(3).shl().f64Load(L.X - 8).get(anchor).op(F64_LT).op(I32_OR);
+  f.get(lo).i32(3).shl().f64Load(L.X).get(anchor).op(F64_GE).op(I32_AND).if_();
+  f.i32(1).set(hi);
+  f.end();
+  f.get(hi).eqz().if_();
   f.i32(0).set(lo);
   f.i32(nE).set(hi);
   f.block().loop();
@@ -263,6 +275,7 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.end();
   f.br(0);
   f.end().end();
+  f.end();
   // Intervals L, L-1, ... (x < anchor) and R, R+1, ... (x >= anchor).
   f.get(lo).i32(1).sub().i32(nE - 2).get(lo).i32(1).sub().i32(nE - 2).ltS().op(SELECT).set(Li);
   f.get(lo).set(Ri);
