@@ -21,10 +21,10 @@ import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_
 import { assemble, F64, Fn, I32, instantiate, uleb, V128, wasmSimd } from './wasm.js';
 
 /** Pixels per block (even: the search takes pairs). */
-export const EDGE_WASM_BLOCK = 128;
+export const EDGE_WASM_BLOCK = 256;
 
 /** Blocks staged at once (one copy call per energy row for EDGE_WASM_GROUP blocks: fewer calls from JavaScript). */
-export const EDGE_WASM_GROUP = 16;
+export const EDGE_WASM_GROUP = 8;
 
 /** White-line screen tolerance relative to the pixel's scale (see edge-fused.ts): ~500x the ~8 eps rounding bound. */
 export const EDGE_SCREEN_REL = 1e-12;
