@@ -1,19 +1,28 @@
 /**
- * The first half of the CPU normalize + edge kernel (edge-fused.ts) in WebAssembly SIMD, one
- * block of EDGE_WASM_BLOCK pixels at a time: the block's spectra, staged energy-major in the
- * heap (wasm-heap.ts), are
- *  - transposed to pixel-major float32 (y[j * nE + i]) for the per-pixel rest of the kernel
- *    (windows that depend on each pixel's own e0), and
- *  - searched for the own-e0 derivative maximum two pixels per f64x2 vector, straight from
- *    the energy-major rows (the same energy indices for every pixel): the central differences
+ * The CPU normalize + edge kernel (edge-fused.ts) in WebAssembly, one module generated per
+ * plan (energies, windows and smoothing unrolled or in tables, the denominators constants),
+ * working on blocks of EDGE_WASM_BLOCK pixels in the shared heap (wasm-heap.ts):
+ *  - stage: EDGE_WASM_GROUP blocks' spectra copied energy-major into the heap (from a tile in
+ *    the heap by memory.copy; other tiles by one JavaScript copy per energy row);
+ *  - prep (SIMD): a block transposed to pixel-major float32 rows (y[j * nE + i]) and searched
+ *    for the own-e0 derivative maximum two pixels per f64x2 vector, straight from the
+ *    energy-major rows (the same energy indices for every pixel): the central differences
  *    d(i) = (y(i+1) - y(i-1)) / (x(i+1) - x(i-1)), their moving average
- *    ((0 + d(i-h)) + ... + d(i+h)) / (2h + 1) over the edge window, and the first index of the
+ *    ((0 + d(i-h)) + ... + d(i+h)) / (2h + 1) over the edge window, the first index of the
  *    largest finite value (-1 if none), and the smoothed values at its two neighbours (the
- *    parabola's other two points), kept as the search passes them.
+ *    parabola's other two points), kept as the search passes them;
+ *  - fit (scalar float64, two window points per vector where a point's work is independent):
+ *    normalizeCpu's own e0, pre-edge line, post-edge polynomial, noise, step, rebase and
+ *    status, with the grid-only parts from edge-fused.ts's tables; a pixel with a non-finite
+ *    value in its windows is left to JavaScript (CODE 0);
+ *  - edge (scalar float64, SIMD screens): edgeCpu's 0.5 crossing and white line.
+ * fit and edge write the block's float32 rows, which JavaScript copies out row by row.
  * Every value is a float32 promoted to float64 and every operation a float64 IEEE operation
- * in the twin's order (normalizeCpu's derivative, edge-plan.ts), so the index and value are
- * the twin's bits. The module is generated per plan: energies, window and smoothing unrolled,
- * the denominators constants.
+ * (no fused multiply-add in WebAssembly; sqrt is IEEE; f32.demote rounds to nearest like a
+ * Float32Array store) in the twin's order, sums added point by point in the twin's index
+ * order, so every written value is the twin's bits (test/kernels/edge.test.ts). Cheaper
+ * forms (the white-line screen, the crossing's near intervals, the start index) only decide
+ * which points are evaluated exactly; see edge-fused.ts.
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
