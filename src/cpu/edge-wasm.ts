@@ -150,10 +150,14 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   f.block().loop();
   f.get(t).get('pairs').geS().brIf(1);
   f.get(t).i32(3).shl().i32(L.S).add().get('off').add().set(src); // 2 floats per pair
-  const y = (i: number) => f.get(src).vLoad64Zero(i * L.rowStride).f64x2PromoteLow();
+  // Each y(i) loaded and promoted once.
+  const yl = new Map<number, string>();
+  for (let i = dLo - 1; i <= dHi + 1; i++) {
+    yl.set(i, f.local(`y${i}`, V128));
+    f.get(src).vLoad64Zero(i * L.rowStride).f64x2PromoteLow().set(yl.get(i)!);
+  }
   for (let i = dLo; i <= dHi; i++) {
-    y(i + 1);
-    y(i - 1);
+    f.get(yl.get(i + 1)!).get(yl.get(i - 1)!);
     f.f64x2Sub().f64(x[i + 1] - x[i - 1]).f64x2Splat().f64x2Div().set(d.get(i)!);
   }
   f.f64(-1).f64x2Splat().set(best);
