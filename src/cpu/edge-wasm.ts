@@ -529,7 +529,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   const [bestV, xd, t0, t2, s0, s2, beta, alpha, tv, x0, pc, ps, qc, qs, sy, suy, p0, p1, p2, det, la, lb, r0, r1, r2, c0, cf1, cf2, l00, l10, l20, l11, l21, l22, z0, z1, z2, rss, noise, step, v, d, tt, al, be] =
     ['bestV', 'xd', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv', 'x0', 'pc', 'ps', 'qc', 'qs', 'sy', 'suy', 'p0', 'p1', 'p2', 'det', 'la', 'lb', 'r0', 'r1', 'r2', 'c0', 'cf1', 'cf2', 'l00', 'l10', 'l20', 'l11', 'l21', 'l22', 'z0', 'z1', 'z2', 'rss', 'noise', 'step', 'v', 'd', 'tt', 'al', 'be'].map((q) => f.local(q, F64));
   const solved = f.local('solved', I32);
-  const [vv, dV, tV, laV, lbV, pcV, psV] = ['vv', 'dV', 'tV', 'laV', 'lbV', 'pcV', 'psV'].map((q) => f.local(q, V128));
+  const [vv, dV, tV, p2V, laV, lbV, pcV, psV] = ['vv', 'dV', 'tV', 'p2V', 'laV', 'lbV', 'pcV', 'psV'].map((q) => f.local(q, V128));
   // Two points per vector, i and i + 1 while i + 1 < end: the per-point work (the residual's
   // division, the products) in f64x2 lanes, each sum still added point by point in index
   // order (lane 0, then lane 1): the twin's bits. `body` leaves the pair's values in locals.
@@ -717,11 +717,14 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
     finitePair();
     residualPair();
     f.get(uo).get(i).i32(3).shl().add().vLoad(L.TT).set(tV);
+    // r0 += 1 * d (1 * d is d exactly); r1 += t * d; r2 += t * t * d: the twin's products,
+    // two per vector, added lane by lane in index order.
+    if (deg >= 2) f.get(tV).get(tV).f64x2Mul().get(dV).f64x2Mul().set(p2V);
+    if (deg >= 1) f.get(tV).get(dV).f64x2Mul().set(tV);
     for (let l = 0; l < 2; l++) {
-      // r0 += 1 * d; r1 += t * d; r2 += t * t * d (the twin's products, lane by lane in order)
-      f.get(r0).f64(1).get(dV).f64x2Extract(l).fmul().fadd().set(r0);
-      if (deg >= 1) f.get(r1).get(tV).f64x2Extract(l).get(dV).f64x2Extract(l).fmul().fadd().set(r1);
-      if (deg >= 2) f.get(r2).get(tV).f64x2Extract(l).get(tV).f64x2Extract(l).fmul().get(dV).f64x2Extract(l).fmul().fadd().set(r2);
+      f.get(r0).get(dV).f64x2Extract(l).fadd().set(r0);
+      if (deg >= 1) f.get(r1).get(tV).f64x2Extract(l).fadd().set(r1);
+      if (deg >= 2) f.get(r2).get(p2V).f64x2Extract(l).fadd().set(r2);
     }
   });
   f.block().loop();
