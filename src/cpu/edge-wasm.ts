@@ -243,6 +243,10 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   const NEAR = 6;
   const c0 = f.local('c0', I32), r = f.local('r', I32);
   // n(idx) into `to`: from NV when idx is a NEAR point, else computed.
+  // x[c0 + q], addressed from lo = c0 + NEAR / 2 >= 0 (a negative base address would leave
+  // the memory: wasm addresses are unsigned); c0 + q outside the grid reads a neighbouring
+  // table, a value no result uses.
+  const Xq = (q: number) => f.get(lo).i32(3).shl().f64Load(L.X + 8 * (q - NEAR / 2));
   const nNear = (idx: string, to: string) => {
     f.get(idx).get(c0).sub().tee(r).i32(NEAR).op(0x49).if_(); // i32.lt_u
     f.get(r).i32(3).shl().f64Load(L.NV).set(to);
@@ -302,7 +306,7 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   for (let q = 0; q < NEAR; q += 2) {
     f.i32(L.NV + 8 * q);
     f.get(yo).get(c0).i32(2).shl().add().vLoad64Zero(4 * q).f64x2PromoteLow();
-    f.get(preAv).get(preBv).get(c0).i32(3).shl().vLoad(L.XC + 8 * q).f64x2Mul().f64(sc).f64x2Splat().f64x2Div().f64x2Add();
+    f.get(preAv).get(preBv).get(lo).i32(3).shl().vLoad(L.XC + 8 * (q - NEAR / 2)).f64x2Mul().f64(sc).f64x2Splat().f64x2Div().f64x2Add();
     f.f64x2Sub().get(invV).f64x2Div().vStore(0);
   }
   f.f64(XCROSS_SLACK).get(anchor).op(F64_ABS).f64(xAbsMax).fadd().fmul().set(slack);
@@ -318,10 +322,10 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
     f.get(c0).i32(q).add().set(i);
     f.i32(L.NV + 8 * q).f64Load(0).set(nPrev);
     f.i32(L.NV + 8 * q + 8).f64Load(0).set(nNext);
-    X(i);
+    Xq(q);
     f.f64(0.5).get(nPrev).fsub();
-    f.get(i).i32(3).shl().f64Load(L.X + 8);
-    X(i);
+    Xq(q + 1);
+    Xq(q);
     f.fsub().fmul().get(nNext).get(nPrev).fsub().op(F64_DIV).fadd().set(xcross);
     f.get(xcross).get(anchor).fsub().op(F64_ABS).set(dist);
     f.get(i).i32(0).geS().get(i).i32(nE - 2).op(I32_LE_S).op(I32_AND);
@@ -333,11 +337,14 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   }
   f.f64(Infinity).set(dL);
   f.get(c0).i32(1).op(0x4e).if_(); // i32.ge_s: intervals left of c0 exist
-  f.get(anchor).get(c0).i32(3).shl().f64Load(L.X).fsub().get(slack).fsub().set(dL);
+  f.get(anchor);
+  Xq(0);
+  f.fsub().get(slack).fsub().set(dL);
   f.end();
   f.f64(Infinity).set(dR);
   f.get(c0).i32(NEAR - 1).add().i32(nE - 2).op(I32_LE_S).if_();
-  f.get(c0).i32(3).shl().f64Load(L.X + 8 * (NEAR - 1)).get(anchor).fsub().get(slack).fsub().set(dR);
+  Xq(NEAR - 1);
+  f.get(anchor).fsub().get(slack).fsub().set(dR);
   f.end();
   f.get(bestDist).get(dL).op(F64_LT).get(bestDist).get(dR).op(F64_LT).op(I32_AND).brIf(0);
   f.f64(Infinity).set(bestDist);

@@ -239,5 +239,28 @@ describe('edge CPU kernel', () => {
       expect(same(fused.edge, Float32Array.from(twinEdge)), `several staging groups, ${tile === big ? 'plain' : 'heap'} tile`).toBe(true);
     }
     heapFree(bigHeap);
+    // Fixed windows with the derivative search over the whole grid, the derivative's maximum
+    // at the grid's first energies and status OK: the crossing search starts next to index 0
+    // (its near intervals reach below the grid; nothing may be read outside the memory).
+    {
+      const G = Float64Array.from({ length: 141 }, (_, i) => E0 - 60 + i);
+      const nG = G.length, R = 64;
+      const low = new Float32Array(nG * R);
+      for (let p = 0; p < R; p++) {
+        for (let i = 0; i < nG; i++) {
+          const jump = i >= 2 + (p % 3) ? 0.3 + (0.5 * p) / R : 0;
+          low[i * R + p] = 0.2 + jump + (0.5 + Math.atan((G[i] - E0) / 3) / Math.PI) + 0.001 * Math.sin(7 * i + p);
+        }
+      }
+      const lowPlan = makeEdgePlan(G, E0, { ...DEFAULT_EDGE_OPTIONS, fixedWindows: true, edge1: G[0] - E0 - 1, edge2: G[nG - 1] - E0 + 1 });
+      const twinNorm = normalizeCpu(lowPlan, low, R);
+      const twinEdge = edgeCpu(lowPlan, low, R, twinNorm);
+      const atStart = Array.from({ length: R }, (_, p) => p).filter((p) => twinNorm[p] === EdgeStatus.OK && twinNorm[8 * R + p] < G[3] - E0);
+      expect(atStart.length).toBeGreaterThan(5);
+      const fused = edgeTileFused(lowPlan, low, R);
+      const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      expect(same(fused.norm, Float32Array.from(twinNorm)), 'derivative maximum at the grid start').toBe(true);
+      expect(same(fused.edge, Float32Array.from(twinEdge)), 'derivative maximum at the grid start').toBe(true);
+    }
   });
 });
