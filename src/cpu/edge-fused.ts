@@ -5,7 +5,31 @@
  * (normalizeCpu in normalize.ts, edgeCpu in edge.ts: Athena/larch pre_edge conventions, see
  * there) operation for operation and in the same order, so its rows are bit-identical to
  * Float32Array.from(twin rows) (test/kernels/edge.test.ts checks this); what changes is only
- * the machine work:
+ * the machine work.
+ *
+ * What runs where. With WebAssembly SIMD (every supported Node), the whole per-pixel work
+ * of the usual pixel runs in edge-wasm.ts, generated per plan, and JavaScript only dispatches
+ * blocks of EDGE_WASM_BLOCK pixels and copies their rows out:
+ *  - stage: EDGE_WASM_GROUP blocks of the energy-major tile copied into the heap (one copy
+ *    per energy row; a tile already in the heap by memory.copy);
+ *  - prep: a block transposed to pixel-major rows and searched for each pixel's own-e0
+ *    derivative maximum, two pixels per vector;
+ *  - fit: the own e0, the pre-edge line and post-edge polynomial (the grid-only parts from
+ *    the tables below), noise, step, rebase and status, scalar float64 with two window
+ *    points per vector where a point's work is independent (the sums stay point by point);
+ *  - edge: the 0.5 crossing nearest the anchor and the white line with its parabola.
+ *  A pixel with a non-finite value in its pre- or post-edge window, and every pixel of a
+ *  grid that is not strictly increasing, runs the JavaScript path below instead (the twin's
+ *  full loops for such windows; the general crossing scan and white-line screen).
+ * Without WebAssembly SIMD the JavaScript path does everything.
+ *
+ * Why the bits are the twins': WebAssembly f64 arithmetic is IEEE binary64 like JavaScript's
+ * (no fused multiply-add, no reassociation), f32 loads promote exactly and f32.demote rounds
+ * to nearest like a Float32Array store, and every written value is computed by the twin's
+ * expression with the twin's operation order (sums added in the twin's index order, even
+ * where the per-point products run two per vector). Only sqrt and IEEE operations are used;
+ * no Math function is reimplemented. Where a cheaper form is used, it only decides which
+ * points to skip or where to start, never a written value:
  *  - everything that depends on the grid alone is tabulated once per plan: for every grid
  *    index a pixel's own e0 can take, the larch windows [a0, a1), [b0, b1), their bases
  *    (pc, ps, qc, qs) and the basis values u, t of every window point; the central-difference
@@ -13,36 +37,29 @@
  *    that need no pixel value when every window point is finite (the usual case): the
  *    pre-edge line's s0, s1, s2 and determinant, the post-edge normal matrix's Cholesky
  *    factor (degree 2; its determinant at 1, its count at 0) with the twin's singularity
- *    tests, each formed by the twin's own loop and order, so the same bits (a pixel with a
- *    non-finite window point runs the twin's full loops instead);
- *  - the smoothed derivative is formed from one array of central differences per pixel
- *    (each difference computed once, not once per smoothing window);
- *  - sums are scalars in registers (no per-point arrays, no closures, arrays or objects per
- *    pixel: the solves, the rebase and the parabola are written out in locals); the twin's
- *    post-edge sums that add the same values (m[1] and m[3], m[2], m[4] and m[6], m[5] and
- *    m[7]) are one running sum each;
- *  - with WebAssembly SIMD, each block's gather and the derivative search (the same energy
- *    indices for every pixel) run in edge-wasm.ts, two pixels per vector, same operations,
- *    and hand back the two smoothed values beside the maximum (the parabola's other points);
- *  - n(i) = (mu - pre) / step is computed at most once per index and pixel: the 0.5-crossing
- *    search and the white line share the values;
- *  - the crossing search visits intervals outward from the anchor and stops at the nearest
- *    crossing; the white line on an increasing grid is one pass over its index range, each
- *    point screened by multiplications against the exact running maximum, so only points
- *    that may beat it pay the two divisions of the exact n(i).
+ *    tests, each formed by the twin's own loop and order, so the same bits;
+ *  - the crossing: the intervals nearest the anchor first (WebAssembly: the five around it
+ *    without branches, n(i) two per vector), then outward from the anchor until every
+ *    unvisited interval lies farther than the best crossing (less XCROSS_SLACK): the twin's
+ *    choice (the nearest, the lowest index on ties) at a few intervals' cost;
+ *  - the white line: screened by multiplications (xs = xc / sc and 1 / step tabulated) with a
+ *    proven bound of ~500x the rounding error (EDGE_SCREEN_REL), so only points that may be
+ *    the maximum pay the two divisions of the exact n(i);
+ *  - in JavaScript, n(i) is computed at most once per index and pixel, shared by the
+ *    crossing search and the white line; sums are scalars in registers (no arrays, closures
+ *    or objects per pixel).
  * Arithmetic is float64 throughout, as in the twins (the twins are the reference the GPU and
  * the larch cross-checks are measured against; the float32 rows are rounded once at the end).
- * Where a cheaper form is used (the screens: xs = xc / sc and 1 / step tabulated, products
- * instead of divisions) it only decides which points to skip, with a proven bound of ~500x
- * the rounding error (EDGE_SCREEN_REL); every value written is the twin's expression.
- * Tried and not kept (measured, no gain): a multiplication screen in the crossing search
- * (the exact n(i) costs about as much as the screen), larger blocks (512, 1024 pixels),
- * copying the block out of the WebAssembly heap into ordinary arrays.
+ * Tried and not kept (measured, no gain): a multiplication screen in the JavaScript crossing
+ * search; blocks of 512-1024 pixels in JavaScript; copying the block out of the WebAssembly
+ * heap into ordinary arrays; in WebAssembly, three instead of five near intervals (more
+ * outward searches), the white line and the crossing in two passes over a block, and the
+ * derivative maximum found on the moving sums before dividing by the window width.
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
 import { window } from './normalize.js';
-import { EDGE_WASM_BLOCK, edgeWasm, edgeWasmAvailable } from './edge-wasm.js';
+import { EDGE_SCREEN_REL, EDGE_WASM_BLOCK, EDGE_WASM_GROUP, XCROSS_SLACK, edgeWasm, edgeWasmAvailable } from './edge-wasm.js';
 
 /** Per-plan tables (see the module header). */
 interface Tables {
@@ -76,11 +93,7 @@ interface Tables {
   chol: Float64Array;
 }
 
-/** White-line screen tolerance relative to the pixel's scale (see edgeTileFused): ~500x the ~8 eps rounding bound. */
-export const EDGE_SCREEN_REL = 1e-12;
-
-/** Rounding slack of the crossing search's distance bound, relative to |anchor| + max|x| (a crossing computed in [x[i], x[i+1]] can land a few ulps outside it). */
-export const XCROSS_SLACK = 1e-12;
+export { EDGE_SCREEN_REL, XCROSS_SLACK };
 
 /** Pixels per gathered block (see edgeTileFused). */
 export const EDGE_BLOCK = 32;
@@ -176,7 +189,7 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   const T = tables(plan);
   const { dx: Tdx, xc: Txc, xs: Txs, xsAbsMax, u: Tu, t: Tt, win: Twin, basis: Tbasis, xAbsMax, increasing, pre: Tpre, chol: Tchol } = T;
   const norm = new Float32Array(NORM_ROWS * P);
-  const edge = new Float32Array(EDGE_ROWS * P).fill(NaN);
+  const edge = new Float32Array(EDGE_ROWS * P);
   const w = 2 * smoothHalf + 1;
   const ei0 = plan.edge.i0, ei1 = plan.edge.i1;
   const fixed = larch.fixed, ie0Nominal = larch.ie0, e0 = plan.e0, wlWidth = plan.whitelineWidth;
@@ -199,23 +212,41 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   // instead of striding P floats per energy (a TLB miss and a new stream per energy).
   // With WebAssembly SIMD (edge-wasm.ts) the gather and the derivative search of each block
   // run there (the same operations, so the same bits), including the two smoothed values
-  // beside the maximum that the parabola needs.
-  const W = edgeWasmAvailable ? edgeWasm(plan) : null;
+  // beside the maximum that the parabola needs; the blocks are staged EDGE_WASM_GROUP at a time.
+  const W = edgeWasmAvailable ? edgeWasm(plan, T) : null;
   const B = W ? EDGE_WASM_BLOCK : EDGE_BLOCK;
   const y = W ? W.y : new Float32Array(B * nE);
+  // On an increasing grid every pixel whose windows hold only finite values (the usual
+  // case) is done in edge-wasm.ts (finish(): fit() and edge()), its float32 rows copied out
+  // per block; the loop below then runs only for the others (code 0).
+  const WF = W && increasing ? W : null;
+  // Without it the edge rows start NaN (the loop below writes only what it finds); with it
+  // every block's edge rows are copied in whole (NaN where nothing was found).
+  if (!WF) edge.fill(NaN);
   const sc = pre.scale;
   for (let p0 = 0; p0 < P; p0 += B) {
    const nb = Math.min(B, P - p0);
-   if (W) W.run(cube, P, p0, nb);
+   if (W) {
+     const g = (p0 / B) % EDGE_WASM_GROUP;
+     if (g === 0) W.stage(cube, P, p0, Math.min(B * EDGE_WASM_GROUP, P - p0));
+     W.run(g, nb);
+   }
    else {
      for (let i = 0; i < nE; i++) {
        const src = i * P + p0;
        for (let j = 0; j < nb; j++) y[j * nE + i] = cube[src + j];
      }
    }
+   if (WF) {
+     WF.finish(nb);
+     const full = nb === B;
+     for (let k = 0; k < NORM_ROWS; k++) norm.set(full ? WF.normOut[k] : WF.normOut[k].subarray(0, nb), k * P + p0);
+     for (let k = 0; k < EDGE_ROWS; k++) edge.set(full ? WF.edgeOut[k] : WF.edgeOut[k].subarray(0, nb), k * P + p0);
+   }
    for (let j = 0; j < nb; j++) {
     const p = p0 + j;
     const yo = j * nE;
+    if (WF && WF.code[j] !== 0) continue;
     // 1. Own e0: smoothed derivative maximum in the edge window.
     let best = -1, bestV = -Infinity, dsPrev = NaN, dsNext = NaN;
     if (W) {

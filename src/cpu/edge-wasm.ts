@@ -1,45 +1,91 @@
 /**
- * The first half of the CPU normalize + edge kernel (edge-fused.ts) in WebAssembly SIMD, one
- * block of EDGE_WASM_BLOCK pixels at a time: the block's spectra, staged energy-major in the
- * heap (wasm-heap.ts), are
- *  - transposed to pixel-major float32 (y[j * nE + i]) for the per-pixel rest of the kernel
- *    (windows that depend on each pixel's own e0), and
- *  - searched for the own-e0 derivative maximum two pixels per f64x2 vector, straight from
- *    the energy-major rows (the same energy indices for every pixel): the central differences
+ * The CPU normalize + edge kernel (edge-fused.ts) in WebAssembly, one module generated per
+ * plan (energies, windows and smoothing unrolled or in tables, the denominators constants),
+ * working on blocks of EDGE_WASM_BLOCK pixels in the shared heap (wasm-heap.ts):
+ *  - stage: EDGE_WASM_GROUP blocks' spectra copied energy-major into the heap (from a tile in
+ *    the heap by memory.copy; other tiles by one JavaScript copy per energy row);
+ *  - prep (SIMD): a block transposed to pixel-major float32 rows (y[j * nE + i]) and searched
+ *    for the own-e0 derivative maximum two pixels per f64x2 vector, straight from the
+ *    energy-major rows (the same energy indices for every pixel): the central differences
  *    d(i) = (y(i+1) - y(i-1)) / (x(i+1) - x(i-1)), their moving average
- *    ((0 + d(i-h)) + ... + d(i+h)) / (2h + 1) over the edge window, and the first index of the
+ *    ((0 + d(i-h)) + ... + d(i+h)) / (2h + 1) over the edge window, the first index of the
  *    largest finite value (-1 if none), and the smoothed values at its two neighbours (the
- *    parabola's other two points), kept as the search passes them.
+ *    parabola's other two points), kept as the search passes them;
+ *  - fit (scalar float64, two window points per vector where a point's work is independent):
+ *    normalizeCpu's own e0, pre-edge line, post-edge polynomial, noise, step, rebase and
+ *    status, with the grid-only parts from edge-fused.ts's tables; a pixel with a non-finite
+ *    value in its windows is left to JavaScript (CODE 0);
+ *  - edge (scalar float64, SIMD screens): edgeCpu's 0.5 crossing and white line.
+ * fit and edge write the block's float32 rows, which JavaScript copies out row by row.
  * Every value is a float32 promoted to float64 and every operation a float64 IEEE operation
- * in the twin's order (normalizeCpu's derivative, edge-plan.ts), so the index and value are
- * the twin's bits. The module is generated per plan: energies, window and smoothing unrolled,
- * the denominators constants.
+ * (no fused multiply-add in WebAssembly; sqrt is IEEE; f32.demote rounds to nearest like a
+ * Float32Array store) in the twin's order, sums added point by point in the twin's index
+ * order, so every written value is the twin's bits (test/kernels/edge.test.ts). Cheaper
+ * forms (the white-line screen, the crossing's near intervals, the start index) only decide
+ * which points are evaluated exactly; see edge-fused.ts.
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
-import { assemble, Fn, I32, instantiate, uleb, V128, wasmSimd } from './wasm.js';
+import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
+import { assemble, F64, Fn, I32, instantiate, uleb, V128, wasmSimd } from './wasm.js';
 
 /** Pixels per block (even: the search takes pairs). */
-export const EDGE_WASM_BLOCK = 128;
+export const EDGE_WASM_BLOCK = 256;
+
+/** Blocks staged at once (one copy call per energy row for EDGE_WASM_GROUP blocks: fewer calls from JavaScript). */
+export const EDGE_WASM_GROUP = 8;
+
+/** White-line screen tolerance relative to the pixel's scale (see edge-fused.ts): ~500x the ~8 eps rounding bound. */
+export const EDGE_SCREEN_REL = 1e-12;
+
+/** Rounding slack of the crossing search's distance bound, relative to |anchor| + max|x| (a crossing computed in [x[i], x[i+1]] can land a few ulps outside it). */
+export const XCROSS_SLACK = 1e-12;
 
 interface Exports {
   stage: (src: number, stride: number, bytes: number) => void;
-  prep: (pairs: number) => void;
+  prep: (off: number, pairs: number) => void;
+  fit: (nb: number) => void;
+  edge: (nb: number) => void;
 }
 
-interface Layout { S: number; rowStride: number; Y: number; BEST: number; BV: number; DL: number; DR: number; bytes: number }
+interface Layout {
+  S: number; rowStride: number; Y: number; BEST: number; BV: number; DL: number; DR: number;
+  /** Grid tables (f64 per energy): x, x - pre.centre, (x - pre.centre) / pre.scale. */
+  X: number; XC: number; XS: number;
+  /** The white line's screen values of the current pixel (f64 per energy, nE + 2). */
+  A: number;
+  /** The crossing search's n(i) near the anchor (f64 x 8). */
+  NV: number;
+  /** Per pixel of the block (f64): the edge search's inputs preA, preB, step, anchor; FLAG (i32): 1 = search this pixel; CODE (i32): 1 = done here, 0 = for the JavaScript kernel. */
+  PA: number; PB: number; ST: number; AN: number; FLAG: number; CODE: number;
+  /** fit()'s state between its two passes (f64: la, lb, xd; i32: ie0, GO 1 = continue). */
+  LA: number; LB: number; XD: number; IE0: number; GO: number;
+  /** The block's float32 output rows: [NORM_ROWS][EDGE_WASM_BLOCK], [EDGE_ROWS][EDGE_WASM_BLOCK]. */
+  NOUT: number; EOUT: number;
+  /** Per own-e0 index tables (edge-fused.ts Tables): win (i32 x 4), basis (x 4), pre (x 4), chol (x 8), u and t (x nE). */
+  WIN: number; BASIS: number; TPRE: number; TCHOL: number; TU: number; TT: number;
+  bytes: number;
+}
 
 function layout(nE: number, base: number): Layout {
   const al = (x: number) => Math.ceil(x / 64) * 64;
   // Staged rows 4B + 64 bytes apart (not a power of two: the rows do not share cache sets).
-  const rowStride = 4 * EDGE_WASM_BLOCK + 64;
+  const rowStride = 4 * EDGE_WASM_BLOCK * EDGE_WASM_GROUP + 64;
   const S = base;
   const Y = al(S + rowStride * nE + 16);
   const BEST = al(Y + 4 * nE * EDGE_WASM_BLOCK);
   const BV = al(BEST + 8 * EDGE_WASM_BLOCK);
   const DL = al(BV + 8 * EDGE_WASM_BLOCK);
   const DR = al(DL + 8 * EDGE_WASM_BLOCK);
-  return { S, rowStride, Y, BEST, BV, DL, DR, bytes: al(DR + 8 * EDGE_WASM_BLOCK) - base };
+  const X = al(DR + 8 * EDGE_WASM_BLOCK), XC = al(X + 8 * (nE + 2)), XS = al(XC + 8 * nE), A = al(XS + 8 * (nE + 2));
+  const blk = (a: number) => al(a + 8 * EDGE_WASM_BLOCK);
+  const NV = al(A + 8 * (nE + 2));
+  const PA = al(NV + 64), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
+  const LA = blk(CODE), LB = blk(LA), XD = blk(LB), IE0 = blk(XD), GO = blk(IE0);
+  const NOUT = blk(GO), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
+  const WIN = al(EOUT + 4 * EDGE_ROWS * EDGE_WASM_BLOCK), BASIS = al(WIN + 16 * nE), TPRE = al(BASIS + 32 * nE), TCHOL = al(TPRE + 32 * nE);
+  const TU = al(TCHOL + 64 * nE), TT = al(TU + 8 * nE * nE);
+  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, NV, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, bytes: al(TT + 8 * nE * nE) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -59,7 +105,7 @@ function buildStage(nE: number, L: Layout): Fn {
 function buildPrep(plan: EdgePlan, L: Layout): Fn {
   const { nE, x, smoothHalf: h } = plan;
   const ei0 = plan.edge.i0, ei1 = plan.edge.i1;
-  const f = new Fn('prep', [['pairs', I32]]);
+  const f = new Fn('prep', [['off', I32], ['pairs', I32]]);
   const j = f.local('j', I32), src = f.local('src', I32), dst = f.local('dst', I32), t = f.local('t', I32);
   const acc = f.local('acc', V128), v = f.local('v', V128), upd = f.local('upd', V128);
   const best = f.local('best', V128), bestV = f.local('bestV', V128), nan = f.local('nan', V128), zero = f.local('zero', V128);
@@ -74,7 +120,7 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   f.i32(0).set(j);
   f.block().loop();
   f.get(j).get('pairs').i32(1).shl().geS().brIf(1);
-  f.get(j).i32(2).shl().i32(L.S).add().set(src);
+  f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(src);
   f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(dst);
   const n4 = nE - (nE % 4);
   for (let e = 0; e < n4; e += 4) {
@@ -103,11 +149,15 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   f.i32(0).set(t);
   f.block().loop();
   f.get(t).get('pairs').geS().brIf(1);
-  f.get(t).i32(3).shl().i32(L.S).add().set(src); // 2 floats per pair
-  const y = (i: number) => f.get(src).vLoad64Zero(i * L.rowStride).f64x2PromoteLow();
+  f.get(t).i32(3).shl().i32(L.S).add().get('off').add().set(src); // 2 floats per pair
+  // Each y(i) loaded and promoted once.
+  const yl = new Map<number, string>();
+  for (let i = dLo - 1; i <= dHi + 1; i++) {
+    yl.set(i, f.local(`y${i}`, V128));
+    f.get(src).vLoad64Zero(i * L.rowStride).f64x2PromoteLow().set(yl.get(i)!);
+  }
   for (let i = dLo; i <= dHi; i++) {
-    y(i + 1);
-    y(i - 1);
+    f.get(yl.get(i + 1)!).get(yl.get(i - 1)!);
     f.f64x2Sub().f64(x[i + 1] - x[i - 1]).f64x2Splat().f64x2Div().set(d.get(i)!);
   }
   f.f64(-1).f64x2Splat().set(best);
@@ -147,7 +197,678 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   return f;
 }
 
-/** One plan's module and scratch: stage a block, run prep, read y / best / bestV. */
+const F64_ABS = 0x99, F64_NEG = 0x9a, F64_DIV = 0xa3, F64_MIN = 0xa4, F64_MAX = 0xa5;
+const F64_EQ = 0x61, F64_LT = 0x63, F64_GT = 0x64, F64_LE = 0x65, F64_GE = 0x66;
+const I32_LE_S = 0x4c, I32_AND = 0x71, I32_OR = 0x72, I32_SHR_S = 0x75, SELECT = 0x1b;
+
+/**
+ * The edge half (edgeCpu's choices, edge-fused.ts's search order) for the block's pixels
+ * with FLAG 1, on an increasing grid: the 0.5 crossing nearest the anchor (the five
+ * intervals around it first, without branches; when another interval could be as near, the
+ * intervals outward from the anchor until every unvisited one lies farther than the best
+ * crossing), then the white line's maximum in [xHalf, xHalf + width] (a screen by
+ * multiplications with its maximum, two points per vector, then the exact n(i) only where
+ * the maximum can be; EDGE_SCREEN_REL) and its parabola. Float64, every value the twin's
+ * expression in the twin's order (n(i) = (y(i) - (preA + (preB xc(i)) / sc)) / step is
+ * recomputed where the JavaScript kernel reused it: the same bits). Writes the float32
+ * edge rows E0_HALF, WL_ENERGY, WL_HEIGHT into EOUT, or (no finite crossing) status NO_EDGE
+ * into NOUT and NaN as E0_DERIV.
+ */
+function buildEdge(plan: EdgePlan, L: Layout): Fn {
+  const { nE, x } = plan;
+  const sc = plan.pre.scale, wlWidth = plan.whitelineWidth;
+  let xAbsMax = 0, xsAbsMax = 0;
+  for (let i = 0; i < nE; i++) {
+    xAbsMax = Math.max(xAbsMax, Math.abs(x[i]));
+    xsAbsMax = Math.max(xsAbsMax, Math.abs((x[i] - plan.pre.centre) / sc));
+  }
+  const f = new Fn('edge', [['nb', I32]]);
+  const B = EDGE_WASM_BLOCK;
+  const j = f.local('j', I32), yo = f.local('yo', I32), po = f.local('po', I32), jo = f.local('jo', I32);
+  const lo = f.local('lo', I32), hi = f.local('hi', I32), mid = f.local('mid', I32);
+  const Li = f.local('Li', I32), Ri = f.local('Ri', I32), i = f.local('i', I32), i1 = f.local('i1', I32), iHalf = f.local('iHalf', I32), k = f.local('k', I32);
+  const [preA, preB, step, anchor, slack, bestDist, xHalf, dL, dR, nPrev, nNext, xcross, dist] =
+    ['preA', 'preB', 'step', 'anchor', 'slack', 'bestDist', 'xHalf', 'dL', 'dR', 'nPrev', 'nNext', 'xcross', 'dist'].map((n) => f.local(n, F64));
+  const [wlHi, inv, cTol, thr, n, kV, xw, hw, nm, np, t0, t2, s0, s2, beta, alpha, tv] =
+    ['wlHi', 'inv', 'cTol', 'thr', 'n', 'kV', 'xw', 'hw', 'nm', 'np', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv'].map((q) => f.local(q, F64));
+  const wl0 = f.local('wl0', I32), wl1 = f.local('wl1', I32);
+  const [aMaxV, absV, preAv, preBv, invV, vv, aV] = ['aMaxV', 'absV', 'preAv', 'preBv', 'invV', 'vv', 'aV'].map((q) => f.local(q, V128));
+  const X = (idx: string) => f.get(idx).i32(3).shl().f64Load(L.X);
+  const Y = (idx: string) => f.get(yo).get(idx).i32(2).shl().add().f32Load(0).promote();
+  // n(idx) = (y(idx) - (preA + (preB * xc(idx)) / sc)) / step (edgeCpu's n with preEdgeLine).
+  const nOf = (idx: string) => {
+    Y(idx);
+    f.get(preA).get(preB).get(idx).i32(3).shl().f64Load(L.XC).fmul().f64(sc).op(F64_DIV).fadd();
+    f.fsub().get(step).op(F64_DIV);
+  };
+  const finite = (q: string) => f.get(q).get(q).fsub().f64(0).op(F64_EQ);
+  const NEAR = 6;
+  const c0 = f.local('c0', I32), r = f.local('r', I32);
+  // n(idx) into `to`: from NV when idx is a NEAR point, else computed.
+  // x[c0 + q], addressed from lo = c0 + NEAR / 2 >= 0 (a negative base address would leave
+  // the memory: wasm addresses are unsigned); c0 + q outside the grid reads a neighbouring
+  // table, a value no result uses.
+  const Xq = (q: number) => f.get(lo).i32(3).shl().f64Load(L.X + 8 * (q - NEAR / 2));
+  const nNear = (idx: string, to: string) => {
+    f.get(idx).get(c0).sub().tee(r).i32(NEAR).op(0x49).if_(); // i32.lt_u
+    f.get(r).i32(3).shl().f64Load(L.NV).set(to);
+    f.else_();
+    nOf(idx);
+    f.set(to);
+    f.end();
+  };
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().i32Load(L.FLAG).eqz().brIf(0);
+  f.get(j).i32(3).shl().set(po);
+  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(po).f64Load(L.PA).set(preA);
+  f.get(po).f64Load(L.PB).set(preB);
+  f.get(po).f64Load(L.ST).set(step);
+  f.get(po).f64Load(L.AN).set(anchor);
+  f.get(j).i32(2).shl().set(jo);
+  // lo: the first grid index with x[lo] >= anchor. Tried first: the pixel's own e0 index
+  // (fit()'s nearest grid point to the anchor, IE0) or the next one, accepted when
+  // x[lo - 1] < anchor <= x[lo]; else a binary search.
+  f.get(j).i32(2).shl().i32Load(L.IE0).set(mid);
+  f.get(mid).get(mid).i32(1).add();
+  X(mid).get(anchor).op(F64_GE);
+  f.op(SELECT).set(lo);
+  f.i32(0).set(hi); // 0: search
+  f.get(lo).eqz().get(lo).i32(3).shl().f64Load(L.X - 8).get(anchor).op(F64_LT).op(I32_OR);
+  f.get(lo).i32(3).shl().f64Load(L.X).get(anchor).op(F64_GE).op(I32_AND).if_();
+  f.i32(1).set(hi);
+  f.end();
+  f.get(hi).eqz().if_();
+  f.i32(0).set(lo);
+  f.i32(nE).set(hi);
+  f.block().loop();
+  f.get(lo).get(hi).geS().brIf(1);
+  f.get(lo).get(hi).add().i32(1).op(I32_SHR_S).set(mid);
+  X(mid).get(anchor).op(F64_LT).if_();
+  f.get(mid).i32(1).add().set(lo);
+  f.else_();
+  f.get(mid).set(hi);
+  f.end();
+  f.br(0);
+  f.end().end();
+  f.end();
+  // Intervals L, L-1, ... (x < anchor) and R, R+1, ... (x >= anchor).
+  f.get(lo).i32(1).sub().i32(nE - 2).get(lo).i32(1).sub().i32(nE - 2).ltS().op(SELECT).set(Li);
+  f.get(lo).set(Ri);
+  // n(i) of the NEAR points lo - NEAR / 2 .. lo + NEAR / 2 - 1 (where the search nearly always
+  // ends) up front, two per vector (the divisions pipelined), into NV; n(i) elsewhere when
+  // asked. The same expression per lane, so the same bits.
+  f.get(preA).f64x2Splat().set(preAv);
+  f.get(preB).f64x2Splat().set(preBv);
+  f.get(step).f64x2Splat().set(invV);
+  f.get(lo).i32(NEAR / 2).sub().set(c0);
+  for (let q = 0; q < NEAR; q += 2) {
+    f.i32(L.NV + 8 * q);
+    f.get(yo).get(c0).i32(2).shl().add().vLoad64Zero(4 * q).f64x2PromoteLow();
+    f.get(preAv).get(preBv).get(lo).i32(3).shl().vLoad(L.XC + 8 * (q - NEAR / 2)).f64x2Mul().f64(sc).f64x2Splat().f64x2Div().f64x2Add();
+    f.f64x2Sub().get(invV).f64x2Div().vStore(0);
+  }
+  f.f64(XCROSS_SLACK).get(anchor).op(F64_ABS).f64(xAbsMax).fadd().fmul().set(slack);
+  // The NEAR - 1 intervals c0 .. c0 + NEAR - 2 first, in index order without branches (the
+  // nearest crossing, the lowest index on ties: the outward search's choice). When that
+  // crossing is nearer than every other interval can be (less XCROSS_SLACK, strictly, so a
+  // tie elsewhere cannot exist), it is the search's result; otherwise the outward search.
+  f.block(); // br 0: crossing found
+  f.f64(Infinity).set(bestDist);
+  f.f64(NaN).set(xHalf);
+  f.i32(0).set(iHalf);
+  for (let q = 0; q < NEAR - 1; q++) {
+    f.get(c0).i32(q).add().set(i);
+    f.i32(L.NV + 8 * q).f64Load(0).set(nPrev);
+    f.i32(L.NV + 8 * q + 8).f64Load(0).set(nNext);
+    Xq(q);
+    f.f64(0.5).get(nPrev).fsub();
+    Xq(q + 1);
+    Xq(q);
+    f.fsub().fmul().get(nNext).get(nPrev).fsub().op(F64_DIV).fadd().set(xcross);
+    f.get(xcross).get(anchor).fsub().op(F64_ABS).set(dist);
+    f.get(i).i32(0).geS().get(i).i32(nE - 2).op(I32_LE_S).op(I32_AND);
+    f.get(nPrev).f64(0.5).op(F64_LT).op(I32_AND).get(nNext).f64(0.5).op(F64_GE).op(I32_AND);
+    f.get(xcross).get(xcross).op(F64_EQ).op(I32_AND).get(dist).get(bestDist).op(F64_LT).op(I32_AND).set(r);
+    f.get(dist).get(bestDist).get(r).op(SELECT).set(bestDist);
+    f.get(xcross).get(xHalf).get(r).op(SELECT).set(xHalf);
+    f.get(i).get(iHalf).get(r).op(SELECT).set(iHalf);
+  }
+  f.f64(Infinity).set(dL);
+  f.get(c0).i32(1).op(0x4e).if_(); // i32.ge_s: intervals left of c0 exist
+  f.get(anchor);
+  Xq(0);
+  f.fsub().get(slack).fsub().set(dL);
+  f.end();
+  f.f64(Infinity).set(dR);
+  f.get(c0).i32(NEAR - 1).add().i32(nE - 2).op(I32_LE_S).if_();
+  Xq(NEAR - 1);
+  f.get(anchor).fsub().get(slack).fsub().set(dR);
+  f.end();
+  f.get(bestDist).get(dL).op(F64_LT).get(bestDist).get(dR).op(F64_LT).op(I32_AND).brIf(0);
+  f.f64(Infinity).set(bestDist);
+  f.f64(NaN).set(xHalf);
+  f.i32(0).set(iHalf);
+  f.block().loop();
+  f.get(Li).i32(0).geS().get(Ri).i32(nE - 2).op(I32_LE_S).op(I32_OR).eqz().brIf(1);
+  f.get(Li).i32(0).geS().if_();
+  f.f64(0).get(anchor).get(Li).i32(1).add().i32(3).shl().f64Load(L.X).fsub().op(F64_MAX).get(slack).fsub().set(dL);
+  f.else_();
+  f.f64(Infinity).set(dL);
+  f.end();
+  f.get(Ri).i32(nE - 2).op(I32_LE_S).if_();
+  X(Ri).get(anchor).fsub().get(slack).fsub().set(dR);
+  f.else_();
+  f.f64(Infinity).set(dR);
+  f.end();
+  f.get(dL).get(bestDist).op(F64_LE).get(dR).get(bestDist).op(F64_LE).op(I32_OR).eqz().brIf(1);
+  f.get(dL).get(dR).op(F64_LE).if_();
+  f.get(Li).set(i);
+  f.get(Li).i32(1).sub().set(Li);
+  f.else_();
+  f.get(Ri).set(i);
+  f.get(Ri).i32(1).add().set(Ri);
+  f.end();
+  f.block(); // crossAt(i): br 0 = next interval
+  nNear(i, nPrev);
+  f.get(nPrev).f64(0.5).op(F64_LT).eqz().brIf(0);
+  f.get(i).i32(1).add().set(i1);
+  nNear(i1, nNext);
+  f.get(nNext).f64(0.5).op(F64_GE).eqz().brIf(0);
+  X(i);
+  f.f64(0.5).get(nPrev).fsub();
+  X(i1);
+  X(i);
+  f.fsub().fmul().get(nNext).get(nPrev).fsub().op(F64_DIV).fadd().set(xcross);
+  f.get(xcross).get(xcross).op(F64_EQ).eqz().brIf(0);
+  f.get(xcross).get(anchor).fsub().op(F64_ABS).set(dist);
+  f.get(dist).get(bestDist).op(F64_LT).get(dist).get(bestDist).op(F64_EQ).get(i).get(iHalf).ltS().op(I32_AND).op(I32_OR).if_();
+  f.get(dist).set(bestDist);
+  f.get(xcross).set(xHalf);
+  f.get(i).set(iHalf);
+  f.end();
+  f.end();
+  f.br(0);
+  f.end().end();
+  f.end(); // crossing found
+  finite(xHalf).eqz().if_();
+  f.get(jo).f64(EdgeStatus.NO_EDGE).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
+  f.get(jo).i32(0x7fc00000).i32Store(L.EOUT + 4 * EdgeRow.E0_DERIV * B);
+  f.br(1);
+  f.end();
+  f.get(jo).f64(plan.e0).get(xHalf).fadd().demote().f32Store(L.EOUT + 4 * EdgeRow.E0_HALF * B);
+  // The white line on [wl0, wl1): from the crossing's interval to the first x past wlHi
+  // (x[nE] = +Infinity ends it). Two passes: (1) the screen a(i) = (mu(i) - (preA + preB
+  // xs(i))) / step by multiplications, two points per vector, into A, with its maximum aMax
+  // and the window's max |mu(i)| (NaN ignored, as the JavaScript kernel's general path);
+  // (2) the exact n(i) (the twin's expression) of the points with a(i) >= aMax - 2 tol, in
+  // index order, the first maximum kept (strict >). |a(i) - n(i)| <= tol (edge-fused.ts),
+  // so every point that can be the twin's maximum is evaluated exactly: the twin's choice and
+  // bits. A non-finite tol or aMax screens nothing out.
+  f.get(xHalf).f64(wlWidth).fadd().set(wlHi);
+  f.f64(1).get(step).op(F64_DIV).set(inv);
+  f.f64(-Infinity).set(kV);
+  f.i32(-1).set(k);
+  f.get(iHalf).set(i);
+  f.block().loop();
+  X(i).get(xHalf).op(F64_LT).eqz().brIf(1); // x[nE] = +Infinity ends it
+  f.get(i).i32(1).add().set(i);
+  f.br(0);
+  f.end().end();
+  f.get(i).set(wl0);
+  f.f64(-Infinity).f64x2Splat().set(aMaxV);
+  f.f64(0).f64x2Splat().set(absV);
+  f.get(preA).f64x2Splat().set(preAv);
+  f.get(preB).f64x2Splat().set(preBv);
+  f.get(inv).f64x2Splat().set(invV);
+  // Points i, i + 1: a into A, the maxima by pmax (a NaN never replaces the maximum, as the
+  // JavaScript kernel's `if (a > aMax)`). |mu| of a point past the window may enter absV:
+  // that only widens tol (more points evaluated exactly).
+  const pair = (tail: boolean) => {
+    f.get(yo).get(i).i32(2).shl().add().vLoad64Zero(0).f64x2PromoteLow().set(vv);
+    f.get(absV).get(vv).f64x2Abs().op(0xfd, 0xf7, 0x01).set(absV); // f64x2.pmax
+    f.get(vv).get(preAv).get(preBv).get(i).i32(3).shl().vLoad(L.XS).f64x2Mul().f64x2Add().f64x2Sub().get(invV).f64x2Mul().set(aV);
+    f.get(i).i32(3).shl().get(aV).vStore(L.A);
+    if (tail) f.get(aV).f64(-Infinity).op(0xfd, 0x22, 1).set(aV); // f64x2.replace_lane 1: past the window
+    f.get(aMaxV).get(aV).op(0xfd, 0xf7, 0x01).set(aMaxV);
+  };
+  f.block().loop();
+  f.get(i).i32(3).shl().f64Load(L.X + 8).get(wlHi).op(F64_GT).brIf(1); // x[nE] = +Infinity ends it
+  pair(false);
+  f.get(i).i32(2).add().set(i);
+  f.br(0);
+  f.end().end();
+  X(i).get(wlHi).op(F64_GT).eqz().if_();
+  pair(true);
+  f.get(i).i32(1).add().set(i);
+  f.end();
+  f.get(i).set(wl1);
+  f.get(aMaxV).f64x2Extract(0).get(aMaxV).f64x2Extract(1).op(F64_MAX).set(thr);
+  f.get(absV).f64x2Extract(0).get(absV).f64x2Extract(1).op(F64_MAX);
+  f.get(preA).op(F64_ABS).fadd().get(preB).op(F64_ABS).f64(xsAbsMax).fmul().fadd();
+  f.f64(EDGE_SCREEN_REL).fmul().get(inv).fmul().set(cTol); // tol
+  finite(cTol).get(thr).get(thr).fsub().f64(0).op(F64_EQ).op(I32_AND).if_();
+  f.get(thr).f64(2).get(cTol).fmul().fsub().set(thr); // aLo
+  f.else_();
+  f.f64(-Infinity).set(thr);
+  f.end();
+  f.get(thr).f64x2Splat().set(aV);
+  // Pass 2: pairs whose screen values all lie below aLo are skipped by one test.
+  const exact = (q: string) => {
+    f.block(); // br 0 = next point
+    f.get(q).i32(3).shl().f64Load(L.A).get(thr).op(F64_LT).brIf(0);
+    nOf(q);
+    f.set(n);
+    finite(n).eqz().brIf(0);
+    f.get(n).get(kV).op(F64_GT).if_();
+    f.get(n).set(kV);
+    f.get(q).set(k);
+    f.end();
+    f.end();
+  };
+  f.get(wl0).set(i);
+  f.block().loop();
+  f.get(i).i32(1).add().tee(i1).get(wl1).geS().brIf(1);
+  f.get(i).i32(3).shl().vLoad(L.A).get(aV).f64x2Lt().vNot().vAnyTrue().if_();
+  exact(i);
+  exact(i1);
+  f.end();
+  f.get(i).i32(2).add().set(i);
+  f.br(0);
+  f.end().end();
+  f.get(i).get(wl1).ltS().if_();
+  exact(i);
+  f.end();
+  f.get(k).i32(0).ltS().brIf(0);
+  X(k).set(xw);
+  f.get(kV).set(hw);
+  f.get(k).i32(0).op(0x4a).get(k).i32(nE - 1).ltS().op(I32_AND).if_(); // i32.gt_s
+  f.get(k).i32(1).sub().set(i);
+  nOf(i);
+  f.set(nm);
+  f.get(k).i32(1).add().set(i1);
+  nOf(i1);
+  f.set(np);
+  // parabolaVertex(x[k-1] - x[k], x[k+1] - x[k], nm, kV, np), same operations and order.
+  X(i); X(k); f.fsub().set(t0);
+  X(i1); X(k); f.fsub().set(t2);
+  f.get(nm).get(kV).fsub().get(t0).op(F64_DIV).set(s0);
+  f.get(np).get(kV).fsub().get(t2).op(F64_DIV).set(s2);
+  f.get(s2).get(s0).fsub().get(t2).get(t0).fsub().op(F64_DIV).set(beta);
+  f.get(s0).get(beta).get(t0).fmul().fsub().set(alpha);
+  f.get(beta).f64(0).op(F64_LT).if_();
+  f.get(alpha).op(F64_NEG).f64(2).get(beta).fmul().op(F64_DIV).get(t0).op(F64_MAX).get(t2).op(F64_MIN).set(tv);
+  f.get(kV).get(alpha).get(tv).fmul().fadd().get(beta).get(tv).fmul().get(tv).fmul().fadd().set(n);
+  finite(tv).get(n).get(n).fsub().f64(0).op(F64_EQ).op(I32_AND).if_();
+  X(k).get(tv).fadd().set(xw);
+  f.get(n).set(hw);
+  f.end();
+  f.end();
+  f.end();
+  f.get(jo).f64(plan.e0).get(xw).fadd().demote().f32Store(L.EOUT + 4 * EdgeRow.WL_ENERGY * B);
+  f.get(jo).get(hw).demote().f32Store(L.EOUT + 4 * EdgeRow.WL_HEIGHT * B);
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
+/**
+ * The normalize half (normalizeCpu's fits, edge-fused.ts's tabulated grid parts) for every
+ * pixel of the block, after prep(): the parabola through the derivative maximum, the own-e0
+ * index, the pre-edge line and post-edge polynomial from the plan's tables (TPRE, TCHOL: the
+ * grid-only sums and factor, made by the twin's loops), the noise, the step, the rebase, the
+ * status, written as float32 rows into NOUT (and E0_DERIV into EOUT); the edge search's
+ * inputs (PA, PB, ST, AN, FLAG 1) for pixels with status OK. A pixel with a non-finite value
+ * in its pre- or post-edge window gets CODE 0 and nothing else: the JavaScript kernel runs
+ * the twin's loops for it (CODE 1: done here). Scalar float64, the twin's expressions in the
+ * twin's order, so the same bits.
+ */
+function buildFit(plan: EdgePlan, L: Layout): Fn {
+  const { nE, larch, maskSigma } = plan;
+  const deg = plan.post.degree;
+  const ei0 = plan.edge.i0, ei1 = plan.edge.i1;
+  const B = EDGE_WASM_BLOCK;
+  const f = new Fn('fit', [['nb', I32]]);
+  const [j, yo, po, jo, best, ie0, k, a0, a1, b0, b1, uo, i] = ['j', 'yo', 'po', 'jo', 'best', 'ie0', 'k', 'a0', 'a1', 'b0', 'b1', 'uo', 'i'].map((q) => f.local(q, I32));
+  const [bestV, xd, t0, t2, s0, s2, beta, alpha, tv, x0, pc, ps, qc, qs, sy, suy, p0, p1, p2, det, la, lb, r0, r1, r2, c0, cf1, cf2, l00, l10, l20, l11, l21, l22, z0, z1, z2, rss, noise, step, v, d, tt, al, be] =
+    ['bestV', 'xd', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv', 'x0', 'pc', 'ps', 'qc', 'qs', 'sy', 'suy', 'p0', 'p1', 'p2', 'det', 'la', 'lb', 'r0', 'r1', 'r2', 'c0', 'cf1', 'cf2', 'l00', 'l10', 'l20', 'l11', 'l21', 'l22', 'z0', 'z1', 'z2', 'rss', 'noise', 'step', 'v', 'd', 'tt', 'al', 'be'].map((q) => f.local(q, F64));
+  const solved = f.local('solved', I32);
+  const [vv, dV, tV, p2V, laV, lbV, pcV, psV] = ['vv', 'dV', 'tV', 'p2V', 'laV', 'lbV', 'pcV', 'psV'].map((q) => f.local(q, V128));
+  // Two points per vector, i and i + 1 while i + 1 < end: the per-point work (the residual's
+  // division, the products) in f64x2 lanes, each sum still added point by point in index
+  // order (lane 0, then lane 1): the twin's bits. `body` leaves the pair's values in locals.
+  const pairs = (end: string, body: () => void) => {
+    f.block().loop();
+    f.get(i).i32(1).add().get(end).geS().brIf(1);
+    f.get(yo).get(i).i32(2).shl().add().vLoad64Zero(0).f64x2PromoteLow().set(vv);
+    body();
+    f.get(i).i32(2).add().set(i);
+    f.br(0);
+    f.end().end();
+  };
+  const finitePair = () => {
+    f.get(vv).get(vv).f64x2Sub().f64(0).f64x2Splat().f64x2Eq().i64x2AllTrue().if_();
+    f.else_();
+    f.get(jo).i32(0).i32Store(L.CODE);
+    f.br(3); // next pixel: the JavaScript kernel's loops
+    f.end();
+  };
+  // residual pair: mu - (la + (lb * (x - pc)) / ps) into dV.
+  const residualPair = () => {
+    f.get(vv).get(laV).get(lbV).get(i).i32(3).shl().vLoad(L.X).get(pcV).f64x2Sub().f64x2Mul().get(psV).f64x2Div().f64x2Add().f64x2Sub().set(dV);
+  };
+  const addLanes = (acc: string, vec: () => void) => {
+    for (let l = 0; l < 2; l++) { f.get(acc); vec(); f.f64x2Extract(l).fadd().set(acc); }
+  };
+  const X = (idx: string) => f.get(idx).i32(3).shl().f64Load(L.X);
+  const Xk = (idx: string, dk: number) => f.get(idx).i32(3).shl().f64Load(L.X + 8 * dk);
+  const Y = (idx: string) => f.get(yo).get(idx).i32(2).shl().add().f32Load(0).promote();
+  const finite = (q: string) => f.get(q).get(q).fsub().f64(0).op(F64_EQ);
+  const normOut = (row: number, value: () => void) => { f.get(jo); value(); f.demote().f32Store(L.NOUT + 4 * row * B); };
+  const nanBits = 0x7fc00000; // float32 NaN as JavaScript stores NaN
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().set(jo);
+  f.get(j).i32(3).shl().set(po);
+  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(jo).i32(1).i32Store(L.CODE);
+  f.get(jo).i32(0).i32Store(L.FLAG);
+  f.get(jo).i32(0).i32Store(L.GO);
+  for (let r = 0; r < EDGE_ROWS; r++) f.get(jo).i32(nanBits).i32Store(L.EOUT + 4 * r * B);
+  // 1. Own e0 (derivative maximum from prep, its parabola).
+  f.get(po).f64Load(L.BEST).op(0xaa).set(best); // i32.trunc_f64_s: -1 or an index
+  f.get(po).f64Load(L.BV).set(bestV);
+  f.f64(NaN).set(xd);
+  f.get(best).i32(0).geS().if_();
+  X(best).set(xd);
+  f.get(best).i32(ei0).op(0x4a).get(best).i32(ei1 - 1).ltS().op(I32_AND).if_();
+  Xk(best, -1); X(best); f.fsub().set(t0);
+  Xk(best, 1); X(best); f.fsub().set(t2);
+  f.get(po).f64Load(L.DL).get(bestV).fsub().get(t0).op(F64_DIV).set(s0);
+  f.get(po).f64Load(L.DR).get(bestV).fsub().get(t2).op(F64_DIV).set(s2);
+  f.get(s2).get(s0).fsub().get(t2).get(t0).fsub().op(F64_DIV).set(beta);
+  f.get(s0).get(beta).get(t0).fmul().fsub().set(alpha);
+  f.get(beta).f64(0).op(F64_LT).if_();
+  f.get(alpha).op(F64_NEG).f64(2).get(beta).fmul().op(F64_DIV).get(t0).op(F64_MAX).get(t2).op(F64_MIN).set(tv);
+  finite(tv).if_();
+  X(best).get(tv).fadd().set(xd);
+  f.end();
+  f.end();
+  f.end();
+  f.end();
+  f.i32(larch.ie0).set(ie0);
+  if (!larch.fixed) {
+    finite(xd).if_();
+    f.get(best).set(k);
+    f.get(k).set(ie0);
+    if (nE > 1) {
+      f.get(k).i32(0).op(0x4a).if_();
+      Xk(k, -1).get(xd).fsub().op(F64_ABS);
+      X(k).get(xd).fsub().op(F64_ABS);
+      f.op(F64_LE).if_();
+      f.get(k).i32(1).sub().set(ie0);
+      f.end();
+      f.end();
+      f.get(k).i32(1).add().i32(nE).ltS().if_();
+      Xk(k, 1).get(xd).fsub().op(F64_ABS);
+      X(ie0).get(xd).fsub().op(F64_ABS);
+      f.op(F64_LT).if_();
+      f.get(k).i32(1).add().set(ie0);
+      f.end();
+      f.end();
+    }
+    f.end();
+  }
+  X(ie0).set(x0);
+  // 2.-3. Windows and bases from the tables; the pre-edge sums (every point finite, else CODE 0).
+  f.get(ie0).i32(4).shl().set(k); // 16 bytes per index (WIN)
+  f.get(k).i32Load(L.WIN).set(a0);
+  f.get(k).i32Load(L.WIN + 4).set(a1);
+  f.get(k).i32Load(L.WIN + 8).set(b0);
+  f.get(k).i32Load(L.WIN + 12).set(b1);
+  f.get(ie0).i32(5).shl().set(k); // 32 bytes per index (BASIS, TPRE)
+  f.get(k).f64Load(L.BASIS).set(pc);
+  f.get(k).f64Load(L.BASIS + 8).set(ps);
+  f.get(k).f64Load(L.BASIS + 16).set(qc);
+  f.get(k).f64Load(L.BASIS + 24).set(qs);
+  f.get(k).f64Load(L.TPRE).set(p0);
+  f.get(k).f64Load(L.TPRE + 8).set(p1);
+  f.get(k).f64Load(L.TPRE + 16).set(p2);
+  f.get(k).f64Load(L.TPRE + 24).set(det);
+  f.get(ie0).i32(8 * nE).mul().set(uo);
+  f.f64(0).set(sy);
+  f.f64(0).set(suy);
+  f.get(a0).set(i);
+  pairs(a1, () => {
+    finitePair();
+    f.get(uo).get(i).i32(3).shl().add().vLoad(L.TU).get(vv).f64x2Mul().set(tV);
+    for (let l = 0; l < 2; l++) {
+      f.get(sy).get(vv).f64x2Extract(l).fadd().set(sy);
+      f.get(suy).get(tV).f64x2Extract(l).fadd().set(suy);
+    }
+  });
+  f.block().loop();
+  f.get(i).get(a1).geS().brIf(1);
+  Y(i).set(v);
+  f.get(v).get(v).fsub().f64(0).op(F64_EQ).if_();
+  f.else_();
+  f.get(jo).i32(0).i32Store(L.CODE);
+  f.br(3); // next pixel
+  f.end();
+  f.get(sy).get(v).fadd().set(sy);
+  f.get(suy).get(uo).get(i).i32(3).shl().add().f64Load(L.TU).get(v).fmul().fadd().set(suy);
+  f.get(i).i32(1).add().set(i);
+  f.br(0);
+  f.end().end();
+  // The post-edge right-hand side (every point finite, else CODE 0).
+  const noData = () => {
+    f.get(jo).f64(EdgeStatus.NO_DATA).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
+    for (let r = 1; r < NORM_ROWS; r++) f.get(jo).i32(nanBits).i32Store(L.NOUT + 4 * r * B);
+  };
+  f.get(p0).f64(3).op(F64_LT).get(det).f64(SINGULAR_REL).get(p0).fmul().get(p0).fmul().op(F64_GT).eqz().op(I32_OR).if_();
+  noData();
+  f.br(1);
+  f.end();
+  f.get(p2).get(sy).fmul().get(p1).get(suy).fmul().fsub().get(det).op(F64_DIV).set(la);
+  f.get(p0).get(suy).fmul().get(p1).get(sy).fmul().fsub().get(det).op(F64_DIV).set(lb);
+  // Phase 1 ends: the pixel's state for phase 2 (a second pass over the block, so the
+  // long dependent chains of one pixel's fits overlap with the next pixel's).
+  f.get(po).get(la).f64Store(L.LA);
+  f.get(po).get(lb).f64Store(L.LB);
+  f.get(po).get(xd).f64Store(L.XD);
+  f.get(jo).get(ie0).i32Store(L.IE0);
+  f.get(jo).i32(1).i32Store(L.GO);
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().set(jo);
+  f.get(jo).i32Load(L.GO).eqz().brIf(0);
+  f.get(j).i32(3).shl().set(po);
+  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(po).f64Load(L.LA).set(la);
+  f.get(po).f64Load(L.LB).set(lb);
+  f.get(po).f64Load(L.XD).set(xd);
+  f.get(jo).i32Load(L.IE0).set(ie0);
+  X(ie0).set(x0);
+  f.get(ie0).i32(4).shl().set(k);
+  f.get(k).i32Load(L.WIN).set(a0);
+  f.get(k).i32Load(L.WIN + 4).set(a1);
+  f.get(k).i32Load(L.WIN + 8).set(b0);
+  f.get(k).i32Load(L.WIN + 12).set(b1);
+  f.get(ie0).i32(5).shl().set(k);
+  f.get(k).f64Load(L.BASIS).set(pc);
+  f.get(k).f64Load(L.BASIS + 8).set(ps);
+  f.get(k).f64Load(L.BASIS + 16).set(qc);
+  f.get(k).f64Load(L.BASIS + 24).set(qs);
+  f.get(k).f64Load(L.TPRE).set(p0);
+  f.get(ie0).i32(8 * nE).mul().set(uo);
+  f.f64(0).set(r0);
+  f.f64(0).set(r1);
+  f.f64(0).set(r2);
+  f.get(la).f64x2Splat().set(laV);
+  f.get(lb).f64x2Splat().set(lbV);
+  f.get(pc).f64x2Splat().set(pcV);
+  f.get(ps).f64x2Splat().set(psV);
+  f.get(b0).set(i);
+  pairs(b1, () => {
+    finitePair();
+    residualPair();
+    f.get(uo).get(i).i32(3).shl().add().vLoad(L.TT).set(tV);
+    // r0 += 1 * d (1 * d is d exactly); r1 += t * d; r2 += t * t * d: the twin's products,
+    // two per vector, added lane by lane in index order.
+    if (deg >= 2) f.get(tV).get(tV).f64x2Mul().get(dV).f64x2Mul().set(p2V);
+    if (deg >= 1) f.get(tV).get(dV).f64x2Mul().set(tV);
+    for (let l = 0; l < 2; l++) {
+      f.get(r0).get(dV).f64x2Extract(l).fadd().set(r0);
+      if (deg >= 1) f.get(r1).get(tV).f64x2Extract(l).fadd().set(r1);
+      if (deg >= 2) f.get(r2).get(p2V).f64x2Extract(l).fadd().set(r2);
+    }
+  });
+  f.block().loop();
+  f.get(i).get(b1).geS().brIf(1);
+  Y(i).set(v);
+  f.get(v).get(v).fsub().f64(0).op(F64_EQ).if_();
+  f.else_();
+  f.get(jo).i32(0).i32Store(L.CODE);
+  f.br(3);
+  f.end();
+  f.get(v).get(la).get(lb);
+  X(i);
+  f.get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().fsub().set(d);
+  f.get(uo).get(i).i32(3).shl().add().f64Load(L.TT).set(tt);
+  f.get(r0).f64(1).get(d).fmul().fadd().set(r0);
+  if (deg >= 1) f.get(r1).get(tt).get(d).fmul().fadd().set(r1);
+  if (deg >= 2) f.get(r2).get(tt).get(tt).fmul().get(d).fmul().fadd().set(r2);
+  f.get(i).i32(1).add().set(i);
+  f.br(0);
+  f.end().end();
+  // solve3 / solve2 / solve1 with the tabulated factor (TCHOL), the twin's operations.
+  f.get(ie0).i32(6).shl().set(k); // 64 bytes per index (TCHOL)
+  f.f64(0).set(c0);
+  f.f64(0).set(cf1);
+  f.f64(0).set(cf2);
+  f.i32(0).set(solved);
+  if (deg === 2) {
+    f.get(k).f64Load(L.TCHOL + 48).f64(1).op(F64_EQ).if_();
+    f.get(k).f64Load(L.TCHOL).set(l00);
+    f.get(k).f64Load(L.TCHOL + 8).set(l10);
+    f.get(k).f64Load(L.TCHOL + 16).set(l20);
+    f.get(k).f64Load(L.TCHOL + 24).set(l11);
+    f.get(k).f64Load(L.TCHOL + 32).set(l21);
+    f.get(k).f64Load(L.TCHOL + 40).set(l22);
+    f.get(r0).get(l00).op(F64_DIV).set(z0);
+    f.get(r1).get(l10).get(z0).fmul().fsub().get(l11).op(F64_DIV).set(z1);
+    f.get(r2).get(l20).get(z0).fmul().fsub().get(l21).get(z1).fmul().fsub().get(l22).op(F64_DIV).set(z2);
+    f.get(z2).get(l22).op(F64_DIV).set(cf2);
+    f.get(z1).get(l21).get(cf2).fmul().fsub().get(l11).op(F64_DIV).set(cf1);
+    f.get(z0).get(l10).get(cf1).fmul().fsub().get(l20).get(cf2).fmul().fsub().get(l00).op(F64_DIV).set(c0);
+    f.i32(1).set(solved);
+    f.end();
+  } else if (deg === 1) {
+    // dt = TCHOL[0], m0 = [1], m1 = [2], m4 = [3] (l00.. reused as m0, m1, m4, dt)
+    f.get(k).f64Load(L.TCHOL).set(z0);
+    f.get(k).f64Load(L.TCHOL + 8).set(l00);
+    f.get(k).f64Load(L.TCHOL + 16).set(l10);
+    f.get(k).f64Load(L.TCHOL + 24).set(l20);
+    f.get(z0).op(F64_ABS).f64(SINGULAR_REL).get(l00).fmul().get(l00).fmul().op(F64_GT).if_();
+    f.get(l20).get(r0).fmul().get(l10).get(r1).fmul().fsub().get(z0).op(F64_DIV).set(c0);
+    f.get(l00).get(r1).fmul().get(l10).get(r0).fmul().fsub().get(z0).op(F64_DIV).set(cf1);
+    f.i32(1).set(solved);
+    f.end();
+  } else {
+    f.get(k).f64Load(L.TCHOL).set(l00);
+    f.get(l00).f64(0).op(F64_GT).if_();
+    f.get(r0).get(l00).op(F64_DIV).set(c0);
+    f.i32(1).set(solved);
+    f.end();
+  }
+  f.get(b1).get(b0).sub().i32(deg + 1).ltS().get(solved).eqz().op(I32_OR).if_();
+  noData();
+  f.br(1);
+  f.end();
+  f.f64(0).set(rss);
+  f.get(a0).set(i);
+  pairs(a1, () => {
+    residualPair();
+    f.get(dV).get(dV).f64x2Mul().set(tV);
+    addLanes(rss, () => f.get(tV));
+  });
+  f.block().loop();
+  f.get(i).get(a1).geS().brIf(1);
+  Y(i);
+  f.get(la).get(lb);
+  X(i);
+  f.get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().fsub().set(d);
+  f.get(rss).get(d).get(d).fmul().fadd().set(rss);
+  f.get(i).i32(1).add().set(i);
+  f.br(0);
+  f.end().end();
+  f.get(rss).get(p0).f64(2).fsub().op(F64_DIV).op(0x9f).set(noise); // f64.sqrt
+  f.get(x0).get(qc).fsub().get(qs).op(F64_DIV).set(t0);
+  f.get(c0).get(cf1).get(t0).fmul().fadd().get(cf2).get(t0).fmul().get(t0).fmul().fadd().set(step);
+  // preA = la + (lb * (pre.centre - pc)) / ps; preB = (lb * pre.scale) / ps.
+  f.get(la).get(lb).f64(plan.pre.centre).get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().set(v);
+  f.get(lb).f64(plan.pre.scale).fmul().get(ps).op(F64_DIV).set(d);
+  f.get(po).get(v).f64Store(L.PA);
+  f.get(po).get(d).f64Store(L.PB);
+  f.get(po).get(step).f64Store(L.ST);
+  normOut(NormRow.PRE_A, () => f.get(v));
+  normOut(NormRow.PRE_B, () => f.get(d));
+  // rebase: alpha = post.scale / qs, beta = (post.centre - qc) / qs.
+  f.f64(plan.post.scale).get(qs).op(F64_DIV).set(al);
+  f.f64(plan.post.centre).get(qc).fsub().get(qs).op(F64_DIV).set(be);
+  normOut(NormRow.POST_C0, () => f.get(c0).get(cf1).get(be).fmul().fadd().get(cf2).get(be).fmul().get(be).fmul().fadd());
+  normOut(NormRow.POST_C1, () => f.get(cf1).f64(2).get(cf2).fmul().get(be).fmul().fadd().get(al).fmul());
+  normOut(NormRow.POST_C2, () => f.get(cf2).get(al).fmul().get(al).fmul());
+  normOut(NormRow.STEP, () => f.get(step));
+  normOut(NormRow.NOISE, () => f.get(noise));
+  normOut(NormRow.E0_DERIV, () => f.get(xd));
+  normOut(NormRow.E0_OWN, () => f.get(x0));
+  // ok = step > maskSigma * noise && step > STEP_MIN_REL * |la + (lb * (x0 - pc)) / ps|
+  f.get(step).f64(maskSigma).get(noise).fmul().op(F64_GT);
+  f.get(step).f64(STEP_MIN_REL).get(la).get(lb).get(x0).get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().op(F64_ABS).fmul().op(F64_GT);
+  f.op(I32_AND).if_();
+  f.get(jo).f64(EdgeStatus.OK).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
+  finite(xd).if_();
+  f.get(jo).f64(plan.e0).get(xd).fadd().demote().f32Store(L.EOUT + 4 * EdgeRow.E0_DERIV * B);
+  f.get(po).get(xd).f64Store(L.AN);
+  f.else_();
+  f.get(po).f64(0).f64Store(L.AN);
+  f.end();
+  f.get(jo).i32(1).i32Store(L.FLAG);
+  f.else_();
+  f.get(jo).f64(EdgeStatus.LOW_STEP).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
+  f.end();
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  return f;
+}
+
+/** The plan's grid-only tables (edge-fused.ts builds them; copied into the heap for fit()). */
+export interface EdgeTables {
+  win: Int32Array;
+  basis: Float64Array;
+  u: Float64Array;
+  t: Float64Array;
+  pre: Float64Array;
+  chol: Float64Array;
+}
+
+/** One plan's module and scratch: stage a block, run prep, then (increasing grids) fit + edge. */
 export class EdgeWasm {
   private readonly L: Layout;
   private readonly ex: Exports;
@@ -160,33 +881,63 @@ export class EdgeWasm {
   readonly dsL: Float64Array;
   readonly dsR: Float64Array;
   private readonly staged: Float32Array;
+  /** After finish(): per pixel of the block, 1 = its rows are in normOut / edgeOut, 0 = the JavaScript kernel does this pixel. */
+  readonly code: Int32Array;
+  /** After finish(): the block's float32 rows, normOut[k] and edgeOut[k] of EDGE_WASM_BLOCK pixels each. */
+  readonly normOut: Float32Array[];
+  readonly edgeOut: Float32Array[];
 
-  constructor(readonly plan: EdgePlan) {
+  constructor(readonly plan: EdgePlan, T: EdgeTables) {
     const { nE } = plan;
     const base = heapAlloc(layout(nE, 0).bytes);
-    this.L = layout(nE, base);
+    const L = (this.L = layout(nE, base));
     const mem = wasmHeap().mem;
-    this.ex = instantiate<Exports>(assemble([buildStage(nE, this.L), buildPrep(plan, this.L)], { pages: 1, maxPages: 65536, shared: true }), mem);
+    this.ex = instantiate<Exports>(assemble([buildStage(nE, L), buildPrep(plan, L), buildFit(plan, L), buildEdge(plan, L)], { pages: 1, maxPages: 65536, shared: true }), mem);
     const buf = wasmHeap().buffer;
-    this.y = new Float32Array(buf, this.L.Y, nE * EDGE_WASM_BLOCK);
-    this.best = new Float64Array(buf, this.L.BEST, EDGE_WASM_BLOCK);
-    this.bestV = new Float64Array(buf, this.L.BV, EDGE_WASM_BLOCK);
-    this.dsL = new Float64Array(buf, this.L.DL, EDGE_WASM_BLOCK);
-    this.dsR = new Float64Array(buf, this.L.DR, EDGE_WASM_BLOCK);
-    this.staged = new Float32Array(buf, this.L.S, (this.L.rowStride / 4) * nE);
+    const { x } = plan;
+    const f64 = (a: number, n: number) => new Float64Array(buf, a, n);
+    f64(L.X, nE + 2).set([...x, Infinity, Infinity]);
+    f64(L.XC, nE).set(x.map((v) => v - plan.pre.centre));
+    f64(L.XS, nE + 2).set([...x.map((v) => v - plan.pre.centre).map((v) => v / plan.pre.scale), 0, 0]);
+    new Int32Array(buf, L.WIN, 4 * nE).set(T.win);
+    f64(L.BASIS, 4 * nE).set(T.basis);
+    f64(L.TPRE, 4 * nE).set(T.pre);
+    f64(L.TCHOL, 8 * nE).set(T.chol);
+    f64(L.TU, nE * nE).set(T.u);
+    f64(L.TT, nE * nE).set(T.t);
+    const B = EDGE_WASM_BLOCK;
+    this.code = new Int32Array(buf, L.CODE, B);
+    this.normOut = Array.from({ length: NORM_ROWS }, (_, k) => new Float32Array(buf, L.NOUT + 4 * k * B, B));
+    this.edgeOut = Array.from({ length: EDGE_ROWS }, (_, k) => new Float32Array(buf, L.EOUT + 4 * k * B, B));
+    this.y = new Float32Array(buf, L.Y, nE * B);
+    this.best = new Float64Array(buf, L.BEST, B);
+    this.bestV = new Float64Array(buf, L.BV, B);
+    this.dsL = new Float64Array(buf, L.DL, B);
+    this.dsR = new Float64Array(buf, L.DR, B);
+    this.staged = new Float32Array(buf, L.S, (L.rowStride / 4) * nE);
     scratch.register(this, base);
   }
 
-  /** Pixels p0 .. p0 + nb (nb <= EDGE_WASM_BLOCK) of the energy-major tile: transposed into y, searched into best / bestV. */
-  run(cube: Float32Array, P: number, p0: number, nb: number): void {
+  /** Stages pixels p0 .. p0 + n (n <= EDGE_WASM_BLOCK * EDGE_WASM_GROUP) of the energy-major tile (read in place from a heap tile by memory.copy). */
+  stage(cube: Float32Array, P: number, p0: number, n: number): void {
     const { nE } = this.plan;
-    if (inHeap(cube)) this.ex.stage(cube.byteOffset + 4 * p0, 4 * P, 4 * nb);
+    if (inHeap(cube)) this.ex.stage(cube.byteOffset + 4 * p0, 4 * P, 4 * n);
     else {
       const rs = this.L.rowStride / 4;
-      for (let i = 0; i < nE; i++) this.staged.set(cube.subarray(i * P + p0, i * P + p0 + nb), i * rs);
+      for (let i = 0; i < nE; i++) this.staged.set(cube.subarray(i * P + p0, i * P + p0 + n), i * rs);
     }
+  }
+
+  /** Block g (0 .. EDGE_WASM_GROUP - 1) of the staged pixels, nb <= EDGE_WASM_BLOCK of them: transposed into y, searched into best / bestV. */
+  run(g: number, nb: number): void {
     // An odd last pixel's partner lane reads stale staged values: computed and ignored.
-    this.ex.prep((nb + 1) >> 1);
+    this.ex.prep(4 * EDGE_WASM_BLOCK * g, (nb + 1) >> 1);
+  }
+
+  /** After run(), on an increasing grid: normalize and edge of the block's pixels (fit(), edge()) into code / normOut / edgeOut. */
+  finish(nb: number): void {
+    this.ex.fit(nb);
+    this.ex.edge(nb);
   }
 }
 
@@ -197,8 +948,8 @@ const cache = new WeakMap<EdgePlan, EdgeWasm>();
 export const edgeWasmAvailable = wasmSimd;
 
 /** The plan's EdgeWasm (built once per plan and thread). */
-export function edgeWasm(plan: EdgePlan): EdgeWasm {
+export function edgeWasm(plan: EdgePlan, T: EdgeTables): EdgeWasm {
   let w = cache.get(plan);
-  if (!w) cache.set(plan, (w = new EdgeWasm(plan)));
+  if (!w) cache.set(plan, (w = new EdgeWasm(plan, T)));
   return w;
 }

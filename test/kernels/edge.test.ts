@@ -9,6 +9,7 @@ import { makeEdgePlan, DEFAULT_EDGE_OPTIONS, type EdgePlan } from '../../src/pip
 import { normalizeCpu } from '../../src/cpu/normalize.js';
 import { edgeCpu, type EdgeMargins } from '../../src/cpu/edge.js';
 import { edgeTileFused } from '../../src/cpu/edge-fused.js';
+import { EDGE_WASM_BLOCK, EDGE_WASM_GROUP } from '../../src/cpu/edge-wasm.js';
 import { heapF32, heapFree } from '../../src/cpu/wasm-heap.js';
 import { edgeStep } from '../../src/pipeline/edge-step.js';
 import { EdgeStatus } from '../../src/kernels/layout.js';
@@ -221,5 +222,45 @@ describe('edge CPU kernel', () => {
       }
     }
     heapFree(inHeapTile);
+    // A tile of several staging groups (EDGE_WASM_GROUP blocks are copied at once) and a
+    // partial last group, plain and in the heap.
+    const Q2 = 2 * EDGE_WASM_BLOCK * EDGE_WASM_GROUP + 77;
+    const big = new Float32Array(nE * Q2);
+    for (let i = 0; i < nE; i++) for (let q = 0; q < Q2; q++) big[i * Q2 + q] = cube[i * P + ((q * 7) % P)];
+    const bigHeap = heapF32(nE * Q2);
+    bigHeap.set(big);
+    const plan = makeEdgePlan(E, E0, DEFAULT_EDGE_OPTIONS);
+    const twinNorm = normalizeCpu(plan, big, Q2);
+    const twinEdge = edgeCpu(plan, big, Q2, twinNorm);
+    for (const tile of [big, bigHeap]) {
+      const fused = edgeTileFused(plan, tile, Q2);
+      const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      expect(same(fused.norm, Float32Array.from(twinNorm)), `several staging groups, ${tile === big ? 'plain' : 'heap'} tile`).toBe(true);
+      expect(same(fused.edge, Float32Array.from(twinEdge)), `several staging groups, ${tile === big ? 'plain' : 'heap'} tile`).toBe(true);
+    }
+    heapFree(bigHeap);
+    // Fixed windows with the derivative search over the whole grid, the derivative's maximum
+    // at the grid's first energies and status OK: the crossing search starts next to index 0
+    // (its near intervals reach below the grid; nothing may be read outside the memory).
+    {
+      const G = Float64Array.from({ length: 141 }, (_, i) => E0 - 60 + i);
+      const nG = G.length, R = 64;
+      const low = new Float32Array(nG * R);
+      for (let p = 0; p < R; p++) {
+        for (let i = 0; i < nG; i++) {
+          const jump = i >= 2 + (p % 3) ? 0.3 + (0.5 * p) / R : 0;
+          low[i * R + p] = 0.2 + jump + (0.5 + Math.atan((G[i] - E0) / 3) / Math.PI) + 0.001 * Math.sin(7 * i + p);
+        }
+      }
+      const lowPlan = makeEdgePlan(G, E0, { ...DEFAULT_EDGE_OPTIONS, fixedWindows: true, edge1: G[0] - E0 - 1, edge2: G[nG - 1] - E0 + 1 });
+      const twinNorm = normalizeCpu(lowPlan, low, R);
+      const twinEdge = edgeCpu(lowPlan, low, R, twinNorm);
+      const atStart = Array.from({ length: R }, (_, p) => p).filter((p) => twinNorm[p] === EdgeStatus.OK && twinNorm[8 * R + p] < G[3] - E0);
+      expect(atStart.length).toBeGreaterThan(5);
+      const fused = edgeTileFused(lowPlan, low, R);
+      const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      expect(same(fused.norm, Float32Array.from(twinNorm)), 'derivative maximum at the grid start').toBe(true);
+      expect(same(fused.edge, Float32Array.from(twinEdge)), 'derivative maximum at the grid start').toBe(true);
+    }
   });
 });
