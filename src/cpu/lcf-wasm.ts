@@ -16,7 +16,7 @@
  * substitution, weights, residual terms). Measured (1 thread, 2^20 pixels x 101 energies,
  * constant background, 6 references: M = 7): pass ~115 ms of CPU with the tile in cache
  * (~3.5 cycles per pixel and energy: the promotes and design loads cost issue slots beside the
- * 8 multiply-adds), ~125 ms from memory; finish ~45 ms.
+ * 8 multiply-adds), ~125 ms from memory; finish ~35 ms (buildFinishSplit).
  * The tile (energy-major [nW][P]) is read in place when it lies in the WebAssembly heap
  * (wasm-heap.ts, which this instance's memory is), a block of C pixels at a time and CHUNK
  * energies at a time: each of the chunk's rows is read sequentially over the block (CHUNK
@@ -65,7 +65,7 @@ function layout(nW: number, M: number, tables: number, base = 0): Layout {
   const X = base;
   const Y = al(X + 8 * nW * M);
   const G = al(Y + YS * nW);
-  const T = al(G + GS * (M + 2));
+  const T = al(G + GS * (M + 4));
   const O = al(T + 8 * tables);
   return { C, X, Y, YS, G, GS, T, O, bytes: al(O + 8 * (M + 3) * C) - base };
 }
@@ -294,13 +294,17 @@ function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
 /**
  * finish(pairs) for the one-subset plans (ls, sum1, nnls-sum1 with one reference): the same
  * operations as buildFinish without a search, in the same order per pixel (so the same
- * bytes), as two loops over the block instead of one. Why: a pixel's forward substitution is
- * one chain of dependent multiplies, subtractions and divisions (~19 cycles per column), and
- * one loop iteration per pair holds more instructions than the core looks ahead, so the
- * single loop ran at the chain's latency (measured: the finish was ~30 % of the kernel at 6
- * references). Loop 1 runs only the chains (z over g in G's rows, ||z||^2 in row M + 1), short
- * enough that several pairs' chains overlap; loop 2, whose rows are independent, the weights,
- * the residual terms and the output rows.
+ * bytes), as loops over the block's pairs instead of one loop doing all of a pair. Why: a
+ * pixel's forward substitution is one chain of dependent multiplies, subtractions and
+ * divisions (~19 cycles per column), and one iteration per pair held more instructions than
+ * the core looks ahead, so that loop ran at the chain's latency; and V8 loaded the ~2M^2
+ * table constants of a pair at the top of its iteration and spilled most of them. Loop 1 runs
+ * only the chains (z over g in G's rows, ||z||^2 in row M + 1), short enough that several
+ * pairs' chains overlap; then, for each weight row and each residual-term row, one loop over
+ * the pairs with that row's M + 1 constants in locals (F accumulates in row M + 3, the
+ * no-data mask sits in row M + 2); a last loop writes rms, rfactor and status. Measured at 6
+ * references (CPU, tile in cache): the kernel 205 -> 156 ms with loop 1 split off, -> 149 ms
+ * with the per-row loops.
  */
 function buildFinishSplit(plan: LcfPlan, L: Layout): Fn {
   const { M, nW } = plan;
@@ -336,42 +340,67 @@ function buildFinishSplit(plan: LcfPlan, L: Layout): Fn {
   f.get(t).i32(1).add().set(t);
   f.br(0);
   f.end().end();
-  // Loop 2: weights, residual, rows.
+  // Loops 2: per row of the weights and of the residual terms, the block's pairs in turn,
+  // so the row's constants stay in locals (one loop over all of them per pair: V8 loaded its
+  // ~2M^2 constants at the top and spilled most of them).
   const rowAt = Array.from({ length: M + 3 }, (_, r) => f.local(`row${r}`, I32));
   for (let r = 0; r < M + 3; r++) f.get('dst').get('rowStride').i32(r).mul().add().set(rowAt[r]);
   const out = (row: number) => f.get(rowAt[row]).get(o).add();
-  const affine = (bOff: number, mOff: number, i: number) => {
-    c(bOff + 8 * i).set(acc);
-    for (let j = 0; j < M; j++) {
-      f.get(acc);
-      c(mOff + 8 * (i * M + j)).get(z[j]).f64x2Mul().f64x2Add().set(acc);
-    }
+  const k = Array.from({ length: M + 1 }, (_, j) => f.local(`k${j}`, V128));
+  const pairs = (body: () => void) => {
+    f.i32(0).set(t);
+    f.block().loop();
+    f.get(t).get('pairs').geS().brIf(1);
+    f.get(t).i32(4).shl().set(o);
+    body();
+    f.get(t).i32(1).add().set(t);
+    f.br(0);
+    f.end().end();
   };
-  const zeroF = plan.sub.subarray(SL.E, SL.E + M * M).every((x) => x === 0) && plan.sub.subarray(SL.e, SL.e + M).every((x) => x === 0);
-  f.i32(0).set(t);
-  f.block().loop();
-  f.get(t).get('pairs').geS().brIf(1);
-  f.get(t).i32(4).shl().set(o);
-  f.get(o).vLoad(gRow(M)).set(ss);
-  f.get(ss).get(ss).f64x2Sub().get(zero).f64x2Eq().set(ok);
-  for (let k = 0; k < M; k++) f.get(o).vLoad(gRow(k)).set(z[k]);
-  f.get(o).vLoad(gRow(M + 1)).set(zz);
+  // acc = base[i] + sum_j mat[i * M + j] z_j, in j order (lcfWriteSubset's loops); k = the row's constants.
+  const row = (bOff: number, mOff: number, i: number) => {
+    c(bOff + 8 * i).set(k[M]);
+    for (let j = 0; j < M; j++) c(mOff + 8 * (i * M + j)).set(k[j]);
+  };
+  const affine = () => {
+    f.get(k[M]).set(acc);
+    for (let j = 0; j < M; j++) f.get(acc).get(k[j]).get(o).vLoad(gRow(j)).f64x2Mul().f64x2Add().set(acc);
+  };
+  // ok (||y||^2 finite) per pair, row M + 2.
+  pairs(() => {
+    f.get(o).vLoad(gRow(M)).tee(ss).get(ss).f64x2Sub().get(zero).f64x2Eq().set(ok);
+    f.get(o).get(ok).vStore(gRow(M + 2));
+  });
   for (let i = 0; i < M; i++) {
-    affine(subO + 8 * SL.b, subO + 8 * SL.A, i);
-    out(i).get(acc).get(nan).get(ok).vBitselect().vStore();
+    row(subO + 8 * SL.b, subO + 8 * SL.A, i);
+    pairs(() => {
+      affine();
+      out(i).get(acc).get(nan).get(o).vLoad(gRow(M + 2)).vBitselect().vStore();
+    });
   }
-  f.get(zero).set(Fv);
+  // F's terms are all +0 where E and e are zero: then F stays +0, and rss = max(0, .) + 0 has
+  // the same bits without them.
+  const zeroF = plan.sub.subarray(SL.E, SL.E + M * M).every((x) => x === 0) && plan.sub.subarray(SL.e, SL.e + M).every((x) => x === 0);
   for (let i = 0; i < M && !zeroF; i++) {
-    affine(subO + 8 * SL.e, subO + 8 * SL.E, i);
-    f.get(Fv).get(acc).get(acc).f64x2Mul().f64x2Add().set(Fv);
+    row(subO + 8 * SL.e, subO + 8 * SL.E, i);
+    pairs(() => {
+      affine();
+      f.get(o);
+      if (i === 0) f.get(zero);
+      else f.get(o).vLoad(gRow(M + 3));
+      f.get(acc).get(acc).f64x2Mul().f64x2Add().vStore(gRow(M + 3));
+    });
   }
-  f.get(ss).get(zz).f64x2Sub().get(zero).f64x2Max().get(Fv).f64x2Add().set(rss);
-  out(M).get(rss).get(zero).f64x2Max().f64(nW).f64x2Splat().f64x2Div().f64x2Sqrt().get(nan).get(ok).vBitselect().vStore();
-  out(M + 1).get(rss).get(ss).f64x2Div().get(nan).get(ss).get(zero).f64x2Gt().vBitselect().get(nan).get(ok).vBitselect().vStore();
-  out(M + 2).f64(LcfStatus.OK).f64x2Splat().f64(LcfStatus.NO_DATA).f64x2Splat().get(ok).vBitselect().vStore();
-  f.get(t).i32(1).add().set(t);
-  f.br(0);
-  f.end().end();
+  pairs(() => {
+    f.get(o).vLoad(gRow(M)).set(ss);
+    f.get(o).vLoad(gRow(M + 2)).set(ok);
+    if (zeroF) f.get(zero).set(Fv);
+    else f.get(o).vLoad(gRow(M + 3)).set(Fv);
+    f.get(ss).get(o).vLoad(gRow(M + 1)).f64x2Sub().get(zero).f64x2Max().get(Fv).f64x2Add().set(rss);
+    out(M).get(rss).get(zero).f64x2Max().f64(nW).f64x2Splat().f64x2Div().f64x2Sqrt().get(nan).get(ok).vBitselect().vStore();
+    out(M + 1).get(rss).get(ss).f64x2Div().get(nan).get(ss).get(zero).f64x2Gt().vBitselect().get(nan).get(ok).vBitselect().vStore();
+    out(M + 2).f64(LcfStatus.OK).f64x2Splat().f64(LcfStatus.NO_DATA).f64x2Splat().get(ok).vBitselect().vStore();
+  });
   return f;
 }
 
