@@ -304,7 +304,7 @@ function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
  * the pairs with that row's M + 1 constants in locals (F accumulates in row M + 3, the
  * no-data mask sits in row M + 2); a last loop writes rms, rfactor and status. Measured at 6
  * references (CPU, tile in cache): the kernel 205 -> 156 ms with loop 1 split off, -> 149 ms
- * with the per-row loops.
+ * with the per-row loops; terms with a zero constant left out (below), 6 refs ~5 % less.
  */
 function buildFinishSplit(plan: LcfPlan, L: Layout): Fn {
   const { M, nW } = plan;
@@ -357,14 +357,25 @@ function buildFinishSplit(plan: LcfPlan, L: Layout): Fn {
     f.br(0);
     f.end().end();
   };
-  // acc = base[i] + sum_j mat[i * M + j] z_j, in j order (lcfWriteSubset's loops); k = the row's constants.
+  // acc = base[i] + sum_j mat[i * M + j] z_j, in j order (lcfWriteSubset's loops); k = the row's
+  // constants. Terms whose constant is +-0 are left out (ls: A is triangular, ~60 % of E is
+  // zero): with z finite such a term is +-0, and a sum that starts at a base other than -0
+  // is never -0 (an exact cancellation rounds to +0), so adding +-0 leaves its bits as they
+  // are. z is finite wherever ||y||^2 is (finite float32 values, a full-rank Rs); elsewhere
+  // every row is replaced by NaN.
+  const terms = (bOff: number, mOff: number, i: number) => {
+    const base = plan.sub[bOff + i];
+    return Array.from({ length: M }, (_, j) => j).filter((j) => Object.is(base, -0) || plan.sub[mOff + i * M + j] !== 0);
+  };
+  let used: number[] = [];
   const row = (bOff: number, mOff: number, i: number) => {
-    c(bOff + 8 * i).set(k[M]);
-    for (let j = 0; j < M; j++) c(mOff + 8 * (i * M + j)).set(k[j]);
+    used = terms(bOff, mOff, i);
+    c(subO + 8 * (bOff + i)).set(k[M]);
+    for (const j of used) c(subO + 8 * (mOff + i * M + j)).set(k[j]);
   };
   const affine = () => {
     f.get(k[M]).set(acc);
-    for (let j = 0; j < M; j++) f.get(acc).get(k[j]).get(o).vLoad(gRow(j)).f64x2Mul().f64x2Add().set(acc);
+    for (const j of used) f.get(acc).get(k[j]).get(o).vLoad(gRow(j)).f64x2Mul().f64x2Add().set(acc);
   };
   // ok (||y||^2 finite) per pair, row M + 2.
   pairs(() => {
@@ -372,7 +383,7 @@ function buildFinishSplit(plan: LcfPlan, L: Layout): Fn {
     f.get(o).get(ok).vStore(gRow(M + 2));
   });
   for (let i = 0; i < M; i++) {
-    row(subO + 8 * SL.b, subO + 8 * SL.A, i);
+    row(SL.b, SL.A, i);
     pairs(() => {
       affine();
       out(i).get(acc).get(nan).get(o).vLoad(gRow(M + 2)).vBitselect().vStore();
@@ -382,7 +393,7 @@ function buildFinishSplit(plan: LcfPlan, L: Layout): Fn {
   // the same bits without them.
   const zeroF = plan.sub.subarray(SL.E, SL.E + M * M).every((x) => x === 0) && plan.sub.subarray(SL.e, SL.e + M).every((x) => x === 0);
   for (let i = 0; i < M && !zeroF; i++) {
-    row(subO + 8 * SL.e, subO + 8 * SL.E, i);
+    row(SL.e, SL.E, i);
     pairs(() => {
       affine();
       f.get(o);
