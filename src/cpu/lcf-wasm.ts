@@ -35,7 +35,7 @@ import { LCF_SEARCH_MAX_STEPS, lcfFinishPixel, lcfSearchTable } from './lcf-fast
 import { assemble, F64, Fn, I32, instantiate, V128, wasmSimd, type WasmMemory } from './wasm.js';
 import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 
-/** Pixels per block (the projections of a block, (M + 1) x C float64, stay in L1/L2). */
+/** Pixels per block (the block's running sums, (M + 1) x C float64, stay in L2). */
 const BLOCK_PIXELS = 2048;
 /**
  * Energies per chunk: the pass reads CHUNK rows of the tile at a time, each sequentially
@@ -51,9 +51,10 @@ interface Exports {
 }
 
 /**
- * C pixels per block; G: (M + 1) rows of C float64 (row j at G + j * GS), Y: the staged
- * block (nW rows of C float32, YS bytes apart), O: scratch output rows (C float64 each).
- * The row strides are padded off powers of two (cache sets).
+ * C pixels per block; G: M + 4 rows of C float64 (row j at G + j * GS: the projections g,
+ * then ||y||^2, and for buildFinishSplit ||z||^2, the no-data mask and F), Y: the staged block
+ * (nW rows of C float32, YS bytes apart), O: scratch output rows (C float64 each). The row
+ * strides are padded off powers of two (cache sets).
  */
 interface Layout { C: number; X: number; Y: number; YS: number; G: number; GS: number; T: number; O: number; bytes: number }
 
@@ -70,6 +71,9 @@ function layout(nW: number, M: number, tables: number, base = 0): Layout {
   return { C, X, Y, YS, G, GS, T, O, bytes: al(O + 8 * (M + 3) * C) - base };
 }
 
+/** Accumulator columns per sweep at most (the sum of squares counts as one; it needs no design value). */
+const SWEEP = 4;
+
 /**
  * The pass's register blocking: V f64x2 vectors of pixels (2V pixels) per unit, and the
  * accumulator columns (0 .. M - 1 the design's, M the sum of squares) in balanced sweeps;
@@ -78,11 +82,8 @@ function layout(nW: number, M: number, tables: number, base = 0): Layout {
  * 15 xmm for V = 2 and 4 columns, what V8 allocates. Measured at 6 references (8 columns):
  * sweeps 4 + 4 ~6 % faster than 5 + 3 (which spilled), 1 vector x 8 columns ~20 % slower
  * (spills), 1 x (4 + 4) ~15 % slower (twice the design loads); at 4 references 3 + 3 beat
- * 4 + 2 and 1 x 6.
+ * 4 + 2 and 1 x 6 by a few % (within the noise of a shared machine).
  */
-/** Accumulator columns per sweep at most (the sum of squares counts as one; it needs no design value). */
-const SWEEP = 4;
-
 function blocking(M: number): { V: number; sweeps: number[][] } {
   const cols = [M, ...Array.from({ length: M }, (_, j) => j)]; // the sum of squares first
   const n = Math.ceil((M + 1) / SWEEP);
@@ -167,10 +168,8 @@ function buildPass(nW: number, M: number, L: Layout): Fn {
 
 /**
  * stage(y, stride, bytes): copies the block's nW row pieces (bytes long, stride apart) of a
- * tile in the heap into the staged block (rows 4C apart) with memory.copy. The pass reads 4
- * pixels down nW rows: straight from a tile whose row stride is a power of two (P = 2^20 in
- * the benchmark, rows x 1024 in a run) every row maps to the same cache sets and the pass
- * thrashes them (measured: slower than the copy); the staged rows are 4C bytes apart instead.
+ * tile in the heap into the staged block (rows YS bytes apart) with memory.copy: only for a
+ * block that ends in a partial unit (whole blocks are read in place, CHUNK rows at a time).
  */
 function buildStage(nW: number, L: Layout): Fn {
   const f = new Fn('stage', [['y', I32], ['stride', I32], ['bytes', I32]]);
