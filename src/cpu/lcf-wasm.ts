@@ -51,8 +51,9 @@ interface Exports {
 }
 
 /**
- * C pixels per block; G: M + 4 rows of C float64 (row j at G + j * GS: the projections g,
- * then ||y||^2, and for buildFinishSplit ||z||^2, the no-data mask and F), Y: the staged block
+ * C pixels per block; G: 2M + 4 rows of C float64 (row j at G + j * GS: the projections g,
+ * then ||y||^2, ||z||^2, for buildFinishSplit the no-data mask and F, for buildFinish z in
+ * rows M + 4 ..), Y: the staged block
  * (nW rows of C float32, YS bytes apart), O: scratch output rows (C float64 each). The row
  * strides are padded off powers of two (cache sets).
  */
@@ -66,7 +67,7 @@ function layout(nW: number, M: number, tables: number, base = 0): Layout {
   const X = base;
   const Y = al(X + 8 * nW * M);
   const G = al(Y + YS * nW);
-  const T = al(G + GS * (M + 4));
+  const T = al(G + GS * (2 * M + 4));
   const O = al(T + 8 * tables);
   return { C, X, Y, YS, G, GS, T, O, bytes: al(O + 8 * (M + 3) * C) - base };
 }
@@ -217,6 +218,7 @@ function searchTables(K: number, M: number): number {
  */
 function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
   const { M, K, nW, subStride } = plan;
+  const ZR = M + 4; // G's rows of z
   const SL = subsetLayout(M, K);
   const f = new Fn('finish', [['pairs', I32], ['dst', I32], ['rowStride', I32]]);
   const t = f.local('t', I32), o = f.local('o', I32);
@@ -233,12 +235,13 @@ function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
   const out = (row: number) => f.get(rowAt[row]).get(o).add();
   f.f64(NaN).f64x2Splat().set(nan);
   f.f64(0).f64x2Splat().set(zero);
+  // Loop 1: z = Rs^{-T} g by forward substitution into rows ZR + k (the g rows stay for
+  // lcfWasm's fallback), ||z||^2 into row M + 1: the chains of several pairs overlap here
+  // (see buildFinishSplit); the loop below reads them back.
   f.i32(0).set(t);
   f.block().loop();
   f.get(t).get('pairs').geS().brIf(1);
-  f.get(t).i32(4).shl().set(o);                // 16 bytes per pair
-  f.get(o).vLoad(L.G + M * L.GS).set(ss);
-  f.get(ss).get(ss).f64x2Sub().get(zero).f64x2Eq().set(ok);
+  f.get(t).i32(4).shl().set(o);
   f.get(zero).set(zz);
   for (let k = 0; k < M; k++) {
     f.get(o).vLoad(L.G + k * L.GS).set(acc);
@@ -248,8 +251,21 @@ function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
     }
     f.get(acc);
     c(rsO + 8 * (k * M + k)).f64x2Div().set(z[k]);
+    f.get(o).get(z[k]).vStore(L.G + (ZR + k) * L.GS);
     f.get(zz).get(z[k]).get(z[k]).f64x2Mul().f64x2Add().set(zz);
   }
+  f.get(o).get(zz).vStore(L.G + (M + 1) * L.GS);
+  f.get(t).i32(1).add().set(t);
+  f.br(0);
+  f.end().end();
+  f.i32(0).set(t);
+  f.block().loop();
+  f.get(t).get('pairs').geS().brIf(1);
+  f.get(t).i32(4).shl().set(o);                // 16 bytes per pair
+  f.get(o).vLoad(L.G + M * L.GS).set(ss);
+  f.get(ss).get(ss).f64x2Sub().get(zero).f64x2Eq().set(ok);
+  for (let k = 0; k < M; k++) f.get(o).vLoad(L.G + (ZR + k) * L.GS).set(z[k]);
+  f.get(o).vLoad(L.G + (M + 1) * L.GS).set(zz);
   // acc = base[i] + sum_j mat[i * M + j] z_j, in j order (lcfWriteSubset's loops).
   const affine = (bOff: number, mOff: number, i: number) => {
     c(bOff + 8 * i).set(acc);
