@@ -16,7 +16,8 @@
  * substitution, weights, residual terms). Measured (1 thread, 2^20 pixels x 101 energies,
  * constant background, 6 references: M = 7): pass ~115 ms of CPU with the tile in cache
  * (~3.5 cycles per pixel and energy: the promotes and design loads cost issue slots beside the
- * 8 multiply-adds), ~125 ms from memory; finish ~35 ms (buildFinishSplit).
+ * 8 multiply-adds), ~125 ms from memory; finish ~30 ms (buildFinishSplit); the whole kernel
+ * 135-150 ms of CPU (was ~205).
  * The tile (energy-major [nW][P]) is read in place when it lies in the WebAssembly heap
  * (wasm-heap.ts, which this instance's memory is), a block of C pixels at a time and CHUNK
  * energies at a time: each of the chunk's rows is read sequentially over the block (CHUNK
