@@ -7,113 +7,171 @@
  *   and sum is a float64 multiply and add (WebAssembly SIMD has no fused multiply-add), in
  *   energy order per pixel, exactly as lcfFast's scalar loop: float64 accumulation is what
  *   the cross-check tolerances of the lcf tests rely on;
- * - the module is generated for (nW, M, C): the energy loop is unrolled with constant
- *   offsets, columns are taken in sweeps of up to 4 (accumulators in registers: 4 columns +
- *   the sum of squares, x 2 vectors), more columns re-read the staged block (then in cache).
- * The tile (energy-major [nW][P]) is staged one block of C pixels at a time (nW row pieces
- * of C floats, ~256 KiB, so the block stays in L2 for the pass): a tile in the WebAssembly
- * heap (wasm-heap.ts, which this instance's memory is) by memory.copy inside the module, any
- * other Float32Array by TypedArray.set. The pass does not read the tile in place: its rows are
- * 4P bytes apart, a power of two for the usual tiles (rows x 1024, the benchmark's 2^20),
- * so all nW rows of a quad fall in the same cache sets and evict each other (measured 2x
- * slower than staging); the staged rows are 4C bytes apart. The output rows go straight into
- * an `out` in the heap (lcf-step.ts passes one, reused tile after tile); otherwise they are
- * copied from the scratch rows. Scratch (design, staged block, projections, tables, rows) is
- * one heap block per plan, returned when the plan is collected.
+ * - the module is generated for (nW, M): columns (the M design columns and the sum of
+ *   squares) are taken in balanced sweeps of up to 4 (8 accumulators, 2 pixel vectors, the
+ *   splatted design values: 15 xmm registers, what V8 allocates; a sweep of 5 spilled one
+ *   accumulator, whose store and reload then sat in its chain of additions).
+ * Bytes and flops per pixel: 4 nW read (the float32 spectrum), 8 (M + 3) written (the rows);
+ * nW (M + 1) float64 multiply-adds in the pass, ~M^2 + M (M + 1) / 2 in the finish (forward
+ * substitution, weights, residual terms). Measured (1 thread, 2^20 pixels x 101 energies,
+ * constant background, 6 references: M = 7): pass ~115 ms of CPU with the tile in cache
+ * (~3.5 cycles per pixel and energy: the promotes and design loads cost issue slots beside the
+ * 8 multiply-adds), ~125 ms from memory; finish ~30 ms (buildFinishSplit); the whole kernel
+ * 135-150 ms of CPU (was ~205).
+ * The tile (energy-major [nW][P]) is read in place when it lies in the WebAssembly heap
+ * (wasm-heap.ts, which this instance's memory is), a block of C pixels at a time and CHUNK
+ * energies at a time: each of the chunk's rows is read sequentially over the block (CHUNK
+ * streams the prefetcher follows; 4P apart, a power of two for the usual tiles, so they share
+ * cache sets, and CHUNK = 8 fits the 8 ways), the running sums go back to G between chunks
+ * (in L1/L2). Reading all nW rows per pixel quad in place thrashed those sets (measured 2x
+ * slower), which is why this pass used to copy each block out first (memory.copy, ~20 % of
+ * the kernel's time). Any other Float32Array, and a block whose last unit is partial, is
+ * staged (TypedArray.set or memory.copy; rows YS bytes apart) and read the same way.
+ * The output rows go straight into an `out` in the heap (lcf-step.ts passes one, reused tile
+ * after tile); otherwise they are copied from the scratch rows. Scratch (design, staged block,
+ * projections, tables, rows) is one heap block per plan, returned when the plan is collected.
  */
 import { LcfStatus, lcfRows, subsetLayout, type LcfPlan } from './lcf.js';
 import { LCF_SEARCH_MAX_STEPS, lcfFinishPixel, lcfSearchTable } from './lcf-fast.js';
 import { assemble, F64, Fn, I32, instantiate, V128, wasmSimd, type WasmMemory } from './wasm.js';
 import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 
-/** Columns per sweep (two f64x2 accumulators each, plus two for the sum of squares). */
-const SWEEP = 4;
-/** Bytes of one staged block of float32 rows. */
-const BLOCK_BYTES = 1 << 18;
+/** Pixels per block (the block's running sums, (M + 1) x C float64, stay in L2). */
+const BLOCK_PIXELS = 2048;
+/**
+ * Energies per chunk: the pass reads CHUNK rows of the tile at a time, each sequentially
+ * over the block's pixels (CHUNK streams the prefetcher follows), and keeps the running
+ * sums in G between chunks.
+ */
+const CHUNK = 8;
 
 interface Exports {
-  pass: (quads: number, y: number, stride: number) => void;
+  pass: (units: number, y: number, stride: number) => void;
   stage: (y: number, stride: number, bytes: number) => void;
   finish: (pairs: number, dst: number, rowStride: number) => void;
 }
 
-interface Layout { C: number; X: number; Y: number; G: number; T: number; O: number; bytes: number }
+/**
+ * C pixels per block; G: 2M + 4 rows of C float64 (row j at G + j * GS: the projections g,
+ * then ||y||^2, ||z||^2, for buildFinishSplit the no-data mask and F, for buildFinish z in
+ * rows M + 4 ..), Y: the staged block
+ * (nW rows of C float32, YS bytes apart), O: scratch output rows (C float64 each). The row
+ * strides are padded off powers of two (cache sets).
+ */
+interface Layout { C: number; X: number; Y: number; YS: number; G: number; GS: number; T: number; O: number; bytes: number }
 
 /** Offsets from `base` (a 64-byte aligned heap block of `bytes`). */
 function layout(nW: number, M: number, tables: number, base = 0): Layout {
   const al = (x: number) => Math.ceil(x / 64) * 64;
-  const C = Math.max(4, Math.floor(BLOCK_BYTES / (4 * nW)) & ~3);
+  const C = BLOCK_PIXELS;
+  const YS = 4 * C + 64, GS = 8 * C + 64;
   const X = base;
   const Y = al(X + 8 * nW * M);
-  const G = al(Y + 4 * nW * C);
-  const T = al(G + 8 * (M + 1) * C);
+  const G = al(Y + YS * nW);
+  const T = al(G + GS * (2 * M + 4));
   const O = al(T + 8 * tables);
-  return { C, X, Y, G, T, O, bytes: al(O + 8 * (M + 3) * C) - base };
+  return { C, X, Y, YS, G, GS, T, O, bytes: al(O + 8 * (M + 3) * C) - base };
+}
+
+/** Accumulator columns per sweep at most (the sum of squares counts as one; it needs no design value). */
+const SWEEP = 4;
+
+/**
+ * The pass's register blocking: V f64x2 vectors of pixels (2V pixels) per unit, and the
+ * accumulator columns (0 .. M - 1 the design's, M the sum of squares) in balanced sweeps;
+ * a sweep holds V x its columns accumulators, the V pixel vectors, its splatted design
+ * values (V8 loads them all at the top of the energy loop) and a product in registers:
+ * 15 xmm for V = 2 and 4 columns, what V8 allocates. Measured at 6 references (8 columns):
+ * sweeps 4 + 4 ~6 % faster than 5 + 3 (which spilled), 1 vector x 8 columns ~20 % slower
+ * (spills), 1 x (4 + 4) ~15 % slower (twice the design loads); at 4 references 3 + 3 beat
+ * 4 + 2 and 1 x 6 by a few % (within the noise of a shared machine).
+ */
+function blocking(M: number): { V: number; sweeps: number[][] } {
+  const cols = [M, ...Array.from({ length: M }, (_, j) => j)]; // the sum of squares first
+  const n = Math.ceil((M + 1) / SWEEP);
+  const per = Math.ceil((M + 1) / n);
+  return { V: 2, sweeps: Array.from({ length: n }, (_, i) => cols.slice(i * per, (i + 1) * per)) };
 }
 
 /**
- * pass(quads, y, stride): for quad q < quads, the pixels at byte address y + 16q (energy e at
- * + e * stride) -> G[j * C + 4q + i] (j = M: the sum of squares). y is the staged block
- * (stride 4C) or the caller's tile itself where it lies in the heap (stride 4P).
+ * pass(units, y, stride): for unit t < units (2V pixels: V vectors of 2), the pixels at byte
+ * address y + 8Vt (energy e at + e * stride) -> G[j][2Vt + i] (j = M: the sum of squares).
+ * y is the block in the tile itself where it lies in the heap (stride 4P) or the staged
+ * block (stride YS). The energies are taken CHUNK rows at a time: for each unit, the running
+ * sums are loaded from G (zero in the first chunk), the chunk's energies added in order, and
+ * stored back, so every sum is the same float64 additions in energy order as lcfFast's.
  */
 function buildPass(nW: number, M: number, L: Layout): Fn {
-  const f = new Fn('pass', [['quads', I32], ['y', I32], ['stride', I32]]);
-  const q = f.local('q', I32), yb = f.local('yb', I32), gb = f.local('gb', I32);
-  const yp = f.local('yp', I32), xp = f.local('xp', I32), ye = f.local('ye', I32);
-  const lo = f.local('lo', V128), hi = f.local('hi', V128), xj = f.local('xj', V128), zero = f.local('zero', V128);
-  const acc = Array.from({ length: SWEEP + 1 }, (_, j) => [f.local(`a${j}l`, V128), f.local(`a${j}h`, V128)]);
+  const f = new Fn('pass', [['units', I32], ['y', I32], ['stride', I32]]);
+  const { V, sweeps } = blocking(M);
+  const t = f.local('t', I32), yc = f.local('yc', I32), xc = f.local('xc', I32), yp = f.local('yp', I32), g = f.local('g', I32);
+  const xp = f.local('xp', I32), ye = f.local('ye', I32);
+  const left = f.local('left', I32);
+  const xj = f.local('xj', V128), zero = f.local('zero', V128);
+  const yv = Array.from({ length: V }, (_, v) => f.local(`y${v}`, V128));
+  const acc = Array.from({ length: M + 1 }, (_, j) => Array.from({ length: V }, (_, v) => f.local(`a${j}_${v}`, V128)));
   f.f64(0).f64x2Splat().set(zero);
-  f.i32(0).set(q);
-  f.block().loop();
-  f.get(q).get('quads').geS().brIf(1);
-  f.get(q).i32(4).shl().get('y').add().set(yb); // 16 bytes per quad
-  f.get(q).i32(5).shl().set(gb);             // 4 float64 per quad
-  for (let c0 = 0; c0 < M; c0 += SWEEP) {
-    const cols = Math.min(SWEEP, M - c0);
-    const sq = c0 === 0;                       // the sum of squares rides with the first sweep
-    const used = [...Array(cols).keys()].map((k) => acc[k]);
-    if (sq) used.push(acc[SWEEP]);
-    for (const [a, b] of used) f.get(zero).set(a).get(zero).set(b);
-    // The energy loop: yp walks the staged rows (stride 4C bytes), xp the design rows (8M bytes).
-    f.get(yb).set(yp);
-    f.i32(8 * c0).set(xp);
-    f.get(yb).get('stride').i32(nW).mul().add().set(ye);
+  f.get('y').set(yc);
+  f.i32(L.X).set(xc);
+  const chunk = (E: number, first: boolean) => {
+    f.i32(0).set(t);
     f.block().loop();
-    f.get(yp).vLoad64Zero(0).f64x2PromoteLow().set(lo);
-    f.get(yp).vLoad64Zero(8).f64x2PromoteLow().set(hi);
-    if (sq) {
-      const [a, b] = acc[SWEEP];
-      f.get(a).get(lo).get(lo).f64x2Mul().f64x2Add().set(a);
-      f.get(b).get(hi).get(hi).f64x2Mul().f64x2Add().set(b);
+    f.get(t).get('units').geS().brIf(1);
+    f.get(t).i32(16 * V).mul().set(g);                // 16V bytes of each G row per unit
+    for (const cols of sweeps) {
+      for (const j of cols) {
+        for (let v = 0; v < V; v++) {
+          if (first) f.get(zero).set(acc[j][v]);
+          else f.get(g).vLoad(L.G + j * L.GS + 16 * v).set(acc[j][v]);
+        }
+      }
+      // The energy loop: yp walks the tile rows (stride bytes), xp the design rows (8M bytes).
+      // (A loop, not unrolled code: V8 hoists loads at constant offsets from an address the
+      // unit loop does not change, and spills them.)
+      f.get(t).i32(8 * V).mul().get(yc).add().tee(yp).get('stride').i32(E).mul().add().set(ye);
+      f.get(xc).set(xp);
+      f.block().loop();
+      for (let v = 0; v < V; v++) f.get(yp).vLoad64Zero(8 * v).f64x2PromoteLow().set(yv[v]);
+      for (const j of cols) {
+        if (j === M) {
+          for (let v = 0; v < V; v++) f.get(acc[j][v]).get(yv[v]).get(yv[v]).f64x2Mul().f64x2Add().set(acc[j][v]);
+          continue;
+        }
+        f.get(xp).vLoad64Splat(8 * j).set(xj);
+        for (let v = 0; v < V; v++) f.get(acc[j][v]).get(xj).get(yv[v]).f64x2Mul().f64x2Add().set(acc[j][v]);
+      }
+      f.get(xp).i32(8 * M).add().set(xp);
+      f.get(yp).get('stride').add().tee(yp).get(ye).op(0x49).brIf(0); // i32.lt_u (heap addresses reach 4 GiB)
+      f.end().end();
+      for (const j of cols) for (let v = 0; v < V; v++) f.get(g).get(acc[j][v]).vStore(L.G + j * L.GS + 16 * v);
     }
-    for (let k = 0; k < cols; k++) {
-      const [a, b] = acc[k];
-      f.get(xp).vLoad64Splat(L.X + 8 * k).set(xj);
-      f.get(a).get(xj).get(lo).f64x2Mul().f64x2Add().set(a);
-      f.get(b).get(xj).get(hi).f64x2Mul().f64x2Add().set(b);
-    }
-    f.get(xp).i32(8 * M).add().set(xp);
-    f.get(yp).get('stride').add().tee(yp).get(ye).op(0x49).brIf(0); // i32.lt_u (heap addresses reach 4 GiB)
+    f.get(t).i32(1).add().set(t);
+    f.br(0);
     f.end().end();
-    const store = (j: number, [a, b]: string[]) => {
-      f.get(gb).get(a).vStore(L.G + 8 * j * L.C);
-      f.get(gb).get(b).vStore(L.G + 8 * j * L.C + 16);
-    };
-    for (let k = 0; k < cols; k++) store(c0 + k, acc[k]);
-    if (sq) store(M, acc[SWEEP]);
+    f.get(yc).get('stride').i32(E).mul().add().set(yc);
+    f.get(xc).i32(8 * M * E).add().set(xc);
+  };
+  const full = Math.floor(nW / CHUNK), rem = nW % CHUNK;
+  if (full === 0) chunk(rem, true);
+  else {
+    chunk(CHUNK, true);
+    if (full > 1) {
+      f.i32(full - 1).set(left);
+      f.block().loop();
+      chunk(CHUNK, false);
+      f.get(left).i32(1).sub().tee(left).eqz().brIf(1);
+      f.br(0);
+      f.end().end();
+    }
+    if (rem > 0) chunk(rem, false);
   }
-  f.get(q).i32(1).add().set(q);
-  f.br(0);
-  f.end().end();
   return f;
 }
 
 /**
  * stage(y, stride, bytes): copies the block's nW row pieces (bytes long, stride apart) of a
- * tile in the heap into the staged block (rows 4C apart) with memory.copy. The pass reads 4
- * pixels down nW rows: straight from a tile whose row stride is a power of two (P = 2^20 in
- * the benchmark, rows x 1024 in a run) every row maps to the same cache sets and the pass
- * thrashes them (measured: slower than the copy); the staged rows are 4C bytes apart instead.
+ * tile in the heap into the staged block (rows YS bytes apart) with memory.copy: only for a
+ * block that ends in a partial unit (whole blocks are read in place, CHUNK rows at a time).
  */
 function buildStage(nW: number, L: Layout): Fn {
   const f = new Fn('stage', [['y', I32], ['stride', I32], ['bytes', I32]]);
@@ -123,7 +181,7 @@ function buildStage(nW: number, L: Layout): Fn {
   f.block().loop();
   f.get(d).get('y').get('bytes').op(0xfc, 10, 0, 0); // memory.copy
   f.get('y').get('stride').add().set('y');
-  f.get(d).i32(4 * L.C).add().set(d);
+  f.get(d).i32(L.YS).add().set(d);
   f.get(e).i32(1).add().tee(e).i32(nW).ltS().brIf(0);
   f.end().end();
   return f;
@@ -161,6 +219,7 @@ function searchTables(K: number, M: number): number {
  */
 function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
   const { M, K, nW, subStride } = plan;
+  const ZR = M + 4; // G's rows of z
   const SL = subsetLayout(M, K);
   const f = new Fn('finish', [['pairs', I32], ['dst', I32], ['rowStride', I32]]);
   const t = f.local('t', I32), o = f.local('o', I32);
@@ -177,23 +236,37 @@ function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
   const out = (row: number) => f.get(rowAt[row]).get(o).add();
   f.f64(NaN).f64x2Splat().set(nan);
   f.f64(0).f64x2Splat().set(zero);
+  // Loop 1: z = Rs^{-T} g by forward substitution into rows ZR + k (the g rows stay for
+  // lcfWasm's fallback), ||z||^2 into row M + 1: the chains of several pairs overlap here
+  // (see buildFinishSplit); the loop below reads them back.
   f.i32(0).set(t);
   f.block().loop();
   f.get(t).get('pairs').geS().brIf(1);
-  f.get(t).i32(4).shl().set(o);                // 16 bytes per pair
-  f.get(o).vLoad(L.G + 8 * M * L.C).set(ss);
-  f.get(ss).get(ss).f64x2Sub().get(zero).f64x2Eq().set(ok);
+  f.get(t).i32(4).shl().set(o);
   f.get(zero).set(zz);
   for (let k = 0; k < M; k++) {
-    f.get(o).vLoad(L.G + 8 * k * L.C).set(acc);
+    f.get(o).vLoad(L.G + k * L.GS).set(acc);
     for (let j = 0; j < k; j++) {
       f.get(acc);
       c(rsO + 8 * (j * M + k)).get(z[j]).f64x2Mul().f64x2Sub().set(acc);
     }
     f.get(acc);
     c(rsO + 8 * (k * M + k)).f64x2Div().set(z[k]);
+    f.get(o).get(z[k]).vStore(L.G + (ZR + k) * L.GS);
     f.get(zz).get(z[k]).get(z[k]).f64x2Mul().f64x2Add().set(zz);
   }
+  f.get(o).get(zz).vStore(L.G + (M + 1) * L.GS);
+  f.get(t).i32(1).add().set(t);
+  f.br(0);
+  f.end().end();
+  f.i32(0).set(t);
+  f.block().loop();
+  f.get(t).get('pairs').geS().brIf(1);
+  f.get(t).i32(4).shl().set(o);                // 16 bytes per pair
+  f.get(o).vLoad(L.G + M * L.GS).set(ss);
+  f.get(ss).get(ss).f64x2Sub().get(zero).f64x2Eq().set(ok);
+  for (let k = 0; k < M; k++) f.get(o).vLoad(L.G + (ZR + k) * L.GS).set(z[k]);
+  f.get(o).vLoad(L.G + (M + 1) * L.GS).set(zz);
   // acc = base[i] + sum_j mat[i * M + j] z_j, in j order (lcfWriteSubset's loops).
   const affine = (bOff: number, mOff: number, i: number) => {
     c(bOff + 8 * i).set(acc);
@@ -231,6 +304,132 @@ function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
   f.get(t).i32(1).add().set(t);
   f.br(0);
   f.end().end();
+  return f;
+}
+
+/**
+ * finish(pairs) for the one-subset plans (ls, sum1, nnls-sum1 with one reference): the same
+ * operations as buildFinish without a search, in the same order per pixel (so the same
+ * bytes), as loops over the block's pairs instead of one loop doing all of a pair. Why: a
+ * pixel's forward substitution is one chain of dependent multiplies, subtractions and
+ * divisions (~19 cycles per column), and one iteration per pair held more instructions than
+ * the core looks ahead, so that loop ran at the chain's latency; and V8 loaded the ~2M^2
+ * table constants of a pair at the top of its iteration and spilled most of them. So: for each
+ * column k of z, one loop over the pairs (z_k over g_k in G's rows, ||z||^2 accumulated in
+ * row M + 1, in k order; the pairs are independent, so the chains overlap); then, for each
+ * weight row and each residual-term row, one loop over
+ * the pairs with that row's M + 1 constants in locals (F accumulates in row M + 3, the
+ * no-data mask sits in row M + 2); a last loop writes rms, rfactor and status. Measured at 6
+ * references (CPU, tile in cache): the kernel 205 -> 156 ms with loop 1 split off, -> 149 ms
+ * with the per-row loops; terms with a zero constant left out (below), 6 refs ~5 % less;
+ * one loop per column of z instead of one for the whole substitution, ~3 % less.
+ */
+function buildFinishSplit(plan: LcfPlan, L: Layout): Fn {
+  const { M, nW } = plan;
+  const SL = subsetLayout(M, plan.K);
+  const f = new Fn('finish', [['pairs', I32], ['dst', I32], ['rowStride', I32]]);
+  const t = f.local('t', I32), o = f.local('o', I32);
+  const ss = f.local('ss', V128), ok = f.local('ok', V128), zz = f.local('zz', V128), acc = f.local('acc', V128);
+  const rss = f.local('rss', V128), nan = f.local('nan', V128), zero = f.local('zero', V128), Fv = f.local('F', V128);
+  const z = Array.from({ length: M }, (_, k) => f.local(`z${k}`, V128));
+  const rsO = L.T, subO = L.T + 8 * M * M;
+  const gRow = (j: number) => L.G + j * L.GS;
+  const c = (off: number) => f.i32(0).vLoad64Splat(off);
+  f.f64(NaN).f64x2Splat().set(nan);
+  f.f64(0).f64x2Splat().set(zero);
+  // Loops 1: z = Rs^{-T} g by forward substitution (z_k over g_k), zz = ||z||^2 (row M + 1),
+  // one column k at a time over the block's pairs (its k + 1 constants in locals).
+  const kk = Array.from({ length: M }, (_, j) => f.local(`kk${j}`, V128));
+  for (let k = 0; k < M; k++) {
+    for (let j = 0; j <= k; j++) c(rsO + 8 * (j * M + k)).set(kk[j]);
+    f.i32(0).set(t);
+    f.block().loop();
+    f.get(t).get('pairs').geS().brIf(1);
+    f.get(t).i32(4).shl().set(o);
+    f.get(o).vLoad(gRow(k)).set(acc);
+    for (let j = 0; j < k; j++) f.get(acc).get(kk[j]).get(o).vLoad(gRow(j)).f64x2Mul().f64x2Sub().set(acc);
+    f.get(acc).get(kk[k]).f64x2Div().set(z[0]);
+    f.get(o).get(z[0]).vStore(gRow(k));
+    f.get(o);
+    if (k === 0) f.get(zero);
+    else f.get(o).vLoad(gRow(M + 1));
+    f.get(z[0]).get(z[0]).f64x2Mul().f64x2Add().vStore(gRow(M + 1));
+    f.get(t).i32(1).add().set(t);
+    f.br(0);
+    f.end().end();
+  }
+  // Loops 2: per row of the weights and of the residual terms, the block's pairs in turn,
+  // so the row's constants stay in locals (one loop over all of them per pair: V8 loaded its
+  // ~2M^2 constants at the top and spilled most of them).
+  const rowAt = Array.from({ length: M + 3 }, (_, r) => f.local(`row${r}`, I32));
+  for (let r = 0; r < M + 3; r++) f.get('dst').get('rowStride').i32(r).mul().add().set(rowAt[r]);
+  const out = (row: number) => f.get(rowAt[row]).get(o).add();
+  const k = Array.from({ length: M + 1 }, (_, j) => f.local(`k${j}`, V128));
+  const pairs = (body: () => void) => {
+    f.i32(0).set(t);
+    f.block().loop();
+    f.get(t).get('pairs').geS().brIf(1);
+    f.get(t).i32(4).shl().set(o);
+    body();
+    f.get(t).i32(1).add().set(t);
+    f.br(0);
+    f.end().end();
+  };
+  // acc = base[i] + sum_j mat[i * M + j] z_j, in j order (lcfWriteSubset's loops); k = the row's
+  // constants. Terms whose constant is +-0 are left out (ls: A is triangular, ~60 % of E is
+  // zero): with z finite such a term is +-0, and a sum that starts at a base other than -0
+  // is never -0 (an exact cancellation rounds to +0), so adding +-0 leaves its bits as they
+  // are. z is finite wherever ||y||^2 is (finite float32 values, a full-rank Rs); elsewhere
+  // every row is replaced by NaN.
+  const terms = (bOff: number, mOff: number, i: number) => {
+    const base = plan.sub[bOff + i];
+    return Array.from({ length: M }, (_, j) => j).filter((j) => Object.is(base, -0) || plan.sub[mOff + i * M + j] !== 0);
+  };
+  let used: number[] = [];
+  const row = (bOff: number, mOff: number, i: number) => {
+    used = terms(bOff, mOff, i);
+    c(subO + 8 * (bOff + i)).set(k[M]);
+    for (const j of used) c(subO + 8 * (mOff + i * M + j)).set(k[j]);
+  };
+  const affine = () => {
+    f.get(k[M]).set(acc);
+    for (const j of used) f.get(acc).get(k[j]).get(o).vLoad(gRow(j)).f64x2Mul().f64x2Add().set(acc);
+  };
+  // ok (||y||^2 finite) per pair, row M + 2.
+  pairs(() => {
+    f.get(o).vLoad(gRow(M)).tee(ss).get(ss).f64x2Sub().get(zero).f64x2Eq().set(ok);
+    f.get(o).get(ok).vStore(gRow(M + 2));
+  });
+  for (let i = 0; i < M; i++) {
+    row(SL.b, SL.A, i);
+    pairs(() => {
+      affine();
+      out(i).get(acc).get(nan).get(o).vLoad(gRow(M + 2)).vBitselect().vStore();
+    });
+  }
+  // F's terms are all +0 where E and e are zero: then F stays +0, and rss = max(0, .) + 0 has
+  // the same bits without them.
+  const zeroF = plan.sub.subarray(SL.E, SL.E + M * M).every((x) => x === 0) && plan.sub.subarray(SL.e, SL.e + M).every((x) => x === 0);
+  for (let i = 0; i < M && !zeroF; i++) {
+    row(SL.e, SL.E, i);
+    pairs(() => {
+      affine();
+      f.get(o);
+      if (i === 0) f.get(zero);
+      else f.get(o).vLoad(gRow(M + 3));
+      f.get(acc).get(acc).f64x2Mul().f64x2Add().vStore(gRow(M + 3));
+    });
+  }
+  pairs(() => {
+    f.get(o).vLoad(gRow(M)).set(ss);
+    f.get(o).vLoad(gRow(M + 2)).set(ok);
+    if (zeroF) f.get(zero).set(Fv);
+    else f.get(o).vLoad(gRow(M + 3)).set(Fv);
+    f.get(ss).get(o).vLoad(gRow(M + 1)).f64x2Sub().get(zero).f64x2Max().get(Fv).f64x2Add().set(rss);
+    out(M).get(rss).get(zero).f64x2Max().f64(nW).f64x2Splat().f64x2Div().f64x2Sqrt().get(nan).get(ok).vBitselect().vStore();
+    out(M + 1).get(rss).get(ss).f64x2Div().get(nan).get(ss).get(zero).f64x2Gt().vBitselect().get(nan).get(ok).vBitselect().vStore();
+    out(M + 2).f64(LcfStatus.OK).f64x2Splat().f64(LcfStatus.NO_DATA).f64x2Splat().get(ok).vBitselect().vStore();
+  });
   return f;
 }
 
@@ -363,6 +562,8 @@ class Instance {
   readonly search: boolean;
   /** Byte address of the module search's count of pixels it left NEEDS_SEARCH. */
   readonly countAt: number;
+  /** f64x2 vectors of pixels per unit of the pass (blocking). */
+  readonly V: number;
   constructor(readonly plan: LcfPlan) {
     const { nW, M } = plan;
     // Tables (float64 units): Rs, the subset table, then for the active-set search the
@@ -373,8 +574,9 @@ class Instance {
     this.L = layout(nW, M, tables, heapAlloc(layout(nW, M, tables).bytes));
     this.mem = wasmHeap().mem;
     this.search = lcfSearchTable(plan) !== null;
+    this.V = blocking(M).V;
     this.countAt = this.L.T + 8 * (M * M + plan.nSubsets * plan.subStride + searchTables(plan.K, M) - 2);
-    const fns = [buildPass(nW, M, this.L), buildStage(nW, this.L), buildFinish(plan, this.L, this.search)];
+    const fns = [buildPass(nW, M, this.L), buildStage(nW, this.L), this.search ? buildFinish(plan, this.L, this.search) : buildFinishSplit(plan, this.L)];
     this.ex = instantiate<Exports>(assemble(fns, { pages: 1, maxPages: 65536, shared: true }), this.mem);
     new Float64Array(this.mem.buffer, this.L.X, nW * M).set(plan.xs.subarray(0, nW * M));
     const T = new Float64Array(this.mem.buffer, this.L.T, M * M + plan.nSubsets * plan.subStride);
@@ -411,8 +613,9 @@ export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Floa
   const rows = lcfRows(M);
   if (out && out.length < rows.ROWS * P) throw new RangeError(`lcfWasm: out holds ${out.length} values, need ${rows.ROWS * P}`);
   out ??= new Float64Array(rows.ROWS * P);
-  const Y = new Float32Array(mem.buffer, L.Y, nW * C);
-  const G = new Float64Array(mem.buffer, L.G, (M + 1) * C);
+  const Y = new Float32Array(mem.buffer, L.Y, (nW * L.YS) / 4);
+  const G = new Float64Array(mem.buffer, L.G, ((M + 1) * L.GS) / 8);
+  const GS = L.GS / 8;
   const O = new Float64Array(mem.buffer, L.O, (M + 3) * C);
   const g = new Float64Array(M);
   const z = new Float64Array(M);
@@ -421,17 +624,24 @@ export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Floa
   const search = lcfSearchTable(plan);
   const count = new Int32Array(mem.buffer, w.countAt, 1);
   count[0] = 0;
-  // A tile in the heap (wasm-heap.ts) is staged by memory.copy, any other by TypedArray.set
-  // (one call per row piece). The rows go straight to an `out` in the heap.
+  // A tile in the heap (wasm-heap.ts) is read in place, except a block that ends in a partial
+  // unit (its last unit would read past the block: past the tile, at the last row), which is
+  // staged by memory.copy; any other tile is staged by TypedArray.set (one call per row piece).
+  // The rows go straight to an `out` in the heap.
   const tileInHeap = inHeap(cube);
   const outInHeap = inHeap(out);
+  const unit = 2 * w.V;
   for (let a = 0; a < P; a += C) {
     const n = Math.min(C, P - a);
-    if (tileInHeap) ex.stage(cube.byteOffset + 4 * a, 4 * P, 4 * n);
-    else for (let e = 0; e < nW; e++) Y.set(cube.subarray(e * P + a, e * P + a + n), e * C);
-    // A last partial quad reads the staged block's stale floats past n: its extra lanes are
-    // computed and dropped.
-    ex.pass((n + 3) >> 2, L.Y, 4 * C);
+    const units = Math.ceil(n / unit);
+    if (tileInHeap && n % unit === 0) ex.pass(units, cube.byteOffset + 4 * a, 4 * P);
+    else {
+      if (tileInHeap) ex.stage(cube.byteOffset + 4 * a, 4 * P, 4 * n);
+      else for (let e = 0; e < nW; e++) Y.set(cube.subarray(e * P + a, e * P + a + n), (e * L.YS) / 4);
+      // A last partial unit reads the staged block's stale floats past n: its extra lanes are
+      // computed and dropped.
+      ex.pass(units, L.Y, L.YS);
+    }
     // Pairs write two pixels: an odd last block goes through the scratch rows (its extra
     // pixel would land on the next output row).
     if (outInHeap && n % 2 === 0) ex.finish(n >> 1, out.byteOffset + 8 * a, 8 * P);
@@ -446,8 +656,8 @@ export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Floa
     const st = rows.STATUS * P + a;
     for (let i = 0; i < n; i++) {
       if (out[st + i] !== NEEDS_SEARCH) continue;
-      for (let j = 0; j < M; j++) g[j] = G[j * C + i];
-      lcfFinishPixel(plan, SL, g, 0, G[M * C + i], z, th, out, rows, P, a + i, search);
+      for (let j = 0; j < M; j++) g[j] = G[j * GS + i];
+      lcfFinishPixel(plan, SL, g, 0, G[M * GS + i], z, th, out, rows, P, a + i, search);
     }
   }
   return out;

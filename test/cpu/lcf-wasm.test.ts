@@ -2,8 +2,9 @@
  * The lcf pass in WebAssembly SIMD (src/cpu/lcf-wasm.ts) against lcfFast (src/cpu/lcf-fast.ts):
  * the same float64 operations in the same order (projections, forward substitution, and for
  * the one-subset modes the vectorised solve), so every output byte must be identical, for
- * every mode, each background, 1-6 references (one and two column sweeps), pixel counts that
- * leave partial quads and span several staged blocks, and pixels with NaN / infinite values;
+ * every mode, each background, 1-6 references (one to three column sweeps), windows shorter
+ * and longer than one chunk of energies, pixel counts that leave partial quads and span
+ * several blocks (read in place from a heap tile, the last one staged), and pixels with NaN / infinite values;
  * with the tile and the output rows in the WebAssembly heap (src/cpu/wasm-heap.ts) too; the nnls
  * modes run the active-set search inside the module, and pixels it gives up on go through the
  * exhaustive fallback in JavaScript (a plan with subsets removed forces that).
@@ -25,14 +26,15 @@ describe('lcf-wasm', () => {
 
   test('output bytes identical to lcfFast', () => {
     const rng = makeRng(7);
-    const nE = 37;
-    for (const nRefs of [1, 2, 6]) {
+    // 37 energies: chunks of 8 and a last one of 5; 6: fewer than one chunk.
+    for (const [nE, nRefs] of [[37, 1], [37, 2], [37, 6], [6, 1], [6, 2]]) {
       const { energies, refs } = syntheticReferences(nE, nRefs, 3);
       for (const mode of ['ls', 'nnls', 'sum1', 'nnls-sum1'] as LcfMode[]) {
         for (const background of ['none', 'const', 'linear'] as LcfBackground[]) {
           if (mode.endsWith('sum1') && nRefs === 1) continue;
           const plan = makeLcfPlan(refs, energies, { mode, background });
-          for (const P of [1, 7, 3001]) {
+          // 3001 and 4102: whole blocks read in place, then a last one staged (partial unit).
+          for (const P of [1, 7, 3001, 4102]) {
             const cube = new Float32Array(plan.nW * P);
             for (let p = 0; p < P; p++) {
               const w = refs.map(() => rng.uniform() - 0.1);
@@ -50,7 +52,7 @@ describe('lcf-wasm', () => {
             const a = lcfFast(plan, cube, P);
             const b = lcfWasm(plan, cube, P);
             const same = Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
-            if (!same) throw new Error(`differs: ${nRefs} refs, ${mode}, ${background}, P = ${P}`);
+            if (!same) throw new Error(`differs: ${nE} energies, ${nRefs} refs, ${mode}, ${background}, P = ${P}`);
             expect(same).toBe(true);
             // The tile in the WebAssembly heap (staged by memory.copy), as the window of a
             // larger tile (rows before and after it), and the rows written into a heap block
@@ -65,7 +67,7 @@ describe('lcf-wasm', () => {
             const c = lcfWasm(plan, tile.subarray(P, (plan.nW + 1) * P), P, out);
             expect(c).toBe(out);
             const inPlace = Buffer.from(a.buffer).equals(Buffer.from(out.buffer, out.byteOffset, 8 * R * P));
-            if (!inPlace) throw new Error(`heap tile/out differs: ${nRefs} refs, ${mode}, ${background}, P = ${P}`);
+            if (!inPlace) throw new Error(`heap tile/out differs: ${nE} energies, ${nRefs} refs, ${mode}, ${background}, P = ${P}`);
             expect(out[R * P]).toBe(-123.5); // nothing written past the rows
             heapFree(tile);
             heapFree(out);
