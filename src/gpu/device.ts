@@ -98,6 +98,8 @@ async function tryBackend(mod: DawnModule, backend: 'default' | 'opengles'): Pro
       maxComputeInvocationsPerWorkgroup: al.maxComputeInvocationsPerWorkgroup,
       maxComputeWorkgroupSizeX: al.maxComputeWorkgroupSizeX,
       maxComputeWorkgroupStorageSize: al.maxComputeWorkgroupStorageSize,
+      // PCA's direct mode (src/kernels/pca.ts directLayout) uses rows this wide; llvmpipe has 16384.
+      maxTextureDimension2D: al.maxTextureDimension2D,
     },
   });
   const name = describe(adapter.info, backend === 'opengles' ? 'OpenGL ES' : 'Vulkan');

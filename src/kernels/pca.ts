@@ -87,8 +87,10 @@ export const pcaCovKernel: KernelDef = {
 /**
  * Direct mode (pca_cov_direct.wgsl, pca_mask_direct.wgsl): the tile is a texture of
  * rgba32float texels, 4 consecutive pixels of one energy each, TEX_W texels per texture row
- * (within 4096, the smallest maxTextureDimension2D a WebGPU device may have), rpe rows per
- * energy. 4032 = 63 x 64, not 4096: with rows of 4096 texels (64 KiB) the rows of a block
+ * (a multiple of COV_TEX_W, which is within 4096, the smallest maxTextureDimension2D a
+ * WebGPU device may have; see directLayout: 8064 at d = 101 on llvmpipe, so that the rows of
+ * one energy are one texture row and the upload is one writeTexture, with the energies
+ * 126 KiB apart as with two rows of 4032), rpe rows per energy. 4032 = 63 x 64, not 4096: with rows of 4096 texels (64 KiB) the rows of a block
  * lie a power of two apart and their fetches contend for the same cache sets; 4032 texels
  * (rows 63 KiB apart, bytesPerRow still a multiple of 256) cost a division by a constant
  * per texel and gave 122-142 ms of pass CPU time against 136-161 ms (medians 156-179
@@ -108,7 +110,7 @@ export const COV_TEX_W = 4032;
  * pca_cov's shape for CPU-emulated adapters (llvmpipe): DQ x DQ 4 x 4 tiles of G per
  * invocation (16 x 16 for DQ = 4), read from textures (see the shader header); one pipeline per DQ.
  */
-function covDirectKernel(c: { rq: number; cq: number; diag: boolean }, masked: boolean): KernelDef {
+function covDirectKernel(c: { rq: number; cq: number; diag: boolean }, masked: boolean, texW: number): KernelDef {
   return {
     name: 'pca_cov_direct',
     wgsl: covDirectWgsl,
@@ -121,7 +123,7 @@ function covDirectKernel(c: { rq: number; cq: number; diag: boolean }, masked: b
       { name: 'blocks', kind: 'read-only-storage' },
     ],
     params: [['d', 'u32'], ['n_texels', 'u32'], ['nt', 'u32'], ['n_blocks', 'u32'], ['block_offset', 'u32'], ['entries', 'u32'], ['chunk', 'u32'], ['n_chunks', 'u32'], ['rpe', 'u32']],
-    constants: { RQ: c.rq, CQ: c.cq, DIAG: c.diag ? 1 : 0, TEX_W: COV_TEX_W, MASKED: masked ? 1 : 0 },
+    constants: { RQ: c.rq, CQ: c.cq, DIAG: c.diag ? 1 : 0, TEX_W: texW, MASKED: masked ? 1 : 0 },
     workgroupSize: COV_DIRECT_WG,
   };
 }
@@ -133,10 +135,10 @@ function covDirectKernel(c: { rq: number; cq: number; diag: boolean }, masked: b
 const COV_DIRECT_WG = 8;
 /** pca_cov_direct's kernels by block class and mask (made once each). */
 const covDirectKernels = new Map<string, KernelDef>();
-function covDirectKernelOf(c: DirectBlockClass, masked: boolean): KernelDef {
-  const key = `${c.rq},${c.cq},${c.diag},${masked}`;
+function covDirectKernelOf(c: DirectBlockClass, masked: boolean, texW: number): KernelDef {
+  const key = `${c.rq},${c.cq},${c.diag},${masked},${texW}`;
   let k = covDirectKernels.get(key);
-  if (!k) covDirectKernels.set(key, (k = covDirectKernel(c, masked)));
+  if (!k) covDirectKernels.set(key, (k = covDirectKernel(c, masked, texW)));
   return k;
 }
 
@@ -174,18 +176,25 @@ export function directBlockClasses(nt: number): DirectBlockClass[] {
   return [full, lastCol, diag, lastDiag].filter((c) => c.blocks.length > 0);
 }
 
-/** pca_mask's rule on the direct mode's texture: one invocation per texel (4 pixels). */
-export const pcaMaskDirectKernel: KernelDef = {
-  name: 'pca_mask_direct',
-  wgsl: maskDirectWgsl,
-  bindings: [
-    { name: 'params', kind: 'uniform' },
-    { name: 'cube', kind: 'read-texture' },
-    { name: 'mask', kind: 'write-texture' },
-  ],
-  params: [['d', 'u32'], ['n_pixels', 'u32'], ['rpe', 'u32'], ['max_abs', 'f32']],
-  constants: { TEX_W: COV_TEX_W },
-};
+/** pca_mask's rule on the direct mode's texture of texW texels a row: one invocation per texel (4 pixels); made once per width. */
+const maskDirectKernels = new Map<number, KernelDef>();
+export function pcaMaskDirectKernel(texW: number): KernelDef {
+  let k = maskDirectKernels.get(texW);
+  if (!k) {
+    maskDirectKernels.set(texW, (k = {
+      name: 'pca_mask_direct',
+      wgsl: maskDirectWgsl,
+      bindings: [
+        { name: 'params', kind: 'uniform' },
+        { name: 'cube', kind: 'read-texture' },
+        { name: 'mask', kind: 'write-texture' },
+      ],
+      params: [['d', 'u32'], ['n_pixels', 'u32'], ['rpe', 'u32'], ['max_abs', 'f32']],
+      constants: { TEX_W: texW },
+    }));
+  }
+  return k;
+}
 
 /**
  * Direct mode: 4 x 4 tiles per block side (DQ): 4 (16 x 16 blocks) once G has 4 tiles per
@@ -305,7 +314,7 @@ async function encodeCovDirect(ctx: GpuContext, encoder: GPUCommandEncoder, plan
   for (const c of dt.classes) {
     const n = c.blocks.length;
     const params = { d: plan.d, n_texels: Math.ceil(plan.P / 4), nt: plan.nt, n_blocks: n, block_offset: offset, entries: plan.entries, chunk: plan.chunk / 4, n_chunks: plan.nChunks, rpe: dt.rpe };
-    await encodeDispatch(ctx, encoder, covDirectKernelOf(c, masked), plan.nChunks * n, params, [...resources, dt.blocks], owned);
+    await encodeDispatch(ctx, encoder, covDirectKernelOf(c, masked, dt.texW), plan.nChunks * n, params, [...resources, dt.blocks], owned);
     offset += n;
   }
 }
@@ -363,19 +372,21 @@ export const COV_DIRECT_SLOT_BYTES = 16 << 20;
  * readback buffer. The set outlives its accumulator: the device keeps one (directSets) for
  * the next pass of the same d, so a run's passes (and a benchmark's repeats) do not make
  * and zero-fill them again (7-17 ms per pass on llvmpipe, measured); it is at most
- * COV_DIRECT_SLOT_BYTES of texture and as much of upload staging buffer plus the small
- * buffers, and goes with the device.
+ * COV_DIRECT_SLOT_BYTES of texture (and as much of upload staging buffer once a tile in
+ * shared memory came, see uploadDirect) plus the small buffers, and goes with the device.
  */
 interface DirectTextures {
   d: number;
   rows: number;
   rpe: number;
+  /** Texels per texture row (TEX_W of the shaders; see directLayout). */
+  texW: number;
   subP: number;
   cube: GPUTexture;
   mask: GPUTexture;
   partials: GPUBuffer;
-  /** The upload staging buffer: d energies x rpe texture rows, mapped for writing. */
-  staging: GPUBuffer;
+  /** The upload staging buffer for tiles in shared memory (d energies x rpe texture rows, mapped for writing); made when first needed. */
+  staging: GPUBuffer | null;
   /** pca_cov_direct's block classes and every block's first tile row and column (u32 pairs, class after class). */
   classes: DirectBlockClass[];
   blocks: GPUBuffer;
@@ -394,21 +405,27 @@ function destroyDirect(dt: DirectTextures): void {
   dt.results.destroy();
   dt.resultsRead.destroy();
   dt.blocks.destroy();
-  dt.staging.destroy();
+  dt.staging?.destroy();
 }
 
 /**
  * Direct mode's texture layout for d energies and tiles of up to maxP pixels on a device
- * whose textures have at most maxRows rows: rows (d + 1 padded to the block size), texture
- * rows per energy (rpe) and pixels per piece (subP).
+ * whose textures have at most maxDim texels a side: rows (d + 1 padded to the block size),
+ * texels per texture row (texW: the largest multiple of COV_TEX_W within maxDim whose `rows`
+ * rows fit in COV_DIRECT_SLOT_BYTES, COV_TEX_W at least), texture rows per energy (rpe) and
+ * pixels per piece (subP). Wide rows make rpe = 1 at d = 101 (texW = 8064 where textures
+ * may be 8064 texels wide: llvmpipe allows 16384, getGpu asks for the adapter's limit), so a
+ * piece is one texture row per energy and a tile in ordinary memory goes into the texture in
+ * one writeTexture call with the tile's own row pitch (see uploadDirect).
  */
-export function directLayout(d: number, maxP: number, maxRows: number): { rows: number; rpe: number; subP: number } {
+export function directLayout(d: number, maxP: number, maxDim: number): { rows: number; rpe: number; texW: number; subP: number } {
   const nt = Math.ceil((d + 1) / 4);
   const dq = directQuarters(nt);
   const rows = 4 * dq * Math.ceil(nt / dq);
-  const rowBytes = 16 * COV_TEX_W * rows;
-  const rpe = Math.max(1, Math.min(Math.floor(maxRows / rows), Math.floor(COV_DIRECT_SLOT_BYTES / rowBytes), Math.ceil(Math.ceil(maxP / 4) / COV_TEX_W)));
-  return { rows, rpe, subP: Math.min(maxP, 4 * COV_TEX_W * rpe) };
+  const texW = COV_TEX_W * Math.max(1, Math.min(Math.floor(maxDim / COV_TEX_W), Math.floor(COV_DIRECT_SLOT_BYTES / (16 * COV_TEX_W * rows))));
+  const rowBytes = 16 * texW * rows;
+  const rpe = Math.max(1, Math.min(Math.floor(maxDim / rows), Math.floor(COV_DIRECT_SLOT_BYTES / rowBytes), Math.ceil(Math.ceil(maxP / 4) / texW)));
+  return { rows, rpe, texW, subP: Math.min(maxP, 4 * texW * rpe) };
 }
 
 /**
@@ -422,8 +439,8 @@ function takeDirect(ctx: GpuContext, d: number, maxP: number, targetPartials: nu
   const idle = directSets.get(device);
   if (idle) {
     directSets.delete(device);
-    const subP = Math.min(maxP, 4 * COV_TEX_W * idle.rpe);
-    if (idle.d === d && idle.rpe >= need.rpe && idle.partials.size >= 4 * covPlan(d, subP, targetPartials, true).partials) {
+    const subP = Math.min(maxP, 4 * idle.texW * idle.rpe);
+    if (idle.d === d && idle.texW === need.texW && idle.rpe >= need.rpe && idle.partials.size >= 4 * covPlan(d, subP, targetPartials, true).partials) {
       return { ...idle, subP };
     }
     destroyDirect(idle);
@@ -442,18 +459,18 @@ function putDirect(ctx: GpuContext, dt: DirectTextures): void {
   directSets.set(ctx.device, dt);
 }
 
-function directTextures(ctx: GpuContext, d: number, layout: { rows: number; rpe: number; subP: number }, targetPartials: number | undefined): DirectTextures {
-  const { rows, rpe, subP } = layout;
+function directTextures(ctx: GpuContext, d: number, layout: { rows: number; rpe: number; texW: number; subP: number }, targetPartials: number | undefined): DirectTextures {
+  const { rows, rpe, texW, subP } = layout;
   const device = ctx.device;
   const cube = device.createTexture({
-    label: 'pcaGram.cube', size: [COV_TEX_W, rows * rpe], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
+    label: 'pcaGram.cube', size: [texW, rows * rpe], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
   });
   // Rows d..rows-1 never change: the augmented row (1; the mask zeroes excluded pixels) and zero padding.
-  const constRows = new Float32Array(4 * COV_TEX_W * rpe * (rows - d));
-  constRows.fill(1, 0, 4 * COV_TEX_W * rpe);
-  device.queue.writeTexture({ texture: cube, origin: [0, d * rpe] }, constRows, { bytesPerRow: 16 * COV_TEX_W }, [COV_TEX_W, (rows - d) * rpe]);
+  const constRows = new Float32Array(4 * texW * rpe * (rows - d));
+  constRows.fill(1, 0, 4 * texW * rpe);
+  device.queue.writeTexture({ texture: cube, origin: [0, d * rpe] }, constRows, { bytesPerRow: 16 * texW }, [texW, (rows - d) * rpe]);
   const mask = device.createTexture({
-    label: 'pcaGram.mask', size: [COV_TEX_W, rpe], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING,
+    label: 'pcaGram.mask', size: [texW, rpe], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING,
   });
   const plan = covPlan(d, subP, targetPartials, true);
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
@@ -464,28 +481,78 @@ function directTextures(ctx: GpuContext, d: number, layout: { rows: number; rpe:
   const coords = Uint32Array.from(classes.flatMap((c) => c.blocks.flat()));
   const blocks = device.createBuffer({ label: 'pcaGram.blocks', size: coords.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
   device.queue.writeBuffer(blocks, 0, coords);
-  const staging = device.createBuffer({ label: 'pcaGram.staging', size: 16 * COV_TEX_W * rpe * d, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC });
-  return { d, rows, rpe, subP, cube, mask, partials, classes, blocks, results, resultsRead, staging };
+  return { d, rows, rpe, texW, subP, cube, mask, partials, classes, blocks, results, resultsRead, staging: null };
 }
 
 /**
  * Writes pixels [p0, p0 + n) of every energy of the tile `cube` (f32[d][P]) into the direct
- * layout's texture through the mapped staging buffer (energy e's texels from texture row
- * e * rpe, TEX_W per row): one copy on the host into the mapping, one buffer-to-texture copy
- * by the driver. queue.writeTexture from a bounce array (the host tile may be shared memory,
- * which Dawn refuses) cost one more: 12 ms of the 17 ms upload at 100k x 101 where the copy
- * into the bounce array took 5 (measured on llvmpipe; pass CPU time 136-139 ms against
- * 138-152 ms, same process, alternating, 6 rounds). The last texel's unused lanes get the
- * centre, so their centred values are exactly 0 in pca_cov_direct without the mask (the
- * host takes their 1s off the augmented corner).
+ * layout's texture (energy e's texels from texture row e * rpe, texW per row). The last
+ * texel's unused lanes get the centre, so their centred values are exactly 0 in
+ * pca_cov_direct without the mask (the host takes their 1s off the augmented corner).
+ *
+ * A tile in ordinary memory goes straight into the texture with queue.writeTexture from the
+ * tile itself: one host copy, made by the driver (Dawn's OpenGL backend hands the pointer to
+ * glTexSubImage2D). With rpe = 1 (d = 101: see directLayout) that is ONE call for every
+ * energy, its bytesPerRow the tile's energy stride (4 P bytes), for the piece's whole
+ * texels, and one more for the last texel when n is not a multiple of 4 (from a small array
+ * padded with the centres); otherwise two calls per energy (whole rows, the last part row)
+ * and the last texel per energy. Per call ~18 us of CPU on llvmpipe (808 calls for 100k x
+ * 101 took 15-19 ms, measured), hence the wide rows. The mapped staging buffer below took
+ * two copies (into the mapping on the host, then buffer to texture by the driver: each ~5 ms
+ * of CPU per 100k x 101, ~11 % of the pass under perf).
+ *
+ * Dawn takes no shared memory (writeTexture refuses a SharedArrayBuffer view: "Invalid
+ * argument"), so a tile there goes through the staging buffer (made when first needed).
+ * There queue.writeTexture from a bounce array cost one more than the mapping: 12 ms of the
+ * 17 ms upload at 100k x 101 where the copy into the bounce array took 5 (measured on
+ * llvmpipe; pass CPU time 136-139 ms against 138-152 ms, same process, alternating, 6 rounds).
  */
 async function uploadDirect(ctx: GpuContext, dt: DirectTextures, cube: Float32Array, d: number, P: number, p0: number, n: number, centre: Float32Array): Promise<void> {
+  if (typeof SharedArrayBuffer !== 'undefined' && cube.buffer instanceof SharedArrayBuffer) {
+    await uploadStaged(ctx, dt, cube, d, P, p0, n, centre);
+    return;
+  }
+  const queue = ctx.device.queue;
+  const W = dt.texW;
+  const whole = Math.floor(n / 4);
+  if (whole > 0) {
+    if (dt.rpe === 1) {
+      // Energy e's texels [0, whole) are tile row e from pixel p0: the tile's own row pitch.
+      queue.writeTexture({ texture: dt.cube }, cube.subarray(p0), { bytesPerRow: 4 * P }, [whole, d]);
+    } else {
+      const full = Math.floor(whole / W);
+      const rest = whole - full * W;
+      for (let e = 0; e < d; e++) {
+        const src = cube.subarray(e * P + p0);
+        if (full > 0) queue.writeTexture({ texture: dt.cube, origin: [0, e * dt.rpe] }, src, { bytesPerRow: 16 * W }, [W, full]);
+        if (rest > 0) queue.writeTexture({ texture: dt.cube, origin: [0, e * dt.rpe + full] }, src.subarray(4 * W * full), { bytesPerRow: 16 * W }, [rest, 1]);
+      }
+    }
+  }
+  const tail = n - 4 * whole;
+  if (tail > 0) {
+    const last = new Float32Array(4 * d);
+    for (let e = 0; e < d; e++) {
+      const q = e * P + p0 + 4 * whole;
+      last.set(cube.subarray(q, q + tail), 4 * e);
+      last.fill(centre[e], 4 * e + tail, 4 * e + 4);
+    }
+    const x = whole % W;
+    const k = Math.floor(whole / W);
+    if (dt.rpe === 1) queue.writeTexture({ texture: dt.cube, origin: [x, 0] }, last, { bytesPerRow: 16 }, [1, d]);
+    else for (let e = 0; e < d; e++) queue.writeTexture({ texture: dt.cube, origin: [x, e * dt.rpe + k] }, last.subarray(4 * e, 4 * e + 4), {}, [1, 1]);
+  }
+}
+
+/** uploadDirect for a tile in shared memory: through the mapped staging buffer (see uploadDirect). */
+async function uploadStaged(ctx: GpuContext, dt: DirectTextures, cube: Float32Array, d: number, P: number, p0: number, n: number, centre: Float32Array): Promise<void> {
+  const W = dt.texW;
   const texels = Math.ceil(n / 4);
-  const rowsUsed = Math.ceil(texels / COV_TEX_W);
-  const st = dt.staging;
+  const rowsUsed = Math.ceil(texels / W);
+  const st = (dt.staging ??= ctx.device.createBuffer({ label: 'pcaGram.staging', size: 16 * W * dt.rpe * d, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC }));
   await guard(ctx, st.mapAsync(GPUMapMode.WRITE));
   const f = new Float32Array(st.getMappedRange());
-  const per = 4 * COV_TEX_W * dt.rpe;
+  const per = 4 * W * dt.rpe;
   for (let e = 0; e < d; e++) {
     f.set(cube.subarray(e * P + p0, e * P + p0 + n), e * per);
     f.fill(centre[e], e * per + n, e * per + 4 * texels);
@@ -493,9 +560,9 @@ async function uploadDirect(ctx: GpuContext, dt: DirectTextures, cube: Float32Ar
   st.unmap();
   const encoder = ctx.device.createCommandEncoder({ label: 'pcaGram.upload' });
   if (rowsUsed === dt.rpe) {
-    encoder.copyBufferToTexture({ buffer: st, bytesPerRow: 16 * COV_TEX_W }, { texture: dt.cube }, [COV_TEX_W, d * dt.rpe]);
+    encoder.copyBufferToTexture({ buffer: st, bytesPerRow: 16 * W }, { texture: dt.cube }, [W, d * dt.rpe]);
   } else {
-    for (let e = 0; e < d; e++) encoder.copyBufferToTexture({ buffer: st, offset: 4 * e * per, bytesPerRow: 16 * COV_TEX_W }, { texture: dt.cube, origin: [0, e * dt.rpe] }, [COV_TEX_W, rowsUsed]);
+    for (let e = 0; e < d; e++) encoder.copyBufferToTexture({ buffer: st, offset: 4 * e * per, bytesPerRow: 16 * W }, { texture: dt.cube, origin: [0, e * dt.rpe] }, [W, rowsUsed]);
   }
   ctx.device.queue.submit([encoder.finish()]);
 }
@@ -638,7 +705,7 @@ export class GpuGramAccumulator {
     const cubeView = dt.cube.createView();
     const maskView = dt.mask.createView();
     const owned = this.scratch.buffers;
-    if (masked) await encodeDispatch(ctx, encoder, pcaMaskDirectKernel, Math.ceil(n / 4), { d, n_pixels: n, rpe: dt.rpe, max_abs: PCA_MAX_ABS }, [cubeView, maskView], owned);
+    if (masked) await encodeDispatch(ctx, encoder, pcaMaskDirectKernel(dt.texW), Math.ceil(n / 4), { d, n_pixels: n, rpe: dt.rpe, max_abs: PCA_MAX_ABS }, [cubeView, maskView], owned);
     await encodeCovDirect(ctx, encoder, plan, dt, [cubeView, maskView, this.centreBuf, dt.partials], owned, masked);
     await encodeDispatch(ctx, encoder, pcaReduceKernel, plan.entries, { n_entries: plan.entries, n_chunks: plan.nChunks, out_offset: 0 }, [dt.partials, dt.results], owned);
     encoder.copyBufferToBuffer(dt.results, 0, dt.resultsRead, 0, 4 * plan.entries);

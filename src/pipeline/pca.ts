@@ -145,7 +145,10 @@ export async function pcaRun(backend: Backend, source: StackSource, energies: Fl
       throw e;
     }
   }
-  const tile = sharedFloat32(nE * rows * W);
+  // Shared memory for the CPU threads; ordinary memory on a GPU (as runTiles does), which
+  // Dawn takes as it is: the direct mode writes it straight into its texture (one copy, not
+  // two through a staging buffer; src/kernels/pca.ts uploadDirect).
+  const tile = backend.gpu ? new Float32Array(nE * rows * W) : sharedFloat32(nE * rows * W);
   let covTiles = 0;
   try {
     for (let y0 = 0; y0 < H; y0 += rows) {

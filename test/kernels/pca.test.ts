@@ -201,6 +201,33 @@ describe('pca', () => {
         expect(Array.from(masked), `d ${d}, appended ${v}`).toEqual(Array.from(clean));
       }
     }
+    // The upload paths of pca_cov_direct put the same values in the texture: a tile in
+    // ordinary memory goes in by writeTexture from the tile (one call for every energy when a
+    // piece is one texture row per energy, d = 101; two per energy when it spans texture rows,
+    // d = 3 over 70001 pixels; the last texel's unused lanes from a padded array), one in
+    // shared memory through the mapped staging buffer: the Gram matrices agree bit for bit
+    // and with the CPU's.
+    const maxDim = gpuCtx.device.limits.maxTextureDimension2D;
+    for (const [d, Pd] of [[101, 2501], [3, 70001]]) {
+      const layout = directLayout(d, Pd, maxDim);
+      expect(layout.subP, `d ${d}`).toBe(Pd);
+      if (d === 101) expect(layout.rpe).toBe(1);
+      else expect(layout.rpe).toBeGreaterThan(1);
+      const cd = new Float32Array(d * Pd).map(() => 1 + rng.normal());
+      const sh = sharedFloat32(d * Pd);
+      sh.set(cd);
+      const cc = new Float64Array(d).fill(1);
+      const want = pcaGramCpu(cd, Pd, d, cc);
+      const plain = await pcaGramGpu(gpuCtx, cd, Pd, d, cc, { direct: true });
+      const viaStaging = await pcaGramGpu(gpuCtx, sh, Pd, d, cc, { direct: true });
+      expect(Array.from(viaStaging), `d ${d}`).toEqual(Array.from(plain));
+      const md = d + 1;
+      let big = 0, bad = 0;
+      for (let i = 0; i < md; i++) big = Math.max(big, want[i * md + i]);
+      for (let i = 0; i < md * md; i++) bad = Math.max(bad, Math.abs(plain[i] - want[i]));
+      expect(bad / big, `d ${d}`).toBeLessThan(GRAM_REL);
+      expect(plain[md * md - 1]).toBe(Pd);
+    }
 
     // Known truth: mean and covariance straight from the included pixels, two-pass float64.
     const good = Array.from({ length: P }, (_, p) => p).filter((p) => !bad.has(p));
