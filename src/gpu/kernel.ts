@@ -80,7 +80,7 @@ export function getPipeline(ctx: GpuContext, def: KernelDef, wg = def.workgroupS
   let cache = caches.get(ctx.device);
   if (!cache) caches.set(ctx.device, (cache = new Map()));
   // The key covers everything that changes the compiled shader: its text and its constants.
-  const key = `${def.name}|wg=${wg}|${hashString(def.wgsl)}|${hashString(JSON.stringify(def.constants ?? {}))}|${hashString(JSON.stringify(def.params))}`;
+  const key = `${defKey(def)}|wg=${wg}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const device = ctx.device;
@@ -115,6 +115,21 @@ function layoutEntry(kind: BindingKind): Partial<GPUBindGroupLayoutEntry> {
   if (kind === 'read-texture') return { storageTexture: { access: 'read-only', format: 'rgba32float', viewDimension: '2d' } };
   if (kind === 'write-texture') return { storageTexture: { access: 'write-only', format: 'rgba32float', viewDimension: '2d' } };
   return { buffer: { type: kind } };
+}
+
+/**
+ * A kernel's cache key without the workgroup size, hashed once per KernelDef (definitions are
+ * constants, never changed after they are made): hashing the WGSL text at every dispatch was
+ * ~1 % of llvmpipe's PCA pass (perf, 100k x 101: ~20 dispatches of a 10 kB shader per pass).
+ */
+const defKeys = new WeakMap<KernelDef, string>();
+function defKey(def: KernelDef): string {
+  let k = defKeys.get(def);
+  if (k === undefined) {
+    k = `${def.name}|${hashString(def.wgsl)}|${hashString(JSON.stringify(def.constants ?? {}))}|${hashString(JSON.stringify(def.params))}`;
+    defKeys.set(def, k);
+  }
+  return k;
 }
 
 function hashString(s: string): string {
