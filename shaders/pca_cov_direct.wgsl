@@ -66,10 +66,10 @@
 // compute-bound on paper, but 256 accumulators per invocation spill on a GPU (255 registers
 // at most) and texture-cache traffic of 33 texels per 1024 FMA would keep an H100 well below
 // that; on a GPU pca_cov (workgroup-memory panels, 16 accumulators) is the kernel.
-// On llvmpipe (perf, 100k x 101, storage-texture reads): ~75 % of the pass in this kernel,
-// the rest mostly the upload's two copies. Per 8-lane iteration of a 16 x 16 block ~5000
-// instructions: separate vmulps and vaddps (llvmpipe lowers every fma to a multiply and an
-// add, so WGSL fma() changes nothing: measured), spilled operands and accumulators (each
+// On llvmpipe (perf, 100k x 101, storage-texture reads, steady state): ~80 % of the pass in
+// this kernel, ~5 % the upload's one copy (src/kernels/pca.ts uploadDirect). Per 8-lane
+// iteration of a 16 x 16 block ~5000 instructions: separate vmulps and vaddps (llvmpipe
+// lowers every fma to a multiply and an add, so WGSL fma() changes nothing: measured), spilled operands and accumulators (each
 // accumulator write inside the loop is a blend with the loop's execution mask and a store),
 // and ~40 instructions per texel load (per-lane addresses, bounds checks, a 4 x 8 transpose).
 // Tried with read-only storage textures and not paying (pass CPU time, same load,
@@ -78,6 +78,13 @@
 // chunks of 256-8192 pixels (smaller ones cost more partials, larger ones gain nothing),
 // invocations of one block over consecutive chunks instead of blocks of one chunk (116-139
 // against 102-135), texture rows of 4028 texels (an odd number of cache lines; no change).
+// Also not paying, with the tile written by one writeTexture into rows of 8064 texels (one
+// texture row per energy; pass CPU time medians, same load, alternating processes, 3 x 8
+// passes): x = t and a loop-invariant row when a piece is one row (no division; 81-88 ms
+// against 82-90), each column quarter fetched just before its 4 products (LLVM schedules the
+// same; 79-84 against 78-83), rows of 9344 texels (3 pieces per 100k pixels, not 4; 85-96
+// against 83-115). A pass's cost is per pixel: one piece of 32256 pixels took 25 ms of CPU,
+// 100k pixels in 4 pieces 77-79 ms, 4 pixels 2 ms.
 // Accuracy: float32 products of centred values; each entry sums, per texel, a dot product of
 // 4 pixels into the chunk's sum (at most params.chunk texels: 512 texels = 2048 pixels by
 // default, COV_DIRECT_CHUNK), pca_reduce adds chunks in blocks of 16, the host adds tiles in
