@@ -69,9 +69,10 @@
 // On llvmpipe (perf, 100k x 101, storage-texture reads, steady state): ~80 % of the pass in
 // this kernel, ~5 % the upload's one copy (src/kernels/pca.ts uploadDirect). Per 8-lane
 // iteration of a 16 x 16 block ~5000 instructions: separate vmulps and vaddps (llvmpipe
-// lowers every fma to a multiply and an add, so WGSL fma() changes nothing: measured), spilled operands and accumulators (each
-// accumulator write inside the loop is a blend with the loop's execution mask and a store),
-// and ~40 instructions per texel load (per-lane addresses, bounds checks, a 4 x 8 transpose).
+// lowers every fma to a multiply and an add, so WGSL fma() changes nothing: measured),
+// spilled operands and accumulators (each accumulator write inside the loop is a blend with
+// the loop's execution mask and a store), and ~40 instructions per texel load (per-lane
+// addresses, bounds checks, a 4 x 8 transpose).
 // Tried with read-only storage textures and not paying (pass CPU time, same load,
 // alternating): two texels per iteration (fewer accumulator writes; 116-136 ms against
 // 108-134), 8 x 8 and 12 x 12 blocks (within the noise of 16 x 16 now that loads are cheap),

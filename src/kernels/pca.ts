@@ -90,8 +90,9 @@ export const pcaCovKernel: KernelDef = {
  * (a multiple of COV_TEX_W, which is within 4096, the smallest maxTextureDimension2D a
  * WebGPU device may have; see directLayout: 8064 at d = 101 on llvmpipe, so that the rows of
  * one energy are one texture row and the upload is one writeTexture, with the energies
- * 126 KiB apart as with two rows of 4032), rpe rows per energy. 4032 = 63 x 64, not 4096: with rows of 4096 texels (64 KiB) the rows of a block
- * lie a power of two apart and their fetches contend for the same cache sets; 4032 texels
+ * 126 KiB apart as with two rows of 4032), rpe rows per energy. 4032 = 63 x 64, not 4096:
+ * with rows of 4096 texels (64 KiB) the rows of a block lie a power of two apart and
+ * their fetches contend for the same cache sets; 4032 texels
  * (rows 63 KiB apart, bytesPerRow still a multiple of 256) cost a division by a constant
  * per texel and gave 122-142 ms of pass CPU time against 136-161 ms (medians 156-179
  * against 173-205; llvmpipe, 100k x 101, three alternating runs of 10 passes, load 1.1-1.2).
