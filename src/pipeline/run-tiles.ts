@@ -84,7 +84,7 @@ export function baselineBytes(): number {
 /** The memory terms of a run of `step` over a stack, for planTiles. */
 export function tileBudget(
   dims: { nE: number; height: number; width: number; path?: string },
-  step: Pick<PixelStep, 'mapNames' | 'bytesPerPixel' | 'gpuBindingBytesPerPixel' | 'worker'> & { gpuPart?: unknown },
+  step: Pick<PixelStep, 'mapNames' | 'bytesPerPixel' | 'gpuBindingBytesPerPixel' | 'worker' | 'gpuHeldBytesPerPixel' | 'cpuKernelBytes'> & { gpuPart?: unknown },
   backend: Pick<Backend, 'gpu' | 'threads'>,
   budgetBytes: number,
   sourceBytesPerPixel = 0,
@@ -96,21 +96,26 @@ export function tileBudget(
   // Tiles in flight at once: one per CPU worker (plus the one being read), else two.
   const threads = pooled(step, backend) ? backend.threads! : 1;
   const workerBytes = threads > 1 ? threads * WORKER_THREAD_BYTES : 0;
+  // The CPU kernels' per-thread scratch and tables (WebAssembly heaps), on every thread that
+  // runs tiles: the workers, or this thread.
+  const kernelBytes = gpu ? 0 : threads * (step.cpuKernelBytes?.(nE) ?? 0);
   const kept = held.keepMaps ? step.mapNames.filter((n) => held.keepMaps!.includes(n)).length : step.mapNames.length;
   // GPU tiles in flight: the ring's slots for a step with a GPU part (runRing), else one (runInline).
   const gpuInFlight = step.gpuPart ? RING_SLOTS : 1;
   return {
     budgetBytes,
     // The whole-image maps kept (float32 each, plus the status byte) live for the whole run.
-    fixedBytes: baseline + H * W * (4 * kept + 1) + workerBytes + (held.readerBytes ?? 0),
+    fixedBytes: baseline + H * W * (4 * kept + 1) + workerBytes + kernelBytes + (held.readerBytes ?? 0),
     workerBytes,
+    kernelBytes,
     afterBytes: held.afterBytes ?? 0,
     // Host tiles (two for double buffering, or one per worker plus one) + (on the GPU) the
     // copies each tile in flight holds (RING_SLOTS of them for a step streamed through the
     // ring, else one); each tile in flight (per worker, or per ring slot: its scratch and
-    // readback, the maps of the tile being collected) has the step's own bytes.
+    // readback, the maps of the tile being collected) has the step's own bytes; what a GPU
+    // part holds once for the run beside the ring (gpuHeldBytesPerPixel) is counted once.
     bytesPerPixel: gpu
-      ? 4 * nE * (GPU_HOST_TILES + gpuInFlight * GPU_SLOT_TILE_COPIES) + sourceBytesPerPixel + step.bytesPerPixel(nE) * gpuInFlight
+      ? 4 * nE * (GPU_HOST_TILES + gpuInFlight * GPU_SLOT_TILE_COPIES) + sourceBytesPerPixel + step.bytesPerPixel(nE) * gpuInFlight + (step.gpuHeldBytesPerPixel?.(nE) ?? 0)
       : 4 * nE * (threads + 1) + sourceBytesPerPixel + step.bytesPerPixel(nE) * threads,
     bindingBytesPerPixel: gpu ? step.gpuBindingBytesPerPixel(nE) : 0,
     maxBindingBytes: gpu ? gpu.limits.maxStorageBufferBindingSize : Infinity,
