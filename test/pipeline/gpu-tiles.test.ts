@@ -117,3 +117,34 @@ test('lcf --normalize: the one-slot ring of normalised spectra is in the GPU pla
   const cpu = tileBudget(src, step, cpuBackend(1), 0, 0, 0);
   expect(cpu.bytesPerPixel).toBe(4 * nE * 2 + step.bytesPerPixel(nE));
 }, 300_000);
+
+test('a slot binds its buffers once: bind groups are made per slot, not per dispatch per tile (webgpu)', async () => {
+  const W = 23, H = 17;
+  const s = makeNiTxmStack({ width: W, height: H, seed: 7, noise: true });
+  const nE = s.energies.length;
+  const step = edgeStep(makeEdgePlan(s.energies, 8343, DEFAULT_EDGE_OPTIONS));
+  const backend = await gpuBackend();
+  const device = backend.gpu!.device;
+  let groups = 0;
+  const create = device.createBindGroup.bind(device);
+  device.createBindGroup = (d: GPUBindGroupDescriptor): GPUBindGroup => {
+    groups++;
+    return create(d);
+  };
+  const src = new MemoryStack(s.absorbance, nE, H, W);
+  try {
+    const whole = await runTiles(src, step, backend, { budgetBytes: 1e12, baselineBytes: 0, tileTargetSeconds: Infinity });
+    expect(whole.tilesRun).toBe(1);
+    const perTile = groups; // the dispatches of one tile
+    expect(perTile).toBeGreaterThan(0);
+    groups = 0;
+    // One row a tile: every tile the same height, so no slot buffer grows after the first.
+    const b = tileBudget(src, step, backend, 0, 0, 0);
+    const rows = await runTiles(src, step, backend, { budgetBytes: b.fixedBytes + W * b.bytesPerPixel + 100, baselineBytes: 0, tileTargetSeconds: Infinity });
+    expect(rows.tilesRun).toBe(H);
+    expect(groups).toBeLessThanOrEqual(RING_SLOTS * perTile);
+    for (const m of step.mapNames) expect(Buffer.from(rows.maps[m].buffer).equals(Buffer.from(whole.maps[m].buffer)), m).toBe(true);
+  } finally {
+    delete (device as { createBindGroup?: unknown }).createBindGroup;
+  }
+}, 300_000);
