@@ -59,7 +59,7 @@
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
 import { window } from './normalize.js';
-import { EDGE_SCREEN_REL, EDGE_WASM_BLOCK, EDGE_WASM_GROUP, XCROSS_SLACK, edgeWasm, edgeWasmAvailable } from './edge-wasm.js';
+import { EDGE_SCREEN_REL, EDGE_WASM_BLOCK, EDGE_WASM_GROUP, XCROSS_SLACK, edgeWasm, edgeWasmAvailable, edgeWasmScratchBytes } from './edge-wasm.js';
 
 /** Per-plan tables (see the module header). */
 interface Tables {
@@ -99,6 +99,19 @@ export { EDGE_SCREEN_REL, XCROSS_SLACK };
 export const EDGE_BLOCK = 32;
 
 const tableCache = new WeakMap<EdgePlan, Tables>();
+
+/**
+ * Bytes the fused kernel keeps per plan and thread whatever the tile: its tables (u and t,
+ * 16 nE^2 bytes, and small per-energy arrays) and, where WebAssembly runs, the plan's
+ * EdgeWasm heap block (edgeWasmScratchBytes: a copy of the tables and the staging rows).
+ * The edge step's memory plan counts it once per thread running tiles (each worker has
+ * its own heap and tables).
+ */
+export function edgeFusedKernelBytes(nE: number): number {
+  // u, t; basis, dx, xc, xs, pre, chol (float64); win (int32).
+  const tables = 16 * nE * nE + 8 * (4 + 1 + 1 + 1 + 4 + 8) * nE + 4 * 4 * nE;
+  return tables + (edgeWasmAvailable ? edgeWasmScratchBytes(nE) : 0);
+}
 
 function tables(plan: EdgePlan): Tables {
   let T = tableCache.get(plan);

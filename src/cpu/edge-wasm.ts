@@ -25,7 +25,7 @@
  * which points are evaluated exactly; see edge-fused.ts.
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
-import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
+import { heapAlloc, heapBlockBytes, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
 import { assemble, F64, Fn, I32, instantiate, uleb, V128, wasmSimd } from './wasm.js';
 
@@ -943,6 +943,16 @@ export class EdgeWasm {
 
 const scratch = new FinalizationRegistry<number>((a) => heapFree(a));
 const cache = new WeakMap<EdgePlan, EdgeWasm>();
+
+/**
+ * Heap bytes one plan's EdgeWasm takes in a thread's WebAssembly heap: the staging rows
+ * (EDGE_WASM_BLOCK x EDGE_WASM_GROUP pixels a row, ~0.8 MB at 101 energies), the block's
+ * scratch and the per own-e0 tables (u and t: 16 nE^2 bytes, 16 MB at 1000 energies); kept
+ * while the plan lives and committed until the thread ends (the heap never shrinks).
+ */
+export function edgeWasmScratchBytes(nE: number): number {
+  return heapBlockBytes(layout(nE, 0).bytes);
+}
 
 /** True where the WebAssembly half of the kernel can run. */
 export const edgeWasmAvailable = wasmSimd;

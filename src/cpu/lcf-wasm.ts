@@ -34,7 +34,7 @@
 import { LcfStatus, lcfRows, subsetLayout, type LcfPlan } from './lcf.js';
 import { LCF_SEARCH_MAX_STEPS, lcfFinishPixel, lcfSearchTable } from './lcf-fast.js';
 import { assemble, F64, Fn, I32, instantiate, V128, wasmSimd, type WasmMemory } from './wasm.js';
-import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
+import { heapAlloc, heapBlockBytes, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 
 /** Pixels per block (the block's running sums, (M + 1) x C float64, stay in L2). */
 const BLOCK_PIXELS = 2048;
@@ -566,10 +566,7 @@ class Instance {
   readonly V: number;
   constructor(readonly plan: LcfPlan) {
     const { nW, M } = plan;
-    // Tables (float64 units): Rs, the subset table, then for the active-set search the
-    // subset index of each mask (2^K int32), the lane scratch of the search (M + 4 vectors)
-    // and its count of pixels left to lcfWasm.
-    const tables = M * M + plan.nSubsets * plan.subStride + searchTables(plan.K, M);
+    const tables = scratchTables(plan);
     // The scratch (design, staged block, projections, tables, output rows) is one heap block.
     this.L = layout(nW, M, tables, heapAlloc(layout(nW, M, tables).bytes));
     this.mem = wasmHeap().mem;
@@ -585,6 +582,25 @@ class Instance {
     const index = lcfSearchTable(plan);
     if (index) new Int32Array(this.mem.buffer, this.L.T + 8 * (M * M + plan.nSubsets * plan.subStride), index.length).set(index);
   }
+}
+
+/**
+ * Tables (float64 units): Rs, the subset table, then for the active-set search the subset
+ * index of each mask (2^K int32), the lane scratch of the search (M + 4 vectors) and its
+ * count of pixels left to lcfWasm.
+ */
+function scratchTables(plan: LcfPlan): number {
+  return plan.M * plan.M + plan.nSubsets * plan.subStride + searchTables(plan.K, plan.M);
+}
+
+/**
+ * Heap bytes one plan's scratch takes in a thread's WebAssembly heap (design, the staged
+ * block of BLOCK_PIXELS pixels, projections, tables, output rows; ~1 MiB at 100 energies),
+ * kept while the plan lives and committed until the thread ends: the lcf step's memory plan
+ * counts it per thread (LcfStep.cpuKernelBytes).
+ */
+export function lcfWasmScratchBytes(plan: LcfPlan): number {
+  return heapBlockBytes(layout(plan.nW, plan.M, scratchTables(plan)).bytes);
 }
 
 const instances = new WeakMap<LcfPlan, Instance>();

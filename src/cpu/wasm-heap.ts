@@ -101,6 +101,15 @@ export function wasmHeap(): { mem: WasmMemory; buffer: ArrayBuffer } {
   return { mem: heap.mem, buffer: heap.buffer };
 }
 
+/**
+ * Bytes of the heap a block of `bytes` takes (padded and aligned as alloc does): for memory
+ * plans of kernels that keep a block per plan (the heap never shrinks, so what a thread
+ * has allocated stays committed until the thread ends).
+ */
+export function heapBlockBytes(bytes: number): number {
+  return Math.ceil((bytes + HEAP_PAD) / ALIGN) * ALIGN;
+}
+
 /** Allocates `bytes` in the heap; returns the byte address. */
 export function heapAlloc(bytes: number): number {
   heap ??= new Heap();

@@ -177,7 +177,20 @@ export function foldDispatch(n: number, wg: number, maxPerDim: number): [number,
  * caller releases after the submit completes (BufferSet.buffers), or a persistent one handed
  * out by a tile slot of the streamed path (TileSlot in src/gpu/ring.ts), rewritten per tile.
  */
-export type UniformSink = GPUBuffer[] | { uniform(label: string, bytes: number): GPUBuffer };
+export type UniformSink = GPUBuffer[] | {
+  uniform(label: string, bytes: number): GPUBuffer;
+  /**
+   * A bind group of `layout` over exactly these buffers (binding i: buffers[i], binding 0 the
+   * first `uniformBytes` of the uniform buffer), kept while they are (TileSlot: the same
+   * group tile after tile, instead of one more native object per dispatch per tile).
+   */
+  bindGroup?(label: string, layout: GPUBindGroupLayout, buffers: GPUBuffer[], uniformBytes: number): GPUBindGroup;
+};
+
+/** The entries of a dispatch's bind group: the uniform params at binding 0 (`uniformBytes` of them), then the resources. */
+export function bindEntries(resources: BindingResource[], uniformBytes: number): GPUBindGroupEntry[] {
+  return resources.map((r, i) => ({ binding: i, resource: 'mapAsync' in r ? (i === 0 ? { buffer: r, size: uniformBytes } : { buffer: r }) : r }));
+}
 
 /**
  * Records one dispatch of `def` over `n` invocations into `encoder`. `buffers[i]` (a buffer,
@@ -207,11 +220,10 @@ export async function encodeDispatch(
     owned.push(ub);
   } else ub = owned.uniform(`${def.name}.params`, data.byteLength);
   ctx.device.queue.writeBuffer(ub, 0, data);
-  const group = ctx.device.createBindGroup({
-    label: `${def.name}.bindGroup`,
-    layout,
-    entries: [ub, ...buffers].map((r, i) => ({ binding: i, resource: 'mapAsync' in r ? (i === 0 ? { buffer: r, size: data.byteLength } : { buffer: r }) : r })),
-  });
+  const all = [ub, ...buffers];
+  const group = !Array.isArray(owned) && owned.bindGroup && all.every((r) => 'mapAsync' in r)
+    ? owned.bindGroup(`${def.name}.bindGroup`, layout, all as GPUBuffer[], data.byteLength)
+    : ctx.device.createBindGroup({ label: `${def.name}.bindGroup`, layout, entries: bindEntries(all, data.byteLength) });
   const pass = encoder.beginComputePass({ label: `${def.name}.pass` });
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, group);

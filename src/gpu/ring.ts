@@ -8,6 +8,19 @@
  */
 import type { GpuContext } from './device.js';
 import { guard } from './device.js';
+import { bindEntries } from './kernel.js';
+
+/** Bind groups a slot keeps at most (a part that binds a new buffer every tile cannot grow it past this). */
+const SLOT_BIND_GROUPS = 256;
+
+/** Identity numbers of GPU objects, for bind group keys. */
+const ids = new WeakMap<object, number>();
+let nextId = 1;
+function idOf(o: object): number {
+  let id = ids.get(o);
+  if (id === undefined) ids.set(o, (id = nextId++));
+  return id;
+}
 
 /** Submits one command buffer; a validation error is thrown as one message naming `what`. */
 export async function submitChecked(ctx: GpuContext, encoder: GPUCommandEncoder, what: string): Promise<void> {
@@ -55,14 +68,32 @@ export class TileSlot {
   private readonly bufs = new Map<string, GPUBuffer>();
   private readonly uniforms: GPUBuffer[] = [];
   private nextUniform = 0;
+  private readonly groups = new Map<string, GPUBindGroup>();
 
   constructor(private readonly ctx: GpuContext, readonly label: string) {}
+
+  /**
+   * The bind group of `layout` over `buffers` (see UniformSink.bindGroup): made once and
+   * used tile after tile (the slot's buffers, the uniform ones included, are the same from
+   * one tile to the next; a replaced buffer makes new groups, and the old ones are dropped).
+   */
+  bindGroup(label: string, layout: GPUBindGroupLayout, buffers: GPUBuffer[], uniformBytes: number): GPUBindGroup {
+    const key = `${idOf(layout)}:${uniformBytes}:${buffers.map(idOf).join(',')}`;
+    let g = this.groups.get(key);
+    if (!g) {
+      if (this.groups.size >= SLOT_BIND_GROUPS) this.groups.clear();
+      g = this.ctx.device.createBindGroup({ label, layout, entries: bindEntries(buffers, uniformBytes) });
+      this.groups.set(key, g);
+    }
+    return g;
+  }
 
   /** A buffer of at least `bytes` (rounded up to 4, at least 4) named `name`. */
   buffer(name: string, bytes: number, usage: number): GPUBuffer {
     const size = Math.ceil(Math.max(4, bytes) / 4) * 4;
     const old = this.bufs.get(name);
     if (old && old.size >= size && old.usage === usage) return old;
+    if (old) this.groups.clear();
     old?.destroy();
     const b = this.ctx.device.createBuffer({ label: `${this.label}.${name}`, size, usage });
     this.bufs.set(name, b);
@@ -89,6 +120,7 @@ export class TileSlot {
     const i = this.nextUniform++;
     const old = this.uniforms[i];
     if (old && old.size >= bytes) return old;
+    if (old) this.groups.clear();
     old?.destroy();
     const b = this.ctx.device.createBuffer({ label: `${this.label}.${label}`, size: bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.uniforms[i] = b;
@@ -108,5 +140,6 @@ export class TileSlot {
     for (const b of this.uniforms) b.destroy();
     this.bufs.clear();
     this.uniforms.length = 0;
+    this.groups.clear();
   }
 }

@@ -24,6 +24,9 @@ export function combineSteps(steps: PixelStep[]): PixelStep {
     // but every step's tile outputs exist until the tile is placed.
     bytesPerPixel: (nE) => steps.reduce((acc, s) => acc + s.bytesPerPixel(nE) + 4, 0),
     gpuBindingBytesPerPixel: (nE) => Math.max(...steps.map((s) => s.gpuBindingBytesPerPixel(nE))),
+    // Each step's plans (kernel scratch, a GPU part's own ring) are kept for the whole run.
+    gpuHeldBytesPerPixel: (nE) => steps.reduce((acc, s) => acc + (s.gpuHeldBytesPerPixel?.(nE) ?? 0), 0),
+    cpuKernelBytes: (nE) => steps.reduce((acc, s) => acc + (s.cpuKernelBytes?.(nE) ?? 0), 0),
     worker: workers.every((w) => w !== undefined) ? { kind: 'combined', args: workers } : undefined,
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
       const results: TileResult[] = [];

@@ -6,6 +6,7 @@ import type { PixelStep, TileDest, TileResult, Backend } from './step.js';
 import type { EdgePlan } from './edge-plan.js';
 import { edgeTileCpu, normEdgeEncoder } from './edge-tile.js';
 import { runGpuTileOnce } from './gpu-tiles.js';
+import { edgeFusedKernelBytes } from '../cpu/edge-fused.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, EDGE_STATUS_NAMES, NormRow, NORM_ROWS } from '../kernels/layout.js';
 
 /** Output maps in the order they are written; units in EDGE_MAP_UNITS. */
@@ -32,6 +33,8 @@ export const EDGE_STEP_SHAPE = {
   mapNames: [...EDGE_MAP_NAMES] as string[],
   bytesPerPixel: () => EDGE_BYTES_PER_PIXEL,
   gpuBindingBytesPerPixel: (nE: number) => 4 * Math.max(nE, NORM_ROWS + EDGE_ROWS),
+  /** The CPU kernel's tables and WebAssembly scratch per thread (src/cpu/edge-fused.ts). */
+  cpuKernelBytes: (nE: number) => edgeFusedKernelBytes(nE),
   /** The step has a GPU part: on a GPU its tiles stream through the runner's ring (tileBudget counts its slots). */
   gpuPart: true,
 };
@@ -43,6 +46,7 @@ export function edgeStep(plan: EdgePlan): PixelStep {
     statusNames: EDGE_STATUS_NAMES,
     bytesPerPixel: () => EDGE_BYTES_PER_PIXEL,
     gpuBindingBytesPerPixel: (nE) => 4 * Math.max(nE, NORM_ROWS + EDGE_ROWS),
+    cpuKernelBytes: EDGE_STEP_SHAPE.cpuKernelBytes,
     worker: { kind: 'edge', args: plan },
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
       if (backend.gpu) return runGpuTileOnce(backend.gpu, step, plan.nE, step.gpuBindingBytesPerPixel(plan.nE), cube, P);

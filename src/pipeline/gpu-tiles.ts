@@ -10,7 +10,8 @@
  *    and tile i's readback is read on the host while tile i + 1 computes.
  *  - collect(tile i): one mapAsync of the readback buffer; the steps read their rows straight
  *    from the mapped range into their maps (no copy of the readback); one unmap.
- * No buffer is created per tile once the slots have grown to the tile height (the uniform
+ * No buffer and no bind group is created per tile once the slots have grown to the tile
+ * height (a slot keeps its bind groups, TileSlot.bindGroup; the uniform
  * parameters are rewritten in place, plan tables are uploaded once per run).
  *
  * Bytes moved per tile of P pixels (nE energies; R = readRows float32 rows per pixel: edge

@@ -21,7 +21,7 @@ import {
   type LcfBackground, type LcfMode, type LcfOptions, type LcfPlan, type LcfReference,
 } from '../cpu/lcf.js';
 import { lcfFast } from '../cpu/lcf-fast.js';
-import { lcfWasm, lcfWasmAvailable } from '../cpu/lcf-wasm.js';
+import { lcfWasm, lcfWasmAvailable, lcfWasmScratchBytes } from '../cpu/lcf-wasm.js';
 import { heapF32, heapF64, heapFree } from '../cpu/wasm-heap.js';
 
 /** The CPU backend's lcf kernel: the WebAssembly SIMD pass where the runtime has it, else the same bytes from lcfFast. */
@@ -33,7 +33,7 @@ import { lcfEncoder, timeLcfDispatches } from '../kernels/lcf.js';
 import { makeRng } from '../synth/random.js';
 import type { EdgePlan } from './edge-plan.js';
 import { normEdgeEncoder } from './edge-tile.js';
-import { GpuTileRing, runGpuTileOnce } from './gpu-tiles.js';
+import { GpuTileRing, GPU_SLOT_TILE_COPIES, runGpuTileOnce } from './gpu-tiles.js';
 import type { GpuContext } from '../gpu/device.js';
 import { normalizeCpu, normalizedSpectrum } from '../cpu/normalize.js';
 import { EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS } from '../kernels/layout.js';
@@ -217,6 +217,21 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
       const normBytes = normalize ? 4 * plan.nE + Math.max(8 * NORM_ROWS, 3 * 4 * (NORM_ROWS + EDGE_ROWS)) : 0;
       return Math.max(gpuBytes, cpuBytes) + mapBytes + normBytes;
     },
+    gpuHeldBytesPerPixel(nE: number): number {
+      checkNE(nE);
+      // --normalize on a GPU: the normalised spectra go through a one-slot ring of their own,
+      // kept for the run at the tallest tile (gpuPart): its device copy of the spectra and
+      // Dawn's staging copy of the upload, on a software adapter host memory too, counted as
+      // the runner counts a slot of its own ring (GPU_SLOT_TILE_COPIES). That ring's output
+      // rows are the lcf rows bytesPerPixel counts per slot of the runner's ring.
+      return normalize ? 4 * plan.nE * GPU_SLOT_TILE_COPIES : 0;
+    },
+    cpuKernelBytes(nE: number): number {
+      checkNE(nE);
+      // The WebAssembly kernel's scratch per plan and thread (~1 MiB: a block of 2048 pixels
+      // staged, projections, tables, src/cpu/lcf-wasm.ts); lcfFast keeps none.
+      return lcfWasmAvailable ? lcfWasmScratchBytes(plan) : 0;
+    },
     gpuBindingBytesPerPixel(nE: number): number {
       checkNE(nE);
       // The whole tile is bound (the kernel reads its window from it); the output rows and,
@@ -253,7 +268,7 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
         ...normEdgeEncoder(normalize.plan, 'lcf.normalize', true),
         async finish(norm, tile, P, dest) {
           const n = normalizedTile(normalize, norm, tile, P);
-          second ??= new GpuTileRing(ctx, plain, plan.nE, 'lcf', 1);
+          second ??= new GpuTileRing(ctx, plain, plan.nE, 'lcf.normalized', 1);
           const r = await second.collect(await second.submit(n.cube, P), n.cube, dest);
           if (dest?.maps.edge_step) dest.maps.edge_step.set(n.step);
           r.maps.edge_step = dest?.maps.edge_step ?? n.step;

@@ -13,7 +13,7 @@ import { GpuTileRing, GPU_SLOT_TILE_COPIES, RING_SLOTS, type PendingTile } from 
 import { planTiles, type TileBudget, type TilePlan } from '../stack/tiles.js';
 import { GpuOutOfMemoryError, withBufferReuse } from '../gpu/buffers.js';
 import { CpuPool, workerScript } from './cpu-pool.js';
-import { collectGarbage, WORKER_THREAD_BYTES } from './memory.js';
+import { collectGarbage, memoryPhase, withYoungGenerationHeld, WORKER_THREAD_BYTES } from './memory.js';
 import { InputError } from '../io/errors.js';
 import type { BandCache } from '../stack/tiles.js';
 import { sharedFloat32 } from '../cpu/threads.js';
@@ -84,7 +84,7 @@ export function baselineBytes(): number {
 /** The memory terms of a run of `step` over a stack, for planTiles. */
 export function tileBudget(
   dims: { nE: number; height: number; width: number; path?: string },
-  step: Pick<PixelStep, 'mapNames' | 'bytesPerPixel' | 'gpuBindingBytesPerPixel' | 'worker'> & { gpuPart?: unknown },
+  step: Pick<PixelStep, 'mapNames' | 'bytesPerPixel' | 'gpuBindingBytesPerPixel' | 'worker' | 'gpuHeldBytesPerPixel' | 'cpuKernelBytes'> & { gpuPart?: unknown },
   backend: Pick<Backend, 'gpu' | 'threads'>,
   budgetBytes: number,
   sourceBytesPerPixel = 0,
@@ -96,21 +96,26 @@ export function tileBudget(
   // Tiles in flight at once: one per CPU worker (plus the one being read), else two.
   const threads = pooled(step, backend) ? backend.threads! : 1;
   const workerBytes = threads > 1 ? threads * WORKER_THREAD_BYTES : 0;
+  // The CPU kernels' per-thread scratch and tables (WebAssembly heaps), on every thread that
+  // runs tiles: the workers, or this thread.
+  const kernelBytes = gpu ? 0 : threads * (step.cpuKernelBytes?.(nE) ?? 0);
   const kept = held.keepMaps ? step.mapNames.filter((n) => held.keepMaps!.includes(n)).length : step.mapNames.length;
   // GPU tiles in flight: the ring's slots for a step with a GPU part (runRing), else one (runInline).
   const gpuInFlight = step.gpuPart ? RING_SLOTS : 1;
   return {
     budgetBytes,
     // The whole-image maps kept (float32 each, plus the status byte) live for the whole run.
-    fixedBytes: baseline + H * W * (4 * kept + 1) + workerBytes + (held.readerBytes ?? 0),
+    fixedBytes: baseline + H * W * (4 * kept + 1) + workerBytes + kernelBytes + (held.readerBytes ?? 0),
     workerBytes,
+    kernelBytes,
     afterBytes: held.afterBytes ?? 0,
     // Host tiles (two for double buffering, or one per worker plus one) + (on the GPU) the
     // copies each tile in flight holds (RING_SLOTS of them for a step streamed through the
     // ring, else one); each tile in flight (per worker, or per ring slot: its scratch and
-    // readback, the maps of the tile being collected) has the step's own bytes.
+    // readback, the maps of the tile being collected) has the step's own bytes; what a GPU
+    // part holds once for the run beside the ring (gpuHeldBytesPerPixel) is counted once.
     bytesPerPixel: gpu
-      ? 4 * nE * (GPU_HOST_TILES + gpuInFlight * GPU_SLOT_TILE_COPIES) + sourceBytesPerPixel + step.bytesPerPixel(nE) * gpuInFlight
+      ? 4 * nE * (GPU_HOST_TILES + gpuInFlight * GPU_SLOT_TILE_COPIES) + sourceBytesPerPixel + step.bytesPerPixel(nE) * gpuInFlight + (step.gpuHeldBytesPerPixel?.(nE) ?? 0)
       : 4 * nE * (threads + 1) + sourceBytesPerPixel + step.bytesPerPixel(nE) * threads,
     bindingBytesPerPixel: gpu ? step.gpuBindingBytesPerPixel(nE) : 0,
     maxBindingBytes: gpu ? gpu.limits.maxStorageBufferBindingSize : Infinity,
@@ -222,9 +227,11 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
     };
   };
   if (pooled(step, backend)) return runPooled(source, step, backend.threads!, rows, place, finish, opts);
-  if (backend.gpu && step.gpuPart) return runRing(source, step, step.gpuPart(backend.gpu), backend, opts, budget, tilePlan, rows, place, dest, finish);
+  // On a GPU, the tile loop holds V8's young generation at its size (withYoungGenerationHeld:
+  // its growth is memory no tile term counts).
+  if (backend.gpu && step.gpuPart) return withYoungGenerationHeld(() => runRing(source, step, step.gpuPart!(backend.gpu!), backend, opts, budget, tilePlan, rows, place, dest, finish));
   // On a GPU, each tile's buffers are kept for the next tile of the same height (BufferSet).
-  if (backend.gpu) return withBufferReuse(backend.gpu, () => runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish));
+  if (backend.gpu) return withYoungGenerationHeld(() => withBufferReuse(backend.gpu!, () => runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish)));
   return runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish);
 }
 
@@ -327,6 +334,14 @@ async function runInline(
   return finish(tilesRun, oomRetries, tRead, tWait, t0);
 }
 
+/** With XANES_DEBUG_MEMORY: the resident size every DEBUG_TILES GPU tiles, beside the tile phase's plan. */
+const DEBUG_TILES = 100;
+function debugTiles(tiles: number, rows: number, planned: number): void {
+  const m = process.memoryUsage();
+  const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+  memoryPhase(`${tiles} tile(s), this one ${rows} row(s), tile phase planned at most ${mib(planned)} MiB; V8 heap ${mib(m.heapTotal)} MiB, array buffers ${mib(m.arrayBuffers)} MiB`);
+}
+
 /**
  * A step with a GPU part (src/pipeline/gpu-tiles.ts): tiles go through a ring of RING_SLOTS
  * slots of persistent device buffers. Tile i + 1 is submitted (uploaded, its work queued)
@@ -370,6 +385,7 @@ async function runRing(
   let next: Tile | null = { y0: 0, r: Math.min(rows, H), which: 0 };
   let inFlight: (Tile & { pending: PendingTile; t: number }) | null = null;
   let lastDone = performance.now();
+  let tilePhase = budget.fixedBytes;
   try {
     await read(next);
     while (next || inFlight) {
@@ -421,8 +437,10 @@ async function runRing(
           rows = Math.min(rows, again.rowsPerTile);
           maxRows = Math.min(maxRows, again.rowsPerTile);
           tilePlan.peakBytes = again.peakBytes;
+          tilePhase = budget.fixedBytes + extra;
         }
         tilesRun++;
+        if (tilesRun === 1 || tilesRun % DEBUG_TILES === 0) debugTiles(tilesRun, inFlight.r, tilePhase + maxRows * W * budget.bytesPerPixel);
         opts.onTile?.((inFlight.y0 + inFlight.r) * W, H * W);
       }
       inFlight = submitted;

@@ -40,6 +40,20 @@ export interface PixelStep {
    */
   bytesPerPixel(nE: number): number;
   /**
+   * GPU path only: bytes per pixel of the tile height that the step's GPU part holds once for
+   * the run beside the runner's ring slots (not once per slot), e.g. the one-slot ring of
+   * `xanes lcf --normalize`'s normalised spectra. Absent: none. Kept apart from bytesPerPixel
+   * so that CPU tiles are not planned smaller for memory only a GPU run holds.
+   */
+  gpuHeldBytesPerPixel?(nE: number): number;
+  /**
+   * CPU path only: bytes the step's CPU kernels keep per thread for the whole run whatever the
+   * tile (each plan's WebAssembly heap scratch, which a thread's heap never returns, and the
+   * tables it is built from). The runner counts it once per thread that runs tiles (each
+   * worker has its own heap). Absent: none.
+   */
+  cpuKernelBytes?(nE: number): number;
+  /**
    * Largest single GPU buffer (bytes) per pixel, so tiles respect maxStorageBufferBindingSize
    * (usually the input cube: 4 * nE).
    */

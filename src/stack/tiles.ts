@@ -28,6 +28,11 @@ export interface TileBudget {
   bandBytes?: number;
   /** The part of fixedBytes that is worker threads (released before the after-tiles phase). */
   workerBytes?: number;
+  /**
+   * The part of fixedBytes that the CPU kernels keep per thread running tiles (the steps'
+   * cpuKernelBytes: WebAssembly heap scratch and tables per plan, which a heap never returns).
+   */
+  kernelBytes?: number;
   /** Bytes per pixel of one tile: input spectrum copies, step scratch and outputs. */
   bytesPerPixel: number;
   /** Largest single GPU binding per pixel (0 on the CPU backend). */
