@@ -44,8 +44,8 @@ export const XCROSS_SLACK = 1e-12;
 interface Exports {
   stage: (src: number, stride: number, bytes: number) => void;
   prep: (off: number, pairs: number) => void;
-  fit: (nb: number) => void;
-  edge: (nb: number) => void;
+  fit: (nb: number, no: number, eo: number, rs: number) => void;
+  edge: (nb: number, no: number, eo: number, rs: number) => void;
 }
 
 interface Layout {
@@ -100,6 +100,23 @@ function buildStage(nE: number, L: Layout): Fn {
   f.get(e).i32(1).add().tee(e).i32(nE).ltS().brIf(0);
   f.end().end();
   return f;
+}
+
+/**
+ * fit() and edge() take the block's pixel count and where its float32 rows go: the address
+ * of the norm rows' and the edge rows' first pixel and the bytes between rows (the block's
+ * own NOUT / EOUT, 4 EDGE_WASM_BLOCK apart; or the tile's rows in the heap, 4 P apart, which
+ * they then write in place: no copy out).
+ */
+const OUT_PARAMS: [string, typeof I32][] = [['nb', I32], ['no', I32], ['eo', I32], ['rs', I32]];
+
+/** Per-row base addresses (locals set once per call); nA(row) / eA(row) push pixel jo's address in that norm / edge row (store offset 0). */
+function outRows(f: Fn, jo: string): { nA: (row: number) => void; eA: (row: number) => void } {
+  const nr = Array.from({ length: NORM_ROWS }, (_, r) => f.local(`nr${r}`, I32));
+  const er = Array.from({ length: EDGE_ROWS }, (_, r) => f.local(`er${r}`, I32));
+  for (let r = 0; r < NORM_ROWS; r++) f.get('no').get('rs').i32(r).mul().add().set(nr[r]);
+  for (let r = 0; r < EDGE_ROWS; r++) f.get('eo').get('rs').i32(r).mul().add().set(er[r]);
+  return { nA: (row) => { f.get(nr[row]).get(jo).add(); }, eA: (row) => { f.get(er[row]).get(jo).add(); } };
 }
 
 function buildPrep(plan: EdgePlan, L: Layout): Fn {
@@ -222,9 +239,9 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
     xAbsMax = Math.max(xAbsMax, Math.abs(x[i]));
     xsAbsMax = Math.max(xsAbsMax, Math.abs((x[i] - plan.pre.centre) / sc));
   }
-  const f = new Fn('edge', [['nb', I32]]);
-  const B = EDGE_WASM_BLOCK;
+  const f = new Fn('edge', OUT_PARAMS);
   const j = f.local('j', I32), yo = f.local('yo', I32), po = f.local('po', I32), jo = f.local('jo', I32);
+  const { nA, eA } = outRows(f, jo);
   const lo = f.local('lo', I32), hi = f.local('hi', I32), mid = f.local('mid', I32);
   const Li = f.local('Li', I32), Ri = f.local('Ri', I32), i = f.local('i', I32), i1 = f.local('i1', I32), iHalf = f.local('iHalf', I32), k = f.local('k', I32);
   const [preA, preB, step, anchor, slack, bestDist, xHalf, dL, dR, nPrev, nNext, xcross, dist] =
@@ -395,11 +412,11 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.end().end();
   f.end(); // crossing found
   finite(xHalf).eqz().if_();
-  f.get(jo).f64(EdgeStatus.NO_EDGE).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
-  f.get(jo).i32(0x7fc00000).i32Store(L.EOUT + 4 * EdgeRow.E0_DERIV * B);
+  nA(NormRow.STATUS); f.f64(EdgeStatus.NO_EDGE).demote().f32Store(0);
+  eA(EdgeRow.E0_DERIV); f.i32(0x7fc00000).i32Store(0);
   f.br(1);
   f.end();
-  f.get(jo).f64(plan.e0).get(xHalf).fadd().demote().f32Store(L.EOUT + 4 * EdgeRow.E0_HALF * B);
+  eA(EdgeRow.E0_HALF); f.f64(plan.e0).get(xHalf).fadd().demote().f32Store(0);
   // The white line on [wl0, wl1): from the crossing's interval to the first x past wlHi
   // (x[nE] = +Infinity ends it). Two passes: (1) the screen a(i) = (mu(i) - (preA + preB
   // xs(i))) / step by multiplications, two points per vector, into A, with its maximum aMax
@@ -508,8 +525,8 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.end();
   f.end();
   f.end();
-  f.get(jo).f64(plan.e0).get(xw).fadd().demote().f32Store(L.EOUT + 4 * EdgeRow.WL_ENERGY * B);
-  f.get(jo).get(hw).demote().f32Store(L.EOUT + 4 * EdgeRow.WL_HEIGHT * B);
+  eA(EdgeRow.WL_ENERGY); f.f64(plan.e0).get(xw).fadd().demote().f32Store(0);
+  eA(EdgeRow.WL_HEIGHT); f.get(hw).demote().f32Store(0);
   f.end(); // per pixel
   f.get(j).i32(1).add().set(j);
   f.br(0);
@@ -533,7 +550,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   const deg = plan.post.degree;
   const ei0 = plan.edge.i0, ei1 = plan.edge.i1;
   const B = EDGE_WASM_BLOCK;
-  const f = new Fn('fit', [['nb', I32]]);
+  const f = new Fn('fit', OUT_PARAMS);
   const [j, yo, po, jo, best, ie0, k, a0, a1, b0, b1, uo, i] = ['j', 'yo', 'po', 'jo', 'best', 'ie0', 'k', 'a0', 'a1', 'b0', 'b1', 'uo', 'i'].map((q) => f.local(q, I32));
   const [bestV, xd, t0, t2, s0, s2, beta, alpha, tv, x0, pc, ps, qc, qs, sy, suy, p0, p1, p2, det, la, lb, r0, r1, r2, c0, cf1, cf2, l00, l10, l20, l11, l21, l22, z0, z1, z2, rss, noise, step, v, d, tt, al, be] =
     ['bestV', 'xd', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv', 'x0', 'pc', 'ps', 'qc', 'qs', 'sy', 'suy', 'p0', 'p1', 'p2', 'det', 'la', 'lb', 'r0', 'r1', 'r2', 'c0', 'cf1', 'cf2', 'l00', 'l10', 'l20', 'l11', 'l21', 'l22', 'z0', 'z1', 'z2', 'rss', 'noise', 'step', 'v', 'd', 'tt', 'al', 'be'].map((q) => f.local(q, F64));
@@ -569,7 +586,8 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   const Xk = (idx: string, dk: number) => f.get(idx).i32(3).shl().f64Load(L.X + 8 * dk);
   const Y = (idx: string) => f.get(yo).get(idx).i32(2).shl().add().f32Load(0).promote();
   const finite = (q: string) => f.get(q).get(q).fsub().f64(0).op(F64_EQ);
-  const normOut = (row: number, value: () => void) => { f.get(jo); value(); f.demote().f32Store(L.NOUT + 4 * row * B); };
+  const { nA, eA } = outRows(f, jo);
+  const normOut = (row: number, value: () => void) => { nA(row); value(); f.demote().f32Store(0); };
   const nanBits = 0x7fc00000; // float32 NaN as JavaScript stores NaN
   f.i32(0).set(j);
   f.block().loop();
@@ -581,7 +599,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.get(jo).i32(1).i32Store(L.CODE);
   f.get(jo).i32(0).i32Store(L.FLAG);
   f.get(jo).i32(0).i32Store(L.GO);
-  for (let r = 0; r < EDGE_ROWS; r++) f.get(jo).i32(nanBits).i32Store(L.EOUT + 4 * r * B);
+  for (let r = 0; r < EDGE_ROWS; r++) { eA(r); f.i32(nanBits).i32Store(0); }
   // 1. Own e0 (derivative maximum from prep, its parabola).
   f.get(po).f64Load(L.BEST).op(0xaa).set(best); // i32.trunc_f64_s: -1 or an index
   f.get(po).f64Load(L.BV).set(bestV);
@@ -669,8 +687,8 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.end().end();
   // The post-edge right-hand side (every point finite, else CODE 0).
   const noData = () => {
-    f.get(jo).f64(EdgeStatus.NO_DATA).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
-    for (let r = 1; r < NORM_ROWS; r++) f.get(jo).i32(nanBits).i32Store(L.NOUT + 4 * r * B);
+    nA(NormRow.STATUS); f.f64(EdgeStatus.NO_DATA).demote().f32Store(0);
+    for (let r = 1; r < NORM_ROWS; r++) { nA(r); f.i32(nanBits).i32Store(0); }
   };
   f.get(p0).f64(3).op(F64_LT).get(det).f64(SINGULAR_REL).get(p0).fmul().get(p0).fmul().op(F64_GT).eqz().op(I32_OR).if_();
   noData();
@@ -840,16 +858,16 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.get(step).f64(maskSigma).get(noise).fmul().op(F64_GT);
   f.get(step).f64(STEP_MIN_REL).get(la).get(lb).get(x0).get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().op(F64_ABS).fmul().op(F64_GT);
   f.op(I32_AND).if_();
-  f.get(jo).f64(EdgeStatus.OK).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
+  nA(NormRow.STATUS); f.f64(EdgeStatus.OK).demote().f32Store(0);
   finite(xd).if_();
-  f.get(jo).f64(plan.e0).get(xd).fadd().demote().f32Store(L.EOUT + 4 * EdgeRow.E0_DERIV * B);
+  eA(EdgeRow.E0_DERIV); f.f64(plan.e0).get(xd).fadd().demote().f32Store(0);
   f.get(po).get(xd).f64Store(L.AN);
   f.else_();
   f.get(po).f64(0).f64Store(L.AN);
   f.end();
   f.get(jo).i32(1).i32Store(L.FLAG);
   f.else_();
-  f.get(jo).f64(EdgeStatus.LOW_STEP).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
+  nA(NormRow.STATUS); f.f64(EdgeStatus.LOW_STEP).demote().f32Store(0);
   f.end();
   f.end(); // per pixel
   f.get(j).i32(1).add().set(j);
@@ -936,8 +954,21 @@ export class EdgeWasm {
 
   /** After run(), on an increasing grid: normalize and edge of the block's pixels (fit(), edge()) into code / normOut / edgeOut. */
   finish(nb: number): void {
-    this.ex.fit(nb);
-    this.ex.edge(nb);
+    const { NOUT, EOUT } = this.L;
+    const rs = 4 * EDGE_WASM_BLOCK;
+    this.ex.fit(nb, NOUT, EOUT, rs);
+    this.ex.edge(nb, NOUT, EOUT, rs);
+  }
+
+  /**
+   * finish() writing the block's rows in place: pixels p0 .. p0 + nb of a tile's rows norm
+   * [NORM_ROWS][P] and edge [EDGE_ROWS][P] that lie in the heap (inHeap), instead of
+   * normOut / edgeOut.
+   */
+  finishInto(nb: number, norm: Float32Array, edge: Float32Array, P: number, p0: number): void {
+    const no = norm.byteOffset + 4 * p0, eo = edge.byteOffset + 4 * p0;
+    this.ex.fit(nb, no, eo, 4 * P);
+    this.ex.edge(nb, no, eo, 4 * P);
   }
 }
 
