@@ -63,7 +63,9 @@ export async function benchPeers(outDir: string, quick: boolean, log: (s: string
     const W = 1024;
     const H = quick ? 64 : 256;
     const src = new SyntheticStream(H, W);
-    const cube = new Float32Array(src.nE * H * W);
+    // The tile in the WebAssembly heap, as the tile runner gives it to a step on this thread
+    // (src/pipeline/run-tiles.ts runInline), where the kernel reads it in place.
+    const cube = heapF32(src.nE * H * W);
     await src.readRows(0, H, cube);
     const plan = makeEdgePlan(src.energies, 8343, DEFAULT_EDGE_OPTIONS);
     // The rows go to a block of the WebAssembly heap, as edgeStep's runTile gives them (one
