@@ -42,6 +42,9 @@
  *    without branches, n(i) two per vector), then outward from the anchor until every
  *    unvisited interval lies farther than the best crossing (less XCROSS_SLACK): the twin's
  *    choice (the nearest, the lowest index on ties) at a few intervals' cost;
+ *  - the derivative maximum (WebAssembly, edge-wasm.ts screenedSearch): screened by
+ *    multiplications with tabulated reciprocals (bound DERIV_SCREEN_REL), the twin's
+ *    divisions only where the maximum can be and at its two neighbours;
  *  - the white line: screened by multiplications (xs = xc / sc and 1 / step tabulated) with a
  *    proven bound of ~500x the rounding error (EDGE_SCREEN_REL), so only points that may be
  *    the maximum pay the two divisions of the exact n(i);

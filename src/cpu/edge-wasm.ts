@@ -10,7 +10,10 @@
  *    d(i) = (y(i+1) - y(i-1)) / (x(i+1) - x(i-1)), their moving average
  *    ((0 + d(i-h)) + ... + d(i+h)) / (2h + 1) over the edge window, the first index of the
  *    largest finite value (-1 if none), and the smoothed values at its two neighbours (the
- *    parabola's other two points), kept as the search passes them;
+ *    parabola's other two points). On the usual grid the search is screened
+ *    (screenedSearch): the same sums with reciprocals multiplied in, two pixels per vector,
+ *    and the twin's divisions only at the points within the screen's rounding bound of its
+ *    maximum (one or two per pixel instead of two per window point);
  *  - fit (scalar float64, two window points per vector where a point's work is independent):
  *    normalizeCpu's own e0, pre-edge line, post-edge polynomial, noise, step, rebase and
  *    status, with the grid-only parts from edge-fused.ts's tables; a pixel with a non-finite
@@ -64,6 +67,8 @@ interface Layout {
   NOUT: number; EOUT: number;
   /** Per own-e0 index tables (edge-fused.ts Tables): win (i32 x 4), basis (x 4), pre (x 4), chol (x 8), u and t (x nE). */
   WIN: number; BASIS: number; TPRE: number; TCHOL: number; TU: number; TT: number;
+  /** prep's screened search: x(i+1) - x(i-1) at DXT + 8 (i + DXT_PAD) (NaN outside 1 .. nE - 2). */
+  DXT: number;
   bytes: number;
 }
 
@@ -85,7 +90,8 @@ function layout(nE: number, base: number): Layout {
   const NOUT = blk(GO), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
   const WIN = al(EOUT + 4 * EDGE_ROWS * EDGE_WASM_BLOCK), BASIS = al(WIN + 16 * nE), TPRE = al(BASIS + 32 * nE), TCHOL = al(TPRE + 32 * nE);
   const TU = al(TCHOL + 64 * nE), TT = al(TU + 8 * nE * nE);
-  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, NV, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, bytes: al(TT + 8 * nE * nE) - base };
+  const DXT = al(TT + 8 * nE * nE);
+  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, NV, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, bytes: al(DXT + 8 * (nE + 2 * DXT_PAD)) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -163,6 +169,10 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   for (let i = dLo; i <= dHi; i++) d.set(i, f.local(`d${i}`, V128));
   f.f64(NaN).f64x2Splat().set(nan);
   f.f64(0).f64x2Splat().set(zero);
+  if (derivScreen(plan)) {
+    screenedSearch(f, plan, L, { src, t, dst, acc, v, nan, zero, d });
+    return f;
+  }
   f.i32(0).set(t);
   f.block().loop();
   f.get(t).get('pairs').geS().brIf(1);
@@ -213,6 +223,168 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   f.end().end();
   return f;
 }
+
+/**
+ * The derivative search screened (see prep's step 2): true where every grid denominator
+ * x(i+1) - x(i-1) it uses is finite and at least DERIV_SCREEN_MIN_DX in size, so its
+ * reciprocal is finite and no product of it with a float32 difference overflows.
+ */
+function derivScreen(plan: EdgePlan): boolean {
+  const { nE, x, smoothHalf: h } = plan;
+  const dLo = Math.max(1, plan.edge.i0 - h), dHi = Math.min(nE - 2, plan.edge.i1 - 1 + h);
+  for (let i = dLo; i <= dHi; i++) {
+    const dx = x[i + 1] - x[i - 1];
+    if (!(Math.abs(dx) >= DERIV_SCREEN_MIN_DX) || !Number.isFinite(dx)) return false;
+  }
+  return h < DXT_PAD;
+}
+
+/**
+ * prep's derivative search with the divisions only where the maximum can be, for a pixel
+ * pair (two lanes). Pass 1, two pixels per vector: the screen values a(i) = (((0 + e(i-h))
+ * + ...) + e(i+h)) * (1 / w) with e(k) = (y(k+1) - y(k-1)) * (1 / dx(k)) (reciprocals
+ * tabulated): multiplications where the twin divides; each of the few roundings that differ
+ * is relative to a term no larger than max |e(k)|, so |a(i) - ds(i)| <= ~25 eps max|d(k)|,
+ * far inside tol = DERIV_SCREEN_REL max|e(k)| (a NaN e ignored there, as a NaN a in the
+ * maximum). Pass 2, per pixel in index order: the twin's ds(i) = (((0 + d(i-h)) + ...) +
+ * d(i+h)) / w with d(k) = (y(k+1) - y(k-1)) / dx(k) (NaN outside 1 .. nE - 2), only where
+ * a(i) >= max a - 2 tol or a(i) is NaN (every point when the bound is not finite), the first
+ * largest finite one kept: a point screened out lies below the exact value at the screen's
+ * maximum, so the twin's index and value; the values beside it computed by the same
+ * expression.
+ */
+function screenedSearch(
+  f: Fn,
+  plan: EdgePlan,
+  L: Layout,
+  q: { src: string; t: string; dst: string; acc: string; v: string; nan: string; zero: string; d: Map<number, string> },
+): void {
+  const { nE, x, smoothHalf: h } = plan;
+  const ei0 = plan.edge.i0, ei1 = plan.edge.i1, w = 2 * h + 1;
+  const dLo = Math.max(1, ei0 - h), dHi = Math.min(nE - 2, ei1 - 1 + h);
+  const { src, t, dst, acc, v, nan, zero, d } = q;
+  const absM = f.local('absM', V128), aMax = f.local('aMax', V128), thr = f.local('thr', V128);
+  const ii = f.local('ii', I32);
+  const lane = [0, 1].map((l) => ({
+    yo: f.local(`syo${l}`, I32), yb: f.local(`syb${l}`, I32), th: f.local(`sth${l}`, F64), bi: f.local(`sbi${l}`, I32), bv: f.local(`sbv${l}`, F64), sv: f.local(`ssv${l}`, F64),
+  }));
+  f.i32(0).set(t);
+  f.block().loop();
+  f.get(t).get('pairs').geS().brIf(1);
+  f.get(t).i32(3).shl().i32(L.S).add().get('off').add().set(src); // 2 floats per pair
+  // Pass 1.
+  const yl = new Map<number, string>();
+  for (let i = dLo - 1; i <= dHi + 1; i++) {
+    yl.set(i, f.local(`y${i}`, V128));
+    f.get(src).vLoad64Zero(i * L.rowStride).f64x2PromoteLow().set(yl.get(i)!);
+  }
+  f.get(zero).set(absM);
+  for (let i = dLo; i <= dHi; i++) {
+    f.get(yl.get(i + 1)!).get(yl.get(i - 1)!);
+    f.f64x2Sub().f64(1 / (x[i + 1] - x[i - 1])).f64x2Splat().f64x2Mul().set(d.get(i)!);
+    f.get(absM).get(d.get(i)!).f64x2Abs().op(0xfd, 0xf7, 0x01).set(absM); // f64x2.pmax: NaN ignored
+  }
+  f.f64(-Infinity).f64x2Splat().set(aMax);
+  const av = Array.from({ length: ei1 - ei0 }, (_, k) => f.local(`av${k}`, V128));
+  for (let i = ei0; i < ei1; i++) {
+    f.get(zero).set(acc);
+    for (let k = -h; k <= h; k++) {
+      const di = d.get(i + k);
+      f.get(acc);
+      if (di) f.get(di); else f.get(nan);
+      f.f64x2Add().set(acc);
+    }
+    f.get(acc).f64(1 / w).f64x2Splat().f64x2Mul().set(av[i - ei0]);
+    f.get(aMax).get(av[i - ei0]).op(0xfd, 0xf7, 0x01).set(aMax);
+  }
+  // thr = aMax - 2 tol; not finite (no finite a, an infinite e): -Infinity (every point exact).
+  f.get(aMax).f64(2 * DERIV_SCREEN_REL).f64x2Splat().get(absM).f64x2Mul().f64x2Sub().set(thr);
+  f.get(thr).f64(-Infinity).f64x2Splat().get(thr).get(thr).f64x2Sub().get(zero).f64x2Eq().vBitselect().set(thr);
+  // Pass 2.
+  for (let l = 0; l < 2; l++) {
+    const S = lane[l];
+    f.get(t).i32(1).shl().i32(l).add().i32(4 * nE).mul().i32(L.Y).add().set(S.yo);
+    f.get(thr).f64x2Extract(l).set(S.th);
+    f.i32(-1).set(S.bi);
+    f.f64(-Infinity).set(S.bv);
+  }
+  // ds(idx) of lane l onto the stack: the twin's expression. y(k) read from the transposed
+  // rows (outside the pixel's row only where dx is NaN: a NaN either way).
+  const dsOf = (l: number, idx: string) => {
+    const S = lane[l];
+    // Addressed from y(idx - h - 1), at yo + 4 idx - 4 (h + 1): offsets 4 (k + h + 2) and 4 (k + h).
+    f.get(S.yo).get(idx).i32(2).shl().add().i32(4 * (h + 1)).sub().set(q.dst);
+    f.f64(0);
+    for (let k = -h; k <= h; k++) {
+      f.get(q.dst).op(0x2a, 2, ...uleb(4 * (k + h + 2))).promote();
+      f.get(q.dst).op(0x2a, 2, ...uleb(4 * (k + h))).promote().fsub();
+      // dx(idx + k) at DXT + 8 (idx + k + DXT_PAD), NaN outside 1 .. nE - 2.
+      f.get(idx).i32(3).shl().f64Load(L.DXT + 8 * (k + DXT_PAD)).op(F64_DIV);
+      f.fadd();
+    }
+    f.f64(w).op(F64_DIV);
+  };
+  // ds(i) of lane l for a constant i: y from yb = yo - 4 (h + 1), the grid's dx a constant
+  // (x(i+1) - x(i-1), NaN outside 1 .. nE - 2, as the twin's d).
+  for (let l = 0; l < 2; l++) f.get(lane[l].yo).i32(4 * (h + 1)).sub().set(lane[l].yb);
+  const dsAt = (l: number, i: number) => {
+    const yb = lane[l].yb;
+    f.f64(0);
+    for (let k = i - h; k <= i + h; k++) {
+      f.get(yb).op(0x2a, 2, ...uleb(4 * (k + h + 2))).promote();
+      f.get(yb).op(0x2a, 2, ...uleb(4 * (k + h))).promote().fsub();
+      f.f64(k >= 1 && k <= nE - 2 ? x[k + 1] - x[k - 1] : NaN).op(F64_DIV);
+      f.fadd();
+    }
+    f.f64(w).op(F64_DIV);
+  };
+  for (let i = ei0; i < ei1; i++) {
+    f.get(av[i - ei0]).get(thr).f64x2Lt().vNot().vAnyTrue().if_();
+    for (let l = 0; l < 2; l++) {
+      const S = lane[l];
+      f.get(av[i - ei0]).f64x2Extract(l).get(S.th).op(F64_LT).eqz().if_();
+      dsAt(l, i);
+      f.set(S.sv);
+      f.get(S.sv).get(S.sv).fsub().f64(0).op(F64_EQ).get(S.sv).get(S.bv).op(F64_GT).op(I32_AND).if_();
+      f.get(S.sv).set(S.bv);
+      f.i32(i).set(S.bi);
+      f.end();
+      f.end();
+    }
+    f.end();
+  }
+  // BEST, BV, and (best inside the window's interior) the smoothed values beside it.
+  for (let l = 0; l < 2; l++) {
+    const S = lane[l];
+    f.get(t).i32(4).shl().i32(8 * l).add().set(ii);
+    f.get(ii).get(S.bi).op(0xb7).f64Store(L.BEST); // f64.convert_i32_s
+    f.get(ii).get(S.bv).f64Store(L.BV);
+    f.get(ii).f64(NaN).f64Store(L.DL);
+    f.get(ii).f64(NaN).f64Store(L.DR);
+    f.get(S.bi).i32(ei0).op(0x4a).get(S.bi).i32(ei1 - 1).ltS().op(I32_AND).if_(); // i32.gt_s
+    f.get(S.bi).i32(1).sub().set(ii);
+    dsOf(l, ii);
+    f.set(S.sv);
+    f.get(t).i32(4).shl().i32(8 * l).add().get(S.sv).f64Store(L.DL);
+    f.get(S.bi).i32(1).add().set(ii);
+    dsOf(l, ii);
+    f.set(S.sv);
+    f.get(t).i32(4).shl().i32(8 * l).add().get(S.sv).f64Store(L.DR);
+    f.end();
+  }
+  f.get(t).i32(1).add().set(t);
+  f.br(0);
+  f.end().end();
+}
+
+/** Guard entries of the DXT table on each side (indices idx + k down to -DXT_PAD). */
+const DXT_PAD = 8;
+
+/** The derivative screen's tolerance relative to max |e(k)| (~25 eps is the rounding bound; see screenedSearch). */
+export const DERIV_SCREEN_REL = 1e-12;
+
+/** Smallest |x(i+1) - x(i-1)| the screen takes (its reciprocal times a float32 difference stays far from overflow). */
+const DERIV_SCREEN_MIN_DX = 1e-100;
 
 const F64_ABS = 0x99, F64_NEG = 0x9a, F64_DIV = 0xa3, F64_MIN = 0xa4, F64_MAX = 0xa5;
 const F64_EQ = 0x61, F64_LT = 0x63, F64_GT = 0x64, F64_LE = 0x65, F64_GE = 0x66;
@@ -923,6 +1095,8 @@ export class EdgeWasm {
     f64(L.TCHOL, 8 * nE).set(T.chol);
     f64(L.TU, nE * nE).set(T.u);
     f64(L.TT, nE * nE).set(T.t);
+    const dxt = f64(L.DXT, nE + 2 * DXT_PAD).fill(NaN);
+    for (let i = 1; i <= nE - 2; i++) dxt[i + DXT_PAD] = x[i + 1] - x[i - 1];
     const B = EDGE_WASM_BLOCK;
     this.code = new Int32Array(buf, L.CODE, B);
     this.normOut = Array.from({ length: NORM_ROWS }, (_, k) => new Float32Array(buf, L.NOUT + 4 * k * B, B));

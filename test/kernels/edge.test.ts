@@ -184,10 +184,14 @@ describe('edge CPU kernel', () => {
     }
     // Grids that are not strictly increasing (a repeated energy, two energies swapped): the
     // kernel's general paths (the crossing's full scan, the white line tested point by point).
-    for (const change of ['repeat', 'swap'] as const) {
+    // Three equal energies inside the derivative window (x(i+1) - x(i-1) = 0 there): the
+    // WebAssembly derivative search without its screen (edge-wasm.ts derivScreen).
+    const k3 = makeEdgePlan(E, E0, DEFAULT_EDGE_OPTIONS).edge.i0 + 3;
+    for (const change of ['repeat', 'swap', 'triple'] as const) {
       const G = Float64Array.from(E);
       if (change === 'repeat') G[50] = G[49];
-      else [G[45], G[46]] = [G[46], G[45]];
+      else if (change === 'swap') [G[45], G[46]] = [G[46], G[45]];
+      else G[k3 - 1] = G[k3 + 1] = G[k3];
       const plan = makeEdgePlan(G, E0, DEFAULT_EDGE_OPTIONS);
       const twinNorm = normalizeCpu(plan, cube, P);
       const twinEdge = edgeCpu(plan, cube, P, twinNorm);
