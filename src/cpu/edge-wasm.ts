@@ -761,18 +761,13 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   const { nA, eA } = outRows(f, jo);
   const normOut = (row: number, value: () => void) => { nA(row); value(); f.demote().f32Store(0); };
   const nanBits = 0x7fc00000; // float32 NaN as JavaScript stores NaN
+  // Phase 0 (its own pass over the block, so one pixel's chain of divisions overlaps the
+  // next pixel's): the own e0 (derivative maximum from prep, its parabola) and its index.
   f.i32(0).set(j);
   f.block().loop();
   f.get(j).get('nb').geS().brIf(1);
-  f.block(); // per pixel: br 0 = next pixel
-  f.get(j).i32(2).shl().set(jo);
+  f.block(); // per pixel
   f.get(j).i32(3).shl().set(po);
-  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
-  f.get(jo).i32(1).i32Store(L.CODE);
-  f.get(jo).i32(0).i32Store(L.FLAG);
-  f.get(jo).i32(0).i32Store(L.GO);
-  for (let r = 0; r < EDGE_ROWS; r++) { eA(r); f.i32(nanBits).i32Store(0); }
-  // 1. Own e0 (derivative maximum from prep, its parabola).
   f.get(po).f64Load(L.BEST).op(0xaa).set(best); // i32.trunc_f64_s: -1 or an index
   f.get(po).f64Load(L.BV).set(bestV);
   f.f64(NaN).set(xd);
@@ -816,6 +811,26 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
     }
     f.end();
   }
+  f.get(po).get(xd).f64Store(L.XD);
+  f.get(j).i32(2).shl().get(ie0).i32Store(L.IE0);
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().set(jo);
+  f.get(j).i32(3).shl().set(po);
+  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(jo).i32(1).i32Store(L.CODE);
+  f.get(jo).i32(0).i32Store(L.FLAG);
+  f.get(jo).i32(0).i32Store(L.GO);
+  for (let r = 0; r < EDGE_ROWS; r++) { eA(r); f.i32(nanBits).i32Store(0); }
+  // 1. Own e0 and its index (phase 0).
+  f.get(po).f64Load(L.XD).set(xd);
+  f.get(jo).i32Load(L.IE0).set(ie0);
   X(ie0).set(x0);
   // 2.-3. Windows and bases from the tables; the pre-edge sums (every point finite, else CODE 0).
   f.get(ie0).i32(4).shl().set(k); // 16 bytes per index (WIN)
