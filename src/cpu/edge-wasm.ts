@@ -63,6 +63,8 @@ interface Layout {
   PA: number; PB: number; ST: number; AN: number; FLAG: number; CODE: number;
   /** fit()'s state between its two passes (f64: la, lb, xd; i32: ie0, GO 1 = continue). */
   LA: number; LB: number; XD: number; IE0: number; GO: number;
+  /** fit()'s state between its phases 2 and 3 (f64: c0, cf1, cf2). */
+  C0: number; C1: number; C2: number;
   /** The block's float32 output rows: [NORM_ROWS][EDGE_WASM_BLOCK], [EDGE_ROWS][EDGE_WASM_BLOCK]. */
   NOUT: number; EOUT: number;
   /** Per own-e0 index tables (edge-fused.ts Tables): win (i32 x 4), basis (x 4), pre (x 4), chol (x 8), u and t (x nE). */
@@ -87,11 +89,12 @@ function layout(nE: number, base: number): Layout {
   const NV = al(A + 8 * (nE + 2));
   const PA = al(NV + 64), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
   const LA = blk(CODE), LB = blk(LA), XD = blk(LB), IE0 = blk(XD), GO = blk(IE0);
-  const NOUT = blk(GO), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
+  const C0 = blk(GO), C1 = blk(C0), C2 = blk(C1);
+  const NOUT = blk(C2), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
   const WIN = al(EOUT + 4 * EDGE_ROWS * EDGE_WASM_BLOCK), BASIS = al(WIN + 16 * nE), TPRE = al(BASIS + 32 * nE), TCHOL = al(TPRE + 32 * nE);
   const TU = al(TCHOL + 64 * nE), TT = al(TU + 8 * nE * nE);
   const DXT = al(TT + 8 * nE * nE);
-  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, NV, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, bytes: al(DXT + 8 * (nE + 2 * DXT_PAD)) - base };
+  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, NV, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, C0, C1, C2, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, bytes: al(DXT + 8 * (nE + 2 * DXT_PAD)) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -1001,8 +1004,49 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   }
   f.get(b1).get(b0).sub().i32(deg + 1).ltS().get(solved).eqz().op(I32_OR).if_();
   noData();
+  f.get(jo).i32(0).i32Store(L.GO);
   f.br(1);
   f.end();
+  // Phase 2 ends: the polynomial's coefficients for phase 3 (noise, step, rebase, status, rows).
+  f.get(po).get(c0).f64Store(L.C0);
+  f.get(po).get(cf1).f64Store(L.C1);
+  f.get(po).get(cf2).f64Store(L.C2);
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().set(jo);
+  f.get(jo).i32Load(L.GO).eqz().brIf(0);
+  f.get(jo).i32Load(L.CODE).eqz().brIf(0); // left to JavaScript in phase 2
+  f.get(j).i32(3).shl().set(po);
+  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(po).f64Load(L.LA).set(la);
+  f.get(po).f64Load(L.LB).set(lb);
+  f.get(po).f64Load(L.XD).set(xd);
+  f.get(jo).i32Load(L.IE0).set(ie0);
+  X(ie0).set(x0);
+  f.get(ie0).i32(4).shl().set(k);
+  f.get(k).i32Load(L.WIN).set(a0);
+  f.get(k).i32Load(L.WIN + 4).set(a1);
+  f.get(k).i32Load(L.WIN + 8).set(b0);
+  f.get(k).i32Load(L.WIN + 12).set(b1);
+  f.get(ie0).i32(5).shl().set(k);
+  f.get(k).f64Load(L.BASIS).set(pc);
+  f.get(k).f64Load(L.BASIS + 8).set(ps);
+  f.get(k).f64Load(L.BASIS + 16).set(qc);
+  f.get(k).f64Load(L.BASIS + 24).set(qs);
+  f.get(k).f64Load(L.TPRE).set(p0);
+  f.get(po).f64Load(L.C0).set(c0);
+  f.get(po).f64Load(L.C1).set(cf1);
+  f.get(po).f64Load(L.C2).set(cf2);
+  f.get(la).f64x2Splat().set(laV);
+  f.get(lb).f64x2Splat().set(lbV);
+  f.get(pc).f64x2Splat().set(pcV);
+  f.get(ps).f64x2Splat().set(psV);
   f.f64(0).set(rss);
   f.get(a0).set(i);
   pairs(a1, () => {
