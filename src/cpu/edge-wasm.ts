@@ -497,11 +497,12 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(preB).f64x2Splat().set(preBv);
   f.get(step).f64x2Splat().set(invV);
   f.get(lo).i32(NEAR / 2).sub().set(c0);
+  const nvL = [0, 1, 2].map((m) => f.local(`nvL${m}`, V128));
   for (let q = 0; q < NEAR; q += 2) {
-    f.i32(L.NV + 8 * q);
     f.get(yo).get(c0).i32(2).shl().add().vLoad64Zero(4 * q).f64x2PromoteLow();
     f.get(preAv).get(preBv).get(lo).i32(3).shl().vLoad(L.XC + 8 * (q - NEAR / 2)).f64x2Mul().f64(sc).f64x2Splat().f64x2Div().f64x2Add();
-    f.f64x2Sub().get(invV).f64x2Div().vStore(0);
+    f.f64x2Sub().get(invV).f64x2Div().set(nvL[q >> 1]);
+    f.i32(L.NV + 8 * q).get(nvL[q >> 1]).vStore(0);
   }
   f.f64(XCROSS_SLACK).get(anchor).op(F64_ABS).f64(xAbsMax).fadd().fmul().set(slack);
   // The NEAR - 1 intervals c0 .. c0 + NEAR - 2 first, in index order without branches (the
@@ -512,16 +513,30 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.f64(Infinity).set(bestDist);
   f.f64(NaN).set(xHalf);
   f.i32(0).set(iHalf);
+  // Each interval's crossing x(q) + ((0.5 - n(q)) (x(q+1) - x(q))) / (n(q+1) - n(q)) and its
+  // distance to the anchor, two intervals per vector (the same operations per lane; the
+  // sixth lane's values are not used), kept in vectors (lanes extracted: a scalar load of a
+  // lane just stored as a vector waits on the store).
+  f.get(anchor).f64x2Splat().set(aV);
+  const xcV = [0, 1, 2].map((m) => f.local(`xcV${m}`, V128)), dsV = [0, 1, 2].map((m) => f.local(`dsV${m}`, V128));
+  for (let q = 0; q < NEAR - 1; q += 2) {
+    f.get(nvL[q >> 1]).set(vv);
+    f.get(lo).i32(3).shl().vLoad(L.X + 8 * (q - NEAR / 2)).set(absV);
+    f.get(absV).f64(0.5).f64x2Splat().get(vv).f64x2Sub();
+    f.get(lo).i32(3).shl().vLoad(L.X + 8 * (q + 1 - NEAR / 2)).get(absV).f64x2Sub().f64x2Mul();
+    // n(q + 1), n(q + 2): lane 1 of this pair, lane 0 of the next (the last pair: its lane 1 twice, unused).
+    const hi8 = [8, 9, 10, 11, 12, 13, 14, 15], lo8n = [16, 17, 18, 19, 20, 21, 22, 23];
+    if (q + 2 < NEAR) f.get(nvL[q >> 1]).get(nvL[(q >> 1) + 1]).shuffle([...hi8, ...lo8n]);
+    else f.get(nvL[q >> 1]).get(nvL[q >> 1]).shuffle([...hi8, ...hi8]);
+    f.get(vv).f64x2Sub().f64x2Div().f64x2Add().set(xcV[q >> 1]);
+    f.get(xcV[q >> 1]).get(aV).f64x2Sub().f64x2Abs().set(dsV[q >> 1]);
+  }
   for (let q = 0; q < NEAR - 1; q++) {
     f.get(c0).i32(q).add().set(i);
-    f.i32(L.NV + 8 * q).f64Load(0).set(nPrev);
-    f.i32(L.NV + 8 * q + 8).f64Load(0).set(nNext);
-    Xq(q);
-    f.f64(0.5).get(nPrev).fsub();
-    Xq(q + 1);
-    Xq(q);
-    f.fsub().fmul().get(nNext).get(nPrev).fsub().op(F64_DIV).fadd().set(xcross);
-    f.get(xcross).get(anchor).fsub().op(F64_ABS).set(dist);
+    f.get(nvL[q >> 1]).f64x2Extract(q & 1).set(nPrev);
+    f.get(nvL[(q + 1) >> 1]).f64x2Extract((q + 1) & 1).set(nNext);
+    f.get(xcV[q >> 1]).f64x2Extract(q & 1).set(xcross);
+    f.get(dsV[q >> 1]).f64x2Extract(q & 1).set(dist);
     f.get(i).i32(0).geS().get(i).i32(nE - 2).op(I32_LE_S).op(I32_AND);
     f.get(nPrev).f64(0.5).op(F64_LT).op(I32_AND).get(nNext).f64(0.5).op(F64_GE).op(I32_AND);
     f.get(xcross).get(xcross).op(F64_EQ).op(I32_AND).get(dist).get(bestDist).op(F64_LT).op(I32_AND).set(r);
