@@ -12,6 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { cpuBackend } from '../src/pipeline/backend.js';
 import { edgeTileCpu } from '../src/pipeline/edge-tile.js';
+import { edgeRowsIn } from '../src/pipeline/edge-step.js';
+import { edgeWasmAvailable } from '../src/cpu/edge-wasm.js';
+import { heapF32 } from '../src/cpu/wasm-heap.js';
+import { EDGE_ROWS, NORM_ROWS } from '../src/kernels/layout.js';
 import { makeEdgePlan, DEFAULT_EDGE_OPTIONS } from '../src/pipeline/edge-plan.js';
 import { SyntheticStream } from '../src/synth/stream.js';
 import { timeLcf } from '../src/pipeline/lcf-step.js';
@@ -59,17 +63,22 @@ export async function benchPeers(outDir: string, quick: boolean, log: (s: string
     const W = 1024;
     const H = quick ? 64 : 256;
     const src = new SyntheticStream(H, W);
-    const cube = new Float32Array(src.nE * H * W);
+    // The tile in the WebAssembly heap, as the tile runner gives it to a step on this thread
+    // (src/pipeline/run-tiles.ts runInline), where the kernel reads it in place.
+    const cube = heapF32(src.nE * H * W);
     await src.readRows(0, H, cube);
     const plan = makeEdgePlan(src.energies, 8343, DEFAULT_EDGE_OPTIONS);
+    // The rows go to a block of the WebAssembly heap, as edgeStep's runTile gives them (one
+    // block reused tile after tile).
+    const rows = edgeWasmAvailable ? edgeRowsIn(heapF32((NORM_ROWS + EDGE_ROWS) * H * W), H * W) : undefined;
     // The best of 5 after a warm-up, as the peer; process CPU time beside the wall time.
-    edgeTileCpu(plan, cube, H * W);
+    edgeTileCpu(plan, cube, H * W, rows);
     let best = Infinity, bestCpu = Infinity;
     const all: number[] = [];
     for (let i = 0; i < 5; i++) {
       const c = process.cpuUsage();
       const t0 = performance.now();
-      edgeTileCpu(plan, cube, H * W);
+      edgeTileCpu(plan, cube, H * W, rows);
       const dt = (performance.now() - t0) / 1000;
       const u = process.cpuUsage(c);
       all.push(dt);

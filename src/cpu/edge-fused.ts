@@ -42,6 +42,9 @@
  *    without branches, n(i) two per vector), then outward from the anchor until every
  *    unvisited interval lies farther than the best crossing (less XCROSS_SLACK): the twin's
  *    choice (the nearest, the lowest index on ties) at a few intervals' cost;
+ *  - the derivative maximum (WebAssembly, edge-wasm.ts screenedSearch): screened by
+ *    multiplications with tabulated reciprocals (bound DERIV_SCREEN_REL), the twin's
+ *    divisions only where the maximum can be and at its two neighbours;
  *  - the white line: screened by multiplications (xs = xc / sc and 1 / step tabulated) with a
  *    proven bound of ~500x the rounding error (EDGE_SCREEN_REL), so only points that may be
  *    the maximum pay the two divisions of the exact n(i);
@@ -59,6 +62,7 @@
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
 import { window } from './normalize.js';
+import { inHeap } from './wasm-heap.js';
 import { EDGE_SCREEN_REL, EDGE_WASM_BLOCK, EDGE_WASM_GROUP, XCROSS_SLACK, edgeWasm, edgeWasmAvailable, edgeWasmScratchBytes } from './edge-wasm.js';
 
 /** Per-plan tables (see the module header). */
@@ -94,6 +98,12 @@ interface Tables {
 }
 
 export { EDGE_SCREEN_REL, XCROSS_SLACK };
+
+/** The kernel's float32 rows: norm [NORM_ROWS][P], edge [EDGE_ROWS][P] (src/kernels/layout.ts). */
+export interface EdgeRowsOut {
+  norm: Float32Array;
+  edge: Float32Array;
+}
 
 /** Pixels per gathered block (see edgeTileFused). */
 export const EDGE_BLOCK = 32;
@@ -195,14 +205,22 @@ function vertexT(t0: number, t2: number, y0: number, y1: number, y2: number): nu
   return t;
 }
 
-/** normalize + edge over one tile: float32 rows [NORM_ROWS][P] and [EDGE_ROWS][P]. */
-export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { norm: Float32Array; edge: Float32Array } {
+/**
+ * normalize + edge over one tile: float32 rows [NORM_ROWS][P] and [EDGE_ROWS][P], into `out`
+ * where given (every value of its rows is written; rows in this thread's WebAssembly heap,
+ * wasm-heap.ts, are written in place by edge-wasm.ts, with no copy per block), else into new
+ * arrays.
+ */
+export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number, out?: EdgeRowsOut): EdgeRowsOut {
   const { x, nE, pre, post, maskSigma, larch, smoothHalf } = plan;
   const deg = post.degree;
   const T = tables(plan);
   const { dx: Tdx, xc: Txc, xs: Txs, xsAbsMax, u: Tu, t: Tt, win: Twin, basis: Tbasis, xAbsMax, increasing, pre: Tpre, chol: Tchol } = T;
-  const norm = new Float32Array(NORM_ROWS * P);
-  const edge = new Float32Array(EDGE_ROWS * P);
+  if (out && (out.norm.length !== NORM_ROWS * P || out.edge.length !== EDGE_ROWS * P)) {
+    throw new RangeError(`edgeTileFused: out rows hold ${out.norm.length} + ${out.edge.length} values, the tile needs ${NORM_ROWS * P} + ${EDGE_ROWS * P}`);
+  }
+  const norm = out?.norm ?? new Float32Array(NORM_ROWS * P);
+  const edge = out?.edge ?? new Float32Array(EDGE_ROWS * P);
   const w = 2 * smoothHalf + 1;
   const ei0 = plan.edge.i0, ei1 = plan.edge.i1;
   const fixed = larch.fixed, ie0Nominal = larch.ie0, e0 = plan.e0, wlWidth = plan.whitelineWidth;
@@ -236,6 +254,8 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
   // Without it the edge rows start NaN (the loop below writes only what it finds); with it
   // every block's edge rows are copied in whole (NaN where nothing was found).
   if (!WF) edge.fill(NaN);
+  // Rows in the heap: fit() and edge() write them in place.
+  const inPlace = WF !== null && inHeap(norm) && inHeap(edge);
   const sc = pre.scale;
   for (let p0 = 0; p0 < P; p0 += B) {
    const nb = Math.min(B, P - p0);
@@ -250,7 +270,8 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number): { 
        for (let j = 0; j < nb; j++) y[j * nE + i] = cube[src + j];
      }
    }
-   if (WF) {
+   if (inPlace) WF!.finishInto(nb, norm, edge, P, p0);
+   else if (WF) {
      WF.finish(nb);
      const full = nb === B;
      for (let k = 0; k < NORM_ROWS; k++) norm.set(full ? WF.normOut[k] : WF.normOut[k].subarray(0, nb), k * P + p0);

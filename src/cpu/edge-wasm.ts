@@ -10,7 +10,10 @@
  *    d(i) = (y(i+1) - y(i-1)) / (x(i+1) - x(i-1)), their moving average
  *    ((0 + d(i-h)) + ... + d(i+h)) / (2h + 1) over the edge window, the first index of the
  *    largest finite value (-1 if none), and the smoothed values at its two neighbours (the
- *    parabola's other two points), kept as the search passes them;
+ *    parabola's other two points). On the usual grid the search is screened
+ *    (screenedSearch): the same sums with reciprocals multiplied in, two pixels per vector,
+ *    and the twin's divisions only at the points within the screen's rounding bound of its
+ *    maximum (one or two per pixel instead of two per window point);
  *  - fit (scalar float64, two window points per vector where a point's work is independent):
  *    normalizeCpu's own e0, pre-edge line, post-edge polynomial, noise, step, rebase and
  *    status, with the grid-only parts from edge-fused.ts's tables; a pixel with a non-finite
@@ -25,7 +28,7 @@
  * which points are evaluated exactly; see edge-fused.ts.
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
-import { heapAlloc, heapBlockBytes, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
+import { heapAlloc, heapGrowthBytes, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
 import { assemble, F64, Fn, I32, instantiate, uleb, V128, wasmSimd } from './wasm.js';
 
@@ -44,8 +47,8 @@ export const XCROSS_SLACK = 1e-12;
 interface Exports {
   stage: (src: number, stride: number, bytes: number) => void;
   prep: (off: number, pairs: number) => void;
-  fit: (nb: number) => void;
-  edge: (nb: number) => void;
+  fit: (nb: number, no: number, eo: number, rs: number) => void;
+  edge: (nb: number, no: number, eo: number, rs: number) => void;
 }
 
 interface Layout {
@@ -60,10 +63,14 @@ interface Layout {
   PA: number; PB: number; ST: number; AN: number; FLAG: number; CODE: number;
   /** fit()'s state between its two passes (f64: la, lb, xd; i32: ie0, GO 1 = continue). */
   LA: number; LB: number; XD: number; IE0: number; GO: number;
+  /** fit()'s state between its phases 2 and 3 (f64: c0, cf1, cf2). */
+  C0: number; C1: number; C2: number;
   /** The block's float32 output rows: [NORM_ROWS][EDGE_WASM_BLOCK], [EDGE_ROWS][EDGE_WASM_BLOCK]. */
   NOUT: number; EOUT: number;
   /** Per own-e0 index tables (edge-fused.ts Tables): win (i32 x 4), basis (x 4), pre (x 4), chol (x 8), u and t (x nE). */
   WIN: number; BASIS: number; TPRE: number; TCHOL: number; TU: number; TT: number;
+  /** prep's screened search: x(i+1) - x(i-1) at DXT + 8 (i + DXT_PAD) (NaN outside 1 .. nE - 2). */
+  DXT: number;
   bytes: number;
 }
 
@@ -82,10 +89,12 @@ function layout(nE: number, base: number): Layout {
   const NV = al(A + 8 * (nE + 2));
   const PA = al(NV + 64), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
   const LA = blk(CODE), LB = blk(LA), XD = blk(LB), IE0 = blk(XD), GO = blk(IE0);
-  const NOUT = blk(GO), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
+  const C0 = blk(GO), C1 = blk(C0), C2 = blk(C1);
+  const NOUT = blk(C2), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
   const WIN = al(EOUT + 4 * EDGE_ROWS * EDGE_WASM_BLOCK), BASIS = al(WIN + 16 * nE), TPRE = al(BASIS + 32 * nE), TCHOL = al(TPRE + 32 * nE);
   const TU = al(TCHOL + 64 * nE), TT = al(TU + 8 * nE * nE);
-  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, NV, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, bytes: al(TT + 8 * nE * nE) - base };
+  const DXT = al(TT + 8 * nE * nE);
+  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, NV, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, C0, C1, C2, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, bytes: al(DXT + 8 * (nE + 2 * DXT_PAD)) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -100,6 +109,23 @@ function buildStage(nE: number, L: Layout): Fn {
   f.get(e).i32(1).add().tee(e).i32(nE).ltS().brIf(0);
   f.end().end();
   return f;
+}
+
+/**
+ * fit() and edge() take the block's pixel count and where its float32 rows go: the address
+ * of the norm rows' and the edge rows' first pixel and the bytes between rows (the block's
+ * own NOUT / EOUT, 4 EDGE_WASM_BLOCK apart; or the tile's rows in the heap, 4 P apart, which
+ * they then write in place: no copy out).
+ */
+const OUT_PARAMS: [string, typeof I32][] = [['nb', I32], ['no', I32], ['eo', I32], ['rs', I32]];
+
+/** Per-row base addresses (locals set once per call); nA(row) / eA(row) push pixel jo's address in that norm / edge row (store offset 0). */
+function outRows(f: Fn, jo: string): { nA: (row: number) => void; eA: (row: number) => void } {
+  const nr = Array.from({ length: NORM_ROWS }, (_, r) => f.local(`nr${r}`, I32));
+  const er = Array.from({ length: EDGE_ROWS }, (_, r) => f.local(`er${r}`, I32));
+  for (let r = 0; r < NORM_ROWS; r++) f.get('no').get('rs').i32(r).mul().add().set(nr[r]);
+  for (let r = 0; r < EDGE_ROWS; r++) f.get('eo').get('rs').i32(r).mul().add().set(er[r]);
+  return { nA: (row) => { f.get(nr[row]).get(jo).add(); }, eA: (row) => { f.get(er[row]).get(jo).add(); } };
 }
 
 function buildPrep(plan: EdgePlan, L: Layout): Fn {
@@ -146,6 +172,10 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   for (let i = dLo; i <= dHi; i++) d.set(i, f.local(`d${i}`, V128));
   f.f64(NaN).f64x2Splat().set(nan);
   f.f64(0).f64x2Splat().set(zero);
+  if (derivScreen(plan)) {
+    screenedSearch(f, plan, L, { src, t, dst, acc, v, nan, zero, d });
+    return f;
+  }
   f.i32(0).set(t);
   f.block().loop();
   f.get(t).get('pairs').geS().brIf(1);
@@ -197,6 +227,168 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   return f;
 }
 
+/**
+ * The derivative search screened (see prep's step 2): true where every grid denominator
+ * x(i+1) - x(i-1) it uses is finite and at least DERIV_SCREEN_MIN_DX in size, so its
+ * reciprocal is finite and no product of it with a float32 difference overflows.
+ */
+function derivScreen(plan: EdgePlan): boolean {
+  const { nE, x, smoothHalf: h } = plan;
+  const dLo = Math.max(1, plan.edge.i0 - h), dHi = Math.min(nE - 2, plan.edge.i1 - 1 + h);
+  for (let i = dLo; i <= dHi; i++) {
+    const dx = x[i + 1] - x[i - 1];
+    if (!(Math.abs(dx) >= DERIV_SCREEN_MIN_DX) || !Number.isFinite(dx)) return false;
+  }
+  return h < DXT_PAD;
+}
+
+/**
+ * prep's derivative search with the divisions only where the maximum can be, for a pixel
+ * pair (two lanes). Pass 1, two pixels per vector: the screen values a(i) = (((0 + e(i-h))
+ * + ...) + e(i+h)) * (1 / w) with e(k) = (y(k+1) - y(k-1)) * (1 / dx(k)) (reciprocals
+ * tabulated): multiplications where the twin divides; each of the few roundings that differ
+ * is relative to a term no larger than max |e(k)|, so |a(i) - ds(i)| <= ~25 eps max|d(k)|,
+ * far inside tol = DERIV_SCREEN_REL max|e(k)| (a NaN e ignored there, as a NaN a in the
+ * maximum). Pass 2, per pixel in index order: the twin's ds(i) = (((0 + d(i-h)) + ...) +
+ * d(i+h)) / w with d(k) = (y(k+1) - y(k-1)) / dx(k) (NaN outside 1 .. nE - 2), only where
+ * a(i) >= max a - 2 tol or a(i) is NaN (every point when the bound is not finite), the first
+ * largest finite one kept: a point screened out lies below the exact value at the screen's
+ * maximum, so the twin's index and value; the values beside it computed by the same
+ * expression.
+ */
+function screenedSearch(
+  f: Fn,
+  plan: EdgePlan,
+  L: Layout,
+  q: { src: string; t: string; dst: string; acc: string; v: string; nan: string; zero: string; d: Map<number, string> },
+): void {
+  const { nE, x, smoothHalf: h } = plan;
+  const ei0 = plan.edge.i0, ei1 = plan.edge.i1, w = 2 * h + 1;
+  const dLo = Math.max(1, ei0 - h), dHi = Math.min(nE - 2, ei1 - 1 + h);
+  const { src, t, dst, acc, v, nan, zero, d } = q;
+  const absM = f.local('absM', V128), aMax = f.local('aMax', V128), thr = f.local('thr', V128);
+  const ii = f.local('ii', I32);
+  const lane = [0, 1].map((l) => ({
+    yo: f.local(`syo${l}`, I32), yb: f.local(`syb${l}`, I32), th: f.local(`sth${l}`, F64), bi: f.local(`sbi${l}`, I32), bv: f.local(`sbv${l}`, F64), sv: f.local(`ssv${l}`, F64),
+  }));
+  f.i32(0).set(t);
+  f.block().loop();
+  f.get(t).get('pairs').geS().brIf(1);
+  f.get(t).i32(3).shl().i32(L.S).add().get('off').add().set(src); // 2 floats per pair
+  // Pass 1.
+  const yl = new Map<number, string>();
+  for (let i = dLo - 1; i <= dHi + 1; i++) {
+    yl.set(i, f.local(`y${i}`, V128));
+    f.get(src).vLoad64Zero(i * L.rowStride).f64x2PromoteLow().set(yl.get(i)!);
+  }
+  f.get(zero).set(absM);
+  for (let i = dLo; i <= dHi; i++) {
+    f.get(yl.get(i + 1)!).get(yl.get(i - 1)!);
+    f.f64x2Sub().f64(1 / (x[i + 1] - x[i - 1])).f64x2Splat().f64x2Mul().set(d.get(i)!);
+    f.get(absM).get(d.get(i)!).f64x2Abs().op(0xfd, 0xf7, 0x01).set(absM); // f64x2.pmax: NaN ignored
+  }
+  f.f64(-Infinity).f64x2Splat().set(aMax);
+  const av = Array.from({ length: ei1 - ei0 }, (_, k) => f.local(`av${k}`, V128));
+  for (let i = ei0; i < ei1; i++) {
+    f.get(zero).set(acc);
+    for (let k = -h; k <= h; k++) {
+      const di = d.get(i + k);
+      f.get(acc);
+      if (di) f.get(di); else f.get(nan);
+      f.f64x2Add().set(acc);
+    }
+    f.get(acc).f64(1 / w).f64x2Splat().f64x2Mul().set(av[i - ei0]);
+    f.get(aMax).get(av[i - ei0]).op(0xfd, 0xf7, 0x01).set(aMax);
+  }
+  // thr = aMax - 2 tol; not finite (no finite a, an infinite e): -Infinity (every point exact).
+  f.get(aMax).f64(2 * DERIV_SCREEN_REL).f64x2Splat().get(absM).f64x2Mul().f64x2Sub().set(thr);
+  f.get(thr).f64(-Infinity).f64x2Splat().get(thr).get(thr).f64x2Sub().get(zero).f64x2Eq().vBitselect().set(thr);
+  // Pass 2.
+  for (let l = 0; l < 2; l++) {
+    const S = lane[l];
+    f.get(t).i32(1).shl().i32(l).add().i32(4 * nE).mul().i32(L.Y).add().set(S.yo);
+    f.get(thr).f64x2Extract(l).set(S.th);
+    f.i32(-1).set(S.bi);
+    f.f64(-Infinity).set(S.bv);
+  }
+  // ds(idx) of lane l onto the stack: the twin's expression. y(k) read from the transposed
+  // rows (outside the pixel's row only where dx is NaN: a NaN either way).
+  const dsOf = (l: number, idx: string) => {
+    const S = lane[l];
+    // Addressed from y(idx - h - 1), at yo + 4 idx - 4 (h + 1): offsets 4 (k + h + 2) and 4 (k + h).
+    f.get(S.yo).get(idx).i32(2).shl().add().i32(4 * (h + 1)).sub().set(q.dst);
+    f.f64(0);
+    for (let k = -h; k <= h; k++) {
+      f.get(q.dst).op(0x2a, 2, ...uleb(4 * (k + h + 2))).promote();
+      f.get(q.dst).op(0x2a, 2, ...uleb(4 * (k + h))).promote().fsub();
+      // dx(idx + k) at DXT + 8 (idx + k + DXT_PAD), NaN outside 1 .. nE - 2.
+      f.get(idx).i32(3).shl().f64Load(L.DXT + 8 * (k + DXT_PAD)).op(F64_DIV);
+      f.fadd();
+    }
+    f.f64(w).op(F64_DIV);
+  };
+  // ds(i) of lane l for a constant i: y from yb = yo - 4 (h + 1), the grid's dx a constant
+  // (x(i+1) - x(i-1), NaN outside 1 .. nE - 2, as the twin's d).
+  for (let l = 0; l < 2; l++) f.get(lane[l].yo).i32(4 * (h + 1)).sub().set(lane[l].yb);
+  const dsAt = (l: number, i: number) => {
+    const yb = lane[l].yb;
+    f.f64(0);
+    for (let k = i - h; k <= i + h; k++) {
+      f.get(yb).op(0x2a, 2, ...uleb(4 * (k + h + 2))).promote();
+      f.get(yb).op(0x2a, 2, ...uleb(4 * (k + h))).promote().fsub();
+      f.f64(k >= 1 && k <= nE - 2 ? x[k + 1] - x[k - 1] : NaN).op(F64_DIV);
+      f.fadd();
+    }
+    f.f64(w).op(F64_DIV);
+  };
+  for (let i = ei0; i < ei1; i++) {
+    f.get(av[i - ei0]).get(thr).f64x2Lt().vNot().vAnyTrue().if_();
+    for (let l = 0; l < 2; l++) {
+      const S = lane[l];
+      f.get(av[i - ei0]).f64x2Extract(l).get(S.th).op(F64_LT).eqz().if_();
+      dsAt(l, i);
+      f.set(S.sv);
+      f.get(S.sv).get(S.sv).fsub().f64(0).op(F64_EQ).get(S.sv).get(S.bv).op(F64_GT).op(I32_AND).if_();
+      f.get(S.sv).set(S.bv);
+      f.i32(i).set(S.bi);
+      f.end();
+      f.end();
+    }
+    f.end();
+  }
+  // BEST, BV, and (best inside the window's interior) the smoothed values beside it.
+  for (let l = 0; l < 2; l++) {
+    const S = lane[l];
+    f.get(t).i32(4).shl().i32(8 * l).add().set(ii);
+    f.get(ii).get(S.bi).op(0xb7).f64Store(L.BEST); // f64.convert_i32_s
+    f.get(ii).get(S.bv).f64Store(L.BV);
+    f.get(ii).f64(NaN).f64Store(L.DL);
+    f.get(ii).f64(NaN).f64Store(L.DR);
+    f.get(S.bi).i32(ei0).op(0x4a).get(S.bi).i32(ei1 - 1).ltS().op(I32_AND).if_(); // i32.gt_s
+    f.get(S.bi).i32(1).sub().set(ii);
+    dsOf(l, ii);
+    f.set(S.sv);
+    f.get(t).i32(4).shl().i32(8 * l).add().get(S.sv).f64Store(L.DL);
+    f.get(S.bi).i32(1).add().set(ii);
+    dsOf(l, ii);
+    f.set(S.sv);
+    f.get(t).i32(4).shl().i32(8 * l).add().get(S.sv).f64Store(L.DR);
+    f.end();
+  }
+  f.get(t).i32(1).add().set(t);
+  f.br(0);
+  f.end().end();
+}
+
+/** Guard entries of the DXT table on each side (indices idx + k down to -DXT_PAD). */
+const DXT_PAD = 8;
+
+/** The derivative screen's tolerance relative to max |e(k)| (~25 eps is the rounding bound; see screenedSearch). */
+export const DERIV_SCREEN_REL = 1e-12;
+
+/** Smallest |x(i+1) - x(i-1)| the screen takes (its reciprocal times a float32 difference stays far from overflow). */
+const DERIV_SCREEN_MIN_DX = 1e-100;
+
 const F64_ABS = 0x99, F64_NEG = 0x9a, F64_DIV = 0xa3, F64_MIN = 0xa4, F64_MAX = 0xa5;
 const F64_EQ = 0x61, F64_LT = 0x63, F64_GT = 0x64, F64_LE = 0x65, F64_GE = 0x66;
 const I32_LE_S = 0x4c, I32_AND = 0x71, I32_OR = 0x72, I32_SHR_S = 0x75, SELECT = 0x1b;
@@ -222,9 +414,9 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
     xAbsMax = Math.max(xAbsMax, Math.abs(x[i]));
     xsAbsMax = Math.max(xsAbsMax, Math.abs((x[i] - plan.pre.centre) / sc));
   }
-  const f = new Fn('edge', [['nb', I32]]);
-  const B = EDGE_WASM_BLOCK;
+  const f = new Fn('edge', OUT_PARAMS);
   const j = f.local('j', I32), yo = f.local('yo', I32), po = f.local('po', I32), jo = f.local('jo', I32);
+  const { nA, eA } = outRows(f, jo);
   const lo = f.local('lo', I32), hi = f.local('hi', I32), mid = f.local('mid', I32);
   const Li = f.local('Li', I32), Ri = f.local('Ri', I32), i = f.local('i', I32), i1 = f.local('i1', I32), iHalf = f.local('iHalf', I32), k = f.local('k', I32);
   const [preA, preB, step, anchor, slack, bestDist, xHalf, dL, dR, nPrev, nNext, xcross, dist] =
@@ -305,11 +497,12 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(preB).f64x2Splat().set(preBv);
   f.get(step).f64x2Splat().set(invV);
   f.get(lo).i32(NEAR / 2).sub().set(c0);
+  const nvL = [0, 1, 2].map((m) => f.local(`nvL${m}`, V128));
   for (let q = 0; q < NEAR; q += 2) {
-    f.i32(L.NV + 8 * q);
     f.get(yo).get(c0).i32(2).shl().add().vLoad64Zero(4 * q).f64x2PromoteLow();
     f.get(preAv).get(preBv).get(lo).i32(3).shl().vLoad(L.XC + 8 * (q - NEAR / 2)).f64x2Mul().f64(sc).f64x2Splat().f64x2Div().f64x2Add();
-    f.f64x2Sub().get(invV).f64x2Div().vStore(0);
+    f.f64x2Sub().get(invV).f64x2Div().set(nvL[q >> 1]);
+    f.i32(L.NV + 8 * q).get(nvL[q >> 1]).vStore(0);
   }
   f.f64(XCROSS_SLACK).get(anchor).op(F64_ABS).f64(xAbsMax).fadd().fmul().set(slack);
   // The NEAR - 1 intervals c0 .. c0 + NEAR - 2 first, in index order without branches (the
@@ -320,16 +513,30 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.f64(Infinity).set(bestDist);
   f.f64(NaN).set(xHalf);
   f.i32(0).set(iHalf);
+  // Each interval's crossing x(q) + ((0.5 - n(q)) (x(q+1) - x(q))) / (n(q+1) - n(q)) and its
+  // distance to the anchor, two intervals per vector (the same operations per lane; the
+  // sixth lane's values are not used), kept in vectors (lanes extracted: a scalar load of a
+  // lane just stored as a vector waits on the store).
+  f.get(anchor).f64x2Splat().set(aV);
+  const xcV = [0, 1, 2].map((m) => f.local(`xcV${m}`, V128)), dsV = [0, 1, 2].map((m) => f.local(`dsV${m}`, V128));
+  for (let q = 0; q < NEAR - 1; q += 2) {
+    f.get(nvL[q >> 1]).set(vv);
+    f.get(lo).i32(3).shl().vLoad(L.X + 8 * (q - NEAR / 2)).set(absV);
+    f.get(absV).f64(0.5).f64x2Splat().get(vv).f64x2Sub();
+    f.get(lo).i32(3).shl().vLoad(L.X + 8 * (q + 1 - NEAR / 2)).get(absV).f64x2Sub().f64x2Mul();
+    // n(q + 1), n(q + 2): lane 1 of this pair, lane 0 of the next (the last pair: its lane 1 twice, unused).
+    const hi8 = [8, 9, 10, 11, 12, 13, 14, 15], lo8n = [16, 17, 18, 19, 20, 21, 22, 23];
+    if (q + 2 < NEAR) f.get(nvL[q >> 1]).get(nvL[(q >> 1) + 1]).shuffle([...hi8, ...lo8n]);
+    else f.get(nvL[q >> 1]).get(nvL[q >> 1]).shuffle([...hi8, ...hi8]);
+    f.get(vv).f64x2Sub().f64x2Div().f64x2Add().set(xcV[q >> 1]);
+    f.get(xcV[q >> 1]).get(aV).f64x2Sub().f64x2Abs().set(dsV[q >> 1]);
+  }
   for (let q = 0; q < NEAR - 1; q++) {
     f.get(c0).i32(q).add().set(i);
-    f.i32(L.NV + 8 * q).f64Load(0).set(nPrev);
-    f.i32(L.NV + 8 * q + 8).f64Load(0).set(nNext);
-    Xq(q);
-    f.f64(0.5).get(nPrev).fsub();
-    Xq(q + 1);
-    Xq(q);
-    f.fsub().fmul().get(nNext).get(nPrev).fsub().op(F64_DIV).fadd().set(xcross);
-    f.get(xcross).get(anchor).fsub().op(F64_ABS).set(dist);
+    f.get(nvL[q >> 1]).f64x2Extract(q & 1).set(nPrev);
+    f.get(nvL[(q + 1) >> 1]).f64x2Extract((q + 1) & 1).set(nNext);
+    f.get(xcV[q >> 1]).f64x2Extract(q & 1).set(xcross);
+    f.get(dsV[q >> 1]).f64x2Extract(q & 1).set(dist);
     f.get(i).i32(0).geS().get(i).i32(nE - 2).op(I32_LE_S).op(I32_AND);
     f.get(nPrev).f64(0.5).op(F64_LT).op(I32_AND).get(nNext).f64(0.5).op(F64_GE).op(I32_AND);
     f.get(xcross).get(xcross).op(F64_EQ).op(I32_AND).get(dist).get(bestDist).op(F64_LT).op(I32_AND).set(r);
@@ -395,11 +602,11 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.end().end();
   f.end(); // crossing found
   finite(xHalf).eqz().if_();
-  f.get(jo).f64(EdgeStatus.NO_EDGE).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
-  f.get(jo).i32(0x7fc00000).i32Store(L.EOUT + 4 * EdgeRow.E0_DERIV * B);
+  nA(NormRow.STATUS); f.f64(EdgeStatus.NO_EDGE).demote().f32Store(0);
+  eA(EdgeRow.E0_DERIV); f.i32(0x7fc00000).i32Store(0);
   f.br(1);
   f.end();
-  f.get(jo).f64(plan.e0).get(xHalf).fadd().demote().f32Store(L.EOUT + 4 * EdgeRow.E0_HALF * B);
+  eA(EdgeRow.E0_HALF); f.f64(plan.e0).get(xHalf).fadd().demote().f32Store(0);
   // The white line on [wl0, wl1): from the crossing's interval to the first x past wlHi
   // (x[nE] = +Infinity ends it). Two passes: (1) the screen a(i) = (mu(i) - (preA + preB
   // xs(i))) / step by multiplications, two points per vector, into A, with its maximum aMax
@@ -508,8 +715,8 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.end();
   f.end();
   f.end();
-  f.get(jo).f64(plan.e0).get(xw).fadd().demote().f32Store(L.EOUT + 4 * EdgeRow.WL_ENERGY * B);
-  f.get(jo).get(hw).demote().f32Store(L.EOUT + 4 * EdgeRow.WL_HEIGHT * B);
+  eA(EdgeRow.WL_ENERGY); f.f64(plan.e0).get(xw).fadd().demote().f32Store(0);
+  eA(EdgeRow.WL_HEIGHT); f.get(hw).demote().f32Store(0);
   f.end(); // per pixel
   f.get(j).i32(1).add().set(j);
   f.br(0);
@@ -533,7 +740,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   const deg = plan.post.degree;
   const ei0 = plan.edge.i0, ei1 = plan.edge.i1;
   const B = EDGE_WASM_BLOCK;
-  const f = new Fn('fit', [['nb', I32]]);
+  const f = new Fn('fit', OUT_PARAMS);
   const [j, yo, po, jo, best, ie0, k, a0, a1, b0, b1, uo, i] = ['j', 'yo', 'po', 'jo', 'best', 'ie0', 'k', 'a0', 'a1', 'b0', 'b1', 'uo', 'i'].map((q) => f.local(q, I32));
   const [bestV, xd, t0, t2, s0, s2, beta, alpha, tv, x0, pc, ps, qc, qs, sy, suy, p0, p1, p2, det, la, lb, r0, r1, r2, c0, cf1, cf2, l00, l10, l20, l11, l21, l22, z0, z1, z2, rss, noise, step, v, d, tt, al, be] =
     ['bestV', 'xd', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv', 'x0', 'pc', 'ps', 'qc', 'qs', 'sy', 'suy', 'p0', 'p1', 'p2', 'det', 'la', 'lb', 'r0', 'r1', 'r2', 'c0', 'cf1', 'cf2', 'l00', 'l10', 'l20', 'l11', 'l21', 'l22', 'z0', 'z1', 'z2', 'rss', 'noise', 'step', 'v', 'd', 'tt', 'al', 'be'].map((q) => f.local(q, F64));
@@ -569,20 +776,16 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   const Xk = (idx: string, dk: number) => f.get(idx).i32(3).shl().f64Load(L.X + 8 * dk);
   const Y = (idx: string) => f.get(yo).get(idx).i32(2).shl().add().f32Load(0).promote();
   const finite = (q: string) => f.get(q).get(q).fsub().f64(0).op(F64_EQ);
-  const normOut = (row: number, value: () => void) => { f.get(jo); value(); f.demote().f32Store(L.NOUT + 4 * row * B); };
+  const { nA, eA } = outRows(f, jo);
+  const normOut = (row: number, value: () => void) => { nA(row); value(); f.demote().f32Store(0); };
   const nanBits = 0x7fc00000; // float32 NaN as JavaScript stores NaN
+  // Phase 0 (its own pass over the block, so one pixel's chain of divisions overlaps the
+  // next pixel's): the own e0 (derivative maximum from prep, its parabola) and its index.
   f.i32(0).set(j);
   f.block().loop();
   f.get(j).get('nb').geS().brIf(1);
-  f.block(); // per pixel: br 0 = next pixel
-  f.get(j).i32(2).shl().set(jo);
+  f.block(); // per pixel
   f.get(j).i32(3).shl().set(po);
-  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
-  f.get(jo).i32(1).i32Store(L.CODE);
-  f.get(jo).i32(0).i32Store(L.FLAG);
-  f.get(jo).i32(0).i32Store(L.GO);
-  for (let r = 0; r < EDGE_ROWS; r++) f.get(jo).i32(nanBits).i32Store(L.EOUT + 4 * r * B);
-  // 1. Own e0 (derivative maximum from prep, its parabola).
   f.get(po).f64Load(L.BEST).op(0xaa).set(best); // i32.trunc_f64_s: -1 or an index
   f.get(po).f64Load(L.BV).set(bestV);
   f.f64(NaN).set(xd);
@@ -626,6 +829,26 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
     }
     f.end();
   }
+  f.get(po).get(xd).f64Store(L.XD);
+  f.get(j).i32(2).shl().get(ie0).i32Store(L.IE0);
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().set(jo);
+  f.get(j).i32(3).shl().set(po);
+  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(jo).i32(1).i32Store(L.CODE);
+  f.get(jo).i32(0).i32Store(L.FLAG);
+  f.get(jo).i32(0).i32Store(L.GO);
+  for (let r = 0; r < EDGE_ROWS; r++) { eA(r); f.i32(nanBits).i32Store(0); }
+  // 1. Own e0 and its index (phase 0).
+  f.get(po).f64Load(L.XD).set(xd);
+  f.get(jo).i32Load(L.IE0).set(ie0);
   X(ie0).set(x0);
   // 2.-3. Windows and bases from the tables; the pre-edge sums (every point finite, else CODE 0).
   f.get(ie0).i32(4).shl().set(k); // 16 bytes per index (WIN)
@@ -669,8 +892,8 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.end().end();
   // The post-edge right-hand side (every point finite, else CODE 0).
   const noData = () => {
-    f.get(jo).f64(EdgeStatus.NO_DATA).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
-    for (let r = 1; r < NORM_ROWS; r++) f.get(jo).i32(nanBits).i32Store(L.NOUT + 4 * r * B);
+    nA(NormRow.STATUS); f.f64(EdgeStatus.NO_DATA).demote().f32Store(0);
+    for (let r = 1; r < NORM_ROWS; r++) { nA(r); f.i32(nanBits).i32Store(0); }
   };
   f.get(p0).f64(3).op(F64_LT).get(det).f64(SINGULAR_REL).get(p0).fmul().get(p0).fmul().op(F64_GT).eqz().op(I32_OR).if_();
   noData();
@@ -796,8 +1019,49 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   }
   f.get(b1).get(b0).sub().i32(deg + 1).ltS().get(solved).eqz().op(I32_OR).if_();
   noData();
+  f.get(jo).i32(0).i32Store(L.GO);
   f.br(1);
   f.end();
+  // Phase 2 ends: the polynomial's coefficients for phase 3 (noise, step, rebase, status, rows).
+  f.get(po).get(c0).f64Store(L.C0);
+  f.get(po).get(cf1).f64Store(L.C1);
+  f.get(po).get(cf2).f64Store(L.C2);
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().set(jo);
+  f.get(jo).i32Load(L.GO).eqz().brIf(0);
+  f.get(jo).i32Load(L.CODE).eqz().brIf(0); // left to JavaScript in phase 2
+  f.get(j).i32(3).shl().set(po);
+  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(po).f64Load(L.LA).set(la);
+  f.get(po).f64Load(L.LB).set(lb);
+  f.get(po).f64Load(L.XD).set(xd);
+  f.get(jo).i32Load(L.IE0).set(ie0);
+  X(ie0).set(x0);
+  f.get(ie0).i32(4).shl().set(k);
+  f.get(k).i32Load(L.WIN).set(a0);
+  f.get(k).i32Load(L.WIN + 4).set(a1);
+  f.get(k).i32Load(L.WIN + 8).set(b0);
+  f.get(k).i32Load(L.WIN + 12).set(b1);
+  f.get(ie0).i32(5).shl().set(k);
+  f.get(k).f64Load(L.BASIS).set(pc);
+  f.get(k).f64Load(L.BASIS + 8).set(ps);
+  f.get(k).f64Load(L.BASIS + 16).set(qc);
+  f.get(k).f64Load(L.BASIS + 24).set(qs);
+  f.get(k).f64Load(L.TPRE).set(p0);
+  f.get(po).f64Load(L.C0).set(c0);
+  f.get(po).f64Load(L.C1).set(cf1);
+  f.get(po).f64Load(L.C2).set(cf2);
+  f.get(la).f64x2Splat().set(laV);
+  f.get(lb).f64x2Splat().set(lbV);
+  f.get(pc).f64x2Splat().set(pcV);
+  f.get(ps).f64x2Splat().set(psV);
   f.f64(0).set(rss);
   f.get(a0).set(i);
   pairs(a1, () => {
@@ -840,16 +1104,16 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.get(step).f64(maskSigma).get(noise).fmul().op(F64_GT);
   f.get(step).f64(STEP_MIN_REL).get(la).get(lb).get(x0).get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().op(F64_ABS).fmul().op(F64_GT);
   f.op(I32_AND).if_();
-  f.get(jo).f64(EdgeStatus.OK).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
+  nA(NormRow.STATUS); f.f64(EdgeStatus.OK).demote().f32Store(0);
   finite(xd).if_();
-  f.get(jo).f64(plan.e0).get(xd).fadd().demote().f32Store(L.EOUT + 4 * EdgeRow.E0_DERIV * B);
+  eA(EdgeRow.E0_DERIV); f.f64(plan.e0).get(xd).fadd().demote().f32Store(0);
   f.get(po).get(xd).f64Store(L.AN);
   f.else_();
   f.get(po).f64(0).f64Store(L.AN);
   f.end();
   f.get(jo).i32(1).i32Store(L.FLAG);
   f.else_();
-  f.get(jo).f64(EdgeStatus.LOW_STEP).demote().f32Store(L.NOUT + 4 * NormRow.STATUS * B);
+  nA(NormRow.STATUS); f.f64(EdgeStatus.LOW_STEP).demote().f32Store(0);
   f.end();
   f.end(); // per pixel
   f.get(j).i32(1).add().set(j);
@@ -905,6 +1169,8 @@ export class EdgeWasm {
     f64(L.TCHOL, 8 * nE).set(T.chol);
     f64(L.TU, nE * nE).set(T.u);
     f64(L.TT, nE * nE).set(T.t);
+    const dxt = f64(L.DXT, nE + 2 * DXT_PAD).fill(NaN);
+    for (let i = 1; i <= nE - 2; i++) dxt[i + DXT_PAD] = x[i + 1] - x[i - 1];
     const B = EDGE_WASM_BLOCK;
     this.code = new Int32Array(buf, L.CODE, B);
     this.normOut = Array.from({ length: NORM_ROWS }, (_, k) => new Float32Array(buf, L.NOUT + 4 * k * B, B));
@@ -936,8 +1202,21 @@ export class EdgeWasm {
 
   /** After run(), on an increasing grid: normalize and edge of the block's pixels (fit(), edge()) into code / normOut / edgeOut. */
   finish(nb: number): void {
-    this.ex.fit(nb);
-    this.ex.edge(nb);
+    const { NOUT, EOUT } = this.L;
+    const rs = 4 * EDGE_WASM_BLOCK;
+    this.ex.fit(nb, NOUT, EOUT, rs);
+    this.ex.edge(nb, NOUT, EOUT, rs);
+  }
+
+  /**
+   * finish() writing the block's rows in place: pixels p0 .. p0 + nb of a tile's rows norm
+   * [NORM_ROWS][P] and edge [EDGE_ROWS][P] that lie in the heap (inHeap), instead of
+   * normOut / edgeOut.
+   */
+  finishInto(nb: number, norm: Float32Array, edge: Float32Array, P: number, p0: number): void {
+    const no = norm.byteOffset + 4 * p0, eo = edge.byteOffset + 4 * p0;
+    this.ex.fit(nb, no, eo, 4 * P);
+    this.ex.edge(nb, no, eo, 4 * P);
   }
 }
 
@@ -951,7 +1230,7 @@ const cache = new WeakMap<EdgePlan, EdgeWasm>();
  * while the plan lives and committed until the thread ends (the heap never shrinks).
  */
 export function edgeWasmScratchBytes(nE: number): number {
-  return heapBlockBytes(layout(nE, 0).bytes);
+  return heapGrowthBytes(layout(nE, 0).bytes);
 }
 
 /** True where the WebAssembly half of the kernel can run. */

@@ -34,7 +34,7 @@
 import { LcfStatus, lcfRows, subsetLayout, type LcfPlan } from './lcf.js';
 import { LCF_SEARCH_MAX_STEPS, lcfFinishPixel, lcfSearchTable } from './lcf-fast.js';
 import { assemble, F64, Fn, I32, instantiate, V128, wasmSimd, type WasmMemory } from './wasm.js';
-import { heapAlloc, heapBlockBytes, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
+import { heapAlloc, heapGrowthBytes, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 
 /** Pixels per block (the block's running sums, (M + 1) x C float64, stay in L2). */
 const BLOCK_PIXELS = 2048;
@@ -600,7 +600,7 @@ function scratchTables(plan: LcfPlan): number {
  * counts it per thread (LcfStep.cpuKernelBytes).
  */
 export function lcfWasmScratchBytes(plan: LcfPlan): number {
-  return heapBlockBytes(layout(plan.nW, plan.M, scratchTables(plan)).bytes);
+  return heapGrowthBytes(layout(plan.nW, plan.M, scratchTables(plan)).bytes);
 }
 
 const instances = new WeakMap<LcfPlan, Instance>();

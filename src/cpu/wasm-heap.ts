@@ -110,6 +110,15 @@ export function heapBlockBytes(bytes: number): number {
   return Math.ceil((bytes + HEAP_PAD) / ALIGN) * ALIGN;
 }
 
+/**
+ * What keeping a block of `bytes` can add to a thread's committed heap: the block
+ * (heapBlockBytes) and, as the heap grows in whole pages of 64 KiB, up to one page more.
+ * The per-thread kernel terms of the memory plan (cpuKernelBytes) use this.
+ */
+export function heapGrowthBytes(bytes: number): number {
+  return heapBlockBytes(bytes) + PAGE;
+}
+
 /** Allocates `bytes` in the heap; returns the byte address. */
 export function heapAlloc(bytes: number): number {
   heap ??= new Heap();

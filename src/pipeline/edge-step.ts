@@ -7,6 +7,8 @@ import type { EdgePlan } from './edge-plan.js';
 import { edgeTileCpu, normEdgeEncoder } from './edge-tile.js';
 import { runGpuTileOnce } from './gpu-tiles.js';
 import { edgeFusedKernelBytes } from '../cpu/edge-fused.js';
+import { edgeWasmAvailable } from '../cpu/edge-wasm.js';
+import { heapF32, heapFree } from '../cpu/wasm-heap.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, EDGE_STATUS_NAMES, NormRow, NORM_ROWS } from '../kernels/layout.js';
 
 /** Output maps in the order they are written; units in EDGE_MAP_UNITS. */
@@ -50,8 +52,16 @@ export function edgeStep(plan: EdgePlan): PixelStep {
     worker: { kind: 'edge', args: plan },
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
       if (backend.gpu) return runGpuTileOnce(backend.gpu, step, plan.nE, step.gpuBindingBytesPerPixel(plan.nE), cube, P);
-      const r = edgeTileCpu(plan, cube, P);
-      return edgeMaps(r.norm, r.edge, P);
+      // CPU: the rows in this thread's WebAssembly heap, where the kernel writes them in place
+      // (no copy per block); the block is freed once the maps are made, so the next tile of
+      // this thread reuses it (no fresh pages per tile).
+      const rows = edgeWasmAvailable ? heapF32((NORM_ROWS + EDGE_ROWS) * P) : null;
+      try {
+        const r = edgeTileCpu(plan, cube, P, rows ? edgeRowsIn(rows, P) : undefined);
+        return edgeMaps(r.norm, r.edge, P);
+      } finally {
+        if (rows) heapFree(rows);
+      }
     },
     gpuPart: () => {
       const enc = normEdgeEncoder(plan, 'edge');
@@ -59,6 +69,11 @@ export function edgeStep(plan: EdgePlan): PixelStep {
     },
   };
   return step;
+}
+
+/** The norm rows, then the edge rows, of a tile of P pixels in one block of (NORM_ROWS + EDGE_ROWS) P float32. */
+export function edgeRowsIn(block: Float32Array, P: number): { norm: Float32Array; edge: Float32Array } {
+  return { norm: block.subarray(0, NORM_ROWS * P), edge: block.subarray(NORM_ROWS * P, (NORM_ROWS + EDGE_ROWS) * P) };
 }
 
 /** Turns the kernels' row layout into named maps (into `dest` where given); NaN where a pixel is masked. */

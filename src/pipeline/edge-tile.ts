@@ -18,9 +18,9 @@ export interface EdgeTileResult {
   edge: Float32Array;
 }
 
-/** The CPU backend: the fused kernel (src/cpu/edge-fused.ts), bit-identical to the twins normalizeCpu + edgeCpu. */
-export function edgeTileCpu(plan: EdgePlan, cube: Float32Array, P: number): EdgeTileResult {
-  return edgeTileFused(plan, cube, P);
+/** The CPU backend: the fused kernel (src/cpu/edge-fused.ts), bit-identical to the twins normalizeCpu + edgeCpu; into `out`'s rows where given. */
+export function edgeTileCpu(plan: EdgePlan, cube: Float32Array, P: number, out?: EdgeTileResult): EdgeTileResult {
+  return edgeTileFused(plan, cube, P, out);
 }
 
 /**

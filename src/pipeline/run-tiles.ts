@@ -17,6 +17,7 @@ import { collectGarbage, memoryPhase, withYoungGenerationHeld, WORKER_THREAD_BYT
 import { InputError } from '../io/errors.js';
 import type { BandCache } from '../stack/tiles.js';
 import { sharedFloat32 } from '../cpu/threads.js';
+import { heapF32, heapFree } from '../cpu/wasm-heap.js';
 
 export interface RunResult {
   width: number;
@@ -232,7 +233,18 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
   if (backend.gpu && step.gpuPart) return withYoungGenerationHeld(() => runRing(source, step, step.gpuPart!(backend.gpu!), backend, opts, budget, tilePlan, rows, place, dest, finish));
   // On a GPU, each tile's buffers are kept for the next tile of the same height (BufferSet).
   if (backend.gpu) return withYoungGenerationHeld(() => withBufferReuse(backend.gpu!, () => runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish)));
-  return runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish);
+  // The CPU on this thread: the host tiles in this thread's WebAssembly heap (see runInline),
+  // freed when the run ends (the next run's tiles reuse the blocks).
+  const heapTiles: Float32Array[] = [];
+  try {
+    return await runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish, (n) => {
+      const t = heapF32(n);
+      heapTiles.push(t);
+      return t;
+    });
+  } finally {
+    for (const t of heapTiles) heapFree(t);
+  }
 }
 
 /** Tiles on this thread: a GPU, or the CPU without workers. */
@@ -246,12 +258,15 @@ async function runInline(
   rows: number,
   place: (y0: number, r: TileResult) => void,
   finish: (tiles: number, oom: number, tRead: number, tWait: number, t0: number) => RunResult,
+  hostTile: (n: number) => Float32Array = (n) => new Float32Array(n),
 ): Promise<RunResult> {
   const { nE, height: H, width: W } = source;
   // Two host tiles: while the GPU computes one, the next is read into the other. On the CPU
-  // they are shared memory, so a source converting on worker threads (AbsorbanceStack) writes
-  // into them directly; Dawn takes no shared memory, so a GPU's are ordinary.
-  const tile = () => (backend.gpu ? new Float32Array(nE * rows * W) : sharedFloat32(nE * rows * W));
+  // they are blocks of the WebAssembly heap (src/cpu/wasm-heap.ts): shared memory, so a source
+  // converting on worker threads (AbsorbanceStack) writes into them directly, and the
+  // WebAssembly kernels (edge, lcf) read a tile where it lies instead of copying it in. Dawn
+  // takes no shared memory, so a GPU's are ordinary.
+  const tile = () => hostTile(nE * rows * W);
   const buffers = [tile(), tile()];
   const t0 = performance.now();
   let tRead = 0, tWait = 0, tilesRun = 0, oomRetries = 0;

@@ -12,7 +12,7 @@ import { edgeTileFused } from '../../src/cpu/edge-fused.js';
 import { EDGE_WASM_BLOCK, EDGE_WASM_GROUP } from '../../src/cpu/edge-wasm.js';
 import { heapF32, heapFree } from '../../src/cpu/wasm-heap.js';
 import { edgeStep } from '../../src/pipeline/edge-step.js';
-import { EdgeStatus } from '../../src/kernels/layout.js';
+import { EdgeStatus, EDGE_ROWS, NORM_ROWS } from '../../src/kernels/layout.js';
 import { MemoryStack } from '../../src/stack/source.js';
 import { AbsorbanceStack } from '../../src/stack/absorbance.js';
 import { cpuBackend } from '../../src/pipeline/backend.js';
@@ -184,10 +184,14 @@ describe('edge CPU kernel', () => {
     }
     // Grids that are not strictly increasing (a repeated energy, two energies swapped): the
     // kernel's general paths (the crossing's full scan, the white line tested point by point).
-    for (const change of ['repeat', 'swap'] as const) {
+    // Three equal energies inside the derivative window (x(i+1) - x(i-1) = 0 there): the
+    // WebAssembly derivative search without its screen (edge-wasm.ts derivScreen).
+    const k3 = makeEdgePlan(E, E0, DEFAULT_EDGE_OPTIONS).edge.i0 + 3;
+    for (const change of ['repeat', 'swap', 'triple'] as const) {
       const G = Float64Array.from(E);
       if (change === 'repeat') G[50] = G[49];
-      else [G[45], G[46]] = [G[46], G[45]];
+      else if (change === 'swap') [G[45], G[46]] = [G[46], G[45]];
+      else G[k3 - 1] = G[k3 + 1] = G[k3];
       const plan = makeEdgePlan(G, E0, DEFAULT_EDGE_OPTIONS);
       const twinNorm = normalizeCpu(plan, cube, P);
       const twinEdge = edgeCpu(plan, cube, P, twinNorm);
@@ -237,6 +241,34 @@ describe('edge CPU kernel', () => {
       const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
       expect(same(fused.norm, Float32Array.from(twinNorm)), `several staging groups, ${tile === big ? 'plain' : 'heap'} tile`).toBe(true);
       expect(same(fused.edge, Float32Array.from(twinEdge)), `several staging groups, ${tile === big ? 'plain' : 'heap'} tile`).toBe(true);
+    }
+    // Rows into the caller's arrays (out), reused tile after tile: in the heap (fit() and
+    // edge() write them in place) and plain (copied out per block), on an increasing grid and
+    // on one with two energies swapped (the JavaScript path). Each is first filled with a
+    // value no row holds, so a value the kernel left unwritten shows.
+    const sameRows = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    const G = Float64Array.from(E);
+    [G[45], G[46]] = [G[46], G[45]];
+    const swapPlan = makeEdgePlan(G, E0, DEFAULT_EDGE_OPTIONS);
+    const swapNorm = normalizeCpu(swapPlan, big, Q2);
+    const swapEdge = edgeCpu(swapPlan, big, Q2, swapNorm);
+    for (const rows of ['heap', 'plain'] as const) {
+      const out = rows === 'heap' ? { norm: heapF32(NORM_ROWS * Q2), edge: heapF32(EDGE_ROWS * Q2) } : { norm: new Float32Array(NORM_ROWS * Q2), edge: new Float32Array(EDGE_ROWS * Q2) };
+      for (const [pl, tn, te, grid] of [[plan, twinNorm, twinEdge, 'increasing'], [swapPlan, swapNorm, swapEdge, 'swapped']] as const) {
+        for (const tile of [big, bigHeap]) {
+          out.norm.fill(-12345);
+          out.edge.fill(-12345);
+          const r = edgeTileFused(pl, tile, Q2, out);
+          expect(r.norm).toBe(out.norm);
+          expect(r.edge).toBe(out.edge);
+          const where = `rows into ${rows} out arrays, ${grid} grid, ${tile === big ? 'plain' : 'heap'} tile`;
+          expect(sameRows(out.norm, Float32Array.from(tn)), where).toBe(true);
+          expect(sameRows(out.edge, Float32Array.from(te)), where).toBe(true);
+        }
+      }
+      expect(() => edgeTileFused(plan, big, Q2 - 1, out)).toThrow(/out rows/);
+      heapFree(out.norm);
+      heapFree(out.edge);
     }
     heapFree(bigHeap);
     // Fixed windows with the derivative search over the whole grid, the derivative's maximum
