@@ -779,6 +779,32 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   const { nA, eA } = outRows(f, jo);
   const normOut = (row: number, value: () => void) => { nA(row); value(); f.demote().f32Store(0); };
   const nanBits = 0x7fc00000; // float32 NaN as JavaScript stores NaN
+  // The pixel's own-e0 grid value and its windows and bases, from the per-index tables (ie0 set).
+  const ownE0Tables = () => {
+    X(ie0).set(x0);
+    f.get(ie0).i32(4).shl().set(k); // 16 bytes per index (WIN)
+    f.get(k).i32Load(L.WIN).set(a0);
+    f.get(k).i32Load(L.WIN + 4).set(a1);
+    f.get(k).i32Load(L.WIN + 8).set(b0);
+    f.get(k).i32Load(L.WIN + 12).set(b1);
+    f.get(ie0).i32(5).shl().set(k); // 32 bytes per index (BASIS, TPRE)
+    f.get(k).f64Load(L.BASIS).set(pc);
+    f.get(k).f64Load(L.BASIS + 8).set(ps);
+    f.get(k).f64Load(L.BASIS + 16).set(qc);
+    f.get(k).f64Load(L.BASIS + 24).set(qs);
+    f.get(k).f64Load(L.TPRE).set(p0);
+  };
+  // A later pass's start on pixel j: its addresses, the pre-edge line and own e0 an earlier
+  // pass stored, and the tables again.
+  const reloadPixel = () => {
+    f.get(j).i32(3).shl().set(po);
+    f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+    f.get(po).f64Load(L.LA).set(la);
+    f.get(po).f64Load(L.LB).set(lb);
+    f.get(po).f64Load(L.XD).set(xd);
+    f.get(jo).i32Load(L.IE0).set(ie0);
+    ownE0Tables();
+  };
   // Phase 0 (its own pass over the block, so one pixel's chain of divisions overlaps the
   // next pixel's): the own e0 (derivative maximum from prep, its parabola) and its index.
   f.i32(0).set(j);
@@ -849,19 +875,8 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   // 1. Own e0 and its index (phase 0).
   f.get(po).f64Load(L.XD).set(xd);
   f.get(jo).i32Load(L.IE0).set(ie0);
-  X(ie0).set(x0);
   // 2.-3. Windows and bases from the tables; the pre-edge sums (every point finite, else CODE 0).
-  f.get(ie0).i32(4).shl().set(k); // 16 bytes per index (WIN)
-  f.get(k).i32Load(L.WIN).set(a0);
-  f.get(k).i32Load(L.WIN + 4).set(a1);
-  f.get(k).i32Load(L.WIN + 8).set(b0);
-  f.get(k).i32Load(L.WIN + 12).set(b1);
-  f.get(ie0).i32(5).shl().set(k); // 32 bytes per index (BASIS, TPRE)
-  f.get(k).f64Load(L.BASIS).set(pc);
-  f.get(k).f64Load(L.BASIS + 8).set(ps);
-  f.get(k).f64Load(L.BASIS + 16).set(qc);
-  f.get(k).f64Load(L.BASIS + 24).set(qs);
-  f.get(k).f64Load(L.TPRE).set(p0);
+  ownE0Tables();
   f.get(k).f64Load(L.TPRE + 8).set(p1);
   f.get(k).f64Load(L.TPRE + 16).set(p2);
   f.get(k).f64Load(L.TPRE + 24).set(det);
@@ -918,24 +933,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.block(); // per pixel: br 0 = next pixel
   f.get(j).i32(2).shl().set(jo);
   f.get(jo).i32Load(L.GO).eqz().brIf(0);
-  f.get(j).i32(3).shl().set(po);
-  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
-  f.get(po).f64Load(L.LA).set(la);
-  f.get(po).f64Load(L.LB).set(lb);
-  f.get(po).f64Load(L.XD).set(xd);
-  f.get(jo).i32Load(L.IE0).set(ie0);
-  X(ie0).set(x0);
-  f.get(ie0).i32(4).shl().set(k);
-  f.get(k).i32Load(L.WIN).set(a0);
-  f.get(k).i32Load(L.WIN + 4).set(a1);
-  f.get(k).i32Load(L.WIN + 8).set(b0);
-  f.get(k).i32Load(L.WIN + 12).set(b1);
-  f.get(ie0).i32(5).shl().set(k);
-  f.get(k).f64Load(L.BASIS).set(pc);
-  f.get(k).f64Load(L.BASIS + 8).set(ps);
-  f.get(k).f64Load(L.BASIS + 16).set(qc);
-  f.get(k).f64Load(L.BASIS + 24).set(qs);
-  f.get(k).f64Load(L.TPRE).set(p0);
+  reloadPixel();
   f.get(ie0).i32(8 * nE).mul().set(uo);
   f.f64(0).set(r0);
   f.f64(0).set(r1);
@@ -1037,24 +1035,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.get(j).i32(2).shl().set(jo);
   f.get(jo).i32Load(L.GO).eqz().brIf(0);
   f.get(jo).i32Load(L.CODE).eqz().brIf(0); // left to JavaScript in phase 2
-  f.get(j).i32(3).shl().set(po);
-  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
-  f.get(po).f64Load(L.LA).set(la);
-  f.get(po).f64Load(L.LB).set(lb);
-  f.get(po).f64Load(L.XD).set(xd);
-  f.get(jo).i32Load(L.IE0).set(ie0);
-  X(ie0).set(x0);
-  f.get(ie0).i32(4).shl().set(k);
-  f.get(k).i32Load(L.WIN).set(a0);
-  f.get(k).i32Load(L.WIN + 4).set(a1);
-  f.get(k).i32Load(L.WIN + 8).set(b0);
-  f.get(k).i32Load(L.WIN + 12).set(b1);
-  f.get(ie0).i32(5).shl().set(k);
-  f.get(k).f64Load(L.BASIS).set(pc);
-  f.get(k).f64Load(L.BASIS + 8).set(ps);
-  f.get(k).f64Load(L.BASIS + 16).set(qc);
-  f.get(k).f64Load(L.BASIS + 24).set(qs);
-  f.get(k).f64Load(L.TPRE).set(p0);
+  reloadPixel();
   f.get(po).f64Load(L.C0).set(c0);
   f.get(po).f64Load(L.C1).set(cf1);
   f.get(po).f64Load(L.C2).set(cf2);
