@@ -317,27 +317,16 @@ async function runInline(
     }
     await readAhead;
     tWait += performance.now() - t;
-    if (Number.isFinite(target)) {
-      const perPixel = (performance.now() - tTile) / 1000 / P;
-      const fit = Math.floor(target / Math.max(perPixel, 1e-12) / W);
-      // Grow (at most 4x a tile) while the target allows twice the rows, shrink when it allows
-      // under half; otherwise keep the height: a steady height lets a source's read-ahead
-      // (AbsorbanceStack reads the next tile of the same height) be used, not discarded.
-      if (fit >= 2 * rows) rows = Math.min(maxRows, 4 * rows, fit);
-      else if (2 * fit < rows) rows = Math.max(1, fit);
-      rows = Math.max(1, Math.min(maxRows, rows));
-    }
+    if (Number.isFinite(target)) rows = nextTileRows(rows, maxRows, (performance.now() - tTile) / 1000 / P, target, W);
     place(y0, result);
     if (backend.gpu && tilesRun === 0 && opts.baselineBytes === undefined) {
       // The first (small) tile compiled the step's pipelines. On a software GPU that costs the
       // process tens of MiB that stay (Mesa's llvmpipe compiles the shader with LLVM): measured
       // here, beyond the tile's own planned bytes, and the tiles re-planned with it, so the
       // budget holds (or the run stops with the one-line --memory error that says the need).
-      const extra = Math.max(0, process.memoryUsage.rss() - rssBefore - r * W * budget.bytesPerPixel);
-      const again = planTiles(H, W, { ...budget, fixedBytes: budget.fixedBytes + extra });
+      const again = replanAfterFirstTile(H, W, budget, tilePlan, rssBefore, r);
       rows = Math.min(rows, again.rowsPerTile);
       maxRows = Math.min(maxRows, again.rowsPerTile);
-      tilePlan.peakBytes = again.peakBytes;
     }
     y0 = nextY;
     r = nextR;
@@ -347,6 +336,33 @@ async function runInline(
   }
 
   return finish(tilesRun, oomRetries, tRead, tWait, t0);
+}
+
+/**
+ * The next tile height from the last tile's time per pixel: grow (at most 4x a tile) while
+ * `target` seconds allow twice the rows, shrink when they allow under half; otherwise keep the
+ * height: a steady height lets a source's read-ahead (AbsorbanceStack reads the next tile of
+ * the same height) be used, not discarded. Never past maxRows (the memory plan).
+ */
+function nextTileRows(rows: number, maxRows: number, secondsPerPixel: number, target: number, W: number): number {
+  const fit = Math.floor(target / Math.max(secondsPerPixel, 1e-12) / W);
+  if (fit >= 2 * rows) rows = Math.min(maxRows, 4 * rows, fit);
+  else if (2 * fit < rows) rows = Math.max(1, fit);
+  return Math.max(1, Math.min(maxRows, rows));
+}
+
+/**
+ * After the first GPU tile (of `tileRows` rows): what the process grew beyond the tile's
+ * planned bytes since `rssBefore` (the pipelines it compiled) joins the fixed bytes and the
+ * tiles are planned again (tilePlan.peakBytes updated). Returns the new plan's rows per tile
+ * and the tile phase's fixed bytes.
+ */
+function replanAfterFirstTile(H: number, W: number, budget: TileBudget, tilePlan: TilePlan, rssBefore: number, tileRows: number): { rowsPerTile: number; fixedBytes: number } {
+  const extra = Math.max(0, process.memoryUsage.rss() - rssBefore - tileRows * W * budget.bytesPerPixel);
+  const fixedBytes = budget.fixedBytes + extra;
+  const again = planTiles(H, W, { ...budget, fixedBytes });
+  tilePlan.peakBytes = again.peakBytes;
+  return { rowsPerTile: again.rowsPerTile, fixedBytes };
 }
 
 /** With XANES_DEBUG_MEMORY: the resident size every DEBUG_TILES GPU tiles, beside the tile phase's plan. */
@@ -433,26 +449,18 @@ async function runRing(
         const now = performance.now();
         tWait += now - tw;
         const P = inFlight.r * W;
-        if (Number.isFinite(target)) {
-          // Time of this tile: from its submit, or from the previous tile's end when it
-          // queued behind that one.
-          const perPixel = (now - Math.max(inFlight.t, lastDone)) / 1000 / P;
-          const fit = Math.floor(target / Math.max(perPixel, 1e-12) / W);
-          if (fit >= 2 * rows) rows = Math.min(maxRows, 4 * rows, fit);
-          else if (2 * fit < rows) rows = Math.max(1, fit);
-          rows = Math.max(1, Math.min(maxRows, rows));
-        }
+        // Time of this tile: from its submit, or from the previous tile's end when it queued
+        // behind that one.
+        if (Number.isFinite(target)) rows = nextTileRows(rows, maxRows, (now - Math.max(inFlight.t, lastDone)) / 1000 / P, target, W);
         lastDone = now;
         place(inFlight.y0, result);
         if (tilesRun === 0 && opts.baselineBytes === undefined) {
           // The first (small) tiles compiled the steps' pipelines: measured here and the
           // tiles re-planned with it, as runInline does.
-          const extra = Math.max(0, process.memoryUsage.rss() - rssBefore - inFlight.r * W * budget.bytesPerPixel);
-          const again = planTiles(H, W, { ...budget, fixedBytes: budget.fixedBytes + extra });
+          const again = replanAfterFirstTile(H, W, budget, tilePlan, rssBefore, inFlight.r);
           rows = Math.min(rows, again.rowsPerTile);
           maxRows = Math.min(maxRows, again.rowsPerTile);
-          tilePlan.peakBytes = again.peakBytes;
-          tilePhase = budget.fixedBytes + extra;
+          tilePhase = again.fixedBytes;
         }
         tilesRun++;
         if (tilesRun === 1 || tilesRun % DEBUG_TILES === 0) debugTiles(tilesRun, inFlight.r, tilePhase + maxRows * W * budget.bytesPerPixel);
