@@ -101,19 +101,16 @@ export function wasmHeap(): { mem: WasmMemory; buffer: ArrayBuffer } {
   return { mem: heap.mem, buffer: heap.buffer };
 }
 
-/**
- * Bytes of the heap a block of `bytes` takes (padded and aligned as alloc does): for memory
- * plans of kernels that keep a block per plan (the heap never shrinks, so what a thread
- * has allocated stays committed until the thread ends).
- */
-export function heapBlockBytes(bytes: number): number {
+/** Bytes of the heap a block of `bytes` takes (padded and aligned as alloc does). */
+function heapBlockBytes(bytes: number): number {
   return Math.ceil((bytes + HEAP_PAD) / ALIGN) * ALIGN;
 }
 
 /**
  * What keeping a block of `bytes` can add to a thread's committed heap: the block
  * (heapBlockBytes) and, as the heap grows in whole pages of 64 KiB, up to one page more.
- * The per-thread kernel terms of the memory plan (cpuKernelBytes) use this.
+ * For memory plans of kernels that keep a block per plan (cpuKernelBytes): the heap never
+ * shrinks, so what a thread has allocated stays committed until the thread ends.
  */
 export function heapGrowthBytes(bytes: number): number {
   return heapBlockBytes(bytes) + PAGE;
