@@ -99,13 +99,15 @@ export function partition(sizes: readonly number[], n: number): number[][] {
   return parts.map((p) => p.sort((a, b) => a - b));
 }
 
-const isStudyMarker = (file: string): boolean => {
+/** The layout a marker names (null: none, a single run's), or undefined where it cannot be read. */
+const markerLayout = (file: string): unknown => {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')).layout === 'study';
+    return JSON.parse(fs.readFileSync(file, 'utf8')).layout ?? null;
   } catch {
-    return false;
+    return undefined;
   }
 };
+const isStudyMarker = (file: string): boolean => markerLayout(file) === 'study';
 
 /** True when `dir` is a study folder (its marker says so). */
 export function isStudy(dir: string): boolean {
@@ -113,24 +115,47 @@ export function isStudy(dir: string): boolean {
 }
 
 /**
+ * isStudy for a folder another shard may be creating this moment: a marker that is there but
+ * not yet readable (created exclusively, its text not yet written) is read again for up to
+ * MARKER_WAIT_MS before the folder counts as not a study.
+ */
+const MARKER_WAIT_MS = 2000;
+function isStudySettled(dir: string): boolean {
+  const file = path.join(dir, MARKER);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; ; waited += 10) {
+    const layout = markerLayout(file);
+    if (layout !== undefined) return layout === 'study';
+    if (!fs.existsSync(file) || waited >= MARKER_WAIT_MS) return false;
+    Atomics.wait(pause, 0, 0, 10);
+  }
+}
+
+/**
  * Makes (or joins) the study folder that shards share: the same checks as a single run's
  * --out, and an existing folder must be empty or a study; the marker is created once
- * (exclusively), whichever shard comes first.
+ * (exclusively), whichever shard comes first, and before anything else in the folder, so a
+ * shard starting at the same moment never finds the folder with entries but no marker (which
+ * checkOutPath refuses as a folder xanes did not make).
  */
 export function claimStudy(out: string, inputs: readonly string[]): string {
   checkOutPath(out, inputs);
   const real = realLocation(out);
-  if (fs.existsSync(real) && fs.readdirSync(real).length > 0 && !isStudy(real)) {
+  if (fs.existsSync(real) && fs.readdirSync(real).length > 0 && !isStudySettled(real)) {
     throw new InputError(out, 'holds the output of a single xanes run (not a sharded study); choose another --out for the shards, or move it away yourself');
   }
   try {
+    fs.mkdirSync(real, { recursive: true });
+    try {
+      fs.writeFileSync(path.join(real, MARKER), markerText({ layout: 'study' }), { flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
     fs.mkdirSync(path.join(real, 'shards'), { recursive: true });
-    fs.writeFileSync(path.join(real, MARKER), markerText({ layout: 'study' }), { flag: 'wx' });
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code !== 'EEXIST') throw new OutputError(out, `cannot create the study folder: ${err.message}`);
+    throw new OutputError(out, `cannot create the study folder: ${(e as Error).message}`);
   }
-  if (!isStudy(real)) throw new InputError(out, 'is not a study folder (its marker does not say so)');
+  if (!isStudySettled(real)) throw new InputError(out, 'is not a study folder (its marker does not say so)');
   return real;
 }
 
