@@ -57,8 +57,6 @@ interface Layout {
   X: number; XC: number; XS: number;
   /** The white line's screen values of the current pixel (f64 per energy, nE + 2). */
   A: number;
-  /** The crossing search's n(i) near the anchor (f64 x 8). */
-  NV: number;
   /** Per pixel of the block (f64): the edge search's inputs preA, preB, step, anchor; FLAG (i32): 1 = search this pixel; CODE (i32): 1 = done here, 0 = for the JavaScript kernel. */
   PA: number; PB: number; ST: number; AN: number; FLAG: number; CODE: number;
   /** fit()'s state between its two passes (f64: la, lb, xd; i32: ie0, GO 1 = continue). */
@@ -86,15 +84,14 @@ function layout(nE: number, base: number): Layout {
   const DR = al(DL + 8 * EDGE_WASM_BLOCK);
   const X = al(DR + 8 * EDGE_WASM_BLOCK), XC = al(X + 8 * (nE + 2)), XS = al(XC + 8 * nE), A = al(XS + 8 * (nE + 2));
   const blk = (a: number) => al(a + 8 * EDGE_WASM_BLOCK);
-  const NV = al(A + 8 * (nE + 2));
-  const PA = al(NV + 64), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
+  const PA = al(A + 8 * (nE + 2)), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
   const LA = blk(CODE), LB = blk(LA), XD = blk(LB), IE0 = blk(XD), GO = blk(IE0);
   const C0 = blk(GO), C1 = blk(C0), C2 = blk(C1);
   const NOUT = blk(C2), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
   const WIN = al(EOUT + 4 * EDGE_ROWS * EDGE_WASM_BLOCK), BASIS = al(WIN + 16 * nE), TPRE = al(BASIS + 32 * nE), TCHOL = al(TPRE + 32 * nE);
   const TU = al(TCHOL + 64 * nE), TT = al(TU + 8 * nE * nE);
   const DXT = al(TT + 8 * nE * nE);
-  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, NV, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, C0, C1, C2, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, bytes: al(DXT + 8 * (nE + 2 * DXT_PAD)) - base };
+  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, C0, C1, C2, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, bytes: al(DXT + 8 * (nE + 2 * DXT_PAD)) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -434,19 +431,38 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
     f.fsub().get(step).op(F64_DIV);
   };
   const finite = (q: string) => f.get(q).get(q).fsub().f64(0).op(F64_EQ);
-  const NEAR = 6;
-  const c0 = f.local('c0', I32), r = f.local('r', I32);
-  // n(idx) into `to`: from NV when idx is a NEAR point, else computed.
-  // x[c0 + q], addressed from lo = c0 + NEAR / 2 >= 0 (a negative base address would leave
+  // The crossing window: the NW points lo - NW / 2 .. lo + NW / 2 - 1 around the anchor, the
+  // NW - 1 intervals c0 .. c0 + NW - 2 (c0 = lo - NW / 2).
+  const NW = 16;
+  const c0 = f.local('c0', I32), r = f.local('r', I32), cand = f.local('cand', I32), geB = f.local('geB', I32), ltB = f.local('ltB', I32);
+  const [relV, ctV, tolV, halfV] = ['relV', 'ctV', 'tolV', 'halfV'].map((q) => f.local(q, V128));
+  // x[c0 + q], addressed from lo = c0 + NW / 2 >= 0 (a negative base address would leave
   // the memory: wasm addresses are unsigned); c0 + q outside the grid reads a neighbouring
   // table, a value no result uses.
-  const Xq = (q: number) => f.get(lo).i32(3).shl().f64Load(L.X + 8 * (q - NEAR / 2));
-  const nNear = (idx: string, to: string) => {
-    f.get(idx).get(c0).sub().tee(r).i32(NEAR).op(0x49).if_(); // i32.lt_u
-    f.get(r).i32(3).shl().f64Load(L.NV).set(to);
-    f.else_();
-    nOf(idx);
-    f.set(to);
+  const Xq = (q: number) => f.get(lo).i32(3).shl().f64Load(L.X + 8 * (q - NW / 2));
+  // crossAt(i) (edgeCpu): n(i) < 0.5 <= n(i + 1), the crossing by linear interpolation, kept
+  // when nearer than the best so far (the lowest index on ties).
+  const crossAt = () => {
+    f.block(); // br 0 = next interval
+    nOf(i);
+    f.set(nPrev);
+    f.get(nPrev).f64(0.5).op(F64_LT).eqz().brIf(0);
+    f.get(i).i32(1).add().set(i1);
+    nOf(i1);
+    f.set(nNext);
+    f.get(nNext).f64(0.5).op(F64_GE).eqz().brIf(0);
+    X(i);
+    f.f64(0.5).get(nPrev).fsub();
+    X(i1);
+    X(i);
+    f.fsub().fmul().get(nNext).get(nPrev).fsub().op(F64_DIV).fadd().set(xcross);
+    f.get(xcross).get(xcross).op(F64_EQ).eqz().brIf(0);
+    f.get(xcross).get(anchor).fsub().op(F64_ABS).set(dist);
+    f.get(dist).get(bestDist).op(F64_LT).get(dist).get(bestDist).op(F64_EQ).get(i).get(iHalf).ltS().op(I32_AND).op(I32_OR).if_();
+    f.get(dist).set(bestDist);
+    f.get(xcross).set(xHalf);
+    f.get(i).set(iHalf);
+    f.end();
     f.end();
   };
   f.i32(0).set(j);
@@ -490,60 +506,59 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   // Intervals L, L-1, ... (x < anchor) and R, R+1, ... (x >= anchor).
   f.get(lo).i32(1).sub().i32(nE - 2).get(lo).i32(1).sub().i32(nE - 2).ltS().op(SELECT).set(Li);
   f.get(lo).set(Ri);
-  // n(i) of the NEAR points lo - NEAR / 2 .. lo + NEAR / 2 - 1 (where the search nearly always
-  // ends) up front, two per vector (the divisions pipelined), into NV; n(i) elsewhere when
-  // asked. The same expression per lane, so the same bits.
+  f.f64(XCROSS_SLACK).get(anchor).op(F64_ABS).f64(xAbsMax).fadd().fmul().set(slack);
+  // The window's intervals first. A screen by multiplications (as the white line's below):
+  // a(i) = (mu(i) - (preA + preB xs(i))) / step with xs = xc / sc and 1 / step tabulated,
+  // |a(i) - n(i)| <= ~8 eps S(i) <= tol(i) = EDGE_SCREEN_REL S(i), S(i) = (|mu(i)| + |preA| +
+  // |preB| max|xs|) / step (edge-fused.ts), two points per vector. Interval i can hold a
+  // crossing only where n(i) < 0.5 may hold (not a(i) - tol(i) >= 0.5) and n(i + 1) >= 0.5
+  // may hold (not a(i + 1) + tol(i + 1) < 0.5); a NaN or infinite a or tol leaves both
+  // possible. Those candidates (as a bit mask, usually one interval) get the twin's exact
+  // crossAt, in index order (the nearest crossing, the lowest index on ties: the outward
+  // search's choice). When that crossing is nearer than every interval outside the window
+  // can be (less XCROSS_SLACK, strictly, so a tie outside cannot exist), it is the search's
+  // result; otherwise the outward search.
   f.get(preA).f64x2Splat().set(preAv);
   f.get(preB).f64x2Splat().set(preBv);
-  f.get(step).f64x2Splat().set(invV);
-  f.get(lo).i32(NEAR / 2).sub().set(c0);
-  const nvL = [0, 1, 2].map((m) => f.local(`nvL${m}`, V128));
-  for (let q = 0; q < NEAR; q += 2) {
-    f.get(yo).get(c0).i32(2).shl().add().vLoad64Zero(4 * q).f64x2PromoteLow();
-    f.get(preAv).get(preBv).get(lo).i32(3).shl().vLoad(L.XC + 8 * (q - NEAR / 2)).f64x2Mul().f64(sc).f64x2Splat().f64x2Div().f64x2Add();
-    f.f64x2Sub().get(invV).f64x2Div().set(nvL[q >> 1]);
-    f.i32(L.NV + 8 * q).get(nvL[q >> 1]).vStore(0);
+  f.f64(1).get(step).op(F64_DIV).set(inv);
+  f.get(inv).f64x2Splat().set(invV);
+  f.f64(EDGE_SCREEN_REL).get(inv).fmul().f64x2Splat().set(relV);
+  f.get(preA).op(F64_ABS).get(preB).op(F64_ABS).f64(xsAbsMax).fmul().fadd().f64(EDGE_SCREEN_REL).fmul().get(inv).fmul().f64x2Splat().set(ctV);
+  f.f64(0.5).f64x2Splat().set(halfV);
+  f.get(lo).i32(NW / 2).sub().set(c0);
+  f.get(yo).get(c0).i32(2).shl().add().set(r); // y(c0): yo >= L.Y > 4 NW / 2, so never negative
+  f.i32(0).set(geB);
+  f.i32(0).set(ltB);
+  for (let q = 0; q < NW; q += 2) {
+    f.get(r).vLoad64Zero(4 * q).f64x2PromoteLow().set(vv);
+    f.get(vv).get(preAv).get(preBv).get(lo).i32(3).shl().vLoad(L.XS + 8 * (q - NW / 2)).f64x2Mul().f64x2Add().f64x2Sub().get(invV).f64x2Mul().set(aV);
+    f.get(vv).f64x2Abs().get(relV).f64x2Mul().get(ctV).f64x2Add().set(tolV);
+    f.get(aV).get(tolV).f64x2Sub().get(halfV).op(0xfd, 0x4c).op(0xfd, 0xc4, 0x01); // f64x2.ge, i64x2.bitmask
+    if (q) f.i32(q).shl();
+    f.get(geB).op(I32_OR).set(geB);
+    f.get(aV).get(tolV).f64x2Add().get(halfV).f64x2Lt().op(0xfd, 0xc4, 0x01);
+    if (q) f.i32(q).shl();
+    f.get(ltB).op(I32_OR).set(ltB);
   }
-  f.f64(XCROSS_SLACK).get(anchor).op(F64_ABS).f64(xAbsMax).fadd().fmul().set(slack);
-  // The NEAR - 1 intervals c0 .. c0 + NEAR - 2 first, in index order without branches (the
-  // nearest crossing, the lowest index on ties: the outward search's choice). When that
-  // crossing is nearer than every other interval can be (less XCROSS_SLACK, strictly, so a
-  // tie elsewhere cannot exist), it is the search's result; otherwise the outward search.
+  f.get(geB).get(ltB).i32(1).op(0x76).op(I32_OR).i32(-1).op(0x73).i32((1 << (NW - 1)) - 1).op(I32_AND).set(cand); // i32.shr_u, i32.xor
+  // Only intervals 0 .. nE - 2.
+  f.get(c0).i32(0).ltS().if_();
+  f.get(cand).i32(-1).i32(0).get(c0).sub().shl().op(I32_AND).set(cand);
+  f.end();
+  f.get(c0).i32(NW - 2).add().i32(nE - 2).op(0x4a).if_(); // i32.gt_s
+  f.get(cand).i32(1).i32(nE - 1).get(c0).sub().shl().i32(1).sub().op(I32_AND).set(cand);
+  f.end();
   f.block(); // br 0: crossing found
   f.f64(Infinity).set(bestDist);
   f.f64(NaN).set(xHalf);
   f.i32(0).set(iHalf);
-  // Each interval's crossing x(q) + ((0.5 - n(q)) (x(q+1) - x(q))) / (n(q+1) - n(q)) and its
-  // distance to the anchor, two intervals per vector (the same operations per lane; the
-  // sixth lane's values are not used), kept in vectors (lanes extracted: a scalar load of a
-  // lane just stored as a vector waits on the store).
-  f.get(anchor).f64x2Splat().set(aV);
-  const xcV = [0, 1, 2].map((m) => f.local(`xcV${m}`, V128)), dsV = [0, 1, 2].map((m) => f.local(`dsV${m}`, V128));
-  for (let q = 0; q < NEAR - 1; q += 2) {
-    f.get(nvL[q >> 1]).set(vv);
-    f.get(lo).i32(3).shl().vLoad(L.X + 8 * (q - NEAR / 2)).set(absV);
-    f.get(absV).f64(0.5).f64x2Splat().get(vv).f64x2Sub();
-    f.get(lo).i32(3).shl().vLoad(L.X + 8 * (q + 1 - NEAR / 2)).get(absV).f64x2Sub().f64x2Mul();
-    // n(q + 1), n(q + 2): lane 1 of this pair, lane 0 of the next (the last pair: its lane 1 twice, unused).
-    const hi8 = [8, 9, 10, 11, 12, 13, 14, 15], lo8n = [16, 17, 18, 19, 20, 21, 22, 23];
-    if (q + 2 < NEAR) f.get(nvL[q >> 1]).get(nvL[(q >> 1) + 1]).shuffle([...hi8, ...lo8n]);
-    else f.get(nvL[q >> 1]).get(nvL[q >> 1]).shuffle([...hi8, ...hi8]);
-    f.get(vv).f64x2Sub().f64x2Div().f64x2Add().set(xcV[q >> 1]);
-    f.get(xcV[q >> 1]).get(aV).f64x2Sub().f64x2Abs().set(dsV[q >> 1]);
-  }
-  for (let q = 0; q < NEAR - 1; q++) {
-    f.get(c0).i32(q).add().set(i);
-    f.get(nvL[q >> 1]).f64x2Extract(q & 1).set(nPrev);
-    f.get(nvL[(q + 1) >> 1]).f64x2Extract((q + 1) & 1).set(nNext);
-    f.get(xcV[q >> 1]).f64x2Extract(q & 1).set(xcross);
-    f.get(dsV[q >> 1]).f64x2Extract(q & 1).set(dist);
-    f.get(i).i32(0).geS().get(i).i32(nE - 2).op(I32_LE_S).op(I32_AND);
-    f.get(nPrev).f64(0.5).op(F64_LT).op(I32_AND).get(nNext).f64(0.5).op(F64_GE).op(I32_AND);
-    f.get(xcross).get(xcross).op(F64_EQ).op(I32_AND).get(dist).get(bestDist).op(F64_LT).op(I32_AND).set(r);
-    f.get(dist).get(bestDist).get(r).op(SELECT).set(bestDist);
-    f.get(xcross).get(xHalf).get(r).op(SELECT).set(xHalf);
-    f.get(i).get(iHalf).get(r).op(SELECT).set(iHalf);
-  }
+  f.block().loop();
+  f.get(cand).eqz().brIf(1);
+  f.get(cand).op(0x68).get(c0).add().set(i); // i32.ctz
+  f.get(cand).get(cand).i32(1).sub().op(I32_AND).set(cand);
+  crossAt();
+  f.br(0);
+  f.end().end();
   f.f64(Infinity).set(dL);
   f.get(c0).i32(1).op(0x4e).if_(); // i32.ge_s: intervals left of c0 exist
   f.get(anchor);
@@ -551,8 +566,8 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.fsub().get(slack).fsub().set(dL);
   f.end();
   f.f64(Infinity).set(dR);
-  f.get(c0).i32(NEAR - 1).add().i32(nE - 2).op(I32_LE_S).if_();
-  Xq(NEAR - 1);
+  f.get(c0).i32(NW - 1).add().i32(nE - 2).op(I32_LE_S).if_();
+  Xq(NW - 1);
   f.get(anchor).fsub().get(slack).fsub().set(dR);
   f.end();
   f.get(bestDist).get(dL).op(F64_LT).get(bestDist).get(dR).op(F64_LT).op(I32_AND).brIf(0);
@@ -579,25 +594,7 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(Ri).set(i);
   f.get(Ri).i32(1).add().set(Ri);
   f.end();
-  f.block(); // crossAt(i): br 0 = next interval
-  nNear(i, nPrev);
-  f.get(nPrev).f64(0.5).op(F64_LT).eqz().brIf(0);
-  f.get(i).i32(1).add().set(i1);
-  nNear(i1, nNext);
-  f.get(nNext).f64(0.5).op(F64_GE).eqz().brIf(0);
-  X(i);
-  f.f64(0.5).get(nPrev).fsub();
-  X(i1);
-  X(i);
-  f.fsub().fmul().get(nNext).get(nPrev).fsub().op(F64_DIV).fadd().set(xcross);
-  f.get(xcross).get(xcross).op(F64_EQ).eqz().brIf(0);
-  f.get(xcross).get(anchor).fsub().op(F64_ABS).set(dist);
-  f.get(dist).get(bestDist).op(F64_LT).get(dist).get(bestDist).op(F64_EQ).get(i).get(iHalf).ltS().op(I32_AND).op(I32_OR).if_();
-  f.get(dist).set(bestDist);
-  f.get(xcross).set(xHalf);
-  f.get(i).set(iHalf);
-  f.end();
-  f.end();
+  crossAt();
   f.br(0);
   f.end().end();
   f.end(); // crossing found
@@ -616,7 +613,6 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   // so every point that can be the twin's maximum is evaluated exactly: the twin's choice and
   // bits. A non-finite tol or aMax screens nothing out.
   f.get(xHalf).f64(wlWidth).fadd().set(wlHi);
-  f.f64(1).get(step).op(F64_DIV).set(inv);
   f.f64(-Infinity).set(kV);
   f.i32(-1).set(k);
   f.get(iHalf).set(i);
@@ -628,9 +624,6 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(i).set(wl0);
   f.f64(-Infinity).f64x2Splat().set(aMaxV);
   f.f64(0).f64x2Splat().set(absV);
-  f.get(preA).f64x2Splat().set(preAv);
-  f.get(preB).f64x2Splat().set(preBv);
-  f.get(inv).f64x2Splat().set(invV);
   // Points i, i + 1: a into A, the maxima by pmax (a NaN never replaces the maximum, as the
   // JavaScript kernel's `if (a > aMax)`). |mu| of a point past the window may enter absV:
   // that only widens tol (more points evaluated exactly).
