@@ -63,6 +63,8 @@ interface Layout {
   LA: number; LB: number; XD: number; IE0: number; GO: number;
   /** fit()'s state between its phases 2 and 3 (f64: c0, cf1, cf2). */
   C0: number; C1: number; C2: number;
+  /** edge()'s state between its two passes: the white line's maximum index (i32, -1: none) and n there (f64). */
+  WK: number; WKV: number;
   /** The block's float32 output rows: [NORM_ROWS][EDGE_WASM_BLOCK], [EDGE_ROWS][EDGE_WASM_BLOCK]. */
   NOUT: number; EOUT: number;
   /** Per own-e0 index tables (edge-fused.ts Tables): win (i32 x 4), basis (x 4), pre (x 4), chol (x 8), u and t (x nE). */
@@ -86,12 +88,12 @@ function layout(nE: number, base: number): Layout {
   const blk = (a: number) => al(a + 8 * EDGE_WASM_BLOCK);
   const PA = al(A + 8 * (nE + 2)), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
   const LA = blk(CODE), LB = blk(LA), XD = blk(LB), IE0 = blk(XD), GO = blk(IE0);
-  const C0 = blk(GO), C1 = blk(C0), C2 = blk(C1);
-  const NOUT = blk(C2), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
+  const C0 = blk(GO), C1 = blk(C0), C2 = blk(C1), WK = blk(C2), WKV = blk(WK);
+  const NOUT = blk(WKV), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
   const WIN = al(EOUT + 4 * EDGE_ROWS * EDGE_WASM_BLOCK), BASIS = al(WIN + 16 * nE), TPRE = al(BASIS + 32 * nE), TCHOL = al(TPRE + 32 * nE);
   const TU = al(TCHOL + 64 * nE), TT = al(TU + 8 * nE * nE);
   const DXT = al(TT + 8 * nE * nE);
-  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, C0, C1, C2, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, bytes: al(DXT + 8 * (nE + 2 * DXT_PAD)) - base };
+  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, C0, C1, C2, WK, WKV, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, bytes: al(DXT + 8 * (nE + 2 * DXT_PAD)) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -601,6 +603,7 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   finite(xHalf).eqz().if_();
   nA(NormRow.STATUS); f.f64(EdgeStatus.NO_EDGE).demote().f32Store(0);
   eA(EdgeRow.E0_DERIV); f.i32(0x7fc00000).i32Store(0);
+  f.get(jo).i32(-1).i32Store(L.WK);
   f.br(1);
   f.end();
   eA(EdgeRow.E0_HALF); f.f64(plan.e0).get(xHalf).fadd().demote().f32Store(0);
@@ -682,7 +685,27 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(i).get(wl1).ltS().if_();
   exact(i);
   f.end();
-  f.get(k).i32(0).ltS().brIf(0);
+  // The white line's parabola in a second pass over the block (below), so one pixel's chain
+  // of divisions there overlaps the next pixel's.
+  f.get(jo).get(k).i32Store(L.WK);
+  f.get(po).get(kV).f64Store(L.WKV);
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().set(jo);
+  f.get(jo).i32Load(L.FLAG).eqz().brIf(0);
+  f.get(jo).i32Load(L.WK).tee(k).i32(0).ltS().brIf(0);
+  f.get(j).i32(3).shl().set(po);
+  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(po).f64Load(L.PA).set(preA);
+  f.get(po).f64Load(L.PB).set(preB);
+  f.get(po).f64Load(L.ST).set(step);
+  f.get(po).f64Load(L.WKV).set(kV);
   X(k).set(xw);
   f.get(kV).set(hw);
   f.get(k).i32(0).op(0x4a).get(k).i32(nE - 1).ltS().op(I32_AND).if_(); // i32.gt_s
