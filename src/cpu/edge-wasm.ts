@@ -71,6 +71,8 @@ interface Layout {
   WIN: number; BASIS: number; TPRE: number; TCHOL: number; TU: number; TT: number;
   /** prep's screened search: x(i+1) - x(i-1) at DXT + 8 (i + DXT_PAD) (NaN outside 1 .. nE - 2). */
   DXT: number;
+  /** Per own-e0 index k (32 bytes): the step's t0 = (x[k] - qc) / qs and the rebase's alpha = post.scale / qs, beta = (post.centre - qc) / qs (grid only: the twin's expressions, evaluated once per plan). */
+  TQ: number;
   bytes: number;
 }
 
@@ -93,7 +95,8 @@ function layout(nE: number, base: number): Layout {
   const WIN = al(EOUT + 4 * EDGE_ROWS * EDGE_WASM_BLOCK), BASIS = al(WIN + 16 * nE), TPRE = al(BASIS + 32 * nE), TCHOL = al(TPRE + 32 * nE);
   const TU = al(TCHOL + 64 * nE), TT = al(TU + 8 * nE * nE);
   const DXT = al(TT + 8 * nE * nE);
-  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, C0, C1, C2, WK, WKV, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, bytes: al(DXT + 8 * (nE + 2 * DXT_PAD)) - base };
+  const TQ = al(DXT + 8 * (nE + 2 * DXT_PAD));
+  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, C0, C1, C2, WK, WKV, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, TQ, bytes: al(TQ + 32 * nE) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -991,6 +994,31 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.get(i).i32(1).add().set(i);
   f.br(0);
   f.end().end();
+  // The right-hand side for the solve, in a pass of its own over the block (below), so one
+  // pixel's chain of divisions there overlaps the next pixel's (C0, C1, C2 hold r0, r1, r2
+  // until the solve replaces them with the coefficients).
+  f.get(po).get(r0).f64Store(L.C0);
+  f.get(po).get(r1).f64Store(L.C1);
+  f.get(po).get(r2).f64Store(L.C2);
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().set(jo);
+  f.get(jo).i32Load(L.GO).eqz().brIf(0);
+  f.get(jo).i32Load(L.CODE).eqz().brIf(0); // left to JavaScript
+  f.get(j).i32(3).shl().set(po);
+  f.get(po).f64Load(L.C0).set(r0);
+  f.get(po).f64Load(L.C1).set(r1);
+  f.get(po).f64Load(L.C2).set(r2);
+  f.get(jo).i32Load(L.IE0).set(ie0);
+  f.get(ie0).i32(4).shl().set(k); // 16 bytes per index (WIN)
+  f.get(k).i32Load(L.WIN + 8).set(b0);
+  f.get(k).i32Load(L.WIN + 12).set(b1);
   // solve3 / solve2 / solve1 with the tabulated factor (TCHOL), the twin's operations.
   f.get(ie0).i32(6).shl().set(k); // 64 bytes per index (TCHOL)
   f.f64(0).set(c0);
@@ -1077,7 +1105,8 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.br(0);
   f.end().end();
   f.get(rss).get(p0).f64(2).fsub().op(F64_DIV).op(0x9f).set(noise); // f64.sqrt
-  f.get(x0).get(qc).fsub().get(qs).op(F64_DIV).set(t0);
+  f.get(ie0).i32(5).shl().set(k); // 32 bytes per index (TQ)
+  f.get(k).f64Load(L.TQ).set(t0);
   f.get(c0).get(cf1).get(t0).fmul().fadd().get(cf2).get(t0).fmul().get(t0).fmul().fadd().set(step);
   // preA = la + (lb * (pre.centre - pc)) / ps; preB = (lb * pre.scale) / ps.
   f.get(la).get(lb).f64(plan.pre.centre).get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().set(v);
@@ -1088,8 +1117,8 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   normOut(NormRow.PRE_A, () => f.get(v));
   normOut(NormRow.PRE_B, () => f.get(d));
   // rebase: alpha = post.scale / qs, beta = (post.centre - qc) / qs.
-  f.f64(plan.post.scale).get(qs).op(F64_DIV).set(al);
-  f.f64(plan.post.centre).get(qc).fsub().get(qs).op(F64_DIV).set(be);
+  f.get(k).f64Load(L.TQ + 8).set(al);
+  f.get(k).f64Load(L.TQ + 16).set(be);
   normOut(NormRow.POST_C0, () => f.get(c0).get(cf1).get(be).fmul().fadd().get(cf2).get(be).fmul().get(be).fmul().fadd());
   normOut(NormRow.POST_C1, () => f.get(cf1).f64(2).get(cf2).fmul().get(be).fmul().fadd().get(al).fmul());
   normOut(NormRow.POST_C2, () => f.get(cf2).get(al).fmul().get(al).fmul());
@@ -1166,6 +1195,11 @@ export class EdgeWasm {
     f64(L.TCHOL, 8 * nE).set(T.chol);
     f64(L.TU, nE * nE).set(T.u);
     f64(L.TT, nE * nE).set(T.t);
+    const tq = f64(L.TQ, 4 * nE);
+    for (let k = 0; k < nE; k++) {
+      const qc = T.basis[4 * k + 2], qs = T.basis[4 * k + 3];
+      tq.set([(x[k] - qc) / qs, plan.post.scale / qs, (plan.post.centre - qc) / qs, 0], 4 * k);
+    }
     const dxt = f64(L.DXT, nE + 2 * DXT_PAD).fill(NaN);
     for (let i = 1; i <= nE - 2; i++) dxt[i + DXT_PAD] = x[i + 1] - x[i - 1];
     const B = EDGE_WASM_BLOCK;
