@@ -55,7 +55,7 @@ interface Layout {
   S: number; rowStride: number; Y: number; BEST: number; BV: number; DL: number; DR: number;
   /** Grid tables (f64 per energy): x, x - pre.centre, (x - pre.centre) / pre.scale. */
   X: number; XC: number; XS: number;
-  /** The white line's screen values of the current pixel (f64 per energy, nE + 2). */
+  /** The white line's screen values of the current pixel (f64 per energy, nE + 4). */
   A: number;
   /** Per pixel of the block (f64): the edge search's inputs preA, preB, step, anchor; FLAG (i32): 1 = search this pixel; CODE (i32): 1 = done here, 0 = for the JavaScript kernel. */
   PA: number; PB: number; ST: number; AN: number; FLAG: number; CODE: number;
@@ -88,7 +88,7 @@ function layout(nE: number, base: number): Layout {
   const DR = al(DL + 8 * EDGE_WASM_BLOCK);
   const X = al(DR + 8 * EDGE_WASM_BLOCK), XC = al(X + 8 * (nE + 2)), XS = al(XC + 8 * nE), A = al(XS + 8 * (nE + 2));
   const blk = (a: number) => al(a + 8 * EDGE_WASM_BLOCK);
-  const PA = al(A + 8 * (nE + 2)), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
+  const PA = al(A + 8 * (nE + 4)), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
   const LA = blk(CODE), LB = blk(LA), XD = blk(LB), IE0 = blk(XD), GO = blk(IE0);
   const C0 = blk(GO), C1 = blk(C0), C2 = blk(C1), WK = blk(C2), WKV = blk(WK);
   const NOUT = blk(WKV), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
@@ -662,7 +662,8 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.f64(-Infinity).set(thr);
   f.end();
   f.get(thr).f64x2Splat().set(aV);
-  // Pass 2: pairs whose screen values all lie below aLo are skipped by one test.
+  // Pass 2: four points at a time, skipped by one test where all lie below aLo (the three
+  // after the window hold -Infinity, below every aLo: never evaluated).
   const exact = (q: string) => {
     f.block(); // br 0 = next point
     f.get(q).i32(3).shl().f64Load(L.A).get(thr).op(F64_LT).brIf(0);
@@ -675,19 +676,21 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
     f.end();
     f.end();
   };
+  for (let q = 0; q < 3; q++) f.get(wl1).i32(3).shl().f64(-Infinity).f64Store(L.A + 8 * q);
   f.get(wl0).set(i);
   f.block().loop();
-  f.get(i).i32(1).add().tee(i1).get(wl1).geS().brIf(1);
-  f.get(i).i32(3).shl().vLoad(L.A).get(aV).f64x2Lt().vNot().vAnyTrue().if_();
+  f.get(i).get(wl1).geS().brIf(1);
+  f.get(i).i32(3).shl().vLoad(L.A).get(aV).f64x2Lt();
+  f.get(i).i32(3).shl().vLoad(L.A + 16).get(aV).f64x2Lt().vAnd().i64x2AllTrue().eqz().if_();
   exact(i);
-  exact(i1);
+  for (let q = 1; q < 4; q++) {
+    f.get(i).i32(q).add().set(i1);
+    exact(i1);
+  }
   f.end();
-  f.get(i).i32(2).add().set(i);
+  f.get(i).i32(4).add().set(i);
   f.br(0);
   f.end().end();
-  f.get(i).get(wl1).ltS().if_();
-  exact(i);
-  f.end();
   // The white line's parabola in a second pass over the block (below), so one pixel's chain
   // of divisions there overlaps the next pixel's.
   f.get(jo).get(k).i32Store(L.WK);
