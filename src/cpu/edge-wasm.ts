@@ -246,15 +246,16 @@ function derivScreen(plan: EdgePlan): boolean {
 
 /**
  * prep's derivative search with the divisions only where the maximum can be, for a pixel
- * pair (two lanes). Pass 1, two pixels per vector: the screen values a(i) = (((0 + e(i-h))
- * + ...) + e(i+h)) * (1 / w) with e(k) = (y(k+1) - y(k-1)) * (1 / dx(k)) (reciprocals
- * tabulated): multiplications where the twin divides; each of the few roundings that differ
- * is relative to a term no larger than max |e(k)|, so |a(i) - ds(i)| <= ~25 eps max|d(k)|,
- * far inside tol = DERIV_SCREEN_REL max|e(k)| (a NaN e ignored there, as a NaN a in the
- * maximum). Pass 2, per pixel in index order: the twin's ds(i) = (((0 + d(i-h)) + ...) +
- * d(i+h)) / w with d(k) = (y(k+1) - y(k-1)) / dx(k) (NaN outside 1 .. nE - 2), only where
- * a(i) >= max a - 2 tol or a(i) is NaN (every point when the bound is not finite), the first
- * largest finite one kept: a point screened out lies below the exact value at the screen's
+ * pair (two lanes). Pass 1, two pixels per vector: the screen values a(i) = (e(i-h) + ...)
+ * + e(i+h), in units of w (the twin divides the sum by w; the screen compares w ds(i)), with
+ * e(k) = (y(k+1) - y(k-1)) * (1 / dx(k)) (reciprocals tabulated): multiplications where the
+ * twin divides; each of the few roundings that differ is relative to a term no larger than
+ * max |e(k)|, so |a(i) - w ds(i)| <= ~25 w eps max|d(k)|, far inside w tol, tol =
+ * DERIV_SCREEN_REL max|e(k)| (a NaN e ignored there, as a NaN a in the maximum). Pass 2,
+ * per pixel in index order: the twin's ds(i) = (((0 + d(i-h)) + ...) + d(i+h)) / w with
+ * d(k) = (y(k+1) - y(k-1)) / dx(k) (NaN outside 1 .. nE - 2), only where a(i) >= max a -
+ * 2 w tol or a(i) is NaN (every point when the bound is not finite), the first largest
+ * finite one kept: a point screened out lies below the exact value at the screen's
  * maximum, so the twin's index and value; the values beside it computed by the same
  * expression.
  */
@@ -292,18 +293,17 @@ function screenedSearch(
   f.f64(-Infinity).f64x2Splat().set(aMax);
   const av = Array.from({ length: ei1 - ei0 }, (_, k) => f.local(`av${k}`, V128));
   for (let i = ei0; i < ei1; i++) {
-    f.get(zero).set(acc);
     for (let k = -h; k <= h; k++) {
       const di = d.get(i + k);
-      f.get(acc);
       if (di) f.get(di); else f.get(nan);
-      f.f64x2Add().set(acc);
+      if (k > -h) f.f64x2Add();
     }
-    f.get(acc).f64(1 / w).f64x2Splat().f64x2Mul().set(av[i - ei0]);
+    f.set(av[i - ei0]);
     f.get(aMax).get(av[i - ei0]).op(0xfd, 0xf7, 0x01).set(aMax);
   }
-  // thr = aMax - 2 tol; not finite (no finite a, an infinite e): -Infinity (every point exact).
-  f.get(aMax).f64(2 * DERIV_SCREEN_REL).f64x2Splat().get(absM).f64x2Mul().f64x2Sub().set(thr);
+  // thr = aMax - 2 w tol (the screen in units of w); not finite (no finite a, an infinite e):
+  // -Infinity (every point exact).
+  f.get(aMax).f64(2 * w * DERIV_SCREEN_REL).f64x2Splat().get(absM).f64x2Mul().f64x2Sub().set(thr);
   f.get(thr).f64(-Infinity).f64x2Splat().get(thr).get(thr).f64x2Sub().get(zero).f64x2Eq().vBitselect().set(thr);
   // Pass 2.
   for (let l = 0; l < 2; l++) {
