@@ -343,18 +343,26 @@ function screenedSearch(
     }
     f.f64(w).op(F64_DIV);
   };
-  for (let i = ei0; i < ei1; i++) {
-    f.get(av[i - ei0]).get(thr).f64x2Lt().vNot().vAnyTrue().if_();
-    for (let l = 0; l < 2; l++) {
-      const S = lane[l];
-      f.get(av[i - ei0]).f64x2Extract(l).get(S.th).op(F64_LT).eqz().if_();
-      dsAt(l, i);
-      f.set(S.sv);
-      f.get(S.sv).get(S.sv).fsub().f64(0).op(F64_EQ).get(S.sv).get(S.bv).op(F64_GT).op(I32_AND).if_();
-      f.get(S.sv).set(S.bv);
-      f.i32(i).set(S.bi);
-      f.end();
-      f.end();
+  // Four window points (both lanes) per test: skipped together where all lie below thr.
+  for (let g = ei0; g < ei1; g += 4) {
+    const ge = Math.min(g + 4, ei1);
+    for (let i = g; i < ge; i++) {
+      f.get(av[i - ei0]).get(thr).f64x2Lt();
+      if (i > g) f.vAnd();
+    }
+    f.i64x2AllTrue().eqz().if_();
+    for (let i = g; i < ge; i++) {
+      for (let l = 0; l < 2; l++) {
+        const S = lane[l];
+        f.get(av[i - ei0]).f64x2Extract(l).get(S.th).op(F64_LT).eqz().if_();
+        dsAt(l, i);
+        f.set(S.sv);
+        f.get(S.sv).get(S.sv).fsub().f64(0).op(F64_EQ).get(S.sv).get(S.bv).op(F64_GT).op(I32_AND).if_();
+        f.get(S.sv).set(S.bv);
+        f.i32(i).set(S.bi);
+        f.end();
+        f.end();
+      }
     }
     f.end();
   }
