@@ -775,7 +775,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   const [bestV, xd, t0, t2, s0, s2, beta, alpha, tv, x0, pc, ps, qc, qs, sy, suy, p0, p1, p2, det, la, lb, r0, r1, r2, c0, cf1, cf2, l00, l10, l20, l11, l21, l22, z0, z1, z2, rss, noise, step, v, d, tt, al, be] =
     ['bestV', 'xd', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv', 'x0', 'pc', 'ps', 'qc', 'qs', 'sy', 'suy', 'p0', 'p1', 'p2', 'det', 'la', 'lb', 'r0', 'r1', 'r2', 'c0', 'cf1', 'cf2', 'l00', 'l10', 'l20', 'l11', 'l21', 'l22', 'z0', 'z1', 'z2', 'rss', 'noise', 'step', 'v', 'd', 'tt', 'al', 'be'].map((q) => f.local(q, F64));
   const solved = f.local('solved', I32);
-  const [vv, dV, tV, p2V, laV, lbV, pcV, psV] = ['vv', 'dV', 'tV', 'p2V', 'laV', 'lbV', 'pcV', 'psV'].map((q) => f.local(q, V128));
+  const [vv, dV, tV, p2V, laV, lbV, pcV, psV, finV] = ['vv', 'dV', 'tV', 'p2V', 'laV', 'lbV', 'pcV', 'psV', 'finV'].map((q) => f.local(q, V128));
   // Two points per vector, i and i + 1 while i + 1 < end: the per-point work (the residual's
   // division, the products) in f64x2 lanes, each sum still added point by point in index
   // order (lane 0, then lane 1): the twin's bits. `body` leaves the pair's values in locals.
@@ -788,11 +788,17 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
     f.br(0);
     f.end().end();
   };
-  const finitePair = () => {
-    f.get(vv).get(vv).f64x2Sub().f64(0).f64x2Splat().f64x2Eq().i64x2AllTrue().if_();
-    f.else_();
+  // Whether every value of a window's pairs is finite: the differences v - v (+0 where v is
+  // finite, else NaN) summed over the pairs (finiteAdd), tested once after them
+  // (finiteTest, at the pixel's block depth + 1): a pixel with a non-finite value gets CODE 0
+  // and the JavaScript kernel's loops (what it summed meanwhile is not used).
+  const finiteAdd = () => {
+    f.get(finV).get(vv).get(vv).f64x2Sub().f64x2Add().set(finV);
+  };
+  const finiteTest = () => {
+    f.get(finV).f64(0).f64x2Splat().f64x2Eq().i64x2AllTrue().eqz().if_();
     f.get(jo).i32(0).i32Store(L.CODE);
-    f.br(3); // next pixel: the JavaScript kernel's loops
+    f.br(1); // next pixel
     f.end();
   };
   // residual pair: mu - (la + (lb * (x - pc)) / ps) into dV.
@@ -914,14 +920,16 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.f64(0).set(sy);
   f.f64(0).set(suy);
   f.get(a0).set(i);
+  f.f64(0).f64x2Splat().set(finV);
   pairs(a1, () => {
-    finitePair();
+    finiteAdd();
     f.get(uo).get(i).i32(3).shl().add().vLoad(L.TU).get(vv).f64x2Mul().set(tV);
     for (let l = 0; l < 2; l++) {
       f.get(sy).get(vv).f64x2Extract(l).fadd().set(sy);
       f.get(suy).get(tV).f64x2Extract(l).fadd().set(suy);
     }
   });
+  finiteTest();
   f.block().loop();
   f.get(i).get(a1).geS().brIf(1);
   Y(i).set(v);
@@ -973,8 +981,9 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.get(pc).f64x2Splat().set(pcV);
   f.get(ps).f64x2Splat().set(psV);
   f.get(b0).set(i);
+  f.f64(0).f64x2Splat().set(finV);
   pairs(b1, () => {
-    finitePair();
+    finiteAdd();
     residualPair();
     f.get(uo).get(i).i32(3).shl().add().vLoad(L.TT).set(tV);
     // r0 += 1 * d (1 * d is d exactly); r1 += t * d; r2 += t * t * d: the twin's products,
@@ -987,6 +996,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
       if (deg >= 2) f.get(r2).get(p2V).f64x2Extract(l).fadd().set(r2);
     }
   });
+  finiteTest();
   f.block().loop();
   f.get(i).get(b1).geS().brIf(1);
   Y(i).set(v);
