@@ -3,10 +3,14 @@
  * plan (energies, windows and smoothing unrolled or in tables, the denominators constants),
  * working on blocks of EDGE_WASM_BLOCK pixels in the shared heap (wasm-heap.ts):
  *  - stage: EDGE_WASM_GROUP blocks' spectra copied energy-major into the heap (from a tile in
- *    the heap by memory.copy; other tiles by one JavaScript copy per energy row);
- *  - prep (SIMD): a block transposed to pixel-major float32 rows (y[j * nE + i]) and searched
- *    for the own-e0 derivative maximum two pixels per f64x2 vector, straight from the
- *    energy-major rows (the same energy indices for every pixel): the central differences
+ *    the heap by memory.copy; other tiles by one JavaScript copy per energy row), the rows
+ *    rowStride bytes apart; every pass below reads the spectra there (pixel j's value at
+ *    energy i at S + 4 j + i rowStride; a pair of energies of one pixel by two lane loads; the
+ *    lines of 16 neighbouring pixels are shared, so the block's working set stays in cache:
+ *    no transposed copy, measured faster than transposing to pixel-major rows);
+ *  - prep (SIMD): the block searched for the own-e0 derivative maximum two pixels per f64x2
+ *    vector, straight from the energy-major rows (the same energy indices for every pixel):
+ *    the central differences
  *    d(i) = (y(i+1) - y(i-1)) / (x(i+1) - x(i-1)), their moving average
  *    ((0 + d(i-h)) + ... + d(i+h)) / (2h + 1) over the edge window, the first index of the
  *    largest finite value (-1 if none), and the smoothed values at its two neighbours (the
@@ -19,7 +23,9 @@
  *    status, with the grid-only parts from edge-fused.ts's tables; a pixel with a non-finite
  *    value in its windows is left to JavaScript (CODE 0);
  *  - edge (scalar float64, SIMD screens): edgeCpu's 0.5 crossing and white line.
- * fit and edge write the block's float32 rows, which JavaScript copies out row by row.
+ * fit and edge write the block's float32 rows, which JavaScript copies out row by row (or
+ * straight into rows in the heap). JavaScript gathers the spectrum of a pixel it takes
+ * (CODE 0) from the staged rows.
  * Every value is a float32 promoted to float64 and every operation a float64 IEEE operation
  * (no fused multiply-add in WebAssembly; sqrt is IEEE; f32.demote rounds to nearest like a
  * Float32Array store) in the twin's order, sums added point by point in the twin's index
@@ -47,12 +53,12 @@ export const XCROSS_SLACK = 1e-12;
 interface Exports {
   stage: (src: number, stride: number, bytes: number) => void;
   prep: (off: number, pairs: number) => void;
-  fit: (nb: number, no: number, eo: number, rs: number) => void;
-  edge: (nb: number, no: number, eo: number, rs: number) => void;
+  fit: (nb: number, no: number, eo: number, rs: number, off: number) => void;
+  edge: (nb: number, no: number, eo: number, rs: number, off: number) => void;
 }
 
 interface Layout {
-  S: number; rowStride: number; Y: number; BEST: number; BV: number; DL: number; DR: number;
+  S: number; rowStride: number; BEST: number; BV: number; DL: number; DR: number;
   /** Grid tables (f64 per energy): x, x - pre.centre, (x - pre.centre) / pre.scale. */
   X: number; XC: number; XS: number;
   /** The white line's screen values of the current pixel (f64 per energy, nE + 4). */
@@ -80,9 +86,11 @@ function layout(nE: number, base: number): Layout {
   const al = (x: number) => Math.ceil(x / 64) * 64;
   // Staged rows 4B + 64 bytes apart (not a power of two: the rows do not share cache sets).
   const rowStride = 4 * EDGE_WASM_BLOCK * EDGE_WASM_GROUP + 64;
-  const S = base;
-  const Y = al(S + rowStride * nE + 16);
-  const BEST = al(Y + 4 * nE * EDGE_WASM_BLOCK);
+  // The staged rows after a guard of STAGE_GUARD rows: addresses computed down to
+  // STAGE_GUARD rows before a pixel's first value stay inside the memory (the values read
+  // there are never used).
+  const S = al(base + STAGE_GUARD * rowStride);
+  const BEST = al(S + rowStride * (nE + STAGE_GUARD) + 16);
   const BV = al(BEST + 8 * EDGE_WASM_BLOCK);
   const DL = al(BV + 8 * EDGE_WASM_BLOCK);
   const DR = al(DL + 8 * EDGE_WASM_BLOCK);
@@ -96,7 +104,7 @@ function layout(nE: number, base: number): Layout {
   const TU = al(TCHOL + 64 * nE), TT = al(TU + 8 * nE * nE);
   const DXT = al(TT + 8 * nE * nE);
   const TQ = al(DXT + 8 * (nE + 2 * DXT_PAD));
-  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, C0, C1, C2, WK, WKV, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, TQ, bytes: al(TQ + 32 * nE) - base };
+  return { S, rowStride, BEST, BV, DL, DR, X, XC, XS, A, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, C0, C1, C2, WK, WKV, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, TQ, bytes: al(TQ + 32 * nE) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -119,7 +127,7 @@ function buildStage(nE: number, L: Layout): Fn {
  * own NOUT / EOUT, 4 EDGE_WASM_BLOCK apart; or the tile's rows in the heap, 4 P apart, which
  * they then write in place: no copy out).
  */
-const OUT_PARAMS: [string, typeof I32][] = [['nb', I32], ['no', I32], ['eo', I32], ['rs', I32]];
+const OUT_PARAMS: [string, typeof I32][] = [['nb', I32], ['no', I32], ['eo', I32], ['rs', I32], ['off', I32]];
 
 /** Per-row base addresses (locals set once per call); nA(row) / eA(row) push pixel jo's address in that norm / edge row (store offset 0). */
 function outRows(f: Fn, jo: string): { nA: (row: number) => void; eA: (row: number) => void } {
@@ -134,40 +142,10 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   const { nE, x, smoothHalf: h } = plan;
   const ei0 = plan.edge.i0, ei1 = plan.edge.i1;
   const f = new Fn('prep', [['off', I32], ['pairs', I32]]);
-  const j = f.local('j', I32), src = f.local('src', I32), dst = f.local('dst', I32), t = f.local('t', I32);
+  const src = f.local('src', I32), dst = f.local('dst', I32), t = f.local('t', I32);
   const acc = f.local('acc', V128), v = f.local('v', V128), upd = f.local('upd', V128);
   const best = f.local('best', V128), bestV = f.local('bestV', V128), nan = f.local('nan', V128), zero = f.local('zero', V128);
   const prevV = f.local('prevV', V128), updPrev = f.local('updPrev', V128), left = f.local('left', V128), right = f.local('right', V128);
-  // 1. Transpose: pixel j's nE values to Y + 4 nE j, four pixels at a time: 4 x 4 blocks
-  // (four energies of four pixels) by shuffles, the nE % 4 last energies one value at a time.
-  // A block's pixels past the last pair (up to the next multiple of 4, within the block's
-  // EDGE_WASM_BLOCK rows) get stale values that nothing reads.
-  const lanes = (l: number[]) => l.flatMap((k) => [4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3]);
-  const r = [0, 1, 2, 3].map((k) => f.local(`r${k}`, V128));
-  const tq = [0, 1, 2, 3].map((k) => f.local(`tq${k}`, V128));
-  f.i32(0).set(j);
-  f.block().loop();
-  f.get(j).get('pairs').i32(1).shl().geS().brIf(1);
-  f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(src);
-  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(dst);
-  const n4 = nE - (nE % 4);
-  for (let e = 0; e < n4; e += 4) {
-    for (let k = 0; k < 4; k++) f.get(src).vLoad((e + k) * L.rowStride).set(r[k]);
-    f.get(r[0]).get(r[1]).shuffle(lanes([0, 4, 1, 5])).set(tq[0]); // e, e+1 of pixels 0, 1
-    f.get(r[0]).get(r[1]).shuffle(lanes([2, 6, 3, 7])).set(tq[1]); // e, e+1 of pixels 2, 3
-    f.get(r[2]).get(r[3]).shuffle(lanes([0, 4, 1, 5])).set(tq[2]); // e+2, e+3 of pixels 0, 1
-    f.get(r[2]).get(r[3]).shuffle(lanes([2, 6, 3, 7])).set(tq[3]); // e+2, e+3 of pixels 2, 3
-    for (let px = 0; px < 4; px++) {
-      const [a, b] = px < 2 ? [tq[0], tq[2]] : [tq[1], tq[3]];
-      f.get(dst).get(a).get(b).shuffle(lanes(px % 2 === 0 ? [0, 1, 4, 5] : [2, 3, 6, 7])).vStore(4 * nE * px + 4 * e);
-    }
-  }
-  for (let e = n4; e < nE; e++) {
-    for (let px = 0; px < 4; px++) f.get(dst).get(src).op(0x2a, 2, ...uleb(e * L.rowStride + 4 * px)).f32Store(4 * nE * px + 4 * e); // f32.load
-  }
-  f.get(j).i32(4).add().set(j);
-  f.br(0);
-  f.end().end();
   // 2. Derivative maximum, pixel pairs.
   const dLo = Math.max(1, ei0 - h), dHi = Math.min(nE - 2, ei1 - 1 + h); // d(i) needed for i in [ei0 - h, ei1 - 1 + h]
   const d = new Map<number, string>();
@@ -308,36 +286,37 @@ function screenedSearch(
   // Pass 2.
   for (let l = 0; l < 2; l++) {
     const S = lane[l];
-    f.get(t).i32(1).shl().i32(l).add().i32(4 * nE).mul().i32(L.Y).add().set(S.yo);
+    f.get(t).i32(1).shl().i32(l).add().i32(2).shl().i32(L.S).add().get('off').add().set(S.yo);
     f.get(thr).f64x2Extract(l).set(S.th);
     f.i32(-1).set(S.bi);
     f.f64(-Infinity).set(S.bv);
   }
-  // ds(idx) of lane l onto the stack: the twin's expression. y(k) read from the transposed
-  // rows (outside the pixel's row only where dx is NaN: a NaN either way).
+  // ds(idx) of lane l onto the stack: the twin's expression. y(k) read from the staged rows,
+  // RS bytes apart (outside the grid only where dx is NaN: a NaN either way).
+  const RS = L.rowStride;
   const dsOf = (l: number, idx: string) => {
     const S = lane[l];
-    // Addressed from y(idx - h - 1), at yo + 4 idx - 4 (h + 1): offsets 4 (k + h + 2) and 4 (k + h).
-    f.get(S.yo).get(idx).i32(2).shl().add().i32(4 * (h + 1)).sub().set(q.dst);
+    // Addressed from y(idx - h - 1), at yo + RS idx - RS (h + 1): offsets RS (k + h + 2) and RS (k + h).
+    f.get(S.yo).get(idx).i32(RS).mul().add().i32(RS * (h + 1)).sub().set(q.dst);
     f.f64(0);
     for (let k = -h; k <= h; k++) {
-      f.get(q.dst).op(0x2a, 2, ...uleb(4 * (k + h + 2))).promote();
-      f.get(q.dst).op(0x2a, 2, ...uleb(4 * (k + h))).promote().fsub();
+      f.get(q.dst).op(0x2a, 2, ...uleb(RS * (k + h + 2))).promote();
+      f.get(q.dst).op(0x2a, 2, ...uleb(RS * (k + h))).promote().fsub();
       // dx(idx + k) at DXT + 8 (idx + k + DXT_PAD), NaN outside 1 .. nE - 2.
       f.get(idx).i32(3).shl().f64Load(L.DXT + 8 * (k + DXT_PAD)).op(F64_DIV);
       f.fadd();
     }
     f.f64(w).op(F64_DIV);
   };
-  // ds(i) of lane l for a constant i: y from yb = yo - 4 (h + 1), the grid's dx a constant
+  // ds(i) of lane l for a constant i: y from yb = yo - RS (h + 1), the grid's dx a constant
   // (x(i+1) - x(i-1), NaN outside 1 .. nE - 2, as the twin's d).
-  for (let l = 0; l < 2; l++) f.get(lane[l].yo).i32(4 * (h + 1)).sub().set(lane[l].yb);
+  for (let l = 0; l < 2; l++) f.get(lane[l].yo).i32(RS * (h + 1)).sub().set(lane[l].yb);
   const dsAt = (l: number, i: number) => {
     const yb = lane[l].yb;
     f.f64(0);
     for (let k = i - h; k <= i + h; k++) {
-      f.get(yb).op(0x2a, 2, ...uleb(4 * (k + h + 2))).promote();
-      f.get(yb).op(0x2a, 2, ...uleb(4 * (k + h))).promote().fsub();
+      f.get(yb).op(0x2a, 2, ...uleb(RS * (k + h + 2))).promote();
+      f.get(yb).op(0x2a, 2, ...uleb(RS * (k + h))).promote().fsub();
       f.f64(k >= 1 && k <= nE - 2 ? x[k + 1] - x[k - 1] : NaN).op(F64_DIV);
       f.fadd();
     }
@@ -390,6 +369,18 @@ function screenedSearch(
   f.end().end();
 }
 
+/**
+ * Two consecutive energies of one pixel in the staged rows (at addr + off and addr + off +
+ * rs) as lanes 0 and 1 of an f32x4 (lanes 2, 3 zero) on the stack: v128.load32_zero, then
+ * v128.load32_lane 1.
+ */
+function pairAt(f: Fn, addr: string, off: number, rs: number): void {
+  f.get(addr).get(addr).vLoad32Zero(off).op(0xfd, 0x56, 2, ...uleb(off + rs), 1);
+}
+
+/** Staged rows before the first that addresses may be computed from (the crossing window's NW / 2 = 8 and the derivative's h + 1 <= DXT_PAD): never negative. */
+const STAGE_GUARD = 10;
+
 /** Guard entries of the DXT table on each side (indices idx + k down to -DXT_PAD). */
 const DXT_PAD = 8;
 
@@ -436,7 +427,7 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   const wl0 = f.local('wl0', I32), wl1 = f.local('wl1', I32);
   const [aMaxV, absV, preAv, preBv, invV, vv, aV] = ['aMaxV', 'absV', 'preAv', 'preBv', 'invV', 'vv', 'aV'].map((q) => f.local(q, V128));
   const X = (idx: string) => f.get(idx).i32(3).shl().f64Load(L.X);
-  const Y = (idx: string) => f.get(yo).get(idx).i32(2).shl().add().f32Load(0).promote();
+  const Y = (idx: string) => f.get(yo).get(idx).i32(L.rowStride).mul().add().f32Load(0).promote();
   // n(idx) = (y(idx) - (preA + (preB * xc(idx)) / sc)) / step (edgeCpu's n with preEdgeLine).
   const nOf = (idx: string) => {
     Y(idx);
@@ -484,7 +475,7 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.block(); // per pixel: br 0 = next pixel
   f.get(j).i32(2).shl().i32Load(L.FLAG).eqz().brIf(0);
   f.get(j).i32(3).shl().set(po);
-  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
   f.get(po).f64Load(L.PA).set(preA);
   f.get(po).f64Load(L.PB).set(preB);
   f.get(po).f64Load(L.ST).set(step);
@@ -539,11 +530,12 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(preA).op(F64_ABS).get(preB).op(F64_ABS).f64(xsAbsMax).fmul().fadd().f64(EDGE_SCREEN_REL).fmul().get(inv).fmul().f64x2Splat().set(ctV);
   f.f64(0.5).f64x2Splat().set(halfV);
   f.get(lo).i32(NW / 2).sub().set(c0);
-  f.get(yo).get(c0).i32(2).shl().add().set(r); // y(c0): yo >= L.Y > 4 NW / 2, so never negative
+  f.get(yo).get(c0).i32(L.rowStride).mul().add().set(r); // y(c0): c0 >= -NW / 2 and the staged rows' guard (STAGE_GUARD rows), so never negative
   f.i32(0).set(geB);
   f.i32(0).set(ltB);
   for (let q = 0; q < NW; q += 2) {
-    f.get(r).vLoad64Zero(4 * q).f64x2PromoteLow().set(vv);
+    pairAt(f, r, q * L.rowStride, L.rowStride);
+    f.f64x2PromoteLow().set(vv);
     f.get(vv).get(preAv).get(preBv).get(lo).i32(3).shl().vLoad(L.XS + 8 * (q - NW / 2)).f64x2Mul().f64x2Add().f64x2Sub().get(invV).f64x2Mul().set(aV);
     f.get(vv).f64x2Abs().get(relV).f64x2Mul().get(ctV).f64x2Add().set(tolV);
     f.get(aV).get(tolV).f64x2Sub().get(halfV).op(0xfd, 0x4c).op(0xfd, 0xc4, 0x01); // f64x2.ge, i64x2.bitmask
@@ -642,7 +634,9 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   // JavaScript kernel's `if (a > aMax)`). |mu| of a point past the window may enter absV:
   // that only widens tol (more points evaluated exactly).
   const pair = (tail: boolean) => {
-    f.get(yo).get(i).i32(2).shl().add().vLoad64Zero(0).f64x2PromoteLow().set(vv);
+    f.get(yo).get(i).i32(L.rowStride).mul().add().set(r);
+    pairAt(f, r, 0, L.rowStride);
+    f.f64x2PromoteLow().set(vv);
     f.get(absV).get(vv).f64x2Abs().op(0xfd, 0xf7, 0x01).set(absV); // f64x2.pmax
     f.get(vv).get(preAv).get(preBv).get(i).i32(3).shl().vLoad(L.XS).f64x2Mul().f64x2Add().f64x2Sub().get(invV).f64x2Mul().set(aV);
     f.get(i).i32(3).shl().get(aV).vStore(L.A);
@@ -715,7 +709,7 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(jo).i32Load(L.FLAG).eqz().brIf(0);
   f.get(jo).i32Load(L.WK).tee(k).i32(0).ltS().brIf(0);
   f.get(j).i32(3).shl().set(po);
-  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
   f.get(po).f64Load(L.PA).set(preA);
   f.get(po).f64Load(L.PB).set(preB);
   f.get(po).f64Load(L.ST).set(step);
@@ -774,7 +768,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   const [j, yo, po, jo, best, ie0, k, a0, a1, b0, b1, uo, i] = ['j', 'yo', 'po', 'jo', 'best', 'ie0', 'k', 'a0', 'a1', 'b0', 'b1', 'uo', 'i'].map((q) => f.local(q, I32));
   const [bestV, xd, t0, t2, s0, s2, beta, alpha, tv, x0, pc, ps, qc, qs, sy, suy, p0, p1, p2, det, la, lb, r0, r1, r2, c0, cf1, cf2, l00, l10, l20, l11, l21, l22, z0, z1, z2, rss, noise, step, v, d, tt, al, be] =
     ['bestV', 'xd', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv', 'x0', 'pc', 'ps', 'qc', 'qs', 'sy', 'suy', 'p0', 'p1', 'p2', 'det', 'la', 'lb', 'r0', 'r1', 'r2', 'c0', 'cf1', 'cf2', 'l00', 'l10', 'l20', 'l11', 'l21', 'l22', 'z0', 'z1', 'z2', 'rss', 'noise', 'step', 'v', 'd', 'tt', 'al', 'be'].map((q) => f.local(q, F64));
-  const solved = f.local('solved', I32);
+  const solved = f.local('solved', I32), ya = f.local('ya', I32);
   const [vv, dV, tV, p2V, laV, lbV, pcV, psV, finV] = ['vv', 'dV', 'tV', 'p2V', 'laV', 'lbV', 'pcV', 'psV', 'finV'].map((q) => f.local(q, V128));
   // Two points per vector, i and i + 1 while i + 1 < end: the per-point work (the residual's
   // division, the products) in f64x2 lanes, each sum still added point by point in index
@@ -782,7 +776,9 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   const pairs = (end: string, body: () => void) => {
     f.block().loop();
     f.get(i).i32(1).add().get(end).geS().brIf(1);
-    f.get(yo).get(i).i32(2).shl().add().vLoad64Zero(0).f64x2PromoteLow().set(vv);
+    f.get(yo).get(i).i32(L.rowStride).mul().add().set(ya);
+    pairAt(f, ya, 0, L.rowStride);
+    f.f64x2PromoteLow().set(vv);
     body();
     f.get(i).i32(2).add().set(i);
     f.br(0);
@@ -810,7 +806,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   };
   const X = (idx: string) => f.get(idx).i32(3).shl().f64Load(L.X);
   const Xk = (idx: string, dk: number) => f.get(idx).i32(3).shl().f64Load(L.X + 8 * dk);
-  const Y = (idx: string) => f.get(yo).get(idx).i32(2).shl().add().f32Load(0).promote();
+  const Y = (idx: string) => f.get(yo).get(idx).i32(L.rowStride).mul().add().f32Load(0).promote();
   const finite = (q: string) => f.get(q).get(q).fsub().f64(0).op(F64_EQ);
   const { nA, eA } = outRows(f, jo);
   const normOut = (row: number, value: () => void) => { nA(row); value(); f.demote().f32Store(0); };
@@ -834,7 +830,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   // pass stored, and the tables again.
   const reloadPixel = () => {
     f.get(j).i32(3).shl().set(po);
-    f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+    f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
     f.get(po).f64Load(L.LA).set(la);
     f.get(po).f64Load(L.LB).set(lb);
     f.get(po).f64Load(L.XD).set(xd);
@@ -903,7 +899,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.block(); // per pixel: br 0 = next pixel
   f.get(j).i32(2).shl().set(jo);
   f.get(j).i32(3).shl().set(po);
-  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
   f.get(jo).i32(1).i32Store(L.CODE);
   f.get(jo).i32(0).i32Store(L.FLAG);
   f.get(jo).i32(0).i32Store(L.GO);
@@ -1183,8 +1179,6 @@ export interface EdgeTables {
 export class EdgeWasm {
   private readonly L: Layout;
   private readonly ex: Exports;
-  /** Pixel-major spectra of the block: y[j * nE + i]. */
-  readonly y: Float32Array;
   /** Per pixel of the block: the derivative maximum's index (-1: none) and value. */
   readonly best: Float64Array;
   readonly bestV: Float64Array;
@@ -1227,7 +1221,6 @@ export class EdgeWasm {
     this.code = new Int32Array(buf, L.CODE, B);
     this.normOut = Array.from({ length: NORM_ROWS }, (_, k) => new Float32Array(buf, L.NOUT + 4 * k * B, B));
     this.edgeOut = Array.from({ length: EDGE_ROWS }, (_, k) => new Float32Array(buf, L.EOUT + 4 * k * B, B));
-    this.y = new Float32Array(buf, L.Y, nE * B);
     this.best = new Float64Array(buf, L.BEST, B);
     this.bestV = new Float64Array(buf, L.BV, B);
     this.dsL = new Float64Array(buf, L.DL, B);
@@ -1246,18 +1239,25 @@ export class EdgeWasm {
     }
   }
 
-  /** Block g (0 .. EDGE_WASM_GROUP - 1) of the staged pixels, nb <= EDGE_WASM_BLOCK of them: transposed into y, searched into best / bestV. */
+  /** Block g (0 .. EDGE_WASM_GROUP - 1) of the staged pixels, nb <= EDGE_WASM_BLOCK of them: searched into best / bestV. */
   run(g: number, nb: number): void {
     // An odd last pixel's partner lane reads stale staged values: computed and ignored.
     this.ex.prep(4 * EDGE_WASM_BLOCK * g, (nb + 1) >> 1);
   }
 
-  /** After run(), on an increasing grid: normalize and edge of the block's pixels (fit(), edge()) into code / normOut / edgeOut. */
-  finish(nb: number): void {
+  /** Pixel j of staged block g: its nE values, pixel-major, into out (the JavaScript kernel's pixels). */
+  gather(g: number, j: number, out: Float32Array): void {
+    const { nE } = this.plan;
+    const rs = this.L.rowStride / 4, st = this.staged;
+    for (let i = 0, a = EDGE_WASM_BLOCK * g + j; i < nE; i++, a += rs) out[i] = st[a];
+  }
+
+  /** After run(), on an increasing grid: normalize and edge of block g's pixels (fit(), edge()) into code / normOut / edgeOut. */
+  finish(g: number, nb: number): void {
     const { NOUT, EOUT } = this.L;
-    const rs = 4 * EDGE_WASM_BLOCK;
-    this.ex.fit(nb, NOUT, EOUT, rs);
-    this.ex.edge(nb, NOUT, EOUT, rs);
+    const rs = 4 * EDGE_WASM_BLOCK, off = 4 * EDGE_WASM_BLOCK * g;
+    this.ex.fit(nb, NOUT, EOUT, rs, off);
+    this.ex.edge(nb, NOUT, EOUT, rs, off);
   }
 
   /**
@@ -1265,10 +1265,10 @@ export class EdgeWasm {
    * [NORM_ROWS][P] and edge [EDGE_ROWS][P] that lie in the heap (inHeap), instead of
    * normOut / edgeOut.
    */
-  finishInto(nb: number, norm: Float32Array, edge: Float32Array, P: number, p0: number): void {
-    const no = norm.byteOffset + 4 * p0, eo = edge.byteOffset + 4 * p0;
-    this.ex.fit(nb, no, eo, 4 * P);
-    this.ex.edge(nb, no, eo, 4 * P);
+  finishInto(g: number, nb: number, norm: Float32Array, edge: Float32Array, P: number, p0: number): void {
+    const no = norm.byteOffset + 4 * p0, eo = edge.byteOffset + 4 * p0, off = 4 * EDGE_WASM_BLOCK * g;
+    this.ex.fit(nb, no, eo, 4 * P, off);
+    this.ex.edge(nb, no, eo, 4 * P, off);
   }
 }
 
