@@ -422,10 +422,11 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   const Li = f.local('Li', I32), Ri = f.local('Ri', I32), i = f.local('i', I32), i1 = f.local('i1', I32), iHalf = f.local('iHalf', I32), k = f.local('k', I32);
   const [preA, preB, step, anchor, slack, bestDist, xHalf, dL, dR, nPrev, nNext, xcross, dist] =
     ['preA', 'preB', 'step', 'anchor', 'slack', 'bestDist', 'xHalf', 'dL', 'dR', 'nPrev', 'nNext', 'xcross', 'dist'].map((n) => f.local(n, F64));
-  const [wlHi, inv, cTol, thr, n, kV, xw, hw, nm, np, t0, t2, s0, s2, beta, alpha, tv] =
-    ['wlHi', 'inv', 'cTol', 'thr', 'n', 'kV', 'xw', 'hw', 'nm', 'np', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv'].map((q) => f.local(q, F64));
+  const [wlHi, inv, cTol, thr, n, kV, xw, hw, t0, t2, s0, s2, beta, alpha, tv] =
+    ['wlHi', 'inv', 'cTol', 'thr', 'n', 'kV', 'xw', 'hw', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv'].map((q) => f.local(q, F64));
   const wl0 = f.local('wl0', I32), wl1 = f.local('wl1', I32);
-  const [aMaxV, absV, preAv, preBv, invV, vv, aV] = ['aMaxV', 'absV', 'preAv', 'preBv', 'invV', 'vv', 'aV'].map((q) => f.local(q, V128));
+  const [aMaxV, absV, preAv, preBv, invV, vv, aV, stepV, nv] = ['aMaxV', 'absV', 'preAv', 'preBv', 'invV', 'vv', 'aV', 'stepV', 'nv'].map((q) => f.local(q, V128));
+  const ya = f.local('ya', I32);
   const X = (idx: string) => f.get(idx).i32(3).shl().f64Load(L.X);
   const Y = (idx: string) => f.get(yo).get(idx).i32(L.rowStride).mul().add().f32Load(0).promote();
   // n(idx) = (y(idx) - (preA + (preB * xc(idx)) / sc)) / step (edgeCpu's n with preEdgeLine).
@@ -435,6 +436,18 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
     f.fsub().get(step).op(F64_DIV);
   };
   const finite = (q: string) => f.get(q).get(q).fsub().f64(0).op(F64_EQ);
+  // n(idx) and n(idx + gap) as one f64x2 on the stack: nOf's operations in each lane (preAv,
+  // preBv, stepV set).
+  const nPair = (idx: string, gap: number) => {
+    f.get(yo).get(idx).i32(L.rowStride).mul().add().set(ya);
+    pairAt(f, ya, 0, gap * L.rowStride);
+    f.f64x2PromoteLow();
+    f.get(preAv).get(preBv);
+    f.get(idx).i32(3).shl().set(ya);
+    if (gap === 1) f.get(ya).vLoad(L.XC);
+    else f.get(ya).get(ya).vLoad64Zero(L.XC).op(0xfd, 0x57, 3, ...uleb(L.XC + 8 * gap), 1); // v128.load64_lane 1
+    f.f64x2Mul().f64(sc).f64x2Splat().f64x2Div().f64x2Add().f64x2Sub().get(stepV).f64x2Div();
+  };
   // The crossing window: the NW points lo - NW / 2 .. lo + NW / 2 - 1 around the anchor, the
   // NW - 1 intervals c0 .. c0 + NW - 2 (c0 = lo - NW / 2).
   const NW = 16;
@@ -448,12 +461,11 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   // when nearer than the best so far (the lowest index on ties).
   const crossAt = () => {
     f.block(); // br 0 = next interval
-    nOf(i);
-    f.set(nPrev);
+    nPair(i, 1);
+    f.tee(nv).f64x2Extract(0).set(nPrev);
+    f.get(nv).f64x2Extract(1).set(nNext);
     f.get(nPrev).f64(0.5).op(F64_LT).eqz().brIf(0);
     f.get(i).i32(1).add().set(i1);
-    nOf(i1);
-    f.set(nNext);
     f.get(nNext).f64(0.5).op(F64_GE).eqz().brIf(0);
     X(i);
     f.f64(0.5).get(nPrev).fsub();
@@ -524,6 +536,7 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   // result; otherwise the outward search.
   f.get(preA).f64x2Splat().set(preAv);
   f.get(preB).f64x2Splat().set(preBv);
+  f.get(step).f64x2Splat().set(stepV);
   f.f64(1).get(step).op(F64_DIV).set(inv);
   f.get(inv).f64x2Splat().set(invV);
   f.f64(EDGE_SCREEN_REL).get(inv).fmul().f64x2Splat().set(relV);
@@ -718,16 +731,22 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(kV).set(hw);
   f.get(k).i32(0).op(0x4a).get(k).i32(nE - 1).ltS().op(I32_AND).if_(); // i32.gt_s
   f.get(k).i32(1).sub().set(i);
-  nOf(i);
-  f.set(nm);
-  f.get(k).i32(1).add().set(i1);
-  nOf(i1);
-  f.set(np);
-  // parabolaVertex(x[k-1] - x[k], x[k+1] - x[k], nm, kV, np), same operations and order.
-  X(i); X(k); f.fsub().set(t0);
-  X(i1); X(k); f.fsub().set(t2);
-  f.get(nm).get(kV).fsub().get(t0).op(F64_DIV).set(s0);
-  f.get(np).get(kV).fsub().get(t2).op(F64_DIV).set(s2);
+  // nm, np (nPair), then parabolaVertex(x[k-1] - x[k], x[k+1] - x[k], nm, kV, np), same
+  // operations and order, its t0, t2 and s0, s2 two per vector.
+  f.get(preA).f64x2Splat().set(preAv);
+  f.get(preB).f64x2Splat().set(preBv);
+  f.get(step).f64x2Splat().set(stepV);
+  nPair(i, 2);
+  f.set(nv);
+  f.get(i).i32(3).shl().set(ya);
+  f.get(ya).get(ya).vLoad64Zero(L.X).op(0xfd, 0x57, 3, ...uleb(L.X + 16), 1); // x[k-1], x[k+1]
+  X(k);
+  f.f64x2Splat().f64x2Sub().set(vv);
+  f.get(vv).f64x2Extract(0).set(t0);
+  f.get(vv).f64x2Extract(1).set(t2);
+  f.get(nv).get(kV).f64x2Splat().f64x2Sub().get(vv).f64x2Div().set(aV);
+  f.get(aV).f64x2Extract(0).set(s0);
+  f.get(aV).f64x2Extract(1).set(s2);
   f.get(s2).get(s0).fsub().get(t2).get(t0).fsub().op(F64_DIV).set(beta);
   f.get(s0).get(beta).get(t0).fmul().fsub().set(alpha);
   f.get(beta).f64(0).op(F64_LT).if_();
