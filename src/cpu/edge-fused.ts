@@ -38,8 +38,9 @@
  *    pre-edge line's s0, s1, s2 and determinant, the post-edge normal matrix's Cholesky
  *    factor (degree 2; its determinant at 1, its count at 0) with the twin's singularity
  *    tests, each formed by the twin's own loop and order, so the same bits;
- *  - the crossing: the intervals nearest the anchor first (WebAssembly: the five around it
- *    without branches, n(i) two per vector), then outward from the anchor until every
+ *  - the crossing: the intervals nearest the anchor first (WebAssembly: the 15 around it,
+ *    screened by multiplications as the white line below, the exact crossing only on the
+ *    candidates, usually one), then outward from the anchor until every
  *    unvisited interval lies farther than the best crossing (less XCROSS_SLACK): the twin's
  *    choice (the nearest, the lowest index on ties) at a few intervals' cost;
  *  - the derivative maximum (WebAssembly, edge-wasm.ts screenedSearch): screened by

@@ -30,8 +30,8 @@
  * (no fused multiply-add in WebAssembly; sqrt is IEEE; f32.demote rounds to nearest like a
  * Float32Array store) in the twin's order, sums added point by point in the twin's index
  * order, so every written value is the twin's bits (test/kernels/edge.test.ts). Cheaper
- * forms (the white-line screen, the crossing's near intervals, the start index) only decide
- * which points are evaluated exactly; see edge-fused.ts.
+ * forms (the white-line and crossing screens, the crossing's near intervals, the start
+ * index) only decide which points are evaluated exactly; see edge-fused.ts.
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { heapAlloc, heapGrowthBytes, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
@@ -396,12 +396,13 @@ const I32_LE_S = 0x4c, I32_AND = 0x71, I32_OR = 0x72, I32_SHR_S = 0x75, SELECT =
 
 /**
  * The edge half (edgeCpu's choices, edge-fused.ts's search order) for the block's pixels
- * with FLAG 1, on an increasing grid: the 0.5 crossing nearest the anchor (the five
- * intervals around it first, without branches; when another interval could be as near, the
- * intervals outward from the anchor until every unvisited one lies farther than the best
- * crossing), then the white line's maximum in [xHalf, xHalf + width] (a screen by
- * multiplications with its maximum, two points per vector, then the exact n(i) only where
- * the maximum can be; EDGE_SCREEN_REL) and its parabola. Float64, every value the twin's
+ * with FLAG 1, on an increasing grid: the 0.5 crossing nearest the anchor (the 15 intervals
+ * around it first, screened by multiplications, the exact crossing only on the candidates;
+ * when another interval could be as near, the intervals outward from the anchor until every
+ * unvisited one lies farther than the best crossing), then the white line's maximum in
+ * [xHalf, xHalf + width] (a screen by multiplications with its maximum, two points per
+ * vector, then the exact n(i) only where the maximum can be; EDGE_SCREEN_REL) and, in a
+ * second pass over the block, its parabola. Float64, every value the twin's
  * expression in the twin's order (n(i) = (y(i) - (preA + (preB xc(i)) / sc)) / step is
  * recomputed where the JavaScript kernel reused it: the same bits). Writes the float32
  * edge rows E0_HALF, WL_ENERGY, WL_HEIGHT into EOUT, or (no finite crossing) status NO_EDGE
