@@ -10,6 +10,8 @@ import { runTiles } from '../src/pipeline/run-tiles.js';
 import { maxEdgeTilePixels } from '../src/pipeline/edge-tile.js';
 import { SyntheticStream } from '../src/synth/stream.js';
 import { record, timeRepeats, type BenchRecord } from './common.js';
+import { heapF32, heapFree } from '../src/cpu/wasm-heap.js';
+import { KernelPool } from '../src/cpu/threads.js';
 
 export interface EdgeBenchOptions {
   sizes: number[];
@@ -34,11 +36,29 @@ export async function benchEdge(backend: Backend, o: EdgeBenchOptions): Promise<
   const rows = Math.max(1, Math.floor(Math.min(o.tilePixels, maxP) / W));
   const src = new SyntheticStream(rows, W);
   const P = rows * W;
-  const tile = new Float32Array(nE * P);
+  // On the CPU the tile lies in the WebAssembly heap and, on several threads, its parts run on
+  // a pool of workers, as runTiles runs it (heap tiles, Backend.pool for a step that splits
+  // its tiles); process CPU seconds beside wall (all threads).
+  const cpu = !backend.gpu;
+  const tile = cpu ? heapF32(nE * P) : new Float32Array(nE * P);
   await src.readRows(0, rows, tile);
-  const k = await timeRepeats(async () => void (await step.runTile(backend, tile, P)), o.repeats);
-  out.push(record({ kernel: 'normalize+edge', mode: 'tile', backend: backend.name, adapter: backend.adapter, spectra: P, energies: nE, repeats: o.repeats, median_s: k.median, min_s: k.min }, 4 * nE * P));
-  o.log(`  tile ${P} spectra: ${(P / k.median).toFixed(0)} spectra/s`);
+  const pool = cpu && (backend.threads ?? 1) > 1 ? KernelPool.create(backend.threads!) : null;
+  const tileBackend = pool ? { ...backend, pool } : backend;
+  let cpuS = Infinity;
+  try {
+    await step.runTile(tileBackend, tile, P); // the workers' modules built
+    const k = await timeRepeats(async () => {
+      const c0 = process.cpuUsage();
+      await step.runTile(tileBackend, tile, P);
+      const c = process.cpuUsage(c0);
+      cpuS = Math.min(cpuS, (c.user + c.system) / 1e6);
+    }, o.repeats);
+    out.push({ ...record({ kernel: 'normalize+edge', mode: 'tile', backend: backend.name, adapter: backend.adapter, spectra: P, energies: nE, repeats: o.repeats, median_s: k.median, min_s: k.min }, 4 * nE * P), threads: cpu ? backend.threads ?? 1 : undefined, min_cpu_s: cpu ? cpuS : undefined });
+    o.log(`  tile ${P} spectra: ${(P / k.median).toFixed(0)} spectra/s (min ${k.min.toFixed(4)} s wall${cpu ? `, ${cpuS.toFixed(4)} s process CPU` : ''})`);
+  } finally {
+    await pool?.close();
+    if (cpu) heapFree(tile);
+  }
 
   // (2) Streamed: generated rows -> tiles within the budget -> whole-image maps.
   for (const n of o.sizes) {

@@ -15,7 +15,8 @@ import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { edgeTileFused, type EdgeRowsOut } from './edge-fused.js';
 import { EDGE_WASM_BLOCK, edgeWasmAvailable, edgeWasmTargetBytes, type EdgeTarget } from './edge-wasm.js';
 import { EDGE_ROWS, NORM_ROWS } from '../kernels/layout.js';
-import type { KernelPool } from './threads.js';
+import { sharedFloat32, type KernelPool } from './threads.js';
+import { EDGE_MAP_NAMES, edgeMaps } from '../pipeline/edge-maps.js';
 import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 
 /** A part: pixels p0 .. p1 - 1 of a tile whose arrays lie in the target's memory at these byte offsets. */
@@ -31,6 +32,14 @@ export interface EdgePartJob {
   P: number;
   p0: number;
   p1: number;
+  /** The tile's maps and status in shared memory, or null: the worker writes its part's maps there (edge-maps.ts). */
+  maps: EdgeMapsDest | null;
+}
+
+/** A tile's maps (EDGE_MAP_NAMES) and status, each of P values in shared memory (written by the workers, part by part). */
+export interface EdgeMapsDest {
+  maps: Record<string, Float32Array>;
+  status: Uint8Array;
 }
 
 /** Pixels a part starts at a multiple of: whole blocks (any cut gives the same rows; this one keeps parts of whole blocks). */
@@ -62,8 +71,12 @@ export class EdgeThreads {
     return edgeWasmAvailable && inHeap(cube) && inHeap(out.norm) && inHeap(out.edge);
   }
 
-  /** normalize + edge of a tile of P pixels into `out` (see runs()), one part per worker. */
-  async run(cube: Float32Array, P: number, out: EdgeRowsOut): Promise<void> {
+  /**
+   * normalize + edge of a tile of P pixels into `out` (see runs()), one part per worker; with
+   * `maps`, the workers also make the tile's maps of their parts there (edgeMaps), so this
+   * thread is left nothing per pixel.
+   */
+  async run(cube: Float32Array, P: number, out: EdgeRowsOut, maps: EdgeMapsDest | null = null): Promise<void> {
     if (!EdgeThreads.runs(cube, out)) throw new Error('EdgeThreads.run: the tile and its rows must lie in this thread\'s WebAssembly heap');
     if (out.norm.length !== NORM_ROWS * P || out.edge.length !== EDGE_ROWS * P) throw new RangeError(`EdgeThreads.run: out rows hold ${out.norm.length} + ${out.edge.length} values, the tile needs ${NORM_ROWS * P} + ${EDGE_ROWS * P}`);
     const T = this.pool.size;
@@ -78,7 +91,7 @@ export class EdgeThreads {
       if (p1 <= p0) continue;
       const job: EdgePartJob = {
         kind: 'edge', key: this.key, plan: this.sent[t] ? null : this.plan, target: { mem, base: this.bases[t] },
-        cube: cube.byteOffset, norm: out.norm.byteOffset, edge: out.edge.byteOffset, P, p0, p1,
+        cube: cube.byteOffset, norm: out.norm.byteOffset, edge: out.edge.byteOffset, P, p0, p1, maps,
       };
       this.sent[t] = true;
       jobs.push(this.pool.runOn(t, job as unknown as Record<string, unknown>));
@@ -103,4 +116,10 @@ export function edgePartJob(j: EdgePartJob): void {
   const norm = new Float32Array(buf, j.norm, NORM_ROWS * j.P);
   const edge = new Float32Array(buf, j.edge, EDGE_ROWS * j.P);
   edgeTileFused(plan, cube, j.P, { norm, edge }, { p0: j.p0, p1: j.p1, target: j.target });
+  if (j.maps) edgeMaps(norm, edge, j.P, j.maps, j.p0, j.p1);
+}
+
+/** Maps and status of P pixels in shared memory (for run()'s `maps`). */
+export function sharedEdgeMaps(P: number): EdgeMapsDest {
+  return { maps: Object.fromEntries(EDGE_MAP_NAMES.map((n) => [n, sharedFloat32(P)])), status: new Uint8Array(new SharedArrayBuffer(P)) };
 }

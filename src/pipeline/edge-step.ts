@@ -9,12 +9,12 @@ import { runGpuTileOnce } from './gpu-tiles.js';
 import { edgeFusedKernelBytes } from '../cpu/edge-fused.js';
 import { edgeWasmAvailable } from '../cpu/edge-wasm.js';
 import { heapF32, heapFree } from '../cpu/wasm-heap.js';
-import { EdgeThreads } from '../cpu/edge-threads.js';
+import { EdgeThreads, sharedEdgeMaps } from '../cpu/edge-threads.js';
 import type { KernelPool } from '../cpu/threads.js';
-import { EdgeRow, EdgeStatus, EDGE_ROWS, EDGE_STATUS_NAMES, NormRow, NORM_ROWS } from '../kernels/layout.js';
+import { EDGE_ROWS, EDGE_STATUS_NAMES, NORM_ROWS } from '../kernels/layout.js';
+import { EDGE_MAP_NAMES, edgeMaps } from './edge-maps.js';
 
-/** Output maps in the order they are written; units in EDGE_MAP_UNITS. */
-export const EDGE_MAP_NAMES = ['e0_half', 'e0_deriv', 'edge_step', 'noise', 'mask', 'whiteline_energy', 'whiteline_height'] as const;
+export { EDGE_MAP_NAMES, edgeMaps };
 export const EDGE_MAP_UNITS: Record<string, string> = {
   e0_half: 'eV',
   e0_deriv: 'eV',
@@ -72,8 +72,10 @@ export function edgeStep(plan: EdgePlan): PixelStep {
       try {
         const out = rows ? edgeRowsIn(rows, P) : undefined;
         if (out && backend.pool && EdgeThreads.runs(cube, out)) {
-          await threadsOn(backend.pool).run(cube, P, out);
-          return edgeMaps(out.norm, out.edge, P);
+          // The maps too are made by the workers, in shared memory.
+          const maps = sharedEdgeMaps(P);
+          await threadsOn(backend.pool).run(cube, P, out, maps);
+          return maps;
         }
         const r = edgeTileCpu(plan, cube, P, out);
         return edgeMaps(r.norm, r.edge, P);
@@ -92,25 +94,4 @@ export function edgeStep(plan: EdgePlan): PixelStep {
 /** The norm rows, then the edge rows, of a tile of P pixels in one block of (NORM_ROWS + EDGE_ROWS) P float32. */
 export function edgeRowsIn(block: Float32Array, P: number): { norm: Float32Array; edge: Float32Array } {
   return { norm: block.subarray(0, NORM_ROWS * P), edge: block.subarray(NORM_ROWS * P, (NORM_ROWS + EDGE_ROWS) * P) };
-}
-
-/** Turns the kernels' row layout into named maps (into `dest` where given); NaN where a pixel is masked. */
-export function edgeMaps(norm: Float32Array, edge: Float32Array, P: number, dest?: TileDest): TileResult {
-  const maps: Record<string, Float32Array> = {};
-  for (const n of EDGE_MAP_NAMES) maps[n] = dest?.maps[n] ?? new Float32Array(P);
-  const status = dest?.status ?? new Uint8Array(P);
-  for (let p = 0; p < P; p++) {
-    const s = norm[NormRow.STATUS * P + p];
-    status[p] = s;
-    const ok = s === EdgeStatus.OK;
-    maps.mask[p] = ok ? 1 : 0;
-    // Step and noise stay defined for LOW_STEP pixels: they are the reason for the mask.
-    maps.edge_step[p] = s === EdgeStatus.NO_DATA ? NaN : norm[NormRow.STEP * P + p];
-    maps.noise[p] = s === EdgeStatus.NO_DATA ? NaN : norm[NormRow.NOISE * P + p];
-    maps.e0_half[p] = ok ? edge[EdgeRow.E0_HALF * P + p] : NaN;
-    maps.e0_deriv[p] = ok ? edge[EdgeRow.E0_DERIV * P + p] : NaN;
-    maps.whiteline_energy[p] = ok ? edge[EdgeRow.WL_ENERGY * P + p] : NaN;
-    maps.whiteline_height[p] = ok ? edge[EdgeRow.WL_HEIGHT * P + p] : NaN;
-  }
-  return { maps, status };
 }
