@@ -47,8 +47,21 @@ function str(s: string): number[] {
   return [...uleb(b.length), ...b];
 }
 
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
+/** The byte arrays one after another (no spread of long arrays: a module's code is ~10^5 bytes). */
+function cat(parts: ArrayLike<number>[]): Uint8Array<ArrayBuffer> {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function section(id: number, body: ArrayLike<number>): Uint8Array<ArrayBuffer> {
+  return cat([[id], uleb(body.length), body]);
 }
 
 /** A function body under construction: locals by name, code as bytes. */
@@ -221,10 +234,10 @@ export class Fn {
   f32x4Sqrt(): this { return this.simd(0xe3); }
 
   /** The body as the code section wants it (locals grouped one entry per local). */
-  body(): number[] {
+  body(): Uint8Array<ArrayBuffer> {
     const locals = [...uleb(this.localTypes.length), ...this.localTypes.flatMap((t) => [1, t])];
-    const b = [...locals, ...this.code, 0x0b];
-    return [...uleb(b.length), ...b];
+    const n = locals.length + this.code.length + 1;
+    return cat([uleb(n), locals, this.code, [0x0b]]);
   }
 }
 
@@ -236,8 +249,8 @@ export function assemble(fns: Fn[], memory: { pages: number; maxPages: number; s
   const importSec = section(2, [1, ...str('m'), ...str('mem'), 0x02, ...limits]);
   const funcSec = section(3, [...uleb(fns.length), ...fns.map((_, i) => uleb(i)).flat()]);
   const exportSec = section(7, [...uleb(fns.length), ...fns.flatMap((f, i) => [...str(f.name), 0x00, ...uleb(i)])]);
-  const codeSec = section(10, [...uleb(fns.length), ...fns.flatMap((f) => f.body())]);
-  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...typeSec, ...importSec, ...funcSec, ...exportSec, ...codeSec]);
+  const codeSec = section(10, cat([uleb(fns.length), ...fns.map((f) => f.body())]));
+  return cat([[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], typeSec, importSec, funcSec, exportSec, codeSec]);
 }
 
 /**
