@@ -101,7 +101,7 @@ export interface LcfPlan {
   rot: Float64Array;
   /** R with the column scaling undone (theta in user units), M x M row-major, upper triangular. */
   ru: Float64Array;
-  /** The column-scaled design matrix [nW][M] and its R (M x M, upper triangular, positive diagonal): the CPU kernel's Gram route (lcf-fast.ts). */
+  /** The column-scaled design matrix [nW][M] and its R (M x M, upper triangular, positive diagonal). */
   xs: Float64Array;
   rs: Float64Array;
   /**
@@ -539,7 +539,7 @@ export function lcfNoData(out: Float64Array, rows: ReturnType<typeof lcfRows>, P
  * unexplained part rho2 and ||y||^2: the subset search (exact NNLS / sum-to-one by KKT, see
  * the module header), then theta, residual_rms and rfactor into `out` (rows, column p).
  * The twin's search (z from the Givens rotations): every subset in order, largest first,
- * until the first exact KKT point. The CPU kernel (lcf-fast.ts, z from the Gram route)
+ * until the first exact KKT point. The CPU kernel (lcf-fast.ts, z from a projection table)
  * uses it for one-subset plans and as the fallback of its active-set search
  * (lcfSearchPixel), which finds the same KKT subset in a few steps; `th` is scratch of M
  * values.
