@@ -311,6 +311,14 @@ export function makeLcfPlan(refs: readonly LcfReference[], energies: Float64Arra
       for (let k = i; k < M; k++) acc -= ru[i * M + k] * blk[L.b + k];
       blk[L.e + i] = acc;
     }
+    // Every column free and no sum-to-one: A = Ru^{-1}, b = 0, so r = 0 exactly; the E just
+    // computed holds only rounding (entries <= ~1e-15, adding ~(1e-15 |z|)^2 to rss). Zeros
+    // make F exactly 0 (the unconstrained fit's residual is rho2 alone) and let the CPU
+    // kernel leave F's terms out (lcf-wasm.ts); ls, and the first subset of nnls.
+    if (free.length === M && !sum1) {
+      blk.fill(0, L.E, L.E + M * M);
+      blk.fill(0, L.e, L.e + M);
+    }
     if (!nonneg) continue;
     // (g_j - nu) = u_j . r, u_j = Ru[:, j] - mean of Ru[:, k] over free references (sum1).
     const freeRefs = free.filter((j) => j < K);
