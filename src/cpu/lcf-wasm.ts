@@ -15,10 +15,15 @@
  * Bytes and flops per pixel: 4 nW read (the float32 spectrum), 8 (M + 3) written (the rows);
  * nW (M + 1) float64 multiply-adds in the pass, ~M + M (M + 1) / 2 in the finish (||z||^2,
  * weights, residual terms). Measured (1 thread, 2^20 pixels x 101 energies,
- * constant background, 6 references: M = 7): pass ~115 ms of CPU with the tile in cache
- * (~3.5 cycles per pixel and energy: the promotes and table loads cost issue slots beside the
- * 8 multiply-adds), ~125 ms from memory; finish ~30 ms (buildFinishSplit); the whole kernel
- * 135-150 ms of CPU (was ~205).
+ * constant background, 6 references: M = 7): pass ~120 ms of CPU, the same with the tile in
+ * cache (~3.7 cycles per pixel and energy, ~0.9 per f64x2 multiply-add pair where the core
+ * sustains two pairs per cycle with operands in registers: the table splats and the y
+ * promotes feeding them cost about as much again; measured and rejected: 5 + 3, 3 + 3 + 2
+ * and 2 x 4 column sweeps, 3 or 4 pixel vectors, pre-splatted tables, one 16-byte load per 4
+ * pixels, two energies per table load, energies unrolled, 16 or 34 energies per chunk,
+ * y held over 4-6 energies with sums in G, all within noise or slower); finish ~15 ms
+ * (buildFinishSplit; ~6-8 ms of it is writing the 80 MB of rows); the whole kernel 130-140 ms
+ * of CPU (load 1.5; was ~205 two sessions ago, ~150 before the projection table).
  * The tile (energy-major [nW][P]) is read in place when it lies in the WebAssembly heap
  * (wasm-heap.ts, which this instance's memory is), a block of C pixels at a time and CHUNK
  * energies at a time: each of the chunk's rows is read sequentially over the block (CHUNK
