@@ -44,8 +44,9 @@ import { exactLabel, KM_SCREEN_MIN_D, WasmScreen, wasmSweep, type SweepTarget } 
 
 /**
  * Pixels per block (global pixel index ranges; the unit of the deterministic reduction and of
- * the work handed to threads). 8192: 100k pixels make 13 blocks, so two threads get 49k and
- * 51k pixels (with 32768 they got 66k and 34k: the iteration waited for the larger half).
+ * the work threads claim, kmeansSweepClaimed). 8192: 100k pixels make 13 blocks, so two
+ * threads' shares differ by at most one block (with 32768 they got 66k and 34k: the
+ * iteration waited for the larger half).
  */
 export const KM_CPU_BLOCK = 1 << 13;
 /** Largest d x (active centres) for which a specialised sweep is generated. */
