@@ -12,8 +12,8 @@
  * blocks of EDGE_WASM_BLOCK pixels and copies their rows out:
  *  - stage: EDGE_WASM_GROUP blocks of the energy-major tile copied into the heap (one copy
  *    per energy row; a tile already in the heap by memory.copy);
- *  - prep: a block transposed to pixel-major rows and searched for each pixel's own-e0
- *    derivative maximum, two pixels per vector;
+ *  - prep: a block searched for each pixel's own-e0 derivative maximum, two pixels per
+ *    vector (every pass reads the staged energy-major rows);
  *  - fit: the own e0, the pre-edge line and post-edge polynomial (the grid-only parts from
  *    the tables below), noise, step, rebase and status, scalar float64 with two window
  *    points per vector where a point's work is independent (the sums stay point by point);
@@ -38,8 +38,9 @@
  *    pre-edge line's s0, s1, s2 and determinant, the post-edge normal matrix's Cholesky
  *    factor (degree 2; its determinant at 1, its count at 0) with the twin's singularity
  *    tests, each formed by the twin's own loop and order, so the same bits;
- *  - the crossing: the intervals nearest the anchor first (WebAssembly: the five around it
- *    without branches, n(i) two per vector), then outward from the anchor until every
+ *  - the crossing: the intervals nearest the anchor first (WebAssembly: the 15 around it,
+ *    screened by multiplications as the white line below, the exact crossing only on the
+ *    candidates, usually one), then outward from the anchor until every
  *    unvisited interval lies farther than the best crossing (less XCROSS_SLACK): the twin's
  *    choice (the nearest, the lowest index on ties) at a few intervals' cost;
  *  - the derivative maximum (WebAssembly, edge-wasm.ts screenedSearch): screened by
@@ -57,7 +58,12 @@
  * search; blocks of 512-1024 pixels in JavaScript; copying the block out of the WebAssembly
  * heap into ordinary arrays; in WebAssembly, three instead of five near intervals (more
  * outward searches), the white line and the crossing in two passes over a block, and the
- * derivative maximum found on the moving sums before dividing by the window width.
+ * derivative maximum found on the moving sums before dividing by the window width; reading a
+ * heap tile in place instead of staging it (its rows 4 P bytes apart: prep 23 -> 33-66 ms per
+ * 262k pixels, by 4 x 4 transposes or by runs of four rows), staging 2 or 4 blocks at once
+ * or blocks of 128 or 512 pixels, the post-edge solve two pixels per vector, and the white
+ * line's maximum and second largest screen value tracked per lane to skip its exact pass
+ * (as much added to the screen pass as taken from the exact one).
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
@@ -241,12 +247,15 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number, out
   // energy-major tile (nE short runs of contiguous float32, read in memory order) into a
   // pixel-major block y[j * nE + i], so every per-pixel pass below walks contiguous memory
   // instead of striding P floats per energy (a TLB miss and a new stream per energy).
-  // With WebAssembly SIMD (edge-wasm.ts) the gather and the derivative search of each block
-  // run there (the same operations, so the same bits), including the two smoothed values
-  // beside the maximum that the parabola needs; the blocks are staged EDGE_WASM_GROUP at a time.
+  // With WebAssembly SIMD (edge-wasm.ts) the derivative search of each block runs there (the
+  // same operations, so the same bits), including the two smoothed values beside the maximum
+  // that the parabola needs, on the staged energy-major rows (EDGE_WASM_GROUP blocks at a
+  // time); a pixel this loop takes is gathered from them (EdgeWasm.gather).
   const W = edgeWasmAvailable ? edgeWasm(plan, T) : null;
   const B = W ? EDGE_WASM_BLOCK : EDGE_BLOCK;
-  const y = W ? W.y : new Float32Array(B * nE);
+  // With WebAssembly, y holds one pixel's spectrum (gathered from the staged rows for the
+  // pixels the JavaScript loop below takes); without, the block's spectra.
+  const y = W ? new Float32Array(nE) : new Float32Array(B * nE);
   // On an increasing grid every pixel whose windows hold only finite values (the usual
   // case) is done in edge-wasm.ts (finish(): fit() and edge()), its float32 rows copied out
   // per block; the loop below then runs only for the others (code 0).
@@ -259,8 +268,8 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number, out
   const sc = pre.scale;
   for (let p0 = 0; p0 < P; p0 += B) {
    const nb = Math.min(B, P - p0);
+   const g = (p0 / B) % EDGE_WASM_GROUP;
    if (W) {
-     const g = (p0 / B) % EDGE_WASM_GROUP;
      if (g === 0) W.stage(cube, P, p0, Math.min(B * EDGE_WASM_GROUP, P - p0));
      W.run(g, nb);
    }
@@ -270,17 +279,21 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number, out
        for (let j = 0; j < nb; j++) y[j * nE + i] = cube[src + j];
      }
    }
-   if (inPlace) WF!.finishInto(nb, norm, edge, P, p0);
+   if (inPlace) WF!.finishInto(g, nb, norm, edge, P, p0);
    else if (WF) {
-     WF.finish(nb);
+     WF.finish(g, nb);
      const full = nb === B;
      for (let k = 0; k < NORM_ROWS; k++) norm.set(full ? WF.normOut[k] : WF.normOut[k].subarray(0, nb), k * P + p0);
      for (let k = 0; k < EDGE_ROWS; k++) edge.set(full ? WF.edgeOut[k] : WF.edgeOut[k].subarray(0, nb), k * P + p0);
    }
    for (let j = 0; j < nb; j++) {
     const p = p0 + j;
-    const yo = j * nE;
     if (WF && WF.code[j] !== 0) continue;
+    let yo = j * nE;
+    if (W) {
+      W.gather(g, j, y);
+      yo = 0;
+    }
     // 1. Own e0: smoothed derivative maximum in the edge window.
     let best = -1, bestV = -Infinity, dsPrev = NaN, dsNext = NaN;
     if (W) {

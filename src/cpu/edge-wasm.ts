@@ -3,10 +3,14 @@
  * plan (energies, windows and smoothing unrolled or in tables, the denominators constants),
  * working on blocks of EDGE_WASM_BLOCK pixels in the shared heap (wasm-heap.ts):
  *  - stage: EDGE_WASM_GROUP blocks' spectra copied energy-major into the heap (from a tile in
- *    the heap by memory.copy; other tiles by one JavaScript copy per energy row);
- *  - prep (SIMD): a block transposed to pixel-major float32 rows (y[j * nE + i]) and searched
- *    for the own-e0 derivative maximum two pixels per f64x2 vector, straight from the
- *    energy-major rows (the same energy indices for every pixel): the central differences
+ *    the heap by memory.copy; other tiles by one JavaScript copy per energy row), the rows
+ *    rowStride bytes apart; every pass below reads the spectra there (pixel j's value at
+ *    energy i at S + 4 j + i rowStride; a pair of energies of one pixel by two lane loads; the
+ *    lines of 16 neighbouring pixels are shared, so the block's working set stays in cache:
+ *    no transposed copy, measured faster than transposing to pixel-major rows);
+ *  - prep (SIMD): the block searched for the own-e0 derivative maximum two pixels per f64x2
+ *    vector, straight from the energy-major rows (the same energy indices for every pixel):
+ *    the central differences
  *    d(i) = (y(i+1) - y(i-1)) / (x(i+1) - x(i-1)), their moving average
  *    ((0 + d(i-h)) + ... + d(i+h)) / (2h + 1) over the edge window, the first index of the
  *    largest finite value (-1 if none), and the smoothed values at its two neighbours (the
@@ -19,13 +23,15 @@
  *    status, with the grid-only parts from edge-fused.ts's tables; a pixel with a non-finite
  *    value in its windows is left to JavaScript (CODE 0);
  *  - edge (scalar float64, SIMD screens): edgeCpu's 0.5 crossing and white line.
- * fit and edge write the block's float32 rows, which JavaScript copies out row by row.
+ * fit and edge write the block's float32 rows, which JavaScript copies out row by row (or
+ * straight into rows in the heap). JavaScript gathers the spectrum of a pixel it takes
+ * (CODE 0) from the staged rows.
  * Every value is a float32 promoted to float64 and every operation a float64 IEEE operation
  * (no fused multiply-add in WebAssembly; sqrt is IEEE; f32.demote rounds to nearest like a
  * Float32Array store) in the twin's order, sums added point by point in the twin's index
  * order, so every written value is the twin's bits (test/kernels/edge.test.ts). Cheaper
- * forms (the white-line screen, the crossing's near intervals, the start index) only decide
- * which points are evaluated exactly; see edge-fused.ts.
+ * forms (the white-line and crossing screens, the crossing's near intervals, the start
+ * index) only decide which points are evaluated exactly; see edge-fused.ts.
  */
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { heapAlloc, heapGrowthBytes, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
@@ -47,30 +53,32 @@ export const XCROSS_SLACK = 1e-12;
 interface Exports {
   stage: (src: number, stride: number, bytes: number) => void;
   prep: (off: number, pairs: number) => void;
-  fit: (nb: number, no: number, eo: number, rs: number) => void;
-  edge: (nb: number, no: number, eo: number, rs: number) => void;
+  fit: (nb: number, no: number, eo: number, rs: number, off: number) => void;
+  edge: (nb: number, no: number, eo: number, rs: number, off: number) => void;
 }
 
 interface Layout {
-  S: number; rowStride: number; Y: number; BEST: number; BV: number; DL: number; DR: number;
+  S: number; rowStride: number; BEST: number; BV: number; DL: number; DR: number;
   /** Grid tables (f64 per energy): x, x - pre.centre, (x - pre.centre) / pre.scale. */
   X: number; XC: number; XS: number;
-  /** The white line's screen values of the current pixel (f64 per energy, nE + 2). */
+  /** The white line's screen values of the current pixel (f64 per energy, nE + 4). */
   A: number;
-  /** The crossing search's n(i) near the anchor (f64 x 8). */
-  NV: number;
   /** Per pixel of the block (f64): the edge search's inputs preA, preB, step, anchor; FLAG (i32): 1 = search this pixel; CODE (i32): 1 = done here, 0 = for the JavaScript kernel. */
   PA: number; PB: number; ST: number; AN: number; FLAG: number; CODE: number;
   /** fit()'s state between its two passes (f64: la, lb, xd; i32: ie0, GO 1 = continue). */
   LA: number; LB: number; XD: number; IE0: number; GO: number;
   /** fit()'s state between its phases 2 and 3 (f64: c0, cf1, cf2). */
   C0: number; C1: number; C2: number;
+  /** edge()'s state between its two passes: the white line's maximum index (i32, -1: none) and n there (f64). */
+  WK: number; WKV: number;
   /** The block's float32 output rows: [NORM_ROWS][EDGE_WASM_BLOCK], [EDGE_ROWS][EDGE_WASM_BLOCK]. */
   NOUT: number; EOUT: number;
   /** Per own-e0 index tables (edge-fused.ts Tables): win (i32 x 4), basis (x 4), pre (x 4), chol (x 8), u and t (x nE). */
   WIN: number; BASIS: number; TPRE: number; TCHOL: number; TU: number; TT: number;
   /** prep's screened search: x(i+1) - x(i-1) at DXT + 8 (i + DXT_PAD) (NaN outside 1 .. nE - 2). */
   DXT: number;
+  /** Per own-e0 index k (32 bytes): the step's t0 = (x[k] - qc) / qs and the rebase's alpha = post.scale / qs, beta = (post.centre - qc) / qs (grid only: the twin's expressions, evaluated once per plan). */
+  TQ: number;
   bytes: number;
 }
 
@@ -78,23 +86,25 @@ function layout(nE: number, base: number): Layout {
   const al = (x: number) => Math.ceil(x / 64) * 64;
   // Staged rows 4B + 64 bytes apart (not a power of two: the rows do not share cache sets).
   const rowStride = 4 * EDGE_WASM_BLOCK * EDGE_WASM_GROUP + 64;
-  const S = base;
-  const Y = al(S + rowStride * nE + 16);
-  const BEST = al(Y + 4 * nE * EDGE_WASM_BLOCK);
+  // The staged rows after a guard of STAGE_GUARD rows: addresses computed down to
+  // STAGE_GUARD rows before a pixel's first value stay inside the memory (the values read
+  // there are never used).
+  const S = al(base + STAGE_GUARD * rowStride);
+  const BEST = al(S + rowStride * (nE + STAGE_GUARD) + 16);
   const BV = al(BEST + 8 * EDGE_WASM_BLOCK);
   const DL = al(BV + 8 * EDGE_WASM_BLOCK);
   const DR = al(DL + 8 * EDGE_WASM_BLOCK);
   const X = al(DR + 8 * EDGE_WASM_BLOCK), XC = al(X + 8 * (nE + 2)), XS = al(XC + 8 * nE), A = al(XS + 8 * (nE + 2));
   const blk = (a: number) => al(a + 8 * EDGE_WASM_BLOCK);
-  const NV = al(A + 8 * (nE + 2));
-  const PA = al(NV + 64), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
+  const PA = al(A + 8 * (nE + 4)), PB = blk(PA), ST = blk(PB), AN = blk(ST), FLAG = blk(AN), CODE = blk(FLAG);
   const LA = blk(CODE), LB = blk(LA), XD = blk(LB), IE0 = blk(XD), GO = blk(IE0);
-  const C0 = blk(GO), C1 = blk(C0), C2 = blk(C1);
-  const NOUT = blk(C2), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
+  const C0 = blk(GO), C1 = blk(C0), C2 = blk(C1), WK = blk(C2), WKV = blk(WK);
+  const NOUT = blk(WKV), EOUT = al(NOUT + 4 * NORM_ROWS * EDGE_WASM_BLOCK);
   const WIN = al(EOUT + 4 * EDGE_ROWS * EDGE_WASM_BLOCK), BASIS = al(WIN + 16 * nE), TPRE = al(BASIS + 32 * nE), TCHOL = al(TPRE + 32 * nE);
   const TU = al(TCHOL + 64 * nE), TT = al(TU + 8 * nE * nE);
   const DXT = al(TT + 8 * nE * nE);
-  return { S, rowStride, Y, BEST, BV, DL, DR, X, XC, XS, A, NV, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, C0, C1, C2, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, bytes: al(DXT + 8 * (nE + 2 * DXT_PAD)) - base };
+  const TQ = al(DXT + 8 * (nE + 2 * DXT_PAD));
+  return { S, rowStride, BEST, BV, DL, DR, X, XC, XS, A, PA, PB, ST, AN, FLAG, CODE, LA, LB, XD, IE0, GO, C0, C1, C2, WK, WKV, NOUT, EOUT, WIN, BASIS, TPRE, TCHOL, TU, TT, DXT, TQ, bytes: al(TQ + 32 * nE) - base };
 }
 
 function buildStage(nE: number, L: Layout): Fn {
@@ -117,7 +127,7 @@ function buildStage(nE: number, L: Layout): Fn {
  * own NOUT / EOUT, 4 EDGE_WASM_BLOCK apart; or the tile's rows in the heap, 4 P apart, which
  * they then write in place: no copy out).
  */
-const OUT_PARAMS: [string, typeof I32][] = [['nb', I32], ['no', I32], ['eo', I32], ['rs', I32]];
+const OUT_PARAMS: [string, typeof I32][] = [['nb', I32], ['no', I32], ['eo', I32], ['rs', I32], ['off', I32]];
 
 /** Per-row base addresses (locals set once per call); nA(row) / eA(row) push pixel jo's address in that norm / edge row (store offset 0). */
 function outRows(f: Fn, jo: string): { nA: (row: number) => void; eA: (row: number) => void } {
@@ -132,40 +142,10 @@ function buildPrep(plan: EdgePlan, L: Layout): Fn {
   const { nE, x, smoothHalf: h } = plan;
   const ei0 = plan.edge.i0, ei1 = plan.edge.i1;
   const f = new Fn('prep', [['off', I32], ['pairs', I32]]);
-  const j = f.local('j', I32), src = f.local('src', I32), dst = f.local('dst', I32), t = f.local('t', I32);
+  const src = f.local('src', I32), dst = f.local('dst', I32), t = f.local('t', I32);
   const acc = f.local('acc', V128), v = f.local('v', V128), upd = f.local('upd', V128);
   const best = f.local('best', V128), bestV = f.local('bestV', V128), nan = f.local('nan', V128), zero = f.local('zero', V128);
   const prevV = f.local('prevV', V128), updPrev = f.local('updPrev', V128), left = f.local('left', V128), right = f.local('right', V128);
-  // 1. Transpose: pixel j's nE values to Y + 4 nE j, four pixels at a time: 4 x 4 blocks
-  // (four energies of four pixels) by shuffles, the nE % 4 last energies one value at a time.
-  // A block's pixels past the last pair (up to the next multiple of 4, within the block's
-  // EDGE_WASM_BLOCK rows) get stale values that nothing reads.
-  const lanes = (l: number[]) => l.flatMap((k) => [4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3]);
-  const r = [0, 1, 2, 3].map((k) => f.local(`r${k}`, V128));
-  const tq = [0, 1, 2, 3].map((k) => f.local(`tq${k}`, V128));
-  f.i32(0).set(j);
-  f.block().loop();
-  f.get(j).get('pairs').i32(1).shl().geS().brIf(1);
-  f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(src);
-  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(dst);
-  const n4 = nE - (nE % 4);
-  for (let e = 0; e < n4; e += 4) {
-    for (let k = 0; k < 4; k++) f.get(src).vLoad((e + k) * L.rowStride).set(r[k]);
-    f.get(r[0]).get(r[1]).shuffle(lanes([0, 4, 1, 5])).set(tq[0]); // e, e+1 of pixels 0, 1
-    f.get(r[0]).get(r[1]).shuffle(lanes([2, 6, 3, 7])).set(tq[1]); // e, e+1 of pixels 2, 3
-    f.get(r[2]).get(r[3]).shuffle(lanes([0, 4, 1, 5])).set(tq[2]); // e+2, e+3 of pixels 0, 1
-    f.get(r[2]).get(r[3]).shuffle(lanes([2, 6, 3, 7])).set(tq[3]); // e+2, e+3 of pixels 2, 3
-    for (let px = 0; px < 4; px++) {
-      const [a, b] = px < 2 ? [tq[0], tq[2]] : [tq[1], tq[3]];
-      f.get(dst).get(a).get(b).shuffle(lanes(px % 2 === 0 ? [0, 1, 4, 5] : [2, 3, 6, 7])).vStore(4 * nE * px + 4 * e);
-    }
-  }
-  for (let e = n4; e < nE; e++) {
-    for (let px = 0; px < 4; px++) f.get(dst).get(src).op(0x2a, 2, ...uleb(e * L.rowStride + 4 * px)).f32Store(4 * nE * px + 4 * e); // f32.load
-  }
-  f.get(j).i32(4).add().set(j);
-  f.br(0);
-  f.end().end();
   // 2. Derivative maximum, pixel pairs.
   const dLo = Math.max(1, ei0 - h), dHi = Math.min(nE - 2, ei1 - 1 + h); // d(i) needed for i in [ei0 - h, ei1 - 1 + h]
   const d = new Map<number, string>();
@@ -244,15 +224,16 @@ function derivScreen(plan: EdgePlan): boolean {
 
 /**
  * prep's derivative search with the divisions only where the maximum can be, for a pixel
- * pair (two lanes). Pass 1, two pixels per vector: the screen values a(i) = (((0 + e(i-h))
- * + ...) + e(i+h)) * (1 / w) with e(k) = (y(k+1) - y(k-1)) * (1 / dx(k)) (reciprocals
- * tabulated): multiplications where the twin divides; each of the few roundings that differ
- * is relative to a term no larger than max |e(k)|, so |a(i) - ds(i)| <= ~25 eps max|d(k)|,
- * far inside tol = DERIV_SCREEN_REL max|e(k)| (a NaN e ignored there, as a NaN a in the
- * maximum). Pass 2, per pixel in index order: the twin's ds(i) = (((0 + d(i-h)) + ...) +
- * d(i+h)) / w with d(k) = (y(k+1) - y(k-1)) / dx(k) (NaN outside 1 .. nE - 2), only where
- * a(i) >= max a - 2 tol or a(i) is NaN (every point when the bound is not finite), the first
- * largest finite one kept: a point screened out lies below the exact value at the screen's
+ * pair (two lanes). Pass 1, two pixels per vector: the screen values a(i) = (e(i-h) + ...)
+ * + e(i+h), in units of w (the twin divides the sum by w; the screen compares w ds(i)), with
+ * e(k) = (y(k+1) - y(k-1)) * (1 / dx(k)) (reciprocals tabulated): multiplications where the
+ * twin divides; each of the few roundings that differ is relative to a term no larger than
+ * max |e(k)|, so |a(i) - w ds(i)| <= ~25 w eps max|d(k)|, far inside w tol, tol =
+ * DERIV_SCREEN_REL max|e(k)| (a NaN e ignored there, as a NaN a in the maximum). Pass 2,
+ * per pixel in index order: the twin's ds(i) = (((0 + d(i-h)) + ...) + d(i+h)) / w with
+ * d(k) = (y(k+1) - y(k-1)) / dx(k) (NaN outside 1 .. nE - 2), only where a(i) >= max a -
+ * 2 w tol or a(i) is NaN (every point when the bound is not finite), the first largest
+ * finite one kept: a point screened out lies below the exact value at the screen's
  * maximum, so the twin's index and value; the values beside it computed by the same
  * expression.
  */
@@ -290,69 +271,77 @@ function screenedSearch(
   f.f64(-Infinity).f64x2Splat().set(aMax);
   const av = Array.from({ length: ei1 - ei0 }, (_, k) => f.local(`av${k}`, V128));
   for (let i = ei0; i < ei1; i++) {
-    f.get(zero).set(acc);
     for (let k = -h; k <= h; k++) {
       const di = d.get(i + k);
-      f.get(acc);
       if (di) f.get(di); else f.get(nan);
-      f.f64x2Add().set(acc);
+      if (k > -h) f.f64x2Add();
     }
-    f.get(acc).f64(1 / w).f64x2Splat().f64x2Mul().set(av[i - ei0]);
+    f.set(av[i - ei0]);
     f.get(aMax).get(av[i - ei0]).op(0xfd, 0xf7, 0x01).set(aMax);
   }
-  // thr = aMax - 2 tol; not finite (no finite a, an infinite e): -Infinity (every point exact).
-  f.get(aMax).f64(2 * DERIV_SCREEN_REL).f64x2Splat().get(absM).f64x2Mul().f64x2Sub().set(thr);
+  // thr = aMax - 2 w tol (the screen in units of w); not finite (no finite a, an infinite e):
+  // -Infinity (every point exact).
+  f.get(aMax).f64(2 * w * DERIV_SCREEN_REL).f64x2Splat().get(absM).f64x2Mul().f64x2Sub().set(thr);
   f.get(thr).f64(-Infinity).f64x2Splat().get(thr).get(thr).f64x2Sub().get(zero).f64x2Eq().vBitselect().set(thr);
   // Pass 2.
   for (let l = 0; l < 2; l++) {
     const S = lane[l];
-    f.get(t).i32(1).shl().i32(l).add().i32(4 * nE).mul().i32(L.Y).add().set(S.yo);
+    f.get(t).i32(1).shl().i32(l).add().i32(2).shl().i32(L.S).add().get('off').add().set(S.yo);
     f.get(thr).f64x2Extract(l).set(S.th);
     f.i32(-1).set(S.bi);
     f.f64(-Infinity).set(S.bv);
   }
-  // ds(idx) of lane l onto the stack: the twin's expression. y(k) read from the transposed
-  // rows (outside the pixel's row only where dx is NaN: a NaN either way).
+  // ds(idx) of lane l onto the stack: the twin's expression. y(k) read from the staged rows,
+  // RS bytes apart (outside the grid only where dx is NaN: a NaN either way).
+  const RS = L.rowStride;
   const dsOf = (l: number, idx: string) => {
     const S = lane[l];
-    // Addressed from y(idx - h - 1), at yo + 4 idx - 4 (h + 1): offsets 4 (k + h + 2) and 4 (k + h).
-    f.get(S.yo).get(idx).i32(2).shl().add().i32(4 * (h + 1)).sub().set(q.dst);
+    // Addressed from y(idx - h - 1), at yo + RS idx - RS (h + 1): offsets RS (k + h + 2) and RS (k + h).
+    f.get(S.yo).get(idx).i32(RS).mul().add().i32(RS * (h + 1)).sub().set(q.dst);
     f.f64(0);
     for (let k = -h; k <= h; k++) {
-      f.get(q.dst).op(0x2a, 2, ...uleb(4 * (k + h + 2))).promote();
-      f.get(q.dst).op(0x2a, 2, ...uleb(4 * (k + h))).promote().fsub();
+      f.get(q.dst).op(0x2a, 2, ...uleb(RS * (k + h + 2))).promote();
+      f.get(q.dst).op(0x2a, 2, ...uleb(RS * (k + h))).promote().fsub();
       // dx(idx + k) at DXT + 8 (idx + k + DXT_PAD), NaN outside 1 .. nE - 2.
       f.get(idx).i32(3).shl().f64Load(L.DXT + 8 * (k + DXT_PAD)).op(F64_DIV);
       f.fadd();
     }
     f.f64(w).op(F64_DIV);
   };
-  // ds(i) of lane l for a constant i: y from yb = yo - 4 (h + 1), the grid's dx a constant
+  // ds(i) of lane l for a constant i: y from yb = yo - RS (h + 1), the grid's dx a constant
   // (x(i+1) - x(i-1), NaN outside 1 .. nE - 2, as the twin's d).
-  for (let l = 0; l < 2; l++) f.get(lane[l].yo).i32(4 * (h + 1)).sub().set(lane[l].yb);
+  for (let l = 0; l < 2; l++) f.get(lane[l].yo).i32(RS * (h + 1)).sub().set(lane[l].yb);
   const dsAt = (l: number, i: number) => {
     const yb = lane[l].yb;
     f.f64(0);
     for (let k = i - h; k <= i + h; k++) {
-      f.get(yb).op(0x2a, 2, ...uleb(4 * (k + h + 2))).promote();
-      f.get(yb).op(0x2a, 2, ...uleb(4 * (k + h))).promote().fsub();
+      f.get(yb).op(0x2a, 2, ...uleb(RS * (k + h + 2))).promote();
+      f.get(yb).op(0x2a, 2, ...uleb(RS * (k + h))).promote().fsub();
       f.f64(k >= 1 && k <= nE - 2 ? x[k + 1] - x[k - 1] : NaN).op(F64_DIV);
       f.fadd();
     }
     f.f64(w).op(F64_DIV);
   };
-  for (let i = ei0; i < ei1; i++) {
-    f.get(av[i - ei0]).get(thr).f64x2Lt().vNot().vAnyTrue().if_();
-    for (let l = 0; l < 2; l++) {
-      const S = lane[l];
-      f.get(av[i - ei0]).f64x2Extract(l).get(S.th).op(F64_LT).eqz().if_();
-      dsAt(l, i);
-      f.set(S.sv);
-      f.get(S.sv).get(S.sv).fsub().f64(0).op(F64_EQ).get(S.sv).get(S.bv).op(F64_GT).op(I32_AND).if_();
-      f.get(S.sv).set(S.bv);
-      f.i32(i).set(S.bi);
-      f.end();
-      f.end();
+  // Four window points (both lanes) per test: skipped together where all lie below thr.
+  for (let g = ei0; g < ei1; g += 4) {
+    const ge = Math.min(g + 4, ei1);
+    for (let i = g; i < ge; i++) {
+      f.get(av[i - ei0]).get(thr).f64x2Lt();
+      if (i > g) f.vAnd();
+    }
+    f.i64x2AllTrue().eqz().if_();
+    for (let i = g; i < ge; i++) {
+      for (let l = 0; l < 2; l++) {
+        const S = lane[l];
+        f.get(av[i - ei0]).f64x2Extract(l).get(S.th).op(F64_LT).eqz().if_();
+        dsAt(l, i);
+        f.set(S.sv);
+        f.get(S.sv).get(S.sv).fsub().f64(0).op(F64_EQ).get(S.sv).get(S.bv).op(F64_GT).op(I32_AND).if_();
+        f.get(S.sv).set(S.bv);
+        f.i32(i).set(S.bi);
+        f.end();
+        f.end();
+      }
     }
     f.end();
   }
@@ -380,6 +369,18 @@ function screenedSearch(
   f.end().end();
 }
 
+/**
+ * Two consecutive energies of one pixel in the staged rows (at addr + off and addr + off +
+ * rs) as lanes 0 and 1 of an f32x4 (lanes 2, 3 zero) on the stack: v128.load32_zero, then
+ * v128.load32_lane 1.
+ */
+function pairAt(f: Fn, addr: string, off: number, rs: number): void {
+  f.get(addr).get(addr).vLoad32Zero(off).op(0xfd, 0x56, 2, ...uleb(off + rs), 1);
+}
+
+/** Staged rows before the first that addresses may be computed from (the crossing window's NW / 2 = 8 and the derivative's h + 1 <= DXT_PAD): never negative. */
+const STAGE_GUARD = 10;
+
 /** Guard entries of the DXT table on each side (indices idx + k down to -DXT_PAD). */
 const DXT_PAD = 8;
 
@@ -395,12 +396,13 @@ const I32_LE_S = 0x4c, I32_AND = 0x71, I32_OR = 0x72, I32_SHR_S = 0x75, SELECT =
 
 /**
  * The edge half (edgeCpu's choices, edge-fused.ts's search order) for the block's pixels
- * with FLAG 1, on an increasing grid: the 0.5 crossing nearest the anchor (the five
- * intervals around it first, without branches; when another interval could be as near, the
- * intervals outward from the anchor until every unvisited one lies farther than the best
- * crossing), then the white line's maximum in [xHalf, xHalf + width] (a screen by
- * multiplications with its maximum, two points per vector, then the exact n(i) only where
- * the maximum can be; EDGE_SCREEN_REL) and its parabola. Float64, every value the twin's
+ * with FLAG 1, on an increasing grid: the 0.5 crossing nearest the anchor (the 15 intervals
+ * around it first, screened by multiplications, the exact crossing only on the candidates;
+ * when another interval could be as near, the intervals outward from the anchor until every
+ * unvisited one lies farther than the best crossing), then the white line's maximum in
+ * [xHalf, xHalf + width] (a screen by multiplications with its maximum, two points per
+ * vector, then the exact n(i) only where the maximum can be; EDGE_SCREEN_REL) and, in a
+ * second pass over the block, its parabola. Float64, every value the twin's
  * expression in the twin's order (n(i) = (y(i) - (preA + (preB xc(i)) / sc)) / step is
  * recomputed where the JavaScript kernel reused it: the same bits). Writes the float32
  * edge rows E0_HALF, WL_ENERGY, WL_HEIGHT into EOUT, or (no finite crossing) status NO_EDGE
@@ -421,12 +423,13 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   const Li = f.local('Li', I32), Ri = f.local('Ri', I32), i = f.local('i', I32), i1 = f.local('i1', I32), iHalf = f.local('iHalf', I32), k = f.local('k', I32);
   const [preA, preB, step, anchor, slack, bestDist, xHalf, dL, dR, nPrev, nNext, xcross, dist] =
     ['preA', 'preB', 'step', 'anchor', 'slack', 'bestDist', 'xHalf', 'dL', 'dR', 'nPrev', 'nNext', 'xcross', 'dist'].map((n) => f.local(n, F64));
-  const [wlHi, inv, cTol, thr, n, kV, xw, hw, nm, np, t0, t2, s0, s2, beta, alpha, tv] =
-    ['wlHi', 'inv', 'cTol', 'thr', 'n', 'kV', 'xw', 'hw', 'nm', 'np', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv'].map((q) => f.local(q, F64));
+  const [wlHi, inv, cTol, thr, n, kV, xw, hw, t0, t2, s0, s2, beta, alpha, tv] =
+    ['wlHi', 'inv', 'cTol', 'thr', 'n', 'kV', 'xw', 'hw', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv'].map((q) => f.local(q, F64));
   const wl0 = f.local('wl0', I32), wl1 = f.local('wl1', I32);
-  const [aMaxV, absV, preAv, preBv, invV, vv, aV] = ['aMaxV', 'absV', 'preAv', 'preBv', 'invV', 'vv', 'aV'].map((q) => f.local(q, V128));
+  const [aMaxV, absV, preAv, preBv, invV, vv, aV, stepV, nv] = ['aMaxV', 'absV', 'preAv', 'preBv', 'invV', 'vv', 'aV', 'stepV', 'nv'].map((q) => f.local(q, V128));
+  const ya = f.local('ya', I32);
   const X = (idx: string) => f.get(idx).i32(3).shl().f64Load(L.X);
-  const Y = (idx: string) => f.get(yo).get(idx).i32(2).shl().add().f32Load(0).promote();
+  const Y = (idx: string) => f.get(yo).get(idx).i32(L.rowStride).mul().add().f32Load(0).promote();
   // n(idx) = (y(idx) - (preA + (preB * xc(idx)) / sc)) / step (edgeCpu's n with preEdgeLine).
   const nOf = (idx: string) => {
     Y(idx);
@@ -434,19 +437,49 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
     f.fsub().get(step).op(F64_DIV);
   };
   const finite = (q: string) => f.get(q).get(q).fsub().f64(0).op(F64_EQ);
-  const NEAR = 6;
-  const c0 = f.local('c0', I32), r = f.local('r', I32);
-  // n(idx) into `to`: from NV when idx is a NEAR point, else computed.
-  // x[c0 + q], addressed from lo = c0 + NEAR / 2 >= 0 (a negative base address would leave
+  // n(idx) and n(idx + gap) as one f64x2 on the stack: nOf's operations in each lane (preAv,
+  // preBv, stepV set).
+  const nPair = (idx: string, gap: number) => {
+    f.get(yo).get(idx).i32(L.rowStride).mul().add().set(ya);
+    pairAt(f, ya, 0, gap * L.rowStride);
+    f.f64x2PromoteLow();
+    f.get(preAv).get(preBv);
+    f.get(idx).i32(3).shl().set(ya);
+    if (gap === 1) f.get(ya).vLoad(L.XC);
+    else f.get(ya).get(ya).vLoad64Zero(L.XC).op(0xfd, 0x57, 3, ...uleb(L.XC + 8 * gap), 1); // v128.load64_lane 1
+    f.f64x2Mul().f64(sc).f64x2Splat().f64x2Div().f64x2Add().f64x2Sub().get(stepV).f64x2Div();
+  };
+  // The crossing window: the NW points lo - NW / 2 .. lo + NW / 2 - 1 around the anchor, the
+  // NW - 1 intervals c0 .. c0 + NW - 2 (c0 = lo - NW / 2).
+  const NW = 16;
+  const c0 = f.local('c0', I32), r = f.local('r', I32), cand = f.local('cand', I32), geB = f.local('geB', I32), ltB = f.local('ltB', I32);
+  const [relV, ctV, tolV, halfV] = ['relV', 'ctV', 'tolV', 'halfV'].map((q) => f.local(q, V128));
+  // x[c0 + q], addressed from lo = c0 + NW / 2 >= 0 (a negative base address would leave
   // the memory: wasm addresses are unsigned); c0 + q outside the grid reads a neighbouring
   // table, a value no result uses.
-  const Xq = (q: number) => f.get(lo).i32(3).shl().f64Load(L.X + 8 * (q - NEAR / 2));
-  const nNear = (idx: string, to: string) => {
-    f.get(idx).get(c0).sub().tee(r).i32(NEAR).op(0x49).if_(); // i32.lt_u
-    f.get(r).i32(3).shl().f64Load(L.NV).set(to);
-    f.else_();
-    nOf(idx);
-    f.set(to);
+  const Xq = (q: number) => f.get(lo).i32(3).shl().f64Load(L.X + 8 * (q - NW / 2));
+  // crossAt(i) (edgeCpu): n(i) < 0.5 <= n(i + 1), the crossing by linear interpolation, kept
+  // when nearer than the best so far (the lowest index on ties).
+  const crossAt = () => {
+    f.block(); // br 0 = next interval
+    nPair(i, 1);
+    f.tee(nv).f64x2Extract(0).set(nPrev);
+    f.get(nv).f64x2Extract(1).set(nNext);
+    f.get(nPrev).f64(0.5).op(F64_LT).eqz().brIf(0);
+    f.get(i).i32(1).add().set(i1);
+    f.get(nNext).f64(0.5).op(F64_GE).eqz().brIf(0);
+    X(i);
+    f.f64(0.5).get(nPrev).fsub();
+    X(i1);
+    X(i);
+    f.fsub().fmul().get(nNext).get(nPrev).fsub().op(F64_DIV).fadd().set(xcross);
+    f.get(xcross).get(xcross).op(F64_EQ).eqz().brIf(0);
+    f.get(xcross).get(anchor).fsub().op(F64_ABS).set(dist);
+    f.get(dist).get(bestDist).op(F64_LT).get(dist).get(bestDist).op(F64_EQ).get(i).get(iHalf).ltS().op(I32_AND).op(I32_OR).if_();
+    f.get(dist).set(bestDist);
+    f.get(xcross).set(xHalf);
+    f.get(i).set(iHalf);
+    f.end();
     f.end();
   };
   f.i32(0).set(j);
@@ -455,7 +488,7 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.block(); // per pixel: br 0 = next pixel
   f.get(j).i32(2).shl().i32Load(L.FLAG).eqz().brIf(0);
   f.get(j).i32(3).shl().set(po);
-  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
   f.get(po).f64Load(L.PA).set(preA);
   f.get(po).f64Load(L.PB).set(preB);
   f.get(po).f64Load(L.ST).set(step);
@@ -490,60 +523,61 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   // Intervals L, L-1, ... (x < anchor) and R, R+1, ... (x >= anchor).
   f.get(lo).i32(1).sub().i32(nE - 2).get(lo).i32(1).sub().i32(nE - 2).ltS().op(SELECT).set(Li);
   f.get(lo).set(Ri);
-  // n(i) of the NEAR points lo - NEAR / 2 .. lo + NEAR / 2 - 1 (where the search nearly always
-  // ends) up front, two per vector (the divisions pipelined), into NV; n(i) elsewhere when
-  // asked. The same expression per lane, so the same bits.
+  f.f64(XCROSS_SLACK).get(anchor).op(F64_ABS).f64(xAbsMax).fadd().fmul().set(slack);
+  // The window's intervals first. A screen by multiplications (as the white line's below):
+  // a(i) = (mu(i) - (preA + preB xs(i))) / step with xs = xc / sc and 1 / step tabulated,
+  // |a(i) - n(i)| <= ~8 eps S(i) <= tol(i) = EDGE_SCREEN_REL S(i), S(i) = (|mu(i)| + |preA| +
+  // |preB| max|xs|) / step (edge-fused.ts), two points per vector. Interval i can hold a
+  // crossing only where n(i) < 0.5 may hold (not a(i) - tol(i) >= 0.5) and n(i + 1) >= 0.5
+  // may hold (not a(i + 1) + tol(i + 1) < 0.5); a NaN or infinite a or tol leaves both
+  // possible. Those candidates (as a bit mask, usually one interval) get the twin's exact
+  // crossAt, in index order (the nearest crossing, the lowest index on ties: the outward
+  // search's choice). When that crossing is nearer than every interval outside the window
+  // can be (less XCROSS_SLACK, strictly, so a tie outside cannot exist), it is the search's
+  // result; otherwise the outward search.
   f.get(preA).f64x2Splat().set(preAv);
   f.get(preB).f64x2Splat().set(preBv);
-  f.get(step).f64x2Splat().set(invV);
-  f.get(lo).i32(NEAR / 2).sub().set(c0);
-  const nvL = [0, 1, 2].map((m) => f.local(`nvL${m}`, V128));
-  for (let q = 0; q < NEAR; q += 2) {
-    f.get(yo).get(c0).i32(2).shl().add().vLoad64Zero(4 * q).f64x2PromoteLow();
-    f.get(preAv).get(preBv).get(lo).i32(3).shl().vLoad(L.XC + 8 * (q - NEAR / 2)).f64x2Mul().f64(sc).f64x2Splat().f64x2Div().f64x2Add();
-    f.f64x2Sub().get(invV).f64x2Div().set(nvL[q >> 1]);
-    f.i32(L.NV + 8 * q).get(nvL[q >> 1]).vStore(0);
+  f.get(step).f64x2Splat().set(stepV);
+  f.f64(1).get(step).op(F64_DIV).set(inv);
+  f.get(inv).f64x2Splat().set(invV);
+  f.f64(EDGE_SCREEN_REL).get(inv).fmul().f64x2Splat().set(relV);
+  f.get(preA).op(F64_ABS).get(preB).op(F64_ABS).f64(xsAbsMax).fmul().fadd().f64(EDGE_SCREEN_REL).fmul().get(inv).fmul().f64x2Splat().set(ctV);
+  f.f64(0.5).f64x2Splat().set(halfV);
+  f.get(lo).i32(NW / 2).sub().set(c0);
+  f.get(yo).get(c0).i32(L.rowStride).mul().add().set(r); // y(c0): c0 >= -NW / 2 and the staged rows' guard (STAGE_GUARD rows), so never negative
+  f.i32(0).set(geB);
+  f.i32(0).set(ltB);
+  for (let q = 0; q < NW; q += 2) {
+    pairAt(f, r, q * L.rowStride, L.rowStride);
+    f.f64x2PromoteLow().set(vv);
+    f.get(vv).get(preAv).get(preBv).get(lo).i32(3).shl().vLoad(L.XS + 8 * (q - NW / 2)).f64x2Mul().f64x2Add().f64x2Sub().get(invV).f64x2Mul().set(aV);
+    f.get(vv).f64x2Abs().get(relV).f64x2Mul().get(ctV).f64x2Add().set(tolV);
+    f.get(aV).get(tolV).f64x2Sub().get(halfV).op(0xfd, 0x4c).op(0xfd, 0xc4, 0x01); // f64x2.ge, i64x2.bitmask
+    if (q) f.i32(q).shl();
+    f.get(geB).op(I32_OR).set(geB);
+    f.get(aV).get(tolV).f64x2Add().get(halfV).f64x2Lt().op(0xfd, 0xc4, 0x01);
+    if (q) f.i32(q).shl();
+    f.get(ltB).op(I32_OR).set(ltB);
   }
-  f.f64(XCROSS_SLACK).get(anchor).op(F64_ABS).f64(xAbsMax).fadd().fmul().set(slack);
-  // The NEAR - 1 intervals c0 .. c0 + NEAR - 2 first, in index order without branches (the
-  // nearest crossing, the lowest index on ties: the outward search's choice). When that
-  // crossing is nearer than every other interval can be (less XCROSS_SLACK, strictly, so a
-  // tie elsewhere cannot exist), it is the search's result; otherwise the outward search.
+  f.get(geB).get(ltB).i32(1).op(0x76).op(I32_OR).i32(-1).op(0x73).i32((1 << (NW - 1)) - 1).op(I32_AND).set(cand); // i32.shr_u, i32.xor
+  // Only intervals 0 .. nE - 2.
+  f.get(c0).i32(0).ltS().if_();
+  f.get(cand).i32(-1).i32(0).get(c0).sub().shl().op(I32_AND).set(cand);
+  f.end();
+  f.get(c0).i32(NW - 2).add().i32(nE - 2).op(0x4a).if_(); // i32.gt_s
+  f.get(cand).i32(1).i32(nE - 1).get(c0).sub().shl().i32(1).sub().op(I32_AND).set(cand);
+  f.end();
   f.block(); // br 0: crossing found
   f.f64(Infinity).set(bestDist);
   f.f64(NaN).set(xHalf);
   f.i32(0).set(iHalf);
-  // Each interval's crossing x(q) + ((0.5 - n(q)) (x(q+1) - x(q))) / (n(q+1) - n(q)) and its
-  // distance to the anchor, two intervals per vector (the same operations per lane; the
-  // sixth lane's values are not used), kept in vectors (lanes extracted: a scalar load of a
-  // lane just stored as a vector waits on the store).
-  f.get(anchor).f64x2Splat().set(aV);
-  const xcV = [0, 1, 2].map((m) => f.local(`xcV${m}`, V128)), dsV = [0, 1, 2].map((m) => f.local(`dsV${m}`, V128));
-  for (let q = 0; q < NEAR - 1; q += 2) {
-    f.get(nvL[q >> 1]).set(vv);
-    f.get(lo).i32(3).shl().vLoad(L.X + 8 * (q - NEAR / 2)).set(absV);
-    f.get(absV).f64(0.5).f64x2Splat().get(vv).f64x2Sub();
-    f.get(lo).i32(3).shl().vLoad(L.X + 8 * (q + 1 - NEAR / 2)).get(absV).f64x2Sub().f64x2Mul();
-    // n(q + 1), n(q + 2): lane 1 of this pair, lane 0 of the next (the last pair: its lane 1 twice, unused).
-    const hi8 = [8, 9, 10, 11, 12, 13, 14, 15], lo8n = [16, 17, 18, 19, 20, 21, 22, 23];
-    if (q + 2 < NEAR) f.get(nvL[q >> 1]).get(nvL[(q >> 1) + 1]).shuffle([...hi8, ...lo8n]);
-    else f.get(nvL[q >> 1]).get(nvL[q >> 1]).shuffle([...hi8, ...hi8]);
-    f.get(vv).f64x2Sub().f64x2Div().f64x2Add().set(xcV[q >> 1]);
-    f.get(xcV[q >> 1]).get(aV).f64x2Sub().f64x2Abs().set(dsV[q >> 1]);
-  }
-  for (let q = 0; q < NEAR - 1; q++) {
-    f.get(c0).i32(q).add().set(i);
-    f.get(nvL[q >> 1]).f64x2Extract(q & 1).set(nPrev);
-    f.get(nvL[(q + 1) >> 1]).f64x2Extract((q + 1) & 1).set(nNext);
-    f.get(xcV[q >> 1]).f64x2Extract(q & 1).set(xcross);
-    f.get(dsV[q >> 1]).f64x2Extract(q & 1).set(dist);
-    f.get(i).i32(0).geS().get(i).i32(nE - 2).op(I32_LE_S).op(I32_AND);
-    f.get(nPrev).f64(0.5).op(F64_LT).op(I32_AND).get(nNext).f64(0.5).op(F64_GE).op(I32_AND);
-    f.get(xcross).get(xcross).op(F64_EQ).op(I32_AND).get(dist).get(bestDist).op(F64_LT).op(I32_AND).set(r);
-    f.get(dist).get(bestDist).get(r).op(SELECT).set(bestDist);
-    f.get(xcross).get(xHalf).get(r).op(SELECT).set(xHalf);
-    f.get(i).get(iHalf).get(r).op(SELECT).set(iHalf);
-  }
+  f.block().loop();
+  f.get(cand).eqz().brIf(1);
+  f.get(cand).op(0x68).get(c0).add().set(i); // i32.ctz
+  f.get(cand).get(cand).i32(1).sub().op(I32_AND).set(cand);
+  crossAt();
+  f.br(0);
+  f.end().end();
   f.f64(Infinity).set(dL);
   f.get(c0).i32(1).op(0x4e).if_(); // i32.ge_s: intervals left of c0 exist
   f.get(anchor);
@@ -551,8 +585,8 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.fsub().get(slack).fsub().set(dL);
   f.end();
   f.f64(Infinity).set(dR);
-  f.get(c0).i32(NEAR - 1).add().i32(nE - 2).op(I32_LE_S).if_();
-  Xq(NEAR - 1);
+  f.get(c0).i32(NW - 1).add().i32(nE - 2).op(I32_LE_S).if_();
+  Xq(NW - 1);
   f.get(anchor).fsub().get(slack).fsub().set(dR);
   f.end();
   f.get(bestDist).get(dL).op(F64_LT).get(bestDist).get(dR).op(F64_LT).op(I32_AND).brIf(0);
@@ -579,31 +613,14 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(Ri).set(i);
   f.get(Ri).i32(1).add().set(Ri);
   f.end();
-  f.block(); // crossAt(i): br 0 = next interval
-  nNear(i, nPrev);
-  f.get(nPrev).f64(0.5).op(F64_LT).eqz().brIf(0);
-  f.get(i).i32(1).add().set(i1);
-  nNear(i1, nNext);
-  f.get(nNext).f64(0.5).op(F64_GE).eqz().brIf(0);
-  X(i);
-  f.f64(0.5).get(nPrev).fsub();
-  X(i1);
-  X(i);
-  f.fsub().fmul().get(nNext).get(nPrev).fsub().op(F64_DIV).fadd().set(xcross);
-  f.get(xcross).get(xcross).op(F64_EQ).eqz().brIf(0);
-  f.get(xcross).get(anchor).fsub().op(F64_ABS).set(dist);
-  f.get(dist).get(bestDist).op(F64_LT).get(dist).get(bestDist).op(F64_EQ).get(i).get(iHalf).ltS().op(I32_AND).op(I32_OR).if_();
-  f.get(dist).set(bestDist);
-  f.get(xcross).set(xHalf);
-  f.get(i).set(iHalf);
-  f.end();
-  f.end();
+  crossAt();
   f.br(0);
   f.end().end();
   f.end(); // crossing found
   finite(xHalf).eqz().if_();
   nA(NormRow.STATUS); f.f64(EdgeStatus.NO_EDGE).demote().f32Store(0);
   eA(EdgeRow.E0_DERIV); f.i32(0x7fc00000).i32Store(0);
+  f.get(jo).i32(-1).i32Store(L.WK);
   f.br(1);
   f.end();
   eA(EdgeRow.E0_HALF); f.f64(plan.e0).get(xHalf).fadd().demote().f32Store(0);
@@ -616,7 +633,6 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   // so every point that can be the twin's maximum is evaluated exactly: the twin's choice and
   // bits. A non-finite tol or aMax screens nothing out.
   f.get(xHalf).f64(wlWidth).fadd().set(wlHi);
-  f.f64(1).get(step).op(F64_DIV).set(inv);
   f.f64(-Infinity).set(kV);
   f.i32(-1).set(k);
   f.get(iHalf).set(i);
@@ -628,14 +644,13 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.get(i).set(wl0);
   f.f64(-Infinity).f64x2Splat().set(aMaxV);
   f.f64(0).f64x2Splat().set(absV);
-  f.get(preA).f64x2Splat().set(preAv);
-  f.get(preB).f64x2Splat().set(preBv);
-  f.get(inv).f64x2Splat().set(invV);
   // Points i, i + 1: a into A, the maxima by pmax (a NaN never replaces the maximum, as the
   // JavaScript kernel's `if (a > aMax)`). |mu| of a point past the window may enter absV:
   // that only widens tol (more points evaluated exactly).
   const pair = (tail: boolean) => {
-    f.get(yo).get(i).i32(2).shl().add().vLoad64Zero(0).f64x2PromoteLow().set(vv);
+    f.get(yo).get(i).i32(L.rowStride).mul().add().set(r);
+    pairAt(f, r, 0, L.rowStride);
+    f.f64x2PromoteLow().set(vv);
     f.get(absV).get(vv).f64x2Abs().op(0xfd, 0xf7, 0x01).set(absV); // f64x2.pmax
     f.get(vv).get(preAv).get(preBv).get(i).i32(3).shl().vLoad(L.XS).f64x2Mul().f64x2Add().f64x2Sub().get(invV).f64x2Mul().set(aV);
     f.get(i).i32(3).shl().get(aV).vStore(L.A);
@@ -663,7 +678,8 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
   f.f64(-Infinity).set(thr);
   f.end();
   f.get(thr).f64x2Splat().set(aV);
-  // Pass 2: pairs whose screen values all lie below aLo are skipped by one test.
+  // Pass 2: four points at a time, skipped by one test where all lie below aLo (the three
+  // after the window hold -Infinity, below every aLo: never evaluated).
   const exact = (q: string) => {
     f.block(); // br 0 = next point
     f.get(q).i32(3).shl().f64Load(L.A).get(thr).op(F64_LT).brIf(0);
@@ -676,34 +692,62 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
     f.end();
     f.end();
   };
+  for (let q = 0; q < 3; q++) f.get(wl1).i32(3).shl().f64(-Infinity).f64Store(L.A + 8 * q);
   f.get(wl0).set(i);
   f.block().loop();
-  f.get(i).i32(1).add().tee(i1).get(wl1).geS().brIf(1);
-  f.get(i).i32(3).shl().vLoad(L.A).get(aV).f64x2Lt().vNot().vAnyTrue().if_();
+  f.get(i).get(wl1).geS().brIf(1);
+  f.get(i).i32(3).shl().vLoad(L.A).get(aV).f64x2Lt();
+  f.get(i).i32(3).shl().vLoad(L.A + 16).get(aV).f64x2Lt().vAnd().i64x2AllTrue().eqz().if_();
   exact(i);
-  exact(i1);
+  for (let q = 1; q < 4; q++) {
+    f.get(i).i32(q).add().set(i1);
+    exact(i1);
+  }
   f.end();
-  f.get(i).i32(2).add().set(i);
+  f.get(i).i32(4).add().set(i);
   f.br(0);
   f.end().end();
-  f.get(i).get(wl1).ltS().if_();
-  exact(i);
-  f.end();
-  f.get(k).i32(0).ltS().brIf(0);
+  // The white line's parabola in a second pass over the block (below), so one pixel's chain
+  // of divisions there overlaps the next pixel's.
+  f.get(jo).get(k).i32Store(L.WK);
+  f.get(po).get(kV).f64Store(L.WKV);
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().set(jo);
+  f.get(jo).i32Load(L.FLAG).eqz().brIf(0);
+  f.get(jo).i32Load(L.WK).tee(k).i32(0).ltS().brIf(0);
+  f.get(j).i32(3).shl().set(po);
+  f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
+  f.get(po).f64Load(L.PA).set(preA);
+  f.get(po).f64Load(L.PB).set(preB);
+  f.get(po).f64Load(L.ST).set(step);
+  f.get(po).f64Load(L.WKV).set(kV);
   X(k).set(xw);
   f.get(kV).set(hw);
   f.get(k).i32(0).op(0x4a).get(k).i32(nE - 1).ltS().op(I32_AND).if_(); // i32.gt_s
   f.get(k).i32(1).sub().set(i);
-  nOf(i);
-  f.set(nm);
-  f.get(k).i32(1).add().set(i1);
-  nOf(i1);
-  f.set(np);
-  // parabolaVertex(x[k-1] - x[k], x[k+1] - x[k], nm, kV, np), same operations and order.
-  X(i); X(k); f.fsub().set(t0);
-  X(i1); X(k); f.fsub().set(t2);
-  f.get(nm).get(kV).fsub().get(t0).op(F64_DIV).set(s0);
-  f.get(np).get(kV).fsub().get(t2).op(F64_DIV).set(s2);
+  // nm, np (nPair), then parabolaVertex(x[k-1] - x[k], x[k+1] - x[k], nm, kV, np), same
+  // operations and order, its t0, t2 and s0, s2 two per vector.
+  f.get(preA).f64x2Splat().set(preAv);
+  f.get(preB).f64x2Splat().set(preBv);
+  f.get(step).f64x2Splat().set(stepV);
+  nPair(i, 2);
+  f.set(nv);
+  f.get(i).i32(3).shl().set(ya);
+  f.get(ya).get(ya).vLoad64Zero(L.X).op(0xfd, 0x57, 3, ...uleb(L.X + 16), 1); // x[k-1], x[k+1]
+  X(k);
+  f.f64x2Splat().f64x2Sub().set(vv);
+  f.get(vv).f64x2Extract(0).set(t0);
+  f.get(vv).f64x2Extract(1).set(t2);
+  f.get(nv).get(kV).f64x2Splat().f64x2Sub().get(vv).f64x2Div().set(aV);
+  f.get(aV).f64x2Extract(0).set(s0);
+  f.get(aV).f64x2Extract(1).set(s2);
   f.get(s2).get(s0).fsub().get(t2).get(t0).fsub().op(F64_DIV).set(beta);
   f.get(s0).get(beta).get(t0).fmul().fsub().set(alpha);
   f.get(beta).f64(0).op(F64_LT).if_();
@@ -744,25 +788,33 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   const [j, yo, po, jo, best, ie0, k, a0, a1, b0, b1, uo, i] = ['j', 'yo', 'po', 'jo', 'best', 'ie0', 'k', 'a0', 'a1', 'b0', 'b1', 'uo', 'i'].map((q) => f.local(q, I32));
   const [bestV, xd, t0, t2, s0, s2, beta, alpha, tv, x0, pc, ps, qc, qs, sy, suy, p0, p1, p2, det, la, lb, r0, r1, r2, c0, cf1, cf2, l00, l10, l20, l11, l21, l22, z0, z1, z2, rss, noise, step, v, d, tt, al, be] =
     ['bestV', 'xd', 't0', 't2', 's0', 's2', 'beta', 'alpha', 'tv', 'x0', 'pc', 'ps', 'qc', 'qs', 'sy', 'suy', 'p0', 'p1', 'p2', 'det', 'la', 'lb', 'r0', 'r1', 'r2', 'c0', 'cf1', 'cf2', 'l00', 'l10', 'l20', 'l11', 'l21', 'l22', 'z0', 'z1', 'z2', 'rss', 'noise', 'step', 'v', 'd', 'tt', 'al', 'be'].map((q) => f.local(q, F64));
-  const solved = f.local('solved', I32);
-  const [vv, dV, tV, p2V, laV, lbV, pcV, psV] = ['vv', 'dV', 'tV', 'p2V', 'laV', 'lbV', 'pcV', 'psV'].map((q) => f.local(q, V128));
+  const solved = f.local('solved', I32), ya = f.local('ya', I32);
+  const [vv, dV, tV, p2V, laV, lbV, pcV, psV, finV] = ['vv', 'dV', 'tV', 'p2V', 'laV', 'lbV', 'pcV', 'psV', 'finV'].map((q) => f.local(q, V128));
   // Two points per vector, i and i + 1 while i + 1 < end: the per-point work (the residual's
   // division, the products) in f64x2 lanes, each sum still added point by point in index
   // order (lane 0, then lane 1): the twin's bits. `body` leaves the pair's values in locals.
   const pairs = (end: string, body: () => void) => {
     f.block().loop();
     f.get(i).i32(1).add().get(end).geS().brIf(1);
-    f.get(yo).get(i).i32(2).shl().add().vLoad64Zero(0).f64x2PromoteLow().set(vv);
+    f.get(yo).get(i).i32(L.rowStride).mul().add().set(ya);
+    pairAt(f, ya, 0, L.rowStride);
+    f.f64x2PromoteLow().set(vv);
     body();
     f.get(i).i32(2).add().set(i);
     f.br(0);
     f.end().end();
   };
-  const finitePair = () => {
-    f.get(vv).get(vv).f64x2Sub().f64(0).f64x2Splat().f64x2Eq().i64x2AllTrue().if_();
-    f.else_();
+  // Whether every value of a window's pairs is finite: the differences v - v (+0 where v is
+  // finite, else NaN) summed over the pairs (finiteAdd), tested once after them
+  // (finiteTest, at the pixel's block depth + 1): a pixel with a non-finite value gets CODE 0
+  // and the JavaScript kernel's loops (what it summed meanwhile is not used).
+  const finiteAdd = () => {
+    f.get(finV).get(vv).get(vv).f64x2Sub().f64x2Add().set(finV);
+  };
+  const finiteTest = () => {
+    f.get(finV).f64(0).f64x2Splat().f64x2Eq().i64x2AllTrue().eqz().if_();
     f.get(jo).i32(0).i32Store(L.CODE);
-    f.br(3); // next pixel: the JavaScript kernel's loops
+    f.br(1); // next pixel
     f.end();
   };
   // residual pair: mu - (la + (lb * (x - pc)) / ps) into dV.
@@ -774,7 +826,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   };
   const X = (idx: string) => f.get(idx).i32(3).shl().f64Load(L.X);
   const Xk = (idx: string, dk: number) => f.get(idx).i32(3).shl().f64Load(L.X + 8 * dk);
-  const Y = (idx: string) => f.get(yo).get(idx).i32(2).shl().add().f32Load(0).promote();
+  const Y = (idx: string) => f.get(yo).get(idx).i32(L.rowStride).mul().add().f32Load(0).promote();
   const finite = (q: string) => f.get(q).get(q).fsub().f64(0).op(F64_EQ);
   const { nA, eA } = outRows(f, jo);
   const normOut = (row: number, value: () => void) => { nA(row); value(); f.demote().f32Store(0); };
@@ -798,7 +850,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   // pass stored, and the tables again.
   const reloadPixel = () => {
     f.get(j).i32(3).shl().set(po);
-    f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+    f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
     f.get(po).f64Load(L.LA).set(la);
     f.get(po).f64Load(L.LB).set(lb);
     f.get(po).f64Load(L.XD).set(xd);
@@ -867,7 +919,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.block(); // per pixel: br 0 = next pixel
   f.get(j).i32(2).shl().set(jo);
   f.get(j).i32(3).shl().set(po);
-  f.get(j).i32(4 * nE).mul().i32(L.Y).add().set(yo);
+  f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
   f.get(jo).i32(1).i32Store(L.CODE);
   f.get(jo).i32(0).i32Store(L.FLAG);
   f.get(jo).i32(0).i32Store(L.GO);
@@ -884,14 +936,16 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.f64(0).set(sy);
   f.f64(0).set(suy);
   f.get(a0).set(i);
+  f.f64(0).f64x2Splat().set(finV);
   pairs(a1, () => {
-    finitePair();
+    finiteAdd();
     f.get(uo).get(i).i32(3).shl().add().vLoad(L.TU).get(vv).f64x2Mul().set(tV);
     for (let l = 0; l < 2; l++) {
       f.get(sy).get(vv).f64x2Extract(l).fadd().set(sy);
       f.get(suy).get(tV).f64x2Extract(l).fadd().set(suy);
     }
   });
+  finiteTest();
   f.block().loop();
   f.get(i).get(a1).geS().brIf(1);
   Y(i).set(v);
@@ -943,8 +997,9 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.get(pc).f64x2Splat().set(pcV);
   f.get(ps).f64x2Splat().set(psV);
   f.get(b0).set(i);
+  f.f64(0).f64x2Splat().set(finV);
   pairs(b1, () => {
-    finitePair();
+    finiteAdd();
     residualPair();
     f.get(uo).get(i).i32(3).shl().add().vLoad(L.TT).set(tV);
     // r0 += 1 * d (1 * d is d exactly); r1 += t * d; r2 += t * t * d: the twin's products,
@@ -957,6 +1012,7 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
       if (deg >= 2) f.get(r2).get(p2V).f64x2Extract(l).fadd().set(r2);
     }
   });
+  finiteTest();
   f.block().loop();
   f.get(i).get(b1).geS().brIf(1);
   Y(i).set(v);
@@ -975,6 +1031,31 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.get(i).i32(1).add().set(i);
   f.br(0);
   f.end().end();
+  // The right-hand side for the solve, in a pass of its own over the block (below), so one
+  // pixel's chain of divisions there overlaps the next pixel's (C0, C1, C2 hold r0, r1, r2
+  // until the solve replaces them with the coefficients).
+  f.get(po).get(r0).f64Store(L.C0);
+  f.get(po).get(r1).f64Store(L.C1);
+  f.get(po).get(r2).f64Store(L.C2);
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  f.get(j).i32(2).shl().set(jo);
+  f.get(jo).i32Load(L.GO).eqz().brIf(0);
+  f.get(jo).i32Load(L.CODE).eqz().brIf(0); // left to JavaScript
+  f.get(j).i32(3).shl().set(po);
+  f.get(po).f64Load(L.C0).set(r0);
+  f.get(po).f64Load(L.C1).set(r1);
+  f.get(po).f64Load(L.C2).set(r2);
+  f.get(jo).i32Load(L.IE0).set(ie0);
+  f.get(ie0).i32(4).shl().set(k); // 16 bytes per index (WIN)
+  f.get(k).i32Load(L.WIN + 8).set(b0);
+  f.get(k).i32Load(L.WIN + 12).set(b1);
   // solve3 / solve2 / solve1 with the tabulated factor (TCHOL), the twin's operations.
   f.get(ie0).i32(6).shl().set(k); // 64 bytes per index (TCHOL)
   f.f64(0).set(c0);
@@ -1061,7 +1142,8 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   f.br(0);
   f.end().end();
   f.get(rss).get(p0).f64(2).fsub().op(F64_DIV).op(0x9f).set(noise); // f64.sqrt
-  f.get(x0).get(qc).fsub().get(qs).op(F64_DIV).set(t0);
+  f.get(ie0).i32(5).shl().set(k); // 32 bytes per index (TQ)
+  f.get(k).f64Load(L.TQ).set(t0);
   f.get(c0).get(cf1).get(t0).fmul().fadd().get(cf2).get(t0).fmul().get(t0).fmul().fadd().set(step);
   // preA = la + (lb * (pre.centre - pc)) / ps; preB = (lb * pre.scale) / ps.
   f.get(la).get(lb).f64(plan.pre.centre).get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().set(v);
@@ -1072,8 +1154,8 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   normOut(NormRow.PRE_A, () => f.get(v));
   normOut(NormRow.PRE_B, () => f.get(d));
   // rebase: alpha = post.scale / qs, beta = (post.centre - qc) / qs.
-  f.f64(plan.post.scale).get(qs).op(F64_DIV).set(al);
-  f.f64(plan.post.centre).get(qc).fsub().get(qs).op(F64_DIV).set(be);
+  f.get(k).f64Load(L.TQ + 8).set(al);
+  f.get(k).f64Load(L.TQ + 16).set(be);
   normOut(NormRow.POST_C0, () => f.get(c0).get(cf1).get(be).fmul().fadd().get(cf2).get(be).fmul().get(be).fmul().fadd());
   normOut(NormRow.POST_C1, () => f.get(cf1).f64(2).get(cf2).fmul().get(be).fmul().fadd().get(al).fmul());
   normOut(NormRow.POST_C2, () => f.get(cf2).get(al).fmul().get(al).fmul());
@@ -1117,8 +1199,6 @@ export interface EdgeTables {
 export class EdgeWasm {
   private readonly L: Layout;
   private readonly ex: Exports;
-  /** Pixel-major spectra of the block: y[j * nE + i]. */
-  readonly y: Float32Array;
   /** Per pixel of the block: the derivative maximum's index (-1: none) and value. */
   readonly best: Float64Array;
   readonly bestV: Float64Array;
@@ -1150,13 +1230,17 @@ export class EdgeWasm {
     f64(L.TCHOL, 8 * nE).set(T.chol);
     f64(L.TU, nE * nE).set(T.u);
     f64(L.TT, nE * nE).set(T.t);
+    const tq = f64(L.TQ, 4 * nE);
+    for (let k = 0; k < nE; k++) {
+      const qc = T.basis[4 * k + 2], qs = T.basis[4 * k + 3];
+      tq.set([(x[k] - qc) / qs, plan.post.scale / qs, (plan.post.centre - qc) / qs, 0], 4 * k);
+    }
     const dxt = f64(L.DXT, nE + 2 * DXT_PAD).fill(NaN);
     for (let i = 1; i <= nE - 2; i++) dxt[i + DXT_PAD] = x[i + 1] - x[i - 1];
     const B = EDGE_WASM_BLOCK;
     this.code = new Int32Array(buf, L.CODE, B);
     this.normOut = Array.from({ length: NORM_ROWS }, (_, k) => new Float32Array(buf, L.NOUT + 4 * k * B, B));
     this.edgeOut = Array.from({ length: EDGE_ROWS }, (_, k) => new Float32Array(buf, L.EOUT + 4 * k * B, B));
-    this.y = new Float32Array(buf, L.Y, nE * B);
     this.best = new Float64Array(buf, L.BEST, B);
     this.bestV = new Float64Array(buf, L.BV, B);
     this.dsL = new Float64Array(buf, L.DL, B);
@@ -1175,18 +1259,25 @@ export class EdgeWasm {
     }
   }
 
-  /** Block g (0 .. EDGE_WASM_GROUP - 1) of the staged pixels, nb <= EDGE_WASM_BLOCK of them: transposed into y, searched into best / bestV. */
+  /** Block g (0 .. EDGE_WASM_GROUP - 1) of the staged pixels, nb <= EDGE_WASM_BLOCK of them: searched into best / bestV. */
   run(g: number, nb: number): void {
     // An odd last pixel's partner lane reads stale staged values: computed and ignored.
     this.ex.prep(4 * EDGE_WASM_BLOCK * g, (nb + 1) >> 1);
   }
 
-  /** After run(), on an increasing grid: normalize and edge of the block's pixels (fit(), edge()) into code / normOut / edgeOut. */
-  finish(nb: number): void {
+  /** Pixel j of staged block g: its nE values, pixel-major, into out (the JavaScript kernel's pixels). */
+  gather(g: number, j: number, out: Float32Array): void {
+    const { nE } = this.plan;
+    const rs = this.L.rowStride / 4, st = this.staged;
+    for (let i = 0, a = EDGE_WASM_BLOCK * g + j; i < nE; i++, a += rs) out[i] = st[a];
+  }
+
+  /** After run(), on an increasing grid: normalize and edge of block g's pixels (fit(), edge()) into code / normOut / edgeOut. */
+  finish(g: number, nb: number): void {
     const { NOUT, EOUT } = this.L;
-    const rs = 4 * EDGE_WASM_BLOCK;
-    this.ex.fit(nb, NOUT, EOUT, rs);
-    this.ex.edge(nb, NOUT, EOUT, rs);
+    const rs = 4 * EDGE_WASM_BLOCK, off = 4 * EDGE_WASM_BLOCK * g;
+    this.ex.fit(nb, NOUT, EOUT, rs, off);
+    this.ex.edge(nb, NOUT, EOUT, rs, off);
   }
 
   /**
@@ -1194,10 +1285,10 @@ export class EdgeWasm {
    * [NORM_ROWS][P] and edge [EDGE_ROWS][P] that lie in the heap (inHeap), instead of
    * normOut / edgeOut.
    */
-  finishInto(nb: number, norm: Float32Array, edge: Float32Array, P: number, p0: number): void {
-    const no = norm.byteOffset + 4 * p0, eo = edge.byteOffset + 4 * p0;
-    this.ex.fit(nb, no, eo, 4 * P);
-    this.ex.edge(nb, no, eo, 4 * P);
+  finishInto(g: number, nb: number, norm: Float32Array, edge: Float32Array, P: number, p0: number): void {
+    const no = norm.byteOffset + 4 * p0, eo = edge.byteOffset + 4 * p0, off = 4 * EDGE_WASM_BLOCK * g;
+    this.ex.fit(nb, no, eo, 4 * P, off);
+    this.ex.edge(nb, no, eo, 4 * P, off);
   }
 }
 

@@ -1,24 +1,26 @@
 /**
  * The CPU backend's lcf kernel: the same plan, subsets and outputs as the twin lcfCpu
  * (lcf.ts), the subset found by an active-set search (lcfSearchPixel, below) where the twin
- * tries subsets exhaustively (lcfSolvePixel), and each pixel's projection
- * z = Q^T y is formed from the precomputed reference matrices instead of M Givens rotations
- * per energy:
- *   g = Xs^T y   (one multiply-add per reference column and energy, Xs the column-scaled
- *                 design matrix of the plan),
- *   z = Rs^{-T} g (forward substitution with the plan's R; Xs = Q Rs, so Xs^T y = Rs^T z),
+ * tries subsets exhaustively (lcfSolvePixel), and each pixel's projection z = Q^T y taken as
+ * M dot products with a precomputed table instead of M Givens rotations per energy:
+ *   z = Qt y   (one multiply-add per column and energy; Qt = lcfProjection(plan), the
+ *               linear map the twin's rotation sequence applies to a spectrum, its rows
+ *               found once per plan by passing each unit spectrum through that sequence),
  *   rho2 = ||y||^2 - ||z||^2.
- * So a pixel costs one pass over its energies with M + 1 dot products (g and ||y||^2), then
- * an M x M triangular solve: what `pinv(X) @ Y` does with BLAS. The pass takes two pixels
+ * So a pixel costs one pass over its energies with M + 1 dot products (z and ||y||^2), then
+ * the subset solve on z: what `pinv(X) @ Y` does with BLAS, and no per-pixel triangular solve
+ * (the kernel used to form g = Xs^T y and solve Rs^T z = g per pixel: M (M - 1) / 2
+ * multiply-adds and M divisions, ~1/3 of the solve's time at 6 references). The pass takes two pixels
  * at a time, reads their float32 values straight from the energy-major tile (adjacent
  * floats of each energy row) and keeps every running sum in a local variable (registers:
  * up to 4 columns x 2 pixels + 2 sums of squares per sweep; designs with more than 4
  * columns take a second sweep over the same two pixels, which are then in cache); the
  * column values come from a small table padded to multiples of 4 columns.
  *
- * Accuracy (float64 throughout): g and ||y||^2 carry ~nW eps relative error; z then
- * ~eps cond(Rs) (Rs is the column-scaled R: cond <= 1 / LCF_DEPENDENT_RCOND = 1e5, so
- * <= 1e-11 relative); rho2 by subtraction has an absolute error of a few eps ||y||^2, i.e.
+ * Accuracy (float64 throughout): Qt is orthonormal to rounding (products of Givens
+ * rotations), so z carries ~nW eps ||y|| absolute error, with no cond(R) factor (the
+ * triangular solve of the former route had ~eps cond(Rs), cond <= 1 / LCF_DEPENDENT_RCOND);
+ * rho2 by subtraction has an absolute error of a few eps ||y||^2, i.e.
  * the residual is exact to ~1e-15 of the signal's sum of squares, far below any measured
  * noise. (The GPU cannot afford that subtraction in float32; it keeps the Givens route.)
  * A non-finite value makes ||y||^2 non-finite (float32 squares cannot overflow float64), which
@@ -29,13 +31,47 @@ import { lcfNoData, lcfRows, lcfSolvePixel, lcfWriteSubset, subsetLayout, type L
 /** Columns per sweep (running sums per pixel held in locals). */
 export const LCF_SWEEP_COLUMNS = 4;
 
+const projCache = new WeakMap<LcfPlan, Float64Array>();
+
+/**
+ * The plan's projection table Qt, [nW][M] row-major: z = sum_e Qt[e] y_e is the z the twin
+ * (lcfCpu) forms by its Givens rotations (plan.rot), up to rounding. Row e is what that
+ * rotation sequence makes of the unit spectrum at energy e: z is linear in y, and the twin's
+ * residual component t (which only feeds rho2) never flows back into z. Built for all nW
+ * unit spectra at once, energy by energy, in the twin's operation order; ~nW^2 M rotations
+ * per plan (~0.1 ms at 100 energies).
+ */
+export function lcfProjection(plan: LcfPlan): Float64Array {
+  let q = projCache.get(plan);
+  if (q) return q;
+  const { M, nW, rot } = plan;
+  // Z[i][k]: z of unit spectrum i after the energies processed so far.
+  const Z = new Float64Array(nW * M);
+  for (let e = 0; e < nW; e++) {
+    for (let i = 0; i <= e; i++) {
+      let t = i === e ? 1 : 0;
+      const zi = i * M;
+      for (let k = 0; k < M; k++) {
+        const c = rot[(e * M + k) * 2], s = rot[(e * M + k) * 2 + 1];
+        const zk = Z[zi + k];
+        Z[zi + k] = c * zk + s * t;
+        t = c * t - s * zk;
+      }
+    }
+  }
+  q = Z;
+  projCache.set(plan, q);
+  return q;
+}
+
 const padCache = new WeakMap<LcfPlan, Float64Array>();
 
-/** xs padded to sweeps of 4 columns: xp[(c * nW + e) * 4 + k] = xs[e][4c + k] (0 past M). */
+/** Qt padded to sweeps of 4 columns: xp[(c * nW + e) * 4 + k] = Qt[e][4c + k] (0 past M). */
 function padded(plan: LcfPlan): Float64Array {
   let xp = padCache.get(plan);
   if (xp) return xp;
-  const { M, nW, xs } = plan;
+  const { M, nW } = plan;
+  const xs = lcfProjection(plan);
   const C = Math.ceil(M / LCF_SWEEP_COLUMNS);
   xp = new Float64Array(C * nW * 4);
   for (let c = 0; c < C; c++) {
@@ -60,7 +96,6 @@ export function lcfFast(plan: LcfPlan, cube: Float32Array, P: number): Float64Ar
   const C = xp.length / (4 * nW);
   const G = 4 * C;
   const g = new Float64Array(2 * G);
-  const z = new Float64Array(M);
   const th = new Float64Array(M);
   const L = subsetLayout(M, K);
   const search = lcfSearchTable(plan);
@@ -97,39 +132,33 @@ export function lcfFast(plan: LcfPlan, cube: Float32Array, P: number): Float64Ar
       g[k0] = a0; g[k0 + 1] = a1; g[k0 + 2] = a2; g[k0 + 3] = a3;
       g[G + k0] = b0; g[G + k0 + 1] = b1; g[G + k0 + 2] = b2; g[G + k0 + 3] = b3;
     }
-    for (let h = 0; h <= d; h++) lcfFinishPixel(plan, L, g, h * G, h === 0 ? s0 : s1, z, th, out, rows, P, p + h, search);
+    for (let h = 0; h <= d; h++) lcfFinishPixel(plan, L, g, h * G, h === 0 ? s0 : s1, th, out, rows, P, p + h, search);
   }
   return out;
 }
 
 /**
- * One pixel's solve from its projections g = Xs^T y (g[go .. go + M)) and sumsq = ||y||^2:
- * z = Rs^{-T} g by forward substitution, then the subset search: the active-set search
- * (lcfSearchPixel) where `search` is the plan's table (lcfSearchTable), else the twin's
- * exhaustive search (lcfSolvePixel). Used by lcfFast and by the WebAssembly pass
- * (lcf-wasm.ts), so both give the same bytes.
+ * One pixel's solve from its projection z = Qt y (z[zo .. zo + M)) and sumsq = ||y||^2:
+ * rho2 = max(0, sumsq - ||z||^2) (||z||^2 summed in k order), then the subset search: the
+ * active-set search (lcfSearchPixel) where `search` is the plan's table (lcfSearchTable),
+ * else the twin's exhaustive search (lcfSolvePixel). Used by lcfFast and by the WebAssembly
+ * pass (lcf-wasm.ts), so both give the same bytes.
  */
 export function lcfFinishPixel(
-  plan: LcfPlan, L: ReturnType<typeof subsetLayout>, g: Float64Array, go: number, sumsq: number,
-  z: Float64Array, th: Float64Array, out: Float64Array, rows: ReturnType<typeof lcfRows>, P: number, pp: number,
+  plan: LcfPlan, L: ReturnType<typeof subsetLayout>, z: Float64Array, zo: number, sumsq: number,
+  th: Float64Array, out: Float64Array, rows: ReturnType<typeof lcfRows>, P: number, pp: number,
   search: Int32Array | null,
 ): void {
   if (!(sumsq - sumsq === 0)) { // NaN or infinite somewhere in the window
     lcfNoData(out, rows, P, pp);
     return;
   }
-  const { M, rs } = plan;
-  // Rs^T z = g (Rs^T lower triangular: (Rs^T)[k][j] = Rs[j][k]).
+  const { M } = plan;
   let zz = 0;
-  for (let k = 0; k < M; k++) {
-    let acc = g[go + k];
-    for (let j = 0; j < k; j++) acc -= rs[j * M + k] * z[j];
-    z[k] = acc / rs[k * M + k];
-    zz += z[k] * z[k];
-  }
+  for (let k = 0; k < M; k++) zz += z[zo + k] * z[zo + k];
   const rho2 = Math.max(0, sumsq - zz);
-  if (search) lcfSearchPixel(plan, L, search, z, rho2, sumsq, th, out, rows, P, pp);
-  else lcfSolvePixel(plan, L, z, 0, rho2, sumsq, th, out, rows, P, pp);
+  if (search) lcfSearchPixel(plan, L, search, z, zo, rho2, sumsq, th, out, rows, P, pp);
+  else lcfSolvePixel(plan, L, z, zo, rho2, sumsq, th, out, rows, P, pp);
 }
 
 /**
@@ -187,7 +216,7 @@ export function lcfSearchTable(plan: LcfPlan): Int32Array | null {
  * The twin (lcf.ts) keeps the exhaustive search, so the tests compare two methods.
  */
 export function lcfSearchPixel(
-  plan: LcfPlan, L: ReturnType<typeof subsetLayout>, index: Int32Array, z: Float64Array, rho2: number, sumsq: number,
+  plan: LcfPlan, L: ReturnType<typeof subsetLayout>, index: Int32Array, z: Float64Array, zo: number, rho2: number, sumsq: number,
   th: Float64Array, out: Float64Array, rows: ReturnType<typeof lcfRows>, P: number, p: number,
 ): void {
   const { M, K, sub, subStride } = plan;
@@ -204,17 +233,17 @@ export function lcfSearchPixel(
       if ((mask >> i) & 1) {
         let acc = sub[off + Lb + i];
         const a = off + LA + i * M;
-        for (let j = 0; j < M; j++) acc += sub[a + j] * z[j];
+        for (let j = 0; j < M; j++) acc += sub[a + j] * z[zo + j];
         if (acc < 0) { flip |= 1 << i; count++; }
       } else {
         let acc = sub[off + Lc + i];
         const w = off + LW + i * M;
-        for (let k = 0; k < M; k++) acc += sub[w + k] * z[k];
+        for (let k = 0; k < M; k++) acc += sub[w + k] * z[zo + k];
         if (acc > 0) { flip |= 1 << i; count++; }
       }
     }
     if (count === 0) {
-      lcfWriteSubset(plan, L, s, z, 0, rho2, sumsq, th, out, rows, P, p);
+      lcfWriteSubset(plan, L, s, z, zo, rho2, sumsq, th, out, rows, P, p);
       return;
     }
     if (count < best) {
@@ -228,5 +257,5 @@ export function lcfSearchPixel(
       mask ^= 1 << (31 - Math.clz32(flip));
     }
   }
-  lcfSolvePixel(plan, L, z, 0, rho2, sumsq, th, out, rows, P, p);
+  lcfSolvePixel(plan, L, z, zo, rho2, sumsq, th, out, rows, P, p);
 }

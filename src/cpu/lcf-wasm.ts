@@ -1,23 +1,29 @@
 /**
  * The CPU backend's lcf pass in WebAssembly SIMD: the same per-pixel projections as
- * lcfFast (lcf-fast.ts), g = Xs^T y and ||y||^2, four pixels at a time (two f64x2 vectors),
- * then the same per-pixel solve (lcfFinishPixel: forward substitution, and in the nnls modes
- * the active-set search lcfSearchPixel, in the module too), so the output bytes equal lcfFast's:
+ * lcfFast (lcf-fast.ts), z = Qt y (the plan's projection table, lcfProjection) and ||y||^2,
+ * four pixels at a time (two f64x2 vectors), then the same per-pixel solve (lcfFinishPixel:
+ * ||z||^2, the weights, and in the nnls modes the active-set search lcfSearchPixel, in the
+ * module too), so the output bytes equal lcfFast's:
  * - each float32 value is promoted to float64 (f64x2.promote_low_f32x4) and every product
  *   and sum is a float64 multiply and add (WebAssembly SIMD has no fused multiply-add), in
  *   energy order per pixel, exactly as lcfFast's scalar loop: float64 accumulation is what
  *   the cross-check tolerances of the lcf tests rely on;
- * - the module is generated for (nW, M): columns (the M design columns and the sum of
+ * - the module is generated for (nW, M): columns (the M projection columns and the sum of
  *   squares) are taken in balanced sweeps of up to 4 (8 accumulators, 2 pixel vectors, the
- *   splatted design values: 15 xmm registers, what V8 allocates; a sweep of 5 spilled one
+ *   splatted table values: 15 xmm registers, what V8 allocates; a sweep of 5 spilled one
  *   accumulator, whose store and reload then sat in its chain of additions).
  * Bytes and flops per pixel: 4 nW read (the float32 spectrum), 8 (M + 3) written (the rows);
- * nW (M + 1) float64 multiply-adds in the pass, ~M^2 + M (M + 1) / 2 in the finish (forward
- * substitution, weights, residual terms). Measured (1 thread, 2^20 pixels x 101 energies,
- * constant background, 6 references: M = 7): pass ~115 ms of CPU with the tile in cache
- * (~3.5 cycles per pixel and energy: the promotes and design loads cost issue slots beside the
- * 8 multiply-adds), ~125 ms from memory; finish ~30 ms (buildFinishSplit); the whole kernel
- * 135-150 ms of CPU (was ~205).
+ * nW (M + 1) float64 multiply-adds in the pass, ~M + M (M + 1) / 2 in the finish (||z||^2,
+ * weights, residual terms). Measured (1 thread, 2^20 pixels x 101 energies,
+ * constant background, 6 references: M = 7): pass ~120 ms of CPU, the same with the tile in
+ * cache (~3.7 cycles per pixel and energy, ~0.9 per f64x2 multiply-add pair where the core
+ * sustains two pairs per cycle with operands in registers: the table splats and the y
+ * promotes feeding them cost about as much again; measured and rejected: 5 + 3, 3 + 3 + 2
+ * and 2 x 4 column sweeps, 3 or 4 pixel vectors, pre-splatted tables, one 16-byte load per 4
+ * pixels, two energies per table load, energies unrolled, 16 or 34 energies per chunk,
+ * y held over 4-6 energies with sums in G, all within noise or slower); finish ~15 ms
+ * (buildFinishSplit; ~6-8 ms of it is writing the 80 MB of rows); the whole kernel 130-140 ms
+ * of CPU (load 1.5; was ~205 two sessions ago, ~150 before the projection table).
  * The tile (energy-major [nW][P]) is read in place when it lies in the WebAssembly heap
  * (wasm-heap.ts, which this instance's memory is), a block of C pixels at a time and CHUNK
  * energies at a time: each of the chunk's rows is read sequentially over the block (CHUNK
@@ -28,11 +34,11 @@
  * the kernel's time). Any other Float32Array, and a block whose last unit is partial, is
  * staged (TypedArray.set or memory.copy; rows YS bytes apart) and read the same way.
  * The output rows go straight into an `out` in the heap (lcf-step.ts passes one, reused tile
- * after tile); otherwise they are copied from the scratch rows. Scratch (design, staged block,
+ * after tile); otherwise they are copied from the scratch rows. Scratch (projection table, staged block,
  * projections, tables, rows) is one heap block per plan, returned when the plan is collected.
  */
 import { LcfStatus, lcfRows, subsetLayout, type LcfPlan } from './lcf.js';
-import { LCF_SEARCH_MAX_STEPS, lcfFinishPixel, lcfSearchTable } from './lcf-fast.js';
+import { LCF_SEARCH_MAX_STEPS, lcfFinishPixel, lcfProjection, lcfSearchTable } from './lcf-fast.js';
 import { assemble, F64, Fn, I32, instantiate, V128, wasmSimd, type WasmMemory } from './wasm.js';
 import { heapAlloc, heapGrowthBytes, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 
@@ -52,9 +58,8 @@ interface Exports {
 }
 
 /**
- * C pixels per block; G: 2M + 4 rows of C float64 (row j at G + j * GS: the projections g,
- * then ||y||^2, ||z||^2, for buildFinishSplit the no-data mask and F, for buildFinish z in
- * rows M + 4 ..), Y: the staged block
+ * C pixels per block; G: M + 4 rows of C float64 (row j at G + j * GS: the projections z,
+ * then ||y||^2, a spare row, and for buildFinishSplit the no-data mask and F), Y: the staged block
  * (nW rows of C float32, YS bytes apart), O: scratch output rows (C float64 each). The row
  * strides are padded off powers of two (cache sets).
  */
@@ -68,22 +73,22 @@ function layout(nW: number, M: number, tables: number, base = 0): Layout {
   const X = base;
   const Y = al(X + 8 * nW * M);
   const G = al(Y + YS * nW);
-  const T = al(G + GS * (2 * M + 4));
+  const T = al(G + GS * (M + 4));
   const O = al(T + 8 * tables);
   return { C, X, Y, YS, G, GS, T, O, bytes: al(O + 8 * (M + 3) * C) - base };
 }
 
-/** Accumulator columns per sweep at most (the sum of squares counts as one; it needs no design value). */
+/** Accumulator columns per sweep at most (the sum of squares counts as one; it needs no table value). */
 const SWEEP = 4;
 
 /**
  * The pass's register blocking: V f64x2 vectors of pixels (2V pixels) per unit, and the
- * accumulator columns (0 .. M - 1 the design's, M the sum of squares) in balanced sweeps;
- * a sweep holds V x its columns accumulators, the V pixel vectors, its splatted design
+ * accumulator columns (0 .. M - 1 the projections, M the sum of squares) in balanced sweeps;
+ * a sweep holds V x its columns accumulators, the V pixel vectors, its splatted table
  * values (V8 loads them all at the top of the energy loop) and a product in registers:
  * 15 xmm for V = 2 and 4 columns, what V8 allocates. Measured at 6 references (8 columns):
  * sweeps 4 + 4 ~6 % faster than 5 + 3 (which spilled), 1 vector x 8 columns ~20 % slower
- * (spills), 1 x (4 + 4) ~15 % slower (twice the design loads); at 4 references 3 + 3 beat
+ * (spills), 1 x (4 + 4) ~15 % slower (twice the table loads); at 4 references 3 + 3 beat
  * 4 + 2 and 1 x 6 by a few % (within the noise of a shared machine).
  */
 function blocking(M: number): { V: number; sweeps: number[][] } {
@@ -125,7 +130,7 @@ function buildPass(nW: number, M: number, L: Layout): Fn {
           else f.get(g).vLoad(L.G + j * L.GS + 16 * v).set(acc[j][v]);
         }
       }
-      // The energy loop: yp walks the tile rows (stride bytes), xp the design rows (8M bytes).
+      // The energy loop: yp walks the tile rows (stride bytes), xp the table rows (8M bytes).
       // (A loop, not unrolled code: V8 hoists loads at constant offsets from an address the
       // unit loop does not change, and spills them.)
       f.get(t).i32(8 * V).mul().get(yc).add().tee(yp).get('stride').i32(E).mul().add().set(ye);
@@ -202,7 +207,7 @@ function searchTables(K: number, M: number): number {
 /**
  * finish(pairs): the per-pixel solve of lcfFinishPixel, two pixels per f64x2 vector, with its
  * operations in its order (so the same bytes):
- * z = Rs^{-T} g by forward substitution, zz = ||z||^2, rho2 = max(0, ||y||^2 - zz); then
+ * z from the pass (rows 0 .. M - 1), zz = ||z||^2, rho2 = max(0, ||y||^2 - zz); then
  * subset 0, every reference free: theta = A z + b and F = ||E z + e||^2. That is the whole
  * solve of the one-subset plans (ls, sum1, and nnls-sum1 with one reference, where the
  * exhaustive search has nothing else to try). In the sign-constrained plans (`search`) it is
@@ -214,12 +219,11 @@ function searchTables(K: number, M: number): number {
  * 16 subsets a pixel where the search needs 1.1-2.9.)
  * rss = rho2 + F, rms = sqrt(max(rss, 0) / nW), rfactor = rss / ||y||^2 (NaN unless
  * ||y||^2 > 0), status OK; a pixel whose ||y||^2 is not finite gets NaN rows and status
- * NO_DATA. Rows to O[row * C + p] (lcfRows(M) order). Tables at T: Rs (M x M), then the
- * plan's subset table (plan.sub), then searchTables.
+ * NO_DATA. Rows to O[row * C + p] (lcfRows(M) order). Tables at T: the plan's subset table
+ * (plan.sub), then searchTables.
  */
 function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
   const { M, K, nW, subStride } = plan;
-  const ZR = M + 4; // G's rows of z
   const SL = subsetLayout(M, K);
   const f = new Fn('finish', [['pairs', I32], ['dst', I32], ['rowStride', I32]]);
   const t = f.local('t', I32), o = f.local('o', I32);
@@ -228,7 +232,7 @@ function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
   const feas = f.local('feas', V128);
   const z = Array.from({ length: M }, (_, k) => f.local(`z${k}`, V128));
   const th = Array.from({ length: M }, (_, k) => f.local(`th${k}`, V128));
-  const rsO = L.T, subO = L.T + 8 * M * M;
+  const subO = L.T;
   const c = (off: number) => f.i32(0).vLoad64Splat(off);
   // Output row r of pair t at dst + r * rowStride + 16 t.
   const rowAt = Array.from({ length: M + 3 }, (_, r) => f.local(`row${r}`, I32));
@@ -236,37 +240,15 @@ function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
   const out = (row: number) => f.get(rowAt[row]).get(o).add();
   f.f64(NaN).f64x2Splat().set(nan);
   f.f64(0).f64x2Splat().set(zero);
-  // Loop 1: z = Rs^{-T} g by forward substitution into rows ZR + k (the g rows stay for
-  // lcfWasm's fallback), ||z||^2 into row M + 1: the chains of several pairs overlap here
-  // (see buildFinishSplit); the loop below reads them back.
-  f.i32(0).set(t);
-  f.block().loop();
-  f.get(t).get('pairs').geS().brIf(1);
-  f.get(t).i32(4).shl().set(o);
-  f.get(zero).set(zz);
-  for (let k = 0; k < M; k++) {
-    f.get(o).vLoad(L.G + k * L.GS).set(acc);
-    for (let j = 0; j < k; j++) {
-      f.get(acc);
-      c(rsO + 8 * (j * M + k)).get(z[j]).f64x2Mul().f64x2Sub().set(acc);
-    }
-    f.get(acc);
-    c(rsO + 8 * (k * M + k)).f64x2Div().set(z[k]);
-    f.get(o).get(z[k]).vStore(L.G + (ZR + k) * L.GS);
-    f.get(zz).get(z[k]).get(z[k]).f64x2Mul().f64x2Add().set(zz);
-  }
-  f.get(o).get(zz).vStore(L.G + (M + 1) * L.GS);
-  f.get(t).i32(1).add().set(t);
-  f.br(0);
-  f.end().end();
   f.i32(0).set(t);
   f.block().loop();
   f.get(t).get('pairs').geS().brIf(1);
   f.get(t).i32(4).shl().set(o);                // 16 bytes per pair
   f.get(o).vLoad(L.G + M * L.GS).set(ss);
   f.get(ss).get(ss).f64x2Sub().get(zero).f64x2Eq().set(ok);
-  for (let k = 0; k < M; k++) f.get(o).vLoad(L.G + (ZR + k) * L.GS).set(z[k]);
-  f.get(o).vLoad(L.G + (M + 1) * L.GS).set(zz);
+  // z (the pass's rows 0 .. M - 1) and zz = ||z||^2 in k order from +0 (lcfFinishPixel's sum).
+  f.get(zero).set(zz);
+  for (let k = 0; k < M; k++) f.get(zz).get(o).vLoad(L.G + k * L.GS).tee(z[k]).get(z[k]).f64x2Mul().f64x2Add().set(zz);
   // acc = base[i] + sum_j mat[i * M + j] z_j, in j order (lcfWriteSubset's loops).
   const affine = (bOff: number, mOff: number, i: number) => {
     c(bOff + 8 * i).set(acc);
@@ -310,19 +292,14 @@ function buildFinish(plan: LcfPlan, L: Layout, search: boolean): Fn {
 /**
  * finish(pairs) for the one-subset plans (ls, sum1, nnls-sum1 with one reference): the same
  * operations as buildFinish without a search, in the same order per pixel (so the same
- * bytes), as loops over the block's pairs instead of one loop doing all of a pair. Why: a
- * pixel's forward substitution is one chain of dependent multiplies, subtractions and
- * divisions (~19 cycles per column), and one iteration per pair held more instructions than
- * the core looks ahead, so that loop ran at the chain's latency; and V8 loaded the ~2M^2
- * table constants of a pair at the top of its iteration and spilled most of them. So: for each
- * column k of z, one loop over the pairs (z_k over g_k in G's rows, ||z||^2 accumulated in
- * row M + 1, in k order; the pairs are independent, so the chains overlap); then, for each
- * weight row and each residual-term row, one loop over
- * the pairs with that row's M + 1 constants in locals (F accumulates in row M + 3, the
- * no-data mask sits in row M + 2); a last loop writes rms, rfactor and status. Measured at 6
- * references (CPU, tile in cache): the kernel 205 -> 156 ms with loop 1 split off, -> 149 ms
- * with the per-row loops; terms with a zero constant left out (below), 6 refs ~5 % less;
- * one loop per column of z instead of one for the whole substitution, ~3 % less.
+ * bytes), as loops over the block's pairs instead of one loop doing all of a pair. Why: V8
+ * loaded the ~2M^2 table constants of a pair at the top of its iteration and spilled most of
+ * them. So: for each weight row and each residual-term row, one loop over the pairs with that
+ * row's M + 1 constants in locals (z in G's rows 0 .. M - 1, F accumulates in row M + 3, the
+ * no-data mask sits in row M + 2); a last loop forms ||z||^2 (k order) and writes rms,
+ * rfactor and status. Measured at 6 references (CPU, tile in cache): the kernel 205 -> 149 ms
+ * with these loops (then with a per-pixel forward substitution, since removed: lcf-fast.ts);
+ * terms with a zero constant left out (below), 6 refs ~5 % less.
  */
 function buildFinishSplit(plan: LcfPlan, L: Layout): Fn {
   const { M, nW } = plan;
@@ -331,33 +308,12 @@ function buildFinishSplit(plan: LcfPlan, L: Layout): Fn {
   const t = f.local('t', I32), o = f.local('o', I32);
   const ss = f.local('ss', V128), ok = f.local('ok', V128), zz = f.local('zz', V128), acc = f.local('acc', V128);
   const rss = f.local('rss', V128), nan = f.local('nan', V128), zero = f.local('zero', V128), Fv = f.local('F', V128);
-  const z = Array.from({ length: M }, (_, k) => f.local(`z${k}`, V128));
-  const rsO = L.T, subO = L.T + 8 * M * M;
+  const zk = f.local('zk', V128);
+  const subO = L.T;
   const gRow = (j: number) => L.G + j * L.GS;
   const c = (off: number) => f.i32(0).vLoad64Splat(off);
   f.f64(NaN).f64x2Splat().set(nan);
   f.f64(0).f64x2Splat().set(zero);
-  // Loops 1: z = Rs^{-T} g by forward substitution (z_k over g_k), zz = ||z||^2 (row M + 1),
-  // one column k at a time over the block's pairs (its k + 1 constants in locals).
-  const kk = Array.from({ length: M }, (_, j) => f.local(`kk${j}`, V128));
-  for (let k = 0; k < M; k++) {
-    for (let j = 0; j <= k; j++) c(rsO + 8 * (j * M + k)).set(kk[j]);
-    f.i32(0).set(t);
-    f.block().loop();
-    f.get(t).get('pairs').geS().brIf(1);
-    f.get(t).i32(4).shl().set(o);
-    f.get(o).vLoad(gRow(k)).set(acc);
-    for (let j = 0; j < k; j++) f.get(acc).get(kk[j]).get(o).vLoad(gRow(j)).f64x2Mul().f64x2Sub().set(acc);
-    f.get(acc).get(kk[k]).f64x2Div().set(z[0]);
-    f.get(o).get(z[0]).vStore(gRow(k));
-    f.get(o);
-    if (k === 0) f.get(zero);
-    else f.get(o).vLoad(gRow(M + 1));
-    f.get(z[0]).get(z[0]).f64x2Mul().f64x2Add().vStore(gRow(M + 1));
-    f.get(t).i32(1).add().set(t);
-    f.br(0);
-    f.end().end();
-  }
   // Loops 2: per row of the weights and of the residual terms, the block's pairs in turn,
   // so the row's constants stay in locals (one loop over all of them per pair: V8 loaded its
   // ~2M^2 constants at the top and spilled most of them).
@@ -379,7 +335,7 @@ function buildFinishSplit(plan: LcfPlan, L: Layout): Fn {
   // constants. Terms whose constant is +-0 are left out (ls: A is triangular, ~60 % of E is
   // zero): with z finite such a term is +-0, and a sum that starts at a base other than -0
   // is never -0 (an exact cancellation rounds to +0), so adding +-0 leaves its bits as they
-  // are. z is finite wherever ||y||^2 is (finite float32 values, a full-rank Rs); elsewhere
+  // are. z is finite wherever ||y||^2 is (finite float32 values times a finite table); elsewhere
   // every row is replaced by NaN.
   const terms = (bOff: number, mOff: number, i: number) => {
     const base = plan.sub[bOff + i];
@@ -423,9 +379,12 @@ function buildFinishSplit(plan: LcfPlan, L: Layout): Fn {
   pairs(() => {
     f.get(o).vLoad(gRow(M)).set(ss);
     f.get(o).vLoad(gRow(M + 2)).set(ok);
+    // zz = ||z||^2 in k order from +0 (lcfFinishPixel's sum).
+    f.get(zero).set(zz);
+    for (let k = 0; k < M; k++) f.get(zz).get(o).vLoad(gRow(k)).tee(zk).get(zk).f64x2Mul().f64x2Add().set(zz);
     if (zeroF) f.get(zero).set(Fv);
     else f.get(o).vLoad(gRow(M + 3)).set(Fv);
-    f.get(ss).get(o).vLoad(gRow(M + 1)).f64x2Sub().get(zero).f64x2Max().get(Fv).f64x2Add().set(rss);
+    f.get(ss).get(zz).f64x2Sub().get(zero).f64x2Max().get(Fv).f64x2Add().set(rss);
     out(M).get(rss).get(zero).f64x2Max().f64(nW).f64x2Splat().f64x2Div().f64x2Sqrt().get(nan).get(ok).vBitselect().vStore();
     out(M + 1).get(rss).get(ss).f64x2Div().get(nan).get(ss).get(zero).f64x2Gt().vBitselect().get(nan).get(ok).vBitselect().vStore();
     out(M + 2).f64(LcfStatus.OK).f64x2Splat().f64(LcfStatus.NO_DATA).f64x2Splat().get(ok).vBitselect().vStore();
@@ -450,7 +409,7 @@ function emitSearch(
 ): void {
   const { M, K, nW, nSubsets, subStride } = plan;
   const SL = subsetLayout(M, K);
-  const subO = L.T + 8 * M * M;
+  const subO = L.T;
   const IDX = subO + 8 * nSubsets * subStride;
   const LANE = IDX + 8 * ((1 << K) / 2 + 1); // z_k at LANE + 16k (+ 8 lane); rho2, sumsq, needs, negative weights after
   const COUNT = LANE + 16 * (M + 4);
@@ -567,34 +526,32 @@ class Instance {
   constructor(readonly plan: LcfPlan) {
     const { nW, M } = plan;
     const tables = scratchTables(plan);
-    // The scratch (design, staged block, projections, tables, output rows) is one heap block.
+    // The scratch (projection table, staged block, projections, tables, output rows) is one heap block.
     this.L = layout(nW, M, tables, heapAlloc(layout(nW, M, tables).bytes));
     this.mem = wasmHeap().mem;
     this.search = lcfSearchTable(plan) !== null;
     this.V = blocking(M).V;
-    this.countAt = this.L.T + 8 * (M * M + plan.nSubsets * plan.subStride + searchTables(plan.K, M) - 2);
+    this.countAt = this.L.T + 8 * (plan.nSubsets * plan.subStride + searchTables(plan.K, M) - 2);
     const fns = [buildPass(nW, M, this.L), buildStage(nW, this.L), this.search ? buildFinish(plan, this.L, this.search) : buildFinishSplit(plan, this.L)];
     this.ex = instantiate<Exports>(assemble(fns, { pages: 1, maxPages: 65536, shared: true }), this.mem);
-    new Float64Array(this.mem.buffer, this.L.X, nW * M).set(plan.xs.subarray(0, nW * M));
-    const T = new Float64Array(this.mem.buffer, this.L.T, M * M + plan.nSubsets * plan.subStride);
-    T.set(plan.rs.subarray(0, M * M), 0);
-    T.set(plan.sub.subarray(0, plan.nSubsets * plan.subStride), M * M);
+    new Float64Array(this.mem.buffer, this.L.X, nW * M).set(lcfProjection(plan).subarray(0, nW * M));
+    new Float64Array(this.mem.buffer, this.L.T, plan.nSubsets * plan.subStride).set(plan.sub.subarray(0, plan.nSubsets * plan.subStride));
     const index = lcfSearchTable(plan);
-    if (index) new Int32Array(this.mem.buffer, this.L.T + 8 * (M * M + plan.nSubsets * plan.subStride), index.length).set(index);
+    if (index) new Int32Array(this.mem.buffer, this.L.T + 8 * plan.nSubsets * plan.subStride, index.length).set(index);
   }
 }
 
 /**
- * Tables (float64 units): Rs, the subset table, then for the active-set search the subset
+ * Tables (float64 units): the subset table, then for the active-set search the subset
  * index of each mask (2^K int32), the lane scratch of the search (M + 4 vectors) and its
  * count of pixels left to lcfWasm.
  */
 function scratchTables(plan: LcfPlan): number {
-  return plan.M * plan.M + plan.nSubsets * plan.subStride + searchTables(plan.K, plan.M);
+  return plan.nSubsets * plan.subStride + searchTables(plan.K, plan.M);
 }
 
 /**
- * Heap bytes one plan's scratch takes in a thread's WebAssembly heap (design, the staged
+ * Heap bytes one plan's scratch takes in a thread's WebAssembly heap (projection table, the staged
  * block of BLOCK_PIXELS pixels, projections, tables, output rows; ~1 MiB at 100 energies),
  * kept while the plan lives and committed until the thread ends: the lcf step's memory plan
  * counts it per thread (LcfStep.cpuKernelBytes).
@@ -633,7 +590,6 @@ export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Floa
   const G = new Float64Array(mem.buffer, L.G, ((M + 1) * L.GS) / 8);
   const GS = L.GS / 8;
   const O = new Float64Array(mem.buffer, L.O, (M + 3) * C);
-  const g = new Float64Array(M);
   const z = new Float64Array(M);
   const th = new Float64Array(M);
   const SL = subsetLayout(M, K);
@@ -672,8 +628,8 @@ export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Floa
     const st = rows.STATUS * P + a;
     for (let i = 0; i < n; i++) {
       if (out[st + i] !== NEEDS_SEARCH) continue;
-      for (let j = 0; j < M; j++) g[j] = G[j * GS + i];
-      lcfFinishPixel(plan, SL, g, 0, G[M * GS + i], z, th, out, rows, P, a + i, search);
+      for (let j = 0; j < M; j++) z[j] = G[j * GS + i];
+      lcfFinishPixel(plan, SL, z, 0, G[M * GS + i], th, out, rows, P, a + i, search);
     }
   }
   return out;

@@ -101,7 +101,7 @@ export interface LcfPlan {
   rot: Float64Array;
   /** R with the column scaling undone (theta in user units), M x M row-major, upper triangular. */
   ru: Float64Array;
-  /** The column-scaled design matrix [nW][M] and its R (M x M, upper triangular, positive diagonal): the CPU kernel's Gram route (lcf-fast.ts). */
+  /** The column-scaled design matrix [nW][M] and its R (M x M, upper triangular, positive diagonal). */
   xs: Float64Array;
   rs: Float64Array;
   /**
@@ -310,6 +310,14 @@ export function makeLcfPlan(refs: readonly LcfReference[], energies: Float64Arra
       let acc = 0;
       for (let k = i; k < M; k++) acc -= ru[i * M + k] * blk[L.b + k];
       blk[L.e + i] = acc;
+    }
+    // Every column free and no sum-to-one: A = Ru^{-1}, b = 0, so r = 0 exactly; the E just
+    // computed holds only rounding (entries <= ~1e-15, adding ~(1e-15 |z|)^2 to rss). Zeros
+    // make F exactly 0 (the unconstrained fit's residual is rho2 alone) and let the CPU
+    // kernel leave F's terms out (lcf-wasm.ts); ls, and the first subset of nnls.
+    if (free.length === M && !sum1) {
+      blk.fill(0, L.E, L.E + M * M);
+      blk.fill(0, L.e, L.e + M);
     }
     if (!nonneg) continue;
     // (g_j - nu) = u_j . r, u_j = Ru[:, j] - mean of Ru[:, k] over free references (sum1).
@@ -539,7 +547,7 @@ export function lcfNoData(out: Float64Array, rows: ReturnType<typeof lcfRows>, P
  * unexplained part rho2 and ||y||^2: the subset search (exact NNLS / sum-to-one by KKT, see
  * the module header), then theta, residual_rms and rfactor into `out` (rows, column p).
  * The twin's search (z from the Givens rotations): every subset in order, largest first,
- * until the first exact KKT point. The CPU kernel (lcf-fast.ts, z from the Gram route)
+ * until the first exact KKT point. The CPU kernel (lcf-fast.ts, z from a projection table)
  * uses it for one-subset plans and as the fallback of its active-set search
  * (lcfSearchPixel), which finds the same KKT subset in a few steps; `th` is scratch of M
  * values.

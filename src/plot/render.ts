@@ -31,7 +31,7 @@ export interface Rendered {
 }
 
 /** SVG text of a spec (Vega's headless SVG renderer). */
-export async function specToSvg(spec: Spec): Promise<{ svg: string; origin: [number, number]; width: number; height: number }> {
+async function specToSvg(spec: Spec): Promise<{ svg: string; origin: [number, number]; width: number; height: number }> {
   const view = new View(parse(spec), { renderer: 'none' });
   try {
     await view.runAsync();
@@ -62,56 +62,6 @@ export async function renderSpec(spec: Spec, zoom = 1): Promise<Rendered> {
     height: img.height,
     plot: { x: Math.round(origin[0] * zoom), y: Math.round(origin[1] * zoom), w: Math.round(width * zoom), h: Math.round(height * zoom) },
   };
-}
-
-/** A 1 x 1 transparent PNG: the image mark's stand-in while the frame is rendered. */
-export const PLACEHOLDER_IMAGE_URL = pngDataUrl(new Uint8Array(4), 1, 1);
-
-/**
- * A picture whose plotting area is an image of RGBA pixels (a map): the spec (axes, colour
- * bar, legend, title, with PLACEHOLDER_IMAGE_URL as the image) is rendered by resvg, the
- * pixels are copied into the plotting area magnified `scale` times by repetition, the 1 px
- * grey frame the spec draws round the area is blended back over them, and the result is
- * encoded once. The map never travels through SVG as a base64 PNG, which cost ~40 bytes per
- * map pixel (a 2000 x 2000 map: 160 MB); this costs about three times the picture's RGBA.
- */
-export async function renderSpecWithImage(spec: Spec, rgba: Uint8ClampedArray | Uint8Array, width: number, height: number, scale: number): Promise<Rendered> {
-  const { svg, origin, width: w, height: h } = await specToSvg(spec);
-  const r = new Resvg(svg, {
-    font: { loadSystemFonts: false, fontFiles: fonts(), defaultFontFamily: 'Inter', sansSerifFamily: 'Inter' },
-    fitTo: { mode: 'original' },
-    background: 'white',
-  });
-  const img = r.render();
-  const cw = img.width;
-  const ch = img.height;
-  const canvas = new Uint8Array(img.pixels.buffer, img.pixels.byteOffset, cw * ch * 4);
-  const px = Math.round(origin[0]);
-  const py = Math.round(origin[1]);
-  const pw = Math.min(width * scale, cw - px);
-  const ph = Math.min(height * scale, ch - py);
-  const src = new Uint32Array(rgba.buffer, rgba.byteOffset, width * height);
-  const row = new Uint32Array(pw);
-  for (let y = 0; y < ph; y++) {
-    const sy = Math.floor(y / scale);
-    for (let x = 0; x < pw; x++) row[x] = src[sy * width + Math.floor(x / scale)];
-    canvas.set(new Uint8Array(row.buffer, 0, pw * 4), ((py + y) * cw + px) * 4);
-  }
-  // The frame: a 1 px #888 stroke centred on the area's edge covers half of its edge pixels.
-  const blend = (x: number, y: number) => {
-    const at = ((py + y) * cw + px + x) * 4;
-    for (let c = 0; c < 3; c++) canvas[at + c] = Math.round((canvas[at + c] + 0x88) / 2);
-  };
-  for (let x = 0; x < pw; x++) {
-    blend(x, 0);
-    if (ph > 1) blend(x, ph - 1);
-  }
-  for (let y = 1; y < ph - 1; y++) {
-    blend(0, y);
-    if (pw > 1) blend(pw - 1, y);
-  }
-  const png = encode({ width: cw, height: ch, data: canvas, channels: 4 });
-  return { png, width: cw, height: ch, plot: { x: px, y: py, w: Math.round(w), h: Math.round(h) } };
 }
 
 /**

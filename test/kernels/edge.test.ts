@@ -12,7 +12,7 @@ import { edgeTileFused } from '../../src/cpu/edge-fused.js';
 import { EDGE_WASM_BLOCK, EDGE_WASM_GROUP } from '../../src/cpu/edge-wasm.js';
 import { heapF32, heapFree } from '../../src/cpu/wasm-heap.js';
 import { edgeStep } from '../../src/pipeline/edge-step.js';
-import { EdgeStatus, EDGE_ROWS, NORM_ROWS } from '../../src/kernels/layout.js';
+import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS } from '../../src/kernels/layout.js';
 import { MemoryStack } from '../../src/stack/source.js';
 import { AbsorbanceStack } from '../../src/stack/absorbance.js';
 import { cpuBackend } from '../../src/pipeline/backend.js';
@@ -293,6 +293,53 @@ describe('edge CPU kernel', () => {
       const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
       expect(same(fused.norm, Float32Array.from(twinNorm)), 'derivative maximum at the grid start').toBe(true);
       expect(same(fused.edge, Float32Array.from(twinEdge)), 'derivative maximum at the grid start').toBe(true);
+    }
+    // The same at the grid's last energies (the crossing window, edge-wasm.ts, reaches past
+    // the last interval: its candidates are cut there).
+    {
+      const G = Float64Array.from({ length: 141 }, (_, i) => E0 - 80 + i);
+      const nG = G.length, R = 64;
+      const high = new Float32Array(nG * R);
+      for (let p = 0; p < R; p++) {
+        for (let i = 0; i < nG; i++) {
+          const jump = i >= nG - 3 - (p % 3) ? 0.3 + (0.5 * p) / R : 0;
+          high[i * R + p] = 0.2 + jump + 0.2 * (0.5 + Math.atan((G[i] - E0) / 3) / Math.PI) + 0.001 * Math.sin(7 * i + p);
+        }
+      }
+      const highPlan = makeEdgePlan(G, E0, { ...DEFAULT_EDGE_OPTIONS, fixedWindows: true, edge1: G[0] - E0 - 1, edge2: G[nG - 1] - E0 + 1 });
+      const twinNorm = normalizeCpu(highPlan, high, R);
+      const twinEdge = edgeCpu(highPlan, high, R, twinNorm);
+      const atEnd = Array.from({ length: R }, (_, p) => p).filter((p) => twinNorm[p] === EdgeStatus.OK && twinNorm[NormRow.E0_DERIV * R + p] > G[nG - 7] - E0);
+      expect(atEnd.length).toBeGreaterThan(5);
+      const fused = edgeTileFused(highPlan, high, R);
+      const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      expect(same(fused.norm, Float32Array.from(twinNorm)), 'derivative maximum at the grid end').toBe(true);
+      expect(same(fused.edge, Float32Array.from(twinEdge)), 'derivative maximum at the grid end').toBe(true);
+    }
+    // The 0.5 crossing far from the derivative maximum (a broad first step, then a sharp small
+    // one): more than the crossing window's 8 points away, so the outward search decides; and
+    // crossings near it on both sides, some nearer than the window's reach.
+    {
+      const R = 256;
+      const far = new Float32Array(nE * R);
+      for (let p = 0; p < R; p++) {
+        const gap = 4 + (p % 16), wide = 1 + (p % 5);
+        for (let i = 0; i < nE; i++) {
+          const first = 0.6 * (0.5 + Math.atan((E[i] - (E0 - gap)) / wide) / Math.PI);
+          const sharp = 0.4 * (0.5 + Math.atan((E[i] - E0) / 0.2) / Math.PI);
+          far[i * R + p] = 0.3 + first + sharp + 0.002 * Math.sin(3 * i + p);
+        }
+      }
+      const plan = makeEdgePlan(E, E0, DEFAULT_EDGE_OPTIONS);
+      const twinNorm = normalizeCpu(plan, far, R);
+      const twinEdge = edgeCpu(plan, far, R, twinNorm);
+      const dist = Array.from({ length: R }, (_, p) => Math.abs(twinEdge[EdgeRow.E0_HALF * R + p] - twinEdge[EdgeRow.E0_DERIV * R + p]));
+      expect(dist.filter((d) => d > 10).length).toBeGreaterThan(R / 8);
+      expect(dist.filter((d) => d < 6).length).toBeGreaterThan(R / 8);
+      const fused = edgeTileFused(plan, far, R);
+      const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      expect(same(fused.norm, Float32Array.from(twinNorm)), 'crossing far from the derivative maximum').toBe(true);
+      expect(same(fused.edge, Float32Array.from(twinEdge)), 'crossing far from the derivative maximum').toBe(true);
     }
   });
 });

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { makeRng, type Rng } from '../../src/synth/random.js';
 import { lcfStep, type LcfBackground, type LcfMode } from '../../src/pipeline/lcf-step.js';
 import { LCF_DEPENDENT_RCOND, LcfStatus, lcfCpu, lcfRows, subsetLayout, type LcfPlan } from '../../src/cpu/lcf.js';
-import { lcfFast, lcfFinishPixel, lcfSearchTable } from '../../src/cpu/lcf-fast.js';
+import { lcfFast, lcfFinishPixel, lcfProjection, lcfSearchTable } from '../../src/cpu/lcf-fast.js';
 import { InputError } from '../../src/io/errors.js';
 import { cpuBackend } from '../../src/pipeline/backend.js';
 import { interpLinear } from '../../src/synth/references.js';
@@ -38,6 +38,8 @@ const CPU_TOL = (rcond: number) => 1e-12 + 1e-15 / rcond ** 2;
 const GPU_TOL = (rcond: number) => 1.5e-6 / rcond;
 /** Residual sums: the optimum's rss must not exceed the brute force's by more than rounding. */
 const RSS_TOL_REL = 1e-9;
+/** Orthonormality of the CPU kernel's projection table: products of Givens rotations, ~nW M eps. */
+const PROJ_TOL = 1e-13;
 
 interface Problem {
   energies: Float64Array;
@@ -198,7 +200,7 @@ describe('lcf: exact constrained least squares', () => {
     console.log(`lcf CPU vs brute force: worst error ${worst.toFixed(3)} of the tolerance`);
   });
 
-  test('the CPU kernel (Gram route, lcf-fast.ts) = the twin (Givens route): same subsets and statuses, float64 rounding apart', () => {
+  test('the CPU kernel (projection table, lcf-fast.ts) = the twin (Givens rotations per pixel): same subsets and statuses, float64 rounding apart', () => {
     const rng = makeRng(SEED + 9);
     for (const { K, bg, mode } of configs()) {
       const pb = makeProblem(rng, { K, bg, P: 150, nE: 60, withWindow: K % 2 === 1, noise: 0.02 });
@@ -213,7 +215,7 @@ describe('lcf: exact constrained least squares', () => {
       for (let p = 0; p < pb.P; p++) {
         expect(fast[rows.STATUS * pb.P + p], where).toBe(twin[rows.STATUS * pb.P + p]);
         // Coefficients relative to the pixel's scale; the residual to the signal's sum of
-        // squares (the Gram route subtracts ||z||^2 from ||y||^2 in float64).
+        // squares (the CPU kernel subtracts ||z||^2 from ||y||^2 in float64).
         const y = spectrum(pb, p);
         const ynorm = Math.hypot(...Array.from(y));
         for (let k = 0; k < rows.ROWS; k++) {
@@ -225,6 +227,33 @@ describe('lcf: exact constrained least squares', () => {
           }
           const tol = k === rows.RMS ? 1e-6 * ynorm / Math.sqrt(plan.nW) : k === rows.RFACTOR ? 1e-12 : 1e-9 * (1 + Math.abs(a)) * (1 + ynorm);
           expect(Math.abs(a - b), `${where} pixel ${p} row ${k}: ${a} vs ${b}`).toBeLessThanOrEqual(tol);
+        }
+      }
+    }
+  });
+
+  test('the CPU kernel\'s projection table (lcfProjection) is the twin\'s rotations as a matrix: orthonormal columns, and Qt^T Xs = R', () => {
+    // The table is built from the plan's Givens angles; the checks use only the column-scaled
+    // design Xs and its R from the plan's QR (Xs = Q R), so they hold for any correct Q.
+    const rng = makeRng(SEED + 12);
+    for (const K of [1, 3, 6]) {
+      for (const bg of BACKGROUNDS) {
+        const pb = makeProblem(rng, { K, bg, P: 4, nE: 80, withWindow: K === 3, noise: 0.02 });
+        const plan = lcfStep(pb.refs, pb.energies, { mode: 'ls', background: bg }).plan;
+        const { M, nW, xs, rs } = plan;
+        const qt = lcfProjection(plan);
+        expect(qt.length).toBe(nW * M);
+        for (let i = 0; i < M; i++) {
+          for (let j = 0; j < M; j++) {
+            let qq = 0, qx = 0;
+            for (let e = 0; e < nW; e++) {
+              qq += qt[e * M + i] * qt[e * M + j];
+              qx += qt[e * M + i] * xs[e * M + j];
+            }
+            const where = `K=${K} bg=${bg} (${i}, ${j})`;
+            expect(Math.abs(qq - (i === j ? 1 : 0)), where).toBeLessThan(PROJ_TOL);
+            expect(Math.abs(qx - rs[i * M + j]), where).toBeLessThan(PROJ_TOL);
+          }
         }
       }
     }
@@ -293,21 +322,22 @@ describe('lcf: exact constrained least squares', () => {
             continue;
           }
           expect(table, `K=${K} ${mode}`).not.toBeNull();
-          const { M, nW, xs } = plan;
+          const { M, nW } = plan;
+          const qt = lcfProjection(plan);
           const rows = lcfRows(M);
           const L = subsetLayout(M, K);
           const a = new Float64Array(rows.ROWS), b = new Float64Array(rows.ROWS);
-          const g = new Float64Array(M), z = new Float64Array(M), th = new Float64Array(M);
+          const z = new Float64Array(M), th = new Float64Array(M);
           for (let p = 0; p < pb.P; p++) {
-            g.fill(0);
+            z.fill(0);
             let ss = 0;
             for (let e = 0; e < nW; e++) {
               const y = pb.cube[e * pb.P + p];
               ss += y * y;
-              for (let j = 0; j < M; j++) g[j] += xs[e * M + j] * y;
+              for (let j = 0; j < M; j++) z[j] += qt[e * M + j] * y;
             }
-            lcfFinishPixel(plan, L, g, 0, ss, z, th, a, rows, 1, 0, null);
-            lcfFinishPixel(plan, L, g, 0, ss, z, th, b, rows, 1, 0, table);
+            lcfFinishPixel(plan, L, z, 0, ss, th, a, rows, 1, 0, null);
+            lcfFinishPixel(plan, L, z, 0, ss, th, b, rows, 1, 0, table);
             const where = `seed ${SEED + 11} K=${K} ${mode} bg=${bg} pixel ${p}`;
             expect(a[rows.STATUS], where).toBe(LcfStatus.OK);
             for (let r = 0; r < rows.ROWS; r++) expect(Object.is(a[r], b[r]), `${where} row ${r}: ${a[r]} vs ${b[r]}`).toBe(true);
