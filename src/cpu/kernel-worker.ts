@@ -5,7 +5,7 @@
  * src/stack/transmission.ts).
  */
 import { parentPort } from 'node:worker_threads';
-import { kmeansSweepBlocks, type SweepParams, type SweepView } from './kmeans-sweep.js';
+import { kmeansSweepClaimed, type SweepParams, type SweepView } from './kmeans-sweep.js';
 import type { SweepTarget } from './kmeans-wasm.js';
 import { gramBlocks, type GramJob } from './pca-gram.js';
 import { runTransmissionJob, type TransmissionJob } from '../stack/transmission.js';
@@ -14,7 +14,11 @@ import { edgePartJob, type EdgePartJob } from './edge-threads.js';
 interface KmeansJob extends SweepParams {
   kind: 'kmeans';
   views: SweepView[];
-  blocks: number[];
+  /** Blocks of the step (kmeansSweepClaimed), the shared counter of the next one, their sums (shared). */
+  nBlocks: number;
+  next: BigInt64Array;
+  fromEnd: boolean;
+  out: Float64Array;
   labels: Int32Array | null;
   dist2: Float32Array | null;
   /** The screen's norms in the owner's heap (with `target`), or null. */
@@ -27,7 +31,7 @@ parentPort!.on('message', (m: { id: number; job: KmeansJob | (GramJob & { kind: 
   try {
     const j = m.job;
     let r: Float64Array;
-    if (j.kind === 'kmeans') r = kmeansSweepBlocks(j.views, j, j.blocks, j.labels, j.dist2, true, j.norms, j.target);
+    if (j.kind === 'kmeans') r = Float64Array.of(kmeansSweepClaimed(j.views, j, j.nBlocks, j.next, j.out, j.labels, j.dist2, j.norms, j.target, j.fromEnd));
     else if (j.kind === 'pca') r = gramBlocks(j);
     else if (j.kind === 'edge') {
       edgePartJob(j);

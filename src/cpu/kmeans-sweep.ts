@@ -44,8 +44,9 @@ import { exactLabel, KM_SCREEN_MIN_D, WasmScreen, wasmSweep, type SweepTarget } 
 
 /**
  * Pixels per block (global pixel index ranges; the unit of the deterministic reduction and of
- * the work handed to threads). 8192: 100k pixels make 13 blocks, so two threads get 49k and
- * 51k pixels (with 32768 they got 66k and 34k: the iteration waited for the larger half).
+ * the work threads claim, kmeansSweepClaimed). 8192: 100k pixels make 13 blocks, so two
+ * threads' shares differ by at most one block (with 32768 they got 66k and 34k: the
+ * iteration waited for the larger half).
  */
 export const KM_CPU_BLOCK = 1 << 13;
 /** Largest d x (active centres) for which a specialised sweep is generated. */
@@ -295,6 +296,45 @@ export function kmeansSweepBlocks(
     }
   });
   return out;
+}
+
+/**
+ * Blocks 0 .. nBlocks - 1 shared out while they last: each pass claims the next unclaimed
+ * block (claimBlock: from the front of the unclaimed range, or with `fromEnd` from its back)
+ * and writes its sums (kmeansSweepBlocks) at out[b * k * (d + 2)], until none is left;
+ * returns how many this call swept. The worker threads of a step run it together on one
+ * counter (even workers from the front, odd from the back, so with two each streams through
+ * contiguous memory), so a thread that gets more of its core (another process shares the
+ * other one, or its job started sooner) sweeps more blocks instead of the step waiting for
+ * the slower one's fixed half. A block's sums are the same whichever thread sweeps it, and
+ * they are added in block order, so the result's bytes do not depend on who swept what.
+ */
+export function kmeansSweepClaimed(
+  views: SweepView[], p: SweepParams, nBlocks: number, next: BigInt64Array, out: Float64Array,
+  labels: Int32Array | null, dist2: Float32Array | null, norms: Float32Array | null = null, target: SweepTarget | null = null,
+  fromEnd = false,
+): number {
+  const km = p.k * (p.d + 2);
+  for (let swept = 0; ; swept++) {
+    const b = claimBlock(next, nBlocks, fromEnd);
+    if (b < 0) return swept;
+    out.set(kmeansSweepBlocks(views, p, [b], labels, dist2, true, norms, target), b * km);
+  }
+}
+
+/**
+ * The next block from the front (fromEnd false) or the back of the unclaimed range, or -1
+ * when none is left: next[0] packs (blocks taken from the front) + 2^32 (blocks taken from
+ * the back), changed by compare-and-swap.
+ */
+function claimBlock(next: BigInt64Array, nBlocks: number, fromEnd: boolean): number {
+  for (;;) {
+    const v = Atomics.load(next, 0);
+    const lo = Number(v & 0xffffffffn), hi = Number(v >> 32n);
+    if (lo + hi >= nBlocks) return -1;
+    const w = fromEnd ? v + (1n << 32n) : v + 1n;
+    if (Atomics.compareExchange(next, 0, v, w) === v) return fromEnd ? nBlocks - 1 - hi : lo;
+  }
 }
 
 /**

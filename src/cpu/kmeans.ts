@@ -378,31 +378,24 @@ export class CpuKmeansEngine implements KmeansEngine {
       dist2 = shared ? new Float32Array(new SharedArrayBuffer(4 * this.n)) : new Float32Array(this.n);
     }
     const params = { d, k, shift: this.st.shift, invScale: this.invScale, centres, active };
-    const all = Array.from({ length: nBlocks }, (_, b) => b);
     let blockSums: Float64Array;
     if (this.norms === undefined) this.norms = kmeansScreenNorms(this.sweepViews, d, k, this.st.shift, this.invScale);
     if (this.pool) {
-      // Contiguous runs of blocks per thread (locality); results placed by block. Part t runs
-      // on worker t (its scratch block, with inPlace).
-      const T = this.threads;
-      const parts = Array.from({ length: T }, (_, t) => all.slice(Math.floor((t * nBlocks) / T), Math.floor(((t + 1) * nBlocks) / T)));
+      // Every worker claims blocks from one shared counter until none is left
+      // (kmeansSweepClaimed: even workers from the front, odd from the back), each block's
+      // sums written at its place: a worker slowed by other work on its core, or started
+      // later, sweeps fewer blocks instead of holding up the step (a fixed split gave each half
+      // the pixels whatever its share of a core). Worker t runs in its scratch block with inPlace.
       const bases = this.inPlace ? this.scratchFor(k) : null;
       const mem = bases ? wasmHeap().mem : null;
-      const res = await Promise.all(parts.map((blocks, t) =>
-        blocks.length === 0
-          ? Promise.resolve(new Float64Array(0))
-          : this.pool!.runOn<Float64Array>(t, {
-            kind: 'kmeans', views: this.sweepViews, ...params, blocks, labels: labels ?? null, dist2: dist2 ?? null,
-            norms: bases ? this.norms : null, target: bases ? { mem, base: bases[t] } : null,
-          })));
-      blockSums = new Float64Array(nBlocks * k * m);
-      let at = 0;
-      for (const r of res) {
-        blockSums.set(r, at);
-        at += r.length;
-      }
+      const next = new BigInt64Array(new SharedArrayBuffer(8));
+      blockSums = new Float64Array(new SharedArrayBuffer(8 * nBlocks * k * m));
+      await Promise.all(Array.from({ length: this.threads }, (_, t) => this.pool!.runOn<Float64Array>(t, {
+        kind: 'kmeans', views: this.sweepViews, ...params, nBlocks, next, fromEnd: t % 2 === 1, out: blockSums, labels: labels ?? null, dist2: dist2 ?? null,
+        norms: bases ? this.norms : null, target: bases ? { mem, base: bases[t] } : null,
+      })));
     } else {
-      blockSums = kmeansSweepBlocks(this.sweepViews, params, all, labels ?? null, dist2 ?? null, true, this.norms);
+      blockSums = kmeansSweepBlocks(this.sweepViews, params, Array.from({ length: nBlocks }, (_, b) => b), labels ?? null, dist2 ?? null, true, this.norms);
     }
     const sums = new Float64Array(k * m);
     for (let b = 0; b < nBlocks; b++) {

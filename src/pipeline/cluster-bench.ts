@@ -20,8 +20,16 @@ export interface KmeansBenchOptions {
   pixels: number;
   d: number;
   k: number;
-  /** Timed iterations (default 3), after one untimed warm-up iteration on the GPU. */
+  /** Timed iterations (default 3), after `warmup` untimed ones. */
   repeats?: number;
+  /**
+   * Untimed iterations before the timed ones (default 1: pipeline compilation, first-touch
+   * allocations). On the CPU backend the first few iterations of a process also pay V8's
+   * background threads (JIT and WebAssembly tier-up, GC): at 100k x 101 on one thread the
+   * 1st-4th iterations after one warm-up took 20-48 ms against 15 ms from the 6th on, and at
+   * 1M x 3 the best process CPU time of 7 such iterations was 2x their best wall time.
+   */
+  warmup?: number;
   seed?: number;
   residentBytes?: number;
   /** Pixels of the synthetic tile that is repeated to reach `pixels` (default: the largest the device allows, at most 2^22). */
@@ -101,7 +109,8 @@ export async function benchKmeansIteration(backend: Backend, o: KmeansBenchOptio
         if (n > 0) for (let f = 0; f < d; f++) centres[j * d + f] = s.base[j * d + f] + s.sums[j * m + f] / n;
       }
     };
-    await iterate(); // warm-up: pipeline compilation, first-touch allocations, JIT
+    // Warm-up: pipeline compilation, first-touch allocations, JIT (see `warmup`).
+    for (let w = 0; w < Math.max(1, o.warmup ?? 1); w++) await iterate();
     const iterationSeconds: number[] = [];
     const iterationCpuSeconds: number[] = [];
     for (let r = 0; r < (o.repeats ?? 3); r++) {

@@ -150,7 +150,7 @@ export function combinedClusterPlan(c: ClusterSettings, fields: { width: number;
     if (b > fieldBytes) [fieldBytes, largest] = [b, { width: f.width, height: f.height }];
   }
   // Per pixel: the features, and for d >= KM_SCREEN_MIN_D the screen's norms (4 bytes, formed
-  // once per engine on one thread: kmeansScreenNorms).
+  // once per engine, on any thread count: kmeansScreenNorms).
   const kept = 4 * (d + (d >= KM_SCREEN_MIN_D ? 1 : 0));
   const heapKeptBytes = o.heap ? kept * (samplePixels + (largest ? largest.width * largest.height : 0)) : 0;
   return { samplePixels, sampleBytes, fieldBytes, largest, heapKeptBytes };

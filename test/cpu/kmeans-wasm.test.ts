@@ -7,7 +7,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { CpuKmeansEngine, featureStats, featuresFromMaps, kmeansAssignCpu, releaseFeatures, standardization } from '../../src/cpu/kmeans.js';
-import { KM_CPU_BLOCK, kmeansScreenNorms, kmeansSweepBlocks } from '../../src/cpu/kmeans-sweep.js';
+import { KM_CPU_BLOCK, kmeansScreenNorms, kmeansSweepBlocks, kmeansSweepClaimed } from '../../src/cpu/kmeans-sweep.js';
 import { KM_SCREEN_MIN_D, screenShiftFree, wasmSweep } from '../../src/cpu/kmeans-wasm.js';
 import { heapF32, heapFree, inHeap } from '../../src/cpu/wasm-heap.js';
 import { makeRng } from '../../src/synth/random.js';
@@ -110,6 +110,40 @@ describe('kmeans-wasm', () => {
       expect(ref[0][1].readInt32LE(4 * 17)).toBe(-1);
       releaseFeatures(heap);
       releaseFeatures(plain); // not in the heap: nothing to do
+    }
+  });
+
+  test('blocks claimed from a shared counter (as the worker threads sweep them): the same bytes whoever sweeps which block', () => {
+    const rng = makeRng(12);
+    for (const d of [3, 101]) {
+      const n = 4 * KM_CPU_BLOCK + 321, k = 5;
+      const heap = heapF32(d * n);
+      for (let i = 0; i < d * n; i++) heap[i] = rng.normal();
+      heap[2 * n + 9] = NaN;
+      const views = [{ data: heap, stride: n, offset: 0, count: n }];
+      const shift = new Float64Array(d).fill(0.1), invScale = new Float64Array(d).fill(0.9);
+      const p = { d, k, shift, invScale, centres: Float64Array.from({ length: k * d }, () => rng.normal()), active: Uint8Array.of(1, 1, 0, 1, 1) };
+      const nBlocks = Math.ceil(n / KM_CPU_BLOCK);
+      const norms = kmeansScreenNorms(views, d, k, shift, invScale);
+      const refLab = new Int32Array(n), refD2 = new Float32Array(n);
+      const ref = kmeansSweepBlocks(views, p, Array.from({ length: nBlocks }, (_, b) => b), refLab, refD2, true, norms);
+      // Three "threads", out of order: one from the back takes the last block, one from the
+      // front the first two, then one from the back all that is left; the sums land at their
+      // blocks' places. next[0] = (taken from the front) + 2^32 (taken from the back).
+      const out = new Float64Array(nBlocks * k * (d + 2)).fill(NaN);
+      const lab = new Int32Array(n), d2 = new Float32Array(n);
+      expect(kmeansSweepClaimed(views, p, nBlocks, BigInt64Array.of(BigInt(nBlocks - 1)), out, lab, d2, norms, null, true)).toBe(1);
+      expect(kmeansSweepClaimed(views, p, nBlocks, BigInt64Array.of(BigInt(nBlocks - 2) << 32n), out, lab, d2, norms, null, false)).toBe(2);
+      const next = BigInt64Array.of((1n << 32n) + 2n);
+      expect(kmeansSweepClaimed(views, p, nBlocks, next, out, lab, d2, norms, null, true)).toBe(nBlocks - 3);
+      expect(next[0]).toBe((BigInt(nBlocks - 2) << 32n) + 2n);
+      expect(kmeansSweepClaimed(views, p, nBlocks, next, out, lab, d2, norms, null, false)).toBe(0);
+      expect(Buffer.from(out.buffer).equals(Buffer.from(ref.buffer)), `d ${d}: block sums`).toBe(true);
+      expect(Buffer.from(lab.buffer).equals(Buffer.from(refLab.buffer)), `d ${d}: labels`).toBe(true);
+      expect(Buffer.from(d2.buffer).equals(Buffer.from(refD2.buffer)), `d ${d}: distances`).toBe(true);
+      expect(lab[9]).toBe(-1);
+      if (norms) heapFree(norms);
+      heapFree(heap);
     }
   });
 
