@@ -6,6 +6,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { kmeansSweepBlocks, type SweepParams, type SweepView } from './kmeans-sweep.js';
+import type { SweepTarget } from './kmeans-wasm.js';
 import { gramBlocks, type GramJob } from './pca-gram.js';
 import { runTransmissionJob, type TransmissionJob } from '../stack/transmission.js';
 
@@ -15,13 +16,17 @@ interface KmeansJob extends SweepParams {
   blocks: number[];
   labels: Int32Array | null;
   dist2: Float32Array | null;
+  /** The screen's norms in the owner's heap (with `target`), or null. */
+  norms: Float32Array | null;
+  /** The owner's heap and this worker's scratch there (kmeans-wasm.ts, SweepTarget), or null: stage into this thread's heap. */
+  target: SweepTarget | null;
 }
 
 parentPort!.on('message', (m: { id: number; job: KmeansJob | (GramJob & { kind: 'pca' }) | TransmissionJob }) => {
   try {
     const j = m.job;
     let r: Float64Array;
-    if (j.kind === 'kmeans') r = kmeansSweepBlocks(j.views, j, j.blocks, j.labels, j.dist2);
+    if (j.kind === 'kmeans') r = kmeansSweepBlocks(j.views, j, j.blocks, j.labels, j.dist2, true, j.norms, j.target);
     else if (j.kind === 'pca') r = gramBlocks(j);
     else if (j.kind === 'absorbance' || j.kind === 'absorbance-file' || j.kind === 'od') r = Float64Array.of(runTransmissionJob(j));
     else throw new Error(`kernel worker: unknown job ${(j as { kind: string }).kind}`);

@@ -40,7 +40,7 @@
  */
 
 import { heapF32, heapFree, inHeap } from './wasm-heap.js';
-import { exactLabel, KM_SCREEN_MIN_D, WasmScreen, wasmSweep } from './kmeans-wasm.js';
+import { exactLabel, KM_SCREEN_MIN_D, WasmScreen, wasmSweep, type SweepTarget } from './kmeans-wasm.js';
 
 /**
  * Pixels per block (global pixel index ranges; the unit of the deterministic reduction and of
@@ -241,11 +241,14 @@ function activeList(p: SweepParams): number[] {
  * Sums of the given blocks (global block b covers pixels [b * B, (b + 1) * B) of the
  * concatenated views): Float64Array(blocks.length * k * (d + 2)), block by block, each the
  * deviation sums relative to the centres, count, squared-distance sum per cluster. Labels and
- * distances go to labels[p] / dist2[p] (global pixel p) when given.
+ * distances go to labels[p] / dist2[p] (global pixel p) when given. `norms`: the screen's
+ * per-pixel norms (kmeansScreenNorms) or null; `target`: a worker thread runs the WebAssembly
+ * sweep in its owner's heap, where the views and norms lie (kmeans-wasm.ts, SweepTarget).
+ * Neither changes a result.
  */
 export function kmeansSweepBlocks(
   views: SweepView[], p: SweepParams, blocks: number[], labels: Int32Array | null, dist2: Float32Array | null, useWasm = true,
-  norms: Float32Array | null = null,
+  norms: Float32Array | null = null, target: SweepTarget | null = null,
 ): Float64Array {
   const { d, k, centres: C } = p;
   const m = d + 2;
@@ -266,7 +269,7 @@ export function kmeansSweepBlocks(
     }
     return out;
   }
-  const wasm = useWasm ? wasmSweep(d, k, KM_CPU_BLOCK) : null;
+  const wasm = useWasm ? wasmSweep(d, k, KM_CPU_BLOCK, target) : null;
   const screened = d >= KM_SCREEN_MIN_D;
   const gen = !wasm && !screened && d * act.length <= KM_GEN_MAX_TERMS ? generatedSweep(d, k, act, labels !== null && dist2 !== null) : null;
   blocks.forEach((b, bi) => {

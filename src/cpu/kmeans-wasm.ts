@@ -104,15 +104,25 @@ export class WasmSweep {
   private readonly mem: WasmMemory;
   private readonly fns = new Map<string, Exports>();
 
-  constructor(readonly d: number, readonly k: number, readonly S: number) {
+  /** `target`: run in another thread's heap (SweepTarget), else in this thread's. */
+  constructor(readonly d: number, readonly k: number, readonly S: number, private readonly target: SweepTarget | null = null) {
     const bytes = layout(d, k, S, 0).bytes;
-    this.L = layout(d, k, S, heapAlloc(bytes));
-    this.mem = wasmHeap().mem;
+    this.L = layout(d, k, S, target ? target.base : heapAlloc(bytes));
+    this.mem = target ? target.mem : wasmHeap().mem;
   }
 
-  /** Returns the scratch to the heap (the instance must not be used after). */
+  /** Returns the scratch to the heap (the instance must not be used after); a target's scratch stays with its owner. */
   free(): void {
-    heapFree(this.L.X);
+    if (!this.target) heapFree(this.L.X);
+  }
+
+  /** Whether `a` lies in the instance's memory (read in place at a.byteOffset): a target's views always do. */
+  private inMem(a: ArrayBufferView): boolean {
+    return this.target !== null || inHeap(a);
+  }
+
+  private buffer(): ArrayBuffer {
+    return this.target ? this.mem.buffer : wasmHeap().buffer;
   }
 
   private sweepFn(act: number[], want: boolean): Exports {
@@ -130,7 +140,7 @@ export class WasmSweep {
     labels: Int32Array | null, dist2: Float32Array | null,
   ): void {
     const { d, k, L } = this;
-    const buf = wasmHeap().buffer;
+    const buf = this.buffer();
     const want = labels !== null && dist2 !== null;
     const fn = this.sweepFn(act, want);
     new Float64Array(buf, L.sh, d).set(shift);
@@ -170,7 +180,7 @@ export class WasmSweep {
       while (starts[vi] + views[vi].count <= a) vi++;
       const v = views[vi];
       const ne = n & ~1;
-      if (a + n <= starts[vi] + v.count && inHeap(v.data) && ne > 0) {
+      if (a + n <= starts[vi] + v.count && this.inMem(v.data) && ne > 0) {
         fn.sweep(ne, v.data.byteOffset + 4 * (v.offset + a - starts[vi]), 4 * v.stride);
         out(a, ne);
         if (ne < n) stage(a + ne, n - ne);
@@ -185,14 +195,47 @@ const instances = new Map<string, WasmSweep | WasmScreen>();
 const SCREEN_STAGE_BYTES = 1 << 20;
 
 /**
+ * Another thread's WebAssembly heap for a sweep run by a worker thread: `mem` is that heap's
+ * (shared) memory, `base` the address of a scratch block of sweepScratchBytes() its owner
+ * allocated there for this worker alone, and every array handed to run() (the views' data,
+ * the norms) lies in `mem`, at its byteOffset. So a worker reads the owner's heap features
+ * in place and uses the norms formed once, as the owner's own thread does (without it, a
+ * worker staged every sub-block into its own heap and formed the norms every step: at
+ * 100k x 101 about a fifth more work per pixel than one thread). The owner frees the
+ * scratch, after the worker's last run.
+ */
+export interface SweepTarget {
+  mem: WasmMemory;
+  base: number;
+}
+
+/** Pixels per sub-block of this thread's sweep for (d, block): the staging unit. */
+function sweepSub(d: number, block: number): number {
+  return d >= KM_SCREEN_MIN_D ? Math.max(4, Math.min(block, Math.floor(SCREEN_STAGE_BYTES / (4 * d))) & ~3) : subBlockPixels(d, block);
+}
+
+/** Bytes of the scratch block of wasmSweep(d, k, block, target): what the owner allocates for a SweepTarget. */
+export function sweepScratchBytes(d: number, k: number, block: number): number {
+  const S = sweepSub(d, block);
+  return d >= KM_SCREEN_MIN_D ? screenLayout(d, k, S, 0).bytes : layout(d, k, S, 0).bytes;
+}
+
+/** Whether wasmSweep runs for d features (WebAssembly SIMD, d <= 4096). */
+export function wasmSweepRuns(d: number): boolean {
+  return wasmSimd && d <= 4096;
+}
+
+/**
  * This thread's sweep for (d, k, block size): the float64 WasmSweep for d <= UNROLL_D, the
  * screened WasmScreen above it; null without WebAssembly SIMD or when the staging would be too large.
+ * With `target`, the instance works in another thread's heap (SweepTarget); instances are
+ * kept by (d, k, block, target.base): a worker serves one owner thread, so one memory.
  */
-export function wasmSweep(d: number, k: number, block: number): WasmSweep | WasmScreen | null {
-  if (!wasmSimd || d > 4096) return null;
+export function wasmSweep(d: number, k: number, block: number, target: SweepTarget | null = null): WasmSweep | WasmScreen | null {
+  if (!wasmSweepRuns(d)) return null;
   const screened = d >= KM_SCREEN_MIN_D;
-  const S = screened ? Math.max(4, Math.min(block, Math.floor(SCREEN_STAGE_BYTES / (4 * d))) & ~3) : subBlockPixels(d, block);
-  const key = `${d}:${k}:${S}`;
+  const S = sweepSub(d, block);
+  const key = `${d}:${k}:${S}${target ? `@${target.base}` : ''}`;
   let w = instances.get(key);
   if (!w) {
     if (instances.size > 8) {
@@ -200,7 +243,7 @@ export function wasmSweep(d: number, k: number, block: number): WasmSweep | Wasm
       for (const old of instances.values()) old.free();
       instances.clear();
     }
-    w = screened ? new WasmScreen(d, k, S) : new WasmSweep(d, k, S);
+    w = screened ? new WasmScreen(d, k, S, target) : new WasmSweep(d, k, S, target);
     instances.set(key, w);
   }
   return w;
@@ -489,18 +532,28 @@ export class WasmScreen {
   private readonly mem: WasmMemory;
   private readonly fns = new Map<string, ScreenExports>();
 
-  constructor(readonly d: number, readonly k: number, readonly S: number) {
+  /** `target`: run in another thread's heap (SweepTarget), else in this thread's. */
+  constructor(readonly d: number, readonly k: number, readonly S: number, private readonly target: SweepTarget | null = null) {
     const bytes = screenLayout(d, k, S, 0).bytes;
-    this.L = screenLayout(d, k, S, heapAlloc(bytes));
-    this.mem = wasmHeap().mem;
+    this.L = screenLayout(d, k, S, target ? target.base : heapAlloc(bytes));
+    this.mem = target ? target.mem : wasmHeap().mem;
     // Zero: the padding features (d..dp) of the shift, scale, centres and transposed rows
     // must be 0 (heap blocks hold whatever they last held).
-    new Uint8Array(wasmHeap().buffer, this.L.X, bytes).fill(0);
+    new Uint8Array(this.buffer(), this.L.X, bytes).fill(0);
   }
 
-  /** Returns the scratch to the heap (the instance must not be used after). */
+  /** Returns the scratch to the heap (the instance must not be used after); a target's scratch stays with its owner. */
   free(): void {
-    heapFree(this.L.X);
+    if (!this.target) heapFree(this.L.X);
+  }
+
+  /** Whether `a` lies in the instance's memory (read in place at a.byteOffset): a target's views always do. */
+  private inMem(a: ArrayBufferView): boolean {
+    return this.target !== null || inHeap(a);
+  }
+
+  private buffer(): ArrayBuffer {
+    return this.target ? this.mem.buffer : wasmHeap().buffer;
   }
 
   private exports(act: number[], normsIn: boolean, free: boolean): ScreenExports {
@@ -516,13 +569,13 @@ export class WasmScreen {
    */
   norms(views: { data: Float32Array; stride: number; offset: number; count: number }[], shift: Float64Array, invScale: Float64Array, out: Float32Array): void {
     const { d, L } = this;
-    const buf = wasmHeap().buffer;
+    const buf = this.buffer();
     new Float32Array(buf, L.SH32, d).set(shift);
     const free = screenShiftFree(shift, invScale);
     const fn = cachedModule(this.fns, `norms:${free}`, () => instantiate<ScreenExports>(buildNorms(d, L, free), this.mem));
     let g = 0;
     for (const v of views) {
-      if (!inHeap(v.data)) throw new RangeError('kmeans-wasm: screen norms need the features in the WebAssembly heap');
+      if (!this.inMem(v.data)) throw new RangeError('kmeans-wasm: screen norms need the features in the WebAssembly heap');
       fn.sweep(v.count, v.data.byteOffset + 4 * v.offset, 4 * v.stride, out.byteOffset + 4 * g);
       g += v.count;
     }
@@ -540,9 +593,9 @@ export class WasmScreen {
     const { d, k, L } = this;
     const { dp, ms, S } = L;
     const m = d + 2;
-    const buf = wasmHeap().buffer;
+    const buf = this.buffer();
     const want = labels !== null && dist2 !== null;
-    if (norms !== null && !inHeap(norms)) norms = null;
+    if (norms !== null && !this.inMem(norms)) norms = null;
     const free = screenShiftFree(shift, invScale);
     const fn = this.exports(act, norms !== null, free);
     const W = new Float32Array(buf, L.W, k * dp);
@@ -605,7 +658,7 @@ export class WasmScreen {
       let vi = 0;
       while (starts[vi] + views[vi].count <= a) vi++;
       const v = views[vi];
-      if (a + n <= starts[vi] + v.count && inHeap(v.data)) {
+      if (a + n <= starts[vi] + v.count && this.inMem(v.data)) {
         fn.sweep(n, v.data.byteOffset + 4 * (v.offset + a - starts[vi]), 4 * v.stride, norms ? norms.byteOffset + 4 * a : 0);
       } else {
         for (let vj = vi; vj < views.length; vj++) {

@@ -12,7 +12,8 @@
 import type { Rng } from '../synth/random.js';
 import { KM_CPU_BLOCK, kmeansScreenNorms, kmeansSweepBlocks, type SweepView } from './kmeans-sweep.js';
 import { KernelPool, defaultThreads, isShared, shareFloat32, sharedFloat32 } from './threads.js';
-import { heapF32, heapFree, inHeap } from './wasm-heap.js';
+import { heapAlloc, heapF32, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
+import { sweepScratchBytes, wasmSweepRuns } from './kmeans-wasm.js';
 import { wasmSimd } from './wasm.js';
 
 /** Number of rows the assignment writes per pixel, and which is which (shared with WGSL). */
@@ -323,8 +324,15 @@ export class CpuKmeansEngine implements KmeansEngine {
   private readonly sweepViews: SweepView[];
   private readonly pool: KernelPool | null;
   private readonly invScale: Float64Array;
-  /** One thread, d >= 9, features in the heap: the screen's per-pixel norms, formed at the first step (kmeansScreenNorms). */
+  /** d >= 9, features in the heap: the screen's per-pixel norms, formed at the first step (kmeansScreenNorms). */
   private norms: Float32Array | null | undefined;
+  /**
+   * Worker threads, features in this thread's heap: the workers run the WebAssembly sweep in
+   * this heap (reading the features in place, with the norms), each in a scratch block of
+   * its own allocated here, per k (kmeans-wasm.ts, SweepTarget).
+   */
+  readonly inPlace: boolean;
+  private readonly scratch = new Map<number, number[]>();
 
   constructor(readonly d: number, readonly views: FeatureView[], readonly st: Standardization, opts: CpuKmeansOptions = {}) {
     this.n = views.reduce((s, v) => s + v.count, 0);
@@ -344,6 +352,18 @@ export class CpuKmeansEngine implements KmeansEngine {
     } else {
       this.sweepViews = views.map((v) => ({ data: v.data, stride: v.stride, offset: v.offset, count: v.count }));
     }
+    this.inPlace = this.pool !== null && views.length > 0 && views.every((v) => inHeap(v.data)) && wasmSweepRuns(d);
+  }
+
+  /** The workers' scratch blocks in this thread's heap for k clusters (allocated at the first step with k). */
+  private scratchFor(k: number): number[] {
+    let s = this.scratch.get(k);
+    if (!s) {
+      const bytes = sweepScratchBytes(this.d, k, KM_CPU_BLOCK);
+      s = Array.from({ length: this.threads }, () => heapAlloc(bytes));
+      this.scratch.set(k, s);
+    }
+    return s;
   }
 
   async step(k: number, centres: Float64Array, active: Uint8Array, wantPixels: boolean): Promise<KmeansStepResult> {
@@ -360,14 +380,21 @@ export class CpuKmeansEngine implements KmeansEngine {
     const params = { d, k, shift: this.st.shift, invScale: this.invScale, centres, active };
     const all = Array.from({ length: nBlocks }, (_, b) => b);
     let blockSums: Float64Array;
+    if (this.norms === undefined) this.norms = kmeansScreenNorms(this.sweepViews, d, k, this.st.shift, this.invScale);
     if (this.pool) {
-      // Contiguous runs of blocks per thread (locality); results placed by block.
+      // Contiguous runs of blocks per thread (locality); results placed by block. Part t runs
+      // on worker t (its scratch block, with inPlace).
       const T = this.threads;
       const parts = Array.from({ length: T }, (_, t) => all.slice(Math.floor((t * nBlocks) / T), Math.floor(((t + 1) * nBlocks) / T)));
-      const res = await Promise.all(parts.map((blocks) =>
+      const bases = this.inPlace ? this.scratchFor(k) : null;
+      const mem = bases ? wasmHeap().mem : null;
+      const res = await Promise.all(parts.map((blocks, t) =>
         blocks.length === 0
           ? Promise.resolve(new Float64Array(0))
-          : this.pool!.run<Float64Array>({ kind: 'kmeans', views: this.sweepViews, ...params, blocks, labels: labels ?? null, dist2: dist2 ?? null })));
+          : this.pool!.runOn<Float64Array>(t, {
+            kind: 'kmeans', views: this.sweepViews, ...params, blocks, labels: labels ?? null, dist2: dist2 ?? null,
+            norms: bases ? this.norms : null, target: bases ? { mem, base: bases[t] } : null,
+          })));
       blockSums = new Float64Array(nBlocks * k * m);
       let at = 0;
       for (const r of res) {
@@ -375,7 +402,6 @@ export class CpuKmeansEngine implements KmeansEngine {
         at += r.length;
       }
     } else {
-      if (this.norms === undefined) this.norms = kmeansScreenNorms(this.sweepViews, d, k, this.st.shift, this.invScale);
       blockSums = kmeansSweepBlocks(this.sweepViews, params, all, labels ?? null, dist2 ?? null, true, this.norms);
     }
     const sums = new Float64Array(k * m);
@@ -392,9 +418,12 @@ export class CpuKmeansEngine implements KmeansEngine {
   }
 
   async release(): Promise<void> {
+    // The workers first: they may use the norms and their scratch until they end.
+    await this.pool?.close();
     if (this.norms) heapFree(this.norms);
     this.norms = null;
-    await this.pool?.close();
+    for (const s of this.scratch.values()) for (const a of s) heapFree(a);
+    this.scratch.clear();
   }
 }
 

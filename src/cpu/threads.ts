@@ -57,6 +57,8 @@ export class KernelPool {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
   private readonly waiting: ((w: Worker) => void)[] = [];
+  /** Per worker: runOn calls waiting for that worker (served before `waiting`). */
+  private readonly waitingFor = new Map<Worker, ((w: Worker) => void)[]>();
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
 
@@ -89,7 +91,7 @@ export class KernelPool {
   }
 
   private release(w: Worker): void {
-    const next = this.waiting.shift();
+    const next = this.waitingFor.get(w)?.shift() ?? this.waiting.shift();
     if (next) next(w);
     else this.idle.push(w);
   }
@@ -99,9 +101,37 @@ export class KernelPool {
     return w ? Promise.resolve(w) : new Promise((res) => this.waiting.push(res));
   }
 
+  /** Worker i, once idle. */
+  private acquireOne(i: number): Promise<Worker> {
+    const w = this.workers[i];
+    const at = this.idle.indexOf(w);
+    if (at >= 0) {
+      this.idle.splice(at, 1);
+      return Promise.resolve(w);
+    }
+    return new Promise((res) => {
+      const q = this.waitingFor.get(w) ?? [];
+      q.push(res);
+      this.waitingFor.set(w, q);
+    });
+  }
+
   /** Runs one job ({ kind, ... }, see kernel-worker.ts) on the next idle worker. */
-  async run<T>(job: Record<string, unknown>): Promise<T> {
-    const w = await this.acquire();
+  run<T>(job: Record<string, unknown>): Promise<T> {
+    return this.post(this.acquire(), job);
+  }
+
+  /**
+   * Runs one job on worker i (0 <= i < size), once it is idle: for jobs that use per-worker
+   * state, such as a scratch block the caller keeps for that worker (kmeans.ts).
+   */
+  runOn<T>(i: number, job: Record<string, unknown>): Promise<T> {
+    if (!(i >= 0 && i < this.size)) throw new RangeError(`KernelPool.runOn: worker ${i} of ${this.size}`);
+    return this.post(this.acquireOne(i), job);
+  }
+
+  private async post<T>(worker: Promise<Worker>, job: Record<string, unknown>): Promise<T> {
+    const w = await worker;
     const id = this.nextId++;
     const done = new Promise<T>((resolve, reject) => this.pending.set(id, { resolve: resolve as (r: unknown) => void, reject }));
     w.postMessage({ id, job });

@@ -62,33 +62,55 @@ describe('kmeans-wasm', () => {
     expect(wasmSweep(3, 6, KM_CPU_BLOCK)).not.toBeNull();
   });
 
-  test('featuresFromMaps in the heap (as xanes cluster builds them for the CPU backend): the engine gives the same bytes as from plain memory, on 1 and 2 threads', async () => {
+  test('featuresFromMaps in the heap (as xanes cluster builds them for the CPU backend): the engine gives the same bytes as from plain memory, on 1, 2 and 3 threads, whole or in views, step after step', async () => {
     const rng = makeRng(11);
-    const d = 101, n = 2 * KM_CPU_BLOCK + 555, k = 6;
-    const maps = Array.from({ length: d }, () => new Float32Array(n).map(() => rng.normal()));
-    maps[5][17] = NaN;
-    const heap = featuresFromMaps(maps, undefined, true), plain = featuresFromMaps(maps);
-    expect(inHeap(heap.data) && !inHeap(plain.data)).toBe(true);
-    const st = standardization(featureStats(plain), true);
-    const centres = Float64Array.from({ length: k * d }, () => 0.5 * rng.normal());
-    const active = new Uint8Array(k).fill(1);
-    const bytes = async (data: Float32Array, threads: number) => {
-      const e = new CpuKmeansEngine(d, [{ data, stride: n, offset: 0, count: n }], st, { threads });
-      try {
-        const r = await e.step(k, centres, active, true);
-        return [r.sums, r.labels!, r.dist2!].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength));
-      } finally {
-        await e.release();
+    // d = 3: the float64 WasmSweep; d = 101: the float32 screen (norms formed once). With
+    // threads and heap features the workers run in this thread's heap (SweepTarget), one
+    // scratch block each per k: steps with k = 6, then 4, then 6 again reuse them.
+    for (const d of [3, 101]) {
+      const n = 2 * KM_CPU_BLOCK + 555;
+      const maps = Array.from({ length: d }, () => new Float32Array(n).map(() => rng.normal()));
+      maps[d - 1][17] = NaN;
+      const heap = featuresFromMaps(maps, undefined, true), plain = featuresFromMaps(maps);
+      expect(inHeap(heap.data) && !inHeap(plain.data)).toBe(true);
+      const st = standardization(featureStats(plain), true);
+      const steps = [6, 4, 6].map((k, s) => {
+        const active = new Uint8Array(k).fill(1);
+        if (s === 1) active[1] = 0;
+        return { k, active, centres: Float64Array.from({ length: k * d }, () => 0.5 * rng.normal()) };
+      });
+      // Whole, and cut into views (one cut inside a block, one not at a sub-block boundary).
+      const cuts = (data: Float32Array, whole: boolean) => whole
+        ? [{ data, stride: n, offset: 0, count: n }]
+        : [{ data, stride: n, offset: 0, count: 1001 }, { data, stride: n, offset: 1001, count: KM_CPU_BLOCK + 3000 }, { data, stride: n, offset: KM_CPU_BLOCK + 4001, count: n - KM_CPU_BLOCK - 4001 }];
+      const bytes = async (data: Float32Array, threads: number, whole: boolean) => {
+        const e = new CpuKmeansEngine(d, cuts(data, whole), st, { threads });
+        // The workers read the heap in place exactly when there are workers and heap features.
+        expect(e.inPlace, `d ${d} threads ${threads} heap ${inHeap(data)}`).toBe(e.threads > 1 && inHeap(data));
+        try {
+          const out: Buffer[][] = [];
+          for (const { k, active, centres } of steps) {
+            const r = await e.step(k, centres, active, true);
+            out.push([r.sums, r.labels!, r.dist2!].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength)));
+          }
+          return out;
+        } finally {
+          await e.release();
+        }
+      };
+      const ref = await bytes(plain.data, 1, true);
+      for (const [data, threads, whole] of [[heap.data, 1, true], [heap.data, 2, true], [heap.data, 2, false], [heap.data, 3, false], [plain.data, 2, true]] as const) {
+        const got = await bytes(data, threads, whole);
+        for (let s = 0; s < steps.length; s++) {
+          for (let q = 0; q < 3; q++) {
+            expect(got[s][q].equals(ref[s][q]), `d ${d} step ${s} output ${q}, ${threads} thread(s), heap ${inHeap(data)}, whole ${whole}`).toBe(true);
+          }
+        }
       }
-    };
-    const ref = await bytes(plain.data, 1);
-    for (const [data, threads] of [[heap.data, 1], [heap.data, 2], [plain.data, 2]] as const) {
-      const got = await bytes(data, threads);
-      for (let q = 0; q < 3; q++) expect(got[q].equals(ref[q]), `output ${q}, ${threads} thread(s), heap ${inHeap(data)}`).toBe(true);
+      expect(ref[0][1].readInt32LE(4 * 17)).toBe(-1);
+      releaseFeatures(heap);
+      releaseFeatures(plain); // not in the heap: nothing to do
     }
-    expect(ref[1].readInt32LE(4 * 17)).toBe(-1);
-    releaseFeatures(heap);
-    releaseFeatures(plain); // not in the heap: nothing to do
   });
 
   test('labels, distances and block sums bit-identical to the JavaScript sweeps', () => {
