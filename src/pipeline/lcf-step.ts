@@ -23,6 +23,8 @@ import {
 import { lcfFast } from '../cpu/lcf-fast.js';
 import { lcfWasm, lcfWasmAvailable, lcfWasmScratchBytes } from '../cpu/lcf-wasm.js';
 import { heapF32, heapF64, heapFree } from '../cpu/wasm-heap.js';
+import { LcfThreads } from '../cpu/lcf-threads.js';
+import { KernelPool, shareFloat32 } from '../cpu/threads.js';
 
 /** The CPU backend's lcf kernel: the WebAssembly SIMD pass where the runtime has it, else the same bytes from lcfFast. */
 /** The CPU backend's kernel: WebAssembly SIMD where the runtime has it, else lcfFast (the same bytes); `out` as lcfWasm takes it. */
@@ -459,18 +461,35 @@ export async function timeLcf(backend: Backend, o: LcfTimingOptions): Promise<Lc
   } else {
     // The rows go to a heap block, as runTile gives them (one block reused tile after tile).
     const out = o.plainTile || !lcfWasmAvailable ? undefined : heapF64(lcfRows(plan.M).ROWS * tile);
-    lcfCpuKernel(plan, cube.subarray(0, o.nE * Math.min(tile, 1024)), Math.min(tile, 1024)); // warm-up (JIT)
-    seconds = Infinity;
-    cpuSeconds = Infinity;
-    for (let r = 0; r < Math.max(1, o.repeats ?? 1); r++) {
-      const c = process.cpuUsage();
-      const t = performance.now();
-      for (let i = 0; i < tiles; i++) lcfCpuKernel(plan, cube, tile, out);
-      seconds = Math.min(seconds, (performance.now() - t) / 1000);
-      const u = process.cpuUsage(c);
-      cpuSeconds = Math.min(cpuSeconds, (u.user + u.system) / 1e6);
+    // Several threads: the tile's pixels cut among the workers (LcfThreads), which read the
+    // heap tile and write the heap rows in place; a plain tile goes to them as a shared copy
+    // with shared rows (each worker stages its blocks, as one thread does a plain tile).
+    const threads = lcfWasmAvailable ? (backend.threads ?? 1) : 1;
+    const pool = threads > 1 ? KernelPool.create(threads) : null;
+    const lt = pool ? new LcfThreads(pool) : null;
+    const tileIn = lt && o.plainTile ? shareFloat32(cube) : cube;
+    const outIn = lt ? out ?? new Float64Array(new SharedArrayBuffer(8 * lcfRows(plan.M).ROWS * tile)) : out;
+    const run = async (c: Float32Array, P: number) => {
+      if (lt) await lt.run(plan, c, P, outIn!);
+      else lcfCpuKernel(plan, c, P, outIn);
+    };
+    try {
+      await run(tileIn, Math.min(tile, 1024 * threads)); // warm-up (JIT, each worker's module)
+      seconds = Infinity;
+      cpuSeconds = Infinity;
+      for (let r = 0; r < Math.max(1, o.repeats ?? 1); r++) {
+        const c = process.cpuUsage();
+        const t = performance.now();
+        for (let i = 0; i < tiles; i++) await run(tileIn, tile);
+        seconds = Math.min(seconds, (performance.now() - t) / 1000);
+        const u = process.cpuUsage(c);
+        cpuSeconds = Math.min(cpuSeconds, (u.user + u.system) / 1e6);
+      }
+    } finally {
+      await pool?.close();
+      lt?.release();
+      if (out) heapFree(out);
     }
-    if (out) heapFree(out);
   }
   heapFree(cube);
   const pixels = tiles * tile;
