@@ -402,6 +402,8 @@ export interface LcfTiming {
   seconds: number;
   /** CPU backend: the best repeat's process CPU seconds (every thread), which other work on a shared machine disturbs less than wall time. */
   cpuSeconds?: number;
+  /** CPU backend: threads the kernel ran on (worker threads when more than one). */
+  threads?: number;
   pixelsPerSecond: number;
   /** Bytes of spectra read by the kernel (4 nE per pixel) per second. */
   bytesPerSecond: number;
@@ -427,6 +429,17 @@ export function syntheticReferences(nE: number, nRefs: number, seed: number): { 
  * repeated tiles of one resident tile. Benchmarks call this; tests never time.
  */
 export async function timeLcf(backend: Backend, o: LcfTimingOptions): Promise<LcfTiming> {
+  return (await timeLcfOn([backend], o))[0];
+}
+
+/**
+ * timeLcf on each of `backends` over the same data: CPU backends (several thread counts)
+ * are timed repeat by repeat in turn, so each count's best repeat comes from the same
+ * stretch of a shared machine's load; a GPU backend is timed alone (backends = [it]).
+ */
+export async function timeLcfOn(backends: Backend[], o: LcfTimingOptions): Promise<LcfTiming[]> {
+  const backend = backends[0];
+  if (backend.gpu && backends.length > 1) throw new RangeError('timeLcfOn: a GPU backend is timed alone');
   const { energies, refs } = syntheticReferences(o.nE, o.nRefs, o.seed ?? 1);
   const plan = makeLcfPlan(refs, energies, { mode: o.mode, background: o.background });
   const bindingLimit = backend.gpu ? Math.floor(backend.gpu.limits.maxStorageBufferBindingSize / (4 * o.nE)) : 1 << 20;
@@ -454,60 +467,71 @@ export async function timeLcf(backend: Backend, o: LcfTimingOptions): Promise<Lc
     }
   }
   const tiles = Math.ceil(o.pixels / tile);
-  let seconds: number;
-  let cpuSeconds: number | undefined;
+  const seconds = backends.map(() => Infinity);
+  const cpuSeconds: (number | undefined)[] = backends.map(() => undefined);
   if (backend.gpu) {
-    seconds = await timeLcfDispatches(backend.gpu, plan, cube, tile, tiles);
+    seconds[0] = await timeLcfDispatches(backend.gpu, plan, cube, tile, tiles);
   } else {
     // The rows go to a heap block, as runTile gives them (one block reused tile after tile).
-    const out = o.plainTile || !lcfWasmAvailable ? undefined : heapF64(lcfRows(plan.M).ROWS * tile);
+    const rowsLen = lcfRows(plan.M).ROWS * tile;
+    const out = o.plainTile || !lcfWasmAvailable ? undefined : heapF64(rowsLen);
     // Several threads: the tile's pixels cut among the workers (LcfThreads), which read the
     // heap tile and write the heap rows in place; a plain tile goes to them as a shared copy
     // with shared rows (each worker stages its blocks, as one thread does a plain tile).
-    const threads = lcfWasmAvailable ? (backend.threads ?? 1) : 1;
-    const pool = threads > 1 ? KernelPool.create(threads) : null;
-    const lt = pool ? new LcfThreads(pool) : null;
-    const tileIn = lt && o.plainTile ? shareFloat32(cube) : cube;
-    const outIn = lt ? out ?? new Float64Array(new SharedArrayBuffer(8 * lcfRows(plan.M).ROWS * tile)) : out;
-    const run = async (c: Float32Array, P: number) => {
-      if (lt) await lt.run(plan, c, P, outIn!);
-      else lcfCpuKernel(plan, c, P, outIn);
+    const lts = backends.map((b) => {
+      const threads = lcfWasmAvailable ? (b.threads ?? 1) : 1;
+      const pool = threads > 1 ? KernelPool.create(threads) : null;
+      return pool ? new LcfThreads(pool) : null;
+    });
+    let shared: { cube: Float32Array; out: Float64Array } | null = null;
+    const run = async (lt: LcfThreads | null, P: number) => {
+      if (!lt) return void lcfCpuKernel(plan, cube, P, out);
+      if (o.plainTile) shared ??= { cube: shareFloat32(cube), out: new Float64Array(new SharedArrayBuffer(8 * rowsLen)) };
+      await lt.run(plan, shared?.cube ?? cube, P, shared?.out ?? out!);
     };
     try {
-      await run(tileIn, Math.min(tile, 1024 * threads)); // warm-up (JIT, each worker's module)
-      seconds = Infinity;
-      cpuSeconds = Infinity;
+      for (const lt of lts) await run(lt, Math.min(tile, 1024 * (lt?.pool.size ?? 1))); // warm-up (JIT, each worker's module)
       for (let r = 0; r < Math.max(1, o.repeats ?? 1); r++) {
-        const c = process.cpuUsage();
-        const t = performance.now();
-        for (let i = 0; i < tiles; i++) await run(tileIn, tile);
-        seconds = Math.min(seconds, (performance.now() - t) / 1000);
-        const u = process.cpuUsage(c);
-        cpuSeconds = Math.min(cpuSeconds, (u.user + u.system) / 1e6);
+        for (let k = 0; k < backends.length; k++) {
+          const c = process.cpuUsage();
+          const t = performance.now();
+          for (let i = 0; i < tiles; i++) await run(lts[k], tile);
+          seconds[k] = Math.min(seconds[k], (performance.now() - t) / 1000);
+          const u = process.cpuUsage(c);
+          cpuSeconds[k] = Math.min(cpuSeconds[k] ?? Infinity, (u.user + u.system) / 1e6);
+        }
       }
     } finally {
-      await pool?.close();
-      lt?.release();
+      for (const lt of lts) {
+        await lt?.pool.close();
+        lt?.release();
+      }
       if (out) heapFree(out);
     }
   }
   heapFree(cube);
   const pixels = tiles * tile;
-  return {
-    backend: backend.name,
-    adapter: backend.adapter,
+  return backends.map((b, k) => ({
+    backend: b.name,
+    adapter: b.adapter,
     pixels,
-    ...(cpuSeconds !== undefined ? { cpuSeconds } : {}),
+    ...(cpuSeconds[k] !== undefined ? { cpuSeconds: cpuSeconds[k] } : {}),
+    ...(b.gpu ? {} : { threads: timedThreads(b) }),
     nE: o.nE,
     nRefs: o.nRefs,
     mode: o.mode,
     background: o.background,
     tilePixels: tile,
     tiles,
-    seconds,
-    pixelsPerSecond: pixels / seconds,
-    bytesPerSecond: (pixels * 4 * o.nE) / seconds,
-  };
+    seconds: seconds[k],
+    pixelsPerSecond: pixels / seconds[k],
+    bytesPerSecond: (pixels * 4 * o.nE) / seconds[k],
+  }));
+}
+
+/** Threads the CPU timing ran on (one without WebAssembly SIMD). */
+function timedThreads(b: Backend): number {
+  return lcfWasmAvailable ? Math.max(1, b.threads ?? 1) : 1;
 }
 
 registerCpuStep('lcf', (a: { refs: LcfReference[]; energies: Float64Array; options: LcfOptions; normalize?: LcfNormalize; maskSigma: number }) => lcfStep(a.refs, a.energies, a.options, a.normalize, a.maskSigma));
