@@ -68,8 +68,7 @@
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
 import { window } from './normalize.js';
-import { inHeap } from './wasm-heap.js';
-import { EDGE_SCREEN_REL, EDGE_WASM_BLOCK, EDGE_WASM_GROUP, XCROSS_SLACK, edgeWasm, edgeWasmAvailable, edgeWasmScratchBytes } from './edge-wasm.js';
+import { EDGE_SCREEN_REL, EDGE_WASM_BLOCK, EDGE_WASM_GROUP, XCROSS_SLACK, edgeWasm, edgeWasmAvailable, edgeWasmScratchBytes, type EdgeTarget } from './edge-wasm.js';
 
 /** Per-plan tables (see the module header). */
 interface Tables {
@@ -212,12 +211,24 @@ function vertexT(t0: number, t2: number, y0: number, y1: number, y2: number): nu
 }
 
 /**
- * normalize + edge over one tile: float32 rows [NORM_ROWS][P] and [EDGE_ROWS][P], into `out`
- * where given (every value of its rows is written; rows in this thread's WebAssembly heap,
- * wasm-heap.ts, are written in place by edge-wasm.ts, with no copy per block), else into new
- * arrays.
+ * Pixels p0 .. p1 - 1 of a tile only (a worker thread's part, edge-threads.ts), and with
+ * `target` the WebAssembly half run in another thread's heap (EdgeTarget: the tile and the
+ * output rows lie there). Every pixel is computed alone, so the rows do not depend on how a
+ * tile is cut into parts.
  */
-export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number, out?: EdgeRowsOut): EdgeRowsOut {
+export interface EdgePart {
+  p0: number;
+  p1: number;
+  target?: EdgeTarget | null;
+}
+
+/**
+ * normalize + edge over one tile (or `part` of it): float32 rows [NORM_ROWS][P] and
+ * [EDGE_ROWS][P], into `out` where given (every value of its rows is written, of the part's
+ * pixels with `part`; rows in this thread's WebAssembly heap, wasm-heap.ts, or in a part's
+ * target, are written in place by edge-wasm.ts, with no copy per block), else into new arrays.
+ */
+export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number, out?: EdgeRowsOut, part?: EdgePart): EdgeRowsOut {
   const { x, nE, pre, post, maskSigma, larch, smoothHalf } = plan;
   const deg = post.degree;
   const T = tables(plan);
@@ -251,7 +262,10 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number, out
   // same operations, so the same bits), including the two smoothed values beside the maximum
   // that the parabola needs, on the staged energy-major rows (EDGE_WASM_GROUP blocks at a
   // time); a pixel this loop takes is gathered from them (EdgeWasm.gather).
-  const W = edgeWasmAvailable ? edgeWasm(plan, T) : null;
+  const W = edgeWasmAvailable ? edgeWasm(plan, T, part?.target ?? null) : null;
+  if (part?.target && !W) throw new Error('edgeTileFused: a part in another thread\'s heap needs WebAssembly SIMD');
+  const pStart = part ? part.p0 : 0, pEnd = part ? part.p1 : P;
+  if (!(pStart >= 0 && pStart <= pEnd && pEnd <= P)) throw new RangeError(`edgeTileFused: part ${pStart} .. ${pEnd} of a tile of ${P} pixels`);
   const B = W ? EDGE_WASM_BLOCK : EDGE_BLOCK;
   // With WebAssembly, y holds one pixel's spectrum (gathered from the staged rows for the
   // pixels the JavaScript loop below takes); without, the block's spectra.
@@ -262,15 +276,15 @@ export function edgeTileFused(plan: EdgePlan, cube: Float32Array, P: number, out
   const WF = W && increasing ? W : null;
   // Without it the edge rows start NaN (the loop below writes only what it finds); with it
   // every block's edge rows are copied in whole (NaN where nothing was found).
-  if (!WF) edge.fill(NaN);
-  // Rows in the heap: fit() and edge() write them in place.
-  const inPlace = WF !== null && inHeap(norm) && inHeap(edge);
+  if (!WF) for (let k = 0; k < EDGE_ROWS; k++) edge.fill(NaN, k * P + pStart, k * P + pEnd);
+  // Rows in the heap (or the target's): fit() and edge() write them in place.
+  const inPlace = WF !== null && WF.inMem(norm) && WF.inMem(edge);
   const sc = pre.scale;
-  for (let p0 = 0; p0 < P; p0 += B) {
-   const nb = Math.min(B, P - p0);
-   const g = (p0 / B) % EDGE_WASM_GROUP;
+  for (let p0 = pStart; p0 < pEnd; p0 += B) {
+   const nb = Math.min(B, pEnd - p0);
+   const g = ((p0 - pStart) / B) % EDGE_WASM_GROUP;
    if (W) {
-     if (g === 0) W.stage(cube, P, p0, Math.min(B * EDGE_WASM_GROUP, P - p0));
+     if (g === 0) W.stage(cube, P, p0, Math.min(B * EDGE_WASM_GROUP, pEnd - p0));
      W.run(g, nb);
    }
    else {

@@ -36,7 +36,7 @@
 import type { EdgePlan } from '../pipeline/edge-plan.js';
 import { heapAlloc, heapGrowthBytes, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS, SINGULAR_REL, STEP_MIN_REL } from '../kernels/layout.js';
-import { assemble, F64, Fn, I32, instantiate, uleb, V128, wasmSimd } from './wasm.js';
+import { assemble, F64, Fn, I32, instantiate, uleb, V128, wasmSimd, type WasmMemory } from './wasm.js';
 
 /** Pixels per block (even: the search takes pairs). */
 export const EDGE_WASM_BLOCK = 256;
@@ -1195,6 +1195,24 @@ export interface EdgeTables {
   chol: Float64Array;
 }
 
+/**
+ * Another thread's WebAssembly heap for an EdgeWasm run by a worker thread (edge-threads.ts):
+ * `mem` is that heap's (shared) memory and `base` the address of a block of
+ * edgeWasmTargetBytes(nE) its owner allocated there for this worker alone. The worker's
+ * instance keeps its staging rows, block scratch and tables there, and every array handed to
+ * it (the tile, the output rows) lies in `mem` at its byteOffset: read and written in place,
+ * as on the owner's own thread. The owner frees the block after the worker's last run.
+ */
+export interface EdgeTarget {
+  mem: WasmMemory;
+  base: number;
+}
+
+/** Bytes of the block an owner allocates for one worker's EdgeTarget. */
+export function edgeWasmTargetBytes(nE: number): number {
+  return layout(nE, 0).bytes;
+}
+
 /** One plan's module and scratch: stage a block, run prep, then (increasing grids) fit + edge. */
 export class EdgeWasm {
   private readonly L: Layout;
@@ -1212,13 +1230,14 @@ export class EdgeWasm {
   readonly normOut: Float32Array[];
   readonly edgeOut: Float32Array[];
 
-  constructor(readonly plan: EdgePlan, T: EdgeTables) {
+  /** `target`: run in another thread's heap (EdgeTarget), else in this thread's. */
+  constructor(readonly plan: EdgePlan, T: EdgeTables, private readonly target: EdgeTarget | null = null) {
     const { nE } = plan;
-    const base = heapAlloc(layout(nE, 0).bytes);
+    const base = target ? target.base : heapAlloc(layout(nE, 0).bytes);
     const L = (this.L = layout(nE, base));
-    const mem = wasmHeap().mem;
+    const mem = target ? target.mem : wasmHeap().mem;
     this.ex = instantiate<Exports>(assemble([buildStage(nE, L), buildPrep(plan, L), buildFit(plan, L), buildEdge(plan, L)], { pages: 1, maxPages: 65536, shared: true }), mem);
-    const buf = wasmHeap().buffer;
+    const buf = target ? target.mem.buffer : wasmHeap().buffer;
     const { x } = plan;
     const f64 = (a: number, n: number) => new Float64Array(buf, a, n);
     f64(L.X, nE + 2).set([...x, Infinity, Infinity]);
@@ -1246,13 +1265,19 @@ export class EdgeWasm {
     this.dsL = new Float64Array(buf, L.DL, B);
     this.dsR = new Float64Array(buf, L.DR, B);
     this.staged = new Float32Array(buf, L.S, (L.rowStride / 4) * nE);
-    scratch.register(this, base);
+    // A target's block stays with its owner.
+    if (!target) scratch.register(this, base);
+  }
+
+  /** Whether `a` lies in the instance's memory (read or written in place at a.byteOffset): a target's views always do. */
+  inMem(a: ArrayBufferView): boolean {
+    return this.target !== null || inHeap(a);
   }
 
   /** Stages pixels p0 .. p0 + n (n <= EDGE_WASM_BLOCK * EDGE_WASM_GROUP) of the energy-major tile (read in place from a heap tile by memory.copy). */
   stage(cube: Float32Array, P: number, p0: number, n: number): void {
     const { nE } = this.plan;
-    if (inHeap(cube)) this.ex.stage(cube.byteOffset + 4 * p0, 4 * P, 4 * n);
+    if (this.inMem(cube)) this.ex.stage(cube.byteOffset + 4 * p0, 4 * P, 4 * n);
     else {
       const rs = this.L.rowStride / 4;
       for (let i = 0; i < nE; i++) this.staged.set(cube.subarray(i * P + p0, i * P + p0 + n), i * rs);
@@ -1282,7 +1307,7 @@ export class EdgeWasm {
 
   /**
    * finish() writing the block's rows in place: pixels p0 .. p0 + nb of a tile's rows norm
-   * [NORM_ROWS][P] and edge [EDGE_ROWS][P] that lie in the heap (inHeap), instead of
+   * [NORM_ROWS][P] and edge [EDGE_ROWS][P] that lie in the instance's memory (inMem), instead of
    * normOut / edgeOut.
    */
   finishInto(g: number, nb: number, norm: Float32Array, edge: Float32Array, P: number, p0: number): void {
@@ -1308,8 +1333,20 @@ export function edgeWasmScratchBytes(nE: number): number {
 /** True where the WebAssembly half of the kernel can run. */
 export const edgeWasmAvailable = wasmSimd;
 
-/** The plan's EdgeWasm (built once per plan and thread). */
-export function edgeWasm(plan: EdgePlan, T: EdgeTables): EdgeWasm {
+const targetCache = new WeakMap<EdgePlan, Map<number, EdgeWasm>>();
+
+/**
+ * The plan's EdgeWasm (built once per plan and thread); with `target`, the one in that heap
+ * block (built once per plan and block: a worker serves one owner thread, so one memory).
+ */
+export function edgeWasm(plan: EdgePlan, T: EdgeTables, target: EdgeTarget | null = null): EdgeWasm {
+  if (target) {
+    let m = targetCache.get(plan);
+    if (!m) targetCache.set(plan, (m = new Map()));
+    let w = m.get(target.base);
+    if (!w) m.set(target.base, (w = new EdgeWasm(plan, T, target)));
+    return w;
+  }
   let w = cache.get(plan);
   if (!w) cache.set(plan, (w = new EdgeWasm(plan, T)));
   return w;

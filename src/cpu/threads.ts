@@ -60,6 +60,7 @@ export class KernelPool {
   /** Per worker: runOn calls waiting for that worker (served before `waiting`). */
   private readonly waitingFor = new Map<Worker, ((w: Worker) => void)[]>();
   private readonly pending = new Map<number, Pending>();
+  private readonly closers: (() => void)[] = [];
   private nextId = 0;
 
   private constructor(script: string, readonly size: number) {
@@ -138,7 +139,13 @@ export class KernelPool {
     return done;
   }
 
+  /** Calls `fn` once close() has ended the workers (to free what they used: per-worker scratch in the caller's heap). */
+  onClose(fn: () => void): void {
+    this.closers.push(fn);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
+    for (const fn of this.closers.splice(0)) fn();
   }
 }

@@ -9,6 +9,8 @@ import { runGpuTileOnce } from './gpu-tiles.js';
 import { edgeFusedKernelBytes } from '../cpu/edge-fused.js';
 import { edgeWasmAvailable } from '../cpu/edge-wasm.js';
 import { heapF32, heapFree } from '../cpu/wasm-heap.js';
+import { EdgeThreads } from '../cpu/edge-threads.js';
+import type { KernelPool } from '../cpu/threads.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, EDGE_STATUS_NAMES, NormRow, NORM_ROWS } from '../kernels/layout.js';
 
 /** Output maps in the order they are written; units in EDGE_MAP_UNITS. */
@@ -39,9 +41,18 @@ export const EDGE_STEP_SHAPE = {
   cpuKernelBytes: (nE: number) => edgeFusedKernelBytes(nE),
   /** The step has a GPU part: on a GPU its tiles stream through the runner's ring (tileBudget counts its slots). */
   gpuPart: true,
+  /** On several CPU threads each tile is cut into parts for the workers (src/cpu/edge-threads.ts). */
+  splitsTiles: true,
 };
 
 export function edgeStep(plan: EdgePlan): PixelStep {
+  // The plan on each pool it has run on (the workers' scratch, freed when the pool closes).
+  const onPool = new WeakMap<KernelPool, EdgeThreads>();
+  const threadsOn = (pool: KernelPool): EdgeThreads => {
+    let t = onPool.get(pool);
+    if (!t) onPool.set(pool, (t = new EdgeThreads(plan, pool)));
+    return t;
+  };
   const step: PixelStep = {
     name: 'edge',
     mapNames: [...EDGE_MAP_NAMES],
@@ -50,14 +61,21 @@ export function edgeStep(plan: EdgePlan): PixelStep {
     gpuBindingBytesPerPixel: (nE) => 4 * Math.max(nE, NORM_ROWS + EDGE_ROWS),
     cpuKernelBytes: EDGE_STEP_SHAPE.cpuKernelBytes,
     worker: { kind: 'edge', args: plan },
+    splitsTiles: true,
     async runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult> {
       if (backend.gpu) return runGpuTileOnce(backend.gpu, step, plan.nE, step.gpuBindingBytesPerPixel(plan.nE), cube, P);
       // CPU: the rows in this thread's WebAssembly heap, where the kernel writes them in place
       // (no copy per block); the block is freed once the maps are made, so the next tile of
-      // this thread reuses it (no fresh pages per tile).
+      // this thread reuses it (no fresh pages per tile). With a pool and the tile in the heap,
+      // the workers compute the parts of the tile there (edge-threads.ts): the same rows.
       const rows = edgeWasmAvailable ? heapF32((NORM_ROWS + EDGE_ROWS) * P) : null;
       try {
-        const r = edgeTileCpu(plan, cube, P, rows ? edgeRowsIn(rows, P) : undefined);
+        const out = rows ? edgeRowsIn(rows, P) : undefined;
+        if (out && backend.pool && EdgeThreads.runs(cube, out)) {
+          await threadsOn(backend.pool).run(cube, P, out);
+          return edgeMaps(out.norm, out.edge, P);
+        }
+        const r = edgeTileCpu(plan, cube, P, out);
         return edgeMaps(r.norm, r.edge, P);
       } finally {
         if (rows) heapFree(rows);

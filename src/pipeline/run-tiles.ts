@@ -16,7 +16,8 @@ import { CpuPool, workerScript } from './cpu-pool.js';
 import { collectGarbage, memoryPhase, withYoungGenerationHeld, WORKER_THREAD_BYTES } from './memory.js';
 import { InputError } from '../io/errors.js';
 import type { BandCache } from '../stack/tiles.js';
-import { sharedFloat32 } from '../cpu/threads.js';
+import { KernelPool, kernelWorkerScript, sharedFloat32 } from '../cpu/threads.js';
+import { wasmSimd } from '../cpu/wasm.js';
 import { heapF32, heapFree } from '../cpu/wasm-heap.js';
 
 export interface RunResult {
@@ -85,7 +86,7 @@ export function baselineBytes(): number {
 /** The memory terms of a run of `step` over a stack, for planTiles. */
 export function tileBudget(
   dims: { nE: number; height: number; width: number; path?: string },
-  step: Pick<PixelStep, 'mapNames' | 'bytesPerPixel' | 'gpuBindingBytesPerPixel' | 'worker' | 'gpuHeldBytesPerPixel' | 'cpuKernelBytes'> & { gpuPart?: unknown },
+  step: Pick<PixelStep, 'mapNames' | 'bytesPerPixel' | 'gpuBindingBytesPerPixel' | 'worker' | 'gpuHeldBytesPerPixel' | 'cpuKernelBytes' | 'splitsTiles'> & { gpuPart?: unknown },
   backend: Pick<Backend, 'gpu' | 'threads'>,
   budgetBytes: number,
   sourceBytesPerPixel = 0,
@@ -94,12 +95,16 @@ export function tileBudget(
 ): TileBudget {
   const { nE, height: H, width: W } = dims;
   const gpu = backend.gpu;
-  // Tiles in flight at once: one per CPU worker (plus the one being read), else two.
+  // Tiles in flight at once: one per CPU worker (plus the one being read), else two (also
+  // where the workers split each tile: splitting()).
   const threads = pooled(step, backend) ? backend.threads! : 1;
-  const workerBytes = threads > 1 ? threads * WORKER_THREAD_BYTES : 0;
+  // Threads that run the CPU kernels: the workers (whole tiles, or parts of each), or this one.
+  const kernelThreads = threads > 1 ? threads : splitting(step, backend) ? backend.threads! : 1;
+  const workerBytes = kernelThreads > 1 ? kernelThreads * WORKER_THREAD_BYTES : 0;
   // The CPU kernels' per-thread scratch and tables (WebAssembly heaps), on every thread that
-  // runs tiles: the workers, or this thread.
-  const kernelBytes = gpu ? 0 : threads * (step.cpuKernelBytes?.(nE) ?? 0);
+  // runs tiles: the workers, or this thread. (Workers that split tiles keep their WebAssembly
+  // scratch in this thread's heap and their tables in their own: the same bytes per worker.)
+  const kernelBytes = gpu ? 0 : kernelThreads * (step.cpuKernelBytes?.(nE) ?? 0);
   const kept = held.keepMaps ? step.mapNames.filter((n) => held.keepMaps!.includes(n)).length : step.mapNames.length;
   // GPU tiles in flight: the ring's slots for a step with a GPU part (runRing), else one (runInline).
   const gpuInFlight = step.gpuPart ? RING_SLOTS : 1;
@@ -138,9 +143,17 @@ const GPU_HOST_TILES = 2;
  */
 export const GC_SLACK_BYTES = 8 * 2 ** 20;
 
-/** Whether tiles go to CPU worker threads. */
-function pooled(step: Pick<PixelStep, 'worker'>, backend: Pick<Backend, 'gpu' | 'threads'>): boolean {
-  return !backend.gpu && (backend.threads ?? 1) > 1 && step.worker !== undefined && workerScript() !== null;
+/** Whether whole tiles go to CPU worker threads (runPooled). */
+function pooled(step: Pick<PixelStep, 'worker' | 'splitsTiles'>, backend: Pick<Backend, 'gpu' | 'threads'>): boolean {
+  return !backend.gpu && (backend.threads ?? 1) > 1 && !splitting(step, backend) && step.worker !== undefined && workerScript() !== null;
+}
+
+/**
+ * Whether the step cuts each tile into parts for CPU worker threads itself (splitsTiles): the
+ * tiles then run on this thread (runInline, heap tiles) with a KernelPool of `threads` workers.
+ */
+function splitting(step: Pick<PixelStep, 'splitsTiles'>, backend: Pick<Backend, 'gpu' | 'threads'>): boolean {
+  return !backend.gpu && (backend.threads ?? 1) > 1 && step.splitsTiles === true && wasmSimd && kernelWorkerScript() !== null;
 }
 
 /**
@@ -234,15 +247,19 @@ export async function runTiles(source: StackSource, step: PixelStep, backend: Ba
   // On a GPU, each tile's buffers are kept for the next tile of the same height (BufferSet).
   if (backend.gpu) return withYoungGenerationHeld(() => withBufferReuse(backend.gpu!, () => runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish)));
   // The CPU on this thread: the host tiles in this thread's WebAssembly heap (see runInline),
-  // freed when the run ends (the next run's tiles reuse the blocks).
+  // freed when the run ends (the next run's tiles reuse the blocks). A step that splits its
+  // tiles gets a pool of workers for the run (Backend.pool).
   const heapTiles: Float32Array[] = [];
+  const pool = splitting(step, backend) ? KernelPool.create(backend.threads!) : null;
   try {
-    return await runInline(source, step, backend, opts, budget, tilePlan, rows, place, finish, (n) => {
+    return await runInline(source, step, pool ? { ...backend, pool } : backend, opts, budget, tilePlan, rows, place, finish, (n) => {
       const t = heapF32(n);
       heapTiles.push(t);
       return t;
     });
   } finally {
+    // The workers first: they may write into the tiles' rows until they end.
+    await pool?.close();
     for (const t of heapTiles) heapFree(t);
   }
 }

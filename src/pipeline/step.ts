@@ -6,6 +6,7 @@
  */
 import type { GpuContext } from '../gpu/device.js';
 import type { TileSlot } from '../gpu/ring.js';
+import type { KernelPool } from '../cpu/threads.js';
 
 export type BackendName = 'webgpu' | 'cpu';
 
@@ -17,6 +18,11 @@ export interface Backend {
   gpu?: GpuContext;
   /** CPU worker threads (name === 'cpu'); absent or 1 = the main thread only. */
   threads?: number;
+  /**
+   * CPU: worker threads on which a step that splits its tiles (PixelStep.splitsTiles) runs
+   * the parts of each tile; runTiles makes them for a run (`threads` of them) and closes them.
+   */
+  pool?: KernelPool;
 }
 
 export interface TileResult {
@@ -63,6 +69,13 @@ export interface PixelStep {
    * kind and structured-cloneable args. Steps without it run on the main thread only.
    */
   worker?: { kind: string; args: unknown };
+  /**
+   * CPU with several threads: runTile cuts each tile into parts for backend.pool's workers
+   * itself, the tile read in place in this thread's WebAssembly heap (src/cpu/wasm-heap.ts).
+   * runTiles then runs the step on this thread with heap tiles and a pool of `threads`
+   * workers, instead of handing whole tiles to CPU workers (`worker`).
+   */
+  splitsTiles?: boolean;
   /** Runs one tile of P pixels. cube.length >= nE * P; only the first nE * P values are used. */
   runTile(backend: Backend, cube: Float32Array, P: number): Promise<TileResult>;
   /**

@@ -11,6 +11,8 @@ import { edgeCpu, type EdgeMargins } from '../../src/cpu/edge.js';
 import { edgeTileFused } from '../../src/cpu/edge-fused.js';
 import { EDGE_WASM_BLOCK, EDGE_WASM_GROUP } from '../../src/cpu/edge-wasm.js';
 import { heapF32, heapFree } from '../../src/cpu/wasm-heap.js';
+import { EdgeThreads } from '../../src/cpu/edge-threads.js';
+import { KernelPool } from '../../src/cpu/threads.js';
 import { edgeStep } from '../../src/pipeline/edge-step.js';
 import { EdgeRow, EdgeStatus, EDGE_ROWS, NormRow, NORM_ROWS } from '../../src/kernels/layout.js';
 import { MemoryStack } from '../../src/stack/source.js';
@@ -341,5 +343,70 @@ describe('edge CPU kernel', () => {
       expect(same(fused.norm, Float32Array.from(twinNorm)), 'crossing far from the derivative maximum').toBe(true);
       expect(same(fused.edge, Float32Array.from(twinEdge)), 'crossing far from the derivative maximum').toBe(true);
     }
+  });
+});
+
+describe('edge CPU kernel on worker threads', () => {
+  test('a tile cut into parts for 1, 2 and 3 workers (in the owner\'s heap) = the twins bit for bit; the step with a pool = one thread, heap and plain tiles', async () => {
+    const rng = makeRng(SEED + 7);
+    const E = makeNiTxmStack({ width: 4, height: 4, seed: 1, noise: false }).energies;
+    const nE = E.length;
+    // Several blocks per part, a partial last block (parts are cut at whole blocks), NaN
+    // points (pixels the JavaScript half takes, in the worker) and hostile pixels.
+    const P = 5 * EDGE_WASM_BLOCK + 77;
+    const cube = new Float32Array(nE * P);
+    for (let p = 0; p < P; p++) {
+      const e0 = E0 + (rng.uniform() - 0.5) * 16, width = 0.3 + 4 * rng.uniform(), jump = 0.02 + rng.uniform();
+      const wl = rng.uniform() * 0.6, noise = 0.03 * rng.uniform();
+      for (let i = 0; i < nE; i++) {
+        const v = 0.3 + jump * (0.5 + Math.atan((E[i] - e0) / width) / Math.PI) + wl * jump * Math.exp(-(((E[i] - e0 - 8) / 4) ** 2)) + noise * rng.normal();
+        cube[i * P + p] = rng.uniform() < 0.02 ? NaN : v;
+      }
+    }
+    for (let i = 0; i < nE; i++) { cube[i * P + 300] = NaN; cube[i * P + 301] = 1.5; cube[i * P + 302] = 1e30; cube[i * P + 303] = i % 2; }
+    const heapTile = heapF32(nE * P + 8);
+    const tile = heapTile.subarray(8, 8 + nE * P); // not at a block's start
+    tile.set(cube);
+    const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    const G = Float64Array.from(E);
+    [G[45], G[46]] = [G[46], G[45]]; // not increasing: the JavaScript half for every pixel
+    const plans = [['increasing', makeEdgePlan(E, E0, DEFAULT_EDGE_OPTIONS)], ['nnorm 1, fixed windows', makeEdgePlan(E, E0, { ...DEFAULT_EDGE_OPTIONS, nnorm: 1, fixedWindows: true })], ['swapped grid', makeEdgePlan(G, E0, DEFAULT_EDGE_OPTIONS)]] as const;
+    for (const threads of [1, 2, 3]) {
+      const pool = KernelPool.create(threads, 1);
+      expect(pool, 'dist/kernel-worker.js (npm run build)').not.toBeNull();
+      try {
+        for (const [name, plan] of plans) {
+          const twinNorm = normalizeCpu(plan, cube, P);
+          const twinEdge = edgeCpu(plan, cube, P, twinNorm);
+          expect(twinNorm.subarray(0, P).filter((v) => v === EdgeStatus.OK).length).toBeGreaterThan(P * 0.5);
+          const out = { norm: heapF32(NORM_ROWS * P), edge: heapF32(EDGE_ROWS * P) };
+          // Twice: a value the workers left unwritten shows; the second run reuses the workers' modules.
+          for (const fill of [-12345, 54321]) {
+            out.norm.fill(fill);
+            out.edge.fill(fill);
+            const et = new EdgeThreads(plan, pool!);
+            await et.run(tile, P, out);
+            expect(same(out.norm, Float32Array.from(twinNorm)), `norm rows, ${name}, ${threads} thread(s)`).toBe(true);
+            expect(same(out.edge, Float32Array.from(twinEdge)), `edge rows, ${name}, ${threads} thread(s)`).toBe(true);
+          }
+          expect(() => EdgeThreads.runs(cube, out)).not.toThrow();
+          expect(EdgeThreads.runs(cube, out)).toBe(false); // a plain tile: not in the heap
+          await expect(new EdgeThreads(plan, pool!).run(cube, P, out)).rejects.toThrow(/heap/);
+          heapFree(out.norm);
+          heapFree(out.edge);
+          // The step: with the pool (heap tile: parts on the workers; plain tile: this thread) = without.
+          const step = edgeStep(plan);
+          const one = await step.runTile(cpuBackend(1), cube, P);
+          for (const t of [tile, cube]) {
+            const r = await step.runTile({ ...cpuBackend(threads), pool: pool! }, t, P);
+            for (const m of step.mapNames) expect(same(r.maps[m], one.maps[m]), `${m}, ${name}, ${threads} thread(s), ${t === cube ? 'plain' : 'heap'} tile`).toBe(true);
+            expect(Buffer.from(r.status).equals(Buffer.from(one.status)), `status, ${name}, ${threads} thread(s)`).toBe(true);
+          }
+        }
+      } finally {
+        await pool!.close();
+      }
+    }
+    heapFree(heapTile);
   });
 });

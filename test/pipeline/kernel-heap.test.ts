@@ -12,7 +12,10 @@ import { edgeStep } from '../../src/pipeline/edge-step.js';
 import { edgeTileCpu } from '../../src/pipeline/edge-tile.js';
 import { lcfStep } from '../../src/pipeline/lcf-step.js';
 import { lcfWasm } from '../../src/cpu/lcf-wasm.js';
-import { wasmHeap } from '../../src/cpu/wasm-heap.js';
+import { heapF32, wasmHeap } from '../../src/cpu/wasm-heap.js';
+import { EdgeThreads } from '../../src/cpu/edge-threads.js';
+import { KernelPool } from '../../src/cpu/threads.js';
+import { EDGE_ROWS, NORM_ROWS } from '../../src/kernels/layout.js';
 import { tileBudget } from '../../src/pipeline/run-tiles.js';
 import { MemoryStack } from '../../src/stack/source.js';
 import { cpuBackend } from '../../src/pipeline/backend.js';
@@ -20,7 +23,7 @@ import { cpuBackend } from '../../src/pipeline/backend.js';
 const MiB = 2 ** 20;
 const heap = () => wasmHeap().buffer.byteLength;
 
-test('each CPU thread\'s kernel heap is in the plan: edge at 1000 energies (16 nE^2 bytes of tables), then lcf\'s scratch', () => {
+test('each CPU thread\'s kernel heap is in the plan: edge at 1000 energies (16 nE^2 bytes of tables), on worker threads in this heap, then lcf\'s scratch', async () => {
   // 1000 energies, 0.5 eV apart across the Ni K edge; 64 pixels of a known mixture.
   const nE = 1000, P = 64;
   const E = Float64Array.from({ length: nE }, (_, i) => 8200 + 0.5 * i);
@@ -61,4 +64,22 @@ test('each CPU thread\'s kernel heap is in the plan: edge at 1000 energies (16 n
   const two = tileBudget(new MemoryStack(s.absorbance, s.energies.length, 16, 16), lcf, cpuBackend(2), 0, 0, 0);
   expect(two.kernelBytes).toBeGreaterThanOrEqual(2 * lcfGrowth);
   expect(two.kernelBytes).toBeLessThan(2 * (lcfGrowth + 2 * 65536)); // the block and at most one page of rounding
+
+  // Workers that split the tiles (edge-threads.ts) keep their WebAssembly scratch and a copy
+  // of the tables in this thread's heap, one block per worker, and their JavaScript tables
+  // (another 16 nE^2 bytes each) in their own: within the plan's per-thread bytes. (Last in
+  // this test: the lcf measurement above would reuse the blocks freed after it.)
+  const tile = heapF32(nE * P), out = { norm: heapF32(NORM_ROWS * P), edge: heapF32(EDGE_ROWS * P) };
+  tile.set(cube);
+  const pool = KernelPool.create(3)!;
+  try {
+    const h2 = heap();
+    await new EdgeThreads(plan, pool).run(tile, P, out);
+    expect(Buffer.from(out.edge.buffer, out.edge.byteOffset, out.edge.byteLength).equals(Buffer.from(r.edge.buffer, r.edge.byteOffset, r.edge.byteLength))).toBe(true);
+    const workersGrowth = heap() - h2;
+    expect(workersGrowth).toBeGreaterThan(3 * 16 * nE * nE);
+    expect(workersGrowth + 3 * 16 * nE * nE).toBeLessThanOrEqual(three.kernelBytes!);
+  } finally {
+    await pool.close();
+  }
 });

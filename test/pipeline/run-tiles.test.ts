@@ -56,6 +56,29 @@ describe('runTiles', () => {
     expect(pooled.tilesRun).toBe(Math.ceil(H / 2));
     for (const name of step.mapNames) expect(Buffer.from(pooled.maps[name].buffer).equals(Buffer.from(one.maps[name].buffer)), name).toBe(true);
     expect(Buffer.from(pooled.status).equals(Buffer.from(one.status))).toBe(true);
+    // The edge step cuts each tile into parts for the workers (splitsTiles): one whole-stack
+    // tile (1073 pixels: five blocks, so up to three parts) on 2 and 3 threads, and tiles
+    // grown by time, give the one-thread bytes.
+    for (const threads of [2, 3]) {
+      for (const tileTargetSeconds of [Infinity, 1e-9]) {
+        const r = await runTiles(src, step, cpuBackend(threads), { budgetBytes: 1e12, baselineBytes: 0, tileTargetSeconds });
+        if (tileTargetSeconds === Infinity) expect(r.tilesRun).toBe(1);
+        else expect(r.tilesRun).toBeGreaterThan(H / 2);
+        for (const name of step.mapNames) expect(Buffer.from(r.maps[name].buffer).equals(Buffer.from(one.maps[name].buffer)), `${name}, ${threads} threads`).toBe(true);
+        expect(Buffer.from(r.status).equals(Buffer.from(one.status))).toBe(true);
+      }
+    }
+  });
+
+  test('the edge step splitting its tiles on workers: tiles and the workers\' kernels in the memory plan', () => {
+    const src = new MemoryStack(absorb, nE, H, W);
+    const one = tileBudget(src, step, cpuBackend(1), 0, 0, 0);
+    const three = tileBudget(src, step, cpuBackend(3), 0, 0, 0);
+    // One tile in flight beside the one being read, as on one thread; three workers' kernels.
+    expect(three.bytesPerPixel).toBe(one.bytesPerPixel);
+    expect(three.kernelBytes).toBe(3 * one.kernelBytes!);
+    expect(three.workerBytes).toBeGreaterThan(0);
+    expect(three.fixedBytes).toBe(one.fixedBytes + three.workerBytes! + 2 * one.kernelBytes!);
   });
 
   test('a budget below one row is an error that names --memory and the need', async () => {
