@@ -42,13 +42,16 @@ const keys = new WeakMap<LcfPlan, number>();
 
 /**
  * The lcf kernel on a pool's workers. Keeps, per plan, a scratch block per worker in this
- * thread's heap (lcfWasmTargetBytes each: the memory plan counts them, LcfStep.cpuKernelBytes);
- * release() returns them once the pool is closed.
+ * thread's heap (lcfWasmTargetBytes each: the memory plan counts them per worker,
+ * LcfStep.cpuKernelBytes); they go back to the heap when the pool closes.
  */
 export class LcfThreads {
   private readonly scratch = new Map<LcfPlan, number[]>();
 
-  constructor(readonly pool: KernelPool) {}
+  constructor(readonly pool: KernelPool) {
+    // The blocks are freed once no worker can run (after the pool's last part).
+    pool.onClose(() => this.release());
+  }
 
   /**
    * Rows (lcfRows(M)) of `cube` = the window's energies [nW][P], into `out` (at least
@@ -86,8 +89,8 @@ export class LcfThreads {
     return s;
   }
 
-  /** Returns the scratch blocks to the heap: after the pool's workers have ended (pool.close()). */
-  release(): void {
+  /** Returns the scratch blocks to the heap: after the pool's workers have ended (pool.close() calls it). */
+  private release(): void {
     for (const s of this.scratch.values()) for (const a of s) heapFree(a);
     this.scratch.clear();
   }

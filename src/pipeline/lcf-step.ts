@@ -22,7 +22,7 @@ import {
 } from '../cpu/lcf.js';
 import { lcfFast } from '../cpu/lcf-fast.js';
 import { lcfWasm, lcfWasmAvailable, lcfWasmScratchBytes } from '../cpu/lcf-wasm.js';
-import { heapF32, heapF64, heapFree } from '../cpu/wasm-heap.js';
+import { heapF32, heapF64, heapFree, inHeap } from '../cpu/wasm-heap.js';
 import { LcfThreads } from '../cpu/lcf-threads.js';
 import { KernelPool, shareFloat32 } from '../cpu/threads.js';
 
@@ -201,6 +201,13 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
   const gpuBytes = 3 * 4 * rows.ROWS;
   const cpuBytes = 8 * (M + 2) + 1 + 8 * rows.ROWS;
   const mapBytes = 4 * mapNames.length + 1;
+  // The plan on each pool it has run on (the workers' scratch in this heap, freed when the pool closes).
+  const onPool = new WeakMap<KernelPool, LcfThreads>();
+  const threadsOn = (pool: KernelPool): LcfThreads => {
+    let t = onPool.get(pool);
+    if (!t) onPool.set(pool, (t = new LcfThreads(pool)));
+    return t;
+  };
   const checkNE = (nE: number) => {
     if (nE !== plan.nE) throw new RangeError(`lcf step built for ${plan.nE} energies, asked about ${nE}`);
   };
@@ -208,6 +215,10 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
     name: 'lcf',
     // CPU worker threads rebuild the step from the references and options (plain data).
     worker: { kind: 'lcf', args: { refs: refs.map((r) => ({ name: r.name, mu: r.mu })), energies, options, normalize, maskSigma } },
+    // On several CPU threads each tile is cut into parts for the workers (src/cpu/lcf-threads.ts),
+    // read in place in this thread's heap; with --normalize (normalised on the host, tile by
+    // tile) whole tiles go to CPU workers, which normalise them too.
+    splitsTiles: !normalize && lcfWasmAvailable,
     plan,
     info,
     mapNames,
@@ -248,9 +259,13 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
       const win = cube.subarray(plan.i0 * P, plan.i1 * P);
       // CPU: the rows in the WebAssembly heap, where the kernel writes them directly; the
       // block is reused by the next tile of this thread once freed (no fresh pages per tile).
+      // With a pool (splitsTiles) and the tile in the heap, the workers solve the parts of the
+      // tile there (src/cpu/lcf-threads.ts): the same rows.
       const heapOut = lcfWasmAvailable ? heapF64(rows.ROWS * P) : null;
       try {
-        const out = lcfCpuKernel(plan, win, P, heapOut ?? undefined);
+        const out = heapOut && backend.pool && inHeap(win)
+          ? await threadsOn(backend.pool).run(plan, win, P, heapOut)
+          : lcfCpuKernel(plan, win, P, heapOut ?? undefined);
         return finishRows(out, cube, P, step);
       } finally {
         if (heapOut) heapFree(heapOut);
@@ -502,10 +517,7 @@ export async function timeLcfOn(backends: Backend[], o: LcfTimingOptions): Promi
         }
       }
     } finally {
-      for (const lt of lts) {
-        await lt?.pool.close();
-        lt?.release();
-      }
+      for (const lt of lts) await lt?.pool.close(); // frees the workers' scratch
       if (out) heapFree(out);
     }
   }

@@ -174,7 +174,6 @@ describe('lcf-wasm', () => {
         }
       } finally {
         await pool.close();
-        lt.release();
       }
     }
   });
