@@ -17,7 +17,7 @@ import { lcfWasm, lcfWasmAvailable } from '../../src/cpu/lcf-wasm.js';
 import { LcfThreads } from '../../src/cpu/lcf-threads.js';
 import { KernelPool } from '../../src/cpu/threads.js';
 import { lcfRows as rowsOf } from '../../src/cpu/lcf.js';
-import { heapF32, heapF64, heapFree } from '../../src/cpu/wasm-heap.js';
+import { heapF32, heapF64, heapFree, wasmHeap } from '../../src/cpu/wasm-heap.js';
 import { syntheticReferences } from '../../src/pipeline/lcf-step.js';
 import { makeRng } from '../../src/synth/random.js';
 
@@ -135,7 +135,7 @@ describe('lcf-wasm', () => {
       expect(pool).not.toBeNull();
       const lt = new LcfThreads(pool);
       try {
-        for (const [K, mode, background] of cases) {
+        for (const [ci, [K, mode, background]] of cases.entries()) {
           const { energies, refs } = syntheticReferences(nE, K, 3);
           const plan = makeLcfPlan(refs, energies, { mode, background });
           const cube = new Float32Array(plan.nW * P);
@@ -150,7 +150,10 @@ describe('lcf-wasm', () => {
           cube[3] = NaN;
           const a = lcfFast(plan, cube, P);
           const R = rowsOf(plan.M).ROWS;
-          // Heap: the window of a larger tile, rows over stale values.
+          // Heap: the window of a larger tile, rows over stale values; a pad larger than any
+          // before it first, so the tile lies past what the heap held when the workers made
+          // their instances (the shared memory grew under them).
+          const pad = heapF32((2 << 20) * (1 + ci + cases.length * threads));
           const tile = heapF32((plan.nW + 1) * P);
           tile.fill(5);
           tile.set(cube, P);
@@ -162,6 +165,21 @@ describe('lcf-wasm', () => {
           expect(out[R * P]).toBe(-7.25);
           heapFree(tile);
           heapFree(out);
+          heapFree(pad);
+          // Again with the same plan (the workers' instances made) on a tile past a larger pad:
+          // the heap grows after the instances exist.
+          // The tile is the end of a block larger than any before it, past the heap's end then.
+          const end = wasmHeap().buffer.byteLength;
+          const pad2 = heapF32((2 << 20) * (1 + ci + cases.length * threads) + (1 << 20));
+          const tile2 = pad2.subarray(pad2.length - plan.nW * P), out2 = heapF64(R * P);
+          expect(tile2.byteOffset).toBeGreaterThan(end);
+          tile2.set(cube);
+          await lt.run(plan, tile2, P, out2);
+          const grownSame = Buffer.from(a.buffer).equals(Buffer.from(out2.buffer, out2.byteOffset, 8 * R * P));
+          if (!grownSame) throw new Error(`heap grown differs: ${threads} threads, ${K} refs, ${mode}`);
+          expect(grownSame).toBe(true);
+          heapFree(out2);
+          heapFree(pad2);
           // Shared memory outside the heap.
           const sc = new Float32Array(new SharedArrayBuffer(4 * plan.nW * P));
           sc.set(cube);
