@@ -20,7 +20,7 @@ import { COV_PANEL, COV_WG, covPlan, directBlockClasses, directLayout, pcaGramGp
 import { CpuGram, PCA_CPU_BLOCK } from '../../src/cpu/pca-gram.js';
 import { GRAM_F32_BOUND } from '../../src/cpu/pca-wasm.js';
 import { sharedFloat32 } from '../../src/cpu/threads.js';
-import { heapF32, heapFree, inHeap } from '../../src/cpu/wasm-heap.js';
+import { heapF32, heapFree, inHeap, wasmHeap } from '../../src/cpu/wasm-heap.js';
 import { pcaProjectStep, pcaRun } from '../../src/pipeline/cluster.js';
 import { gpuBackend } from '../helpers/backends.js';
 import { fixturePath, readXdiMu, roughlyNormalised } from '../helpers/cluster.js';
@@ -446,6 +446,20 @@ describe('pca', () => {
             const G = await g.gram(tiles[c], P, d, centre);
             expect(Buffer.from(G.buffer).equals(Buffer.from(refs[c].buffer)), `threads ${threads} d ${d} round ${round}`).toBe(true);
           }
+        }
+        // Once the workers' instances exist: a tile past the heap's end then (the shared
+        // memory grown under them), the end of a block larger than the heap was.
+        const { d, P, plain, centre } = inputs[0];
+        const end = wasmHeap().buffer.byteLength;
+        const pad = heapF32(end / 4 + d * P);
+        try {
+          const tile = pad.subarray(pad.length - d * P);
+          expect(tile.byteOffset).toBeGreaterThan(end);
+          tile.set(plain);
+          const G = await g.gram(tile, P, d, centre);
+          expect(Buffer.from(G.buffer).equals(Buffer.from(refs[0].buffer)), `threads ${threads}, heap grown`).toBe(true);
+        } finally {
+          heapFree(pad);
         }
       } finally {
         await g.close();
