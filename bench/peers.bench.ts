@@ -4,8 +4,7 @@
  * bench/README.md are measured side by side. The Python process runs with
  * OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (set on some machines here for old OpenBLAS
  * builds; they slow a current numpy), and records which BLAS kernel it ran. Our side: the
- * kernels on one thread (per core) and, for k-means and PCA, also on every core; the same
- * sizes as the peers. Writes peers-cpu.json (peers) and peers-ours.json (ours); never asserts.
+ * kernels on one thread (per core) and on every core; the same sizes as the peers. Writes peers-cpu.json (peers) and peers-ours.json (ours); never asserts.
  */
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
@@ -18,7 +17,9 @@ import { heapF32 } from '../src/cpu/wasm-heap.js';
 import { EDGE_ROWS, NORM_ROWS } from '../src/kernels/layout.js';
 import { makeEdgePlan, DEFAULT_EDGE_OPTIONS } from '../src/pipeline/edge-plan.js';
 import { SyntheticStream } from '../src/synth/stream.js';
-import { timeLcf } from '../src/pipeline/lcf-step.js';
+import { timeLcfOn } from '../src/pipeline/lcf-step.js';
+import { EdgeThreads } from '../src/cpu/edge-threads.js';
+import { KernelPool } from '../src/cpu/threads.js';
 import { benchKmeansIteration, benchPcaCovariance } from '../src/pipeline/cluster-bench.js';
 import fs from 'node:fs';
 import { machine, type BenchBase, type BenchRecord } from './common.js';
@@ -58,7 +59,9 @@ export async function benchPeers(outDir: string, quick: boolean, log: (s: string
   };
 
   const started = { date: new Date().toISOString(), load: os.loadavg() };
-  // normalize + edge: one tile of the Ni mixture stack on one thread (the fused CPU kernel).
+  // normalize + edge: one tile of the Ni mixture stack on one thread (the fused CPU kernel)
+  // and on every core (the tile cut into one part per worker, edge-threads.ts), timed repeat
+  // by repeat in turn over the same tile.
   if (only.includes('edge')) {
     const W = 1024;
     const H = quick ? 64 : 256;
@@ -71,31 +74,48 @@ export async function benchPeers(outDir: string, quick: boolean, log: (s: string
     // The rows go to a block of the WebAssembly heap, as edgeStep's runTile gives them (one
     // block reused tile after tile).
     const rows = edgeWasmAvailable ? edgeRowsIn(heapF32((NORM_ROWS + EDGE_ROWS) * H * W), H * W) : undefined;
-    // The best of 5 after a warm-up, as the peer; process CPU time beside the wall time.
-    edgeTileCpu(plan, cube, H * W, rows);
-    let best = Infinity, bestCpu = Infinity;
-    const all: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const c = process.cpuUsage();
-      const t0 = performance.now();
-      edgeTileCpu(plan, cube, H * W, rows);
-      const dt = (performance.now() - t0) / 1000;
-      const u = process.cpuUsage(c);
-      all.push(dt);
-      best = Math.min(best, dt);
-      bestCpu = Math.min(bestCpu, (u.user + u.system) / 1e6);
+    const counts = [...new Set([1, rows ? cores : 1])];
+    const pools = counts.map((t) => (t > 1 ? KernelPool.create(t) : null));
+    const runs = pools.map((pool) => {
+      const et = pool && rows ? new EdgeThreads(plan, pool) : null;
+      return et ? () => et.run(cube, H * W, rows!) : async () => void edgeTileCpu(plan, cube, H * W, rows);
+    });
+    try {
+      // The best of 5 after a warm-up, as the peer; process CPU time beside the wall time.
+      for (const run of runs) await run();
+      const all = counts.map(() => [] as number[]);
+      const cpu = counts.map(() => Infinity);
+      for (let i = 0; i < 5; i++) {
+        for (let k = 0; k < counts.length; k++) {
+          const c = process.cpuUsage();
+          const t0 = performance.now();
+          await runs[k]();
+          all[k].push((performance.now() - t0) / 1000);
+          const u = process.cpuUsage(c);
+          cpu[k] = Math.min(cpu[k], (u.user + u.system) / 1e6);
+        }
+      }
+      counts.forEach((threads, k) => {
+        const s = [...all[k]].sort((x, y) => x - y);
+        push({ job: 'normalize+edge', kernel: 'normalize+edge', mode: 'tile, own e0 per pixel (larch rules)', backend: 'cpu', adapter: cpuBackend(threads).adapter, spectra: H * W, energies: src.nE, repeats: 5, median_s: s[2], min_s: s[0], threads, cpu_s: cpu[k] });
+      });
+    } finally {
+      for (const pool of pools) await pool?.close();
     }
-    all.sort((a, b) => a - b);
-    push({ job: 'normalize+edge', kernel: 'normalize+edge', mode: 'tile, own e0 per pixel (larch rules)', backend: 'cpu', adapter: one.adapter, spectra: H * W, energies: src.nE, repeats: 5, median_s: all[2], min_s: best, threads: 1, cpu_s: bestCpu });
   }
 
-  // lcf: 2, 4 and 6 references + constant, ls and nnls, one thread.
+  // lcf: 2, 4 and 6 references + constant, ls and nnls, on one thread and on every core (the
+  // tile cut into one part per worker, lcf-threads.ts), timed repeat by repeat in turn over
+  // the same data.
   if (only.includes('lcf')) {
+    const backends = [...new Set([1, cores])].map((t) => cpuBackend(t));
     for (const nRefs of [2, 4, 6]) {
       for (const mode of ['ls', 'nnls'] as const) {
         // The best of 5 passes (the peers: 5 for ls, 2 for nnls).
-        const r = await timeLcf(one, { pixels: quick ? 250_000 : 1_000_000, nE: 101, nRefs, mode, background: 'const', repeats: 5 });
-        push({ job: `lcf ${nRefs} refs ${mode}`, kernel: 'lcf', mode: `${nRefs} refs, ${mode}, const background`, backend: 'cpu', adapter: one.adapter, spectra: r.pixels, energies: 101, repeats: 5, median_s: r.seconds, min_s: r.seconds, threads: 1, ...(r.cpuSeconds !== undefined ? { cpu_s: r.cpuSeconds } : {}) });
+        const rs = await timeLcfOn(backends, { pixels: quick ? 250_000 : 1_000_000, nE: 101, nRefs, mode, background: 'const', repeats: 5 });
+        for (const [k, r] of rs.entries()) {
+          push({ job: `lcf ${nRefs} refs ${mode}`, kernel: 'lcf', mode: `${nRefs} refs, ${mode}, const background`, backend: 'cpu', adapter: backends[k].adapter, spectra: r.pixels, energies: 101, repeats: 5, median_s: r.seconds, min_s: r.seconds, threads: r.threads ?? 1, ...(r.cpuSeconds !== undefined ? { cpu_s: r.cpuSeconds } : {}) });
+        }
       }
     }
   }

@@ -1,7 +1,7 @@
 /**
  * The worker thread of KernelPool (threads.ts): runs one block job at a time on shared
  * memory and returns the block results (transferred). Jobs: { kind: 'kmeans' } (see
- * kmeans-sweep.ts), { kind: 'pca' } (see pca-gram.ts), { kind: 'edge' } (a part of a tile, see edge-threads.ts) and { kind: 'absorbance' | 'absorbance-file' | 'od' } (see
+ * kmeans-sweep.ts), { kind: 'pca' } (see pca-gram.ts), { kind: 'edge' } (a part of a tile, see edge-threads.ts), { kind: 'lcf' } (a part of a tile, see lcf-threads.ts) and { kind: 'absorbance' | 'absorbance-file' | 'od' } (see
  * src/stack/transmission.ts).
  */
 import { parentPort } from 'node:worker_threads';
@@ -10,6 +10,7 @@ import type { SweepTarget } from './kmeans-wasm.js';
 import { gramBlocks, type GramJob } from './pca-gram.js';
 import { runTransmissionJob, type TransmissionJob } from '../stack/transmission.js';
 import { edgePartJob, type EdgePartJob } from './edge-threads.js';
+import { runLcfJob, type LcfJob } from './lcf-threads.js';
 
 interface KmeansJob extends SweepParams {
   kind: 'kmeans';
@@ -27,7 +28,7 @@ interface KmeansJob extends SweepParams {
   target: SweepTarget | null;
 }
 
-parentPort!.on('message', (m: { id: number; job: KmeansJob | (GramJob & { kind: 'pca' }) | TransmissionJob | EdgePartJob }) => {
+parentPort!.on('message', (m: { id: number; job: KmeansJob | (GramJob & { kind: 'pca' }) | TransmissionJob | EdgePartJob | LcfJob }) => {
   try {
     const j = m.job;
     let r: Float64Array;
@@ -37,6 +38,7 @@ parentPort!.on('message', (m: { id: number; job: KmeansJob | (GramJob & { kind: 
       edgePartJob(j);
       r = new Float64Array(0);
     }
+    else if (j.kind === 'lcf') r = runLcfJob(j);
     else if (j.kind === 'absorbance' || j.kind === 'absorbance-file' || j.kind === 'od') r = Float64Array.of(runTransmissionJob(j));
     else throw new Error(`kernel worker: unknown job ${(j as { kind: string }).kind}`);
     parentPort!.postMessage({ id: m.id, result: r }, [r.buffer as ArrayBuffer]);

@@ -523,12 +523,13 @@ class Instance {
   readonly countAt: number;
   /** f64x2 vectors of pixels per unit of the pass (blocking). */
   readonly V: number;
-  constructor(readonly plan: LcfPlan) {
+  /** `target`: the scratch is a block of another thread's heap (LcfTarget), else one of this thread's. */
+  constructor(readonly plan: LcfPlan, readonly target: LcfTarget | null = null) {
     const { nW, M } = plan;
     const tables = scratchTables(plan);
     // The scratch (projection table, staged block, projections, tables, output rows) is one heap block.
-    this.L = layout(nW, M, tables, heapAlloc(layout(nW, M, tables).bytes));
-    this.mem = wasmHeap().mem;
+    this.L = layout(nW, M, tables, target ? target.base : heapAlloc(layout(nW, M, tables).bytes));
+    this.mem = target ? target.mem : wasmHeap().mem;
     this.search = lcfSearchTable(plan) !== null;
     this.V = blocking(M).V;
     this.countAt = this.L.T + 8 * (plan.nSubsets * plan.subStride + searchTables(plan.K, M) - 2);
@@ -564,6 +565,58 @@ const instances = new WeakMap<LcfPlan, Instance>();
 /** A plan's scratch goes back to the heap when the plan is collected. */
 const scratch = new FinalizationRegistry<number>((a) => heapFree(a));
 
+/**
+ * Another thread's WebAssembly heap for lcfWasm run by a worker thread (lcf-threads.ts):
+ * `mem` is that heap's (shared) memory, `base` the address of a block of
+ * lcfWasmTargetBytes(plan) its owner allocated there for this worker alone (the instance's
+ * scratch: projection table, staged block, projections, tables, rows), and the tile and the
+ * output rows handed to lcfWasm lie in `mem`, at their byteOffset: read and written in place,
+ * as on the owner's own thread (a worker with its own heap stages every block of a tile that
+ * lies elsewhere: ~20 % of the kernel's time). The owner frees the block after the worker's
+ * last run.
+ */
+export interface LcfTarget {
+  mem: WasmMemory;
+  base: number;
+}
+
+/** Bytes of the block an owner allocates for one worker's LcfTarget (one plan). */
+export function lcfWasmTargetBytes(plan: LcfPlan): number {
+  return layout(plan.nW, plan.M, scratchTables(plan)).bytes;
+}
+
+/**
+ * Pixels p0 .. p1 - 1 of a tile only (a worker thread's part: lcf-threads.ts), with `target`
+ * in another thread's heap. `key` names the plan among those its owner hands out (plans reach
+ * a worker as copies, so a copy cannot key the instance): with the target's base, the instance
+ * this thread keeps for it. Every pixel is solved alone, so the rows do not depend on how a
+ * tile is cut into parts.
+ */
+export interface LcfPart {
+  p0: number;
+  p1: number;
+  target: LcfTarget | null;
+  key: number;
+}
+
+/** Instances of parts (LcfPart.key @ target base, or 'own'), a few at a time. */
+const partInstances = new Map<string, Instance>();
+
+function partInstance(plan: LcfPlan, part: LcfPart): Instance {
+  const key = `${part.key}@${part.target ? part.target.base : 'own'}`;
+  let w = partInstances.get(key);
+  if (!w) {
+    if (partInstances.size >= 16) {
+      // The scratch of a target's instance stays with its owner; this thread's own goes back.
+      for (const old of partInstances.values()) if (!old.target) heapFree(old.L.X);
+      partInstances.clear();
+    }
+    w = new Instance(plan, part.target);
+    partInstances.set(key, w);
+  }
+  return w;
+}
+
 /** True where lcfWasm can run (WebAssembly with fixed-width SIMD). */
 export const lcfWasmAvailable = wasmSimd;
 
@@ -573,10 +626,12 @@ export const lcfWasmAvailable = wasmSimd;
  * where the rows go; one in the heap (heapF64) is written by the kernel directly, any other
  * is filled from the kernel's scratch. Without it a new array is returned.
  */
-export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Float64Array): Float64Array {
+export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Float64Array, part?: LcfPart): Float64Array {
   const { M, K, nW } = plan;
   if (cube.length < nW * P) throw new RangeError(`lcfWasm: cube holds ${cube.length} values, need ${nW * P}`);
-  let w = instances.get(plan);
+  const pStart = part ? part.p0 : 0, pEnd = part ? part.p1 : P;
+  if (!(pStart >= 0 && pStart <= pEnd && pEnd <= P)) throw new RangeError(`lcfWasm: part ${pStart} .. ${pEnd} of a tile of ${P} pixels`);
+  let w = part ? partInstance(plan, part) : instances.get(plan);
   if (!w) {
     instances.set(plan, (w = new Instance(plan)));
     scratch.register(plan, w.L.X);
@@ -585,6 +640,8 @@ export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Floa
   const C = L.C;
   const rows = lcfRows(M);
   if (out && out.length < rows.ROWS * P) throw new RangeError(`lcfWasm: out holds ${out.length} values, need ${rows.ROWS * P}`);
+  // With a target, the tile and `out` lie in its memory (LcfTarget).
+  if (w.target && !out) throw new RangeError('lcfWasm: a part in another thread\'s heap needs its `out` there');
   out ??= new Float64Array(rows.ROWS * P);
   const Y = new Float32Array(mem.buffer, L.Y, (nW * L.YS) / 4);
   const G = new Float64Array(mem.buffer, L.G, ((M + 1) * L.GS) / 8);
@@ -600,11 +657,11 @@ export function lcfWasm(plan: LcfPlan, cube: Float32Array, P: number, out?: Floa
   // unit (its last unit would read past the block: past the tile, at the last row), which is
   // staged by memory.copy; any other tile is staged by TypedArray.set (one call per row piece).
   // The rows go straight to an `out` in the heap.
-  const tileInHeap = inHeap(cube);
-  const outInHeap = inHeap(out);
+  const tileInHeap = w.target !== null || inHeap(cube);
+  const outInHeap = w.target !== null || inHeap(out);
   const unit = 2 * w.V;
-  for (let a = 0; a < P; a += C) {
-    const n = Math.min(C, P - a);
+  for (let a = pStart; a < pEnd; a += C) {
+    const n = Math.min(C, pEnd - a);
     const units = Math.ceil(n / unit);
     if (tileInHeap && n % unit === 0) ex.pass(units, cube.byteOffset + 4 * a, 4 * P);
     else {

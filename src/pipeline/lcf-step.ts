@@ -22,7 +22,9 @@ import {
 } from '../cpu/lcf.js';
 import { lcfFast } from '../cpu/lcf-fast.js';
 import { lcfWasm, lcfWasmAvailable, lcfWasmScratchBytes } from '../cpu/lcf-wasm.js';
-import { heapF32, heapF64, heapFree } from '../cpu/wasm-heap.js';
+import { heapF32, heapF64, heapFree, inHeap } from '../cpu/wasm-heap.js';
+import { LcfThreads } from '../cpu/lcf-threads.js';
+import { KernelPool, shareFloat32 } from '../cpu/threads.js';
 
 /** The CPU backend's lcf kernel: the WebAssembly SIMD pass where the runtime has it, else the same bytes from lcfFast. */
 /** The CPU backend's kernel: WebAssembly SIMD where the runtime has it, else lcfFast (the same bytes); `out` as lcfWasm takes it. */
@@ -199,6 +201,13 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
   const gpuBytes = 3 * 4 * rows.ROWS;
   const cpuBytes = 8 * (M + 2) + 1 + 8 * rows.ROWS;
   const mapBytes = 4 * mapNames.length + 1;
+  // The plan on each pool it has run on (the workers' scratch in this heap, freed when the pool closes).
+  const onPool = new WeakMap<KernelPool, LcfThreads>();
+  const threadsOn = (pool: KernelPool): LcfThreads => {
+    let t = onPool.get(pool);
+    if (!t) onPool.set(pool, (t = new LcfThreads(pool)));
+    return t;
+  };
   const checkNE = (nE: number) => {
     if (nE !== plan.nE) throw new RangeError(`lcf step built for ${plan.nE} energies, asked about ${nE}`);
   };
@@ -206,6 +215,10 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
     name: 'lcf',
     // CPU worker threads rebuild the step from the references and options (plain data).
     worker: { kind: 'lcf', args: { refs: refs.map((r) => ({ name: r.name, mu: r.mu })), energies, options, normalize, maskSigma } },
+    // On several CPU threads each tile is cut into parts for the workers (src/cpu/lcf-threads.ts),
+    // read in place in this thread's heap; with --normalize (normalised on the host, tile by
+    // tile) whole tiles go to CPU workers, which normalise them too.
+    splitsTiles: !normalize && lcfWasmAvailable,
     plan,
     info,
     mapNames,
@@ -246,9 +259,13 @@ export function lcfStep(refs: readonly LcfReference[], energies: Float64Array, o
       const win = cube.subarray(plan.i0 * P, plan.i1 * P);
       // CPU: the rows in the WebAssembly heap, where the kernel writes them directly; the
       // block is reused by the next tile of this thread once freed (no fresh pages per tile).
+      // With a pool (splitsTiles) and the tile in the heap, the workers solve the parts of the
+      // tile there (src/cpu/lcf-threads.ts): the same rows.
       const heapOut = lcfWasmAvailable ? heapF64(rows.ROWS * P) : null;
       try {
-        const out = lcfCpuKernel(plan, win, P, heapOut ?? undefined);
+        const out = heapOut && backend.pool && inHeap(win)
+          ? await threadsOn(backend.pool).run(plan, win, P, heapOut)
+          : lcfCpuKernel(plan, win, P, heapOut ?? undefined);
         return finishRows(out, cube, P, step);
       } finally {
         if (heapOut) heapFree(heapOut);
@@ -400,6 +417,8 @@ export interface LcfTiming {
   seconds: number;
   /** CPU backend: the best repeat's process CPU seconds (every thread), which other work on a shared machine disturbs less than wall time. */
   cpuSeconds?: number;
+  /** CPU backend: threads the kernel ran on (worker threads when more than one). */
+  threads?: number;
   pixelsPerSecond: number;
   /** Bytes of spectra read by the kernel (4 nE per pixel) per second. */
   bytesPerSecond: number;
@@ -425,6 +444,17 @@ export function syntheticReferences(nE: number, nRefs: number, seed: number): { 
  * repeated tiles of one resident tile. Benchmarks call this; tests never time.
  */
 export async function timeLcf(backend: Backend, o: LcfTimingOptions): Promise<LcfTiming> {
+  return (await timeLcfOn([backend], o))[0];
+}
+
+/**
+ * timeLcf on each of `backends` over the same data: CPU backends (several thread counts)
+ * are timed repeat by repeat in turn, so each count's best repeat comes from the same
+ * stretch of a shared machine's load; a GPU backend is timed alone (backends = [it]).
+ */
+export async function timeLcfOn(backends: Backend[], o: LcfTimingOptions): Promise<LcfTiming[]> {
+  const backend = backends[0];
+  if (backend.gpu && backends.length > 1) throw new RangeError('timeLcfOn: a GPU backend is timed alone');
   const { energies, refs } = syntheticReferences(o.nE, o.nRefs, o.seed ?? 1);
   const plan = makeLcfPlan(refs, energies, { mode: o.mode, background: o.background });
   const bindingLimit = backend.gpu ? Math.floor(backend.gpu.limits.maxStorageBufferBindingSize / (4 * o.nE)) : 1 << 20;
@@ -452,43 +482,68 @@ export async function timeLcf(backend: Backend, o: LcfTimingOptions): Promise<Lc
     }
   }
   const tiles = Math.ceil(o.pixels / tile);
-  let seconds: number;
-  let cpuSeconds: number | undefined;
+  const seconds = backends.map(() => Infinity);
+  const cpuSeconds: (number | undefined)[] = backends.map(() => undefined);
   if (backend.gpu) {
-    seconds = await timeLcfDispatches(backend.gpu, plan, cube, tile, tiles);
+    seconds[0] = await timeLcfDispatches(backend.gpu, plan, cube, tile, tiles);
   } else {
     // The rows go to a heap block, as runTile gives them (one block reused tile after tile).
-    const out = o.plainTile || !lcfWasmAvailable ? undefined : heapF64(lcfRows(plan.M).ROWS * tile);
-    lcfCpuKernel(plan, cube.subarray(0, o.nE * Math.min(tile, 1024)), Math.min(tile, 1024)); // warm-up (JIT)
-    seconds = Infinity;
-    cpuSeconds = Infinity;
-    for (let r = 0; r < Math.max(1, o.repeats ?? 1); r++) {
-      const c = process.cpuUsage();
-      const t = performance.now();
-      for (let i = 0; i < tiles; i++) lcfCpuKernel(plan, cube, tile, out);
-      seconds = Math.min(seconds, (performance.now() - t) / 1000);
-      const u = process.cpuUsage(c);
-      cpuSeconds = Math.min(cpuSeconds, (u.user + u.system) / 1e6);
+    const rowsLen = lcfRows(plan.M).ROWS * tile;
+    const out = o.plainTile || !lcfWasmAvailable ? undefined : heapF64(rowsLen);
+    // Several threads: the tile's pixels cut among the workers (LcfThreads), which read the
+    // heap tile and write the heap rows in place; a plain tile goes to them as a shared copy
+    // with shared rows (each worker stages its blocks, as one thread does a plain tile).
+    const lts = backends.map((b) => {
+      const threads = lcfWasmAvailable ? (b.threads ?? 1) : 1;
+      const pool = threads > 1 ? KernelPool.create(threads) : null;
+      return pool ? new LcfThreads(pool) : null;
+    });
+    let shared: { cube: Float32Array; out: Float64Array } | null = null;
+    const run = async (lt: LcfThreads | null, P: number) => {
+      if (!lt) return void lcfCpuKernel(plan, cube, P, out);
+      if (o.plainTile) shared ??= { cube: shareFloat32(cube), out: new Float64Array(new SharedArrayBuffer(8 * rowsLen)) };
+      await lt.run(plan, shared?.cube ?? cube, P, shared?.out ?? out!);
+    };
+    try {
+      for (const lt of lts) await run(lt, Math.min(tile, 1024 * (lt?.pool.size ?? 1))); // warm-up (JIT, each worker's module)
+      for (let r = 0; r < Math.max(1, o.repeats ?? 1); r++) {
+        for (let k = 0; k < backends.length; k++) {
+          const c = process.cpuUsage();
+          const t = performance.now();
+          for (let i = 0; i < tiles; i++) await run(lts[k], tile);
+          seconds[k] = Math.min(seconds[k], (performance.now() - t) / 1000);
+          const u = process.cpuUsage(c);
+          cpuSeconds[k] = Math.min(cpuSeconds[k] ?? Infinity, (u.user + u.system) / 1e6);
+        }
+      }
+    } finally {
+      for (const lt of lts) await lt?.pool.close(); // frees the workers' scratch
+      if (out) heapFree(out);
     }
-    if (out) heapFree(out);
   }
   heapFree(cube);
   const pixels = tiles * tile;
-  return {
-    backend: backend.name,
-    adapter: backend.adapter,
+  return backends.map((b, k) => ({
+    backend: b.name,
+    adapter: b.adapter,
     pixels,
-    ...(cpuSeconds !== undefined ? { cpuSeconds } : {}),
+    ...(cpuSeconds[k] !== undefined ? { cpuSeconds: cpuSeconds[k] } : {}),
+    ...(b.gpu ? {} : { threads: timedThreads(b) }),
     nE: o.nE,
     nRefs: o.nRefs,
     mode: o.mode,
     background: o.background,
     tilePixels: tile,
     tiles,
-    seconds,
-    pixelsPerSecond: pixels / seconds,
-    bytesPerSecond: (pixels * 4 * o.nE) / seconds,
-  };
+    seconds: seconds[k],
+    pixelsPerSecond: pixels / seconds[k],
+    bytesPerSecond: (pixels * 4 * o.nE) / seconds[k],
+  }));
+}
+
+/** Threads the CPU timing ran on (one without WebAssembly SIMD). */
+function timedThreads(b: Backend): number {
+  return lcfWasmAvailable ? Math.max(1, b.threads ?? 1) : 1;
 }
 
 registerCpuStep('lcf', (a: { refs: LcfReference[]; energies: Float64Array; options: LcfOptions; normalize?: LcfNormalize; maskSigma: number }) => lcfStep(a.refs, a.energies, a.options, a.normalize, a.maskSigma));

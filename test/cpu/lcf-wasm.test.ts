@@ -14,8 +14,10 @@ import { describe, expect, test } from 'vitest';
 import { LcfStatus, makeLcfPlan, type LcfBackground, type LcfMode, type LcfPlan } from '../../src/cpu/lcf.js';
 import { lcfFast } from '../../src/cpu/lcf-fast.js';
 import { lcfWasm, lcfWasmAvailable } from '../../src/cpu/lcf-wasm.js';
+import { LcfThreads } from '../../src/cpu/lcf-threads.js';
+import { KernelPool } from '../../src/cpu/threads.js';
 import { lcfRows as rowsOf } from '../../src/cpu/lcf.js';
-import { heapF32, heapF64, heapFree } from '../../src/cpu/wasm-heap.js';
+import { heapF32, heapF64, heapFree, wasmHeap } from '../../src/cpu/wasm-heap.js';
 import { syntheticReferences } from '../../src/pipeline/lcf-step.js';
 import { makeRng } from '../../src/synth/random.js';
 
@@ -118,6 +120,79 @@ describe('lcf-wasm', () => {
       const b = lcfWasm(plan, cube, P);
       expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer)), mode).toBe(true);
       for (let p = 0; p < P; p++) expect(b[R.STATUS * P + p]).toBe(LcfStatus.OK); // every pixel solved
+    }
+  });
+
+  test('on 1, 2 and 3 worker threads (LcfThreads): the same bytes as lcfFast, with the tile and rows in the heap (read and written in place by the workers) and in other shared memory (staged by each worker)', async () => {
+    // Tiles that span several blocks with a partial last unit, a part boundary inside a
+    // block, and a window of a larger tile; nnls 6 refs runs the module's search, the plan
+    // without subsets also the JavaScript fallback on the workers.
+    const rng = makeRng(13);
+    const nE = 37, P = 6001;
+    const cases: [number, LcfMode, LcfBackground][] = [[2, 'ls', 'const'], [6, 'nnls', 'const'], [3, 'nnls-sum1', 'linear']];
+    for (const threads of [1, 2, 3]) {
+      const pool = KernelPool.create(threads, 1)!;
+      expect(pool).not.toBeNull();
+      const lt = new LcfThreads(pool);
+      try {
+        for (const [ci, [K, mode, background]] of cases.entries()) {
+          const { energies, refs } = syntheticReferences(nE, K, 3);
+          const plan = makeLcfPlan(refs, energies, { mode, background });
+          const cube = new Float32Array(plan.nW * P);
+          for (let p = 0; p < P; p++) {
+            const w = refs.map(() => rng.uniform() - 0.15);
+            for (let e = 0; e < plan.nW; e++) {
+              let v = 0.05 + 0.01 * rng.normal();
+              for (let k = 0; k < K; k++) v += w[k] * refs[k].mu[plan.i0 + e];
+              cube[e * P + p] = v;
+            }
+          }
+          cube[3] = NaN;
+          const a = lcfFast(plan, cube, P);
+          const R = rowsOf(plan.M).ROWS;
+          // Heap: the window of a larger tile, rows over stale values; a pad larger than any
+          // before it first, so the tile lies past what the heap held when the workers made
+          // their instances (the shared memory grew under them).
+          const pad = heapF32((2 << 20) * (1 + ci + cases.length * threads));
+          const tile = heapF32((plan.nW + 1) * P);
+          tile.fill(5);
+          tile.set(cube, P);
+          const out = heapF64(R * P + 2);
+          out.fill(-7.25);
+          expect(await lt.run(plan, tile.subarray(P), P, out)).toBe(out);
+          const heapSame = Buffer.from(a.buffer).equals(Buffer.from(out.buffer, out.byteOffset, 8 * R * P));
+          if (!heapSame) throw new Error(`heap differs: ${threads} threads, ${K} refs, ${mode}`);
+          expect(out[R * P]).toBe(-7.25);
+          heapFree(tile);
+          heapFree(out);
+          heapFree(pad);
+          // Again with the same plan (the workers' instances made) on a tile past a larger pad:
+          // the heap grows after the instances exist.
+          // The tile is the end of a block larger than any before it, past the heap's end then.
+          const end = wasmHeap().buffer.byteLength;
+          const pad2 = heapF32((2 << 20) * (1 + ci + cases.length * threads) + (1 << 20));
+          const tile2 = pad2.subarray(pad2.length - plan.nW * P), out2 = heapF64(R * P);
+          expect(tile2.byteOffset).toBeGreaterThan(end);
+          tile2.set(cube);
+          await lt.run(plan, tile2, P, out2);
+          const grownSame = Buffer.from(a.buffer).equals(Buffer.from(out2.buffer, out2.byteOffset, 8 * R * P));
+          if (!grownSame) throw new Error(`heap grown differs: ${threads} threads, ${K} refs, ${mode}`);
+          expect(grownSame).toBe(true);
+          heapFree(out2);
+          heapFree(pad2);
+          // Shared memory outside the heap.
+          const sc = new Float32Array(new SharedArrayBuffer(4 * plan.nW * P));
+          sc.set(cube);
+          const so = new Float64Array(new SharedArrayBuffer(8 * R * P));
+          so.fill(-7.25);
+          await lt.run(plan, sc, P, so);
+          const sharedSame = Buffer.from(a.buffer).equals(Buffer.from(so.buffer));
+          if (!sharedSame) throw new Error(`shared differs: ${threads} threads, ${K} refs, ${mode}`);
+          expect(sharedSame).toBe(true);
+        }
+      } finally {
+        await pool.close();
+      }
     }
   });
 });

@@ -10,6 +10,8 @@ import { LCF_DEPENDENT_RCOND, LcfStatus, lcfCpu, lcfRows, subsetLayout, type Lcf
 import { lcfFast, lcfFinishPixel, lcfProjection, lcfSearchTable } from '../../src/cpu/lcf-fast.js';
 import { InputError } from '../../src/io/errors.js';
 import { cpuBackend } from '../../src/pipeline/backend.js';
+import { runTiles, tileBudget } from '../../src/pipeline/run-tiles.js';
+import { MemoryStack } from '../../src/stack/source.js';
 import { interpLinear } from '../../src/synth/references.js';
 import { loadNiReferences, niTxmEnergies } from '../../src/synth/ni-txm.js';
 import type { TileResult } from '../../src/pipeline/step.js';
@@ -506,6 +508,34 @@ describe('lcf: exact constrained least squares', () => {
           }
           expect([...part.status]).toEqual([...whole.status.subarray(at, at + n)]);
           at += n;
+        }
+      }
+    }
+  });
+
+  test('on 2 and 3 CPU threads the step cuts each tile into parts for the workers (splitsTiles): the one-thread bytes, with NaN pixels refitted, whole-stack and one-row tiles', async () => {
+    const rng = makeRng(SEED + 9);
+    const H = 9, W = 120;
+    const pb = makeProblem(rng, { K: 3, bg: 'const', P: H * W, nE: 50, withWindow: true, noise: 0.01 });
+    const P = pb.P;
+    const cube = Float32Array.from(pb.cube);
+    cube[pb.idx[5] * P + 3] = NaN; // refitted on its other points
+    for (let i = 0; i < pb.nE; i++) cube[i * P + 700] = 0;
+    for (const mode of ['ls', 'nnls'] as LcfMode[]) {
+      const step = lcfStep(pb.refs, pb.energies, { mode, background: 'const', window: pb.window });
+      expect(step.splitsTiles).toBe(true);
+      const src = new MemoryStack(cube, pb.nE, H, W);
+      // Split tiles: one tile in flight as on one thread (whole tiles on workers would be one per worker).
+      expect(tileBudget(src, step, cpuBackend(3), 0, 0, 0).bytesPerPixel).toBe(tileBudget(src, step, cpuBackend(1), 0, 0, 0).bytesPerPixel);
+      const one = await runTiles(src, step, cpuBackend(1), { budgetBytes: 1e12, baselineBytes: 0, tileTargetSeconds: Infinity });
+      expect(one.status[3]).toBe(LcfStatus.OK);
+      for (const threads of [2, 3]) {
+        for (const tileTargetSeconds of [Infinity, 1e-9]) {
+          const r = await runTiles(src, step, cpuBackend(threads), { budgetBytes: 1e12, baselineBytes: 0, tileTargetSeconds });
+          const where = `${mode}, ${threads} threads, target ${tileTargetSeconds} s`;
+          if (tileTargetSeconds !== Infinity) expect(r.tilesRun, where).toBeGreaterThan(H / 2);
+          for (const name of step.mapNames) expect(Buffer.from(r.maps[name].buffer).equals(Buffer.from(one.maps[name].buffer)), `${name}, ${where}`).toBe(true);
+          expect(Buffer.from(r.status).equals(Buffer.from(one.status)), where).toBe(true);
         }
       }
     }

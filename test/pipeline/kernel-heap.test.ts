@@ -12,7 +12,9 @@ import { edgeStep } from '../../src/pipeline/edge-step.js';
 import { edgeTileCpu } from '../../src/pipeline/edge-tile.js';
 import { lcfStep } from '../../src/pipeline/lcf-step.js';
 import { lcfWasm } from '../../src/cpu/lcf-wasm.js';
-import { heapF32, wasmHeap } from '../../src/cpu/wasm-heap.js';
+import { heapF32, heapF64, wasmHeap } from '../../src/cpu/wasm-heap.js';
+import { LcfThreads } from '../../src/cpu/lcf-threads.js';
+import { lcfRows } from '../../src/cpu/lcf.js';
 import { EdgeThreads } from '../../src/cpu/edge-threads.js';
 import { KernelPool } from '../../src/cpu/threads.js';
 import { EDGE_ROWS, NORM_ROWS } from '../../src/kernels/layout.js';
@@ -79,6 +81,18 @@ test('each CPU thread\'s kernel heap is in the plan: edge at 1000 energies (16 n
     const workersGrowth = heap() - h2;
     expect(workersGrowth).toBeGreaterThan(3 * 16 * nE * nE);
     expect(workersGrowth + 3 * 16 * nE * nE).toBeLessThanOrEqual(three.kernelBytes!);
+    // lcf split on the workers (lcf-threads.ts): a scratch block per worker in this thread's
+    // heap, within the plan's per-thread bytes for three threads.
+    const lt = new LcfThreads(pool);
+    const lTile = heapF32(lcf.plan.nW * N), lOut = heapF64(lcfRows(lcf.plan.M).ROWS * N);
+    lTile.set(s.absorbance.subarray(lcf.plan.i0 * N, lcf.plan.i1 * N));
+    const h3 = heap();
+    await lt.run(lcf.plan, lTile, N, lOut);
+    const lcfWorkers = heap() - h3;
+    expect(lcfWorkers).toBeGreaterThan(3 * (MiB / 2));
+    const threeLcf = tileBudget(new MemoryStack(s.absorbance, s.energies.length, 16, 16), lcf, cpuBackend(3), 0, 0, 0);
+    expect(lcfWorkers).toBeLessThanOrEqual(threeLcf.kernelBytes!);
+    expect(Buffer.from(lOut.buffer, lOut.byteOffset, lOut.byteLength).equals(Buffer.from(lcfWasm(lcf.plan, lTile, N).buffer))).toBe(true);
   } finally {
     await pool.close();
   }
