@@ -21,11 +21,18 @@
  *   (pca-wasm.ts). Either way blocks are added in float64 by the caller, and the same rule
  *   decides which pixels take part as in the twin (usableValue).
  * - A tile allocated in the WebAssembly heap (wasm-heap.ts heapF32) is read in place by the
- *   WebAssembly path on the thread that owns the heap; worker threads copy their blocks.
+ *   WebAssembly path, on the thread that owns the heap and on worker threads alike: each
+ *   worker runs the kernel on the owner's heap memory, in a scratch block of its own
+ *   allocated there (CpuGram; pca-wasm.ts WasmGram with a SweepTarget, the mechanism of the
+ *   k-means and edge workers). Before, workers could not see that heap and copied their
+ *   blocks into their own (2 threads about 1.1x of one). A tile in other shared memory is
+ *   still staged block by block by whichever thread runs the block.
  */
 import { PCA_MAX_ABS } from './pca.js';
 import { KernelPool, defaultThreads, isShared } from './threads.js';
-import { wasmGram } from './pca-wasm.js';
+import { wasmGram, wasmGramRuns, wasmGramTargetBytes } from './pca-wasm.js';
+import type { SweepTarget } from './kmeans-wasm.js';
+import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 
 /** Pixels per block (the unit of the deterministic reduction). */
 export const PCA_CPU_BLOCK = 1 << 14;
@@ -39,6 +46,11 @@ export interface GramJob {
   d: number;
   centre: Float64Array;
   blocks: number[];
+  /**
+   * Run in another thread's heap (a worker thread: the owner's memory and this worker's
+   * scratch block there; the tile lies in that memory), or absent / null: this thread's heap.
+   */
+  target?: SweepTarget | null;
 }
 
 /** Rows of the panel: d + 1 rounded up to a multiple of 4. */
@@ -59,7 +71,7 @@ export function gramBlocks(job: GramJob, useWasm = true): Float64Array {
   const ok = new Uint8Array(PANEL);
   const Gp = new Float64Array(mp * mp);
   // WebAssembly SIMD where available (pca-wasm.ts, ~3x faster); this JavaScript path otherwise.
-  const wasm = useWasm ? wasmGram(d, PCA_CPU_BLOCK) : null;
+  const wasm = useWasm ? wasmGram(d, PCA_CPU_BLOCK, job.target ?? null) : null;
   blocks.forEach((b, bi) => {
     if (wasm) {
       wasm.gram(cube, P, b * PCA_CPU_BLOCK, Math.min(P, (b + 1) * PCA_CPU_BLOCK), centre, out.subarray(bi * m * m, (bi + 1) * m * m));
@@ -143,9 +155,26 @@ export function addBlocks(blockGrams: Float64Array, m: number): Float64Array {
  */
 export class CpuGram {
   private readonly pool: KernelPool | null;
+  /** Per d: each worker's scratch block in this thread's heap (for tiles in the heap), freed when the pool closes. */
+  private readonly scratch = new Map<number, number[]>();
 
   constructor(readonly threads = defaultThreads()) {
     this.pool = KernelPool.create(threads);
+    this.pool?.onClose(() => {
+      for (const bases of this.scratch.values()) for (const a of bases) heapFree(a);
+      this.scratch.clear();
+    });
+  }
+
+  /** The workers' scratch blocks for d energies (allocated on first use). */
+  private scratchFor(pool: KernelPool, d: number): number[] {
+    let s = this.scratch.get(d);
+    if (!s) {
+      const bytes = wasmGramTargetBytes(d);
+      s = Array.from({ length: pool.size }, () => heapAlloc(bytes));
+      this.scratch.set(d, s);
+    }
+    return s;
   }
 
   async gram(cube: Float32Array, P: number, d: number, centre: Float64Array): Promise<Float64Array> {
@@ -155,7 +184,13 @@ export class CpuGram {
     if (!this.pool || nBlocks < 2 || !isShared(cube)) return addBlocks(gramBlocks({ cube, P, d, centre, blocks: all }), m);
     const T = Math.min(this.pool.size, nBlocks);
     const parts = Array.from({ length: T }, (_, t) => all.slice(Math.floor((t * nBlocks) / T), Math.floor(((t + 1) * nBlocks) / T)));
-    const res = await Promise.all(parts.map((blocks) => this.pool!.run<Float64Array>({ kind: 'pca', cube, P, d, centre, blocks })));
+    // A tile in this thread's heap: part t on worker t, in its scratch block there, reading the tile in place.
+    const pool = this.pool;
+    const bases = inHeap(cube) && wasmGramRuns() ? this.scratchFor(pool, d) : null;
+    const mem = bases ? wasmHeap().mem : null;
+    const res = await Promise.all(parts.map((blocks, t) => pool.runOn<Float64Array>(t, {
+      kind: 'pca', cube, P, d, centre, blocks, target: bases ? { mem, base: bases[t] } : null,
+    })));
     const joined = new Float64Array(nBlocks * m * m);
     let at = 0;
     for (const r of res) {

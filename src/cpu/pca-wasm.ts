@@ -37,6 +37,7 @@
 import { PCA_MAX_ABS } from './pca.js';
 import { assemble, Fn, I32, instantiate, V128, wasmSimd } from './wasm.js';
 import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
+import type { SweepTarget } from './kmeans-wasm.js';
 
 /** Pixels per panel of the WebAssembly path (A: mp x WPANEL float32, 104 KiB for d = 101: L2). */
 export const WPANEL = 256;
@@ -59,7 +60,39 @@ interface Exports {
   block: (x: number, stride: number, nPanels: number) => void;
 }
 
-/** One instance per (thread, d, block size): its scratch in this thread's heap, reused for every block. */
+/** Scratch layout for d energies and `stage` staged pixels per row (offsets from an aligned base). */
+function gramLayout(d: number, stage: number): { offA: number; offG: number; offC: number; offOk: number; bytes: number } {
+  const mp = wasmRows(d);
+  const al = (x: number) => Math.ceil(x / 64) * 64;
+  const offA = al(4 * d * stage);
+  const offG = al(offA + 4 * mp * WPANEL);
+  const offC = al(offG + 16 * mp * mp);
+  const offOk = al(offC + 8 * d);
+  // + 64: room to align the base to a cache line.
+  return { offA, offG, offC, offOk, bytes: offOk + 16 * (WPANEL / 4) + 64 };
+}
+
+/**
+ * Bytes of the scratch block an owner allocates for one worker's target (wasmGram(d, S,
+ * target)): a target's tiles lie in its memory, read in place, so only a last partial panel
+ * is staged (WPANEL pixels per row, not a whole block).
+ */
+export function wasmGramTargetBytes(d: number): number {
+  return gramLayout(d, WPANEL).bytes;
+}
+
+/** Whether wasmGram runs (WebAssembly SIMD). */
+export function wasmGramRuns(): boolean {
+  return wasmSimd;
+}
+
+/**
+ * One instance per (thread, d, block size[, target]): its scratch in this thread's heap,
+ * reused for every block; or, with a target (kmeans-wasm.ts SweepTarget: the same mechanism
+ * as the k-means and edge workers), in another thread's heap: the module runs on that
+ * memory, in the scratch block its owner allocated there for this worker (wasmGramTargetBytes),
+ * and every tile handed to gram() lies in that memory and is read in place at its byteOffset.
+ */
 export class WasmGram {
   readonly mp: number;
   private readonly exp: Exports;
@@ -70,30 +103,29 @@ export class WasmGram {
   private readonly offG: number;
   private readonly offC: number;
 
-  /** `S`: the staging row length (pixels per block, a multiple of WPANEL). */
-  constructor(readonly d: number, readonly S: number) {
+  /** `S`: the staging row length (pixels per block, a multiple of WPANEL); `target`: run in another thread's heap. */
+  constructor(readonly d: number, readonly S: number, private readonly target: SweepTarget | null = null) {
     if (S % WPANEL !== 0) throw new RangeError('WasmGram: block size must be a multiple of the panel');
     const mp = (this.mp = wasmRows(d));
-    const al = (x: number) => Math.ceil(x / 64) * 64;
-    const offA = al(4 * d * S);
-    const offG = al(offA + 4 * mp * WPANEL);
-    const offC = al(offG + 16 * mp * mp);
-    const offOk = al(offC + 8 * d);
-    const bytes = offOk + 16 * (WPANEL / 4);
-    this.base = heapAlloc(bytes + 64);
+    const L = gramLayout(d, target ? WPANEL : S);
+    this.base = target ? target.base : heapAlloc(L.bytes);
     const b = Math.ceil(this.base / 64) * 64;
     this.offX = b;
-    this.offA = b + offA;
-    this.offG = b + offG;
-    this.offC = b + offC;
-    this.exp = instantiate<Exports>(buildModule(d, mp, this.offA, this.offG, this.offC, b + offOk), wasmHeap().mem);
+    this.offA = b + L.offA;
+    this.offG = b + L.offG;
+    this.offC = b + L.offC;
+    this.exp = instantiate<Exports>(buildModule(d, mp, this.offA, this.offG, this.offC, b + L.offOk), target ? target.mem : wasmHeap().mem);
     // Rows d + 1 .. mp - 1 of A stay zero (never written by the kernel); the heap block holds whatever it last held.
-    new Float32Array(wasmHeap().buffer, this.offA, mp * WPANEL).fill(0);
+    new Float32Array(this.buffer(), this.offA, mp * WPANEL).fill(0);
   }
 
-  /** Returns the scratch to the heap (the instance must not be used after). */
+  /** Returns the scratch to the heap (the instance must not be used after); a target's scratch stays with its owner. */
   free(): void {
-    heapFree(this.base);
+    if (!this.target) heapFree(this.base);
+  }
+
+  private buffer(): ArrayBuffer {
+    return this.target ? this.target.mem.buffer : wasmHeap().buffer;
   }
 
   /**
@@ -109,14 +141,14 @@ export class WasmGram {
       G.fill(0);
       return;
     }
-    const buf = wasmHeap().buffer;
+    const buf = this.buffer();
     new Float64Array(buf, this.offC, d).set(centre);
     // G2: two float64 partial sums per entry (see the header)
     const Gp = new Float64Array(buf, this.offG, 2 * mp * mp);
     Gp.fill(0);
     const full = Math.floor(n / WPANEL);
-    const X = new Float32Array(buf, this.offX, d * S);
-    if (inHeap(cube)) {
+    if (this.target !== null || inHeap(cube)) {
+      const X = new Float32Array(buf, this.offX, d * WPANEL);
       // Full panels in place; a partial last one staged below.
       if (full > 0) this.exp.block(cube.byteOffset + 4 * p0, 4 * P, full);
       const tail = n - full * WPANEL;
@@ -130,6 +162,7 @@ export class WasmGram {
         this.exp.block(this.offX, 4 * WPANEL, 1);
       }
     } else {
+      const X = new Float32Array(buf, this.offX, d * S);
       for (let e = 0; e < d; e++) {
         X.set(cube.subarray(e * P + p0, e * P + p1), e * S);
         // Pixels past the block's end in its last panel: NaN, i.e. excluded (zero columns).
@@ -150,17 +183,21 @@ export class WasmGram {
 
 const instances = new Map<string, WasmGram>();
 
-/** This thread's WasmGram for (d, S), or null where WebAssembly SIMD is missing or the staging area would not fit. */
-export function wasmGram(d: number, S: number): WasmGram | null {
-  if (!wasmSimd || 4 * d * S > 1 << 30) return null;
-  const key = `${d}:${S}`;
+/**
+ * This thread's WasmGram for (d, S), or null where WebAssembly SIMD is missing or the staging
+ * area would not fit. With `target`, the instance works in another thread's heap (see
+ * WasmGram); instances are kept by (d, S, target.base): a worker serves one owner thread.
+ */
+export function wasmGram(d: number, S: number, target: SweepTarget | null = null): WasmGram | null {
+  if (!wasmSimd || 4 * d * (target ? WPANEL : S) > 1 << 30) return null;
+  const key = `${d}:${S}${target ? `@${target.base}` : ''}`;
   let g = instances.get(key);
   if (!g) {
     if (instances.size > 4) {
       for (const w of instances.values()) w.free();
       instances.clear();
     }
-    g = new WasmGram(d, S);
+    g = new WasmGram(d, S, target);
     instances.set(key, g);
   }
   return g;

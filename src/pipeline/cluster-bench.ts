@@ -168,7 +168,7 @@ export async function benchPcaCovariance(backend: Backend, o: PcaBenchOptions): 
   const tileP = Math.max(1, Math.min(pixels, o.tilePixels ?? Math.min(maxP, 1 << 20)));
   const rng = makeRng(o.seed ?? 1);
   // On the CPU backend the tile lies in the WebAssembly heap (shared memory, as xanes pca
-  // allocates it), where one thread's kernel reads it in place and workers copy their blocks;
+  // allocates it), where the kernel reads it in place on one thread or on the workers (pca-gram.ts CpuGram);
   // on a GPU ordinary memory, as xanes pca allocates it there (Dawn takes no shared memory).
   const tile = backend.gpu ? new Float32Array(d * tileP) : heapF32(d * tileP);
   for (let p = 0; p < tileP; p++) {

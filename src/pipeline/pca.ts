@@ -10,7 +10,8 @@ import { runTiles, tileBudget } from './run-tiles.js';
 import { GpuOutOfMemoryError } from '../gpu/buffers.js';
 import { PcaAccumulator, pcaProjectCpu, significantComponents, usableValue, type PcaModel } from '../cpu/pca.js';
 import { CpuGramAccumulator } from '../cpu/pca-gram.js';
-import { sharedFloat32 } from '../cpu/threads.js';
+import { featureArray } from '../cpu/kmeans.js';
+import { heapFree, inHeap } from '../cpu/wasm-heap.js';
 import { GpuGramAccumulator, PCA_MAX_COMPONENTS, pcaProjectGpu } from '../kernels/pca.js';
 import { writePcaOutputs } from './cluster-outputs.js';
 import { projectWithMissing } from '../cpu/pca-missing.js';
@@ -145,10 +146,13 @@ export async function pcaRun(backend: Backend, source: StackSource, energies: Fl
       throw e;
     }
   }
-  // Shared memory for the CPU threads; ordinary memory on a GPU (as runTiles does), which
-  // Dawn takes as it is: the direct mode writes it straight into its texture (one copy, not
-  // two through a staging buffer; src/kernels/pca.ts uploadDirect).
-  const tile = backend.gpu ? new Float32Array(nE * rows * W) : sharedFloat32(nE * rows * W);
+  // On the CPU: this thread's WebAssembly heap (shared memory; featureArray, at most 2 GiB,
+  // else other shared memory), where the covariance kernel reads it in place on this thread
+  // and on the worker threads alike (pca-gram.ts CpuGram) instead of copying every block.
+  // Ordinary memory on a GPU (as runTiles does), which Dawn takes as it is: the direct mode
+  // writes it straight into its texture (one copy, not two through a staging buffer;
+  // src/kernels/pca.ts uploadDirect).
+  const tile = backend.gpu ? new Float32Array(nE * rows * W) : featureArray(nE * rows * W, true);
   let covTiles = 0;
   try {
     for (let y0 = 0; y0 < H; y0 += rows) {
@@ -164,6 +168,7 @@ export async function pcaRun(backend: Backend, source: StackSource, energies: Fl
     acc.add(await pass.finish(), H * W);
   } finally {
     await pass.release();
+    if (inHeap(tile)) heapFree(tile);
   }
   if (acc.nIncluded === 0) throw new InputError(source.path, 'no pixel has a finite value at every energy: nothing to analyse');
   const model = acc.finish();

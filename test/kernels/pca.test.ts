@@ -20,6 +20,7 @@ import { COV_PANEL, COV_WG, covPlan, directBlockClasses, directLayout, pcaGramGp
 import { CpuGram, PCA_CPU_BLOCK } from '../../src/cpu/pca-gram.js';
 import { GRAM_F32_BOUND } from '../../src/cpu/pca-wasm.js';
 import { sharedFloat32 } from '../../src/cpu/threads.js';
+import { heapF32, heapFree, inHeap, wasmHeap } from '../../src/cpu/wasm-heap.js';
 import { pcaProjectStep, pcaRun } from '../../src/pipeline/cluster.js';
 import { gpuBackend } from '../helpers/backends.js';
 import { fixturePath, readXdiMu, roughlyNormalised } from '../helpers/cluster.js';
@@ -401,6 +402,108 @@ describe('pca', () => {
       // The SIMD kernel's float32 products and float64 sums: within its proven bound (pca-wasm.ts).
       expect(worst).toBeLessThanOrEqual(GRAM_F32_BOUND);
       expect(Buffer.from(runs[1].buffer).equals(Buffer.from(runs[0].buffer))).toBe(true);
+    }
+  });
+
+  test('CPU covariance of tiles in the WebAssembly heap: workers read them in place (1, 2, 3 threads), same bytes as a staged tile on 1 thread', async () => {
+    const rng = makeRng(SEED + 8);
+    // Sizes: 4 blocks with a partial last panel (uneven parts on 3 threads), 2 blocks (a
+    // third worker idle), d + 1 not a multiple of the register block.
+    const cases = [[101, 3 * PCA_CPU_BLOCK + 256 + 37], [7, 2 * PCA_CPU_BLOCK - 1], [40, PCA_CPU_BLOCK + 1]] as const;
+    const inputs = cases.map(([d, P]) => {
+      const plain = sharedFloat32(d * P);
+      for (let i = 0; i < plain.length; i++) plain[i] = 1 + rng.normal();
+      plain[3] = NaN; // pixel 3 excluded
+      plain[(d - 1) * P + P - 2] = -3e18; // a pixel of the last panel excluded
+      plain[Math.floor(d / 2) * P + PCA_CPU_BLOCK + 1] = Infinity; // a pixel of the second block excluded
+      const centre = Float64Array.from({ length: d }, () => 1 + 0.1 * rng.normal());
+      return { d, P, plain, centre };
+    });
+    // Reference: the shared (not heap) tile on this thread, staged block by block.
+    const one = new CpuGram(1);
+    const refs = await Promise.all(inputs.map(({ d, P, plain, centre }) => one.gram(plain, P, d, centre)));
+    await one.close();
+    for (const [c, { d, P, plain, centre }] of inputs.entries()) {
+      const m = d + 1;
+      expect(refs[c][m * m - 1], `d ${d}`).toBe(P - 3);
+      const twin = pcaGramCpu(plain, P, d, centre);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < m; j++) expect(Math.abs(refs[c][i * m + j] - twin[i * m + j]) / Math.sqrt(twin[i * m + i] * twin[j * m + j])).toBeLessThanOrEqual(GRAM_F32_BOUND);
+      }
+    }
+    for (const threads of [1, 2, 3]) {
+      // One CpuGram for every size and twice each: the workers' scratch per d, reused.
+      const g = new CpuGram(threads);
+      const tiles = inputs.map(({ d, P, plain }) => {
+        const t = heapF32(d * P);
+        t.set(plain);
+        return t;
+      });
+      try {
+        for (let round = 0; round < 2; round++) {
+          for (const [c, { d, P, centre }] of inputs.entries()) {
+            expect(inHeap(tiles[c])).toBe(true);
+            const G = await g.gram(tiles[c], P, d, centre);
+            expect(Buffer.from(G.buffer).equals(Buffer.from(refs[c].buffer)), `threads ${threads} d ${d} round ${round}`).toBe(true);
+          }
+        }
+        // Once the workers' instances exist: a tile past the heap's end then (the shared
+        // memory grown under them), the end of a block larger than the heap was.
+        const { d, P, plain, centre } = inputs[0];
+        const end = wasmHeap().buffer.byteLength;
+        const pad = heapF32(end / 4 + d * P);
+        try {
+          const tile = pad.subarray(pad.length - d * P);
+          expect(tile.byteOffset).toBeGreaterThan(end);
+          tile.set(plain);
+          const G = await g.gram(tile, P, d, centre);
+          expect(Buffer.from(G.buffer).equals(Buffer.from(refs[0].buffer)), `threads ${threads}, heap grown`).toBe(true);
+        } finally {
+          heapFree(pad);
+        }
+      } finally {
+        await g.close();
+        for (const t of tiles) heapFree(t);
+      }
+    }
+  });
+
+  test('pcaRun on the CPU: the covariance tile in the heap, the same covariance bytes on 1, 2 and 3 threads', async () => {
+    // 3 blocks of PCA_CPU_BLOCK in one tile (the workers' parts), a partial last panel.
+    const nE = 9, Hs = 3 * 128, Ws = 128 + 3;
+    const rng = makeRng(SEED + 9);
+    const cube = new Float32Array(nE * Hs * Ws);
+    for (let p = 0; p < Hs * Ws; p++) {
+      const a = rng.uniform(), b = rng.uniform();
+      for (let e = 0; e < nE; e++) cube[e * Hs * Ws + p] = a * e + b * (nE - e) + 0.05 * rng.normal();
+    }
+    cube[(nE - 1) * Hs * Ws + 2 * PCA_CPU_BLOCK + 7] = NaN; // one pixel of the third block excluded
+    const energies = Float64Array.from({ length: nE }, (_, e) => 8300 + e);
+    const covs: Float64Array[] = [];
+    for (const threads of [1, 2, 3]) {
+      const r = await pcaRun(cpuBackend(threads), new MemoryStack(cube, nE, Hs, Ws), energies, 2, { memoryBytes: 1 << 30, baselineBytes: 0 });
+      expect(r.tiles.covariance).toBe(1);
+      expect(r.model.nIncluded).toBe(Hs * Ws - 1);
+      covs.push(r.model.covariance);
+    }
+    for (const c of covs.slice(1)) expect(Buffer.from(c.buffer).equals(Buffer.from(covs[0].buffer))).toBe(true);
+    // Known truth: the float64 two-pass population covariance of the included pixels. The
+    // kernel's float32 products (GRAM_F32_BOUND of sqrt(G_ii G_jj)) about the provisional
+    // centre, a few rows from the mean here, leave ~1e-5 of sqrt(c_ii c_jj) at most.
+    const COV_REL = 1e-4;
+    const P = Hs * Ws, bad = 2 * PCA_CPU_BLOCK + 7;
+    const mean = new Float64Array(nE);
+    for (let e = 0; e < nE; e++) {
+      for (let p = 0; p < P; p++) if (p !== bad) mean[e] += cube[e * P + p];
+      mean[e] /= P - 1;
+    }
+    for (let i = 0; i < nE; i++) {
+      for (let j = 0; j < nE; j++) {
+        let t = 0;
+        for (let p = 0; p < P; p++) if (p !== bad) t += (cube[i * P + p] - mean[i]) * (cube[j * P + p] - mean[j]);
+        t /= P - 1;
+        expect(Math.abs(covs[0][i * nE + j] - t) / Math.sqrt(covs[0][i * nE + i] * covs[0][j * nE + j]), `${i} ${j}`).toBeLessThan(COV_REL);
+      }
     }
   });
 
