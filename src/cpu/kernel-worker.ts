@@ -4,7 +4,9 @@
  * kmeans-sweep.ts), { kind: 'pca' } (see pca-gram.ts), { kind: 'edge' } (a part of a tile, see edge-threads.ts), { kind: 'lcf' } (a part of a tile, see lcf-threads.ts) and { kind: 'absorbance' | 'absorbance-file' | 'od' } (see
  * src/stack/transmission.ts).
  */
+import v8 from 'node:v8';
 import { parentPort } from 'node:worker_threads';
+import { collectGarbage } from '../pipeline/memory.js';
 import { kmeansSweepClaimed, type SweepParams, type SweepView } from './kmeans-sweep.js';
 import type { SweepTarget } from './kmeans-wasm.js';
 import { gramBlocks, type GramJob } from './pca-gram.js';
@@ -42,7 +44,24 @@ parentPort!.on('message', (m: { id: number; job: KmeansJob | (GramJob & { kind: 
     else if (j.kind === 'absorbance' || j.kind === 'absorbance-file' || j.kind === 'od') r = Float64Array.of(runTransmissionJob(j));
     else throw new Error(`kernel worker: unknown job ${(j as { kind: string }).kind}`);
     parentPort!.postMessage({ id: m.id, result: r }, [r.buffer as ArrayBuffer]);
+    collectIfGrown();
   } catch (e) {
     parentPort!.postMessage({ id: m.id, error: (e as Error).message });
   }
 });
+
+/**
+ * Growth of this worker's V8 heap, bytes, after which it is collected. A worker running parts
+ * of every tile (edge, lcf) allocates little per part, so V8 seldom collects on its own and
+ * the heap (and whatever the garbage keeps alive) creeps up past the memory plan's
+ * WORKER_THREAD_BYTES; the whole-tile workers (src/pipeline/cpu-worker.ts) collect after
+ * every tile. Checking costs ~1 us a job; a collection of a worker's few-MiB heap ~1-2 ms.
+ */
+const WORKER_GC_SLACK_BYTES = 4 * 2 ** 20;
+let heapAtGc = v8.getHeapStatistics().used_heap_size;
+
+function collectIfGrown(): void {
+  if (v8.getHeapStatistics().used_heap_size - heapAtGc <= WORKER_GC_SLACK_BYTES) return;
+  collectGarbage();
+  heapAtGc = v8.getHeapStatistics().used_heap_size;
+}
