@@ -370,6 +370,24 @@ function screenedSearch(
 }
 
 /**
+ * The loop over a block's pixels j = 0 .. nb - 1 that every pass of prep, fit and edge runs:
+ * `body` emits one pixel's work inside a block: a branch to that block (`br 0` at the body's
+ * own depth) goes on to the next pixel. The bytes are those of the loops written out in each
+ * pass before (same module, checked by hash).
+ */
+function pixelLoop(f: Fn, j: string, body: () => void): void {
+  f.i32(0).set(j);
+  f.block().loop();
+  f.get(j).get('nb').geS().brIf(1);
+  f.block(); // per pixel: br 0 = next pixel
+  body();
+  f.end(); // per pixel
+  f.get(j).i32(1).add().set(j);
+  f.br(0);
+  f.end().end();
+}
+
+/**
  * Two consecutive energies of one pixel in the staged rows (at addr + off and addr + off +
  * rs) as lanes 0 and 1 of an f32x4 (lanes 2, 3 zero) on the stack: v128.load32_zero, then
  * v128.load32_lane 1.
@@ -482,289 +500,277 @@ function buildEdge(plan: EdgePlan, L: Layout): Fn {
     f.end();
     f.end();
   };
-  f.i32(0).set(j);
-  f.block().loop();
-  f.get(j).get('nb').geS().brIf(1);
-  f.block(); // per pixel: br 0 = next pixel
-  f.get(j).i32(2).shl().i32Load(L.FLAG).eqz().brIf(0);
-  f.get(j).i32(3).shl().set(po);
-  f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
-  f.get(po).f64Load(L.PA).set(preA);
-  f.get(po).f64Load(L.PB).set(preB);
-  f.get(po).f64Load(L.ST).set(step);
-  f.get(po).f64Load(L.AN).set(anchor);
-  f.get(j).i32(2).shl().set(jo);
-  // lo: the first grid index with x[lo] >= anchor. Tried first: the pixel's own e0 index
-  // (fit()'s nearest grid point to the anchor, IE0) or the next one, accepted when
-  // x[lo - 1] < anchor <= x[lo]; else a binary search.
-  f.get(j).i32(2).shl().i32Load(L.IE0).set(mid);
-  f.get(mid).get(mid).i32(1).add();
-  X(mid).get(anchor).op(F64_GE);
-  f.op(SELECT).set(lo);
-  f.i32(0).set(hi); // 0: search
-  f.get(lo).eqz().get(lo).i32(3).shl().f64Load(L.X - 8).get(anchor).op(F64_LT).op(I32_OR);
-  f.get(lo).i32(3).shl().f64Load(L.X).get(anchor).op(F64_GE).op(I32_AND).if_();
-  f.i32(1).set(hi);
-  f.end();
-  f.get(hi).eqz().if_();
-  f.i32(0).set(lo);
-  f.i32(nE).set(hi);
-  f.block().loop();
-  f.get(lo).get(hi).geS().brIf(1);
-  f.get(lo).get(hi).add().i32(1).op(I32_SHR_S).set(mid);
-  X(mid).get(anchor).op(F64_LT).if_();
-  f.get(mid).i32(1).add().set(lo);
-  f.else_();
-  f.get(mid).set(hi);
-  f.end();
-  f.br(0);
-  f.end().end();
-  f.end();
-  // Intervals L, L-1, ... (x < anchor) and R, R+1, ... (x >= anchor).
-  f.get(lo).i32(1).sub().i32(nE - 2).get(lo).i32(1).sub().i32(nE - 2).ltS().op(SELECT).set(Li);
-  f.get(lo).set(Ri);
-  f.f64(XCROSS_SLACK).get(anchor).op(F64_ABS).f64(xAbsMax).fadd().fmul().set(slack);
-  // The window's intervals first. A screen by multiplications (as the white line's below):
-  // a(i) = (mu(i) - (preA + preB xs(i))) / step with xs = xc / sc and 1 / step tabulated,
-  // |a(i) - n(i)| <= ~8 eps S(i) <= tol(i) = EDGE_SCREEN_REL S(i), S(i) = (|mu(i)| + |preA| +
-  // |preB| max|xs|) / step (edge-fused.ts), two points per vector. Interval i can hold a
-  // crossing only where n(i) < 0.5 may hold (not a(i) - tol(i) >= 0.5) and n(i + 1) >= 0.5
-  // may hold (not a(i + 1) + tol(i + 1) < 0.5); a NaN or infinite a or tol leaves both
-  // possible. Those candidates (as a bit mask, usually one interval) get the twin's exact
-  // crossAt, in index order (the nearest crossing, the lowest index on ties: the outward
-  // search's choice). When that crossing is nearer than every interval outside the window
-  // can be (less XCROSS_SLACK, strictly, so a tie outside cannot exist), it is the search's
-  // result; otherwise the outward search.
-  f.get(preA).f64x2Splat().set(preAv);
-  f.get(preB).f64x2Splat().set(preBv);
-  f.get(step).f64x2Splat().set(stepV);
-  f.f64(1).get(step).op(F64_DIV).set(inv);
-  f.get(inv).f64x2Splat().set(invV);
-  f.f64(EDGE_SCREEN_REL).get(inv).fmul().f64x2Splat().set(relV);
-  f.get(preA).op(F64_ABS).get(preB).op(F64_ABS).f64(xsAbsMax).fmul().fadd().f64(EDGE_SCREEN_REL).fmul().get(inv).fmul().f64x2Splat().set(ctV);
-  f.f64(0.5).f64x2Splat().set(halfV);
-  f.get(lo).i32(NW / 2).sub().set(c0);
-  f.get(yo).get(c0).i32(L.rowStride).mul().add().set(r); // y(c0): c0 >= -NW / 2 and the staged rows' guard (STAGE_GUARD rows), so never negative
-  f.i32(0).set(geB);
-  f.i32(0).set(ltB);
-  for (let q = 0; q < NW; q += 2) {
-    pairAt(f, r, q * L.rowStride, L.rowStride);
-    f.f64x2PromoteLow().set(vv);
-    f.get(vv).get(preAv).get(preBv).get(lo).i32(3).shl().vLoad(L.XS + 8 * (q - NW / 2)).f64x2Mul().f64x2Add().f64x2Sub().get(invV).f64x2Mul().set(aV);
-    f.get(vv).f64x2Abs().get(relV).f64x2Mul().get(ctV).f64x2Add().set(tolV);
-    f.get(aV).get(tolV).f64x2Sub().get(halfV).op(0xfd, 0x4c).op(0xfd, 0xc4, 0x01); // f64x2.ge, i64x2.bitmask
-    if (q) f.i32(q).shl();
-    f.get(geB).op(I32_OR).set(geB);
-    f.get(aV).get(tolV).f64x2Add().get(halfV).f64x2Lt().op(0xfd, 0xc4, 0x01);
-    if (q) f.i32(q).shl();
-    f.get(ltB).op(I32_OR).set(ltB);
-  }
-  f.get(geB).get(ltB).i32(1).op(0x76).op(I32_OR).i32(-1).op(0x73).i32((1 << (NW - 1)) - 1).op(I32_AND).set(cand); // i32.shr_u, i32.xor
-  // Only intervals 0 .. nE - 2.
-  f.get(c0).i32(0).ltS().if_();
-  f.get(cand).i32(-1).i32(0).get(c0).sub().shl().op(I32_AND).set(cand);
-  f.end();
-  f.get(c0).i32(NW - 2).add().i32(nE - 2).op(0x4a).if_(); // i32.gt_s
-  f.get(cand).i32(1).i32(nE - 1).get(c0).sub().shl().i32(1).sub().op(I32_AND).set(cand);
-  f.end();
-  f.block(); // br 0: crossing found
-  f.f64(Infinity).set(bestDist);
-  f.f64(NaN).set(xHalf);
-  f.i32(0).set(iHalf);
-  f.block().loop();
-  f.get(cand).eqz().brIf(1);
-  f.get(cand).op(0x68).get(c0).add().set(i); // i32.ctz
-  f.get(cand).get(cand).i32(1).sub().op(I32_AND).set(cand);
-  crossAt();
-  f.br(0);
-  f.end().end();
-  f.f64(Infinity).set(dL);
-  f.get(c0).i32(1).op(0x4e).if_(); // i32.ge_s: intervals left of c0 exist
-  f.get(anchor);
-  Xq(0);
-  f.fsub().get(slack).fsub().set(dL);
-  f.end();
-  f.f64(Infinity).set(dR);
-  f.get(c0).i32(NW - 1).add().i32(nE - 2).op(I32_LE_S).if_();
-  Xq(NW - 1);
-  f.get(anchor).fsub().get(slack).fsub().set(dR);
-  f.end();
-  f.get(bestDist).get(dL).op(F64_LT).get(bestDist).get(dR).op(F64_LT).op(I32_AND).brIf(0);
-  f.f64(Infinity).set(bestDist);
-  f.f64(NaN).set(xHalf);
-  f.i32(0).set(iHalf);
-  f.block().loop();
-  f.get(Li).i32(0).geS().get(Ri).i32(nE - 2).op(I32_LE_S).op(I32_OR).eqz().brIf(1);
-  f.get(Li).i32(0).geS().if_();
-  f.f64(0).get(anchor).get(Li).i32(1).add().i32(3).shl().f64Load(L.X).fsub().op(F64_MAX).get(slack).fsub().set(dL);
-  f.else_();
-  f.f64(Infinity).set(dL);
-  f.end();
-  f.get(Ri).i32(nE - 2).op(I32_LE_S).if_();
-  X(Ri).get(anchor).fsub().get(slack).fsub().set(dR);
-  f.else_();
-  f.f64(Infinity).set(dR);
-  f.end();
-  f.get(dL).get(bestDist).op(F64_LE).get(dR).get(bestDist).op(F64_LE).op(I32_OR).eqz().brIf(1);
-  f.get(dL).get(dR).op(F64_LE).if_();
-  f.get(Li).set(i);
-  f.get(Li).i32(1).sub().set(Li);
-  f.else_();
-  f.get(Ri).set(i);
-  f.get(Ri).i32(1).add().set(Ri);
-  f.end();
-  crossAt();
-  f.br(0);
-  f.end().end();
-  f.end(); // crossing found
-  finite(xHalf).eqz().if_();
-  nA(NormRow.STATUS); f.f64(EdgeStatus.NO_EDGE).demote().f32Store(0);
-  eA(EdgeRow.E0_DERIV); f.i32(0x7fc00000).i32Store(0);
-  f.get(jo).i32(-1).i32Store(L.WK);
-  f.br(1);
-  f.end();
-  eA(EdgeRow.E0_HALF); f.f64(plan.e0).get(xHalf).fadd().demote().f32Store(0);
-  // The white line on [wl0, wl1): from the crossing's interval to the first x past wlHi
-  // (x[nE] = +Infinity ends it). Two passes: (1) the screen a(i) = (mu(i) - (preA + preB
-  // xs(i))) / step by multiplications, two points per vector, into A, with its maximum aMax
-  // and the window's max |mu(i)| (NaN ignored, as the JavaScript kernel's general path);
-  // (2) the exact n(i) (the twin's expression) of the points with a(i) >= aMax - 2 tol, in
-  // index order, the first maximum kept (strict >). |a(i) - n(i)| <= tol (edge-fused.ts),
-  // so every point that can be the twin's maximum is evaluated exactly: the twin's choice and
-  // bits. A non-finite tol or aMax screens nothing out.
-  f.get(xHalf).f64(wlWidth).fadd().set(wlHi);
-  f.f64(-Infinity).set(kV);
-  f.i32(-1).set(k);
-  f.get(iHalf).set(i);
-  f.block().loop();
-  X(i).get(xHalf).op(F64_LT).eqz().brIf(1); // x[nE] = +Infinity ends it
-  f.get(i).i32(1).add().set(i);
-  f.br(0);
-  f.end().end();
-  f.get(i).set(wl0);
-  f.f64(-Infinity).f64x2Splat().set(aMaxV);
-  f.f64(0).f64x2Splat().set(absV);
-  // Points i, i + 1: a into A, the maxima by pmax (a NaN never replaces the maximum, as the
-  // JavaScript kernel's `if (a > aMax)`). |mu| of a point past the window may enter absV:
-  // that only widens tol (more points evaluated exactly).
-  const pair = (tail: boolean) => {
-    f.get(yo).get(i).i32(L.rowStride).mul().add().set(r);
-    pairAt(f, r, 0, L.rowStride);
-    f.f64x2PromoteLow().set(vv);
-    f.get(absV).get(vv).f64x2Abs().op(0xfd, 0xf7, 0x01).set(absV); // f64x2.pmax
-    f.get(vv).get(preAv).get(preBv).get(i).i32(3).shl().vLoad(L.XS).f64x2Mul().f64x2Add().f64x2Sub().get(invV).f64x2Mul().set(aV);
-    f.get(i).i32(3).shl().get(aV).vStore(L.A);
-    if (tail) f.get(aV).f64(-Infinity).op(0xfd, 0x22, 1).set(aV); // f64x2.replace_lane 1: past the window
-    f.get(aMaxV).get(aV).op(0xfd, 0xf7, 0x01).set(aMaxV);
-  };
-  f.block().loop();
-  f.get(i).i32(3).shl().f64Load(L.X + 8).get(wlHi).op(F64_GT).brIf(1); // x[nE] = +Infinity ends it
-  pair(false);
-  f.get(i).i32(2).add().set(i);
-  f.br(0);
-  f.end().end();
-  X(i).get(wlHi).op(F64_GT).eqz().if_();
-  pair(true);
-  f.get(i).i32(1).add().set(i);
-  f.end();
-  f.get(i).set(wl1);
-  f.get(aMaxV).f64x2Extract(0).get(aMaxV).f64x2Extract(1).op(F64_MAX).set(thr);
-  f.get(absV).f64x2Extract(0).get(absV).f64x2Extract(1).op(F64_MAX);
-  f.get(preA).op(F64_ABS).fadd().get(preB).op(F64_ABS).f64(xsAbsMax).fmul().fadd();
-  f.f64(EDGE_SCREEN_REL).fmul().get(inv).fmul().set(cTol); // tol
-  finite(cTol).get(thr).get(thr).fsub().f64(0).op(F64_EQ).op(I32_AND).if_();
-  f.get(thr).f64(2).get(cTol).fmul().fsub().set(thr); // aLo
-  f.else_();
-  f.f64(-Infinity).set(thr);
-  f.end();
-  f.get(thr).f64x2Splat().set(aV);
-  // Pass 2: four points at a time, skipped by one test where all lie below aLo (the three
-  // after the window hold -Infinity, below every aLo: never evaluated).
-  const exact = (q: string) => {
-    f.block(); // br 0 = next point
-    f.get(q).i32(3).shl().f64Load(L.A).get(thr).op(F64_LT).brIf(0);
-    nOf(q);
-    f.set(n);
-    finite(n).eqz().brIf(0);
-    f.get(n).get(kV).op(F64_GT).if_();
-    f.get(n).set(kV);
-    f.get(q).set(k);
+  pixelLoop(f, j, () => {
+    f.get(j).i32(2).shl().i32Load(L.FLAG).eqz().brIf(0);
+    f.get(j).i32(3).shl().set(po);
+    f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
+    f.get(po).f64Load(L.PA).set(preA);
+    f.get(po).f64Load(L.PB).set(preB);
+    f.get(po).f64Load(L.ST).set(step);
+    f.get(po).f64Load(L.AN).set(anchor);
+    f.get(j).i32(2).shl().set(jo);
+    // lo: the first grid index with x[lo] >= anchor. Tried first: the pixel's own e0 index
+    // (fit()'s nearest grid point to the anchor, IE0) or the next one, accepted when
+    // x[lo - 1] < anchor <= x[lo]; else a binary search.
+    f.get(j).i32(2).shl().i32Load(L.IE0).set(mid);
+    f.get(mid).get(mid).i32(1).add();
+    X(mid).get(anchor).op(F64_GE);
+    f.op(SELECT).set(lo);
+    f.i32(0).set(hi); // 0: search
+    f.get(lo).eqz().get(lo).i32(3).shl().f64Load(L.X - 8).get(anchor).op(F64_LT).op(I32_OR);
+    f.get(lo).i32(3).shl().f64Load(L.X).get(anchor).op(F64_GE).op(I32_AND).if_();
+    f.i32(1).set(hi);
+    f.end();
+    f.get(hi).eqz().if_();
+    f.i32(0).set(lo);
+    f.i32(nE).set(hi);
+    f.block().loop();
+    f.get(lo).get(hi).geS().brIf(1);
+    f.get(lo).get(hi).add().i32(1).op(I32_SHR_S).set(mid);
+    X(mid).get(anchor).op(F64_LT).if_();
+    f.get(mid).i32(1).add().set(lo);
+    f.else_();
+    f.get(mid).set(hi);
+    f.end();
+    f.br(0);
+    f.end().end();
+    f.end();
+    // Intervals L, L-1, ... (x < anchor) and R, R+1, ... (x >= anchor).
+    f.get(lo).i32(1).sub().i32(nE - 2).get(lo).i32(1).sub().i32(nE - 2).ltS().op(SELECT).set(Li);
+    f.get(lo).set(Ri);
+    f.f64(XCROSS_SLACK).get(anchor).op(F64_ABS).f64(xAbsMax).fadd().fmul().set(slack);
+    // The window's intervals first. A screen by multiplications (as the white line's below):
+    // a(i) = (mu(i) - (preA + preB xs(i))) / step with xs = xc / sc and 1 / step tabulated,
+    // |a(i) - n(i)| <= ~8 eps S(i) <= tol(i) = EDGE_SCREEN_REL S(i), S(i) = (|mu(i)| + |preA| +
+    // |preB| max|xs|) / step (edge-fused.ts), two points per vector. Interval i can hold a
+    // crossing only where n(i) < 0.5 may hold (not a(i) - tol(i) >= 0.5) and n(i + 1) >= 0.5
+    // may hold (not a(i + 1) + tol(i + 1) < 0.5); a NaN or infinite a or tol leaves both
+    // possible. Those candidates (as a bit mask, usually one interval) get the twin's exact
+    // crossAt, in index order (the nearest crossing, the lowest index on ties: the outward
+    // search's choice). When that crossing is nearer than every interval outside the window
+    // can be (less XCROSS_SLACK, strictly, so a tie outside cannot exist), it is the search's
+    // result; otherwise the outward search.
+    f.get(preA).f64x2Splat().set(preAv);
+    f.get(preB).f64x2Splat().set(preBv);
+    f.get(step).f64x2Splat().set(stepV);
+    f.f64(1).get(step).op(F64_DIV).set(inv);
+    f.get(inv).f64x2Splat().set(invV);
+    f.f64(EDGE_SCREEN_REL).get(inv).fmul().f64x2Splat().set(relV);
+    f.get(preA).op(F64_ABS).get(preB).op(F64_ABS).f64(xsAbsMax).fmul().fadd().f64(EDGE_SCREEN_REL).fmul().get(inv).fmul().f64x2Splat().set(ctV);
+    f.f64(0.5).f64x2Splat().set(halfV);
+    f.get(lo).i32(NW / 2).sub().set(c0);
+    f.get(yo).get(c0).i32(L.rowStride).mul().add().set(r); // y(c0): c0 >= -NW / 2 and the staged rows' guard (STAGE_GUARD rows), so never negative
+    f.i32(0).set(geB);
+    f.i32(0).set(ltB);
+    for (let q = 0; q < NW; q += 2) {
+      pairAt(f, r, q * L.rowStride, L.rowStride);
+      f.f64x2PromoteLow().set(vv);
+      f.get(vv).get(preAv).get(preBv).get(lo).i32(3).shl().vLoad(L.XS + 8 * (q - NW / 2)).f64x2Mul().f64x2Add().f64x2Sub().get(invV).f64x2Mul().set(aV);
+      f.get(vv).f64x2Abs().get(relV).f64x2Mul().get(ctV).f64x2Add().set(tolV);
+      f.get(aV).get(tolV).f64x2Sub().get(halfV).op(0xfd, 0x4c).op(0xfd, 0xc4, 0x01); // f64x2.ge, i64x2.bitmask
+      if (q) f.i32(q).shl();
+      f.get(geB).op(I32_OR).set(geB);
+      f.get(aV).get(tolV).f64x2Add().get(halfV).f64x2Lt().op(0xfd, 0xc4, 0x01);
+      if (q) f.i32(q).shl();
+      f.get(ltB).op(I32_OR).set(ltB);
+    }
+    f.get(geB).get(ltB).i32(1).op(0x76).op(I32_OR).i32(-1).op(0x73).i32((1 << (NW - 1)) - 1).op(I32_AND).set(cand); // i32.shr_u, i32.xor
+    // Only intervals 0 .. nE - 2.
+    f.get(c0).i32(0).ltS().if_();
+    f.get(cand).i32(-1).i32(0).get(c0).sub().shl().op(I32_AND).set(cand);
+    f.end();
+    f.get(c0).i32(NW - 2).add().i32(nE - 2).op(0x4a).if_(); // i32.gt_s
+    f.get(cand).i32(1).i32(nE - 1).get(c0).sub().shl().i32(1).sub().op(I32_AND).set(cand);
+    f.end();
+    f.block(); // br 0: crossing found
+    f.f64(Infinity).set(bestDist);
+    f.f64(NaN).set(xHalf);
+    f.i32(0).set(iHalf);
+    f.block().loop();
+    f.get(cand).eqz().brIf(1);
+    f.get(cand).op(0x68).get(c0).add().set(i); // i32.ctz
+    f.get(cand).get(cand).i32(1).sub().op(I32_AND).set(cand);
+    crossAt();
+    f.br(0);
+    f.end().end();
+    f.f64(Infinity).set(dL);
+    f.get(c0).i32(1).op(0x4e).if_(); // i32.ge_s: intervals left of c0 exist
+    f.get(anchor);
+    Xq(0);
+    f.fsub().get(slack).fsub().set(dL);
+    f.end();
+    f.f64(Infinity).set(dR);
+    f.get(c0).i32(NW - 1).add().i32(nE - 2).op(I32_LE_S).if_();
+    Xq(NW - 1);
+    f.get(anchor).fsub().get(slack).fsub().set(dR);
+    f.end();
+    f.get(bestDist).get(dL).op(F64_LT).get(bestDist).get(dR).op(F64_LT).op(I32_AND).brIf(0);
+    f.f64(Infinity).set(bestDist);
+    f.f64(NaN).set(xHalf);
+    f.i32(0).set(iHalf);
+    f.block().loop();
+    f.get(Li).i32(0).geS().get(Ri).i32(nE - 2).op(I32_LE_S).op(I32_OR).eqz().brIf(1);
+    f.get(Li).i32(0).geS().if_();
+    f.f64(0).get(anchor).get(Li).i32(1).add().i32(3).shl().f64Load(L.X).fsub().op(F64_MAX).get(slack).fsub().set(dL);
+    f.else_();
+    f.f64(Infinity).set(dL);
+    f.end();
+    f.get(Ri).i32(nE - 2).op(I32_LE_S).if_();
+    X(Ri).get(anchor).fsub().get(slack).fsub().set(dR);
+    f.else_();
+    f.f64(Infinity).set(dR);
+    f.end();
+    f.get(dL).get(bestDist).op(F64_LE).get(dR).get(bestDist).op(F64_LE).op(I32_OR).eqz().brIf(1);
+    f.get(dL).get(dR).op(F64_LE).if_();
+    f.get(Li).set(i);
+    f.get(Li).i32(1).sub().set(Li);
+    f.else_();
+    f.get(Ri).set(i);
+    f.get(Ri).i32(1).add().set(Ri);
+    f.end();
+    crossAt();
+    f.br(0);
+    f.end().end();
+    f.end(); // crossing found
+    finite(xHalf).eqz().if_();
+    nA(NormRow.STATUS); f.f64(EdgeStatus.NO_EDGE).demote().f32Store(0);
+    eA(EdgeRow.E0_DERIV); f.i32(0x7fc00000).i32Store(0);
+    f.get(jo).i32(-1).i32Store(L.WK);
+    f.br(1);
+    f.end();
+    eA(EdgeRow.E0_HALF); f.f64(plan.e0).get(xHalf).fadd().demote().f32Store(0);
+    // The white line on [wl0, wl1): from the crossing's interval to the first x past wlHi
+    // (x[nE] = +Infinity ends it). Two passes: (1) the screen a(i) = (mu(i) - (preA + preB
+    // xs(i))) / step by multiplications, two points per vector, into A, with its maximum aMax
+    // and the window's max |mu(i)| (NaN ignored, as the JavaScript kernel's general path);
+    // (2) the exact n(i) (the twin's expression) of the points with a(i) >= aMax - 2 tol, in
+    // index order, the first maximum kept (strict >). |a(i) - n(i)| <= tol (edge-fused.ts),
+    // so every point that can be the twin's maximum is evaluated exactly: the twin's choice and
+    // bits. A non-finite tol or aMax screens nothing out.
+    f.get(xHalf).f64(wlWidth).fadd().set(wlHi);
+    f.f64(-Infinity).set(kV);
+    f.i32(-1).set(k);
+    f.get(iHalf).set(i);
+    f.block().loop();
+    X(i).get(xHalf).op(F64_LT).eqz().brIf(1); // x[nE] = +Infinity ends it
+    f.get(i).i32(1).add().set(i);
+    f.br(0);
+    f.end().end();
+    f.get(i).set(wl0);
+    f.f64(-Infinity).f64x2Splat().set(aMaxV);
+    f.f64(0).f64x2Splat().set(absV);
+    // Points i, i + 1: a into A, the maxima by pmax (a NaN never replaces the maximum, as the
+    // JavaScript kernel's `if (a > aMax)`). |mu| of a point past the window may enter absV:
+    // that only widens tol (more points evaluated exactly).
+    const pair = (tail: boolean) => {
+      f.get(yo).get(i).i32(L.rowStride).mul().add().set(r);
+      pairAt(f, r, 0, L.rowStride);
+      f.f64x2PromoteLow().set(vv);
+      f.get(absV).get(vv).f64x2Abs().op(0xfd, 0xf7, 0x01).set(absV); // f64x2.pmax
+      f.get(vv).get(preAv).get(preBv).get(i).i32(3).shl().vLoad(L.XS).f64x2Mul().f64x2Add().f64x2Sub().get(invV).f64x2Mul().set(aV);
+      f.get(i).i32(3).shl().get(aV).vStore(L.A);
+      if (tail) f.get(aV).f64(-Infinity).op(0xfd, 0x22, 1).set(aV); // f64x2.replace_lane 1: past the window
+      f.get(aMaxV).get(aV).op(0xfd, 0xf7, 0x01).set(aMaxV);
+    };
+    f.block().loop();
+    f.get(i).i32(3).shl().f64Load(L.X + 8).get(wlHi).op(F64_GT).brIf(1); // x[nE] = +Infinity ends it
+    pair(false);
+    f.get(i).i32(2).add().set(i);
+    f.br(0);
+    f.end().end();
+    X(i).get(wlHi).op(F64_GT).eqz().if_();
+    pair(true);
+    f.get(i).i32(1).add().set(i);
+    f.end();
+    f.get(i).set(wl1);
+    f.get(aMaxV).f64x2Extract(0).get(aMaxV).f64x2Extract(1).op(F64_MAX).set(thr);
+    f.get(absV).f64x2Extract(0).get(absV).f64x2Extract(1).op(F64_MAX);
+    f.get(preA).op(F64_ABS).fadd().get(preB).op(F64_ABS).f64(xsAbsMax).fmul().fadd();
+    f.f64(EDGE_SCREEN_REL).fmul().get(inv).fmul().set(cTol); // tol
+    finite(cTol).get(thr).get(thr).fsub().f64(0).op(F64_EQ).op(I32_AND).if_();
+    f.get(thr).f64(2).get(cTol).fmul().fsub().set(thr); // aLo
+    f.else_();
+    f.f64(-Infinity).set(thr);
+    f.end();
+    f.get(thr).f64x2Splat().set(aV);
+    // Pass 2: four points at a time, skipped by one test where all lie below aLo (the three
+    // after the window hold -Infinity, below every aLo: never evaluated).
+    const exact = (q: string) => {
+      f.block(); // br 0 = next point
+      f.get(q).i32(3).shl().f64Load(L.A).get(thr).op(F64_LT).brIf(0);
+      nOf(q);
+      f.set(n);
+      finite(n).eqz().brIf(0);
+      f.get(n).get(kV).op(F64_GT).if_();
+      f.get(n).set(kV);
+      f.get(q).set(k);
+      f.end();
+      f.end();
+    };
+    for (let q = 0; q < 3; q++) f.get(wl1).i32(3).shl().f64(-Infinity).f64Store(L.A + 8 * q);
+    f.get(wl0).set(i);
+    f.block().loop();
+    f.get(i).get(wl1).geS().brIf(1);
+    f.get(i).i32(3).shl().vLoad(L.A).get(aV).f64x2Lt();
+    f.get(i).i32(3).shl().vLoad(L.A + 16).get(aV).f64x2Lt().vAnd().i64x2AllTrue().eqz().if_();
+    exact(i);
+    for (let q = 1; q < 4; q++) {
+      f.get(i).i32(q).add().set(i1);
+      exact(i1);
+    }
+    f.end();
+    f.get(i).i32(4).add().set(i);
+    f.br(0);
+    f.end().end();
+    // The white line's parabola in a second pass over the block (below), so one pixel's chain
+    // of divisions there overlaps the next pixel's.
+    f.get(jo).get(k).i32Store(L.WK);
+    f.get(po).get(kV).f64Store(L.WKV);
+  });
+  pixelLoop(f, j, () => {
+    f.get(j).i32(2).shl().set(jo);
+    f.get(jo).i32Load(L.FLAG).eqz().brIf(0);
+    f.get(jo).i32Load(L.WK).tee(k).i32(0).ltS().brIf(0);
+    f.get(j).i32(3).shl().set(po);
+    f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
+    f.get(po).f64Load(L.PA).set(preA);
+    f.get(po).f64Load(L.PB).set(preB);
+    f.get(po).f64Load(L.ST).set(step);
+    f.get(po).f64Load(L.WKV).set(kV);
+    X(k).set(xw);
+    f.get(kV).set(hw);
+    f.get(k).i32(0).op(0x4a).get(k).i32(nE - 1).ltS().op(I32_AND).if_(); // i32.gt_s
+    f.get(k).i32(1).sub().set(i);
+    // nm, np (nPair), then parabolaVertex(x[k-1] - x[k], x[k+1] - x[k], nm, kV, np), same
+    // operations and order, its t0, t2 and s0, s2 two per vector.
+    f.get(preA).f64x2Splat().set(preAv);
+    f.get(preB).f64x2Splat().set(preBv);
+    f.get(step).f64x2Splat().set(stepV);
+    nPair(i, 2);
+    f.set(nv);
+    f.get(i).i32(3).shl().set(ya);
+    f.get(ya).get(ya).vLoad64Zero(L.X).op(0xfd, 0x57, 3, ...uleb(L.X + 16), 1); // x[k-1], x[k+1]
+    X(k);
+    f.f64x2Splat().f64x2Sub().set(vv);
+    f.get(vv).f64x2Extract(0).set(t0);
+    f.get(vv).f64x2Extract(1).set(t2);
+    f.get(nv).get(kV).f64x2Splat().f64x2Sub().get(vv).f64x2Div().set(aV);
+    f.get(aV).f64x2Extract(0).set(s0);
+    f.get(aV).f64x2Extract(1).set(s2);
+    f.get(s2).get(s0).fsub().get(t2).get(t0).fsub().op(F64_DIV).set(beta);
+    f.get(s0).get(beta).get(t0).fmul().fsub().set(alpha);
+    f.get(beta).f64(0).op(F64_LT).if_();
+    f.get(alpha).op(F64_NEG).f64(2).get(beta).fmul().op(F64_DIV).get(t0).op(F64_MAX).get(t2).op(F64_MIN).set(tv);
+    f.get(kV).get(alpha).get(tv).fmul().fadd().get(beta).get(tv).fmul().get(tv).fmul().fadd().set(n);
+    finite(tv).get(n).get(n).fsub().f64(0).op(F64_EQ).op(I32_AND).if_();
+    X(k).get(tv).fadd().set(xw);
+    f.get(n).set(hw);
     f.end();
     f.end();
-  };
-  for (let q = 0; q < 3; q++) f.get(wl1).i32(3).shl().f64(-Infinity).f64Store(L.A + 8 * q);
-  f.get(wl0).set(i);
-  f.block().loop();
-  f.get(i).get(wl1).geS().brIf(1);
-  f.get(i).i32(3).shl().vLoad(L.A).get(aV).f64x2Lt();
-  f.get(i).i32(3).shl().vLoad(L.A + 16).get(aV).f64x2Lt().vAnd().i64x2AllTrue().eqz().if_();
-  exact(i);
-  for (let q = 1; q < 4; q++) {
-    f.get(i).i32(q).add().set(i1);
-    exact(i1);
-  }
-  f.end();
-  f.get(i).i32(4).add().set(i);
-  f.br(0);
-  f.end().end();
-  // The white line's parabola in a second pass over the block (below), so one pixel's chain
-  // of divisions there overlaps the next pixel's.
-  f.get(jo).get(k).i32Store(L.WK);
-  f.get(po).get(kV).f64Store(L.WKV);
-  f.end(); // per pixel
-  f.get(j).i32(1).add().set(j);
-  f.br(0);
-  f.end().end();
-  f.i32(0).set(j);
-  f.block().loop();
-  f.get(j).get('nb').geS().brIf(1);
-  f.block(); // per pixel: br 0 = next pixel
-  f.get(j).i32(2).shl().set(jo);
-  f.get(jo).i32Load(L.FLAG).eqz().brIf(0);
-  f.get(jo).i32Load(L.WK).tee(k).i32(0).ltS().brIf(0);
-  f.get(j).i32(3).shl().set(po);
-  f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
-  f.get(po).f64Load(L.PA).set(preA);
-  f.get(po).f64Load(L.PB).set(preB);
-  f.get(po).f64Load(L.ST).set(step);
-  f.get(po).f64Load(L.WKV).set(kV);
-  X(k).set(xw);
-  f.get(kV).set(hw);
-  f.get(k).i32(0).op(0x4a).get(k).i32(nE - 1).ltS().op(I32_AND).if_(); // i32.gt_s
-  f.get(k).i32(1).sub().set(i);
-  // nm, np (nPair), then parabolaVertex(x[k-1] - x[k], x[k+1] - x[k], nm, kV, np), same
-  // operations and order, its t0, t2 and s0, s2 two per vector.
-  f.get(preA).f64x2Splat().set(preAv);
-  f.get(preB).f64x2Splat().set(preBv);
-  f.get(step).f64x2Splat().set(stepV);
-  nPair(i, 2);
-  f.set(nv);
-  f.get(i).i32(3).shl().set(ya);
-  f.get(ya).get(ya).vLoad64Zero(L.X).op(0xfd, 0x57, 3, ...uleb(L.X + 16), 1); // x[k-1], x[k+1]
-  X(k);
-  f.f64x2Splat().f64x2Sub().set(vv);
-  f.get(vv).f64x2Extract(0).set(t0);
-  f.get(vv).f64x2Extract(1).set(t2);
-  f.get(nv).get(kV).f64x2Splat().f64x2Sub().get(vv).f64x2Div().set(aV);
-  f.get(aV).f64x2Extract(0).set(s0);
-  f.get(aV).f64x2Extract(1).set(s2);
-  f.get(s2).get(s0).fsub().get(t2).get(t0).fsub().op(F64_DIV).set(beta);
-  f.get(s0).get(beta).get(t0).fmul().fsub().set(alpha);
-  f.get(beta).f64(0).op(F64_LT).if_();
-  f.get(alpha).op(F64_NEG).f64(2).get(beta).fmul().op(F64_DIV).get(t0).op(F64_MAX).get(t2).op(F64_MIN).set(tv);
-  f.get(kV).get(alpha).get(tv).fmul().fadd().get(beta).get(tv).fmul().get(tv).fmul().fadd().set(n);
-  finite(tv).get(n).get(n).fsub().f64(0).op(F64_EQ).op(I32_AND).if_();
-  X(k).get(tv).fadd().set(xw);
-  f.get(n).set(hw);
-  f.end();
-  f.end();
-  f.end();
-  eA(EdgeRow.WL_ENERGY); f.f64(plan.e0).get(xw).fadd().demote().f32Store(0);
-  eA(EdgeRow.WL_HEIGHT); f.get(hw).demote().f32Store(0);
-  f.end(); // per pixel
-  f.get(j).i32(1).add().set(j);
-  f.br(0);
-  f.end().end();
+    f.end();
+    eA(EdgeRow.WL_ENERGY); f.f64(plan.e0).get(xw).fadd().demote().f32Store(0);
+    eA(EdgeRow.WL_HEIGHT); f.get(hw).demote().f32Store(0);
+  });
   return f;
 }
 
@@ -831,6 +837,11 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   const { nA, eA } = outRows(f, jo);
   const normOut = (row: number, value: () => void) => { nA(row); value(); f.demote().f32Store(0); };
   const nanBits = 0x7fc00000; // float32 NaN as JavaScript stores NaN
+  // A pixel's norm rows as no_data (status, then NaN in every other row); used by two passes.
+  const noData = () => {
+    nA(NormRow.STATUS); f.f64(EdgeStatus.NO_DATA).demote().f32Store(0);
+    for (let r = 1; r < NORM_ROWS; r++) { nA(r); f.i32(nanBits).i32Store(0); }
+  };
   // The pixel's own-e0 grid value and its windows and bases, from the per-index tables (ie0 set).
   const ownE0Tables = () => {
     X(ie0).set(x0);
@@ -859,329 +870,295 @@ function buildFit(plan: EdgePlan, L: Layout): Fn {
   };
   // Phase 0 (its own pass over the block, so one pixel's chain of divisions overlaps the
   // next pixel's): the own e0 (derivative maximum from prep, its parabola) and its index.
-  f.i32(0).set(j);
-  f.block().loop();
-  f.get(j).get('nb').geS().brIf(1);
-  f.block(); // per pixel
-  f.get(j).i32(3).shl().set(po);
-  f.get(po).f64Load(L.BEST).op(0xaa).set(best); // i32.trunc_f64_s: -1 or an index
-  f.get(po).f64Load(L.BV).set(bestV);
-  f.f64(NaN).set(xd);
-  f.get(best).i32(0).geS().if_();
-  X(best).set(xd);
-  f.get(best).i32(ei0).op(0x4a).get(best).i32(ei1 - 1).ltS().op(I32_AND).if_();
-  Xk(best, -1); X(best); f.fsub().set(t0);
-  Xk(best, 1); X(best); f.fsub().set(t2);
-  f.get(po).f64Load(L.DL).get(bestV).fsub().get(t0).op(F64_DIV).set(s0);
-  f.get(po).f64Load(L.DR).get(bestV).fsub().get(t2).op(F64_DIV).set(s2);
-  f.get(s2).get(s0).fsub().get(t2).get(t0).fsub().op(F64_DIV).set(beta);
-  f.get(s0).get(beta).get(t0).fmul().fsub().set(alpha);
-  f.get(beta).f64(0).op(F64_LT).if_();
-  f.get(alpha).op(F64_NEG).f64(2).get(beta).fmul().op(F64_DIV).get(t0).op(F64_MAX).get(t2).op(F64_MIN).set(tv);
-  finite(tv).if_();
-  X(best).get(tv).fadd().set(xd);
-  f.end();
-  f.end();
-  f.end();
-  f.end();
-  f.i32(larch.ie0).set(ie0);
-  if (!larch.fixed) {
+  pixelLoop(f, j, () => {
+    f.get(j).i32(3).shl().set(po);
+    f.get(po).f64Load(L.BEST).op(0xaa).set(best); // i32.trunc_f64_s: -1 or an index
+    f.get(po).f64Load(L.BV).set(bestV);
+    f.f64(NaN).set(xd);
+    f.get(best).i32(0).geS().if_();
+    X(best).set(xd);
+    f.get(best).i32(ei0).op(0x4a).get(best).i32(ei1 - 1).ltS().op(I32_AND).if_();
+    Xk(best, -1); X(best); f.fsub().set(t0);
+    Xk(best, 1); X(best); f.fsub().set(t2);
+    f.get(po).f64Load(L.DL).get(bestV).fsub().get(t0).op(F64_DIV).set(s0);
+    f.get(po).f64Load(L.DR).get(bestV).fsub().get(t2).op(F64_DIV).set(s2);
+    f.get(s2).get(s0).fsub().get(t2).get(t0).fsub().op(F64_DIV).set(beta);
+    f.get(s0).get(beta).get(t0).fmul().fsub().set(alpha);
+    f.get(beta).f64(0).op(F64_LT).if_();
+    f.get(alpha).op(F64_NEG).f64(2).get(beta).fmul().op(F64_DIV).get(t0).op(F64_MAX).get(t2).op(F64_MIN).set(tv);
+    finite(tv).if_();
+    X(best).get(tv).fadd().set(xd);
+    f.end();
+    f.end();
+    f.end();
+    f.end();
+    f.i32(larch.ie0).set(ie0);
+    if (!larch.fixed) {
+      finite(xd).if_();
+      f.get(best).set(k);
+      f.get(k).set(ie0);
+      if (nE > 1) {
+        f.get(k).i32(0).op(0x4a).if_();
+        Xk(k, -1).get(xd).fsub().op(F64_ABS);
+        X(k).get(xd).fsub().op(F64_ABS);
+        f.op(F64_LE).if_();
+        f.get(k).i32(1).sub().set(ie0);
+        f.end();
+        f.end();
+        f.get(k).i32(1).add().i32(nE).ltS().if_();
+        Xk(k, 1).get(xd).fsub().op(F64_ABS);
+        X(ie0).get(xd).fsub().op(F64_ABS);
+        f.op(F64_LT).if_();
+        f.get(k).i32(1).add().set(ie0);
+        f.end();
+        f.end();
+      }
+      f.end();
+    }
+    f.get(po).get(xd).f64Store(L.XD);
+    f.get(j).i32(2).shl().get(ie0).i32Store(L.IE0);
+  });
+  pixelLoop(f, j, () => {
+    f.get(j).i32(2).shl().set(jo);
+    f.get(j).i32(3).shl().set(po);
+    f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
+    f.get(jo).i32(1).i32Store(L.CODE);
+    f.get(jo).i32(0).i32Store(L.FLAG);
+    f.get(jo).i32(0).i32Store(L.GO);
+    for (let r = 0; r < EDGE_ROWS; r++) { eA(r); f.i32(nanBits).i32Store(0); }
+    // 1. Own e0 and its index (phase 0).
+    f.get(po).f64Load(L.XD).set(xd);
+    f.get(jo).i32Load(L.IE0).set(ie0);
+    // 2.-3. Windows and bases from the tables; the pre-edge sums (every point finite, else CODE 0).
+    ownE0Tables();
+    f.get(k).f64Load(L.TPRE + 8).set(p1);
+    f.get(k).f64Load(L.TPRE + 16).set(p2);
+    f.get(k).f64Load(L.TPRE + 24).set(det);
+    f.get(ie0).i32(8 * nE).mul().set(uo);
+    f.f64(0).set(sy);
+    f.f64(0).set(suy);
+    f.get(a0).set(i);
+    f.f64(0).f64x2Splat().set(finV);
+    pairs(a1, () => {
+      finiteAdd();
+      f.get(uo).get(i).i32(3).shl().add().vLoad(L.TU).get(vv).f64x2Mul().set(tV);
+      for (let l = 0; l < 2; l++) {
+        f.get(sy).get(vv).f64x2Extract(l).fadd().set(sy);
+        f.get(suy).get(tV).f64x2Extract(l).fadd().set(suy);
+      }
+    });
+    finiteTest();
+    f.block().loop();
+    f.get(i).get(a1).geS().brIf(1);
+    Y(i).set(v);
+    f.get(v).get(v).fsub().f64(0).op(F64_EQ).if_();
+    f.else_();
+    f.get(jo).i32(0).i32Store(L.CODE);
+    f.br(3); // next pixel
+    f.end();
+    f.get(sy).get(v).fadd().set(sy);
+    f.get(suy).get(uo).get(i).i32(3).shl().add().f64Load(L.TU).get(v).fmul().fadd().set(suy);
+    f.get(i).i32(1).add().set(i);
+    f.br(0);
+    f.end().end();
+    // The post-edge right-hand side (every point finite, else CODE 0).
+    f.get(p0).f64(3).op(F64_LT).get(det).f64(SINGULAR_REL).get(p0).fmul().get(p0).fmul().op(F64_GT).eqz().op(I32_OR).if_();
+    noData();
+    f.br(1);
+    f.end();
+    f.get(p2).get(sy).fmul().get(p1).get(suy).fmul().fsub().get(det).op(F64_DIV).set(la);
+    f.get(p0).get(suy).fmul().get(p1).get(sy).fmul().fsub().get(det).op(F64_DIV).set(lb);
+    // Phase 1 ends: the pixel's state for phase 2 (a second pass over the block, so the
+    // long dependent chains of one pixel's fits overlap with the next pixel's).
+    f.get(po).get(la).f64Store(L.LA);
+    f.get(po).get(lb).f64Store(L.LB);
+    f.get(po).get(xd).f64Store(L.XD);
+    f.get(jo).get(ie0).i32Store(L.IE0);
+    f.get(jo).i32(1).i32Store(L.GO);
+  });
+  pixelLoop(f, j, () => {
+    f.get(j).i32(2).shl().set(jo);
+    f.get(jo).i32Load(L.GO).eqz().brIf(0);
+    reloadPixel();
+    f.get(ie0).i32(8 * nE).mul().set(uo);
+    f.f64(0).set(r0);
+    f.f64(0).set(r1);
+    f.f64(0).set(r2);
+    f.get(la).f64x2Splat().set(laV);
+    f.get(lb).f64x2Splat().set(lbV);
+    f.get(pc).f64x2Splat().set(pcV);
+    f.get(ps).f64x2Splat().set(psV);
+    f.get(b0).set(i);
+    f.f64(0).f64x2Splat().set(finV);
+    pairs(b1, () => {
+      finiteAdd();
+      residualPair();
+      f.get(uo).get(i).i32(3).shl().add().vLoad(L.TT).set(tV);
+      // r0 += 1 * d (1 * d is d exactly); r1 += t * d; r2 += t * t * d: the twin's products,
+      // two per vector, added lane by lane in index order.
+      if (deg >= 2) f.get(tV).get(tV).f64x2Mul().get(dV).f64x2Mul().set(p2V);
+      if (deg >= 1) f.get(tV).get(dV).f64x2Mul().set(tV);
+      for (let l = 0; l < 2; l++) {
+        f.get(r0).get(dV).f64x2Extract(l).fadd().set(r0);
+        if (deg >= 1) f.get(r1).get(tV).f64x2Extract(l).fadd().set(r1);
+        if (deg >= 2) f.get(r2).get(p2V).f64x2Extract(l).fadd().set(r2);
+      }
+    });
+    finiteTest();
+    f.block().loop();
+    f.get(i).get(b1).geS().brIf(1);
+    Y(i).set(v);
+    f.get(v).get(v).fsub().f64(0).op(F64_EQ).if_();
+    f.else_();
+    f.get(jo).i32(0).i32Store(L.CODE);
+    f.br(3);
+    f.end();
+    f.get(v).get(la).get(lb);
+    X(i);
+    f.get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().fsub().set(d);
+    f.get(uo).get(i).i32(3).shl().add().f64Load(L.TT).set(tt);
+    f.get(r0).f64(1).get(d).fmul().fadd().set(r0);
+    if (deg >= 1) f.get(r1).get(tt).get(d).fmul().fadd().set(r1);
+    if (deg >= 2) f.get(r2).get(tt).get(tt).fmul().get(d).fmul().fadd().set(r2);
+    f.get(i).i32(1).add().set(i);
+    f.br(0);
+    f.end().end();
+    // The right-hand side for the solve, in a pass of its own over the block (below), so one
+    // pixel's chain of divisions there overlaps the next pixel's (C0, C1, C2 hold r0, r1, r2
+    // until the solve replaces them with the coefficients).
+    f.get(po).get(r0).f64Store(L.C0);
+    f.get(po).get(r1).f64Store(L.C1);
+    f.get(po).get(r2).f64Store(L.C2);
+  });
+  pixelLoop(f, j, () => {
+    f.get(j).i32(2).shl().set(jo);
+    f.get(jo).i32Load(L.GO).eqz().brIf(0);
+    f.get(jo).i32Load(L.CODE).eqz().brIf(0); // left to JavaScript
+    f.get(j).i32(3).shl().set(po);
+    f.get(po).f64Load(L.C0).set(r0);
+    f.get(po).f64Load(L.C1).set(r1);
+    f.get(po).f64Load(L.C2).set(r2);
+    f.get(jo).i32Load(L.IE0).set(ie0);
+    f.get(ie0).i32(4).shl().set(k); // 16 bytes per index (WIN)
+    f.get(k).i32Load(L.WIN + 8).set(b0);
+    f.get(k).i32Load(L.WIN + 12).set(b1);
+    // solve3 / solve2 / solve1 with the tabulated factor (TCHOL), the twin's operations.
+    f.get(ie0).i32(6).shl().set(k); // 64 bytes per index (TCHOL)
+    f.f64(0).set(c0);
+    f.f64(0).set(cf1);
+    f.f64(0).set(cf2);
+    f.i32(0).set(solved);
+    if (deg === 2) {
+      f.get(k).f64Load(L.TCHOL + 48).f64(1).op(F64_EQ).if_();
+      f.get(k).f64Load(L.TCHOL).set(l00);
+      f.get(k).f64Load(L.TCHOL + 8).set(l10);
+      f.get(k).f64Load(L.TCHOL + 16).set(l20);
+      f.get(k).f64Load(L.TCHOL + 24).set(l11);
+      f.get(k).f64Load(L.TCHOL + 32).set(l21);
+      f.get(k).f64Load(L.TCHOL + 40).set(l22);
+      f.get(r0).get(l00).op(F64_DIV).set(z0);
+      f.get(r1).get(l10).get(z0).fmul().fsub().get(l11).op(F64_DIV).set(z1);
+      f.get(r2).get(l20).get(z0).fmul().fsub().get(l21).get(z1).fmul().fsub().get(l22).op(F64_DIV).set(z2);
+      f.get(z2).get(l22).op(F64_DIV).set(cf2);
+      f.get(z1).get(l21).get(cf2).fmul().fsub().get(l11).op(F64_DIV).set(cf1);
+      f.get(z0).get(l10).get(cf1).fmul().fsub().get(l20).get(cf2).fmul().fsub().get(l00).op(F64_DIV).set(c0);
+      f.i32(1).set(solved);
+      f.end();
+    } else if (deg === 1) {
+      // dt = TCHOL[0], m0 = [1], m1 = [2], m4 = [3] (l00.. reused as m0, m1, m4, dt)
+      f.get(k).f64Load(L.TCHOL).set(z0);
+      f.get(k).f64Load(L.TCHOL + 8).set(l00);
+      f.get(k).f64Load(L.TCHOL + 16).set(l10);
+      f.get(k).f64Load(L.TCHOL + 24).set(l20);
+      f.get(z0).op(F64_ABS).f64(SINGULAR_REL).get(l00).fmul().get(l00).fmul().op(F64_GT).if_();
+      f.get(l20).get(r0).fmul().get(l10).get(r1).fmul().fsub().get(z0).op(F64_DIV).set(c0);
+      f.get(l00).get(r1).fmul().get(l10).get(r0).fmul().fsub().get(z0).op(F64_DIV).set(cf1);
+      f.i32(1).set(solved);
+      f.end();
+    } else {
+      f.get(k).f64Load(L.TCHOL).set(l00);
+      f.get(l00).f64(0).op(F64_GT).if_();
+      f.get(r0).get(l00).op(F64_DIV).set(c0);
+      f.i32(1).set(solved);
+      f.end();
+    }
+    f.get(b1).get(b0).sub().i32(deg + 1).ltS().get(solved).eqz().op(I32_OR).if_();
+    noData();
+    f.get(jo).i32(0).i32Store(L.GO);
+    f.br(1);
+    f.end();
+    // Phase 2 ends: the polynomial's coefficients for phase 3 (noise, step, rebase, status, rows).
+    f.get(po).get(c0).f64Store(L.C0);
+    f.get(po).get(cf1).f64Store(L.C1);
+    f.get(po).get(cf2).f64Store(L.C2);
+  });
+  pixelLoop(f, j, () => {
+    f.get(j).i32(2).shl().set(jo);
+    f.get(jo).i32Load(L.GO).eqz().brIf(0);
+    f.get(jo).i32Load(L.CODE).eqz().brIf(0); // left to JavaScript in phase 2
+    reloadPixel();
+    f.get(po).f64Load(L.C0).set(c0);
+    f.get(po).f64Load(L.C1).set(cf1);
+    f.get(po).f64Load(L.C2).set(cf2);
+    f.get(la).f64x2Splat().set(laV);
+    f.get(lb).f64x2Splat().set(lbV);
+    f.get(pc).f64x2Splat().set(pcV);
+    f.get(ps).f64x2Splat().set(psV);
+    f.f64(0).set(rss);
+    f.get(a0).set(i);
+    pairs(a1, () => {
+      residualPair();
+      f.get(dV).get(dV).f64x2Mul().set(tV);
+      addLanes(rss, () => f.get(tV));
+    });
+    f.block().loop();
+    f.get(i).get(a1).geS().brIf(1);
+    Y(i);
+    f.get(la).get(lb);
+    X(i);
+    f.get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().fsub().set(d);
+    f.get(rss).get(d).get(d).fmul().fadd().set(rss);
+    f.get(i).i32(1).add().set(i);
+    f.br(0);
+    f.end().end();
+    f.get(rss).get(p0).f64(2).fsub().op(F64_DIV).op(0x9f).set(noise); // f64.sqrt
+    f.get(ie0).i32(5).shl().set(k); // 32 bytes per index (TQ)
+    f.get(k).f64Load(L.TQ).set(t0);
+    f.get(c0).get(cf1).get(t0).fmul().fadd().get(cf2).get(t0).fmul().get(t0).fmul().fadd().set(step);
+    // preA = la + (lb * (pre.centre - pc)) / ps; preB = (lb * pre.scale) / ps.
+    f.get(la).get(lb).f64(plan.pre.centre).get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().set(v);
+    f.get(lb).f64(plan.pre.scale).fmul().get(ps).op(F64_DIV).set(d);
+    f.get(po).get(v).f64Store(L.PA);
+    f.get(po).get(d).f64Store(L.PB);
+    f.get(po).get(step).f64Store(L.ST);
+    normOut(NormRow.PRE_A, () => f.get(v));
+    normOut(NormRow.PRE_B, () => f.get(d));
+    // rebase: alpha = post.scale / qs, beta = (post.centre - qc) / qs.
+    f.get(k).f64Load(L.TQ + 8).set(al);
+    f.get(k).f64Load(L.TQ + 16).set(be);
+    normOut(NormRow.POST_C0, () => f.get(c0).get(cf1).get(be).fmul().fadd().get(cf2).get(be).fmul().get(be).fmul().fadd());
+    normOut(NormRow.POST_C1, () => f.get(cf1).f64(2).get(cf2).fmul().get(be).fmul().fadd().get(al).fmul());
+    normOut(NormRow.POST_C2, () => f.get(cf2).get(al).fmul().get(al).fmul());
+    normOut(NormRow.STEP, () => f.get(step));
+    normOut(NormRow.NOISE, () => f.get(noise));
+    normOut(NormRow.E0_DERIV, () => f.get(xd));
+    normOut(NormRow.E0_OWN, () => f.get(x0));
+    // ok = step > maskSigma * noise && step > STEP_MIN_REL * |la + (lb * (x0 - pc)) / ps|
+    f.get(step).f64(maskSigma).get(noise).fmul().op(F64_GT);
+    f.get(step).f64(STEP_MIN_REL).get(la).get(lb).get(x0).get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().op(F64_ABS).fmul().op(F64_GT);
+    f.op(I32_AND).if_();
+    nA(NormRow.STATUS); f.f64(EdgeStatus.OK).demote().f32Store(0);
     finite(xd).if_();
-    f.get(best).set(k);
-    f.get(k).set(ie0);
-    if (nE > 1) {
-      f.get(k).i32(0).op(0x4a).if_();
-      Xk(k, -1).get(xd).fsub().op(F64_ABS);
-      X(k).get(xd).fsub().op(F64_ABS);
-      f.op(F64_LE).if_();
-      f.get(k).i32(1).sub().set(ie0);
-      f.end();
-      f.end();
-      f.get(k).i32(1).add().i32(nE).ltS().if_();
-      Xk(k, 1).get(xd).fsub().op(F64_ABS);
-      X(ie0).get(xd).fsub().op(F64_ABS);
-      f.op(F64_LT).if_();
-      f.get(k).i32(1).add().set(ie0);
-      f.end();
-      f.end();
-    }
+    eA(EdgeRow.E0_DERIV); f.f64(plan.e0).get(xd).fadd().demote().f32Store(0);
+    f.get(po).get(xd).f64Store(L.AN);
+    f.else_();
+    f.get(po).f64(0).f64Store(L.AN);
     f.end();
-  }
-  f.get(po).get(xd).f64Store(L.XD);
-  f.get(j).i32(2).shl().get(ie0).i32Store(L.IE0);
-  f.end(); // per pixel
-  f.get(j).i32(1).add().set(j);
-  f.br(0);
-  f.end().end();
-  f.i32(0).set(j);
-  f.block().loop();
-  f.get(j).get('nb').geS().brIf(1);
-  f.block(); // per pixel: br 0 = next pixel
-  f.get(j).i32(2).shl().set(jo);
-  f.get(j).i32(3).shl().set(po);
-  f.get(j).i32(2).shl().i32(L.S).add().get('off').add().set(yo);
-  f.get(jo).i32(1).i32Store(L.CODE);
-  f.get(jo).i32(0).i32Store(L.FLAG);
-  f.get(jo).i32(0).i32Store(L.GO);
-  for (let r = 0; r < EDGE_ROWS; r++) { eA(r); f.i32(nanBits).i32Store(0); }
-  // 1. Own e0 and its index (phase 0).
-  f.get(po).f64Load(L.XD).set(xd);
-  f.get(jo).i32Load(L.IE0).set(ie0);
-  // 2.-3. Windows and bases from the tables; the pre-edge sums (every point finite, else CODE 0).
-  ownE0Tables();
-  f.get(k).f64Load(L.TPRE + 8).set(p1);
-  f.get(k).f64Load(L.TPRE + 16).set(p2);
-  f.get(k).f64Load(L.TPRE + 24).set(det);
-  f.get(ie0).i32(8 * nE).mul().set(uo);
-  f.f64(0).set(sy);
-  f.f64(0).set(suy);
-  f.get(a0).set(i);
-  f.f64(0).f64x2Splat().set(finV);
-  pairs(a1, () => {
-    finiteAdd();
-    f.get(uo).get(i).i32(3).shl().add().vLoad(L.TU).get(vv).f64x2Mul().set(tV);
-    for (let l = 0; l < 2; l++) {
-      f.get(sy).get(vv).f64x2Extract(l).fadd().set(sy);
-      f.get(suy).get(tV).f64x2Extract(l).fadd().set(suy);
-    }
+    f.get(jo).i32(1).i32Store(L.FLAG);
+    f.else_();
+    nA(NormRow.STATUS); f.f64(EdgeStatus.LOW_STEP).demote().f32Store(0);
+    f.end();
   });
-  finiteTest();
-  f.block().loop();
-  f.get(i).get(a1).geS().brIf(1);
-  Y(i).set(v);
-  f.get(v).get(v).fsub().f64(0).op(F64_EQ).if_();
-  f.else_();
-  f.get(jo).i32(0).i32Store(L.CODE);
-  f.br(3); // next pixel
-  f.end();
-  f.get(sy).get(v).fadd().set(sy);
-  f.get(suy).get(uo).get(i).i32(3).shl().add().f64Load(L.TU).get(v).fmul().fadd().set(suy);
-  f.get(i).i32(1).add().set(i);
-  f.br(0);
-  f.end().end();
-  // The post-edge right-hand side (every point finite, else CODE 0).
-  const noData = () => {
-    nA(NormRow.STATUS); f.f64(EdgeStatus.NO_DATA).demote().f32Store(0);
-    for (let r = 1; r < NORM_ROWS; r++) { nA(r); f.i32(nanBits).i32Store(0); }
-  };
-  f.get(p0).f64(3).op(F64_LT).get(det).f64(SINGULAR_REL).get(p0).fmul().get(p0).fmul().op(F64_GT).eqz().op(I32_OR).if_();
-  noData();
-  f.br(1);
-  f.end();
-  f.get(p2).get(sy).fmul().get(p1).get(suy).fmul().fsub().get(det).op(F64_DIV).set(la);
-  f.get(p0).get(suy).fmul().get(p1).get(sy).fmul().fsub().get(det).op(F64_DIV).set(lb);
-  // Phase 1 ends: the pixel's state for phase 2 (a second pass over the block, so the
-  // long dependent chains of one pixel's fits overlap with the next pixel's).
-  f.get(po).get(la).f64Store(L.LA);
-  f.get(po).get(lb).f64Store(L.LB);
-  f.get(po).get(xd).f64Store(L.XD);
-  f.get(jo).get(ie0).i32Store(L.IE0);
-  f.get(jo).i32(1).i32Store(L.GO);
-  f.end(); // per pixel
-  f.get(j).i32(1).add().set(j);
-  f.br(0);
-  f.end().end();
-  f.i32(0).set(j);
-  f.block().loop();
-  f.get(j).get('nb').geS().brIf(1);
-  f.block(); // per pixel: br 0 = next pixel
-  f.get(j).i32(2).shl().set(jo);
-  f.get(jo).i32Load(L.GO).eqz().brIf(0);
-  reloadPixel();
-  f.get(ie0).i32(8 * nE).mul().set(uo);
-  f.f64(0).set(r0);
-  f.f64(0).set(r1);
-  f.f64(0).set(r2);
-  f.get(la).f64x2Splat().set(laV);
-  f.get(lb).f64x2Splat().set(lbV);
-  f.get(pc).f64x2Splat().set(pcV);
-  f.get(ps).f64x2Splat().set(psV);
-  f.get(b0).set(i);
-  f.f64(0).f64x2Splat().set(finV);
-  pairs(b1, () => {
-    finiteAdd();
-    residualPair();
-    f.get(uo).get(i).i32(3).shl().add().vLoad(L.TT).set(tV);
-    // r0 += 1 * d (1 * d is d exactly); r1 += t * d; r2 += t * t * d: the twin's products,
-    // two per vector, added lane by lane in index order.
-    if (deg >= 2) f.get(tV).get(tV).f64x2Mul().get(dV).f64x2Mul().set(p2V);
-    if (deg >= 1) f.get(tV).get(dV).f64x2Mul().set(tV);
-    for (let l = 0; l < 2; l++) {
-      f.get(r0).get(dV).f64x2Extract(l).fadd().set(r0);
-      if (deg >= 1) f.get(r1).get(tV).f64x2Extract(l).fadd().set(r1);
-      if (deg >= 2) f.get(r2).get(p2V).f64x2Extract(l).fadd().set(r2);
-    }
-  });
-  finiteTest();
-  f.block().loop();
-  f.get(i).get(b1).geS().brIf(1);
-  Y(i).set(v);
-  f.get(v).get(v).fsub().f64(0).op(F64_EQ).if_();
-  f.else_();
-  f.get(jo).i32(0).i32Store(L.CODE);
-  f.br(3);
-  f.end();
-  f.get(v).get(la).get(lb);
-  X(i);
-  f.get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().fsub().set(d);
-  f.get(uo).get(i).i32(3).shl().add().f64Load(L.TT).set(tt);
-  f.get(r0).f64(1).get(d).fmul().fadd().set(r0);
-  if (deg >= 1) f.get(r1).get(tt).get(d).fmul().fadd().set(r1);
-  if (deg >= 2) f.get(r2).get(tt).get(tt).fmul().get(d).fmul().fadd().set(r2);
-  f.get(i).i32(1).add().set(i);
-  f.br(0);
-  f.end().end();
-  // The right-hand side for the solve, in a pass of its own over the block (below), so one
-  // pixel's chain of divisions there overlaps the next pixel's (C0, C1, C2 hold r0, r1, r2
-  // until the solve replaces them with the coefficients).
-  f.get(po).get(r0).f64Store(L.C0);
-  f.get(po).get(r1).f64Store(L.C1);
-  f.get(po).get(r2).f64Store(L.C2);
-  f.end(); // per pixel
-  f.get(j).i32(1).add().set(j);
-  f.br(0);
-  f.end().end();
-  f.i32(0).set(j);
-  f.block().loop();
-  f.get(j).get('nb').geS().brIf(1);
-  f.block(); // per pixel: br 0 = next pixel
-  f.get(j).i32(2).shl().set(jo);
-  f.get(jo).i32Load(L.GO).eqz().brIf(0);
-  f.get(jo).i32Load(L.CODE).eqz().brIf(0); // left to JavaScript
-  f.get(j).i32(3).shl().set(po);
-  f.get(po).f64Load(L.C0).set(r0);
-  f.get(po).f64Load(L.C1).set(r1);
-  f.get(po).f64Load(L.C2).set(r2);
-  f.get(jo).i32Load(L.IE0).set(ie0);
-  f.get(ie0).i32(4).shl().set(k); // 16 bytes per index (WIN)
-  f.get(k).i32Load(L.WIN + 8).set(b0);
-  f.get(k).i32Load(L.WIN + 12).set(b1);
-  // solve3 / solve2 / solve1 with the tabulated factor (TCHOL), the twin's operations.
-  f.get(ie0).i32(6).shl().set(k); // 64 bytes per index (TCHOL)
-  f.f64(0).set(c0);
-  f.f64(0).set(cf1);
-  f.f64(0).set(cf2);
-  f.i32(0).set(solved);
-  if (deg === 2) {
-    f.get(k).f64Load(L.TCHOL + 48).f64(1).op(F64_EQ).if_();
-    f.get(k).f64Load(L.TCHOL).set(l00);
-    f.get(k).f64Load(L.TCHOL + 8).set(l10);
-    f.get(k).f64Load(L.TCHOL + 16).set(l20);
-    f.get(k).f64Load(L.TCHOL + 24).set(l11);
-    f.get(k).f64Load(L.TCHOL + 32).set(l21);
-    f.get(k).f64Load(L.TCHOL + 40).set(l22);
-    f.get(r0).get(l00).op(F64_DIV).set(z0);
-    f.get(r1).get(l10).get(z0).fmul().fsub().get(l11).op(F64_DIV).set(z1);
-    f.get(r2).get(l20).get(z0).fmul().fsub().get(l21).get(z1).fmul().fsub().get(l22).op(F64_DIV).set(z2);
-    f.get(z2).get(l22).op(F64_DIV).set(cf2);
-    f.get(z1).get(l21).get(cf2).fmul().fsub().get(l11).op(F64_DIV).set(cf1);
-    f.get(z0).get(l10).get(cf1).fmul().fsub().get(l20).get(cf2).fmul().fsub().get(l00).op(F64_DIV).set(c0);
-    f.i32(1).set(solved);
-    f.end();
-  } else if (deg === 1) {
-    // dt = TCHOL[0], m0 = [1], m1 = [2], m4 = [3] (l00.. reused as m0, m1, m4, dt)
-    f.get(k).f64Load(L.TCHOL).set(z0);
-    f.get(k).f64Load(L.TCHOL + 8).set(l00);
-    f.get(k).f64Load(L.TCHOL + 16).set(l10);
-    f.get(k).f64Load(L.TCHOL + 24).set(l20);
-    f.get(z0).op(F64_ABS).f64(SINGULAR_REL).get(l00).fmul().get(l00).fmul().op(F64_GT).if_();
-    f.get(l20).get(r0).fmul().get(l10).get(r1).fmul().fsub().get(z0).op(F64_DIV).set(c0);
-    f.get(l00).get(r1).fmul().get(l10).get(r0).fmul().fsub().get(z0).op(F64_DIV).set(cf1);
-    f.i32(1).set(solved);
-    f.end();
-  } else {
-    f.get(k).f64Load(L.TCHOL).set(l00);
-    f.get(l00).f64(0).op(F64_GT).if_();
-    f.get(r0).get(l00).op(F64_DIV).set(c0);
-    f.i32(1).set(solved);
-    f.end();
-  }
-  f.get(b1).get(b0).sub().i32(deg + 1).ltS().get(solved).eqz().op(I32_OR).if_();
-  noData();
-  f.get(jo).i32(0).i32Store(L.GO);
-  f.br(1);
-  f.end();
-  // Phase 2 ends: the polynomial's coefficients for phase 3 (noise, step, rebase, status, rows).
-  f.get(po).get(c0).f64Store(L.C0);
-  f.get(po).get(cf1).f64Store(L.C1);
-  f.get(po).get(cf2).f64Store(L.C2);
-  f.end(); // per pixel
-  f.get(j).i32(1).add().set(j);
-  f.br(0);
-  f.end().end();
-  f.i32(0).set(j);
-  f.block().loop();
-  f.get(j).get('nb').geS().brIf(1);
-  f.block(); // per pixel: br 0 = next pixel
-  f.get(j).i32(2).shl().set(jo);
-  f.get(jo).i32Load(L.GO).eqz().brIf(0);
-  f.get(jo).i32Load(L.CODE).eqz().brIf(0); // left to JavaScript in phase 2
-  reloadPixel();
-  f.get(po).f64Load(L.C0).set(c0);
-  f.get(po).f64Load(L.C1).set(cf1);
-  f.get(po).f64Load(L.C2).set(cf2);
-  f.get(la).f64x2Splat().set(laV);
-  f.get(lb).f64x2Splat().set(lbV);
-  f.get(pc).f64x2Splat().set(pcV);
-  f.get(ps).f64x2Splat().set(psV);
-  f.f64(0).set(rss);
-  f.get(a0).set(i);
-  pairs(a1, () => {
-    residualPair();
-    f.get(dV).get(dV).f64x2Mul().set(tV);
-    addLanes(rss, () => f.get(tV));
-  });
-  f.block().loop();
-  f.get(i).get(a1).geS().brIf(1);
-  Y(i);
-  f.get(la).get(lb);
-  X(i);
-  f.get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().fsub().set(d);
-  f.get(rss).get(d).get(d).fmul().fadd().set(rss);
-  f.get(i).i32(1).add().set(i);
-  f.br(0);
-  f.end().end();
-  f.get(rss).get(p0).f64(2).fsub().op(F64_DIV).op(0x9f).set(noise); // f64.sqrt
-  f.get(ie0).i32(5).shl().set(k); // 32 bytes per index (TQ)
-  f.get(k).f64Load(L.TQ).set(t0);
-  f.get(c0).get(cf1).get(t0).fmul().fadd().get(cf2).get(t0).fmul().get(t0).fmul().fadd().set(step);
-  // preA = la + (lb * (pre.centre - pc)) / ps; preB = (lb * pre.scale) / ps.
-  f.get(la).get(lb).f64(plan.pre.centre).get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().set(v);
-  f.get(lb).f64(plan.pre.scale).fmul().get(ps).op(F64_DIV).set(d);
-  f.get(po).get(v).f64Store(L.PA);
-  f.get(po).get(d).f64Store(L.PB);
-  f.get(po).get(step).f64Store(L.ST);
-  normOut(NormRow.PRE_A, () => f.get(v));
-  normOut(NormRow.PRE_B, () => f.get(d));
-  // rebase: alpha = post.scale / qs, beta = (post.centre - qc) / qs.
-  f.get(k).f64Load(L.TQ + 8).set(al);
-  f.get(k).f64Load(L.TQ + 16).set(be);
-  normOut(NormRow.POST_C0, () => f.get(c0).get(cf1).get(be).fmul().fadd().get(cf2).get(be).fmul().get(be).fmul().fadd());
-  normOut(NormRow.POST_C1, () => f.get(cf1).f64(2).get(cf2).fmul().get(be).fmul().fadd().get(al).fmul());
-  normOut(NormRow.POST_C2, () => f.get(cf2).get(al).fmul().get(al).fmul());
-  normOut(NormRow.STEP, () => f.get(step));
-  normOut(NormRow.NOISE, () => f.get(noise));
-  normOut(NormRow.E0_DERIV, () => f.get(xd));
-  normOut(NormRow.E0_OWN, () => f.get(x0));
-  // ok = step > maskSigma * noise && step > STEP_MIN_REL * |la + (lb * (x0 - pc)) / ps|
-  f.get(step).f64(maskSigma).get(noise).fmul().op(F64_GT);
-  f.get(step).f64(STEP_MIN_REL).get(la).get(lb).get(x0).get(pc).fsub().fmul().get(ps).op(F64_DIV).fadd().op(F64_ABS).fmul().op(F64_GT);
-  f.op(I32_AND).if_();
-  nA(NormRow.STATUS); f.f64(EdgeStatus.OK).demote().f32Store(0);
-  finite(xd).if_();
-  eA(EdgeRow.E0_DERIV); f.f64(plan.e0).get(xd).fadd().demote().f32Store(0);
-  f.get(po).get(xd).f64Store(L.AN);
-  f.else_();
-  f.get(po).f64(0).f64Store(L.AN);
-  f.end();
-  f.get(jo).i32(1).i32Store(L.FLAG);
-  f.else_();
-  nA(NormRow.STATUS); f.f64(EdgeStatus.LOW_STEP).demote().f32Store(0);
-  f.end();
-  f.end(); // per pixel
-  f.get(j).i32(1).add().set(j);
-  f.br(0);
-  f.end().end();
   return f;
 }
 
