@@ -17,7 +17,7 @@ import { EDGE_WASM_BLOCK, edgeWasmAvailable, edgeWasmTargetBytes, type EdgeTarge
 import { EDGE_ROWS, NORM_ROWS } from '../kernels/layout.js';
 import { sharedFloat32, type KernelPool } from './threads.js';
 import { EDGE_MAP_NAMES, edgeMaps } from '../pipeline/edge-maps.js';
-import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
+import { inHeap, wasmHeap } from './wasm-heap.js';
 
 /** A part: pixels p0 .. p1 - 1 of a tile whose arrays lie in the target's memory at these byte offsets. */
 export interface EdgePartJob {
@@ -57,13 +57,9 @@ export class EdgeThreads {
   private readonly sent: boolean[];
 
   constructor(readonly plan: EdgePlan, private readonly pool: KernelPool) {
-    const bytes = edgeWasmTargetBytes(plan.nE);
-    this.bases = Array.from({ length: pool.size }, () => heapAlloc(bytes));
+    // The blocks are freed once no worker can run (when the pool closes).
+    this.bases = pool.heapScratch(this, edgeWasmTargetBytes(plan.nE));
     this.sent = new Array<boolean>(pool.size).fill(false);
-    // The blocks are freed once no worker can run (after the pool's last part).
-    pool.onClose(() => {
-      for (const a of this.bases) heapFree(a);
-    });
   }
 
   /** Whether run() can take this tile: WebAssembly SIMD and the tile and rows in this thread's heap. */

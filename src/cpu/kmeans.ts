@@ -12,7 +12,7 @@
 import type { Rng } from '../synth/random.js';
 import { KM_CPU_BLOCK, kmeansScreenNorms, kmeansSweepBlocks, type SweepView } from './kmeans-sweep.js';
 import { KernelPool, defaultThreads, isShared, shareFloat32, sharedFloat32 } from './threads.js';
-import { heapAlloc, heapF32, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
+import { heapF32, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
 import { sweepScratchBytes, wasmSweepRuns } from './kmeans-wasm.js';
 import { wasmSimd } from './wasm.js';
 
@@ -332,7 +332,6 @@ export class CpuKmeansEngine implements KmeansEngine {
    * its own allocated here, per k (kmeans-wasm.ts, SweepTarget).
    */
   readonly inPlace: boolean;
-  private readonly scratch = new Map<number, number[]>();
 
   constructor(readonly d: number, readonly views: FeatureView[], readonly st: Standardization, opts: CpuKmeansOptions = {}) {
     this.n = views.reduce((s, v) => s + v.count, 0);
@@ -355,15 +354,9 @@ export class CpuKmeansEngine implements KmeansEngine {
     this.inPlace = this.pool !== null && views.length > 0 && views.every((v) => inHeap(v.data)) && wasmSweepRuns(d);
   }
 
-  /** The workers' scratch blocks in this thread's heap for k clusters (allocated at the first step with k). */
+  /** The workers' scratch blocks in this thread's heap for k clusters (allocated at the first step with k, freed when the pool closes). */
   private scratchFor(k: number): number[] {
-    let s = this.scratch.get(k);
-    if (!s) {
-      const bytes = sweepScratchBytes(this.d, k, KM_CPU_BLOCK);
-      s = Array.from({ length: this.threads }, () => heapAlloc(bytes));
-      this.scratch.set(k, s);
-    }
-    return s;
+    return this.pool!.heapScratch(k, sweepScratchBytes(this.d, k, KM_CPU_BLOCK));
   }
 
   async step(k: number, centres: Float64Array, active: Uint8Array, wantPixels: boolean): Promise<KmeansStepResult> {
@@ -415,8 +408,6 @@ export class CpuKmeansEngine implements KmeansEngine {
     await this.pool?.close();
     if (this.norms) heapFree(this.norms);
     this.norms = null;
-    for (const s of this.scratch.values()) for (const a of s) heapFree(a);
-    this.scratch.clear();
   }
 }
 

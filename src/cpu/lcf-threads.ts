@@ -16,7 +16,7 @@
 import { lcfRows, type LcfPlan } from './lcf.js';
 import { lcfWasm, lcfWasmTargetBytes, type LcfPart } from './lcf-wasm.js';
 import { isShared, type KernelPool } from './threads.js';
-import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
+import { inHeap, wasmHeap } from './wasm-heap.js';
 
 /** A worker's job (kernel-worker.ts): lcfWasm on `part` of the tile. */
 export interface LcfJob {
@@ -46,12 +46,7 @@ const keys = new WeakMap<LcfPlan, number>();
  * LcfStep.cpuKernelBytes); they go back to the heap when the pool closes.
  */
 export class LcfThreads {
-  private readonly scratch = new Map<LcfPlan, number[]>();
-
-  constructor(readonly pool: KernelPool) {
-    // The blocks are freed once no worker can run (after the pool's last part).
-    pool.onClose(() => this.release());
-  }
+  constructor(readonly pool: KernelPool) {}
 
   /**
    * Rows (lcfRows(M)) of `cube` = the window's energies [nW][P], into `out` (at least
@@ -79,19 +74,8 @@ export class LcfThreads {
     return out;
   }
 
+  /** The workers' scratch blocks for `plan` (freed when the pool closes, once no worker can run). */
   private basesFor(plan: LcfPlan): number[] {
-    let s = this.scratch.get(plan);
-    if (!s) {
-      const bytes = lcfWasmTargetBytes(plan);
-      s = Array.from({ length: this.pool.size }, () => heapAlloc(bytes));
-      this.scratch.set(plan, s);
-    }
-    return s;
-  }
-
-  /** Returns the scratch blocks to the heap: after the pool's workers have ended (pool.close() calls it). */
-  private release(): void {
-    for (const s of this.scratch.values()) for (const a of s) heapFree(a);
-    this.scratch.clear();
+    return this.pool.heapScratch(plan, lcfWasmTargetBytes(plan));
   }
 }

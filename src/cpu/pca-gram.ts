@@ -32,7 +32,7 @@ import { PCA_MAX_ABS } from './pca.js';
 import { KernelPool, defaultThreads, isShared } from './threads.js';
 import { wasmGram, wasmGramRuns, wasmGramTargetBytes } from './pca-wasm.js';
 import type { SweepTarget } from './kmeans-wasm.js';
-import { heapAlloc, heapFree, inHeap, wasmHeap } from './wasm-heap.js';
+import { inHeap, wasmHeap } from './wasm-heap.js';
 
 /** Pixels per block (the unit of the deterministic reduction). */
 export const PCA_CPU_BLOCK = 1 << 14;
@@ -155,26 +155,13 @@ export function addBlocks(blockGrams: Float64Array, m: number): Float64Array {
  */
 export class CpuGram {
   private readonly pool: KernelPool | null;
-  /** Per d: each worker's scratch block in this thread's heap (for tiles in the heap), freed when the pool closes. */
-  private readonly scratch = new Map<number, number[]>();
-
   constructor(readonly threads = defaultThreads()) {
     this.pool = KernelPool.create(threads);
-    this.pool?.onClose(() => {
-      for (const bases of this.scratch.values()) for (const a of bases) heapFree(a);
-      this.scratch.clear();
-    });
   }
 
-  /** The workers' scratch blocks for d energies (allocated on first use). */
+  /** The workers' scratch blocks in this thread's heap for d energies (for tiles in the heap; freed when the pool closes). */
   private scratchFor(pool: KernelPool, d: number): number[] {
-    let s = this.scratch.get(d);
-    if (!s) {
-      const bytes = wasmGramTargetBytes(d);
-      s = Array.from({ length: pool.size }, () => heapAlloc(bytes));
-      this.scratch.set(d, s);
-    }
-    return s;
+    return pool.heapScratch(d, wasmGramTargetBytes(d));
   }
 
   async gram(cube: Float32Array, P: number, d: number, centre: Float64Array): Promise<Float64Array> {

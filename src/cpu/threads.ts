@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
+import { heapAlloc, heapFree } from './wasm-heap.js';
 
 /** dist/kernel-worker.js, found from the bundle (dist/) or from the sources (src/cpu/). */
 export function kernelWorkerScript(): string | null {
@@ -139,13 +140,32 @@ export class KernelPool {
     return done;
   }
 
-  /** Calls `fn` once close() has ended the workers (to free what they used: per-worker scratch in the caller's heap). */
+  /** Calls `fn` once close() has ended the workers (to free what they used). */
   onClose(fn: () => void): void {
     this.closers.push(fn);
   }
 
+  /**
+   * One block of `bytes` per worker in this thread's WebAssembly heap, for `key` (a plan, a
+   * d, a k: whatever fixes the size), allocated at the first call: the scratch of workers
+   * that run a kernel on this thread's heap memory (edge, lcf, k-means, PCA). Freed by
+   * close(), once no worker can use them.
+   */
+  heapScratch(key: unknown, bytes: number): number[] {
+    let s = this.scratch.get(key);
+    if (!s) {
+      s = Array.from({ length: this.size }, () => heapAlloc(bytes));
+      this.scratch.set(key, s);
+    }
+    return s;
+  }
+
+  private readonly scratch = new Map<unknown, number[]>();
+
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
+    for (const s of this.scratch.values()) for (const a of s) heapFree(a);
+    this.scratch.clear();
     for (const fn of this.closers.splice(0)) fn();
   }
 }
